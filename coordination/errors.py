@@ -13,13 +13,22 @@ Everything else escaping the CLI is a bug and is shown with a traceback.
      │    ├── NotFoundError              an id, repo or sweep that does not exist
      │    ├── ConflictError              a concurrent writer changed the catalog (after retries)
      │    ├── PlanError                  a plan that cannot be compiled (cycle, blocked)
-     │    └── SettingsError              a bad COORD_* environment variable
+     │    ├── SettingsError              a bad COORD_* environment variable
+     │    └── ForgeConfigError           a repo's forge: coord cannot use (none, kind, http://)
      └── OperationFailed                 exit 1
           ├── ValidationFailed           validation ran and found problems
           ├── DependencyCheckFailed      a dependency check found an unsatisfied dependency
           ├── SweepFailed                a sweep ended failed or cancelled
           ├── ChangeNotReady             a change to land is unverified, moved or in conflict
           ├── LandingFailed              a landing stopped and was reverted (or not)
+          ├── ForgeError                 a forge's API did not do what coord asked
+          │    ├── ForgeAuthError        token missing, expired or refused (exit 2: names the
+          │    │                         variable to set)
+          │    ├── ForgeNotFound         a project, pull request or ref the forge does not show
+          │    ├── ForgeRateLimited      its rate limit would outlast coord's deadline
+          │    ├── ForgeUnavailable      5xx or no answer, after the retries
+          │    ├── HeadMoved             a pull request's head is not the commit coord verified
+          │    └── MergeRefused          the forge refused a merge (its reason)
           └── RuntimeFault               the runtime could not do its work
                ├── RedisUnreachable      COORD_REDIS_URL names no Redis coord can use (at start)
                ├── LeaseLost             a lease expired or was taken over
@@ -159,3 +168,81 @@ class LeaseLost(RuntimeFault):
 
 class StaleFence(RuntimeFault):
     """A write carried a fencing number older than one already seen."""
+
+
+class ForgeConfigError(UsageError):
+    """A repo's ``forge:`` coord cannot use: none set, an unknown kind, a malformed
+    project, an ``http://`` API that is not loopback."""
+
+
+class ForgeError(OperationFailed):
+    """A forge's API did not do what coord asked. ``forge`` is the kind (github,
+    gitlab, gitea, stub), ``project`` its owner/name; ``status`` the HTTP status when
+    there was one. Messages never hold a token (the client never has it in a URL, and
+    quotes the forge's own words only from its JSON ``message``)."""
+
+    def __init__(self, message: str, *, forge: str = "", project: str = "",
+                 status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.forge = forge
+        self.project = project
+        self.status = status
+
+
+class ForgeAuthError(ForgeError):
+    """The token is missing, expired, revoked or lacks a permission: the message names
+    the environment variable it is read from (never its value). Exit 2: the user must
+    set or renew it, and nothing was changed."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, variable: str, forge: str = "", project: str = "",
+                 status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, forge=forge, project=project, status=status, hint=hint)
+        self.variable = variable
+
+
+class ForgeNotFound(ForgeError):
+    """The forge shows no such project, pull request, branch or commit (or the token
+    may not see it: forges answer 404 for both)."""
+
+
+class ForgeRateLimited(ForgeError):
+    """The forge's rate limit resets later than coord's deadline allows waiting.
+    ``reset_in`` is the seconds the forge asked for (None when it did not say)."""
+
+    def __init__(self, message: str, *, reset_in: float | None = None, forge: str = "",
+                 project: str = "", status: int | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, forge=forge, project=project, status=status, hint=hint)
+        self.reset_in = reset_in
+
+
+class ForgeUnavailable(ForgeError):
+    """The forge answered 5xx, or did not answer, after every retry."""
+
+
+class HeadMoved(ForgeError):
+    """A pull request's head is not the commit coord pinned (verified): nothing was
+    merged. ``expected`` is the pinned commit, ``actual`` the head the forge shows
+    (None when the forge refused without saying)."""
+
+    def __init__(self, message: str, *, number: int, expected: str, actual: str | None,
+                 forge: str = "", project: str = "", status: int | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, forge=forge, project=project, status=status, hint=hint)
+        self.number = number
+        self.expected = expected
+        self.actual = actual
+
+
+class MergeRefused(ForgeError):
+    """The forge refused to merge a pull request; ``reason`` is the forge's own words
+    (a missing review, a failing required check, a conflict, a protection rule)."""
+
+    def __init__(self, message: str, *, number: int, reason: str, forge: str = "",
+                 project: str = "", status: int | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, forge=forge, project=project, status=status, hint=hint)
+        self.number = number
+        self.reason = reason

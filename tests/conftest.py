@@ -73,3 +73,21 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
     finally:
         stop_process(server.proc)
+
+
+@pytest.fixture(params=["github", "gitlab", "gitea"])
+def fake_forge(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """A fake forge of each kind (tests/forges/), started on a free loopback port. At
+    teardown the test fails if any request coord sent or response the fake gave did
+    not match the forge's published description."""
+    from tests.forges import FAKES
+
+    fake = FAKES[request.param](tmp_path / "forge").start()
+    try:
+        yield fake
+        fake.settle()
+    finally:
+        fake.stop()
+    assert fake.errors == [], (
+        "requests or responses that do not match the forge's description:\n"
+        + "\n".join(fake.errors))

@@ -222,6 +222,12 @@ def fleet_text(text: str, repos: Sequence[Mapping[str, object]], repo_keys: Sequ
     return w.render()
 
 
+def _flow_in_round_trip(value: Mapping[object, object]) -> bool:
+    """Does the round trip write this mapping as a flow mapping (edits._yaml_value)?"""
+    return all(isinstance(v, str) for v in value.values()) and sum(
+        len(str(k)) + len(str(v)) + 4 for k, v in value.items()) < 60
+
+
 def _empty(value: object) -> bool:  # edits._is_empty
     return value is None or (isinstance(value, (str, list, tuple, dict)) and len(value) == 0)
 
@@ -233,7 +239,7 @@ def _item(w: _Writer, first: str, rest: str, fields: list[tuple[str, object]]) -
     for i, (key, value) in enumerate(fields):
         w.text((rest if i else first) + key + ":")
         if isinstance(value, Mapping):
-            if key != "source":
+            if key != "source" and not (key == "forge" and _flow_in_round_trip(value)):
                 raise Unsupported(f"a mapping under {key}")
             w.flow_mapping(value)
         else:

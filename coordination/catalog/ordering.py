@@ -10,11 +10,10 @@ left out still puts db before web).
 A strongly connected set of selected repos (a cycle among ordering edges) is one
 *group* (pnpm and Lerna run a cyclic workspace's members together): its repos run one
 at a time in name order, the first after everything any member depends on, everything
-that depends on a member after the last. Each group gets a warning naming cycles
-through it that take in every member (one per member no earlier one passes through),
-in ``coord dep list``'s direction (consumer -> provider), each edge with its id, type
-and ``file:line`` (its ``source``); ``order.cycles: error`` refuses (exit 2) with the
-same text.
+that depends on a member after the last. Each group gets a warning naming one cycle
+through it in ``coord dep list``'s direction (consumer -> provider), each edge with its
+id, type and ``file:line`` (its ``source``); ``order.cycles: error`` refuses (exit 2)
+with the same text.
 
 Pure: the catalog in, the order out. It lives in the catalog layer (not the planner)
 because template expansion (:mod:`coordination.catalog.templates`) orders ``deps:
@@ -268,20 +267,21 @@ def _edge_text(d: Dependency) -> str:
 
 
 def _cycle_text(edges: Mapping[str, list[Dependency]], group: list[str]) -> str:
-    """What names one group's cycle: its repos, and cycles along ordering edges (through
-    unselected repos too), consumer -> provider, that together take in every member:
-    the shortest through its first repo, then, for each member none of those passes
-    through, the shortest through it (a repo two 2-cycles share explains three)."""
-    cycles: list[list[Dependency]] = []
-    seen: set[str] = set()
-    for member in group:
-        if member in seen:
+    """What names one group's cycle: its repos, and the shortest cycle through its first
+    repo along ordering edges (through unselected repos too), consumer -> provider; then,
+    for each member that cycle does not pass through, the shortest one through it
+    (``and through lib-b: ...``), so that every member's place in the group is said."""
+    members = set(group)
+    path = _shortest_cycle(edges, group[0], members)
+    covered = {d.consumer for d in path} | {d.provider for d in path}
+    shown = ["; ".join(_edge_text(d) for d in path)]
+    for member in group[1:]:
+        if member in covered:
             continue
-        path = _shortest_cycle(edges, member, set(group))
-        cycles.append(path)
-        seen.update(d.consumer for d in path)
-    shown = "; and ".join("; ".join(_edge_text(d) for d in path) for path in cycles)
-    return f"dependency cycle among {', '.join(group)}: {shown}"
+        more = _shortest_cycle(edges, member, members)
+        covered |= {d.consumer for d in more} | {d.provider for d in more}
+        shown.append(f"and through {member}: " + "; ".join(_edge_text(d) for d in more))
+    return f"dependency cycle among {', '.join(group)}: {'; '.join(shown)}"
 
 
 def _shortest_cycle(edges: Mapping[str, list[Dependency]], start: str, group: set[str]

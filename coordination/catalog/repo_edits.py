@@ -35,8 +35,8 @@ from coordination.errors import UsageError
 from coordination.jsonable import JSONObject
 
 REPO_KEYS = ("name", "path", "description", "role", "tags", "concurrency", "breaker",
-             "default_branch", "remote", "url", "land_command", "revert_command", "land_hooks",
-             "cache", "pace", "prepare")
+             "default_branch", "remote", "url", "forge", "land_command", "revert_command",
+             "land_hooks", "cache", "pace", "prepare")
 REPO_EDITABLE = {"path", "description", "role", "tags", "concurrency", "breaker",
                  "default_branch", "remote", "url", "land_command", "revert_command", "land_hooks",
                  "cache", "pace", "prepare"}

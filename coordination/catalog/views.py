@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 SHAPES: dict[str, dict[str, str]] = {
     "Catalog": {"repos": "[Repo]", "resources": "[Resource]", "coordination": "Coordination",
                 "notify": "[NotifyTarget]", "approvers": "Approvers", "order": "Order"},
-    "Repo": {"breaker": "Breaker", "cache": "Cache", "pace": "Pace"},
+    "Repo": {"breaker": "Breaker", "cache": "Cache", "pace": "Pace", "forge": "RepoForge"},
     "Resource": {},
     "Coordination": {"issues": "[Issue]", "plans": "[Plan]", "todos": "[Todo]",
                      "dependencies": "[Dependency]"},
@@ -59,6 +59,7 @@ SHAPES: dict[str, dict[str, str]] = {
     "Breaker": {},
     "Cache": {},
     "Pace": {},
+    "RepoForge": {},
     "Issue": {"status": "IssueStatus", "priority": "Priority", "created": "date",
               "updated": "date", "target": "date"},
     "Plan": {"status": "PlanStatus", "milestones": "[Milestone]",

@@ -338,6 +338,10 @@ class Lander:
     def land(self) -> Landed:
         """Prepare (or find the landing under way) and commit; refuses (ChangeNotReady)
         what is not ready."""
+        if self.cp.land == "pr":  # forge-land (#60) replaces this with the forge's merges
+            raise ChangeNotReady(f"{self.cp.plan}: land: pr merges each repo's pull request "
+                                 "through its forge, which this build of coord cannot do yet; "
+                                 "nothing was pushed")
         prep = self.prepare()
         if not prep.ok or prep.manifest is None:
             raise ChangeNotReady(f"{self.cp.plan} is not ready to land:\n  "

@@ -409,8 +409,11 @@ def _say_init(file: Path, fleet: Fleet, created: bool, dry_run: bool,
                f" {'to' if not created else 'in a new'} {file}"))
     for r in fleet.added:
         tags = f" [{', '.join(r.get('tags', []))}]" if r.get("tags") else ""
+        forge = r.get("forge")
+        said = (f"; forge {forge['kind']} {forge['project']}, from its remote's URL"
+                if forge else "")
         say(escape(f"  repo {r['name']}: {r['path']}{tags} "
-                   f"(default branch {r.get('default_branch', '?')})"))
+                   f"(default branch {r.get('default_branch', '?')}{said})"))
     ids = applied["dependencies_added"] if applied else []
     for i, d in enumerate(fleet.deps_added):
         say(escape(f"  {ids[i] + ' ' if i < len(ids) else ''}{_dep_line(d)}"))

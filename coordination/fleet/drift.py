@@ -59,8 +59,9 @@ from typing import TYPE_CHECKING, NotRequired, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 from coordination.fleet.discovery import Checkout, has_local_branch, unique_names
+from coordination.fleet.forge_remote import forge_of_remote
 from coordination.fleet.manifests import (TAG_FILES, TAG_SUFFIXES, ManifestProblem, Package,
-                                          Requirement)
+                                          Requirement, link)
 from coordination.catalog.enums import DependencyType
 from coordination.catalog.git_rules import git_remote
 from coordination.catalog.model_methods import checkout_path
@@ -91,6 +92,7 @@ class NewRepo(TypedDict, total=False):
     default_branch: str
     remote: str
     url: str
+    forge: dict[str, str]
 
 
 class NewDependency(TypedDict, total=False):
@@ -292,6 +294,9 @@ def new_repo(name: str, co: Checkout, base_dir: Path) -> NewRepo:
     url = public_url(co.url)
     if url:
         repo["url"] = url
+    forge = forge_of_remote(co.url)
+    if forge:
+        repo["forge"] = forge
     return repo
 
 
@@ -323,6 +328,7 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
     local branch exists (asked only of a checkout without a remote HEAD whose current
     branch is not the catalog's default)."""
     fleet = Fleet()
+    link([co.manifests for co in checkouts])  # a Maven parent in another repo, ...
     repos = catalog.repos if catalog is not None else []
     by_name, added = _name_checkouts(fleet, repos, base_dir, checkouts)
     fleet.repos = len(by_name)

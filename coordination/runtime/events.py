@@ -523,10 +523,12 @@ class EventLog:
         time from one read's start to the next's (events wait in the stream meanwhile),
         waited out on ``wake`` when given (see :meth:`_pause`)."""
         backoff = 0.1
-        last = 0.0
+        last: float | None = None  # the first live read is not paced: none came before it
         while stop is None or not stop():
             if pace:
-                gap = last + pace - time.monotonic()
+                # Not ``last = 0.0``: the monotonic clock starts near the machine's boot, so
+                # on a fresh machine a first read "paced" from zero waited up to ``pace``.
+                gap = 0.0 if last is None else last + pace - time.monotonic()
                 if gap > 0:
                     self._pause(gap, wake)
                 last = time.monotonic()

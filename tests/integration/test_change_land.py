@@ -321,3 +321,17 @@ def test_a_change_that_changed_nothing_anywhere_is_refused(change_world: World) 
     assert not prep.ok
     assert [(b.kind, b.id) for b in prep.blockers] == [("repo", w.plan)]
     assert "nothing to land" in prep.problems[0] and w.repos.pushes() == []
+
+
+def test_land_pr_refuses_until_the_forge_landing_exists_and_pushes_nothing(
+        tmp_path: Path) -> None:
+    """`land: pr` is in the catalog now; until coord merges pull requests through the
+    forge (#60), a landing of it must not fall through to `git push` (fail closed)."""
+    from coordination.errors import ChangeNotReady
+
+    w = World(tmp_path, NAMES[:2], land="pr")
+    base, _cands = w.drafted_and_verified()
+    with pytest.raises(ChangeNotReady, match="land: pr"):
+        w.lander().land()
+    assert w.repos.pushes() == []
+    assert {r: w.repos.remote_head(r) for r in NAMES[:2]} == base

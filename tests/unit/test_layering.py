@@ -17,6 +17,9 @@ cycle lives). Layers, lowest first; a module may import its own layer or lower:
                                                 cache, tallies, Lua, the stores; no Celery)
     history   coordination.history.*            (reading the run history: search, trends and
                                                 their documents, through the runtime's store)
+    forge     coordination.forge.*              (GitHub, GitLab, Gitea through their APIs: pull
+                                                requests, reviews, checks, merges, webhooks;
+                                                nothing of change/, sweeps/, cli/)
     change    coordination.change.*             (cross-repo changes: git, worktrees, landing)
     dispatch  coordination.dispatch.*           (messages: the Celery app, signatures)
     sweeps    coordination.sweeps.*             (spec, supervisor, service)
@@ -56,6 +59,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("connection", ("coordination.connection",)),
     ("runtime", ("coordination.runtime",)),
     ("history", ("coordination.history",)),
+    ("forge", ("coordination.forge",)),
     ("change", ("coordination.change",)),
     ("dispatch", ("coordination.dispatch",)),
     ("sweeps", ("coordination.sweeps",)),

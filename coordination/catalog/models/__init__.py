@@ -7,7 +7,7 @@ Checks that need the whole catalog (unique ids, references) live in
 One module per concept: :mod:`.base` (the base model, ids, limits), :mod:`.git_names`
 (branches, remotes, clone URLs), :mod:`.repos` (repos, resources, pace, cache),
 :mod:`.notify` (webhooks), :mod:`.issues`, :mod:`.plans` (milestones, criteria, changes),
-:mod:`.todos`, :mod:`.dependencies` (and ``order:``) and :mod:`.root` (the
+:mod:`.todos`, :mod:`.forges` (a repo's ``forge:``), :mod:`.dependencies` (and ``order:``) and :mod:`.root` (the
 :class:`Catalog`). Their enums are :mod:`coordination.catalog.enums` and the methods
 they share with their views :mod:`coordination.catalog.model_methods` (both without
 pydantic). This package is the public model API: import from it.
@@ -61,6 +61,13 @@ from coordination.catalog.models.dependencies import (
     Order,
     Validation,
 )
+from coordination.catalog.models.forges import (
+    FORGE_KINDS,
+    RepoForge,
+    forge_api,
+    forge_project,
+    is_loopback,
+)
 from coordination.catalog.models.git_names import (
     BRANCH_PATTERN,
     BRANCH_SCHEMA,
@@ -109,13 +116,15 @@ __all__ = [
     "DEFAULT_NOTIFY_EVENTS", "GOVERNANCE_EVENTS", "ID_PATTERNS", "ID_PREFIX", "INPUT_GLOB_PATTERN",
     "INSTANCE_ID_RE", "ISO_DATE_PATTERN", "MAX_CONCURRENCY", "MAX_HOURS", "MAX_RATE_PERIOD",
     "MAX_RETRIES", "MAX_TODO_TIMEOUT", "NOTIFY_SCHEMES", "NOTIFY_URL_PATTERN", "RATE_PATTERN",
-    "RATE_UNITS", "REMOTE_PATTERN", "REMOTE_SCHEMA", "REPO_NAME_RE", "TEXT_VALUES_SCHEMA",
+    "FORGE_KINDS", "RATE_UNITS", "REMOTE_PATTERN", "REMOTE_SCHEMA", "REPO_NAME_RE", "TEXT_VALUES_SCHEMA",
     "TODO_REPO_OR_TEMPLATE", "TODO_REPO_RE",
     "Approvers", "BlockerId", "Branch", "Breaker", "Cache", "Catalog", "Change", "Coordination",
     "Criterion", "DepId", "Dependency", "DependencySource", "DependencyStatus", "DependencyType",
     "EnvName", "Issue", "IssueId", "IssueStatus", "Milestone", "MilestoneId", "NotifyTarget",
-    "Order", "Pace", "Plan", "PlanId", "PlanStatus", "Priority", "Repo", "RepoName", "Resource",
+    "Order", "Pace", "Plan", "PlanId", "PlanStatus", "Priority", "Repo", "RepoForge", "RepoName",
+    "Resource",
     "Todo", "TodoId", "TodoRepo", "TodoStatus", "Validation",
-    "cache_of", "checkout_path", "criterion_checks", "criterion_text", "git_branch", "git_remote",
+    "cache_of", "checkout_path", "criterion_checks", "criterion_text", "forge_api", "forge_project",
+    "git_branch", "git_remote", "is_loopback",
     "kind_of", "next_id", "notify_event_names", "parse_rate",
 ]

@@ -72,9 +72,15 @@ class Change(CatalogModel):
     (else main)."""
     remote: str | None = Field(None, min_length=1, json_schema_extra=REMOTE_SCHEMA)
     """The remote of every repo; else each repo's remote (else origin)."""
-    land: Literal["push", "command", "per-wave"] = "push"
+    land: Literal["push", "command", "per-wave", "pr"] = "push"
     """How `coord change land` lands a repo: push the branch onto the base, run the repo's
-    land_command, or push one of the plan's `waves:` at a time, each soaked (per-wave)."""
+    land_command, push one of the plan's `waves:` at a time, each soaked (per-wave), or merge
+    the repo's pull request through its `forge:` (pr)."""
+    merge_method: Literal["merge", "squash", "rebase"] = "merge"
+    """With `land: pr`: how the forge merges each pull request (merge commit, squash, rebase),
+    pinned to the head coord verified."""
+    draft: bool = False
+    """With `land: pr`: `coord change publish` opens the pull requests as drafts."""
     require_own_verify: bool = False
     """A repo of the change that no verify todo of its own (`repo:` it) checks blocks the
     landing; else it is only flagged (`coord change status`, `land --dry-run`)."""

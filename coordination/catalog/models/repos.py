@@ -17,6 +17,7 @@ from coordination.catalog.model_methods import (
     parse_rate,
 )
 from coordination.catalog.models.base import MAX_CONCURRENCY, CatalogModel, RepoName
+from coordination.catalog.models.forges import RepoForge
 from coordination.catalog.models.git_names import (
     BRANCH_SCHEMA,
     CLONE_URL_SCHEMA,
@@ -170,6 +171,9 @@ class Repo(RepoMethods, CatalogModel):
     Cache)."""
     pace: Pace | None = None
     """How fast the repo's todos may start, across sweeps and workers."""
+    forge: RepoForge | None = None
+    """The forge holding the repo's pull requests (a change with `land: pr` merges through it):
+    kind, project, and optionally api, token_env, webhook_secret_env."""
 
     _git_branch = field_validator("default_branch")(staticmethod(git_branch))
     _git_remote = field_validator("remote")(staticmethod(git_remote))

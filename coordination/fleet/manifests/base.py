@@ -11,10 +11,10 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 #: Package key: (ecosystem, normalised name).
@@ -160,6 +160,12 @@ def unreadable(rel: str, exc: BaseException, text: str | None = None) -> Manifes
     return ManifestProblem(rel, line, message.strip() or type(exc).__name__)
 
 
+class Linker(Protocol):
+    """Something of a checkout's manifests only the whole fleet can settle."""
+
+    def link(self, fleet: Sequence[Manifests]) -> None: ...
+
+
 @dataclass
 class Manifests:
     """What one checkout's manifests say."""
@@ -171,6 +177,9 @@ class Manifests:
     problems: list[ManifestProblem] = field(default_factory=list)
     #: The manifests read (relative to the checkout), so none is read twice.
     files: set[str] = field(default_factory=set)
+    #: What this checkout's manifests leave to the fleet (a Maven parent in another
+    #: repo): each settled by :func:`coordination.fleet.manifests.link`.
+    links: list[Linker] = field(default_factory=list)
 
     def unreadable(self) -> set[str]:
         """The manifests nothing was read from (their parser refused them)."""
@@ -244,7 +253,8 @@ def read_member(out: Manifests, root: Path, manifest: Path,
             return
         out.files.add(rel)
         parse(rel, text)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, SyntaxError) as exc:
+        # SyntaxError: xml.etree's ParseError is one (a broken project file)
         problem = unreadable(rel, exc, text)
         out.problems.append(dataclasses.replace(problem, message=problem.message + why)
                             if why else problem)
@@ -388,8 +398,14 @@ class JsonKey(str):
     search (no pattern compiled per key: a package.json may name 80,000)."""
 
 
+class TextMark:
+    """What :func:`key` and :func:`table` give: a mark found by a plain text search."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
-class KeyMark:
+class KeyMark(TextMark):
     r"""The key ``name`` (bare or quoted) at the start of a line (after spaces or tabs),
     before spaces or tabs and one of ``separators``: what the pattern
     ``^[ \t]*(?:name|"name"|'name')[ \t]*[separators]`` finds, found by a plain text
@@ -400,7 +416,7 @@ class KeyMark:
 
 
 @dataclass(frozen=True, slots=True)
-class TableMark:
+class TableMark(TextMark):
     r"""A TOML or INI table header ``[name]`` at the start of a line (spaces or tabs
     around the name, before the ``[``): ``^[ \t]*\[[ \t]*name[ \t]*\]``, by a plain
     text search."""
@@ -411,7 +427,7 @@ class TableMark:
 #: What :meth:`Lines.find` looks for: a literal text, a JSON key, a key or a table
 #: header (:func:`key`, :func:`table`: a header or a key itself, not a longer name
 #: holding it, the group ``test`` inside ``pytest-doc``), or a pattern.
-Mark = str | KeyMark | TableMark | re.Pattern[str]
+Mark = str | TextMark | re.Pattern[str]
 
 
 def table(name: str) -> TableMark:
@@ -520,6 +536,7 @@ class Lines:
             return _find_key(self.text, mark, start)
         if isinstance(mark, TableMark):
             return _find_table(self.text, mark, start)
+        assert isinstance(mark, re.Pattern)  # TextMark has no other kind
         m = mark.search(self.text, start)
         return (m.start(), m.end()) if m else (-1, -1)
 
@@ -553,3 +570,55 @@ class Lines:
 
 def quoted(value: str) -> list[str]:
     return [f'"{value}"', f"'{value}'", value]
+
+
+def note(out: Manifests, rel: str, line: int | None, message: str) -> None:
+    """Say what of a manifest was not understood (the rest of it was read): a note with
+    the checkout, never silence, never the whole file taken for unread."""
+    out.problems.append(ManifestProblem(rel, line, message, whole=False))
+
+
+#: Directories whose packages are no part of what the repo ships: examples, samples,
+#: benchmarks, docs sites, tests. What a package there needs is what checks or shows
+#: the repo (``dev``), never what the repo runs with; one that is private provides
+#: nothing (an ``examples/basic`` named ``basic`` in many repos is no package).
+INCIDENTAL = frozenset({"example", "examples", "sample", "samples", "demo", "demos",
+                        "playground", "playgrounds", "bench", "benches", "benchmark",
+                        "benchmarks", "doc", "docs", "test", "tests", "testing", "e2e",
+                        "fixtures", "testdata"})
+
+
+def incidental(rel: str | Path) -> bool:
+    """Is the manifest at ``rel`` (relative to the checkout) inside an incidental
+    directory (:data:`INCIDENTAL`)? The checkout's own top never is."""
+    parts = Path(rel).parts[:-1]
+    return any(p.lower() in INCIDENTAL for p in parts)
+
+
+def as_dev(out: Manifests, first: int, type_: str = "dev") -> None:
+    """Make the requirements read from ``first`` on ``dev``: they were read from an
+    incidental package (an example's ``dependencies`` are not the repo's). (``type_``:
+    another type for all of them, ``build`` for what a build's plugins need.)"""
+    out.requires[first:] = [r if r.type in ("dev", type_) else dataclasses.replace(r, type=type_)
+                            for r in out.requires[first:]]
+
+
+_SHAPES = {dict: "a table (object)", list: "a list"}
+
+
+def _shape_of(value: object) -> str:
+    return {str: "a string", int: "a number", float: "a number", bool: "true/false",
+            list: "a list", dict: "a table (object)"}.get(type(value), type(value).__name__)
+
+
+def shaped(value: object, kind: type[dict[str, object]] | type[list[object]], where: str,
+           line: Callable[[], int | None]) -> Any:
+    """``value`` when it has the shape the manifest's format gives that field (absent:
+    an empty one), else :class:`Unreadable` saying where, what was expected and what was
+    found (``[project] dependencies: a list expected, not a string``): a requirement
+    string iterated as its characters would be read as wrong requirements, silently."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise Unreadable(f"{where}: {_SHAPES[kind]} expected, not {_shape_of(value)}", line())
+    return value

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Manifests, Requirement,
-                                               Unreadable, inside, leaves, outside,
-                                               read_member)
+                                               Unreadable, as_dev, incidental, inside, leaves,
+                                               outside, read_member)
 
 #: The directives the go command knows, and how many arguments each takes at least
 #: (in a block, per line).
@@ -129,9 +129,13 @@ def go_work(out: Manifests, root: Path, rel: str, text: str) -> None:
 
 
 def module_dir(out: Manifests, root: Path, directory: Path, why: str = "") -> None:
-    """Read the go.mod of ``directory`` (a module inside the checkout), once."""
+    """Read the go.mod of ``directory`` (a module inside the checkout), once. A module
+    in an example or test directory needs what it requires as ``dev``."""
+    first = len(out.requires)
     read_member(out, root, directory / "go.mod",
                 lambda member_rel, text: go_mod(out, root, member_rel, text), why)
+    if incidental(os.path.relpath(directory / "go.mod", root)):
+        as_dev(out, first)
 
 
 #: Directories the go command never looks for packages in, and others no module of
@@ -151,7 +155,9 @@ def nested(out: Manifests, root: Path) -> None:
         directory, level = stack.pop()
         try:
             with os.scandir(directory) as it:
-                entries = list(it)
+                # by name, walked in that order (a repo's first module first), whatever
+                # order the filesystem lists them in
+                entries = sorted(it, key=lambda e: e.name, reverse=True)
         except OSError:
             continue
         if level > 0:
@@ -167,3 +173,19 @@ def nested(out: Manifests, root: Path) -> None:
                     or not e.is_dir(follow_symlinks=False)):
                 continue
             stack.append((e.path, level + 1))
+
+
+def nested_only(root: Path, names: set[str]) -> bool:
+    """Does a checkout with no go.mod or go.work at its top hold Go modules one level
+    down (hashicorp/go-secure-stdlib: ``awsutil/go.mod``, ``base62/go.mod``...)? One
+    ``stat`` per name at the top."""
+    top = str(root)
+    for n in names:
+        if n[0] in "._" or n in _NOT_MODULES:
+            continue
+        try:
+            os.stat(f"{top}/{n}/go.mod")
+            return True
+        except OSError:  # no such file, or n is no directory
+            continue
+    return False

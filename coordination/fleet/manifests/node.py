@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Requirement,
-                                               json_key, leaves, local_path, member_dirs, outside,
-                                               read_member)
+                                               as_dev, incidental, json_key, leaves, local_path,
+                                               member_dirs, outside, read_member, shaped)
 
 
 _NPM_SECTIONS = (("dependencies", "runtime"), ("peerDependencies", "peer"),
@@ -80,9 +80,22 @@ def members(out: Manifests, root: Path, rel: str, lines: Lines, patterns: list[s
 
 
 def _npm_member(out: Manifests, root: Path, rel: str, text: str) -> None:
+    """A workspace member. One in an example, docs or test directory
+    (``examples/basic``, ``playground``) is no part of what the repo ships: what it
+    needs is ``dev``, and a private one provides nothing (``"name": "basic"`` in a
+    dozen repos' examples is no package)."""
     data = json.loads(text)
-    if isinstance(data, dict):
+    if not isinstance(data, dict):
+        return
+    if not incidental(rel):
         _npm_package(out, root, rel, text, data)
+        return
+    first = len(out.requires)
+    provided = set(out.provides)
+    _npm_package(out, root, rel, text, data)
+    as_dev(out, first)
+    if data.get("private") is True:
+        out.provides.intersection_update(provided)
 
 
 def _npm_package(out: Manifests, root: Path, rel: str, text: str,
@@ -96,10 +109,8 @@ def _npm_package(out: Manifests, root: Path, rel: str, text: str,
     optional_peers = {dep for dep, m in meta.items() if isinstance(m, dict)
                       and m.get("optional") is True} if isinstance(meta, dict) else set()
     for section, section_type in _NPM_SECTIONS:
-        deps = data.get(section)
-        if not isinstance(deps, dict):
-            continue
         after = (json_key(section),)
+        deps = shaped(data.get(section), dict, section, lambda: lines.find(after))
         for dep, spec in deps.items():
             type_ = "optional" if section_type == "peer" and dep in optional_peers \
                 else section_type

@@ -15,11 +15,13 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
-from coordination.fleet.manifests.base import (Lines, Manifests, Package, Requirement, key,
-                                               leaves, member_dirs, outside, table,
-                                               read_member, toml_loads)
+from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Package,
+                                               Requirement, as_dev, incidental, key, leaves,
+                                               member_dirs, outside, read_member, shaped,
+                                               table, toml_loads)
 
 
 def _crate(name: str) -> Package:
@@ -46,13 +48,21 @@ def cargo(out: Manifests, root: Path, rel: str, text: str) -> None:
         if not isinstance(pattern, str):
             continue
         if leaves(pattern):  # a member outside the checkout is not this repo's
-            outside(out, rel, lines.find([f'"{pattern}"', f"'{pattern}'"],
-                                         [table("workspace")]), f"workspace member {pattern!r}")
+            line = lines.find([f'"{pattern}"', f"'{pattern}'"], [table("workspace")])
+            outside(out, rel, line, f"workspace member {pattern!r}")
+            if not any(c in pattern for c in "*?[") and not pattern.strip().startswith(
+                    ("/", "~")):  # another repo the workspace builds with, by path
+                member = os.path.normpath((root / rel).parent / pattern.strip())
+                out.requires.append(Requirement((PATH_ECOSYSTEM, member), "build", rel, line,
+                                                None, member))
             continue
         for member in member_dirs(root, pattern):
+            at = len(out.requires)
             read_member(out, root, Path(member) / "Cargo.toml",
                         lambda member_rel, text: _cargo_package(
                             out, root, member_rel, text, toml_loads(text), inherited, used))
+            if incidental(os.path.relpath(Path(member) / "Cargo.toml", root)):
+                as_dev(out, at)  # an example's crate: what it needs is no runtime need
     for dep, (spec, _) in inherited.items():
         if dep not in used:  # declared, inherited by no member read: as before, runtime
             _cargo_dep(out, root, rel, lines, "workspace.dependencies", dep, spec, "runtime")
@@ -72,8 +82,9 @@ def _cargo_package(out: Manifests, root: Path, rel: str, text: str,
         out.provides.add(_crate(package["name"]))
     tables: list[tuple[str, Mapping[str, object], str]] = []
     for section, type_ in _CARGO_SECTIONS:
-        deps = data.get(section)
-        if isinstance(deps, dict):
+        deps = shaped(data.get(section), dict, f"[{section}]",
+                      partial(lines.find, [key(section), table(section), f"[[{section}]]"]))
+        if deps:
             tables.append((section, deps, type_))
     targets = data.get("target")
     if isinstance(targets, dict):

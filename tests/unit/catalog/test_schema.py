@@ -237,6 +237,23 @@ REFUSED: dict[str, Any] = {
     "clone url with a password": lambda d: _repo(d).update(url="https://bo:s3cret@git.example/api"),
     "clone url --upload-pack": lambda d: _repo(d).update(url="--upload-pack=touch /tmp/x"),
     "change remote fd::": lambda d: _plan(d).update(change={"branch": "b", "remote": "fd::3"}),
+    # forge: on a repo
+    "forge of an unknown kind": lambda d: _repo(d).update(forge={"kind": "bitbucket",
+                                                                 "project": "a/b"}),
+    "github project with three parts": lambda d: _repo(d).update(
+        forge={"kind": "github", "project": "a/b/c"}),
+    "gitlab project of one part": lambda d: _repo(d).update(forge={"kind": "gitlab",
+                                                                   "project": "grp"}),
+    "forge project ending .git": lambda d: _repo(d).update(forge={"kind": "gitea",
+                                                                  "project": "a/b.git"}),
+    "forge api over http to a remote host": lambda d: _repo(d).update(
+        forge={"kind": "gitlab", "project": "g/p", "api": "http://gitlab.example.com"}),
+    "forge token_env not a name": lambda d: _repo(d).update(
+        forge={"kind": "github", "project": "a/b", "token_env": "my token"}),
+    "change land by carrier pigeon": lambda d: _plan(d).update(
+        change={"branch": "b", "land": "pigeon"}),
+    "change merge_method octopus": lambda d: _plan(d).update(
+        change={"branch": "b", "land": "pr", "merge_method": "octopus"}),
     # the rest of one object's rules
     "cache inputs ../x": lambda d: _todo(d).update(cache={"inputs": ["../x"]}),
     "cache inputs a/../../x": lambda d: _todo(d).update(cache={"inputs": ["a/../../x"]}),
@@ -295,6 +312,15 @@ ACCEPTED: dict[str, Any] = {
     "default_branch release/1.0": lambda d: _repo(d).update(default_branch="release/1.0"),
     "change branch and base": lambda d: _plan(d).update(
         change={"branch": "bump/libcore-2.0", "base": "develop", "remote": "upstream"}),
+    "forge github": lambda d: _repo(d).update(forge={"kind": "github", "project": "acme/api"}),
+    "forge gitlab subgroup, self-hosted": lambda d: _repo(d).update(forge={
+        "kind": "gitlab", "project": "grp/sub/api", "api": "https://gitlab.example.com/api/v4",
+        "token_env": "GL_TOKEN", "webhook_secret_env": "GL_HOOK"}),
+    "forge gitea on loopback http": lambda d: _repo(d).update(forge={
+        "kind": "gitea", "project": "acme/api", "api": "http://127.0.0.1:3000"}),
+    "change land pr": lambda d: _plan(d).update(change={"branch": "b", "land": "pr",
+                                                        "merge_method": "rebase",
+                                                        "draft": True}),
     "cache inputs globs": lambda d: _todo(d).update(
         cache={"inputs": [".env", "vendor/**/*.whl", "a..b/x"], "env": ["CI"]}),
     "for_each graph forms": lambda d: _template(d, "...libcore, !legacy,tag:py*"),

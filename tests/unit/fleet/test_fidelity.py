@@ -294,7 +294,8 @@ def test_a_symlink_out_of_the_checkout_is_never_followed_nor_printed(coord: Coor
 def test_workspace_globs_and_members_outside_the_checkout_are_refused(coord: Coord) -> None:
     """`/**` (which walked the whole filesystem), `../*`, an absolute path: not
     expanded, a note on their line; Cargo, go.work and Maven members outside: not read
-    nor claimed; a member reached through a symlink out: not followed."""
+    nor claimed, but a dependency on the repo there, as go.work's and npm's are; a
+    member reached through a symlink out: not followed."""
     checkout(coord.fleet, "other", {"package.json": '{"name": "@acme/other"}\n',
                                     "Cargo.toml": '[package]\nname = "acme-other"\n',
                                     "pom.xml": "<project><groupId>com.acme</groupId>"
@@ -316,8 +317,11 @@ def test_workspace_globs_and_members_outside_the_checkout_are_refused(coord: Coo
                   "pom.xml:2: module '../other'"):
         assert f"web: {where} leaves the checkout: not read" in notes, notes
     assert doc["notes"] and not doc["manifests_unreadable"]
-    # web provides only its own packages: nothing of `other` claimed through a member
-    assert doc["dependencies_added"] == []
+    # web provides only its own packages: nothing of `other` claimed through a member;
+    # the Cargo member out there (and the Maven module) is a build dependency on it
+    assert doc["dependencies_added"] == [{"consumer": "web", "provider": "other",
+                                          "type": "build",
+                                          "source": {"file": "Cargo.toml", "line": 2}}]
     from coordination.fleet import manifests
     m = manifests.read(web)
     assert m.provides == {("npm", "@acme/web"), ("npm", "@acme/ui"), ("maven", "com.acme:web")}

@@ -284,7 +284,10 @@ def test_pom_scopes_parent_group_modules_and_management(tmp_path: Path) -> None:
     assert got["com.acme:ledger"] == ("runtime", "pom.xml", 12, "[1.0,2.0)")
     assert got["com.acme:testkit"][:3] == ("dev", "pom.xml", 17)
     assert got["com.acme:annotations"][:3] == ("build", "pom.xml", 22)
-    assert "com.acme:bom" not in got  # dependencyManagement pins versions, depends on nothing
+    # what the pom inherits is built first: its parent, and each BOM it imports (the
+    # other dependencyManagement entries only pin versions)
+    assert got["com.acme:parent"] == ("build", "pom.xml", 3, None)
+    assert got["com.acme:bom"] == ("build", "pom.xml", 7, None)
     assert "java" in m.tags
 
 

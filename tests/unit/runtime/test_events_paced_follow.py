@@ -14,14 +14,29 @@ from coordination.runtime.events import EventLog
 
 pytestmark = pytest.mark.timeout(60)
 
-#: Far longer than the test may take: a follow that slept out its pace never ends.
-PACE = 3600.0
+#: Far longer than the test may take, and than any machine has been up (the monotonic
+#: clock starts near boot: a follow whose first live read was paced from zero waited out
+#: ``PACE - uptime``, on a fresh machine only): a follow that slept out its pace never ends.
+PACE = 1e9
+
+
+def patience(log: EventLog) -> float:
+    """How long the follow may take: 30 s, but less than the client's socket timeout
+    (redis-py's default is 5 s), which would end a pace's blocking read early and pass a
+    follow that waits its pace out."""
+    pool = log.r.connection_pool
+    conn = pool.get_connection()
+    try:
+        timeout = conn.socket_timeout
+    finally:
+        pool.release(conn)
+    return min(30.0, 0.8 * timeout) if timeout else 30.0
 
 
 def paced_follow(log: EventLog, live: Callable[[], None]) -> list[str]:
     """The kinds a follow of S1 paced at :data:`PACE` reads until S1's end (on a thread,
-    given 30 s); ``live()`` runs once, when its first live read has yielded: every later
-    read comes after a pace."""
+    given :func:`patience`); ``live()`` runs once, when its first live read has yielded:
+    every later read comes after a pace."""
     log.emit("sweep.queued", sweep_id="S1")  # the replay's
     log.emit("todo.started", sweep_id="S1", todo_id="T1")
     kinds: list[str] = []
@@ -38,7 +53,7 @@ def paced_follow(log: EventLog, live: Callable[[], None]) -> list[str]:
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    reader.join(timeout=30)
+    reader.join(timeout=patience(log))
     assert not reader.is_alive(), f"still waiting out its pace after {kinds}"
     return kinds
 

@@ -1,0 +1,223 @@
+"""A tokenizer for the build scripts of the JVM's build tools: Gradle's Groovy and Kotlin
+DSLs and sbt's Scala. coord never runs a build script (it is a program: it may read
+files, the network, the environment); it reads the forms dependencies are written in,
+and those are made of a few token kinds: names, strings, numbers and punctuation.
+
+Strings are the languages' own: ``'...'`` and ``"..."`` (escapes, no newline),
+``'''...'''`` and ``\"\"\"...\"\"\"`` (newlines kept); a string with ``$x`` or ``${...}`` in
+it is *interpolated* (Groovy's double quotes, Kotlin's strings, Scala's ``s"..."``), and
+its value is known only where each name in it is. Comments (``//``, ``/* */``, nested
+in Kotlin and Scala as in the languages) are dropped; newlines are kept, as tokens,
+since Groovy and Kotlin end a statement there. Text no token matches (a string never
+closed) is :class:`~coordination.fleet.manifests.base.Unreadable` at its line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from coordination.fleet.manifests.base import Unreadable
+
+#: The kinds: ``name`` (identifiers, backquoted ones unquoted), ``str`` (a string's
+#: value: escapes undone), ``num``, ``nl`` and ``op`` (punctuation and operators).
+_TOKEN = re.compile(r"""
+    [ \t\r\f\ufeff]*                 # blanks before a token: no token of their own
+    (?:
+      (?P<triple>[sfr]?\"\"\"(?:[^"]|"(?!""))*\"\"\"+|'\'\'(?:[^']|'(?!''))*'\'\')
+    | (?P<str>[sfr]?"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
+    | (?P<name>[A-Za-z_$][\w$]*|`[^`\n]+`)
+    | (?P<op>[-+*/%=<>!&|^~?:]+|[.,;()\[\]{}@\#])
+    | (?P<nl>\n)
+    | (?P<num>\d[\w.]*)
+    | (?P<cont>\\\r?\n)
+    | (?P<end>\Z)
+    )
+""", re.X)
+
+_BLANKS = " \t\r\f\ufeff"
+_INTERPOLATED = re.compile(r"\$(?:\{|[A-Za-z_])")
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
+
+
+class Token(NamedTuple):  # a tuple: a big script has ten thousand of them
+    kind: str
+    text: str  # a string's value (quotes off, escapes undone); a name unquoted
+    line: int
+    #: A string with ``$name`` or ``${...}`` in it: its value depends on them.
+    interpolated: bool = False
+
+    def is_op(self, *texts: str) -> bool:
+        return self.kind == "op" and self.text in texts
+
+    def is_name(self, *texts: str) -> bool:
+        return self.kind == "name" and (not texts or self.text in texts)
+
+
+def _unescape(body: str) -> str:
+    if "\\" not in body:
+        return body
+    return _ESCAPE.sub(lambda m: (chr(int(m.group(1)[1:], 16)) if m.group(1)[0] == "u"
+                                  and len(m.group(1)) == 5
+                                  else _ESCAPES.get(m.group(1), m.group(1))), body)
+
+
+def _string(raw: str, triple: bool, dollar: bool) -> tuple[str, bool]:
+    prefix = raw[0] if raw[0] in "sfr" else ""
+    quote = 3 if triple else 1
+    body = raw[len(prefix) + quote:len(raw) - quote]
+    single = raw[len(prefix)] == "'"
+    # Groovy's single quotes never interpolate; Kotlin has no single-quoted strings;
+    # Scala interpolates only with a prefix (s"...", f"...").
+    interpolated = (not single and (prefix in ("s", "f") or (dollar and not prefix))
+                    and bool(_INTERPOLATED.search(body)))
+    return (body if triple else _unescape(body)), interpolated
+
+
+def _block_end(text: str, start: int, nested: bool) -> int:
+    """Where the ``/* */`` comment opened at ``start`` ends (after its ``*/``); -1."""
+    depth, i = 1, start + 2
+    while depth:
+        close = text.find("*/", i)
+        if close < 0:
+            return -1
+        opened = text.find("/*", i, close) if nested else -1
+        if opened >= 0:
+            depth, i = depth + 1, opened + 2
+        else:
+            depth, i = depth - 1, close + 2
+    return i
+
+
+def _quoted_end(text: str, start: int) -> int:
+    """Where the double-quoted string opening at ``text[start]`` ends (after its quote):
+    escapes skipped, and a ``${...}`` template's expression (which may hold strings of
+    its own: ``s"${m.value("VERSION")}/"``) walked over; -1 for one never closed."""
+    i, end = start + 1, len(text)
+    while i < end:
+        c = text[i]
+        if c == "\\":
+            i += 2
+        elif c == '"':
+            return i + 1
+        elif c == "\n":
+            return -1
+        elif c == "$" and text.startswith("{", i + 1):
+            i, depth = i + 2, 1
+            while i < end and depth:
+                c = text[i]
+                if c == '"':
+                    inner = _quoted_end(text, i)
+                    if inner < 0:
+                        return -1
+                    i = inner
+                    continue
+                depth += (c == "{") - (c == "}")
+                i += 1
+        else:
+            i += 1
+    return -1
+
+
+def tokens(text: str, *, dollar: bool = True, nested_comments: bool = True,
+           apostrophes: bool = False) -> Iterator[Token]:
+    """The tokens of a build script. ``dollar``: a plain double-quoted string
+    interpolates ``$x`` (Groovy, Kotlin; not Scala, whose plain strings do not).
+    ``apostrophes``: a ``'`` opening no string is an operator (Scala's ``'symbol``),
+    not a string never closed (Groovy)."""
+    pos, line, end = 0, 1, len(text)
+    match = _TOKEN.match
+    while pos < end:
+        m = match(text, pos)
+        kind = m.lastgroup if m is not None else None
+        if kind == "name":
+            raw = m.group(kind)  # type: ignore[union-attr]
+            yield Token("name", raw[1:-1] if raw[0] == "`" else raw, line)
+            pos = m.end()  # type: ignore[union-attr]
+        elif kind == "op":
+            raw = m.group(kind)  # type: ignore[union-attr]
+            cut = raw.find("/", 0, len(raw) - 1)
+            while cut >= 0 and raw[cut + 1] not in "/*":
+                cut = raw.find("/", cut + 1, len(raw) - 1)
+            start = m.start(kind)  # type: ignore[union-attr]
+            if cut < 0:
+                yield Token("op", raw, line)
+                pos = m.end()  # type: ignore[union-attr]
+                continue
+            if cut > 0:  # an operator before a comment (a=//...): the operator
+                yield Token("op", raw[:cut], line)
+            at = start + cut
+            if raw[cut + 1] == "/":  # a // comment: to the end of the line
+                close = text.find("\n", at)
+                pos = end if close < 0 else close
+            else:
+                close = _block_end(text, at, nested_comments)
+                if close < 0:
+                    raise Unreadable("a /* comment never closed", line)
+                line += text.count("\n", at, close)
+                pos = close
+        elif kind == "nl":
+            yield Token("nl", "\n", line)
+            line += 1
+            pos = m.end()  # type: ignore[union-attr]
+        elif kind in ("str", "triple"):
+            start = m.start(kind)  # type: ignore[union-attr]
+            raw = m.group(kind)  # type: ignore[union-attr]
+            if kind == "str" and '"' in raw[:2] and "${" in raw:
+                # a template whose expression holds a quote: the regex stopped inside it
+                close = _quoted_end(text, start + raw.index('"'))
+                if close < 0:
+                    raise Unreadable("cannot read the script from here: a string never "
+                                     "closed", line)
+                raw = text[start:close]
+            value, interpolated = _string(raw, kind == "triple", dollar)
+            yield Token("str", value, line, interpolated)
+            line += raw.count("\n")
+            pos = start + len(raw)
+        elif kind == "num":
+            yield Token("num", m.group(kind), line)  # type: ignore[union-attr]
+            pos = m.end()  # type: ignore[union-attr]
+        elif kind == "cont":
+            line += 1
+            pos = m.end()  # type: ignore[union-attr]
+        elif kind == "end":
+            return
+        else:  # no token starts here (after its blanks)
+            while text[pos] in _BLANKS:
+                pos += 1
+            ch = text[pos]
+            quote = text.find('"', pos, pos + 2)
+            if quote >= 0 and text[pos:quote] in ("", "s", "f"):
+                close = _quoted_end(text, quote)  # "...${"x\n"}...": a template holding it
+                if close > 0:
+                    value, interpolated = _string(text[pos:close], False, dollar)
+                    yield Token("str", value, line, interpolated)
+                    line += text.count("\n", pos, close)
+                    pos = close
+                    continue
+            if (ch == "'" and apostrophes) or ord(ch) > 127 or ch == "\\":
+                # A Scala symbol ('foo) or char, a non-ASCII name or sign: nothing a
+                # dependency is written with; passed over.
+                yield Token("op", ch, line)
+                pos += 1
+                continue
+            what = "a string never closed" if ch in "\"'" else f"unexpected {ch!r}"
+            raise Unreadable(f"cannot read the script from here: {what}", line)
+
+
+def interpolate(template: str, values: dict[str, str]) -> str | None:
+    """An interpolated string's value, each ``$name``/``${name}``/``${a.b}`` taken from
+    ``values``; None when one is not known (never a value with ``$`` left in it)."""
+    unknown = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal unknown
+        key = m.group(1) or m.group(2)
+        if key in values:
+            return values[key]
+        unknown = True
+        return ""
+
+    out = re.sub(r"\$\{\s*([\w.]+)\s*\}|\$([A-Za-z_][\w]*)", sub, template)
+    return None if unknown or "${" in out else out

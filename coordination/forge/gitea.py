@@ -1,0 +1,294 @@
+"""Gitea and Forgejo (``api: https://git.example.com/api/v1``) through their REST API v1
+(Forgejo keeps Gitea's API for everything coord calls).
+
+A draft is the ``WIP:`` title prefix. Labels are set by id, so a label coord names is
+looked up (and created, grey) first. Gitea has no single "would merge" word: its
+``mergeable`` says only that the merge has no conflict, so the verdict is that and
+the branch's protection (official approvals, required status contexts) as Gitea
+checks them. A merge is ``POST .../pulls/{n}/merge`` with ``Do`` and
+``head_commit_id`` (409 "head out of date" when the head moved)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+from urllib.parse import quote
+
+from coordination.errors import MergeRefused
+from coordination.forge.base import (
+    Check,
+    Checks,
+    CommitStatus,
+    ForgeSpec,
+    Kind,
+    Mergeability,
+    MergeMethod,
+    MergeResult,
+    NewPullRequest,
+    Options,
+    PRState,
+    Protection,
+    PullRequest,
+    Review,
+    Reviews,
+    ReviewState,
+)
+from coordination.forge.events import check_state
+from coordination.forge.http import ForgeHTTP
+from coordination.forge.verdict import blockers, forge_says_no, head_moved, not_open
+
+WIP = re.compile(r"^\s*(?:wip:|\[wip\])\s*", re.I)
+_REVIEW = {"APPROVED": ReviewState.approved, "REQUEST_CHANGES": ReviewState.changes_requested,
+           "COMMENT": ReviewState.commented, "PENDING": ReviewState.pending,
+           "REQUEST_REVIEW": ReviewState.pending}
+LABEL_COLOR = "#ededed"
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"token {token}"}
+
+
+def titled(title: str, draft: bool) -> str:
+    bare = WIP.sub("", title)
+    return f"WIP: {bare}" if draft else bare
+
+
+class Gitea:
+    """One repository on Gitea or Forgejo (``spec.project`` is ``owner/name``)."""
+
+    def __init__(self, spec: ForgeSpec, env: Mapping[str, str],
+                 options: Options | None = None) -> None:
+        self.spec = spec
+        self.http = ForgeHTTP(spec, env, options, _auth)
+        owner, name = spec.project.split("/", 1)
+        self.base = f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
+
+    def __repr__(self) -> str:
+        return f"Gitea({self.spec.project!r}, api={self.spec.api!r}, token={self.http.token!r})"
+
+    @property
+    def kind(self) -> Kind:
+        return self.spec.kind
+
+    @property
+    def project(self) -> str:
+        return self.spec.project
+
+    def _pr(self, data: Mapping[str, Any]) -> PullRequest:
+        merged = bool(data.get("merged"))
+        state = PRState.merged if merged else PRState(str(data["state"]))
+        title = str(data.get("title") or "")
+        return PullRequest(
+            number=int(data["number"]), url=str(data["html_url"]), state=state,
+            head_sha=str(data["head"]["sha"]), head_branch=str(data["head"]["ref"]),
+            base_branch=str(data["base"]["ref"]), title=WIP.sub("", title),
+            body=str(data.get("body") or ""),
+            draft=bool(data.get("draft")) or bool(WIP.match(title)),
+            labels=tuple(str(label["name"]) for label in data.get("labels") or ()),
+            merge_sha=str(data["merge_commit_sha"]) if merged and data.get(
+                "merge_commit_sha") else None,
+            author=str((data.get("user") or {}).get("login") or ""))
+
+    # labels -----------------------------------------------------------------------------
+
+    def _label_ids(self, names: Sequence[str], *, create: bool) -> list[int]:
+        have = {str(x["name"]): int(x["id"]) for x in self.http.pages(
+            f"{self.base}/labels", size_param="limit", per_page=50)}
+        ids = []
+        for name in dict.fromkeys(names):
+            if name not in have and create:
+                made = self.http.write("POST", f"{self.base}/labels",
+                                       {"name": name, "color": LABEL_COLOR})
+                have[name] = int(made["id"])
+            if name in have:
+                ids.append(have[name])
+        return ids
+
+    # reads ------------------------------------------------------------------------------
+
+    def user(self) -> str:
+        return str(self.http.get("/user")["login"])
+
+    def _raw_pr(self, number: int) -> dict[str, Any]:
+        return dict(self.http.get(f"{self.base}/pulls/{number}"))
+
+    def get_pr(self, number: int) -> PullRequest:
+        return self._pr(self._raw_pr(number))
+
+    def _list(self, state: str, labels: list[int] | None = None) -> list[PullRequest]:
+        params: dict[str, Any] = {"state": state}
+        if labels:
+            params["labels"] = labels
+        prs = [self._pr(i) for i in self.http.pages(f"{self.base}/pulls", params,
+                                                    size_param="limit", per_page=50)]
+        return sorted(prs, key=lambda p: -p.number)  # newest first, on every version
+
+    def find_pr(self, head: str, *, base: str | None = None,
+                state: Literal["open", "all"] = "open") -> PullRequest | None:
+        for pr in self._list(state):
+            if pr.head_branch == head and base in (None, pr.base_branch):
+                return pr
+        return None
+
+    def list_prs(self, *, label: str | None = None,
+                 state: Literal["open", "closed", "all"] = "open") -> list[PullRequest]:
+        ids = None
+        if label is not None:
+            ids = self._label_ids([label], create=False)
+            if not ids:
+                return []
+        return self._list(state, ids)
+
+    def protection(self, branch: str) -> Protection:
+        # The branch itself says what its protection asks, to any reader (the
+        # branch_protections endpoints answer repository admins only).
+        data = self.http.get(f"{self.base}/branches/{quote(branch, safe='')}")
+        if not data.get("protected"):
+            return Protection(branch, False, True, 0, ())
+        checks = tuple(str(c) for c in data.get("status_check_contexts") or ()) if data.get(
+            "enable_status_check") else ()
+        return Protection(branch, True, True, int(data.get("required_approvals") or 0), checks)
+
+    def reviews(self, number: int, *, base: str | None = None) -> Reviews:
+        latest: dict[str, Review] = {}
+        for item in self.http.pages(f"{self.base}/pulls/{number}/reviews",
+                                    size_param="limit", per_page=50):
+            if item.get("dismissed") or item.get("stale"):
+                continue
+            state = _REVIEW.get(str(item.get("state")), ReviewState.commented)
+            who = str((item.get("user") or {}).get("login") or "")
+            if state is ReviewState.commented and who in latest:
+                continue
+            if state is ReviewState.approved and item.get("official") is False:
+                continue  # Gitea counts official approvals (from writers) only
+            latest[who] = Review(who, state, item.get("commit_id"), item.get("submitted_at"))
+        if base is None:
+            base = self.get_pr(number).base_branch
+        required = self.protection(base).required_approvals
+        return Reviews(
+            tuple(w for w, r in latest.items() if r.state is ReviewState.approved),
+            tuple(w for w, r in latest.items() if r.state is ReviewState.changes_requested),
+            required, None, tuple(latest.values()))
+
+    def checks(self, sha: str, *, branch: str | None = None,
+               protection: Protection | None = None) -> Checks:
+        found: dict[str, Check] = {}
+        for s in self.http.pages(f"{self.base}/commits/{sha}/status", key="statuses",
+                                 size_param="limit", per_page=50):
+            name = str(s.get("context") or "")
+            found.setdefault(name, Check(name, check_state(s.get("status")),
+                                         url=s.get("target_url"),
+                                         description=str(s.get("description") or "")))
+        required: tuple[str, ...] | None = None
+        if branch is not None:
+            protection = protection or self.protection(branch)
+            required = protection.required_checks or ()
+        names = set(required or ())
+        return Checks(sha, tuple(Check(c.name, c.state, c.name in names, c.url, c.description)
+                                 for c in found.values()), required)
+
+    def mergeability(self, number: int) -> Mergeability:
+        data = self._raw_pr(number)
+        pr = self._pr(data)
+        protection = self.protection(pr.base_branch)
+        reviews = self.reviews(number, base=pr.base_branch)
+        checks = self.checks(pr.head_sha, branch=pr.base_branch, protection=protection)
+        conflict = not bool(data.get("mergeable")) if pr.is_open else None
+        found = blockers(pr, reviews, checks, conflict)
+        mergeable = pr.is_open and not found
+        word = "mergeable" if data.get("mergeable") else "not mergeable"
+        if not mergeable:
+            found = forge_says_no(pr, found, word, "Gitea")
+        return Mergeability(pr, mergeable, () if mergeable else found, reviews, checks,
+                            conflict, word)
+
+    # writes -----------------------------------------------------------------------------
+
+    def open_pr(self, new: NewPullRequest) -> PullRequest:
+        body: dict[str, Any] = {"head": new.head, "base": new.base,
+                                "title": titled(new.title, new.draft), "body": new.body}
+        if new.labels:
+            body["labels"] = self._label_ids(new.labels, create=True)
+        response = self.http.send("POST", f"{self.base}/pulls", json_body=body, allow=(409,))
+        if response.status_code == 409:  # one is open for this head and base already
+            existing = self.find_pr(new.head, base=new.base)
+            if existing is None:
+                raise self.http.refusal(response, f"POST {self.base}/pulls")
+            if new.labels and not set(new.labels) <= set(existing.labels):
+                self.add_labels(existing.number, new.labels)
+                return self.get_pr(existing.number)
+            return existing
+        return self._pr(response.json())
+
+    def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,
+                  draft: bool | None = None,
+                  labels: Sequence[str] | None = None) -> PullRequest:
+        patch: dict[str, Any] = {}
+        if title is not None or draft is not None:
+            current = self.get_pr(number)
+            patch["title"] = titled(title if title is not None else current.title,
+                                    current.draft if draft is None else draft)
+        if body is not None:
+            patch["body"] = body
+        if labels is not None:
+            patch["labels"] = self._label_ids(labels, create=True)
+        if not patch:
+            return self.get_pr(number)
+        return self._pr(self.http.write("PATCH", f"{self.base}/pulls/{number}", patch))
+
+    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+        self.http.write("POST", f"{self.base}/issues/{number}/labels",
+                        {"labels": self._label_ids(labels, create=True)})
+
+    def close_pr(self, number: int) -> PullRequest:
+        pr = self.get_pr(number)
+        if not pr.is_open:
+            return pr
+        return self._pr(self.http.write("PATCH", f"{self.base}/pulls/{number}",
+                                        {"state": "closed"}))
+
+    def comment(self, number: int, body: str) -> None:
+        self.http.write("POST", f"{self.base}/issues/{number}/comments", {"body": body})
+
+    def post_status(self, sha: str, status: CommitStatus) -> None:
+        body: dict[str, Any] = {"state": status.state.value, "context": status.context,
+                                "description": status.description[:255]}
+        if status.target_url:
+            body["target_url"] = status.target_url
+        self.http.write("POST", f"{self.base}/statuses/{sha}", body)
+
+    def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
+              title: str | None = None, message: str | None = None) -> MergeResult:
+        pr = self.get_pr(number)
+        where = f"{self.spec.project}#{number}"
+        if not pr.is_open:
+            raise not_open(where, pr, self.kind, self.project)
+        if pr.head_sha != sha:
+            raise head_moved(where, number, sha, pr.head_sha, self.kind, self.project)
+        body: dict[str, Any] = {"Do": method, "head_commit_id": sha}
+        if title:
+            body["MergeTitleField"] = title
+        if message:
+            body["MergeMessageField"] = message
+        response = self.http.send("POST", f"{self.base}/pulls/{number}/merge", json_body=body,
+                                  allow=(405, 409, 422))
+        status = response.status_code
+        if status == 409:
+            now = self.get_pr(number).head_sha
+            if now != sha:
+                raise head_moved(where, number, sha, now, self.kind, self.project, status=409)
+        if not 200 <= status < 300:
+            reason = self.http.forge_words(response) or "not mergeable"
+            raise MergeRefused(f"{where}: Gitea refused the merge: {reason}", number=number,
+                               reason=reason, forge=self.kind, project=self.project,
+                               status=status)
+        merged = self.get_pr(number)
+        if not merged.merged:
+            raise MergeRefused(f"{where}: Gitea did not merge it (it is {merged.state.value})",
+                               number=number, reason=f"left {merged.state.value}",
+                               forge=self.kind, project=self.project)
+        return MergeResult(number, merged.merge_sha or "", sha, method, "")
+
+
+__all__ = ["Gitea", "titled"]

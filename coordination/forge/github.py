@@ -1,0 +1,313 @@
+"""GitHub and GitHub Enterprise Server (``api: https://ghe.example.com/api/v3``) through
+the REST API (version 2022-11-28), with one GraphQL mutation where REST has none (a
+pull request's draft state).
+
+Pull requests are ``/repos/{o}/{r}/pulls``; labels and comments go through the pull
+request's issue; a merge is ``PUT .../pulls/{n}/merge`` with ``sha`` (GitHub refuses
+with 409 when the head moved) and ``merge_method``. Whether it would merge is GitHub's
+``mergeable_state`` (``clean``, ``unstable``, ``has_hooks``: yes); the reasons beside
+it come from the reviews, the combined status and check runs of the head, and the
+base's protection (read by admins; others see the branch's summary, without the
+review count)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+from urllib.parse import quote
+
+from coordination.errors import ForgeError, MergeRefused
+from coordination.forge.base import (
+    Check,
+    Checks,
+    CommitStatus,
+    ForgeSpec,
+    Kind,
+    Mergeability,
+    MergeMethod,
+    MergeResult,
+    NewPullRequest,
+    Options,
+    PRState,
+    Protection,
+    PullRequest,
+    Review,
+    Reviews,
+    ReviewState,
+)
+from coordination.forge.events import check_state
+from coordination.forge.http import ForgeHTTP
+from coordination.forge.verdict import blockers, forge_says_no, head_moved, not_open
+
+API_VERSION = "2022-11-28"
+#: mergeable_state values with which GitHub merges (unstable: only checks that are not
+#: required fail; has_hooks: the merge runs pre-receive hooks).
+MERGEABLE_STATES = ("clean", "unstable", "has_hooks")
+_REVIEW = {"APPROVED": ReviewState.approved, "CHANGES_REQUESTED": ReviewState.changes_requested,
+           "COMMENTED": ReviewState.commented, "DISMISSED": ReviewState.dismissed,
+           "PENDING": ReviewState.pending}
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "X-GitHub-Api-Version": API_VERSION,
+            "Accept": "application/vnd.github+json"}
+
+
+def graphql_url(api: str) -> str:
+    """GitHub's GraphQL endpoint beside the REST root (``/graphql`` on github.com,
+    ``/api/graphql`` on Enterprise Server, whose REST root is ``/api/v3``)."""
+    return api[: -len("/v3")] + "/graphql" if api.endswith("/api/v3") else api + "/graphql"
+
+
+class GitHub:
+    """One repository on GitHub (``spec.project`` is ``owner/name``)."""
+
+    def __init__(self, spec: ForgeSpec, env: Mapping[str, str],
+                 options: Options | None = None) -> None:
+        self.spec = spec
+        self.http = ForgeHTTP(spec, env, options, _auth)
+        owner, name = spec.project.split("/", 1)
+        self.owner = owner
+        self.base = f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
+
+    def __repr__(self) -> str:
+        return f"GitHub({self.spec.project!r}, api={self.spec.api!r}, token={self.http.token!r})"
+
+    @property
+    def kind(self) -> Kind:
+        return self.spec.kind
+
+    @property
+    def project(self) -> str:
+        return self.spec.project
+
+    # records ----------------------------------------------------------------------------
+
+    def _pr(self, data: Mapping[str, Any]) -> PullRequest:
+        merged = bool(data.get("merged") or data.get("merged_at"))
+        state = PRState.merged if merged else PRState(str(data["state"]))
+        return PullRequest(
+            number=int(data["number"]), url=str(data["html_url"]), state=state,
+            head_sha=str(data["head"]["sha"]), head_branch=str(data["head"]["ref"]),
+            base_branch=str(data["base"]["ref"]), title=str(data.get("title") or ""),
+            body=str(data.get("body") or ""), draft=bool(data.get("draft")),
+            labels=tuple(str(label["name"]) for label in data.get("labels") or ()),
+            merge_sha=str(data["merge_commit_sha"]) if merged and data.get(
+                "merge_commit_sha") else None,
+            author=str((data.get("user") or {}).get("login") or ""))
+
+    def _branch(self, branch: str) -> str:
+        return quote(branch, safe="")
+
+    # reads ------------------------------------------------------------------------------
+
+    def user(self) -> str:
+        return str(self.http.get("/user")["login"])
+
+    def _raw_pr(self, number: int) -> dict[str, Any]:
+        return dict(self.http.get(f"{self.base}/pulls/{number}"))
+
+    def get_pr(self, number: int) -> PullRequest:
+        return self._pr(self._raw_pr(number))
+
+    def find_pr(self, head: str, *, base: str | None = None,
+                state: Literal["open", "all"] = "open") -> PullRequest | None:
+        params: dict[str, Any] = {"head": f"{self.owner}:{head}", "state": state,
+                                  "sort": "created", "direction": "desc"}
+        if base:
+            params["base"] = base
+        for item in self.http.pages(f"{self.base}/pulls", params):
+            if item["head"]["ref"] == head:
+                return self._pr(item)
+        return None
+
+    def list_prs(self, *, label: str | None = None,
+                 state: Literal["open", "closed", "all"] = "open") -> list[PullRequest]:
+        if label is None:
+            items = self.http.pages(f"{self.base}/pulls", {"state": state})
+            return [self._pr(item) for item in items]
+        # The pulls list cannot filter by label; the issues list can (pull requests are
+        # issues with a pull_request key), then each is read whole (its head).
+        issues = self.http.pages(f"{self.base}/issues", {"labels": label, "state": state})
+        return [self.get_pr(int(i["number"])) for i in issues if i.get("pull_request")]
+
+    def protection(self, branch: str) -> Protection:
+        response = self.http.send("GET", f"{self.base}/branches/{self._branch(branch)}/protection",
+                                  allow=(403, 404))
+        if response.status_code == 200:
+            data = response.json()
+            checks = data.get("required_status_checks") or None
+            reviews = data.get("required_pull_request_reviews") or None
+            return Protection(
+                branch, True, True,
+                int(reviews.get("required_approving_review_count") or 0) if reviews else 0,
+                _check_names(checks) if checks else (), bool(checks and checks.get("strict")))
+        # Not protected (404), or the token may not read protection (403, or 404 to a
+        # non-admin): the branch's own summary says whether it is, and which checks.
+        summary = self.http.get(f"{self.base}/branches/{self._branch(branch)}")
+        if not summary.get("protected"):
+            return Protection(branch, False, True, 0, ())
+        checks = (summary.get("protection") or {}).get("required_status_checks") or {}
+        return Protection(branch, True, False, None, _check_names(checks) or None)
+
+    def reviews(self, number: int, *, base: str | None = None) -> Reviews:
+        latest: dict[str, Review] = {}
+        for item in self.http.pages(f"{self.base}/pulls/{number}/reviews"):
+            state = _REVIEW.get(str(item.get("state")), ReviewState.commented)
+            who = str((item.get("user") or {}).get("login") or "")
+            if state is ReviewState.commented and who in latest:
+                continue  # a comment after an approval leaves the approval standing
+            latest[who] = Review(who, state, item.get("commit_id"), item.get("submitted_at"))
+        if base is None:
+            base = self.get_pr(number).base_branch
+        required = self.protection(base).required_approvals
+        return Reviews(
+            tuple(w for w, r in latest.items() if r.state is ReviewState.approved),
+            tuple(w for w, r in latest.items() if r.state is ReviewState.changes_requested),
+            required, None, tuple(latest.values()))
+
+    def checks(self, sha: str, *, branch: str | None = None,
+               protection: Protection | None = None) -> Checks:
+        found: dict[str, Check] = {}
+        status = self.http.get(f"{self.base}/commits/{sha}/status", {"per_page": 100})
+        for s in status.get("statuses") or ():
+            found[str(s["context"])] = Check(str(s["context"]), check_state(s.get("state")),
+                                             url=s.get("target_url"),
+                                             description=str(s.get("description") or ""))
+        for run in self.http.pages(f"{self.base}/commits/{sha}/check-runs", key="check_runs"):
+            word = run.get("conclusion") if run.get("status") == "completed" else run.get(
+                "status")
+            found[str(run["name"])] = Check(str(run["name"]), check_state(word),
+                                            url=run.get("html_url"))
+        required: tuple[str, ...] | None = None
+        if branch is not None:
+            protection = protection or self.protection(branch)
+            required = protection.required_checks if protection.protected else ()
+        names = set(required or ())
+        return Checks(sha, tuple(Check(c.name, c.state, c.name in names, c.url, c.description)
+                                 for c in found.values()), required)
+
+    def mergeability(self, number: int) -> Mergeability:
+        data = self._raw_pr(number)
+        clock, waited = self.http.options.clock, 0.0
+        # GitHub computes mergeable in the background: null until it has.
+        while data.get("mergeable") is None and data.get("state") == "open" and (
+                waited < self.http.options.merge_wait):
+            clock.sleep(1.0)
+            waited += 1.0
+            data = self._raw_pr(number)
+        pr = self._pr(data)
+        forge_state = str(data.get("mergeable_state") or "unknown")
+        protection = self.protection(pr.base_branch)
+        reviews = self.reviews(number, base=pr.base_branch)
+        checks = self.checks(pr.head_sha, branch=pr.base_branch, protection=protection)
+        conflict = None if data.get("mergeable") is None else not data["mergeable"]
+        found = blockers(pr, reviews, checks, conflict, behind=forge_state == "behind")
+        mergeable = pr.is_open and forge_state in MERGEABLE_STATES and not pr.draft
+        if not mergeable:
+            found = forge_says_no(pr, found, f"mergeable_state {forge_state}", "GitHub")
+        return Mergeability(pr, mergeable, () if mergeable else found, reviews, checks,
+                            conflict, forge_state)
+
+    # writes -----------------------------------------------------------------------------
+
+    def open_pr(self, new: NewPullRequest) -> PullRequest:
+        body = {"title": new.title, "head": new.head, "base": new.base, "body": new.body,
+                "draft": new.draft}
+        response = self.http.send("POST", f"{self.base}/pulls", json_body=body, allow=(422,))
+        if response.status_code == 422:
+            existing = self.find_pr(new.head, base=new.base)
+            if existing is None:
+                raise self.http.refusal(response, f"POST {self.base}/pulls")
+            pr = existing
+        else:
+            pr = self._pr(response.json())
+        if new.labels and not set(new.labels) <= set(pr.labels):
+            self.add_labels(pr.number, new.labels)
+            pr = self.get_pr(pr.number)
+        return pr
+
+    def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,
+                  draft: bool | None = None,
+                  labels: Sequence[str] | None = None) -> PullRequest:
+        patch = {k: v for k, v in (("title", title), ("body", body)) if v is not None}
+        if patch:
+            self.http.write("PATCH", f"{self.base}/pulls/{number}", patch)
+        if labels is not None:
+            self.http.write("PUT", f"{self.base}/issues/{number}/labels",
+                            {"labels": list(labels)})
+        data = self._raw_pr(number)
+        if draft is not None and bool(data.get("draft")) != draft:
+            self._set_draft(str(data["node_id"]), draft)
+            data = self._raw_pr(number)
+        return self._pr(data)
+
+    def _set_draft(self, node_id: str, draft: bool) -> None:
+        """REST cannot change a pull request's draft state; GraphQL's two mutations can."""
+        mutation = ("convertPullRequestToDraft" if draft else "markPullRequestReadyForReview")
+        query = (f"mutation($id: ID!) {{ {mutation}(input: {{pullRequestId: $id}}) "
+                 "{ pullRequest { isDraft } } }")
+        data = self.http.write("POST", graphql_url(self.spec.api),
+                               {"query": query, "variables": {"id": node_id}})
+        if not isinstance(data, dict) or data.get("errors"):
+            words = "; ".join(str(e.get("message")) for e in (data or {}).get("errors") or ())
+            raise self.http.error(ForgeError, f"GitHub refused {mutation}: {words}")
+
+    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+        self.http.write("POST", f"{self.base}/issues/{number}/labels", {"labels": list(labels)})
+
+    def close_pr(self, number: int) -> PullRequest:
+        pr = self.get_pr(number)
+        if not pr.is_open:
+            return pr
+        return self._pr(self.http.write("PATCH", f"{self.base}/pulls/{number}",
+                                        {"state": "closed"}))
+
+    def comment(self, number: int, body: str) -> None:
+        self.http.write("POST", f"{self.base}/issues/{number}/comments", {"body": body})
+
+    def post_status(self, sha: str, status: CommitStatus) -> None:
+        body: dict[str, Any] = {"state": status.state.value, "context": status.context,
+                                "description": status.description[:140]}
+        if status.target_url:
+            body["target_url"] = status.target_url
+        self.http.write("POST", f"{self.base}/statuses/{sha}", body)
+
+    def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
+              title: str | None = None, message: str | None = None) -> MergeResult:
+        pr = self.get_pr(number)
+        where = f"{self.spec.project}#{number}"
+        if not pr.is_open:
+            raise not_open(where, pr, self.kind, self.project)
+        if pr.head_sha != sha:
+            raise head_moved(where, number, sha, pr.head_sha, self.kind, self.project)
+        body: dict[str, Any] = {"sha": sha, "merge_method": method}
+        if title:
+            body["commit_title"] = title
+        if message:
+            body["commit_message"] = message
+        response = self.http.send("PUT", f"{self.base}/pulls/{number}/merge", json_body=body,
+                                  allow=(405, 409, 422))
+        if response.status_code == 409:
+            raise head_moved(where, number, sha, self.get_pr(number).head_sha, self.kind,
+                             self.project, status=409)
+        if response.status_code in (405, 422):
+            reason = self.http.forge_words(response) or "not mergeable"
+            raise MergeRefused(f"{where}: GitHub refused the merge: {reason}", number=number,
+                               reason=reason, forge=self.kind, project=self.project,
+                               status=response.status_code)
+        data = response.json()
+        if not data.get("merged"):
+            reason = str(data.get("message") or "not merged")
+            raise MergeRefused(f"{where}: GitHub did not merge: {reason}", number=number,
+                               reason=reason, forge=self.kind, project=self.project)
+        return MergeResult(number, str(data["sha"]), sha, method, str(data.get("message") or ""))
+
+
+def _check_names(checks: Mapping[str, Any]) -> tuple[str, ...]:
+    names = [str(c) for c in checks.get("contexts") or ()]
+    names += [str(c["context"]) for c in checks.get("checks") or () if c.get("context")]
+    return tuple(dict.fromkeys(names))
+
+
+__all__ = ["GitHub"]

@@ -1,0 +1,297 @@
+"""GitLab (gitlab.com and self-hosted, ``api: https://gitlab.example.com/api/v4``)
+through the REST API v4: merge requests are GitLab's pull requests, ``number`` is an
+MR's ``iid``, the project is addressed by its URL-encoded path.
+
+A draft is GitLab's ``Draft:`` title prefix. Whether it would merge is GitLab's
+``detailed_merge_status`` (``mergeable``: yes); approvals are the MR's approval state
+(``approvals_left``); checks are the head's commit statuses (CI jobs report as such),
+and with "Pipelines must succeed" the head's latest pipeline is required, named
+``pipeline``. A merge is ``PUT .../merge_requests/:iid/merge`` with ``sha`` (409 when the
+head moved) and ``squash``; ``rebase`` needs a project whose merge method is
+fast-forward or semi-linear (GitLab merges by the project's method)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+from urllib.parse import quote
+
+from coordination.errors import MergeRefused
+from coordination.forge.base import (
+    Blocker,
+    Check,
+    Checks,
+    CommitStatus,
+    ForgeSpec,
+    Kind,
+    Mergeability,
+    MergeMethod,
+    MergeResult,
+    NewPullRequest,
+    Options,
+    PRState,
+    Protection,
+    PullRequest,
+    Review,
+    Reviews,
+    ReviewState,
+    StatusState,
+)
+from coordination.forge.events import check_state
+from coordination.forge.http import ForgeHTTP
+from coordination.forge.verdict import blockers, forge_says_no, head_moved, not_open
+
+DRAFT = re.compile(r"^\s*(?:\[draft\]|\(draft\)|draft:|draft\s-|\[wip\]|wip:)\s*", re.I)
+#: detailed_merge_status values GitLab is still computing.
+CHECKING = ("checking", "unchecked", "preparing", "approvals_syncing")
+PIPELINE = "pipeline"
+_STATUS = {StatusState.success: "success", StatusState.failure: "failed",
+           StatusState.error: "failed", StatusState.pending: "pending"}
+#: detailed_merge_status -> what coord names (what the other blockers cannot say).
+_DETAIL = {"discussions_not_resolved": "its discussions are not resolved",
+           "requested_changes": "a reviewer requested changes",
+           "blocked_status": "another merge request blocks it",
+           "jira_association_missing": "its title or description names no Jira issue",
+           "merge_request_blocked": "another merge request blocks it",
+           "security_policy_violations": "a security policy blocks it",
+           "locked_paths": "it touches locked paths", "locked_lfs_files": "it changes locked files"}
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def titled(title: str, draft: bool) -> str:
+    """``title`` with GitLab's draft prefix, or without any."""
+    bare = DRAFT.sub("", title)
+    return f"Draft: {bare}" if draft else bare
+
+
+class GitLab:
+    """One project on GitLab (``spec.project`` is its path, ``group/sub/name``)."""
+
+    def __init__(self, spec: ForgeSpec, env: Mapping[str, str],
+                 options: Options | None = None) -> None:
+        self.spec = spec
+        self.http = ForgeHTTP(spec, env, options, _auth)
+        self.base = f"/projects/{quote(spec.project, safe='')}"
+
+    def __repr__(self) -> str:
+        return f"GitLab({self.spec.project!r}, api={self.spec.api!r}, token={self.http.token!r})"
+
+    @property
+    def kind(self) -> Kind:
+        return self.spec.kind
+
+    @property
+    def project(self) -> str:
+        return self.spec.project
+
+    def _pr(self, data: Mapping[str, Any]) -> PullRequest:
+        state = {"opened": PRState.open, "merged": PRState.merged}.get(
+            str(data["state"]), PRState.closed)
+        merge_sha = data.get("merge_commit_sha") or data.get("squash_commit_sha") or (
+            data.get("sha") if state is PRState.merged else None)
+        return PullRequest(
+            number=int(data["iid"]), url=str(data["web_url"]), state=state,
+            head_sha=str(data.get("sha") or ""), head_branch=str(data["source_branch"]),
+            base_branch=str(data["target_branch"]), title=DRAFT.sub("", str(data["title"])),
+            body=str(data.get("description") or ""),
+            draft=bool(data.get("draft") or data.get("work_in_progress")),
+            labels=tuple(str(x) for x in data.get("labels") or ()),
+            merge_sha=str(merge_sha) if state is PRState.merged and merge_sha else None,
+            author=str((data.get("author") or {}).get("username") or ""))
+
+    def _mr(self, number: int) -> str:
+        return f"{self.base}/merge_requests/{number}"
+
+    # reads ------------------------------------------------------------------------------
+
+    def user(self) -> str:
+        return str(self.http.get("/user")["username"])
+
+    def _raw_pr(self, number: int) -> dict[str, Any]:
+        return dict(self.http.get(self._mr(number)))
+
+    def get_pr(self, number: int) -> PullRequest:
+        return self._pr(self._raw_pr(number))
+
+    def find_pr(self, head: str, *, base: str | None = None,
+                state: Literal["open", "all"] = "open") -> PullRequest | None:
+        params: dict[str, Any] = {"source_branch": head, "order_by": "created_at",
+                                  "sort": "desc", "state": "opened" if state == "open" else "all"}
+        if base:
+            params["target_branch"] = base
+        for item in self.http.pages(f"{self.base}/merge_requests", params):
+            return self._pr(item)
+        return None
+
+    def list_prs(self, *, label: str | None = None,
+                 state: Literal["open", "closed", "all"] = "open") -> list[PullRequest]:
+        params: dict[str, Any] = {"state": "opened" if state == "open" else "all",
+                                  "order_by": "created_at", "sort": "desc"}
+        if label is not None:
+            params["labels"] = label
+        prs = [self._pr(i) for i in self.http.pages(f"{self.base}/merge_requests", params)]
+        return [p for p in prs if state != "closed" or not p.is_open]
+
+    def _pipelines_required(self) -> bool:
+        return bool(self.http.get(self.base).get("only_allow_merge_if_pipeline_succeeds"))
+
+    def protection(self, branch: str) -> Protection:
+        response = self.http.send(
+            "GET", f"{self.base}/protected_branches/{quote(branch, safe='')}", allow=(404,))
+        required = (PIPELINE,) if self._pipelines_required() else ()
+        # Approvals are a merge request's rule on GitLab (its approval state), not the
+        # branch's: unknown here, counted by reviews().
+        return Protection(branch, response.status_code == 200, True, None, required)
+
+    def reviews(self, number: int) -> Reviews:
+        data = self.http.get(f"{self._mr(number)}/approvals")
+        approved = tuple(str(a["user"]["username"]) for a in data.get("approved_by") or ())
+        required = data.get("approvals_required")
+        left = data.get("approvals_left")
+        return Reviews(approved, (), None if required is None else int(required),
+                       None if left is None else int(left),
+                       tuple(Review(w, ReviewState.approved) for w in approved))
+
+    def checks(self, sha: str, *, branch: str | None = None,
+               required_pipeline: bool | None = None) -> Checks:
+        found: dict[str, Check] = {}
+        for s in self.http.pages(f"{self.base}/repository/commits/{sha}/statuses",
+                                 {"all": "false"}):
+            found.setdefault(str(s["name"]), Check(
+                str(s["name"]), check_state(s.get("status")), url=s.get("target_url"),
+                description=str(s.get("description") or "")))
+        pipes = self.http.get(f"{self.base}/pipelines",
+                              {"sha": sha, "order_by": "id", "sort": "desc", "per_page": 1})
+        if pipes:
+            found[PIPELINE] = Check(PIPELINE, check_state(pipes[0].get("status")),
+                                    url=pipes[0].get("web_url"))
+        required: tuple[str, ...] | None = None
+        if branch is not None:
+            if required_pipeline is None:
+                required_pipeline = self._pipelines_required()
+            required = (PIPELINE,) if required_pipeline else ()
+        return Checks(sha, tuple(Check(c.name, c.state, c.name in (required or ()), c.url,
+                                       c.description) for c in found.values()), required)
+
+    def mergeability(self, number: int) -> Mergeability:
+        data = self._raw_pr(number)
+        clock, waited = self.http.options.clock, 0.0
+        while str(data.get("detailed_merge_status")) in CHECKING and (
+                waited < self.http.options.merge_wait):
+            clock.sleep(1.0)
+            waited += 1.0
+            data = self._raw_pr(number)
+        pr = self._pr(data)
+        detail = str(data.get("detailed_merge_status") or data.get("merge_status") or "unknown")
+        reviews = self.reviews(number)
+        checks = self.checks(pr.head_sha, branch=pr.base_branch)
+        conflict = bool(data.get("has_conflicts")) if detail not in CHECKING else None
+        found = blockers(pr, reviews, checks, conflict, behind=detail == "need_rebase")
+        if detail in _DETAIL:
+            found += (Blocker("forge", _DETAIL[detail]),)
+        mergeable = pr.is_open and detail == "mergeable"
+        if not mergeable:
+            found = forge_says_no(pr, found, f"detailed_merge_status {detail}", "GitLab")
+        return Mergeability(pr, mergeable, () if mergeable else found, reviews, checks,
+                            conflict, detail)
+
+    # writes -----------------------------------------------------------------------------
+
+    def open_pr(self, new: NewPullRequest) -> PullRequest:
+        body: dict[str, Any] = {"source_branch": new.head, "target_branch": new.base,
+                                "title": titled(new.title, new.draft),
+                                "description": new.body}
+        if new.labels:
+            body["labels"] = ",".join(new.labels)
+        response = self.http.send("POST", f"{self.base}/merge_requests", json_body=body,
+                                  allow=(409,))
+        if response.status_code == 409:  # one is open for this source branch already
+            existing = self.find_pr(new.head, base=new.base)
+            if existing is None:
+                raise self.http.refusal(response, f"POST {self.base}/merge_requests")
+            if new.labels and not set(new.labels) <= set(existing.labels):
+                self.add_labels(existing.number, new.labels)
+                return self.get_pr(existing.number)
+            return existing
+        return self._pr(response.json())
+
+    def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,
+                  draft: bool | None = None,
+                  labels: Sequence[str] | None = None) -> PullRequest:
+        put: dict[str, Any] = {}
+        if title is not None or draft is not None:
+            current = self._raw_pr(number)
+            is_draft = bool(current.get("draft") or current.get("work_in_progress"))
+            put["title"] = titled(title if title is not None else str(current["title"]),
+                                  is_draft if draft is None else draft)
+        if body is not None:
+            put["description"] = body
+        if labels is not None:
+            put["labels"] = ",".join(labels)
+        if not put:
+            return self.get_pr(number)
+        return self._pr(self.http.write("PUT", self._mr(number), put))
+
+    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+        self.http.write("PUT", self._mr(number), {"add_labels": ",".join(labels)})
+
+    def close_pr(self, number: int) -> PullRequest:
+        pr = self.get_pr(number)
+        if not pr.is_open:
+            return pr
+        return self._pr(self.http.write("PUT", self._mr(number), {"state_event": "close"}))
+
+    def comment(self, number: int, body: str) -> None:
+        self.http.write("POST", f"{self._mr(number)}/notes", {"body": body})
+
+    def post_status(self, sha: str, status: CommitStatus) -> None:
+        body: dict[str, Any] = {"state": _STATUS[status.state], "name": status.context,
+                                "description": status.description[:255]}
+        if status.target_url:
+            body["target_url"] = status.target_url
+        self.http.write("POST", f"{self.base}/statuses/{sha}", body)
+
+    def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
+              title: str | None = None, message: str | None = None) -> MergeResult:
+        pr = self.get_pr(number)
+        where = f"{self.spec.project}!{number}"
+        if not pr.is_open:
+            raise not_open(where, pr, self.kind, self.project)
+        if pr.head_sha != sha:
+            raise head_moved(where, number, sha, pr.head_sha, self.kind, self.project)
+        if method == "rebase":
+            how = str(self.http.get(self.base).get("merge_method") or "merge")
+            if how not in ("ff", "rebase_merge"):
+                reason = (f"the project merges with {how!r}; merge_method: rebase needs its "
+                          "merge method to be fast-forward or semi-linear")
+                raise MergeRefused(f"{where}: {reason}", number=number, reason=reason,
+                                   forge=self.kind, project=self.project)
+        body: dict[str, Any] = {"sha": sha, "squash": method == "squash"}
+        text = "\n\n".join(x for x in (title, message) if x)
+        if text:
+            body["squash_commit_message" if method == "squash" else "merge_commit_message"] = text
+        response = self.http.send("PUT", f"{self._mr(number)}/merge", json_body=body,
+                                  allow=(405, 406, 409, 422))
+        status = response.status_code
+        if status == 409:
+            now = self.get_pr(number).head_sha
+            if now != sha:
+                raise head_moved(where, number, sha, now, self.kind, self.project, status=409)
+        if status != 200:
+            reason = self.http.forge_words(response) or "not mergeable"
+            raise MergeRefused(f"{where}: GitLab refused the merge: {reason}", number=number,
+                               reason=reason, forge=self.kind, project=self.project,
+                               status=status)
+        merged = self._pr(response.json())
+        if not merged.merged:
+            raise MergeRefused(f"{where}: GitLab did not merge it (it is {merged.state.value})",
+                               number=number, reason=f"left {merged.state.value}",
+                               forge=self.kind, project=self.project)
+        return MergeResult(number, merged.merge_sha or sha, sha, method, "")
+
+
+__all__ = ["GitLab", "titled"]

@@ -1,0 +1,287 @@
+"""A fake Gitea (and so Forgejo): the API v1 operations coord calls (``openapi/gitea.json``,
+trimmed from Gitea's swagger), with Gitea's refusals (409 for a second pull request of
+one head and base, and for a merge whose ``head_commit_id`` is not the head: "head out
+of date"; 405 for a merge the protection refuses) and its webhooks signed with
+``X-Gitea-Signature``. Note Gitea answers an edit with 201."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.forges.gitrepo import HeadMovedError, MergeConflict
+from tests.forges.server import PR, Answer, FakeForge, Project, Status
+from tests.forges.validation import skeleton
+
+REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
+_REVIEW_WORD = {"approved": "APPROVED", "changes_requested": "REQUEST_CHANGES",
+                "commented": "COMMENT"}
+
+
+class FakeGitea(FakeForge):
+    kind = "gitea"
+    prefix = "/api/v1"
+    page_param = "limit"
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        return headers.get("authorization") == f"token {self.token}"
+
+    def sign(self, body: bytes, secret: str) -> dict[str, str]:
+        return {"X-Gitea-Signature": self.hmac_hex(body, secret)}
+
+    def add_routes(self) -> None:
+        r = self.route
+        r("GET", "/user", self.user)
+        r("GET", REPO + "/pulls", self.list_pulls)
+        r("POST", REPO + "/pulls", self.create_pull)
+        r("GET", REPO + r"/pulls/(?P<number>\d+)", self.get_pull)
+        r("PATCH", REPO + r"/pulls/(?P<number>\d+)", self.edit_pull)
+        r("POST", REPO + r"/pulls/(?P<number>\d+)/merge", self.merge_pull)
+        r("GET", REPO + r"/pulls/(?P<number>\d+)/reviews", self.reviews)
+        r("GET", REPO + "/labels", self.list_labels)
+        r("POST", REPO + "/labels", self.create_label)
+        r("POST", REPO + r"/issues/(?P<number>\d+)/labels", self.add_labels)
+        r("POST", REPO + r"/issues/(?P<number>\d+)/comments", self.comment)
+        r("POST", REPO + r"/statuses/(?P<sha>[0-9a-f]{40})", self.create_status)
+        r("GET", REPO + r"/commits/(?P<ref>[^/]+)/status", self.combined)
+        r("GET", REPO + r"/branches/(?P<branch>[^/]+)", self.branch)
+
+    # JSON -------------------------------------------------------------------------------
+
+    def user_json(self, login: str = "coord-bot") -> dict[str, Any]:
+        return skeleton("gitea", "User", id=abs(hash(login)) % 10_000, login=login,
+                        full_name=login, email=f"{login}@fake.invalid")
+
+    def repo_json(self, p: Project) -> dict[str, Any]:
+        owner, name = p.name.split("/")
+        return skeleton("gitea", "Repository", id=p.id, name=name, full_name=p.name,
+                        default_branch=p.default_branch, owner=self.user_json(owner))
+
+    def label_json(self, p: Project, name: str) -> dict[str, Any]:
+        return skeleton("gitea", "Label", id=p.labels[name], name=name, color="ededed")
+
+    def pr_json(self, p: Project, pr: PR) -> dict[str, Any]:
+        title = ("WIP: " + pr.title) if pr.draft else pr.title
+        conflict = pr.state == "open" and p.repo.conflicts(pr.base, pr.head)
+        return skeleton(
+            "gitea", "PullRequest", id=pr.number, number=pr.number, title=title, body=pr.body,
+            state="open" if pr.state == "open" else "closed", merged=pr.state == "merged",
+            mergeable=not conflict, merge_commit_sha=pr.merge_sha or "",
+            html_url=f"{self.origin}/{p.name}/pulls/{pr.number}",
+            labels=[self.label_json(p, x) for x in pr.labels], user=self.user_json(pr.author),
+            head={"ref": pr.head, "sha": p.head_of(pr), "label": pr.head,
+                  "repo": self.repo_json(p), "repo_id": p.id},
+            base={"ref": pr.base, "sha": p.repo.head(pr.base) or "", "label": pr.base,
+                  "repo": self.repo_json(p), "repo_id": p.id})
+
+    # handlers ---------------------------------------------------------------------------
+
+    def project(self, owner: str, name: str) -> Project | None:
+        return self.projects.get(f"{owner}/{name}")
+
+    def _pr(self, owner: str, name: str, number: str) -> tuple[Project, PR] | None:
+        p = self.project(owner, name)
+        if p is None or int(number) not in p.prs:
+            return None
+        return p, p.prs[int(number)]
+
+    def user(self, **_: Any) -> Answer:
+        return 200, self.user_json(), {}
+
+    def list_pulls(self, owner: str, name: str, query: dict[str, str],
+                   pairs: list[tuple[str, str]], **_: Any) -> Answer:
+        p = self.project(owner, name)
+        if p is None:
+            return 404, None, {}
+        state = query.get("state", "open")
+        want = {int(v) for k, v in pairs if k == "labels"}
+        ids = {name: i for name, i in p.labels.items()}
+        items = [pr for pr in sorted(p.prs.values(), key=lambda x: -x.number)
+                 if (state == "all" or (pr.state == "open") == (state == "open"))
+                 and want <= {ids[x] for x in pr.labels}]
+        return self.page([self.pr_json(p, pr) for pr in items], query,
+                         f"{self.prefix}/repos/{owner}/{name}/pulls")
+
+    def create_pull(self, owner: str, name: str, body: dict[str, Any], **_: Any) -> Answer:
+        p = self.project(owner, name)
+        if p is None:
+            return 404, None, {}
+        head, base = body["head"], body["base"]
+        if p.repo.head(head) is None:
+            return 404, None, {}
+        if any(pr.head == head and pr.base == base and pr.state == "open"
+               for pr in p.prs.values()):
+            return 409, {"message": "pull request already exists for these targets"}, {}
+        by_id = {i: n for n, i in p.labels.items()}
+        title = body.get("title", "")
+        draft = title.lower().startswith(("wip:", "[wip]"))
+        pr = PR(self.number(), head, base, title.split(":", 1)[1].strip() if draft else title,
+                body.get("body") or "", [by_id[i] for i in body.get("labels", [])], draft=draft)
+        p.prs[pr.number] = pr
+        self.pr_event(p, pr, "opened")
+        return 201, self.pr_json(p, pr), {}
+
+    def get_pull(self, owner: str, name: str, number: str, **_: Any) -> Answer:
+        found = self._pr(owner, name, number)
+        if found is None:
+            return 404, None, {}
+        return 200, self.pr_json(*found), {}
+
+    def edit_pull(self, owner: str, name: str, number: str, body: dict[str, Any],
+                  **_: Any) -> Answer:
+        found = self._pr(owner, name, number)
+        if found is None:
+            return 404, None, {}
+        p, pr = found
+        if "title" in body:
+            t = body["title"]
+            pr.draft = t.lower().startswith("wip:")
+            pr.title = t.split(":", 1)[1].strip() if pr.draft else t
+        pr.body = body.get("body", pr.body)
+        if "labels" in body:
+            by_id = {i: n for n, i in p.labels.items()}
+            pr.labels = [by_id[i] for i in body["labels"]]
+        if body.get("state") == "closed" and pr.state == "open":
+            pr.head_sha, pr.state = p.head_of(pr), "closed"
+            self.pr_event(p, pr, "closed")
+        else:
+            self.pr_event(p, pr, "edited")
+        return 201, self.pr_json(p, pr), {}
+
+    def merge_pull(self, owner: str, name: str, number: str, body: dict[str, Any],
+                   **_: Any) -> Answer:
+        found = self._pr(owner, name, number)
+        if found is None:
+            return 404, None, {}
+        p, pr = found
+        head = p.head_of(pr)
+        if pr.state != "open" or pr.number in p.refusals or [
+                b for b in self.blockers(p, pr) if b != "conflict"]:
+            return 405, None, {"message": p.refusals.get(pr.number, "Please try again later")}
+        if body.get("head_commit_id") and body["head_commit_id"] != head:
+            return 409, None, {"message": "head out of date"}
+        method = {"merge": "merge", "squash": "squash", "rebase": "rebase"}[body["Do"]]
+        try:
+            self.do_merge(p, pr, head, method, body.get("MergeTitleField") or
+                          f"Merge pull request '{pr.title}' (#{pr.number})")
+        except HeadMovedError:
+            return 409, None, {"message": "head out of date"}
+        except MergeConflict:
+            return 409, None, {"message": "merge add conflicts"}
+        return 200, None, {}
+
+    def reviews(self, owner: str, name: str, number: str, query: dict[str, str],
+                **_: Any) -> Answer:
+        found = self._pr(owner, name, number)
+        if found is None:
+            return 404, None, {}
+        p, pr = found
+        head = p.head_of(pr)
+        items = [skeleton("gitea", "PullReview", id=i + 1, user=self.user_json(user),
+                          state=_REVIEW_WORD[state], commit_id=sha, official=True,
+                          stale=sha != head, dismissed=False)
+                 for i, (user, state, sha) in enumerate(p.reviews.get(pr.number, []))]
+        return self.page(items, query, f"{self.prefix}/repos/{owner}/{name}/pulls/{number}/reviews")
+
+    def list_labels(self, owner: str, name: str, query: dict[str, str], **_: Any) -> Answer:
+        p = self.project(owner, name)
+        if p is None:
+            return 404, None, {}
+        return self.page([self.label_json(p, x) for x in p.labels], query,
+                         f"{self.prefix}/repos/{owner}/{name}/labels")
+
+    def create_label(self, owner: str, name: str, body: dict[str, Any], **_: Any) -> Answer:
+        p = self.project(owner, name)
+        if p is None:
+            return 404, None, {}
+        p.labels.setdefault(body["name"], len(p.labels) + 1)
+        return 201, self.label_json(p, body["name"]), {}
+
+    def add_labels(self, owner: str, name: str, number: str, body: dict[str, Any],
+                   **_: Any) -> Answer:
+        found = self._pr(owner, name, number)
+        if found is None:
+            return 404, None, {}
+        p, pr = found
+        by_id = {i: n for n, i in p.labels.items()}
+        pr.labels = list(dict.fromkeys([*pr.labels, *(by_id[i] for i in body["labels"])]))
+        self.pr_event(p, pr, "label_updated")
+        return 200, [self.label_json(p, x) for x in pr.labels], {}
+
+    def comment(self, owner: str, name: str, number: str, body: dict[str, Any],
+                **_: Any) -> Answer:
+        found = self._pr(owner, name, number)
+        if found is None:
+            return 404, None, {}
+        p, pr = found
+        p.comments.setdefault(pr.number, []).append(body["body"])
+        return 201, skeleton("gitea", "Comment", id=len(p.comments[pr.number]),
+                             body=body["body"], user=self.user_json()), {}
+
+    def _status_json(self, s: Status) -> dict[str, Any]:
+        return skeleton("gitea", "CommitStatus", id=1, context=s.name, status=s.state,
+                        target_url=s.target_url or "", description=s.description,
+                        creator=self.user_json())
+
+    def create_status(self, owner: str, name: str, sha: str, body: dict[str, Any],
+                      **_: Any) -> Answer:
+        p = self.project(owner, name)
+        if p is None:
+            return 404, None, {}
+        context = body.get("context") or "default"
+        s = Status(context, body["state"], body.get("target_url"), body.get("description") or "")
+        p.statuses.setdefault(sha, {})[context] = s
+        self.status_event(p, sha, context, body["state"])
+        return 201, self._status_json(s), {}
+
+    def combined(self, owner: str, name: str, ref: str, query: dict[str, str],
+                 **_: Any) -> Answer:
+        p = self.project(owner, name)
+        if p is None:
+            return 404, None, {}
+        sha = p.repo.head(ref) or ref
+        statuses = [self._status_json(s) for s in p.statuses.get(sha, {}).values()]
+        states = {s["status"] for s in statuses}
+        combined = ("failure" if states & {"failure", "error"} else
+                    "pending" if "pending" in states or not statuses else "success")
+        return self.page(statuses, query, f"{self.prefix}/repos/{owner}/{name}/commits/{ref}/status",
+                         key="statuses", wrap={"sha": sha, "state": combined,
+                                               "total_count": len(statuses)})
+
+    def branch(self, owner: str, name: str, branch: str, **_: Any) -> Answer:
+        p = self.project(owner, name)
+        sha = p.repo.head(branch) if p else None
+        if p is None or sha is None:
+            return 404, None, {}
+        protected = p.protected and branch == p.default_branch
+        return 200, skeleton("gitea", "Branch", name=branch, protected=protected,
+                             required_approvals=p.approvals if protected else 0,
+                             enable_status_check=protected and bool(p.checks),
+                             status_check_contexts=list(p.checks) if protected else [],
+                             commit={"id": sha}, user_can_merge=True,
+                             user_can_push=not protected), {}
+
+    # webhooks ---------------------------------------------------------------------------
+
+    def _send(self, event: str, payload: dict[str, Any]) -> None:
+        self.send(event, payload, {"X-Gitea-Event": event,
+                                   "X-Gitea-Delivery": str(uuid.uuid4())})
+
+    def pr_event(self, p: Project, pr: PR, action: str) -> None:
+        self._send("pull_request", {"action": action, "number": pr.number,
+                                    "pull_request": self.pr_json(p, pr),
+                                    "repository": {"full_name": p.name}})
+
+    def review_event(self, p: Project, pr: PR, user: str, state: str) -> None:
+        event = {"approved": "pull_request_approved",
+                 "changes_requested": "pull_request_rejected"}.get(state, "pull_request_comment")
+        self._send(event, {"action": "reviewed", "pull_request": self.pr_json(p, pr),
+                           "sender": {"login": user}, "repository": {"full_name": p.name}})
+
+    def status_event(self, p: Project, sha: str, check: str, state: str) -> None:
+        self._send("status", {"sha": sha, "context": check, "state": state,
+                              "repository": {"full_name": p.name}})
+
+    def push_event(self, p: Project, ref: str, before: str, after: str) -> None:
+        self._send("push", {"ref": ref, "before": before, "after": after,
+                            "repository": {"full_name": p.name}})

@@ -1,0 +1,394 @@
+"""A fake GitHub: the REST operations coord calls (``openapi/github.json``, trimmed from
+``@octokit/openapi``), answered from the shared state with GitHub's shapes and
+refusals (422 for a second pull request of one head, 405 for a merge the protection
+refuses, 409 for a merge whose ``sha`` is not the head), and GitHub's webhooks signed
+with ``X-Hub-Signature-256``. Its GraphQL endpoint runs the two draft mutations with
+graphql-core against ``openapi/github.graphql`` (trimmed from
+``@octokit/graphql-schema``): a query or variables that schema refuses is an error."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import graphql
+
+from tests.forges.gitrepo import HeadMovedError, MergeConflict
+from tests.forges.server import PR, Answer, FakeForge, Project, Status
+from tests.forges.validation import skeleton
+
+REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
+DOCS = "https://docs.github.com/rest"
+GRAPHQL_PATH = "/api/graphql"  # beside Enterprise's /api/v3
+
+
+@cache
+def graphql_schema() -> graphql.GraphQLSchema:
+    return graphql.build_schema(
+        (Path(__file__).parent / "openapi" / "github.graphql").read_text())
+_REVIEW_WORD = {"approved": "APPROVED", "changes_requested": "CHANGES_REQUESTED",
+                "commented": "COMMENTED"}
+
+
+class FakeGitHub(FakeForge):
+    kind = "github"
+    prefix = "/api/v3"  # as GitHub Enterprise Server: what spec_of makes of a bare host
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        return headers.get("authorization") == f"Bearer {self.token}"
+
+    def handle(self, method: str, path: str, query: list[tuple[str, str]],
+               headers: dict[str, str], body: bytes) -> Answer:
+        if path != GRAPHQL_PATH:
+            return super().handle(method, path, query, headers, body)
+        with self.lock:
+            self.seen.append((method, path, query, headers))
+            if not self.authorized(headers):
+                return 401, {"message": "Bad credentials"}, {}
+            doc = json.loads(body)
+            result = graphql.graphql_sync(graphql_schema(), doc["query"],
+                                          root_value=self._mutations(),
+                                          variable_values=doc.get("variables"))
+            if result.errors:
+                error = f"POST {path}: graphql: " + "; ".join(e.message for e in result.errors)
+                self.errors.append(error)
+                return 500, {"message": error}, {}
+            return 200, {"data": result.data}, {}
+
+    def _mutations(self) -> dict[str, Any]:
+        def draft(to: bool) -> Any:
+            def resolve(_info: Any, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+                _, pid, number = str(input["pullRequestId"]).split("_")
+                p = next(x for x in self.projects.values() if x.id == int(pid))
+                pr = p.prs[int(number)]
+                pr.draft = to
+                self.pr_event(p, pr, "converted_to_draft" if to else "ready_for_review")
+                return {"pullRequest": {"id": input["pullRequestId"], "isDraft": pr.draft,
+                                        "number": pr.number}}
+            return resolve
+        return {"convertPullRequestToDraft": draft(True),
+                "markPullRequestReadyForReview": draft(False)}
+
+    def sign(self, body: bytes, secret: str) -> dict[str, str]:
+        return {"X-Hub-Signature-256": "sha256=" + self.hmac_hex(body, secret)}
+
+    def add_routes(self) -> None:
+        r = self.route
+        r("GET", "/user", self.user)
+        r("GET", REPO + "/pulls", self.list_pulls)
+        r("POST", REPO + "/pulls", self.create_pull)
+        r("GET", REPO + r"/pulls/(?P<number>\d+)", self.get_pull)
+        r("PATCH", REPO + r"/pulls/(?P<number>\d+)", self.update_pull)
+        r("PUT", REPO + r"/pulls/(?P<number>\d+)/merge", self.merge_pull)
+        r("GET", REPO + r"/pulls/(?P<number>\d+)/reviews", self.list_reviews)
+        r("GET", REPO + "/issues", self.list_issues)
+        r("POST", REPO + r"/issues/(?P<number>\d+)/labels", self.add_labels)
+        r("PUT", REPO + r"/issues/(?P<number>\d+)/labels", self.set_labels)
+        r("POST", REPO + r"/issues/(?P<number>\d+)/comments", self.comment)
+        r("POST", REPO + r"/statuses/(?P<sha>[0-9a-f]{40})", self.create_status)
+        r("GET", REPO + r"/commits/(?P<ref>[^/]+)/status", self.combined_status)
+        r("GET", REPO + r"/commits/(?P<ref>[^/]+)/check-runs", self.check_runs)
+        r("GET", REPO + r"/branches/(?P<branch>[^/]+)/protection", self.protection)
+        r("GET", REPO + r"/branches/(?P<branch>[^/]+)", self.branch)
+
+    # JSON -------------------------------------------------------------------------------
+
+    def user_json(self, login: str = "coord-bot") -> dict[str, Any]:
+        return skeleton("github", "simple-user", login=login, id=abs(hash(login)) % 10_000,
+                        type="User")
+
+    def repo_json(self, p: Project) -> dict[str, Any]:
+        owner, name = p.name.split("/")
+        return skeleton("github", "repository", id=p.id, name=name, full_name=p.name,
+                        default_branch=p.default_branch, owner=self.user_json(owner))
+
+    def label_json(self, p: Project, name: str) -> dict[str, Any]:
+        return skeleton("github", "label", id=p.labels.setdefault(name, len(p.labels) + 1),
+                        name=name, color="ededed", description="")
+
+    def pr_json(self, p: Project, pr: PR, schema: str = "pull-request") -> dict[str, Any]:
+        head = p.head_of(pr)
+        owner = p.name.split("/")[0]
+        extra: dict[str, Any] = {}
+        if schema == "pull-request":
+            blockers = self.blockers(p, pr) if pr.state == "open" else []
+            conflict = pr.state == "open" and "conflict" in blockers
+            state = ("dirty" if conflict else "draft" if pr.draft else
+                     "blocked" if blockers else "clean")
+            extra = {"merged": pr.state == "merged", "mergeable": not conflict,
+                     "mergeable_state": state if pr.state == "open" else "unknown",
+                     "merged_by": None, "comments": 0, "review_comments": 0, "commits": 1,
+                     "additions": 1, "deletions": 0, "changed_files": 1,
+                     "maintainer_can_modify": False}
+        return skeleton(
+            "github", schema, number=pr.number, id=pr.number, node_id=f"PR_{p.id}_{pr.number}",
+            html_url=f"{self.origin}/{p.name}/pull/{pr.number}",
+            url=f"{self.api}/repos/{p.name}/pulls/{pr.number}",
+            state="open" if pr.state == "open" else "closed", title=pr.title, body=pr.body,
+            draft=pr.draft, labels=[self.label_json(p, x) for x in pr.labels],
+            user=self.user_json(pr.author), locked=False,
+            merged_at="2026-01-01T00:00:00Z" if pr.state == "merged" else None,
+            merge_commit_sha=pr.merge_sha,
+            head={"label": f"{owner}:{pr.head}", "ref": pr.head, "sha": head,
+                  "repo": self.repo_json(p), "user": self.user_json(owner)},
+            base={"label": f"{owner}:{pr.base}", "ref": pr.base,
+                  "sha": p.repo.head(pr.base) or "", "repo": self.repo_json(p),
+                  "user": self.user_json(owner)}, **extra)
+
+    # handlers ---------------------------------------------------------------------------
+
+    def project(self, owner: str, name: str) -> Project | None:
+        return self.projects.get(f"{owner}/{name}")
+
+    def user(self, **_: Any) -> Answer:
+        return 200, skeleton("github", "public-user", login="coord-bot", id=1, type="User",
+                             user_view_type="public"), {}
+
+    def list_pulls(self, owner: str, name: str, query: dict[str, str], **_: Any) -> Answer:
+        p = self.project(owner, name)
+        if p is None:
+            return 404, {"message": "Not Found"}, {}
+        state = query.get("state", "open")
+        head = query.get("head", "")
+        items = [pr for pr in sorted(p.prs.values(), key=lambda x: -x.number)
+                 if (state == "all" or (pr.state == "open") == (state == "open"))
+                 and (not head or f"{owner}:{pr.head}" == head)
+                 and (not query.get("base") or pr.base == query["base"])]
+        return self.page([self.pr_json(p, pr, "pull-request-simple") for pr in items], query,
+                         f"{self.prefix}/repos/{owner}/{name}/pulls")
+
+    def create_pull(self, owner: str, name: str, body: dict[str, Any], **_: Any) -> Answer:
+        p = self.project(owner, name)
+        if p is None:
+            return 404, {"message": "Not Found"}, {}
+        head, base = body["head"].split(":")[-1], body["base"]
+        if p.repo.head(head) is None:
+            return 422, {"message": "Validation Failed", "documentation_url": DOCS, "errors": [
+                {"resource": "PullRequest", "field": "head", "code": "invalid"}]}, {}
+        if any(pr.head == head and pr.base == base and pr.state == "open"
+               for pr in p.prs.values()):
+            return 422, {"message": "Validation Failed", "documentation_url": DOCS, "errors": [
+                {"resource": "PullRequest", "code": "custom",
+                 "message": f"A pull request already exists for {owner}:{head}."}]}, {}
+        pr = PR(self.number(), head, base, body.get("title", ""), body.get("body") or "", [],
+                draft=bool(body.get("draft")))
+        p.prs[pr.number] = pr
+        self.pr_event(p, pr, "opened")
+        return 201, self.pr_json(p, pr), {}
+
+    def _pr(self, owner: str, name: str, number: str) -> tuple[Project, PR] | None:
+        p = self.project(owner, name)
+        if p is None or int(number) not in p.prs:
+            return None
+        return p, p.prs[int(number)]
+
+    def get_pull(self, owner: str, name: str, number: str, **_: Any) -> Answer:
+        found = self._pr(owner, name, number)
+        if found is None:
+            return 404, {"message": "Not Found"}, {}
+        return 200, self.pr_json(*found), {}
+
+    def update_pull(self, owner: str, name: str, number: str, body: dict[str, Any],
+                    **_: Any) -> Answer:
+        found = self._pr(owner, name, number)
+        if found is None:
+            return 404, {"message": "Not Found"}, {}
+        p, pr = found
+        pr.title = body.get("title", pr.title)
+        pr.body = body.get("body", pr.body)
+        if body.get("state") == "closed" and pr.state == "open":
+            pr.head_sha, pr.state = p.head_of(pr), "closed"
+            self.pr_event(p, pr, "closed")
+        else:
+            self.pr_event(p, pr, "edited")
+        return 200, self.pr_json(p, pr), {}
+
+    def merge_pull(self, owner: str, name: str, number: str, body: dict[str, Any] | None,
+                   **_: Any) -> Answer:
+        found = self._pr(owner, name, number)
+        if found is None:
+            return 404, {"message": "Not Found"}, {}
+        p, pr = found
+        body = body or {}
+        head = p.head_of(pr)
+        if body.get("sha") and body["sha"] != head:
+            return 409, {"message": "Head branch was modified. Review and try the merge again."}, {}
+        if pr.state != "open" or pr.number in p.refusals or self.blockers(p, pr):
+            why = p.refusals.get(pr.number) or "Pull Request is not mergeable"
+            return 405, {"message": why}, {}
+        method = body.get("merge_method", "merge")
+        try:
+            sha = self.do_merge(p, pr, head, method, body.get("commit_title") or
+                                f"Merge pull request #{pr.number}")
+        except HeadMovedError:
+            return 409, {"message": "Head branch was modified. Review and try the merge again."}, {}
+        except MergeConflict:
+            return 405, {"message": "Pull Request is not mergeable"}, {}
+        return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}, {}
+
+    def list_reviews(self, owner: str, name: str, number: str, query: dict[str, str],
+                     **_: Any) -> Answer:
+        found = self._pr(owner, name, number)
+        if found is None:
+            return 404, {"message": "Not Found"}, {}
+        p, pr = found
+        items = [skeleton("github", "pull-request-review", id=i + 1, node_id=f"R{i}",
+                          user=self.user_json(user), body="", state=_REVIEW_WORD[state],
+                          commit_id=sha, html_url=f"{self.origin}/{p.name}/pull/{pr.number}",
+                          pull_request_url=f"{self.api}/repos/{p.name}/pulls/{pr.number}",
+                          author_association="MEMBER",
+                          _links={"html": {"href": "https://fake.invalid/"},
+                                  "pull_request": {"href": "https://fake.invalid/"}},
+                          submitted_at="2026-01-01T00:00:00Z")
+                 for i, (user, state, sha) in enumerate(p.reviews.get(pr.number, []))]
+        return self.page(items, query,
+                         f"{self.prefix}/repos/{owner}/{name}/pulls/{number}/reviews")
+
+    def list_issues(self, owner: str, name: str, query: dict[str, str], **_: Any) -> Answer:
+        p = self.project(owner, name)
+        if p is None:
+            return 404, {"message": "Not Found"}, {}
+        want = set(filter(None, query.get("labels", "").split(",")))
+        state = query.get("state", "open")
+        items = []
+        for pr in sorted(p.prs.values(), key=lambda x: -x.number):
+            if want - set(pr.labels):
+                continue
+            if state != "all" and (pr.state == "open") != (state == "open"):
+                continue
+            items.append(skeleton(
+                "github", "issue", id=pr.number, node_id=f"I{pr.number}", number=pr.number,
+                title=pr.title, state="open" if pr.state == "open" else "closed",
+                labels=[self.label_json(p, x) for x in pr.labels], user=self.user_json(),
+                pull_request={"url": f"{self.api}/repos/{p.name}/pulls/{pr.number}",
+                              "html_url": None, "diff_url": None, "patch_url": None},
+                html_url=f"{self.origin}/{p.name}/pull/{pr.number}", comments=0,
+                author_association="MEMBER"))
+        return self.page(items, query, f"{self.prefix}/repos/{owner}/{name}/issues")
+
+    def _labels(self, owner: str, name: str, number: str, body: dict[str, Any],
+                replace: bool) -> Answer:
+        found = self._pr(owner, name, number)
+        if found is None:
+            return 404, {"message": "Not Found"}, {}
+        p, pr = found
+        names = [x if isinstance(x, str) else x["name"] for x in body.get("labels", [])]
+        pr.labels = list(dict.fromkeys(names if replace else [*pr.labels, *names]))
+        self.pr_event(p, pr, "labeled")
+        return 200, [self.label_json(p, x) for x in pr.labels], {}
+
+    def add_labels(self, owner: str, name: str, number: str, body: dict[str, Any],
+                   **_: Any) -> Answer:
+        return self._labels(owner, name, number, body, replace=False)
+
+    def set_labels(self, owner: str, name: str, number: str, body: dict[str, Any],
+                   **_: Any) -> Answer:
+        return self._labels(owner, name, number, body, replace=True)
+
+    def comment(self, owner: str, name: str, number: str, body: dict[str, Any],
+                **_: Any) -> Answer:
+        found = self._pr(owner, name, number)
+        if found is None:
+            return 404, {"message": "Not Found"}, {}
+        p, pr = found
+        p.comments.setdefault(pr.number, []).append(body["body"])
+        return 201, skeleton("github", "issue-comment", id=len(p.comments[pr.number]),
+                             node_id="C1", body=body["body"], user=self.user_json(),
+                             author_association="MEMBER"), {}
+
+    def create_status(self, owner: str, name: str, sha: str, body: dict[str, Any],
+                      **_: Any) -> Answer:
+        p = self.project(owner, name)
+        if p is None:
+            return 404, {"message": "Not Found"}, {}
+        context = body.get("context", "default")
+        p.statuses.setdefault(sha, {})[context] = Status(
+            context, body["state"], body.get("target_url"), body.get("description") or "")
+        self.status_event(p, sha, context, body["state"])
+        return 201, self._status_json(p.statuses[sha][context]), {}
+
+    def _status_json(self, s: Status) -> dict[str, Any]:
+        return skeleton("github", "status", id=1, node_id="S1", state=s.state,
+                        context=s.name, target_url=s.target_url, description=s.description,
+                        creator=self.user_json())
+
+    def combined_status(self, owner: str, name: str, ref: str, **_: Any) -> Answer:
+        p = self.project(owner, name)
+        if p is None:
+            return 404, {"message": "Not Found"}, {}
+        sha = p.repo.head(ref) or ref
+        statuses = [s for s in p.statuses.get(sha, {}).values()]
+        states = {s.state for s in statuses}
+        combined = ("failure" if states & {"failure", "error"} else
+                    "pending" if "pending" in states or not statuses else "success")
+        return 200, skeleton("github", "combined-commit-status", state=combined, sha=sha,
+                             total_count=len(statuses),
+                             statuses=[skeleton("github", "simple-commit-status", id=i + 1,
+                                                node_id=f"S{i}", state=s.state, context=s.name,
+                                                target_url=s.target_url,
+                                                description=s.description or None,
+                                                avatar_url=None, required=s.name in p.checks)
+                                       for i, s in enumerate(statuses)],
+                             repository=skeleton("github", "minimal-repository", id=p.id,
+                                                 name=p.name.split("/")[1], full_name=p.name,
+                                                 owner=self.user_json(owner))), {}
+
+    def check_runs(self, owner: str, name: str, ref: str, query: dict[str, str],
+                   **_: Any) -> Answer:
+        # coord's statuses are commit statuses; the fake's CI reports none as check runs.
+        return self.page([], query, f"{self.prefix}/repos/{owner}/{name}/commits/{ref}/check-runs",
+                         key="check_runs", wrap={"total_count": 0})
+
+    def protection(self, owner: str, name: str, branch: str, **_: Any) -> Answer:
+        p = self.project(owner, name)
+        if p is None or not p.protected or branch != p.default_branch:
+            return 404, {"message": "Branch not protected"}, {}
+        return 200, skeleton(
+            "github", "branch-protection",
+            required_status_checks={"strict": False, "contexts": list(p.checks),
+                                    "checks": [{"context": c, "app_id": None} for c in p.checks]},
+            required_pull_request_reviews={
+                "required_approving_review_count": p.approvals,
+                "dismiss_stale_reviews": False, "require_code_owner_reviews": False}), {}
+
+    def branch(self, owner: str, name: str, branch: str, **_: Any) -> Answer:
+        p = self.project(owner, name)
+        sha = p.repo.head(branch) if p else None
+        if p is None or sha is None:
+            return 404, {"message": "Branch not found"}, {}
+        protected = p.protected and branch == p.default_branch
+        return 200, skeleton(
+            "github", "branch-with-protection", name=branch, protected=protected,
+            protection=skeleton("github", "branch-protection", enabled=protected,
+                                required_status_checks={"contexts": list(p.checks),
+                                                        "enforcement_level": "everyone"}),
+            protection_url=f"{self.api}/repos/{p.name}/branches/{branch}/protection",
+            commit=skeleton("github", "commit", sha=sha)), {}
+
+    # webhooks ---------------------------------------------------------------------------
+
+    def _send(self, event: str, payload: dict[str, Any]) -> None:
+        self.send(event, payload, {"X-GitHub-Event": event,
+                                   "X-GitHub-Delivery": str(uuid.uuid4())})
+
+    def pr_event(self, p: Project, pr: PR, action: str) -> None:
+        self._send("pull_request", {"action": action, "number": pr.number,
+                                    "pull_request": self.pr_json(p, pr),
+                                    "repository": {"full_name": p.name}})
+
+    def review_event(self, p: Project, pr: PR, user: str, state: str) -> None:
+        self._send("pull_request_review", {
+            "action": "submitted", "review": {"state": state, "user": {"login": user},
+                                              "commit_id": p.head_of(pr)},
+            "pull_request": self.pr_json(p, pr), "repository": {"full_name": p.name}})
+
+    def status_event(self, p: Project, sha: str, check: str, state: str) -> None:
+        self._send("status", {"sha": sha, "context": check, "state": state,
+                              "repository": {"full_name": p.name}})
+
+    def push_event(self, p: Project, ref: str, before: str, after: str) -> None:
+        self._send("push", {"ref": ref, "before": before, "after": after,
+                            "repository": {"full_name": p.name}})

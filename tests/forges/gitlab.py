@@ -1,0 +1,312 @@
+"""A fake GitLab: merge requests, approvals, commit statuses, pipelines, protected
+branches and notes of the API v4 (``openapi/gitlab.json``: written from GitLab's API
+docs, see its ``x-coord-source``), with GitLab's refusals (409 for a second open merge
+request of one source branch or a ``sha`` that is not the head, 405 for a merge the
+rules refuse, 406 for a conflict) and its webhooks with ``X-Gitlab-Token``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import unquote
+
+from tests.forges.gitrepo import HeadMovedError, MergeConflict
+from tests.forges.server import PR, Answer, FakeForge, Project, Status
+from tests.forges.validation import skeleton
+
+PROJECT = r"/projects/(?P<pid>[^/]+)"
+MR = PROJECT + r"/merge_requests/(?P<iid>\d+)"
+_STATE = {"open": "opened", "closed": "closed", "merged": "merged"}
+#: coord's words -> GitLab's commit status words, and back.
+_WORD = {"success": "success", "failure": "failed", "pending": "pending"}
+_BACK = {"success": "success", "failed": "failure", "canceled": "failure", "pending": "pending",
+         "running": "pending", "created": "pending", "skipped": "success"}
+
+
+class FakeGitLab(FakeForge):
+    kind = "gitlab"
+    prefix = "/api/v4"
+    pipelines_must_succeed = False
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        return (headers.get("authorization") == f"Bearer {self.token}"
+                or headers.get("private-token") == self.token)
+
+    def sign(self, body: bytes, secret: str) -> dict[str, str]:
+        return {"X-Gitlab-Token": secret}
+
+    def status_word(self, state: str) -> str:
+        return _WORD[state]
+
+    def check_word(self, word: str) -> str:
+        return _BACK.get(word, "failure")
+
+    def add_routes(self) -> None:
+        r = self.route
+        r("GET", "/user", self.user)
+        r("GET", PROJECT, self.project_info)
+        r("GET", PROJECT + "/merge_requests", self.list_mrs)
+        r("POST", PROJECT + "/merge_requests", self.create_mr)
+        r("GET", MR, self.get_mr)
+        r("PUT", MR, self.update_mr)
+        r("PUT", MR + "/merge", self.merge_mr)
+        r("GET", MR + "/approvals", self.approvals)
+        r("POST", MR + "/notes", self.note)
+        r("POST", PROJECT + r"/statuses/(?P<sha>[0-9a-f]{40})", self.create_status)
+        r("GET", PROJECT + r"/repository/commits/(?P<sha>[0-9a-f]{40})/statuses", self.statuses)
+        r("GET", PROJECT + "/pipelines", self.pipelines)
+        r("GET", PROJECT + r"/protected_branches/(?P<branch>[^/]+)", self.protected_branch)
+
+    def protect(self, name: str, *, approvals: int = 0, checks: list[str] | None = None) -> None:
+        """GitLab requires no check by name: "Pipelines must succeed" requires the head's
+        pipeline (the check ``pipeline``), which any ``checks`` here turns on."""
+        super().protect(name, approvals=approvals, checks=["pipeline"] if checks else [])
+        self.pipelines_must_succeed = bool(checks)
+
+    # JSON -------------------------------------------------------------------------------
+
+    def user_json(self, login: str = "coord-bot") -> dict[str, Any]:
+        return skeleton("gitlab", "UserBasic", id=abs(hash(login)) % 10_000, username=login,
+                        name=login, state="active", web_url=f"{self.origin}/{login}")
+
+    def detailed(self, p: Project, pr: PR) -> str:
+        if pr.state != "open":
+            return "not_open"
+        found = self.blockers(p, pr)
+        for reason, word in (("draft", "draft_status"), ("conflict", "conflict"),
+                             ("changes requested", "requested_changes"),
+                             ("review required", "not_approved")):
+            if reason in found:
+                return word
+        if found:
+            return "ci_must_pass"
+        return "mergeable"
+
+    def mr_json(self, p: Project, pr: PR) -> dict[str, Any]:
+        title = ("Draft: " + pr.title) if pr.draft else pr.title
+        return skeleton(
+            "gitlab", "MergeRequest", id=1000 + pr.number, iid=pr.number, project_id=p.id,
+            title=title, description=pr.body, state=_STATE[pr.state],
+            target_branch=pr.base, source_branch=pr.head, labels=list(pr.labels),
+            draft=pr.draft, work_in_progress=pr.draft, sha=p.head_of(pr),
+            merge_commit_sha=pr.merge_sha, squash_commit_sha=None,
+            has_conflicts=pr.state == "open" and p.repo.conflicts(pr.base, pr.head),
+            detailed_merge_status=self.detailed(p, pr), author=self.user_json(pr.author),
+            web_url=f"{self.origin}/{p.name}/-/merge_requests/{pr.number}")
+
+    # handlers ---------------------------------------------------------------------------
+
+    def _project(self, pid: str) -> Project | None:
+        key = unquote(pid)
+        return self.projects.get(key) or next(
+            (p for p in self.projects.values() if str(p.id) == key), None)
+
+    def _mr(self, pid: str, iid: str) -> tuple[Project, PR] | None:
+        p = self._project(pid)
+        if p is None or int(iid) not in p.prs:
+            return None
+        return p, p.prs[int(iid)]
+
+    def user(self, **_: Any) -> Answer:
+        return 200, self.user_json(), {}
+
+    def project_info(self, pid: str, **_: Any) -> Answer:
+        p = self._project(pid)
+        if p is None:
+            return 404, {"message": "404 Project Not Found"}, {}
+        return 200, skeleton("gitlab", "Project", id=p.id, path_with_namespace=p.name,
+                             default_branch=p.default_branch, web_url=f"{self.origin}/{p.name}",
+                             merge_method=p.merge_method,
+                             only_allow_merge_if_pipeline_succeeds=self.pipelines_must_succeed), {}
+
+    def list_mrs(self, pid: str, query: dict[str, str], **_: Any) -> Answer:
+        p = self._project(pid)
+        if p is None:
+            return 404, {"message": "404 Project Not Found"}, {}
+        state = query.get("state", "all")
+        labels = set(filter(None, query.get("labels", "").split(",")))
+        items = [pr for pr in sorted(p.prs.values(), key=lambda x: -x.number)
+                 if (state == "all" or _STATE[pr.state] == state)
+                 and (not query.get("source_branch") or pr.head == query["source_branch"])
+                 and (not query.get("target_branch") or pr.base == query["target_branch"])
+                 and labels <= set(pr.labels)]
+        return self.page([self.mr_json(p, pr) for pr in items], query,
+                         f"{self.prefix}/projects/{pid}/merge_requests")
+
+    def create_mr(self, pid: str, body: dict[str, Any], **_: Any) -> Answer:
+        p = self._project(pid)
+        if p is None:
+            return 404, {"message": "404 Project Not Found"}, {}
+        head, base = body["source_branch"], body["target_branch"]
+        if p.repo.head(head) is None:
+            return 400, {"message": {"source_branch": ["is invalid"]}}, {}
+        if any(pr.head == head and pr.state == "open" for pr in p.prs.values()):
+            return 409, {"message": ["Another open merge request already exists for this "
+                                     "source branch"]}, {}
+        title = body["title"]
+        draft = title.lower().startswith(("draft:", "[draft]", "(draft)"))
+        pr = PR(self.number(), head, base, title.split(":", 1)[1].strip() if draft else title,
+                body.get("description") or "",
+                [x for x in body.get("labels", "").split(",") if x], draft=draft)
+        p.prs[pr.number] = pr
+        self.pr_event(p, pr, "open")
+        return 201, self.mr_json(p, pr), {}
+
+    def get_mr(self, pid: str, iid: str, **_: Any) -> Answer:
+        found = self._mr(pid, iid)
+        if found is None:
+            return 404, {"message": "404 Not found"}, {}
+        return 200, self.mr_json(*found), {}
+
+    def update_mr(self, pid: str, iid: str, body: dict[str, Any], **_: Any) -> Answer:
+        found = self._mr(pid, iid)
+        if found is None:
+            return 404, {"message": "404 Not found"}, {}
+        p, pr = found
+        if "title" in body:
+            t = body["title"]
+            pr.draft = t.lower().startswith("draft:")
+            pr.title = t.split(":", 1)[1].strip() if pr.draft else t
+        pr.body = body.get("description", pr.body)
+        if "labels" in body:
+            pr.labels = [x for x in body["labels"].split(",") if x]
+        if "add_labels" in body:
+            pr.labels = list(dict.fromkeys([*pr.labels, *body["add_labels"].split(",")]))
+        if body.get("state_event") == "close" and pr.state == "open":
+            pr.head_sha, pr.state = p.head_of(pr), "closed"
+            self.pr_event(p, pr, "close")
+        else:
+            self.pr_event(p, pr, "update")
+        return 200, self.mr_json(p, pr), {}
+
+    def merge_mr(self, pid: str, iid: str, body: dict[str, Any], **_: Any) -> Answer:
+        found = self._mr(pid, iid)
+        if found is None:
+            return 404, {"message": "404 Not found"}, {}
+        p, pr = found
+        head = p.head_of(pr)
+        if body.get("sha") and body["sha"] != head:
+            return 409, {"message": "SHA does not match HEAD of source branch: " + head}, {}
+        if pr.state != "open":
+            return 405, {"message": "405 Method Not Allowed"}, {}
+        found_blockers = self.blockers(p, pr)
+        if "conflict" in found_blockers:
+            return 406, {"message": "Branch cannot be merged"}, {}
+        if pr.number in p.refusals or found_blockers:
+            return 405, {"message": p.refusals.get(pr.number) or "405 Method Not Allowed"}, {}
+        method = "squash" if body.get("squash") else (
+            "rebase" if p.merge_method in ("ff", "rebase_merge") else "merge")
+        try:
+            self.do_merge(p, pr, head, method, body.get("merge_commit_message") or
+                          body.get("squash_commit_message") or f"Merge branch '{pr.head}'")
+        except HeadMovedError:
+            return 409, {"message": "SHA does not match HEAD of source branch"}, {}
+        except MergeConflict:
+            return 406, {"message": "Branch cannot be merged"}, {}
+        return 200, self.mr_json(p, pr), {}
+
+    def approvals(self, pid: str, iid: str, **_: Any) -> Answer:
+        found = self._mr(pid, iid)
+        if found is None:
+            return 404, {"message": "404 Not found"}, {}
+        p, pr = found
+        latest: dict[str, str] = {}
+        for user, state, _sha in p.reviews.get(pr.number, []):
+            latest[user] = state
+        approved = [u for u, s in latest.items() if s == "approved"]
+        return 200, skeleton("gitlab", "Approvals", id=1000 + pr.number, iid=pr.number,
+                             project_id=p.id, approved=len(approved) >= p.approvals,
+                             approvals_required=p.approvals,
+                             approvals_left=max(0, p.approvals - len(approved)),
+                             approved_by=[{"user": self.user_json(u)} for u in approved]), {}
+
+    def note(self, pid: str, iid: str, body: dict[str, Any], **_: Any) -> Answer:
+        found = self._mr(pid, iid)
+        if found is None:
+            return 404, {"message": "404 Not found"}, {}
+        p, pr = found
+        p.comments.setdefault(pr.number, []).append(body["body"])
+        return 201, skeleton("gitlab", "Note", id=len(p.comments[pr.number]), body=body["body"],
+                             author=self.user_json()), {}
+
+    def _status_json(self, sha: str, s: Status) -> dict[str, Any]:
+        return skeleton("gitlab", "CommitStatus", id=abs(hash((sha, s.name))) % 100_000,
+                        sha=sha, status=s.state, name=s.name, target_url=s.target_url,
+                        description=s.description or None)
+
+    def create_status(self, pid: str, sha: str, body: dict[str, Any], **_: Any) -> Answer:
+        p = self._project(pid)
+        if p is None:
+            return 404, {"message": "404 Project Not Found"}, {}
+        name = body.get("name") or body.get("context") or "default"
+        s = Status(name, body["state"], body.get("target_url"), body.get("description") or "")
+        p.statuses.setdefault(sha, {})[name] = s
+        self.status_event(p, sha, name, self.check_word(body["state"]))
+        return 201, self._status_json(sha, s), {}
+
+    def statuses(self, pid: str, sha: str, query: dict[str, str], **_: Any) -> Answer:
+        p = self._project(pid)
+        if p is None:
+            return 404, {"message": "404 Project Not Found"}, {}
+        items = [self._status_json(sha, s) for s in p.statuses.get(sha, {}).values()
+                 if s.name != "pipeline"]
+        return self.page(items, query,
+                         f"{self.prefix}/projects/{pid}/repository/commits/{sha}/statuses")
+
+    def _pipeline(self, p: Project, sha: str) -> str:
+        s = p.statuses.get(sha, {}).get("pipeline")
+        return s.state if s else ""
+
+    def pipelines(self, pid: str, query: dict[str, str], **_: Any) -> Answer:
+        p = self._project(pid)
+        if p is None:
+            return 404, {"message": "404 Project Not Found"}, {}
+        sha = query.get("sha", "")
+        state = self._pipeline(p, sha)
+        items = [skeleton("gitlab", "PipelineBasic", id=1, iid=1, project_id=p.id, sha=sha,
+                          ref="", status=state, web_url=f"{self.origin}/{p.name}/-/pipelines/1")
+                 ] if state else []
+        return self.page(items, query, f"{self.prefix}/projects/{pid}/pipelines")
+
+    def protected_branch(self, pid: str, branch: str, **_: Any) -> Answer:
+        p = self._project(pid)
+        if p is None or not p.protected or unquote(branch) != p.default_branch:
+            return 404, {"message": "404 Not found"}, {}
+        return 200, skeleton("gitlab", "ProtectedBranch", id=1, name=p.default_branch,
+                             push_access_levels=[{"access_level": 0}],
+                             merge_access_levels=[{"access_level": 30}]), {}
+
+    # webhooks ---------------------------------------------------------------------------
+
+    def _send(self, event: str, payload: dict[str, Any]) -> None:
+        self.send(event, payload, {"X-Gitlab-Event": event,
+                                   "X-Gitlab-Event-UUID": str(uuid.uuid4())})
+
+    def pr_event(self, p: Project, pr: PR, action: str) -> None:
+        attrs = {"iid": pr.number, "action": "merge" if pr.state == "merged" else action,
+                 "state": _STATE[pr.state], "source_branch": pr.head,
+                 "target_branch": pr.base, "last_commit": {"id": p.head_of(pr)}}
+        self._send("Merge Request Hook", {"object_kind": "merge_request",
+                                          "project": {"path_with_namespace": p.name},
+                                          "object_attributes": attrs})
+
+    def review_event(self, p: Project, pr: PR, user: str, state: str) -> None:
+        if state != "approved":
+            return
+        self._send("Merge Request Hook", {
+            "object_kind": "merge_request", "user": {"username": user},
+            "project": {"path_with_namespace": p.name},
+            "object_attributes": {"iid": pr.number, "action": "approved", "state": "opened",
+                                  "source_branch": pr.head, "target_branch": pr.base,
+                                  "last_commit": {"id": p.head_of(pr)}}})
+
+    def status_event(self, p: Project, sha: str, check: str, state: str) -> None:
+        if check == "pipeline":
+            self._send("Pipeline Hook", {"object_kind": "pipeline",
+                                         "project": {"path_with_namespace": p.name},
+                                         "object_attributes": {"sha": sha,
+                                                               "status": _WORD[state]}})
+
+    def push_event(self, p: Project, ref: str, before: str, after: str) -> None:
+        self._send("Push Hook", {"object_kind": "push", "ref": ref, "before": before,
+                                 "after": after, "project": {"path_with_namespace": p.name}})
