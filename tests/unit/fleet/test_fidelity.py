@@ -378,13 +378,13 @@ def test_a_bad_remote_skips_its_repo_with_a_note(coord: Coord) -> None:
 
 
 def test_a_refused_init_writes_nothing(coord: Coord, monkeypatch: pytest.MonkeyPatch) -> None:
-    from coordination.catalog.manager import CoordinationManager
+    from coordination.catalog.fleet_edits import FleetEdits
     from coordination.errors import UsageError
 
     def refuse(self: object, edit: object) -> object:
         raise UsageError("refused for the test; nothing was written")
 
-    monkeypatch.setattr(CoordinationManager, "apply_fleet", refuse)
+    monkeypatch.setattr(FleetEdits, "apply_fleet", refuse)  # the manager's too
     checkout(coord.fleet, "lib", PROVIDERS["pylib"])
     _, err = coord("init", str(coord.fleet), expect=2)
     assert "nothing was written" in err
