@@ -14,12 +14,11 @@ from tests.integration.init_cli import coord, coord_json
 
 pytestmark = pytest.mark.timeout(180)
 
-# uvicorn's requirements.txt names httpx (the test client): read as runtime today, which
-# the user corrects by hand to dev.
+# uvicorn's requirements.txt (an application's: no package metadata beside it) names
+# httpx, read as runtime; the user knows it is the test client and sets it to dev.
 FILES: dict[str, dict[str, str]] = {
     "httpx": {"pyproject.toml": '[project]\nname = "httpx"\n'},
-    "uvicorn": {"pyproject.toml": '[project]\nname = "uvicorn"\n',
-                "requirements.txt": "# Testing\npytest==8.3\nhttpx==0.28.1\n"},
+    "uvicorn": {"requirements.txt": "# Testing\npytest==8.3\nhttpx==0.28.1\n"},
     "core": {"pom.xml": ("<project><groupId>org.acme</groupId><artifactId>core</artifactId>"
                          "<version>2.1</version></project>\n")},
     "app": {"pom.xml": ("<project>\n  <groupId>org.acme</groupId>\n  <artifactId>app</artifactId>\n"
