@@ -19,6 +19,9 @@ BRANCH_NEVER_ENDS = ("/", ".lock", ".")
 #: (``ext::`` runs it as a command, ``fd::`` reads file descriptors).
 TRANSPORT_RE = r"[A-Za-z0-9+._-]*::"
 _TRANSPORT = re.compile("^" + TRANSPORT_RE)
+#: Whitespace (``str.isspace``'s, which ``\s`` matches in a text pattern) or a control
+#: character.
+_BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def git_branch(v: str | None) -> str | None:
@@ -43,7 +46,7 @@ def git_remote(v: str | None) -> str | None:
     if _TRANSPORT.match(v):
         raise ValueError(f"{v!r} is a <transport>:: address (ext:: and fd:: run commands); "
                          "write the remote's name or URL (https://, ssh://, a path)")
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in v):
+    if _BLANK_OR_CONTROL.search(v):
         raise ValueError(f"{v!r} holds whitespace or a control character; write the "
                          "remote's name or URL")
     return v

@@ -51,6 +51,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -218,11 +219,18 @@ class Fleet:
 def relative_path(path: Path, base_dir: Path) -> str:
     """``path`` as the catalog writes it: relative to its directory when below it
     (``services/api``), else absolute."""
-    base = Path(os.path.realpath(base_dir))
+    base = Path(_realpath(str(base_dir)))
     try:
-        return Path(os.path.realpath(path)).relative_to(base).as_posix() or "."
+        return Path(_realpath(str(path))).relative_to(base).as_posix() or "."
     except ValueError:
         return str(path)
+
+
+@functools.lru_cache(maxsize=None)
+def _realpath(path: str) -> str:
+    """``os.path.realpath``, once per path in a process (a fleet's thousand checkouts
+    each asked three times, eight ``lstat`` calls each)."""
+    return os.path.realpath(path)
 
 
 def infer(checkouts: dict[str, Checkout], notes: list[str] | None = None
@@ -332,7 +340,7 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
     repos = catalog.repos if catalog is not None else []
     by_name, added = _name_checkouts(fleet, repos, base_dir, checkouts)
     fleet.repos = len(by_name)
-    fleet.added = [new_repo(name, co, base_dir) for name, co in added]
+    fleet.added = [{**repo, "name": name} for name, repo in added]
     still = set(by_name) | set(present)
     fleet.gone = [r.name for r in repos if r.name not in still]
     fleet.branches = _branch_moves(repos, by_name, has_branch)
@@ -347,19 +355,19 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
 
 def _name_checkouts(fleet: Fleet, repos: Sequence[Repo], base_dir: Path,
                     checkouts: Sequence[Checkout]
-                    ) -> tuple[dict[str, Checkout], list[tuple[str, Checkout]]]:
+                    ) -> tuple[dict[str, Checkout], list[tuple[str, NewRepo]]]:
     """Each readable checkout by its repo name (the catalog's, or a new unique one), and
-    the new ones in order; a checkout with an unwritable remote is skipped with a note
-    (one bad remote never stops the whole fleet), and what cannot be read is noted."""
+    the new ones' repos in order; a checkout with an unwritable remote is skipped with a
+    note (one bad remote never stops the whole fleet), and what cannot be read is noted."""
     known: dict[str, str] = {}  # checkout path -> catalog repo name
     for r in repos:
         known[os.path.realpath(checkout_path(r.path or r.name, base_dir))] = r.name
-    real = {co.path: os.path.realpath(co.path) for co in checkouts}  # symlinked roots too
+    real = {co.path: _realpath(str(co.path)) for co in checkouts}  # symlinked roots too
     fresh = [co for co in checkouts if real[co.path] not in known]
-    bad = [co for co in fresh if _unwritable(co, base_dir, fleet.notes)]
-    if bad:
-        checkouts = [co for co in checkouts if co not in bad]
-        fresh = [co for co in fresh if co not in bad]
+    made = {co.path: _writable(co, base_dir, fleet.notes) for co in fresh}
+    if None in made.values():
+        checkouts = [co for co in checkouts if made.get(co.path, True) is not None]
+        fresh = [co for co in fresh if made[co.path] is not None]
     names = unique_names([co.path for co in fresh], taken=[r.name for r in repos])
     by_name: dict[str, Checkout] = {}
     for co in checkouts:
@@ -374,7 +382,8 @@ def _name_checkouts(fleet: Fleet, repos: Sequence[Repo], base_dir: Path,
                                          "message": mp.message, "held": []})
             else:
                 fleet.notes.append(f"{name}: {mp}")
-    return by_name, [(names[co.path], co) for co in fresh]
+    return by_name, [(names[co.path], repo) for co in fresh
+                     if (repo := made[co.path]) is not None]
 
 
 def _branch_moves(repos: Sequence[Repo], by_name: dict[str, Checkout],
@@ -492,24 +501,25 @@ def _hold_repos(fleet: Fleet, consumers: dict[str, str]) -> None:
             del fleet.deps_moved[id_]
 
 
-def _unwritable(co: Checkout, base_dir: Path, notes: list[str]) -> bool:
-    """A new checkout the catalog cannot hold as read (a remote named with whitespace,
-    a leading ``-``, ``ext::``...): noted, and True (it is skipped, never the whole
-    fleet refused for it)."""
+def _writable(co: Checkout, base_dir: Path, notes: list[str]) -> NewRepo | None:
+    """The repo a new checkout makes (named ``repo`` until names are given); None, and
+    noted, for one the catalog cannot hold as read (a remote named with whitespace, a
+    leading ``-``, ``ext::``...): it is skipped, never the whole fleet refused for it."""
     from pydantic import ValidationError  # lazy: `init --check` reads no model, see _read_catalog
 
     from coordination.catalog.models import Repo  # lazy: a checkout new to the catalog only
 
+    repo = new_repo("repo", co, base_dir)
     try:
-        Repo.model_validate(dict(new_repo("repo", co, base_dir)))
+        Repo.model_validate(dict(repo))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "repo"
         how = " (rename it: git remote rename)" if where == "remote" else ""
         notes.append(f"{co.path}: skipped: its {where} cannot be written to the catalog: "
                      f"{first['msg']}{how}")
-        return True
-    return False
+        return None
+    return repo
 
 
 def _held_by(d: Dependency, lost: bool, by_name: dict[str, Checkout]
