@@ -29,6 +29,7 @@ Everything else escaping the CLI is a bug and is shown with a traceback.
           │    ├── ForgeUnavailable      5xx or no answer, after the retries
           │    ├── HeadMoved             a pull request's head is not the commit coord verified
           │    └── MergeRefused          the forge refused a merge (its reason)
+          ├── FleetFrozen                `coord freeze` holds: nothing new starts or lands
           └── RuntimeFault               the runtime could not do its work
                ├── RedisUnreachable      COORD_REDIS_URL names no Redis coord can use (at start)
                ├── LeaseLost             a lease expired or was taken over
@@ -152,6 +153,13 @@ class ChangeNotReady(OperationFailed):
 class LandingFailed(OperationFailed):
     """A landing stopped (a push refused, a land command failed): the change ended
     ``reverted`` or ``revert_failed``."""
+
+
+class FleetFrozen(OperationFailed):
+    """A start or a landing refused while the fleet is frozen (`coord freeze`): the
+    input is right, the fleet's state refuses it (as a change not ready to land), so
+    exit 1; nothing changed. Its message says who froze it, when, why and how to
+    unfreeze."""
 
 
 class RuntimeFault(OperationFailed):

@@ -278,6 +278,27 @@ class Keys:
         PSUBSCRIBE of another pattern."""
         return f"{self.celery_prefix}/{db}.celery.pidbox"
 
+    # -- operations: schedules, the fleet's freeze --------------------------------
+    @property
+    def beat_prefix(self) -> str:
+        """celery-redbeat's key prefix (``redbeat_key_prefix``): its schedule sorted set
+        (``<prefix>:schedule``), its lock (``<prefix>:lock``) and an entry hash per
+        scheduled plan (``<prefix>plan:<PLAN>``) live under it (``coord beat``)."""
+        return f"{self.namespace}:beat:"
+
+    @property
+    def schedules(self) -> str:
+        """Hash: per scheduled plan, its last firing claimed (``fired:<PLAN>``: the firing
+        time, who claimed it, the sweep it started) and its last skipped firing
+        (``skipped:<PLAN>``): ``runtime/schedules.py``."""
+        return f"{self.namespace}:schedules"
+
+    @property
+    def freeze(self) -> str:
+        """String: the fleet's freeze (who, when, why) while `coord freeze` holds; absent
+        when not frozen (``runtime/freeze.py``)."""
+        return f"{self.namespace}:freeze"
+
     # -- changes ----------------------------------------------------------------
     def change(self, plan: str) -> str:
         """Hash: one change (a plan with ``change:``): each repo's base and candidate,

@@ -23,9 +23,11 @@ from coordination.status import SWEEP_LIVE, SweepStatus, TodoStatus
 from coordination.sweeps import SweepService, new_sweep_id, unattended
 from coordination.sweeps import runner
 from coordination.sweeps.progress import end_sweep
+from coordination.sweeps.freeze import refuse_if_frozen
 from coordination.sweeps.reading import StatusDocument
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
+from coordination.sweeps.triggers import Trigger
 
 log = logging.getLogger("coord.launch")
 
@@ -79,6 +81,7 @@ class Launch:
     kind: str  # "plan" | "todo"
     atomic: bool | str = False  # on the first failure: stop, then roll back ("stop": kill)
     sweep_id: str | None = None  # once started
+    trigger: Trigger | None = None  # what starts it (None: a command, sweeps/triggers.py)
 
     @property
     def embedded(self) -> bool:
@@ -189,9 +192,33 @@ class Launch:
     def start(self) -> str:
         """Record the sweep and send its first todos; returns its id."""
         self.sweep_id = new_sweep_id(self.name)
-        sid = self.svc.start_spec(self.spec, self.sweep_id, kind=self.kind, atomic=self.atomic)
+        sid = self.svc.start_spec(self.spec, self.sweep_id, kind=self.kind, atomic=self.atomic,
+                                  trigger=self.trigger)
         self.runs_it()
+        if self.trigger is not None and self.trigger.get("kind") != "cli":
+            self.audit_start(sid)
         return sid
+
+    def audit_start(self, sweep_id: str) -> None:
+        """A sweep no person typed a command for (a schedule's firing, a push) starts: an
+        entry ``sweep.start`` in the catalog's audit log names it, its plan and its
+        trigger. The sweep stands if the entry cannot be written (said in the log)."""
+        catalog = self.svc.catalog_path
+        if catalog is None or not catalog.is_file():
+            log.warning("sweep %s: its start is not in an audit log (no catalog file here)",
+                        sweep_id)
+            return
+        from coordination.catalog.audit import who  # lazy: git, only to audit a trigger
+        from coordination.catalog.store import CatalogStore  # lazy: the catalog's writer
+
+        try:
+            CatalogStore(catalog).record_decision(
+                who=who(catalog.resolve().parent), op="sweep.start",
+                ids=[sweep_id, self.name],
+                decision={"sweep_id": sweep_id, "plan": self.spec.plan,
+                          "trigger": dict(self.trigger or {}), "todos": len(self.spec.todos)})
+        except Exception as exc:  # noqa: BLE001 - the sweep stands (Redis): say it
+            log.warning("sweep %s: its start is not in the audit log: %s", sweep_id, exc)
 
     def runs_it(self) -> None:
         """Embedded: record this process as the one running the sweep (its workers), so
@@ -260,13 +287,16 @@ def adopt(file: Path, sweep_id: str) -> tuple[Launch, str] | None:
 def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = None,
             strategy: str = "levels", ignore_blockers: bool = False,
             atomic: bool | str = False, again: bool = False, no_cache: bool = False,
-            sequential: bool = False, merge_chains: bool = False) -> Launch:
+            sequential: bool = False, merge_chains: bool = False,
+            trigger: Trigger | None = None) -> Launch:
     """A sweep of ``plan_id`` (or of the one todo ``todo_id``), wired to run; ``again``:
     every todo of the plan, completed ones too; ``no_cache``: reuse no earlier run;
     ``sequential``: one todo at a time, in DAG order; ``merge_chains``: a chain's todos
-    run by one worker in one task."""
+    run by one worker in one task; ``trigger``: what starts it (a schedule, a push)."""
     rt = get_runtime(file)
     svc = SweepService(rt, file)
+    # Before anything is planned or forked (start_spec asks again: the one door).
+    refuse_if_frozen(rt, f"start a sweep of {todo_id or plan_id}")
     if todo_id is not None:
         spec = svc.todo_spec(todo_id, ignore_blockers=ignore_blockers)
         name, kind = todo_id, "todo"
@@ -277,4 +307,4 @@ def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = Non
         name, kind = plan_id, "plan"
     spec.no_cache = no_cache
     wire(rt, svc, with_tasks=rt.settings.embedded)
-    return Launch(svc, spec, name, kind, atomic)
+    return Launch(svc, spec, name, kind, atomic, trigger=trigger)

@@ -183,6 +183,11 @@ class EventKind(StrEnum):
     change_wave_landed = "change.wave_landed"
     milestone_completed = "milestone.completed"
     milestone_reopened = "milestone.reopened"
+    todo_overdue = "todo.overdue"
+    plan_overdue = "plan.overdue"
+    fleet_frozen = "fleet.frozen"
+    fleet_unfrozen = "fleet.unfrozen"
+    schedule_skipped = "schedule.skipped"
 
 
 #: What each kind of event says: the generated events reference (docs/hooks/gen_ref.py)
@@ -263,6 +268,15 @@ EVENT_DESCRIPTIONS: dict[EventKind, str] = {
                                    "`todo update --status` (no sweep_id).",
     EventKind.milestone_reopened: "A done milestone has a todo that is no longer completed "
                                   "(a rollback undid it, or it ran again and failed).",
+    EventKind.todo_overdue: "A todo of a live sweep was not finished by its `due:` time (or "
+                            "finished after it), said once per sweep by the supervision pass.",
+    EventKind.plan_overdue: "A sweep of a plan with `due:` was still running at that time, "
+                            "said once per sweep by the supervision pass.",
+    EventKind.fleet_frozen: "`coord freeze`: nothing new starts (sweeps, resumes, triggers, "
+                            "schedules' firings, landings) until `coord unfreeze`.",
+    EventKind.fleet_unfrozen: "`coord unfreeze`: new sweeps and landings may start again.",
+    EventKind.schedule_skipped: "`coord beat` skipped a plan's firing that was missed while no "
+                                "beat ran (`catchup: false`).",
 }
 
 
@@ -497,6 +511,30 @@ EVENT_FIELDS: dict[EventKind, dict[str, str]] = {
         "milestone": "The milestone (MS-n).",
         "title": "Its title.",
         "todos": "The todos it covers (one or more no longer completed).",
+    },
+    EventKind.todo_overdue: {
+        "repo": "The todo's repo.",
+        "due": "Its due time (ISO 8601, UTC).",
+        "status": "Its status in the sweep when it was found overdue.",
+    },
+    EventKind.plan_overdue: {
+        "plan": "The plan.",
+        "due": "Its due time (ISO 8601, UTC).",
+        "left": "How many of the sweep's todos had not ended.",
+    },
+    EventKind.fleet_frozen: {
+        "by": "Who froze it.",
+        "reason": "Why (`--reason`; may be empty).",
+    },
+    EventKind.fleet_unfrozen: {
+        "by": "Who unfroze it.",
+        "frozen_by": "Who had frozen it.",
+        "frozen_for": "Seconds it was frozen.",
+    },
+    EventKind.schedule_skipped: {
+        "plan": "The scheduled plan.",
+        "firing": "The latest firing time missed (ISO 8601, in the schedule's zone).",
+        "reason": "Why it was skipped.",
     },
 }
 

@@ -125,11 +125,17 @@ def issue_references(cat: Catalog, known: Known) -> Iterator[Problem]:
 
 
 def plan_references(cat: Catalog, known: Known) -> Iterator[Problem]:
-    """A plan's repos, and the todos its milestones list."""
+    """A plan's repos, its push trigger's selector, and the todos its milestones list."""
     for i, plan in enumerate(cat.coordination.plans):
         base: Loc = ("coordination", "plans", i)
         for j, r in enumerate(plan.repos):
             yield from _repo_ref((*base, "repos", j), r, known)
+        push = plan.on.push if plan.on is not None else None
+        if push is not None:
+            try:
+                parse_selector(push.repos)
+            except UsageError as exc:
+                yield Problem(str(exc), loc=(*base, "on", "push", "repos"))
         for j, ms in enumerate(plan.milestones):
             for k, ref in enumerate(ms.todos):
                 if ref not in known.todos:

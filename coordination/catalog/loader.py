@@ -42,6 +42,7 @@ MAX_PROBLEMS = 50  # a wholly wrong file would otherwise print thousands of line
 MAX_DEPTH = 100  # collections nested deeper than any catalog needs (its own depth is ~6)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
 _NO_ALIASES = "anchors and aliases (&name, *name) are not part of the catalog format; write the value out"
 
 
@@ -135,7 +136,13 @@ class SafeCatalogLoader(_Base):  # type: ignore[misc]
         self.flatten_mapping(node)
         mapping: dict[object, object] = {}
         for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=deep)
+            if key_node.tag == _BOOL_TAG and key_node.__class__ is yaml.ScalarNode:
+                # YAML 1.1 reads a plan's `on:` (and yes/no/off) as a boolean; a catalog's
+                # keys are text, as YAML 1.2 (ruamel, editors) reads them.
+                key: object = key_node.value
+                self.constructed_objects[key_node] = key
+            else:
+                key = self.construct_object(key_node, deep=deep)
             try:
                 seen = key in mapping
             except TypeError:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol, TypedDict
 
 from coordination.catalog.checks import unknown
+from coordination.catalog.due import iso, overdue
 from coordination.catalog.models import (
     Catalog,
     Criterion,
@@ -56,6 +57,8 @@ class RemainingTodo(TypedDict):
     status: str
     repo: str
     task: str
+    due: str | None  # its due: (ISO, UTC)
+    overdue: bool  # due: passed, not completed
 
 
 class CheckStatus(TypedDict):
@@ -87,6 +90,9 @@ class PlanStatus(TypedDict):
     #: what keeps the plan from being planned now, one line each (a template whose
     #: for_each selects nothing...): the plan is then not complete, whatever the rest says
     problems: list[str]
+    due: str | None  # the plan's due: (ISO, UTC)
+    overdue: bool  # its due: passed and it is not complete
+    overdue_todos: list[str]  # its todos past their due: and not completed
 
 
 class Progress(TypedDict):
@@ -200,23 +206,30 @@ def plan_status(catalog: Catalog, plan_id: str, *, today: dt.date | None = None,
         })
     said = [p.line() for p in plan_problems(problems or {}, plan_id)]
     checks = check_statuses(plan.completion_criteria, results)
+    complete = (is_complete(t.status for t in todos) and not said
+                and all(c["ok"] for c in checks))
+    now = dt.datetime.now(dt.timezone.utc)
+    late = {t.id for t in todos if overdue(t.due, t.status == TodoStatus.completed, now)}
     return {
         "plan": plan.id,
         "title": plan.title,
         "status": plan.status.value,
         # every todo completed, and every check passed when it was last run
-        "complete": is_complete(t.status for t in todos) and not said
-        and all(c["ok"] for c in checks),
+        "complete": complete,
         "as_of": today.isoformat(),
         "todos": todo_counts(todos),
         "milestones": milestones,
         "completion_criteria": [criterion_text(c) for c in plan.completion_criteria],
         "checks": checks,
         "remaining": [
-            {"id": t.id, "status": t.status.value, "repo": t.repo, "task": t.task}
+            {"id": t.id, "status": t.status.value, "repo": t.repo, "task": t.task,
+             "due": iso(t.due) if t.due is not None else None, "overdue": t.id in late}
             for t in todos if t.status != TodoStatus.completed
         ],
         "problems": said,
+        "due": iso(plan.due) if plan.due is not None else None,
+        "overdue": overdue(plan.due, complete, now),
+        "overdue_todos": sorted(late),
     }
 
 

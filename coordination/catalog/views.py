@@ -4,7 +4,8 @@ The cache (:mod:`coordination.catalog.cache`) holds every validated catalog as
 ``Catalog.model_dump_json()`` writes it, and only catalogs that come back equal from it.
 A view turns that JSON back into what the models hold, with their attribute API: every
 field by its name, a nested model as its view, an enum as the very member of
-:mod:`coordination.catalog.enums`, a date as a ``datetime.date``; and the models' methods
+:mod:`coordination.catalog.enums`, a date as a ``datetime.date`` (a ``due:`` as an aware
+``datetime.datetime``); and the models' methods
 (:mod:`coordination.catalog.model_methods`, shared by both). A command that only reads
 the catalog as written (`plan sweep --dry-run`, the checks before a sweep starts) then
 never imports pydantic nor the models (about 0.12 s).
@@ -64,19 +65,23 @@ SHAPES: dict[str, dict[str, str]] = {
               "updated": "date", "target": "date"},
     "Plan": {"status": "PlanStatus", "milestones": "[Milestone]",
              "completion_criteria": "[Criterion]", "waves": "[Wave]", "change": "Change",
-             "pace": "Pace"},
+             "pace": "Pace", "schedule": "Schedule", "on": "Triggers", "due": "datetime"},
     "Todo": {"instances": "{TodoStatus}", "cache": "Cache", "status": "TodoStatus",
-             "priority": "Priority", "acceptance_criteria": "[Criterion]", "gate": "Gate"},
+             "priority": "Priority", "acceptance_criteria": "[Criterion]", "gate": "Gate",
+             "due": "datetime"},
     "Dependency": {"type": "DependencyType", "status": "DependencyStatus",
                    "validation": "Validation", "source": "DependencySource"},
     "Milestone": {"due": "date"},
     "Criterion": {},
     "Wave": {"require": "WaveRequire"},
     "Change": {},
+    "Schedule": {},
+    "Triggers": {"push": "PushTrigger"},
     "Gate": {},
     "Validation": {},
     "DependencySource": {"type": "DependencyType"},
     "WaveRequire": {},
+    "PushTrigger": {},
 }
 #: Model -> field -> the key its JSON writes it under, where that differs.
 ALIASES: dict[str, dict[str, str]] = {"Gate": {"from_": "from"}}
@@ -139,6 +144,8 @@ def _converter(spec: str) -> Convert:
         return lambda v: {k: value(x) for k, x in cast("dict[str, object]", v).items()}
     if spec == "date":
         return lambda v: dt.date.fromisoformat(cast("str", v))
+    if spec == "datetime":
+        return lambda v: dt.datetime.fromisoformat(cast("str", v))
     enum = getattr(enums, spec, None)
     if enum is not None:
         return cast("Convert", enum)

@@ -63,6 +63,7 @@ from coordination.runtime.change_records import (
 )
 from coordination.runtime.changes import ChangeState, ChangeStore, RepoRecord
 from coordination.runtime.context import Runtime
+from coordination.runtime.freeze import refuse_if_frozen
 from coordination.runtime.leases import Heartbeat, Lease
 from coordination.processes import this_process
 from coordination.status import ChangeState as CS
@@ -205,6 +206,8 @@ class Lander:
         st = store.read(cp.plan)
         if st.state == CS.landing and st.manifest:
             return Prepared(ok=True, manifest=self._manifest(st), resumed=True)
+        if not dry_run:  # a new landing (one under way is carried on, above)
+            refuse_if_frozen(self.rt, f"land {cp.plan}")
         blockers: list[Blocker] = []
         recs: dict[str, RepoRecord] = {}
         # Each repo's check is a few git commands, a fetch among them: all repos at once.

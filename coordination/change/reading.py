@@ -22,6 +22,7 @@ from coordination.change.standing import Base, read_bases
 from coordination.runtime.change_records import REVERT_COMMAND, REVERTING, LanderRecord
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
+from coordination.runtime.freeze import iso
 from coordination.processes import ended
 from coordination.status import ChangeState as CS
 
@@ -80,6 +81,9 @@ class StatusDocument(ChangeDocument):
     #: repo -> how its ``prepare:`` last ran in a new worktree {"command", "ok",
     #: "exit_code", "output", "worktree", "at"} (a failure is a blocker)
     prepare: dict[str, dict[str, Any]]
+    #: the fleet's freeze (`coord freeze`: `change land` is refused while it holds):
+    #: {"by", "at", "reason"}, or None
+    frozen: dict[str, Any] | None
 
 
 def gone(lander: LanderRecord, st: ChangeState) -> str | None:
@@ -204,6 +208,7 @@ def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False) -> Stat
                           verify={t: v.document() for t, v in j.verify.items()},
                           gates={t: v.document() for t, v in j.gates.items()},
                           sweep=j.sweep, bases_checked=all(b.checked for b in bases.values()),
+                          frozen=None,
                           unchecked=unchecked(cp, st),
                           prepare={r: st.prepares[r].document for r in cp.targets
                                    if r in st.prepares})
@@ -217,7 +222,10 @@ def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str,
     :func:`coordination.change.rule.judge` that ``change land`` applies, with each
     repo's base on its remote read now: :mod:`coordination.change.standing`; a
     network remote only with ``ask_remotes``, else ``bases_checked`` is false)."""
-    return status_of(rt, change_of(catalog, plan_id, base_dir), ask_remotes=ask_remotes)
+    doc = status_of(rt, change_of(catalog, plan_id, base_dir), ask_remotes=ask_remotes)
+    held = rt.freeze().get()
+    doc["frozen"] = None if held is None else {**held, "at": iso(held["at"])}
+    return doc
 
 
 #: The order states are counted in (``coord change status``).

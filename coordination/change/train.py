@@ -38,6 +38,7 @@ from coordination.change.rule import judge
 from coordination.errors import CoordError
 from coordination.runtime.changes import RepoRecord
 from coordination.runtime.context import Runtime
+from coordination.runtime.freeze import refuse_if_frozen
 from coordination.status import ChangeState as CS
 
 #: plan -> (its change, repo concurrency)
@@ -136,6 +137,8 @@ def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, A
         train = rt.changes.train()
         if not train:
             return results
+        # A freeze stops the train where it is (FleetFrozen), never drops a change from it.
+        refuse_if_frozen(rt, "run the merge train")
         ahead: dict[str, list[tuple[str, str]]] = {}
         failed = False
         gone: set[str] = set()  # left the train rejected, this pass
@@ -171,6 +174,7 @@ def run_train(rt: Runtime, resolve: Resolve, verify: Verify) -> list[dict[str, A
             continue
         for plan in [p for p in train if p not in gone]:
             cp, concurrency = resolve(plan)
+            refuse_if_frozen(rt, f"land {plan} (the merge train)")
             try:
                 out = Lander(rt, cp, concurrency=concurrency).land().document()
             except CoordError as exc:

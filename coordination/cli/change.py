@@ -112,6 +112,11 @@ def show_status(d: Any, show_all: bool = False) -> None:
     attention (at most :data:`SHOWN`; ``show_all``: every repo), verdicts, blockers."""
     say(f"{esc(d['plan'])} ({esc(d['branch'])}, land: {d['land']}): {d['state']}"
         + (f" - {esc(d['reason'])}" if d["reason"] else ""))
+    if d.get("frozen"):
+        f = d["frozen"]
+        say(f"[red]the fleet is frozen[/red] by {esc(f['by'])} at {esc(f['at'])}"
+            + (f": {esc(f['reason'])}" if f["reason"] else "")
+            + " - `change land` is refused until `coord unfreeze`")
     sm = summary(d)
     say(f"repos: {sm['repos']} - {_counts(sm['states'])}")
     for i, w in enumerate(sm["waves"]):

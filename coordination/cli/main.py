@@ -56,6 +56,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("coordination.cli.schema:schema", "Print the catalog's JSON Schema."),
     "context": ("coordination.cli.shared_context:context", "Values shared between todos: get, set, list, delete, export, import."),
     "acl": ("coordination.cli.acl:acl", "Redis ACL users: one per repo's workers, one per role; --apply."),
+    "beat": ("coordination.cli.schedule:beat", "Fire plans' schedules (Celery beat with celery-redbeat; one active)."),
+    "schedule": ("coordination.cli.schedule:schedule", "Plans' schedules: list (next firings, last fired and skipped)."),
+    "trigger": ("coordination.cli.trigger:trigger", "Start the plans an event starts: push (for CI without a webhook)."),
+    "freeze": ("coordination.cli.freeze:freeze", "Refuse new sweeps and landings fleet-wide (an emergency stop)."),
+    "unfreeze": ("coordination.cli.freeze:unfreeze", "End a freeze: new sweeps and landings may start again."),
 }
 
 

@@ -12,6 +12,7 @@ the models when they run.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from coordination.planner.listing import PlanRow
     from coordination.catalog.plan_reset import PlanReset
     from coordination.planner.documents import DryRunDocument, ShowDocument, ValidateDocument
+    from coordination.sweeps.triggers import Trigger
 
 # The commands that need the plan's graph import the planner's graph modules inside:
 # `plan list` and `plan status` never load them.
@@ -165,6 +167,8 @@ def _status_human(doc: PlanStatus) -> None:
         ("todos", ", ".join(f"{n} {styled(s)}" for s, n in counts.items()
                             if s != "total" and n)),
         ("complete", verdict),
+        *([("due", doc["due"] + (" [red]overdue[/red]" if doc["overdue"] else ""))]
+          if doc["due"] else []),
         *[("[red]problem[/red]", esc(line)) for line in doc["problems"]],
     ])
     table(f"Milestones (as of {doc['as_of']})", ["id", "title", "due", "state", "done"],
@@ -187,7 +191,8 @@ def _status_human(doc: PlanStatus) -> None:
             say(f"  - {esc(text)} (check: {esc(c['check'])}) {state}{when}{why}")
     if doc["remaining"]:
         table("Not completed", ["id", "status", "repo", "task"],
-              [(esc(t["id"]), styled(t["status"]), esc(t["repo"]), esc(t["task"]))
+              [(esc(t["id"]), styled(t["status"]) + (" [red]overdue[/red]" if t["overdue"]
+                                                       else ""), esc(t["repo"]), esc(t["task"]))
                for t in doc["remaining"]])
 
 
@@ -560,13 +565,15 @@ class _AtomicCommand(click.Command):
               help="How long a todo may wait for a slot of its repo or of a shared resource "
               "before it ends failed, naming what it waited for (seconds, or 10m, 1h); a "
               "todo's own wait_timeout: wins. Default: until the sweep's deadline.")
+@click.option("--trigger", hidden=True)  # JSON: coordination.firing's embedded firings
 @json_option
 @click.pass_obj
 def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
               ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
               ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
               order_by: str | None, cycles: str | None, sequential: bool,
-              merge_chains: bool, wait_timeout: str | None, as_json: bool) -> None:
+              merge_chains: bool, wait_timeout: str | None, trigger: str | None,
+              as_json: bool) -> None:
     """Run a plan's open todos on their repos' workers, or preview it with --dry-run.
 
     Choosing a strategy: eager beats levels when the todos of a level take very
@@ -607,7 +614,7 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
         _sweep(obj, plan_id, strategy, dry_run, wait, ignore_blockers, require_workers,
                atomic, ui, ui_port, no_sync, again, no_cache, as_json, warnings,
                sequential=sequential, merge_chains=merge_chains, wait_timeout=waits_s,
-               planned=planned)
+               planned=planned, trigger=json.loads(trigger) if trigger else None)
 
 
 def _wait_timeout(text: str | None) -> float | None:
@@ -630,7 +637,7 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
            ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
            as_json: bool, warnings: list[str], sequential: bool = False,
            merge_chains: bool = False, wait_timeout: float | None = None, *,
-           planned: tuple[Catalog, Catalog]) -> None:
+           planned: tuple[Catalog, Catalog], trigger: Trigger | None = None) -> None:
     """The sweep, or its dry run; ``planned``: the catalog as written and as the planner
     sees it (:func:`planned_for`, read once by the command)."""
     raw, catalog = planned
@@ -652,7 +659,7 @@ def _sweep(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
                          ui_port=ui_port,
                          sync=not no_sync, again=again, no_cache=no_cache,
                          warnings=warnings, sequential=sequential,
-                         merge_chains=merge_chains, wait_timeout=wait_timeout)
+                         merge_chains=merge_chains, wait_timeout=wait_timeout, trigger=trigger)
         if isinstance(code, int) and code:
             sys.exit(code)
         return

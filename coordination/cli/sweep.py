@@ -36,6 +36,7 @@ from coordination.sweeps.summary import MOST_ROWS
 if TYPE_CHECKING:
     from coordination import launch as launching
     from coordination.sweeps.steering import CancelResult, Steered
+    from coordination.sweeps.triggers import Trigger
 else:
     # Loaded on first use: starting or attaching to a sweep (Celery, the embedded
     # workers); `sweep status` and `sweep list` only read.
@@ -108,7 +109,7 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
               atomic: bool | str = False, ui_port: int | None = None, sync: bool = True,
               again: bool = False, no_cache: bool = False, sequential: bool = False,
               merge_chains: bool = False, warnings: list[str] | None = None,
-              wait_timeout: float | None = None) -> int:
+              wait_timeout: float | None = None, trigger: Trigger | None = None) -> int:
     """`coord plan sweep PLAN` (not --dry-run), or with ``todo_id`` `coord todo run ID`.
     Embedded mode (no COORD_REDIS_URL) runs the workers (forked by this process) and always waits.
     ``ui_port``: serve the web view on localhost at that port while the sweep runs."""
@@ -118,7 +119,8 @@ def run_start(file: Path, plan_id: str, *, strategy: str, wait: bool, ignore_blo
                          hint="add --wait, or run `coord ui` beside the sweep")
     launch = launching.prepare(file, plan_id=plan_id or None, todo_id=todo_id, strategy=strategy,
                      ignore_blockers=ignore_blockers, atomic=atomic, again=again,
-                     no_cache=no_cache, sequential=sequential, merge_chains=merge_chains)
+                     no_cache=no_cache, sequential=sequential, merge_chains=merge_chains,
+                     trigger=trigger)
     spec, svc = launch.spec, launch.svc
     if wait_timeout is not None:  # `plan sweep --wait-timeout`: todos without their own
         spec.wait_timeout = wait_timeout
@@ -204,9 +206,11 @@ def list_(obj: Context, limit: int, quiet: bool, as_json: bool) -> None:
             click.echo(r["sweep_id"])
         return
     emit(as_json, rows, lambda rs: table(
-        "sweeps", ["sweep", "plan", "strategy", "status", "created", "finished", "reason"],
+        "sweeps", ["sweep", "plan", "strategy", "status", "trigger", "created", "finished",
+                   "reason"],
         [[esc(r["sweep_id"]), esc(r["plan"]), esc(r["strategy"]), _listed_status(r),
-          r["created_at"], r["finished_at"], esc(r.get("reason"))] for r in rs],
+          esc(r.get("trigger") or ""), r["created_at"], r["finished_at"], esc(r.get("reason"))]
+         for r in rs],
         empty="no sweeps yet"))
 
 
@@ -514,13 +518,51 @@ def _steers(said: Callable[[str, Any], str]) -> click.Command:
     return sweep.command(said.__name__, help=said.__doc__)(command)
 
 
-@_steers
+def _steers_all(said: Callable[[str, Any], str]) -> click.Command:
+    """As :func:`_steers`, with ``--all``: the verb on every live sweep of the namespace
+    instead of one (each reported; exit 1 when one of them could not be)."""
+
+    @click.argument("sweep_id", required=False)
+    @click.option("--all", "every", is_flag=True,
+                  help="Every live sweep of the namespace (each one reported).")
+    @json_option
+    @click.pass_obj
+    def command(obj: Context, sweep_id: str | None, every: bool, as_json: bool) -> None:
+        if every == (sweep_id is not None):
+            raise UsageError(f"give a sweep id or --all (not {'both' if every else 'neither'})",
+                             hint=f"coord sweep {said.__name__} SWEEP_ID, or "
+                                  f"coord sweep {said.__name__} --all")
+        svc = _service(obj)
+        if sweep_id is not None:
+            out = getattr(svc, said.__name__)(sweep_id)
+            emit(as_json, out, lambda o: err_console().print(said(sweep_id, o)))
+            return
+        done = svc.on_every_live(said.__name__)
+        emit(as_json, {"sweeps": done, "count": len(done)}, lambda _: _say_every(said, done))
+        if any("error" in o for o in done):
+            sys.exit(1)
+
+    return sweep.command(said.__name__, help=said.__doc__)(command)
+
+
+def _say_every(said: Callable[[str, Any], str], done: list[dict[str, object]]) -> None:
+    if not done:
+        err_console().print("no live sweep")
+    for o in done:
+        sid = str(o["sweep_id"])
+        err_console().print(f"sweep {esc(sid)}: {esc(o['error'])}" if "error" in o
+                            else said(sid, o))
+
+
+@_steers_all
 def pause(sweep_id: str, o: Steered) -> str:
     """Start nothing new: running todos finish and are recorded; the deadline stops.
+    --all: every live sweep of the namespace (with `coord freeze`: an emergency stop).
 
     \b
-    Example:
+    Examples:
       coord sweep pause SWEEP_ID && coord sweep unpause SWEEP_ID
+      coord freeze --reason "incident" && coord sweep pause --all --json
     """
     return (f"sweep {esc(sweep_id)} paused: nothing new starts; running todos finish"
             if o["changed"] else f"sweep {esc(sweep_id)} was already paused")
@@ -538,13 +580,15 @@ def unpause(sweep_id: str, o: Steered) -> str:
             if o["changed"] else f"sweep {esc(sweep_id)} is {o['status']}, not paused")
 
 
-@_steers
+@_steers_all
 def cancel(sweep_id: str, o: CancelResult) -> str:
-    """Stop dispatching, revoke what is queued, terminate what runs.
+    """Stop dispatching, revoke what is queued, terminate what runs. --all: every live
+    sweep of the namespace.
 
     \b
-    Example:
+    Examples:
       coord sweep cancel PLAN-001-20261121093000-ab12 --json
+      coord sweep cancel --all
     """
     return (f"sweep {esc(sweep_id)} cancelled" if o["cancelled"]
             else f"sweep {esc(sweep_id)} already {o['status']}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import TYPE_CHECKING, cast
 
 import click
 
+from coordination.catalog.due import from_json, iso, overdue
 from coordination.catalog.reads import list_todos as read_todos
 from coordination.cli.context import Context
 from coordination.cli.editing import deleting, given, updated
@@ -108,7 +110,7 @@ def _todo_table(items: list[JSONObject]) -> None:
         "Todos",
         ["id", "status", "repo", "task", "plan", "blocked by", "assignee"],
         [
-            (esc(t["id"]), styled(str(t["status"])),
+            (esc(t["id"]), styled(str(t["status"])) + (" [red]overdue[/red]" if t.get("overdue") else ""),
              esc(t["repo"] or f"for_each {t.get('for_each')}"), esc(t["task"]), esc(t.get("plan")),
              esc(", ".join(map(str, as_list(t.get("blocked_by"))))), esc(t.get("assignee")))
             for t in items
@@ -134,6 +136,8 @@ def _todo_fields(t: Todo) -> None:
             ("acceptance_criteria", [c if isinstance(c, str) else f"{c.text} (check: {c.check})"
                                      for c in t.acceptance_criteria]),
             ("description", t.description),
+            ("due", iso(t.due) + (" (overdue)" if overdue(t.due, t.status.value == "completed")
+                                  else "") if t.due is not None else None),
         ]),
     )
 
@@ -158,6 +162,10 @@ def list_todos(
     """
     # Served from the validated-catalog cache as plain data: no models to build.
     items: list[JSONObject] = read_todos(obj.file, status=status, repo=repo, assignee=assignee, plan=plan)
+    now = dt.datetime.now(dt.timezone.utc)
+    for t in items:  # due: passed and not completed (coordination.catalog.due)
+        due = t.get("due")
+        t["overdue"] = isinstance(due, str) and overdue(from_json(due), t.get("status") == "completed", now)
     emit(as_json, items, _todo_table)
 
 

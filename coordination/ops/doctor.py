@@ -502,6 +502,18 @@ def check_workers(d: Doctor) -> list[Finding]:
     return out
 
 
+def check_freeze(d: Doctor) -> list[Finding]:
+    """A frozen fleet (`coord freeze`) is a warning: meant, but nothing new starts."""
+    from coordination.runtime.freeze import describe  # lazy: only this check reads it
+
+    rec = d.runtime().freeze().get()
+    if rec is None:
+        return [_ok("freeze", "not frozen: sweeps and landings may start")]
+    return [Finding("freeze", Level.warning,
+                    f"the fleet is {describe(rec)}: no new sweep, resume, firing, trigger or "
+                    "landing starts", "when the emergency is over: coord unfreeze")]
+
+
 def check_clocks(d: Doctor) -> list[Finding]:
     f = d.facts()
     out: list[Finding] = []
@@ -551,6 +563,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("checkouts", check_checkouts),
     ("approvers", check_approvers),
     ("workers", check_workers),
+    ("freeze", check_freeze),
     ("clock", check_clocks),
     ("clock.workers", check_worker_clocks),
 )

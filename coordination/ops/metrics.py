@@ -66,9 +66,10 @@ SUCCEEDED = (TodoStatus.succeeded, TodoStatus.compensated, TodoStatus.cached)  #
 FAILED = (TodoStatus.failed, TodoStatus.compensation_failed)
 
 
-#: What a scrape takes from the catalog: its repo names, and its shared resources'
-#: capacities (name -> slots).
-CatalogFacts = tuple[list[str], dict[str, int]]
+#: What a scrape takes from the catalog: its repo names, its shared resources'
+#: capacities (name -> slots), and per plan (every plan; "" for todos of none that have
+#: one) the ``due:`` times (Unix) of its todos not completed: ``coord_todos_overdue``.
+CatalogFacts = tuple[list[str], dict[str, int], dict[str, list[float]]]
 
 
 def catalog_facts(path: Path | None) -> Callable[[], CatalogFacts]:
@@ -77,31 +78,35 @@ def catalog_facts(path: Path | None) -> Callable[[], CatalogFacts]:
     of a scrape); none when there is no catalog or it does not load (the scrape goes
     on)."""
     seen: dict[str, tuple[int, int, int]] = {}
-    facts: list[CatalogFacts] = [([], {})]
+    facts: list[CatalogFacts] = [([], {}, {})]
 
     def read() -> CatalogFacts:
         if path is None:
-            return [], {}
+            return [], {}, {}
         try:
             st = path.stat()
         except OSError:
-            return [], {}
+            return [], {}, {}
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
         if seen.get("stamp") == stamp:
-            return list(facts[0][0]), dict(facts[0][1])
+            return list(facts[0][0]), dict(facts[0][1]), dict(facts[0][2])
         # lazy: the catalog store (pydantic) only when a scrape asks
         from coordination.catalog.store import CatalogStore
 
         try:
             cat = CatalogStore(path).load()
+            dues: dict[str, list[float]] = {p.id: [] for p in cat.coordination.plans}
+            for t in cat.coordination.todos:
+                if t.due is not None and t.status.value != "completed":
+                    dues.setdefault(t.plan or "", []).append(t.due.timestamp())
             got: CatalogFacts = ([r.name for r in cat.repos],
-                                 {x.name: x.capacity for x in cat.resources})
+                                 {x.name: x.capacity for x in cat.resources}, dues)
         except Exception as exc:  # noqa: BLE001 - a broken catalog must not stop a scrape
             log.debug("metrics: catalog %s not read: %s", path, exc)
-            got = ([], {})
+            got = ([], {}, {})
         facts[0] = got
         seen["stamp"] = stamp
-        return list(got[0]), dict(got[1])
+        return list(got[0]), dict(got[1]), dict(got[2])
 
     return read
 
@@ -116,10 +121,12 @@ class CoordCollector(Collector):
     """Reads coord's state from Redis at every scrape (see the module's docstring)."""
 
     def __init__(self, rt: Runtime, repos: Callable[[], Iterable[str]] | None = None,
-                 resources: Callable[[], Mapping[str, int]] | None = None) -> None:
+                 resources: Callable[[], Mapping[str, int]] | None = None,
+                 dues: Callable[[], Mapping[str, list[float]]] | None = None) -> None:
         self.rt = rt
         self.repos = repos or (lambda: [])
         self.resources = resources or (lambda: {})
+        self.dues = dues or (lambda: {})
         #: the history's stamp, when the recoveries were computed from it, and them
         #: (recomputed only when a run was recorded or trimmed, and at most every
         #: RECOVERY_EVERY seconds: reading the history is the dearest read)
@@ -218,6 +225,7 @@ class CoordCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from families(snap, repos, self.rt.keys.repo_queue)
+        yield overdue_family(self.dues(), time.time())
         try:
             yield from context_families(self.rt.shared_context().stats())
         except redis.RedisError as exc:
@@ -237,6 +245,19 @@ class CoordCollector(Collector):
                                 "Replicas in sync with coord's Redis master (Sentinel)")
         fam.add_metric([], n)
         yield fam
+
+
+def overdue_family(dues: Mapping[str, list[float]], now: float) -> Metric:
+    """``coord_todos_overdue{plan}``: the catalog's todos past their ``due:`` and not
+    completed, per plan (every plan, 0 included, so an alert reads a number, not an
+    absence; "" for todos of no plan); read from the catalog (a todo stops counting when
+    its outcome is synced into it)."""
+    fam = GaugeMetricFamily("coord_todos_overdue",
+                            "Todos past their due: time and not completed, per plan",
+                            labels=["plan"])
+    for plan, times in sorted(dues.items()):
+        fam.add_metric([plan], sum(1 for due in times if due < now))
+    return fam
 
 
 def families(snap: Snapshot, repos: list[str], queue_of: Callable[[str], str]
@@ -440,7 +461,8 @@ def registry(rt: Runtime, catalog: Path | None) -> CollectorRegistry:
     the exporter itself: they would describe the exporter, not coord)."""
     reg = CollectorRegistry(auto_describe=False)
     facts = catalog_facts(catalog)
-    reg.register(CoordCollector(rt, lambda: facts()[0], lambda: facts()[1]))
+    reg.register(CoordCollector(rt, lambda: facts()[0], lambda: facts()[1],
+                                lambda: facts()[2]))
     return reg
 
 

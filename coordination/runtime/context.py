@@ -38,10 +38,13 @@ if TYPE_CHECKING:
     from coordination.runtime.breakers import Breakers
     from coordination.runtime.cache import ResultCache
     from coordination.runtime.changes import ChangeStore
+    from coordination.runtime.freeze import FreezeStore
     from coordination.runtime.history import RedisHistory
     from coordination.runtime.leases import LeaseManager
     from coordination.runtime.metrics import MetricCounters, MetricsReader
     from coordination.runtime.notify import Outbox
+    from coordination.runtime.overdue import OverdueMarks
+    from coordination.runtime.schedules import ScheduleStore
     from coordination.runtime.shared_context import ContextStore
     from coordination.runtime.transitions import Transitions
     from coordination.settings import Settings
@@ -267,6 +270,24 @@ class Runtime:
         from coordination.runtime.notify import Outbox
 
         return Outbox(self.redis, self.keys)
+
+    def freeze(self) -> FreezeStore:
+        """The fleet's freeze (`coord freeze`): read before anything new starts."""
+        from coordination.runtime.freeze import FreezeStore  # lazy: not for `sweep status`
+
+        return FreezeStore(self.redis, self.keys)
+
+    def schedules(self) -> ScheduleStore:
+        """Plans' schedules: firings claimed and skipped, redbeat's key prefix."""
+        from coordination.runtime.schedules import ScheduleStore  # lazy: `coord beat` only
+
+        return ScheduleStore(self.redis, self.keys)
+
+    def overdue(self) -> OverdueMarks:
+        """What sweeps have said is overdue (``todo.overdue``/``plan.overdue`` once)."""
+        from coordination.runtime.overdue import OverdueMarks  # lazy: sweeps with due: only
+
+        return OverdueMarks(self.redis, self.keys)
 
     @property
     def changes(self) -> ChangeStore:

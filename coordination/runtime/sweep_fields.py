@@ -26,6 +26,8 @@ counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers
 ``p:<todo>``        the todo's repo (JSON), for the rows of a status read from the tally
 ``w:<todo>``        "1" while someone waits for a slot its run holds: its finish wakes the
                     line (lua/todo_start.lua); absent or "": nobody, the line not looked at
+``d:<todo>``        set once when the supervision pass said the todo overdue (``d:@plan``:
+                    its plan): runtime/overdue.py
 ==================  ==================================================================
 
 What reads and writes them is :class:`coordination.runtime.checkpoints.CheckpointStore`
@@ -160,6 +162,9 @@ class SweepRecord(TypedDict, total=False):
     lost_look_at: float | None
     lost_look_lists: int
     suspect_look_at: float | None
+    #: what started it: ``{"kind": "cli" | "schedule" | "push", ...}`` with the firing's
+    #: time (schedule) or the push's repo, branch and SHA (push): sweeps/triggers.py
+    trigger: dict[str, object] | None
 
 
 #: The fields of a sweep record (the sweep's ``terminal`` count included; per-level
@@ -175,6 +180,7 @@ RECORD_FIELDS = (
     "started_by", "starter_sig", "starter_key", "wave", "wave_state", "wave_until",
     "wave_reason", "again", "runner",
     "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at", "tally", "shape",
+    "trigger",
 )
 #: Record fields named per level or per repo (or, written with its spec, per todo: its
 #: repo; counted per status: the tally): one of these prefixes and a suffix.

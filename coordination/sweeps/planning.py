@@ -215,6 +215,7 @@ class Planning:
                 cache=_cache_spec(todo, catalog),
                 pace=pacer.todo(todo, plan_id, Path(path)),
                 checks=[[c.text, c.check] for c in criterion_checks(todo.acceptance_criteria)],
+                due=todo.due.timestamp() if todo.due is not None else None,
             )
             if out[tid].cache is not None:
                 if before is None:
@@ -284,6 +285,7 @@ class Planning:
             catalog=self._catalog_name(), breakers=self.breakers(catalog),
             capacity=self.capacity(catalog), inputs=given, inputs_of=given_of, waves=waves,
             paces=pacer.paces, again=again,
+            plan_due=plan.due.timestamp() if plan is not None and plan.due is not None else None,
         )
         if sequential:
             make_sequential(spec)
@@ -383,6 +385,6 @@ class Planning:
                          atomic=old.atomic, inputs=old.inputs, inputs_of=old.inputs_of,
                          waves=old.waves, paces={**old.paces, **pacer.paces},
                          again=old.again, dispatched=old.next_dispatched(old.run + 1, levels),
-                         sequential=old.sequential,
+                         sequential=old.sequential, plan_due=old.plan_due,
                          chains={t: s for t, s in old.chains.items()
                                  if t in rerun and s in rerun})

@@ -236,6 +236,8 @@ class StatusDocument(TypedDict):
     rollback_reason: NotRequired[str]
     #: embedded, live, and the process running it is gone: why (sweeps/runner.py)
     orphaned: NotRequired[str]
+    #: what started it (sweeps/triggers.py); None: a sweep recorded before coord said
+    trigger: dict[str, object] | None
 
 
 class SweepRow(TypedDict):
@@ -248,6 +250,8 @@ class SweepRow(TypedDict):
     created_at: str | None
     finished_at: str | None
     reason: str | None
+    #: what started it: cli, schedule or push (None: recorded before coord said)
+    trigger: str | None
     #: embedded, live, and the process running it is gone: why (as ``sweep status``)
     orphaned: NotRequired[str]
 
@@ -316,11 +320,18 @@ def sweep_row(rec: SweepRecord, *, embedded: bool = False) -> SweepRow:
         "created_at": iso(rec.get("created_at")),
         "finished_at": iso(rec.get("finished_at")),
         "reason": rec.get("reason"),
+        "trigger": str((_trigger(rec) or {}).get("kind") or "") or None,
     }
     gone = orphaned(rec, embedded)
     if gone is not None:
         row["orphaned"] = gone
     return row
+
+
+def _trigger(rec: SweepRecord) -> dict[str, object] | None:
+    """A record's ``trigger`` (an object), or None."""
+    got = rec.get("trigger")
+    return dict(got) if isinstance(got, dict) else None
 
 
 def vanished(sweep_id: str) -> RuntimeFault:
@@ -392,6 +403,7 @@ def status(rt: Runtime, sweep_id: str,
         "levels": spec.levels if spec else [],
         "counts": summarize(cps),
         "todos": todos,
+        "trigger": _trigger(rec),
     }
     if rec.get("rollback_reason"):
         doc["rollback_reason"] = str(rec.get("rollback_reason"))

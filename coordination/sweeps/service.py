@@ -11,6 +11,7 @@ one function of the module that holds its concept.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,7 +47,9 @@ from coordination.sweeps.reading import (
 from coordination.sweeps.runner import this_process
 from coordination.sweeps.spec import SWEEP_MARGIN, SweepSpec, sweep_deadline
 from coordination.sweeps.spec_store import derivable_spec, load_spec
+from coordination.sweeps import freeze as freezing
 from coordination.sweeps.summary import SweepSummary
+from coordination.sweeps.triggers import Trigger
 from coordination.sweeps.waiting import ended_by
 
 if TYPE_CHECKING:
@@ -165,13 +168,17 @@ class SweepService:
         return self.start_spec(spec, new_sweep_id(plan_id), atomic=atomic)
 
     def start_spec(self, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
-                   atomic: bool | str = False) -> str:
+                   atomic: bool | str = False, trigger: Trigger | None = None) -> str:
+        """Record the sweep and send its first todos (refused while the fleet is frozen);
+        ``trigger``: what started it (default a command: :data:`triggers.CLI`)."""
+        freezing.refuse_if_frozen(self.rt, f"start a sweep of {spec.plan or sweep_id}")
         self.publish_webhooks()
         if self.catalog_path is not None and kind != "run":  # run: not in the catalog
             # Before it starts: a read from now on looks for it (coordination.catalog.live).
             live.mark(self.catalog_path, sweep_id, at=self.where(), plan=spec.plan,
                       todos=list(spec.todos))
-        return steering.start(self.rt, spec, sweep_id, kind=kind, atomic=atomic)
+        return steering.start(self.rt, spec, sweep_id, kind=kind, atomic=atomic,
+                              trigger=trigger)
 
     def where(self) -> str:
         """Which Redis this service's sweeps run on, as a marker records it."""
@@ -293,6 +300,7 @@ class SweepService:
         if rec.get("status") not in RESUMABLE:
             raise UsageError(f"sweep {sweep_id} is {rec.get('status')}: it cannot be resumed",
                              hint="start a new sweep of the plan")
+        freezing.refuse_if_frozen(self.rt, f"resume sweep {sweep_id}")
         catalog = self.catalog()
         adhoc = rec.get("kind") == "run"  # `coord run`: its todos are in its spec only
         if not adhoc:  # a template of them that selects nothing now: said as it is
@@ -338,6 +346,7 @@ class SweepService:
         return out
 
     def unpause(self, sweep_id: str) -> steering.Steered:
+        freezing.refuse_if_frozen(self.rt, f"unpause sweep {sweep_id}")
         who = self._actor()
         out = steering.unpause(self.rt, self.record(sweep_id), by=who)
         control_log.record(self.rt, self.catalog_path, "unpause", sweep_id, out, who=who)
@@ -397,6 +406,27 @@ class SweepService:
         who = self._actor()
         out = steering.cancel(self.rt, self.record(sweep_id), wait=wait, by=who)
         control_log.record(self.rt, self.catalog_path, "cancel", sweep_id, out, who=who)
+        return out
+
+    def live_sweeps(self) -> builtins.list[str]:
+        """Every live sweep of the namespace (queued, running, paused): the supervisors'
+        active set and the recent sweeps' index, read again for their status."""
+        cps = self.rt.checkpoints
+        ids = set(cps.active_sweeps()) | {str(r.get("id")) for r in cps.list_sweeps(limit=RECENT)
+                                           if r.get("status") in SWEEP_LIVE}
+        return sorted(sid for sid in ids if cps.sweep_status(sid) in SWEEP_LIVE)
+
+    def on_every_live(self, verb: str) -> builtins.list[dict[str, object]]:
+        """`coord sweep pause|cancel --all`: ``verb`` on each live sweep; each one's result
+        (with its ``sweep_id``), or its ``error``."""
+        if verb not in ("pause", "cancel"):
+            raise ValueError(f"not a verb for every sweep: {verb}")
+        out: builtins.list[dict[str, object]] = []
+        for sid in self.live_sweeps():
+            try:
+                out.append({**getattr(self, verb)(sid), "sweep_id": sid})
+            except CoordError as exc:
+                out.append({"sweep_id": sid, "error": str(exc)})
         return out
 
     def ran_from_here(self, sweep_id: str) -> bool:

@@ -33,6 +33,8 @@ def _fields(obj: object) -> dict[str, object]:
         del data["upstream"]  # (a cache: todo's only, and only when it has some)
     if "checks" in data and not data["checks"]:
         del data["checks"]  # (a todo with checked acceptance criteria only)
+    if "due" in data and data["due"] is None:
+        del data["due"]  # (a todo with due: only)
     return data
 
 
@@ -83,6 +85,9 @@ class TodoSpec:
     #: seconds it may wait for a repo or resource slot before it ends failed (the
     #: catalog's ``wait_timeout:``); None: the sweep's, else the sweep's deadline
     wait_timeout: float | None = None
+    #: when it must be finished (the catalog's ``due:``, Unix time); None: no due time
+    #: (then left out of the JSON): sweeps/overdue.py
+    due: float | None = None
 
 
 @dataclass(slots=True)
@@ -188,6 +193,9 @@ class SweepSpec:
     #: resume runs it again (None otherwise, and in a rollback's spec of before it
     #: was kept; then left out of the JSON)
     forward: ForwardRun | None = None
+    #: when its plan must be finished (the plan's ``due:``, Unix time); None: no due
+    #: time (then left out of the JSON): sweeps/overdue.py
+    plan_due: float | None = None
 
     def wait_timeout_of(self, todo_id: str) -> float | None:
         """Seconds ``todo_id`` may wait for a slot (its own, else the sweep's), or None."""
@@ -242,7 +250,7 @@ class SweepSpec:
         # lists and dicts first, a fifth of a 400-todo sweep's start); same JSON.
         data = _fields(self)
         for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache", "paces", "again",
-                     "dispatched", "sequential", "chains", "forward"):
+                     "dispatched", "sequential", "chains", "forward", "plan_due"):
             if not data[name]:
                 del data[name]  # as a spec of before 0.3 reads: any coord can parse it
         return json.dumps(data, separators=(",", ":"), default=_fields)

@@ -44,6 +44,7 @@ from coordination.sweeps.spec_store import (
     shape,
     signature_fields,
 )
+from coordination.sweeps.triggers import CLI, Trigger
 from coordination.sweeps.waves import start_wave
 from coordination.trust.evidence import outcome_stamp
 
@@ -57,11 +58,13 @@ else:
 
 
 def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
-          atomic: bool | str = False) -> str:
+          atomic: bool | str = False, trigger: Trigger | None = None) -> str:
     """Record a sweep of ``spec`` and send its first todos. ``atomic``: at its first
     failure the sweep stops dispatching and rolls back on its own, once its running
     todos finished (True, "finish") or were killed ("stop"); the spec carries the
-    mode, for the workers (:func:`~coordination.sweeps.spec.atomic_mode`)."""
+    mode, for the workers (:func:`~coordination.sweeps.spec.atomic_mode`).
+    ``trigger``: what started it (default: a command, ``{"kind": "cli"}``). A frozen
+    fleet was refused by the one door every start goes through, ``SweepService.start_spec``."""
     spec.sweep_id = sweep_id
     spec.atomic = atomic_mode(atomic)
     now = time.time()
@@ -83,6 +86,7 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         "catalog": spec.catalog,
         "atomic": bool(spec.atomic),
         "started_by": starter,
+        "trigger": dict(trigger or CLI),
         **proof,
         **run_fields(t.repo for t in spec.todos.values()),
         # Its tally (lua/_common.lua): every todo pending, none to look at yet.

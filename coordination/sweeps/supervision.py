@@ -14,6 +14,7 @@ sweep at a time, everything idempotent. A pass over a sweep:
   sweep end ``failed``, saying which record and why);
 - expires gates nobody decided in time, ends waves' soaks, starts the next wave
   (:mod:`.approvals`, :func:`~.progress.advance_waves`);
+- says once which todos, and whether the plan, are past their ``due:`` (:mod:`.overdue`);
 - finishes the sweep if every todo is terminal.
 
 Each change it makes goes through the progression (:mod:`.progress`).
@@ -43,6 +44,7 @@ from coordination.status import (
 from coordination.sweeps.approvals import refuse_gates, watch_gates
 from coordination.sweeps.decisions import gate_preds, gate_refusals
 from coordination.sweeps.lost import LOOK_FIELDS, lease_lost, resend_lost_messages
+from coordination.sweeps.overdue import note_overdue
 from coordination.sweeps.progress import advance_waves, end_sweep, end_todos, finish_if_done
 from coordination.sweeps.sending import in_start_order, send_todos
 from coordination.sweeps.spec import SweepSpec
@@ -131,6 +133,7 @@ def _pass(rt: Runtime, sweep_id: str, *, grace: float, throttle: bool) -> None:
     # read of a few fields, so every pass, throttled or not).
     watch_gates(rt, spec, now)
     advance_waves(rt, spec, now)
+    note_overdue(rt, sweep_id, spec, int(record.get("terminal") or 0), now)  # due: times
     if throttle and not needs_full_pass(rt, sweep_id, record, now, len(spec.todos)):
         return
     cps = rt.checkpoints.get_fields_all(sweep_id, list(spec.todos), PASS_FIELDS)

@@ -29,6 +29,7 @@ from coordination.planner.dag import build_plan_graph
 from coordination.planner.digraph import DiGraph, Unfeasible
 from coordination.planner.listing import PlanRow, list_plans
 from coordination.runtime.context import Runtime
+from coordination.runtime.freeze import iso as freeze_iso
 from coordination.runtime.sweep_fields import SweepRecord
 from coordination.status import TERMINAL, SweepStatus, TodoStatus
 from coordination.sweeps import SweepService
@@ -86,6 +87,8 @@ class Overview(TypedDict):
     catalog_error: str | None
     embedded: bool
     breakers: bool
+    #: the fleet's freeze (`coord freeze`): {"by", "at", "reason"}, or None
+    frozen: dict[str, object] | None
 
 
 class SweepGraph(TypedDict):
@@ -273,7 +276,15 @@ def overview(svc: SweepService, rt: Runtime, *, limit: int = 25,
     return {"sweeps": sweeps, "repos": repos, "plans": plans, "changes": changes,
             "catalog_error": catalog_error,
             "embedded": rt.settings.embedded,
-            "breakers": any(r.get("breaker") for r in repos)}
+            "breakers": any(r.get("breaker") for r in repos),
+            "frozen": _frozen(rt)}
+
+
+def _frozen(rt: Runtime) -> dict[str, object] | None:
+    """The fleet's freeze as the overview's banner shows it, or None."""
+    held = rt.freeze().get()
+    return None if held is None else {"by": held["by"], "at": freeze_iso(held["at"]),
+                                      "reason": held["reason"]}
 
 
 def _graph_parts(repo_of: dict[str, str], edges: list[tuple[str, str]],

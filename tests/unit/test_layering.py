@@ -25,7 +25,8 @@ cycle lives). Layers, lowest first; a module may import its own layer or lower:
     sweeps    coordination.sweeps.*             (spec, supervisor, service)
     ops       coordination.ops.*                (metrics exposition, doctor's checks)
     workers   workers.*                         (Celery tasks, the worker process)
-    launch    coordination.{launch,demo}        (wiring a process: mode, app, workers)
+    launch    coordination.{launch,demo,firing,beat} (wiring a process: mode, app, workers;
+                                                a sweep started by a schedule or a push)
     ui        coordination.ui.*                 (the web view; only the cli imports it)
     cli       coordination.cli.*
     mcp       coordination.mcp_server.*         (`coord mcp`; named by the CLI as a string only)
@@ -65,7 +66,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sweeps", ("coordination.sweeps",)),
     ("ops", ("coordination.ops",)),
     ("workers", ("workers",)),
-    ("launch", ("coordination.launch", "coordination.demo")),
+    ("launch", ("coordination.launch", "coordination.demo", "coordination.firing",
+                "coordination.beat")),
     ("ui", ("coordination.ui",)),
     ("cli", ("coordination.cli",)),
     ("mcp", ("coordination.mcp_server",)),

@@ -105,6 +105,7 @@ from coordination.catalog.models.repos import (
     Resource,
 )
 from coordination.catalog.models.root import Approvers, Catalog, Coordination
+from coordination.catalog.models.schedules import PushTrigger, Schedule, Triggers
 from coordination.catalog.models.todos import (
     TEXT_VALUES_SCHEMA,
     TODO_REPO_OR_TEMPLATE,
@@ -121,9 +122,9 @@ __all__ = [
     "Approvers", "BlockerId", "Branch", "Breaker", "Cache", "Catalog", "Change", "Coordination",
     "Criterion", "DepId", "Dependency", "DependencySource", "DependencyStatus", "DependencyType",
     "EnvName", "Issue", "IssueId", "IssueStatus", "Milestone", "MilestoneId", "NotifyTarget",
-    "Order", "Pace", "Plan", "PlanId", "PlanStatus", "Priority", "Repo", "RepoForge", "RepoName",
-    "Resource",
-    "Todo", "TodoId", "TodoRepo", "TodoStatus", "Validation",
+    "Order", "Pace", "Plan", "PlanId", "PlanStatus", "Priority", "PushTrigger", "Repo",
+    "RepoForge", "RepoName", "Resource", "Schedule", "Todo", "Triggers", "TodoId", "TodoRepo",
+    "TodoStatus", "Validation",
     "cache_of", "checkout_path", "criterion_checks", "criterion_text", "forge_api", "forge_project",
     "git_branch", "git_remote", "is_loopback",
     "kind_of", "next_id", "notify_event_names", "parse_rate",

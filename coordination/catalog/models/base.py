@@ -4,12 +4,14 @@ the upper bounds of numbers, dates, and the priority issues and todos both take
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, WithJsonSchema
 from pydantic.config import JsonDict
 
+from coordination.catalog.due import DUE_PATTERN, parse_due
 from coordination.catalog.git_rules import REPO_NAME_RE as REPO_NAME_RE
 from coordination.catalog.patterns import END
 
@@ -51,6 +53,10 @@ MAX_CONCURRENCY = 1024  # a repo's concurrency, a resource's capacity
 ISO_DATE_PATTERN = rf"^[0-9]{{4}}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]){END}"
 #: What an editor is told of a date field (``coord schema``); the loader checks the day.
 DATE_SCHEMA: JsonDict = {"pattern": ISO_DATE_PATTERN}
+#: ``due:`` of a plan or todo: an instant with its zone, or a day (its end, UTC):
+#: :mod:`coordination.catalog.due`.
+DUE_SCHEMA: JsonDict = {"type": "string", "pattern": DUE_PATTERN}
+Due = Annotated[dt.datetime, BeforeValidator(parse_due), WithJsonSchema(DUE_SCHEMA)]
 
 
 def kind_of(id_: str) -> str | None:

@@ -13,6 +13,7 @@ from coordination.catalog.governance import Wave
 from coordination.catalog.models.base import (
     DATE_SCHEMA,
     CatalogModel,
+    Due,
     MilestoneId,
     PlanId,
     RepoName,
@@ -26,6 +27,7 @@ from coordination.catalog.models.git_names import (
     git_remote,
 )
 from coordination.catalog.models.repos import Pace
+from coordination.catalog.models.schedules import Schedule, Triggers
 
 
 class Criterion(CatalogModel):
@@ -114,3 +116,10 @@ class Plan(CatalogModel):
     none."""
     pace: Pace | None = None
     """How fast the plan's todos may start, across sweeps and workers."""
+    schedule: Schedule | None = None
+    """When `coord beat` starts a sweep of the plan: {cron, timezone, catchup}."""
+    on: Triggers | None = None
+    """Events that start a sweep of the plan: {push: {repos, branch}} (`coord trigger push`)."""
+    due: Due | None = None
+    """When the plan must be finished: an instant with its zone (2026-12-01T12:00Z) or a
+    day (its end, UTC); a sweep still running then emits plan.overdue."""

@@ -10,7 +10,8 @@ the views fails there. Print them again with
 A field's *spec* says what to convert, and nothing when its JSON value is already
 what the model holds (text, numbers, booleans, literals, free-form dicts):
 
-- ``date``: a ``datetime.date`` from its ISO text;
+- ``date``: a ``datetime.date`` from its ISO text; ``datetime``: an aware
+  ``datetime.datetime`` from its ISO text (``due:``);
 - an enum's name (of :mod:`coordination.catalog.enums`): that enum's member;
 - a model's name: its view, from a JSON object (a union such as ``bool | Cache`` or
   ``str | Criterion`` converts only the objects; None stays None everywhere);
@@ -65,6 +66,8 @@ def spec_of(annotation: object, found: dict[str, type[BaseModel]]) -> str:
             return name
         if annotation is dt.date:
             return "date"
+        if annotation is dt.datetime:
+            return "datetime"
         if annotation in _PLAIN:
             return ""
     raise TypeError(f"{annotation}: no view of this type (coordination.catalog.views)")

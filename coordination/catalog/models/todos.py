@@ -17,6 +17,7 @@ from coordination.catalog.models.base import (
     MAX_TODO_TIMEOUT,
     BlockerId,
     CatalogModel,
+    Due,
     PlanId,
     RepoName,
     TodoId,
@@ -132,6 +133,9 @@ class Todo(TodoMethods, CatalogModel):
     verify: bool = False
     """In a change's plan: run against every repo's candidate (COORD_CANDIDATE_<REPO>_PATH/_SHA);
     its result is recorded against that set."""
+    due: Due | None = None
+    """When the todo must be finished: an instant with its zone (2026-12-01T12:00Z) or a
+    day (its end, UTC); one not finished by then is overdue (todo.overdue, todo list)."""
 
     @model_validator(mode="after")
     def _repo_or_template(self) -> Todo:  # in the schema: TODO_REPO_OR_TEMPLATE

@@ -153,7 +153,12 @@ async function overview() {
         changeBadge(c), el("span", {}, repoCount(c), el("span", {class: "muted", text: " · " + todos + " · plan " + p.status}), problem(p))];
     }), "no plans");
     filter = filter || repoFilter(render);
-    document.getElementById("main").replaceChildren(
+    // `coord freeze`: nothing new starts or lands until `coord unfreeze` (a banner on top).
+    const frozen = doc.frozen ? el("p", {class: "error banner", id: "frozen",
+      text: "The fleet is frozen by " + doc.frozen.by + " since " + doc.frozen.at +
+        (doc.frozen.reason ? ": " + doc.frozen.reason : "") +
+        ". No new sweep or landing starts until `coord unfreeze`; running sweeps go on."}) : "";
+    document.getElementById("main").replaceChildren(frozen,
       el("h2", {text: "Recent sweeps"}), sweeps, el("h2", {text: "Repos"}), filter.form,
       filterError ? el("p", {class: "error", id: "repo-filter-error", text: filterError}) : "",
       doc.catalog_error ? el("p", {class: "error", text: "catalog: " + doc.catalog_error}) : "", repos,

@@ -16,7 +16,7 @@ from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from coordination.ops.metrics import exposition, families
+from coordination.ops.metrics import exposition, families, overdue_family
 from coordination.runtime.metrics import Counters, Recovery, ResourceUse, Snapshot
 from coordination.runtime.workers import WorkerRecord
 from coordination.status import BreakerState
@@ -35,6 +35,7 @@ class Given(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from families(self.snap, ["api"], lambda r: f"coord.repo.{r}")
+        yield overdue_family({"PLAN-001": [0.0]}, 1.0)  # (the catalog's, beside the snapshot)
 
 
 def exposed() -> set[str]:

@@ -1,0 +1,101 @@
+"""Plans' schedules in Redis: what `coord beat` fired and skipped, and where
+celery-redbeat keeps its own state.
+
+celery-redbeat keeps each schedule's entry, the schedule's sorted set and the lock that
+keeps one beat active under :attr:`ScheduleStore.beat_prefix` (the namespace's, from
+:mod:`coordination.keys`); coord reads none of those. What coord keeps is one hash
+(``Keys.schedules``), a field per plan:
+
+``fired:<PLAN>``    the last firing claimed: ``{"at": epoch, "due": ISO, "by": who,
+                    "claimed_at": epoch, "catchup": bool, "sweep": id | null,
+                    "error": text | null}`` (``schedule_claim.lua``: a firing is claimed
+                    once, and never one older than the last)
+``skipped:<PLAN>``  the last firing skipped (missed while no beat ran, ``catchup:
+                    false``): ``{"at", "due", "missed", "by", "skipped_at"}``
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import cast
+
+import redis
+
+from coordination.jsonable import JSONObject
+from coordination.keys import Keys
+from coordination.runtime.scripts import lua
+
+
+def fired_field(plan: str) -> str:
+    return f"fired:{plan}"
+
+
+def skipped_field(plan: str) -> str:
+    return f"skipped:{plan}"
+
+
+class ScheduleStore:
+    """The schedules hash (see the module) and redbeat's key prefix."""
+
+    def __init__(self, r: redis.Redis, keys: Keys) -> None:
+        self.redis = r
+        self.keys = keys
+
+    @property
+    def client(self) -> redis.Redis:
+        """The client celery-redbeat is given (``app.redbeat_redis``): coord's own, so its
+        Sentinel, TLS and credentials are coord's."""
+        return self.redis
+
+    @property
+    def beat_prefix(self) -> str:
+        """celery-redbeat's ``redbeat_key_prefix`` for this namespace."""
+        return self.keys.beat_prefix
+
+    def claim(self, plan: str, at: float, record: Mapping[str, object]) -> bool:
+        """Claim the firing of ``plan`` at ``at`` (epoch seconds) with ``record``; False
+        when it, or a later firing, was claimed already (by this or another beat)."""
+        rec = {**record, "at": at}
+        return bool(lua("schedule_claim")(self.redis, [self.keys.schedules],
+                                          [fired_field(plan), repr(float(at)), json.dumps(rec)]))
+
+    def fired(self, plan: str, at: float, **fields: object) -> None:
+        """Add ``fields`` (the sweep it started, or the error that stopped it) to the
+        claim of ``plan``'s firing at ``at``, if that is still the last one claimed."""
+        field = fired_field(plan)
+        with self.redis.pipeline() as pipe:  # WATCH: a later claim is never overwritten
+            try:
+                pipe.watch(self.keys.schedules)  # type: ignore[no-untyped-call]
+                held = _decode(pipe.hget(self.keys.schedules, field))
+                if held is None or float(cast("float", held.get("at") or 0)) != at:
+                    return
+                pipe.multi()
+                pipe.hset(self.keys.schedules, field, json.dumps({**held, **fields}))
+                pipe.execute()
+            except redis.WatchError:
+                return
+
+    def skipped(self, plan: str, record: Mapping[str, object]) -> None:
+        """Note the last firing of ``plan`` skipped (and why)."""
+        self.redis.hset(self.keys.schedules, skipped_field(plan), json.dumps(dict(record)))
+
+    def read(self, plans: Iterable[str]) -> dict[str, dict[str, JSONObject | None]]:
+        """Each plan's ``{"fired": ..., "skipped": ...}`` records (None: never)."""
+        names = list(plans)
+        if not names:
+            return {}
+        fields = [f for p in names for f in (fired_field(p), skipped_field(p))]
+        raw = self.redis.hmget(self.keys.schedules, fields)
+        return {p: {"fired": _decode(raw[2 * i]), "skipped": _decode(raw[2 * i + 1])}
+                for i, p in enumerate(names)}
+
+
+def _decode(raw: object) -> JSONObject | None:
+    if raw is None:
+        return None
+    try:
+        data = json.loads(cast("str | bytes", raw))
+    except ValueError:
+        return None
+    return cast("JSONObject", data) if isinstance(data, dict) else None

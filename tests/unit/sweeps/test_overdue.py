@@ -1,0 +1,95 @@
+"""``due:``: the supervision pass emits ``todo.overdue`` once per (sweep, todo) and
+``plan.overdue`` once per sweep; a todo that succeeded before its due time is not late."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from coordination.runtime.context import Runtime
+from coordination.sweeps import SweepService
+from coordination.sweeps.overdue import note_overdue
+from coordination.sweeps.spec_store import load_spec
+from coordination.sweeps.supervision import supervise_once
+from tests.unit.support.sweeps import PLAN, write_catalog
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def catalog(tmp_path: Path, *, plan_due: str | None) -> Path:
+    cat = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true", "due": "2020-01-01T12:00Z"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "due": "2999-01-01"},
+        {"id": "TODO-003", "repo": "jobs", "run": "true"},
+        {"id": "TODO-004", "repo": "api", "run": "true", "due": "2020-06-01"},
+    ])
+    if plan_due is not None:
+        doc = yaml.safe_load(cat.read_text())
+        doc["coordination"]["plans"][0]["due"] = plan_due
+        cat.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return cat
+
+
+def overdue_events(rt: Runtime, sid: str) -> list[tuple[str, str | None]]:
+    return [(e.kind, e.todo_id) for e in rt.events.read(sweep_id=sid)
+            if e.kind in ("todo.overdue", "plan.overdue")]
+
+
+def test_overdue_todos_and_plan_are_said_once(rt: Runtime, tmp_path: Path) -> None:
+    svc = SweepService(rt, catalog(tmp_path, plan_due="2020-01-02T00:00:00+01:00"))
+    sid = svc.start(PLAN, ignore_blockers=True)  # no worker: nothing ends
+    # TODO-004 succeeded before its due time (2020-06-01, end of day UTC): not late
+    rt.checkpoints.set_fields(sid, "TODO-004", status="succeeded",
+                              finished_at=1590969600.0)  # 2020-06-01T00:00Z
+    spec = load_spec(rt, sid, svc.record(sid))
+    assert spec is not None
+    assert spec.todos["TODO-001"].due == 1577880000.0  # 2020-01-01T12:00Z
+    assert spec.todos["TODO-004"].due == 1591055999.0  # the end of that day, UTC
+    assert spec.plan_due == 1577919600.0
+    said = note_overdue(rt, sid, spec, 0, time.time())
+    assert said == ["TODO-001", "@plan"]
+    assert note_overdue(rt, sid, spec, 0, time.time()) == []  # once
+    assert supervise_once(rt, sid, grace=0.0)  # the supervision pass says nothing more
+    evs = [e for e in rt.events.read(sweep_id=sid) if e.kind in ("todo.overdue", "plan.overdue")]
+    assert [(e.kind, e.todo_id) for e in evs] == [("todo.overdue", "TODO-001"),
+                                                  ("plan.overdue", None)]
+    todo_ev, plan_ev = (e.to_dict() for e in evs)
+    assert (todo_ev["repo"], todo_ev["due"], todo_ev["status"]) == ("api", "2020-01-01T12:00:00Z",
+                                                                    "queued")
+    assert (plan_ev["plan"], plan_ev["due"], plan_ev["left"]) == (PLAN, "2020-01-01T23:00:00Z", 4)
+
+
+def test_the_supervision_pass_emits_them(rt: Runtime, tmp_path: Path) -> None:
+    svc = SweepService(rt, catalog(tmp_path, plan_due=None))
+    sid = svc.start(PLAN, ignore_blockers=True)
+    assert overdue_events(rt, sid) == []
+    assert supervise_once(rt, sid, grace=0.0)
+    assert overdue_events(rt, sid) == [("todo.overdue", "TODO-001"),
+                                       ("todo.overdue", "TODO-004")]
+
+
+def test_a_todo_that_succeeded_late_is_overdue(rt: Runtime, tmp_path: Path) -> None:
+    svc = SweepService(rt, catalog(tmp_path, plan_due=None))
+    sid = svc.start(PLAN, ignore_blockers=True)
+    rt.checkpoints.set_fields(sid, "TODO-004", status="succeeded", finished_at=time.time())
+    spec = load_spec(rt, sid, svc.record(sid))
+    assert spec is not None
+    assert note_overdue(rt, sid, spec, 1, time.time()) == ["TODO-001", "TODO-004"]
+
+
+def test_two_passes_at_once_say_it_once(rt: Runtime, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both passes read the marks before either wrote one: the mark (HSETNX) decides."""
+    from coordination.runtime.overdue import OverdueMarks
+
+    svc = SweepService(rt, catalog(tmp_path, plan_due="2020-01-01"))
+    sid = svc.start(PLAN, ignore_blockers=True)
+    spec = load_spec(rt, sid, svc.record(sid))
+    assert spec is not None
+    monkeypatch.setattr(OverdueMarks, "marked", lambda self, sweep, names: set())
+    assert note_overdue(rt, sid, spec, 0, time.time()) == ["TODO-001", "TODO-004", "@plan"]
+    assert note_overdue(rt, sid, spec, 0, time.time()) == []
+    assert len(overdue_events(rt, sid)) == 3

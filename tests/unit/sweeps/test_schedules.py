@@ -1,0 +1,74 @@
+"""A plan's schedule: when a firing is due, on time, missed (caught up or skipped), and
+`coord schedule list`'s rows; the claim that starts a firing once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from coordination.catalog.models import Schedule
+from coordination.runtime.context import Runtime
+from coordination.sweeps.schedules import decide
+
+pytestmark = pytest.mark.timeout(30)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+WEEKDAYS = Schedule(cron="0 3 * * 1-5", timezone="Europe/Berlin", catchup=False)
+CATCHUP = Schedule(cron="0 3 * * 1-5", timezone="Europe/Berlin", catchup=True)
+MON = dt.datetime(2026, 11, 30, 3, 0, tzinfo=BERLIN)
+MISSED_AFTER = 35.0
+
+
+def at(base: dt.datetime, seconds: float) -> dt.datetime:
+    return base + dt.timedelta(seconds=seconds)
+
+
+def test_a_schedule_never_seen_fires_nothing_first() -> None:
+    assert decide(WEEKDAYS, None, MON, MISSED_AFTER).kind == "first"
+
+
+def test_it_waits_until_its_time_then_fires_on_time() -> None:
+    d = decide(WEEKDAYS, at(MON, -60), at(MON, -10), MISSED_AFTER)
+    assert (d.kind, d.seconds) == ("wait", 10.0)
+    d = decide(WEEKDAYS, at(MON, -60), at(MON, 2), MISSED_AFTER)
+    assert (d.kind, d.firing, d.catchup, d.missed) == ("fire", MON, False, 0)
+    # fired (its last run is now): nothing until Tuesday
+    d = decide(WEEKDAYS, at(MON, 2), at(MON, 30), MISSED_AFTER)
+    assert d.kind == "wait" and d.seconds == pytest.approx(86400 - 30)
+
+
+def test_a_standby_taking_over_within_the_lock_s_timeout_is_on_time() -> None:
+    d = decide(WEEKDAYS, at(MON, -60), at(MON, MISSED_AFTER - 1), MISSED_AFTER)
+    assert (d.kind, d.catchup) == ("fire", False)
+
+
+@pytest.mark.parametrize("schedule, kind", [(WEEKDAYS, "skip"), (CATCHUP, "fire")])
+def test_missed_while_no_beat_ran(schedule: Schedule, kind: str) -> None:
+    # last run Monday 03:00, now Wednesday 03:30: Tuesday's and Wednesday's passed unseen
+    d = decide(schedule, at(MON, 1), at(MON, 2 * 86400 + 1800), MISSED_AFTER)
+    assert (d.kind, d.firing, d.missed) == (kind, at(MON, 2 * 86400), 1)
+    assert d.catchup is (kind == "fire")
+    # just past the takeover time: missed too
+    d = decide(schedule, at(MON, -60), at(MON, MISSED_AFTER + 1), MISSED_AFTER)
+    assert (d.kind, d.firing, d.missed) == (kind, MON, 0)
+
+
+def test_weekends_do_not_fire() -> None:
+    fri = at(MON, -3 * 86400)  # Friday 03:00
+    d = decide(WEEKDAYS, at(fri, 1), at(fri, 2 * 86400 + 3600), MISSED_AFTER)  # Sunday 04:00
+    assert d.kind == "wait" and d.seconds == pytest.approx(23 * 3600)
+
+
+def test_a_firing_is_claimed_once_and_never_backwards(rt: Runtime) -> None:
+    store = rt.schedules()
+    assert store.claim("PLAN-001", 100.0, {"by": "a"})
+    assert not store.claim("PLAN-001", 100.0, {"by": "b"})  # the same firing: once
+    assert not store.claim("PLAN-001", 40.0, {"by": "b"})  # an older one: never
+    assert store.claim("PLAN-002", 100.0, {"by": "b"})  # another plan's: its own
+    store.fired("PLAN-001", 100.0, sweep="S1")
+    assert store.claim("PLAN-001", 160.0, {"by": "b"})
+    store.fired("PLAN-001", 100.0, sweep="late")  # not the last claim: left alone
+    got = store.read(["PLAN-001"])["PLAN-001"]["fired"]
+    assert got == {"by": "b", "at": 160.0}
