@@ -392,7 +392,12 @@ def _cannot_run(run: _Run) -> str | None:
     if run.change is not None and run.change.error:
         return run.change.error
     if not Path(run.cwd).is_dir():
-        return f"checkout {run.cwd} does not exist (clone the repo there or pass --path)"
+        # Said of every run (`coord run`, a sweep, embedded or not): only a worker has
+        # --path, so the hint names the command it belongs to.
+        repo = run.turn.todo.repo
+        return (f"checkout {run.cwd} does not exist (clone {repo} there, or set its path: "
+                f"in the catalog; a worker started with `coord worker --path {repo}=DIR` "
+                "runs its todos in DIR)")
     return None
 
 

@@ -18,6 +18,7 @@ from coordination.catalog.edits import (
     new_item,
     put,
     put_entries,
+    put_mapping_entries,
     remove_item,
     section,
 )
@@ -113,6 +114,8 @@ class DependencyEdits(EditBase):
             if ends["consumer"] == ends["provider"]:
                 raise UsageError(f"a repo cannot depend on itself ({ends['consumer']})")
             require_repos(doc, [str(v) for k, v in changes.items() if k in ends and v])
+            if changes.get("type") and isinstance(item.get("source"), dict):
+                _type_by_hand(item, str(changes["type"]))
             for key, value in changes.items():
                 put(item, key, value, DEP_KEYS)
             if "command" in check and not check["command"]:
@@ -140,6 +143,17 @@ class DependencyEdits(EditBase):
         cat = self.store.load()
         return found(cat.dependency(id_), id_,
                      lambda: (d.id for d in cat.coordination.dependencies), "dependency")
+
+
+def _type_by_hand(item: CommentedMap, new: str) -> None:
+    """A type given to a dependency `coord init` inferred: the type its manifest gives
+    is kept in its ``source`` (``type``), which marks the dependency's own as the
+    user's (`init --check --apply` keeps it). Given the manifest's type back, the mark
+    goes: the type follows the manifest again."""
+    source = item["source"]
+    said = source.get("type") or item.get("type") or DependencyType.runtime.value
+    put_mapping_entries(item, "source", {"type": None if new == said else str(said)},
+                        DEP_KEYS)
 
 
 def _check_validation(command: str | None, pattern: str | None, timeout: float | None,

@@ -23,6 +23,7 @@ from coordination.catalog.edits import (
     new_item,
     put,
     put_field,
+    put_list,
     remove_at,
     remove_repo_item,
     repo_names,
@@ -42,15 +43,18 @@ class FleetEdit(TypedDict, total=False):
     """What :meth:`FleetEdits.apply_fleet` takes (``coord init``, ``init --check
     --apply``): repos and dependencies to add (as ``coordination.fleet.drift`` builds them),
     inferred dependencies to remove by id, inferred dependencies' fields to update by id
-    (``type``, ``indirect``, ``version_constraint``, ``source``; None removes one), default
-    branches and clone URLs to set, repos to prune."""
+    (``type``, ``indirect``, ``version_constraint``, ``source``; None removes one), the
+    source of those whose line alone moved (``move_dependencies``: no drift, said apart),
+    default branches, clone URLs and tags to set, repos to prune."""
 
     repos: Sequence[Mapping[str, object]]
     dependencies: Sequence[Mapping[str, object]]
     remove_dependencies: Sequence[str]
     update_dependencies: Mapping[str, Mapping[str, object]]
+    move_dependencies: Mapping[str, Mapping[str, object]]
     default_branches: Mapping[str, str]
     urls: Mapping[str, str]
+    tags: Mapping[str, Sequence[str]]
     prune: Sequence[str]
 
 
@@ -68,8 +72,11 @@ class FleetApplied(TypedDict):
     dependencies_added: list[str]
     dependencies_removed: list[str]
     dependencies_updated: list[str]
+    #: Those whose source line alone was refreshed (it moved): not an update.
+    dependencies_moved: list[str]
     branches_set: list[str]
     urls_set: list[str]
+    tags_set: list[str]
     repos_pruned: list[str]
     pruned_dependencies: list[str]
     kept: list[KeptReference]
@@ -114,7 +121,8 @@ class _Fleet:
             if d.get("consumer") == d.get("provider"):
                 raise UsageError(f"a repo cannot depend on itself ({d.get('consumer')})")
         updates = dict(changes.get("update_dependencies") or {})
-        for fields in updates.values():
+        for fields in [*updates.values(), *({"source": source} for source in
+                                            (changes.get("move_dependencies") or {}).values())]:
             if set(fields) - _FLEET_UPDATABLE:
                 raise UsageError(f"cannot update {sorted(set(fields) - _FLEET_UPDATABLE)} "
                                  "of an inferred dependency")
@@ -139,6 +147,7 @@ class _Fleet:
         # Found from the end of the section down: listed in file order.
         done["dependencies_removed"].reverse()
         done["dependencies_updated"].reverse()
+        done["dependencies_moved"].reverse()
         done["pruned_dependencies"].reverse()
         return done
 
@@ -148,7 +157,8 @@ class _Fleet:
         ``edit`` would write it (see ``fresh``), without the round trip."""
         changes = self.changes
         if (changes.get("remove_dependencies") or changes.get("default_branches")
-                or changes.get("urls") or changes.get("prune") or self.updates):
+                or changes.get("urls") or changes.get("prune") or self.updates
+                or changes.get("move_dependencies") or changes.get("tags")):
             return None
         try:
             text = data.decode("utf-8")
@@ -187,6 +197,9 @@ class _Fleet:
         for name, url in (self.changes.get("urls") or {}).items():
             put(find_repo(doc, name)[1], "url", git_remote(url), REPO_KEYS)
             done["urls_set"].append(name)
+        for name, tags in (self.changes.get("tags") or {}).items():
+            put_list(find_repo(doc, name)[1], "tags", list(tags), REPO_KEYS)
+            done["tags_set"].append(name)
 
     def _prunable(self, doc: CommentedMap, done: FleetApplied) -> set[str]:
         """The repos to prune that nothing but dependencies names; the others are kept,
@@ -208,19 +221,23 @@ class _Fleet:
         the inferred ones asked for: from the end of the section down, each found once
         by its index."""
         gone = set(self.changes.get("remove_dependencies") or ())
+        moves = self.changes.get("move_dependencies") or {}
         deps = section(doc, "dependencies")
         for i in range(len(deps) - 1, -1, -1):
             d = deps[i]
             if not isinstance(d, dict):
                 continue
             did = str(d.get("id"))
+            kept = d.get("consumer") not in pruned and d.get("provider") not in pruned
             if did in gone:
                 remove_at(doc, "dependencies", i)
                 done["dependencies_removed"].append(did)
-            elif did in self.updates and isinstance(d, CommentedMap) \
-                    and d.get("consumer") not in pruned and d.get("provider") not in pruned:
+            elif did in self.updates and isinstance(d, CommentedMap) and kept:
                 _update_inferred(d, self.updates[did])
                 done["dependencies_updated"].append(did)
+            elif did in moves and isinstance(d, CommentedMap) and kept:
+                _update_inferred(d, {"source": moves[did]})
+                done["dependencies_moved"].append(did)
             elif d.get("consumer") in pruned or d.get("provider") in pruned:
                 remove_at(doc, "dependencies", i)
                 done["pruned_dependencies"].append(did)
@@ -241,8 +258,9 @@ class _Fleet:
 
 def _nothing_applied() -> FleetApplied:
     return {"repos_added": [], "dependencies_added": [], "dependencies_removed": [],
-            "dependencies_updated": [], "branches_set": [], "urls_set": [],
-            "repos_pruned": [], "pruned_dependencies": [], "kept": []}
+            "dependencies_updated": [], "dependencies_moved": [], "branches_set": [],
+            "urls_set": [], "tags_set": [], "repos_pruned": [], "pruned_dependencies": [],
+            "kept": []}
 
 
 def _new_repo_names(new_repos: Sequence[Mapping[str, object]], names: set[str]) -> list[str]:
@@ -268,9 +286,16 @@ def _dependency_ids(first: str, n: int) -> list[str]:
 
 
 def _update_inferred(dep: CommentedMap, fields: Mapping[str, object]) -> None:
-    """Set (or, for None, remove) fields of an inferred dependency."""
+    """Set (or, for None, remove) fields of an inferred dependency. A new source keeps
+    the manifest's ``type`` of the old one (the mark of a type set by hand) unless it
+    says one itself."""
     for field, value in fields.items():
         if field == "source":
-            put_field(dep, field, dict(value) if isinstance(value, Mapping) else None, DEP_KEYS)
+            new = dict(value) if isinstance(value, Mapping) else None
+            old = dep.get("source")
+            if new is not None and "type" not in new and isinstance(old, Mapping) \
+                    and old.get("type"):
+                new["type"] = old["type"]
+            put_field(dep, field, new, DEP_KEYS)
         else:
             put(dep, field, value, DEP_KEYS)

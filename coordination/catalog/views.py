@@ -79,7 +79,7 @@ SHAPES: dict[str, dict[str, str]] = {
     "Triggers": {"push": "PushTrigger"},
     "Gate": {},
     "Validation": {},
-    "DependencySource": {},
+    "DependencySource": {"type": "DependencyType"},
     "WaveRequire": {},
     "PushTrigger": {},
 }

@@ -15,34 +15,30 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
 
-from coordination import gitsafe
-from coordination.fleet.discovery import (clone_dir_name, discover, is_checkout, is_url,
-                                          read_list)
+from coordination.fleet import clones
+from coordination.fleet.discovery import Discovery, is_checkout, is_url, read_list
 from coordination.fleet.drift import compare
 from coordination.fleet.roots import remember, remembered, roots_file, trusted
-from coordination.catalog.models import git_remote
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.git_rules import git_remote
 from coordination.cli.context import Context
-from coordination.cli.schema import HEADER, SCHEMA_PATH, write_schema
 from coordination.cli.render import json_option, plural, print_json
 from coordination.cli.render import say as _say_line
 from coordination.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
-    from coordination.catalog.manager import CoordinationManager
+    from coordination.catalog.fleet_edits import FleetEdits
     from coordination.fleet.drift import Fleet
     from coordination.catalog.models import Catalog
     from coordination.catalog.fleet_edits import FleetApplied, FleetEdit
 
 CATALOG_NAME = "ecosystem.yaml"
-CLONE_TIMEOUT = 600.0
+CLONE_TIMEOUT = clones.CLONE_TIMEOUT
 
 
 def say(text: str) -> None:
@@ -60,47 +56,24 @@ def _catalog_file(obj: Context, dirs: tuple[Path, ...]) -> Path:
     return obj.file
 
 
-def _clone(url: str, into: Path, dry_run: bool) -> tuple[Path, str]:
-    """The checkout of ``url`` under ``into`` (cloned now unless there already);
-    ``(path, what happened)``."""
-    try:
-        git_remote(url)
-    except ValueError as exc:
-        raise UsageError(f"--from: cannot clone {url!r}: {exc}") from None
-    dest = into / clone_dir_name(url)
-    if (dest / ".git").is_dir():
-        return dest, "present"
-    if dest.exists():
-        raise UsageError(f"--from: {dest} exists and is not a git checkout, so {url} "
-                         "cannot be cloned there", hint="move it away or pass another --into")
-    if dry_run:
-        return dest, "would clone"
-    into.mkdir(parents=True, exist_ok=True)
-    try:
-        done = gitsafe.run(["clone", "--quiet", "--", url, str(dest)],
-                              capture_output=True, text=True, timeout=CLONE_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
-        raise OperationFailed(f"git clone {url} took more than {CLONE_TIMEOUT:.0f} s; "
-                              "nothing was written") from None
-    if done.returncode != 0:
-        raise OperationFailed(f"git clone {url} failed: {done.stderr.strip()}; nothing "
-                              "was written", hint="check the URL and your access to it")
-    return dest, "cloned"
-
-
-def _from_file(file: Path, into: Path, dry_run: bool) -> tuple[list[Path], list[dict[str, str]]]:
+def _from_file(file: Path, into: Path, dry_run: bool
+               ) -> tuple[list[Path], list[dict[str, str]], clones.Cloned]:
+    """The checkouts ``file`` lists (paths, and clone URLs cloned under ``into``), what
+    happened to each URL, and the paths cloned now (removed again if init fails after).
+    Every entry is checked, and every clone's place, before anything is cloned."""
     try:
         entries = read_list(file)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--from {file}: cannot read it: {exc}") from None
     paths: list[Path] = []
-    clones: list[dict[str, str]] = []
+    urls: list[str] = []
     for entry in entries:
         if is_url(entry):
-            path, what = _clone(entry, into, dry_run)
-            clones.append({"url": entry, "path": str(path), "result": what})
-            if what != "would clone":
-                paths.append(path)
+            try:
+                git_remote(entry)
+            except ValueError as exc:
+                raise UsageError(f"--from: cannot clone {entry!r}: {exc}") from None
+            urls.append(entry)
             continue
         path = Path(entry).expanduser()
         path = path if path.is_absolute() else file.resolve().parent / path
@@ -108,13 +81,34 @@ def _from_file(file: Path, into: Path, dry_run: bool) -> tuple[list[Path], list[
             raise UsageError(f"--from {file}: {entry} is not a git checkout (no {path}/.git)",
                              hint="list checkouts' directories or clone URLs, one a line")
         paths.append(path)
-    return paths, clones
+    targets = clones.plan(urls, into)
+    cloned = clones.Cloned([], []) if dry_run else clones.clone(targets, into, CLONE_TIMEOUT)
+    done = []
+    for t in targets:
+        what = "present" if t.present else "would clone" if dry_run else "cloned"
+        done.append({"url": t.url, "path": str(t.path), "result": what})
+        if what != "would clone":
+            paths.append(t.path)
+    return paths, done, cloned
 
 
 def _read_catalog(file: Path) -> Catalog | None:
+    """The catalog as written, None when there is none: a view of the validated cache
+    when it is warm (no pydantic, no models: `init --check` in CI), else loaded."""
     if not file.exists():
         return None
-    return CatalogStore(file).load()
+    # lazy: the cache's reader, once the checkouts are being read
+    from coordination.catalog.reads import sweep_catalog
+
+    return sweep_catalog(file)
+
+
+def _ready_to_write() -> None:
+    """Import what writing the catalog takes (the models, the store, the edit), while
+    the checkouts are read in other processes: the import is then no extra time on a
+    machine with a core to spare."""
+    # lazy: a `--check` with nothing to write never loads them
+    from coordination.catalog import fleet_edits, fresh, store  # noqa: F401
 
 
 @click.command()
@@ -158,32 +152,61 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
                          hint="coord init --check --apply --prune")
     file = _catalog_file(obj, dirs)
     base_dir = file.resolve().parent
-    catalog = _read_catalog(file)
-    if check and catalog is None:
+    if check and not file.exists():
         raise UsageError(f"{file}: no catalog to check", hint="write one with `coord init DIR`")
     extra: list[Path] = []
-    clones: list[dict[str, str]] = []
+    cloned: list[dict[str, str]] = []
+    made = clones.Cloned([], [])
     if from_file is not None:
-        extra, clones = _from_file(from_file, (into or base_dir).resolve(), dry_run)
+        extra, cloned, made = _from_file(from_file, (into or base_dir).resolve(), dry_run)
+    try:
+        _init_fleet(obj, file, dirs, from_file, extra, cloned, depth,
+                    (check, apply_, prune, dry_run, as_json))
+    except BaseException:
+        # Nothing partial: what this run cloned goes when it writes no catalog.
+        clones.remove(made)
+        raise
+
+
+def _init_fleet(obj: Context, file: Path, dirs: tuple[Path, ...], from_file: Path | None,
+                extra: list[Path], cloned: list[dict[str, str]], depth: int,
+                flags: tuple[bool, bool, bool, bool, bool]) -> None:
+    """Everything `coord init` does after `--from`'s clones: scan, compare, write or
+    report. The checkouts are read in other processes from the walk on, while this one
+    reads the catalog and imports what it writes with."""
+    check, apply_, prune, dry_run, as_json = flags
+    base_dir = file.resolve().parent
     roots, notes = _roots(dirs, from_file, base_dir, file)
     if not dirs and click.get_current_context().get_parameter_source("depth") \
             == click.core.ParameterSource.DEFAULT:
         kept = remembered(base_dir)[1]  # the depth the remembered roots were scanned with
         depth = depth if kept is None else kept
-    present: list[str] = []
-    if catalog is not None:  # the catalog's repos are read wherever they are
-        for r in catalog.repos:
-            if is_checkout(p := r.checkout(base_dir)):  # a linked worktree too
-                extra.append(p)
-                present.append(r.name)  # never "gone" while its checkout is there
-    fleet = compare(catalog, base_dir, discover(roots, depth, extra), present)
+    found = Discovery.start(roots, depth)
+    try:
+        catalog = _read_catalog(file)
+        if check and catalog is None:  # gone since it was looked for
+            raise UsageError(f"{file}: no catalog to check",
+                             hint="write one with `coord init DIR`")
+        if not check and not dry_run:
+            _ready_to_write()
+        present: list[str] = []
+        if catalog is not None:  # the catalog's repos are read wherever they are
+            for r in catalog.repos:
+                if is_checkout(p := r.checkout(base_dir)):  # a linked worktree too
+                    extra.append(p)
+                    present.append(r.name)  # never "gone" while its checkout is there
+        checkouts = found.checkouts(extra)
+    finally:
+        found.close()
+    fleet = compare(catalog, base_dir, checkouts, present)
     fleet.notes[:0] = notes
-    if not check and fleet.repos == 0 and not any(c["result"] == "would clone" for c in clones):
+    if not check and fleet.repos == 0 and not any(c["result"] == "would clone" for c in cloned):
         raise OperationFailed(_nothing_found(roots, depth, from_file, notes),
                               hint="name the directory that holds the checkouts, a larger "
                               "--depth, or --from FILE listing them")
     if check:
-        _check(obj, file, fleet, apply_ and not dry_run, prune, as_json, roots)
+        assert catalog is not None  # --check without one is refused above
+        _check(obj, file, catalog, fleet, apply_ and not dry_run, prune, as_json, roots)
         return
     applied: FleetApplied | None = None
     created = catalog is None
@@ -192,12 +215,12 @@ def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Pat
     if dirs and not dry_run:  # for --check (and init) without DIRs, later
         remember(base_dir, dirs, depth, file)
     doc = {"catalog": str(file), "created": created and not dry_run, "dry_run": dry_run,
-           "roots": [str(r) for r in roots], "cloned": clones, **fleet.to_dict(),
+           "roots": [str(r) for r in roots], "cloned": cloned, **fleet.to_dict(),
            "applied": applied}
     if as_json:
         print_json(doc)
         return
-    _say_init(file, fleet, created, dry_run, applied, clones)
+    _say_init(file, fleet, created, dry_run, applied, cloned)
 
 
 def _roots(dirs: tuple[Path, ...], from_file: Path | None, base_dir: Path, file: Path
@@ -232,12 +255,17 @@ def _nothing_found(roots: list[Path], depth: int, from_file: Path | None,
             "written")
 
 
-def _manager(file: Path) -> CoordinationManager:
+def _manager(file: Path) -> FleetEdits:
+    """The catalog's fleet edit alone: `coord init` makes no other, and the manager's
+    other edits cost a small fleet's init a tenth of its time to import."""
     # lazy: the editor (ruamel, the audit log) only for a run that writes; `init --check`
     # with no drift never loads it
-    from coordination.catalog.manager import CoordinationManager
+    from coordination.catalog.fleet_edits import FleetEdits
+    from coordination.catalog.store import CatalogStore  # lazy: as above
 
-    return CoordinationManager(file)
+    edits = FleetEdits()
+    edits.store = CatalogStore(file)
+    return edits
 
 
 def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
@@ -246,6 +274,9 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
     it), so a refusal leaves nothing behind, as its message says."""
     if not created:
         return _manager(file).apply_fleet(edit)
+    # lazy: the schema is generated from the models, for a new catalog only
+    from coordination.cli.schema import HEADER, SCHEMA_PATH, write_schema
+
     made = [d for d in (file.parent, file.parent / ".coord") if not d.exists()]
     file.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -269,8 +300,21 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
         raise
 
 
-def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
-           as_json: bool, roots: list[Path]) -> None:
+def _new_tags(catalog: Catalog, fleet: Fleet, prune: bool) -> dict[str, list[str]]:
+    """Repo -> its tags once refreshed: the catalog's (in their order), those its files
+    call for now added, and (``prune``) coord's own whose files are gone removed."""
+    out: dict[str, list[str]] = {}
+    for t in fleet.tags:
+        if not t["added"] and not (prune and t["stale"]):
+            continue
+        repo = catalog.repo(t["repo"])
+        old = list(repo.tags) if repo is not None else []
+        out[t["repo"]] = [x for x in old if not (prune and x in t["stale"])] + t["added"]
+    return out
+
+
+def _check(obj: Context, file: Path, catalog: Catalog, fleet: Fleet, apply_: bool,
+           prune: bool, as_json: bool, roots: list[Path]) -> None:
     applied: FleetApplied | None = None
     edit: FleetEdit = {
         "repos": fleet.added, "dependencies": fleet.deps_added,
@@ -279,12 +323,13 @@ def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
                                 if prune or not d["hand_edited"]],
         # indirect: false is no key at all (the catalog's default).
         "update_dependencies": {
-            **{c["id"]: {k: (None if k == "indirect" and not v[1] else v[1])
-                         for k, v in c["changes"].items()} for c in fleet.deps_changed},
-            # A line that moved alone is no drift, but --apply refreshes it quietly.
-            **{id_: {"source": dict(src)} for id_, src in fleet.deps_moved.items()}},
+            c["id"]: {k: (None if k == "indirect" and not v[1] else v[1])
+                      for k, v in c["changes"].items()} for c in fleet.deps_changed},
+        # A line that moved alone is no drift, but --apply refreshes it quietly.
+        "move_dependencies": {id_: dict(src) for id_, src in fleet.deps_moved.items()},
         "default_branches": {b["repo"]: b["now"] for b in fleet.branches},
         "urls": {u["repo"]: u["now"] for u in fleet.urls},
+        "tags": _new_tags(catalog, fleet, prune),
         "prune": fleet.gone if prune else [],
     }
     if apply_ and any(edit.values()):
@@ -321,7 +366,7 @@ def _check(obj: Context, file: Path, fleet: Fleet, apply_: bool, prune: bool,
 def _takeable(fleet: Fleet) -> bool:
     """Is there drift --apply (with --prune) could take?"""
     return bool(fleet.added or fleet.gone or fleet.branches or fleet.urls or fleet.deps_added
-                or fleet.deps_lost or fleet.deps_changed)
+                or fleet.deps_lost or fleet.deps_changed or any(t["added"] for t in fleet.tags))
 
 
 def _left(fleet: Fleet, applied: FleetApplied | None, prune: bool) -> list[dict[str, str]]:
@@ -415,6 +460,12 @@ def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, apply_: b
                    f"{b['now']}{why}"))
     for moved in fleet.urls:
         say(escape(f"~ repo {moved['repo']}: clone URL {moved['catalog']} -> {moved['now']}"))
+    for t in fleet.tags:
+        tags = [f"+{x}" for x in t["added"]]
+        tags += [f"-{x}" if prune and apply_ else f"{x} kept (no file at its top calls for "
+                 "it now; --apply --prune removes it)" for x in t["stale"]]
+        taken = t["added"] or (prune and apply_ and t["stale"])
+        say(escape(f"{'~' if taken else ' '} repo {t['repo']}: tags {', '.join(tags)}"))
     for d in fleet.deps_added:
         say(escape(f"+ dependency {_dep_line(d)}"))
     for c in fleet.deps_changed:
@@ -433,6 +484,9 @@ def _say_drift(file: Path, fleet: Fleet, applied: FleetApplied | None, apply_: b
         held = (f" (holds {', '.join(u['held'])}: neither lost nor changed until it reads)"
                 if u["held"] else "")
         say(escape(f"! manifest {u['repo']}/{where} cannot be read: {u['message']}{held}"))
+    for h in fleet.deps_hand_typed:
+        say(escape(f"  dependency {h['id']} {h['consumer']} -> {h['provider']}: type "
+                   f"{h['type']} kept, hand-edited (the manifest says {h['manifest_type']})"))
     for note in fleet.notes:
         say(escape(f"  note: {note}"))
     if fleet.deps_moved and not apply_:
@@ -474,11 +528,18 @@ def _applied_counts(applied: FleetApplied) -> str:
                      (applied["dependencies_removed"], "removed")):
         if xs:
             parts.append(f"{_count(len(xs), 'dependency', 'dependencies')} {verb}{ids(xs)}")
+    moved = applied["dependencies_moved"]
+    if moved:
+        parts.append(f"{_count(len(moved), 'dependency', 'dependencies')} moved (source "
+                     f"line refreshed{': ' + ids(moved)[2:-1]})")
     if applied["branches_set"]:
         parts.append(f"{_count(len(applied['branches_set']), 'default branch', 'default branches')}"
                      f" set")
     if applied["urls_set"]:
         parts.append(f"{_count(len(applied['urls_set']), 'clone URL', 'clone URLs')} set")
+    if applied["tags_set"]:
+        parts.append(f"tags refreshed on {_count(len(applied['tags_set']), 'repo', 'repos')}"
+                     f"{ids(applied['tags_set'])}")
     if applied["repos_pruned"]:
         with_deps = applied["pruned_dependencies"]
         parts.append(f"{_count(len(applied['repos_pruned']), 'repo', 'repos')} pruned"

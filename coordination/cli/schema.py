@@ -8,13 +8,15 @@ needs the whole catalog (unique ids, references) is `coord plan validate`'s.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import click
 
-from coordination.catalog.models import Catalog
-from coordination.catalog.schema import CatalogSchema
+from coordination.catalog import cache
 from coordination.errors import UsageError
 
 #: Where `coord init` writes the schema, relative to the catalog's directory.
@@ -25,6 +27,9 @@ HEADER = f"# yaml-language-server: $schema={SCHEMA_PATH}\n"
 def catalog_schema() -> dict[str, object]:
     """``Catalog.model_json_schema()`` as the loader reads a catalog (numbers and
     booleans written as text too: :class:`CatalogSchema`), a standalone 2020-12 document."""
+    from coordination.catalog.models import Catalog  # lazy: a schema the cache does not hold
+    from coordination.catalog.schema import CatalogSchema  # lazy: as above
+
     schema: dict[str, object] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         **Catalog.model_json_schema(mode="validation", schema_generator=CatalogSchema),
@@ -36,7 +41,40 @@ def catalog_schema() -> dict[str, object]:
 
 
 def schema_text() -> str:
-    return json.dumps(catalog_schema(), indent=2, sort_keys=False) + "\n"
+    """The schema as written: from the cache when the code that makes it is the same
+    (generating it from the models is most of what `coord init` spends on a small
+    fleet), else generated and cached."""
+    where = _cached_at()
+    if where is not None:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            return where.read_text(encoding="utf-8")
+    text = json.dumps(catalog_schema(), indent=2, sort_keys=False) + "\n"
+    if where is not None:
+        with contextlib.suppress(OSError):
+            _keep(where, text)
+    return text
+
+
+def _cached_at() -> Path | None:
+    """Where the schema of this code is cached: named by the catalog cache's code tag
+    (pydantic's and the catalog's files) and this module's own; None without a cache."""
+    base = cache.default_cache_dir()
+    if base is None:
+        return None
+    st = os.stat(__file__)
+    tag = f"{cache.code_tag()}|{st.st_size}:{st.st_mtime_ns}"
+    return base / f"schema-{hashlib.sha256(tag.encode()).hexdigest()[:32]}.json"
+
+
+def _keep(where: Path, text: str) -> None:
+    """Write ``where`` whole (a temporary file renamed), the older schemas removed."""
+    where.parent.mkdir(parents=True, exist_ok=True)
+    for old in where.parent.glob("schema-*.json"):
+        if old != where:
+            old.unlink(missing_ok=True)
+    tmp = where.with_name(f".{where.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, where)
 
 
 def write_schema(catalog_dir: Path) -> Path:

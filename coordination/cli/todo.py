@@ -318,7 +318,7 @@ def create_todo(obj: Context, /, task: str, repo: str | None, for_each: str | No
           --run "make test" --blocked-by TODO-002 --estimate 3 --criteria "tests pass" \\
           --env PYTHON=3.13 --commit "Bump libcore to 2.0" --cache
       coord todo create --task "Sign-off" --repo api --gate approvals=2,from=ana+bo,expires=24h
-      coord todo create --task "Bump libcore" --for-each 'tag:python' --deps follow \
+      coord todo create --task "Bump libcore" --for-each 'tag:python' --deps follow \\
           --plan PLAN-002 --run "make bump" --commit "Bump libcore"
     """
     extra = _todo_fields_given(commit, verify or None, gate, False, cache, False)

@@ -27,6 +27,7 @@ checkout takes, so it spawns no process for an ordinary checkout:
 from __future__ import annotations
 
 import configparser
+import functools
 import os
 import re
 import subprocess
@@ -36,9 +37,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coordination import gitsafe
-from coordination.fleet import manifests
+from coordination.fleet import forked, manifests
 from coordination.fleet.manifests import Manifests
-from coordination.catalog.models import REPO_NAME_RE, git_branch
+from coordination.catalog.git_rules import REPO_NAME_RE, git_branch
 
 if TYPE_CHECKING:
     import pathspec
@@ -95,12 +96,31 @@ def _spec(lines: list[str]) -> pathspec.GitIgnoreSpec | None:
     return pathspec.GitIgnoreSpec(patterns) if patterns else None
 
 
-def _read_spec(file: Path) -> pathspec.GitIgnoreSpec | None:
+def _read_spec(file: str | Path) -> pathspec.GitIgnoreSpec | None:
     try:
-        text = file.read_text(encoding="utf-8", errors="replace")
+        with open(file, encoding="utf-8", errors="replace") as f:
+            text = f.read()
     except OSError:
         return None
     return _spec(text.splitlines())
+
+
+class _SpecFile:
+    """An ignore file, read and compiled when first asked (most are never asked: a
+    directory at the walk's last level is only looked into, see :func:`_walk`)."""
+
+    __slots__ = ("path", "_spec", "_read")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._spec: pathspec.GitIgnoreSpec | None = None
+        self._read = False
+
+    def says(self, rel: str) -> bool | None:
+        """Whether its last pattern matching ``rel`` ignores it (None: none matches)."""
+        if not self._read:
+            self._spec, self._read = _read_spec(self.path), True
+        return None if self._spec is None else self._spec.check_file(rel).include
 
 
 @dataclass(frozen=True)
@@ -109,72 +129,92 @@ class _Ignore:
     ``.git/info/exclude``, its top-level ``.gitignore`` and those of the directories
     walked down to here, each with the directory its patterns are relative to."""
 
-    root: Path
-    layers: tuple[tuple[str, pathspec.GitIgnoreSpec], ...] = ()  # shallowest first
+    root: str
+    layers: tuple[tuple[str, _SpecFile], ...] = ()  # shallowest first
 
-    def below(self, directory: Path, has_gitignore: bool) -> _Ignore:
+    def below(self, directory: str, has_gitignore: bool) -> _Ignore:
         """The rules for the entries of ``directory`` (below the checkout's top)."""
         if not has_gitignore:
             return self
-        spec = _read_spec(directory / ".gitignore")
-        if spec is None:
-            return self
-        rel = directory.relative_to(self.root).as_posix()
+        rel = directory[len(self.root) + 1:].replace(os.sep, "/")
+        spec = _SpecFile(os.path.join(directory, ".gitignore"))
         return _Ignore(self.root, (*self.layers, (rel + "/", spec)))
 
-    def skips(self, parent: Path, name: str) -> bool:
-        """Is the directory ``parent/name`` ignored? git's rule: the deepest
-        ``.gitignore`` with a matching pattern decides, its last matching pattern
-        (a ``!`` one re-includes); ``info/exclude`` comes last. Its parents were not
-        ignored (the walk does not enter an ignored directory), so none of them
+    def skips(self, path: str) -> bool:
+        """Is the directory ``path`` (below the checkout's top) ignored? git's rule:
+        the deepest ``.gitignore`` with a matching pattern decides, its last matching
+        pattern (a ``!`` one re-includes); ``info/exclude`` comes last. Its parents were
+        not ignored (the walk does not enter an ignored directory), so none of them
         excludes it."""
-        rel = (parent / name).relative_to(self.root).as_posix() + "/"
+        rel = path[len(self.root) + 1:].replace(os.sep, "/") + "/"
         for base, spec in reversed(self.layers):
             if base and not rel.startswith(base):
                 continue
-            said = spec.check_file(rel[len(base):]).include
+            said = spec.says(rel[len(base):])
             if said is not None:
                 return said
         return False
 
 
-def gitignore_dirs(root: Path, has_gitignore: bool = True) -> _Ignore:
+def gitignore_dirs(root: str | Path, has_gitignore: bool = True) -> _Ignore:
     """The ignore rules a checkout at ``root`` starts with: ``.git/info/exclude``, then
     its top-level ``.gitignore`` (deeper ones are added as the walk goes down)."""
-    layers: list[tuple[str, pathspec.GitIgnoreSpec]] = []
-    exclude = _read_spec(root / ".git" / "info" / "exclude")
-    if exclude is not None:
-        layers.append(("", exclude))
-    top = _read_spec(root / ".gitignore") if has_gitignore else None
-    if top is not None:
-        layers.append(("", top))
+    root = str(root)
+    layers = [("", _SpecFile(os.path.join(root, ".git", "info", "exclude")))]
+    if has_gitignore:
+        layers.append(("", _SpecFile(os.path.join(root, ".gitignore"))))
     return _Ignore(root, tuple(layers))
 
 
 def find_checkouts(roots: Sequence[Path], depth: int = DEFAULT_DEPTH) -> list[Path]:
     """Every checkout at or below each of ``roots``, at most ``depth`` directories
     down, each once, sorted."""
-    found: dict[Path, None] = {}
+    return sorted(Path(p) for p in _walk(_starts(roots), depth, below=True))
+
+
+#: A directory to look into: its path, its level below its root, and the ignore rules
+#: of the checkout it is in (None above any checkout).
+_Entry = tuple[str, int, "_Ignore | None"]
+
+
+def _starts(roots: Sequence[Path]) -> list[_Entry]:
+    return [(os.path.normpath(os.path.abspath(r)), 0, None) for r in roots]
+
+
+def _walk(stack: list[_Entry], depth: int, below: bool) -> dict[str, int]:
+    """The checkouts found from ``stack``'s directories, at most ``depth`` levels down,
+    with their levels; ``below``: looked for below a checkout too (else that is left
+    to whoever reads the checkout: :class:`Discovery`'s children).
+
+    Whether the checkout a directory is in ignores it is asked only when it matters:
+    the directory holds a ``.git`` (a checkout of its own), or the walk would go below
+    it. One at the last level is only looked into, which is cheaper than compiling the
+    ignore files that would have said to leave it (one ``scandir`` of an ignored
+    directory instead)."""
+    found: dict[str, int] = {}
     seen: set[tuple[int, int]] = set()  # (device, inode): a symlinked loop is entered once
-    stack: list[tuple[Path, int, _Ignore | None]] = [
-        (Path(os.path.normpath(os.path.abspath(r))), 0, None) for r in roots]
     while stack:
         directory, level, ignore = stack.pop()
         try:
-            st = directory.stat()
+            st = os.stat(directory)
             if (st.st_dev, st.st_ino) in seen:
                 continue
-            seen.add((st.st_dev, st.st_ino))
             with os.scandir(directory) as it:
-                entries = [e for e in it]
+                entries = list(it)
         except OSError:
             continue
         git = next((e for e in entries if e.name == ".git"), None)
+        if ignore is not None and (git is not None or level < depth) \
+                and ignore.skips(directory):
+            continue
+        seen.add((st.st_dev, st.st_ino))
         has_gitignore = any(e.name == ".gitignore" for e in entries)
         if git is not None:
             if not git.is_dir(follow_symlinks=False):
                 continue  # a linked worktree or a submodule: a copy of another checkout
-            found[directory] = None
+            found[directory] = level
+            if not below:
+                continue
             ignore = gitignore_dirs(directory, has_gitignore)
         elif ignore is not None and level < depth:
             ignore = ignore.below(directory, has_gitignore)
@@ -184,10 +224,8 @@ def find_checkouts(roots: Sequence[Path], depth: int = DEFAULT_DEPTH) -> list[Pa
             if (e.name.startswith(".") or e.name in SKIP_DIRS
                     or not e.is_dir(follow_symlinks=False)):
                 continue
-            if ignore is not None and ignore.skips(directory, e.name):
-                continue
-            stack.append((Path(e.path), level + 1, ignore))
-    return sorted(found)
+            stack.append((e.path, level + 1, ignore))
+    return found
 
 
 # -- reading a checkout ---------------------------------------------------------------------
@@ -212,10 +250,49 @@ def _symref(gitdir: Path, ref: str) -> str | None:
 _SECTION = re.compile(r'^remote "(.*)"$')
 
 
+_HEADER = re.compile(r'\[([A-Za-z0-9.-]+(?: "[^"\\]*")?)\]')
+
+
+def _plain_remotes(text: str) -> list[tuple[str, str | None]] | None:
+    """The remotes of a config as git writes one (section headers, ``key = value``
+    lines, comment lines): what :func:`remotes`' ``configparser`` reads from it, for a
+    fraction of its cost (a fleet's worth of configs took a tenth of `coord init`).
+    None for anything else (quotes, escapes, a comment after a value, a key with no
+    value, an include): ``configparser``, and git, read those."""
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    indent: str | None = None  # every key line's (configparser reads a deeper one on)
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line[0] == "[":
+            m = _HEADER.fullmatch(raw.rstrip())
+            name = m.group(1) if m else ""
+            if not name or name == "include" or name.startswith("includeIf") \
+                    or name == "DEFAULT":
+                return None
+            current = sections.setdefault(name, {})
+            continue
+        key, eq, value = line.partition("=")
+        lead = raw[:len(raw) - len(raw.lstrip())]
+        if indent is None:
+            indent = lead
+        if current is None or not eq or any(c in line for c in '"\\#;') \
+                or not key.strip().replace("-", "").isalnum() or lead != indent:
+            return None
+        current[key.strip().lower()] = value.strip()
+    return [(m.group(1), opts.get("url") or None) for name, opts in sections.items()
+            if (m := _SECTION.match(name))]
+
+
 def remotes(path: Path, gitdir: Path) -> list[tuple[str, str | None]]:
     """The checkout's remotes, in the config's order: ``(name, url)``."""
     try:
         text = (gitdir / "config").read_text(encoding="utf-8")
+        plain = _plain_remotes(text)
+        if plain is not None:
+            return plain
         cfg = configparser.ConfigParser(interpolation=None, strict=False,
                                         comment_prefixes=("#", ";"),
                                         inline_comment_prefixes=(" #", " ;"))
@@ -333,16 +410,57 @@ def has_local_branch(path: Path, branch: str) -> bool:
         return False
 
 
+class Discovery:
+    """The checkouts under some roots, being read: :meth:`start` walks down to the
+    checkouts, then reads each, and looks for checkouts nested below it, in
+    :mod:`~coordination.fleet.forked` children (one per core) while the caller goes on;
+    :meth:`checkouts` waits for them."""
+
+    def __init__(self, running: forked.Forked[tuple[Path, int], list[Checkout]]
+                 | forked.Mapped[tuple[Path, int], list[Checkout]]) -> None:
+        self.running = running
+
+    @classmethod
+    def start(cls, roots: Sequence[Path], depth: int = DEFAULT_DEPTH) -> Discovery:
+        tops = sorted((Path(p), level) for p, level in
+                      _walk(_starts(roots), depth, below=False).items())
+        return cls(forked.start(functools.partial(_read_below, depth=depth), tops))
+
+    def checkouts(self, extra: Iterable[Path] = ()) -> list[Checkout]:
+        """Every checkout found, and the checkouts ``extra`` (named explicitly: the
+        catalog's repos, ``--from``'s paths; a linked worktree too), read, by path."""
+        found: dict[Path, Checkout] = {}
+        for read in self.running.results():
+            for co in read:
+                found.setdefault(co.path, co)
+        for p in extra:
+            p = Path(os.path.normpath(os.path.abspath(p)))
+            if p not in found and is_checkout(p):
+                found[p] = read_checkout(p)
+        return [found[p] for p in sorted(found)]
+
+    def close(self) -> None:
+        """No child reading left running (the caller failed before asking)."""
+        self.running.close()
+
+
+def _read_below(top: tuple[Path, int], depth: int) -> list[Checkout]:
+    """The checkout ``top`` (its path, its level below its root) read, and those nested
+    below it within ``depth``."""
+    path, level = top
+    return [read_checkout(Path(p)) for p in sorted(_walk([(str(path), level, None)], depth,
+                                                         below=True))]
+
+
 def discover(roots: Sequence[Path], depth: int = DEFAULT_DEPTH,
              extra: Iterable[Path] = ()) -> list[Checkout]:
     """Every checkout under ``roots``, and the checkouts ``extra`` (named explicitly:
     the catalog's repos, ``--from``'s paths), linked worktrees among them, read."""
-    paths = dict.fromkeys(find_checkouts(roots, depth))
-    for p in extra:
-        p = Path(os.path.normpath(os.path.abspath(p)))
-        if is_checkout(p):
-            paths[p] = None
-    return [read_checkout(p) for p in sorted(paths)]
+    found = Discovery.start(roots, depth)
+    try:
+        return found.checkouts(extra)
+    finally:
+        found.close()
 
 
 # -- names -------------------------------------------------------------------------------
@@ -397,7 +515,3 @@ def read_list(file: Path) -> list[str]:
             out.append(line)
     return out
 
-
-def clone_dir_name(url: str) -> str:
-    tail = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-    return tail[:-4] if tail.endswith(".git") else tail

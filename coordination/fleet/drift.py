@@ -51,20 +51,27 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 from coordination.fleet.discovery import Checkout, has_local_branch, unique_names
 from coordination.fleet.forge_remote import forge_of_remote
-from coordination.fleet.manifests import ManifestProblem, Package, Requirement, link
-from pydantic import ValidationError
+from coordination.fleet.manifests import (TAG_FILES, TAG_SUFFIXES, ManifestProblem, Package,
+                                          Requirement, link)
+from coordination.catalog.enums import DependencyType
+from coordination.catalog.git_rules import git_remote
+from coordination.catalog.model_methods import checkout_path
 
-from coordination.catalog.models import (Catalog, Dependency, DependencyType, Repo,
-                                         checkout_path, git_remote)
+if TYPE_CHECKING:  # a catalog, or its view (no pydantic: `init --check` reads the cache)
+    from coordination.catalog.models import Catalog, Dependency, DependencySource, Repo
+
+#: The tags coord gives a repo from the files at its top (python, node, docker...).
+INFERRED_TAGS = frozenset(TAG_FILES) | frozenset(TAG_SUFFIXES)
 
 #: Type strength, the one that orders most first: a runtime need outranks a build,
 #: peer, optional or dev one (test and api: 0.4 catalogs' types, never inferred).
@@ -75,6 +82,8 @@ TYPE_RANK = {"runtime": 0, "build": 1, "peer": 2, "optional": 3, "dev": 4, "test
 class SourceDict(TypedDict):
     file: str
     line: int
+    #: The manifest's type, kept for a dependency whose type was set by hand.
+    type: NotRequired[str]
 
 
 class NewRepo(TypedDict, total=False):
@@ -130,6 +139,28 @@ class ChangedDependency(TypedDict):
     changes: dict[str, list[object]]
 
 
+class HandTyped(TypedDict):
+    """An inferred dependency whose type the user set (``source.type`` says what the
+    manifest gave): kept, not drift."""
+
+    id: str
+    consumer: str
+    provider: str
+    type: str  # the catalog's, the user's
+    manifest_type: str  # what the manifest says now
+
+
+class TagChange(TypedDict):
+    """A known repo's tags against what its checkout holds now."""
+
+    repo: str
+    #: Tags its files call for that the catalog lacks: drift, --apply adds them.
+    added: list[str]
+    #: Tags of coord's own (python, node, docker...) whose files are gone from the
+    #: checkout's top: not drift (the user may have set one), --apply --prune removes them.
+    stale: list[str]
+
+
 class UnreadableManifest(TypedDict):
     repo: str
     file: str  # relative to the repo's checkout; "." for a checkout that cannot be listed
@@ -148,12 +179,16 @@ class Fleet:
     branches: list[BranchMove] = field(default_factory=list)
     #: Repos whose checkout's remote now has another clone URL than the catalog's.
     urls: list[UrlMove] = field(default_factory=list)
+    #: Known repos whose tags differ from what their checkouts hold now.
+    tags: list[TagChange] = field(default_factory=list)
     deps_added: list[NewDependency] = field(default_factory=list)
     deps_lost: list[LostDependency] = field(default_factory=list)
     deps_changed: list[ChangedDependency] = field(default_factory=list)
     #: Dependencies whose line alone moved (id -> the source now): no drift, but
     #: --apply refreshes them.
     deps_moved: dict[str, SourceDict] = field(default_factory=dict)
+    #: Dependencies whose type the user set, differing from the manifest's: kept.
+    deps_hand_typed: list[HandTyped] = field(default_factory=list)
     #: Manifests that could not be read (fix them: --apply cannot).
     unreadable: list[UnreadableManifest] = field(default_factory=list)
     #: Not drift, but worth saying: entries not understood, ambiguous packages...
@@ -164,28 +199,38 @@ class Fleet:
     @property
     def drifted(self) -> bool:
         return bool(self.added or self.gone or self.branches or self.urls or self.deps_added
-                    or self.deps_lost or self.deps_changed or self.unreadable)
+                    or self.deps_lost or self.deps_changed or self.unreadable
+                    or any(t["added"] for t in self.tags))
 
     def to_dict(self) -> dict[str, object]:
         return {"drift": self.drifted, "repos_found": self.repos,
                 "repos_added": list(self.added), "repos_gone": list(self.gone),
                 "branches_moved": list(self.branches), "urls_changed": list(self.urls),
+                "tags_changed": list(self.tags),
                 "dependencies_added": list(self.deps_added),
                 "dependencies_lost": list(self.deps_lost),
                 "dependencies_changed": list(self.deps_changed),
                 "dependencies_moved": [{"id": k, "source": dict(v)}
                                        for k, v in self.deps_moved.items()],
+                "dependencies_hand_edited": list(self.deps_hand_typed),
                 "manifests_unreadable": list(self.unreadable), "notes": list(self.notes)}
 
 
 def relative_path(path: Path, base_dir: Path) -> str:
     """``path`` as the catalog writes it: relative to its directory when below it
     (``services/api``), else absolute."""
-    base = Path(os.path.realpath(base_dir))
+    base = Path(_realpath(str(base_dir)))
     try:
-        return Path(os.path.realpath(path)).relative_to(base).as_posix() or "."
+        return Path(_realpath(str(path))).relative_to(base).as_posix() or "."
     except ValueError:
         return str(path)
+
+
+@functools.lru_cache(maxsize=None)
+def _realpath(path: str) -> str:
+    """``os.path.realpath``, once per path in a process (a fleet's thousand checkouts
+    each asked three times, eight ``lstat`` calls each)."""
+    return os.path.realpath(path)
 
 
 def infer(checkouts: dict[str, Checkout], notes: list[str] | None = None
@@ -295,11 +340,12 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
     repos = catalog.repos if catalog is not None else []
     by_name, added = _name_checkouts(fleet, repos, base_dir, checkouts)
     fleet.repos = len(by_name)
-    fleet.added = [new_repo(name, co, base_dir) for name, co in added]
+    fleet.added = [{**repo, "name": name} for name, repo in added]
     still = set(by_name) | set(present)
     fleet.gone = [r.name for r in repos if r.name not in still]
     fleet.branches = _branch_moves(repos, by_name, has_branch)
     fleet.urls = _url_moves(repos, by_name)
+    fleet.tags = _tag_changes(repos, by_name)
     deps = catalog.coordination.dependencies if catalog is not None else []
     _dependency_drift(fleet, deps, by_name)
     if catalog is not None:
@@ -309,19 +355,19 @@ def compare(catalog: Catalog | None, base_dir: Path, checkouts: Sequence[Checkou
 
 def _name_checkouts(fleet: Fleet, repos: Sequence[Repo], base_dir: Path,
                     checkouts: Sequence[Checkout]
-                    ) -> tuple[dict[str, Checkout], list[tuple[str, Checkout]]]:
+                    ) -> tuple[dict[str, Checkout], list[tuple[str, NewRepo]]]:
     """Each readable checkout by its repo name (the catalog's, or a new unique one), and
-    the new ones in order; a checkout with an unwritable remote is skipped with a note
-    (one bad remote never stops the whole fleet), and what cannot be read is noted."""
+    the new ones' repos in order; a checkout with an unwritable remote is skipped with a
+    note (one bad remote never stops the whole fleet), and what cannot be read is noted."""
     known: dict[str, str] = {}  # checkout path -> catalog repo name
     for r in repos:
         known[os.path.realpath(checkout_path(r.path or r.name, base_dir))] = r.name
-    real = {co.path: os.path.realpath(co.path) for co in checkouts}  # symlinked roots too
+    real = {co.path: _realpath(str(co.path)) for co in checkouts}  # symlinked roots too
     fresh = [co for co in checkouts if real[co.path] not in known]
-    bad = [co for co in fresh if _unwritable(co, base_dir, fleet.notes)]
-    if bad:
-        checkouts = [co for co in checkouts if co not in bad]
-        fresh = [co for co in fresh if co not in bad]
+    made = {co.path: _writable(co, base_dir, fleet.notes) for co in fresh}
+    if None in made.values():
+        checkouts = [co for co in checkouts if made.get(co.path, True) is not None]
+        fresh = [co for co in fresh if made[co.path] is not None]
     names = unique_names([co.path for co in fresh], taken=[r.name for r in repos])
     by_name: dict[str, Checkout] = {}
     for co in checkouts:
@@ -336,7 +382,8 @@ def _name_checkouts(fleet: Fleet, repos: Sequence[Repo], base_dir: Path,
                                          "message": mp.message, "held": []})
             else:
                 fleet.notes.append(f"{name}: {mp}")
-    return by_name, [(names[co.path], co) for co in fresh]
+    return by_name, [(names[co.path], repo) for co in fresh
+                     if (repo := made[co.path]) is not None]
 
 
 def _branch_moves(repos: Sequence[Repo], by_name: dict[str, Checkout],
@@ -367,6 +414,23 @@ def _url_moves(repos: Sequence[Repo], by_name: dict[str, Checkout]) -> list[UrlM
     return out
 
 
+def _tag_changes(repos: Sequence[Repo], by_name: dict[str, Checkout]) -> list[TagChange]:
+    """Each known repo's tags against what its checkout's top holds now: tags to add,
+    and coord's own tags its files no longer call for (a checkout that could not be
+    listed says nothing)."""
+    out: list[TagChange] = []
+    for r in repos:
+        read = by_name.get(r.name)
+        if read is None or read.problems:
+            continue
+        now = read.manifests.tags
+        added = sorted(now - set(r.tags))
+        stale = [t for t in r.tags if t in INFERRED_TAGS and t not in now]
+        if added or stale:
+            out.append({"repo": r.name, "added": added, "stale": stale})
+    return out
+
+
 def _dependency_drift(fleet: Fleet, deps: Sequence[Dependency],
                       by_name: dict[str, Checkout]) -> None:
     """What the manifests say now against the catalog's dependencies: added, lost,
@@ -379,6 +443,8 @@ def _dependency_drift(fleet: Fleet, deps: Sequence[Dependency],
         if d.source is None or d.consumer not in by_name or d.provider not in by_name:
             continue
         said = named.get((d.consumer, d.provider))  # what the manifests say now
+        if said is not None and d.source.type is not None:
+            said = _hand_typed(fleet, d, said)
         why = _held_by(d, said is None, by_name)
         if why is not None:
             _hold(fleet, d, why)
@@ -390,10 +456,21 @@ def _dependency_drift(fleet: Fleet, deps: Sequence[Dependency],
                 continue
             if changes.pop("line", None) is not None:  # taken with the rest
                 assert d.source is not None
-                changes["source"] = [{"file": d.source.file, "line": d.source.line},
-                                     dict(said["source"])]
+                changes["source"] = [_source(d.source), dict(said["source"])]
             fleet.deps_changed.append({"id": d.id, "consumer": d.consumer,
                                        "provider": d.provider, "changes": changes})
+
+
+def _hand_typed(fleet: Fleet, d: Dependency, said: NewDependency) -> NewDependency:
+    """``d``'s type was set by hand (its ``source.type`` is the manifest's): what the
+    manifest says now, with the manifest's type kept in the source (refreshed quietly,
+    as a line is), and the user's type reported when the two differ."""
+    assert d.source is not None and "source" in said
+    if d.type.value != said["type"]:
+        fleet.deps_hand_typed.append({"id": d.id, "consumer": d.consumer,
+                                      "provider": d.provider, "type": d.type.value,
+                                      "manifest_type": said["type"]})
+    return {**said, "source": {**said["source"], "type": said["type"]}}
 
 
 def _hold_repos(fleet: Fleet, consumers: dict[str, str]) -> None:
@@ -424,20 +501,25 @@ def _hold_repos(fleet: Fleet, consumers: dict[str, str]) -> None:
             del fleet.deps_moved[id_]
 
 
-def _unwritable(co: Checkout, base_dir: Path, notes: list[str]) -> bool:
-    """A new checkout the catalog cannot hold as read (a remote named with whitespace,
-    a leading ``-``, ``ext::``...): noted, and True (it is skipped, never the whole
-    fleet refused for it)."""
+def _writable(co: Checkout, base_dir: Path, notes: list[str]) -> NewRepo | None:
+    """The repo a new checkout makes (named ``repo`` until names are given); None, and
+    noted, for one the catalog cannot hold as read (a remote named with whitespace, a
+    leading ``-``, ``ext::``...): it is skipped, never the whole fleet refused for it."""
+    from pydantic import ValidationError  # lazy: `init --check` reads no model, see _read_catalog
+
+    from coordination.catalog.models import Repo  # lazy: a checkout new to the catalog only
+
+    repo = new_repo("repo", co, base_dir)
     try:
-        Repo.model_validate(dict(new_repo("repo", co, base_dir)))
+        Repo.model_validate(dict(repo))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "repo"
         how = " (rename it: git remote rename)" if where == "remote" else ""
         notes.append(f"{co.path}: skipped: its {where} cannot be written to the catalog: "
                      f"{first['msg']}{how}")
-        return True
-    return False
+        return None
+    return repo
 
 
 def _held_by(d: Dependency, lost: bool, by_name: dict[str, Checkout]
@@ -483,27 +565,38 @@ def _hold(fleet: Fleet, d: Dependency, why: tuple[str, ManifestProblem]) -> None
 
 def hand_edited(d: Dependency) -> bool:
     """Has the user added to this inferred dependency what no manifest says (notes, a
-    validation, the type ``api``)? Then it is theirs too: removed only when pruning."""
+    validation, the type ``api``, a type set by hand)? Then it is theirs too: removed
+    only when pruning."""
     return bool(d.notes.strip() or d.validation is not None
-                or d.type == DependencyType.api)
+                or d.type == DependencyType.api
+                or (d.source is not None and d.source.type is not None))
+
+
+def _source(src: DependencySource) -> SourceDict:
+    out: SourceDict = {"file": src.file, "line": src.line}
+    if src.type is not None:
+        out["type"] = src.type.value
+    return out
 
 
 def _changes(d: Dependency, now: NewDependency) -> dict[str, list[object]]:
     """What the manifest says now of the inferred ``d`` that the catalog does not:
-    field -> [catalog, now]. A type ``api`` is the user's (nothing infers it)."""
+    field -> [catalog, now]. A type ``api``, or one set by hand, is the user's."""
+    assert d.source is not None
     out: dict[str, list[object]] = {}
-    if d.type != DependencyType.api and d.type.value != now["type"]:
+    if (d.type != DependencyType.api and d.source.type is None
+            and d.type.value != now["type"]):
         out["type"] = [d.type.value, now["type"]]
     if d.indirect != bool(now.get("indirect")):
         out["indirect"] = [d.indirect, bool(now.get("indirect"))]
     if (d.version_constraint or None) != (now.get("version_constraint") or None):
         out["version_constraint"] = [d.version_constraint, now.get("version_constraint")]
-    assert d.source is not None
     src = now.get("source")
     if src is not None and d.source.file != src["file"]:
-        out["source"] = [{"file": d.source.file, "line": d.source.line}, dict(src)]
-    elif src is not None and d.source.line != src["line"]:
-        # Only where it is written moved: not drift (the caller's "moved").
+        out["source"] = [_source(d.source), dict(src)]
+    elif src is not None and _source(d.source) != src:
+        # Only where it is written moved (or, for a type set by hand, the manifest's
+        # type in the source): not drift (the caller's "moved").
         out["line"] = [d.source.line, src["line"]]
     return out
 

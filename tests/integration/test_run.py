@@ -224,3 +224,17 @@ def test_a_cycle_is_refused_before_save_as_writes_anything(tmp_path: Path) -> No
     r = embedded(eco, "run", "true", "--repos", "db,api,web", "--order", "none",
                  "--save-as", "Unordered", "--json")
     assert r.returncode == 0, r.stderr
+
+
+def test_a_missing_checkout_says_how_to_fix_it_with_flags_that_exist(tmp_path: Path) -> None:
+    """Issue #61: the reason named `--path`, which `coord run` does not have; only
+    `coord worker` does, so the hint names it, with the repo, beside the catalog's
+    path:."""
+    eco = fleet(tmp_path)
+    (tmp_path / "repos" / "jobs").rmdir()
+    r = embedded(eco, "run", "true", "--repos", "jobs", "--json")
+    assert r.returncode == 1, r.stderr
+    said = " ".join((r.stdout + r.stderr).split())
+    assert f"checkout {tmp_path / 'repos' / 'jobs'} does not exist" in said, said
+    assert "or pass --path" not in said
+    assert "coord worker --path jobs=DIR" in said and "set its path: in the catalog" in said

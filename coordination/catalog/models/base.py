@@ -12,9 +12,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, 
 from pydantic.config import JsonDict
 
 from coordination.catalog.due import DUE_PATTERN, parse_due
+from coordination.catalog.git_rules import REPO_NAME_RE as REPO_NAME_RE
 from coordination.catalog.patterns import END
 
-REPO_NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
 ID_PATTERNS = {
     "issue": re.compile(r"^ISSUE-\d+$"),
     "plan": re.compile(r"^PLAN-\d+$"),

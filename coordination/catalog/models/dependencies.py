@@ -33,11 +33,16 @@ class Validation(CatalogModel):
 
 class DependencySource(CatalogModel):
     """Where an inferred dependency was read (``coord init``): the consumer's manifest,
-    relative to its checkout, and the 1-based line naming the provider."""
+    relative to its checkout, and the 1-based line naming the provider; ``type`` once
+    the dependency's type was set by hand."""
 
     file: str = Field(min_length=1, description="The manifest, relative to the consumer's "
                       "checkout (pyproject.toml, package.json, go.mod...).")
     line: int = Field(ge=1, description="The 1-based line of the manifest naming the provider.")
+    type: DependencyType | None = Field(
+        None, description="The type the manifest gives, kept here when the dependency's own "
+        "type was set by hand (`coord dep update --type`): that type is then the user's, "
+        "and `coord init --check --apply` keeps it (hand-edited).")
 
 
 class Dependency(CatalogModel):

@@ -150,7 +150,7 @@ def nested(out: Manifests, root: Path) -> None:
     the repo holds. Hidden, ``_``-prefixed, ``testdata`` and ``vendor`` directories
     are skipped as the go command skips them, symlinks never followed, and a
     directory holding its own ``.git`` is another checkout."""
-    stack: list[tuple[Path, int]] = [(root, 0)]
+    stack: list[tuple[str, int]] = [(str(root), 0)]  # paths as text: a Path each cost more
     while stack:
         directory, level = stack.pop()
         try:
@@ -165,14 +165,14 @@ def nested(out: Manifests, root: Path) -> None:
             if ".git" in names:
                 continue
             if "go.mod" in names:
-                module_dir(out, root, directory)
+                module_dir(out, root, Path(directory))
         if level >= NESTED_DEPTH:
             continue
         for e in entries:
             if (e.name[0] in "._" or e.name in _NOT_MODULES
                     or not e.is_dir(follow_symlinks=False)):
                 continue
-            stack.append((Path(e.path), level + 1))
+            stack.append((e.path, level + 1))
 
 
 def nested_only(root: Path, names: set[str]) -> bool:

@@ -29,7 +29,6 @@ its requirements are ``dev``.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,7 @@ from coordination.fleet.manifests import gradle_deps as deps
 from coordination.fleet.manifests import gradle_script as gs
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Manifests, Requirement,
                                                as_dev, incidental, inside, leaves, note,
-                                               outside, read_text, unreadable)
+                                               outside, read_text, toml_loads, unreadable)
 from coordination.fleet.manifests.java import jvm_package
 from coordination.fleet.manifests.scan import Token, tokens
 
@@ -234,7 +233,7 @@ def _catalog(build: _Build, name: str, rel_in_build: str) -> None:
     if text is None:
         return
     try:
-        build.catalogs[name] = deps.parse_catalog(tomllib.loads(text))
+        build.catalogs[name] = deps.parse_catalog(toml_loads(text))
     except ValueError as exc:
         build.out.problems.append(unreadable(rel, exc, text))
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import ast
 import configparser
 import dataclasses
+import functools
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,7 +21,8 @@ from packaging.utils import canonicalize_name
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, ManifestProblem,
                                                Manifests, Mark, Requirement, Unreadable, key,
-                                               local_path, note, quoted, shaped, table)
+                                               local_path, note, quoted, shaped, table,
+                                               toml_loads)
 
 
 _TEST_GROUPS = {"test", "tests", "testing", "pytest", "check", "ci", "coverage"}
@@ -71,10 +72,17 @@ def as_written(spec: str, req: PyRequirement) -> str | None:
     return rest or str(req.specifier)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(spec: str) -> PyRequirement:
+    """``packaging``'s reading of a requirement string, once per string (a fleet's
+    manifests name the same ones again and again: ``pytest>=7``)."""
+    return PyRequirement(spec)
+
+
 def _python_req(out: Manifests, root: Path, spec: str, type_: str, rel: str, lines: Lines,
                 after: Iterable[Mark] = ()) -> None:
     try:
-        req = PyRequirement(spec)
+        req = _parsed(spec)
     except InvalidRequirement as exc:
         out.problems.append(ManifestProblem(rel, lines.find(quoted(spec), after),
                                             f"{spec!r} is not a requirement: {exc}", False))
@@ -97,7 +105,7 @@ def _at(lines: Lines, *marks: Mark) -> Callable[[], int | None]:
 
 
 def pyproject(out: Manifests, root: Path, rel: str, text: str) -> None:
-    data = tomllib.loads(text)
+    data = toml_loads(text)
     lines = Lines(text)
     project = shaped(data.get("project"), dict, "[project]", _at(lines, "project"))
     tool = shaped(data.get("tool"), dict, "[tool]", _at(lines, "tool"))
@@ -242,7 +250,7 @@ def requirements_txt(out: Manifests, root: Path, rel: str, text: str) -> None:
         if line.startswith("-"):  # other options (-r, -c, --index-url...) name no package
             continue
         try:
-            req = PyRequirement(line)
+            req = _parsed(line)
         except InvalidRequirement as exc:
             out.problems.append(ManifestProblem(rel, first,
                                                 f"{line!r} is not a requirement: {exc}", False))
@@ -294,7 +302,7 @@ def environment_txt(out: Manifests, root: Path, rel: str, text: str) -> None:
 
 def pipfile(out: Manifests, root: Path, rel: str, text: str) -> None:
     """Pipfile (TOML): ``[packages]`` runtime, ``[dev-packages]`` dev."""
-    data = tomllib.loads(text)
+    data = toml_loads(text)
     lines = Lines(text)
     for section, type_ in (("packages", "runtime"), ("dev-packages", "dev")):
         deps = data.get(section) or {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Package,
                                                Requirement, as_dev, incidental, key, leaves,
                                                member_dirs, outside, read_member, shaped,
-                                               table)
+                                               table, toml_loads)
 
 
 def _crate(name: str) -> Package:
@@ -36,7 +35,7 @@ Inherited = dict[str, tuple[object, str | None]]
 
 
 def cargo(out: Manifests, root: Path, rel: str, text: str) -> None:
-    data = tomllib.loads(text)
+    data = toml_loads(text)
     first = len(out.requires)
     workspace = data.get("workspace") or {}
     declared = workspace.get("dependencies") or {}
@@ -61,7 +60,7 @@ def cargo(out: Manifests, root: Path, rel: str, text: str) -> None:
             at = len(out.requires)
             read_member(out, root, Path(member) / "Cargo.toml",
                         lambda member_rel, text: _cargo_package(
-                            out, root, member_rel, text, tomllib.loads(text), inherited, used))
+                            out, root, member_rel, text, toml_loads(text), inherited, used))
             if incidental(os.path.relpath(Path(member) / "Cargo.toml", root)):
                 as_dev(out, at)  # an example's crate: what it needs is no runtime need
     for dep, (spec, _) in inherited.items():

@@ -159,3 +159,26 @@ def test_the_readme_after_demo_commands_show_something(tmp_path: Path) -> None:
         assert r.exit_code == 0, (args, r.output)
         assert "TODO-005" in r.output or "5/5" in r.output, (args, r.output)
         assert "(empty)" not in r.output and "critical path (0h)" not in r.output, (args, r.output)
+
+
+def test_an_example_continued_on_the_next_line_stays_on_two_lines(
+        tree: list[tuple[tuple[str, ...], click.Command]]) -> None:
+    """A docstring's ``\\`` at a line's end, written unescaped, joins the next line onto
+    it (``--deps follow           --plan PLAN-002``, issue #61): every example line
+    that goes on shows its ``\\`` and ends there."""
+    runner = CliRunner()
+    joined = []
+    for path, _command in tree:
+        out = runner.invoke(cli, [*path, "--help"], prog_name="coord").output
+        example = re.split(r"^\s*Examples?:\s*$", out, maxsplit=1, flags=re.M)
+        lines = (example[1] if len(example) > 1 else "").strip("\n").splitlines()
+        assert lines or len(example) == 1, f"coord {' '.join(path)}: an empty Example:"
+        for line in lines:
+            if not line.strip() or not line.startswith("  "):
+                break  # the examples end at the options
+            # an example's own text never holds a run of spaces but before a # comment
+            code = line.strip().split("  #", 1)[0]
+            if re.search(r"\S {4,}\S", code):
+                joined.append(f"coord {' '.join(path)}: {line.strip()!r}")
+    assert not joined, "example lines joined by an unescaped '\\' at a line's end:\n" + \
+        "\n".join(joined)

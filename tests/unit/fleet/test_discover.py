@@ -112,8 +112,6 @@ def test_from_file_entries(tmp_path: Path) -> None:
     assert d.read_list(f) == ["./api", "https://example.com/acme/web.git",
                               "git@example.com:acme/jobs.git"]
     assert [d.is_url(e) for e in d.read_list(f)] == [False, True, True]
-    assert d.clone_dir_name("git@example.com:acme/jobs.git") == "jobs"
-    assert d.clone_dir_name("https://example.com/acme/web.git/") == "web"
 
 
 def test_a_linked_worktree_is_read_when_named(tmp_path: Path) -> None:

@@ -185,7 +185,9 @@ def test_a_moved_line_is_no_drift_and_apply_refreshes_it(coord: Coord) -> None:
     assert drift["dependencies_moved"] == [
         {"id": dep.id, "source": {"file": "pyproject.toml", "line": 5}}]
     out, _ = coord("init", "--check", "--apply")
-    assert "1 dependency updated" in out
+    # Issue #61: said as what it is, a move, not an update of what it says.
+    assert f"1 dependency moved (source line refreshed: {dep.id})" in out, out
+    assert "updated" not in out
     dep = coord.deps()[("app", "pylib")]
     assert dep.source is not None and dep.source.line == 5
     assert dep.version_constraint == ">=1.2, <2"  # as written, not packaging's "<2,>=1.2"
@@ -376,13 +378,13 @@ def test_a_bad_remote_skips_its_repo_with_a_note(coord: Coord) -> None:
 
 
 def test_a_refused_init_writes_nothing(coord: Coord, monkeypatch: pytest.MonkeyPatch) -> None:
-    from coordination.catalog.manager import CoordinationManager
+    from coordination.catalog.fleet_edits import FleetEdits
     from coordination.errors import UsageError
 
     def refuse(self: object, edit: object) -> object:
         raise UsageError("refused for the test; nothing was written")
 
-    monkeypatch.setattr(CoordinationManager, "apply_fleet", refuse)
+    monkeypatch.setattr(FleetEdits, "apply_fleet", refuse)  # the manager's too
     checkout(coord.fleet, "lib", PROVIDERS["pylib"])
     _, err = coord("init", str(coord.fleet), expect=2)
     assert "nothing was written" in err

@@ -1,0 +1,3 @@
+module github.com/hashicorp/go-secure-stdlib/fileutil
+
+go 1.16

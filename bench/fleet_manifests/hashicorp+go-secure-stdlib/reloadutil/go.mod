@@ -1,0 +1,3 @@
+module github.com/hashicorp/go-secure-stdlib/reloadutil
+
+go 1.16

@@ -1,0 +1,120 @@
+"""Reading a fleet in forked children (coordination.fleet.forked, issue #61): the same
+checkouts, in the same order, as one process reads them; a child that dies has its
+share read by the parent; none outlives the read; no fork beside running threads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from coordination.fleet import discovery as d
+from coordination.fleet import forked
+
+pytestmark = pytest.mark.timeout(120)
+
+ENV = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+           GIT_COMMITTER_EMAIL="t@t", GIT_CONFIG_NOSYSTEM="1")
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, env=ENV)
+
+
+def repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    return path
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def test_results_come_back_in_the_items_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forked, "cores", lambda: 3)
+    run = forked.start(square, range(50))
+    assert isinstance(run, forked.Forked) and len(run.shares) == 3
+    assert run.results() == [x * x for x in range(50)]
+    # few items: the parent maps them itself
+    assert isinstance(forked.start(square, range(10)), forked.Mapped)
+
+
+def dies_on_13(x: int) -> int:
+    if x == 13 and os.environ.get("FORKED_TEST_PARENT") != str(os.getpid()):
+        os.kill(os.getpid(), signal.SIGKILL)  # a child killed under it (the OOM killer)
+    return x + 1
+
+
+def test_a_child_that_dies_has_its_share_read_by_the_parent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forked, "cores", lambda: 2)
+    monkeypatch.setenv("FORKED_TEST_PARENT", str(os.getpid()))
+    assert forked.start(dies_on_13, range(40)).results() == list(range(1, 41))
+
+
+def test_close_leaves_no_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forked, "cores", lambda: 2)
+    run = forked.start(square, range(32))
+    assert isinstance(run, forked.Forked)
+    pids = [pid for pid, _, _ in run.procs]
+    run.close()
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped: no such child any more
+    assert run.procs == []
+
+
+def test_no_fork_while_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forked, "cores", lambda: 4)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert forked.children_for(100) == 0
+    finally:
+        stop.set()
+        t.join()
+    assert forked.children_for(100) == 4
+    # an idle daemon timer (the CLI's, that turns the garbage collector back on) holds
+    # nothing a child would wait on
+    timer = threading.Timer(60, lambda: None)
+    timer.daemon = True
+    timer.start()
+    try:
+        assert forked.children_for(100) == 4
+    finally:
+        timer.cancel()
+        timer.join()
+
+
+def test_a_fleet_read_in_children_is_the_fleet_read_in_one_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "src"
+    for i in range(20):
+        co = repo(root / f"team-{i % 3}" / f"svc-{i:02d}")
+        (co / "package.json").write_text(f'{{"name": "svc-{i}", "dependencies": '
+                                          f'{{"svc-{max(i - 1, 0)}": "1"}}}}\n')
+    a = root / "team-0" / "svc-00"
+    (a / ".gitignore").write_text("vendor/\n")
+    git(a, "add", "-A")
+    git(a, "commit", "-q", "-m", "first")
+    repo(a / "vendor")  # ignored: never found
+    nested = repo(a / "helper")  # found below svc-00, by the child reading it
+    git(a, "worktree", "add", "-q", str(root / "team-0" / "wt"), "-b", "x")  # .git file
+    monkeypatch.setattr(forked, "cores", lambda: 3)
+    started = d.Discovery.start([root], 3)
+    assert isinstance(started.running, forked.Forked)
+    in_children = started.checkouts()
+    monkeypatch.setattr(forked, "cores", lambda: 1)
+    alone = d.discover([root], 3)
+    assert [c.path for c in in_children] == [c.path for c in alone] == \
+        d.find_checkouts([root], 3)
+    assert nested in [c.path for c in in_children]
+    assert a / "vendor" not in [c.path for c in in_children]
+    assert [(c.path, c.manifests.provides, c.manifests.requires) for c in in_children] == \
+        [(c.path, c.manifests.provides, c.manifests.requires) for c in alone]
