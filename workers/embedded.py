@@ -247,6 +247,9 @@ def serve(rt: Runtime, repos: dict[str, int], control: int) -> int:
         if notifier is not None:
             notifier.stop()
         beat.stop()  # gone from `coord workers` at once
+        from workers.runner import RESULTS  # lazy: Celery, after the fork (see _worker)
+
+        RESULTS.remove_all()  # (it ends with os._exit: no exit handlers)
 
 
 def _nothing() -> None:
