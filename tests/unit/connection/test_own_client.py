@@ -24,7 +24,8 @@ SCRIPT = LuaScript("incr", "return redis.call('INCR', KEYS[1])", "")
 
 
 @pytest.fixture
-def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
+def named(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A client of the session's redis-server (an empty database), its connections named."""
     client = redis.Redis.from_url(redis_server.url, decode_responses=True,
                                   client_name="own-client-test")
     client.flushall()
@@ -38,7 +39,8 @@ def script(r: redis.Redis) -> LuaScript:
 
 
 def test_a_threads_script_calls_take_no_connection_from_the_pool_after_the_first(
-        r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+        named: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = named
     incr = script(r)
     pool = r.connection_pool
     taken: list[Any] = []
@@ -60,7 +62,8 @@ def test_a_threads_script_calls_take_no_connection_from_the_pool_after_the_first
     assert r.get("n") == "21"
 
 
-def test_a_thread_gives_its_connection_back_when_it_ends(r: redis.Redis) -> None:
+def test_a_thread_gives_its_connection_back_when_it_ends(named: redis.Redis) -> None:
+    r = named
     incr = script(r)
     for _ in range(15):  # short-lived threads (a todo's heartbeat, say), one after another
         t = threading.Thread(target=incr, args=(r, ["n"]))
@@ -73,7 +76,8 @@ def test_a_thread_gives_its_connection_back_when_it_ends(r: redis.Redis) -> None
 
 
 def test_clients_that_choose_their_connection_per_command_are_used_as_they_are(
-        r: redis.Redis) -> None:
+        named: redis.Redis) -> None:
+    r = named
     fake = fakeredis.FakeRedis(decode_responses=True)
     single = redis.Redis(connection_pool=r.connection_pool, single_connection_client=True)
     blocking = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
@@ -86,7 +90,8 @@ def test_clients_that_choose_their_connection_per_command_are_used_as_they_are(
         blocking.close()
 
 
-def test_a_forked_process_makes_its_own(r: redis.Redis) -> None:
+def test_a_forked_process_makes_its_own(named: redis.Redis) -> None:
+    r = named
     incr = script(r)
     incr(r, ["n"])
     parents = own_client(r)
@@ -103,7 +108,8 @@ def test_a_forked_process_makes_its_own(r: redis.Redis) -> None:
     assert own_client(r) is parents and incr(r, ["n"]) == 3  # the parent's still works
 
 
-def test_a_redis_restart_is_ridden_out_as_before(r: redis.Redis) -> None:
+def test_a_redis_restart_is_ridden_out_as_before(named: redis.Redis) -> None:
+    r = named
     incr = script(r)
     incr(r, ["n"])
     r.client_kill_filter(_type="normal", skipme=True)  # every other connection: ours too
