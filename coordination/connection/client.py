@@ -299,6 +299,29 @@ class _Own(threading.local):
 
 
 _own = _Own()
+#: Connections kept by threads of this process at most (a worker of 200 repos has 200
+#: pool threads, a fleet of them would hold a Redis connection each); past it a thread
+#: uses the pool as before.
+OWN_MAX = 16
+_kept = [0, os.getpid()]  # how many are kept now, and in which process (a fork: none)
+_kept_lock = threading.Lock()
+
+
+def _keep() -> bool:
+    """Whether this thread may keep a connection of its own (counted until it is dropped)."""
+    with _kept_lock:
+        if _kept[1] != os.getpid():
+            _kept[:] = [0, os.getpid()]
+        if _kept[0] >= OWN_MAX:
+            return False
+        _kept[0] += 1
+        return True
+
+
+def _dropped(pid: int) -> None:
+    with _kept_lock:
+        if _kept[1] == pid and _kept[0] > 0:
+            _kept[0] -= 1
 
 
 def own_client(r: redis.Redis) -> redis.Redis:
@@ -308,9 +331,11 @@ def own_client(r: redis.Redis) -> redis.Redis:
     were a third of their cost on its side (a lock, four counters, an event; the poll
     of the socket for a closed or dirty connection stays). Replies, retries, timeouts
     and reconnects are redis-py's, as on ``r``; the connection goes back to the pool
-    when the thread ends or ``r`` is dropped. ``r`` itself where that does not apply: a client of one connection already,
-    a Sentinel's or another kind of pool (which choose a connection per command), the
-    in-process stand-in, a pipeline. A forked process makes its own."""
+    when the thread ends or ``r`` is dropped. ``r`` itself where that does not apply: a
+    client of one connection already, a Sentinel's or another kind of pool (which choose a
+    connection per command), the in-process stand-in, a pipeline; and for threads past
+    the first :data:`OWN_MAX` of the process that keep one. A forked process makes its
+    own."""
     if (type(r) is not redis.Redis or r.connection is not None
             or type(r.connection_pool) is not redis.ConnectionPool):
         return r
@@ -318,8 +343,16 @@ def own_client(r: redis.Redis) -> redis.Redis:
         _own.pid, _own.clients = os.getpid(), weakref.WeakKeyDictionary()
     client = _own.clients.get(r)
     if client is None:
-        client = _own.clients[r] = redis.Redis(connection_pool=r.connection_pool,
-                                               single_connection_client=True)
+        if not _keep():
+            return r
+        try:
+            client = redis.Redis(connection_pool=r.connection_pool,
+                                 single_connection_client=True)
+        except BaseException:
+            _dropped(os.getpid())
+            raise
+        weakref.finalize(client, _dropped, os.getpid())
+        _own.clients[r] = client
     conn = client.connection
     if conn is not None and conn.is_connected:
         # The pool's own check before it hands out a connection (one poll of the

@@ -15,6 +15,7 @@ import fakeredis
 import pytest
 import redis
 
+from coordination.connection import client as client_module
 from coordination.connection.client import LuaScript, own_client
 from tests.servers import RedisServer
 
@@ -114,3 +115,36 @@ def test_a_redis_restart_is_ridden_out_as_before(named: redis.Redis) -> None:
     incr(r, ["n"])
     r.client_kill_filter(_type="normal", skipme=True)  # every other connection: ours too
     assert incr(r, ["n"]) == 2  # redis-py reconnects its connection, as on the pool
+
+
+def test_past_so_many_threads_keeping_one_the_pool_serves_them(
+        named: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker of 200 repos has 200 pool threads: a fleet of them must not hold a Redis
+    connection per thread (Redis refuses clients past maxclients)."""
+    r = named
+    incr = script(r)
+    monkeypatch.setattr(client_module, "OWN_MAX", client_module._kept[0] + 2)
+    started, done = threading.Barrier(6), threading.Event()
+    own: list[bool] = []
+
+    def hold() -> None:
+        incr(r, ["n"])
+        own.append(own_client(r) is not r)
+        started.wait()
+        done.wait(10)
+
+    threads = [threading.Thread(target=hold) for _ in range(5)]
+    for t in threads:
+        t.start()
+    started.wait()
+    assert sorted(own) == [False, False, False, True, True]  # two kept one, three use the pool
+    done.set()
+    for t in threads:
+        t.join()
+    gc.collect()
+    late: list[bool] = []
+    t = threading.Thread(target=lambda: late.append(own_client(r) is not r))
+    t.start()
+    t.join()
+    assert late == [True]  # the ended threads gave their places back
+    assert r.get("n") == "5"
