@@ -17,7 +17,8 @@ parent) runs no todo and, once it has forked them, talks to no Redis: it
 * says "<name> ready." once every process is ready (each after its first liveness
   beat: `coord workers` lists all of them by then);
 * starts a process that died again (the OOM killer, a crash) after a second, doubling
-  up to :data:`RESTART_MAX` while it keeps dying young; its running todos are lost
+  up to :data:`RESTART_MAX` while it keeps dying young (one that dies before the worker
+  was ready stops the worker: it cannot start); its running todos are lost
   with it (their process groups killed by its warden) and run again once their leases
   expire, as when a worker of one process dies. A process that exits 0 by itself was
   stopped on purpose (Celery's remote control): the others are stopped too;
@@ -176,6 +177,12 @@ class ProcessGroup:
         if code == 0:  # stopped on purpose (a remote shutdown): so is the worker
             log.info("%s: the %s stopped; stopping the others", self.name, what)
             g.codes.append(0)
+            self._forward(signal.SIGTERM)
+            return
+        if not self.said_ready:  # it cannot start (its log says why): nor can the worker
+            log.error("%s: the %s exited with %s before the worker was ready; stopping",
+                      self.name, what, code)
+            g.codes.append(code if code > 0 else 128 - code)
             self._forward(signal.SIGTERM)
             return
         lived = time.monotonic() - g.started
