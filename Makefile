@@ -67,6 +67,7 @@ BENCHES := \
 	cache \
 	edit \
 	sweep \
+	peers \
 	fixed_cost \
 	fleet_run \
 	fleet_sweep \

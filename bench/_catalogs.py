@@ -117,11 +117,11 @@ class Coord:
 
 
 def cli_sweep(procs: Procs, catalog: Path, env: dict[str, str], plan: str = "PLAN-1",
-              json_out: bool = True) -> tuple[Ran, dict[str, Any]]:
-    """`coord plan sweep PLAN --wait [--json]` as a user runs it; the catalog put back after
-    (--wait synced the completions into it)."""
+              json_out: bool = True, argv: list[str] | None = None) -> tuple[Ran, dict[str, Any]]:
+    """`coord plan sweep PLAN --wait [--json]` as a user runs it (``argv``: another
+    `coord`); the catalog put back after (--wait synced the completions into it)."""
     backup = catalog.read_bytes()
-    cmd = [*coord_argv(), "--file", str(catalog), "plan", "sweep", plan, "--wait"]
+    cmd = [*(argv or coord_argv()), "--file", str(catalog), "plan", "sweep", plan, "--wait"]
     if json_out:
         cmd.append("--json")
     try:

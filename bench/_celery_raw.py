@@ -1,7 +1,8 @@
 """Raw Celery, the baseline coord's sweeps are measured against: the app and its no-op
-task (generated into the bench's temp dir), its client process (send a group of N, wait
-for every result), an in-memory variant with in-process workers, its workers (threads
-pool, one per repo queue) and a chain of chords for the 4-level shape."""
+task (generated into the bench's temp dir; ``raw.timed`` also says when its command
+started and ended), its client process (send a group of N, wait for every result), an
+in-memory variant with in-process workers, its workers (threads pool, one per repo queue)
+and a chain of chords for the 4-level shape (bench/peers.py adds a group of chains)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,15 @@ def run(cmd):
 @app.task(name="raw.barrier")
 def barrier():
     return 0
+
+
+@app.task(name="raw.timed")
+def timed(cmd):
+    """raw.run, saying when its command started and ended (bench/peers.py's latency)."""
+    import time
+    began = time.time()
+    rc = subprocess.run(["/bin/sh", "-c", cmd], cwd=os.environ.get("RAW_BENCH_CWD") or None).returncode
+    return [began, time.time(), rc]
 '''
 
 

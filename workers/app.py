@@ -3,7 +3,7 @@ with coord's one task registered, and nothing else."""
 
 from __future__ import annotations
 
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from celery import Celery
 from kombu.connection import Connection as KombuConnection
@@ -14,8 +14,10 @@ from coordination.dispatch.app import AppOptions, celery_app
 from coordination.dispatch.app import limits_from_catalog as limits_from_catalog
 from coordination.dispatch.app import todo_budget as todo_budget
 from coordination.redis_url import url_password
-from coordination.settings import Settings
 from workers import tasks
+
+if TYPE_CHECKING:
+    from coordination.settings import Settings
 
 
 class Connection(KombuConnection):

@@ -74,7 +74,7 @@ from coordination.connection.client import get_redis
 from coordination.jsonable import JSONObject
 from coordination.keys import Keys
 from coordination.runtime.workers import WorkerRegistry
-from coordination.settings import get_settings
+from coordination.runtime.context import every_setting
 
 log = logging.getLogger("coord.broker")
 
@@ -115,7 +115,7 @@ def envelope_problem(raw: str | bytes) -> str | None:
 def dead_letter(queue: str, raw: str | bytes, reason: str) -> None:
     """Keep a malformed message where a person can read it; never raises."""
     try:
-        settings = get_settings()
+        settings = every_setting()
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         entry = {
             "queue": queue,

@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coordination.dispatch import dispatcher_for
@@ -159,16 +160,41 @@ def process_groups(repos: dict[str, int], processes: int) -> list[dict[str, int]
 
 
 def default_processes() -> int:
-    """Forked workers when ``COORD_EMBEDDED_PROCESSES`` is unset: one per usable core on
-    Linux; none elsewhere (macOS's system frameworks are not safe to use in a child
+    """Forked workers when ``COORD_EMBEDDED_PROCESSES`` is unset, and a `coord worker` of
+    several repos' processes: one per usable core on Linux (the affinity mask, capped by
+    the control group's CPU quota: :func:`cgroup_cpus`); none elsewhere (macOS's system frameworks are not safe to use in a child
     forked from a process that has threads, which is why Python stopped forking there
     by default), so the workers are threads of the sweeping process."""
     if not sys.platform.startswith("linux"):
         return 0
     try:
-        return len(os.sched_getaffinity(0))
+        usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        usable = os.cpu_count() or 1
+    quota = cgroup_cpus()
+    return usable if quota is None else max(1, min(usable, quota))
+
+
+def cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The CPUs this process's control group may use in time (a container's ``--cpus``,
+    which the affinity mask does not show), rounded up; None when unlimited or unknown.
+    cgroup v2 (``cpu.max``: "QUOTA PERIOD" or "max ..."), else v1 (``cpu.cfs_quota_us``,
+    -1 unlimited, over ``cpu.cfs_period_us``)."""
+    try:
+        fields = (root / "cpu.max").read_text().split()
+    except OSError:
+        try:
+            fields = [(root / "cpu" / f"cpu.cfs_{n}_us").read_text().strip()
+                      for n in ("quota", "period")]
+        except OSError:
+            return None
+    try:
+        quota, period = int(fields[0]), int(fields[1])
+    except (IndexError, ValueError):  # "max": no limit
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return -(-quota // period)
 
 
 def child_setup(parent: int) -> bool:
@@ -247,6 +273,9 @@ def serve(rt: Runtime, repos: dict[str, int], control: int) -> int:
         if notifier is not None:
             notifier.stop()
         beat.stop()  # gone from `coord workers` at once
+        from workers.runner import RESULTS  # lazy: Celery, after the fork (see _worker)
+
+        RESULTS.remove_all()  # (it ends with os._exit: no exit handlers)
 
 
 def _nothing() -> None:

@@ -57,6 +57,7 @@ run_command killed the group (timeout, stop) ``exit_code`` is ``None``.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
@@ -232,7 +233,11 @@ if hasattr(os, "register_at_fork"):
 _READ_SIZE = 1 << 20
 # Bigger pipes mean fewer wake-ups for chatty commands. Linux caps unprivileged
 # requests at /proc/sys/fs/pipe-max-size (1 MiB by default); failures are ignored.
+# Only a chatty command's pipe grows (a read this big says it is one): most todos write
+# a few lines, and two fcntl calls per spawn, each allocating a 1 MiB pipe's ring, were
+# a tenth of what the spawn adds to subprocess.run's.
 _PIPE_SIZE = 1 << 20
+_CHATTY = 16 << 10
 _MAX_WAIT = 3600.0
 
 
@@ -429,11 +434,6 @@ def _spawn(command: str, cwd: str, env: dict[bytes, bytes], token: bytes
         fds += (out_r, out_w)
         err_r, err_w = os.pipe()
         fds += (err_r, err_w)
-        for fd in (out_w, err_w):
-            try:
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
-            except OSError:
-                pass
         proc = subprocess.Popen(
             # $0 is "coord-todo": it names the todo in the shell's own error messages
             [SHELL, "-c", command, "coord-todo"],
@@ -497,6 +497,7 @@ class _Supervisor:
         self.out_r = out_r
         self.err_r = err_r
         self.open_fds: set[int] = {out_r, err_r}
+        self.grown: set[int] = set()  # pipes made bigger (see _CHATTY)
         self.pidfd: int | None = None
         self.returncode: int | None = None
         self.outcome = "exited"
@@ -661,6 +662,10 @@ class _Supervisor:
                     self.tails[fd].add(data)
                     if self.on_output is not None:
                         self.on_output(fd == self.err_r, data)
+                    if len(data) >= _CHATTY and fd not in self.grown:
+                        self.grown.add(fd)  # a chatty command: a bigger pipe, fewer wake-ups
+                        with contextlib.suppress(OSError):
+                            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
                 else:
                     sel.unregister(fd)
                     self.open_fds.discard(fd)

@@ -43,13 +43,15 @@ def held_task_ids() -> list[str]:
 
 
 class WorkerBeat(threading.Thread):
-    def __init__(self, registry: WorkerRegistry, name: str, repos: list[str], interval: float) -> None:
+    def __init__(self, registry: WorkerRegistry, name: str, repos: list[str], interval: float,
+                 group: tuple[str, int] | None = None) -> None:
         super().__init__(name="coord-liveness", daemon=True)
         self.registry = registry
         self.interval = interval
         self.record = WorkerRecord(
             name=name, host=socket.gethostname(), pid=os.getpid(), repos=list(repos),
             started_at=time.time(), beat=interval,
+            group=group[0] if group else "", group_pid=group[1] if group else 0,
         )
         self._halt = threading.Event()
         self._wake = threading.Event()  # beat now (stopping, stopped), not at the next tick
@@ -70,14 +72,18 @@ class WorkerBeat(threading.Thread):
         self.record.stopping = True
         self._wake.set()
 
+    def beat_safely(self) -> None:
+        try:
+            self.beat_once()
+        except Exception as exc:  # Redis away: try again next tick
+            log.warning("liveness beat failed: %s", exc)
+
     def run(self) -> None:
+        # (the first beat is start_beat's, before the thread starts)
         while not self._halt.is_set():
-            try:
-                self.beat_once()
-            except Exception as exc:  # Redis away: try again next tick
-                log.warning("liveness beat failed: %s", exc)
             self._wake.wait(self.interval)
             self._wake.clear()
+            self.beat_safely()
 
     def stop(self, *, leave: bool = True) -> None:
         """No more beats; with ``leave`` the record is removed (gone from `coord workers`)."""
@@ -92,7 +98,12 @@ class WorkerBeat(threading.Thread):
                     log.warning("could not remove worker record: %s", exc)
 
 
-def start_beat(rt: Runtime, name: str, repos: list[str]) -> WorkerBeat:
-    beat = WorkerBeat(rt.workers, name, repos, rt.settings.worker_heartbeat)
+def start_beat(rt: Runtime, name: str, repos: list[str],
+               group: tuple[str, int] | None = None) -> WorkerBeat:
+    """The worker's beat, its first one written before this returns (a worker that
+    says it is ready is listed by `coord workers`); ``group``: the name and pid of the
+    `coord worker` process that forked this one (see workers/process_group.py)."""
+    beat = WorkerBeat(rt.workers, name, repos, rt.settings.worker_heartbeat, group=group)
+    beat.beat_safely()
     beat.start()
     return beat

@@ -22,9 +22,9 @@ the todo failed naming it (``coord error: ...``), never "its worker died".
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +58,7 @@ from workers.caching import TodoCache
 from workers.changes import ChangeTurn
 from workers.context_proxy import PROXY
 from workers.execute import ExecResult, run_command
+from workers.results_file import ResultFiles, empty
 
 if TYPE_CHECKING:
     from coordination.runtime.cache import Entry
@@ -69,6 +70,11 @@ log = logging.getLogger("coord.runner")
 #: ``_Run.should_stop``; at most half the heartbeat interval, whose first renewal still comes
 #: an interval after the grant).
 WATCH_AFTER = 0.2
+
+#: ``$COORD_OUTPUT`` of each run: this process's private directory, removed at its exit
+#: (a forked worker's: when its worker stops, workers/worker.py, workers/embedded.py).
+RESULTS = ResultFiles()
+atexit.register(RESULTS.remove_all)
 
 _running: set[str] = set()
 _running_lock = threading.Lock()
@@ -293,8 +299,7 @@ def _prepare(turn: Turn, worker: WorkerInfo) -> _Run:
     except InputsRefused as exc:
         refused_inputs = f"its inputs were refused, so it did not run: {exc}"
         log.warning("%s/%s: %s", turn.sweep_id, turn.todo_id, refused_inputs)
-    fd, out_path = tempfile.mkstemp(prefix=f"coord-{turn.todo_id}-", suffix=".out")
-    os.close(fd)
+    out_path = RESULTS.new(turn.todo_id)
     env["COORD_OUTPUT"] = out_path
     # `coord context` inside the todo: through this worker, proving its run with a key
     # derived for it (the todo holds no signing key): workers/context_proxy.py
@@ -354,7 +359,8 @@ def _execute(run: _Run) -> tuple[ExecResult | None, str | None, float]:
     reason: str | None = None
     total = 0.0
     for attempt in range(t.retries + 1):
-        os.truncate(run.out_path, 0)  # what an earlier attempt wrote is not this one's
+        if attempt:
+            empty(run.out_path)  # what an earlier attempt wrote is not this one's
         blocked = _cannot_run(run)
         if blocked is not None:
             return None, blocked, total
@@ -486,6 +492,8 @@ def _read_outputs(path: str, keep: bool) -> tuple[dict[str, str], str | None]:
         if not keep:
             return {}, None
         try:
+            if os.stat(path).st_size == 0:
+                return {}, None  # what most todos write: no open, no read
             with open(path, "rb") as fh:
                 data = fh.read(OUTPUT_CAP + 1)
                 if len(data) > OUTPUT_CAP:  # never read all of it: name its size

@@ -3,19 +3,23 @@
 It consumes ``<ns>.repo.<NAME>`` of each repo and the control queue, runs todos
 as shell commands in their repo's checkout, and runs a supervisor thread so
 sweeps keep moving (lost todos re-sent, deadlines enforced) as long as any
-worker lives. One process may serve several repos: its pool has room for each
-repo's concurrency, and the repos' leases keep each repo to its own.
+worker lives. A worker process may serve several repos: its pool has room for each
+repo's concurrency, and the repos' leases keep each repo to its own. A worker of
+several repos forks one such process per usable core, at most one per repo
+(:mod:`workers.process_group`; ``--processes`` says how many).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from celery import signals
+from celery import platforms, signals
 from celery.worker import WorkController
 
 from coordination.catalog.models import Catalog, checkout_path
@@ -28,8 +32,10 @@ from coordination.settings import Settings, get_settings
 from coordination.sweeps.notify import NotifierThread, publish
 from coordination.sweeps.supervision import SupervisorThread
 from workers.app import create_app, limits_from_catalog
+from workers.embedded import default_processes, process_groups
 from workers.liveness import WorkerBeat, start_beat
-from workers.runner import WorkerInfo
+from workers.process_group import Group, ProcessGroup
+from workers.runner import RESULTS, WorkerInfo
 from workers.tasks import register_worker
 
 
@@ -74,6 +80,40 @@ def checkout_overrides(repos: list[str], path: str | list[str] | None) -> dict[s
     return out
 
 
+@dataclass
+class Plan:
+    """What a worker serves, read and checked once (in the process the user started,
+    before any fork): its repos, their checkouts and concurrency, the catalog's limits
+    and webhooks."""
+
+    file: Path
+    repos: list[str]
+    checkouts: dict[str, str]
+    concurrency: dict[str, int]
+    longest_todo: float
+    longest_sweep: float
+    notify: Sequence[Any]
+
+    def slots(self, repos: Sequence[str]) -> int:
+        """Threads for a worker process of ``repos``: every repo's todos at once (each
+        repo's lease keeps it to its concurrency), one more for several (see
+        :func:`_make`)."""
+        return sum(self.concurrency[r] for r in repos) + (1 if len(repos) > 1 else 0)
+
+
+def plan_worker(file: Path, repo: str | list[str], *, path: str | list[str] | None = None,
+                concurrency: int | None = None) -> Plan:
+    """The worker's :class:`Plan`, or the usage error that refuses it (exit 2)."""
+    settings = get_settings()
+    repos = _served_repos(settings, repo, concurrency)
+    overrides = checkout_overrides(repos, path)
+    catalog = CatalogStore(file).load()
+    checkouts, per_repo = _checkouts(file, catalog, repos, overrides, concurrency)
+    longest_todo, longest_sweep = limits_from_catalog(catalog)
+    return Plan(Path(file), repos, checkouts, per_repo, longest_todo, longest_sweep,
+                list(catalog.notify))
+
+
 def build_worker(
     file: Path,
     repo: str | list[str],
@@ -83,30 +123,70 @@ def build_worker(
     loglevel: str = "INFO",
     preflight: bool = True,
 ) -> WorkController:
-    """A ready-to-start Celery worker (``.start()`` blocks until shutdown).
+    """A ready-to-start Celery worker of one process (``.start()`` blocks until shutdown).
 
     With ``preflight`` (the default; off only to inspect the configuration) it
     first checks that Redis answers and raises ``RedisUnreachable`` if not.
     """
-    settings = get_settings()
-    repos = _served_repos(settings, repo, concurrency)
-    overrides = checkout_overrides(repos, path)
-    catalog = CatalogStore(file).load()
-    checkouts, slots = _checkouts(file, catalog, repos, overrides, concurrency)
+    plan = plan_worker(file, repo, path=path, concurrency=concurrency)
     if preflight:
-        _preflight(settings, file)
-    longest_todo, longest_sweep = limits_from_catalog(catalog)
-    app = create_app(settings, longest_todo=longest_todo, longest_sweep=longest_sweep)
+        _preflight(get_settings(), plan)
+    return _make(plan, plan.repos, loglevel, notify=plan.notify if preflight else None)
+
+
+def run_worker(file: Path, repos: list[str], *, path: str | list[str] | None = None,
+               concurrency: int | None = None, processes: int | None = None,
+               loglevel: str = "INFO") -> int:
+    """`coord worker`: serve ``repos`` until stopped; the exit code. Several repos are
+    served by ``processes`` forked worker processes (None: one per usable core, at most
+    one per repo; see :mod:`workers.process_group`), one repo by this process."""
+    if processes is not None and processes > 1 and len(dict.fromkeys(repos)) == 1:
+        raise UsageError("--processes applies to a worker of several repos",
+                         hint="a repo's todos run in one process: set its concurrency "
+                         "(--concurrency N) instead")
+    if processes is not None and processes > 1 and not sys.platform.startswith("linux"):
+        raise UsageError("--processes needs Linux (a parent's death must take its worker "
+                         "processes with it: PR_SET_PDEATHSIG)",
+                         hint="run one `coord worker` per share of the repos instead")
+    plan = plan_worker(file, repos, path=path, concurrency=concurrency)
+    wanted = default_processes() if processes is None else processes
+    groups = process_groups(plan.concurrency, wanted)
+    if len(groups) <= 1:
+        w = build_worker(file, repos, path=path, concurrency=concurrency, loglevel=loglevel)
+        w.start()
+        return int(w.exitcode or 0)
+    _preflight(get_settings(), plan)
+    name = worker_hostname(plan.repos)
+
+    def serve(group: Group, ready: int) -> int:
+        # (in the forked process: its own app, runtime wiring and liveness beat)
+        w = _make(plan, group.repos, loglevel, notify=plan.notify if group.index == 0 else None,
+                  supervise=group.index == 0, group=name, ready=ready)
+        w.start()
+        return int(w.exitcode or 0)
+
+    # Its connections are the forked processes' to make: this one talks to no Redis now.
+    get_runtime().redis.connection_pool.disconnect()
+    return ProcessGroup(name, [sorted(g) for g in groups], serve, loglevel=loglevel).run()
+
+
+def _make(plan: Plan, repos: list[str], loglevel: str, *, notify: Sequence[Any] | None,
+          supervise: bool = True, group: str = "", ready: int | None = None
+          ) -> WorkController:
+    """The Celery worker of this process for ``repos`` (all of the plan's, or a forked
+    process's share): its app, its runtime wired to it, its companions."""
+    settings = get_settings()
+    app = create_app(settings, longest_todo=plan.longest_todo, longest_sweep=plan.longest_sweep)
     rt = get_runtime()
     rt.dispatcher = dispatcher_for(rt, app=app)
     app.coord_runtime = rt
     hostname = worker_hostname(repos[0] if len(repos) == 1 else repos)
     if len(repos) == 1:
-        register_worker(WorkerInfo(repo=repos[0], path=checkouts[repos[0]], name=hostname))
+        register_worker(WorkerInfo(repo=repos[0], path=plan.checkouts[repos[0]], name=hostname))
     else:
-        register_worker(WorkerInfo(paths=checkouts, name=hostname))
-    worker_class = _with_companions(app.Worker, rt, settings, hostname, repos,
-                                    notify=catalog.notify if preflight else None)
+        register_worker(WorkerInfo(paths={r: plan.checkouts[r] for r in repos}, name=hostname))
+    worker_class = _with_companions(app.Worker, rt, settings, hostname, repos, notify=notify,
+                                    supervise=supervise, group=group, ready=ready)
     return worker_class(
         hostname=hostname,
         queues=[*(rt.keys.repo_queue(r) for r in repos), rt.keys.control_queue],
@@ -119,7 +199,7 @@ def build_worker(
         # shared resource, the repo's todos that need none wait in the queue. Serving
         # several repos, one thread more lets a repo's todo start while another
         # repo's todo waits for a slot or a shared resource.
-        concurrency=slots if len(repos) == 1 else slots + 1,
+        concurrency=plan.slots(repos),
         loglevel=loglevel,
         without_mingle=True,
         without_gossip=True,
@@ -147,12 +227,12 @@ def _served_repos(settings: Settings, repo: str | list[str], concurrency: int | 
 
 
 def _checkouts(file: Path, catalog: Catalog, repos: list[str], overrides: dict[str, str],
-               concurrency: int | None) -> tuple[dict[str, str], int]:
+               concurrency: int | None) -> tuple[dict[str, str], dict[str, int]]:
     """Each repo's checkout (``--path`` first, else the catalog's), which must exist, and
-    the slots the worker's pool needs for all of them."""
+    each repo's concurrency (``--concurrency`` for a worker of one repo)."""
     base = Path(file).resolve().parent
     checkouts: dict[str, str] = {}
-    slots = 0
+    per_repo: dict[str, int] = {}
     for name in repos:
         spec = catalog.repo(name)
         if spec is None:
@@ -167,13 +247,13 @@ def _checkouts(file: Path, catalog: Catalog, repos: list[str], overrides: dict[s
                 + ("" if len(repos) == 1 else f" as --path {name}=DIR"),
             )
         checkouts[name] = str(checkout.resolve())
-        slots += concurrency or spec.concurrency
-    if slots < 1:
+        per_repo[name] = concurrency or spec.concurrency
+    if sum(per_repo.values()) < 1:
         raise UsageError("--concurrency must be at least 1")
-    return checkouts, slots
+    return checkouts, per_repo
 
 
-def _preflight(settings: Settings, file: Path) -> None:
+def _preflight(settings: Settings, plan: Plan) -> None:
     """Bad input first (exit 2, above); then fail fast (exit 1, the problem named)
     instead of Celery's retry-forever at start. Once started, the worker reconnects
     forever, as it should."""
@@ -182,28 +262,39 @@ def _preflight(settings: Settings, file: Path) -> None:
     # is refused now, the permission named, not killed later inside Celery's loop.
     check_permissions(settings, "worker")
     # Not another catalog's namespace (its todos would run in our checkouts).
-    get_runtime().claim(file)
+    get_runtime().claim(plan.file)
 
 
 def _with_companions(base: type, rt: Runtime, settings: Settings, hostname: str,
-                     repos: list[str], notify: Sequence[Any] | None) -> type:
+                     repos: list[str], notify: Sequence[Any] | None, *, supervise: bool = True,
+                     group: str = "", ready: int | None = None) -> type:
     """Celery's worker class with the threads that live beside the worker's pool: the
     supervisor (sweeps keep moving while any worker lives), the notifier (webhooks) and
     the liveness beat, started when the worker is ready and stopped when it leaves.
     ``notify``: this catalog's webhooks, published for every worker; delivered by
-    whichever worker holds the outbox (a thread in each, one of them at a time)."""
+    whichever worker holds the outbox (a thread in each, one of them at a time).
+
+    A process of a worker of several repos (``group``: the name of the `coord worker`
+    process that forked it): the supervisor and the notifier run only where
+    ``supervise`` (one per worker, as before), its beat names the group, it says it is
+    ready on the ``ready`` pipe (the parent says "ready." once all are), and SIGHUP is
+    its parent's (Celery's restart would run the parent's command line in it)."""
     supervisor = SupervisorThread(rt)
     if notify:
         publish(rt, notify)
     notifier = NotifierThread(rt)
     beat: list[WorkerBeat] = []
+    member = (group, os.getppid()) if group else None
 
     @signals.worker_ready.connect(weak=False)
     def _start_supervisor(**_: object) -> None:
-        if settings.supervise:  # (not under a per-repo ACL user: see coord acl)
+        if supervise and settings.supervise:  # (not under a per-repo ACL user: coord acl)
             supervisor.start()
-        beat.append(start_beat(rt, hostname, repos))
-        notifier.start()
+        beat.append(start_beat(rt, hostname, repos, group=member))
+        if supervise:
+            notifier.start()
+        if ready is not None:
+            os.write(ready, b"%d\n" % os.getpid())  # after its first beat: listed now
 
     @signals.worker_shutting_down.connect(weak=False)
     def _stop_supervisor(**_: object) -> None:
@@ -227,5 +318,17 @@ def _with_companions(base: type, rt: Runtime, settings: Settings, hostname: str,
                 notifier.stop()
                 for b in beat:
                     b.stop(leave=True)
+                RESULTS.remove_all()  # (a forked process ends without exit handlers)
+
+        def on_consumer_ready(self, consumer: Any) -> None:
+            if ready is None:
+                super().on_consumer_ready(consumer)
+            else:  # its parent says "ready." for the worker, once every process is
+                signals.worker_ready.send(sender=consumer)
+
+        def install_platform_tweaks(self, worker: Any) -> None:
+            super().install_platform_tweaks(worker)
+            if group:
+                platforms.signals.ignore("SIGHUP")
 
     return Worker

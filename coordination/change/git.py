@@ -39,7 +39,6 @@ from pathlib import Path
 
 from coordination import gitsafe
 from coordination.errors import OperationFailed
-from coordination.fleet.drift import public_url
 
 #: Seconds any one git command may take (a push to a slow remote included).
 GIT_TIMEOUT = 120.0
@@ -345,6 +344,15 @@ def command_refusal(repo: str, checkout: str | Path, found: list[str]) -> str:
             f"trusted, set land_hooks: true on repo {repo}")
 
 
+def _public_url(url: str) -> str | None:
+    """``url`` as a catalog writes it (:func:`coordination.fleet.drift.public_url`)."""
+    # lazy: fleet.drift loads the catalog's models and every manifest reader (pydantic,
+    # packaging); every worker imports this module to run any todo, few land a change
+    from coordination.fleet.drift import public_url
+
+    return public_url(url)
+
+
 def remote_refusal(repo: str, checkout: str | Path, remote: str, url: str | None,
                    *dirs: str | Path) -> str | None:
     """Why coord must not fetch ``repo`` from, nor push it to, ``remote`` as ``dirs``
@@ -364,7 +372,7 @@ def remote_refusal(repo: str, checkout: str | Path, remote: str, url: str | None
                     f"({proc.stderr.strip() or 'exit ' + str(proc.returncode)}): coord "
                     f"fetches and pushes it only at {url}, where the catalog says it is")
         got = [v for v in proc.stdout.split("\0") if v]
-        if len(got) == 1 and url in (got[0], public_url(got[0])):
+        if len(got) == 1 and url in (got[0], _public_url(got[0])):
             continue
         if not got and remote == url:
             continue
@@ -464,7 +472,7 @@ def redirect_refusal(repo: str, checkout: str | Path, remote: str, url: str | No
             said = "cannot be told"
         else:
             urls = dict.fromkeys([fetch.stdout.strip(), *push.stdout.split()])
-            away = [u for u in urls if url not in (u, public_url(u))]
+            away = [u for u in urls if url not in (u, _public_url(u))]
             if not away:
                 continue
             said = "is sent to " + ", ".join(away)

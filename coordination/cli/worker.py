@@ -31,12 +31,19 @@ LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None,
               help="Todos run at once, for a worker of one repo (default: the repo's "
                    "concurrency; a worker of several repos gives each its own).")
+@click.option("--processes", type=click.IntRange(min=1), default=None,
+              help="Worker processes for a worker of several repos, each serving its share "
+                   "of them (default: one per usable core on Linux, at most one per repo; "
+                   "1 elsewhere).")
 @click.option("--loglevel", default="INFO", show_default=True,
               help="Celery's log level (DEBUG, INFO, WARNING, ERROR).")
 @click.pass_obj
 def worker(obj: Context, repos: tuple[str, ...], selector: str | None, paths: tuple[str, ...],
-           concurrency: int | None, loglevel: str) -> None:
+           concurrency: int | None, processes: int | None, loglevel: str) -> None:
     """Run a Celery worker for one or more repos (needs COORD_REDIS_URL).
+
+    A worker of several repos forks worker processes, each serving its share of them
+    (--processes); signal this process: it stops, restarts and watches them.
 
     \b
     Examples:
@@ -45,7 +52,7 @@ def worker(obj: Context, repos: tuple[str, ...], selector: str | None, paths: tu
       coord worker --repo api --repo web --path api=~/src/api --path web=~/src/web
       coord worker --repos 'tag:python,!legacy'         # every Python repo but legacy
     """
-    from workers.worker import build_worker  # lazy: Celery; `coord flower` execs its own
+    from workers.worker import run_worker  # lazy: Celery; `coord flower` execs its own
 
     names = list(repos)
     if selector is not None:
@@ -54,10 +61,8 @@ def worker(obj: Context, repos: tuple[str, ...], selector: str | None, paths: tu
         raise UsageError("coord worker needs the repos it serves",
                          hint="--repo NAME (repeat for several), or --repos SELECTOR "
                          "('tag:python', 'svc-*')")
-    w = build_worker(obj.file, list(dict.fromkeys(names)), path=list(paths),
-                     concurrency=concurrency, loglevel=loglevel)
-    w.start()
-    sys.exit(w.exitcode or 0)
+    sys.exit(run_worker(obj.file, list(dict.fromkeys(names)), path=list(paths),
+                        concurrency=concurrency, processes=processes, loglevel=loglevel))
 
 
 def worker_repos(file: Path, selector: str) -> list[str]:

@@ -12,7 +12,7 @@ from coordination.cli.render import emit, esc, json_option, say, table
 from coordination.jsonable import JSONObject, JSONValue
 from coordination.names import some
 from coordination.runtime.context import Runtime, get_runtime
-from coordination.runtime.workers import WorkerDocument
+from coordination.runtime.workers import WorkerDocument, worker_documents
 
 
 def _runtime() -> Runtime:
@@ -33,6 +33,8 @@ def workers(as_json: bool) -> None:
     """List live workers: name, host, pid, repos, what they run, last beat.
 
     A worker of hundreds of repos shows ten of them and a count (--json lists all).
+    A worker of several repos is listed once, whatever number of processes serve
+    them (--json: "processes").
 
     A worker stopped cleanly (SIGTERM, Ctrl-C) shows as stopping while its running
     todos finish and leaves the list when it exits; one that dies leaves it after
@@ -43,7 +45,7 @@ def workers(as_json: bool) -> None:
       coord workers --json
     """
     rt = _runtime()
-    items = [w.public() for w in rt.workers.live()]
+    items = worker_documents(rt.workers.live())
 
     def human(ws: list[WorkerDocument]) -> None:
         table(

@@ -24,7 +24,7 @@ purpose rather than left at Celery's defaults:
 from __future__ import annotations
 
 import math
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from celery import Celery
 
@@ -33,7 +33,12 @@ from coordination.dispatch.limits import limits_from_catalog as limits_from_cata
 from coordination.dispatch.limits import todo_budget as todo_budget
 from coordination.keys import Keys
 from coordination.redis_url import celery_url, is_sentinel, sentinel_target, tls_options
-from coordination.settings import Settings, get_settings
+from coordination.runtime.context import every_setting
+
+if TYPE_CHECKING:
+    # (types only: a forked embedded worker, which builds its app from the runtime's
+    # settings, never imports pydantic's settings model for it)
+    from coordination.settings import Settings
 
 # Embedded mode: the in-memory transport polls; Celery's default (1 s) gives
 # about 15 tasks/s here, 10 ms gives several hundred.
@@ -100,7 +105,7 @@ def celery_app(
     ``longest_sweep`` come from the catalog (see :func:`limits_from_catalog`) and
     size the visibility timeout and result expiry.
     """
-    settings = settings or get_settings()
+    settings = settings or every_setting()
     keys = Keys(settings.namespace)
     longest_sweep = max(longest_sweep or settings.sweep_deadline, longest_todo)
     transport_options: dict[str, object] = {

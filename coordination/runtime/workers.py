@@ -55,6 +55,8 @@ class WorkerDocument(TypedDict):
     started_at: float
     held: int
     stopping: bool
+    #: the processes of a `coord worker` of several repos (1: a worker of one process)
+    processes: int
 
 
 @dataclass
@@ -69,6 +71,10 @@ class WorkerRecord:
     started_at: float = 0.0
     beat: float = 5.0  # this worker's beat interval (seconds)
     stopping: bool = False  # shutting down: takes no new work, finishing what it runs
+    #: a process forked by a `coord worker` of several repos: that process's worker name
+    #: and pid (``coord workers`` lists the processes of one group as one worker)
+    group: str = ""
+    group_pid: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -85,8 +91,32 @@ class WorkerRecord:
             "name": self.name, "host": self.host, "pid": self.pid, "repos": self.repos,
             "running": self.running, "last_seen": self.last_seen,
             "started_at": self.started_at, "held": len(self.held),
-            "stopping": self.stopping,
+            "stopping": self.stopping, "processes": 1,
         }
+
+
+def worker_documents(records: Iterable[WorkerRecord]) -> list[WorkerDocument]:
+    """`coord workers --json`: one document per `coord worker` a person started, the
+    processes of a worker of several repos folded into theirs (its name and pid, every
+    repo they serve, what they run and hold, the latest beat, stopping when one is)."""
+    out: list[WorkerDocument] = []
+    groups: dict[str, list[WorkerRecord]] = {}
+    for rec in records:
+        if rec.group:
+            groups.setdefault(rec.group, []).append(rec)
+        else:
+            out.append(rec.public())
+    for name, members in groups.items():
+        out.append({
+            "name": name, "host": members[0].host, "pid": members[0].group_pid,
+            "repos": [r for m in members for r in m.repos],
+            "running": sorted(t for m in members for t in m.running),
+            "last_seen": max(m.last_seen for m in members),
+            "started_at": min(m.started_at for m in members),
+            "held": sum(len(m.held) for m in members),
+            "stopping": any(m.stopping for m in members), "processes": len(members),
+        })
+    return sorted(out, key=lambda d: d["name"])
 
 
 @dataclass(frozen=True)

@@ -256,6 +256,25 @@ def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use(tmp_path: Path,
     assert not started & later, sorted(started & later)
 
 
+def test_a_forked_workers_own_imports_load_no_catalog_model_and_no_settings_model() -> None:
+    """An embedded sweep forks a worker per core from the CLI (which, on a warm catalog,
+    loads neither pydantic nor the catalog's models): each imports what runs todos after
+    the fork, so whatever that pulls in is paid once per worker. It pulled in pydantic's
+    settings model (the app's settings type) and, through a change's remote check, the
+    fleet's manifest readers and the catalog's models: an embedded 3-todo sweep spent
+    1.3x the CPU of 0.4's (#64)."""
+    cli = ("import coordination.cli.main, coordination.cli.plan, coordination.cli.sweep, "
+           "coordination.launch")
+    before = _modules_after(cli)
+    after = _modules_after(f"{cli}; import workers.embedded, workers.tasks, workers.app, "
+                           "workers.liveness, coordination.sweeps.notify")
+    assert "workers.runner" in after and "celery" in after, "the probe did not load a worker"
+    unwanted = {"pydantic", "pydantic_settings", "coordination.settings",
+                "coordination.catalog.models", "coordination.fleet.drift",
+                "coordination.fleet.manifests", "packaging"}
+    assert not (after - before) & unwanted, sorted((after - before) & unwanted)
+
+
 def test_a_dry_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     """`coord plan sweep PLAN --dry-run` of a plan whose todos are estimated (#51's small
     plan) reads no Redis and writes nothing: it loads neither pydantic-settings (nor,

@@ -14,6 +14,7 @@ import fakeredis
 import pytest
 import redis
 
+from coordination.connection.client import own_client
 from coordination.keys import Keys
 from coordination.planner.ranking import DEFAULT_RANK
 from coordination.runtime.checkpoints import CheckpointStore
@@ -336,6 +337,7 @@ def test_queueing_a_level_costs_two_commands_and_its_events(redis_server: Any) -
     counting_r.script_load(script_text("todo_queue"))
     CheckpointStore(counting_r, KEYS).create_sweep("S", {"status": "running"})
     ids = [f"T{i}" for i in range(50)]
+    own_client(counting_r).ping()  # the thread's own connection made (HELLO) before counting
     counting_r.config_resetstat()
     assert Transitions(counting_r, KEYS, lease_ttl=30).queue("S", [(i, "q") for i in ids], via="x") == ids
     calls = _server_calls(counting_r)

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from coordination.keys import Keys
-from coordination.runtime.workers import WorkerRecord, WorkerRegistry
+from coordination.runtime.workers import WorkerRecord, WorkerRegistry, worker_documents
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -58,6 +58,31 @@ def test_a_stopping_worker_is_listed_held_from_and_serves_no_repo(reg: WorkerReg
     docs = {w.name: w.public() for w in reg.live()}
     assert docs["w2"]["stopping"] is True and docs["w1"]["stopping"] is False
     assert reg.gone(["w2"]) == set()
+
+
+def test_the_processes_of_one_worker_are_listed_as_that_worker(reg: WorkerRegistry) -> None:
+    """`coord worker --repo a --repo b --repo c` forks a process per share of its repos
+    (#64): each beats its own record (its todos' checkpoints name it, its held messages
+    are its own), and `coord workers` lists the worker the person started, once."""
+    group = ("a+b+c-100@h", 100)
+    reg.beat(WorkerRecord(name="a+c-101@h", host="h", pid=101, repos=["a", "c"],
+                          running=["S/T2"], held=["t1", "t2"], started_at=5.0,
+                          group=group[0], group_pid=group[1]))
+    reg.beat(WorkerRecord(name="b-102@h", host="h", pid=102, repos=["b"], running=["S/T1"],
+                          held=["t3"], started_at=4.0, stopping=True, group=group[0],
+                          group_pid=group[1]))
+    reg.beat(WorkerRecord(name="d-200@h", host="h", pid=200, repos=["d"]))
+    records = reg.live()
+    assert reg.per_repo() == {"a": 1, "c": 1, "d": 1}  # a stopping process serves no repo
+    assert reg.held() == {"t1", "t2", "t3"} and reg.gone(["b-102@h", "a+c-101@h"]) == set()
+    docs = worker_documents(records)
+    assert [d["name"] for d in docs] == ["a+b+c-100@h", "d-200@h"]
+    one, other = docs
+    assert (one["pid"], one["processes"], sorted(one["repos"])) == (100, 2, ["a", "b", "c"])
+    assert one["running"] == ["S/T1", "S/T2"] and one["held"] == 3 and one["stopping"] is True
+    assert one["started_at"] == 4.0
+    assert one["last_seen"] == max(r.last_seen for r in records if r.group)
+    assert other == records[-1].public() and other["processes"] == 1
 
 
 def test_a_beat_after_the_worker_left_writes_nothing(reg: WorkerRegistry) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-
 import os
 import sys
+from pathlib import Path
 
-from workers.embedded import default_processes, process_groups, slots_of
+import pytest
+
+import workers.embedded
+from workers.embedded import cgroup_cpus, default_processes, process_groups, slots_of
 
 
 def test_one_process_per_core_at_most_one_per_repo() -> None:
@@ -37,6 +39,28 @@ def test_threads_of_a_worker(repos: dict[str, int], threads: int) -> None:
 
 def test_forked_workers_by_default_on_linux_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(workers.embedded, "cgroup_cpus", lambda: None)
     assert default_processes() == len(os.sched_getaffinity(0)) >= 1
+    monkeypatch.setattr(workers.embedded, "cgroup_cpus", lambda: 1)  # a container's --cpus=1
+    assert default_processes() == 1
     monkeypatch.setattr(sys, "platform", "darwin")
     assert default_processes() == 0  # threads of the sweeping process
+
+
+def test_a_containers_cpu_quota_caps_the_processes(tmp_path: Path) -> None:
+    """A container limited to 2.5 CPUs on a 64-core host sees 64 in its affinity mask:
+    a worker of 200 repos forked 64 processes there (#64)."""
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("250000 100000\n")
+    assert cgroup_cpus(v2) == 3
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpus(v2) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("200000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_cpus(v1) == 2
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cgroup_cpus(v1) is None
+    assert cgroup_cpus(tmp_path / "none") is None

@@ -56,17 +56,11 @@ def test_repos_takes_a_selector_against_the_catalog(tmp_path, monkeypatch) -> No
 
     served: list[list[str]] = []
 
-    class Fake:
-        exitcode = 0
-
-        def start(self) -> None:
-            pass
-
-    def build(file, repos, **kw):  # type: ignore[no-untyped-def]
+    def serve(file, repos, **kw):  # type: ignore[no-untyped-def]
         served.append(list(repos))
-        return Fake()
+        return 0
 
-    monkeypatch.setattr(workers.worker, "build_worker", build)
+    monkeypatch.setattr(workers.worker, "run_worker", serve)
     eco = tmp_path / "ecosystem.yaml"
     eco.write_text("version: 1\nrepos:\n" + "".join(
         f"  - {{name: svc-{i:03d}, tags: [{'python' if i % 2 else 'go'}]}}\n" for i in range(6))
