@@ -10,8 +10,8 @@ answers, with a fresh read of the whole pull request (its mergeability). A pull 
 closed or merged by hand so shows up at once in ``change status``, and blocks the
 landing (:func:`coordination.change.forge_status.repo_blockers`), never overwritten.
 
-A ``push`` event goes to :func:`on_push`, the hook point for what runs when a branch
-moves (schedules and triggers will hang there); it does nothing yet.
+A ``push`` event is not a change's: the webhook endpoint starts the plans its repo's
+push triggers select (:mod:`coordination.ui.hooks`, :func:`coordination.firing.on_push`).
 """
 
 from __future__ import annotations
@@ -55,21 +55,13 @@ class Applied:
         return {"event": self.event, "updated": self.updated}
 
 
-def on_push(rt: Runtime, catalog: Catalog, event: PushEvent) -> None:
-    """A branch of a forge's project moved (``event``: project, branch, new and old
-    tip). The hook point for what should run then (a schedule's or trigger's sweep);
-    nothing runs yet."""
-    log.debug("push to %s %s: %s", event.project, event.branch, event.sha[:12])
-
-
 def apply_event(rt: Runtime, catalog: Catalog, base_dir: Path, event: ForgeEvent, *,
                 factory: ForgeFactory | None = None,
                 env: Mapping[str, str] | None = None) -> Applied:
     """Update what ``change status`` shows from a verified ``event`` (see the module)."""
     name = type(event).__name__
     out = Applied(name)
-    if isinstance(event, PushEvent):
-        on_push(rt, catalog, event)
+    if isinstance(event, PushEvent):  # a trigger's, not a change's (ui/hooks.py)
         return out
     for plan in catalog.coordination.plans:
         if plan.change is None:

@@ -11,8 +11,10 @@ not an event (400). Nothing of the body is read before its signature held.
 
 A verified ``pull_request``, review or check event updates what ``coord change status``
 shows of the change's pull requests (:func:`coordination.change.forge_events.
-apply_event`); a ``push`` goes to the hook point :func:`coordination.change.forge_events.
-on_push`. The answer is a small JSON document (never a secret, never the body back).
+apply_event`); a ``push`` to a repo of the catalog (its ``forge:`` names the event's
+project) starts the plans whose ``on: {push: ...}`` select it, as ``coord trigger push``
+does (:func:`coordination.firing.on_push`: a freeze refuses them, each start audited).
+The answer is a small JSON document (never a secret, never the body back).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from coordination.change.forge_status import read_views
 from coordination.change.forges import ChangeForges
 from coordination.change.model import ChangePlan, change_of
 from coordination.errors import CoordError
-from coordination.forge.base import KINDS, ForgeFactory, Kind
+from coordination.forge.base import KINDS, ForgeEvent, ForgeFactory, Kind, PushEvent
 from coordination.forge.webhooks import parse_event, verify_signature
 from coordination.runtime.context import Runtime
 from coordination.sweeps.forge_reviews import count_reviews
@@ -125,6 +127,8 @@ class Hooks:
         if self.catalog is None:
             return JSONResponse({"event": type(event).__name__, "updated": {}})
         catalog_path = self.catalog
+        if isinstance(event, PushEvent):
+            return JSONResponse(await anyio.to_thread.run_sync(pushed, catalog_path, event))
 
         def apply() -> dict[str, object]:
             catalog = CatalogStore(catalog_path).load()
@@ -140,6 +144,22 @@ class Hooks:
             return JSONResponse(await anyio.to_thread.run_sync(apply))
         except CoordError as exc:
             return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=400)
+
+
+def pushed(catalog: Path, event: ForgeEvent) -> dict[str, object]:
+    """A verified push: each catalog repo on the event's forge project starts what its
+    push triggers select (:func:`coordination.firing.on_push`); a repo no trigger
+    selects starts nothing. Each start (or why it did not: a frozen fleet) is listed."""
+    from coordination.firing import on_push  # lazy: the send path
+
+    assert isinstance(event, PushEvent)
+    repos = [r.name for r in CatalogStore(catalog).load().repos if r.forge is not None
+             and r.forge.kind == event.forge and r.forge.project == event.project]
+    started: list[dict[str, object]] = []
+    for repo in repos:
+        _, each = on_push(catalog, repo, event.branch, event.sha)
+        started += [s.document() for s in each]
+    return {"event": type(event).__name__, "updated": {}, "repos": repos, "started": started}
 
 
 def counted_reviews(rt: Runtime, catalog: Path, cp: ChangePlan, factory: ForgeFactory | None,

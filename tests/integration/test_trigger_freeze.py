@@ -122,3 +122,47 @@ def test_embedded_a_freeze_holds_across_processes(tmp_path: Path) -> None:
     assert coord("unfreeze").returncode == 0
     res = coord("plan", "sweep", "PLAN-001")
     assert res.returncode == 0, res.stderr
+
+
+def test_a_forge_push_webhook_starts_what_its_triggers_select_a_bad_signature_nothing(
+        cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forge's push webhook takes `coord trigger push`'s path: the repo whose
+    ``forge:`` names the event's project, its triggers' plans started, a freeze refusing
+    them; a delivery whose signature does not verify starts nothing."""
+    from starlette.testclient import TestClient
+
+    from coordination.forge.webhooks import sign
+    from coordination.runtime.context import get_runtime
+    from coordination.ui.hooks import Hooks
+
+    c = cluster
+    eco = fleet(c.root)
+    eco.write_text(CATALOG.replace(
+        "{name: core, path: repos/core, tags: [python]}",
+        "{name: core, path: repos/core, tags: [python], forge: {kind: github, project: acme/core}}"))
+    monkeypatch.setenv("COORD_REDIS_URL", c.redis_url)
+    for k, v in c.env.items():
+        if k.startswith("COORD_"):
+            monkeypatch.setenv(k, v)
+    sha = "3f2c1e9aa0" + "0" * 30
+    body = json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": sha,
+                       "repository": {"full_name": "acme/core"}}).encode()
+    client = TestClient(Hooks(get_runtime(eco), eco, env={"COORD_FORGE_WEBHOOK_SECRET": "s3"}).app())
+    head = {"X-GitHub-Event": "push", "Content-Type": "application/json"}
+    bad = client.post("/hooks/github", content=body, headers={**head, **sign("github", body, "no")})
+    assert bad.status_code == 401
+    assert c.cli_json("sweep", "list") == []
+    ok = client.post("/hooks/github", content=body, headers={**head, **sign("github", body, "s3")})
+    assert ok.status_code == 200, ok.text
+    doc = ok.json()
+    assert doc["repos"] == ["core"]
+    assert [s["plan"] for s in doc["started"]] == ["PLAN-001", "PLAN-002"]
+    for s in doc["started"]:
+        st = c.cli_json("sweep", "status", s["sweep_id"])
+        assert st["trigger"] == {"kind": "push", "repo": "core", "branch": "main", "sha": sha}
+    assert c.cli("freeze", "--reason", "incident").returncode == 0
+    frozen = client.post("/hooks/github", content=body,
+                         headers={**head, **sign("github", body, "s3")}).json()
+    assert [s["sweep_id"] for s in frozen["started"]] == [None, None]
+    assert all("frozen" in s["error"] for s in frozen["started"]), frozen
+    assert len(c.cli_json("sweep", "list")) == 2
