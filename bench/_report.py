@@ -238,13 +238,13 @@ QUOTES: dict[str, tuple[Path, dict[str, tuple[str, str]], str]] = {
         "rss": ("fleet_sweep", "The CLI's peak RSS"),
         "status": ("fleet_sweep", "`coord sweep status ID` of"),
         "commands": ("fleet_sweep", "Redis commands per instance"),
-        "init": ("fleet_init", "`coord init` over 1,000 checkouts"),
+        "init": ("fleet_init", "`coord init` over 1,000 real-shaped checkouts"),
     }, "Measured on the shared {sweep.cpus}-core VM ({sweep.bench}, {init.bench}, "
        "{sweep.date}; each against a baseline in the same run, every figure and the load in "
        "[performance](docs/explanation/performance.md)): a `for_each` sweep over 10,000 "
        "repos on 50 workers took {sweep.ratio} the per-instance time ({sweep.check}) and "
        "{cpu.ratio} the CPU ({cpu.check}) of the same over 100 repos, with the CLI at "
-       "{rss.value} ({rss.check}); `coord init` over 1,000 checkouts took {init.ratio} a "
+       "{rss.value} ({rss.check}); `coord init` over 1,000 real-shaped checkouts took {init.ratio} a "
        "`git rev-parse` + `cat` loop over them ({init.check}); `sweep status` of the "
        "10,000-instance sweep took {status.ratio} `coord --version` ({status.check}), and "
        "the sweep ran {commands.value} Redis commands per instance ({commands.check})."),

@@ -67,6 +67,7 @@ class ContextProxy:
         self._lock = threading.Lock()
         self._runs: dict[str, _Served] = {}
         self._server: socketserver.UnixStreamServer | None = None
+        self._thread: threading.Thread | None = None
         self._pid = 0
         self.path = ""
 
@@ -97,10 +98,26 @@ class ContextProxy:
             pass
         server = _Server(str(where), _Handler)
         server.proxy = self
-        threading.Thread(target=server.serve_forever, name="context-proxy",
-                         daemon=True).start()
-        self._server, self._pid, self.path = server, os.getpid(), str(where)
+        thread = threading.Thread(target=server.serve_forever, name="context-proxy",
+                                  daemon=True)
+        thread.start()
+        self._server, self._thread, self._pid, self.path = server, thread, os.getpid(), str(where)
         atexit.register(_remove, where)
+
+    def close(self) -> None:
+        """Stop serving (this process's socket removed, its thread ended); the next
+        :meth:`serve` listens again. A worker's process ends without it; a process that
+        ran todos in-process and goes on to other work (tests) calls it."""
+        with self._lock:
+            server, thread, mine = self._server, self._thread, self._pid == os.getpid()
+            self._server, self._thread, self._runs = None, None, {}
+        if server is None or not mine:
+            return
+        server.shutdown()
+        server.server_close()
+        _remove(Path(self.path))
+        if thread is not None:
+            thread.join(timeout=5)
 
     def answer(self, raw: bytes) -> dict[str, Any]:
         """One request's answer (never raises)."""

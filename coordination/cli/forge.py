@@ -14,7 +14,7 @@ from coordination.ui.server import serve, url
 
 @click.group()
 def forge() -> None:
-    """Forges (GitHub, GitLab, Gitea/Forgejo): their webhooks in.
+    """Forges (GitHub, GitLab, Gitea/Forgejo): their events in (webhook).
 
     \b
     Example:

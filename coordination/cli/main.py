@@ -56,7 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("coordination.cli.init:init", "Write a catalog from a fleet of git checkouts; --check: drift."),
     "schema": ("coordination.cli.schema:schema", "Print the catalog's JSON Schema."),
     "context": ("coordination.cli.shared_context:context", "Values shared between todos: get, set, list, delete, export, import."),
-    "forge": ("coordination.cli.forge:forge", "Forges (GitHub, GitLab, Gitea): their webhooks in."),
+    "forge": ("coordination.cli.forge:forge", "Forges (GitHub, GitLab, Gitea): their events in (webhook)."),
     "acl": ("coordination.cli.acl:acl", "Redis ACL users: one per repo's workers, one per role; --apply."),
     "beat": ("coordination.cli.schedule:beat", "Fire plans' schedules (Celery beat with celery-redbeat; one active)."),
     "schedule": ("coordination.cli.schedule:schedule", "Plans' schedules: list (next firings, last fired and skipped)."),

@@ -171,3 +171,17 @@ def gen_ref() -> ModuleType:
     from tests.docs.reference import load_gen_ref
 
     return load_gen_ref()
+
+
+@pytest.fixture(autouse=True)
+def _no_context_service_left() -> Iterator[None]:
+    """A todo run in this process (an in-process worker) starts its worker's context
+    service (workers/context_proxy.py: a socket and its thread); it is closed after the
+    test, as a worker's process ending closes it, so no thread of one test is left in
+    the next (a fork refused beside it: coordination/fleet/forked.py)."""
+    yield
+    import sys
+
+    proxy = sys.modules.get("workers.context_proxy")
+    if proxy is not None:
+        proxy.PROXY.close()

@@ -14,6 +14,7 @@ import pytest
 
 from coordination.fleet import discovery as d
 from coordination.fleet import forked
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,6 +30,14 @@ def repo(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q", "-b", "main")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _forkable() -> None:
+    """Other threads of this test process (an earlier test's server or worker pool,
+    idle for a moment) end before a test that forks: waited for, with a deadline."""
+    wait_for(forked._forkable, timeout=30, what="this process to hold no other thread "
+             f"than idle daemon timers: {[t.name for t in threading.enumerate()]}")
 
 
 def square(x: int) -> int:

@@ -24,7 +24,7 @@ RUN = RunId("SW-1", "TODO-001", 0, "PLAN-1")
 
 
 @pytest.fixture
-def keyed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+def signing_rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     monkeypatch.setenv("COORD_SIGNING_KEY", "k" * 32)
     rt = fresh_runtime()
     yield rt
@@ -33,20 +33,28 @@ def keyed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     get_settings.cache_clear()
 
 
-def test_a_run_sets_and_reads_its_own_scopes_sealed_with_its_key(keyed: Runtime) -> None:
-    proxy = ContextProxy()
-    token, env = proxy.serve(keyed, RUN)
-    assert env == {CONTEXT_SOCKET_ENV: proxy.path, RUN_TOKEN_ENV: token}
+@pytest.fixture
+def service() -> Iterator[ContextProxy]:
+    """A context service of its own, closed after the test (its socket and thread)."""
+    served = ContextProxy()
+    yield served
+    served.close()
+    assert served._thread is None
+
+
+def test_a_run_sets_and_reads_its_own_scopes_sealed_with_its_key(signing_rt: Runtime, service: ContextProxy) -> None:
+    token, env = service.serve(signing_rt, RUN)
+    assert env == {CONTEXT_SOCKET_ENV: service.path, RUN_TOKEN_ENV: token}
     assert token == run_key("k" * 32, RUN)  # the key derived for its run, no other
-    todo = ProxiedContext(proxy.path, token)
+    todo = ProxiedContext(service.path, token)
     assert todo.set("sweep:SW-1", "build", '{"v":1}', ttl=60) == []
     assert todo.set("plan:PLAN-1", "channel", '"beta"') == []
     assert todo.get("sweep:SW-1", "build") == '{"v":1}'
     assert [e["key"] for e in todo.entries("plan:PLAN-1")] == ["channel"]
-    stored = json.loads(keyed.redis.get(keyed.keys.context_value("sweep:SW-1", "build")))
+    stored = json.loads(signing_rt.redis.get(signing_rt.keys.context_value("sweep:SW-1", "build")))
     assert stored["by"] == RUN.document() and stored["sig"].startswith("v1:")
     # the operator's store (the signing key) reads it as the run's
-    assert keyed.shared_context().get("sweep:SW-1", "build") == '{"v":1}'
+    assert signing_rt.shared_context().get("sweep:SW-1", "build") == '{"v":1}'
     with pytest.raises(UsageError, match="writes only its own scopes"):
         todo.set("sweep:SW-2", "build", "1")
     with pytest.raises(UsageError, match="writes only its own scopes"):
@@ -54,20 +62,18 @@ def test_a_run_sets_and_reads_its_own_scopes_sealed_with_its_key(keyed: Runtime)
     assert todo.delete("sweep:SW-1", "build") is True
 
 
-def test_a_forged_value_is_refused_to_the_todo(keyed: Runtime) -> None:
-    proxy = ContextProxy()
-    token, _ = proxy.serve(keyed, RUN)
-    keyed.redis.set(keyed.keys.context_value("sweep:SW-1", "v"),
+def test_a_forged_value_is_refused_to_the_todo(signing_rt: Runtime, service: ContextProxy) -> None:
+    token, _ = service.serve(signing_rt, RUN)
+    signing_rt.redis.set(signing_rt.keys.context_value("sweep:SW-1", "v"),
                     json.dumps({"value": '"6.6.6"', "at": 0}))
     with pytest.raises(ContextRefused, match="unsigned"):
-        ProxiedContext(proxy.path, token).get("sweep:SW-1", "v")
+        ProxiedContext(service.path, token).get("sweep:SW-1", "v")
 
 
-def test_a_token_no_run_holds_is_answered_no_more(keyed: Runtime) -> None:
-    proxy = ContextProxy()
-    token, _ = proxy.serve(keyed, RUN)
-    proxy.forget(token)
+def test_a_token_no_run_holds_is_answered_no_more(signing_rt: Runtime, service: ContextProxy) -> None:
+    token, _ = service.serve(signing_rt, RUN)
+    service.forget(token)
     with pytest.raises(OperationFailed, match="no run of this worker holds that token"):
-        ProxiedContext(proxy.path, token).get("sweep:SW-1", "x")
+        ProxiedContext(service.path, token).get("sweep:SW-1", "x")
     with pytest.raises(OperationFailed, match="no run"):
-        ProxiedContext(proxy.path, "0" * 64).get("sweep:SW-1", "x")
+        ProxiedContext(service.path, "0" * 64).get("sweep:SW-1", "x")
