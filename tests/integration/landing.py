@@ -4,6 +4,8 @@ a refused land, the web view's answer)."""
 
 from __future__ import annotations
 
+import base64
+
 import json
 import subprocess
 from typing import Any
@@ -110,11 +112,14 @@ def kinds(doc: dict[str, Any]) -> list[tuple[str, str]]:
     return [(b["kind"], b["id"]) for b in doc["blockers"]]
 
 
-def serve(c: Cluster) -> tuple[subprocess.Popen[str], str]:
-    """`coord ui` on the cluster's Redis, as a subprocess; its base URL."""
+def serve(c: Cluster, auth: str | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`coord ui` on the cluster's Redis, as a subprocess; its base URL. ``auth``:
+    COORD_UI_AUTH (user:password): a signed-in view reads git as the CLI does."""
     port = free_port()
-    proc = c.popen("ui", "--port", str(port), stdout=subprocess.DEVNULL)
+    proc = c.popen("ui", "--port", str(port), stdout=subprocess.DEVNULL,
+                   env={"COORD_UI_AUTH": auth} if auth else None)
     base = f"http://127.0.0.1:{port}"
 
-    wait_serving(proc, base)
+    wait_serving(proc, base, {"Authorization": "Basic " + base64.b64encode(
+        auth.encode()).decode()} if auth else None)
     return proc, base
