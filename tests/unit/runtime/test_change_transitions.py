@@ -17,7 +17,7 @@ from coordination.runtime.checkpoints import TransitionRefused
 from coordination.runtime.context import Runtime
 from coordination.trust.evidence import KINDS, EvidenceKind
 from coordination.status import CHANGE_ENDED, CHANGE_STORED, CHANGE_TRANSITIONS
-from coordination.status import ChangeState as CS
+from coordination.status import ChangeHeadline, ChangeState as CS
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -46,13 +46,20 @@ def test_the_table_names_every_state_and_only_states() -> None:
     assert set(CHANGE_TRANSITIONS) == {None, *CS}
     for targets in CHANGE_TRANSITIONS.values():
         assert targets <= set(CS)
-    # the headlines read from the record are never stored: nothing moves to them
-    headlines = {CS.drafted, CS.verified, CS.conflict, CS.interrupted,
-                 CS.revert_interrupted, CS.rejected}
-    assert not headlines & CHANGE_STORED
-    for s in headlines:
-        assert CHANGE_TRANSITIONS[s] == frozenset()
+    assert CHANGE_STORED == set(CS)
     assert CHANGE_ENDED <= CHANGE_STORED and FAILED_VERIFICATION in CHANGE_STORED
+
+
+def test_headlines_are_their_own_type_and_never_stored() -> None:
+    """The headlines computed from the record (never stored) are no stored state: the
+    table cannot move to them; every stored state is a headline too (shown as stored)."""
+    computed = {ChangeHeadline.drafted, ChangeHeadline.verified, ChangeHeadline.conflict,
+                ChangeHeadline.interrupted, ChangeHeadline.revert_interrupted,
+                ChangeHeadline.rejected}
+    assert {str(h) for h in ChangeHeadline} == {*map(str, CS), *map(str, computed)}
+    for h in computed:
+        assert str(h) not in {str(s) for s in CHANGE_STORED}
+        assert refused_move(CS.landed, str(h))
 
 
 @pytest.mark.parametrize("old,new", MOVES)
@@ -61,7 +68,8 @@ def test_every_move_the_code_makes_is_allowed(old: str | None, new: str) -> None
 
 
 @pytest.mark.parametrize("old,new", [(CS.reverted, CS.partially_landed), (None, CS.landed),
-                                     (CS.landed, CS.interrupted), (None, "nonsense")])
+                                     (CS.landed, ChangeHeadline.interrupted),
+                                     (None, "nonsense")])
 def test_a_move_outside_the_table_is_refused(old: str | None, new: str) -> None:
     assert refused_move(old, new)
 
@@ -75,8 +83,8 @@ def test_write_state_refuses_before_writing(rt: Runtime) -> None:
     assert rt.changes.read(PLAN).state == CS.reverted
     with pytest.raises(TransitionRefused, match="from reverted to partially_landed"):
         rt.changes.end_landing(PLAN, CS.partially_landed, "x")
-    with pytest.raises(TransitionRefused, match="to interrupted"):
-        rt.changes.end_landing(PLAN, CS.interrupted, "x")
+    with pytest.raises(TransitionRefused, match="'interrupted'"):
+        rt.changes.end_landing(PLAN, ChangeHeadline.interrupted, "x")
     st = rt.changes.read(PLAN)
     assert (st.state, st.reason) == (CS.reverted, "undone")  # nothing written
     rt.changes.drop(PLAN, "TODO-101 failed", {"api": "a1"})
