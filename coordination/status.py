@@ -636,6 +636,49 @@ CHANGE_TRANSITIONS: dict[ChangeState | None, frozenset[ChangeState]] = {
 CHANGE_STORED = frozenset().union(*CHANGE_TRANSITIONS.values())
 
 
+class StepState(StrEnum):
+    """A repo's step in the change's last landing or revert (``step:<R>``'s ``state``),
+    moved only by :meth:`coordination.runtime.changes.ChangeStore.step` along
+    :data:`STEP_TRANSITIONS`."""
+
+    landing = "landing"  # its landing began (or, with ``reland``: its landing again)
+    landed = "landed"
+    reverting = "reverting"  # its revert is made and being pushed (or its revert PR open)
+    reverted = "reverted"
+    revert_failed = "revert_failed"  # left landed: its revert refused or not made
+    not_landed = "not_landed"  # its landing began but never landed (refused)
+
+
+_S = StepState
+#: Which state a repo's step may move to (None: no step yet: a new landing removes
+#: them all). Only :meth:`coordination.runtime.changes.ChangeStore.step` writes one,
+#: checked against this table (a step state this version does not know moves as no
+#: step does). The moves, as the code makes them:
+#:
+#: - a landing (push, command, ``land: pr``) and one carried on: none -> landing ->
+#:   landed; a step begun before is landed, or begun again; a refused pull request:
+#:   not_landed (taken up again when the landing is carried on);
+#: - its undo (the landing stopped): landing, landed, reverting or revert_failed ->
+#:   reverting -> reverted, or revert_failed (left landed), or not_landed (nothing of
+#:   it on the remote);
+#: - ``coord change revert`` (push, command, ``land: pr``'s revert pull request):
+#:   landed or revert_failed -> reverting -> reverted, or landed again (the revert
+#:   refused); a revert made by hand already: reverted; landing it again over a
+#:   refused revert: reverted -> landing (``reland``) -> landed, or reverted again.
+STEP_TRANSITIONS: dict[StepState | None, frozenset[StepState]] = {
+    None: frozenset({_S.landing, _S.not_landed}),
+    _S.landing: frozenset({_S.landing, _S.landed, _S.not_landed, _S.reverting, _S.reverted,
+                           _S.revert_failed}),
+    _S.landed: frozenset({_S.landing, _S.landed, _S.reverting, _S.reverted, _S.revert_failed,
+                          _S.not_landed}),
+    _S.not_landed: frozenset({_S.landing, _S.landed, _S.not_landed}),
+    _S.reverting: frozenset({_S.reverting, _S.reverted, _S.revert_failed, _S.landed,
+                             _S.not_landed}),
+    _S.reverted: frozenset({_S.landing}),
+    _S.revert_failed: frozenset({_S.reverting, _S.reverted, _S.revert_failed, _S.not_landed}),
+}
+
+
 class UnknownStatus(ValueError):
     """A record holds a status this version does not know: an error, never a guess."""
 

@@ -95,6 +95,7 @@ from coordination.runtime.change_records import SweepPointer
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
 from coordination.status import ChangeState as CS
+from coordination.status import StepState
 from coordination.status import TodoStatus
 
 __all__ = ["CHECKS", "Judgement", "judge", "unchecked"]
@@ -162,7 +163,7 @@ def check_candidates(ev: Evidence, j: Judgement) -> list[Blocker]:
         elif repo in st.conflicts:
             out.append(Blocker("repo", repo, f"conflict: {st.conflicts[repo]}"))
         elif st.state == CS.partially_landed and \
-                st.step(repo).state == CS.landed:
+                st.step(repo).state == StepState.landed:
             how = "a per-wave landing" if cp.land != "pr" else "a landing"
             out.append(Blocker("repo", repo, f"landed by {how} that stopped "
                                f"(partially_landed): take it out first (coord change "
