@@ -37,14 +37,14 @@ from coordination.runtime.freeze import iso
 from coordination.processes import ended
 from coordination.status import ChangeHeadline as Headline
 from coordination.status import ChangeState as CS
-from coordination.status import StepState
+from coordination.status import StepState as Step
 from coordination.status import RepoState
 
 #: A landing step's state -> the repo's state it shows as.
 _STEP_STATE: dict[str, RepoState] = {
-    StepState.landing: RepoState.landing, StepState.reverting: RepoState.landing,
-    StepState.landed: RepoState.landed, StepState.reverted: RepoState.reverted,
-    StepState.revert_failed: RepoState.revert_failed}
+    Step.landing: RepoState.landing, Step.reverting: RepoState.landing,
+    Step.landed: RepoState.landed, Step.reverted: RepoState.reverted,
+    Step.revert_failed: RepoState.revert_failed}
 
 
 class RepoDocument(TypedDict):
@@ -149,14 +149,14 @@ def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
         return None
     if lander and op == "revert":
         why = gone(lander, st)
-    elif not lander and any(s.by == REVERT_COMMAND and s.state in (StepState.reverted, StepState.reverting)
+    elif not lander and any(s.by == REVERT_COMMAND and s.state in (Step.reverted, Step.reverting)
                             for s in st.steps.values()):
         why = "no process is recorded as reverting it"
     else:
         why = None
     if not why:
         return None
-    done = sorted(r for r, s in st.steps.items() if s.state == StepState.reverted)
+    done = sorted(r for r, s in st.steps.items() if s.state == Step.reverted)
     return {"state": Headline.revert_interrupted, "resume": f"coord change revert {plan}",
             "why": "the revert stopped half-way"
                    + (f" (reverted: {', '.join(done)})" if done else "") + f": {why}"}
@@ -177,7 +177,7 @@ UNCHANGED = "no commit on the branch: nothing to land"
 def repo_state(st: ChangeState, repo: str, j: Judgement) -> RepoState:
     step = st.step(repo)
     state = step.state
-    if state == StepState.reverting and step.by == REVERT_PR:
+    if state == Step.reverting and step.by == REVERT_PR:
         return RepoState.reverting  # its revert pull request is open
     if state in _STEP_STATE:
         return _STEP_STATE[state]
@@ -235,7 +235,7 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
             base_sha=rec.base_sha if rec else None, candidate=j.candidates.get(name),
             worktree=rec.worktree if rec else None, verified_by=by,
             base_now=bases[name].document() if bases and name in bases else None,
-            landed=step.landed, reverted=step.revert if step.state == StepState.reverted else None,
+            landed=step.landed, reverted=step.revert if step.state == Step.reverted else None,
             state=repo_state(st, name, j),
             why=step.why or st.conflicts.get(name) or (
                 UNCHANGED if step.empty and rec and rec.candidate == rec.base_sha else None),
