@@ -549,30 +549,61 @@ def todo_event(status: TodoStatus) -> EventKind:
 
 
 class ChangeState(StrEnum):
-    """A repo's state in a change (``coord change status``); a landing ends the change
-    ``landed``, ``reverted``, ``revert_failed`` or (``land: per-wave``) ``partially_landed``."""
+    """A change's *stored* state: its ``state`` field in Redis (``Keys.change``), moved
+    only by :meth:`coordination.runtime.changes.ChangeStore.write_state` along
+    :data:`CHANGE_TRANSITIONS`. A landing ends the change ``landed``, ``reverted``,
+    ``revert_failed`` or (``land: per-wave``) ``partially_landed``. What ``coord change
+    status`` *says* of a change is its :class:`ChangeHeadline`, computed from this and
+    the facts read (:func:`coordination.change.reading.headline`)."""
 
-    drafted = "drafted"  # a candidate, not verified on it (or never)
-    verified = "verified"  # a verify todo ran against its current candidate
+    landing = "landing"  # (with a reason: its undo is under way)
+    landed = "landed"
+    reverted = "reverted"
+    revert_failed = "revert_failed"
+    #: a per-wave landing stopped at a wave that was reverted: the waves before it stay
+    #: landed (``coord change revert`` takes them out)
+    partially_landed = "partially_landed"
+    #: the merge train dropped it: a verify todo failed on it
+    failed_verification = "failed_verification"
+
+
+class ChangeHeadline(StrEnum):
+    """What ``coord change status`` headlines a change as (``state`` of its document):
+    its stored :class:`ChangeState`, or one computed from the facts read (never
+    stored: nothing moves to them)."""
+
     landing = "landing"
     landed = "landed"
     reverted = "reverted"
     revert_failed = "revert_failed"
-    conflict = "conflict"  # its base moved and did not merge into the branch
-    #: (the change's, never a repo's) a per-wave landing stopped at a wave that was
-    #: reverted: the waves before it stay landed (``coord change revert`` takes them out)
     partially_landed = "partially_landed"
-    #: (the change's) a landing whose process died half-way (``coord change land``
-    #: carries it on)
-    interrupted = "interrupted"
-    #: (the change's) a ``coord change revert`` whose process died half-way (``coord
-    #: change revert`` carries it on): some repos put back, others still landed
-    revert_interrupted = "revert_interrupted"
-    #: (the change's) a gate of it was rejected: never headlined ``verified``, and the
-    #: merge train verifies it no more
-    rejected = "rejected"
-    #: (the change's, stored) the merge train dropped it: a verify todo failed on it
     failed_verification = "failed_verification"
+    drafted = "drafted"  # a repo is not verified on its candidate (or none ran)
+    verified = "verified"  # every verify todo passed on the current candidates
+    conflict = "conflict"  # a repo's base moved and did not merge into the branch
+    #: a landing whose process died half-way (``coord change land`` carries it on)
+    interrupted = "interrupted"
+    #: a ``coord change revert`` whose process died half-way (``coord change revert``
+    #: carries it on): some repos put back, others still landed
+    revert_interrupted = "revert_interrupted"
+    #: a gate of it was rejected: never headlined ``verified``, and the merge train
+    #: verifies it no more
+    rejected = "rejected"
+
+
+class RepoState(StrEnum):
+    """A repo's state in a change (``coord change status``: ``repos.<R>.state``): its
+    landing step's (as shown), else computed from the facts read."""
+
+    drafted = "drafted"  # a candidate, not verified on it (or never)
+    verified = "verified"  # a verify todo ran against its current candidate
+    landing = "landing"  # (a revert step under way shows so too)
+    landed = "landed"
+    reverted = "reverted"
+    revert_failed = "revert_failed"
+    conflict = "conflict"  # its base moved and did not merge into the branch
+    #: its revert pull request is open (``land: pr``; ``coord change revert``)
+    reverting = "reverting"
 
 
 #: How a landing ends.
@@ -580,13 +611,12 @@ CHANGE_ENDED = frozenset({ChangeState.landed, ChangeState.reverted, ChangeState.
                           ChangeState.partially_landed})
 
 _C = ChangeState
-#: Which state a change's stored ``state`` may move to (None: never landed nor dropped).
-#: Only :meth:`coordination.runtime.changes.ChangeStore.write_state` writes it, checked
-#: against this table. A new landing (``landing``) or the train's drop may follow any
-#: stored state; ``landing`` with a reason is its undo under way; a revert refused puts
-#: back the state it found (``landed``, ``partially_landed``). The rest (drafted,
-#: verified, conflict, interrupted, revert_interrupted, rejected) are headlines read
-#: from the record, never stored: nothing moves to them.
+#: Which stored state a change's ``state`` may move to (None: never landed nor
+#: dropped). Only :meth:`coordination.runtime.changes.ChangeStore.write_state` writes
+#: it, checked against this table. A new landing (``landing``) or the train's drop may
+#: follow any stored state; ``landing`` with a reason is its undo under way; a revert
+#: refused puts back the state it found (``landed``, ``partially_landed``). Headlines
+#: (:class:`ChangeHeadline`) are no states of this table.
 CHANGE_TRANSITIONS: dict[ChangeState | None, frozenset[ChangeState]] = {
     None: frozenset({_C.landing, _C.failed_verification}),
     _C.landing: frozenset({_C.landing, _C.landed, _C.reverted, _C.revert_failed,
@@ -601,11 +631,52 @@ CHANGE_TRANSITIONS: dict[ChangeState | None, frozenset[ChangeState]] = {
     _C.revert_failed: frozenset({_C.landing, _C.landed, _C.reverted, _C.revert_failed,
                                  _C.failed_verification}),
     _C.failed_verification: frozenset({_C.landing, _C.failed_verification}),
-    **{s: frozenset() for s in (_C.drafted, _C.verified, _C.conflict, _C.interrupted,
-                                _C.revert_interrupted, _C.rejected)},
 }
 #: The states a change's ``state`` field holds (what the table moves to).
 CHANGE_STORED = frozenset().union(*CHANGE_TRANSITIONS.values())
+
+
+class StepState(StrEnum):
+    """A repo's step in the change's last landing or revert (``step:<R>``'s ``state``),
+    moved only by :meth:`coordination.runtime.changes.ChangeStore.step` along
+    :data:`STEP_TRANSITIONS`."""
+
+    landing = "landing"  # its landing began (or, with ``reland``: its landing again)
+    landed = "landed"
+    reverting = "reverting"  # its revert is made and being pushed (or its revert PR open)
+    reverted = "reverted"
+    revert_failed = "revert_failed"  # left landed: its revert refused or not made
+    not_landed = "not_landed"  # its landing began but never landed (refused)
+
+
+_S = StepState
+#: Which state a repo's step may move to (None: no step yet: a new landing removes
+#: them all). Only :meth:`coordination.runtime.changes.ChangeStore.step` writes one,
+#: checked against this table (a step state this version does not know moves as no
+#: step does). The moves, as the code makes them:
+#:
+#: - a landing (push, command, ``land: pr``) and one carried on: none -> landing ->
+#:   landed; a step begun before is landed, or begun again; a refused pull request:
+#:   not_landed (taken up again when the landing is carried on);
+#: - its undo (the landing stopped): landing, landed, reverting or revert_failed ->
+#:   reverting -> reverted, or revert_failed (left landed), or not_landed (nothing of
+#:   it on the remote);
+#: - ``coord change revert`` (push, command, ``land: pr``'s revert pull request):
+#:   landed or revert_failed -> reverting -> reverted, or landed again (the revert
+#:   refused); a revert made by hand already: reverted; landing it again over a
+#:   refused revert: reverted -> landing (``reland``) -> landed, or reverted again.
+STEP_TRANSITIONS: dict[StepState | None, frozenset[StepState]] = {
+    None: frozenset({_S.landing, _S.not_landed}),
+    _S.landing: frozenset({_S.landing, _S.landed, _S.not_landed, _S.reverting, _S.reverted,
+                           _S.revert_failed}),
+    _S.landed: frozenset({_S.landing, _S.landed, _S.reverting, _S.reverted, _S.revert_failed,
+                          _S.not_landed}),
+    _S.not_landed: frozenset({_S.landing, _S.landed, _S.not_landed}),
+    _S.reverting: frozenset({_S.reverting, _S.reverted, _S.revert_failed, _S.landed,
+                             _S.not_landed}),
+    _S.reverted: frozenset({_S.landing}),
+    _S.revert_failed: frozenset({_S.reverting, _S.reverted, _S.revert_failed, _S.not_landed}),
+}
 
 
 class UnknownStatus(ValueError):

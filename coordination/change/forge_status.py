@@ -29,7 +29,7 @@ from coordination.change.model import ChangePlan
 from coordination.errors import ForgeError
 from coordination.runtime.change_records import ForgeView, PullRecord
 from coordination.runtime.changes import ChangeState
-from coordination.status import ChangeState as CS
+from coordination.status import StepState
 
 if TYPE_CHECKING:
     from coordination.change.forges import ChangeForges
@@ -196,7 +196,7 @@ def forge_blockers(cp: ChangePlan, st: ChangeState, now: Mapping[str, str | None
     out: list[Blocker] = []
     for repo in cp.targets:
         step = st.step(repo)
-        if step.state in (CS.landed, CS.landing):
+        if step.state in (StepState.landed, StepState.landing):
             continue  # its landing's to say (merged by coord, or under way)
         rec, cand = st.repos.get(repo), now.get(repo)
         if rec is None or cand is None or cand == rec.base_sha:

@@ -19,6 +19,7 @@ from coordination.runtime.sweep_fields import Checkpoint
 from coordination.status import TodoStatus
 from coordination.trust import evidence
 from coordination.trust.approvers import Approvers, Starter, verified, votes_of
+from coordination.trust.sshsig import Proof
 from coordination.trust.signing import Policy
 
 #: A gate's status in the plan's last sweep -> its verdict.
@@ -44,6 +45,9 @@ class GateContext:
     spec: dict[str, Any]
     approvers: Approvers
     started_by: str | Starter | None = None  # (with approvers:, the start's proof)
+    #: its votes' SSH signatures checked before (:func:`ssh_proofs`); None: checked
+    #: when counted
+    proofs: Mapping[tuple[str, str], Proof | str | CoordError] | None = None
 
 
 def backing(votes: str, gate: str, sweep: str, last: Checkpoint | None, approvals: list[str],
@@ -60,7 +64,7 @@ def backing(votes: str, gate: str, sweep: str, last: Checkpoint | None, approval
     try:
         counted, _, refused = verified(sweep, gate, ctx.spec, binding, cast,
                                        started_by=ctx.started_by, approvers=ctx.approvers,
-                                       policy=policy)
+                                       policy=policy, proofs=ctx.proofs)
     except CoordError as exc:  # ssh-keygen missing: nothing can be checked, nothing counts
         counted, refused = [], {who: f"{exc}" for who in approvals}
     good: list[str] = []

@@ -65,8 +65,6 @@ from coordination.change.rule import judge
 from coordination.change.waves import commit_waves
 from coordination.errors import ChangeNotReady, OperationFailed
 from coordination.runtime.change_records import (
-    NOT_LANDED,
-    REVERTING,
     LanderRecord,
     StepRecord,
 )
@@ -76,6 +74,7 @@ from coordination.runtime.freeze import refuse_if_frozen
 from coordination.runtime.leases import Heartbeat, Lease
 from coordination.processes import this_process
 from coordination.status import ChangeState as CS
+from coordination.status import StepState as Step
 from coordination.status import EventKind
 from coordination.trust.secrets import without_secrets
 from coordination.trust.signing import Policy, manifest_refusal, sign_manifest
@@ -435,7 +434,7 @@ class Lander:
         entries = {e["repo"]: e for e in m["repos"]}
         for repo in repos:
             step = st.step(repo)
-            if step.state == CS.landed and self._still_landed(entries[repo], step):
+            if step.state == Step.landed and self._still_landed(entries[repo], step):
                 continue
             failure = self._land_one(m, entries[repo], step)
             if failure:
@@ -460,12 +459,12 @@ class Lander:
                 # Resumed: this step began before. Did it land? (never twice)
                 now = g.remote_sha(wt, remote, base, hooks=hooks)
                 if self._is_landed(e, now, started=True):
-                    self._step(m, lease, repo, StepRecord.new(state=CS.landed, landed=now))
+                    self._step(m, lease, repo, StepRecord.new(state=Step.landed, landed=now))
                     self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
                     return None
                 if now != e["base_sha"]:
                     return self._moved(e, now)
-            self._step(m, lease, repo, StepRecord.new(state=CS.landing))
+            self._step(m, lease, repo, StepRecord.new(state=Step.landing))
             self.fault("before-land", repo)
             if m["land"] == "command":
                 why = self._command(m, e)
@@ -483,7 +482,7 @@ class Lander:
                 if now != e["base_sha"]:
                     return self._moved(e, now)
                 return f"{repo}: " + (why or f"{remote}/{base} is still at its base")
-            self._step(m, lease, repo, StepRecord.new(state=CS.landed, landed=now))
+            self._step(m, lease, repo, StepRecord.new(state=Step.landed, landed=now))
             self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
             return None
 
@@ -562,10 +561,10 @@ class Lander:
         for e in reversed(entries):
             step = st.step(e["repo"])
             state = step.state
-            if state == CS.reverted:
+            if state == Step.reverted:
                 reverted.append(e["repo"])
                 continue
-            if state not in (CS.landed, REVERTING, CS.revert_failed, CS.landing):
+            if state not in (Step.landed, Step.reverting, Step.revert_failed, Step.landing):
                 continue
             done = self._revert_one(m, e, step, reason)
             if done is False:
@@ -585,49 +584,49 @@ class Lander:
         with self._lease(repo) as lease:
             untrusted = self._untrusted(repo, wt, remote=e["remote"])
             if untrusted:  # no git runs there: it stays as it is, said
-                self._step(m, lease, repo, step.but(state=CS.revert_failed, why=untrusted))
+                self._step(m, lease, repo, step.but(state=Step.revert_failed, why=untrusted))
                 return False
             now = g.remote_sha(wt, remote, base, hooks=hooks)
             landed = step.landed
-            if step.state == CS.landing and not landed:
+            if step.state == Step.landing and not landed:
                 # Killed mid-step: did it land? (else there is nothing to revert)
                 if not self._is_landed(e, now, started=True):
-                    self._step(m, lease, repo, StepRecord.new(state=NOT_LANDED, why=reason))
+                    self._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=reason))
                     return None
                 landed = now
             assert landed is not None
             if now == e["base_sha"]:
                 # nothing of this landing is on the remote, whatever its step (a plain
                 # record) says: nothing to revert
-                self._step(m, lease, repo, StepRecord.new(state=NOT_LANDED, why=reason))
+                self._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=reason))
                 return None
             if not self._is_landed(e, landed, started=True):
                 # its step names a commit this landing never landed (a plain record a
                 # writer may have written): nothing of it is reverted, said
                 self._step(m, lease, repo, step.but(
-                    state=CS.revert_failed, why=f"its step names {landed[:12]}, which "
+                    state=Step.revert_failed, why=f"its step names {landed[:12]}, which "
                     f"this landing did not land: not reverted"))
                 return False
             revert = step.revert or self._revert_commit(m, e, landed, self._identity(e))
             if now == revert:
-                self._step(m, lease, repo, StepRecord.new(state=CS.reverted, landed=landed,
+                self._step(m, lease, repo, StepRecord.new(state=Step.reverted, landed=landed,
                                                           revert=revert))
                 return True
             if now != landed:
                 self._step(m, lease, repo, StepRecord.new(
-                    state=CS.revert_failed, landed=landed, revert=revert,
+                    state=Step.revert_failed, landed=landed, revert=revert,
                     why=f"{remote}/{base} moved on to {str(now)[:12]}"))
                 return False
-            self._step(m, lease, repo, StepRecord.new(state=REVERTING, landed=landed,
+            self._step(m, lease, repo, StepRecord.new(state=Step.reverting, landed=landed,
                                                       revert=revert))
             self.fault("before-revert", repo)
             why = g.push(wt, remote, revert, base, landed, hooks=hooks)
             self.fault("after-revert", repo)
             if why and g.remote_sha(wt, remote, base, hooks=hooks) != revert:
-                self._step(m, lease, repo, StepRecord.new(state=CS.revert_failed, landed=landed,
+                self._step(m, lease, repo, StepRecord.new(state=Step.revert_failed, landed=landed,
                                                           revert=revert, why=why))
                 return False
-            self._step(m, lease, repo, StepRecord.new(state=CS.reverted, landed=landed,
+            self._step(m, lease, repo, StepRecord.new(state=Step.reverted, landed=landed,
                                                       revert=revert))
             self.rt.events.emit(EventKind.repo_reverted, plan=m["plan"], repo=repo, sha=revert,
                                 reason=reason)

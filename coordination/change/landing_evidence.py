@@ -3,8 +3,13 @@
 :func:`gather` reads it (Prefect's orchestration context): the change as Redis holds
 it, the candidate set judged, the plan's sweep pointer if its seal holds, and the plan's
 last sweep: its fields, its todos' checkpoints, and its last run's spec
-(:class:`FrozenSpec`, parsed once, its signature checked). The checks
-(:mod:`coordination.change.rule`) read it; none writes Redis.
+(:class:`FrozenSpec`, parsed once, its signature checked); and every other fact the
+checks judge that git, Redis or a file holds: the newest freshness anchor outside Redis
+(which writes the one beside the catalog when a remote's is newer), each repo's own git
+config and where its base stands, the checkpoints of verify todos run outside the last
+sweep, each approved gate's votes and who started the sweep. The checks
+(:mod:`coordination.change.rule`) are a pure policy over it: none runs git, reads or
+writes Redis or a file (a test runs them with ``rt`` and git raising).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coordination.change import anchor
 from coordination.change import git as g
 from coordination.change import standing
 from coordination.change.model import ChangePlan
@@ -25,7 +31,17 @@ from coordination.runtime.sweep_fields import Checkpoint
 from coordination.runtime.context import Runtime
 from coordination.trust import evidence, signing
 from coordination.trust.evidence import EvidenceKind
-from coordination.trust.approvers import START_FIELDS
+from coordination.status import TodoStatus
+from coordination.errors import CoordError
+from coordination.trust.approvers import (
+    START_FIELDS,
+    Approvers,
+    Starter,
+    ssh_proofs,
+    starter_of,
+    votes_of,
+)
+from coordination.trust.sshsig import Proof
 from coordination.trust.signing import Policy
 
 if TYPE_CHECKING:
@@ -113,6 +129,26 @@ class Evidence:
     #: git may run (False: a reader that runs none, the web view for a stranger: what
     #: only git can tell is left out, never guessed)
     git: bool = True
+    #: the newest freshness anchor outside Redis (None: none anywhere), and why each
+    #: one found was refused (read only when the pointer's seal holds)
+    fresh_anchor: anchor.Anchor | None = None
+    anchors_refused: list[str] = field(default_factory=list)
+    #: repo -> why coord runs no git there (its own git config; read only with ``git``)
+    untrusted: dict[str, str] = field(default_factory=dict)
+    #: repo -> what its base on its remote (``bases``) means for landing it, in
+    #: ``land --dry-run``'s words (only repos with a problem)
+    base_problems: dict[str, str] = field(default_factory=dict)
+    #: sweep -> the checkpoints of the verify todos the pointer says last started in a
+    #: sweep other than the plan's last (a ``coord todo run`` of one)
+    elsewhere: dict[str, dict[str, Checkpoint]] = field(default_factory=dict)
+    #: gate -> its votes field as stored (gates that read approved in the last sweep)
+    votes: dict[str, str] = field(default_factory=dict)
+    #: who proves approvers (the allowed-signers file), and who started the last sweep
+    signers: Approvers = field(default_factory=lambda: Approvers(None))
+    started: Starter | None = None
+    #: gate -> its votes' SSH signatures, checked (with an allowed-signers file)
+    proofs: dict[str, dict[tuple[str, str], Proof | str | CoordError]] = field(
+        default_factory=dict)
 
     @property
     def run(self) -> int:
@@ -148,7 +184,92 @@ def gather(rt: Runtime, cp: ChangePlan, st: ChangeState, now: dict[str, str | No
     ev.pulls = pulls
     if ev.sweep:
         _read_sweep(ev, ev.sweep)
+    if not refused:
+        ev.fresh_anchor, ev.anchors_refused = newest_anchor(rt, cp, policy, remotes=remotes)
+    if git:
+        ev.untrusted = untrusted_git(cp, st)
+    ev.base_problems = base_problems(cp, st, now, bases)
+    ev.elsewhere = _checkpoints_elsewhere(ev)
+    _read_gates(ev)
     return ev
+
+
+def newest_anchor(rt: Runtime, cp: ChangePlan, policy: Policy, *, remotes: bool
+                  ) -> tuple[anchor.Anchor | None, list[str]]:
+    """The newest freshness anchor found outside Redis (beside the catalog; with
+    ``remotes``, on each repo's remote too: a newer one there is written beside the
+    catalog), and why each refused one was (:func:`coordination.change.anchor.newest`)."""
+    repos = {r: (t.checkout, t.remote) for r, t in cp.targets.items()}
+    if remotes:
+        repos = anchor.on_catalog_url(cp.plan, repos,
+                                      {r: t.url for r, t in cp.targets.items()})
+    return anchor.newest(cp.base_dir, repos, rt.keys.namespace, cp.plan, policy,
+                         remotes=remotes)
+
+
+def untrusted_git(cp: ChangePlan, st: ChangeState) -> dict[str, str]:
+    """Repos whose own git config (the checkout's, the worktree's: a todo can write
+    them) makes git run a program (unless the repo says ``land_hooks: true``), or whose
+    remote there is not the catalog's ``url:``: repo -> why (without its name)."""
+    out: dict[str, str] = {}
+    for repo, t in cp.targets.items():
+        rec = st.repos.get(repo)
+        if rec is None:
+            continue
+        dirs = [d for d in (t.checkout, rec.worktree) if d and Path(d).is_dir()]
+        why = g.untrusted_git(repo, t.checkout, *dirs, remote=t.remote, url=t.url,
+                              trusted=t.land_hooks)
+        if why:
+            out[repo] = why.removeprefix(f"{repo}: ")
+    return out
+
+
+def base_problems(cp: ChangePlan, st: ChangeState, now: Mapping[str, str | None],
+                  bases: Mapping[str, standing.Base] | None) -> dict[str, str]:
+    """repo -> what its base as ``bases`` read it now means for landing its candidate
+    (moved, gone, the candidate already: :func:`standing.base_problem`, asking git
+    whether a moved base is in the candidate); a repo whose base was not checked, with
+    no record or candidate, or in conflict: none said."""
+    out: dict[str, str] = {}
+    for repo, base in (bases or {}).items():
+        rec, cand = st.repos.get(repo), now.get(repo)
+        if not base.checked or rec is None or cand is None or repo in st.conflicts:
+            continue
+        problem, _ = standing.base_problem(repo, cp.targets[repo], rec, cand, base.sha)
+        if problem:
+            out[repo] = problem.removeprefix(f"{repo}: ")
+    return out
+
+
+def _checkpoints_elsewhere(ev: Evidence) -> dict[str, dict[str, Checkpoint]]:
+    """sweep -> the checkpoints of the verify todos the pointer says last started in a
+    sweep other than the plan's last (a ``coord todo run`` of one)."""
+    wanted: dict[str, list[str]] = {}
+    for t in ev.cp.verify_todos:
+        a = ev.pointer.started_in(t)
+        if a is not None and a[0] != ev.sweep:
+            wanted.setdefault(a[0], []).append(t)
+    return {s: ev.rt.checkpoints.get_all(s, ts) for s, ts in sorted(wanted.items())}
+
+
+def _read_gates(ev: Evidence) -> None:
+    """The gates' facts into ``ev``: who proves approvers (the allowed-signers file,
+    its principals read), who started the last sweep (its start's signature checked),
+    and the votes of each gate that reads approved in it."""
+    cp, sweep = ev.cp, ev.sweep
+    ev.signers = Approvers(Path(cp.allowed_signers) if cp.allowed_signers else None)
+    if not cp.gates:
+        return
+    if ev.signers.allowed is not None:
+        ev.signers.principals()  # (read now: a check reads no file)
+    ev.started = starter_of(ev.rec, sweep or "", ev.signers)
+    for gate in cp.gates:
+        if sweep and not ev.gone and \
+                (ev.last.get(gate) or {}).get("status") == TodoStatus.succeeded:
+            ev.votes[gate] = votes = ev.rt.checkpoints.gate_read(sweep, gate)[1]
+            binding = str(ev.last[gate].get("binding") or "")
+            ev.proofs[gate] = ssh_proofs(sweep, gate, cp.gate_specs.get(gate) or {}, binding,
+                                         votes_of(votes), ev.signers)
 
 
 def _read_sweep(ev: Evidence, sweep: str) -> None:

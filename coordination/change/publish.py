@@ -40,7 +40,7 @@ from coordination.forge.base import CommitStatus, NewPullRequest, PullRequest, S
 from coordination.runtime.change_records import PullRecord
 from coordination.runtime.changes import ChangeState
 from coordination.runtime.context import Runtime
-from coordination.status import ChangeState as CS
+from coordination.status import StepState as Step
 
 
 @dataclass
@@ -150,7 +150,7 @@ class Publisher:
         if cand == rec.base_sha:
             return PublishedRepo(repo, "unchanged", head=cand,
                                  why="no commit on the branch: nothing to merge"), None
-        if st.step(repo).state in (CS.landed, CS.landing):  # merged by coord: nothing to do
+        if st.step(repo).state in (Step.landed, Step.landing):  # merged by coord: nothing to do
             pull = st.pulls.get(repo)
             return PublishedRepo(repo, "landed", pull.number if pull else None,
                                  pull.url if pull else None, cand,

@@ -38,11 +38,12 @@ from coordination.change.forges import ChangeForges
 from coordination.change.manifest import Manifest, ManifestRepo
 from coordination.errors import ForgeError, HeadMoved, MergeRefused
 from coordination.forge.base import Forge, PullRequest
-from coordination.runtime.change_records import NOT_LANDED, StepRecord
+from coordination.runtime.change_records import StepRecord
 from coordination.runtime.changes import ChangeStore
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Lease
 from coordination.status import ChangeState as CS
+from coordination.status import StepState as Step
 from coordination.status import EventKind
 
 log = logging.getLogger(__name__)
@@ -86,10 +87,10 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
                     f"{short(cand)}: not by this landing")
         why = _refusal(ref, pr, cand) or _unmergeable(ref, forge, number)
         if why:
-            ld._step(m, lease, repo, StepRecord.new(state=NOT_LANDED, why=why))
+            ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
             return why
         pre = _base_now(ld, e)
-        ld._step(m, lease, repo, StepRecord.new(state=CS.landing, pre=pre))
+        ld._step(m, lease, repo, StepRecord.new(state=Step.landing, pre=pre))
         ld.fault("before-land", repo)
         try:
             res = forge.merge(number, sha=cand, method=_method(m))  # type: ignore[arg-type]
@@ -104,7 +105,7 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
             ld.fault("after-land", repo)
             _landed(ld, m, lease, e, res.sha, pre)
             return None
-        ld._step(m, lease, repo, StepRecord.new(state=NOT_LANDED, why=why))
+        ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
         return why
 
 
@@ -145,7 +146,7 @@ def _base_now(ld: Steps, e: ManifestRepo) -> str | None:
 
 def _landed(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, sha: str,
             pre: str | None) -> None:
-    ld._step(m, lease, e["repo"], StepRecord.new(state=CS.landed, landed=sha, pre=pre or None))
+    ld._step(m, lease, e["repo"], StepRecord.new(state=Step.landed, landed=sha, pre=pre or None))
     ld.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=e["repo"], sha=sha)
 
 
@@ -159,7 +160,7 @@ def stop(ld: Steps, m: Manifest, failure: str) -> tuple[str, str, list[str]]:
     plan = m["plan"]
     order = [e["repo"] for e in m["repos"]]
     st = ld.store.read(plan)
-    merged = [r for r in order if st.step(r).state == CS.landed]
+    merged = [r for r in order if st.step(r).state == Step.landed]
     if merged:
         state = CS.partially_landed
         why = (f"{failure}; merged: " + ", ".join(

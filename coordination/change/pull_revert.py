@@ -32,10 +32,11 @@ from coordination.change.model import ChangePlan
 from coordination.change.revert import Conflict, RepoPlan, Reverted, Reverter, undo_commit
 from coordination.errors import ForgeError, HeadMoved, MergeRefused
 from coordination.forge.base import ForgeFactory, NewPullRequest
-from coordination.runtime.change_records import REVERT_PR, REVERTING, PullRecord, StepRecord
+from coordination.runtime.change_records import REVERT_PR, PullRecord, StepRecord
 from coordination.runtime.changes import ChangeState
 from coordination.runtime.context import Runtime
 from coordination.status import ChangeState as CS
+from coordination.status import StepState as Step
 from coordination.status import EventKind
 
 #: The branch a repo's revert commit is pushed to.
@@ -79,10 +80,10 @@ def revert(rv: Reverter, st: ChangeState, m: Manifest) -> Reverted:
     plan = m["plan"]
     entries = list(reversed(m["repos"]))  # consumers first
     order = [e["repo"] for e in entries]
-    todo = [e for e in entries if st.step(e["repo"]).state in (CS.landed, REVERTING)
+    todo = [e for e in entries if st.step(e["repo"]).state in (Step.landed, Step.reverting)
             and st.step(e["repo"]).landed]
     for e in todo:  # every revert pull request opened first: reviewers see them all
-        if st.step(e["repo"]).state == CS.landed:
+        if st.step(e["repo"]).state == Step.landed:
             why = _open(rv, m, e)
             if why:
                 return _end(rv, m, order, why)
@@ -91,13 +92,13 @@ def revert(rv: Reverter, st: ChangeState, m: Manifest) -> Reverted:
         if why:
             return _end(rv, m, order, why)
     states = rv._states(m)
-    if not any(s in (CS.landed, REVERTING) for s in states.values()):
+    if not any(s in (Step.landed, Step.reverting) for s in states.values()):
         reason = f"reverted by coord change revert (revert pull requests: {', '.join(order)})"
         rv.store.end_landing(plan, CS.reverted, reason)
         rv.rt.events.emit(EventKind.change_reverted, plan=plan, reason="coord change revert",
                           state=CS.reverted, left_landed=[])
         return Reverted(plan, CS.reverted, None, order, reverted=[
-            r for r, s in states.items() if s == CS.reverted], states=states, notes=rv.notes)
+            r for r, s in states.items() if s == Step.reverted], states=states, notes=rv.notes)
     return _end(rv, m, order, None)
 
 
@@ -108,12 +109,12 @@ def _end(rv: Reverter, m: Manifest, order: list[str], why: str | None) -> Revert
     states = rv._states(m)
     pulls = rv.store.read(m["plan"]).revert_pulls
     waiting = [f"{r} #{pulls[r].number}" for r in order if r in pulls
-               and states.get(r) == REVERTING]
+               and states.get(r) == Step.reverting]
     reason = (why or "waiting for the revert pull requests to be approved") + (
         f" (open: {', '.join(waiting)}; coord change revert {m['plan']} again merges each "
         "once its forge allows, consumers first)" if waiting else "")
-    return Reverted(m["plan"], REVERTING, reason, order,
-                    reverted=[r for r, s in states.items() if s == CS.reverted],
+    return Reverted(m["plan"], Step.reverting, reason, order,
+                    reverted=[r for r, s in states.items() if s == Step.reverted],
                     states=states, notes=rv.notes)
 
 
@@ -126,7 +127,7 @@ def _open(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
     with rv._lease(repo) as lease:
         st = rv.store.read(m["plan"])
         step = st.step(repo)
-        if step.state != CS.landed or not step.landed:
+        if step.state != Step.landed or not step.landed:
             return None
         landed = step.landed
         now, why = rv._fetch_base(e)
@@ -164,7 +165,7 @@ def _open(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
         rv.store.set_pull(m["plan"], repo, PullRecord.new(
             kind=forge.kind, project=forge.project, number=pr.number, url=pr.url, branch=branch,
             base=base, head=commit, by="revert", at=time.time()), revert=True)
-        rv._step(m, lease, repo, StepRecord.new(state=REVERTING, landed=landed, pre=pre,
+        rv._step(m, lease, repo, StepRecord.new(state=Step.reverting, landed=landed, pre=pre,
                                                 over=now, revert=commit, by=REVERT_PR))
     return None
 
@@ -176,9 +177,9 @@ def _merge(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
     with rv._lease(repo) as lease:
         st = rv.store.read(m["plan"])
         step, pull = st.step(repo), st.revert_pulls.get(repo)
-        if step.state == CS.reverted:
+        if step.state == Step.reverted:
             return None
-        if step.state != REVERTING or pull is None:
+        if step.state != Step.reverting or pull is None:
             return f"{repo}: no revert pull request (its step is {step.state})"
         forge = rv.forges.of(repo)
         ref = f"{repo}: revert pull request #{pull.number} ({pull.url})"
@@ -201,7 +202,7 @@ def _merge(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
             return f"{ref}: the forge refused to merge it: {exc.reason}"
         except ForgeError as exc:
             return f"{ref}: {exc.message}"
-        rv._step(m, lease, repo, step.but(state=CS.reverted, revert=sha))
+        rv._step(m, lease, repo, step.but(state=Step.reverted, revert=sha))
         rv.rt.events.emit(EventKind.repo_reverted, plan=m["plan"], repo=repo, sha=sha,
                           reason="coord change revert")
     return None
@@ -213,13 +214,13 @@ def check(rv: Reverter, st: ChangeState, m: Manifest) -> list[RepoPlan]:
     for e in reversed(m["repos"]):
         repo, step = e["repo"], st.step(e["repo"])
         pull = st.revert_pulls.get(repo)
-        if step.state == CS.reverted:
+        if step.state == Step.reverted:
             out.append(RepoPlan(repo, "skip", step.landed, why="already reverted"))
-        elif step.state == REVERTING and pull is not None:
+        elif step.state == Step.reverting and pull is not None:
             out.append(RepoPlan(repo, "revert", step.landed, why=(
                 f"would merge its revert pull request #{pull.number} ({pull.url}) once its "
                 "forge allows")))
-        elif step.state == CS.landed and step.landed:
+        elif step.state == Step.landed and step.landed:
             plan = rv._check_one(m, e, step)
             if plan.action == "revert":
                 plan.why = (f"would open a revert pull request from "

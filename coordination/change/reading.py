@@ -15,6 +15,7 @@ with the forge's rate limit in mind, :mod:`coordination.change.forge_status`); w
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -28,18 +29,22 @@ from coordination.change.standing import Base, read_bases
 from coordination.runtime.change_records import (
     REVERT_COMMAND,
     REVERT_PR,
-    REVERTING,
     LanderRecord,
 )
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
 from coordination.runtime.freeze import iso
 from coordination.processes import ended
+from coordination.status import ChangeHeadline as Headline
 from coordination.status import ChangeState as CS
+from coordination.status import StepState as Step
+from coordination.status import RepoState
 
 #: A landing step's state -> the repo's state it shows as.
-_STEP_STATE = {CS.landing: CS.landing, REVERTING: CS.landing, CS.landed: CS.landed,
-               CS.reverted: CS.reverted, CS.revert_failed: CS.revert_failed}
+_STEP_STATE: dict[str, RepoState] = {
+    Step.landing: RepoState.landing, Step.reverting: RepoState.landing,
+    Step.landed: RepoState.landed, Step.reverted: RepoState.reverted,
+    Step.revert_failed: RepoState.revert_failed}
 
 
 class RepoDocument(TypedDict):
@@ -137,22 +142,22 @@ def interruption(plan: str, st: ChangeState) -> dict[str, str] | None:
     if lander and st.state == CS.landing and op == "land":
         why = gone(lander, st)
         if why:
-            return {"state": CS.interrupted, "resume": f"coord change land {plan}",
+            return {"state": Headline.interrupted, "resume": f"coord change land {plan}",
                     "why": f"the landing stopped half-way: {why}"}
         return None
     if st.state not in (CS.landed, CS.partially_landed):
         return None
     if lander and op == "revert":
         why = gone(lander, st)
-    elif not lander and any(s.by == REVERT_COMMAND and s.state in (CS.reverted, REVERTING)
+    elif not lander and any(s.by == REVERT_COMMAND and s.state in (Step.reverted, Step.reverting)
                             for s in st.steps.values()):
         why = "no process is recorded as reverting it"
     else:
         why = None
     if not why:
         return None
-    done = sorted(r for r, s in st.steps.items() if s.state == CS.reverted)
-    return {"state": CS.revert_interrupted, "resume": f"coord change revert {plan}",
+    done = sorted(r for r, s in st.steps.items() if s.state == Step.reverted)
+    return {"state": Headline.revert_interrupted, "resume": f"coord change revert {plan}",
             "why": "the revert stopped half-way"
                    + (f" (reverted: {', '.join(done)})" if done else "") + f": {why}"}
 
@@ -169,21 +174,52 @@ def rejection(j: Judgement) -> str | None:
 UNCHANGED = "no commit on the branch: nothing to land"
 
 
-#: A repo whose revert pull request is open (``land: pr``; ``coord change revert``).
-REVERTING_PR = "reverting"
-
-
-def repo_state(st: ChangeState, repo: str, j: Judgement) -> str:
+def repo_state(st: ChangeState, repo: str, j: Judgement) -> RepoState:
     step = st.step(repo)
     state = step.state
-    if state == REVERTING and step.by == REVERT_PR:
-        return REVERTING_PR
+    if state == Step.reverting and step.by == REVERT_PR:
+        return RepoState.reverting  # its revert pull request is open
     if state in _STEP_STATE:
-        return str(_STEP_STATE[state])
+        return _STEP_STATE[state]
     if repo in st.conflicts:
-        return CS.conflict
+        return RepoState.conflict
     verified = j.verified and not j.vetoed and not j.dropped  # (the train's drop stands)
-    return CS.verified if verified and j.candidates.get(repo) else CS.drafted
+    return RepoState.verified if verified and j.candidates.get(repo) else RepoState.drafted
+
+
+@dataclass(frozen=True)
+class HeadlineFacts:
+    """What a change's headline is computed from besides its stored state."""
+
+    #: the merge train's drop stands (:attr:`Judgement.dropped`)
+    dropped: bool
+    #: its repos' states (:func:`repo_state`)
+    repo_states: frozenset[str]
+    #: why a gate of it was rejected (:func:`rejection`), None: none was
+    rejected: str | None = None
+    #: a landing or revert whose process died (:func:`interruption`'s state), None: none
+    interrupted: str | None = None
+
+
+def headline(stored: str | None, facts: HeadlineFacts) -> str:
+    """What ``coord change status`` headlines a change as (a :class:`Headline`; a stored
+    state this version does not know: as stored): a landing or revert stopped half-way;
+    else the train's drop standing; else its stored state (a drop lifted since is none);
+    else, from its repos and gates, conflict, rejected, verified or drafted."""
+    if facts.interrupted:
+        return Headline(facts.interrupted)
+    if facts.dropped:
+        return Headline.failed_verification
+    if stored and stored != FAILED_VERIFICATION:
+        return Headline(stored) if stored in Headline._value2member_map_ else stored
+    states = facts.repo_states
+    if RepoState.conflict in states:
+        return Headline.conflict
+    if facts.rejected:  # a rejected gate: never headlined verified (0.4 was, green)
+        return Headline.rejected
+    if states == {RepoState.verified}:
+        return Headline.verified
+    return Headline.drafted
 
 
 def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
@@ -199,33 +235,22 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
             base_sha=rec.base_sha if rec else None, candidate=j.candidates.get(name),
             worktree=rec.worktree if rec else None, verified_by=by,
             base_now=bases[name].document() if bases and name in bases else None,
-            landed=step.landed, reverted=step.revert if step.state == CS.reverted else None,
+            landed=step.landed, reverted=step.revert if step.state == Step.reverted else None,
             state=repo_state(st, name, j),
             why=step.why or st.conflicts.get(name) or (
                 UNCHANGED if step.empty and rec and rec.candidate == rec.base_sha else None),
             pr=_pull_document(st, name, pulls),
             revert_pr=(st.revert_pulls[name].document if name in st.revert_pulls else None))
-    states = {r["state"] for r in repos.values()}
-    state: str
-    if j.dropped:
-        state = FAILED_VERIFICATION
-    elif st.state and st.state != FAILED_VERIFICATION:
-        state = st.state
-    elif CS.conflict in states:
-        state = CS.conflict
-    elif rejection(j):  # a rejected gate: never headlined verified (0.4 was, green)
-        state = CS.rejected
-    elif repos and states == {CS.verified}:
-        state = CS.verified
-    else:
-        state = CS.drafted
-    reason = st.reason if st.state != FAILED_VERIFICATION or j.dropped else None
-    if state == CS.rejected:
-        reason = rejection(j)
     stopped = interruption(cp.plan, st)
+    rejected = rejection(j)
+    state = headline(st.state, HeadlineFacts(
+        j.dropped, frozenset(r["state"] for r in repos.values()), rejected,
+        stopped["state"] if stopped else None))
+    reason = st.reason if st.state != FAILED_VERIFICATION or j.dropped else None
     if stopped:
-        state = stopped["state"]
         reason = f"{stopped['why']}; run {stopped['resume']} to carry it on"
+    elif state == Headline.rejected:
+        reason = rejected
     return ChangeDocument(resume=stopped["resume"] if stopped else None,
                           plan=cp.plan, branch=cp.branch, land=cp.land, state=state,
                           reason=reason, order=cp.order,
@@ -298,12 +323,12 @@ def status_document(rt: Runtime, catalog: Catalog, base_dir: Path, plan_id: str,
 
 
 #: The order states are counted in (``coord change status``).
-STATE_ORDER = (CS.landed, CS.landing, CS.verified, CS.drafted, CS.conflict, CS.reverted,
-               CS.revert_failed)
+STATE_ORDER = (RepoState.landed, RepoState.landing, RepoState.verified, RepoState.drafted,
+               RepoState.conflict, RepoState.reverted, RepoState.revert_failed)
 #: A repo in one of these needs someone: no verified candidate, a conflict, left landed.
-ATTENTION = frozenset({CS.drafted, CS.conflict, CS.revert_failed})
+ATTENTION = frozenset({RepoState.drafted, RepoState.conflict, RepoState.revert_failed})
 #: ... and, when the change stopped half-way, a repo whose landing was put back.
-_STOPPED = frozenset({CS.partially_landed, CS.revert_failed})
+_STOPPED = frozenset({Headline.partially_landed, Headline.revert_failed})
 
 
 def counts(repos: list[RepoDocument]) -> dict[str, int]:
@@ -321,11 +346,11 @@ def needs_attention(doc: StatusDocument) -> list[RepoDocument]:
     a landed change), or (the change stopped half-way) whose landing was put back."""
     named = {b["id"] for b in doc["blockers"] if b["kind"] == "repo"}
     stopped = doc["state"] in _STOPPED
-    done = doc["state"] == CS.landed  # (its repos' "already landed" is no call to act)
+    done = doc["state"] == Headline.landed  # (its repos' "already landed" is no call to act)
     return [r for r in doc["repos"].values()
             if r["state"] in ATTENTION or (r["repo"] in named and not (
-                done and r["state"] == CS.landed))
-            or (stopped and r["state"] == CS.reverted)]
+                done and r["state"] == RepoState.landed))
+            or (stopped and r["state"] == RepoState.reverted)]
 
 
 def summary(doc: StatusDocument) -> dict[str, Any]:

@@ -46,14 +46,13 @@ from coordination.change.landing import (
 from coordination.change.manifest import Manifest, ManifestRepo
 from coordination.errors import ChangeNotReady
 from coordination.runtime.change_records import (
-    NOT_LANDED,
     REVERT_COMMAND,
-    REVERTING,
     StepRecord,
 )
 from coordination.runtime.changes import ChangeState
 from coordination.runtime.leases import Lease
 from coordination.status import ChangeState as CS
+from coordination.status import StepState as Step
 from coordination.status import EventKind
 
 #: The states a change can be reverted from.
@@ -175,10 +174,10 @@ class Reverter(Lander):
     def _check_one(self, m: Manifest, e: ManifestRepo, step: StepRecord) -> RepoPlan:
         repo, wt = e["repo"], e["worktree"]
         state = step.state
-        if state == CS.reverted:
+        if state == Step.reverted:
             return RepoPlan(repo, "skip", step.landed, why="already reverted")
-        if state not in (CS.landed, REVERTING, CS.revert_failed) or not step.landed:
-            return RepoPlan(repo, "skip", why="it never landed" if state in (None, NOT_LANDED)
+        if state not in (Step.landed, Step.reverting, Step.revert_failed) or not step.landed:
+            return RepoPlan(repo, "skip", why="it never landed" if state in (None, Step.not_landed)
                             else f"its step is {state}")
         landed = str(step.landed)
         untrusted = self._untrusted(repo, wt, remote=e["remote"])
@@ -188,7 +187,7 @@ class Reverter(Lander):
             now = g.fetch(wt, e["remote"], e["base"], hooks=self._hooks(repo))
         except g.GitError as exc:
             return RepoPlan(repo, "refuse", landed, why=f"{repo}: {exc}")
-        if state == REVERTING and step.revert and g.is_ancestor(wt, step.revert, now):
+        if state == Step.reverting and step.revert and g.is_ancestor(wt, step.revert, now):
             return RepoPlan(repo, "skip", landed, now, why="its revert is on the remote already")
         problem = self._unrevertible(e, landed, now)
         if problem:
@@ -245,14 +244,14 @@ class Reverter(Lander):
         for e in entries:
             step = st.step(e["repo"])
             state = step.state
-            if state == CS.landing and step.reland:
+            if state == Step.landing and step.reland:
                 step = self._settle_reland(m, e, step)
                 state = step.state
-            if state == CS.reverted:
+            if state == Step.reverted:
                 if step.by == REVERT_COMMAND:
                     done.append(e["repo"])
                 continue
-            if state not in (CS.landed, REVERTING, CS.revert_failed) or not step.landed:
+            if state not in (Step.landed, Step.reverting, Step.revert_failed) or not step.landed:
                 continue  # never landed, or the landing's undo reverted it: nothing to revert
             failure = self._revert_repo(m, e, step)
             if failure:
@@ -285,7 +284,7 @@ class Reverter(Lander):
         with self._lease(repo) as lease:
             # Read again under the lease: another revert of the change may have done it.
             step = self.store.read(m["plan"]).steps.get(repo, step)
-            if step.state == CS.reverted:
+            if step.state == Step.reverted:
                 return None
             landed = step.landed
             # (it landed: read so before the lease; under it only this command writes)
@@ -295,7 +294,7 @@ class Reverter(Lander):
             if why:
                 return why
             hooks = self._hooks(repo)
-            revert = step.revert if step.state == REVERTING else None
+            revert = step.revert if step.state == Step.reverting else None
             if revert and now and self._on_remote(wt, revert, step.over, now):
                 # Resumed: the revert was pushed before the step said so (never twice).
                 self._reverted(m, lease, e, step, now, now if now != revert else revert)
@@ -316,7 +315,7 @@ class Reverter(Lander):
                 self._reverted(m, lease, e, done, now, now)
                 return None
             doc = StepRecord.new(
-                state=REVERTING, landed=landed, pre=pre, over=now, revert=revert,
+                state=Step.reverting, landed=landed, pre=pre, over=now, revert=revert,
                 by=REVERT_COMMAND,
                 ident=f"{ident['GIT_AUTHOR_NAME']} <{ident['GIT_AUTHOR_EMAIL']}>")
             self._step(m, lease, repo, doc)
@@ -338,7 +337,7 @@ class Reverter(Lander):
                     why = None
             self.fault("after-revert", repo)
             if why:
-                self._step(m, lease, repo, StepRecord.new(state=CS.landed, landed=landed, pre=pre,
+                self._step(m, lease, repo, StepRecord.new(state=Step.landed, landed=landed, pre=pre,
                                                           why=f"revert refused: {why}"))
                 return f"{repo}: revert refused: {why}"
             self._reverted(m, lease, e, doc, now, str(after))
@@ -355,7 +354,7 @@ class Reverter(Lander):
 
     def _reverted(self, m: Manifest, lease: Lease, e: ManifestRepo, step: StepRecord,
                   over: str | None, head: str) -> None:
-        doc = StepRecord.new(state=CS.reverted, landed=step.landed, pre=step.pre or e["base_sha"],
+        doc = StepRecord.new(state=Step.reverted, landed=step.landed, pre=step.pre or e["base_sha"],
                              over=over if step.over is None else step.over, revert=head,
                              by=REVERT_COMMAND, why=step.why or None)
         self._step(m, lease, e["repo"], doc)
@@ -398,9 +397,9 @@ class Reverter(Lander):
         self.store.end_landing(plan, CS.revert_failed, reason)
         self.rt.events.emit(EventKind.change_reverted, plan=plan, reason=reason,
                             state=CS.revert_failed,
-                            left_landed=[r for r, s in states.items() if s == CS.landed])
+                            left_landed=[r for r, s in states.items() if s == Step.landed])
         return Reverted(plan, CS.revert_failed, reason, order,
-                        reverted=[r for r, s in states.items() if s == CS.reverted],
+                        reverted=[r for r, s in states.items() if s == Step.reverted],
                         relanded=relanded, states=states, notes=self.notes)
 
     def _reland(self, m: Manifest, e: ManifestRepo) -> str | None:
@@ -409,7 +408,7 @@ class Reverter(Lander):
         with self._lease(repo) as lease:
             step = self.store.read(m["plan"]).step(repo)
             revert, over = step.revert, step.over
-            if step.state != CS.reverted or not revert or not over:
+            if step.state != Step.reverted or not revert or not over:
                 return f"{repo}: its step is {step.state}, not a revert of this command"
             now, why = self._fetch_base(e)
             if why:
@@ -424,7 +423,7 @@ class Reverter(Lander):
                 again = undo_commit(m, wt, revert, over, now, ident, msg)
             except Conflict as exc:
                 return f"{repo}: landing it again does not apply: conflict in {exc}"
-            self._step(m, lease, repo, step.but(state=CS.landing, reland=again,
+            self._step(m, lease, repo, step.but(state=Step.landing, reland=again,
                                                 reland_over=now))
             if self.land_mode == "command":
                 return (f"{repo}: lands by command; landing it again is not automatic "
@@ -433,7 +432,7 @@ class Reverter(Lander):
             if why and g.remote_sha(wt, remote, base, hooks=hooks) != again:
                 self._step(m, lease, repo, step.but(why=f"landing again refused: {why}"))
                 return f"{repo}: landing it again was refused: {why}"
-            self._step(m, lease, repo, StepRecord.new(state=CS.landed, landed=again, pre=revert,
+            self._step(m, lease, repo, StepRecord.new(state=Step.landed, landed=again, pre=revert,
                                                       relanded=True))
             self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=again)
             return None
@@ -450,10 +449,10 @@ class Reverter(Lander):
             reland = step.reland
             assert reland is not None  # (what it was called for)
             if now and (now == reland or g.is_ancestor(wt, reland, now)):
-                doc = StepRecord.new(state=CS.landed, landed=reland, pre=step.revert,
+                doc = StepRecord.new(state=Step.landed, landed=reland, pre=step.revert,
                                      relanded=True)
             else:
-                doc = step.without("reland", "reland_over").but(state=CS.reverted)
+                doc = step.without("reland", "reland_over").but(state=Step.reverted)
             self._step(m, lease, repo, doc)
             return doc
 
@@ -463,5 +462,5 @@ class Reverter(Lander):
         for e in m["repos"]:
             s = st.step(e["repo"])
             state = str(s.state or "not landed")
-            out[e["repo"]] = "relanding" if state == CS.landing and s.reland else state
+            out[e["repo"]] = "relanding" if state == Step.landing and s.reland else state
         return out

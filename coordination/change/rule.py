@@ -55,6 +55,11 @@ candidate: the HEAD of its change worktree, re-read now):
   and its forge would merge it: reviews as its protection requires, required checks
   green, no conflict (:func:`coordination.change.forge_status.forge_blockers`).
 
+The checks are a pure policy over facts gathered before any runs
+(:func:`coordination.change.landing_evidence.gather`: every git, Redis and file read, the
+freshness anchor's write beside the catalog, each SSH signature's check): none runs
+git or a process, reads or writes Redis or a file.
+
 Each reason is a :class:`Blocker`: its kind (verify, gate, repo, run, train,
 evidence, state, forge), what it is about (a todo id or a repo) and why, said so a person knows
 what to run next.
@@ -64,10 +69,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from coordination.change import anchor
-from coordination.change import git as g
 from coordination.change import standing
 from coordination.change.blockers import Blocker, short
 from coordination.change.forge_status import PullView, forge_blockers
@@ -91,11 +94,9 @@ from coordination.change.verify_verdicts import (
 from coordination.runtime.change_records import SweepPointer
 from coordination.runtime.changes import FAILED_VERIFICATION, ChangeState
 from coordination.runtime.context import Runtime
-from coordination.runtime.sweep_fields import Checkpoint
 from coordination.status import ChangeState as CS
+from coordination.status import StepState
 from coordination.status import TodoStatus
-from coordination.trust.approvers import Approvers, starter_of
-from coordination.trust.signing import Policy
 
 __all__ = ["CHECKS", "Judgement", "judge", "unchecked"]
 
@@ -139,7 +140,8 @@ class Judgement:
 
 
 #: A check of the landing rule: the evidence (and the judgement so far, whose verdicts
-#: it may fill in) -> its blockers, in the order they are told.
+#: it may fill in) -> its blockers, in the order they are told. Pure: it reads only
+#: the evidence (never ``ev.rt``, git or a file).
 Check = Callable[[Evidence, Judgement], list[Blocker]]
 
 
@@ -147,7 +149,7 @@ def check_pointer(ev: Evidence, j: Judgement) -> list[Blocker]:
     """The sweep pointer is sealed, and the newest freshness anchor names it."""
     if ev.refused_pointer:
         return [Blocker("evidence", ev.cp.plan, ev.refused_pointer)]
-    return fresh(ev.rt, ev.cp, ev.pointer, ev.policy, remotes=ev.remotes)
+    return fresh(ev.cp, ev.pointer, ev.fresh_anchor, ev.anchors_refused)
 
 
 def check_candidates(ev: Evidence, j: Judgement) -> list[Blocker]:
@@ -161,7 +163,7 @@ def check_candidates(ev: Evidence, j: Judgement) -> list[Blocker]:
         elif repo in st.conflicts:
             out.append(Blocker("repo", repo, f"conflict: {st.conflicts[repo]}"))
         elif st.state == CS.partially_landed and \
-                st.step(repo).state == CS.landed:
+                st.step(repo).state == StepState.landed:
             how = "a per-wave landing" if cp.land != "pr" else "a landing"
             out.append(Blocker("repo", repo, f"landed by {how} that stopped "
                                f"(partially_landed): take it out first (coord change "
@@ -172,13 +174,18 @@ def check_candidates(ev: Evidence, j: Judgement) -> list[Blocker]:
 def check_standing(ev: Evidence, j: Judgement) -> list[Blocker]:
     """Where the change stands against its remotes (a repo already told of: not again)."""
     told = {b.id for b in j.blockers if b.kind == "repo"}
-    return _standing(ev.cp, ev.st, ev.now, {r: b for r, b in (ev.bases or {}).items()
-                                            if r not in told})
+    out = [Blocker("repo", r, why) for r, why in ev.base_problems.items() if r not in told]
+    said = standing.ended(ev.cp, ev.st, ev.now)
+    if said:
+        out.append(Blocker("state", ev.cp.plan, said))
+    return out
 
 
 def check_git_trusted(ev: Evidence, j: Judgement) -> list[Blocker]:
-    """(Only git can say it: a reader that runs none leaves it out, and says so.)"""
-    return _untrusted_git(ev.cp, ev.st) if ev.git else []
+    """No repo's own git config (which a todo can write) makes git run a program, and
+    its remote is the catalog's. (Only git can say it: a reader that runs none leaves
+    it out, and says so.)"""
+    return [Blocker("repo", r, why) for r, why in ev.untrusted.items()] if ev.git else []
 
 
 def check_has_verify(ev: Evidence, j: Judgement) -> list[Blocker]:
@@ -213,7 +220,7 @@ def check_verify_passed(ev: Evidence, j: Judgement) -> list[Blocker]:
     pointer's anchor); then each repo whose candidate moved since."""
     cp, cands = ev.cp, ev.cands
     anchors = {t: ev.pointer.started_in(t) for t in cp.verify_todos}
-    elsewhere = _checkpoints_elsewhere(ev, anchors)
+    elsewhere = ev.elsewhere
     out: list[Blocker] = []
     moved: dict[str, str] = {}
     for todo in cp.verify_todos:
@@ -237,17 +244,6 @@ def check_verify_passed(ev: Evidence, j: Judgement) -> list[Blocker]:
     return out + [Blocker("repo", r, why) for r, why in sorted(moved.items())]
 
 
-def _checkpoints_elsewhere(ev: Evidence, anchors: Mapping[str, tuple[str, int] | None]
-                           ) -> dict[str, dict[str, Checkpoint]]:
-    """sweep -> the checkpoints of the verify todos the pointer says last started in a
-    sweep other than the plan's last (a ``coord todo run`` of one)."""
-    wanted: dict[str, list[str]] = {}
-    for t, a in anchors.items():
-        if a is not None and a[0] != ev.sweep:
-            wanted.setdefault(a[0], []).append(t)
-    return {s: ev.rt.checkpoints.get_all(s, ts) for s, ts in sorted(wanted.items())}
-
-
 def check_former_verify(ev: Evidence, j: Judgement) -> list[Blocker]:
     """A failed verify record of a todo the catalog no longer calls a verify todo of the
     plan (deleted, or verify: turned off) still vetoes the set it failed on."""
@@ -263,14 +259,13 @@ def check_gates_approved(ev: Evidence, j: Judgement) -> list[Blocker]:
     that count, for what the plan runs now."""
     cp, sweep, last, spec = ev.cp, ev.sweep, ev.last, ev.spec
     changed: list[str] | None = None
-    signers = Approvers(Path(cp.allowed_signers) if cp.allowed_signers else None)
-    started = starter_of(ev.rec, sweep or "", signers) if cp.gates else None
+    signers, started = ev.signers, ev.started
     out: list[Blocker] = []
     for gate in cp.gates:
         votes = ""
         decided: str | None = None
         if sweep and not ev.gone and (last.get(gate) or {}).get("status") == TodoStatus.succeeded:
-            votes = ev.rt.checkpoints.gate_read(sweep, gate)[1]
+            votes = ev.votes.get(gate, "")
             if changed is None:
                 if ev.unreadable:
                     out.append(Blocker("evidence", cp.plan, ev.unreadable + ": what its "
@@ -283,7 +278,8 @@ def check_gates_approved(ev: Evidence, j: Judgement) -> list[Blocker]:
                            or rolled_back(spec, sweep, gate, last))
         gv = gate_verdict(gate, last.get(gate), sweep, ev.gone, votes,
                           cp.gate_needs.get(gate, 1), ev.policy,
-                          GateContext(cp.gate_specs.get(gate) or {}, signers, started),
+                          GateContext(cp.gate_specs.get(gate) or {}, signers, started,
+                                      ev.proofs.get(gate, {})),
                           changed, cp.plan, decided)
         j.gates[gate] = gv
         if gv.verdict != "approved":
@@ -379,56 +375,14 @@ def prepare_blockers(cp: ChangePlan, st: ChangeState) -> list[Blocker]:
     return out
 
 
-def _standing(cp: ChangePlan, st: ChangeState, now: dict[str, str | None],
-              bases: Mapping[str, standing.Base] | None) -> list[Blocker]:
-    """Where the change stands against its remotes: each repo's base as ``bases`` read
-    it now (moved, gone, the candidate already: in ``land --dry-run``'s words; not
-    given: prepare checks the remotes itself), then a landing or revert of it already
-    made on the candidates it has now."""
-    out: list[Blocker] = []
-    for repo, base in (bases or {}).items():
-        rec, cand = st.repos.get(repo), now.get(repo)
-        if not base.checked or rec is None or cand is None or repo in st.conflicts:
-            continue
-        problem, _ = standing.base_problem(repo, cp.targets[repo], rec, cand, base.sha)
-        if problem:
-            out.append(Blocker("repo", repo, problem.removeprefix(f"{repo}: ")))
-    said = standing.ended(cp, st, now)
-    if said:
-        out.append(Blocker("state", cp.plan, said))
-    return out
-
-
-def _untrusted_git(cp: ChangePlan, st: ChangeState) -> list[Blocker]:
-    """Repos whose own git config (the checkout's, the worktree's: a todo can write
-    them) makes git run a program: coord runs no git there to land (unless the repo
-    says ``land_hooks: true``); or whose remote there is not the catalog's ``url:``."""
-    out: list[Blocker] = []
-    for repo, t in cp.targets.items():
-        rec = st.repos.get(repo)
-        if rec is None:
-            continue
-        dirs = [d for d in (t.checkout, rec.worktree) if d and Path(d).is_dir()]
-        why = g.untrusted_git(repo, t.checkout, *dirs, remote=t.remote, url=t.url,
-                              trusted=t.land_hooks)
-        if why:
-            out.append(Blocker("repo", repo, why.removeprefix(f"{repo}: ")))
-    return out
-
-
-def fresh(rt: Runtime, cp: ChangePlan, pointer: SweepPointer, policy: Policy, *,
-          remotes: bool) -> list[Blocker]:
+def fresh(cp: ChangePlan, pointer: SweepPointer, newest: anchor.Anchor | None,
+          refused: list[str]) -> list[Blocker]:
     """The pointer Redis holds is the newest sweep's: the newest freshness anchor found
-    outside Redis (:mod:`coordination.change.anchor`: beside the catalog; with
-    ``remotes``, on each repo's remote too) anchors exactly it (sweep, run, where each
-    verify todo last started). An anchor whose seal fails blocks too (fail closed).
-    No anchor anywhere (a plan last swept before 0.5): nothing to check against."""
-    repos = {r: (t.checkout, t.remote) for r, t in cp.targets.items()}
-    if remotes:
-        repos = anchor.on_catalog_url(cp.plan, repos,
-                                      {r: t.url for r, t in cp.targets.items()})
-    newest, refused = anchor.newest(cp.base_dir, repos, rt.keys.namespace, cp.plan, policy,
-                                    remotes=remotes)
+    outside Redis (``newest``, :func:`coordination.change.landing_evidence.newest_anchor`:
+    beside the catalog; with the remotes asked, on each repo's remote too) anchors
+    exactly it (sweep, run, where each verify todo last started). An anchor whose seal
+    fails (``refused``) blocks too (fail closed). No anchor anywhere (a plan last swept
+    before 0.5): nothing to check against."""
     out = [Blocker("evidence", cp.plan, f"{why}: sweep the plan again (coord plan sweep "
                    f"{cp.plan})") for why in refused]
     if newest is not None:

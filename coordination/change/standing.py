@@ -28,6 +28,7 @@ from coordination.change import git as g
 from coordination.change.model import ChangePlan, Target
 from coordination.runtime.changes import ChangeState, RepoRecord
 from coordination.status import ChangeState as CS
+from coordination.status import StepState
 
 
 @dataclass(frozen=True)
@@ -231,10 +232,10 @@ def ended(cp: ChangePlan, st: ChangeState, now: dict[str, str | None]) -> str | 
         return None
     if st.state == CS.landed:
         shas = ", ".join(f"{r} {(s.landed or '')[:12]}" for r, s in st.steps.items()
-                         if s.state == CS.landed)
+                         if s.state == StepState.landed)
         return (f"{cp.plan} is landed" + (f" ({shas})" if shas else "")
                 + f": nothing to land; coord change revert {cp.plan} takes it out")
-    out = [r for r, s in st.steps.items() if s.state == CS.reverted]
+    out = [r for r, s in st.steps.items() if s.state == StepState.reverted]
     if not out:
         return None
     return (f"{cp.plan} was reverted" + (f" ({st.reason})" if st.reason else "")

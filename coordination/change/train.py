@@ -47,6 +47,7 @@ from coordination.forge.base import ForgeFactory
 from coordination.runtime.changes import RepoRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.freeze import refuse_if_frozen
+from coordination.status import ChangeHeadline
 from coordination.status import ChangeState as CS
 
 #: plan -> (its change, repo concurrency)
@@ -172,7 +173,8 @@ def run_train(rt: Runtime, resolve: Resolve, verify: Verify, *,
                 if rejected:  # never verified: no verification lifts a rejected gate
                     rt.changes.leave_train(plan)
                     rt.changes.set_own(plan, {})
-                    results.append({"plan": plan, "state": CS.rejected, "reason": rejected})
+                    results.append({"plan": plan, "state": ChangeHeadline.rejected,
+                                    "reason": rejected})
                     gone.add(plan)
                     continue  # never ahead of anything: those behind stay as they are
                 # verified already on these candidates (the first in line with nothing

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from coordination.runtime.changes import ChangeState, ChangeStore
 from coordination.runtime.context import Runtime
 from coordination.status import ChangeState as CS
+from coordination.status import StepState
 from coordination.status import EventKind
 
 #: How often a soak looks at the clock (seconds).
@@ -105,7 +106,7 @@ def commit_waves(ld: Steps, m: Mapping[str, Any]) -> Ended:
 
 
 def _all_landed(st: ChangeState, w: Mapping[str, Any]) -> bool:
-    return all(st.step(r).state == CS.landed for r in w["repos"])
+    return all(st.step(r).state == StepState.landed for r in w["repos"])
 
 
 def _soak(ld: Steps, plan: str, k: int, w: Mapping[str, Any]) -> None:

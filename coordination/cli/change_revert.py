@@ -16,8 +16,8 @@ from coordination.cli.context import Context
 from coordination.cli.render import emit, err_console, esc, json_option, print_json, say
 from coordination.errors import LandingFailed, OperationFailed
 from coordination.runtime.context import get_runtime
-from coordination.runtime.change_records import REVERTING
 from coordination.status import ChangeState as CS
+from coordination.status import StepState
 
 
 @click.command()
@@ -89,7 +89,7 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
     emit(as_json, out.document(), lambda d: say(
         f"{esc(plan_id)}: {d['state']}" + (f" - {esc(d['reason'])}" if d["reason"] else "")
         + (f" (reverted: {esc(', '.join(d['reverted']))})" if d["reverted"] else "")))
-    if out.state not in (CS.reverted, REVERTING):  # (revert pull requests open: exit 0)
+    if out.state not in (CS.reverted, StepState.reverting):  # (revert pull requests open: exit 0)
         raise LandingFailed(f"{plan_id} {out.state}: {out.reason}")
 
 

@@ -194,11 +194,6 @@ class PrepareRecord:
         return json.dumps(self.document)
 
 
-#: A step's states besides the repo states of :class:`coordination.status.ChangeState`
-#: (landing, landed, reverted, revert_failed): a revert under way, and a repo whose
-#: landing step started but never landed (refused).
-REVERTING = "reverting"
-NOT_LANDED = "not_landed"
 #: Who a step written by ``coord change revert`` says it is by (``by``): the landing's
 #: own undo's steps say none, and only this command's are landed again when it fails.
 REVERT_COMMAND = "change revert"
@@ -215,8 +210,8 @@ class StepRecord:
 
     #: the step as stored (every field, in the order written)
     document: dict[str, Any]
-    #: landing | landed | :data:`REVERTING` | reverted | revert_failed |
-    #: :data:`NOT_LANDED`, as stored (None: the step says none)
+    #: a :class:`coordination.status.StepState`, as stored (None: the step says none;
+    #: a state this version does not know: as stored)
     state: str | None = None
     #: what landed on the repo's base
     landed: str | None = None

@@ -79,7 +79,7 @@ from coordination.runtime.change_records import (
 from coordination.runtime.checkpoints import TransitionRefused
 from coordination.runtime.leases import Lease, new_token
 from coordination.runtime.scripts import lua
-from coordination.status import CHANGE_ENDED, CHANGE_TRANSITIONS
+from coordination.status import CHANGE_ENDED, CHANGE_TRANSITIONS, STEP_TRANSITIONS, StepState
 from coordination.status import ChangeState as CS
 from coordination.trust import evidence
 from coordination.trust.evidence import EvidenceKind
@@ -151,6 +151,21 @@ def refused_move(old: str | None, new: str) -> str | None:
     if target not in CHANGE_TRANSITIONS[source]:
         return (f"a change may not move from {source or 'no state'} to {target}: see "
                 "coordination.status.CHANGE_TRANSITIONS")
+    return None
+
+
+def refused_step(old: str | None, new: str | None) -> str | None:
+    """Why a repo's step may not move from ``old`` to ``new``
+    (:data:`coordination.status.STEP_TRANSITIONS`), None: it may. A step state this
+    version does not know moves as no step does."""
+    try:
+        target = StepState(str(new))
+    except ValueError:
+        return f"unknown step state {new!r}"
+    source = StepState(old) if old is not None and old in STEP_TRANSITIONS else None
+    if target not in STEP_TRANSITIONS[source]:
+        return (f"a repo's step may not move from {source or 'no step'} to {target}: see "
+                "coordination.status.STEP_TRANSITIONS")
     return None
 
 
@@ -505,7 +520,16 @@ class ChangeStore:
                      namespace=self.keys.namespace, extra=tuple(slots[1:]))
 
     def step(self, plan: str, lease: Lease, repo: str, rec: StepRecord) -> bool:
-        """Record a repo's landing step, fenced by ``lease``; False: refused."""
+        """The one door of a repo's step: record it, fenced by ``lease``, once
+        :data:`coordination.status.STEP_TRANSITIONS` allows the move from the step stored
+        now (:class:`TransitionRefused` before anything is written; under the repo's
+        lease no other landing or revert writes it, and the fence refuses one that lost
+        it); False: the lease was lost."""
+        raw = self.r.hget(self.keys.change(plan), f"step:{repo}")
+        old = StepRecord.from_json(str(raw) if raw is not None else None).state
+        why = refused_step(old, rec.state)
+        if why:
+            raise TransitionRefused(f"change {plan}, repo {repo}: {why}")
         return bool(lua("change_step")(
             self.r, [self.keys.change(plan), lease.key, self.keys.fence(repo)],
             [lease.token, lease.fence, f"step:{repo}", rec.to_json()]))

@@ -157,7 +157,8 @@ def starter_of(record: Mapping[str, Any] | None, sweep_id: str,
 
 def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
              votes: Mapping[str, Any], *, started_by: str | Starter | None,
-             approvers: Approvers, policy: Policy
+             approvers: Approvers, policy: Policy,
+             proofs: Mapping[tuple[str, str], sshsig.Proof | str | CoordError] | None = None
              ) -> tuple[list[str], list[str], dict[str, str]]:
     """Of ``votes`` (person -> vote), the approvals under ``binding`` that count:
     ``(approvers, refusals, why each refused person's vote does not count)``. A vote
@@ -167,7 +168,9 @@ def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
     (``started_by``: a :class:`Starter`, or the name of a self-declared one) is not
     among who it proves, by key or principal (``starter_may_approve: false``; an
     unproven starter: no vote), and no earlier vote proved the same person (one key,
-    one principal: one approver)."""
+    one principal: one approver). ``proofs``: each vote's SSH signature checked before
+    (:func:`ssh_proofs`: (person, signature) -> what :func:`sshsig.verify_vote` said),
+    so this runs no process (the landing rule's checks); None: checked here."""
     starter = started_by if isinstance(started_by, Starter) else Starter(started_by)
     allowed_from = [str(u) for u in gate.get("from") or []]
     no_starter = gate.get("starter_may_approve") is False
@@ -205,9 +208,12 @@ def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
                        f"(allowed signers {approvers.allowed}): approve with COORD_APPROVE_KEY "
                        "naming your SSH key (or with it in ssh-agent)")
             else:
-                proof = sshsig.verify_vote(str(v["ssh"]), v.get("tree"), sshsig.binding_message(
-                    sweep_id, todo_id, binding, "approve", who), approvers.allowed,
-                    allowed_from or None)
+                proof = (ssh_proof(sweep_id, todo_id, binding, who, v, approvers.allowed,
+                                   allowed_from) if proofs is None
+                         else proofs.get((who, str(v["ssh"])),
+                                         "its SSH signature was not checked"))
+                if isinstance(proof, CoordError):
+                    raise proof
                 if isinstance(proof, str):
                     why = f"{what}: {proof}"
                 elif who not in proof.principals:
@@ -230,6 +236,36 @@ def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
         users.append(who)
         seen.update((i, who) for i in ids)
     return users, list(refused.values()), refused
+
+
+def ssh_proof(sweep_id: str, todo_id: str, binding: str, who: str, vote: Mapping[str, Any],
+              allowed: Path, allowed_from: list[str]) -> sshsig.Proof | str:
+    """What ``who``'s vote's SSH signature proves over this gate's ``binding``."""
+    return sshsig.verify_vote(str(vote["ssh"]), vote.get("tree"), sshsig.binding_message(
+        sweep_id, todo_id, binding, "approve", who), allowed, allowed_from or None)
+
+
+def ssh_proofs(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
+               votes: Mapping[str, Any], approvers: Approvers
+               ) -> dict[tuple[str, str], sshsig.Proof | str | CoordError]:
+    """Every SSH signature :func:`verified` would check of ``votes`` (approving ones
+    under ``binding``, with an allowed-signers file), checked now: (person, signature)
+    -> its proof, why it fails, or the error that stopped the check (ssh-keygen
+    missing: raised again where it is read)."""
+    out: dict[tuple[str, str], sshsig.Proof | str | CoordError] = {}
+    if approvers.allowed is None:
+        return out
+    allowed_from = [str(u) for u in gate.get("from") or []]
+    for who, v in votes.items():
+        if not isinstance(v, dict) or v.get("d") != "approve" or v.get("b") != binding \
+                or v.get("via") in ("web", "forge") or not v.get("ssh"):
+            continue
+        try:
+            out[(who, str(v["ssh"]))] = ssh_proof(sweep_id, todo_id, binding, who, v,
+                                                  approvers.allowed, allowed_from)
+        except CoordError as exc:
+            out[(who, str(v["ssh"]))] = exc
+    return out
 
 
 def votes_of(raw: str) -> dict[str, Any]:

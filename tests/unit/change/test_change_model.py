@@ -96,6 +96,7 @@ def test_a_landing_step_is_fenced_by_its_repo_lease() -> None:
     s = store()
     first = s.take_lease("api", concurrency=2)
     assert first is not None and s.take_lease("api", concurrency=2) is None  # all slots
+    assert s.step("PLAN-001", first, "api", StepRecord.of({"state": "landing"}))
     assert s.step("PLAN-001", first, "api", StepRecord.of({"state": "landed"}))
     s.r.delete(*first.keys)  # expired; another landing takes it over
     second = s.take_lease("api", concurrency=2)

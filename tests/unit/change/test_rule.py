@@ -855,3 +855,88 @@ def test_blockers_are_told_in_the_rules_order(rt: Runtime) -> None:
     assert [(b.kind, b.id) for b in j.blockers] == [
         ("repo", "web"), ("verify", "TODO-101"), ("gate", "TODO-050"), ("run", "TODO-001"),
         ("train", PLAN)]
+
+
+class _Raising:
+    """Stands for ``rt`` or the git module while the checks run: any use is a failure."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"a check of the landing rule used {self.what}.{name}")
+
+
+def test_the_checks_are_a_pure_policy_over_the_facts_gathered(
+        signed: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every git, Redis and file read (and the anchor's write) happens in gather: the
+    checks, run over the facts with ``rt`` and git replaced by objects that raise and
+    no process or file to be opened, judge exactly as judge does. The facts touch every
+    check: a repo whose base is gone, a verify todo run outside the last sweep, a gate
+    approved by an SSH-signed vote (allowed signers), a failed todo, the train's drop."""
+    import builtins
+    import io
+    import sys
+    from dataclasses import replace
+
+    import coordination.change as change_pkg
+    from coordination.change import rule, standing
+    from coordination.change.landing_evidence import gather
+    from coordination.trust import sshsig
+
+    rt = signed
+    key = tmp_path / "ana"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ana", "-f",
+                    str(key)], check=True, timeout=30)
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text("ana " + " ".join((tmp_path / "ana.pub").read_text().split()[:2]) + "\n")
+    cp = replace(plan(("TODO-101", "TODO-102"), gates=("TODO-050",)),
+                 allowed_signers=str(allowed))
+    candidates(rt)
+    create_sweep(rt, "s-1")
+    ran(rt, "TODO-101", sweep="s-1")
+    ran(rt, "TODO-102", sweep="s-9")  # a coord todo run of it, outside the last sweep
+    binding = bound(rt, "s-1", "TODO-050")
+    rt.checkpoints.set_fields("s-1", "TODO-050", status="succeeded", approvals=["ana"],
+                              binding=binding)
+    from coordination.trust import evidence
+
+    ssh = sshsig.sign(sshsig.binding_message("s-1", "TODO-050", binding, "approve", "ana"),
+                      str(key))
+    rt.redis.hset(rt.keys.sweep("s-1"), "g:TODO-050", json.dumps({"ana": evidence.seal(
+        "vote", evidence.vote_about("s-1", "TODO-050", binding, "ana"),
+        {"d": "approve", "b": binding, "at": 1.0, "c": "", "ssh": ssh},
+        rt.settings.signing_keys)}))
+    decided(rt, "s-1", "TODO-050")
+    rt.checkpoints.set_fields("s-1", "TODO-001", status="failed", reason="exit 2")
+    rt.changes.drop(PLAN, "verify todo TODO-101 failed", {"api": "a0", "web": "w0"})
+    bases = {"api": standing.Base(None, True, "read"), "web": standing.Base("b", True, "read")}
+
+    want = judge(rt, cp, candidates=dict(SET), bases=bases)
+    ev = gather(rt, cp, rt.changes.read(PLAN), dict(SET), bases, True)
+    ev.rt = _Raising("rt")  # type: ignore[assignment]
+    for name, mod in list(sys.modules.items()):
+        if name.startswith(change_pkg.__name__ + ".") and getattr(mod, "g", None) is not None:
+            monkeypatch.setattr(mod, "g", _Raising("git"))
+
+    def refused(*a: object, **k: object) -> None:
+        raise AssertionError(f"a check of the landing rule ran a process or opened a file: {a!r}")
+
+    for where, name in ((subprocess, "run"), (subprocess, "Popen"), (builtins, "open"),
+                        (io, "open"), (os, "open")):
+        monkeypatch.setattr(where, name, refused)
+    got = rule.Judgement(plan=cp.plan, candidates=dict(SET), sweep=ev.sweep)
+    for check in rule.CHECKS:
+        got.blockers.extend(check(ev, got))
+    monkeypatch.undo()
+
+    assert [(b.kind, b.id, b.why) for b in got.blockers] == \
+        [(b.kind, b.id, b.why) for b in want.blockers]
+    assert {t: v.document() for t, v in got.gates.items()} == \
+        {t: v.document() for t, v in want.gates.items()}
+    assert {t: v.document() for t, v in got.verify.items()} == \
+        {t: v.document() for t, v in want.verify.items()}
+    assert got.gates["TODO-050"].verdict == "approved", got.gates["TODO-050"].why
+    assert got.dropped == want.dropped
+    assert {b.kind for b in got.blockers} == {"repo", "run", "train"}, got.blockers
+    assert "s-9" in ev.elsewhere and set(got.verify) == {"TODO-101", "TODO-102"}

@@ -98,3 +98,34 @@ def test_a_verify_template_s_verdicts_are_counted_and_each_listed_with_all(
     d["verify"] = dict(list(d["verify"].items())[:3])
     show_status(d)
     assert "verify TODO-011[svc-0001]: passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stored,facts,want", [
+    # a landing or revert stopped half-way says so over everything else
+    ("landing", dict(interrupted="interrupted", dropped=True), "interrupted"),
+    ("landed", dict(interrupted="revert_interrupted"), "revert_interrupted"),
+    # the train's drop stands; a drop lifted since is no headline
+    (None, dict(dropped=True), "failed_verification"),
+    ("failed_verification", dict(states={"verified"}), "verified"),
+    ("failed_verification", dict(states={"verified"}, dropped=True), "failed_verification"),
+    # a stored state is shown as stored (one this version does not know too)
+    ("landed", dict(states={"conflict"}, rejected="gate G rejected"), "landed"),
+    ("from_a_newer_coord", dict(), "from_a_newer_coord"),
+    # else computed from the repos and gates
+    (None, dict(states={"conflict", "verified"}, rejected="x"), "conflict"),
+    (None, dict(states={"verified"}, rejected="gate G rejected"), "rejected"),
+    (None, dict(states={"verified"}), "verified"),
+    (None, dict(states={"verified", "drafted"}), "drafted"),
+    (None, dict(states=set()), "drafted"),
+])
+def test_the_headline_is_computed_from_the_stored_state_and_the_facts(
+        stored: str | None, facts: dict[str, Any], want: str) -> None:
+    from coordination.change.reading import HeadlineFacts, headline
+    from coordination.status import ChangeHeadline
+
+    got = headline(stored, HeadlineFacts(facts.get("dropped", False),
+                                         frozenset(facts.get("states", set())),
+                                         facts.get("rejected"), facts.get("interrupted")))
+    assert got == want
+    if want != "from_a_newer_coord":
+        assert isinstance(got, ChangeHeadline)

@@ -222,6 +222,8 @@ def test_the_store_writes_steps_and_its_lander_as_before_and_reads_them_typed() 
     lease = store.take_lease("api", 1)
     assert lease is not None
     for name, text in STEPS.items():
+        # (each as a landing's step moves: begun, then what it became)
+        assert store.step("PLAN-001", lease, name, StepRecord.new(state="landing"))
         assert store.step("PLAN-001", lease, name, StepRecord.from_json(text))
     store.set_lander("PLAN-001", LanderRecord.from_json(LANDER))
     stored = r.hgetall(keys.change("PLAN-001"))

@@ -12,12 +12,18 @@ from pathlib import Path
 import pytest
 
 import coordination
-from coordination.runtime.changes import FAILED_VERIFICATION, refused_move
+from coordination.runtime.changes import FAILED_VERIFICATION, refused_move, refused_step
 from coordination.runtime.checkpoints import TransitionRefused
 from coordination.runtime.context import Runtime
 from coordination.trust.evidence import KINDS, EvidenceKind
-from coordination.status import CHANGE_ENDED, CHANGE_STORED, CHANGE_TRANSITIONS
-from coordination.status import ChangeState as CS
+from coordination.status import (
+    CHANGE_ENDED,
+    CHANGE_STORED,
+    CHANGE_TRANSITIONS,
+    STEP_TRANSITIONS,
+    StepState,
+)
+from coordination.status import ChangeHeadline, ChangeState as CS
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -46,13 +52,20 @@ def test_the_table_names_every_state_and_only_states() -> None:
     assert set(CHANGE_TRANSITIONS) == {None, *CS}
     for targets in CHANGE_TRANSITIONS.values():
         assert targets <= set(CS)
-    # the headlines read from the record are never stored: nothing moves to them
-    headlines = {CS.drafted, CS.verified, CS.conflict, CS.interrupted,
-                 CS.revert_interrupted, CS.rejected}
-    assert not headlines & CHANGE_STORED
-    for s in headlines:
-        assert CHANGE_TRANSITIONS[s] == frozenset()
+    assert CHANGE_STORED == set(CS)
     assert CHANGE_ENDED <= CHANGE_STORED and FAILED_VERIFICATION in CHANGE_STORED
+
+
+def test_headlines_are_their_own_type_and_never_stored() -> None:
+    """The headlines computed from the record (never stored) are no stored state: the
+    table cannot move to them; every stored state is a headline too (shown as stored)."""
+    computed = {ChangeHeadline.drafted, ChangeHeadline.verified, ChangeHeadline.conflict,
+                ChangeHeadline.interrupted, ChangeHeadline.revert_interrupted,
+                ChangeHeadline.rejected}
+    assert {str(h) for h in ChangeHeadline} == {*map(str, CS), *map(str, computed)}
+    for h in computed:
+        assert str(h) not in {str(s) for s in CHANGE_STORED}
+        assert refused_move(CS.landed, str(h))
 
 
 @pytest.mark.parametrize("old,new", MOVES)
@@ -61,7 +74,8 @@ def test_every_move_the_code_makes_is_allowed(old: str | None, new: str) -> None
 
 
 @pytest.mark.parametrize("old,new", [(CS.reverted, CS.partially_landed), (None, CS.landed),
-                                     (CS.landed, CS.interrupted), (None, "nonsense")])
+                                     (CS.landed, ChangeHeadline.interrupted),
+                                     (None, "nonsense")])
 def test_a_move_outside_the_table_is_refused(old: str | None, new: str) -> None:
     assert refused_move(old, new)
 
@@ -75,8 +89,8 @@ def test_write_state_refuses_before_writing(rt: Runtime) -> None:
     assert rt.changes.read(PLAN).state == CS.reverted
     with pytest.raises(TransitionRefused, match="from reverted to partially_landed"):
         rt.changes.end_landing(PLAN, CS.partially_landed, "x")
-    with pytest.raises(TransitionRefused, match="to interrupted"):
-        rt.changes.end_landing(PLAN, CS.interrupted, "x")
+    with pytest.raises(TransitionRefused, match="'interrupted'"):
+        rt.changes.end_landing(PLAN, ChangeHeadline.interrupted, "x")
     st = rt.changes.read(PLAN)
     assert (st.state, st.reason) == (CS.reverted, "undone")  # nothing written
     rt.changes.drop(PLAN, "TODO-101 failed", {"api": "a1"})
@@ -143,3 +157,76 @@ def test_every_change_state_write_goes_through_write_state() -> None:
 def test_evidence_kinds_are_an_enum() -> None:
     assert KINDS == set(EvidenceKind) and "verify" in KINDS
     assert EvidenceKind.decision == "decision"
+
+
+# -- a repo's step: its own table, behind ChangeStore.step ------------------------------
+S = StepState
+#: Every move of a repo's step the landing (landing.py, pull_landing.py: push, command,
+#: land: pr, carried on), its undo, and coord change revert (revert.py, pull_revert.py:
+#: push, command, revert pull requests, landing again over a refused revert) make.
+STEP_MOVES = [
+    (None, S.landing), (S.landing, S.landed),  # a landing
+    (S.landing, S.landing), (S.landed, S.landing), (S.landed, S.landed),  # carried on
+    (None, S.not_landed), (S.not_landed, S.not_landed),  # land: pr, a PR refused
+    (S.not_landed, S.landing), (S.not_landed, S.landed),  # ... carried on
+    # its undo, from each step it reverts
+    *[(old, new) for old in (S.landing, S.landed, S.reverting, S.revert_failed)
+      for new in (S.reverting, S.reverted, S.revert_failed, S.not_landed)],
+    # coord change revert: the revert refused puts it back landed; landing it again
+    (S.reverting, S.landed), (S.reverted, S.landing), (S.landing, S.reverted),
+]
+
+
+@pytest.mark.parametrize("old,new", STEP_MOVES)
+def test_every_step_move_the_code_makes_is_allowed(old: str | None, new: str) -> None:
+    assert refused_step(old, new) is None
+
+
+@pytest.mark.parametrize("old,new", [
+    (None, S.landed), (None, S.reverted), (None, S.reverting),  # never began
+    (S.reverted, S.reverting), (S.reverted, S.landed), (S.reverted, S.revert_failed),
+    (S.not_landed, S.reverting), (S.not_landed, S.reverted),  # nothing of it to revert
+    (S.revert_failed, S.landed), (S.landed, None), (S.landed, "relanding")])
+def test_a_step_move_outside_the_table_is_refused(old: str | None, new: str | None) -> None:
+    assert refused_step(old, new)
+
+
+def test_the_step_table_names_every_step_state() -> None:
+    assert set(STEP_TRANSITIONS) == {None, *S}
+    for targets in STEP_TRANSITIONS.values():
+        assert targets <= set(S)
+    # a step state this version does not know moves as no step does
+    assert refused_step("from_a_newer_coord", S.landing) is None
+    assert refused_step("from_a_newer_coord", S.reverted)
+
+
+def test_the_step_door_refuses_before_writing(rt: Runtime) -> None:
+    from coordination.runtime.change_records import StepRecord
+
+    lease = rt.changes.take_lease("api", 1)
+    assert lease is not None
+    with pytest.raises(TransitionRefused, match="from no step to reverted"):
+        rt.changes.step(PLAN, lease, "api", StepRecord.new(state=S.reverted, landed="a1"))
+    assert rt.changes.read(PLAN).step("api").empty
+    assert rt.changes.step(PLAN, lease, "api", StepRecord.new(state=S.landing))
+    assert rt.changes.step(PLAN, lease, "api", StepRecord.new(state=S.landed, landed="a1"))
+    assert rt.changes.step(PLAN, lease, "api", StepRecord.new(state=S.reverting, landed="a1"))
+    assert rt.changes.step(PLAN, lease, "api", StepRecord.new(state=S.reverted, landed="a1"))
+    with pytest.raises(TransitionRefused, match="from reverted to revert_failed"):
+        rt.changes.step(PLAN, lease, "api", StepRecord.new(state=S.revert_failed))
+    assert rt.changes.read(PLAN).step("api").state == S.reverted  # nothing written
+
+
+def test_every_step_write_goes_through_the_door() -> None:
+    """Only ChangeStore.step names a step field (``step:<R>``) to write: a landing,
+    an undo and a revert all call it."""
+    writers = []
+    for p in PKG.rglob("*.py"):
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            if re.search(r"""f?["']step:""", line):
+                writers.append(f"{p.relative_to(PKG)}")
+    assert sorted(set(writers)) == ["runtime/changes.py"]
+    text = (PKG / "runtime" / "changes.py").read_text()
+    assert len(re.findall(r'lua\("change_step"\)', text)) == 1
+    assert len(re.findall(r'lua\("change_step"\)', "".join(
+        p.read_text() for p in PKG.rglob("*.py")))) == 1

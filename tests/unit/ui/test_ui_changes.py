@@ -62,6 +62,7 @@ def land(rt: Runtime) -> None:
     for repo, sha in SHA.items():
         lease = rt.changes.take_lease(repo, 1)
         assert lease is not None
+        assert rt.changes.step(PLAN, lease, repo, StepRecord.of({"state": "landing"}))
         assert rt.changes.step(PLAN, lease, repo, StepRecord.of({"state": "landed",
                                                                  "landed": sha}))
     rt.changes.end_landing(PLAN, "landed", None)
