@@ -27,7 +27,7 @@ from coordination.messages import BROKER_PRIORITY, Dispatcher, TodoMessage
 from coordination.runtime.context import Runtime
 from coordination.status import DONE, TodoStatus
 from coordination.sweeps.gates import open_gates
-from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec import Mode, Strategy, SweepSpec
 
 
 def message(spec: SweepSpec, todo_id: str) -> TodoMessage:
@@ -81,7 +81,7 @@ def in_start_order(spec: SweepSpec, todo_ids: Iterable[str]) -> list[str]:
 
 def _gates(spec: SweepSpec, ids: list[str]) -> tuple[list[str], list[str]]:
     """``ids`` split into (gates, the others), each in the order given."""
-    if spec.mode != "run" or not any(spec.todos[t].gate for t in ids):
+    if spec.mode != Mode.run or not any(spec.todos[t].gate for t in ids):
         return [], ids  # (a rollback runs undos: a gate has none)
     return [t for t in ids if spec.todos[t].gate], [t for t in ids if not spec.todos[t].gate]
 
@@ -136,7 +136,7 @@ def first_todos(rt: Runtime, spec: SweepSpec) -> list[str]:
         rt.checkpoints.set_counters(sid, spec.counters())
     if spec.waves:
         return []  # the first wave starts them (:func:`coordination.sweeps.waves.start_wave`)
-    if spec.strategy != "eager":
+    if spec.strategy != Strategy.eager:
         return send_level(rt, spec, 0, reason="start") if spec.levels else []
     preds = {p for s in spec.todos.values() for p in s.preds if p in spec.todos}
     done = {t for t, cp in rt.checkpoints.get_fields_all(sid, sorted(preds), ()).items()

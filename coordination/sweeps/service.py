@@ -46,7 +46,7 @@ from coordination.sweeps.reading import (
     todo_entry,
 )
 from coordination.sweeps.runner import this_process
-from coordination.sweeps.spec import SWEEP_MARGIN, SweepSpec, sweep_deadline
+from coordination.sweeps.spec import Mode, SWEEP_MARGIN, SweepSpec, sweep_deadline
 from coordination.sweeps.spec_store import derivable_spec, load_spec
 from coordination.sweeps import freeze as freezing
 from coordination.sweeps.summary import SweepSummary
@@ -378,7 +378,7 @@ class SweepService:
         the catalog's, if it can be read. A retry of a rollback that did not finish (a
         rollback's spec) takes the catalog's, so a fixed `undo:` takes effect (as a
         resume re-reads `run:`); the frozen ones stand for todos the catalog lost."""
-        if spec.mode != "rollback" and any(t.undo for t in spec.todos.values()):
+        if spec.mode != Mode.rollback and any(t.undo for t in spec.todos.values()):
             return {}
         try:
             catalog = self.catalog()

@@ -47,7 +47,7 @@ from coordination.sweeps.lost import LOOK_FIELDS, lease_lost, resend_lost_messag
 from coordination.sweeps.overdue import note_overdue
 from coordination.sweeps.progress import advance_waves, end_sweep, end_todos, finish_if_done
 from coordination.sweeps.sending import in_start_order, send_todos
-from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec import Strategy, SweepSpec
 from coordination.sweeps.spec_store import load_spec
 from coordination.sweeps.waits import supervise_waits
 
@@ -193,7 +193,7 @@ def ready_todos(spec: SweepSpec, status: dict[str, TodoStatus], cps: dict[str, C
             continue
         last = max((float(cps[p].get("finished_at") or 0) for p in preds if p in cps),
                    default=0.0)
-        if spec.strategy == "levels" and tid in level_of:
+        if spec.strategy == Strategy.levels and tid in level_of:
             i = level_of[tid]
             if not earlier_done[i]:
                 continue
