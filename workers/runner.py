@@ -39,8 +39,8 @@ from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_delay
 from coordination.runtime.context import Runtime
 from coordination.status import SUCCESSFUL, TodoStatus
-from coordination.sweeps.attempt_log import AttemptLog
-from coordination.sweeps.masking import Masker, secret_values
+from coordination.sweeps.runlogs.attempt_log import AttemptLog
+from coordination.sweeps.runlogs.masking import Masker, secret_values
 from coordination.sweeps.outputs import (
     OUTPUT_CAP,
     InputsRefused,
@@ -202,7 +202,7 @@ class _Run:
     change: ChangeTurn | None
     refused_inputs: str | None
     context_token: str
-    #: ``mask_env:``'s values, masked in all its run leaves (sweeps/masking.py)
+    #: ``mask_env:``'s values, masked in all its run leaves (sweeps/runlogs/masking.py)
     masker: Masker = field(default_factory=Masker)
     cancelled: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)

@@ -23,7 +23,7 @@ from coordination.errors import UsageError
 from coordination.keys import Keys
 from coordination.planner.digraph import DiGraph, topological_generations
 from coordination.planner.ranking import DEFAULT_RANK
-from coordination.sweeps.masking import masked_names
+from coordination.sweeps.runlogs.masking import masked_names
 from coordination.sweeps.pacing import buckets_of
 from coordination.sweeps.spec import STRATEGIES, TITLE_CHARS, Strategy, SweepSpec, TodoSpec
 

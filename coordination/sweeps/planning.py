@@ -27,7 +27,7 @@ from coordination.planner.ranking import DEFAULT_RANK, ranks
 from coordination.planner.sequence import sequential_order
 from coordination.planner.sweepable import prepare_sweep
 from coordination.planner.waves import assign, sweep_waves, wave_name
-from coordination.sweeps.masking import masked_names
+from coordination.sweeps.runlogs.masking import masked_names
 from coordination.sweeps.outputs import external_inputs
 from coordination.sweeps.pacing import Pacer
 from coordination.sweeps.spec import (

@@ -41,7 +41,7 @@ Finish              all may be terminal   end the sweep (an atomic one rolls bac
 
 ``awaiting_approval`` (a gate waiting for people) has no step: gates are opened by
 the sending path (:mod:`.sending`), and what people decide comes back here as the
-gate's ``succeeded`` or ``failed`` (:mod:`.approvals`).
+gate's ``succeeded`` or ``failed`` (:mod:`.governance.approvals`).
 ``held`` (its repo's breaker is open) has no step: the breaker's decisions are
 in :mod:`coordination.runtime.breakers`, counted by the transition scripts in
 the same step as each outcome, and the supervision pass sends held todos again.
@@ -86,7 +86,8 @@ from coordination.status import (
     TodoStatus,
 )
 from coordination.lazy import LazyModule
-from coordination.sweeps import decisions, waves
+from coordination.sweeps import waves
+from coordination.sweeps.governance import decisions
 from coordination.sweeps.reading import summarize as summarize  # re-exported
 from coordination.sweeps.sending import send, send_level
 from coordination.sweeps.spec import Mode, Strategy, SweepSpec

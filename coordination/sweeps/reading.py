@@ -236,7 +236,7 @@ class StatusDocument(TypedDict):
     rollback_reason: NotRequired[str]
     #: embedded, live, and the process running it is gone: why (sweeps/runner.py)
     orphaned: NotRequired[str]
-    #: what started it (sweeps/triggers.py); None: a sweep recorded before coord said
+    #: what started it (sweeps/starts/triggers.py); None: a sweep recorded before coord said
     trigger: dict[str, object] | None
 
 

@@ -10,7 +10,7 @@ todo with no message: the supervision pass sends it again
 lets one delivery run it.
 
 Two things are not sent to a worker's queue. A gate (``gate:``, no command) is
-opened instead: it waits for people (:mod:`.gates`). And a sweep of a plan with
+opened instead: it waits for people (:mod:`.governance.gates`). And a sweep of a plan with
 ``waves:`` sends only todos of its current wave, at most the wave's ``max_parallel``
 at once (the queue script counts the wave's todos in flight in the same step);
 :mod:`.waves` starts each wave and tops it up.
@@ -26,7 +26,7 @@ from coordination.dispatch import dispatcher_for
 from coordination.messages import BROKER_PRIORITY, Dispatcher, TodoMessage
 from coordination.runtime.context import Runtime
 from coordination.status import DONE, TodoStatus
-from coordination.sweeps.gates import open_gates
+from coordination.sweeps.governance.gates import open_gates
 from coordination.sweeps.spec import Mode, Strategy, SweepSpec
 
 

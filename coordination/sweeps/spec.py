@@ -89,11 +89,11 @@ class TodoSpec:
     #: catalog's ``wait_timeout:``); None: the sweep's, else the sweep's deadline
     wait_timeout: float | None = None
     #: the variables whose values its run's output, results and reason show as ``***``
-    #: (the catalog's ``mask_env:``, its repo's and its own: sweeps/masking.py); empty:
+    #: (the catalog's ``mask_env:``, its repo's and its own: sweeps/runlogs/masking.py); empty:
     #: none (then left out of the JSON)
     mask_env: list[str] = field(default_factory=list)
     #: when it must be finished (the catalog's ``due:``, Unix time); None: no due time
-    #: (then left out of the JSON): sweeps/overdue.py
+    #: (then left out of the JSON): sweeps/notices/overdue.py
     due: float | None = None
 
 
@@ -200,7 +200,7 @@ class SweepSpec:
     #: token, burst], of the buckets its todos take tokens from (``pace:`` in the catalog)
     paces: dict[str, list[float]] = field(default_factory=dict)
     #: `plan sweep --again`: completed todos run too (its sync writes back what this run
-    #: left of them, see :mod:`coordination.sweeps.sync`)
+    #: left of them, see :mod:`coordination.sweeps.writeback.sync`)
     again: bool = False
     #: todo -> the last run that dispatched it, of every todo a run after the first
     #: dispatched (this run's levels included; absent: run 0, which dispatches every
@@ -222,7 +222,7 @@ class SweepSpec:
     #: was kept; then left out of the JSON)
     forward: ForwardRun | None = None
     #: when its plan must be finished (the plan's ``due:``, Unix time); None: no due
-    #: time (then left out of the JSON): sweeps/overdue.py
+    #: time (then left out of the JSON): sweeps/notices/overdue.py
     plan_due: float | None = None
 
     def __post_init__(self) -> None:

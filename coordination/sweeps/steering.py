@@ -27,7 +27,7 @@ from coordination.status import (
     SweepStatus,
     TodoStatus,
 )
-from coordination.sweeps.approvals import start_proof
+from coordination.sweeps.governance.approvals import start_proof
 from coordination.sweeps.progress import (
     advance_waves,
     cancel_orphans,
@@ -44,7 +44,7 @@ from coordination.sweeps.spec_store import (
     shape,
     signature_fields,
 )
-from coordination.sweeps.triggers import CLI, Trigger
+from coordination.sweeps.starts.triggers import CLI, Trigger
 from coordination.sweeps.waves import start_wave
 
 if TYPE_CHECKING:

@@ -45,8 +45,8 @@ from coordination.status import (
     EventKind,
     TodoStatus,
 )
-from coordination.sweeps import decisions
-from coordination.sweeps.approvals import refuse_gates
+from coordination.sweeps.governance import decisions
+from coordination.sweeps.governance.approvals import refuse_gates
 from coordination.sweeps.lost import poisoned
 from coordination.sweeps.outputs import gather_inputs, undo_inputs
 from coordination.sweeps.progress import (

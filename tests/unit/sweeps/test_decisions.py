@@ -1,7 +1,7 @@
 """Sealed outcomes and gate decisions (issue #38 item 3), in embedded sweeps with
 COORD_SIGNING_KEY and COORD_REQUIRE_SIGNED=1: every todo's end is sealed by whoever ends
 it; nothing after a gate runs unless the gate's decision is sealed for this sweep, gate,
-binding, spec, approvers and votes (coordination/sweeps/decisions.py)."""
+binding, spec, approvers and votes (coordination/sweeps/governance/decisions.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from coordination.runtime.context import Runtime
-from coordination.sweeps import SweepService, decisions
+from coordination.sweeps import SweepService
+from coordination.sweeps.governance import decisions
 from coordination.sweeps.progress import finish_if_done
 from coordination.trust.evidence import outcome_refusal, policy_of
 from coordination.trust.signing import Policy

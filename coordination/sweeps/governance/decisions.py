@@ -12,15 +12,15 @@ keeps it as the gate's ``decision`` in the same write as its status.
 Nothing after a gate goes by its status alone (:func:`decision_refusal`):
 
 - a worker about to run a todo after a gate checks the gate's decision, holding the
-  todo's lease (:mod:`.turns`); the supervision pass before it sends one
-  (:mod:`.supervision`); a sweep about to end ``succeeded`` before it does
+  todo's lease (:mod:`..turns`); the supervision pass before it sends one
+  (:mod:`..supervision`); a sweep about to end ``succeeded`` before it does
   (:func:`coordination.sweeps.progress.finish_if_done`);
 - a decision that fails (unsigned, changed, copied from another gate or sweep, of an
   earlier run than the one that opened the gate again, fewer approvals than the gate
   needs) ends the gate ``failed`` with why (``todo.failed`` with ``refused: true``;
   :func:`coordination.sweeps.progress.fail_gate`, the door of every ending), then the
   sweep ``failed``
-  (:func:`coordination.sweeps.approvals.refuse_gates`): nothing after the gate runs,
+  (:func:`coordination.sweeps.governance.approvals.refuse_gates`): nothing after the gate runs,
   and its sync never marks the gate completed.
 
 The same holds for a todo's predecessors (#59): the start script (Lua, which cannot

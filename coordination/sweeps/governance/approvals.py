@@ -56,7 +56,7 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.sweep_fields import Checkpoint
 from coordination.runtime.transitions import GateDecision
 from coordination.status import EventKind, SweepStatus, TodoStatus
-from coordination.sweeps import decisions
+from coordination.sweeps.governance import decisions
 from coordination.sweeps.progress import (
     Pass,
     after_script,
@@ -68,7 +68,7 @@ from coordination.sweeps.progress import (
 from coordination.sweeps.reading import record as sweep_record
 from coordination.sweeps.spec import GateSpec, Mode, SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec
-from coordination.sweeps.votes import ATTEMPTS, Approvers, about, tally, verified, votes_of
+from coordination.sweeps.governance.votes import ATTEMPTS, Approvers, about, tally, verified, votes_of
 from coordination.trust import sshsig
 from coordination.trust.approvers import START_FIELDS, START_OVER, Starter, starter_of
 from coordination.trust.evidence import EvidenceKind, policy_of, seal
@@ -98,7 +98,7 @@ class Decision(TypedDict):
 
 #: Votes a process casts for someone it vouches for, never SSH-signed by them: the web
 #: view's for its signed-in user, and a forge's review counted for its reviewer
-#: (``gate: {forge_reviews: true}``: :mod:`coordination.sweeps.forge_reviews`). With
+#: (``gate: {forge_reviews: true}``: :mod:`coordination.sweeps.governance.forge_reviews`). With
 #: ``approvers:`` each counts only sealed (COORD_SIGNING_KEY) and for a principal.
 UNSIGNED_VIA = ("web", "forge")
 
