@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import NotRequired, TypedDict
+from typing import NotRequired, TypedDict, TypeVar
 
 from coordination.retry import backoff_cap
 from coordination.status import NOT_STARTED as NOT_STARTED  # re-exported for older imports
@@ -149,6 +149,18 @@ class ForwardRun:
 
 TITLE_CHARS = 200
 
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _member(kind: type[_E], value: str) -> _E:
+    """``value`` as the member of ``kind`` it names; a string none names stays as it is
+    (what a spec's reader did before the enums: compare it, find no match)."""
+    try:
+        return kind(value)
+    except ValueError:
+        return value  # type: ignore[return-value]
+
+
 #: ``--strategy``'s values.
 STRATEGIES = tuple(str(s) for s in Strategy)
 
@@ -226,10 +238,11 @@ class SweepSpec:
     plan_due: float | None = None
 
     def __post_init__(self) -> None:
-        # (the JSON of a spec, and older callers, give plain strings: the same values)
-        self.strategy = Strategy(self.strategy)
-        self.mode = Mode(self.mode)
-        self.atomic = Atomic(self.atomic or "")
+        # (the JSON of a spec, and older callers, give plain strings: the same values;
+        # one no member has is kept as it is, as before the enums)
+        self.strategy = _member(Strategy, self.strategy)
+        self.mode = _member(Mode, self.mode)
+        self.atomic = _member(Atomic, self.atomic or "")
 
     def wait_timeout_of(self, todo_id: str) -> float | None:
         """Seconds ``todo_id`` may wait for a slot (its own, else the sweep's), or None."""
