@@ -38,7 +38,7 @@ import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from _servers import start_redis  # noqa: E402  (bench/, on sys.path as the script's directory)
 from coordination.runtime.context import Runtime  # noqa: E402
 from coordination.settings import Settings  # noqa: E402
-from coordination.sweeps.notify import NotifierThread  # noqa: E402
+from coordination.sweeps.notices.notify import NotifierThread  # noqa: E402
 from tests.integration.receivers import Slow  # noqa: E402  (the tests' slow webhook)
 
 TARGET_RATIO = 2.0

@@ -16,7 +16,7 @@ dead one left: it never fires what that one fired. What coord adds:
   (:meth:`~coordination.runtime.schedules.ScheduleStore.claim`, a script): even two
   beats that both believe they hold the lock start a firing once;
 - a firing missed while no beat ran starts once (``catchup: true``) or is skipped and
-  logged (:func:`coordination.sweeps.schedules.decide` says which).
+  logged (:func:`coordination.sweeps.starts.schedules.decide` says which).
 
 Embedded mode (no ``COORD_REDIS_URL``): the beat runs against the catalog's embedded
 server (it keeps it up while it runs) and each firing is a detached `coord plan sweep`
@@ -55,8 +55,8 @@ from coordination.redis_url import redact_url
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.status import EventKind
 from coordination.sweeps import SweepService
-from coordination.sweeps.schedules import Decision, decide, scheduled_plans
-from coordination.sweeps.triggers import schedule_trigger
+from coordination.sweeps.starts.schedules import Decision, decide, scheduled_plans
+from coordination.sweeps.starts.triggers import schedule_trigger
 
 log = logging.getLogger("coord.beat")
 

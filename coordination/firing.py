@@ -31,7 +31,7 @@ from pathlib import Path
 
 from coordination.errors import CoordError
 from coordination.runtime.context import get_runtime
-from coordination.sweeps.triggers import PushPlans, Trigger, plans_for_push, push_trigger
+from coordination.sweeps.starts.triggers import PushPlans, Trigger, plans_for_push, push_trigger
 
 log = logging.getLogger("coord.firing")
 

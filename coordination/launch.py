@@ -23,11 +23,11 @@ from coordination.status import SWEEP_LIVE, SweepStatus, TodoStatus
 from coordination.sweeps import SweepService, new_sweep_id, unattended
 from coordination.sweeps import runner
 from coordination.sweeps.progress import end_sweep
-from coordination.sweeps.freeze import refuse_if_frozen
+from coordination.sweeps.governance.freeze import refuse_if_frozen
 from coordination.sweeps.reading import StatusDocument
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
-from coordination.sweeps.triggers import Trigger
+from coordination.sweeps.starts.triggers import Trigger
 
 log = logging.getLogger("coord.launch")
 
@@ -81,7 +81,7 @@ class Launch:
     kind: str  # "plan" | "todo"
     atomic: bool | str = False  # on the first failure: stop, then roll back ("stop": kill)
     sweep_id: str | None = None  # once started
-    trigger: Trigger | None = None  # what starts it (None: a command, sweeps/triggers.py)
+    trigger: Trigger | None = None  # what starts it (None: a command, sweeps/starts/triggers.py)
 
     @property
     def embedded(self) -> bool:
@@ -125,8 +125,8 @@ class Launch:
         deliver the sweep's last events (`todo.failed`, `sweep.finished`), so they go
         now, within the delivery timeout; what fails stays pending (`coord notify log`
         shows it; the next coord command that opens the catalog's runtime has it
-        delivered when due, from a detached process: coordination.sweeps.notify_later)."""
-        from coordination.sweeps.notify import deliver_left  # lazy: http, with webhooks only
+        delivered when due, from a detached process: coordination.sweeps.notices.notify_later)."""
+        from coordination.sweeps.notices.notify import deliver_left  # lazy: http, with webhooks only
 
         try:
             left = deliver_left(self.svc.rt)
@@ -241,7 +241,7 @@ def ready_to_settle(catalog: Path | None = None) -> None:
     what it is now)."""
     # lazy: the catalog editor (ruamel), for a command that waits to sync a sweep's end
     from coordination.catalog import keep, roundtrip, splice  # noqa: F401
-    from coordination.sweeps import sync  # noqa: F401  # lazy: as the editor above
+    from coordination.sweeps.writeback import sync  # noqa: F401  # lazy: as the editor above
 
     if catalog is not None:
         from coordination.catalog.store import CatalogStore  # lazy: as the editor above

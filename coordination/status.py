@@ -80,7 +80,7 @@ TODO_TRANSITIONS: dict[TodoStatus, frozenset[TodoStatus]] = {
                           T.cached}),
     # a resume sends failed, skipped and cancelled todos again; a rollback sends the
     # succeeded ones again, to run their undo: command; a gate read passed on a
-    # decision that fails its check ends failed (sweeps/decisions.py)
+    # decision that fails its check ends failed (sweeps/governance/decisions.py)
     T.succeeded: frozenset({T.pending, T.failed}),
     T.failed: frozenset({T.pending}),
     T.skipped: frozenset({T.pending}),

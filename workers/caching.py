@@ -37,6 +37,7 @@ import redis
 from coordination.runtime.cache import Entry, Lookup, ResultCache
 from coordination.status import TodoStatus
 from coordination.sweeps.outputs import outputs_fields
+from coordination.sweeps.spec import Mode
 from coordination.sweeps.turns import Turn
 from coordination.trust.evidence import EvidenceKind, policy_of, refusal, seal
 from workers.cache_key import KeyParts, NoKey, changed, compute, differing, probe_text
@@ -199,7 +200,7 @@ class TodoCache:
         under the key; the checkpoint gets the key (``fields``, updated)."""
         fields["cache_key"] = self.key
         fields["cached_from"] = None
-        if self.key is None or status != TodoStatus.succeeded or self.turn.spec.mode != "run":
+        if self.key is None or status != TodoStatus.succeeded or self.turn.spec.mode != Mode.run:
             return
         turn = self.turn
         entry: Entry = {

@@ -131,7 +131,7 @@ def _register(name: str, repos: dict[str, int], rt: Runtime) -> tuple[Any, Any]:
     # lazy: Celery's worker state (the beat reads it), in the process that runs the
     # workers only (see _worker)
     from workers.liveness import start_beat
-    from coordination.sweeps.notify import NotifierThread  # lazy: as start_beat
+    from coordination.sweeps.notices.notify import NotifierThread  # lazy: as start_beat
 
     beat = start_beat(rt, name, sorted(repos))
     notifier = None

@@ -364,7 +364,7 @@ def run_command(
     command: :mod:`coordination.trust.secrets`); stdin is ``/dev/null``.
     ``on_start(pid)`` is called once the shell runs; the pid is also the
     process group id. ``on_output(stderr, data)`` is handed every chunk read
-    (``stderr``: from its stderr), as read (a todo's log: coordination.sweeps.attempt_log). ``should_stop()`` is polled about every ``poll``
+    (``stderr``: from its stderr), as read (a todo's log: coordination.sweeps.runlogs.attempt_log). ``should_stop()`` is polled about every ``poll``
     seconds; a non-None return is the reason to stop: the group is killed and
     the outcome is ``"stopped"``.
 

@@ -39,8 +39,8 @@ from coordination.retry import BACKOFF_MAX as BACKOFF_MAX
 from coordination.retry import backoff_delay
 from coordination.runtime.context import Runtime
 from coordination.status import SUCCESSFUL, TodoStatus
-from coordination.sweeps.attempt_log import AttemptLog
-from coordination.sweeps.masking import Masker, secret_values
+from coordination.sweeps.runlogs.attempt_log import AttemptLog
+from coordination.sweeps.runlogs.masking import Masker, secret_values
 from coordination.sweeps.outputs import (
     OUTPUT_CAP,
     InputsRefused,
@@ -50,7 +50,7 @@ from coordination.sweeps.outputs import (
     parse_outputs,
     too_big,
 )
-from coordination.sweeps.spec import TodoSpec
+from coordination.sweeps.spec import Mode, TodoSpec
 from coordination.sweeps.turns import Outcome as Outcome  # re-exported for the task
 from coordination.sweeps.turns import Turn, coord_error, outcome_status, take_turn
 from coordination.trust.runkeys import RunId
@@ -202,7 +202,7 @@ class _Run:
     change: ChangeTurn | None
     refused_inputs: str | None
     context_token: str
-    #: ``mask_env:``'s values, masked in all its run leaves (sweeps/masking.py)
+    #: ``mask_env:``'s values, masked in all its run leaves (sweeps/runlogs/masking.py)
     masker: Masker = field(default_factory=Masker)
     cancelled: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
@@ -266,7 +266,7 @@ def _run_turn(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object
     # cache: a success with the same key is reused (workers/caching.py); never a change's
     # todo (its run commits to the change branch, which a reused run would not)
     cache = (TodoCache(turn, run.cwd, run.env, run.should_stop)
-             if turn.todo.cache is not None and turn.spec.mode == "run" and run.change is None
+             if turn.todo.cache is not None and turn.spec.mode == Mode.run and run.change is None
              and run.refused_inputs is None else None)
     ran = _run_watched(run, cache)
     if run.lease_lost():
@@ -336,7 +336,7 @@ def _run_watched(run: _Run, cache: TodoCache | None) -> _Ran:
         hit = cache.lookup() if cache is not None and Path(run.cwd).is_dir() else None
         if hit is None:
             result, reason, total = _execute(run)
-        if result is not None and result.ok and t.checks and turn.spec.mode == "run":
+        if result is not None and result.ok and t.checks and turn.spec.mode == Mode.run:
             failed_check = _accept(t, run.cwd, run.env, run.should_stop,
                                    turn.rt.settings.output_tail_bytes)
     finally:
@@ -346,7 +346,7 @@ def _run_watched(run: _Run, cache: TodoCache | None) -> _Ran:
         with _running_lock:
             _running.discard(name)
         outputs, refused = _read_outputs(run.out_path, result is not None and result.ok
-                                         and turn.spec.mode == "run")
+                                         and turn.spec.mode == Mode.run)
         outputs = {k: run.masker.text(v) for k, v in outputs.items()}
     return _Ran(result, reason, total, failed_check, hit, outputs, refused)
 
@@ -429,7 +429,7 @@ def _status(run: _Run, ran: _Ran) -> tuple[TodoStatus, str | None, str]:
     if run.change is not None:
         ok, reason = run.change.leave(
             turn.todo_id, ok, reason, sweep=turn.sweep_id, run=turn.spec.run,
-            undo=turn.spec.mode != "run",
+            undo=turn.spec.mode != Mode.run,
             exit_code=None if result is None else result.exit_code,
             output=None if result is None else run.masker.tail_text(result.output_tail(tail_bytes)))
     return outcome_status(turn.spec, ok, stopped), reason, check_tail

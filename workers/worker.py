@@ -29,7 +29,7 @@ from coordination.dispatch import dispatcher_for
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.settings import Settings, get_settings
-from coordination.sweeps.notify import NotifierThread, publish
+from coordination.sweeps.notices.notify import NotifierThread, publish
 from coordination.sweeps.supervision import SupervisorThread
 from workers.app import create_app, limits_from_catalog
 from workers.embedded import default_processes, process_groups

@@ -3,7 +3,7 @@
 A criterion may carry a ``check`` (:class:`coordination.catalog.models.Criterion`): a
 shell command from the catalog (never from a command line), run in the catalog's
 directory by `coord plan status --check` and by the sync that would complete the plan
-(:mod:`coordination.sweeps.sync`), through the dependency checks' runner
+(:mod:`coordination.sweeps.writeback.sync`), through the dependency checks' runner
 (:func:`coordination.catalog.depcheck.run_check`: own session, stdin closed, bounded
 output, a timeout that kills its process group).
 

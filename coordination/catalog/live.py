@@ -10,7 +10,7 @@ server). Reads show it without writing the file on every read:
   todos. Its sync takes it away (:func:`unmark`). A command with no marker (the usual
   case) pays one ``stat`` here and asks Redis nothing.
 - A command that finds markers of its Redis reads those sweeps
-  (``coordination.sweeps.live.catch_up``): an ended sweep nobody synced is synced
+  (``coordination.sweeps.writeback.live.catch_up``): an ended sweep nobody synced is synced
   (the usual audited edit under the catalog's lock), a live one's running todos are
   handed to :func:`set_overlay`, and every read of the catalog in this process
   (:meth:`CatalogStore.load <coordination.catalog.store.CatalogStore.load>`,

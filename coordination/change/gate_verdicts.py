@@ -148,7 +148,7 @@ def decision_refusal(spec: FrozenSpec, sweep: str, gate: str, cpt: Checkpoint, v
     """Why gate ``gate``'s sealed decision (the ``decision`` field of its checkpoint
     ``cpt``, which reads passed) is refused, as what follows a gate checks it
     (:func:`coordination.trust.evidence.decision_refusal`, the check of
-    :mod:`coordination.sweeps.decisions`): sealed for this sweep, gate, binding, what
+    :mod:`coordination.sweeps.governance.decisions`): sealed for this sweep, gate, binding, what
     the sweep's last run runs (``spec``, its frozen spec, signature checked), these
     approvers and their ``votes``, in a run from the last that opened the gate on; None
     if it holds. A rollback's spec runs undo commands, not what the gate approved:

@@ -140,7 +140,7 @@ class ChangePlan:
 
 
 #: The fields of a todo a gate's approval is bound to (:func:`definition`), as the
-#: spec digest of :mod:`coordination.sweeps.gates` hashes them (with the edges).
+#: spec digest of :mod:`coordination.sweeps.governance.gates` hashes them (with the edges).
 BOUND = ("repo", "run", "undo", "env", "gate", "timeout", "retries", "resources")
 
 

@@ -22,7 +22,7 @@ from coordination.cli.render import emit, err_console, esc, json_option, print_j
 from coordination.errors import ChangeNotReady, LandingFailed
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.status import CHANGE_ENDED
-from coordination.sweeps.forge_reviews import count_reviews
+from coordination.sweeps.governance.forge_reviews import count_reviews
 from coordination.status import ChangeState as CS
 
 

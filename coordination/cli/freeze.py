@@ -1,5 +1,5 @@
 """`coord freeze` / `coord unfreeze`: the fleet's emergency stop
-(:mod:`coordination.sweeps.freeze` says what it refuses and lets through)."""
+(:mod:`coordination.sweeps.governance.freeze` says what it refuses and lets through)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def freeze(obj: Context, reason: str, as_json: bool) -> None:
       coord sweep pause --all
       coord unfreeze
     """
-    from coordination.sweeps import freeze as freezing  # lazy: the sweeps
+    from coordination.sweeps.governance import freeze as freezing  # lazy: the sweeps
 
     out = freezing.freeze(get_runtime(obj.file), obj.file, who=_who(obj.file),
                           reason=reason.strip())
@@ -69,7 +69,7 @@ def unfreeze(obj: Context, as_json: bool) -> None:
     Example:
       coord unfreeze
     """
-    from coordination.sweeps import freeze as freezing  # lazy: the sweeps
+    from coordination.sweeps.governance import freeze as freezing  # lazy: the sweeps
 
     out = freezing.unfreeze(get_runtime(obj.file), obj.file, who=_who(obj.file))
     emit(as_json, out, lambda d: say(

@@ -13,7 +13,7 @@ from coordination.errors import NotFoundError
 from coordination.names import some
 from coordination.runtime.context import get_runtime
 from coordination.sweeps import SweepService
-from coordination.sweeps.approvals import Decision, Decisions
+from coordination.sweeps.governance.approvals import Decision, Decisions
 
 
 def _decide(obj: Context, todo_id: str, sweep_id: str, decision: str, comment: str,

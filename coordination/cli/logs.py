@@ -1,5 +1,5 @@
 """`coord logs TODO [--sweep ID] [--attempt N] [--follow] [--json]`: a todo's whole
-output, as its worker kept it, attempt by attempt (:mod:`coordination.sweeps.logs`).
+output, as its worker kept it, attempt by attempt (:mod:`coordination.sweeps.runlogs.logs`).
 
 The todo's stdout goes to stdout and its stderr to stderr (as ``docker logs`` does: a
 pipe gets the one it asks for); which attempt, on which worker, when and how it ended
@@ -19,7 +19,7 @@ from coordination.cli.render import clean, err_console, esc, is_terminal, json_o
 from coordination.jsonable import dumps
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.runtime.logs import AttemptRecord, Chunk
-from coordination.sweeps.logs import Follow, LogDocument, attempt_line, find_sweep, logs_document
+from coordination.sweeps.runlogs.logs import Follow, LogDocument, attempt_line, find_sweep, logs_document
 
 
 @click.command()

@@ -120,7 +120,7 @@ def cli(ctx: click.Context, file: Path | None) -> None:
     if ctx.invoked_subcommand not in NO_CATCH_UP and live.of_this_redis(file):
         # A sweep of this catalog waits to be synced or runs: sync what ended, show
         # what runs (one scandir when none: no Redis is asked).
-        from coordination.sweeps.live import catch_up  # lazy: only when a sweep is marked
+        from coordination.sweeps.writeback.live import catch_up  # lazy: only when a sweep is marked
 
         catch_up(file)
 
@@ -179,21 +179,21 @@ def deliver_webhooks_left() -> None:
     """Embedded: webhook deliveries an earlier sweep's process left pending (its
     receiver was down when it exited) go out once due, started by the next command that
     opened the catalog's runtime (`sweep list`, `sweep status`, `events`...) on its way
-    out: from a detached process (:mod:`coordination.sweeps.notify_later`, one at a
+    out: from a detached process (:mod:`coordination.sweeps.notices.notify_later`, one at a
     time), so the command itself never waits on a slow receiver. A command that opened
     no runtime (`coord todo list`) imports and asks nothing; one that did asks Redis
     once, and starts the deliverer only when something is due."""
     context = sys.modules.get("coordination.runtime.context")
     if context is None:
         return
-    notify = sys.modules.get("coordination.sweeps.notify")
+    notify = sys.modules.get("coordination.sweeps.notices.notify")
     for rt in context.embedded_opened():
         try:
             if not rt.outbox().left_due(time.time()):
                 continue
             if notify is not None and notify.delivered_left(rt):
                 continue  # (a sweep's exit or `notify log` delivered just now, from here)
-            from coordination.sweeps.notify_later import deliver_later  # lazy: as above
+            from coordination.sweeps.notices.notify_later import deliver_later  # lazy: as above
 
             deliver_later(rt)
         except Exception:  # noqa: BLE001 - leaving: never mask the command's outcome

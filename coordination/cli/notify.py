@@ -16,7 +16,7 @@ from coordination.jsonable import JSONObject, JSONValue
 if TYPE_CHECKING:
     from coordination.catalog.notify_edits import NotifyRemoved
     from coordination.catalog.models import NotifyTarget
-    from coordination.sweeps.notify import LogEntry
+    from coordination.sweeps.notices.notify import LogEntry
 
 
 def _when(ts: JSONValue) -> str:
@@ -39,7 +39,7 @@ def notify() -> None:
 def _masked(url: str) -> str:
     """A webhook's url fit to print: user info, query values and token-like path
     segments masked, as `notify log` shows it (a Slack hook's path is its secret)."""
-    from coordination.sweeps.notify import redact  # lazy: redis, off the catalog's paths
+    from coordination.sweeps.notices.notify import redact  # lazy: redis, off the catalog's paths
 
     return redact(url)
 
@@ -137,7 +137,7 @@ def test(obj: Context, as_json: bool) -> None:
     """
     from coordination.catalog.store import CatalogStore  # lazy: test only
     from coordination.runtime.context import get_runtime  # lazy: redis, test and log only
-    from coordination.sweeps.notify import publish, send_test, targets_of  # lazy: as above
+    from coordination.sweeps.notices.notify import publish, send_test, targets_of  # lazy: as above
 
     catalog = CatalogStore(obj.file).load()
     if not catalog.notify:
@@ -179,7 +179,7 @@ def log_(obj: Context, limit: int, as_json: bool) -> None:
       coord notify log --json | jq '.[] | select(.status != "delivered")'
     """
     from coordination.runtime.context import get_runtime  # lazy: redis, test and log only
-    from coordination.sweeps.notify import deliver_left, log_entries  # lazy: as above
+    from coordination.sweeps.notices.notify import deliver_left, log_entries  # lazy: as above
 
     rt = get_runtime(obj.file)
     pending = deliver_left(rt)

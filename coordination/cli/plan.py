@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from coordination.planner.listing import PlanRow
     from coordination.catalog.plan_reset import PlanReset
     from coordination.planner.documents import DryRunDocument, ShowDocument, ValidateDocument
-    from coordination.sweeps.triggers import Trigger
+    from coordination.sweeps.starts.triggers import Trigger
 
 # The commands that need the plan's graph import the planner's graph modules inside:
 # `plan list` and `plan status` never load them.

@@ -7,8 +7,8 @@ import click
 from coordination.cli.context import Context
 from coordination.cli.render import emit, esc, json_option, say, table
 from coordination.runtime.context import get_runtime
-from coordination.sweeps.holding import ResourcesDocument
-from coordination.sweeps.holding import resources as read
+from coordination.sweeps.governance.holding import ResourcesDocument
+from coordination.sweeps.governance.holding import resources as read
 
 
 @click.command()

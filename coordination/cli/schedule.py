@@ -53,7 +53,7 @@ def list_(obj: Context, count: int, as_json: bool) -> None:
       coord schedule list --json
     """
     from coordination.sweeps import SweepService  # lazy: the catalog's reader
-    from coordination.sweeps.schedules import schedule_rows, scheduled_plans  # lazy: as above
+    from coordination.sweeps.starts.schedules import schedule_rows, scheduled_plans  # lazy: as above
 
     rt = get_runtime(obj.file, reader=True)
     catalog = SweepService(rt, obj.file).catalog()

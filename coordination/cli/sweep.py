@@ -36,7 +36,7 @@ from coordination.sweeps.summary import MOST_ROWS
 if TYPE_CHECKING:
     from coordination import launch as launching
     from coordination.sweeps.steering import CancelResult, Steered
-    from coordination.sweeps.triggers import Trigger
+    from coordination.sweeps.starts.triggers import Trigger
 else:
     # Loaded on first use: starting or attaching to a sweep (Celery, the embedded
     # workers); `sweep status` and `sweep list` only read.
@@ -70,7 +70,7 @@ def finish(svc: SweepService, st: StatusDocument, *, as_json: bool, sync: bool,
     if sync and svc.ran_from_here(st["sweep_id"]):
         launching.settle(svc, st)
     elif not sync and svc.catalog_path is not None:
-        # --no-sync: the next command must not write it either (coordination.sweeps.live);
+        # --no-sync: the next command must not write it either (coordination.sweeps.writeback.live);
         # `coord sweep sync ID` still does when asked.
         live.unmark(svc.catalog_path, st["sweep_id"])
     elif sync and not as_json:

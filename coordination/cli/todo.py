@@ -352,14 +352,14 @@ def complete_todo(obj: Context, todo_id: str, hours: float | None, as_json: bool
 
 def announce_milestones(obj: Context) -> None:
     """The milestones the edit just made completed (or reopened) by hand: their events,
-    as a sweep's sync announces its own (coordination.sweeps.milestones). The edit is
+    as a sweep's sync announces its own (coordination.sweeps.notices.milestones). The edit is
     made either way; a Redis that cannot be reached is said on stderr."""
     completed, reopened = obj.manager.milestones
     if not (completed or reopened):
         return
     # lazy: the runtime (Redis) only when a milestone moved
     from coordination.runtime.context import get_runtime
-    from coordination.sweeps.milestones import announce  # lazy: same
+    from coordination.sweeps.notices.milestones import announce  # lazy: same
 
     try:
         announce(get_runtime(obj.file), obj.file, completed, reopened)

@@ -11,7 +11,7 @@ Where
     file (symlinks resolved, like the lock, the audit log and the history file), mode
     0700. It holds ``redis.conf``, the append-only file ``appendonly.aof``,
     ``redis.pid``, ``redis.log``, ``watchdog.pid``, the ``lock`` file (and
-    ``notify.lock``: :mod:`coordination.sweeps.notify_later`) and, normally, the
+    ``notify.lock``: :mod:`coordination.sweeps.notices.notify_later`) and, normally, the
     socket ``redis.sock``. A unix socket's address holds at most
     :data:`MAX_SOCKET_PATH` bytes (107 on Linux, 103 on macOS): when the socket's path
     beside the catalog is longer, it is ``/tmp/coord-<uid>/<16 hex of the server dir's

@@ -62,8 +62,8 @@ from coordination.runtime.context import get_runtime
 from coordination.runtime.history import HistoryStore
 from coordination.settings import get_settings
 from coordination.sweeps import SweepService
-from coordination.sweeps.live import catch_up
-from coordination.sweeps.milestones import announce
+from coordination.sweeps.writeback.live import catch_up
+from coordination.sweeps.notices.milestones import announce
 from coordination.sweeps.reading import StatusDocument
 
 #: One embedded sweep at a time: its workers and the runtime's dispatcher belong to the process.
@@ -100,7 +100,7 @@ class Operations:
 
     def live(self) -> None:
         """Before a read of todos' status: the catalog's live sweeps' running todos shown
-        in_progress, as at the start of every CLI command (:mod:`coordination.sweeps.live`);
+        in_progress, as at the start of every CLI command (:mod:`coordination.sweeps.writeback.live`);
         a read tool writes nothing (an ended sweep nobody synced is left to the CLI)."""
         if live.of_this_redis(self.file):
             catch_up(self.file, sync=False)
@@ -178,7 +178,7 @@ class Operations:
         """Refuse ``what`` (a run of ``running``, todos of plan ``plan_id``) when its sync
         could set the status of a plan that is not wholly in scope: it completes a plan
         whose other todos are all completed, and reopens a completed one
-        (:mod:`coordination.sweeps.sync`)."""
+        (:mod:`coordination.sweeps.writeback.sync`)."""
         if not self.repos or not plan_id:
             return
         cat = self._planned()

@@ -1,5 +1,5 @@
 """The fleet's freeze: one record in the namespace's Redis (``Keys.freeze``) while
-`coord freeze` holds, read before anything new starts (:mod:`coordination.sweeps.freeze`).
+`coord freeze` holds, read before anything new starts (:mod:`coordination.sweeps.governance.freeze`).
 
 In Redis rather than beside the catalog so that it holds for every process of the
 namespace whichever catalog copy or machine they run from: the team's Redis in
@@ -79,7 +79,7 @@ class HasFreeze(Protocol):
 def refuse_if_frozen(rt: HasFreeze, what: str) -> None:
     """FleetFrozen (exit 1) naming who froze the fleet, when, why and how to unfreeze,
     if it is frozen; ``what``: what was refused (``start a sweep of PLAN-001``). What a
-    freeze refuses and lets through: :mod:`coordination.sweeps.freeze`."""
+    freeze refuses and lets through: :mod:`coordination.sweeps.governance.freeze`."""
     rec = rt.freeze().get()
     if rec is not None:
         raise FleetFrozen(f"the fleet is frozen: refusing to {what}; {describe(rec)}",

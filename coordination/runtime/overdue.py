@@ -1,7 +1,7 @@
 """What a sweep has said is overdue: one ``d:<name>`` field of the sweep's hash per todo
 (``d:@plan`` for its plan), set once (HSETNX), so ``todo.overdue`` and ``plan.overdue``
 are emitted once per (sweep, todo) whichever process's supervision pass sees it first
-(:mod:`coordination.sweeps.overdue`)."""
+(:mod:`coordination.sweeps.notices.overdue`)."""
 
 from __future__ import annotations
 

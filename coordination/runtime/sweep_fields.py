@@ -14,7 +14,7 @@ counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers
                     change's own run left it, before its undo ran (JSON)
 ``r:<todo>``        eager strategy: its predecessors not yet succeeded (integer)
 ``g:<todo>``        a gate's votes: person -> {d: approve|reject, b: binding, at, c: comment,
-                    ssh: SSH signature, via, sig/kid: evidence seal} (sweeps/approvals.py)
+                    ssh: SSH signature, via, sig/kid: evidence seal} (sweeps/governance/approvals.py)
 ``m:<repo>``        the run's own metric counts of the repo (JSON), written by its
                     finishes and folded into ``Keys.metrics`` when it ends, with the
                     ``mrepos`` it lists (runtime/metrics.py)
@@ -91,7 +91,7 @@ class Checkpoint(TypedDict, total=False):
     settled: str  # sha1 of the votes field last counted (lua/gate_decide.lua)
     rejected_by: str | None
     #: the seal of the decision that passed it (``{"run", "sig", "kid"}``): what its
-    #: successors check (see :mod:`coordination.sweeps.decisions`)
+    #: successors check (see :mod:`coordination.sweeps.governance.decisions`)
     decision: dict[str, object] | None
     #: a ``cache:`` todo's key (its dependents' keys include it), and for ``cached``
     #: the run it reused (see :mod:`coordination.runtime.cache`)
@@ -163,7 +163,7 @@ class SweepRecord(TypedDict, total=False):
     lost_look_lists: int
     suspect_look_at: float | None
     #: what started it: ``{"kind": "cli" | "schedule" | "push", ...}`` with the firing's
-    #: time (schedule) or the push's repo, branch and SHA (push): sweeps/triggers.py
+    #: time (schedule) or the push's repo, branch and SHA (push): sweeps/starts/triggers.py
     trigger: dict[str, object] | None
 
 

@@ -11,9 +11,17 @@
     steering.py     start, pause, unpause, cancel, resume, rollback
     reading.py      the status and list documents
     waiting.py      following a sweep to its end
-    sync.py         a sweep's outcome into the catalog
     recording.py    an ended run's retention and history
     service.py      SweepService: the thin facade the CLI, MCP and web view call
+
+and the parts around the engine, in folders of their own:
+
+    governance/     gates, votes, decisions, approvals, forge reviews, the freeze,
+                    steering's audit log, who holds what
+    notices/        webhook notifications, milestones, overdue todos
+    runlogs/        a todo's output kept and read (attempt_log, logs, masking)
+    starts/         triggers and schedules
+    writeback/      a sweep's outcome into the catalog (sync, sealed outcomes, catch-up)
 """
 
 from __future__ import annotations

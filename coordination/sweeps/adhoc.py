@@ -23,9 +23,9 @@ from coordination.errors import UsageError
 from coordination.keys import Keys
 from coordination.planner.digraph import DiGraph, topological_generations
 from coordination.planner.ranking import DEFAULT_RANK
-from coordination.sweeps.masking import masked_names
+from coordination.sweeps.runlogs.masking import masked_names
 from coordination.sweeps.pacing import buckets_of
-from coordination.sweeps.spec import STRATEGIES, TITLE_CHARS, SweepSpec, TodoSpec
+from coordination.sweeps.spec import STRATEGIES, TITLE_CHARS, Strategy, SweepSpec, TodoSpec
 
 #: The prefix of an ad-hoc todo's id (a catalog's todo ids are TODO-<digits>).
 RUN_PREFIX = "RUN-"
@@ -125,7 +125,7 @@ def run_spec(keys: Keys, catalog: Catalog, catalog_path: Path | None, command: s
         for t in level:
             todos[t].level = i
     return SweepSpec(
-        sweep_id="", plan="", strategy=strategy, run=0, todos=todos, levels=levels,
+        sweep_id="", plan="", strategy=Strategy(strategy), run=0, todos=todos, levels=levels,
         concurrency={r.name: r.concurrency for r in catalog.repos if r.name in chosen},
         catalog=str(catalog_path.resolve()) if catalog_path else None,
         breakers={r.name: [r.breaker.failures, r.breaker.cooldown]

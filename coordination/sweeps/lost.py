@@ -26,9 +26,9 @@ from coordination.runtime.queues import BROKER_PRIORITIES
 from coordination.runtime.sweep_fields import Checkpoint
 from coordination.runtime.transitions import LostVerdict
 from coordination.status import EventKind, TodoStatus
-from coordination.sweeps.progress import Change, progress
+from coordination.sweeps.progress import after_script, resend
 from coordination.sweeps.sending import message, todo_task_id
-from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec import Mode, SweepSpec
 from coordination.sweeps.spec_store import level_index
 
 log = logging.getLogger("coord.supervisor")
@@ -43,7 +43,7 @@ def lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: Checkpoint, now: floa
         spec.sweep_id, tid, repo=repo, token=str(cp.get("token")),
         max_lost=rt.settings.max_lost_runs, now=now, why=why,
         level=level_index(spec, tid),
-        breaker=None if spec.mode == "rollback" else spec.breaker(repo),
+        breaker=None if spec.mode == Mode.rollback else spec.breaker(repo),
     )
     if verdict in (LostVerdict.requeued, LostVerdict.poisoned):
         rt.metrics.count_lost(repo)
@@ -51,7 +51,7 @@ def lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: Checkpoint, now: floa
         rt.events.emit(EventKind.todo_lost, sweep_id=spec.sweep_id, todo_id=tid,
                        worker=cp.get("worker"), reason=why,
                        lost_runs=int(cp.get("lost_runs") or 0) + 1)
-        progress(rt, spec, [Change(tid, TodoStatus.queued)])
+        resend(rt, spec, [tid])
         rt.events.emit(EventKind.supervisor_redispatched, sweep_id=spec.sweep_id, todo_id=tid,
                        reason=why)
     elif verdict == LostVerdict.poisoned:
@@ -62,8 +62,8 @@ def poisoned(rt: Runtime, spec: SweepSpec, tid: str, *, worker: str | None = Non
              level_done: bool | None = None, terminal: int | None = None,
              level: int | None = None) -> None:
     """After a todo ended ``failed`` for having lost too many runs (the script that
-    ended it also counted it): say so, then carry the sweep on. ``level``: its level
-    index, when the caller has it already."""
+    ended it also counted it): say so, seal it, then carry the sweep on. ``level``: its
+    level index, when the caller has it already."""
     cp = rt.checkpoints.get(spec.sweep_id, tid) or Checkpoint(status=TodoStatus.failed)
     rt.events.emit(EventKind.todo_lost, sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
                    reason="lease expired", lost_runs=cp.get("lost_runs"))
@@ -72,8 +72,8 @@ def poisoned(rt: Runtime, spec: SweepSpec, tid: str, *, worker: str | None = Non
     log.warning("sweep %s: %s failed: %s", spec.sweep_id, tid, cp.get("reason"))
     if level is None:
         level = level_index(spec, tid)
-    progress(rt, spec, [Change(tid, TodoStatus.failed, level_done=level_done, terminal=terminal,
-                               levels=(level,) if level_done else ())])
+    after_script(rt, spec, tid, TodoStatus.failed, level=level, level_done=level_done,
+                 terminal=terminal)
 
 
 #: Where the last looks are kept: on the sweep's record, since any worker may take the
@@ -160,7 +160,7 @@ def resend_lost_messages(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint
                                         queued_at=now, suspect_at=None, lost_at=now):
             rt.events.emit(EventKind.todo_lost, sweep_id=sid, todo_id=t, reason="message lost",
                            queued_for=round(now - float(cp.get("queued_at") or now), 1))
-            progress(rt, spec, [Change(t, TodoStatus.queued)])
+            resend(rt, spec, [t])
             rt.events.emit(EventKind.supervisor_redispatched, sweep_id=sid, todo_id=t,
                            reason="message lost")
             resent.append(t)

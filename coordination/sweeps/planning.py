@@ -27,14 +27,15 @@ from coordination.planner.ranking import DEFAULT_RANK, ranks
 from coordination.planner.sequence import sequential_order
 from coordination.planner.sweepable import prepare_sweep
 from coordination.planner.waves import assign, sweep_waves, wave_name
-from coordination.sweeps.masking import masked_names
+from coordination.sweeps.runlogs.masking import masked_names
 from coordination.sweeps.outputs import external_inputs
 from coordination.sweeps.pacing import Pacer
 from coordination.sweeps.spec import (
-    STRATEGIES,
-    TITLE_CHARS,
     GateSpec,
+    STRATEGIES,
+    Strategy,
     SweepSpec,
+    TITLE_CHARS,
     TodoSpec,
     WaveSpec,
     forward_spec,
@@ -131,7 +132,7 @@ def make_merged(spec: SweepSpec) -> None:
     if spec.waves:
         raise UsageError("--merge-chains on a plan with waves: its waves send its todos",
                          hint="leave out --merge-chains")
-    spec.strategy = "eager"
+    spec.strategy = Strategy.eager
     spec.chains = chains_of(spec)
 
 
@@ -256,7 +257,7 @@ class Planning:
         (cycles, unknown refs, missing run, blockers). The plan's todos not completed
         in the catalog; with ``again`` every todo of it (`plan sweep --again`);
         ``sequential``: one at a time (:func:`make_sequential`)."""
-        if sequential and strategy != "levels":
+        if sequential and strategy != Strategy.levels:
             raise UsageError("--sequential runs one todo at a time through the levels "
                              f"strategy, not {strategy!r}",
                              hint="leave out --strategy (or give --strategy levels)")
@@ -281,7 +282,7 @@ class Planning:
                 todos[tid].level = i
         given, given_of = self.inputs(catalog, list(todos))
         spec = SweepSpec(
-            sweep_id="", plan=plan_id, strategy=strategy, run=0, todos=todos,
+            sweep_id="", plan=plan_id, strategy=Strategy(strategy), run=0, todos=todos,
             levels=levels,
             concurrency={r.name: r.concurrency for r in catalog.repos},
             catalog=self._catalog_name(), breakers=self.breakers(catalog),
@@ -331,7 +332,7 @@ class Planning:
         given, given_of = self.inputs(catalog, [todo_id])
         pacer = Pacer(catalog)
         return SweepSpec(
-            sweep_id="", plan=todo.plan or "", strategy="levels", run=0,
+            sweep_id="", plan=todo.plan or "", strategy=Strategy.levels, run=0,
             todos=self.todo_specs(catalog, g, [todo_id], pacer), levels=[[todo_id]],
             concurrency={r.name: r.concurrency for r in catalog.repos},
             catalog=self._catalog_name(), breakers=self.breakers(catalog),

@@ -41,7 +41,7 @@ Finish              all may be terminal   end the sweep (an atomic one rolls bac
 
 ``awaiting_approval`` (a gate waiting for people) has no step: gates are opened by
 the sending path (:mod:`.sending`), and what people decide comes back here as the
-gate's ``succeeded`` or ``failed`` (:mod:`.approvals`).
+gate's ``succeeded`` or ``failed`` (:mod:`.governance.approvals`).
 ``held`` (its repo's breaker is open) has no step: the breaker's decisions are
 in :mod:`coordination.runtime.breakers`, counted by the transition scripts in
 the same step as each outcome, and the supervision pass sends held todos again.
@@ -49,6 +49,11 @@ Adding a status or a step is one edit here: a class and its place in the list.
 
 Everything here is idempotent compare-and-set on checkpoints, so any number of
 callers may run it at once without double-sending or double-finishing anything.
+
+And every way a todo ENDS is one function here, "the door" (below :func:`progress`):
+its outcome sealed, the script that ends it, its :class:`Change`, then :func:`progress`,
+in that order; nothing else seals an outcome or runs an ending script (a test walks the
+source: ``tests/unit/sweeps/test_one_door.py``).
 """
 
 from __future__ import annotations
@@ -60,9 +65,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+import redis
+
+from coordination.connection.client import riding_out
 from coordination.runtime.context import Runtime
+from coordination.runtime.leases import Lease
 from coordination.runtime.metrics import Outcome
 from coordination.runtime.sweep_fields import Checkpoint
+from coordination.runtime.transitions import Finished
 from coordination.status import (
     DONE,
     NOT_STARTED,
@@ -76,12 +86,13 @@ from coordination.status import (
     TodoStatus,
 )
 from coordination.lazy import LazyModule
-from coordination.sweeps import decisions, waves
+from coordination.sweeps import waves
+from coordination.sweeps.governance import decisions
 from coordination.sweeps.reading import summarize as summarize  # re-exported
 from coordination.sweeps.sending import send, send_level
-from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec import Mode, Strategy, SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec, sweep_head
-from coordination.trust.evidence import outcome_stamp
+from coordination.trust.evidence import OUTCOME_FIELD, outcome_stamp
 from coordination.trust.signing import SpecRefused
 
 if TYPE_CHECKING:
@@ -134,10 +145,9 @@ class Pass:
             *, event: dict[str, object], cascade: bool) -> list[str]:
         """End not-running todos in one script call and put their changes on the list."""
         spec = self.spec
-        keys = self.rt.settings.signing_keys
         # each todo's outcome sealed (the landing rule reads them: trust/evidence)
-        seals = {t: outcome_stamp(keys, spec.sweep_id, t, spec.run, status, None)
-                 for t in todo_ids} if keys else None
+        seals = {t: _seal(self.rt, spec.sweep_id, t, spec.run, status)
+                 for t in todo_ids} if self.rt.settings.signing_keys else None
         ended = self.rt.transitions.end(
             spec.sweep_id, [(t, level_index(spec, t)) for t in todo_ids], status, allowed_from,
             event=event, seals=seals)
@@ -155,7 +165,7 @@ class Step:
 
     reacts_to: ClassVar[frozenset[TodoStatus]] = frozenset()
     #: The runs it applies to (``run``: a sweep's todos; ``rollback``: their undos).
-    modes: ClassVar[frozenset[str]] = frozenset({"run", "rollback"})
+    modes: ClassVar[frozenset[Mode]] = frozenset(Mode)
     #: Whether it looks at changes made with a batch (see :attr:`Change.cascade`).
     cascades: ClassVar[bool] = True
 
@@ -248,7 +258,7 @@ class AtomicStop(Step):
     failed: exit 1") kept for its reason. First, so that no level is sent in between."""
 
     reacts_to = frozenset({TodoStatus.failed})
-    modes = frozenset({"run"})
+    modes = frozenset({Mode.run})
 
     def applies(self, p: Pass, c: Change) -> bool:
         # With waves, a wave that misses its criteria stops an atomic sweep, not the
@@ -278,7 +288,7 @@ class LevelDone(Step):
     def apply(self, p: Pass, c: Change) -> None:
         if c.level_done is None or c.level_done:
             p.advance = True
-        if p.spec.strategy != "levels":
+        if p.spec.strategy != Strategy.levels:
             return
         for level in c.levels:
             if level < 0:
@@ -314,7 +324,7 @@ class WaveCheck(Step):
     may have ended (:class:`AdvanceWaves` looks, once per pass)."""
 
     reacts_to = TERMINAL
-    modes = frozenset({"run"})
+    modes = frozenset({Mode.run})
 
     def applies(self, p: Pass, c: Change) -> bool:
         return bool(p.spec.waves) and super().applies(p, c)
@@ -370,7 +380,7 @@ class AdvanceLevels(Closing):
 
     def apply(self, p: Pass) -> None:
         spec = p.spec
-        if not p.advance or spec.strategy != "levels" or not spec.levels or spec.waves:
+        if not p.advance or spec.strategy != Strategy.levels or not spec.levels or spec.waves:
             return  # (waves: each wave sends its own levels, AdvanceWaves)
         if p.unsuccessful and not is_current(p.rt, spec):
             return  # the failure ended this run (an atomic sweep rolls back): not ours
@@ -418,6 +428,35 @@ def progress(rt: Runtime, spec: SweepSpec, changes: Iterable[Change], *,
     return p
 
 
+# -- the door: every way a todo ends -----------------------------------------------
+# Each ending is one function here, doing seal -> script -> Change -> progress in that
+# order (as Prefect's ``set_task_run_state`` is the one way a task run's state moves):
+# an ending made anywhere else could forget the seal the landing rule reads.
+# ``tests/unit/sweeps/test_one_door.py`` walks the source: no other module calls
+# ``outcome_stamp``, writes ``outcome_seal``, runs ``Transitions.finish``/``.end``,
+# moves a todo to an ended status with ``set_status_if``, or builds a :class:`Change`.
+#
+# ====================  ===========================================================
+# door                  the ending
+# ====================  ===========================================================
+# Pass.end, end_todos   todos not running: skip, cancel, refuse, wait timeout, a
+#                       fault before its run, a deadline, a gate expired
+# finish_run            a worker's run ended (``todo_finish.lua``, fenced)
+# after_script          another script ended it (the start script's skip, the lost-run
+#                       script's poison, a gate's decision): sealed after, carried on
+# cancel_orphans        running todos whose worker is gone when the sweep is cancelled
+# fail_gate             a gate read passed on a decision that fails its check
+# end_refused           a todo of a spec that fails its check: nothing of it sealed
+# resend                not an ending: todos put back in their queue, sent again
+# ====================  ===========================================================
+
+
+def _seal(rt: Runtime, sweep_id: str, todo_id: str, run: int, status: TodoStatus,
+          exit_code: object = None) -> dict[str, object] | None:
+    """The outcome seal of ``todo_id`` ending ``status`` in ``run`` (None without a key)."""
+    return outcome_stamp(rt.settings.signing_keys, sweep_id, todo_id, run, status, exit_code)
+
+
 def end_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], status: TodoStatus,
               allowed_from: frozenset[TodoStatus], *, event: dict[str, object],
               cascade: bool = False) -> list[str]:
@@ -427,6 +466,107 @@ def end_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], status: TodoSta
     ended = p.end(todo_ids, status, allowed_from, event=event, cascade=cascade)
     progress(rt, spec, p.work)
     return ended
+
+
+def finish_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, lease: Lease,
+               status: TodoStatus, fields: dict[str, object], event: dict[str, object],
+               level: int, patience: float, inline: str | None = None) -> Finished:
+    """A worker's run of ``todo_id`` ended ``status``: its outcome sealed (status, exit
+    code, run) in the same fenced write that releases the lease (the landing rule trusts
+    "no todo of the last run failed" only sealed), then the sweep carried on. Redis may
+    be restarting: each step is retried while ``patience`` (monotonic) lasts, as long as
+    the lease could live. ``inline``: the next todo of a merged chain, run next by the
+    same worker: not sent. Returns the script's answer (``ok`` False: the fence was
+    stale, nothing written)."""
+    t = spec.todos[todo_id]
+    fields = {**fields, "exit_code": fields.get("exit_code"),
+              OUTCOME_FIELD: _seal(rt, spec.sweep_id, todo_id, spec.run, status,
+                                   fields.get("exit_code"))}
+    try:
+        fin = riding_out(lambda: rt.transitions.finish(
+            spec.sweep_id, todo_id, lease=lease, status=status, fields=fields, event=event,
+            level=level, successors=spec.sent_on_finish(todo_id),
+            breaker=None if spec.mode == Mode.rollback else spec.breaker(t.repo),
+            resources=t.resources,
+        ), patience)
+    except (redis.ConnectionError, redis.TimeoutError):
+        # Recorded on a master, and no replica confirmed it while the lease lived
+        # (NotReplicated, or the master went away while asked again): carry on by its
+        # answer (a failover losing it makes the todo run again, after this run).
+        unconfirmed = rt.transitions.unconfirmed(lease.token)
+        if unconfirmed is None:
+            raise
+        log.warning("%s/%s: its outcome is recorded but no replica confirmed it",
+                    spec.sweep_id, todo_id)
+        fin = unconfirmed
+    if not fin.ok:
+        return fin
+    # Best effort from here: a lost send or finish is made good by the supervision pass.
+    queued = tuple(q for q in fin.queued if q != inline or status not in SUCCESSFUL)
+    change = Change(todo_id, status, level_done=fin.level_done, terminal=fin.terminal,
+                    levels=(level,) if fin.level_done and level >= 0 else (),
+                    queued=queued, metered=True)
+    riding_out(lambda: progress(rt, spec, [change]), patience)
+    return fin
+
+
+def after_script(rt: Runtime, spec: SweepSpec, todo_id: str, status: TodoStatus, *,
+                 level: int, level_done: bool | None, terminal: int | None,
+                 queued: Iterable[str] = (), seal: bool = True) -> None:
+    """A script other than the ending ones ended ``todo_id`` ``status`` (the start
+    script's skip, the lost-run script's poison, a gate's decision): seal it after (Lua
+    cannot seal; a gate's decision is sealed instead, ``seal`` False), then carry the
+    sweep on."""
+    if seal and rt.settings.signing_keys:
+        rt.checkpoints.set_status_if(
+            spec.sweep_id, todo_id, status, {status}, exit_code=None,
+            outcome_seal=_seal(rt, spec.sweep_id, todo_id, spec.run, status))
+    progress(rt, spec, [Change(todo_id, status, level_done=level_done, terminal=terminal,
+                               levels=(level,) if level_done and level >= 0 else (),
+                               queued=tuple(queued))])
+
+
+def cancel_orphans(rt: Runtime, sweep_id: str, spec: SweepSpec | None,
+                   tokens: dict[str, str | None]) -> list[str]:
+    """A cancelled sweep's running todos whose worker is gone (todo -> the token of the
+    run they read): ``cancelled``, sealed, then counted and carried on. Returns those
+    ended (one that moved meanwhile is left alone)."""
+    ended = [t for t, token in sorted(tokens.items()) if rt.checkpoints.set_status_if(
+        sweep_id, t, TodoStatus.cancelled, {TodoStatus.running}, expect_token=token,
+        reason="cancelled; its worker was gone", finished_at=time.time(), exit_code=None,
+        outcome_seal=_seal(rt, sweep_id, t, spec.run if spec else 0, TodoStatus.cancelled))]
+    if ended and spec is not None:
+        progress(rt, spec, [Change(t, TodoStatus.cancelled, counted=False) for t in ended])
+    return ended
+
+
+def fail_gate(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> bool:
+    """End gate ``todo_id``, read passed on a decision that failed its check, ``failed``
+    with why (``todo.failed``, ``refused: true``); False if it no longer read passed.
+    The caller ends the sweep (nothing after the gate may run)."""
+    reason = f"its decision was refused: {why}"
+    if not rt.checkpoints.set_status_if(spec.sweep_id, todo_id, TodoStatus.failed,
+                                        {TodoStatus.succeeded}, reason=reason,
+                                        finished_at=time.time(), **{decisions.FIELD: None}):
+        return False
+    rt.events.emit(EventKind.todo_failed, sweep_id=spec.sweep_id, todo_id=todo_id,
+                   reason=reason, refused=True)
+    log.error("sweep %s: gate %s %s", spec.sweep_id, todo_id, reason)
+    return True
+
+
+def end_refused(rt: Runtime, sweep_id: str, todo_id: str, level: int, why: str) -> None:
+    """A todo whose sweep's spec fails its check ends ``failed`` (``refused: true``),
+    unsealed: nothing is taken from that spec (its run included). The caller ends the
+    sweep (:func:`end_sweep`)."""
+    rt.transitions.end(sweep_id, [(todo_id, level)], TodoStatus.failed, NOT_STARTED,
+                       event={"reason": why, "refused": True})
+
+
+def resend(rt: Runtime, spec: SweepSpec, todo_ids: Iterable[str]) -> None:
+    """Todos put back to ``queued`` (a lost run, a lost message, a start given back, a
+    sweep unpaused): send them again."""
+    progress(rt, spec, [Change(t, TodoStatus.queued) for t in todo_ids])
 
 
 def is_current(rt: Runtime, spec: SweepSpec) -> bool:
@@ -473,7 +613,7 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
         return None
     counts = summarize(cps)
     final: SweepStatus
-    if spec.mode == "rollback":
+    if spec.mode == Mode.rollback:
         trigger = record.get("rollback_reason")
         final, reason = rollbacks.rollback_outcome(spec, cps, str(trigger) if trigger else None)
     elif sum(counts.get(s, 0) for s in DONE) == len(cps):
@@ -484,10 +624,10 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
     else:
         final, reason = SweepStatus.failed, failure_reason(cps, counts)
     passed = [g for g in spec.gates() if cps.get(g, {}).get("status") == TodoStatus.succeeded]
-    refused = decisions.gate_refusals(rt, spec, passed) if spec.mode == "run" and passed else {}
+    refused = decisions.gate_refusals(rt, spec, passed) if spec.mode == Mode.run and passed else {}
     if refused:  # a gate passed on a decision that fails its check: not a success
         for g, why in sorted(refused.items()):
-            decisions.fail_gate(rt, spec, g, why)
+            fail_gate(rt, spec, g, why)
         final = SweepStatus.failed
         reason = "; ".join(refused[g] for g in sorted(refused))
     elif final == SweepStatus.succeeded:
@@ -499,7 +639,7 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
     # Rolled back: an atomic sweep that failed (with waves: whose wave missed its
     # criteria, which stops it), or a run stopped to be rolled back (a gate expired
     # with on_expiry: rollback; then its end may read cancelled).
-    if spec.mode == "run" and (
+    if spec.mode == Mode.run and (
             (final == SweepStatus.failed and record.get("atomic") and not spec.waves)
             or (stopped and final in (SweepStatus.failed, SweepStatus.cancelled))):
         # the trigger: the failure that stopped it (not every failure that followed)

@@ -13,7 +13,7 @@ from coordination.runtime.sweep_fields import RECORD_FIELDS, Checkpoint, SweepRe
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
 from coordination.sweeps.outputs import outputs_refusal
 from coordination.sweeps.runner import orphaned
-from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec import Mode, SweepSpec
 from coordination.sweeps.spec_store import load_spec
 
 if TYPE_CHECKING:  # the history store is only passed in: reading a sweep needs none of it
@@ -236,7 +236,7 @@ class StatusDocument(TypedDict):
     rollback_reason: NotRequired[str]
     #: embedded, live, and the process running it is gone: why (sweeps/runner.py)
     orphaned: NotRequired[str]
-    #: what started it (sweeps/triggers.py); None: a sweep recorded before coord said
+    #: what started it (sweeps/starts/triggers.py); None: a sweep recorded before coord said
     trigger: dict[str, object] | None
 
 
@@ -385,7 +385,7 @@ def status(rt: Runtime, sweep_id: str,
             if why is not None:
                 entry["outputs_refused"] = why
     mark_gone(rt, todos)
-    if spec is not None and spec.mode == "rollback":
+    if spec is not None and spec.mode == Mode.rollback:
         undone = [t for level in spec.levels for t in level]
         for t, change in rt.checkpoints.get_change_runs(sweep_id, undone).items():
             split_tails(todos[t], cps.get(t) or Checkpoint(status=TodoStatus.pending), change)

@@ -31,7 +31,7 @@ from coordination.runtime.sweep_fields import Checkpoint
 from coordination.status import SWEEP_ACTIVE, EventKind, SweepStatus, TodoStatus
 from coordination.sweeps import recording
 from coordination.sweeps.sending import send_level
-from coordination.sweeps.spec import SweepSpec, TodoSpec, forward_of, sweep_deadline
+from coordination.sweeps.spec import Mode, Strategy, SweepSpec, TodoSpec, forward_of, sweep_deadline
 from coordination.sweeps.spec_store import derivable_spec, shape, signature_fields
 
 log = logging.getLogger("coord.rollback")
@@ -142,7 +142,7 @@ def rollback_spec(spec: SweepSpec, plan: RollbackPlan,
         if t in level_of:
             # (a rollback's spec runs the undo: its run is the undo, even from 0.1)
             command = ((undo or {}).get(t) or ts.undo
-                       or (ts.run if spec.mode == "rollback" else "") or "")
+                       or (ts.run if spec.mode == Mode.rollback else "") or "")
             todos[t] = replace(ts, run=command, preds=list(plan.preds[t]),
                                succs=sorted(succs[t]), level=level_of[t])
         else:
@@ -150,7 +150,7 @@ def rollback_spec(spec: SweepSpec, plan: RollbackPlan,
     # (undos run in reverse order, all at once: no wave holds them back; a gate has no
     # undo, so it is not in the rollback's levels and nothing opens it)
     return replace(spec, run=spec.run + 1, todos=todos, levels=plan.levels,
-                   strategy="levels", mode="rollback", waves=[],
+                   strategy=Strategy.levels, mode=Mode.rollback, waves=[],
                    forward=forward_of(spec, plan.compensate),
                    dispatched=spec.next_dispatched(spec.run + 1, plan.levels))
 
@@ -225,7 +225,7 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
     spec = derivable_spec(rt, sweep_id, record)  # its undo: commands get signed
     if spec is None:
         return None
-    retry = spec.mode == "rollback"
+    retry = spec.mode == Mode.rollback
     allowed = (frozenset() if from_active else RETRY_FROM) if retry else (
         RUN_ACTIVE if from_active else ROLLBACK_FROM)
     if record.get("status") not in allowed:

@@ -10,7 +10,7 @@ todo with no message: the supervision pass sends it again
 lets one delivery run it.
 
 Two things are not sent to a worker's queue. A gate (``gate:``, no command) is
-opened instead: it waits for people (:mod:`.gates`). And a sweep of a plan with
+opened instead: it waits for people (:mod:`.governance.gates`). And a sweep of a plan with
 ``waves:`` sends only todos of its current wave, at most the wave's ``max_parallel``
 at once (the queue script counts the wave's todos in flight in the same step);
 :mod:`.waves` starts each wave and tops it up.
@@ -26,8 +26,8 @@ from coordination.dispatch import dispatcher_for
 from coordination.messages import BROKER_PRIORITY, Dispatcher, TodoMessage
 from coordination.runtime.context import Runtime
 from coordination.status import DONE, TodoStatus
-from coordination.sweeps.gates import open_gates
-from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.governance.gates import open_gates
+from coordination.sweeps.spec import Mode, Strategy, SweepSpec
 
 
 def message(spec: SweepSpec, todo_id: str) -> TodoMessage:
@@ -81,7 +81,7 @@ def in_start_order(spec: SweepSpec, todo_ids: Iterable[str]) -> list[str]:
 
 def _gates(spec: SweepSpec, ids: list[str]) -> tuple[list[str], list[str]]:
     """``ids`` split into (gates, the others), each in the order given."""
-    if spec.mode != "run" or not any(spec.todos[t].gate for t in ids):
+    if spec.mode != Mode.run or not any(spec.todos[t].gate for t in ids):
         return [], ids  # (a rollback runs undos: a gate has none)
     return [t for t in ids if spec.todos[t].gate], [t for t in ids if not spec.todos[t].gate]
 
@@ -136,7 +136,7 @@ def first_todos(rt: Runtime, spec: SweepSpec) -> list[str]:
         rt.checkpoints.set_counters(sid, spec.counters())
     if spec.waves:
         return []  # the first wave starts them (:func:`coordination.sweeps.waves.start_wave`)
-    if spec.strategy != "eager":
+    if spec.strategy != Strategy.eager:
         return send_level(rt, spec, 0, reason="start") if spec.levels else []
     preds = {p for s in spec.todos.values() for p in s.preds if p in spec.todos}
     done = {t for t, cp in rt.checkpoints.get_fields_all(sid, sorted(preds), ()).items()

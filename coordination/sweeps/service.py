@@ -46,30 +46,30 @@ from coordination.sweeps.reading import (
     todo_entry,
 )
 from coordination.sweeps.runner import this_process
-from coordination.sweeps.spec import SWEEP_MARGIN, SweepSpec, sweep_deadline
+from coordination.sweeps.spec import Mode, SWEEP_MARGIN, SweepSpec, sweep_deadline
 from coordination.sweeps.spec_store import derivable_spec, load_spec
-from coordination.sweeps import freeze as freezing
+from coordination.sweeps.governance import freeze as freezing
 from coordination.sweeps.summary import SweepSummary
-from coordination.sweeps.triggers import Trigger
+from coordination.sweeps.starts.triggers import Trigger
 from coordination.sweeps.waiting import ended_by
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
     from coordination.catalog.templates import Problems
-    from coordination.sweeps import approvals, control_log, gates
-    from coordination.sweeps.approvals import Decision
+    from coordination.sweeps.governance import approvals, control_log, gates
+    from coordination.sweeps.governance.approvals import Decision
     from coordination.sweeps import steering
-    from coordination.sweeps import sync as outcome
+    from coordination.sweeps.writeback import sync as outcome
     from coordination.sweeps.planning import Planning
-    from coordination.sweeps.sync import SyncResult
+    from coordination.sweeps.writeback.sync import SyncResult
 else:
     # Loaded on first use: reading a sweep (`sweep status`, the web view) needs neither
     # the progression that steering pulls in nor the catalog writer that sync does.
     steering = LazyModule("coordination.sweeps.steering")
-    approvals = LazyModule("coordination.sweeps.approvals")
-    control_log = LazyModule("coordination.sweeps.control_log")
-    gates = LazyModule("coordination.sweeps.gates")
-    outcome = LazyModule("coordination.sweeps.sync")
+    approvals = LazyModule("coordination.sweeps.governance.approvals")
+    control_log = LazyModule("coordination.sweeps.governance.control_log")
+    gates = LazyModule("coordination.sweeps.governance.gates")
+    outcome = LazyModule("coordination.sweeps.writeback.sync")
 
 #: Statuses a resume may start the next run from.
 RESUMABLE = frozenset(s for s, nxt in SWEEP_TRANSITIONS.items() if SweepStatus.queued in nxt
@@ -197,7 +197,7 @@ class SweepService:
         targets = self.catalog().notify
         outbox = self.rt.outbox()
         if targets or outbox.targets():
-            from coordination.sweeps.notify import publish  # lazy: urllib, hmac
+            from coordination.sweeps.notices.notify import publish  # lazy: urllib, hmac
 
             publish(self.rt, targets)
 
@@ -378,7 +378,7 @@ class SweepService:
         the catalog's, if it can be read. A retry of a rollback that did not finish (a
         rollback's spec) takes the catalog's, so a fixed `undo:` takes effect (as a
         resume re-reads `run:`); the frozen ones stand for todos the catalog lost."""
-        if spec.mode != "rollback" and any(t.undo for t in spec.todos.values()):
+        if spec.mode != Mode.rollback and any(t.undo for t in spec.todos.values()):
             return {}
         try:
             catalog = self.catalog()
@@ -393,7 +393,7 @@ class SweepService:
 
     def decide(self, sweep_id: str, todo_id: str, decision: str, *, who: str | None = None,
                comment: str = "", via: str = "") -> Decision:
-        """Approve or reject a waiting gate (:mod:`coordination.sweeps.approvals`);
+        """Approve or reject a waiting gate (:mod:`coordination.sweeps.governance.approvals`);
         ``who``: default ``COORD_USER``, else git's user.email, else the OS user;
         ``via``: ``web`` when the web view votes for its signed-in user."""
         if who is None:
@@ -404,7 +404,7 @@ class SweepService:
     def decide_template(self, sweep_id: str, template_id: str, decision: str, *,
                         who: str | None = None, comment: str = "") -> approvals.Decisions:
         """Approve or reject every waiting instance of a gate template at once
-        (:func:`coordination.sweeps.approvals.decide_template`)."""
+        (:func:`coordination.sweeps.governance.approvals.decide_template`)."""
         if who is None:
             who = whoami(self.catalog_path.resolve().parent if self.catalog_path else Path.cwd())
         return approvals.decide_template(self.rt, sweep_id, template_id, who=who,
@@ -448,7 +448,7 @@ class SweepService:
 
     def sync(self, sweep_id: str, *, status: StatusDocument | None = None) -> dict[str, object]:
         """Write a finished sweep's outcome back into the catalog, in one edit
-        (:mod:`coordination.sweeps.sync`). ``status``: the sweep's :meth:`status`
+        (:mod:`coordination.sweeps.writeback.sync`). ``status``: the sweep's :meth:`status`
         document if the caller has just read it (an ended sweep's does not change),
         so that its checkpoints are not all read a second time."""
         if status is None or status.get("sweep_id") != sweep_id:
@@ -465,9 +465,9 @@ class SweepService:
                                    "plan_status": None, "reopened": False}
             return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **nothing}
         # Only sealed outcomes of a sweep whose spec verifies (its plan, todos, again):
-        # never a plain status or field (sweeps/sealed_outcomes.py)
+        # never a plain status or field (sweeps/writeback/sealed_outcomes.py)
         # lazy: ruamel (the sync module) is not for `sweep status`, which loads this one
-        from coordination.sweeps.sealed_outcomes import sealed_outcomes, signed_spec
+        from coordination.sweeps.writeback.sealed_outcomes import sealed_outcomes, signed_spec
 
         spec = signed_spec(self.rt, sweep_id, self.catalog_path)
         sealed = sealed_outcomes(self.rt, sweep_id, spec, status["todos"])
@@ -486,11 +486,11 @@ class SweepService:
 
     def _milestone_events(self, sweep_id: str, changed: SyncResult) -> None:
         """The milestones this sync's edit completed or reopened, announced
-        (:mod:`coordination.sweeps.milestones`: once each)."""
+        (:mod:`coordination.sweeps.notices.milestones`: once each)."""
         completed = changed.get("milestones_completed") or []
         reopened = changed.get("milestones_reopened") or []
         if (completed or reopened) and self.catalog_path is not None:
-            from coordination.sweeps.milestones import announce  # lazy: `sweep status` reads no store
+            from coordination.sweeps.notices.milestones import announce  # lazy: `sweep status` reads no store
 
             announce(self.rt, self.catalog_path, completed, reopened, sweep_id=sweep_id)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import NotRequired, TypedDict
+from enum import StrEnum
+from typing import NotRequired, TypedDict, TypeVar
 
 from coordination.retry import backoff_cap
 from coordination.status import NOT_STARTED as NOT_STARTED  # re-exported for older imports
@@ -88,11 +89,11 @@ class TodoSpec:
     #: catalog's ``wait_timeout:``); None: the sweep's, else the sweep's deadline
     wait_timeout: float | None = None
     #: the variables whose values its run's output, results and reason show as ``***``
-    #: (the catalog's ``mask_env:``, its repo's and its own: sweeps/masking.py); empty:
+    #: (the catalog's ``mask_env:``, its repo's and its own: sweeps/runlogs/masking.py); empty:
     #: none (then left out of the JSON)
     mask_env: list[str] = field(default_factory=list)
     #: when it must be finished (the catalog's ``due:``, Unix time); None: no due time
-    #: (then left out of the JSON): sweeps/overdue.py
+    #: (then left out of the JSON): sweeps/notices/overdue.py
     due: float | None = None
 
 
@@ -108,13 +109,35 @@ class WaveSpec:
     success_rate: float = 1.0
 
 
+class Strategy(StrEnum):
+    """How a sweep sends its todos (``--strategy``)."""
+
+    levels = "levels"  # a level at a time
+    eager = "eager"  # each as soon as it may start
+
+
+class Mode(StrEnum):
+    """What a sweep's run runs."""
+
+    run = "run"  # its todos' run: commands
+    rollback = "rollback"  # their undo: commands, in reverse
+
+
+class Atomic(StrEnum):
+    """What an atomic sweep does with its running todos at its first failure."""
+
+    off = ""  # not atomic (or a spec of before 0.3, whose record's ``atomic`` says)
+    finish = "finish"  # let them finish, then roll back (``--atomic``)
+    stop = "stop"  # kill them, then roll back (``--atomic=stop``)
+
+
 @dataclass(slots=True)
 class ForwardRun:
     """What a rollback's spec keeps of the run that applied the change (its own todos
     carry the undo order and the undo commands): the order and commands a resume
     (``sweep resume --reapply``) runs the change in again, as that run had them."""
 
-    strategy: str
+    strategy: Strategy
     #: todo -> its predecessors (the DAG's edges), of the todos that have some
     preds: dict[str, list[str]] = field(default_factory=dict)
     #: todo -> its run: command, of the todos whose undo the rollback runs in its place
@@ -126,36 +149,47 @@ class ForwardRun:
 
 TITLE_CHARS = 200
 
-#: How a sweep sends its todos: a level at a time, or each as soon as it may start.
-STRATEGIES = ("levels", "eager")
-
-#: What an atomic sweep does with its running todos at its first failure: let them
-#: finish, then roll back (``--atomic``), or kill them, then roll back (``--atomic=stop``).
-ATOMIC_MODES = ("finish", "stop")
+_E = TypeVar("_E", bound=StrEnum)
 
 
-def atomic_mode(atomic: bool | str | None) -> str:
+def _member(kind: type[_E], value: str) -> _E:
+    """``value`` as the member of ``kind`` it names; a string none names stays as it is
+    (what a spec's reader did before the enums: compare it, find no match)."""
+    try:
+        return kind(value)
+    except ValueError:
+        return value  # type: ignore[return-value]
+
+
+#: ``--strategy``'s values.
+STRATEGIES = tuple(str(s) for s in Strategy)
+
+#: ``--atomic``'s values.
+ATOMIC_MODES = (str(Atomic.finish), str(Atomic.stop))
+
+
+def atomic_mode(atomic: bool | str | None) -> Atomic:
     """``--atomic``'s value as a spec keeps it: "" (not atomic), "finish" or "stop"."""
     if atomic is None or atomic is False or atomic == "":
-        return ""
+        return Atomic.off
     if atomic is True:
-        return "finish"
+        return Atomic.finish
     if atomic not in ATOMIC_MODES:
         raise ValueError(f"unknown atomic mode {atomic!r}: one of {', '.join(ATOMIC_MODES)}")
-    return atomic
+    return Atomic(atomic)
 
 
 @dataclass
 class SweepSpec:
     sweep_id: str
     plan: str
-    strategy: str
+    strategy: Strategy
     run: int  # 0 for the first run, +1 for every resume
     todos: dict[str, TodoSpec]
     levels: list[list[str]]  # levels of the todos this run dispatches
     concurrency: dict[str, int]
     catalog: str | None = None
-    mode: str = "run"  # "run": todos' run: commands; "rollback": their undo: commands
+    mode: Mode = Mode.run
     #: repo -> [failures, cooldown] of the repos with a circuit breaker
     breakers: dict[str, list[float]] = field(default_factory=dict)
     #: resource -> capacity, of the shared resources its todos lease
@@ -163,7 +197,7 @@ class SweepSpec:
     #: an atomic sweep's first failure: "finish" lets running todos finish, "stop"
     #: kills them (their workers read it from here); "" not atomic, or a spec of before
     #: 0.3, whose record's ``atomic`` means "finish"
-    atomic: str = ""
+    atomic: Atomic = Atomic.off
     #: results of todos it does not run that its todos depend on (an earlier sweep's,
     #: from the catalog's ``outputs:``): todo -> key -> value; and which of those each
     #: of its todos gets (see :mod:`coordination.sweeps.outputs`)
@@ -178,7 +212,7 @@ class SweepSpec:
     #: token, burst], of the buckets its todos take tokens from (``pace:`` in the catalog)
     paces: dict[str, list[float]] = field(default_factory=dict)
     #: `plan sweep --again`: completed todos run too (its sync writes back what this run
-    #: left of them, see :mod:`coordination.sweeps.sync`)
+    #: left of them, see :mod:`coordination.sweeps.writeback.sync`)
     again: bool = False
     #: todo -> the last run that dispatched it, of every todo a run after the first
     #: dispatched (this run's levels included; absent: run 0, which dispatches every
@@ -200,8 +234,15 @@ class SweepSpec:
     #: was kept; then left out of the JSON)
     forward: ForwardRun | None = None
     #: when its plan must be finished (the plan's ``due:``, Unix time); None: no due
-    #: time (then left out of the JSON): sweeps/overdue.py
+    #: time (then left out of the JSON): sweeps/notices/overdue.py
     plan_due: float | None = None
+
+    def __post_init__(self) -> None:
+        # (the JSON of a spec, and older callers, give plain strings: the same values;
+        # one no member has is kept as it is, as before the enums)
+        self.strategy = _member(Strategy, self.strategy)
+        self.mode = _member(Mode, self.mode)
+        self.atomic = _member(Atomic, self.atomic or "")
 
     def wait_timeout_of(self, todo_id: str) -> float | None:
         """Seconds ``todo_id`` may wait for a slot (its own, else the sweep's), or None."""
@@ -226,7 +267,7 @@ class SweepSpec:
         """``(todo, queue)`` of the successors the todo's finish sends when they are
         ready: an eager sweep's (in levels, the level's end sends them; in waves, the
         wave sends its todos, not a finishing predecessor)."""
-        if self.strategy != "eager" or self.waves:
+        if self.strategy != Strategy.eager or self.waves:
             return []
         return [(s, self.todos[s].queue) for s in self.todos[todo_id].succs if s in self.todos]
 
@@ -234,7 +275,7 @@ class SweepSpec:
         """``(bucket, seconds per token, burst)`` of the buckets a todo's start takes a
         token from; none for a rollback's undo commands (as the breaker, pacing is for
         the change going out, not for taking it back)."""
-        if self.mode == "rollback":
+        if self.mode == Mode.rollback:
             return []
         out = []
         for b in self.todos[todo_id].pace:
@@ -288,6 +329,7 @@ class SweepSpec:
         forward = data.get("forward")
         if forward:
             forward["waves"] = [WaveSpec(**w) for w in forward.get("waves") or []]
+            forward["strategy"] = Strategy(forward["strategy"])
             data["forward"] = ForwardRun(**forward)
         return cls(**data)
 
@@ -357,7 +399,7 @@ def forward_of(spec: SweepSpec, undone: Iterable[str]) -> ForwardRun | None:
     """What a rollback of ``spec`` keeps of the run that applied the change: ``spec``'s
     order, and the run: commands of ``undone`` (the todos whose undo: the rollback runs
     in their place). Of a rollback's own spec (a rollback retried), what it kept."""
-    if spec.mode == "rollback":
+    if spec.mode == Mode.rollback:
         return spec.forward
     return ForwardRun(strategy=spec.strategy,
                       preds={t: list(ts.preds) for t, ts in spec.todos.items() if ts.preds},
@@ -375,10 +417,10 @@ def forward_spec(spec: SweepSpec) -> SweepSpec:
 
     A rollback's spec of before the forward run was kept gives back the order among
     the todos it compensated (each after everything it was undone after), levels."""
-    if spec.mode != "rollback":
+    if spec.mode != Mode.rollback:
         return spec
     fwd = spec.forward or ForwardRun(
-        strategy="levels", preds={t: list(ts.succs) for t, ts in spec.todos.items() if ts.succs})
+        strategy=Strategy.levels, preds={t: list(ts.succs) for t, ts in spec.todos.items() if ts.succs})
     succs: dict[str, list[str]] = {t: [] for t in spec.todos}
     for t, before in fwd.preds.items():
         for p in before:
@@ -387,7 +429,7 @@ def forward_spec(spec: SweepSpec) -> SweepSpec:
     todos = {t: replace(ts, preds=list(fwd.preds.get(t, ())), succs=sorted(succs[t]),
                         run=fwd.runs.get(t, ts.run))
              for t, ts in spec.todos.items()}
-    return replace(spec, todos=todos, strategy=fwd.strategy, mode="run", waves=fwd.waves,
+    return replace(spec, todos=todos, strategy=fwd.strategy, mode=Mode.run, waves=fwd.waves,
                    sequential=fwd.sequential, chains=fwd.chains, forward=None)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from coordination.runtime.context import Runtime
 from coordination.runtime.sweep_fields import SweepRecord, repo_field
-from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec import Strategy, SweepSpec
 from coordination.trust.signing import Policy, SpecRefused, refusal, sign
 
 
@@ -225,6 +225,6 @@ def repo_fields(spec: SweepSpec, todo_ids: Iterable[str]) -> dict[str, object]:
 
 def level_index(spec: SweepSpec, todo_id: str) -> int:
     """The todo's level in this run for the level counters (-1: eager, or not in this run)."""
-    if spec.strategy != "levels":
+    if spec.strategy != Strategy.levels:
         return -1
     return spec.level_of().get(todo_id, -1)

@@ -27,16 +27,16 @@ from coordination.status import (
     SweepStatus,
     TodoStatus,
 )
-from coordination.sweeps.approvals import start_proof
+from coordination.sweeps.governance.approvals import start_proof
 from coordination.sweeps.progress import (
-    Change,
     advance_waves,
+    cancel_orphans,
     end_sweep,
     finish_if_done,
-    progress,
+    resend,
 )
 from coordination.sweeps.sending import dispatcher, first_todos, todo_task_id
-from coordination.sweeps.spec import SweepSpec, atomic_mode, forward_spec, sweep_deadline
+from coordination.sweeps.spec import Mode, SweepSpec, atomic_mode, forward_spec, sweep_deadline
 from coordination.sweeps.spec_store import (
     load_spec,
     remember_written,
@@ -44,9 +44,8 @@ from coordination.sweeps.spec_store import (
     shape,
     signature_fields,
 )
-from coordination.sweeps.triggers import CLI, Trigger
+from coordination.sweeps.starts.triggers import CLI, Trigger
 from coordination.sweeps.waves import start_wave
-from coordination.trust.evidence import outcome_stamp
 
 if TYPE_CHECKING:
     from coordination.sweeps import rollback as rollbacks, supervision
@@ -237,7 +236,7 @@ def resume_plan(rt: Runtime, rec: SweepRecord, only: Sequence[str] | None = None
     asked = set(only or [])
     dependents = sorted(t for t in rerun if t not in asked) if only else []
     left = (rollbacks.retry_plan(last, {t: str(s) for t, s in status.items()}).compensate
-            if last.mode == "rollback" and rec.get("status") in rollbacks.RETRY_FROM else [])
+            if last.mode == Mode.rollback and rec.get("status") in rollbacks.RETRY_FROM else [])
     return {"sweep_id": sweep_id, "status": rec.get("status"), "rerun": sorted(rerun),
             "would_skip": would_skip(old, rerun, status),
             "dependents": dependents, "was": {t: status[t] for t in sorted(rerun)},
@@ -389,7 +388,7 @@ def unpause(rt: Runtime, rec: SweepRecord, *, by: str | None = None) -> Steered:
         # A queued todo's message may have been dropped by a worker while paused:
         # send it again (a duplicate finds the todo claimed and does nothing).
         resent = sorted(t for t, cp in cps.items() if cp.get("status") == TodoStatus.queued)
-        progress(rt, spec, [Change(t, TodoStatus.queued) for t in resent])
+        resend(rt, spec, resent)
     supervision.supervise_once(rt, sweep_id, grace=0.0)
     return {"sweep_id": sweep_id, "status": back, "changed": True,
             "paused_for": round(paused_for, 3), "resent": resent}
@@ -430,18 +429,7 @@ def cancel(rt: Runtime, rec: SweepRecord, *, wait: float = 30.0,
         cps = rt.checkpoints.get_fields_all(sweep_id, ids, ("lease_key", "token"))
         running = [t for t, cp in cps.items() if cp.get("status") == TodoStatus.running]
         gone = set(rt.checkpoints.orphaned({t: cps[t] for t in running}))
-        ended = []
-        for t in sorted(gone):
-            if rt.checkpoints.set_status_if(
-                    sweep_id, t, TodoStatus.cancelled, {TodoStatus.running},
-                    expect_token=cps[t].get("token"), reason="cancelled; its worker was gone",
-                    finished_at=time.time(), exit_code=None,
-                    outcome_seal=outcome_stamp(rt.settings.signing_keys, sweep_id, t,
-                                               spec.run if spec else 0,
-                                               TodoStatus.cancelled, None)):
-                ended.append(Change(t, TodoStatus.cancelled, counted=False))
-        if ended and spec is not None:
-            progress(rt, spec, ended)
+        cancel_orphans(rt, sweep_id, spec, {t: cps[t].get("token") for t in gone})
         if not running:
             break
         time.sleep(0.2)
@@ -462,7 +450,7 @@ def rollback(rt: Runtime, rec: SweepRecord, undo: dict[str, str | None], *,
     spec = load_spec(rt, sweep_id, rec)
     if spec is None:
         raise NotFoundError(f"sweep {sweep_id} has no spec", hint="see `coord sweep list`")
-    retry = spec.mode == "rollback"
+    retry = spec.mode == Mode.rollback
     if retry and status == SweepStatus.rolled_back:
         raise UsageError(f"sweep {sweep_id} is rolled_back: it was rolled back already "
                          "(every undo ran)",

@@ -10,11 +10,11 @@ sweep at a time, everything idempotent. A pass over a sweep:
 - says which repos have queued todos and no live worker (``repo.unattended``);
 - sends todos whose predecessors all succeeded a while ago but that were never
   queued (a sender that died between the status change and the publish); not one
-  after a gate whose decision fails its check (:mod:`.decisions`: the gate and the
+  after a gate whose decision fails its check (:mod:`.governance.decisions`: the gate and the
   sweep end ``failed``, saying which record and why);
 - expires gates nobody decided in time, ends waves' soaks, starts the next wave
-  (:mod:`.approvals`, :func:`~.progress.advance_waves`);
-- says once which todos, and whether the plan, are past their ``due:`` (:mod:`.overdue`);
+  (:mod:`.governance.approvals`, :func:`~.progress.advance_waves`);
+- says once which todos, and whether the plan, are past their ``due:`` (:mod:`.notices.overdue`);
 - finishes the sweep if every todo is terminal.
 
 Each change it makes goes through the progression (:mod:`.progress`).
@@ -41,13 +41,13 @@ from coordination.status import (
     TodoStatus,
     todo_status,
 )
-from coordination.sweeps.approvals import refuse_gates, watch_gates
-from coordination.sweeps.decisions import gate_preds, gate_refusals
+from coordination.sweeps.governance.approvals import refuse_gates, watch_gates
+from coordination.sweeps.governance.decisions import gate_preds, gate_refusals
 from coordination.sweeps.lost import LOOK_FIELDS, lease_lost, resend_lost_messages
-from coordination.sweeps.overdue import note_overdue
+from coordination.sweeps.notices.overdue import note_overdue
 from coordination.sweeps.progress import advance_waves, end_sweep, end_todos, finish_if_done
 from coordination.sweeps.sending import in_start_order, send_todos
-from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec import Strategy, SweepSpec
 from coordination.sweeps.spec_store import load_spec
 from coordination.sweeps.waits import supervise_waits
 
@@ -193,7 +193,7 @@ def ready_todos(spec: SweepSpec, status: dict[str, TodoStatus], cps: dict[str, C
             continue
         last = max((float(cps[p].get("finished_at") or 0) for p in preds if p in cps),
                    default=0.0)
-        if spec.strategy == "levels" and tid in level_of:
+        if spec.strategy == Strategy.levels and tid in level_of:
             i = level_of[tid]
             if not earlier_done[i]:
                 continue

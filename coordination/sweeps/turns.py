@@ -39,27 +39,33 @@ from coordination.runtime.leases import Heartbeat, Lease
 from coordination.runtime.sweep_fields import SweepRecord
 from coordination.runtime.transitions import Started, StartVerdict, start_token, waiter_rank
 from coordination.status import (
-    NOT_STARTED,
     SUCCESSFUL,
     SWEEP_ACTIVE,
     SWEEP_LIVE,
     EventKind,
     TodoStatus,
 )
-from coordination.sweeps import decisions
-from coordination.sweeps.approvals import refuse_gates
+from coordination.sweeps.governance import decisions
+from coordination.sweeps.governance.approvals import refuse_gates
 from coordination.sweeps.lost import poisoned
 from coordination.sweeps.outputs import gather_inputs, undo_inputs
-from coordination.sweeps.progress import Change, end_sweep, progress
+from coordination.sweeps.progress import (
+    Pass,
+    after_script,
+    end_refused,
+    end_sweep,
+    finish_run,
+    progress,
+    resend,
+)
 from coordination.sweeps.sending import send_paced
-from coordination.sweeps.spec import SweepSpec, TodoSpec
+from coordination.sweeps.spec import Atomic, Mode, SweepSpec, TodoSpec
 from coordination.sweeps.spec_store import (
     cached_checked,
     level_index,
     load_checked,
     sweep_head,
 )
-from coordination.trust.evidence import OUTCOME_FIELD, outcome_stamp
 
 log = logging.getLogger("coord.runner")
 
@@ -153,7 +159,7 @@ class Turn:
         is not a reason to stop (the lease heartbeat decides whether this worker may go on)."""
         spec = self.spec
         try:
-            if spec.atomic == "stop" and spec.mode == "run":
+            if spec.atomic == Atomic.stop and spec.mode == Mode.run:
                 rec = self.rt.checkpoints.get_sweep_fields(self.sweep_id,
                                                            ("stopped_run", "stopped_by"))
                 if rec is not None and rec.get("stopped_run") == spec.run:
@@ -172,7 +178,7 @@ class Turn:
         """What the todo gets (todo -> key -> value): the results of the todos before
         it (:func:`~coordination.sweeps.outputs.gather_inputs`); an undo gets what its
         own change wrote (:func:`~coordination.sweeps.outputs.undo_inputs`)."""
-        if self.spec.mode == "rollback":
+        if self.spec.mode == Mode.rollback:
             return undo_inputs(self.rt, self.sweep_id, self.todo_id)
         return gather_inputs(self.rt, self.spec, self.todo_id, read=self.outputs > 0)
 
@@ -206,53 +212,21 @@ class Turn:
                event: dict[str, object]) -> tuple[Outcome, bool]:
         """Record the outcome (fenced; releases the lease) and carry the sweep on.
         Returns the outcome and whether the lease was released."""
-        rt, spec, t = self.rt, self.spec, self.todo
-        rollback = spec.mode == "rollback"
-        succs = spec.sent_on_finish(self.todo_id)
-        level = self.level
         # Redis may be restarting right now: the outcome is worth waiting for as long
         # as our lease could still be alive (the fenced write refuses it after). One
-        # round trip: fenced write, lease released, counters, event, eager successors.
-        patience = time.monotonic() + rt.settings.lease_ttl
-        # Its outcome sealed (status, exit code, run) in the same write: the landing
-        # rule trusts "no todo of the last run failed" only sealed (trust/evidence).
-        fields = {**fields, "exit_code": fields.get("exit_code"),
-                  OUTCOME_FIELD: outcome_stamp(rt.settings.signing_keys, self.sweep_id,
-                                               self.todo_id, spec.run, status,
-                                               fields.get("exit_code"))}
-        try:
-            fin = riding_out(lambda: rt.transitions.finish(
-                self.sweep_id, self.todo_id, lease=self.lease, status=status, fields=fields,
-                event=event, level=level, successors=succs,
-                breaker=None if rollback else spec.breaker(t.repo), resources=t.resources,
-            ), patience)
-        except (redis.ConnectionError, redis.TimeoutError):
-            # Recorded on a master, and no replica confirmed it while our lease lived
-            # (NotReplicated, or the master went away while asked again): carry on by
-            # its answer (a failover losing it makes the todo run again, after this run).
-            unconfirmed = rt.transitions.unconfirmed(self.lease.token)
-            if unconfirmed is None:
-                raise
-            log.warning("%s/%s: its outcome is recorded but no replica confirmed it",
-                        self.sweep_id, self.todo_id)
-            fin = unconfirmed
+        # round trip: sealed outcome, lease released, counters, event, eager successors.
+        nxt = self.spec.chains.get(self.todo_id)
+        fin = finish_run(self.rt, self.spec, self.todo_id, lease=self.lease, status=status,
+                         fields=fields, event=event, level=self.level,
+                         patience=time.monotonic() + self.rt.settings.lease_ttl, inline=nxt)
         if not fin.ok:
             # Our fence is stale: someone else owns the todo now. Say so, write nothing.
             self.lost("stale fence")
             return Outcome.lost, False
-        # Best effort from here: a lost send or finish is made good by the
-        # supervision pass.
-        queued = tuple(fin.queued)
-        nxt = spec.chains.get(self.todo_id)
-        if nxt is not None and nxt in queued and status in SUCCESSFUL:
+        if nxt is not None and nxt in fin.queued and status in SUCCESSFUL:
             # a merged chain: its next todo goes to no queue; this worker runs it next
             # (should it die first, the todo, queued without a message, is sent again)
-            queued = tuple(q for q in queued if q != nxt)
             self.next_inline = nxt
-        change = Change(self.todo_id, status, level_done=fin.level_done, terminal=fin.terminal,
-                        levels=(level,) if fin.level_done and level >= 0 else (),
-                        queued=queued, metered=True)
-        riding_out(lambda: progress(rt, spec, [change]), patience)
         return Outcome.done, True
 
     def release(self) -> None:
@@ -268,7 +242,7 @@ def outcome_status(spec: SweepSpec, ok: bool, cancelled: bool) -> TodoStatus:
     """The status a run ends with: a rollback's runs compensate."""
     if cancelled:
         return TodoStatus.cancelled
-    if spec.mode == "rollback":
+    if spec.mode == Mode.rollback:
         return TodoStatus.compensated if ok else TodoStatus.compensation_failed
     return TodoStatus.succeeded if ok else TodoStatus.failed
 
@@ -365,16 +339,8 @@ def _answer(d: Delivery, st: Started) -> Turn | Refusal:
 def _skipped(d: Delivery, st: Started) -> Refusal:
     """A predecessor did not succeed: the script recorded the todo ``skipped``; seal
     that (Lua cannot seal: the skip's seal is written after it) and carry the sweep on."""
-    rt, spec = d.rt, d.spec
-    if rt.settings.signing_keys:
-        rt.checkpoints.set_status_if(
-            spec.sweep_id, d.todo_id, TodoStatus.skipped, {TodoStatus.skipped},
-            exit_code=None,
-            outcome_seal=outcome_stamp(rt.settings.signing_keys, spec.sweep_id, d.todo_id,
-                                       spec.run, TodoStatus.skipped, None))
-    progress(rt, spec, [Change(d.todo_id, TodoStatus.skipped, level_done=st.level_done,
-                               terminal=st.terminal,
-                               levels=(d.level,) if st.level_done and d.level >= 0 else ())])
+    after_script(d.rt, d.spec, d.todo_id, TodoStatus.skipped, level=d.level,
+                 level_done=st.level_done, terminal=st.terminal)
     return Outcome.done, {"status": str(TodoStatus.skipped)}
 
 
@@ -440,21 +406,18 @@ def _fault(d: Delivery, exc: Exception) -> Refusal:
     why = coord_error(exc)
     log.error("%s/%s: %s", spec.sweep_id, todo_id, why, exc_info=exc)
     status = outcome_status(spec, ok=False, cancelled=False)  # (an undo: compensation_failed)
+    p = Pass(rt, spec)
     try:
         rt.transitions.unstart(spec.sweep_id, todo_id, token=d.token, why=why)
-        ended = rt.transitions.end(spec.sweep_id, [(todo_id, d.level)], status,
-                                   (TodoStatus.queued, TodoStatus.held),
-                                   event={"reason": why, "worker": d.host, "coord_error": True},
-                                   seals={todo_id: outcome_stamp(rt.settings.signing_keys,
-                                                                 spec.sweep_id, todo_id,
-                                                                 spec.run, status, None)})
+        ended = p.end([todo_id], status, frozenset({TodoStatus.queued, TodoStatus.held}),
+                      event={"reason": why, "worker": d.host, "coord_error": True},
+                      cascade=False)
     except Exception:  # noqa: BLE001 - the first error is the one to report
         log.exception("%s/%s: could not record the failure", spec.sweep_id, todo_id)
         raise exc from None
-    if todo_id not in ended.todos:
+    if todo_id not in ended:
         raise exc
-    progress(rt, spec, [Change(todo_id, status, level_done=bool(ended.levels_done),
-                               terminal=ended.terminal, levels=tuple(ended.levels_done))])
+    progress(rt, spec, p.work)
     return Outcome.done, {"status": str(status), "reason": why}
 
 
@@ -497,7 +460,7 @@ def _start(d: Delivery, head: SweepRecord | None) -> Started | Refusal:
     rank = waiter_rank(t.rank, time.time(), spec.sweep_id, todo_id)
     # A rollback the user asked for runs its undo: commands whatever the breaker says
     # (and they do not count against it).
-    breaker = None if spec.mode == "rollback" else spec.breaker(t.repo)
+    breaker = None if spec.mode == Mode.rollback else spec.breaker(t.repo)
     # A half-open breaker's probe that never reports back frees the way after this.
     probe_for = t.timeout * (t.retries + 1) + backoff_cap(t.retries) + 2 * rt.settings.lease_ttl
     pace, resources = spec.pace_of(todo_id), spec.resources_of(todo_id)
@@ -554,7 +517,7 @@ def _wait_expired(d: Delivery, what: str, limit: float, rank: str) -> Refusal:
     rt, spec, todo_id = d.rt, d.spec, d.todo_id
     why = (f"wait timeout: waited {limit:g} s for {describe_wait(rt, spec, todo_id, what)}"
            " (wait_timeout)")
-    ended = fail_waiter(rt, spec, todo_id, why, d.host, level=d.level)
+    ended = fail_waiter(rt, spec, todo_id, why, d.host)
     rt.leases.leave_lines([f"repo:{d.todo.repo}", *(f"resource:{r}" for r in d.todo.resources)],
                           rank)
     if not ended:
@@ -574,7 +537,7 @@ def _give_back(d: Delivery, exc: NotReplicated) -> Refusal:
     except redis.RedisError:
         raise exc from None
     if verdict == "given_back":
-        progress(d.rt, d.spec, [Change(d.todo_id, TodoStatus.queued)])
+        resend(d.rt, d.spec, [d.todo_id])
     return Outcome.unconfirmed, {"reason": why}
 
 
@@ -597,7 +560,6 @@ def _refuse(rt: Runtime, sweep_id: str, spec: SweepSpec | None, todo_id: str, wh
     when the spec does not name it (a spec copied from another sweep)."""
     log.error("%s/%s refused: %s", sweep_id, todo_id, why)
     level = level_index(spec, todo_id) if spec is not None and todo_id in spec.todos else -1
-    rt.transitions.end(sweep_id, [(todo_id, level)], TodoStatus.failed, NOT_STARTED,
-                       event={"reason": why, "refused": True})
+    end_refused(rt, sweep_id, todo_id, level, why)
     end_sweep(rt, sweep_id, f"{why} (refused by worker {host}, at {todo_id})")
     return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}

@@ -41,10 +41,9 @@ from coordination.runtime.sweep_fields import Checkpoint
 from coordination.runtime.transitions import start_token_todo
 from coordination.status import NOT_STARTED, TodoStatus
 from coordination.sweeps.lost import lease_lost
-from coordination.sweeps.progress import Change, progress
+from coordination.sweeps.progress import end_todos
 from coordination.sweeps.spec import SweepSpec
-from coordination.sweeps.spec_store import level_index, load_spec
-from coordination.trust.evidence import outcome_stamp
+from coordination.sweeps.spec_store import load_spec
 
 log = logging.getLogger("coord.supervisor")
 
@@ -162,24 +161,15 @@ def youngest(cycle: list[str], edges: list[WaitEdge]) -> str | None:
 
 
 def fail_waiter(rt: Runtime, spec: SweepSpec, todo_id: str, why: str,
-                worker: str | None = None, *, level: int | None = None) -> bool:
+                worker: str | None = None) -> bool:
     """End a todo that waits for a slot ``failed`` with ``why`` (a todo that started
-    meanwhile is left alone); its delivery stops waiting at its next ask. True if ended.
-    ``level``: its level index, when the caller has it already."""
-    if level is None:
-        level = level_index(spec, todo_id)
+    meanwhile is left alone); its delivery stops waiting at its next ask. True if ended."""
     event: dict[str, object] = {"reason": why}
     if worker:
         event["worker"] = worker
-    ended = rt.transitions.end(
-        spec.sweep_id, [(todo_id, level)], TodoStatus.failed, NOT_STARTED, event=event,
-        seals={todo_id: outcome_stamp(rt.settings.signing_keys, spec.sweep_id, todo_id,
-                                      spec.run, TodoStatus.failed, None)})
-    if todo_id not in ended.todos:
+    if not end_todos(rt, spec, [todo_id], TodoStatus.failed, NOT_STARTED, event=event):
         return False
     log.warning("sweep %s: %s failed: %s", spec.sweep_id, todo_id, why)
-    progress(rt, spec, [Change(todo_id, TodoStatus.failed, level_done=bool(ended.levels_done),
-                               terminal=ended.terminal, levels=tuple(ended.levels_done))])
     return True
 
 

@@ -35,7 +35,7 @@ from coordination.status import (
 )
 from coordination.sweeps.reading import DONE, HALTED, RUNNING, SOAKING
 from coordination.sweeps.sending import send_todos
-from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec import Mode, Strategy, SweepSpec
 
 __all__ = ["DONE", "HALTED", "RUNNING", "SOAKING", "Tally", "advance", "start_wave", "tally",
            "top_up"]
@@ -96,7 +96,7 @@ def top_up(rt: Runtime, spec: SweepSpec, k: int,
     ready = [t for t in wave.todos if st[t] == TodoStatus.pending and t in level_of
              and all(st.get(p, TodoStatus.succeeded) in SUCCESSFUL
                      for p in spec.todos[t].preds if p in spec.todos)]
-    if spec.strategy == "levels" and ready:
+    if spec.strategy == Strategy.levels and ready:
         left = [level_of[t] for t in wave.todos if t in level_of and st[t] not in TERMINAL]
         first = min(left) if left else 0
         ready = [t for t in ready if level_of[t] == first]
@@ -130,7 +130,7 @@ def advance(rt: Runtime, spec: SweepSpec, now: float, *, stop: Callable[[str], N
     stops an atomic sweep whose wave missed (the progression's, which rolls it back).
     Called after each todo (the progression's closing step) and by the supervision
     pass (soaks, lost sends)."""
-    if not spec.waves or spec.mode != "run":
+    if not spec.waves or spec.mode != Mode.run:
         return
     for _ in range(len(spec.waves) + 1):
         if not _advance_wave(rt, spec, now, stop):

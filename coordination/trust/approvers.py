@@ -8,7 +8,7 @@ where the gate says ``starter_may_approve: false`` (with ``approvers:``, the sta
 is the key that signed the sweep's start: :class:`Starter`); one key is one approver
 (:func:`verified`).
 
-Two readers: the count that passes a gate (:mod:`coordination.sweeps.votes`) and the
+Two readers: the count that passes a gate (:mod:`coordination.sweeps.governance.votes`) and the
 landing rule (:mod:`coordination.change.rule`), which checks again, on every
 landing, the votes behind a gate that reads approved: its status and approvals are
 plain fields a writer without the key could set, the votes' seals and signatures

@@ -126,7 +126,7 @@ def refusal(kind: EvidenceKind, about: Mapping[str, Any], record: Mapping[str, A
 def vote_about(sweep_id: str, todo_id: str, binding: str, who: str) -> dict[str, str]:
     """What a gate vote is about (its seal's; never stored: the reader knows it from
     where the vote is: the sweep, the gate, the gate's binding, the name it is under).
-    Counted by :mod:`coordination.sweeps.votes`; checked again by the landing rule."""
+    Counted by :mod:`coordination.sweeps.governance.votes`; checked again by the landing rule."""
     return {"sweep": sweep_id, "todo": todo_id, "binding": binding, "approver": who}
 
 
@@ -233,7 +233,7 @@ def _run_refusal(what: str, named: object, now: int, last: int | None, *, done: 
 
 
 # -- a gate's decision (kind ``decision``) -----------------------------------------------
-# Sealed by the count that passes a gate (coordination.sweeps.decisions), in the same
+# Sealed by the count that passes a gate (coordination.sweeps.governance.decisions), in the same
 # write as its status: the gate checkpoint's field ``decision`` ({run, sig, kid}). Checked
 # by what follows the gate (sweeps) and by the landing rule (change), both here.
 

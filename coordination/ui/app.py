@@ -65,11 +65,11 @@ from coordination.errors import CoordError, NotFoundError, UsageError
 from coordination.runtime.context import Runtime
 from coordination.jsonable import JSONObject
 from coordination.catalog import live
-from coordination.sweeps.live import catch_up
+from coordination.sweeps.writeback.live import catch_up
 from coordination.runtime.events import stream_id_key
 from coordination.status import SWEEP_LIVE, TodoStatus
 from coordination.sweeps import SweepService
-from coordination.sweeps import control_log
+from coordination.sweeps.governance import control_log
 from coordination.ui import changes, documents, insight
 from coordination.ui import logs as todo_logs
 from coordination.ui.documents import BreakerReader

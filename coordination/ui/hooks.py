@@ -40,7 +40,7 @@ from coordination.errors import CoordError
 from coordination.forge.base import KINDS, ForgeEvent, ForgeFactory, Kind, PushEvent
 from coordination.forge.webhooks import parse_event, verify_signature
 from coordination.runtime.context import Runtime
-from coordination.sweeps.forge_reviews import count_reviews
+from coordination.sweeps.governance.forge_reviews import count_reviews
 
 log = logging.getLogger("coord.ui.hooks")
 

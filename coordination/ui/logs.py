@@ -21,7 +21,7 @@ import redis
 from coordination.errors import NotFoundError
 from coordination.runtime.context import Runtime
 from coordination.runtime.logs import AttemptRecord
-from coordination.sweeps.logs import LogDocument, attempt_over, logs_document
+from coordination.sweeps.runlogs.logs import LogDocument, attempt_over, logs_document
 from coordination.sweeps.reading import record
 
 T = TypeVar("T")

@@ -21,7 +21,7 @@ def test_a_forge_reviews_gate_counts_approvals_on_the_verified_head(
     from coordination.change.forges import ChangeForges
     from coordination.change.model import change_of
     from coordination.change.publish import Publisher
-    from coordination.sweeps.forge_reviews import count_reviews
+    from coordination.sweeps.governance.forge_reviews import count_reviews
 
     c, repos = landing_world
     write_catalog(c, gate=True, broken=False)

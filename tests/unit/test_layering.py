@@ -234,3 +234,24 @@ def test_the_checks_see_function_level_imports() -> None:
     found = [i for i in imports(modules())
              if i.module == "coordination.launch" and i.target == "workers.embedded"]
     assert found and found[0].line > 20
+
+
+#: Inside sweeps/: the rooms that tell (notices/), keep a todo's output (runlogs/) or say
+#: what starts a sweep (starts/) never reach into what moves todos (the engine, whose
+#: progress.py is the one door of every ending) nor into governance/.
+SWEEPS_QUIET = ("coordination.sweeps.notices", "coordination.sweeps.runlogs",
+                "coordination.sweeps.starts")
+SWEEPS_MOVING = tuple(f"coordination.sweeps.{m}" for m in (
+    "progress", "turns", "steering", "sending", "supervision", "lost", "waits", "waves",
+    "rollback", "governance"))
+
+
+def test_the_quiet_rooms_of_sweeps_never_move_a_todo() -> None:
+    known = modules()
+    assert all(any(m == p or m.startswith(p + ".") for m in known)
+               for p in SWEEPS_QUIET + SWEEPS_MOVING), "a room named here is gone: rename it"
+    bad = sorted(f"{i.file}:{i.line}: {i.module} imports {t}" for i in imports(known)
+                 if i.module.startswith(tuple(p + "." for p in SWEEPS_QUIET))
+                 and (t := own(i.target, known) or "")
+                 and (t in SWEEPS_MOVING or t.startswith(tuple(p + "." for p in SWEEPS_MOVING))))
+    assert not bad, "a quiet room of sweeps/ imports what moves todos:\n" + "\n".join(bad)

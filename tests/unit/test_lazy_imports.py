@@ -250,7 +250,7 @@ def test_a_sweeps_fixed_cost_loads_nothing_it_does_not_use(tmp_path: Path,
              "coordination.sweeps.lost", "coordination.sweeps.waits",
              "coordination.runtime.breakers",
              "coordination.sweeps.rollback", "coordination.sweeps.recording",
-             "coordination.runtime.history", "coordination.sweeps.sync", "ruamel.yaml",
+             "coordination.runtime.history", "coordination.sweeps.writeback.sync", "ruamel.yaml",
              # Every setting read without building the model (settings_defaults.py).
              "coordination.settings"}
     assert not started & later, sorted(started & later)
@@ -267,7 +267,7 @@ def test_a_forked_workers_own_imports_load_no_catalog_model_and_no_settings_mode
            "coordination.launch")
     before = _modules_after(cli)
     after = _modules_after(f"{cli}; import workers.embedded, workers.tasks, workers.app, "
-                           "workers.liveness, coordination.sweeps.notify")
+                           "workers.liveness, coordination.sweeps.notices.notify")
     assert "workers.runner" in after and "celery" in after, "the probe did not load a worker"
     unwanted = {"pydantic", "pydantic_settings", "coordination.settings",
                 "coordination.catalog.models", "coordination.fleet.drift",

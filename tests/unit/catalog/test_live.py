@@ -85,10 +85,10 @@ def test_reads_show_the_overlay_and_edits_read_the_file(live_eco: Path) -> None:
 def test_a_read_with_no_marker_asks_no_redis(live_eco: Path) -> None:
     modules = loaded(live_eco, "todo", "list", every=True)
     assert "coordination.catalog.live" in modules  # the cheap check ran
-    assert not {"coordination.sweeps.live", "redis"} & modules
+    assert not {"coordination.sweeps.writeback.live", "redis"} & modules
     live.mark(live_eco, "S-1", at="redis:0", plan=None, todos=[])  # another Redis's sweep
     modules = loaded(live_eco, "todo", "list", every=True)
-    assert not {"coordination.sweeps.live", "redis"} & modules
+    assert not {"coordination.sweeps.writeback.live", "redis"} & modules
 
 
 def test_a_templates_running_instance_shows_in_its_instances(tmp_path: Path) -> None:

@@ -545,7 +545,7 @@ def _sync(tmp_path: Path, name: str, data: bytes, *, ready: bool,
     """A sweep's outcome written into ``data`` (every todo succeeded), the edit made
     ready first or not, and ``meanwhile`` done to the file in between."""
     from coordination.launch import ready_to_settle
-    from coordination.sweeps.sync import write_outcome
+    from coordination.sweeps.writeback.sync import write_outcome
 
     path = tmp_path / name / "ecosystem.yaml"
     path.parent.mkdir()
@@ -580,7 +580,7 @@ def test_an_edit_made_ready_in_advance_writes_what_one_made_at_once_writes(
     monkeypatch.setattr(splice, "ready", ready_spy)
     monkeypatch.setattr(splice_in_place.ItemText, "read", staticmethod(read_spy))
     from coordination.launch import ready_to_settle
-    from coordination.sweeps.sync import write_outcome
+    from coordination.sweeps.writeback.sync import write_outcome
 
     path = tmp_path / "ready" / "ecosystem.yaml"
     path.parent.mkdir()

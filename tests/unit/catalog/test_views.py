@@ -46,7 +46,7 @@ from coordination.errors import CoordError
 from coordination.keys import Keys
 from coordination.planner.documents import dry_run_document
 from coordination.planner.validate import unproven_gates
-from coordination.sweeps.notify import targets_of
+from coordination.sweeps.notices.notify import targets_of
 from coordination.sweeps.planning import Planning
 from tests.unit.support.catalogs import COMMENTED, ROOT, catalog_from_edges
 from tests.unit.support.planner import dags

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from coordination.change.landing_evidence import FrozenSpec
-from coordination.sweeps.decisions import spec_digest
+from coordination.sweeps.governance.decisions import spec_digest
 from coordination.sweeps.spec import SweepSpec, TodoSpec
 
 pytestmark = pytest.mark.timeout(30)

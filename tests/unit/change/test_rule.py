@@ -775,7 +775,7 @@ def test_an_outcome_of_two_runs_back_put_back_is_refused(signed: Runtime) -> Non
 
 def test_an_approved_gate_counts_only_with_its_decision_sealed(signed: Runtime) -> None:
     """The gate reads approved, its votes sealed and counting; the landing rule checks its
-    decision as what follows a gate does (sweeps/decisions.py): gone, copied from another
+    decision as what follows a gate does (sweeps/governance/decisions.py): gone, copied from another
     gate, over other approvals, or of a run before the last that opened the gate, it is
     refused, naming the record (0.4's rule read only the votes)."""
     rt = signed

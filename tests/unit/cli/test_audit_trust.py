@@ -111,7 +111,7 @@ def test_a_sweeps_sync_records_an_earlier_hand_edit(audited: Path, rt: Any) -> N
 def test_a_signed_entry_by_another_persons_key_is_reported(audited: Path, tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from coordination.sweeps import control_log
+    from coordination.sweeps.governance import control_log
 
     keys = {}
     for name in ("ana", "bo"):

@@ -2,7 +2,7 @@
 yes, and an agent that could approve would be the very thing the gate holds back (its
 starter, or acting for whoever runs the server). Checked on the source: nothing under
 coordination/mcp_server reaches the decision (``SweepService.decide``,
-``coordination.sweeps.approvals``)."""
+``coordination.sweeps.governance.approvals``)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from coordination.ops import doctor
 from coordination.runtime.context import Runtime
 from coordination.settings import get_settings
-from coordination.sweeps import freeze as freezing
+from coordination.sweeps.governance import freeze as freezing
 from coordination.ui.app import create_app
 from tests.unit.support.metrics import scrape
 from tests.unit.support.sweeps import write_catalog

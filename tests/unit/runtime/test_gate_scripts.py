@@ -36,7 +36,7 @@ def opened(r: redis.Redis, binding: str = "b1", needed: int = 2) -> list[tuple[s
 
 def vote(r: redis.Redis, who: str, decision: str = "approve", *, comment: str = "",
          level: int = -1, successors: list[tuple[str, str]] | None = None) -> GateDecision:
-    """What sweeps/approvals.py does around the script: read the gate, count the
+    """What sweeps/governance/approvals.py does around the script: read the gate, count the
     approvals under its binding (here every vote counts: the script's part is the
     compare-and-set, not the checking), call it, and on ``changed`` read again."""
     cps, tr = CheckpointStore(r, KEYS), Transitions(r, KEYS, lease_ttl=30)

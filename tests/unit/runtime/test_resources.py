@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from coordination.runtime.context import Runtime
-from coordination.sweeps.holding import resources
+from coordination.sweeps.governance.holding import resources
 from tests.unit.support.fleet import ask, fleet_catalog, queued_spec
 
 pytestmark = pytest.mark.timeout(60)

@@ -1,5 +1,5 @@
-"""An attempt's output on its way into the log store (coordination/sweeps/attempt_log.py)
-and read back (coordination/sweeps/logs.py), on fakeredis: batching, the cap said where it
+"""An attempt's output on its way into the log store (coordination/sweeps/runlogs/attempt_log.py)
+and read back (coordination/sweeps/runlogs/logs.py), on fakeredis: batching, the cap said where it
 cut, masking before anything is written, the record of each attempt, a write Redis
 refuses."""
 
@@ -11,10 +11,10 @@ import pytest
 import redis
 
 from coordination.runtime.context import Runtime
-from coordination.sweeps import attempt_log
-from coordination.sweeps.attempt_log import AttemptLog
-from coordination.sweeps.logs import logs_document
-from coordination.sweeps.masking import Masker
+from coordination.sweeps.runlogs import attempt_log
+from coordination.sweeps.runlogs.attempt_log import AttemptLog
+from coordination.sweeps.runlogs.logs import logs_document
+from coordination.sweeps.runlogs.masking import Masker
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -14,7 +14,8 @@ import yaml
 
 from coordination.catalog import audit
 from coordination.runtime.context import Runtime
-from coordination.sweeps import SweepService, control_log
+from coordination.sweeps import SweepService
+from coordination.sweeps.governance import control_log
 from coordination.trust import sshsig
 from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
 from tests.waiting import wait_for

@@ -1,7 +1,7 @@
 """Sealed outcomes and gate decisions (issue #38 item 3), in embedded sweeps with
 COORD_SIGNING_KEY and COORD_REQUIRE_SIGNED=1: every todo's end is sealed by whoever ends
 it; nothing after a gate runs unless the gate's decision is sealed for this sweep, gate,
-binding, spec, approvers and votes (coordination/sweeps/decisions.py)."""
+binding, spec, approvers and votes (coordination/sweeps/governance/decisions.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from coordination.runtime.context import Runtime
-from coordination.sweeps import SweepService, decisions
+from coordination.sweeps import SweepService
+from coordination.sweeps.governance import decisions
 from coordination.sweeps.progress import finish_if_done
 from coordination.trust.evidence import outcome_refusal, policy_of
 from coordination.trust.signing import Policy
@@ -215,3 +216,30 @@ def test_each_run_keeps_the_last_run_that_dispatched_each_todo(keyed_rt: Runtime
     first = type(spec).from_json(spec.to_json())
     first.run, first.levels, first.dispatched = 0, [["TODO-001", "TODO-002"]], {}
     assert '"dispatched"' not in first.to_json()  # (as a spec of before it reads)
+
+
+def test_a_poisoned_todo_ends_sealed_as_every_other_end(keyed_rt: Runtime,
+                                                        tmp_path: Path) -> None:
+    """The lost-run script (Lua, which cannot seal) ends a todo that lost its last allowed
+    run ``failed``: the door seals it after, as the start script's skip, so its sync
+    writes it (an unsealed failure was refused)."""
+    import time
+
+    from coordination.sweeps.lost import lease_lost
+    from coordination.sweeps.spec_store import load_spec
+
+    rt = keyed_rt
+    _svc, sid = started(rt, write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "true"}]))
+    spec = load_spec(rt, sid)
+    assert spec is not None
+    most = rt.settings.max_lost_runs
+    for n in range(most):
+        st = rt.transitions.start(sid, "TODO-001", repo="api", concurrency=1, preds=[],
+                                  worker=f"w{n}", now=time.time(), max_lost=most)
+        assert st.lease is not None, st
+        rt.redis.delete(st.lease.key)  # its worker dies
+        lease_lost(rt, spec, "TODO-001", rt.checkpoints.get(sid, "TODO-001") or {}, time.time())
+    cp = rt.checkpoints.get(sid, "TODO-001") or {}
+    assert cp["status"] == "failed" and cp["lost_runs"] == most
+    assert outcome_refusal(policy_of(rt.settings), sid, "TODO-001", cp, 0) is None

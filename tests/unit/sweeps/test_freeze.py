@@ -12,7 +12,7 @@ from coordination.catalog import audit
 from coordination.errors import FleetFrozen
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
-from coordination.sweeps import freeze as freezing
+from coordination.sweeps.governance import freeze as freezing
 from tests.unit.support.sweeps import PLAN, write_catalog
 
 pytestmark = pytest.mark.timeout(60)

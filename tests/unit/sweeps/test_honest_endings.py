@@ -14,7 +14,7 @@ import yaml
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.sweeps.rollback import ending, trigger_phrase
-from coordination.sweeps.sync import Outcome, write_outcome
+from coordination.sweeps.writeback.sync import Outcome, write_outcome
 from coordination.ui.documents import todo_detail
 from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
 

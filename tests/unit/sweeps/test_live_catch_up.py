@@ -1,4 +1,4 @@
-"""A command's catch-up with its catalog's sweeps (coordination/sweeps/live.py), on the
+"""A command's catch-up with its catalog's sweeps (coordination/sweeps/writeback/live.py), on the
 unit tier's stand-in Redis: a live sweep's running todo read in_progress, an ended one
 left to the live process that waits for it, and synced (once) when nobody does. The
 real processes are in tests/integration/test_live_state.py."""
@@ -12,7 +12,7 @@ import pytest
 
 from coordination.catalog import live, reads
 from coordination.status import SweepStatus
-from coordination.sweeps import live as catching
+from coordination.sweeps.writeback import live as catching
 from coordination.sweeps.progress import end_sweep
 from coordination.sweeps.runner import this_process
 from tests.unit.support.sweeps import chain_catalog, run_as_worker, start, stub_runtime

@@ -1,11 +1,11 @@
-"""``mask_env:``'s masking (coordination/sweeps/masking.py): whole values, values split
+"""``mask_env:``'s masking (coordination/sweeps/runlogs/masking.py): whole values, values split
 across reads, pieces at a cut, values too short to mask, and every name's source."""
 
 from __future__ import annotations
 
 import pytest
 
-from coordination.sweeps.masking import MASK, Masker, masked_names, secret_values
+from coordination.sweeps.runlogs.masking import MASK, Masker, masked_names, secret_values
 
 pytestmark = pytest.mark.timeout(30)
 

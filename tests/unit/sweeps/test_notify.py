@@ -17,7 +17,7 @@ from coordination.catalog.models import NotifyTarget
 from coordination.keys import Keys
 from coordination.runtime.events import EventLog
 from coordination.runtime.notify import Outbox
-from coordination.sweeps import notify
+from coordination.sweeps.notices import notify
 
 pytestmark = pytest.mark.timeout(30)
 KEYS = Keys("nt")

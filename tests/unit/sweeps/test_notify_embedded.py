@@ -196,7 +196,7 @@ def test_a_receiver_down_at_exit_gets_its_deliveries_from_the_next_sweep_list(
         up.close()
     modules = loaded(cat, "sweep", "list", every=True)
     assert "coordination.cli.sweep" in modules
-    assert not {"coordination.sweeps.notify", "http.client"} & modules
+    assert not {"coordination.sweeps.notices.notify", "http.client"} & modules
     log = json.loads(coord(cat, "notify", "log", "--json").stdout)
     assert sorted(e["status"] for e in log) == ["delivered", "delivered"]
 

@@ -17,7 +17,7 @@ import redis
 from coordination.keys import Keys
 from coordination.runtime.events import EventLog
 from coordination.runtime.notify import Outbox
-from coordination.sweeps import notify
+from coordination.sweeps.notices import notify
 from tests.waiting import wait_for
 from tests.webhooks import QuietHandler, serve, stop_serving
 

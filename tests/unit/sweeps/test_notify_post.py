@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from coordination.sweeps import notify
+from coordination.sweeps.notices import notify
 from tests.webhooks import QuietHandler, serve, stop_serving
 
 pytestmark = pytest.mark.timeout(90)

@@ -11,7 +11,7 @@ import yaml
 
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
-from coordination.sweeps.overdue import note_overdue
+from coordination.sweeps.notices.overdue import note_overdue
 from coordination.sweeps.spec_store import load_spec
 from coordination.sweeps.supervision import supervise_once
 from tests.unit.support.sweeps import PLAN, write_catalog

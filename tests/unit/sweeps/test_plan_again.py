@@ -12,7 +12,7 @@ import yaml
 
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
-from coordination.sweeps.sync import write_outcome
+from coordination.sweeps.writeback.sync import write_outcome
 from tests.unit.support.sweeps import PLAN, counting, runs, write_catalog
 
 pytestmark = pytest.mark.timeout(120)

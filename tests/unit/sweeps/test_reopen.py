@@ -1,4 +1,4 @@
-"""A passed gate follows what it approved (sweeps/gates.py ``reopened_by``): a resume
+"""A passed gate follows what it approved (sweeps/governance/gates.py ``reopened_by``): a resume
 whose spec differs from its binding opens it again, and what the resume runs after
 it waits, the succeeded todos between the gate and them included."""
 

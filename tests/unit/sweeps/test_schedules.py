@@ -10,7 +10,7 @@ import pytest
 
 from coordination.catalog.models import Schedule
 from coordination.runtime.context import Runtime
-from coordination.sweeps.schedules import decide
+from coordination.sweeps.starts.schedules import decide
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from coordination.sweeps.sync import Outcome, write_outcome
+from coordination.sweeps.writeback.sync import Outcome, write_outcome
 from tests.unit.support.sweeps import PLAN, write_catalog
 
 pytestmark = pytest.mark.timeout(60)

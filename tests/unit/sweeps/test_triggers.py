@@ -8,7 +8,7 @@ import pytest
 
 from coordination.catalog.store import CatalogStore
 from coordination.errors import NotFoundError
-from coordination.sweeps.triggers import plans_for_push
+from coordination.sweeps.starts.triggers import plans_for_push
 
 pytestmark = pytest.mark.timeout(30)
 

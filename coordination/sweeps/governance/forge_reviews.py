@@ -3,7 +3,7 @@
 In a change whose repos have pull requests (``coord change publish``), such a gate,
 waiting for approval in the plan's last sweep, takes each approving review of the
 pull request of its own repo (the gate todo's ``repo:``) as a vote of the reviewer: a
-vote like any other (:func:`coordination.sweeps.approvals.decide`, ``via: forge``),
+vote like any other (:func:`coordination.sweeps.governance.approvals.decide`, ``via: forge``),
 sealed with COORD_SIGNING_KEY, checked against the gate's ``from:`` (forge logins) and
 ``starter_may_approve``, counted to the gate's ``approvals``, in the audit log. Only a
 review given on the head coord verified counts (the pull request's head is the repo's
@@ -28,7 +28,7 @@ from coordination.change.model import ChangePlan
 from coordination.errors import CoordError
 from coordination.runtime.context import Runtime
 from coordination.status import TodoStatus
-from coordination.sweeps import approvals
+from coordination.sweeps.governance import approvals
 
 log = logging.getLogger("coord.forge.reviews")
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from coordination.runtime.context import Runtime
 from coordination.runtime.transitions import GateDecision, votes_digest
 from coordination.status import TodoStatus
-from coordination.sweeps import decisions
+from coordination.sweeps.governance import decisions
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import level_index
 from coordination.trust.approvers import (

@@ -6,7 +6,7 @@ Each of :class:`~coordination.sweeps.service.SweepService`'s steering calls (the
 entry (``op`` ``sweep.pause`` ...; ``ids`` the sweep; ``decision`` the outcome) to the
 hash-chained log beside the catalog, naming the actor as every entry does
 (``COORD_USER``, else git's ``user.email``, else the OS user). Approving, rejecting,
-landing and reverting write their own entries (:mod:`coordination.sweeps.approvals`,
+landing and reverting write their own entries (:mod:`coordination.sweeps.governance.approvals`,
 `coord change land|revert`).
 
 With the catalog's ``approvers:``, the actor also signs what they did (an SSH signature

@@ -1,6 +1,6 @@
 """One POST to a webhook: signed by the caller, bounded as a whole, never redirected.
 
-``post`` is what :mod:`coordination.sweeps.notify` sends each delivery with, and
+``post`` is what :mod:`coordination.sweeps.notices.notify` sends each delivery with, and
 ``coord notify test`` too. Two rules a webhook client must keep:
 
 - **The timeout bounds the whole POST** (connect, send, the answer's headers and

@@ -29,7 +29,7 @@ under the same id, which is what the id is for. An embedded sweep's process has 
 worker left once it ends: it delivers what is due before it exits
 (:func:`deliver_left`, within :data:`TIMEOUT`); what failed then is delivered, when
 due, from a detached process the next coord command that opens the catalog's runtime
-starts on its way out (:mod:`coordination.sweeps.notify_later`: the command never waits
+starts on its way out (:mod:`coordination.sweeps.notices.notify_later`: the command never waits
 on an endpoint), or by `coord notify log` itself, before it shows the log.
 """
 
@@ -53,11 +53,11 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
 from coordination.runtime.leases import new_token
 from coordination.runtime.notify import GLOBAL, Delivery, DeliveryState, Outbox, Read
-from coordination.sweeps.webhook import MASK as MASK
-from coordination.sweeps.webhook import TIMEOUT as TIMEOUT
-from coordination.sweeps.webhook import post as post
-from coordination.sweeps.webhook import redact as redact
-from coordination.sweeps.webhook import sign as sign
+from coordination.sweeps.notices.webhook import MASK as MASK
+from coordination.sweeps.notices.webhook import TIMEOUT as TIMEOUT
+from coordination.sweeps.notices.webhook import post as post
+from coordination.sweeps.notices.webhook import redact as redact
+from coordination.sweeps.notices.webhook import sign as sign
 
 log = logging.getLogger("coord.notify")
 
@@ -457,7 +457,7 @@ def deliver_left(rt: Runtime, budget: float = TIMEOUT) -> int:
     """Deliver what the outbox has due now, from this process, within ``budget`` s
     (webhooks concurrently): an embedded sweep's last events before its process
     exits, and what an earlier one left (`coord notify log`, and the detached process
-    of :mod:`coordination.sweeps.notify_later`). Nothing when a worker holds the outbox
+    of :mod:`coordination.sweeps.notices.notify_later`). Nothing when a worker holds the outbox
     (it delivers). Returns how many deliveries are still pending."""
     _LEFT_DELIVERED.add(id(rt))
     outbox = rt.outbox()

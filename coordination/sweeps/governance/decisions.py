@@ -12,14 +12,15 @@ keeps it as the gate's ``decision`` in the same write as its status.
 Nothing after a gate goes by its status alone (:func:`decision_refusal`):
 
 - a worker about to run a todo after a gate checks the gate's decision, holding the
-  todo's lease (:mod:`.turns`); the supervision pass before it sends one
-  (:mod:`.supervision`); a sweep about to end ``succeeded`` before it does
+  todo's lease (:mod:`..turns`); the supervision pass before it sends one
+  (:mod:`..supervision`); a sweep about to end ``succeeded`` before it does
   (:func:`coordination.sweeps.progress.finish_if_done`);
 - a decision that fails (unsigned, changed, copied from another gate or sweep, of an
   earlier run than the one that opened the gate again, fewer approvals than the gate
-  needs) ends the gate ``failed`` with why (:func:`fail_gate`: ``todo.failed`` with
-  ``refused: true``), then the sweep ``failed``
-  (:func:`coordination.sweeps.approvals.refuse_gates`): nothing after the gate runs,
+  needs) ends the gate ``failed`` with why (``todo.failed`` with ``refused: true``;
+  :func:`coordination.sweeps.progress.fail_gate`, the door of every ending), then the
+  sweep ``failed``
+  (:func:`coordination.sweeps.governance.approvals.refuse_gates`): nothing after the gate runs,
   and its sync never marks the gate completed.
 
 The same holds for a todo's predecessors (#59): the start script (Lua, which cannot
@@ -35,19 +36,15 @@ checked, as every other evidence.
 from __future__ import annotations
 
 import json
-import logging
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from coordination.runtime.context import Runtime
-from coordination.status import SUCCESSFUL, EventKind, TodoStatus
-from coordination.sweeps.spec import SweepSpec
+from coordination.status import SUCCESSFUL, TodoStatus
+from coordination.sweeps.spec import Mode, SweepSpec
 from coordination.trust import evidence
 from coordination.trust.evidence import policy_of
 from coordination.trust.signing import Policy
-
-log = logging.getLogger("coord.approvals")
 
 #: The gate checkpoint field holding its decision's seal ({run, sig, kid}).
 FIELD = evidence.DECISION_FIELD
@@ -195,22 +192,6 @@ def ended_refusals(rt: Runtime, spec: SweepSpec, cps: Mapping[str, Mapping[str, 
 def gate_preds(spec: SweepSpec, todo_id: str) -> list[str]:
     """The gates ``todo_id`` comes right after (what its run goes by)."""
     t = spec.todos.get(todo_id)
-    if t is None or spec.mode != "run":
+    if t is None or spec.mode != Mode.run:
         return []
     return sorted(p for p in t.preds if p in spec.todos and spec.todos[p].gate)
-
-
-def fail_gate(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> bool:
-    """End gate ``todo_id``, read passed on a decision that failed its check, ``failed``
-    with why (``todo.failed``, ``refused: true``); False if it no longer read passed.
-    The caller ends the sweep (nothing after the gate may run)."""
-    reason = f"its decision was refused: {why}"
-    if not rt.checkpoints.set_status_if(spec.sweep_id, todo_id, TodoStatus.failed,
-                                        {TodoStatus.succeeded}, reason=reason,
-                                        finished_at=time.time(), **{FIELD: None}):
-        return False
-    rt.events.emit(EventKind.todo_failed, sweep_id=spec.sweep_id, todo_id=todo_id,
-                   reason=reason, refused=True)
-    log.error("sweep %s: gate %s %s", spec.sweep_id, todo_id, reason)
-    return True
-

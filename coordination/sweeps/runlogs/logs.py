@@ -1,6 +1,6 @@
 """`coord logs TODO [--sweep ID] [--attempt N] [--follow]`: a todo's whole output, attempt
 by attempt, as its worker kept it (:mod:`coordination.runtime.logs`, written by
-:mod:`coordination.sweeps.attempt_log`): the CLI, the web view and MCP read it here.
+:mod:`coordination.sweeps.runlogs.attempt_log`): the CLI, the web view and MCP read it here.
 
 Without ``--sweep``, the newest sweep (of the last :data:`RECENT`) in which the todo ran;
 without ``--attempt``, its latest attempt. Following waits on the system: a blocking read

@@ -1,7 +1,7 @@
 """Embedded webhook deliveries left pending, delivered by a detached process.
 
 An embedded sweep's process delivers its outbox before it exits (bounded by the
-delivery timeout: :func:`coordination.sweeps.notify.deliver_left`); what failed then
+delivery timeout: :func:`coordination.sweeps.notices.notify.deliver_left`); what failed then
 is due again later, and the next coord command that opens the catalog's runtime sees
 it. That command does not deliver it itself: a read (`coord sweep list`,
 `$(coord sweep status ID --json)`) would wait up to the delivery timeout on a slow
@@ -85,13 +85,13 @@ def _main(argv: list[str]) -> int:
     """The detached deliverer: ``URL LOCK_FD MEMBER_FD`` (both descriptors held, not
     used, until it exits)."""
     if len(argv) != 3:
-        print("usage: python -m coordination.sweeps.notify_later URL LOCK_FD MEMBER_FD",
+        print("usage: python -m coordination.sweeps.notices.notify_later URL LOCK_FD MEMBER_FD",
               file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s notify {os.getpid()}: %(message)s")
     # lazy: the HTTP side, only in the deliverer (the CLI that starts it never loads it)
-    from coordination.sweeps.notify import deliver_left
+    from coordination.sweeps.notices.notify import deliver_left
 
     rt = Runtime.create(get_settings(), client=real_client(argv[0]))
     try:

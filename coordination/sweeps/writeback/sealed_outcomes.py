@@ -3,7 +3,7 @@ verifies, never a plain status (#59).
 
 The sync (:meth:`coordination.sweeps.service.SweepService.sync`: ``sweep sync``, ``sweep
 watch``, ``plan sweep --wait``, and the catch-up every `coord` command makes,
-:mod:`coordination.sweeps.live`) turns a sweep's outcomes into catalog edits: a todo
+:mod:`coordination.sweeps.writeback.live`) turns a sweep's outcomes into catalog edits: a todo
 ``completed`` is what the next ``todo run`` takes for a passed blocker. Until 0.6 it read
 the todos' plain statuses and the sweep's plain ``plan``: a keyless writer made failed
 todos, and another plan's, ``completed``. Now, before anything is written:
@@ -14,7 +14,7 @@ todos, and another plan's, ``completed``. Now, before anything is written:
 - each todo's outcome is read again with its seal and taken only when the seal holds
   (:func:`coordination.trust.evidence.outcome_refusal`: status, exit code, the run that
   ended it, in the window of the last run that dispatched it); a gate that reads passed,
-  only on a decision that holds (:func:`coordination.sweeps.decisions.gate_refusals`). A
+  only on a decision that holds (:func:`coordination.sweeps.governance.decisions.gate_refusals`). A
   gate rejected or expired is said so by coord's count without a seal: taken as it reads
   (it only ever keeps what follows it from running);
 - every outcome refused is left out and reported (``refused``: todo -> why): the
@@ -33,10 +33,10 @@ from pathlib import Path
 from coordination.errors import OperationFailed
 from coordination.runtime.context import Runtime
 from coordination.status import SUCCESSFUL
-from coordination.sweeps import decisions
+from coordination.sweeps.governance import decisions
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_checked
-from coordination.sweeps.sync import WRITTEN, Outcome
+from coordination.sweeps.writeback.sync import WRITTEN, Outcome
 from coordination.trust import evidence
 from coordination.trust.evidence import policy_of
 

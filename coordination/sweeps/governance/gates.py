@@ -1,7 +1,7 @@
 """Opening gates: a todo with ``gate:`` runs nothing; once its predecessors succeeded
 it waits for people (``awaiting_approval``), holding no lease and no worker slot.
 
-The sending path (:mod:`.sending`) hands gates here instead of to a repo's queue.
+The sending path (:mod:`..sending`) hands gates here instead of to a repo's queue.
 What people decide, and a gate's expiry, are :mod:`.approvals`.
 
 An approval is bound to what it approved: the sweep's spec digest (every todo's
@@ -27,11 +27,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from coordination.runtime.context import Runtime
-from coordination.sweeps.decisions import bindings
+from coordination.sweeps.governance.decisions import bindings
 from coordination.runtime.transitions import GateOpening
 from coordination.status import TodoStatus
 from coordination.sweeps.spec import SweepSpec
-from coordination.sweeps.votes import Approvers, tally
+from coordination.sweeps.governance.votes import Approvers, tally
 
 
 def reopened_by(rt: Runtime, spec: SweepSpec, rerun: Iterable[str]) -> list[str]:

@@ -81,7 +81,7 @@ class SyncResult(TypedDict):
     milestones_reopened: NotRequired[list[MilestoneChange]]
     #: every todo completed, but these criteria's checks failed: the plan stays as it is
     plan_checks_failed: NotRequired[list[str]]
-    #: todo -> why its outcome was not written (its seal failed: sweeps/sealed_outcomes.py)
+    #: todo -> why its outcome was not written (its seal failed: sweeps/writeback/sealed_outcomes.py)
     refused: NotRequired[dict[str, str]]
 
 

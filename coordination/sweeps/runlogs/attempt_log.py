@@ -4,7 +4,7 @@ from the worker that runs it.
 The worker hands it every chunk it reads from the command's pipes (:meth:`AttemptLog.add`,
 ``run_command``'s ``on_output``) and lets it look at the clock each time it polls
 (:meth:`AttemptLog.watching` wraps its ``should_stop``). It masks (``mask_env:``,
-:mod:`coordination.sweeps.masking`), caps (COORD_LOG_MAX_BYTES: the first bytes are
+:mod:`coordination.sweeps.runlogs.masking`), caps (COORD_LOG_MAX_BYTES: the first bytes are
 kept, then one line says where it was cut) and batches:
 
 - a command that ends within :data:`FLUSH_EVERY` costs one pipelined write at its end
@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from coordination.runtime.logs import AttemptRecord, LogStore
-from coordination.sweeps.masking import Masker, StreamMask
+from coordination.sweeps.runlogs.masking import Masker, StreamMask
 
 if TYPE_CHECKING:
     from codecs import IncrementalDecoder

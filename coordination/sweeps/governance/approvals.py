@@ -56,12 +56,19 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.sweep_fields import Checkpoint
 from coordination.runtime.transitions import GateDecision
 from coordination.status import EventKind, SweepStatus, TodoStatus
-from coordination.sweeps import decisions
-from coordination.sweeps.progress import Change, Pass, end_sweep, progress, stop_run
+from coordination.sweeps.governance import decisions
+from coordination.sweeps.progress import (
+    Pass,
+    after_script,
+    end_sweep,
+    fail_gate,
+    progress,
+    stop_run,
+)
 from coordination.sweeps.reading import record as sweep_record
-from coordination.sweeps.spec import GateSpec, SweepSpec
+from coordination.sweeps.spec import GateSpec, Mode, SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec
-from coordination.sweeps.votes import ATTEMPTS, Approvers, about, tally, verified, votes_of
+from coordination.sweeps.governance.votes import ATTEMPTS, Approvers, about, tally, verified, votes_of
 from coordination.trust import sshsig
 from coordination.trust.approvers import START_FIELDS, START_OVER, Starter, starter_of
 from coordination.trust.evidence import EvidenceKind, policy_of, seal
@@ -91,7 +98,7 @@ class Decision(TypedDict):
 
 #: Votes a process casts for someone it vouches for, never SSH-signed by them: the web
 #: view's for its signed-in user, and a forge's review counted for its reviewer
-#: (``gate: {forge_reviews: true}``: :mod:`coordination.sweeps.forge_reviews`). With
+#: (``gate: {forge_reviews: true}``: :mod:`coordination.sweeps.governance.forge_reviews`). With
 #: ``approvers:`` each counts only sealed (COORD_SIGNING_KEY) and for a principal.
 UNSIGNED_VIA = ("web", "forge")
 
@@ -346,10 +353,9 @@ def _recorded(v: _Voter, todo_id: str, got: GateDecision, level: int, needed: in
     new = TodoStatus.awaiting_approval
     if got.verdict in ("approved", "rejected"):
         new = TodoStatus.succeeded if got.verdict == "approved" else TodoStatus.failed
-        progress(rt, spec, [Change(todo_id, new, level_done=got.level_done,
-                                   terminal=got.terminal,
-                                   levels=(level,) if got.level_done and level >= 0 else (),
-                                   queued=tuple(got.queued))])
+        # (the gate's decision is sealed, not its outcome: see .decisions)
+        after_script(rt, spec, todo_id, new, level=level, level_done=got.level_done,
+                     terminal=got.terminal, queued=got.queued, seal=False)
     after = rt.checkpoints.get(sweep_id, todo_id) or {}
     approvals = [str(u) for u in after.get("approvals") or []]
     return {"sweep_id": sweep_id, "todo_id": todo_id, "decision": v.decision, "by": v.who,
@@ -552,7 +558,7 @@ def refuse_gates(rt: Runtime, spec: SweepSpec, refused: dict[str, str], *, by: s
     why, ``by`` whom; returns that reason. What has not started is cancelled: nothing
     after them runs."""
     for g, why in sorted(refused.items()):
-        decisions.fail_gate(rt, spec, g, why)
+        fail_gate(rt, spec, g, why)
     first = sorted(refused.items())[0][1]
     reason = f"{first} (refused by {by}): nothing after the gate runs"
     end_sweep(rt, spec.sweep_id, reason)
@@ -565,7 +571,7 @@ def watch_gates(rt: Runtime, spec: SweepSpec, now: float) -> None:
     kept from an earlier opening, suffice; refuse forged ones, by name); expire those
     past their ``expires``."""
     gates = spec.gates()
-    if not gates or spec.mode != "run":
+    if not gates or spec.mode != Mode.run:
         return
     cps = rt.checkpoints.get_fields_all(spec.sweep_id, gates, ("expires_at",))
     found: list[Approvers] = []
@@ -594,11 +600,9 @@ def settle(rt: Runtime, spec: SweepSpec, todo_id: str,
     if got is None:
         return ""
     if got.verdict == "approved":
-        level = level_index(spec, todo_id)
-        progress(rt, spec, [Change(todo_id, TodoStatus.succeeded,
-                                   level_done=got.level_done, terminal=got.terminal,
-                                   levels=(level,) if got.level_done and level >= 0
-                                   else (), queued=tuple(got.queued))])
+        after_script(rt, spec, todo_id, TodoStatus.succeeded, level=level_index(spec, todo_id),
+                     level_done=got.level_done, terminal=got.terminal, queued=got.queued,
+                     seal=False)
     return got.verdict
 
 

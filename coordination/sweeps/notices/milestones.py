@@ -1,7 +1,7 @@
 """``milestone.completed`` / ``milestone.reopened``: announcing what an edit decided.
 
 The transitions are decided inside the catalog edit that makes them (a sweep's sync,
-:mod:`coordination.sweeps.sync`; `todo complete` and `todo update --status`,
+:mod:`coordination.sweeps.writeback.sync`; `todo complete` and `todo update --status`,
 :class:`coordination.catalog.manager.CoordinationManager`), under the catalog's lock, by
 comparing the milestones done before and after
 (:func:`coordination.catalog.edits.milestones_done`): each is made by exactly one edit,
@@ -36,7 +36,7 @@ def announce(rt: Runtime, catalog: Path, completed: Sequence[MilestoneChange],
     if rt.embedded and (completed or reopened):
         # Embedded, no worker of this process is left (or ever ran) to deliver them:
         # their webhooks go now, as an embedded sweep's last events do.
-        from coordination.sweeps.notify import deliver_left  # lazy: http, webhooks only
+        from coordination.sweeps.notices.notify import deliver_left  # lazy: http, webhooks only
 
         deliver_left(rt)
 

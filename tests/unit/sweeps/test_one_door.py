@@ -1,0 +1,115 @@
+"""One door for a todo's ending: checked on the source.
+
+Every way a todo ends (a worker's finish, a skip, a cancel, a refusal, a wait timeout, a
+lost run's poison, a gate decided or expired, a deadline) goes through the door in
+``coordination/sweeps/progress.py`` (its section "the door"), which seals the outcome,
+runs the script, builds the :class:`~coordination.sweeps.progress.Change` and carries the
+sweep on, in that order. So nowhere else in ``coordination/`` or ``workers/``:
+
+- a call of ``outcome_stamp`` (the outcome's seal, ``trust/evidence.py``);
+- a write of the ``outcome_seal`` field: a keyword ``outcome_seal=`` or ``seals=``, or a
+  dict key ``"outcome_seal"`` / ``OUTCOME_FIELD``;
+- a call of the ending scripts: ``<x>.transitions.finish`` (``lua/todo_finish.lua``) or
+  ``<x>.transitions.end`` (``lua/todo_end.lua``);
+- ``set_status_if`` (``lua/todo_update.lua``) moving a todo to an ended status
+  (:data:`coordination.status.TERMINAL`);
+- an import of ``Change`` from ``coordination.sweeps.progress`` (building one by hand).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from coordination.status import TERMINAL, TodoStatus
+
+pytestmark = pytest.mark.timeout(60)
+
+ROOT = Path(__file__).resolve().parents[3]
+DOOR = Path("coordination/sweeps/progress.py")
+ENDED = {s.name for s in TodoStatus if s in TERMINAL}
+ENDING_SCRIPTS = {"finish", "end"}  # Transitions.finish, Transitions.end
+SEAL_KEYWORDS = {"outcome_seal", "seals"}
+
+
+def _is_seal_key(key: ast.expr | None) -> bool:
+    return (isinstance(key, ast.Constant) and key.value == "outcome_seal") or (
+        isinstance(key, (ast.Name, ast.Attribute))
+        and ast.unparse(key).rsplit(".", 1)[-1] == "OUTCOME_FIELD")
+
+
+def _ends_a_todo(call: ast.Call) -> bool:
+    """``set_status_if(sweep, todo, TodoStatus.<ended>, ...)``."""
+    new = call.args[2] if len(call.args) > 2 else next(
+        (k.value for k in call.keywords if k.arg == "new"), None)
+    return (isinstance(new, ast.Attribute) and isinstance(new.value, ast.Name)
+            and new.value.id == "TodoStatus" and new.attr in ENDED)
+
+
+def endings(source: str, name: str = "<source>") -> list[str]:
+    """What ``source`` does that only the door may: one line each, with its line."""
+    found = []
+    for node in ast.walk(ast.parse(source, name)):
+        if isinstance(node, ast.ImportFrom) and node.module == "coordination.sweeps.progress":
+            if any(a.name == "Change" for a in node.names):
+                found.append(f"{node.lineno}: imports Change (builds an ending by hand)")
+        elif isinstance(node, ast.Dict):
+            if any(_is_seal_key(k) for k in node.keys):
+                found.append(f"{node.lineno}: writes the outcome_seal field")
+        elif isinstance(node, ast.Call):
+            f = node.func
+            callee = f.id if isinstance(f, ast.Name) else f.attr if isinstance(
+                f, ast.Attribute) else ""
+            if callee == "outcome_stamp":
+                found.append(f"{node.lineno}: seals an outcome (outcome_stamp)")
+            if any(k.arg in SEAL_KEYWORDS for k in node.keywords):
+                found.append(f"{node.lineno}: writes the outcome_seal field")
+            if (isinstance(f, ast.Attribute) and f.attr in ENDING_SCRIPTS
+                    and isinstance(f.value, ast.Attribute) and f.value.attr == "transitions"):
+                found.append(f"{node.lineno}: runs the ending script transitions.{f.attr}")
+            if callee == "set_status_if" and _ends_a_todo(node):
+                found.append(f"{node.lineno}: ends a todo with set_status_if")
+    return found
+
+
+def sources() -> list[Path]:
+    return sorted(p.relative_to(ROOT) for d in ("coordination", "workers")
+                  for p in (ROOT / d).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_no_place_but_the_door_ends_a_todo() -> None:
+    found = [f"{path}:{what}" for path in sources() if path != DOOR
+             for what in endings((ROOT / path).read_text(), str(path))]
+    assert found == [], "\n".join(
+        found + [f"(every ending goes through the door in {DOOR}: end_todos, finish_run, "
+                 "after_script, cancel_orphans, fail_gate, end_refused; resend for a todo "
+                 "put back in its queue)"])
+
+
+def test_the_door_does_each_thing_the_check_looks_for() -> None:
+    """The door itself is found doing all of it: the check is not looking at nothing."""
+    found = " ".join(endings((ROOT / DOOR).read_text(), str(DOOR)))
+    for what in ("outcome_stamp", "outcome_seal field", "transitions.finish",
+                 "transitions.end", "set_status_if"):
+        assert what in found, what
+
+
+@pytest.mark.parametrize("line", [
+    "from coordination.sweeps.progress import Change, progress",
+    "seal = outcome_stamp(keys, s, t, 0, 'failed', None)",
+    "rt.transitions.end(s, [(t, 0)], TodoStatus.failed, NOT_STARTED, event={})",
+    "d.rt.transitions.finish(s, t, lease=l, status=st, fields={}, event={})",
+    "rt.checkpoints.set_status_if(s, t, TodoStatus.cancelled, {TodoStatus.running})",
+    "rt.checkpoints.write(s, t, {OUTCOME_FIELD: None}, lease=l)",
+    "rt.checkpoints.set_fields_if(s, [t], {'running'}, outcome_seal=None)",
+])
+def test_a_second_door_is_found(line: str) -> None:
+    assert len(endings(line)) == 1, line
+
+
+def test_what_is_no_ending_passes() -> None:
+    assert endings("rt.checkpoints.set_status_if(s, t, TodoStatus.queued, {TodoStatus.queued})\n"
+                   "cp.get(OUTCOME_FIELD)\nturn.finish(TodoStatus.failed, {}, {})\n"
+                   "from coordination.sweeps.progress import end_todos\n") == []
