@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from coordination.catalog import cache
+from coordination.catalog.file import cache
 from coordination.errors import UsageError
 
 #: Where `coord init` writes the schema, relative to the catalog's directory.
@@ -28,7 +28,7 @@ def catalog_schema() -> dict[str, object]:
     """``Catalog.model_json_schema()`` as the loader reads a catalog (numbers and
     booleans written as text too: :class:`CatalogSchema`), a standalone 2020-12 document."""
     from coordination.catalog.models import Catalog  # lazy: a schema the cache does not hold
-    from coordination.catalog.schema import CatalogSchema  # lazy: as above
+    from coordination.catalog.rules.schema import CatalogSchema  # lazy: as above
 
     schema: dict[str, object] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

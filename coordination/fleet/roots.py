@@ -29,7 +29,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from coordination.errors import UsageError
 
 ROOTS_FILE = ".coord/fleet.json"
@@ -94,7 +94,7 @@ def remember(catalog_dir: Path, roots: Sequence[Path], depth: int,
     digest = hashlib.sha256(data).hexdigest()
     if catalog is not None and catalog.is_file() and audit.last_decisions(
             catalog, ROOTS_OP, [ROOTS_FILE]).get(ROOTS_FILE, {}).get("sha256") != digest:
-        from coordination.catalog.store import CatalogStore  # lazy: pydantic
+        from coordination.catalog.file.store import CatalogStore  # lazy: pydantic
 
         CatalogStore(catalog).record_decision(
             who=audit.who(catalog_dir), op=ROOTS_OP, ids=[ROOTS_FILE],

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from coordination.catalog.loader import load_catalog
+from coordination.catalog.file.loader import load_catalog
 from coordination.cli.main import cli
 from coordination.cli.schema import catalog_schema
 from coordination.errors import CatalogError
