@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
+from coordination.catalog.file.beside import Beside
 from coordination.fleet import clones
 from coordination.fleet.discovery import Discovery, is_checkout, is_url, read_list
 from coordination.fleet.drift import compare
@@ -276,7 +277,7 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
     if not created:
         return _manager(file).apply_fleet(edit)
     # lazy: the schema is generated from the models, for a new catalog only
-    from coordination.cli.schema import HEADER, SCHEMA_PATH, write_schema
+    from coordination.cli.schema import HEADER, write_schema
 
     made = [d for d in (file.parent, file.parent / ".coord") if not d.exists()]
     file.parent.mkdir(parents=True, exist_ok=True)
@@ -286,7 +287,7 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
     except FileExistsError:
         raise UsageError(f"{file} appeared while coord init ran; nothing was added",
                          hint="run coord init again to add to it") from None
-    schema = file.resolve().parent / SCHEMA_PATH
+    schema = Beside.of(file).schema
     had_schema = schema.exists()
     try:
         write_schema(file.resolve().parent)

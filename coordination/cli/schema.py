@@ -17,11 +17,11 @@ from pathlib import Path
 import click
 
 from coordination.catalog.file import cache
+from coordination.catalog.file.beside import SCHEMA
 from coordination.errors import UsageError
 
 #: Where `coord init` writes the schema, relative to the catalog's directory.
-SCHEMA_PATH = ".coord/schema.json"
-HEADER = f"# yaml-language-server: $schema={SCHEMA_PATH}\n"
+HEADER = f"# yaml-language-server: $schema={SCHEMA}\n"
 
 
 def catalog_schema() -> dict[str, object]:
@@ -80,7 +80,7 @@ def _keep(where: Path, text: str) -> None:
 def write_schema(catalog_dir: Path) -> Path:
     """Write the schema to ``.coord/schema.json`` under ``catalog_dir`` (replacing an
     older one); its path."""
-    path = catalog_dir / SCHEMA_PATH
+    path = catalog_dir / SCHEMA
     path.parent.mkdir(parents=True, exist_ok=True)
     text = schema_text()
     try:

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, ParamSpec, Protocol, TypedDict, TypeVar
 
 from coordination import gitsafe
+from coordination.catalog.file.beside import Beside
 from coordination.catalog.audit.diff import MAX_VALUE as MAX_VALUE
 from coordination.catalog.audit.diff import Change as Change
 from coordination.catalog.audit.diff import diff as diff
@@ -72,9 +73,7 @@ if TYPE_CHECKING:  # the CLI imports this module at start-up: keep pydantic out 
     from coordination.jsonable import JSONValue
 
 GENESIS = "0" * 64
-SUFFIX = ".coord.audit.jsonl"
 #: The catalog as the last entry left it, beside the log (:func:`snapshot_path`).
-SNAPSHOT_SUFFIX = ".coord.audit.last"
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -172,8 +171,7 @@ def _named(name: str, fn: Callable[P, R]) -> Callable[P, R]:
 # -- where and who ----------------------------------------------------------------
 def log_path(catalog: str | os.PathLike[str]) -> Path:
     """The audit log of a catalog file (beside the real file, symlinks resolved)."""
-    target = Path(os.path.realpath(catalog))
-    return target.parent / f".{target.name}{SUFFIX}"
+    return Beside.of(catalog).audit_log
 
 
 def snapshot_path(catalog: str | os.PathLike[str]) -> Path:
@@ -183,8 +181,7 @@ def snapshot_path(catalog: str | os.PathLike[str]) -> Path:
     used), it lets ``coord audit --verify`` name the items and fields edited outside
     coord since (a diff, as an entry's ``changes``) instead of only saying the file
     changed. One copy, replaced at each entry: the log does not grow with it."""
-    target = Path(os.path.realpath(catalog))
-    return target.parent / f".{target.name}{SNAPSHOT_SUFFIX}"
+    return Beside.of(catalog).audit_snapshot
 
 
 def _keep_snapshot(target: Path, data: bytes) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 
+from coordination.catalog.file.beside import Beside
 from coordination.catalog.audit import log as audit
 from coordination.catalog.file import cache
 from coordination.catalog.reads import live
@@ -125,8 +126,7 @@ class CatalogStore:
     @property
     def lock_path(self) -> Path:
         """Sidecar lock file beside the real file (ignored by ``*.coord.lock``)."""
-        target = self._target()
-        return target.parent / f".{target.name}.coord.lock"
+        return Beside(self._target()).lock
 
     # -- reading --------------------------------------------------------------
     def read_bytes(self) -> bytes:

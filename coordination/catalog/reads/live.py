@@ -34,12 +34,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coordination.catalog.file.beside import Beside
 from coordination.settings_core import read_core
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
 
-DIR_SUFFIX = ".coord.sweeps"
 #: An instance of a template: ``TODO-010[api]`` (coordination.catalog.selection.templates).
 _INSTANCE = re.compile(r"^(.+)\[([^\]]+)\]$")
 #: The status a running todo is shown with.
@@ -55,8 +55,7 @@ def _target(catalog: Path) -> Path:
 
 def marker_dir(catalog: Path) -> Path:
     """``.<name>.coord.sweeps/`` beside the real catalog file."""
-    target = _target(catalog)
-    return target.parent / f".{target.name}{DIR_SUFFIX}"
+    return Beside.of(catalog).sweep_markers
 
 
 def where(redis_url: str | None, namespace: str) -> str:

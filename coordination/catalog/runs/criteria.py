@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
+from coordination.catalog.file.beside import Beside
 from coordination.catalog.audit import log as audit
 from coordination.catalog.runs.depcheck import SATISFIED, run_check
 from coordination.catalog.models import Criterion, Plan, criterion_checks
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 #: Seconds a plan's criterion check may run before its process group is killed.
 CHECK_TIMEOUT = 600.0
-SUFFIX = ".coord.criteria.json"
 
 
 class CriterionResult(TypedDict):
@@ -53,8 +53,7 @@ class CriterionResult(TypedDict):
 
 def results_path(catalog: Path) -> Path:
     """``.<name>.coord.criteria.json`` beside the real catalog file."""
-    target = Path(os.path.realpath(catalog))
-    return target.parent / f".{target.name}{SUFFIX}"
+    return Beside.of(catalog).criteria_results
 
 
 def digest(results: list[CriterionResult]) -> str:
