@@ -11,7 +11,7 @@ import pytest
 
 from coordination.catalog.file.beside import Beside
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(120)  # parses every module, as test_layering does
 
 ROOT = Path(__file__).resolve().parents[3]
 HOME = ROOT / "coordination" / "catalog" / "file" / "beside.py"
