@@ -89,7 +89,7 @@ class Coord:
         os.environ["COORD_REDIS_URL"] = url
         os.environ["COORD_NAMESPACE"] = NAMESPACE
         os.environ["COORD_SHARE_NAMESPACE"] = "1"
-        from coordination.catalog.store import CatalogStore
+        from coordination.catalog.file.store import CatalogStore
         from coordination.dispatch import CeleryDispatcher
         from coordination.runtime.context import get_runtime
         from coordination.settings import get_settings

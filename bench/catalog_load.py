@@ -23,8 +23,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from coordination.catalog import store as store_module  # noqa: E402
-from coordination.catalog.store import CatalogStore  # noqa: E402
+from coordination.catalog.file import store as store_module  # noqa: E402
+from coordination.catalog.file.store import CatalogStore  # noqa: E402
 
 
 def fresh(load: Callable[[], Any]) -> Callable[[], Any]:

@@ -267,7 +267,7 @@ def step_timings(url: str, catalog: Path, plan: str, n: int, sweep_id: str,
 
 def planning_timings(svc: Any, catalog: Path, plan: str) -> tuple[dict[str, Any], Any]:
     """The catalog's load, the plan's spec, and the spec's JSON both ways; and the spec."""
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from coordination.sweeps.spec import SweepSpec
 
     out: dict[str, Any] = {}

@@ -47,7 +47,7 @@ from redbeat.decoder import RedBeatJSONDecoder, RedBeatJSONEncoder
 from redbeat.schedulers import RedBeatScheduler, RedBeatSchedulerEntry, get_redis
 from redis.exceptions import LockNotOwnedError
 
-from coordination.catalog.audit import who as whoami
+from coordination.catalog.audit.log import who as whoami
 from coordination.catalog.cron import next_runs
 from coordination.errors import RuntimeFault
 from coordination.firing import start_plan

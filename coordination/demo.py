@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 
 
 def prepare(target: Path, source: Path = Path("ecosystem.yaml")) -> Path:

@@ -208,8 +208,8 @@ class Launch:
             log.warning("sweep %s: its start is not in an audit log (no catalog file here)",
                         sweep_id)
             return
-        from coordination.catalog.audit import who  # lazy: git, only to audit a trigger
-        from coordination.catalog.store import CatalogStore  # lazy: the catalog's writer
+        from coordination.catalog.audit.log import who  # lazy: git, only to audit a trigger
+        from coordination.catalog.file.store import CatalogStore  # lazy: the catalog's writer
 
         try:
             CatalogStore(catalog).record_decision(
@@ -240,11 +240,11 @@ def ready_to_settle(catalog: Path | None = None) -> None:
     outcome is known (:meth:`CatalogStore.ready_edit`: used only if the file is then
     what it is now)."""
     # lazy: the catalog editor (ruamel), for a command that waits to sync a sweep's end
-    from coordination.catalog import keep, roundtrip, splice  # noqa: F401
+    from coordination.catalog.file import keep, roundtrip, splice  # noqa: F401
     from coordination.sweeps.writeback import sync  # noqa: F401  # lazy: as the editor above
 
     if catalog is not None:
-        from coordination.catalog.store import CatalogStore  # lazy: as the editor above
+        from coordination.catalog.file.store import CatalogStore  # lazy: as the editor above
 
         CatalogStore(catalog).ready_edit()
 

@@ -310,7 +310,7 @@ def tls_options(url: str | None) -> dict[str, ssl.VerifyMode | str | bool] | Non
         return None
     params = query_params(url)
     reqs = normal_cert_reqs(params.get("ssl_cert_reqs", DEFAULT_CERT_REQS)) or DEFAULT_CERT_REQS
-    import ssl  # lazy: every command reads the URL (catalog.live), only TLS needs ssl
+    import ssl  # lazy: every command reads the URL (catalog.reads.live), only TLS needs ssl
 
     opts: dict[str, ssl.VerifyMode | str | bool] = {
         "ssl_cert_reqs": getattr(ssl, CERT_REQS[reqs])}

@@ -61,7 +61,7 @@ import flower.views
 import tornado.web
 from tornado.routing import URLSpec
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.runtime.context import Runtime
 from coordination.settings import FLOWER_ALLOW_CONTROL_ENV as ALLOW_CONTROL_ENV
 from coordination.settings import get_settings

@@ -23,7 +23,7 @@ from celery import platforms, signals
 from celery.worker import WorkController
 
 from coordination.catalog.models import Catalog, checkout_path
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.connection.preflight import check_permissions, check_redis
 from coordination.dispatch import dispatcher_for
 from coordination.errors import NotFoundError, UsageError

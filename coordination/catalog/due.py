@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from coordination.catalog.patterns import END
+from coordination.catalog.rules.patterns import END
 
 #: What `coord schema` tells an editor a ``due:`` looks like: a day, or a day and a time
 #: with its zone (seconds and fractions optional).

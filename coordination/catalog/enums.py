@@ -2,7 +2,7 @@
 dependency may say (``status: pending``, ``priority: high``, ``type: runtime``...).
 
 The models (:mod:`coordination.catalog.models`) and their read-only views
-(:mod:`coordination.catalog.views`) both hold these very members, so code comparing
+(:mod:`coordination.catalog.reads.views`) both hold these very members, so code comparing
 ``todo.status == TodoStatus.completed`` reads either. Stdlib only.
 """
 

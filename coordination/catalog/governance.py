@@ -34,7 +34,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 
 from coordination.catalog.model_methods import WaveMethods
-from coordination.catalog.patterns import END, at_most
+from coordination.catalog.rules.patterns import END, at_most
 
 #: The longest a gate may wait or a wave soak: a sweep's deadline bounds it anyway.
 MAX_DURATION = 30 * 24 * 3600.0
@@ -78,7 +78,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(DURA
 
 class GovernanceModel(BaseModel):
     # A field's docstring is its description (the generated reference, `coord schema`),
-    # read only when one is wanted (coordination.catalog.schema.describe_fields).
+    # read only when one is wanted (coordination.catalog.rules.schema.describe_fields).
     model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 

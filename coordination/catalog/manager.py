@@ -10,7 +10,7 @@ value) are made inside the edit function, against the document being edited,
 so they cannot race with a concurrent writer.
 
 The class is one mixin per concept over
-:class:`~coordination.catalog.queries.CatalogQueries` (the store and the reads):
+:class:`~coordination.catalog.reads.queries.CatalogQueries` (the store and the reads):
 :mod:`.issue_edits`, :mod:`.todo_edits`, :mod:`.plan_reset`, :mod:`.dependency_checks`,
 :mod:`.notify_edits`, :mod:`.repo_status`, and :mod:`.structure` for plans,
 milestones, dependencies and repos.
@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coordination.catalog.audit import operations
-from coordination.catalog.dependency_checks import DependencyChecks
-from coordination.catalog.issue_edits import IssueEdits
-from coordination.catalog.notify_edits import NotifyEdits
-from coordination.catalog.plan_reset import PlanResets
-from coordination.catalog.repo_status import RepoReports
-from coordination.catalog.structure import StructureEdits
-from coordination.catalog.todo_edits import TodoEdits
+from coordination.catalog.audit.log import operations
+from coordination.catalog.runs.dependency_checks import DependencyChecks
+from coordination.catalog.edits.issue_edits import IssueEdits
+from coordination.catalog.edits.notify_edits import NotifyEdits
+from coordination.catalog.edits.plan_reset import PlanResets
+from coordination.catalog.reads.repo_status import RepoReports
+from coordination.catalog.edits.structure import StructureEdits
+from coordination.catalog.edits.todo_edits import TodoEdits
 
 
 @operations  # each edit's audit entry is named after the method called (audit.py)

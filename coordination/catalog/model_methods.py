@@ -3,7 +3,7 @@ lookups by name and id, a todo's template test, a repo's checkout, a pace's inte
 a wave's selection, a todo's cache settings, a list's checked criteria.
 
 Each class here is a mixin of one model (:mod:`coordination.catalog.models`) and of
-its view (:mod:`coordination.catalog.views`), so both faces run the same body. A mixin
+its view (:mod:`coordination.catalog.reads.views`), so both faces run the same body. A mixin
 reads only fields, by name. Stdlib only.
 """
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from coordination.catalog.file.beside import ANCHORS
 from coordination.change import git as g
 from coordination.runtime.change_records import SweepPointer
 from coordination.runtime.context import Runtime
@@ -55,8 +56,6 @@ log = logging.getLogger("coord.change")
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: The directory beside the catalog holding a namespace's anchors.
-DIR = ".coord.anchors"
 #: The evidence kind an anchor is sealed as.
 KIND = EvidenceKind.anchor
 
@@ -75,7 +74,7 @@ def ref_name(namespace: str, plan: str) -> str:
 
 
 def local_path(base_dir: str | Path, namespace: str, plan: str) -> Path:
-    return Path(base_dir) / DIR / _safe(namespace) / f"{_safe(plan)}.json"
+    return Path(base_dir) / ANCHORS / _safe(namespace) / f"{_safe(plan)}.json"
 
 
 @dataclass(frozen=True)

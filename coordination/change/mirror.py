@@ -17,15 +17,14 @@ import os
 import time
 from pathlib import Path
 
+from coordination.catalog.file.beside import Beside
 from coordination.redis_url import redact_url
 from coordination.runtime.context import Runtime
 
-SUFFIX = ".coord.changes"
 
 
 def path_of(catalog: Path, plan: str) -> Path:
-    catalog = catalog.resolve()
-    return catalog.parent / f".{catalog.name}{SUFFIX}" / f"{plan}.json"
+    return Beside.of(catalog).change_mirrors / f"{plan}.json"
 
 
 def where(rt: Runtime) -> str:

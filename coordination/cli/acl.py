@@ -124,7 +124,7 @@ def _names(obj: Context, selector: str | None) -> list[str]:
     names = [r.name for r in catalog.repos]
     if selector is None:
         return names
-    from coordination.catalog.selectors import select  # lazy: only with --repos
+    from coordination.catalog.selection.selectors import select  # lazy: only with --repos
 
     chosen = set(select(catalog, selector, obj.file.resolve().parent).names)
     return [n for n in names if n in chosen]

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from coordination.cli.context import Context
 from coordination.cli.render import emit, esc, json_option, say
 from coordination.errors import UsageError

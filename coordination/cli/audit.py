@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import click
 
-from coordination.catalog import audit as log
+from coordination.catalog.audit import log
 from coordination.cli.context import Context
 from coordination.cli.render import esc, json_option, print_json, say, table
 from coordination.errors import CoordError, UsageError
@@ -210,7 +210,7 @@ def _signers(catalog: Path, entries: list[dict[str, Any]]) -> list[SignerProblem
 
 def _files(catalog: Path) -> list[FileProblem]:
     """The files beside the catalog coord trusts that no audit entry vouches for now."""
-    from coordination.catalog import criteria  # lazy: its runner, --verify only
+    from coordination.catalog.runs import criteria  # lazy: its runner, --verify only
     from coordination.fleet import roots  # lazy: as criteria
 
     out: list[FileProblem] = []
@@ -234,7 +234,7 @@ def _mark_reported(obj: Context, hand: list[HandEdit], now: bool) -> bool:
     """Record that these hand edits were reported (an ``audit.reported`` entry; a hand
     edit still unrecorded is recorded first), so the next --verify reports those made
     after; False when the log cannot be written (they are reported again next time)."""
-    from coordination.catalog.store import CatalogStore  # lazy: pydantic
+    from coordination.catalog.file.store import CatalogStore  # lazy: pydantic
 
     try:
         CatalogStore(obj.file).record_decision(
@@ -300,7 +300,7 @@ def _drift(obj: Context, recorded: str | None) -> str | None:
 
 def _outside_now(catalog: Path, recorded: str | None) -> list[log.Change] | None:
     """What was edited in the catalog outside coord since the last entry (items and
-    fields): :func:`coordination.catalog.audit.outside_changes` of the file now."""
+    fields): :func:`coordination.catalog.audit.log.outside_changes` of the file now."""
     try:
         now = catalog.read_bytes()
     except OSError:

@@ -16,7 +16,7 @@ from coordination.change.rule import unchecked
 from coordination.change.train import run_train
 from coordination.cli.change_state import carried, kept
 from coordination.cli.change_verify import verify_with_sweep
-from coordination.catalog.templates import planned_for
+from coordination.catalog.selection.templates import planned_for
 from coordination.cli.context import Context
 from coordination.cli.render import emit, err_console, esc, json_option, print_json, say, table
 from coordination.errors import ChangeNotReady, LandingFailed
@@ -343,7 +343,7 @@ def _audit_landing(obj: Context, rt: Runtime, result: dict[str, Any],
     """A landing that pushed, in the catalog's audit log (and so in `coord history`):
     who, when, the plan, how it ended and each repo's landed SHA (``landed_shas``; for
     one that was reverted, what landed before its undo)."""
-    from coordination.catalog import audit  # lazy: only a landing writes it
+    from coordination.catalog.audit import log as audit  # lazy: only a landing writes it
 
     plan = str(result["plan"])
     steps = rt.changes.read(plan).steps
@@ -423,7 +423,7 @@ def prune(obj: Context, plan_id: str | None, dry_run: bool, as_json: bool) -> No
     """
     from coordination.change.prune import prune as prune_change  # lazy: only prune
 
-    from coordination.catalog.templates import load_planned  # lazy: only prune
+    from coordination.catalog.selection.templates import load_planned  # lazy: only prune
 
     store = obj.manager.store
     plans = [plan_id] if plan_id else [p.id for p in load_planned(

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from coordination.catalog.templates import planned_for
+from coordination.catalog.selection.templates import planned_for
 from coordination.change.forges import ChangeForges
 from coordination.change.model import change_of
 from coordination.change.publish import Published, Publisher
@@ -95,7 +95,7 @@ def _say(d: dict[str, Any]) -> None:
 
 def _audit(obj: Context, out: Published) -> None:
     """What was published, in the catalog's audit log (and so in `coord history`)."""
-    from coordination.catalog import audit  # lazy: only a publish writes it
+    from coordination.catalog.audit import log as audit  # lazy: only a publish writes it
 
     store = obj.manager.store
     try:

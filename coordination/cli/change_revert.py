@@ -10,7 +10,7 @@ import click
 from coordination.change.model import change_of
 from coordination.change.pull_revert import reverter_for
 from coordination.change.revert import Reverted
-from coordination.catalog.templates import planned_for
+from coordination.catalog.selection.templates import planned_for
 from coordination.cli.change_state import carried, kept
 from coordination.cli.context import Context
 from coordination.cli.render import emit, err_console, esc, json_option, print_json, say
@@ -95,7 +95,7 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
 
 def _audit(obj: Context, out: Reverted) -> None:
     """The revert in the catalog's audit log (and so in `coord history`): who, what."""
-    from coordination.catalog import audit  # lazy: only a revert writes it
+    from coordination.catalog.audit import log as audit  # lazy: only a revert writes it
 
     store = obj.manager.store
     try:

@@ -37,7 +37,7 @@ class Context:
         text = ",".join(v for v in values if v.strip())
         if not text:
             return []
-        from coordination.catalog.selectors import select  # lazy: only with --repos
+        from coordination.catalog.selection.selectors import select  # lazy: only with --repos
 
         return select(self.manager.catalog(), text, self.file.resolve().parent,
                       written_order=True).names

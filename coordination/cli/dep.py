@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from coordination.catalog import deptodos
-from coordination.catalog.audit import operation
-from coordination.catalog.depcheck import CheckResult, check_document
-from coordination.catalog.deptodos import DepTodo
+from coordination.catalog.runs import deptodos
+from coordination.catalog.audit.log import operation
+from coordination.catalog.runs.depcheck import CheckResult, check_document
+from coordination.catalog.runs.deptodos import DepTodo
 from coordination.catalog.models import Dependency
 from coordination.cli.context import Context
 from coordination.cli.options import one_item
@@ -19,7 +19,7 @@ from coordination.cli.render import emit, esc, json_option, say, styled, table
 from coordination.errors import DependencyCheckFailed, UsageError
 
 if TYPE_CHECKING:
-    from coordination.catalog.dependency_edits import DependencyChanges, DependencyDeleted
+    from coordination.catalog.edits.dependency_edits import DependencyChanges, DependencyDeleted
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEP_TYPES = ("runtime", "build", "dev", "test", "api", "peer", "optional")

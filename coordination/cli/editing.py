@@ -13,10 +13,10 @@ from coordination.cli.render import emit, esc, json_option, say
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:  # the manager's documents: off `coord todo list`
-    from coordination.catalog.edits import ReferenceDict
-    from coordination.catalog.issue_edits import IssueDeleted
-    from coordination.catalog.plan_edits import MilestoneDeleted, PlanDeleted
-    from coordination.catalog.todo_edits import TodoDeleted
+    from coordination.catalog.edits.document import ReferenceDict
+    from coordination.catalog.edits.issue_edits import IssueDeleted
+    from coordination.catalog.edits.plan_edits import MilestoneDeleted, PlanDeleted
+    from coordination.catalog.edits.todo_edits import TodoDeleted
 
     Deleted = Union[IssueDeleted, TodoDeleted, PlanDeleted, MilestoneDeleted]
 

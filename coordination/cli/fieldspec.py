@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from coordination.catalog import loader
+from coordination.catalog.file import loader
 from coordination.catalog.models import Cache
 from coordination.errors import CatalogError, UsageError
 

@@ -13,7 +13,7 @@ from coordination.runtime.context import get_runtime
 
 
 def _who(file: Path) -> str:
-    from coordination.catalog.audit import who  # lazy: git
+    from coordination.catalog.audit.log import who  # lazy: git
 
     return who(file.resolve().parent if file.exists() else Path.cwd())
 

@@ -21,21 +21,22 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
+from coordination.catalog.file.beside import Beside
 from coordination.fleet import clones
 from coordination.fleet.discovery import Discovery, is_checkout, is_url, read_list
 from coordination.fleet.drift import compare
 from coordination.fleet.roots import remember, remembered, roots_file, trusted
-from coordination.catalog.git_rules import git_remote
+from coordination.catalog.rules.git_rules import git_remote
 from coordination.cli.context import Context
 from coordination.cli.render import json_option, plural, print_json
 from coordination.cli.render import say as _say_line
 from coordination.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
-    from coordination.catalog.fleet_edits import FleetEdits
+    from coordination.catalog.edits.fleet_edits import FleetEdits
     from coordination.fleet.drift import Fleet
     from coordination.catalog.models import Catalog
-    from coordination.catalog.fleet_edits import FleetApplied, FleetEdit
+    from coordination.catalog.edits.fleet_edits import FleetApplied, FleetEdit
 
 CATALOG_NAME = "ecosystem.yaml"
 CLONE_TIMEOUT = clones.CLONE_TIMEOUT
@@ -98,7 +99,7 @@ def _read_catalog(file: Path) -> Catalog | None:
     if not file.exists():
         return None
     # lazy: the cache's reader, once the checkouts are being read
-    from coordination.catalog.reads import sweep_catalog
+    from coordination.catalog.reads.cached import sweep_catalog
 
     return sweep_catalog(file)
 
@@ -108,7 +109,8 @@ def _ready_to_write() -> None:
     the checkouts are read in other processes: the import is then no extra time on a
     machine with a core to spare."""
     # lazy: a `--check` with nothing to write never loads them
-    from coordination.catalog import fleet_edits, fresh, store  # noqa: F401
+    from coordination.catalog.edits import fleet_edits  # noqa: F401
+    from coordination.catalog.file import fresh, store  # noqa: F401  # lazy: as the import above
 
 
 @click.command()
@@ -260,8 +262,8 @@ def _manager(file: Path) -> FleetEdits:
     other edits cost a small fleet's init a tenth of its time to import."""
     # lazy: the editor (ruamel, the audit log) only for a run that writes; `init --check`
     # with no drift never loads it
-    from coordination.catalog.fleet_edits import FleetEdits
-    from coordination.catalog.store import CatalogStore  # lazy: as above
+    from coordination.catalog.edits.fleet_edits import FleetEdits
+    from coordination.catalog.file.store import CatalogStore  # lazy: as above
 
     edits = FleetEdits()
     edits.store = CatalogStore(file)
@@ -275,7 +277,7 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
     if not created:
         return _manager(file).apply_fleet(edit)
     # lazy: the schema is generated from the models, for a new catalog only
-    from coordination.cli.schema import HEADER, SCHEMA_PATH, write_schema
+    from coordination.cli.schema import HEADER, write_schema
 
     made = [d for d in (file.parent, file.parent / ".coord") if not d.exists()]
     file.parent.mkdir(parents=True, exist_ok=True)
@@ -285,7 +287,7 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
     except FileExistsError:
         raise UsageError(f"{file} appeared while coord init ran; nothing was added",
                          hint="run coord init again to add to it") from None
-    schema = file.resolve().parent / SCHEMA_PATH
+    schema = Beside.of(file).schema
     had_schema = schema.exists()
     try:
         write_schema(file.resolve().parent)

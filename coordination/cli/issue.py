@@ -24,7 +24,7 @@ from coordination.cli.render import (
 )
 
 if TYPE_CHECKING:  # the models and the manager: off `coord todo list`, which imports this
-    from coordination.catalog.issue_edits import IssueChanges, IssueDeleted
+    from coordination.catalog.edits.issue_edits import IssueChanges, IssueDeleted
     from coordination.catalog.models import Issue
 
 ISSUE_STATUSES = ("open", "in_progress", "resolved", "closed")

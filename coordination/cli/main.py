@@ -18,8 +18,8 @@ from pathlib import Path
 
 import click
 
-from coordination.catalog import live
-from coordination.catalog.audit import invoked_as
+from coordination.catalog.reads import live
+from coordination.catalog.audit.log import invoked_as
 from coordination.cli.context import Context
 from coordination.cli.render import clean
 from coordination.errors import CoordError

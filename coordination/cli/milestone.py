@@ -15,7 +15,7 @@ from coordination.cli.render import emit, esc, json_option, say, split_list
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:
-    from coordination.catalog.plan_edits import MilestoneChanges, MilestoneDeleted
+    from coordination.catalog.edits.plan_edits import MilestoneChanges, MilestoneDeleted
 
 
 def _date(value: dt.datetime | None) -> dt.date | None:

@@ -14,7 +14,7 @@ from coordination.errors import OperationFailed, UsageError
 from coordination.jsonable import JSONObject, JSONValue
 
 if TYPE_CHECKING:
-    from coordination.catalog.notify_edits import NotifyRemoved
+    from coordination.catalog.edits.notify_edits import NotifyRemoved
     from coordination.catalog.models import NotifyTarget
     from coordination.sweeps.notices.notify import LogEntry
 
@@ -135,7 +135,7 @@ def test(obj: Context, as_json: bool) -> None:
     Example:
       coord notify test --json
     """
-    from coordination.catalog.store import CatalogStore  # lazy: test only
+    from coordination.catalog.file.store import CatalogStore  # lazy: test only
     from coordination.runtime.context import get_runtime  # lazy: redis, test and log only
     from coordination.sweeps.notices.notify import publish, send_test, targets_of  # lazy: as above
 

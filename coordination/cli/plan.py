@@ -1,11 +1,11 @@
 """`coord plan`: list, show, status, validate, graph and sweep plans.
-Parse, call the planner (or :mod:`coordination.catalog.reports`), render.
+Parse, call the planner (or :mod:`coordination.catalog.reads.reports`), render.
 
 Only `plan list` and `plan status` run without the planner's graph modules; every
 other command imports them inside the command, and Celery is never imported
 here (a dry run needs queue names, not signatures). Nor are the catalog's models
 (pydantic) at import: `plan sweep` reads a view of the cached catalog
-(:func:`coordination.catalog.reads.sweep_catalog`) and the other commands load
+(:func:`coordination.catalog.reads.cached.sweep_catalog`) and the other commands load
 the models when they run.
 """
 
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from coordination.catalog.cache import paused_gc
+from coordination.catalog.file.cache import paused_gc
 from coordination.catalog.enums import TodoStatus
-from coordination.catalog.templates import (
+from coordination.catalog.selection.templates import (
     Problems, TemplateDoc, load_planned, plan_warnings, planned_for)
 from coordination.cli import plan_edit, plan_optimize
 from coordination.cli.context import Context
@@ -50,9 +50,9 @@ from coordination.ui import DEFAULT_PORT
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
-    from coordination.catalog.reports import PlanStatus
+    from coordination.catalog.reads.reports import PlanStatus
     from coordination.planner.listing import PlanRow
-    from coordination.catalog.plan_reset import PlanReset
+    from coordination.catalog.edits.plan_reset import PlanReset
     from coordination.planner.documents import DryRunDocument, ShowDocument, ValidateDocument
     from coordination.sweeps.starts.triggers import Trigger
 
@@ -225,15 +225,15 @@ def status_cmd(obj: Context, plan_id: str, as_of: dt.date | None, run_checks: bo
       coord plan status PLAN-001 --json
       coord plan status PLAN-001 --check
     """
-    from coordination.catalog import criteria  # lazy: subprocess runner, status only
-    from coordination.catalog.reports import plan_status  # lazy: the models (pydantic)
+    from coordination.catalog.runs import criteria  # lazy: subprocess runner, status only
+    from coordination.catalog.reads.reports import plan_status  # lazy: the models (pydantic)
 
     problems: Problems = {}  # another plan's problem does not stop this one's status
     raw, cat = load_planned(obj.file, problems=problems)
     if run_checks:
         plan = raw.plan(plan_id)
         if plan is not None:  # (unknown: plan_status below says so, with suggestions)
-            from coordination.catalog.store import CatalogStore  # lazy: the models
+            from coordination.catalog.file.store import CatalogStore  # lazy: the models
 
             criteria.record(CatalogStore(obj.file), plan_id, criteria.run_checks(obj.file, plan))
     results = criteria.read_results(obj.file).get(plan_id, [])
@@ -361,8 +361,8 @@ def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blo
       coord plan validate PLAN-001 --all-findings
       coord plan validate PLAN-001 --order-by runtime,dev --cycles error
     """
-    from coordination.catalog.ordering import overriding  # lazy: off plan list/status
-    from coordination.catalog.store import CatalogStore  # lazy: the models (pydantic)
+    from coordination.catalog.selection.ordering import overriding  # lazy: off plan list/status
+    from coordination.catalog.file.store import CatalogStore  # lazy: the models (pydantic)
     # lazy: the planner's graph modules, off plan list/status
     from coordination.planner.documents import validate_document
 
@@ -597,8 +597,8 @@ def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bo
       coord plan sweep PLAN-001 --sequential --wait
       coord plan sweep PLAN-001 --merge-chains --wait
     """
-    from coordination.catalog.ordering import overriding  # lazy: off plan list/status
-    from coordination.catalog.reads import sweep_catalog  # lazy: off plan list/status
+    from coordination.catalog.selection.ordering import overriding  # lazy: off plan list/status
+    from coordination.catalog.reads.cached import sweep_catalog  # lazy: off plan list/status
 
     waits_s = _wait_timeout(wait_timeout)
     # The catalog as written: a view of the cache, without the models (sweep_catalog says

@@ -16,7 +16,7 @@ from coordination.cli.criteria_flags import paired_criteria
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:  # the manager's types: off `coord plan list`
-    from coordination.catalog.plan_edits import PlanChanges, PlanDeleted
+    from coordination.catalog.edits.plan_edits import PlanChanges, PlanDeleted
 
 PLAN_STATUSES = ("draft", "active", "completed", "cancelled")
 _WAVE_EXAMPLE = "name=canary,repos=api,max_parallel=1,soak=10m"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from coordination.catalog.audit import operation
+from coordination.catalog.audit.log import operation
 from coordination.cli.context import Context
 from coordination.cli.render import emit, esc, json_option, say
 

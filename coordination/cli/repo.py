@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from coordination.catalog.repo_status import (
+from coordination.catalog.reads.repo_status import (
     BlockingDocument,
     Consumed,
     Provided,
     RepoBlocker,
     RepoStatus,
 )
-from coordination.catalog.reports import repo_list
+from coordination.catalog.reads.reports import repo_list
 from coordination.cli.context import Context, current_file
 from coordination.cli.editing import given, updated
 from coordination.cli.options import one_item, order_options
@@ -35,7 +35,7 @@ from coordination.redis_url import scrub
 from coordination.settings import get_settings
 
 if TYPE_CHECKING:
-    from coordination.catalog.repo_edits import RepoChanges, RepoDeleted, RepoFields
+    from coordination.catalog.edits.repo_edits import RepoChanges, RepoDeleted, RepoFields
     from coordination.runtime.context import Runtime
 
 Breaker = dict[str, str | int | float | None]
@@ -185,7 +185,7 @@ def list_repos(obj: Context, selector: str | None, ordered: bool, order_by: str 
                          hint="add --order (coord repo list --order --order-by runtime,dev)")
     chosen: set[str] | None = None
     if selector is not None:
-        from coordination.catalog.selectors import select  # lazy: only with --repos
+        from coordination.catalog.selection.selectors import select  # lazy: only with --repos
 
         chosen = set(select(obj.manager.catalog(), selector,
                             obj.file.resolve().parent).names)
@@ -219,7 +219,7 @@ def list_repos(obj: Context, selector: str | None, ordered: bool, order_by: str 
 def _list_ordered(obj: Context, items: list[dict[str, object]], order_by: str | None,
                   cycles: str | None, as_json: bool) -> None:
     """`repo list --order`: the rows in run order, each with its level and cycle group."""
-    from coordination.catalog.ordering import order_repos  # lazy: only with --order
+    from coordination.catalog.selection.ordering import order_repos  # lazy: only with --order
 
     ordering = order_repos(obj.manager.catalog(), [str(r["name"]) for r in items],
                            by=order_by, cycles=cycles, hint=CYCLE_HINT)

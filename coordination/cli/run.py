@@ -19,12 +19,12 @@ from pathlib import Path
 import click
 
 from coordination import launch as launching
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from coordination.catalog.models import Catalog
-from coordination.catalog.ordering import Ordering
-from coordination.catalog.runplan import save_run_plan
-from coordination.catalog.selectors import select
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.selection.ordering import Ordering
+from coordination.catalog.runs.runplan import save_run_plan
+from coordination.catalog.selection.selectors import select
+from coordination.catalog.file.store import CatalogStore
 from coordination.cli.context import Context
 from coordination.cli.options import order_options
 from coordination.cli.render import arg, err_console, esc, json_option, plural, print_json, table

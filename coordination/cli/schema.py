@@ -16,19 +16,19 @@ from pathlib import Path
 
 import click
 
-from coordination.catalog import cache
+from coordination.catalog.file import cache
+from coordination.catalog.file.beside import SCHEMA
 from coordination.errors import UsageError
 
 #: Where `coord init` writes the schema, relative to the catalog's directory.
-SCHEMA_PATH = ".coord/schema.json"
-HEADER = f"# yaml-language-server: $schema={SCHEMA_PATH}\n"
+HEADER = f"# yaml-language-server: $schema={SCHEMA}\n"
 
 
 def catalog_schema() -> dict[str, object]:
     """``Catalog.model_json_schema()`` as the loader reads a catalog (numbers and
     booleans written as text too: :class:`CatalogSchema`), a standalone 2020-12 document."""
     from coordination.catalog.models import Catalog  # lazy: a schema the cache does not hold
-    from coordination.catalog.schema import CatalogSchema  # lazy: as above
+    from coordination.catalog.rules.schema import CatalogSchema  # lazy: as above
 
     schema: dict[str, object] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -80,7 +80,7 @@ def _keep(where: Path, text: str) -> None:
 def write_schema(catalog_dir: Path) -> Path:
     """Write the schema to ``.coord/schema.json`` under ``catalog_dir`` (replacing an
     older one); its path."""
-    path = catalog_dir / SCHEMA_PATH
+    path = catalog_dir / SCHEMA
     path.parent.mkdir(parents=True, exist_ok=True)
     text = schema_text()
     try:

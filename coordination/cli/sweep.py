@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from coordination.catalog import live
+from coordination.catalog.reads import live
 from coordination.cli.context import Context
 from coordination.cli.render import (arg, emit, err_console, esc, json_option, print_json, say,
                                      split_list, styled, table)

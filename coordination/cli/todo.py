@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, cast
 import click
 
 from coordination.catalog.due import from_json, iso, overdue
-from coordination.catalog.reads import list_todos as read_todos
+from coordination.catalog.reads.cached import list_todos as read_todos
 from coordination.cli.context import Context
 from coordination.cli.editing import deleting, given, updated
 from coordination.cli.issue import PRIORITIES
@@ -21,7 +21,7 @@ from coordination.errors import UsageError
 from coordination.jsonable import JSONObject, as_list
 
 if TYPE_CHECKING:  # the models and the manager: `coord todo list` reads without them
-    from coordination.catalog.todo_edits import TodoChanges, TodoDeleted
+    from coordination.catalog.edits.todo_edits import TodoChanges, TodoDeleted
     from coordination.catalog.models import Todo
 
 TODO_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped", "blocked")
@@ -198,7 +198,7 @@ def _get_todo(obj: Context, todo_id: str) -> Todo:
     """A todo of the catalog, or a template's instance (``TODO-010[api]``) as a sweep
     would run it."""
     # lazy: templates, off `coord todo list` (which loads this module)
-    from coordination.catalog.templates import split_instance
+    from coordination.catalog.selection.templates import split_instance
 
     tid, repo = split_instance(todo_id)
     template = obj.manager.get_todo(tid)
@@ -207,7 +207,7 @@ def _get_todo(obj: Context, todo_id: str) -> Todo:
     if template.for_each is None:
         raise UsageError(f"{todo_id}: {tid} is not a template (no for_each:), so it has no "
                          "instances", hint=f"write {tid}")
-    from coordination.catalog.templates import expand  # lazy: as split_instance above
+    from coordination.catalog.selection.templates import expand  # lazy: as split_instance above
 
     found = expand(obj.manager.catalog(), obj.file.resolve().parent).todo(todo_id)
     if found is None:
@@ -220,7 +220,7 @@ def _get_todo(obj: Context, todo_id: str) -> Todo:
 def _instances(obj: Context, t: Todo) -> None:
     """A template's instances: each selected repo's id and status (a sync's record)."""
     # lazy: templates, off `coord todo list` (which loads this module)
-    from coordination.catalog.templates import Problems, expand
+    from coordination.catalog.selection.templates import Problems, expand
 
     problems: Problems = {}  # its for_each selecting nothing: said, not fatal
     cat = expand(obj.manager.catalog(), obj.file.resolve().parent, problems=problems)

@@ -73,8 +73,8 @@ def worker_repos(file: Path, selector: str) -> list[str]:
                          f"at {file}",
                          hint="pass --file FILE (or set COORD_ECOSYSTEM), or name each repo "
                          "with --repo NAME")
-    from coordination.catalog.selectors import select  # lazy: only with --repos
-    from coordination.catalog.store import CatalogStore  # lazy: pydantic models
+    from coordination.catalog.selection.selectors import select  # lazy: only with --repos
+    from coordination.catalog.file.store import CatalogStore  # lazy: pydantic models
 
     return select(CatalogStore(file).load(), selector, file.resolve().parent).names
 

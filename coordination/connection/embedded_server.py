@@ -97,6 +97,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from coordination.catalog.file.beside import Beside
 from coordination.processes import alive
 from coordination.settings_core import read_core
 
@@ -109,7 +110,6 @@ MAX_SOCKET_PATH = 103
 #: must find the same path whatever its environment).
 SHORT_SOCKET_ROOT = Path("/tmp")
 
-DIR_SUFFIX = ".coord.redis"
 CONF = "redis.conf"
 PIDFILE = "redis.pid"
 LOGFILE = "redis.log"
@@ -141,8 +141,7 @@ class EmbeddedServerError(RuntimeError):
 def server_dir(catalog: Path) -> Path:
     """The directory of a catalog's server: ``.<name>.coord.redis`` beside the real file
     (symlinks resolved, like the lock and the audit log). Not created here."""
-    target = Path(os.path.realpath(catalog))
-    return target.parent / f".{target.name}{DIR_SUFFIX}"
+    return Beside.of(catalog).redis
 
 
 def never_started(catalog: Path | None = None) -> bool:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from coordination import gitsafe
 from coordination.fleet import forked, manifests
 from coordination.fleet.manifests import Manifests
-from coordination.catalog.git_rules import REPO_NAME_RE, git_branch
+from coordination.catalog.rules.git_rules import REPO_NAME_RE, git_branch
 
 if TYPE_CHECKING:
     import pathspec

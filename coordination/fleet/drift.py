@@ -64,7 +64,7 @@ from coordination.fleet.forge_remote import forge_of_remote
 from coordination.fleet.manifests import (TAG_FILES, TAG_SUFFIXES, ManifestProblem, Package,
                                           Requirement, link)
 from coordination.catalog.enums import DependencyType
-from coordination.catalog.git_rules import git_remote
+from coordination.catalog.rules.git_rules import git_remote
 from coordination.catalog.model_methods import checkout_path
 
 if TYPE_CHECKING:  # a catalog, or its view (no pydantic: `init --check` reads the cache)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from coordination.catalog.forge_rules import forge_project
+from coordination.catalog.rules.forge_rules import forge_project
 
 #: Host -> the kind of forge it is.
 KNOWN_HOSTS = {"github.com": "github", "gitlab.com": "gitlab"}

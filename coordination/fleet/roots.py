@@ -29,14 +29,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from coordination.catalog import audit
+from coordination.catalog.file.beside import FLEET_ROOTS
+from coordination.catalog.audit import log as audit
 from coordination.errors import UsageError
-
-ROOTS_FILE = ".coord/fleet.json"
 
 
 def roots_file(catalog_dir: Path) -> Path:
-    return catalog_dir / ROOTS_FILE
+    return catalog_dir / FLEET_ROOTS
 
 
 def remembered(catalog_dir: Path) -> tuple[list[Path], int | None]:
@@ -93,11 +92,11 @@ def remember(catalog_dir: Path, roots: Sequence[Path], depth: int,
     os.replace(tmp, file)
     digest = hashlib.sha256(data).hexdigest()
     if catalog is not None and catalog.is_file() and audit.last_decisions(
-            catalog, ROOTS_OP, [ROOTS_FILE]).get(ROOTS_FILE, {}).get("sha256") != digest:
-        from coordination.catalog.store import CatalogStore  # lazy: pydantic
+            catalog, ROOTS_OP, [FLEET_ROOTS]).get(FLEET_ROOTS, {}).get("sha256") != digest:
+        from coordination.catalog.file.store import CatalogStore  # lazy: pydantic
 
         CatalogStore(catalog).record_decision(
-            who=audit.who(catalog_dir), op=ROOTS_OP, ids=[ROOTS_FILE],
+            who=audit.who(catalog_dir), op=ROOTS_OP, ids=[FLEET_ROOTS],
             decision={"roots": written, "depth": depth,
                       "sha256": digest})
     return written
@@ -121,7 +120,7 @@ def vouched(catalog_dir: Path, catalog: Path | None) -> bool | None:
         return None
     if catalog is None:
         return False
-    got = audit.last_decisions(catalog, ROOTS_OP, [ROOTS_FILE]).get(ROOTS_FILE, {})
+    got = audit.last_decisions(catalog, ROOTS_OP, [FLEET_ROOTS]).get(FLEET_ROOTS, {})
     return got.get("sha256") == hashlib.sha256(data).hexdigest()
 
 

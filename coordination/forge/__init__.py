@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import cast
 from urllib.parse import urlsplit
 
-from coordination.catalog.forge_rules import env_name, forge_api, forge_project
+from coordination.catalog.rules.forge_rules import env_name, forge_api, forge_project
 from coordination.errors import ForgeConfigError
 from coordination.forge.base import (
     API_PATH,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from coordination.catalog.forge_rules import is_loopback
+from coordination.catalog.rules.forge_rules import is_loopback
 from coordination.errors import (
     ForgeAuthError,
     ForgeConfigError,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from coordination.catalog.audit import log_path, read
+from coordination.catalog.audit.log import log_path, read
 from coordination.errors import UsageError
 from coordination.jsonable import JSONValue
 from coordination.runtime.history import (
@@ -186,7 +186,7 @@ def _repo_of(catalog: Path) -> dict[str, list[str]]:
     if not catalog.exists():
         return {}
     # lazy: the catalog's models and YAML, only for a search that filters edits by repo
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
 
     cat = CatalogStore(catalog).load()
     out = {t.id: [t.repo] for t in cat.coordination.todos}

@@ -32,14 +32,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from coordination.catalog import live, models
-from coordination.catalog.criteria import read_results
-from coordination.catalog.depcheck import SKIPPED, CheckResult, check_document
-from coordination.catalog.issue_edits import IssueChanges
+from coordination.catalog.reads import live
+from coordination.catalog import models
+from coordination.catalog.runs.criteria import read_results
+from coordination.catalog.runs.depcheck import SKIPPED, CheckResult, check_document
+from coordination.catalog.edits.issue_edits import IssueChanges
 from coordination.catalog.manager import CoordinationManager
 from coordination.catalog.models import Catalog, kind_of
-from coordination.catalog.reports import plan_status
-from coordination.catalog.templates import (
+from coordination.catalog.reads.reports import plan_status
+from coordination.catalog.selection.templates import (
     Problems,
     load_planned,
     plan_warnings,
@@ -143,7 +144,7 @@ class Operations:
 
     def _planned(self) -> Catalog:
         """The catalog as the CLI's plan commands and a sweep see it: each template
-        replaced by its instances (:func:`coordination.catalog.templates.planned`);
+        replaced by its instances (:func:`coordination.catalog.selection.templates.planned`);
         what cannot be expanded is left out and kept in ``_problems`` (one plan's
         problem does not fail a list, or another plan's tools)."""
         problems: Problems = {}

@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.connection.sentinel import SentinelFacts, sentinel_facts
 from coordination.errors import CoordError
 from coordination.planner.validate import APPROVERS_FIX, unproven_gates

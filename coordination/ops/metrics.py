@@ -93,7 +93,7 @@ def catalog_facts(path: Path | None) -> Callable[[], CatalogFacts]:
         if seen.get("stamp") == stamp:
             return list(facts[0][0]), dict(facts[0][1]), dict(facts[0][2])
         # lazy: the catalog store (pydantic) only when a scrape asks
-        from coordination.catalog.store import CatalogStore
+        from coordination.catalog.file.store import CatalogStore
 
         try:
             cat = CatalogStore(path).load()

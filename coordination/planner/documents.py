@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
-from coordination.catalog.templates import (
+from coordination.catalog.selection.templates import (
     TemplateDoc,
     TemplateProblem,
     plan_problems,
@@ -163,7 +163,7 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
     the p50 of its recorded runs, for the strategy estimate of todos with no
     ``estimated_hours`` (:mod:`coordination.planner.estimate`). ``written``: the
     catalog as written when ``catalog`` is its expansion
-    (:func:`coordination.catalog.templates.load_planned`): each template of the plan
+    (:func:`coordination.catalog.selection.templates.load_planned`): each template of the plan
     and what its instances get is added. ``sequential``: as `plan sweep --sequential`,
     one todo per level in the order they would run (:mod:`.sequence`)."""
     keys = keys or Keys()
@@ -227,7 +227,7 @@ def validate_document(catalog: Catalog, plan_id: str, *, include_completed: bool
     ``ok`` is false when a finding is an error (warnings do not count). ``written``:
     the catalog as written when ``catalog`` is its expansion (advice is given about
     what the catalog says, not what the expansion made of it). ``problems``: what the
-    expansion could not expand (:func:`~coordination.catalog.templates.expand`): the
+    expansion could not expand (:func:`~coordination.catalog.selection.templates.expand`): the
     plan's are errors (code ``template``, ``dependency-cycle`` for a cycle refused by
     ``cycles: error``), found before the rest. ``cycles``: the cycle groups of the plan's
     ``deps: follow`` templates (``TODO-010 (deps: follow): dependency cycle among ...``),

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from typing import TypedDict
 
 from coordination.catalog.models import Catalog
-from coordination.catalog.reports import Progress, progress
-from coordination.catalog.templates import TemplateProblem, plan_problems
+from coordination.catalog.reads.reports import Progress, progress
+from coordination.catalog.selection.templates import TemplateProblem, plan_problems
 
 
 class PlanRow(TypedDict):

@@ -20,7 +20,7 @@ from typing import TypedDict
 
 from ruamel.yaml.comments import CommentedMap
 
-from coordination.catalog.edits import plan_todo_items, remove_from
+from coordination.catalog.edits.document import plan_todo_items, remove_from
 from coordination.catalog.models import Catalog
 from coordination.errors import PlanError
 from coordination.planner.dag import require_plan

@@ -47,7 +47,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
 
-from coordination.catalog.templates import MAX_CROSS_EDGES, SAME, split_instance
+from coordination.catalog.selection.templates import MAX_CROSS_EDGES, SAME, split_instance
 from coordination.errors import PlanError
 from coordination.names import some
 from coordination.planner.algorithms import (
@@ -111,7 +111,7 @@ def validate_plan(
 
     ``advice=False`` skips the warning-only checks (redundant edges, other
     milestones), which a sweep does not need. ``written``: the catalog as written,
-    when ``catalog`` is its expansion (:func:`coordination.catalog.templates.expand`):
+    when ``catalog`` is its expansion (:func:`coordination.catalog.selection.templates.expand`):
     advice names what the catalog says, not the edges its templates expanded to.
     """
     if pg is None:

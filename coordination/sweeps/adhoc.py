@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from coordination.catalog.models import Cache, Catalog
-from coordination.catalog.ordering import Ordering, order_repos
+from coordination.catalog.selection.ordering import Ordering, order_repos
 from coordination.errors import UsageError
 from coordination.keys import Keys
 from coordination.planner.digraph import DiGraph, topological_generations
@@ -42,7 +42,7 @@ def run_todo_id(repo: str) -> str:
 def run_ordering(catalog: Catalog, repos: list[str], order: str, *,
                  by: str | None = None, cycles: str | None = None) -> Ordering | None:
     """With ``order="deps"`` the one dependency ordering of ``repos``
-    (:func:`coordination.catalog.ordering.order_repos`: ``order.by`` edges through the
+    (:func:`coordination.catalog.selection.ordering.order_repos`: ``order.by`` edges through the
     whole catalog, a cycle a group run one repo at a time, or refused with
     ``cycles: error``); None with ``order="none"``."""
     if order not in ORDERS:

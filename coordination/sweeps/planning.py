@@ -13,10 +13,10 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from coordination.catalog.checks import unknown
+from coordination.catalog.rules.checks import unknown
 from coordination.catalog.model_methods import cache_of, criterion_checks
-from coordination.catalog.reads import sweep_catalog
-from coordination.catalog.templates import Problems, instances_of, planned, require
+from coordination.catalog.reads.cached import sweep_catalog
+from coordination.catalog.selection.templates import Problems, instances_of, planned, require
 from coordination.change.model import ChangePlan, change_of, gate_document
 from coordination.errors import PlanError, UsageError
 from coordination.keys import Keys

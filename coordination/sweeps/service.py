@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coordination.catalog import live
-from coordination.catalog.audit import operation
-from coordination.catalog.audit import who as whoami
+from coordination.catalog.reads import live
+from coordination.catalog.audit.log import operation
+from coordination.catalog.audit.log import who as whoami
 from coordination.errors import CoordError, NotFoundError, OperationFailed, PlanError, UsageError
 from coordination.lazy import LazyModule
 from coordination.runtime.context import Runtime
@@ -55,7 +55,7 @@ from coordination.sweeps.waiting import ended_by
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
-    from coordination.catalog.templates import Problems
+    from coordination.catalog.selection.templates import Problems
     from coordination.sweeps.governance import approvals, control_log, gates
     from coordination.sweeps.governance.approvals import Decision
     from coordination.sweeps import steering
@@ -179,7 +179,7 @@ class SweepService:
         freezing.refuse_if_frozen(self.rt, f"start a sweep of {spec.plan or sweep_id}")
         self.publish_webhooks()
         if self.catalog_path is not None and kind != "run":  # run: not in the catalog
-            # Before it starts: a read from now on looks for it (coordination.catalog.live).
+            # Before it starts: a read from now on looks for it (coordination.catalog.reads.live).
             live.mark(self.catalog_path, sweep_id, at=self.where(), plan=spec.plan,
                       todos=list(spec.todos))
         return steering.start(self.rt, spec, sweep_id, kind=kind, atomic=atomic,
@@ -309,7 +309,7 @@ class SweepService:
         catalog = self.catalog()
         adhoc = rec.get("kind") == "run"  # `coord run`: its todos are in its spec only
         if not adhoc:  # a template of them that selects nothing now: said as it is
-            from coordination.catalog.templates import require  # lazy: as the planner
+            from coordination.catalog.selection.templates import require  # lazy: as the planner
 
             require(self._problems, todos=rerun)
         missing = [] if adhoc else [t for t in rerun if catalog.todo(t) is None]

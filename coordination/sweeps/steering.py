@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from coordination.errors import NotFoundError, UsageError
 from coordination.lazy import LazyModule
 from coordination.runtime.context import Runtime

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TypedDict, TypeGuard
 
 from coordination.catalog.models import Catalog, cache_of
-from coordination.catalog.store import CatalogStore
-from coordination.catalog.templates import Problems, expand, split_instance
+from coordination.catalog.file.store import CatalogStore
+from coordination.catalog.selection.templates import Problems, expand, split_instance
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.cache import Lookup
 from coordination.runtime.context import Runtime

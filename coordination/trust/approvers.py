@@ -53,7 +53,7 @@ class Approvers:
             return cls(None, known=False)
         # lazy: the store and models, only for a sweep with gates (a sweep's start
         # imports this module through its sending, and reads no approvers)
-        from coordination.catalog.store import CatalogStore
+        from coordination.catalog.file.store import CatalogStore
 
         try:
             found = CatalogStore(path).load().approvers

@@ -64,7 +64,7 @@ from coordination import gitsafe
 from coordination.errors import CoordError, NotFoundError, UsageError
 from coordination.runtime.context import Runtime
 from coordination.jsonable import JSONObject
-from coordination.catalog import live
+from coordination.catalog.reads import live
 from coordination.sweeps.writeback.live import catch_up
 from coordination.runtime.events import stream_id_key
 from coordination.status import SWEEP_LIVE, TodoStatus

@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 
 from coordination import gitsafe
 from coordination.catalog.models import Catalog
-from coordination.catalog.templates import require
+from coordination.catalog.selection.templates import require
 from coordination.change.mirror import kept_elsewhere
 from coordination.change.reading import status_document
 from coordination.errors import CoordError, NotFoundError

@@ -3,8 +3,8 @@
 Where the CLI has a ``--json`` document for the same thing, the web view serves
 exactly that one, built by the same function: ``coord sweep list``
 (:meth:`SweepService.list`), ``coord sweep status`` (:meth:`SweepService.status`),
-``coord plan status`` (:func:`coordination.catalog.reports.plan_status`) and
-``coord repo list`` (:func:`coordination.catalog.reports.repo_list`). The other
+``coord plan status`` (:func:`coordination.catalog.reads.reports.plan_status`) and
+``coord repo list`` (:func:`coordination.catalog.reads.reports.repo_list`). The other
 documents (overview, graphs, one todo's detail) add layout and progress to them.
 
 Everything here reads; nothing writes a record or runs a command.
@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable
 from typing import NotRequired, TypedDict
 
-from coordination.catalog.criteria import read_results
+from coordination.catalog.runs.criteria import read_results
 from coordination.catalog.manager import CoordinationManager
-from coordination.catalog.reports import PlanStatus
-from coordination.catalog.reports import plan_status as plan_status_document
-from coordination.catalog.reports import repo_list as repo_list_document
-from coordination.catalog.selectors import select
+from coordination.catalog.reads.reports import PlanStatus
+from coordination.catalog.reads.reports import plan_status as plan_status_document
+from coordination.catalog.reads.reports import repo_list as repo_list_document
+from coordination.catalog.selection.selectors import select
 from coordination.errors import CoordError, NotFoundError, UsageError
 from coordination.planner.algorithms import critical_path, topological_levels
 from coordination.planner.dag import build_plan_graph

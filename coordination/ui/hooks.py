@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.change.forge_events import apply_event
 from coordination.change.forge_status import read_views
 from coordination.change.forges import ChangeForges

@@ -148,7 +148,7 @@ def settings_page() -> str:
 def catalog_models() -> list[type[BaseModel]]:
     """Every model reachable from the catalog's root, root first, its fields described."""
     from coordination.catalog.models import Catalog
-    from coordination.catalog.schema import describe_fields
+    from coordination.catalog.rules.schema import describe_fields
 
     describe_fields()  # the docstrings under the fields, read only when wanted
 

@@ -143,7 +143,7 @@ class World:
     are made through the worker's own calls (coordination.change.todos)."""
 
     def __init__(self, root: Path, names: list[str], **catalog_kw: object) -> None:
-        from coordination.catalog.store import CatalogStore
+        from coordination.catalog.file.store import CatalogStore
         from coordination.change.model import change_of
         from coordination.runtime.context import Runtime
 

@@ -42,7 +42,7 @@ class ForgeChange:
     """The change's world over ``fake`` (its projects ``acme/libz`` and ``acme/api``)."""
 
     def __init__(self, fake: FakeForge, root: Path) -> None:
-        from coordination.catalog.store import CatalogStore
+        from coordination.catalog.file.store import CatalogStore
         from coordination.change.model import change_of
         from coordination.runtime.context import Runtime
 

@@ -94,7 +94,7 @@ class PullWorld(World):
 
     def __init__(self, root: Path, names: list[str], **catalog_kw: object) -> None:
         super().__init__(root, names, **catalog_kw)
-        from coordination.catalog.store import CatalogStore
+        from coordination.catalog.file.store import CatalogStore
         from coordination.change.model import change_of
 
         self.catalog.write_text(with_forges(self.catalog.read_text()))

@@ -314,7 +314,7 @@ def test_a_pull_request_merged_by_hand_is_noticed_and_never_merged_again(pw: Pul
 def test_a_check_event_updates_the_pull_requests_checks(pw: PullWorld) -> None:
     import json
 
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from coordination.change.forge_events import apply_event
     from coordination.errors import ForgeUnavailable
     from coordination.forge.webhooks import parse_event
@@ -346,7 +346,7 @@ def test_a_check_event_updates_the_pull_requests_checks(pw: PullWorld) -> None:
 def test_a_push_event_changes_no_change(pw: PullWorld) -> None:
     import json
 
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from coordination.change import forge_events
     from coordination.forge.webhooks import parse_event
 

@@ -81,7 +81,7 @@ def test_a_landed_change_is_reverted_consumers_first_by_the_lander(change_world:
     kinds = [e.kind for e in w.rt.events.read()
              if e.data.get("plan") == PLAN and e.kind in ("repo.reverted", "change.reverted")]
     assert kinds == ["repo.reverted"] * len(NAMES) + ["change.reverted"]
-    from coordination.catalog.audit import log_path, read
+    from coordination.catalog.audit.log import log_path, read
 
     entries = [e for e in read(log_path(w.catalog)) if e["op"] == "change.revert"]
     assert len(entries) == 1 and entries[0]["ids"] == [PLAN]
@@ -299,7 +299,7 @@ def with_land_hooks(w: World) -> World:
     for n in w.names:
         text = text.replace(f"path: checkouts/{n}}}", f"path: checkouts/{n}, land_hooks: true}}")
     w.catalog.write_text(text)
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from coordination.change.model import change_of
 
     w.cp = change_of(CatalogStore(w.catalog).load(), w.plan, w.root)
@@ -363,7 +363,7 @@ def test_a_land_command_change_is_reverted_by_its_revert_command(
         text = text.replace(f"path: checkouts/{n},", f"path: checkouts/{n}, "
                             f"revert_command: {json.dumps(str(rev))},")
     w.catalog.write_text(text)
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from coordination.change.model import change_of
     from coordination.change.revert import Reverter
 

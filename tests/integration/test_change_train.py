@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.change.landing import Lander
 from coordination.change.model import ChangePlan, change_of
 from coordination.change.reading import status_of

@@ -27,7 +27,7 @@ SOAK = 1.0
 def per_wave(w: World, *, verify_each: bool = False) -> None:
     """Make ``w``'s change land per wave: canary (tag canary: libz, core, soak 1 s),
     then rest (tag service); ``verify_each``: a verify todo in every repo too."""
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from coordination.change.model import change_of
 
     text = w.catalog.read_text()
@@ -52,7 +52,7 @@ def per_wave(w: World, *, verify_each: bool = False) -> None:
 
 def verify_all(w: World, failing: str | None = None) -> None:
     """Every verify todo of the change runs on the candidate set (``failing`` fails)."""
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from coordination.change.todos import enter, leave
 
     cat = CatalogStore(w.catalog).load()

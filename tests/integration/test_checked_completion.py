@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from tests.integration.helpers import ROOT, Cluster, write_api_catalog
 
 pytestmark = pytest.mark.timeout(240)

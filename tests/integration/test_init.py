@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from coordination.catalog.audit import log_path
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.audit.log import log_path
+from coordination.catalog.file.store import CatalogStore
 from tests.integration.change_repos import commit, git, remote_with
 
 pytestmark = pytest.mark.timeout(180)

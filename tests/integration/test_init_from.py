@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from tests.integration.change_repos import git, remote_with
 from tests.integration.init_cli import ROOT, coord, coord_json
 from tests.waiting import wait_for

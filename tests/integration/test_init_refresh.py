@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from tests.integration.change_repos import commit, git, remote_with
 from tests.integration.init_cli import coord, coord_json
 

@@ -149,7 +149,7 @@ def test_the_trains_drop_stands_until_every_verify_todo_passed_again(
     assert ("train", "PLAN-002") not in kinds(doc)
     assert {v["verdict"] for v in doc["verify"].values()} == {"passed"}
     assert [p[0] for p in repos.pushes()] == TRAIN_NAMES  # PLAN-001's landing only
-    from coordination.catalog.audit import log_path, read
+    from coordination.catalog.audit.log import log_path, read
 
     [entry] = [e for e in read(log_path(c.eco)) if e["op"] == "change.land"]
     assert entry["ids"] == ["PLAN-001"] and entry["decision"]["via"] == "change queue --land"
@@ -222,7 +222,7 @@ def test_status_dry_run_and_the_web_view_agree_on_a_moved_base_a_landing_and_a_r
     assert agree(c, base)[:2] == (True, [])
     assert c.cli_json("change", "land", PLAN, "--wait")["state"] == "landed"
     # the landing is audited (who, when, each repo's landed SHA) and in the history
-    from coordination.catalog.audit import log_path, read
+    from coordination.catalog.audit.log import log_path, read
 
     [entry] = [e for e in read(log_path(c.eco)) if e["op"] == "change.land"]
     assert entry["ids"] == [PLAN] and entry["who"] and entry["at"]

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from coordination.catalog import audit
-from coordination.catalog.live import marker_dir
+from coordination.catalog.audit import log as audit
+from coordination.catalog.reads.live import marker_dir
 from tests.integration.helpers import PLAN, ROOT, Cluster, T, catalog_text, wait_until
 
 pytestmark = pytest.mark.timeout(240)
@@ -59,7 +59,7 @@ def _web_view_and_mcp_show_running(cluster: Cluster, eco: Path) -> None:
     """The web view's and the MCP tools' reads (in this process, on the same Redis)."""
     from starlette.testclient import TestClient
 
-    from coordination.catalog import live
+    from coordination.catalog.reads import live
     from coordination.mcp_server.operations import Operations
     from coordination.ui.app import create_app
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from tests.integration.helpers import ROOT, Cluster, read_lines
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]

@@ -176,8 +176,8 @@ class Fleet:
 
     def status(self, plan: str) -> Any:
         """`coord change status PLAN --json`'s document, read in this process."""
-        from coordination.catalog.store import CatalogStore
-        from coordination.catalog.templates import expand
+        from coordination.catalog.file.store import CatalogStore
+        from coordination.catalog.selection.templates import expand
         from coordination.change.reading import status_document
 
         return status_document(self.cluster.rt, expand(CatalogStore(self.cluster.eco).load(),

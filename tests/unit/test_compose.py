@@ -34,7 +34,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def example() -> Any:
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
 
     return CatalogStore(ROOT / "ecosystem.yaml").load()
 

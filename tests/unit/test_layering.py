@@ -6,7 +6,9 @@ cycle lives). Layers, lowest first; a module may import its own layer or lower:
     base      coordination.{errors,keys,settings,settings_core,redis_url,status,retry,messages}
                                                 (messages: what the runtime sends, the Dispatcher
                                                 protocol it is given; types, no state)
-    catalog   coordination.catalog.*            (the catalog, its store and manager)
+    catalog   coordination.catalog.*            (the catalog, its store and manager; every
+                                                folder of it, file/ edits/ reads/ selection/
+                                                runs/ audit/ rules/ models/, is this layer)
     fleet     coordination.fleet.*              (checkouts on disk and their manifests: coord init)
     planner   coordination.planner.*            (pure: no Redis, no Celery)
     stats     coordination.stats.*              (pure arithmetic over recorded runs: search

@@ -297,7 +297,7 @@ def test_a_dry_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     assert "coordination.planner.documents" in as_json
     assert not as_json & (never | {"yaml", "rich"}), sorted(as_json & (never | {"yaml", "rich"}))
     models = {"pydantic", "coordination.catalog.models", "coordination.settings"}
-    assert "coordination.catalog.views" in warm, "the probe did not see the view"
+    assert "coordination.catalog.reads.views" in warm, "the probe did not see the view"
     assert not warm & models, sorted(warm & models)
     assert not as_json & models, sorted(as_json & models)
     # cold (a cache miss: the store's models), then warm (a view): the same document
@@ -342,8 +342,8 @@ def test_a_sweeps_start_reads_a_view_of_a_warm_catalog(tmp_path: Path,
         assert r.returncode == 0 and r.stdout.startswith("["), (r.stdout, r.stderr)
         runs.append(set(json.loads(r.stdout)))
     cold, warm = runs
-    models = {"coordination.catalog.models", "coordination.catalog.store"}
+    models = {"coordination.catalog.models", "coordination.catalog.file.store"}
     assert models <= cold, "the probe did not see the cold start load the models"
     assert {"coordination.sweeps.steering", "coordination.sweeps.planning",
-            "coordination.catalog.views"} <= warm, "the probe did not see a view's start"
+            "coordination.catalog.reads.views"} <= warm, "the probe did not see a view's start"
     assert not warm & models, sorted(warm & models)

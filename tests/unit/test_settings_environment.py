@@ -83,7 +83,7 @@ def test_the_audit_key_read_without_the_settings_is_the_settings_key(
         monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
     """An edit reads COORD_AUDIT_KEY without loading the settings when nothing else has
     (`coord init`); it must be the key the settings would read, two spellings included."""
-    from coordination.catalog import audit
+    from coordination.catalog.audit import log as audit
 
     _environment(monkeypatch, env)
     key = Settings().audit_key

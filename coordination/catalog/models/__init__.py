@@ -2,7 +2,7 @@
 
 Models check what one object can check alone (types, enums, id formats).
 Checks that need the whole catalog (unique ids, references) live in
-:mod:`coordination.catalog.checks`.
+:mod:`coordination.catalog.rules.checks`.
 
 One module per concept: :mod:`.base` (the base model, ids, limits), :mod:`.git_names`
 (branches, remotes, clone URLs), :mod:`.repos` (repos, resources, pace, cache),

@@ -12,8 +12,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, 
 from pydantic.config import JsonDict
 
 from coordination.catalog.due import DUE_PATTERN, parse_due
-from coordination.catalog.git_rules import REPO_NAME_RE as REPO_NAME_RE
-from coordination.catalog.patterns import END
+from coordination.catalog.rules.git_rules import REPO_NAME_RE as REPO_NAME_RE
+from coordination.catalog.rules.patterns import END
 
 ID_PATTERNS = {
     "issue": re.compile(r"^ISSUE-\d+$"),
@@ -72,7 +72,7 @@ class CatalogModel(BaseModel):
     # Non-finite floats (YAML's .inf and .nan, 1e400) are refused: no sum, sort or JSON
     # document can hold them. A field's docstring is its description (the generated
     # reference and `coord schema` show it; tests/unit/test_docs_reference.py needs one),
-    # read only when one is wanted (coordination.catalog.schema.describe_fields).
+    # read only when one is wanted (coordination.catalog.rules.schema.describe_fields).
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True,
                               allow_inf_nan=False)
 

@@ -1,7 +1,7 @@
 """``forge:`` on a repo: which forge (GitHub, GitLab, Gitea/Forgejo) holds the repo's pull
 requests, which project it is there, where its API is and which environment variables
 hold its token and its webhook secret (names only: a catalog never holds a secret).
-The rules are :mod:`coordination.catalog.forge_rules`'."""
+The rules are :mod:`coordination.catalog.rules.forge_rules`'."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic.config import JsonDict
 
-from coordination.catalog.forge_rules import (
+from coordination.catalog.rules.forge_rules import (
     API_PATTERN,
     ENV_PATTERN,
     FORGE_KINDS,
@@ -22,7 +22,7 @@ from coordination.catalog.forge_rules import (
     is_loopback,
 )
 from coordination.catalog.models.base import CatalogModel
-from coordination.catalog.patterns import END
+from coordination.catalog.rules.patterns import END
 
 __all__ = ["FORGE_KINDS", "RepoForge", "forge_api", "forge_project", "is_loopback"]
 

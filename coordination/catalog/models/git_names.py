@@ -10,11 +10,11 @@ from typing import Annotated
 from pydantic import StringConstraints
 from pydantic.config import JsonDict
 
-from coordination.catalog.git_rules import (BRANCH_CHARS, BRANCH_NEVER_ENDS,
+from coordination.catalog.rules.git_rules import (BRANCH_CHARS, BRANCH_NEVER_ENDS,
                                             BRANCH_NEVER_HOLDS, TRANSPORT_RE,
                                             git_branch as git_branch,
                                             git_remote as git_remote)
-from coordination.catalog.patterns import END
+from coordination.catalog.rules.patterns import END
 
 #: A git branch name coord accepts for a change (a subset of git's rules: no leading
 #: ``-``, no whitespace or control character; ``..``, ``//``, a trailing ``/``, ``.``

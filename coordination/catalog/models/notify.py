@@ -10,7 +10,7 @@ from pydantic import Field, JsonValue, field_validator
 from pydantic.config import JsonDict
 
 from coordination.catalog.models.base import CatalogModel
-from coordination.catalog.patterns import END, any_case
+from coordination.catalog.rules.patterns import END, any_case
 from coordination.status import EventKind
 
 #: Events a webhook's ``events:`` may name: every kind the runtime emits, and the

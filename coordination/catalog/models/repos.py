@@ -25,7 +25,7 @@ from coordination.catalog.models.git_names import (
     git_branch,
     git_remote,
 )
-from coordination.catalog.patterns import END, any_case, at_most
+from coordination.catalog.rules.patterns import END, any_case, at_most
 
 
 class Breaker(CatalogModel):

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from coordination.catalog.models.base import CatalogModel
 from coordination.catalog.models.git_names import BRANCH_SCHEMA, Branch, git_branch
-from coordination.catalog.selector_syntax import SELECTOR_PATTERN
+from coordination.catalog.rules.selector_syntax import SELECTOR_PATTERN
 
 
 class Schedule(CatalogModel):

@@ -1,7 +1,7 @@
-"""The models' shape as :mod:`coordination.catalog.views` reads it: for each model of a
+"""The models' shape as :mod:`coordination.catalog.reads.views` reads it: for each model of a
 catalog, each field and how its JSON value becomes what the model holds.
 
-:data:`coordination.catalog.views.SHAPES` and ``ALIASES`` are this, written out
+:data:`coordination.catalog.reads.views.SHAPES` and ``ALIASES`` are this, written out
 (so a view imports no pydantic); ``tests/unit/catalog/test_views.py`` checks them
 equal to :func:`shapes` and :func:`aliases`, so a field added to a model and not to
 the views fails there. Print them again with
@@ -70,7 +70,7 @@ def spec_of(annotation: object, found: dict[str, type[BaseModel]]) -> str:
             return "datetime"
         if annotation in _PLAIN:
             return ""
-    raise TypeError(f"{annotation}: no view of this type (coordination.catalog.views)")
+    raise TypeError(f"{annotation}: no view of this type (coordination.catalog.reads.views)")
 
 
 def models() -> dict[str, type[BaseModel]]:

@@ -25,7 +25,7 @@ from coordination.catalog.models.base import (
 )
 from coordination.catalog.models.plans import Criterion
 from coordination.catalog.models.repos import Cache, EnvName
-from coordination.catalog.selector_syntax import SELECTOR_PATTERN
+from coordination.catalog.rules.selector_syntax import SELECTOR_PATTERN
 
 
 #: What ``Todo._repo_or_template`` refuses, in JSON Schema (2020-12) for `coord schema`:

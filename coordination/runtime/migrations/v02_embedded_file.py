@@ -51,6 +51,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
+from coordination.catalog.file.beside import Beside
 from coordination.runtime.events import Event, Fields, stream_id_key
 from coordination.runtime.history import RedisHistory, Row
 from coordination.runtime.migrations.v01_checkpoint_hashes import legacy_fields
@@ -66,7 +67,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("coord.migrate")
 
 #: The 0.2 file beside the catalog, and what it is renamed to once carried over.
-OLD_SUFFIX = ".coord.history.sqlite"
 DONE_SUFFIX = ".migrated"
 #: Columns of the 0.2 tables ``runs`` and ``todos`` (the format is frozen: these are
 #: not today's record fields, even where they agree).
@@ -105,8 +105,7 @@ class CarriedOver(TypedDict):
 def old_file(catalog: str | os.PathLike[str]) -> Path:
     """The 0.2 file of a catalog: beside the real file (symlinks resolved, like the lock,
     the audit log and the embedded server's directory)."""
-    target = Path(os.path.realpath(catalog))
-    return target.parent / f".{target.name}{OLD_SUFFIX}"
+    return Beside.of(catalog).history_0_2
 
 
 def carry_over(r: redis.Redis, keys: Keys, catalog: str | os.PathLike[str], *,

@@ -230,7 +230,7 @@ def _audit(v: _Voter, ids: list[str], decision: dict[str, Any]) -> None:
         return
     # lazy: the store and models, for a decision only (a sweep's start imports this
     # module for its start proof, and reads the catalog as a view)
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
 
     try:
         CatalogStore(v.catalog).record_decision(who=v.who, op=v.decision, ids=ids,

@@ -30,8 +30,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-from coordination.catalog.audit import who as whoami
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.audit.log import who as whoami
+from coordination.catalog.file.store import CatalogStore
 from coordination.errors import UsageError
 from coordination.runtime.context import Runtime
 from coordination.trust import sshsig

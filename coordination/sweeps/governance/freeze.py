@@ -105,7 +105,7 @@ def _audit(catalog: Path | None, op: str, who: str, decision: dict[str, object])
     if catalog is None or not catalog.is_file():
         log.warning("%s is not in an audit log (no catalog file here)", op)
         return "no catalog file here: not in an audit log"
-    from coordination.catalog.store import CatalogStore  # lazy: the catalog's writer
+    from coordination.catalog.file.store import CatalogStore  # lazy: the catalog's writer
 
     try:
         CatalogStore(catalog).record_decision(who=who, op=op, ids=[], decision=decision)

@@ -4,7 +4,7 @@ The transitions are decided inside the catalog edit that makes them (a sweep's s
 :mod:`coordination.sweeps.writeback.sync`; `todo complete` and `todo update --status`,
 :class:`coordination.catalog.manager.CoordinationManager`), under the catalog's lock, by
 comparing the milestones done before and after
-(:func:`coordination.catalog.edits.milestones_done`): each is made by exactly one edit,
+(:func:`coordination.catalog.edits.document.milestones_done`): each is made by exactly one edit,
 so each is announced once. Announced in the ledger (webhooks deliver from it), and as a
 decision in the audit log (`coord history` lists it, op ``milestone.completed``).
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from coordination.catalog.audit import who
-from coordination.catalog.edits import MilestoneChange
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.audit.log import who
+from coordination.catalog.edits.document import MilestoneChange
+from coordination.catalog.file.store import CatalogStore
 from coordination.runtime.context import Runtime
 from coordination.status import EventKind
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypedDict
 
-from coordination.catalog.checks import unknown
+from coordination.catalog.rules.checks import unknown
 from coordination.catalog.enums import PlanStatus
 from coordination.errors import UsageError
 
@@ -85,7 +85,7 @@ def plans_for_push(catalog: Catalog, repo: str, branch: str | None,
     """The plans a push to ``repo`` (on ``branch``; None: its default branch) starts.
     An unknown repo is a NotFoundError (exit 2); a plan whose selector fails is not
     started, and says why in ``unmatched``."""
-    from coordination.catalog.selectors import select  # lazy: git for changed: selectors
+    from coordination.catalog.selection.selectors import select  # lazy: git for changed: selectors
 
     if catalog.repo(repo) is None:
         raise unknown(repo, [r.name for r in catalog.repos], "repo")

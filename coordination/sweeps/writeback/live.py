@@ -1,4 +1,4 @@
-"""A command's catch-up with the sweeps of its catalog (:mod:`coordination.catalog.live`).
+"""A command's catch-up with the sweeps of its catalog (:mod:`coordination.catalog.reads.live`).
 
 :func:`catch_up` runs at the start of a `coord` command (and, showing only, writing
 nothing, for each read of the web view and of the MCP server's tools) when the catalog
@@ -11,7 +11,7 @@ has markers of sweeps on the Redis in use:
   embedded sweep's own process) will sync it itself; a waiter on another host gets
   :data:`OTHER_HOST_GRACE` seconds;
 - a live sweep's running todos are shown ``in_progress`` by every read of this
-  process (:func:`coordination.catalog.live.set_overlay`);
+  process (:func:`coordination.catalog.reads.live.set_overlay`);
 - a marker whose sweep is unknown (expired, or its start failed) or already synced is
   removed.
 
@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from coordination.catalog import live
+from coordination.catalog.reads import live
 from coordination.connection.embedded_server import server_pid
 from coordination.errors import OperationFailed
 from coordination.runtime.context import get_runtime

@@ -12,7 +12,7 @@ rollback, compensated todos (their undo ran) go back to ``pending`` and their pl
 to ``active``, so the next sweep runs them again; a todo whose undo failed stays as
 its run left it (the change is still there).
 Then, in the same edit, the sweep's plan becomes ``completed`` when every todo of it
-is (:func:`coordination.catalog.reports.is_complete`; a draft or active plan only,
+is (:func:`coordination.catalog.reads.reports.is_complete`; a draft or active plan only,
 never a cancelled one); a ``completed`` plan goes back to ``active`` when this edit
 marked a todo of it failed, undone, skipped or pending (a completed todo that ran again
 with `plan sweep --again` and failed or was left undone, or a rollback) and so left it
@@ -21,7 +21,7 @@ incomplete (``reopened``).
 A template's instances (``TODO-010[api]``) have no item of their own: their outcomes
 are written under the template, ``instances: {api: completed, web: failed}``, by the
 same rules, and the template's own status follows them
-(:func:`coordination.catalog.templates.template_outcome`: completed when every repo
+(:func:`coordination.catalog.selection.templates.template_outcome`: completed when every repo
 its ``for_each`` selects now has a completed instance, failed when one failed, else
 pending).
 """
@@ -34,7 +34,7 @@ from typing import NotRequired, TypedDict
 
 from ruamel.yaml.comments import CommentedMap
 
-from coordination.catalog.edits import (
+from coordination.catalog.edits.document import (
     PLAN_KEYS,
     MilestoneChange,
     milestone_changes,
@@ -45,11 +45,11 @@ from coordination.catalog.edits import (
     put_instances,
     section,
 )
-from coordination.catalog import criteria
+from coordination.catalog.runs import criteria
 from coordination.catalog.models import criterion_checks
-from coordination.catalog.reports import is_complete
-from coordination.catalog.store import CatalogStore
-from coordination.catalog.templates import selections, split_instance
+from coordination.catalog.reads.reports import is_complete
+from coordination.catalog.file.store import CatalogStore
+from coordination.catalog.selection.templates import selections, split_instance
 from coordination.errors import UsageError
 
 #: Sweep todo statuses the catalog records.

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from coordination.catalog.manager import CoordinationManager
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.errors import OperationFailed, UsageError
 
 pytestmark = pytest.mark.timeout(60)
@@ -320,7 +320,7 @@ def test_git_is_asked_once_per_process_for_who(
 # -- concurrent writers ----------------------------------------------------------------------
 WRITER = """
 import sys, time
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from coordination.catalog.manager import CoordinationManager
 real = audit._last_entry
 def slow(fd):  # widen the window between reading the chain's end and appending

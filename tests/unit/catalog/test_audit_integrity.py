@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from coordination.catalog.manager import CoordinationManager
 from coordination.settings import get_settings
 from tests.unit.support.cli import clean_error, coord, strict_json

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coordination.catalog import cache
+from coordination.catalog.file import cache
 
 ROOT = Path(__file__).resolve().parents[3]
 CATALOG_DIR = ROOT / "coordination" / "catalog"
@@ -19,7 +19,7 @@ EXAMPLE = ROOT / "ecosystem.yaml"
 #: every module of ours it imported on the way.
 _IMPORTS_OF_A_LOAD = (
     "import sys\n"
-    "from coordination.catalog.store import CatalogStore\n"
+    "from coordination.catalog.file.store import CatalogStore\n"
     "CatalogStore(sys.argv[1], cache_dir=None).load()\n"
     "for name, module in sorted(sys.modules.items()):\n"
     "    if name.split('.')[0] == 'coordination':\n"
@@ -39,6 +39,12 @@ def test_every_module_a_validation_imports_is_in_the_key() -> None:
     assert len(imported) > 10  # models, checks, loader and what they import
     missing = [str(p.relative_to(ROOT)) for p in imported if p not in covered]
     assert missing == []
+
+
+def test_the_key_is_taken_over_the_whole_catalog_package() -> None:
+    """code_tag() walks coordination/catalog/ (every folder of it) and the base layer,
+    wherever in the package the cache's own module sits."""
+    assert cache.code_tag() == cache.code_tag_of(str(CATALOG_DIR))
 
 
 def test_changing_any_file_in_the_key_changes_it(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from coordination.catalog.edits import StillReferenced
+from coordination.catalog.edits.document import StillReferenced
 from coordination.catalog.manager import CoordinationManager
 from coordination.errors import NotFoundError, UsageError
 from tests.unit.support.cli import coord_bare, refused_and_unchanged

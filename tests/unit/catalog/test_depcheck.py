@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog.depcheck import MAX_CAPTURE, SATISFIED, UNSATISFIED, run_check
+from coordination.catalog.runs.depcheck import MAX_CAPTURE, SATISFIED, UNSATISFIED, run_check
 
 pytestmark = pytest.mark.timeout(60)
 

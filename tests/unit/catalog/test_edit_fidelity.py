@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from coordination.catalog import keep
-from coordination.catalog import roundtrip as roundtrip_module
+from coordination.catalog.file import keep
+from coordination.catalog.file import roundtrip as roundtrip_module
 from coordination.cli.main import cli
 from coordination.settings import get_settings
 
@@ -118,7 +118,7 @@ def edit_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setenv("COORD_EDIT_SPLICE", "0")
     get_settings.cache_clear()
     # A fresh date per call, as _today gives (one object twice would be an alias).
-    monkeypatch.setattr("coordination.catalog.issue_edits._today",
+    monkeypatch.setattr("coordination.catalog.edits.issue_edits._today",
                         lambda: dt.date.fromordinal(TODAY.toordinal()))
     return str(request.param)
 

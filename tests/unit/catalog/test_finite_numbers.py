@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from coordination.catalog import loader
+from coordination.catalog.file import loader
 from coordination.catalog.models import MAX_HOURS, Catalog
 from coordination.errors import CatalogError
 from tests.unit.support.cli import ROOT, clean_error, coord

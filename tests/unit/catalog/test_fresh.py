@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from coordination.catalog import audit, cache, fresh
-from coordination.catalog.audit import log_path
+from coordination.catalog.audit import log as audit
+from coordination.catalog.file import cache, fresh
+from coordination.catalog.audit.log import log_path
 from coordination.catalog.manager import CoordinationManager
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.cli.schema import HEADER
 from coordination.errors import CatalogError, UsageError
 

@@ -1,5 +1,5 @@
 """The markers of a catalog's sweeps and the live overlay on reads
-(coordination/catalog/live.py); the real sweeps are in tests/integration/test_live_state.py."""
+(coordination/catalog/reads/live.py); the real sweeps are in tests/integration/test_live_state.py."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog import live, reads
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.reads import live, cached as reads
+from coordination.catalog.file.store import CatalogStore
 from tests.unit.support.cli import loaded
 
 pytestmark = pytest.mark.timeout(60)
@@ -84,7 +84,7 @@ def test_reads_show_the_overlay_and_edits_read_the_file(live_eco: Path) -> None:
 
 def test_a_read_with_no_marker_asks_no_redis(live_eco: Path) -> None:
     modules = loaded(live_eco, "todo", "list", every=True)
-    assert "coordination.catalog.live" in modules  # the cheap check ran
+    assert "coordination.catalog.reads.live" in modules  # the cheap check ran
     assert not {"coordination.sweeps.writeback.live", "redis"} & modules
     live.mark(live_eco, "S-1", at="redis:0", plan=None, todos=[])  # another Redis's sweep
     modules = loaded(live_eco, "todo", "list", every=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog import loader
+from coordination.catalog.file import loader
 from coordination.errors import CatalogError, CatalogSchemaError, CatalogSyntaxError
 
 pytestmark = pytest.mark.timeout(60)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.errors import CatalogError, NotFoundError, UsageError
 from coordination.catalog.manager import CoordinationManager
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from coordination.catalog import loader
-from coordination.catalog.checks import check_catalog, loc_to_field
+from coordination.catalog.file import loader
+from coordination.catalog.rules.checks import check_catalog, loc_to_field
 from coordination.catalog.models import Catalog, kind_of, next_id
 from coordination.errors import CatalogSchemaError
 

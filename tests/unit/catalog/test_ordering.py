@@ -1,4 +1,4 @@
-"""The one dependency ordering (coordination.catalog.ordering): which edges order, a
+"""The one dependency ordering (coordination.catalog.selection.ordering): which edges order, a
 cycle one group chained in name order after its providers and before its consumers,
 the warning's text in `dep list`'s direction, ``cycles: error``, and the overrides."""
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from coordination.catalog.models import Catalog
-from coordination.catalog.ordering import effective, order_repos, overriding, parse_types
+from coordination.catalog.selection.ordering import effective, order_repos, overriding, parse_types
 from coordination.errors import PlanError, UsageError
 
 pytestmark = pytest.mark.timeout(30)

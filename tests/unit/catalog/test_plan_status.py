@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from coordination.catalog.models import Catalog
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.errors import NotFoundError
-from coordination.catalog.reports import is_complete, plan_status
+from coordination.catalog.reads.reports import is_complete, plan_status
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from tests.unit.support.cli import plan_coord as coord
@@ -131,7 +131,7 @@ def test_unknown_plan_names_a_close_one() -> None:
 
 
 def test_document_side_plan_todos_agree_with_the_catalog(tmp_path: Path) -> None:
-    from coordination.catalog.edits import plan_todo_items
+    from coordination.catalog.edits.document import plan_todo_items
 
     path = write(tmp_path, status_catalog_data())
     cat = CatalogStore(path, cache_dir=None).load()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from coordination.catalog.runplan import TASK_CHARS, run_title, save_run_plan
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.runs.runplan import TASK_CHARS, run_title, save_run_plan
+from coordination.catalog.file.store import CatalogStore
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from coordination.catalog.cron import check_cron, last_runs, next_runs
-from coordination.catalog.reads import sweep_catalog
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.reads.cached import sweep_catalog
+from coordination.catalog.file.store import CatalogStore
 from coordination.errors import CatalogError
 
 pytestmark = pytest.mark.timeout(30)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from coordination.catalog.loader import load_catalog
+from coordination.catalog.file.loader import load_catalog
 from coordination.cli.main import cli
 from coordination.cli.schema import catalog_schema
 from coordination.errors import CatalogError
@@ -403,12 +403,13 @@ def test_the_schema_line_points_at_the_file_written_beside_the_catalog(tmp_path:
     """What `coord init` writes resolves for an editor with nothing hosted: the YAML
     language server reads a relative ``$schema=`` from the YAML file's directory, and
     write_schema puts the schema there."""
-    from coordination.cli.schema import HEADER, SCHEMA_PATH, write_schema
+    from coordination.catalog.file.beside import SCHEMA
+    from coordination.cli.schema import HEADER, write_schema
 
     m = re.match(r"^#\s*yaml-language-server\s*:.*\$schema=(\S+)\n$", HEADER)
     assert m is not None, HEADER  # (the language server's modeline)
     target = m.group(1)
-    assert target == SCHEMA_PATH and not re.match(r"[a-z]+://", target)
+    assert target == SCHEMA and not re.match(r"[a-z]+://", target)
     assert not Path(target).is_absolute() and ".." not in Path(target).parts
     catalog = tmp_path / "fleet" / "ecosystem.yaml"
     catalog.parent.mkdir()

@@ -1,7 +1,7 @@
 """The text rules `coord schema` gives editors are the loader's own (issue #42).
 
 Each ``pattern`` of the catalog's JSON Schema is built from the constants a validator of
-the loader uses (coordination/catalog/patterns.py); here each is held to that validator
+the loader uses (coordination/catalog/rules/patterns.py); here each is held to that validator
 over generated text: the pattern matches exactly what the validator takes. A pattern is
 read by Python (jsonschema: ``re.search``) and by ECMAScript (the YAML language server:
 ``new RegExp(p, "u")``); with node on PATH, both engines are asked the same questions.
@@ -22,11 +22,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from coordination.catalog import models, selectors
-from coordination.catalog.selector_syntax import SELECTOR_PATTERN
+from coordination.catalog import models
+from coordination.catalog.selection import selectors
+from coordination.catalog.rules.selector_syntax import SELECTOR_PATTERN
 from coordination.catalog.governance import DURATION_SCHEMA, parse_duration
-from coordination.catalog.patterns import at_most
-from coordination.catalog.schema import (
+from coordination.catalog.rules.patterns import at_most
+from coordination.catalog.rules.schema import (
     BOOLEAN_TEXT_PATTERN,
     INTEGER_TEXT_PATTERN,
     NUMBER_TEXT_PATTERN,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from coordination.catalog.models import Catalog
-from coordination.catalog.selectors import Selector, git_changed, parse, select
+from coordination.catalog.selection.selectors import Selector, git_changed, parse, select
 from coordination.errors import UsageError
 
 pytestmark = pytest.mark.timeout(60)

@@ -1,4 +1,4 @@
-"""Spliced edits (catalog/splice.py) give the bytes of the full round trip, fall back
+"""Spliced edits (catalog/file/splice.py) give the bytes of the full round trip, fall back
 to it for what they do not handle, and keep the store's guarantees."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from coordination.catalog import roundtrip as roundtrip_module
+from coordination.catalog.file import roundtrip as roundtrip_module
 from coordination.catalog.manager import CoordinationManager
-from coordination.catalog.roundtrip import dump_round_trip, load_round_trip
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.roundtrip import dump_round_trip, load_round_trip
+from coordination.catalog.file.store import CatalogStore
 from coordination.errors import CatalogSchemaError, CatalogSyntaxError, NotFoundError
 from tests.unit.support.catalogs import COMMENTED, catalog_data
 
@@ -69,7 +69,7 @@ def _issues(m: CoordinationManager) -> list[str]:
 
 def _complete_every_other(m: CoordinationManager) -> None:
     """Many items in one edit, as `sweep sync` does."""
-    from coordination.catalog.edits import TODO_KEYS, put, section
+    from coordination.catalog.edits.document import TODO_KEYS, put, section
 
     def edit(doc: Any) -> None:
         for i, item in enumerate(section(doc, "todos")):
@@ -82,7 +82,7 @@ def _complete_every_other(m: CoordinationManager) -> None:
 def _sync_all(m: CoordinationManager) -> None:
     """What `sweep sync` writes for a sweep where every todo ran: status and hours
     (new or changed), an int field, and the plan's status."""
-    from coordination.catalog.edits import PLAN_KEYS, TODO_KEYS, put, section
+    from coordination.catalog.edits.document import PLAN_KEYS, TODO_KEYS, put, section
 
     def edit(doc: Any) -> None:
         for i, item in enumerate(section(doc, "todos")):
@@ -193,7 +193,7 @@ def test_sync_of_plain_items_sets_their_fields_in_place(tmp_path: Path,
     # Scalar fields of plainly written items are set in their lines, no item goes
     # through ruamel (its per-item parse is what made a 10,000-todo sync take 20 s),
     # and the bytes are the round trip's.
-    from coordination.catalog import splice_placeholders
+    from coordination.catalog.file import splice_placeholders
 
     data = catalog_data(40, [(i, i + 1) for i in range(39)])
     text = dump_round_trip(*load_round_trip(
@@ -211,7 +211,7 @@ def test_an_in_place_edit_that_changed_another_field_is_caught(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The in-place setter is checked against the validated models: were it to touch a
     # line it did not mean to, the edit goes the round trip's way, with its bytes.
-    from coordination.catalog import splice_in_place
+    from coordination.catalog.file import splice_in_place
 
     real_set = splice_in_place.ItemText.set
 
@@ -236,7 +236,7 @@ def test_a_line_set_in_place_that_says_something_else_is_caught(
     # line of the value set, and read back (once per distinct line) as that value with
     # its type. A setter that wrote another text, or a text that YAML reads as another
     # type ("yes" is a bool), sends the edit the round trip's way, with its bytes.
-    from coordination.catalog import splice_in_place
+    from coordination.catalog.file import splice_in_place
 
     real_set, real_text = splice_in_place.ItemText.set, splice_in_place.text_scalar
 
@@ -260,7 +260,7 @@ def test_a_line_set_in_place_that_says_something_else_is_caught(
 
 def test_an_item_edited_in_place_then_otherwise_is_written_by_ruamel(tmp_path: Path) -> None:
     def edit(m: CoordinationManager) -> None:
-        from coordination.catalog.edits import TODO_KEYS, put, put_list, section
+        from coordination.catalog.edits.document import TODO_KEYS, put, put_list, section
 
         def fn(doc: Any) -> None:
             item = section(doc, "todos")[0]
@@ -429,7 +429,7 @@ def test_a_placeholder_value_put_into_another_item_falls_back(tmp_path: Path) ->
 def ruamel_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """From here on, the size of each text ruamel loads and dumps while an edit is
     spliced, in order."""
-    from coordination.catalog import splice
+    from coordination.catalog.file import splice
 
     seen: list[int] = []
     real_apply = splice.apply
@@ -561,7 +561,7 @@ def _sync(tmp_path: Path, name: str, data: bytes, *, ready: bool,
 @pytest.mark.parametrize("catalog", sorted(CATALOGS))
 def test_an_edit_made_ready_in_advance_writes_what_one_made_at_once_writes(
         tmp_path: Path, catalog: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from coordination.catalog import splice, splice_in_place
+    from coordination.catalog.file import splice, splice_in_place
 
     data = CATALOGS[catalog]
     at_once = _sync(tmp_path, "at-once", data, ready=False)

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from coordination.catalog import loader, store
-from coordination.catalog.roundtrip import dump_round_trip, guess_style, load_round_trip
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file import loader, store
+from coordination.catalog.file.roundtrip import dump_round_trip, guess_style, load_round_trip
+from coordination.catalog.file.store import CatalogStore
 from coordination.errors import CatalogError, CatalogSchemaError, CatalogSyntaxError, ConflictError
 from tests.unit.support.catalogs import COMMENTED
 
@@ -211,7 +211,7 @@ def test_failed_fsync_leaves_the_old_file(commented: Path, monkeypatch: pytest.M
 APPEND = """
 import sys
 from coordination.catalog.models import next_id
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 
 def add(doc):
     issues = doc["coordination"]["issues"]

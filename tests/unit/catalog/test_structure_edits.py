@@ -1,4 +1,4 @@
-"""Plans, milestones, dependencies and repos as catalog edits (catalog/structure.py), and
+"""Plans, milestones, dependencies and repos as catalog edits (catalog/edits/structure.py), and
 ids that are never handed out twice.
 
 Checked: each edit changes only its lines (diffs asserted line by line, comments kept);
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog import audit
-from coordination.catalog.edits import StillReferenced
+from coordination.catalog.audit import log as audit
+from coordination.catalog.edits.document import StillReferenced
 from coordination.catalog.manager import CoordinationManager
 from coordination.errors import CatalogError, NotFoundError, UsageError
 from tests.unit.support.catalogs import COMMENTED

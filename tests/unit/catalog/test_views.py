@@ -1,4 +1,4 @@
-"""The views of the cached catalog (coordination.catalog.views) hold what the models hold.
+"""The views of the cached catalog (coordination.catalog.reads.views) hold what the models hold.
 
 For every catalog the suite has as a file (the demo's, the commented fixture, the
 bench's shapes, one with every kind of field) and for hypothesis' small plans: the
@@ -26,13 +26,15 @@ import pytest
 from hypothesis import given, settings
 from pydantic import BaseModel
 
-from coordination.catalog import cache, live, loader, model_methods
+from coordination.catalog.file import cache, loader
+from coordination.catalog.reads import live
+from coordination.catalog import model_methods
 from coordination.catalog.enums import TodoStatus
 from coordination.catalog.model_methods import CacheDefaults, cache_of
 from coordination.catalog.models import Cache, Catalog
 from coordination.catalog.models import shape
-from coordination.catalog.reads import sweep_catalog
-from coordination.catalog.views import (
+from coordination.catalog.reads.cached import sweep_catalog
+from coordination.catalog.reads.views import (
     ALIASES,
     MIXINS,
     SHAPES,

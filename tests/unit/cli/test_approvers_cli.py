@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog import audit
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.audit import log as audit
+from coordination.catalog.file.store import CatalogStore
 from tests.unit.support.cli import coord
 
 pytestmark = pytest.mark.timeout(60)

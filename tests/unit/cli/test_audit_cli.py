@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from tests.unit.support.cli import coord
 
 pytestmark = pytest.mark.timeout(120)

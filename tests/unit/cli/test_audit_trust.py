@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from coordination.catalog import audit, criteria
+from coordination.catalog.audit import log as audit
+from coordination.catalog.runs import criteria
 from tests.unit.support.cli import coord_inline
 
 pytestmark = pytest.mark.timeout(180)

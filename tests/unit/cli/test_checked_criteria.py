@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog import audit, criteria
+from coordination.catalog.audit import log as audit
+from coordination.catalog.runs import criteria
 from coordination.catalog.models import Criterion
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from tests.unit.support.cli import coord_inline
 
 pytestmark = pytest.mark.timeout(120)

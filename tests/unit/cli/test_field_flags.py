@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from coordination.catalog import audit
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.audit import log as audit
+from coordination.catalog.file.store import CatalogStore
 from tests.unit.support.cli import coord_inline
 
 pytestmark = pytest.mark.timeout(120)

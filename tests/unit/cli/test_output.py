@@ -77,7 +77,7 @@ class Colour(str, Enum):
 
 
 def test_dumps_converts_models_enums_dates_sets_and_odd_keys(long_text_eco: Path) -> None:
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
 
     todo = CatalogStore(long_text_eco, cache_dir=None).load().todo("TODO-0")
     data = {"todo": todo, "colour": Colour.red, "day": dt.date(2026, 1, 2), "tags": {"a"},
@@ -241,7 +241,7 @@ def test_validate_of_many_findings_is_fast(tmp_path: Path) -> None:
 # -- todo list from the cache ----------------------------------------------------------
 def test_todo_list_from_the_cache_equals_the_models(tmp_path: Path) -> None:
     from coordination.catalog.manager import CoordinationManager
-    from coordination.catalog.reads import list_todos
+    from coordination.catalog.reads.cached import list_todos
     from coordination.errors import NotFoundError, UsageError
 
     data = catalog_data(6, [(0, 1)], overrides={2: {"assignee": "ana", "status": "completed"},
@@ -268,9 +268,9 @@ def test_todo_list_after_a_spliced_edit_has_every_field(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # An edit caches the set fields only (edits need to know which keys an item has);
     # the model-free read must still print defaults, as the models would.
-    from coordination.catalog import cache
+    from coordination.catalog.file import cache
     from coordination.catalog.manager import CoordinationManager
-    from coordination.catalog.reads import list_todos
+    from coordination.catalog.reads.cached import list_todos
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     long_text_eco = write_yaml(tmp_path, catalog_data(5, [(0, 1)]))
@@ -312,7 +312,7 @@ def test_a_warm_todo_list_json_imports_no_models(long_text_eco: Path, tmp_path: 
 
 
 def test_the_light_cap_default_is_the_settings_default() -> None:
-    from coordination.catalog.cache import DEFAULT_MAX_CATALOG_BYTES
+    from coordination.catalog.file.cache import DEFAULT_MAX_CATALOG_BYTES
     from coordination.settings import Settings
 
     assert Settings.model_fields["max_catalog_bytes"].default == DEFAULT_MAX_CATALOG_BYTES
@@ -321,7 +321,7 @@ def test_the_light_cap_default_is_the_settings_default() -> None:
 def test_loading_pauses_the_gc_and_restores_it(long_text_eco: Path) -> None:
     import gc
 
-    from coordination.catalog import loader
+    from coordination.catalog.file import loader
 
     seen: list[bool] = []
     real = loader.check_catalog

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from tests.unit.support.catalogs import catalog_data
 from tests.unit.support.cli import coord as run
 from tests.unit.support.cli import write_yaml

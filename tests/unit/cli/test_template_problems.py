@@ -162,7 +162,7 @@ def test_a_dry_run_expands_its_templates_once(tmp_path: Path,
     """`plan sweep --dry-run` of a plan with a template expands the catalog once (a
     selector's probes, git for `changed:`, run once), its checks and its document alike;
     the document is the one the expansion gives."""
-    from coordination.catalog import templates
+    from coordination.catalog.selection import templates
     from tests.unit.support.cli import coord_inline
 
     eco = fleet(tmp_path, "tag:svc")

@@ -36,7 +36,7 @@ def long_catalog(tmp_path: Path) -> Path:
 
 
 def app_for(catalog: Path | None, settings: Settings) -> Any:
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from workers.app import create_app, limits_from_catalog
 
     if catalog is None:

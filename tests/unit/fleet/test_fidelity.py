@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from coordination.fleet.manifests.base import said
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.cli.main import main
 from coordination.fleet.manifests import base
 
@@ -380,7 +380,7 @@ def test_a_bad_remote_skips_its_repo_with_a_note(coord: Coord) -> None:
 
 
 def test_a_refused_init_writes_nothing(coord: Coord, monkeypatch: pytest.MonkeyPatch) -> None:
-    from coordination.catalog.fleet_edits import FleetEdits
+    from coordination.catalog.edits.fleet_edits import FleetEdits
     from coordination.errors import UsageError
 
     def refuse(self: object, edit: object) -> object:

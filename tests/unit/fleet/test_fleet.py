@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog.audit import log_path
+from coordination.catalog.audit.log import log_path
 from coordination.fleet.discovery import Checkout, read_checkout
 from coordination.fleet.drift import compare, infer
 from coordination.fleet.manifests import ManifestProblem, Manifests, Requirement
 from coordination.catalog.manager import CoordinationManager
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.errors import UsageError
 
 pytestmark = pytest.mark.timeout(60)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from coordination.catalog.loader import load_catalog
+from coordination.catalog.file.loader import load_catalog
 from coordination.errors import CatalogError, ForgeConfigError
 from coordination.forge import forge_for, spec_of
 from coordination.forge.base import ForgeSpec

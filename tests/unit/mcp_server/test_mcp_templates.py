@@ -1,6 +1,6 @@
 """MCP's tools see a catalog's templates (``for_each:``) as the CLI's plan commands do:
 expanded into their instances ``TODO-010[api]`` by the one function both call
-(:func:`coordination.catalog.templates.load_planned`). Driven over stdio by the MCP
+(:func:`coordination.catalog.selection.templates.load_planned`). Driven over stdio by the MCP
 SDK's client, against `coord ... --json` on the same catalog."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.cli.main import cli
 from coordination.errors import PlanError
 from coordination.planner.validate import validate_plan

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from coordination.catalog.models import Catalog
-from coordination.catalog.templates import expand
+from coordination.catalog.selection.templates import expand
 from coordination.planner.validate import validate_plan
 from tests.unit.support.cli import coord
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from coordination.catalog.checks import check_catalog
+from coordination.catalog.rules.checks import check_catalog
 from coordination.catalog.models import Catalog, kind_of
-from coordination.catalog.templates import expand, split_instance, template_outcome
+from coordination.catalog.selection.templates import expand, split_instance, template_outcome
 from coordination.errors import UsageError
 from coordination.planner import analyze, build_plan_graph
 
@@ -227,7 +227,7 @@ def test_mcp_gets_an_instance_within_its_scope(tmp_path: Path) -> None:
 
 
 def test_a_change_plans_dry_run_says_what_each_repo_gets() -> None:
-    from coordination.catalog.templates import plan_templates
+    from coordination.catalog.selection.templates import plan_templates
 
     raw = fleet([template(deps="follow", commit="Upgrade in {repo}")],
                 change={"branch": "upgrade"})

@@ -76,7 +76,7 @@ def test_a_waiter_that_stopped_asking_loses_its_place(rt: Runtime, tmp_path: Pat
 
 
 def test_dry_run_shows_the_start_order(rt: Runtime, tmp_path: Path) -> None:
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from coordination.planner.documents import dry_run_document
 
     cat = fleet_catalog(tmp_path, [

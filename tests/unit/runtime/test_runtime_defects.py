@@ -136,7 +136,7 @@ def test_following_a_resumed_sweep_ends_only_with_its_current_run(
 def test_out_of_tree_checkouts_are_flagged_and_shown_normalised(tmp_path: Path) -> None:
     import yaml
 
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from coordination.catalog.manager import CoordinationManager
     from coordination.planner.validate import validate_plan
 

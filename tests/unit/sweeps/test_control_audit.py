@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.sweeps.governance import control_log

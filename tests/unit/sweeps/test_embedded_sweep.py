@@ -85,7 +85,7 @@ def test_status_has_every_design_field(rt: Runtime, example_catalog: Path) -> No
 def test_sync_writes_completed_and_hours_and_keeps_comments(
     rt: Runtime, example_catalog: Path
 ) -> None:
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
 
     before = example_catalog.read_text()
     svc, sid, st = run_sweep(rt, example_catalog)
@@ -215,7 +215,7 @@ def test_missing_checkout_fails_with_its_path(rt: Runtime, tmp_path: Path) -> No
 # -- resume and cancel -------------------------------------------------------------------
 @pytest.mark.parametrize("strategy", ["levels", "eager"])
 def test_resume_reruns_only_failed_and_skipped(rt: Runtime, tmp_path: Path, strategy: str) -> None:
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from workers.embedded import embedded_workers
 
     counts = tmp_path / "counts"

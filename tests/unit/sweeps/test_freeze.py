@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from coordination.errors import FleetFrozen
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog import live, reads
+from coordination.catalog.reads import live, cached as reads
 from coordination.status import SweepStatus
 from coordination.sweeps.writeback import live as catching
 from coordination.sweeps.progress import end_sweep

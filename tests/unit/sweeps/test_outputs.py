@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.errors import UsageError
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService

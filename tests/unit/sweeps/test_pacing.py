@@ -38,7 +38,7 @@ def test_bad_rates_say_what_a_rate_looks_like(text: str, says: str) -> None:
 
 
 def test_a_catalog_with_a_bad_pace_names_the_field(tmp_path: Path) -> None:
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from coordination.errors import CoordError
 
     f = tmp_path / "ecosystem.yaml"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from tests.unit.support.cli import coord
 from tests.unit.support.sweeps import write_catalog
 

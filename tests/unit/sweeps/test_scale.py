@@ -239,7 +239,7 @@ def live_rt() -> Iterator[Runtime]:
 def test_plan_sweep_wait_syncs_from_the_status_it_read(live_rt: Runtime, tmp_path: Path) -> None:
     """`coord plan sweep --wait` reads the ended sweep's status, then synced it into
     the catalog after reading every checkpoint of it once more."""
-    from coordination.catalog.store import CatalogStore
+    from coordination.catalog.file.store import CatalogStore
     from coordination.launch import settle
     from tests.unit.support.sweeps import run_sweep
 

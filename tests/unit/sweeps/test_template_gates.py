@@ -90,7 +90,7 @@ def test_approving_a_template_decides_each_waiting_instance_on_its_binding(
         theirs = sshsig.binding_message(sid, f"TODO-010[{other}]", bindings[other],
                                         "approve", "ana")
         assert isinstance(sshsig.verify_vote(sig, tree, theirs, allowed, ["ana"]), str)
-    from coordination.catalog import audit
+    from coordination.catalog.audit import log as audit
 
     found = [e for e in audit.read(audit.log_path(cat)) if e.get("op") == "approve"]
     assert len(found) == 1 and sorted(found[0]["ids"]) == sorted(f"TODO-010[{r}]" for r in REPOS)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.errors import NotFoundError
 from coordination.sweeps.starts.triggers import plans_for_push
 

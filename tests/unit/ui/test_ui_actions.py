@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from coordination.catalog import audit
+from coordination.catalog.audit import log as audit
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
 from coordination.ui.app import create_app

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
-from coordination.catalog.store import CatalogStore
+from coordination.catalog.file.store import CatalogStore
 from coordination.change.reading import status_document
 from coordination.runtime.change_records import StepRecord
 from coordination.runtime.changes import RepoRecord

@@ -321,4 +321,4 @@ def test_only_the_migration_knows_the_old_file() -> None:
     ranking = (root / "stats" / "relevance.py").read_text(encoding="utf-8")
     assert ranking.count("sqlite3.connect(") == ranking.count('sqlite3.connect(":memory:")') == 2
     assert "coord.history.sqlite" not in ranking
-    assert v02_embedded_file.OLD_SUFFIX == ".coord.history.sqlite"
+    assert v02_embedded_file.old_file("/x/eco.yaml").name == ".eco.yaml.coord.history.sqlite"

@@ -1,0 +1,141 @@
+"""Issue edits of :class:`~coordination.catalog.manager.CoordinationManager`: create,
+update, close and delete an issue, each one :meth:`CatalogStore.update` (one audit
+entry), checked against the document being edited."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import TypedDict, Unpack
+
+from ruamel.yaml.comments import CommentedMap
+
+from coordination.catalog.audit.log import operations
+from coordination.catalog.edits.document import (
+    ISSUE_KEYS,
+    ReferenceDict,
+    append_item,
+    append_unique,
+    find_item,
+    new_id_in,
+    new_item,
+    put,
+    section,
+)
+from coordination.catalog.edits.inputs import choice, require_repos as _require_repos, \
+    today as _today, uniq as _uniq
+from coordination.catalog.models import Issue, IssueStatus, Priority
+from coordination.catalog.reads.queries import CatalogQueries
+from coordination.errors import UsageError
+from coordination.jsonable import JSONObject
+
+# Fields `update_issue` may change; ids and the blocking mirrors are not among them.
+ISSUE_EDITABLE = {
+    "title", "description", "status", "priority", "severity", "repos", "target", "assignee",
+    "labels",
+}
+
+
+class IssueChanges(TypedDict, total=False):
+    """What :meth:`CoordinationManager.update_issue` takes (``ISSUE_EDITABLE``)."""
+
+    title: str | None
+    description: str | None
+    status: str | None
+    priority: str | None
+    severity: str | None
+    repos: Iterable[str] | None
+    target: dt.date | None
+    assignee: str | None
+    labels: Iterable[str] | None
+
+
+class IssueDeleted(TypedDict):
+    """``coord issue delete --json``."""
+
+    deleted: str
+    issue: JSONObject
+    dropped: list[ReferenceDict]
+
+
+@operations  # each edit's audit entry is named after the method called (audit.py)
+class IssueEdits(CatalogQueries):
+    """Issues (mixed into CoordinationManager)."""
+
+    def create_issue(
+        self, title: str, *, description: str = "", repos: Iterable[str] = (),
+        priority: str = "medium", severity: str = "", assignee: str | None = None,
+        labels: Iterable[str] = (), target: dt.date | None = None, status: str = "open",
+        dependencies: Iterable[str] = (),
+    ) -> Issue:
+        """Append a new issue; ``dependencies`` also get it in their ``blocking``."""
+        if not title.strip():
+            raise UsageError("an issue needs a non-empty title")
+        choice(priority, Priority, "priority")
+        choice(status, IssueStatus, "issue status")
+        repos, labels, deps = _uniq(repos), _uniq(labels), _uniq(dependencies)
+
+        def edit(doc: CommentedMap) -> str:
+            _require_repos(doc, repos)
+            for d in deps:
+                find_item(doc, "issues", d, "issue")
+            new_id = new_id_in(doc, "issue", self.store.path)
+            append_item(section(doc, "issues", create=True), new_item(
+                ISSUE_KEYS, id=new_id, title=title, description=description, status=status,
+                priority=priority, severity=severity, repos=repos, created=_today(),
+                updated=_today(), target=target, dependencies=deps, assignee=assignee, labels=labels,
+            ))
+            for d in deps:
+                append_unique(find_item(doc, "issues", d, "issue"), "blocking", new_id, ISSUE_KEYS)
+            return new_id
+
+        return self.get_issue(self.store.update(edit))
+
+    def update_issue(self, id_: str, **changes: Unpack[IssueChanges]) -> Issue:
+        """Change some fields; None or an empty value removes the field. Sets ``updated``."""
+        bad = sorted(set(changes) - ISSUE_EDITABLE)
+        if bad:
+            raise UsageError(
+                f"cannot update {', '.join(bad)} of an issue; "
+                f"editable: {', '.join(sorted(ISSUE_EDITABLE))}"
+            )
+        if not changes:
+            raise UsageError("nothing to update", hint="pass at least one field to change")
+        if "title" in changes and not (changes["title"] or "").strip():
+            raise UsageError("an issue needs a non-empty title")
+        if changes.get("status") is None:
+            changes.pop("status", None)  # removing would silently reset to the default
+        if changes.get("priority") is None:
+            changes.pop("priority", None)
+        choice(changes.get("status"), IssueStatus, "issue status")
+        choice(changes.get("priority"), Priority, "priority")
+        for key in ("repos", "labels"):
+            if key in changes:
+                changes[key] = _uniq(changes[key] or ())
+
+        def edit(doc: CommentedMap) -> None:
+            item = find_item(doc, "issues", id_, "issue")
+            if "repos" in changes:
+                _require_repos(doc, changes["repos"] or ())
+            for key, value in changes.items():
+                put(item, key, value, ISSUE_KEYS)
+            put(item, "updated", _today(), ISSUE_KEYS)
+
+        self.store.update(edit)
+        return self.get_issue(id_)
+
+    def close_issue(self, id_: str) -> Issue:
+        return self.update_issue(id_, status=IssueStatus.closed.value)
+
+    def delete_issue(self, id_: str, *, force: bool = False) -> IssueDeleted:
+        """Remove an issue. While other issues (``dependencies``, ``blocking``) or todos
+        (``blocked_by``) name it, refused with :class:`StillReferenced` listing every
+        referrer; with ``force`` those references are dropped in the same edit. The
+        ``blocking`` entries mirroring its own ``dependencies`` always go with it.
+
+        Returns ``{"deleted": ID, "issue": {...}, "dropped": [{"id", "kind", "field",
+        "mirror"}]}``: every list the id was taken out of.
+        """
+        before = self.get_issue(id_)  # unknown id: "did you mean"
+        return {"deleted": id_, "issue": before.model_dump(mode="json"),
+                "dropped": [r.to_dict() for r in self._delete("issue", id_, force)]}

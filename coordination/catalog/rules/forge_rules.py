@@ -1,0 +1,87 @@
+"""The rules of a repo's ``forge:`` as pure functions, stdlib only: which kinds there are,
+what a project path and an API root may be (https://, or http:// to loopback), what an
+environment variable's name is. The model (:mod:`coordination.catalog.models.forges`)
+and :mod:`coordination.forge` (a spec built in code) both check with them, so the
+forge floor imports no pydantic; each rule is also a pattern for `coord schema`."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from coordination.catalog.rules.patterns import END, any_case
+
+FORGE_KINDS = ("github", "gitlab", "gitea")
+
+#: One part of a project's path: what GitHub, GitLab and Gitea all take in a name
+#: (letters, digits, ``._-``; not starting with ``-``; not ``.`` or ``..``).
+_PART = r"(?!\.\.?(?:/|$))[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}"
+_PART_JS = r"(?!\.\.?(?:/|" + END + r"))[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}"
+#: GitHub and Gitea: ``owner/name``; GitLab: ``group/subgroup/.../name``.
+_TWO = re.compile(rf"^{_PART}/{_PART}\Z")
+_NESTED = re.compile(rf"^{_PART}(?:/{_PART}){{1,20}}\Z")
+TWO_PARTS_PATTERN = rf"^{_PART_JS}/{_PART_JS}{END}"
+NESTED_PATTERN = rf"^{_PART_JS}(?:/{_PART_JS}){{1,20}}{END}"
+
+#: An API root: https://, or http:// to a loopback host (a token in clear text goes
+#: nowhere but this machine).
+API_PATTERN = (rf"^(?:{any_case('https')}://[^\s/?#@]+|{any_case('http')}://"
+               rf"(?:{any_case('localhost')}|127(?:\.[0-9]{{1,3}}){{3}}|\[::1\])(?::[0-9]+)?)"
+               rf"(?:/[^\s?#]*)?{END}")
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*" + END
+
+
+def is_loopback(host: str | None) -> bool:
+    """Is ``host`` this machine (``localhost``, 127.0.0.0/8, ``::1``)?"""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def forge_project(kind: str, project: str) -> str:
+    """``project`` as ``kind`` names a project: ``owner/name`` (GitHub, Gitea), or
+    ``group/subgroup/name`` (GitLab); else a ValueError that says which."""
+    if kind == "gitlab":
+        if not _NESTED.match(project):
+            raise ValueError(f"{project!r} is not a GitLab project path: group/name or "
+                             "group/subgroup/name (letters, digits, '._-'), as in its URL")
+    elif not _TWO.match(project):
+        raise ValueError(f"{project!r} is not a {kind} project: owner/name (letters, digits, "
+                         "'._-'), as in its URL")
+    if project.endswith((".git", ".atom")):
+        raise ValueError(f"{project!r}: write the project without its '.git' ending")
+    return project
+
+
+def forge_api(api: str) -> str:
+    """An API root coord may send a token to: ``https://``, or ``http://`` to a
+    loopback host only; no user, password, query or fragment. Returned as written
+    (:func:`coordination.forge.spec_of` drops a trailing ``/``)."""
+    parts = urlsplit(api)
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"{api!r} is not an https:// URL of the forge's API")
+    if scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError(f"{api!r}: http:// would send the token in clear text; use "
+                         "https:// (http:// is allowed only for localhost / 127.0.0.1)")
+    if parts.username or parts.password or parts.query or parts.fragment or any(
+            c.isspace() for c in api):
+        raise ValueError(f"{api!r}: the API root only (no user, password, query or "
+                         "fragment: the token comes from token_env)")
+    return api
+
+
+def env_name(v: str | None) -> str | None:
+    if v is not None and not _ENV_NAME.match(v):
+        raise ValueError(f"{v!r} is not an environment variable's name (letters, digits, '_')")
+    return v
+
+

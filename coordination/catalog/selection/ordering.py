@@ -1,0 +1,312 @@
+"""The one dependency ordering of a set of repos: ``coord run --order deps``,
+``for_each`` with ``deps: follow`` (so `plan sweep`'s levels), ``repo list --order``.
+
+Which edges order: the catalog's ``dependencies:`` whose type is in ``order.by``
+(default runtime, build, peer) and that are not ``indirect`` (Nx's and Turborepo's
+``dependsOn``: a library's tests wait for what it imports, not for the linter it is
+checked with). Edges pass through repos not selected (``web -> api -> db`` with api
+left out still puts db before web).
+
+A strongly connected set of selected repos (a cycle among ordering edges) is one
+*group* (pnpm and Lerna run a cyclic workspace's members together): its repos run one
+at a time in name order, the first after everything any member depends on, everything
+that depends on a member after the last. Each group gets a warning naming one cycle
+through it in ``coord dep list``'s direction (consumer -> provider), each edge with its
+id, type and ``file:line`` (its ``source``); ``order.cycles: error`` refuses (exit 2)
+with the same text.
+
+Pure: the catalog in, the order out. It lives in the catalog layer (not the planner)
+because template expansion (:mod:`coordination.catalog.selection.templates`) orders ``deps:
+follow`` instances with it. A command's ``--order-by``/``--cycles`` reach expansion
+deep inside the sweep's planning through :func:`overriding` (a context variable set for
+the command's duration) rather than through every signature in between.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from coordination.catalog.enums import DependencyType
+from coordination.errors import PlanError, UsageError
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog, Dependency, Order
+
+CYCLES = ("group", "error")
+
+#: ``--order-by``/``--cycles`` of the running command, over the catalog's ``order:``.
+_OVERRIDE: ContextVar[Order | None] = ContextVar("coord_order_override", default=None)
+
+
+def parse_types(text: str) -> list[DependencyType]:
+    """``--order-by runtime,dev`` -> the types; an unknown one is a UsageError naming it."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    known = [t.value for t in DependencyType]
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise UsageError(f"--order-by {text!r}: unknown dependency type {', '.join(bad) or '(none)'}",
+                         hint=f"a comma-separated list of {', '.join(known)} "
+                         "(e.g. --order-by runtime,build,peer)")
+    return [DependencyType(n) for n in dict.fromkeys(names)]
+
+
+def effective(catalog: Catalog, by: Sequence[DependencyType] | str | None = None,
+              cycles: str | None = None) -> Order:
+    """The catalog's ``order:`` with what the command (its flags, or :func:`overriding`) says
+    (of the catalog's own kind: a model, or a view of one, :mod:`coordination.catalog.reads.views`)."""
+    base = _OVERRIDE.get() or catalog.order
+    if isinstance(by, str):
+        by = parse_types(by)
+    if cycles is not None and cycles not in CYCLES:
+        raise UsageError(f"--cycles {cycles!r}", hint="use group or error")
+    return type(catalog.order)(by=list(by) if by is not None else list(base.by),
+                               cycles="error" if (cycles or base.cycles) == "error" else "group")
+
+
+@contextmanager
+def overriding(catalog: Catalog, by: str | None, cycles: str | None) -> Iterator[Order]:
+    """For the command's duration, every ordering (template expansion too) uses ``by``
+    and ``cycles`` when given (``--order-by``, ``--cycles``) over the catalog's."""
+    order = effective(catalog, by, cycles)
+    token = _OVERRIDE.set(order if (by is not None or cycles is not None) else None)
+    try:
+        yield order
+    finally:
+        _OVERRIDE.reset(token)
+
+
+@dataclass
+class Ordering:
+    """The run order of a selection.
+
+    ``after``: repo -> the selected repos it runs after (a group chained in name order,
+    transitively reduced); ``levels``: the groups by level (a level's groups sorted by
+    their first name; a repo outside any cycle is a group of one); ``groups``: the
+    cycles' groups (two repos or more); ``warnings``: one per group."""
+
+    after: dict[str, list[str]]
+    levels: list[list[list[str]]]
+    groups: list[list[str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def run_order(self) -> list[str]:
+        """Every repo in the order it runs: level, then group, a group's in name order."""
+        return [r for level in self.levels for g in level for r in g]
+
+    def group_of(self) -> dict[str, int]:
+        """Repo -> the 1-based number of its cycle group (repos in none are absent)."""
+        return {r: i for i, g in enumerate(self.groups, 1) for r in g}
+
+    def level_of(self) -> dict[str, int]:
+        """Repo -> the 0-based level of its group."""
+        return {r: i for i, level in enumerate(self.levels) for g in level for r in g}
+
+
+def ordering_edges(catalog: Catalog, by: Sequence[DependencyType]) -> dict[str, list[Dependency]]:
+    """Consumer -> its dependencies that order (type in ``by``, not indirect), catalog order."""
+    wanted = set(by)
+    out: dict[str, list[Dependency]] = {}
+    for d in catalog.coordination.dependencies:
+        if d.type in wanted and not d.indirect and d.consumer != d.provider:
+            out.setdefault(d.consumer, []).append(d)
+    return out
+
+
+def order_repos(catalog: Catalog, selected: Sequence[str], *,
+                by: Sequence[DependencyType] | str | None = None,
+                cycles: str | None = None, hint: str | None = None) -> Ordering:
+    """The run order of ``selected`` (see the module). ``by``/``cycles`` over the
+    catalog's ``order:``; with ``cycles: error`` a cycle is a PlanError (exit 2) whose
+    message is the warnings' text and whose hint is ``hint`` (what the caller's
+    command accepts) or a general one."""
+    order = effective(catalog, by, cycles)
+    edges = ordering_edges(catalog, order.by)
+    providers = {c: [d.provider for d in ds] for c, ds in edges.items()}
+    chosen = list(dict.fromkeys(selected))
+    induced = _induced(providers, chosen)
+    comps = _components(chosen, induced)
+    comp_of = {r: i for i, members in enumerate(comps) for r in members}
+    groups = [m for m in comps if len(m) > 1]
+    named = [_cycle_text(edges, g) for g in groups]
+    warnings = [f"{n}; they run as one group, one at a time in name order" for n in named]
+    if named and order.cycles == "error":
+        raise PlanError(" | ".join(named), hint=hint or (
+            "pass --cycles group to run each cycle as one group, one repo at a time "
+            "(or set order: {cycles: group} in the catalog), or --order none"))
+    # The groups' DAG, by level (Kahn by generations, each level sorted by first name).
+    needs: dict[int, set[int]] = {i: set() for i in range(len(comps))}
+    for r in chosen:
+        for p in induced[r]:
+            if comp_of[p] != comp_of[r]:
+                needs[comp_of[r]].add(comp_of[p])
+    levels_idx = _generations(needs, key=lambda i: comps[i][0])
+    levels = [[comps[i] for i in lv] for lv in levels_idx]
+    # Chained: a group's first member after the last member of every group it needs.
+    raw: dict[str, set[str]] = {}
+    for members in comps:
+        ext = {comps[j][-1] for j in needs[comp_of[members[0]]]}
+        raw[members[0]] = ext
+        for a, b in zip(members, members[1:]):
+            raw[b] = {a}
+    flat = [r for lv in levels for g in lv for r in g]
+    return Ordering(after=_reduced(flat, raw), levels=levels, groups=groups, warnings=warnings)
+
+
+def _induced(providers: Mapping[str, Sequence[str]], selected: Sequence[str]
+             ) -> dict[str, set[str]]:
+    """Selected repo -> the selected repos it depends on, directly or through unselected ones."""
+    keep = set(selected)
+    out: dict[str, set[str]] = {}
+    for s in selected:
+        found: set[str] = set()
+        seen: set[str] = set()
+        stack = list(providers.get(s, ()))
+        while stack:
+            p = stack.pop()
+            if p in seen:
+                continue
+            seen.add(p)
+            if p in keep:
+                if p != s:
+                    found.add(p)
+            else:
+                stack.extend(providers.get(p, ()))
+        out[s] = found
+    return out
+
+
+def _components(nodes: Sequence[str], after: Mapping[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components (Tarjan, iterative), each sorted by name."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(after[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            nxt = next(it, None)
+            if nxt is not None:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on.add(nxt)
+                    work.append((nxt, iter(sorted(after[nxt]))))
+                elif nxt in on:
+                    low[v] = min(low[v], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp: list[str] = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                out.append(sorted(comp))
+    return out
+
+
+def _generations(needs: Mapping[int, set[int]], key: Callable[[int], str]) -> list[list[int]]:
+    waiting = {n: len(ps) for n, ps in needs.items()}
+    then: dict[int, list[int]] = {}
+    for n, ps in needs.items():
+        for p in ps:
+            then.setdefault(p, []).append(n)
+    level = [n for n, w in waiting.items() if not w]
+    out: list[list[int]] = []
+    while level:
+        out.append(sorted(level, key=key))
+        nxt: list[int] = []
+        for n in level:
+            for m in then.get(n, ()):
+                waiting[m] -= 1
+                if not waiting[m]:
+                    nxt.append(m)
+        level = nxt
+    assert sum(map(len, out)) == len(needs), "the components' graph has no cycle"
+    return out
+
+
+def _reduced(order: Sequence[str], after: Mapping[str, set[str]]) -> dict[str, list[str]]:
+    """``after`` transitively reduced (``order`` is a topological order of it): one
+    big-int OR per edge."""
+    index = {n: i for i, n in enumerate(order)}
+    reach: dict[str, int] = {}
+    out: dict[str, list[str]] = {}
+    for n in order:
+        below = direct = 0
+        for p in after[n]:
+            below |= reach[p]
+            direct |= 1 << index[p]
+        reach[n] = below | direct
+        out[n] = sorted(p for p in after[n] if not (below >> index[p]) & 1)
+    return out
+
+
+def _edge_text(d: Dependency) -> str:
+    where = f", {d.source.file}:{d.source.line}" if d.source is not None else ""
+    return f"{d.consumer} -> {d.provider} ({d.id} {d.type.value}{where})"
+
+
+def _cycle_text(edges: Mapping[str, list[Dependency]], group: list[str]) -> str:
+    """What names one group's cycle: its repos, and the shortest cycle through its first
+    repo along ordering edges (through unselected repos too), consumer -> provider; then,
+    for each member that cycle does not pass through, the shortest one through it
+    (``and through lib-b: ...``), so that every member's place in the group is said."""
+    members = set(group)
+    path = _shortest_cycle(edges, group[0], members)
+    covered = {d.consumer for d in path} | {d.provider for d in path}
+    shown = ["; ".join(_edge_text(d) for d in path)]
+    for member in group[1:]:
+        if member in covered:
+            continue
+        more = _shortest_cycle(edges, member, members)
+        covered |= {d.consumer for d in more} | {d.provider for d in more}
+        shown.append(f"and through {member}: " + "; ".join(_edge_text(d) for d in more))
+    return f"dependency cycle among {', '.join(group)}: {'; '.join(shown)}"
+
+
+def _shortest_cycle(edges: Mapping[str, list[Dependency]], start: str, group: set[str]
+                    ) -> list[Dependency]:
+    """The shortest consumer -> provider path from ``start`` back to it (BFS, edges in
+    catalog order), preferring one that stays among ``group``."""
+    for allowed in (group, None):
+        came: dict[str, Dependency] = {}
+        queue = deque([start])
+        while queue:
+            n = queue.popleft()
+            for d in edges.get(n, ()):
+                p = d.provider
+                if allowed is not None and p not in allowed:
+                    continue
+                if p == start:
+                    path = [d]
+                    while path[0].consumer != start:
+                        path.insert(0, came[path[0].consumer])
+                    return path
+                if p not in came:
+                    came[p] = d
+                    queue.append(p)
+    raise AssertionError("a group of a cycle always closes one")
+
+
+__all__ = ["CYCLES", "Ordering", "effective", "order_repos", "ordering_edges", "overriding",
+           "parse_types"]
