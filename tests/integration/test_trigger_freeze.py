@@ -9,10 +9,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.integration.helpers import ROOT, Cluster
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -236,7 +238,51 @@ def test_a_push_runs_the_pushed_repos_todos_and_with_a_dependents_selector_its_c
     assert deps["levels"] == [["TODO-011"], ["TODO-012"]]
     assert deps["trigger"]["repos"] == ["api", "web"]
     assert sorted(python["todos"]) == ["TODO-021"] and python["trigger"]["repos"] == ["api"]
+    shown = c.cli("sweep", "status", deps["sweep_id"]).stdout
+    assert f"started by a push to api (main at {SHA}): the plan's todos of api, web" in shown
     # a push to core: ...api does not select core; tag:python runs core's todo alone
     doc = c.cli_json("trigger", "push", "--repo", "core", "--ref", SHA, "--wait")
     assert [s["plan"] for s in doc["started"]] == ["PLAN-011"]
     assert ran_now() == ["TODO-020"]
+
+
+def test_embedded_a_push_runs_its_scope_in_a_plan_sweep_process_of_its_own(
+        tmp_path: Path) -> None:
+    """No COORD_REDIS_URL: each plan a push starts is a detached `coord plan sweep`
+    process, given the push's scope with its trigger: it runs that scope alone."""
+    import psutil
+
+    eco = fleet(tmp_path)
+    eco.write_text(SCOPED.replace("repo: core, plan: PLAN-010,",
+                                  "repo: core, plan: PLAN-010, status: completed,"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    env.update(COORD_USER="tester", PYTHONPATH=str(ROOT))
+
+    def coord(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "coordination.cli.main", "--file",
+                               str(eco), *args], capture_output=True, text=True, env=env,
+                              cwd=ROOT, timeout=120)
+
+    res = coord("trigger", "push", "--repo", "api", "--ref", SHA, "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    started = json.loads(res.stdout)["started"]
+    try:
+        def ended(sid: str) -> dict[str, Any] | None:
+            got = coord("sweep", "status", sid, "--json")
+            doc: dict[str, Any] = json.loads(got.stdout) if got.returncode == 0 else {}
+            return doc if doc.get("status") in ("succeeded", "failed", "cancelled") else None
+
+        deps, python = (wait_for(lambda s=s: ended(s["sweep_id"]), 120,
+                                 f"embedded sweep of {s['plan']} to end", interval=0.5)
+                        for s in started)
+        assert (deps["plan"], deps["status"], sorted(deps["todos"])) == (
+            "PLAN-010", "succeeded", ["TODO-011", "TODO-012"])
+        assert deps["levels"] == [["TODO-011"], ["TODO-012"]]
+        assert (python["plan"], python["status"], sorted(python["todos"])) == (
+            "PLAN-011", "succeeded", ["TODO-021"])
+        assert sorted((tmp_path / "ran.log").read_text().split()) == [
+            "TODO-011", "TODO-012", "TODO-021"]
+    finally:
+        for s in started:  # each syncs the catalog and exits
+            if s.get("pid") and psutil.pid_exists(s["pid"]):
+                psutil.Process(s["pid"]).wait(timeout=120)
