@@ -6,7 +6,8 @@ path (:func:`coordination.launch.prepare`, then :meth:`Launch.start`), with its 
 named in the sweep's record and, since no one typed a command, in the catalog's audit log
 (``sweep.start``). A freeze refuses it as it refuses the command (exit 1 for `coord
 trigger push`; logged by `coord beat`). Every todo of the plan runs, completed ones too
-(``--again``): a schedule or a push runs its plan each time.
+(``--again``): a schedule or a push runs its plan each time; a push only its todos of
+the push's scope (the trigger's ``repos``: :mod:`coordination.sweeps.starts.triggers`).
 
 Distributed (``COORD_REDIS_URL``): the sweep is recorded and its first todos sent to the
 team's workers, and this returns at once, as `plan sweep` without ``--wait`` does.
@@ -79,8 +80,9 @@ def on_push(catalog: Path, repo: str, branch: str | None, sha: str) -> tuple[Pus
 
     plans = plans_for_push(SweepService(get_runtime(catalog), catalog).catalog(), repo, branch,
                            catalog.resolve().parent)
-    trigger = push_trigger(repo, plans.branch, sha)
-    return plans, [start_plan(catalog, m.plan, trigger) for m in plans.matches]
+    return plans, [start_plan(catalog, m.plan, push_trigger(repo, plans.branch, sha,
+                                                            list(m.repos)))
+                   for m in plans.matches]
 
 
 def _start_embedded(catalog: Path, plan_id: str, trigger: Trigger) -> Started:

@@ -27,7 +27,7 @@ from coordination.sweeps.governance.freeze import refuse_if_frozen
 from coordination.sweeps.reading import StatusDocument
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
-from coordination.sweeps.starts.triggers import Trigger
+from coordination.sweeps.starts.triggers import Trigger, trigger_scope
 
 log = logging.getLogger("coord.launch")
 
@@ -292,7 +292,9 @@ def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = Non
     """A sweep of ``plan_id`` (or of the one todo ``todo_id``), wired to run; ``again``:
     every todo of the plan, completed ones too; ``no_cache``: reuse no earlier run;
     ``sequential``: one todo at a time, in DAG order; ``merge_chains``: a chain's todos
-    run by one worker in one task; ``trigger``: what starts it (a schedule, a push)."""
+    run by one worker in one task; ``trigger``: what starts it (a schedule, a push); a
+    push's ``repos`` scope the sweep to those repos' todos
+    (:func:`coordination.sweeps.starts.triggers.trigger_scope`)."""
     rt = get_runtime(file)
     svc = SweepService(rt, file)
     # Before anything is planned or forked (start_spec asks again: the one door).
@@ -303,7 +305,8 @@ def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = Non
     else:
         assert plan_id is not None
         spec = svc.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers,
-                             again=again, sequential=sequential, merge_chains=merge_chains)
+                             again=again, sequential=sequential, merge_chains=merge_chains,
+                             repos=trigger_scope(trigger))
         name, kind = plan_id, "plan"
     spec.no_cache = no_cache
     wire(rt, svc, with_tasks=rt.settings.embedded)

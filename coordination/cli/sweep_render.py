@@ -258,6 +258,17 @@ def _header(con: Console, sweep_id: str, subject_: str, strategy: str | None, st
         con.print(f"`coord sweep resume {arg(sweep_id)}` adopts it and runs what is left")
 
 
+def push_line(trigger: dict[str, object] | None) -> str | None:
+    """A push-started sweep's line: the push, and the repos whose todos it runs."""
+    if not trigger or trigger.get("kind") != "push":
+        return None
+    repos = trigger.get("repos")
+    scope = (f": the plan's todos of {', '.join(map(str, repos))}"
+             if isinstance(repos, list) else "")
+    return (f"started by a push to {trigger.get('repo')} ({trigger.get('branch')} at "
+            f"{trigger.get('sha')}){scope}")
+
+
 def _row(tid: str, repo: str | None, s: str, attempts: int, exit_code: int | None,
          duration: float | None, worker: str | None, reason: str | None,
          starts_at: str | None, worker_gone: bool) -> tuple[str, ...]:
@@ -284,6 +295,9 @@ def render_status(st: StatusDocument, *, to_stderr: bool = False,
     con = err_console() if to_stderr else out_console()
     _header(con, st["sweep_id"], subject(st), st["strategy"], st["status"], st.get("reason"),
             st.get("orphaned"))
+    pushed = push_line(st.get("trigger"))
+    if pushed:
+        con.print(esc(pushed))
     rows = [_row(tid, v.get("repo"), v["status"], v["attempts"], v["exit_code"],
                  v.get("duration"), v.get("worker"), v.get("reason"), v.get("starts_at"),
                  bool(v.get("worker_gone")))

@@ -39,9 +39,13 @@ def push(obj: Context, repo: str, sha: str, branch: str | None, wait: bool,
          as_json: bool) -> None:
     """A push of SHA to REPO's branch: start every plan whose `on: {push: {repos, branch}}`
     matches (its selector selects REPO, on that branch), each as `coord plan sweep PLAN
-    --again` would, named `push` (repo, branch, SHA) in its record and the audit log.
-    A push no plan matches starts nothing and exits 0, saying which plans did not match
-    and why; an unknown repo exits 2; a start refused (a frozen fleet) exits 1.
+    --again` would but for the plan's todos of REPO only and, when the selector has a
+    dependents form (`...R`), of the repos that depend on REPO (the sweep's scope); named
+    `push` (repo, branch, SHA, the scope's repos) in its record and the audit log. A plan
+    with no todo in the scope is not started. A push no plan matches starts nothing and
+    exits 0, saying which plans did not match and why; an unknown repo exits 2; a start
+    refused (a frozen fleet, a todo of the scope waiting for one outside it that is not
+    completed) exits 1.
 
     \b
     Examples:

@@ -7,6 +7,7 @@ message.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from coordination.catalog.enums import TodoStatus
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 
 
 def prepare_sweep(
-    catalog: Catalog, plan_id: str, *, ignore_blockers: bool = False, again: bool = False
+    catalog: Catalog, plan_id: str, *, ignore_blockers: bool = False, again: bool = False,
+    repos: Collection[str] | None = None,
 ) -> tuple[PlanGraph, Analysis]:
     """The open todos' graph and its analysis, or PlanError saying what stops the sweep;
     with ``again``, every todo of the plan, completed ones too (`plan sweep --again`),
@@ -30,6 +32,8 @@ def prepare_sweep(
     Raises NotFoundError for an unknown plan; PlanError for a cycle, for
     todos that cannot run (unknown repo or id, no run command), and for
     unsatisfied blockers unless ``ignore_blockers`` (every blocker is listed).
+    ``repos``: only the todos of these repos (a push's scope, :func:`scope_to_repos`);
+    the whole plan is validated first, its levels are the kept todos'.
     """
     pg = build_plan_graph(catalog, plan_id, include_completed=again)
     if again:
@@ -47,6 +51,8 @@ def prepare_sweep(
             f"plan {plan_id} cannot run:\n{lines}",
             hint=f"fix the catalog; `coord plan validate {plan_id}` lists every finding",
         )
+    if repos is not None:
+        scope_to_repos(pg, repos)
     if pg.blockers and not ignore_blockers:
         lines = "\n".join(f"  - {b}" for b in pg.blockers)
         raise PlanError(
@@ -54,3 +60,32 @@ def prepare_sweep(
             hint="complete or resolve them, or pass --ignore-blockers",
         )
     return pg, analyze(pg)
+
+
+def scope_to_repos(pg: PlanGraph, repos: Collection[str]) -> None:
+    """Keep only ``pg``'s todos of ``repos`` (a push trigger's scope: the pushed repo and,
+    with a ``...R`` selector, what depends on it); the levels are then the kept todos'.
+
+    A kept todo's predecessor left out is satisfied only when the catalog says it is
+    completed (its outputs reach the kept todo as any earlier sweep's do); one that is
+    not completed is a PlanError naming each such edge: a scoped sweep never runs a
+    todo as if what it waits for had passed, nor runs todos outside its scope. So is
+    a scope that keeps no todo. Blockers outside the plan count for the kept todos only."""
+    g = pg.graph
+    keep = {t for t in g.nodes if pg.todo(t).repo in repos}
+    where = ", ".join(sorted(repos))
+    if not keep:
+        raise PlanError(f"plan {pg.plan_id} has no todo to run in {where}",
+                        hint=f"`coord plan sweep {pg.plan_id}` runs the whole plan")
+    waiting = [f"{t} ({pg.todo(t).repo}) waits for {p} ({pg.todo(p).repo}), which is "
+               f"{pg.todo(p).status.value}" for t in sorted(keep)
+               for p in sorted(g.predecessors(t))
+               if p not in keep and pg.todo(p).status != TodoStatus.completed]
+    if waiting:
+        lines = "\n".join(f"  - {w}" for w in waiting)
+        raise PlanError(
+            f"plan {pg.plan_id} cannot run only its todos in {where}: what they wait for "
+            f"outside them is not completed:\n{lines}",
+            hint=f"complete those first (`coord plan sweep {pg.plan_id}` runs the whole plan)")
+    g.remove_nodes_from([t for t in list(g.nodes) if t not in keep])
+    pg.blockers = [b for b in pg.blockers if b.todo_id in keep]

@@ -252,11 +252,13 @@ class Planning:
 
     def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool,
                   again: bool = False, sequential: bool = False,
-                  merge_chains: bool = False) -> SweepSpec:
+                  merge_chains: bool = False, repos: list[str] | None = None) -> SweepSpec:
         """Validate and level a plan into a spec: the same checks as the dry run
         (cycles, unknown refs, missing run, blockers). The plan's todos not completed
         in the catalog; with ``again`` every todo of it (`plan sweep --again`);
-        ``sequential``: one at a time (:func:`make_sequential`)."""
+        ``sequential``: one at a time (:func:`make_sequential`); ``repos``: only the
+        todos of these repos (a push's scope, :func:`~coordination.planner.sweepable.
+        scope_to_repos`), its levels and waves over them alone."""
         if sequential and strategy != Strategy.levels:
             raise UsageError("--sequential runs one todo at a time through the levels "
                              f"strategy, not {strategy!r}",
@@ -266,7 +268,7 @@ class Planning:
         catalog = self.catalog()
         require(self.problems, plan=plan_id)
         pg, analysis = prepare_sweep(catalog, plan_id, ignore_blockers=ignore_blockers,
-                                     again=again)
+                                     again=again, repos=repos)
         pacer = Pacer(catalog)
         todos = self.todo_specs(catalog, pg.graph, list(pg.graph.nodes), pacer, plan_id)
         levels = [list(level) for level in analysis.levels]

@@ -109,10 +109,10 @@ class SweepService:
     # -- starting ---------------------------------------------------------------
     def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool,
                   again: bool = False, sequential: bool = False,
-                  merge_chains: bool = False) -> SweepSpec:
+                  merge_chains: bool = False, repos: list[str] | None = None) -> SweepSpec:
         return self._approvers_required(self.planning.plan_spec(
             plan_id, strategy=strategy, ignore_blockers=ignore_blockers, again=again,
-            sequential=sequential, merge_chains=merge_chains))
+            sequential=sequential, merge_chains=merge_chains, repos=repos))
 
     def todo_spec(self, todo_id: str, *, ignore_blockers: bool = False) -> SweepSpec:
         """One todo as a one-todo sweep. A blocker that succeeded in a sweep not yet

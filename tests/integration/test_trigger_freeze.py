@@ -9,10 +9,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.integration.helpers import ROOT, Cluster
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -50,13 +52,17 @@ def test_a_push_starts_what_its_triggers_select(cluster: Cluster) -> None:
     fleet(c.root)
     c.start_workers(["api", "web"])
     doc = c.cli_json("trigger", "push", "--repo", "core", "--ref", SHA, "--wait")
-    assert [s["plan"] for s in doc["started"]] == ["PLAN-001", "PLAN-002"]
-    assert [e["status"] for e in doc["ended"]] == ["succeeded", "succeeded"]
-    for s in doc["started"]:
-        st = c.cli_json("sweep", "status", s["sweep_id"])
-        assert st["trigger"] == {"kind": "push", "repo": "core", "branch": "main", "sha": SHA}
+    # tag:python selects core, but a push runs the plan's todos of core alone: PLAN-001
+    # has none there
+    assert [s["plan"] for s in doc["started"]] == ["PLAN-002"]
+    assert {"plan": "PLAN-001", "why": "it has no todo in core (a push runs the plan's "
+            "todos of the pushed repo)"} in doc["unmatched"]
+    assert [e["status"] for e in doc["ended"]] == ["succeeded"]
+    st = c.cli_json("sweep", "status", doc["started"][0]["sweep_id"])
+    assert st["trigger"] == {"kind": "push", "repo": "core", "branch": "main", "sha": SHA,
+                             "repos": ["core", "api", "web"]}
     starts = [e for e in c.cli_json("audit") if e["op"] == "sweep.start"]
-    assert sorted(e["ids"][1] for e in starts) == ["PLAN-001", "PLAN-002"]
+    assert [e["ids"][1] for e in starts] == ["PLAN-002"]
     # web is selected by ...core only; a branch no trigger is for starts nothing (exit 0)
     assert [s["plan"] for s in c.cli_json("trigger", "push", "--repo", "web",
                                           "--ref", SHA)["started"]] == ["PLAN-002"]
@@ -67,7 +73,7 @@ def test_a_push_starts_what_its_triggers_select(cluster: Cluster) -> None:
     assert res.returncode == 2 and "unknown repo 'nope'" in res.stderr
     res = c.cli("trigger", "push", "--repo", "api", "--ref", "main")
     assert res.returncode == 2 and "is not a commit's SHA" in res.stderr
-    assert len(c.cli_json("sweep", "list")) == 3
+    assert len(c.cli_json("sweep", "list")) == 2
 
 
 def test_freeze_refuses_starts_and_pause_all_stops_what_runs(cluster: Cluster) -> None:
@@ -156,13 +162,127 @@ def test_a_forge_push_webhook_starts_what_its_triggers_select_a_bad_signature_no
     assert ok.status_code == 200, ok.text
     doc = ok.json()
     assert doc["repos"] == ["core"]
-    assert [s["plan"] for s in doc["started"]] == ["PLAN-001", "PLAN-002"]
-    for s in doc["started"]:
-        st = c.cli_json("sweep", "status", s["sweep_id"])
-        assert st["trigger"] == {"kind": "push", "repo": "core", "branch": "main", "sha": sha}
+    assert [s["plan"] for s in doc["started"]] == ["PLAN-002"]  # PLAN-001: none in core
+    st = c.cli_json("sweep", "status", doc["started"][0]["sweep_id"])
+    assert st["trigger"] == {"kind": "push", "repo": "core", "branch": "main", "sha": sha,
+                             "repos": ["core", "api", "web"]}
     assert c.cli("freeze", "--reason", "incident").returncode == 0
     frozen = client.post("/hooks/github", content=body,
                          headers={**head, **sign("github", body, "s3")}).json()
-    assert [s["sweep_id"] for s in frozen["started"]] == [None, None]
+    assert [s["sweep_id"] for s in frozen["started"]] == [None]
     assert all("frozen" in s["error"] for s in frozen["started"]), frozen
-    assert len(c.cli_json("sweep", "list")) == 2
+    assert len(c.cli_json("sweep", "list")) == 1
+
+
+# web -> api -> core; each todo writes its id into ran.log beside the catalog
+SCOPED = """\
+version: 1
+repos:
+  - {name: core, path: repos/core, tags: [python]}
+  - {name: api, path: repos/api, tags: [python]}
+  - {name: web, path: repos/web, tags: [js]}
+coordination:
+  dependencies:
+    - {id: DEP-001, consumer: web, provider: api}
+    - {id: DEP-002, consumer: api, provider: core}
+  plans:
+    - {id: PLAN-010, title: api and what depends on it, on: {push: {repos: "...api"}}}
+    - {id: PLAN-011, title: python repos, on: {push: {repos: "tag:python"}}}
+  todos:
+    - {id: TODO-010, task: core, repo: core, plan: PLAN-010, run: "echo TODO-010 >> ../../ran.log"}
+    - {id: TODO-011, task: api, repo: api, plan: PLAN-010, blocked_by: [TODO-010],
+       run: "echo TODO-011 >> ../../ran.log"}
+    - {id: TODO-012, task: web, repo: web, plan: PLAN-010, blocked_by: [TODO-011],
+       run: "echo TODO-012 >> ../../ran.log"}
+    - {id: TODO-020, task: core, repo: core, plan: PLAN-011, run: "echo TODO-020 >> ../../ran.log"}
+    - {id: TODO-021, task: api, repo: api, plan: PLAN-011, run: "echo TODO-021 >> ../../ran.log"}
+"""
+
+
+def test_a_push_runs_the_pushed_repos_todos_and_with_a_dependents_selector_its_consumers(
+        cluster: Cluster) -> None:
+    """A push to api: `...api` runs PLAN-010's todos of api and web (levelled over them
+    alone), not core's; `tag:python` runs PLAN-011's todo of api only. A kept todo whose
+    predecessor outside the scope is not completed refuses the start, naming it."""
+    c = cluster
+    fleet(c.root).write_text(SCOPED)
+    ran = c.root / "ran.log"
+    c.start_workers(["core", "api", "web"])
+
+    def ran_now() -> list[str]:
+        got = sorted(ran.read_text().split()) if ran.exists() else []
+        ran.unlink(missing_ok=True)
+        return got
+
+    # TODO-010 (core) is pending: api's todo must not run as if it had passed
+    res = c.cli("trigger", "push", "--repo", "api", "--ref", SHA, "--json")
+    assert res.returncode == 1, res.stdout + res.stderr
+    doc = json.loads(res.stdout)
+    refused, started = doc["started"]
+    assert refused["plan"] == "PLAN-010" and refused["sweep_id"] is None
+    assert "TODO-011 (api) waits for TODO-010 (core), which is pending" in refused["error"]
+    assert started["plan"] == "PLAN-011" and started["trigger"]["repos"] == ["api"]
+    assert c.wait_sweep(started["sweep_id"])["status"] == "succeeded"
+    assert ran_now() == ["TODO-021"]
+
+    assert c.cli_json("plan", "sweep", "PLAN-010", "--wait")["status"] == "succeeded"
+    assert ran_now() == ["TODO-010", "TODO-011", "TODO-012"]  # the whole plan, synced
+
+    doc = c.cli_json("trigger", "push", "--repo", "api", "--ref", SHA, "--wait")
+    assert [(s["plan"], s["error"]) for s in doc["started"]] == [("PLAN-010", None),
+                                                                  ("PLAN-011", None)]
+    assert [e["status"] for e in doc["ended"]] == ["succeeded", "succeeded"]
+    assert ran_now() == ["TODO-011", "TODO-012", "TODO-021"]  # not core's
+    deps, python = (c.cli_json("sweep", "status", s["sweep_id"]) for s in doc["started"])
+    assert sorted(deps["todos"]) == ["TODO-011", "TODO-012"]
+    assert deps["levels"] == [["TODO-011"], ["TODO-012"]]
+    assert deps["trigger"]["repos"] == ["api", "web"]
+    assert sorted(python["todos"]) == ["TODO-021"] and python["trigger"]["repos"] == ["api"]
+    shown = c.cli("sweep", "status", deps["sweep_id"]).stdout
+    assert f"started by a push to api (main at {SHA}): the plan's todos of api, web" in shown
+    # a push to core: ...api does not select core; tag:python runs core's todo alone
+    doc = c.cli_json("trigger", "push", "--repo", "core", "--ref", SHA, "--wait")
+    assert [s["plan"] for s in doc["started"]] == ["PLAN-011"]
+    assert ran_now() == ["TODO-020"]
+
+
+def test_embedded_a_push_runs_its_scope_in_a_plan_sweep_process_of_its_own(
+        tmp_path: Path) -> None:
+    """No COORD_REDIS_URL: each plan a push starts is a detached `coord plan sweep`
+    process, given the push's scope with its trigger: it runs that scope alone."""
+    import psutil
+
+    eco = fleet(tmp_path)
+    eco.write_text(SCOPED.replace("repo: core, plan: PLAN-010,",
+                                  "repo: core, plan: PLAN-010, status: completed,"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    env.update(COORD_USER="tester", PYTHONPATH=str(ROOT))
+
+    def coord(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "coordination.cli.main", "--file",
+                               str(eco), *args], capture_output=True, text=True, env=env,
+                              cwd=ROOT, timeout=120)
+
+    res = coord("trigger", "push", "--repo", "api", "--ref", SHA, "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    started = json.loads(res.stdout)["started"]
+    try:
+        def ended(sid: str) -> dict[str, Any] | None:
+            got = coord("sweep", "status", sid, "--json")
+            doc: dict[str, Any] = json.loads(got.stdout) if got.returncode == 0 else {}
+            return doc if doc.get("status") in ("succeeded", "failed", "cancelled") else None
+
+        deps, python = (wait_for(lambda s=s: ended(s["sweep_id"]), 120,
+                                 f"embedded sweep of {s['plan']} to end", interval=0.5)
+                        for s in started)
+        assert (deps["plan"], deps["status"], sorted(deps["todos"])) == (
+            "PLAN-010", "succeeded", ["TODO-011", "TODO-012"])
+        assert deps["levels"] == [["TODO-011"], ["TODO-012"]]
+        assert (python["plan"], python["status"], sorted(python["todos"])) == (
+            "PLAN-011", "succeeded", ["TODO-021"])
+        assert sorted((tmp_path / "ran.log").read_text().split()) == [
+            "TODO-011", "TODO-012", "TODO-021"]
+    finally:
+        for s in started:  # each syncs the catalog and exits
+            if s.get("pid") and psutil.pid_exists(s["pid"]):
+                psutil.Process(s["pid"]).wait(timeout=120)

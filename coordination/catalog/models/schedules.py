@@ -48,7 +48,9 @@ class PushTrigger(CatalogModel):
 
     repos: str = Field(min_length=1, json_schema_extra={"pattern": SELECTOR_PATTERN})
     """A repo selector (tag:python, api, ...api): a push to a repo it selects starts the
-    plan; with a graph form (...core: core and what depends on it) a push to any of those."""
+    plan; with a graph form (...core: core and what depends on it) a push to any of those.
+    The sweep runs the plan's todos of the pushed repo; with a dependents form (...R) those
+    of what depends on the pushed repo too, of the repos the selector selects."""
     branch: Branch | None = Field(None, json_schema_extra=BRANCH_SCHEMA)
     """The branch whose pushes count; unset: each repo's default_branch (else main)."""
 
