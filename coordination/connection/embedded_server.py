@@ -539,8 +539,12 @@ def _shutdown(client: redis.Redis, directory: Path, sock: Path) -> None:
 def _reap_later(proc: subprocess.Popen[bytes]) -> None:
     """The server (or watchdog) is our child until we exit: reap it when it ends, so a
     long-lived starter leaves no zombie behind (a zombie's pid still looks alive)."""
-    threading.Thread(target=proc.wait, name=f"coord-embedded-reaper-{proc.pid}",
-                     daemon=True).start()
+    reaper = threading.Thread(target=proc.wait, name=f"coord-embedded-reaper-{proc.pid}",
+                              daemon=True)
+    # It holds only its own Popen's lock, which no forked child touches: a fleet may still
+    # be read in children beside it (coordination/fleet/forked.py, FORK_SAFE).
+    setattr(reaper, "coord_fork_safe", True)  # noqa: B010 - fleet/forked.py's FORK_SAFE
+    reaper.start()
 
 
 def _log_tail(directory: Path) -> str:

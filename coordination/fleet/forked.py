@@ -41,6 +41,12 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+#: A thread that says it holds nothing a child could wait on (set ``thread.<this> = True``):
+#: the embedded server's reaper, blocked in its own child's ``wait`` (a lock no forked
+#: reader touches), does not keep a fleet from being read in children.
+FORK_SAFE = "coord_fork_safe"
+
+
 def _forkable() -> bool:
     """May this process fork? On POSIX, from the main thread, with no other thread but
     idle daemon timers (the CLI's, that turns the garbage collector back on: it holds
@@ -48,7 +54,7 @@ def _forkable() -> bool:
     lock a child would then wait on for ever."""
     if not hasattr(os, "fork") or threading.current_thread() is not threading.main_thread():
         return False
-    return all(isinstance(t, threading.Timer) and t.daemon
+    return all((isinstance(t, threading.Timer) and t.daemon) or getattr(t, FORK_SAFE, False)
                for t in threading.enumerate() if t is not threading.main_thread())
 
 

@@ -240,7 +240,9 @@ def test_one_worker_serves_several_repos_each_at_its_own_concurrency(cluster: Cl
     cluster.write_catalog({"a": 1, "b": 2}, todos)
     bad = cluster.cli("worker", "--repo", "a", "--repo", "b", "--path", "/tmp")
     assert bad.returncode == 2 and "one repo" in bad.stderr
-    w = cluster.start_worker("a", extra=("--repo", "b"))
+    # one process (--processes 1): by default a worker of several repos forks one per
+    # usable core (test_worker_processes.py)
+    w = cluster.start_worker("a", extra=("--repo", "b", "--processes", "1"))
     listed = cluster.cli_json("workers")
     assert [sorted(x["repos"]) for x in listed] == [["a", "b"]]
     st = cluster.wait_sweep(cluster.start_sweep())

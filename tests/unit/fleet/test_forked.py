@@ -89,6 +89,18 @@ def test_no_fork_while_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
         stop.set()
         t.join()
     assert forked.children_for(100) == 4
+    # a thread marked fork-safe (the embedded server's reaper, blocked in its child's
+    # wait) does not keep the children from being forked; unmarked, the same thread does
+    child = subprocess.Popen(["sleep", "30"])
+    reaper = threading.Thread(target=child.wait, daemon=True)
+    reaper.start()
+    try:
+        assert forked.children_for(100) == 0
+        setattr(reaper, forked.FORK_SAFE, True)
+        assert forked.children_for(100) == 4
+    finally:
+        child.kill()
+        reaper.join()
     # an idle daemon timer (the CLI's, that turns the garbage collector back on) holds
     # nothing a child would wait on
     timer = threading.Timer(60, lambda: None)
