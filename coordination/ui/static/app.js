@@ -580,6 +580,11 @@ async function sweepView(id) {
       if (node) { node.setAttribute("data-status", st); coord.statusChanges++; }
     }
     renderHead(g);
+    // Live again after its stream ended (a retry resumed it): followed again from here,
+    // so its end reaches the page however fast the retried todo ran.
+    if (["queued", "running", "paused"].includes(sweepStatus) && (!es || es.readyState === EventSource.CLOSED)) {
+      follow(g.after);
+    }
   };
 
   const load = async () => {
