@@ -103,7 +103,8 @@ class Trickle:
         self.sock.listen(8)
         self.port = self.sock.getsockname()[1]
         self.stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
 
     def _accept(self) -> None:
         while not self.stop.is_set():
@@ -126,8 +127,16 @@ class Trickle:
                 return
 
     def close(self) -> None:
+        """Stop: a blocked accept() is woken by the shutdown (a close alone leaves the
+        thread waiting in it for ever, and a later test's fork refused beside it)."""
         self.stop.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
+        self.thread.join(timeout=5)
+        assert not self.thread.is_alive()
 
 
 @pytest.fixture
