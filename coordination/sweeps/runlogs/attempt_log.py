@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -63,6 +64,11 @@ class AttemptLog:
         self.written = False  # its first write done (its keys listed for retention)
         self.closed = False
         self.warned = False
+        # The writes while the command runs go on a thread of their own, one at a time:
+        # a write blocked on an unreachable Redis never holds up the worker's poll (its
+        # lease lost is the command killed at once, not after the socket's timeout).
+        self._lock = threading.Lock()
+        self._writer: threading.Thread | None = None
 
     # -- what the worker calls ----------------------------------------------------------
     def add(self, stderr: bool, data: bytes) -> None:
@@ -85,17 +91,19 @@ class AttemptLog:
             self._queue("coord", TRUNCATED.format(cap=self.cap))
             rec["truncated"] = True
         if self.pending_chars >= FLUSH_BYTES:
-            self.flush()
+            self._flush_behind()
 
     def tick(self) -> None:
         """The worker's poll: write what waited long enough (and, once the command has
         run :data:`FLUSH_EVERY` s, its record, so the attempt shows as running)."""
         now = time.monotonic()
-        if self.since is not None:
-            if now - self.since >= FLUSH_EVERY:
-                self.flush()
+        with self._lock:
+            since = self.since
+        if since is not None:
+            if now - since >= FLUSH_EVERY:
+                self._flush_behind()
         elif not self.written and now - self.began >= FLUSH_EVERY:
-            self.flush()
+            self._flush_behind()
 
     def watching(self, should_stop: Callable[[], str | None]) -> Callable[[], str | None]:
         """``should_stop`` that ticks first (the worker polls it about every 0.1 s)."""
@@ -110,6 +118,8 @@ class AttemptLog:
         if self.closed:
             return
         self.closed = True
+        if self._writer is not None:
+            self._writer.join()  # (the command has ended: nothing waits on this)
         if not self.record["truncated"]:
             self._drain()
         self.record["ended_at"] = time.time()
@@ -128,18 +138,31 @@ class AttemptLog:
     def _queue(self, name: str, text: str) -> None:
         if not text:
             return
-        if self.pending and self.pending[-1][0] == name:
-            self.pending[-1] = (name, self.pending[-1][1] + text)
-        else:
-            self.pending.append((name, text))
-        self.pending_chars += len(text)
-        if self.since is None:
-            self.since = time.monotonic()
+        with self._lock:
+            if self.pending and self.pending[-1][0] == name:
+                self.pending[-1] = (name, self.pending[-1][1] + text)
+            else:
+                self.pending.append((name, text))
+            self.pending_chars += len(text)
+            if self.since is None:
+                self.since = time.monotonic()
+
+    def _flush_behind(self) -> None:
+        """A write on the writer thread, unless one is under way (the next tick asks again)."""
+        if self._writer is not None and self._writer.is_alive():
+            return
+        self._writer = threading.Thread(target=self.flush, name="coord-attempt-log",
+                                        daemon=True)
+        self._writer.start()
 
     def flush(self, *, end: bool = False) -> None:
+        with self._lock:
+            batch, chars = self.pending, self.pending_chars
+            self.pending, self.pending_chars, self.since = [], 0, None
+            record = dict(self.record)
         try:
-            self.store.write(self.sweep_id, self.todo_id, self.attempt, self.pending,
-                             self.record, first=not self.written, end=end)
+            self.store.write(self.sweep_id, self.todo_id, self.attempt, batch,
+                             record, first=not self.written, end=end)
         except Exception as exc:  # noqa: BLE001 - a log never fails its todo
             if not self.warned:
                 self.warned = True
@@ -147,9 +170,9 @@ class AttemptLog:
                             self.sweep_id, self.todo_id, self.attempt, exc,
                             "" if end else "; tried again")
             if not end:
-                self.since = time.monotonic()  # the next try after another FLUSH_EVERY
+                with self._lock:  # kept, before what came meanwhile; tried again later
+                    self.pending = batch + self.pending
+                    self.pending_chars += chars
+                    self.since = time.monotonic()  # the next try after another FLUSH_EVERY
             return
         self.written = True
-        self.pending = []
-        self.pending_chars = 0
-        self.since = None
