@@ -159,7 +159,7 @@ class AttemptLog:
         with self._lock:
             batch, chars = self.pending, self.pending_chars
             self.pending, self.pending_chars, self.since = [], 0, None
-            record = dict(self.record)
+            record = self.record.copy()
         try:
             self.store.write(self.sweep_id, self.todo_id, self.attempt, batch,
                              record, first=not self.written, end=end)
