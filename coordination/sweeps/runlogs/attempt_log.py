@@ -64,10 +64,13 @@ class AttemptLog:
         self.written = False  # its first write done (its keys listed for retention)
         self.closed = False
         self.warned = False
-        # The writes while the command runs go on a thread of their own, one at a time:
-        # a write blocked on an unreachable Redis never holds up the worker's poll (its
-        # lease lost is the command killed at once, not after the socket's timeout).
+        # The writes while the command runs go on one thread of the attempt's own, woken
+        # when a write is due: a write blocked on an unreachable Redis never holds up the
+        # worker's poll (its lease lost is the command killed at once, not after the
+        # socket's timeout). It starts with the first write due: a command that ends
+        # sooner costs no thread.
         self._lock = threading.Lock()
+        self._due = threading.Event()
         self._writer: threading.Thread | None = None
 
     # -- what the worker calls ----------------------------------------------------------
@@ -118,7 +121,8 @@ class AttemptLog:
         if self.closed:
             return
         self.closed = True
-        if self._writer is not None:
+        if self._writer is not None:  # woken to see it is closed; a write under way ends
+            self._due.set()
             self._writer.join()  # (the command has ended: nothing waits on this)
         if not self.record["truncated"]:
             self._drain()
@@ -148,12 +152,23 @@ class AttemptLog:
                 self.since = time.monotonic()
 
     def _flush_behind(self) -> None:
-        """A write on the writer thread, unless one is under way (the next tick asks again)."""
-        if self._writer is not None and self._writer.is_alive():
-            return
-        self._writer = threading.Thread(target=self.flush, name="coord-attempt-log",
-                                        daemon=True)
-        self._writer.start()
+        """A write due: the writer thread wakes for it (asked again while one is under way,
+        it writes once more when that one ends: what came meanwhile)."""
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_behind, name="coord-attempt-log",
+                                            daemon=True)
+            self._writer.start()
+        self._due.set()
+
+    def _write_behind(self) -> None:
+        """The writer thread: one write each time one is due, until the attempt is closed
+        (whose last write :meth:`close` makes itself, after this thread has ended)."""
+        while True:
+            self._due.wait()
+            self._due.clear()
+            if self.closed:
+                return
+            self.flush()
 
     def flush(self, *, end: bool = False) -> None:
         with self._lock:

@@ -5,16 +5,20 @@ refuses."""
 
 from __future__ import annotations
 
+import threading
 import time
+from typing import Any
 
 import pytest
 import redis
 
+from coordination.errors import NotFoundError
 from coordination.runtime.context import Runtime
 from coordination.sweeps.runlogs import attempt_log
 from coordination.sweeps.runlogs.attempt_log import AttemptLog
 from coordination.sweeps.runlogs.logs import logs_document
 from coordination.sweeps.runlogs.masking import Masker
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -30,6 +34,14 @@ def _log(rt: Runtime, attempt: int = 1, *, cap: int = 1 << 20, masker: Masker | 
 def _sweep(rt: Runtime) -> None:
     rt.redis.hset(rt.keys.sweep(SID), mapping={"status": "running", "plan": "PLAN-001"})
     rt.redis.zadd(rt.keys.sweeps, {SID: time.time()})
+
+
+def _written(rt: Runtime) -> dict[str, Any] | None:
+    """TODO-001's log in the sweep, None while no write has reached it."""
+    try:
+        return dict(logs_document(rt, "TODO-001", sweep_id=SID))
+    except NotFoundError:
+        return None
 
 
 def test_a_short_attempt_writes_once_at_its_end(rt: Runtime) -> None:
@@ -62,11 +74,12 @@ def test_a_long_attempt_is_written_while_it_runs(rt: Runtime, monkeypatch: pytes
     monkeypatch.setattr(attempt_log, "FLUSH_EVERY", 0.0)
     log = _log(rt)
     log.tick()  # ran FLUSH_EVERY: its record, so it shows as running
-    assert logs_document(rt, "TODO-001", sweep_id=SID)["running"]
+    wait_for(lambda: (_written(rt) or {}).get("running"), 10,
+             "the running attempt's record written by the writer thread")
     log.add(False, b"step 1\n")
     log.tick()
-    assert logs_document(rt, "TODO-001", sweep_id=SID)["output"] == [
-        {"stream": "stdout", "text": "step 1\n"}]
+    wait_for(lambda: (_written(rt) or {}).get("output") == [
+        {"stream": "stdout", "text": "step 1\n"}], 10, "its first line written while it runs")
     log.close("timeout", None)
     doc = logs_document(rt, "TODO-001", sweep_id=SID)
     assert not doc["running"] and doc["attempts"][0]["outcome"] == "timeout"
@@ -134,6 +147,47 @@ def test_a_write_redis_refuses_never_fails_the_todo(rt: Runtime,
     log.add(False, b"x")
     log.close("exited", 0)  # no exception
     assert calls == [1]
+
+
+def test_a_blocked_write_never_holds_up_the_poll_and_one_thread_writes(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The worker's poll (tick, then its lease check) must stay prompt while a write hangs
+    # on an unreachable Redis: the chaos tier's cut worker kills its command from there.
+    _sweep(rt)
+    monkeypatch.setattr(attempt_log, "FLUSH_EVERY", 0.0)
+    log = _log(rt)
+    release, writing = threading.Event(), threading.Event()
+    real, batches = log.store.write, []
+    writers: set[threading.Thread] = set()
+
+    def blocked(sweep_id: str, todo: str, attempt: int, batch: list[tuple[str, str]],
+                *a: object, **k: object) -> None:
+        if not k.get("end"):  # (the last write is close's own, on the worker's thread)
+            writers.add(threading.current_thread())
+        batches.append([t for _, t in batch])
+        writing.set()
+        release.wait(20)
+        real(sweep_id, todo, attempt, batch, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(log.store, "write", blocked)
+    log.add(False, b"one\n")
+    log.tick()
+    assert writing.wait(10), "the first write never started"
+    for n in range(50):  # polls while it hangs: none of them waits on it
+        began = time.monotonic()
+        log.add(False, f"more {n}\n".encode())
+        log.tick()
+        assert time.monotonic() - began < 1.0
+    release.set()
+    wait_for(lambda: len(batches) >= 2, 10, "the output that came meanwhile written next")
+    log.close("exited", 0)
+    (writer,) = writers  # one writer thread, however many writes
+    assert writer.name == "coord-attempt-log" and writer is not threading.current_thread()
+    assert "".join(t for b in batches for t in b) == "one\n" + "".join(
+        f"more {n}\n" for n in range(50))
+    assert [t["text"] for t in logs_document(rt, "TODO-001", sweep_id=SID)["output"]] == [
+        "one\n" + "".join(f"more {n}\n" for n in range(50))]
+    assert not any(t.name == "coord-attempt-log" for t in threading.enumerate())
 
 
 def test_masking_keeps_the_streams_in_their_order(rt: Runtime) -> None:
