@@ -29,10 +29,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coordination.errors import CoordError
 from coordination.runtime.context import get_runtime
 from coordination.sweeps.starts.triggers import PushPlans, Trigger, plans_for_push, push_trigger
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog
 
 log = logging.getLogger("coord.firing")
 
@@ -71,14 +75,23 @@ def start_plan(catalog: Path, plan_id: str, trigger: Trigger) -> Started:
         return Started(plan_id, trigger, error=str(exc))
 
 
-def on_push(catalog: Path, repo: str, branch: str | None, sha: str) -> tuple[PushPlans, list[Started]]:
+def push_catalog(catalog: Path) -> Catalog:
+    """The catalog as the planner sees it, which a push's triggers are matched against
+    (read once by a caller that matches several repos' pushes: the forge's webhook)."""
+    from coordination.sweeps import SweepService  # lazy: the catalog's reader
+
+    return SweepService(get_runtime(catalog), catalog).catalog()
+
+
+def on_push(catalog: Path, repo: str, branch: str | None, sha: str, *,
+            read: Catalog | None = None) -> tuple[PushPlans, list[Started]]:
     """A push of ``sha`` to ``repo``'s ``branch`` (None: its default branch): every plan
     whose ``on: {push: ...}`` matches starts (:func:`start_plan`). Returns what matched
     and did not (and why), and each start. An unknown repo is a NotFoundError (exit 2);
-    a push nothing matches starts nothing. The forge's push webhook calls this."""
-    from coordination.sweeps import SweepService  # lazy: the catalog's reader
-
-    plans = plans_for_push(SweepService(get_runtime(catalog), catalog).catalog(), repo, branch,
+    a push nothing matches starts nothing. ``read``: the catalog :func:`push_catalog`
+    gave, when the caller has it (else it is read here). The forge's push webhook and
+    `coord trigger push` call this."""
+    plans = plans_for_push(read if read is not None else push_catalog(catalog), repo, branch,
                            catalog.resolve().parent)
     return plans, [start_plan(catalog, m.plan, push_trigger(repo, plans.branch, sha,
                                                             list(m.repos)))

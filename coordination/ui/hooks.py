@@ -150,14 +150,15 @@ def pushed(catalog: Path, event: ForgeEvent) -> dict[str, object]:
     """A verified push: each catalog repo on the event's forge project starts what its
     push triggers select (:func:`coordination.firing.on_push`); a repo no trigger
     selects starts nothing. Each start (or why it did not: a frozen fleet) is listed."""
-    from coordination.firing import on_push  # lazy: the send path
+    from coordination.firing import on_push, push_catalog  # lazy: the send path
 
     assert isinstance(event, PushEvent)
-    repos = [r.name for r in CatalogStore(catalog).load().repos if r.forge is not None
+    read = push_catalog(catalog)  # once, for every repo the event names
+    repos = [r.name for r in read.repos if r.forge is not None
              and r.forge.kind == event.forge and r.forge.project == event.project]
     started: list[dict[str, object]] = []
     for repo in repos:
-        _, each = on_push(catalog, repo, event.branch, event.sha)
+        _, each = on_push(catalog, repo, event.branch, event.sha, read=read)
         started += [s.document() for s in each]
     return {"event": type(event).__name__, "updated": {}, "repos": repos, "started": started}
 
