@@ -315,6 +315,9 @@ def render_summary(sm: SweepSummary, *, to_stderr: bool = False,
     con = err_console() if to_stderr else out_console()
     _header(con, sm["sweep_id"], sm["subject"], sm["strategy"], sm["status"], sm["reason"],
             sm["orphaned"])
+    pushed = push_line(sm.get("trigger"))
+    if pushed:
+        con.print(esc(pushed))
     con.print(f"{sm['total']} todos: " + ", ".join(
         f"{n} {styled(k)}" for k, n in sm["counts"].items()), soft_wrap=True)
     rows = [_row(r["todo"], r["repo"], r["status"], r["attempts"], r["exit_code"],

@@ -62,7 +62,7 @@ assert set(ATTENTION_ORDER) == ATTENTION, "every attention status has its place"
 
 #: Record fields a summary shows (never the spec).
 SUMMARY_FIELDS = ("plan", "strategy", "status", "reason", "todos", "shape", "runner",
-                  "rollback_reason")
+                  "rollback_reason", "trigger")
 
 
 class SummaryRow(TypedDict):
@@ -109,6 +109,7 @@ class SweepSummary(TypedDict):
     failed: int  # todos failed (or compensation_failed)
     failures: list[SummaryFailure]  # the first MOST_FAILED_SHOWN of them, with output
     failed_named: list[str]  # the next MOST_FAILED_NAMED of them, by id
+    trigger: dict[str, object] | None  # what started it (a push: its repo, sha and scope)
     waves: NotRequired[list[WaveRow] | list[EventWave]]
     gates: NotRequired[dict[str, GateEntry]]
 
@@ -169,6 +170,7 @@ def _build(sweep_id: str, rec: Mapping[str, object], first: list[str], total: in
         "failed": len(failed),
         "failures": [failure(t, entries[t]) for t in failed[:MOST_FAILED_SHOWN]],
         "failed_named": failed[MOST_FAILED_SHOWN:MOST_FAILED_SHOWN + MOST_FAILED_NAMED],
+        "trigger": dict(trigger) if isinstance(trigger := rec.get("trigger"), dict) else None,
     }
 
 
@@ -181,7 +183,8 @@ def summarize(doc: StatusDocument) -> SweepSummary:
     order = attention_order({t: v["status"] for t, v in todos.items()})
     failed = [t for t in order if todos[t]["status"] in FAILED]
     rec = {"plan": doc.get("plan"), "strategy": doc.get("strategy"), "status": doc["status"],
-           "reason": doc.get("reason"), "rollback_reason": doc.get("rollback_reason")}
+           "reason": doc.get("reason"), "rollback_reason": doc.get("rollback_reason"),
+           "trigger": doc.get("trigger")}
     out = _build(doc["sweep_id"], rec, list(todos)[:5], len(todos), counts, order, failed,
                  todos, doc.get("orphaned"))
     if "waves" in doc:

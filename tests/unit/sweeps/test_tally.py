@@ -247,6 +247,31 @@ def test_the_summary_of_a_big_sweep_equals_the_full_read(rt: Runtime, tmp_path: 
     assert "more that did not succeed" in quick and "more failed:" in quick
 
 
+def test_a_big_push_started_sweep_s_summary_names_its_push(
+        rt: Runtime, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Since #63 a push runs only its repos' todos: the summary view says so, as the
+    # full view does, and its JSON carries the trigger.
+    from coordination.sweeps.planning import new_sweep_id
+    from coordination.sweeps.starts.triggers import push_trigger
+
+    cat = catalog(tmp_path / "eco", sm.MOST_ROWS + 5)
+    svc = SweepService(rt, cat)
+    spec = svc.plan_spec(PLAN, strategy="levels", ignore_blockers=True)
+    pushed = push_trigger("r00", "main", "abc1234", ["r00", "r01"])
+    sid = svc.start_spec(spec, new_sweep_id(PLAN), trigger=pushed)
+    fast = sm.summary(rt, sid)
+    assert fast is not None and fast["trigger"] == pushed
+    assert fast == sm.summarize(reading.status(rt, sid))
+    render_summary(fast)
+    assert ("started by a push to r00 (main at abc1234): the plan's todos of r00, r01"
+            in capsys.readouterr().out)
+    by_command = svc.start(PLAN, strategy="levels", ignore_blockers=True, again=True)
+    plain = sm.summary(rt, by_command)
+    assert plain is not None and plain["trigger"] == {"kind": "cli"}
+    render_summary(plain)
+    assert "started by a push" not in capsys.readouterr().out
+
+
 def test_the_summary_reads_no_spec_and_only_the_todos_it_shows(
         rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sid, _d = big_sweep(rt, tmp_path, n=400)
