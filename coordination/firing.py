@@ -27,13 +27,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coordination.errors import CoordError
 from coordination.runtime.context import get_runtime
-from coordination.sweeps.starts.triggers import PushPlans, Trigger, plans_for_push, push_trigger
+from coordination.sweeps.starts.triggers import (
+    PushPlans,
+    Trigger,
+    plans_for_push,
+    push_trigger,
+    trigger_scope,
+)
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
@@ -96,6 +102,46 @@ def on_push(catalog: Path, repo: str, branch: str | None, sha: str, *,
     return plans, [start_plan(catalog, m.plan, push_trigger(repo, plans.branch, sha,
                                                             list(m.repos)))
                    for m in plans.matches]
+
+
+@dataclass
+class Preview:
+    """What a push would start of one plan (`coord trigger push --dry-run`): the todos of
+    its scope by level, or why its start would be refused."""
+
+    plan: str
+    trigger: Trigger
+    levels: list[list[str]] = field(default_factory=list)
+    error: str | None = None
+
+    def document(self) -> dict[str, object]:
+        return {"plan": self.plan, "repos": self.trigger.get("repos"), "levels": self.levels,
+                "todos": sum(len(lv) for lv in self.levels), "error": self.error}
+
+
+def preview_push(catalog: Path, repo: str, branch: str | None, sha: str
+                 ) -> tuple[PushPlans, list[Preview]]:
+    """:func:`on_push` without starting anything: each matching plan's sweep planned as
+    its start would plan it (the push's scope, every todo of it again), or the refusal
+    its start would meet (a frozen fleet, a todo of the scope waiting for one outside
+    it that is not completed). Nothing is written."""
+    from coordination.runtime.freeze import refuse_if_frozen  # lazy: as push_catalog
+    from coordination.sweeps import SweepService  # lazy: the catalog's reader, as push_catalog
+
+    svc = SweepService(get_runtime(catalog), catalog)
+    plans = plans_for_push(svc.catalog(), repo, branch, catalog.resolve().parent)
+    out: list[Preview] = []
+    for m in plans.matches:
+        trigger = push_trigger(repo, plans.branch, sha, list(m.repos))
+        try:
+            refuse_if_frozen(svc.rt, f"start a sweep of {m.plan}")
+            spec = svc.plan_spec(m.plan, strategy="levels", ignore_blockers=False, again=True,
+                                 repos=trigger_scope(trigger))
+        except CoordError as exc:
+            out.append(Preview(m.plan, trigger, error=str(exc)))
+            continue
+        out.append(Preview(m.plan, trigger, levels=[list(lv) for lv in spec.levels]))
+    return plans, out
 
 
 def _start_embedded(catalog: Path, plan_id: str, trigger: Trigger) -> Started:

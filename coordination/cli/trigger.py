@@ -33,9 +33,11 @@ def trigger() -> None:
               help="The branch pushed to; default the repo's default_branch (else main).")
 @click.option("--wait", is_flag=True, help="Follow the sweeps started to their end; exit 1 "
               "unless each succeeded.")
+@click.option("--dry-run", is_flag=True, help="Start nothing: print each plan the push would "
+              "start, the todos of its scope by level, or why its start would be refused.")
 @json_option
 @click.pass_obj
-def push(obj: Context, repo: str, sha: str, branch: str | None, wait: bool,
+def push(obj: Context, repo: str, sha: str, branch: str | None, wait: bool, dry_run: bool,
          as_json: bool) -> None:
     """A push of SHA to REPO's branch: start every plan whose `on: {push: {repos, branch}}`
     matches (its selector selects REPO, on that branch), each as `coord plan sweep PLAN
@@ -45,16 +47,24 @@ def push(obj: Context, repo: str, sha: str, branch: str | None, wait: bool,
     with no todo in the scope is not started. A push no plan matches starts nothing and
     exits 0, saying which plans did not match and why; an unknown repo exits 2; a start
     refused (a frozen fleet, a todo of the scope waiting for one outside it that is not
-    completed) exits 1.
+    completed) exits 1. --dry-run starts and writes nothing: each plan that would start,
+    its scope's todos by level, or why its start would be refused (exit 1, as then).
 
     \b
     Examples:
       coord trigger push --repo api --ref "$CI_COMMIT_SHA"
       coord trigger push --repo core --ref 3f2c1e9 --branch main --wait --json
+      coord trigger push --repo api --ref 3f2c1e9 --dry-run
     """
     if not SHA.match(sha):
         raise UsageError(f"--ref {sha!r} is not a commit's SHA",
                          hint="pass the pushed commit, e.g. --ref \"$(git rev-parse HEAD)\"")
+    if dry_run:
+        if wait:
+            raise UsageError("--dry-run starts nothing to --wait for",
+                             hint="drop --wait, or --dry-run")
+        _preview(obj, repo, branch, sha, as_json)
+        return
     from coordination.firing import on_push  # lazy: the send path
 
     plans, started = on_push(obj.file, repo, branch, sha)
@@ -70,6 +80,39 @@ def push(obj: Context, repo: str, sha: str, branch: str | None, wait: bool,
     emit(as_json, doc, _human)
     if failed:
         sys.exit(1)
+
+
+def _preview(obj: Context, repo: str, branch: str | None, sha: str, as_json: bool) -> None:
+    """--dry-run: what the push would start (see :func:`coordination.firing.preview_push`)."""
+    from coordination.firing import preview_push  # lazy: the planner
+
+    plans, previews = preview_push(obj.file, repo, branch, sha)
+    doc: dict[str, object] = {
+        "repo": repo, "branch": plans.branch, "sha": sha, "dry_run": True,
+        "would_start": [p.document() for p in previews],
+        "unmatched": [{"plan": p, "why": why} for p, why in plans.unmatched]}
+    emit(as_json, doc, _preview_human)
+    if any(p.error for p in previews):
+        sys.exit(1)
+
+
+def _preview_human(d: dict[str, object]) -> None:
+    would = d["would_start"] if isinstance(d["would_start"], list) else []
+    unmatched = d["unmatched"] if isinstance(d["unmatched"], list) else []
+    where = f"{esc(str(d['repo']))} {esc(str(d['branch']))} at {esc(str(d['sha']))}"
+    if not would:
+        say(f"no plan's push trigger matches a push to {where}: nothing would start")
+    for w in would:
+        repos = ", ".join(map(str, w["repos"] or []))
+        if w.get("error"):
+            say(f"{esc(w['plan'])}: would be refused: {esc(w['error'])}")
+            continue
+        say(f"{esc(w['plan'])}: would start {w['todos']} todo(s) of {esc(repos)} "
+            f"(push to {where}), in {len(w['levels'])} level(s):")
+        for n, level in enumerate(w["levels"], 1):
+            say(f"  {n}. {esc(', '.join(level))}")
+    for u in unmatched:
+        say(f"[dim]{esc(u['plan'])}: would not start: {esc(u['why'])}[/dim]")
 
 
 def _follow(sweep_ids: list[str], obj: Context, as_json: bool) -> list[dict[str, object]]:

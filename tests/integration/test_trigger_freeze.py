@@ -84,7 +84,8 @@ def test_freeze_refuses_starts_and_pause_all_stops_what_runs(cluster: Cluster) -
     res = c.cli("freeze", "--reason", "incident 4711")
     assert res.returncode == 0 and "frozen" in res.stdout, res.stderr
     for argv in (("plan", "sweep", "PLAN-001"), ("todo", "run", "TODO-001"),
-                 ("trigger", "push", "--repo", "api", "--ref", SHA)):
+                 ("trigger", "push", "--repo", "api", "--ref", SHA),
+                 ("trigger", "push", "--repo", "api", "--ref", SHA, "--dry-run")):
         res = c.cli(*argv)
         out = res.stdout + res.stderr
         assert res.returncode == 1, (argv, out)
@@ -214,7 +215,16 @@ def test_a_push_runs_the_pushed_repos_todos_and_with_a_dependents_selector_its_c
         ran.unlink(missing_ok=True)
         return got
 
-    # TODO-010 (core) is pending: api's todo must not run as if it had passed
+    # TODO-010 (core) is pending: api's todo must not run as if it had passed. A dry run
+    # says so first, and starts and writes nothing.
+    res = c.cli("trigger", "push", "--repo", "api", "--ref", SHA, "--dry-run", "--json")
+    assert res.returncode == 1, res.stdout + res.stderr
+    would = {w["plan"]: w for w in json.loads(res.stdout)["would_start"]}
+    assert "TODO-011 (api) waits for TODO-010 (core), which is pending" in (
+        would["PLAN-010"]["error"])
+    assert (would["PLAN-011"]["repos"], would["PLAN-011"]["levels"]) == (["api"],
+                                                                         [["TODO-021"]])
+    assert c.cli_json("sweep", "list") == [] and ran_now() == []
     res = c.cli("trigger", "push", "--repo", "api", "--ref", SHA, "--json")
     assert res.returncode == 1, res.stdout + res.stderr
     doc = json.loads(res.stdout)
@@ -228,6 +238,9 @@ def test_a_push_runs_the_pushed_repos_todos_and_with_a_dependents_selector_its_c
     assert c.cli_json("plan", "sweep", "PLAN-010", "--wait")["status"] == "succeeded"
     assert ran_now() == ["TODO-010", "TODO-011", "TODO-012"]  # the whole plan, synced
 
+    shown = c.cli("trigger", "push", "--repo", "api", "--ref", SHA, "--dry-run").stdout
+    assert ("PLAN-010: would start 2 todo(s) of api, web (push to api main at "
+            f"{SHA}), in 2 level(s):\n  1. TODO-011\n  2. TODO-012") in shown
     doc = c.cli_json("trigger", "push", "--repo", "api", "--ref", SHA, "--wait")
     assert [(s["plan"], s["error"]) for s in doc["started"]] == [("PLAN-010", None),
                                                                   ("PLAN-011", None)]
