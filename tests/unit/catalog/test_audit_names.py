@@ -1,0 +1,71 @@
+"""The ``op`` every manager edit writes into the audit log, pinned: users' logs, their
+queries over them and `coord audit` name edits by these strings, so a rename of the
+library's methods must not rename an entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordination.catalog.audit import log as audit
+from coordination.catalog.manager import CoordinationManager
+
+pytestmark = pytest.mark.timeout(60)
+
+#: Every ``op`` a CoordinationManager edit writes (the sweep's sync, a gate's decision,
+#: a hand edit and `audit --verify` write their own, pinned beside them).
+OPS = frozenset({
+    "create_issue", "update_issue", "close_issue", "delete_issue",
+    "create_todo", "update_todo", "complete_todo", "delete_todo",
+    "create_plan", "update_plan", "delete_plan", "reset_plan",
+    "add_milestone", "update_milestone", "delete_milestone",
+    "add_dependency", "update_dependency", "remove_dependency", "check_dependencies",
+    "add_repo", "update_repo", "remove_repo", "apply_fleet",
+    "add_notify", "remove_notify",
+})
+
+#: One edit of each kind, in an order in which each is valid on the example catalog.
+EDITS: list[tuple[str, Callable[[CoordinationManager], Any]]] = [
+    ("create_issue", lambda m: m.create_issue("New one", repos=["api"])),
+    ("update_issue", lambda m: m.update_issue("ISSUE-003", priority="high")),
+    ("close_issue", lambda m: m.close_issue("ISSUE-001")),
+    ("delete_issue", lambda m: m.delete_issue("ISSUE-004")),
+    ("create_todo", lambda m: m.create_todo("Bump", "api")),
+    ("update_todo", lambda m: m.update_todo("TODO-002", assignee="dan")),
+    ("complete_todo", lambda m: m.complete_todo("TODO-006", hours=2.5)),
+    ("delete_todo", lambda m: m.delete_todo("TODO-007")),
+    ("create_plan", lambda m: m.create_plan("Another")),
+    ("update_plan", lambda m: m.update_plan("PLAN-002", description="why")),
+    ("add_milestone", lambda m: m.add_milestone("PLAN-002", "first")),
+    ("update_milestone", lambda m: m.update_milestone("MS-002", title="first, renamed")),
+    ("delete_milestone", lambda m: m.delete_milestone("MS-002")),
+    ("delete_plan", lambda m: m.delete_plan("PLAN-002")),
+    ("reset_plan", lambda m: m.reset_plan("PLAN-001")),
+    ("add_repo", lambda m: m.add_repo("extra")),
+    ("update_repo", lambda m: m.update_repo("extra", description="more")),
+    ("add_dependency", lambda m: m.add_dependency("extra", "libcore")),
+    ("update_dependency", lambda m: m.update_dependency("DEP-004", notes="why")),
+    ("remove_dependency", lambda m: m.remove_dependency("DEP-004")),
+    ("check_dependencies", lambda m: m.check_dependencies(consumer="api")),
+    ("remove_repo", lambda m: m.remove_repo("extra")),
+    ("apply_fleet", lambda m: m.apply_fleet({"tags": {"api": ["python"]}})),
+    ("add_notify", lambda m: m.add_notify("https://hooks.example.com/coord")),
+    ("remove_notify", lambda m: m.remove_notify("https://hooks.example.com/coord")),
+]
+
+
+def test_the_table_covers_every_pinned_name() -> None:
+    assert sorted(op for op, _ in EDITS) == sorted(OPS)
+
+
+def test_each_edit_writes_its_pinned_name(mgr: CoordinationManager, example_catalog: Path) -> None:
+    log = audit.log_path(example_catalog)
+    for op, edit in EDITS:
+        before = len(audit.read(log)) if log.exists() else 0
+        edit(mgr)
+        got = audit.read(log)
+        assert [e["op"] for e in got[before:]] == [op], op
+    assert audit.verify(log) == (len(EDITS), None)
