@@ -69,3 +69,27 @@ def test_each_edit_writes_its_pinned_name(mgr: CoordinationManager, example_cata
         got = audit.read(log)
         assert [e["op"] for e in got[before:]] == [op], op
     assert audit.verify(log) == (len(EDITS), None)
+
+
+def test_the_parts_name_no_other_entry(example_catalog: Path) -> None:
+    """Every audited method of the manager's parts names one of the pinned entries, and
+    every pinned entry is some method's: a new edit adds its name here on purpose."""
+    manager = CoordinationManager(example_catalog)
+    named = {getattr(getattr(part, attr), "audit_op", None): f"{name}.{attr}"
+             for name, part in vars(manager).items() for attr in dir(part)
+             if not attr.startswith("_")}
+    named.pop(None, None)
+    assert set(named) == OPS, named
+
+
+def test_a_todo_edit_returns_the_milestones_it_moved(mgr: CoordinationManager) -> None:
+    """Completing a milestone's last open todo says so in what the edit returns (the CLI
+    and the MCP server announce it from there), and reopening it says that."""
+    ms = mgr.milestones.add("PLAN-001", "the last one", todos=["TODO-006"])
+    done = mgr.todos.complete("TODO-006")
+    assert done.todo.status.value == "completed"
+    assert [c["milestone"] for c in done.completed] == [ms.id] and done.reopened == []
+    again = mgr.todos.update("TODO-006", status="pending")
+    assert [c["milestone"] for c in again.reopened] == [ms.id] and again.completed == []
+    other = mgr.todos.update("TODO-006", assignee="dan")
+    assert (other.completed, other.reopened) == ([], [])
