@@ -42,7 +42,7 @@ MAX_CHECK_TIMEOUT = 3600  # as the Validation model allows
 
 
 class DependencyChanges(TypedDict, total=False):
-    """What :meth:`DependencyEdits.update_dependency` takes (``DEP_EDITABLE``); the
+    """What :meth:`Dependencies.update` takes (``DEP_EDITABLE``); the
     last three are its validation's (``command`` None removes the validation)."""
 
     consumer: str | None

@@ -62,7 +62,7 @@ PLAN_FIELDS = ("waves", "pace")
 
 
 class PlanChanges(TypedDict, total=False):
-    """What :meth:`PlanEdits.update_plan` takes (``PLAN_EDITABLE``)."""
+    """What :meth:`Plans.update` takes (``PLAN_EDITABLE``)."""
 
     title: str | None
     description: str | None
@@ -77,7 +77,7 @@ class PlanChanges(TypedDict, total=False):
 
 
 class MilestoneChanges(TypedDict, total=False):
-    """What :meth:`MilestoneEdits.update_milestone` takes (``MILESTONE_EDITABLE``)."""
+    """What :meth:`Milestones.update` takes (``MILESTONE_EDITABLE``)."""
 
     title: str | None
     due: dt.date | None

@@ -51,8 +51,8 @@ REPO_FIELDS = ("breaker", "default_branch", "remote", "url", "land_command", "re
 
 
 class RepoFields(TypedDict, total=False):
-    """The fields of ``REPO_FIELDS``: what :meth:`RepoEdits.add_repo` takes besides
-    its own arguments, and :meth:`RepoEdits.update_repo` too."""
+    """The fields of ``REPO_FIELDS``: what :meth:`Repos.add` takes besides
+    its own arguments, and :meth:`Repos.update` too."""
 
     breaker: Spec | None
     default_branch: str | None
@@ -67,7 +67,7 @@ class RepoFields(TypedDict, total=False):
 
 
 class RepoChanges(RepoFields, total=False):
-    """What :meth:`RepoEdits.update_repo` takes (``REPO_EDITABLE``)."""
+    """What :meth:`Repos.update` takes (``REPO_EDITABLE``)."""
 
     path: str | None
     description: str | None
