@@ -93,7 +93,8 @@ def list_issues(
     Example:
       coord issue list --status open --repo api
     """
-    items = obj.manager.reads.list_issues(status=status, priority=priority, repo=repo, assignee=assignee)
+    items = obj.manager.reads.list_issues(status=status, priority=priority, repo=repo,
+                                          assignee=assignee)
     emit(as_json, items, _issue_table)
 
 

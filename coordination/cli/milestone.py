@@ -52,7 +52,7 @@ def add_cmd(obj: Context, plan_id: str, title: str, due: dt.datetime | None,
           --todos TODO-003,TODO-004 --deliverable "staging on 3.13"
     """
     added = obj.manager.milestones.add(plan_id, title, due=_date(due), todos=split_list(todos),
-                                      deliverables=list(deliverables))
+                                       deliverables=list(deliverables))
     emit(as_json, added, lambda m: say(esc(m.id)))
 
 

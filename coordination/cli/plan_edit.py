@@ -115,9 +115,9 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
     extra = _change_fields(change_branch, change_base, change_remote, land, waves, no_waves,
                            pace, no_pace)
     created = obj.manager.plans.create(title, description=description, status=status,
-                                      repos=obj.select_repos(repos),
-                                      criteria=paired_criteria(criteria, checks, "criterion"),
-                                      **extra)  # type: ignore[arg-type]
+                                       repos=obj.select_repos(repos),
+                                       criteria=paired_criteria(criteria, checks, "criterion"),
+                                       **extra)  # type: ignore[arg-type]
     emit(as_json, created, lambda p: say(esc(p.id)))
 
 

@@ -388,8 +388,8 @@ def repo_add(obj: Context, name: str, path: str | None, description: str, role: 
     if url:
         extra["url"] = url
     added = obj.manager.repos.add(name, path=path, description=description, role=role,
-                                 tags=split_list(tags), concurrency=concurrency,
-                                 **extra)
+                                  tags=split_list(tags), concurrency=concurrency,
+                                  **extra)
     emit(as_json, added, lambda r: say(f"added {esc(r.name)}"))
 
 

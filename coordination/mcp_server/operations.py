@@ -253,7 +253,7 @@ class Operations:
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
         items = self.manager.reads.list_issues(status=status, priority=priority, repo=repo,
-                                         assignee=assignee)
+                                               assignee=assignee)
         return to_jsonable([i for i in items if self._in(i.repos)])
 
     def get_issue(self, issue_id: str) -> JSONValue:
@@ -299,7 +299,8 @@ class Operations:
         self.live()
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
-        items = self.manager.reads.list_todos(status=status, repo=repo, assignee=assignee, plan=plan)
+        items = self.manager.reads.list_todos(status=status, repo=repo, assignee=assignee,
+                                              plan=plan)
         return to_jsonable([t for t in items if self._in(self._todo_repos(t))])
 
     def get_todo(self, todo_id: str) -> JSONValue:
@@ -365,7 +366,8 @@ class Operations:
     # -- dependencies and repos ----------------------------------------------------
     def list_dependencies(self, *, consumer: str | None = None, provider: str | None = None,
                           type: str | None = None) -> JSONValue:
-        items = self.manager.reads.list_dependencies(consumer=consumer, provider=provider, type=type)
+        items = self.manager.reads.list_dependencies(consumer=consumer, provider=provider,
+                                                     type=type)
         return to_jsonable([d for d in items if self._in([d.consumer, d.provider])])
 
     def check_dependencies(self, *, consumer: str | None = None) -> JSONValue:

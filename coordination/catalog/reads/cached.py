@@ -147,4 +147,5 @@ def _via_manager(path: str | Path, **filters: str | None) -> list[JSONObject]:
     # filter gets here.
     from coordination.catalog.manager import CoordinationManager
 
-    return [t.model_dump(mode="json") for t in CoordinationManager(path).reads.list_todos(**filters)]
+    todos = CoordinationManager(path).reads.list_todos(**filters)
+    return [t.model_dump(mode="json") for t in todos]

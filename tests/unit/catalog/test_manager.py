@@ -68,7 +68,7 @@ def test_create_issue_takes_next_id_keeps_comments_and_dates(
     m: CoordinationManager, example_catalog: Path
 ) -> None:
     issue = m.issues.create("Rotate secrets", repos=["api", "infra"], priority="critical",
-                           labels=["security"], dependencies=["ISSUE-001"])
+                            labels=["security"], dependencies=["ISSUE-001"])
     assert issue.id == "ISSUE-004"
     assert issue.created == issue.updated == dt.date.today()
     assert m.reads.get_issue("ISSUE-001").blocking == ["ISSUE-004"]
@@ -113,8 +113,8 @@ def test_bad_edits_write_nothing(
 # -- todo edits -------------------------------------------------------------------------
 def test_create_todo_writes_both_sides_of_blocked_by(m: CoordinationManager) -> None:
     todo = m.todos.create("Bump client", "web", run="make client", plan="PLAN-001",
-                         blocked_by=["TODO-005", "ISSUE-003", "TODO-003"], estimate=2.5,
-                         criteria=["client builds", "tests pass"])
+                          blocked_by=["TODO-005", "ISSUE-003", "TODO-003"], estimate=2.5,
+                          criteria=["client builds", "tests pass"])
     assert todo.id == "TODO-007"
     assert todo.blocked_by == ["TODO-005", "ISSUE-003", "TODO-003"]
     assert todo.acceptance_criteria == ["client builds", "tests pass"]

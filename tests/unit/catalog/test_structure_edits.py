@@ -109,7 +109,7 @@ def test_bad_plan_edits_change_nothing(m: CoordinationManager, example_catalog: 
 def test_milestones(m: CoordinationManager, example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
     ms = m.milestones.add("PLAN-001", "Staging", due=dt.date(2026, 12, 1),
-                         todos=["TODO-003"], deliverables=["staging green"])
+                          todos=["TODO-003"], deliverables=["staging green"])
     assert ms.id == "MS-003"
     assert changed(before, example_catalog.read_bytes()) == [
         "+         - id: MS-003", "+           title: Staging", "+           due: 2026-12-01",
@@ -146,7 +146,7 @@ def test_milestone_delete_refused_while_todos_would_leave_the_plan(tmp_path: Pat
 def test_dependencies(m: CoordinationManager, example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
     dep = m.dependencies.add("web", "libcore", type="build", version_constraint=">=2.1",
-                           command="pip show libcore", expected_pattern="^Version: 2")
+                             command="pip show libcore", expected_pattern="^Version: 2")
     assert dep.id == "DEP-004" and dep.validation is not None
     assert changed(before, example_catalog.read_bytes())[-3:] == [
         "+       validation:", "+         command: pip show libcore",
