@@ -57,7 +57,7 @@ TODO_FIELDS = ("commit", "verify", "gate", "cache")
 
 
 #: (completed, reopened) milestones of one edit
-Milestones = tuple[list[MilestoneChange], list[MilestoneChange]]
+MilestonesMoved = tuple[list[MilestoneChange], list[MilestoneChange]]
 
 
 class TodoChanges(TypedDict, total=False):
@@ -200,7 +200,7 @@ class Todos:
             self._set_instances(tid, {repo: TodoStatus.completed.value})
             return TodoEdited(self.reads.get_todo(id_))
 
-        def edit(doc: CommentedMap) -> Milestones:
+        def edit(doc: CommentedMap) -> MilestonesMoved:
             before = milestones_done(doc)
             item = find_item(doc, "todos", id_, "todo")
             put(item, "status", TodoStatus.completed.value, TODO_KEYS)
@@ -260,7 +260,7 @@ class Todos:
             whole = self._whole_template(cat, id_, str(changes["status"]))
         _check_blocker_ids(update.blockers or (), id_)
 
-        def edit(doc: CommentedMap) -> Milestones:
+        def edit(doc: CommentedMap) -> MilestonesMoved:
             before = milestones_done(doc) if "status" in changes else {}
             item = find_item(doc, "todos", id_, "todo")
             if update.blockers is not None:
