@@ -9,32 +9,43 @@ give a better message than the schema (unknown repo, unknown id, bad enum
 value) are made inside the edit function, against the document being edited,
 so they cannot race with a concurrent writer.
 
-The class is one mixin per concept over
-:class:`~coordination.catalog.reads.queries.CatalogQueries` (the store and the reads):
-:mod:`.issue_edits`, :mod:`.todo_edits`, :mod:`.plan_reset`, :mod:`.dependency_checks`,
-:mod:`.notify_edits`, :mod:`.repo_status`, and :mod:`.structure` for plans,
-milestones, dependencies and repos.
+The manager holds one part per concept, each a plain class given the store (and the
+reads, where it looks things up), none built on another: ``reads``
+(:mod:`.reads.queries`), ``reports`` (:mod:`.reads.repo_status`), ``issues``,
+``todos``, ``plans``, ``milestones``, ``dependencies``, ``repos``, ``fleet`` and
+``notify`` (:mod:`.edits`). Each edit returns what it made; each names its audit entry
+with :func:`~coordination.catalog.audit.log.audited` (``manager.todos.complete``
+writes ``complete_todo``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from coordination.catalog.audit.log import operations
-from coordination.catalog.runs.dependency_checks import DependencyChecks
-from coordination.catalog.edits.issue_edits import IssueEdits
-from coordination.catalog.edits.notify_edits import NotifyEdits
-from coordination.catalog.edits.plan_reset import PlanResets
+from coordination.catalog.edits.dependency_edits import Dependencies
+from coordination.catalog.edits.fleet_edits import FleetEdits
+from coordination.catalog.edits.issue_edits import Issues
+from coordination.catalog.edits.notify_edits import Notify
+from coordination.catalog.edits.plan_edits import Milestones, Plans
+from coordination.catalog.edits.repo_edits import Repos
+from coordination.catalog.edits.todo_edits import Todos
+from coordination.catalog.file.store import CatalogStore
+from coordination.catalog.reads.queries import CatalogReads
 from coordination.catalog.reads.repo_status import RepoReports
-from coordination.catalog.edits.structure import StructureEdits
-from coordination.catalog.edits.todo_edits import TodoEdits
 
 
-@operations  # each edit's audit entry is named after the method called (audit.py)
-class CoordinationManager(IssueEdits, TodoEdits, PlanResets, DependencyChecks, NotifyEdits,
-                          RepoReports, StructureEdits):
+class CoordinationManager:
     """Issues, todos, plans, dependencies and repos of one ``ecosystem.yaml``."""
 
     def __init__(self, path: str | Path) -> None:
-        super().__init__(path)
-        self.milestones = ([], [])
+        self.store = CatalogStore(path)
+        self.reads = CatalogReads(self.store)
+        self.reports = RepoReports(self.reads)
+        self.issues = Issues(self.store, self.reads)
+        self.todos = Todos(self.store, self.reads)
+        self.plans = Plans(self.store, self.reads)
+        self.milestones = Milestones(self.store)
+        self.dependencies = Dependencies(self.store, self.reads)
+        self.repos = Repos(self.store)
+        self.fleet = FleetEdits(self.store)
+        self.notify = Notify(self.store, self.reads)

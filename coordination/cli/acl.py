@@ -120,7 +120,7 @@ def _check_flags(selector: str | None, person: str | None, role: str | None,
 
 
 def _names(obj: Context, selector: str | None) -> list[str]:
-    catalog = obj.manager.catalog()
+    catalog = obj.manager.reads.catalog()
     names = [r.name for r in catalog.repos]
     if selector is None:
         return names

@@ -39,7 +39,7 @@ class Context:
             return []
         from coordination.catalog.selection.selectors import select  # lazy: only with --repos
 
-        return select(self.manager.catalog(), text, self.file.resolve().parent,
+        return select(self.manager.reads.catalog(), text, self.file.resolve().parent,
                       written_order=True).names
 
 

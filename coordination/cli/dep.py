@@ -52,7 +52,7 @@ def list_deps(
     Example:
       coord dep list --consumer api
     """
-    items = obj.manager.list_dependencies(consumer=consumer, provider=provider, type=type_)
+    items = obj.manager.reads.list_dependencies(consumer=consumer, provider=provider, type=type_)
 
     def human(deps: list[Dependency]) -> None:
         table(
@@ -89,7 +89,7 @@ def check_deps(obj: Context, consumer: str | None, create_todos: bool, as_json: 
       coord dep check --consumer api --json
       coord dep check --create-todos
     """
-    results = obj.manager.check_dependencies(consumer=consumer)
+    results = obj.manager.dependencies.check(consumer=consumer)
     failed = [r for r in results if r.status == "unsatisfied"]
     doc: dict[str, object] = dict(check_document(results))
     made: list[DepTodo] = []
@@ -126,7 +126,7 @@ def check_deps(obj: Context, consumer: str | None, create_todos: bool, as_json: 
 
 def _create_todos(obj: Context, results: list[CheckResult]) -> list[DepTodo]:
     """A todo per unsatisfied dependency (found again while open), one audited edit."""
-    catalog = obj.manager.catalog()
+    catalog = obj.manager.reads.catalog()
     wanted = deptodos.unsatisfied(catalog, results)
     if not wanted:
         return []
@@ -183,7 +183,7 @@ def add_dep(obj: Context, consumer: str, provider: str, type_: str,
       coord dep add --consumer web --provider libcore --type build --version ">=2.1" \\
           --check "pip show libcore" --expect "^Version: 2\\."
     """
-    added = obj.manager.add_dependency(
+    added = obj.manager.dependencies.add(
         consumer, provider, type=type_, version_constraint=version_constraint, status=status,
         notes=notes, command=command, expected_pattern=expected_pattern, timeout=timeout)
     emit(as_json, added, lambda d: say(esc(d.id)))
@@ -215,7 +215,7 @@ def update_dep(obj: Context, dep_id: str, consumer: str | None, provider: str | 
         if command:
             raise UsageError("--check and --no-check together", hint="give one of them")
         changes["command"] = None
-    updated(as_json, changes, lambda: obj.manager.update_dependency(dep_id, **changes))
+    updated(as_json, changes, lambda: obj.manager.dependencies.update(dep_id, **changes))
 
 
 @one_item(dep.command("remove"), "dep_id", "DEP")
@@ -229,4 +229,4 @@ def remove_dep(obj: Context, dep_id: str, as_json: bool) -> None:
     def human(doc: DependencyDeleted) -> None:
         say(f"removed {esc(doc['deleted'])}")
 
-    emit(as_json, obj.manager.remove_dependency(dep_id), human)
+    emit(as_json, obj.manager.dependencies.remove(dep_id), human)

@@ -258,16 +258,14 @@ def _nothing_found(roots: list[Path], depth: int, from_file: Path | None,
 
 
 def _manager(file: Path) -> FleetEdits:
-    """The catalog's fleet edit alone: `coord init` makes no other, and the manager's
-    other edits cost a small fleet's init a tenth of its time to import."""
+    """The manager's fleet part alone: `coord init` makes no other edit, and the manager's
+    other parts cost a small fleet's init a tenth of its time to import."""
     # lazy: the editor (ruamel, the audit log) only for a run that writes; `init --check`
     # with no drift never loads it
     from coordination.catalog.edits.fleet_edits import FleetEdits
     from coordination.catalog.file.store import CatalogStore  # lazy: as above
 
-    edits = FleetEdits()
-    edits.store = CatalogStore(file)
-    return edits
+    return FleetEdits(CatalogStore(file))
 
 
 def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
@@ -275,7 +273,7 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
     catalog the edit then refuses is removed again (with the schema written beside
     it), so a refusal leaves nothing behind, as its message says."""
     if not created:
-        return _manager(file).apply_fleet(edit)
+        return _manager(file).apply(edit)
     # lazy: the schema is generated from the models, for a new catalog only
     from coordination.cli.schema import HEADER, write_schema
 
@@ -291,7 +289,7 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
     had_schema = schema.exists()
     try:
         write_schema(file.resolve().parent)
-        return _manager(file).apply_fleet(edit)
+        return _manager(file).apply(edit)
     except BaseException:
         file.unlink(missing_ok=True)
         if not had_schema:
@@ -335,7 +333,7 @@ def _check(obj: Context, file: Path, catalog: Catalog, fleet: Fleet, apply_: boo
         "prune": fleet.gone if prune else [],
     }
     if apply_ and any(edit.values()):
-        applied = _manager(file).apply_fleet(edit)
+        applied = _manager(file).apply(edit)
     left = _left(fleet, applied, prune) if apply_ else []
     if as_json:
         print_json({"catalog": str(file), "roots": [str(r) for r in roots], **fleet.to_dict(),

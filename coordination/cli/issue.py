@@ -93,7 +93,8 @@ def list_issues(
     Example:
       coord issue list --status open --repo api
     """
-    items = obj.manager.list_issues(status=status, priority=priority, repo=repo, assignee=assignee)
+    items = obj.manager.reads.list_issues(status=status, priority=priority, repo=repo,
+                                          assignee=assignee)
     emit(as_json, items, _issue_table)
 
 
@@ -105,7 +106,7 @@ def show_issue(obj: Context, issue_id: str, as_json: bool) -> None:
     Example:
       coord issue show ISSUE-001
     """
-    emit(as_json, obj.manager.get_issue(issue_id), _issue_fields)
+    emit(as_json, obj.manager.reads.get_issue(issue_id), _issue_fields)
 
 
 @issue.command("create")
@@ -135,7 +136,7 @@ def create_issue(
       coord issue create --title "Drop Python 3.11" --repos api,jobs \\
           --priority high --label migration
     """
-    created = obj.manager.create_issue(
+    created = obj.manager.issues.create(
         title, description=description, repos=obj.select_repos(repos), priority=priority,
         severity=severity, assignee=assignee, labels=list(labels), target=_as_date(target),
         dependencies=split_list(depends_on),
@@ -173,7 +174,7 @@ def update_issue(obj: Context, /, issue_id: str, title: str | None, description:
         repos=obj.select_repos(repos) if repos else None,
         labels=list(labels) if labels else None,
         target=_as_date(target) if target is not None else None)
-    updated(as_json, changes, lambda: obj.manager.update_issue(issue_id, **changes))
+    updated(as_json, changes, lambda: obj.manager.issues.update(issue_id, **changes))
 
 
 @one_item(issue.command("close"), "issue_id", "ID")
@@ -184,7 +185,7 @@ def close_issue(obj: Context, issue_id: str, as_json: bool) -> None:
     Example:
       coord issue close ISSUE-002
     """
-    closed = obj.manager.close_issue(issue_id)
+    closed = obj.manager.issues.close(issue_id)
     emit(as_json, closed, lambda i: say(f"closed {esc(i.id)}"))
 
 
@@ -200,4 +201,4 @@ def delete_issue(obj: Context, issue_id: str, force: bool) -> IssueDeleted:
       coord issue delete ISSUE-004
       coord issue delete ISSUE-002 --force --json
     """
-    return obj.manager.delete_issue(issue_id, force=force)
+    return obj.manager.issues.delete(issue_id, force=force)

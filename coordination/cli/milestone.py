@@ -51,8 +51,8 @@ def add_cmd(obj: Context, plan_id: str, title: str, due: dt.datetime | None,
       coord milestone add PLAN-001 --title "Staging green" --due 2026-12-01 \\
           --todos TODO-003,TODO-004 --deliverable "staging on 3.13"
     """
-    added = obj.manager.add_milestone(plan_id, title, due=_date(due), todos=split_list(todos),
-                                      deliverables=list(deliverables))
+    added = obj.manager.milestones.add(plan_id, title, due=_date(due), todos=split_list(todos),
+                                       deliverables=list(deliverables))
     emit(as_json, added, lambda m: say(esc(m.id)))
 
 
@@ -82,7 +82,7 @@ def update_cmd(obj: Context, milestone_id: str, title: str | None, due: dt.datet
         changes["due"] = _date(due)  # --no-due: None, which removes it
     changes.update(given(todos=split_list(todos) if todos else None,
                          deliverables=list(deliverables) if deliverables else None))
-    updated(as_json, changes, lambda: obj.manager.update_milestone(milestone_id, **changes))
+    updated(as_json, changes, lambda: obj.manager.milestones.update(milestone_id, **changes))
 
 
 @deleting(milestone.command("delete"), "milestone_id", "MS",
@@ -96,4 +96,4 @@ def delete_cmd(obj: Context, milestone_id: str, force: bool) -> MilestoneDeleted
     Example:
       coord milestone delete MS-002 --json
     """
-    return obj.manager.delete_milestone(milestone_id, force=force)
+    return obj.manager.milestones.delete(milestone_id, force=force)

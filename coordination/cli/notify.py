@@ -75,7 +75,7 @@ def list_(obj: Context, as_json: bool) -> None:
     Example:
       coord notify list --json
     """
-    emit(as_json, _listed(obj.manager.list_notify()), _targets_table)
+    emit(as_json, _listed(obj.manager.notify.targets()), _targets_table)
 
 
 @notify.command("add")
@@ -100,7 +100,7 @@ def add(obj: Context, url: str, events: tuple[str, ...], secret_env: str | None,
       coord notify add https://hooks.example/coord --events sweep.finished,gate.waiting \\
           --secret-env COORD_HOOK_SECRET
     """
-    target = obj.manager.add_notify(url, events=split_list(events), secret_env=secret_env,
+    target = obj.manager.notify.add(url, events=split_list(events), secret_env=secret_env,
                                     format=format_)
     emit(as_json, _shown(target), lambda t: say(f"added {esc(t['url'])}"))
 
@@ -117,7 +117,7 @@ def remove(obj: Context, which: str, as_json: bool) -> None:
     Example:
       coord notify remove 2
     """
-    gone: NotifyRemoved = obj.manager.remove_notify(which)
+    gone: NotifyRemoved = obj.manager.notify.remove(which)
     doc: JSONObject = {"removed": _shown(gone["removed"]), "index": gone["index"]}
     emit(as_json, doc, lambda d: say(f"removed #{d['index']} "
                                      f"{esc(_shown(gone['removed'])['url'])}"))

@@ -242,7 +242,7 @@ def status_cmd(obj: Context, plan_id: str, as_of: dt.date | None, run_checks: bo
                                                                              "active"):
         # Every todo completed and now every check passes: the plan is completed (what
         # the sync that found a check failing left to do), one audited edit.
-        obj.manager.update_plan(plan_id, status="completed")
+        obj.manager.plans.update(plan_id, status="completed")
         doc["status"] = "completed"
     emit(as_json, doc, _status_human)
     failed = [c["criterion"] for c in doc["checks"] if c["ok"] is False]
@@ -788,7 +788,7 @@ def reset_cmd(obj: Context, plan_id: str, todos: tuple[str, ...], dry_run: bool,
       coord plan reset PLAN-001 --todos TODO-003,TODO-005 --dry-run
     """
     wanted = split_list(todos) if todos else None
-    doc = obj.manager.reset_plan(plan_id, wanted, dry_run=dry_run)
+    doc = obj.manager.plans.reset(plan_id, wanted, dry_run=dry_run)
     emit(as_json, doc, _reset_human)
 
 

@@ -114,10 +114,10 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
     """
     extra = _change_fields(change_branch, change_base, change_remote, land, waves, no_waves,
                            pace, no_pace)
-    created = obj.manager.create_plan(title, description=description, status=status,
-                                      repos=obj.select_repos(repos),
-                                      criteria=paired_criteria(criteria, checks, "criterion"),
-                                      **extra)  # type: ignore[arg-type]
+    created = obj.manager.plans.create(title, description=description, status=status,
+                                       repos=obj.select_repos(repos),
+                                       criteria=paired_criteria(criteria, checks, "criterion"),
+                                       **extra)  # type: ignore[arg-type]
     emit(as_json, created, lambda p: say(esc(p.id)))
 
 
@@ -157,7 +157,7 @@ def update_cmd(obj: Context, plan_id: str, title: str | None, description: str |
                              if criteria or checks else None))
     changes.update(_change_fields(  # type: ignore[typeddict-item]
         change_branch, change_base, change_remote, land, waves, no_waves, pace, no_pace))
-    updated(as_json, changes, lambda: obj.manager.update_plan(plan_id, **changes))
+    updated(as_json, changes, lambda: obj.manager.plans.update(plan_id, **changes))
 
 
 @deleting(click.command("delete"), "plan_id", "PLAN",
@@ -172,7 +172,7 @@ def delete_cmd(obj: Context, plan_id: str, force: bool) -> PlanDeleted:
       coord plan delete PLAN-003
       coord plan delete PLAN-002 --force --json
     """
-    return obj.manager.delete_plan(plan_id, force=force)
+    return obj.manager.plans.delete(plan_id, force=force)
 
 
 COMMANDS = (create_cmd, update_cmd, delete_cmd)

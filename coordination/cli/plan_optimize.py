@@ -50,7 +50,7 @@ def optimize_cmd(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> No
     # lazy: the catalog's editor (ruamel), off the import of `coord plan` (a dry run's)
     from coordination.planner import optimize
 
-    doc = optimize.preview(obj.manager.catalog(), plan_id)
+    doc = optimize.preview(obj.manager.reads.catalog(), plan_id)
     if not dry_run and doc["removed"]:
         with operation("plan_optimize"):  # one entry, under the catalog's lock
             doc = obj.manager.store.update(optimize.edit(plan_id))

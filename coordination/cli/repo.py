@@ -187,12 +187,12 @@ def list_repos(obj: Context, selector: str | None, ordered: bool, order_by: str 
     if selector is not None:
         from coordination.catalog.selection.selectors import select  # lazy: only with --repos
 
-        chosen = set(select(obj.manager.catalog(), selector,
+        chosen = set(select(obj.manager.reads.catalog(), selector,
                             obj.file.resolve().parent).names)
     live = _live_workers()
-    with_breaker = [r.name for r in obj.manager.list_repos() if r.breaker is not None
+    with_breaker = [r.name for r in obj.manager.reads.list_repos() if r.breaker is not None
                     and (chosen is None or r.name in chosen)]
-    items = repo_list(obj.manager, live, _breakers(with_breaker) if live is not None else {})
+    items = repo_list(obj.manager.reads, live, _breakers(with_breaker) if live is not None else {})
     if chosen is not None:
         items = [r for r in items if r["name"] in chosen]
     if ordered:
@@ -221,7 +221,7 @@ def _list_ordered(obj: Context, items: list[dict[str, object]], order_by: str | 
     """`repo list --order`: the rows in run order, each with its level and cycle group."""
     from coordination.catalog.selection.ordering import order_repos  # lazy: only with --order
 
-    ordering = order_repos(obj.manager.catalog(), [str(r["name"]) for r in items],
+    ordering = order_repos(obj.manager.reads.catalog(), [str(r["name"]) for r in items],
                            by=order_by, cycles=cycles, hint=CYCLE_HINT)
     level, group = ordering.level_of(), ordering.group_of()
     rank = {r: i for i, r in enumerate(ordering.run_order())}
@@ -271,7 +271,7 @@ def repo_reset(obj: Context, name: str, as_json: bool) -> None:
     Example:
       coord repo reset api
     """
-    repo_ = obj.manager.get_repo(name)  # unknown name: exit 2 with the known ones
+    repo_ = obj.manager.reads.get_repo(name)  # unknown name: exit 2 with the known ones
     if get_settings().embedded:
         raise UsageError(
             "embedded mode keeps no breaker between runs: nothing to reset",
@@ -308,7 +308,7 @@ def repo_status(obj: Context, name: str, as_json: bool) -> None:
     Example:
       coord repo status api
     """
-    status = obj.manager.repo_status(name)
+    status = obj.manager.reports.repo_status(name)
 
     def human(s: RepoStatus) -> None:
         r = s["repo"]
@@ -352,7 +352,7 @@ def repo_blocking(obj: Context, name: str, as_json: bool) -> None:
             return
         _blockers_table(f"What blocks {esc(name)}", doc["blockers"], "")
 
-    emit(as_json, obj.manager.blocking_document(name), human)
+    emit(as_json, obj.manager.reports.blocking_document(name), human)
 
 
 @repo.command("add")
@@ -387,9 +387,9 @@ def repo_add(obj: Context, name: str, path: str | None, description: str, role: 
                          breaker, no_breaker, cache, no_cache, pace, no_pace, prepare)
     if url:
         extra["url"] = url
-    added = obj.manager.add_repo(name, path=path, description=description, role=role,
-                                 tags=split_list(tags), concurrency=concurrency,
-                                 **extra)
+    added = obj.manager.repos.add(name, path=path, description=description, role=role,
+                                  tags=split_list(tags), concurrency=concurrency,
+                                  **extra)
     emit(as_json, added, lambda r: say(f"added {esc(r.name)}"))
 
 
@@ -430,7 +430,7 @@ def repo_update(obj: Context, name: str, path: str | None, description: str | No
     changes.update(_land_fields(  # type: ignore[typeddict-item]  # (mypy: a TypedDict's base)
         default_branch, remote, land_command, revert_command, land_hooks, breaker, no_breaker,
         cache, no_cache, pace, no_pace, prepare))
-    updated(as_json, changes, lambda: obj.manager.update_repo(name, **changes), key="name")
+    updated(as_json, changes, lambda: obj.manager.repos.update(name, **changes), key="name")
 
 
 @repo.command("remove")
@@ -460,4 +460,4 @@ def repo_remove(obj: Context, name: str, force: bool, as_json: bool) -> None:
             say("dropped references from " + ", ".join(
                 esc(f"{d['id']}.{d['field']}") for d in dropped))
 
-    emit(as_json, obj.manager.remove_repo(name, force=force), human)
+    emit(as_json, obj.manager.repos.remove(name, force=force), human)

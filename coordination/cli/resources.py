@@ -28,7 +28,7 @@ def resources(obj: Context, graph: bool, as_json: bool) -> None:
       coord resources --json | jq '.repos[] | select(.used == .capacity) | .name'
       coord resources --graph
     """
-    catalog = obj.manager.catalog()
+    catalog = obj.manager.reads.catalog()
     if graph:
         _graph(obj, {r.name: r.concurrency for r in catalog.repos},
                {x.name: x.capacity for x in catalog.resources}, as_json)

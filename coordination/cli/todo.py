@@ -21,7 +21,7 @@ from coordination.errors import UsageError
 from coordination.jsonable import JSONObject, as_list
 
 if TYPE_CHECKING:  # the models and the manager: `coord todo list` reads without them
-    from coordination.catalog.edits.todo_edits import TodoChanges, TodoDeleted
+    from coordination.catalog.edits.todo_edits import TodoChanges, TodoDeleted, TodoEdited
     from coordination.catalog.models import Todo
 
 TODO_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped", "blocked")
@@ -201,7 +201,7 @@ def _get_todo(obj: Context, todo_id: str) -> Todo:
     from coordination.catalog.selection.templates import split_instance
 
     tid, repo = split_instance(todo_id)
-    template = obj.manager.get_todo(tid)
+    template = obj.manager.reads.get_todo(tid)
     if repo is None:
         return template
     if template.for_each is None:
@@ -209,7 +209,7 @@ def _get_todo(obj: Context, todo_id: str) -> Todo:
                          "instances", hint=f"write {tid}")
     from coordination.catalog.selection.templates import expand  # lazy: as split_instance above
 
-    found = expand(obj.manager.catalog(), obj.file.resolve().parent).todo(todo_id)
+    found = expand(obj.manager.reads.catalog(), obj.file.resolve().parent).todo(todo_id)
     if found is None:
         raise UsageError(f"{todo_id}: {tid}'s for_each {template.for_each!r} does not select "
                          f"{repo!r}", hint=f"`coord todo show {tid}` lists its instances")
@@ -223,7 +223,7 @@ def _instances(obj: Context, t: Todo) -> None:
     from coordination.catalog.selection.templates import Problems, expand
 
     problems: Problems = {}  # its for_each selecting nothing: said, not fatal
-    cat = expand(obj.manager.catalog(), obj.file.resolve().parent, problems=problems)
+    cat = expand(obj.manager.reads.catalog(), obj.file.resolve().parent, problems=problems)
     inst = [i for i in cat.coordination.todos if i.id.startswith(t.id + "[")]
     mine = problems.get(t.id)
     table(f"Instances of {esc(t.id)} ({len(inst)})", ["id", "repo", "status"],
@@ -322,7 +322,7 @@ def create_todo(obj: Context, /, task: str, repo: str | None, for_each: str | No
           --plan PLAN-002 --run "make bump" --commit "Bump libcore"
     """
     extra = _todo_fields_given(commit, verify or None, gate, False, cache, False)
-    created = obj.manager.create_todo(
+    created = obj.manager.todos.create(
         task, repo or "", for_each=for_each, deps=deps,
         blocked_by=split_list(blocked_by),
         criteria=paired_criteria(criteria, checks, "acceptance"),
@@ -345,16 +345,16 @@ def complete_todo(obj: Context, todo_id: str, hours: float | None, as_json: bool
     Example:
       coord todo complete TODO-001 --hours 1.5
     """
-    done = obj.manager.complete_todo(todo_id, hours=hours)
-    emit(as_json, done, lambda t: say(f"completed {esc(t.id)}"))
-    announce_milestones(obj)
+    done = obj.manager.todos.complete(todo_id, hours=hours)
+    emit(as_json, done.todo, lambda t: say(f"completed {esc(t.id)}"))
+    announce_milestones(obj, done)
 
 
-def announce_milestones(obj: Context) -> None:
-    """The milestones the edit just made completed (or reopened) by hand: their events,
+def announce_milestones(obj: Context, done: TodoEdited) -> None:
+    """The milestones the edit ``done`` made completed (or reopened) by hand: their events,
     as a sweep's sync announces its own (coordination.sweeps.notices.milestones). The edit is
     made either way; a Redis that cannot be reached is said on stderr."""
-    completed, reopened = obj.manager.milestones
+    completed, reopened = done.completed, done.reopened
     if not (completed or reopened):
         return
     # lazy: the runtime (Redis) only when a milestone moved
@@ -449,8 +449,14 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
         changes["env"] = {**env, **dict.fromkeys(unset_env)}
     changes.update(_todo_fields_given(  # type: ignore[typeddict-item]
         commit, verify, gate, no_gate, cache, no_cache))
-    updated(as_json, changes, lambda: obj.manager.update_todo(todo_id, **changes))
-    announce_milestones(obj)
+    edits: list[TodoEdited] = []
+
+    def update() -> Todo:
+        edits.append(obj.manager.todos.update(todo_id, **changes))
+        return edits[-1].todo
+
+    updated(as_json, changes, update)
+    announce_milestones(obj, edits[-1])
 
 
 @deleting(todo.command("delete"), "todo_id", "ID",
@@ -470,7 +476,7 @@ def delete_todo(obj: Context, todo_id: str, force: bool) -> TodoDeleted:
     """
     if not force:
         _refuse_hiding_a_failure(obj, todo_id)
-    return obj.manager.delete_todo(todo_id, force=force)
+    return obj.manager.todos.delete(todo_id, force=force)
 
 
 def _refuse_hiding_a_failure(obj: Context, todo_id: str) -> None:

@@ -5,5 +5,5 @@ remote and manifests; ``manifests`` reads what each ecosystem's manifests provid
 require; ``drift`` turns that into a catalog's repos and dependencies and sets it
 against a catalog (``coord init``, ``coord init --check``). It reads the catalog's
 models and never edits: the one edit that takes its result is the catalog's
-``StructureEdits.apply_fleet``.
+``FleetEdits.apply``.
 """

@@ -3,7 +3,7 @@
 ``infer`` turns what each checkout's manifests provide and require into inter-repo
 dependencies; ``compare`` sets the checkouts found against a catalog: repos added or
 gone, dependencies the manifests gained or lost, default branches that moved. The
-result is plain data; the edit that takes it is ``StructureEdits.apply_fleet`` (one
+result is plain data; the edit that takes it is ``FleetEdits.apply`` (one
 audited edit).
 
 Rules:

@@ -111,7 +111,7 @@ class Operations:
     # -- scope ---------------------------------------------------------------------
     def check_repos(self) -> None:
         """Every ``--repo`` names a repo of the catalog (checked once, at start)."""
-        known = {r.name for r in self.manager.list_repos()}
+        known = {r.name for r in self.manager.reads.list_repos()}
         missing = sorted(self.repos - known)
         if missing:
             raise UsageError(f"--repo names no repo of {self.file}: {', '.join(missing)}",
@@ -161,14 +161,14 @@ class Operations:
         cat = catalog if catalog is not None else self._planned()
         plan = cat.plan(plan_id)
         if plan is None:
-            plan = self.manager.get_plan(plan_id)  # unknown: its "did you mean"
+            plan = self.manager.reads.get_plan(plan_id)  # unknown: its "did you mean"
         if whole:
             require(self._problems, plan=plan_id)
         return set(plan.repos) | {t.repo for t in cat.plan_todos(plan_id)}
 
     def _todo_repos(self, todo: models.Todo) -> list[str]:
         """The repos a todo concerns: its own, or a template's selected repos."""
-        return template_repos(self.manager.catalog(), todo, self.manager.store.base_dir)
+        return template_repos(self.manager.reads.catalog(), todo, self.manager.store.base_dir)
 
     def _require_plan(self, what: str, plan_id: str) -> None:
         """Refuse ``what`` unless plan ``plan_id`` is writable: every repo it touches served."""
@@ -186,7 +186,7 @@ class Operations:
         repos = self._plan_repos(plan_id, cat)
         if repos <= self.repos:
             return
-        plan, ran = self.manager.get_plan(plan_id), set(running)
+        plan, ran = self.manager.reads.get_plan(plan_id), set(running)
         others = [t for t in cat.plan_todos(plan_id) if t.id not in ran]
         if plan.status.value == "completed" or all(
                 t.status.value == "completed" for t in others):
@@ -202,9 +202,9 @@ class Operations:
         for b in blockers:
             if b.startswith("TODO-"):
                 self._require(f"{b} (blocking {what})",
-                              self._todo_repos(self.manager.get_todo(b)))
+                              self._todo_repos(self.manager.reads.get_todo(b)))
             elif b.startswith("ISSUE-"):
-                self._require_any(b, self.manager.get_issue(b).repos)
+                self._require_any(b, self.manager.reads.get_issue(b).repos)
 
     # -- one list, one get ------------------------------------------------------------
     def list_kind(self, kind: str, **filters: str | None) -> JSONValue:
@@ -252,12 +252,12 @@ class Operations:
                     repo: str | None = None, assignee: str | None = None) -> JSONValue:
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
-        items = self.manager.list_issues(status=status, priority=priority, repo=repo,
-                                         assignee=assignee)
+        items = self.manager.reads.list_issues(status=status, priority=priority, repo=repo,
+                                               assignee=assignee)
         return to_jsonable([i for i in items if self._in(i.repos)])
 
     def get_issue(self, issue_id: str) -> JSONValue:
-        issue = self.manager.get_issue(issue_id)
+        issue = self.manager.reads.get_issue(issue_id)
         self._require_any(issue_id, issue.repos)
         return to_jsonable(issue)
 
@@ -268,8 +268,8 @@ class Operations:
         self._require("a new issue", repos)
         for d in dependencies:  # each gets the new issue in its ``blocking``
             self._require(f"{d} (a dependency of the new issue)",
-                          self.manager.get_issue(d).repos)
-        return to_jsonable(self.manager.create_issue(
+                          self.manager.reads.get_issue(d).repos)
+        return to_jsonable(self.manager.issues.create(
             title, repos=repos, description=description, priority=priority, severity=severity,
             assignee=assignee, labels=labels, target=target, dependencies=dependencies))
 
@@ -284,14 +284,14 @@ class Operations:
             severity=severity, assignee=assignee, repos=repos, labels=labels, target=target)
         if not changes:
             raise UsageError("nothing to update", hint="pass at least one field to change")
-        self._require(issue_id, self.manager.get_issue(issue_id).repos)
+        self._require(issue_id, self.manager.reads.get_issue(issue_id).repos)
         if repos is not None:
             self._require(f"{issue_id}'s new repos", repos)
-        return to_jsonable(self.manager.update_issue(issue_id, **changes))
+        return to_jsonable(self.manager.issues.update(issue_id, **changes))
 
     def close_issue(self, issue_id: str) -> JSONValue:
-        self._require(issue_id, self.manager.get_issue(issue_id).repos)
-        return to_jsonable(self.manager.close_issue(issue_id))
+        self._require(issue_id, self.manager.reads.get_issue(issue_id).repos)
+        return to_jsonable(self.manager.issues.close(issue_id))
 
     # -- todos ---------------------------------------------------------------------
     def list_todos(self, *, status: str | None = None, repo: str | None = None,
@@ -299,12 +299,13 @@ class Operations:
         self.live()
         if repo is not None:
             self._require_any(f"repo {repo}", [repo])
-        items = self.manager.list_todos(status=status, repo=repo, assignee=assignee, plan=plan)
+        items = self.manager.reads.list_todos(status=status, repo=repo, assignee=assignee,
+                                              plan=plan)
         return to_jsonable([t for t in items if self._in(self._todo_repos(t))])
 
     def get_todo(self, todo_id: str) -> JSONValue:
         self.live()
-        todo = self.manager.get_todo(todo_id)
+        todo = self.manager.reads.get_todo(todo_id)
         self._require_any(todo_id, self._todo_repos(todo))
         return to_jsonable(todo)
 
@@ -317,15 +318,16 @@ class Operations:
         if plan is not None:
             self._require_plan(f"plan {plan} (the new todo's plan)", plan)
         self._require_blockers("the new todo", blocked_by)
-        return to_jsonable(self.manager.create_todo(
+        return to_jsonable(self.manager.todos.create(
             task, repo, run=run, undo=undo, plan=plan, blocked_by=blocked_by, estimate=estimate,
             criteria=criteria, description=description, priority=priority, assignee=assignee))
 
     def complete_todo(self, todo_id: str, hours: float | None = None) -> JSONValue:
         # a template: every instance is completed, so every repo it selects is written
-        self._require(todo_id, self._todo_repos(self.manager.get_todo(todo_id)))
-        done = to_jsonable(self.manager.complete_todo(todo_id, hours=hours))
-        completed, reopened = self.manager.milestones
+        self._require(todo_id, self._todo_repos(self.manager.reads.get_todo(todo_id)))
+        edit = self.manager.todos.complete(todo_id, hours=hours)
+        done = to_jsonable(edit.todo)
+        completed, reopened = edit.completed, edit.reopened
         if completed or reopened:  # as `coord todo complete`: the milestone's event
             announce(get_runtime(self.file), self.file, completed, reopened)
         return done
@@ -364,7 +366,8 @@ class Operations:
     # -- dependencies and repos ----------------------------------------------------
     def list_dependencies(self, *, consumer: str | None = None, provider: str | None = None,
                           type: str | None = None) -> JSONValue:
-        items = self.manager.list_dependencies(consumer=consumer, provider=provider, type=type)
+        items = self.manager.reads.list_dependencies(consumer=consumer, provider=provider,
+                                                     type=type)
         return to_jsonable([d for d in items if self._in([d.consumer, d.provider])])
 
     def check_dependencies(self, *, consumer: str | None = None) -> JSONValue:
@@ -373,14 +376,14 @@ class Operations:
         provider are both served is checked; one whose provider is not is reported
         ``skipped`` (not run, not written)."""
         if not self.repos:
-            return to_jsonable(check_document(self.manager.check_dependencies(consumer=consumer)))
+            return to_jsonable(check_document(self.manager.dependencies.check(consumer=consumer)))
         if consumer is not None:
             self._require(f"the dependencies of {consumer}", [consumer])
         results: list[CheckResult] = []
         for c in [consumer] if consumer is not None else sorted(self.repos):
-            deps = self.manager.list_dependencies(consumer=c)
+            deps = self.manager.reads.list_dependencies(consumer=c)
             mine = [d.id for d in deps if d.provider in self.repos]
-            ran = {r.id: r for r in self.manager.check_dependencies(consumer=c, only=mine)}
+            ran = {r.id: r for r in self.manager.dependencies.check(consumer=c, only=mine)}
             results += [ran.get(d.id) or CheckResult(
                 d.id, SKIPPED, None,
                 f"not checked: provider {d.provider} is not served here (--repo); "
@@ -391,11 +394,11 @@ class Operations:
     def repo_status(self, repo: str) -> JSONValue:
         self.live()
         self._require_any(f"repo {repo}", [repo])
-        return to_jsonable(self.manager.repo_status(repo))
+        return to_jsonable(self.manager.reports.repo_status(repo))
 
     def blocking(self, repo: str) -> JSONValue:
         self._require_any(f"repo {repo}", [repo])
-        return to_jsonable(self.manager.blocking_document(repo))
+        return to_jsonable(self.manager.reports.blocking_document(repo))
 
     # -- changes -------------------------------------------------------------------
     def change_status(self, plan_id: str) -> JSONValue:
@@ -471,7 +474,7 @@ class Operations:
 
     def run_todo(self, todo_id: str, *, wait: bool = False, ignore_blockers: bool = False,
                  progress: Progress | None = None) -> JSONValue:
-        todo = self.manager.get_todo(todo_id)
+        todo = self.manager.reads.get_todo(todo_id)
         self._require(todo_id, self._todo_repos(todo))
         self._require_outcome(f"running {todo_id}", todo.plan, [todo_id])
         return self._run(lambda: prepare(self.file, todo_id=todo_id,
@@ -516,7 +519,7 @@ class Operations:
         picked = list(only) if only else None
         if dry_run:
             return to_jsonable(svc.resume(sweep_id, only=picked, dry_run=True))
-        plan = st["plan"] if st["plan"] and self.manager.catalog().plan(st["plan"]) else None
+        plan = st["plan"] if st["plan"] and self.manager.reads.catalog().plan(st["plan"]) else None
         if plan is not None and svc.record(sweep_id).get("kind", "plan") == "plan":
             self._require_plan(f"resuming {sweep_id} of {plan}", plan)  # as starting it
         else:

@@ -169,9 +169,9 @@ def repo_list(svc: SweepService, rt: Runtime) -> list[dict[str, object]]:
     """The ``coord repo list --json`` document."""
     if svc.catalog_path is None:
         return []
-    manager = CoordinationManager(svc.catalog_path)
-    with_breaker = [r.name for r in manager.list_repos() if r.breaker is not None]
-    return repo_list_document(manager, live_workers(rt), breaker_states(rt, with_breaker))
+    reads = CoordinationManager(svc.catalog_path).reads
+    with_breaker = [r.name for r in reads.list_repos() if r.breaker is not None]
+    return repo_list_document(reads, live_workers(rt), breaker_states(rt, with_breaker))
 
 
 def plan_status(svc: SweepService, plan_id: str) -> PlanStatus:

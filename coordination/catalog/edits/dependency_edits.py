@@ -1,15 +1,17 @@
-"""Dependencies between repos as catalog edits (:mod:`coordination.catalog.edits.structure`
-says the rules every structure edit keeps)."""
+"""Dependencies between repos as catalog edits, the ``dependencies`` part of
+:class:`~coordination.catalog.manager.CoordinationManager` (:mod:`.edit_base` says the
+rules every edit of the catalog's structure keeps)."""
 
 from __future__ import annotations
 
 import re
-from typing import TypedDict, Unpack
+from collections.abc import Collection
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from ruamel.yaml.comments import CommentedMap
 
-from coordination.catalog.audit.log import operations
-from coordination.catalog.edits.edit_base import EditBase, found
+from coordination.catalog.audit.log import audited
+from coordination.catalog.edits.edit_base import found, refusable
 from coordination.catalog.edits.document import (
     DEP_KEYS,
     append_item,
@@ -23,9 +25,15 @@ from coordination.catalog.edits.document import (
     section,
 )
 from coordination.catalog.edits.inputs import check_editable, choice, require_changes, require_repos
+from coordination.catalog.runs.depcheck import CheckResult
+from coordination.catalog.runs.dependency_checks import check_dependencies
 from coordination.catalog.models import Dependency, DependencyStatus, DependencyType
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject
+
+if TYPE_CHECKING:
+    from coordination.catalog.file.store import CatalogStore
+    from coordination.catalog.reads.queries import CatalogReads
 
 VALIDATION_KEYS = ("command", "expected_pattern", "timeout")
 DEP_EDITABLE = {"consumer", "provider", "type", "version_constraint", "status", "notes",
@@ -34,7 +42,7 @@ MAX_CHECK_TIMEOUT = 3600  # as the Validation model allows
 
 
 class DependencyChanges(TypedDict, total=False):
-    """What :meth:`DependencyEdits.update_dependency` takes (``DEP_EDITABLE``); the
+    """What :meth:`Dependencies.update` takes (``DEP_EDITABLE``); the
     last three are its validation's (``command`` None removes the validation)."""
 
     consumer: str | None
@@ -55,11 +63,14 @@ class DependencyDeleted(TypedDict):
     dependency: JSONObject
 
 
-@operations  # each edit's audit entry is named after the method called (audit.py)
-class DependencyEdits(EditBase):
-    """Dependencies added, changed and removed."""
+class Dependencies:
+    """Dependencies added, changed, removed and checked (``manager.dependencies``)."""
 
-    def add_dependency(
+    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
+        self.store, self.reads = store, reads
+
+    @audited("add_dependency")
+    def add(
         self, consumer: str, provider: str, *, type: str = "runtime",
         version_constraint: str | None = None, status: str = "unknown", notes: str = "",
         command: str | None = None, expected_pattern: str | None = None,
@@ -85,7 +96,8 @@ class DependencyEdits(EditBase):
 
         return self._dependency(self.store.update(edit))
 
-    def update_dependency(self, id_: str, **changes: Unpack[DependencyChanges]) -> Dependency:
+    @audited("update_dependency")
+    def update(self, id_: str, **changes: Unpack[DependencyChanges]) -> Dependency:
         """Change some fields of a dependency; ``command``, ``expected_pattern`` and
         ``timeout`` are its validation's (``command`` None removes the validation)."""
         check_editable(changes, DEP_EDITABLE, "a dependency")
@@ -129,7 +141,8 @@ class DependencyEdits(EditBase):
         self.store.update(edit)
         return self._dependency(id_)
 
-    def remove_dependency(self, id_: str) -> DependencyDeleted:
+    @audited("remove_dependency")
+    def remove(self, id_: str) -> DependencyDeleted:
         """Remove a dependency (nothing else in the catalog names one)."""
         before = self._dependency(id_)
 
@@ -138,6 +151,13 @@ class DependencyEdits(EditBase):
 
         self.store.update(edit)
         return {"deleted": id_, "dependency": before.model_dump(mode="json")}
+
+    @audited("check_dependencies")
+    def check(self, *, consumer: str | None = None,
+              only: Collection[str] | None = None) -> list[CheckResult]:
+        """`coord dep check`: run the validation commands, record the outcomes in one
+        edit (:func:`~coordination.catalog.runs.dependency_checks.check_dependencies`)."""
+        return check_dependencies(self.store, self.reads, consumer=consumer, only=only)
 
     def _dependency(self, id_: str) -> Dependency:
         cat = self.store.load()

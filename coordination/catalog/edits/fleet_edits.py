@@ -1,5 +1,7 @@
-"""`coord init`'s edit: what it found in a fleet of checkouts taken into the catalog at
-once (one audit entry), written directly into a catalog it has just created."""
+"""`coord init`'s edit, the ``fleet`` part of
+:class:`~coordination.catalog.manager.CoordinationManager`: what it found in a fleet of
+checkouts taken into the catalog at once (one audit entry), written directly into a
+catalog it has just created."""
 
 from __future__ import annotations
 
@@ -7,13 +9,12 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from ruamel.yaml.comments import CommentedMap
 
 from coordination.catalog.file import fresh as fresh_catalog
-from coordination.catalog.audit.log import operations
-from coordination.catalog.edits.edit_base import EditBase
+from coordination.catalog.audit.log import audited
 from coordination.catalog.edits.document import (
     DEP_KEYS,
     ReferenceDict,
@@ -35,12 +36,15 @@ from coordination.catalog.models import REPO_NAME_RE, DependencyType, git_remote
 from coordination.catalog.edits.repo_edits import REPO_KEYS, repo_users
 from coordination.errors import UsageError
 
+if TYPE_CHECKING:
+    from coordination.catalog.file.store import CatalogStore
+
 #: What `coord init --check --apply` may update on an inferred dependency.
 _FLEET_UPDATABLE = frozenset({"type", "indirect", "version_constraint", "source"})
 
 
 class FleetEdit(TypedDict, total=False):
-    """What :meth:`FleetEdits.apply_fleet` takes (``coord init``, ``init --check
+    """What :meth:`FleetEdits.apply` takes (``coord init``, ``init --check
     --apply``): repos and dependencies to add (as ``coordination.fleet.drift`` builds them),
     inferred dependencies to remove by id, inferred dependencies' fields to update by id
     (``type``, ``indirect``, ``version_constraint``, ``source``; None removes one), the
@@ -65,7 +69,7 @@ class KeptReference(ReferenceDict):
 
 
 class FleetApplied(TypedDict):
-    """What one :meth:`FleetEdits.apply_fleet` did: the ids the new dependencies
+    """What one :meth:`FleetEdits.apply` did: the ids the new dependencies
     got, and the repos pruned or kept because something still names them."""
 
     repos_added: list[str]
@@ -82,11 +86,14 @@ class FleetApplied(TypedDict):
     kept: list[KeptReference]
 
 
-@operations  # each edit's audit entry is named after the method called (audit.py)
-class FleetEdits(EditBase):
-    """A fleet's repos and dependencies at once (`coord init`)."""
+class FleetEdits:
+    """A fleet's repos and dependencies at once, `coord init`'s edit (``manager.fleet``)."""
 
-    def apply_fleet(self, changes: FleetEdit) -> FleetApplied:
+    def __init__(self, store: CatalogStore) -> None:
+        self.store = store
+
+    @audited("apply_fleet")
+    def apply(self, changes: FleetEdit) -> FleetApplied:
         """Take what ``coord init`` found in one edit (one audit entry): add repos and
         dependencies, remove the inferred dependencies whose manifests dropped them,
         set moved default branches, and prune repos whose checkout is gone, with their
@@ -98,7 +105,7 @@ class FleetEdits(EditBase):
 
 @dataclass
 class _Fleet:
-    """The changes of one :meth:`FleetEdits.apply_fleet`, checked: the edit of the
+    """The changes of one :meth:`FleetEdits.apply`, checked: the edit of the
     document, or of the text of a catalog `coord init` has just created."""
 
     changes: FleetEdit

@@ -1,16 +1,17 @@
-"""Issue edits of :class:`~coordination.catalog.manager.CoordinationManager`: create,
-update, close and delete an issue, each one :meth:`CatalogStore.update` (one audit
+"""Issue edits, the ``issues`` part of :class:`~coordination.catalog.manager.CoordinationManager`:
+create, update, close and delete an issue, each one :meth:`CatalogStore.update` (one audit
 entry), checked against the document being edited."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from ruamel.yaml.comments import CommentedMap
 
-from coordination.catalog.audit.log import operations
+from coordination.catalog.audit.log import audited
+from coordination.catalog.edits.edit_base import delete_item
 from coordination.catalog.edits.document import (
     ISSUE_KEYS,
     ReferenceDict,
@@ -25,9 +26,12 @@ from coordination.catalog.edits.document import (
 from coordination.catalog.edits.inputs import choice, require_repos as _require_repos, \
     today as _today, uniq as _uniq
 from coordination.catalog.models import Issue, IssueStatus, Priority
-from coordination.catalog.reads.queries import CatalogQueries
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject
+
+if TYPE_CHECKING:
+    from coordination.catalog.file.store import CatalogStore
+    from coordination.catalog.reads.queries import CatalogReads
 
 # Fields `update_issue` may change; ids and the blocking mirrors are not among them.
 ISSUE_EDITABLE = {
@@ -37,7 +41,7 @@ ISSUE_EDITABLE = {
 
 
 class IssueChanges(TypedDict, total=False):
-    """What :meth:`CoordinationManager.update_issue` takes (``ISSUE_EDITABLE``)."""
+    """What :meth:`Issues.update` takes (``ISSUE_EDITABLE``)."""
 
     title: str | None
     description: str | None
@@ -58,11 +62,14 @@ class IssueDeleted(TypedDict):
     dropped: list[ReferenceDict]
 
 
-@operations  # each edit's audit entry is named after the method called (audit.py)
-class IssueEdits(CatalogQueries):
-    """Issues (mixed into CoordinationManager)."""
+class Issues:
+    """Issues created, changed, closed and deleted (``manager.issues``)."""
 
-    def create_issue(
+    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
+        self.store, self.reads = store, reads
+
+    @audited("create_issue")
+    def create(
         self, title: str, *, description: str = "", repos: Iterable[str] = (),
         priority: str = "medium", severity: str = "", assignee: str | None = None,
         labels: Iterable[str] = (), target: dt.date | None = None, status: str = "open",
@@ -89,9 +96,10 @@ class IssueEdits(CatalogQueries):
                 append_unique(find_item(doc, "issues", d, "issue"), "blocking", new_id, ISSUE_KEYS)
             return new_id
 
-        return self.get_issue(self.store.update(edit))
+        return self.reads.get_issue(self.store.update(edit))
 
-    def update_issue(self, id_: str, **changes: Unpack[IssueChanges]) -> Issue:
+    @audited("update_issue")
+    def update(self, id_: str, **changes: Unpack[IssueChanges]) -> Issue:
         """Change some fields; None or an empty value removes the field. Sets ``updated``."""
         bad = sorted(set(changes) - ISSUE_EDITABLE)
         if bad:
@@ -122,12 +130,14 @@ class IssueEdits(CatalogQueries):
             put(item, "updated", _today(), ISSUE_KEYS)
 
         self.store.update(edit)
-        return self.get_issue(id_)
+        return self.reads.get_issue(id_)
 
-    def close_issue(self, id_: str) -> Issue:
-        return self.update_issue(id_, status=IssueStatus.closed.value)
+    @audited("close_issue")
+    def close(self, id_: str) -> Issue:
+        return self.update(id_, status=IssueStatus.closed.value)
 
-    def delete_issue(self, id_: str, *, force: bool = False) -> IssueDeleted:
+    @audited("delete_issue")
+    def delete(self, id_: str, *, force: bool = False) -> IssueDeleted:
         """Remove an issue. While other issues (``dependencies``, ``blocking``) or todos
         (``blocked_by``) name it, refused with :class:`StillReferenced` listing every
         referrer; with ``force`` those references are dropped in the same edit. The
@@ -136,6 +146,6 @@ class IssueEdits(CatalogQueries):
         Returns ``{"deleted": ID, "issue": {...}, "dropped": [{"id", "kind", "field",
         "mirror"}]}``: every list the id was taken out of.
         """
-        before = self.get_issue(id_)  # unknown id: "did you mean"
+        before = self.reads.get_issue(id_)  # unknown id: "did you mean"
         return {"deleted": id_, "issue": before.model_dump(mode="json"),
-                "dropped": [r.to_dict() for r in self._delete("issue", id_, force)]}
+                "dropped": [r.to_dict() for r in delete_item(self.store, "issue", id_, force)]}

@@ -1,20 +1,24 @@
-"""Webhook edits (``notify:``): list, add and remove a webhook."""
+"""Webhook edits (``notify:``), the ``notify`` part of
+:class:`~coordination.catalog.manager.CoordinationManager`: list, add and remove a webhook."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from coordination.catalog.audit.log import operations
+from coordination.catalog.audit.log import audited
 from coordination.catalog.edits.document import NOTIFY_KEYS, append_item, new_item, put, remove_index, \
     remove_key
 from coordination.catalog.edits.inputs import uniq as _uniq
 from coordination.catalog.models import NotifyTarget
-from coordination.catalog.reads.queries import CatalogQueries
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject
+
+if TYPE_CHECKING:
+    from coordination.catalog.file.store import CatalogStore
+    from coordination.catalog.reads.queries import CatalogReads
 
 #: Canonical order of the catalog's top-level keys (a new ``notify:`` goes after
 #: ``coordination:``, as DESIGN.md writes it).
@@ -28,15 +32,18 @@ class NotifyRemoved(TypedDict):
     index: int
 
 
-@operations  # each edit's audit entry is named after the method called (audit.py)
-class NotifyEdits(CatalogQueries):
-    """Webhooks (mixed into CoordinationManager)."""
+class Notify:
+    """Webhooks listed, added and removed (``manager.notify``)."""
 
-    def list_notify(self) -> list[NotifyTarget]:
+    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
+        self.store, self.reads = store, reads
+
+    def targets(self) -> list[NotifyTarget]:
         """The catalog's webhooks, in file order (`coord notify list` numbers them from 1)."""
-        return list(self.catalog().notify)
+        return list(self.reads.catalog().notify)
 
-    def add_notify(self, url: str, *, events: Iterable[str] = (), secret_env: str | None = None,
+    @audited("add_notify")
+    def add(self, url: str, *, events: Iterable[str] = (), secret_env: str | None = None,
                    format: str | None = None) -> NotifyTarget:
         """Append a webhook to ``notify:``; the loader checks the url, events, secret_env
         and format (its message, nothing written, on a bad one). A url listed already is
@@ -59,9 +66,10 @@ class NotifyEdits(CatalogQueries):
             return len(urls)
 
         at = self.store.update(edit)
-        return self.catalog().notify[at]
+        return self.reads.catalog().notify[at]
 
-    def remove_notify(self, which: str) -> NotifyRemoved:
+    @audited("remove_notify")
+    def remove(self, which: str) -> NotifyRemoved:
         """Take a webhook out of ``notify:``, named by its url or its number in `coord
         notify list` (from 1); an emptied list goes with its key."""
 

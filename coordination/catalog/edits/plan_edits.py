@@ -1,17 +1,18 @@
-"""Plans and their milestones as catalog edits (:mod:`coordination.catalog.edits.structure`
-says the rules every structure edit keeps)."""
+"""Plans and their milestones as catalog edits, the ``plans`` and ``milestones`` parts of
+:class:`~coordination.catalog.manager.CoordinationManager` (:mod:`.edit_base` says the
+rules every edit of the catalog's structure keeps)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from coordination.catalog.audit.log import operations
+from coordination.catalog.audit.log import audited
 from coordination.catalog.rules.checks import unknown
-from coordination.catalog.edits.edit_base import EditBase, found
+from coordination.catalog.edits.edit_base import found, refusable
 from coordination.catalog.edits.document import (
     PLAN_KEYS,
     TODO_KEYS,
@@ -43,8 +44,13 @@ from coordination.catalog.edits.inputs import (
     require_title,
     uniq,
 )
+from coordination.catalog.edits.plan_reset import PlanReset, reset_plan
 from coordination.catalog.models import Milestone, Plan, PlanStatus
 from coordination.jsonable import JSONObject
+
+if TYPE_CHECKING:
+    from coordination.catalog.file.store import CatalogStore
+    from coordination.catalog.reads.queries import CatalogReads
 
 MILESTONE_KEYS = ("id", "title", "due", "todos", "deliverables")
 PLAN_EDITABLE = {"title", "description", "status", "repos", "completion_criteria", "change",
@@ -56,7 +62,7 @@ PLAN_FIELDS = ("waves", "pace")
 
 
 class PlanChanges(TypedDict, total=False):
-    """What :meth:`PlanEdits.update_plan` takes (``PLAN_EDITABLE``)."""
+    """What :meth:`Plans.update` takes (``PLAN_EDITABLE``)."""
 
     title: str | None
     description: str | None
@@ -71,7 +77,7 @@ class PlanChanges(TypedDict, total=False):
 
 
 class MilestoneChanges(TypedDict, total=False):
-    """What :meth:`MilestoneEdits.update_milestone` takes (``MILESTONE_EDITABLE``)."""
+    """What :meth:`Milestones.update` takes (``MILESTONE_EDITABLE``)."""
 
     title: str | None
     due: dt.date | None
@@ -107,11 +113,14 @@ class _Found(TypedDict):
     at: int
 
 
-@operations  # each edit's audit entry is named after the method called (audit.py)
-class PlanEdits(EditBase):
-    """Plans created, changed and deleted."""
+class Plans:
+    """Plans created, changed, deleted and reset (``manager.plans``)."""
 
-    def create_plan(self, title: str, *, description: str = "", status: str = "draft",
+    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
+        self.store, self.reads = store, reads
+
+    @audited("create_plan")
+    def create(self, title: str, *, description: str = "", status: str = "draft",
                     repos: Iterable[str] = (),
                     criteria: Iterable[str | Mapping[str, str]] = (),
                     change: Spec | None = None, waves: Sequence[Spec] = (),
@@ -137,7 +146,8 @@ class PlanEdits(EditBase):
 
         return self._plan(self.store.update(edit))
 
-    def update_plan(self, id_: str, **changes: Unpack[PlanChanges]) -> Plan:
+    @audited("update_plan")
+    def update(self, id_: str, **changes: Unpack[PlanChanges]) -> Plan:
         """Change some fields of a plan; None or an empty value removes an optional one."""
         check_editable(changes, PLAN_EDITABLE, "a plan")
         if "title" in changes:
@@ -172,7 +182,8 @@ class PlanEdits(EditBase):
         self.store.update(edit)
         return self._plan(id_)
 
-    def delete_plan(self, id_: str, *, force: bool = False) -> PlanDeleted:
+    @audited("delete_plan")
+    def delete(self, id_: str, *, force: bool = False) -> PlanDeleted:
         """Remove a plan and its milestones. While todos belong to it (their ``plan:``
         names it, or one of its milestones lists them), refused with
         :class:`StillReferenced` naming each; with ``force`` their ``plan:`` goes in the
@@ -195,20 +206,30 @@ class PlanEdits(EditBase):
             remove_item(doc, "plans", id_, "plan")
             return refs
 
-        dropped = self._refusable(edit)
+        dropped = refusable(self.store, edit)
         return {"deleted": id_, "plan": before.model_dump(mode="json"),
                 "dropped": [r.to_dict() for r in dropped]}
+
+    @audited("reset_plan")
+    def reset(self, id_: str, todos: Iterable[str] | None = None, *,
+              dry_run: bool = False) -> PlanReset:
+        """`coord plan reset`: the plan's todos back to ``pending``, the plan ``active``
+        (:func:`~coordination.catalog.edits.plan_reset.reset_plan`)."""
+        return reset_plan(self.store, self.reads, id_, todos, dry_run=dry_run)
 
     def _plan(self, id_: str) -> Plan:
         cat = self.store.load()
         return found(cat.plan(id_), id_, lambda: (p.id for p in cat.coordination.plans), "plan")
 
 
-@operations  # each edit's audit entry is named after the method called (audit.py)
-class MilestoneEdits(EditBase):
-    """A plan's milestones added, changed and deleted."""
+class Milestones:
+    """A plan's milestones added, changed and deleted (``manager.milestones``)."""
 
-    def add_milestone(self, plan: str, title: str = "", *, due: dt.date | None = None,
+    def __init__(self, store: CatalogStore) -> None:
+        self.store = store
+
+    @audited("add_milestone")
+    def add(self, plan: str, title: str = "", *, due: dt.date | None = None,
                       todos: Iterable[str] = (), deliverables: Iterable[str] = ()) -> Milestone:
         """Append a milestone to ``plan``; its id is new across the catalog."""
         listed, goods = uniq(todos), [d for d in deliverables if d.strip()]
@@ -229,7 +250,8 @@ class MilestoneEdits(EditBase):
 
         return self._milestone(self.store.update(edit))[1]
 
-    def update_milestone(self, id_: str, **changes: Unpack[MilestoneChanges]) -> Milestone:
+    @audited("update_milestone")
+    def update(self, id_: str, **changes: Unpack[MilestoneChanges]) -> Milestone:
         """Change some fields of a milestone; None or an empty value removes one."""
         check_editable(changes, MILESTONE_EDITABLE, "a milestone")
         lists = {k: uniq(changes.pop(k) or ()) for k in ("todos",) if k in changes}
@@ -251,7 +273,8 @@ class MilestoneEdits(EditBase):
         self.store.update(edit)
         return self._milestone(id_)[1]
 
-    def delete_milestone(self, id_: str, *, force: bool = False) -> MilestoneDeleted:
+    @audited("delete_milestone")
+    def delete(self, id_: str, *, force: bool = False) -> MilestoneDeleted:
         """Remove a milestone. When todos are in its plan through it alone (no ``plan:``
         of their own, no other milestone of the plan), they would leave the plan: refused
         with :class:`StillReferenced` naming them, unless ``force``."""
@@ -286,7 +309,7 @@ class MilestoneEdits(EditBase):
                 remove_index(milestones, found["at"])
             return refs
 
-        dropped = self._refusable(edit)
+        dropped = refusable(self.store, edit)
         return {"deleted": id_, "plan": plan_id, "milestone": before.model_dump(mode="json"),
                 "dropped": [r.to_dict() for r in dropped]}
 

@@ -1,16 +1,17 @@
-"""Repos as catalog edits (:mod:`coordination.catalog.edits.structure` says the rules
-every structure edit keeps); :func:`repo_users`, what names a repo."""
+"""Repos as catalog edits, the ``repos`` part of
+:class:`~coordination.catalog.manager.CoordinationManager` (:mod:`.edit_base` says the
+rules every edit of the catalog's structure keeps); :func:`repo_users`, what names a repo."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from ruamel.yaml.comments import CommentedMap
 
-from coordination.catalog.audit.log import operations
-from coordination.catalog.edits.edit_base import EditBase, found
+from coordination.catalog.audit.log import audited
+from coordination.catalog.edits.edit_base import found, refusable
 from coordination.catalog.edits.document import (
     Reference,
     ReferenceDict,
@@ -34,6 +35,9 @@ from coordination.catalog.models import MAX_CONCURRENCY, REPO_NAME_RE, Repo
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject
 
+if TYPE_CHECKING:
+    from coordination.catalog.file.store import CatalogStore
+
 REPO_KEYS = ("name", "path", "description", "role", "tags", "concurrency", "breaker",
              "default_branch", "remote", "url", "forge", "land_command", "revert_command",
              "land_hooks", "cache", "pace", "prepare")
@@ -47,8 +51,8 @@ REPO_FIELDS = ("breaker", "default_branch", "remote", "url", "land_command", "re
 
 
 class RepoFields(TypedDict, total=False):
-    """The fields of ``REPO_FIELDS``: what :meth:`RepoEdits.add_repo` takes besides
-    its own arguments, and :meth:`RepoEdits.update_repo` too."""
+    """The fields of ``REPO_FIELDS``: what :meth:`Repos.add` takes besides
+    its own arguments, and :meth:`Repos.update` too."""
 
     breaker: Spec | None
     default_branch: str | None
@@ -63,7 +67,7 @@ class RepoFields(TypedDict, total=False):
 
 
 class RepoChanges(RepoFields, total=False):
-    """What :meth:`RepoEdits.update_repo` takes (``REPO_EDITABLE``)."""
+    """What :meth:`Repos.update` takes (``REPO_EDITABLE``)."""
 
     path: str | None
     description: str | None
@@ -82,11 +86,14 @@ class RepoDeleted(TypedDict):
     dropped: list[ReferenceDict]
 
 
-@operations  # each edit's audit entry is named after the method called (audit.py)
-class RepoEdits(EditBase):
-    """Repos added, changed and removed."""
+class Repos:
+    """Repos added, changed and removed (``manager.repos``)."""
 
-    def add_repo(self, name: str, *, path: str | None = None, description: str = "",
+    def __init__(self, store: CatalogStore) -> None:
+        self.store = store
+
+    @audited("add_repo")
+    def add(self, name: str, *, path: str | None = None, description: str = "",
                  role: str = "", tags: Iterable[str] = (), concurrency: int | None = None,
                  **fields: Unpack[RepoFields]) -> Repo:
         """Append a repo (``path``: its checkout, relative to the catalog; default its
@@ -114,7 +121,8 @@ class RepoEdits(EditBase):
         self.store.update(edit)
         return self._repo_named(name)
 
-    def update_repo(self, name: str, **changes: Unpack[RepoChanges]) -> Repo:
+    @audited("update_repo")
+    def update(self, name: str, **changes: Unpack[RepoChanges]) -> Repo:
         """Change some fields of a repo (not its name: everything names it by that);
         None or an empty value removes an optional field."""
         check_editable(changes, REPO_EDITABLE, "a repo")
@@ -140,7 +148,8 @@ class RepoEdits(EditBase):
         self.store.update(edit)
         return self._repo_named(name)
 
-    def remove_repo(self, name: str, *, force: bool = False) -> RepoDeleted:
+    @audited("remove_repo")
+    def remove(self, name: str, *, force: bool = False) -> RepoDeleted:
         """Remove a repo. While todos run in it, dependencies name it, or issues and plans
         list it, refused with :class:`StillReferenced` naming each; with ``force`` its
         todos and dependencies are deleted too (references to those todos dropped) and
@@ -174,7 +183,7 @@ class RepoEdits(EditBase):
             return todos, list(dict.fromkeys(deps)), [
                 r for r in refs if r.field == "repos"] + dropped
 
-        todos, deps, dropped = self._refusable(edit)
+        todos, deps, dropped = refusable(self.store, edit)
         return {"deleted": name, "repo": before.model_dump(mode="json"),
                 "deleted_todos": todos, "deleted_dependencies": deps,
                 "dropped": [r.to_dict() for r in dropped]}

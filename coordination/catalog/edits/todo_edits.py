@@ -1,5 +1,5 @@
-"""Todo edits of :class:`~coordination.catalog.manager.CoordinationManager`: create,
-complete, update and delete a todo, and set a template's instances, each one
+"""Todo edits, the ``todos`` part of :class:`~coordination.catalog.manager.CoordinationManager`:
+create, complete, update and delete a todo, and set a template's instances, each one
 :meth:`CatalogStore.update` (one audit entry), checked against the document being
 edited: blockers must name something, and never close a cycle."""
 
@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TypedDict, Unpack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from ruamel.yaml.comments import CommentedMap
 
-from coordination.catalog.audit.log import operations
+from coordination.catalog.audit.log import audited
+from coordination.catalog.edits.edit_base import delete_item
 from coordination.catalog.edits.document import (
     TODO_KEYS,
     MilestoneChange,
@@ -37,10 +38,13 @@ from coordination.catalog.edits.inputs import choice, criteria_items, require_re
     uniq as _uniq
 from coordination.catalog.models import MAX_RETRIES, MAX_TODO_TIMEOUT, Catalog, Priority, \
     Todo, TodoStatus, kind_of
-from coordination.catalog.reads.queries import CatalogQueries
 from coordination.catalog.selection.templates import selected_repos, split_instance
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject
+
+if TYPE_CHECKING:
+    from coordination.catalog.file.store import CatalogStore
+    from coordination.catalog.reads.queries import CatalogReads
 
 # Fields `update_todo` may change; id, repo, plan and the blocking mirrors are not among them.
 TODO_EDITABLE = {
@@ -53,11 +57,11 @@ TODO_FIELDS = ("commit", "verify", "gate", "cache")
 
 
 #: (completed, reopened) milestones of one edit
-Milestones = tuple[list[MilestoneChange], list[MilestoneChange]]
+MilestonesMoved = tuple[list[MilestoneChange], list[MilestoneChange]]
 
 
 class TodoChanges(TypedDict, total=False):
-    """What :meth:`CoordinationManager.update_todo` takes (``TODO_EDITABLE``)."""
+    """What :meth:`Todos.update` takes (``TODO_EDITABLE``)."""
 
     task: str | None
     description: str | None
@@ -92,15 +96,26 @@ class TodoDeleted(TypedDict):
     dropped: list[ReferenceDict]
 
 
-@operations  # each edit's audit entry is named after the method called (audit.py)
-class TodoEdits(CatalogQueries):
-    """Todos and a template's instances (mixed into CoordinationManager)."""
+@dataclass(frozen=True)
+class TodoEdited:
+    """What :meth:`Todos.complete` and :meth:`Todos.update` made: the todo as the
+    catalog now holds it, and the milestones the edit completed and reopened (by hand:
+    `todo complete`, `todo update --status`), for the caller to announce."""
 
-    #: the milestones the last todo edit completed and reopened (by hand: `todo
-    #: complete`, `todo update --status`), for the caller to announce
-    milestones: Milestones
+    todo: Todo
+    completed: list[MilestoneChange] = field(default_factory=list)
+    reopened: list[MilestoneChange] = field(default_factory=list)
 
-    def create_todo(
+
+class Todos:
+    """Todos and a template's instances created, completed, changed and deleted
+    (``manager.todos``)."""
+
+    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
+        self.store, self.reads = store, reads
+
+    @audited("create_todo")
+    def create(
         self, task: str, repo: str, *, run: str | None = None, plan: str | None = None,
         blocked_by: Iterable[str] = (), estimate: float | None = None,
         criteria: Iterable[str | Mapping[str, str]] = (), description: str = "",
@@ -166,9 +181,10 @@ class TodoEdits(CatalogQueries):
                     append_unique(find_item(doc, "todos", b, "todo"), "blocking", new_id, TODO_KEYS)
             return new_id
 
-        return self.get_todo(self.store.update(edit))
+        return self.reads.get_todo(self.store.update(edit))
 
-    def complete_todo(self, id_: str, hours: float | None = None) -> Todo:
+    @audited("complete_todo")
+    def complete(self, id_: str, hours: float | None = None) -> TodoEdited:
         """Mark a todo completed, recording the hours it took when given. A template's
         instance (``TODO-010[api]``): its entry under the template's ``instances:``,
         and the template's status follows them; a template: every instance."""
@@ -182,9 +198,9 @@ class TodoEdits(CatalogQueries):
                                  hint=f"complete it without --hours, or give the hours to "
                                  f"{tid} (`coord todo update {tid} --estimate H`)")
             self._set_instances(tid, {repo: TodoStatus.completed.value})
-            return self.get_todo(id_)
+            return TodoEdited(self.reads.get_todo(id_))
 
-        def edit(doc: CommentedMap) -> Milestones:
+        def edit(doc: CommentedMap) -> MilestonesMoved:
             before = milestones_done(doc)
             item = find_item(doc, "todos", id_, "todo")
             put(item, "status", TodoStatus.completed.value, TODO_KEYS)
@@ -194,17 +210,17 @@ class TodoEdits(CatalogQueries):
                 put(item, "actual_hours", hours, TODO_KEYS)
             return milestone_changes(before, milestones_done(doc))
 
-        self.milestones = self.store.update(edit)
-        return self.get_todo(id_)
+        completed, reopened = self.store.update(edit)
+        return TodoEdited(self.reads.get_todo(id_), completed, reopened)
 
     # -- a template's instances ------------------------------------------------------
     def _set_instances(self, template_id: str, statuses: Mapping[str, str]) -> None:
         """Set instances of ``template_id`` (repo -> status; ``pending``: the entry
         goes) in one edit; the template's status follows them as a sync sets it."""
-        cat = self.catalog()
+        cat = self.reads.catalog()
         selected: list[str] = []
         for repo in statuses:
-            _, _, selected = self._template_of(cat, f"{template_id}[{repo}]")
+            _, _, selected = self.reads.template_of(cat, f"{template_id}[{repo}]")
 
         def edit(doc: CommentedMap) -> None:
             item = find_item(doc, "todos", template_id, "todo")
@@ -222,7 +238,8 @@ class TodoEdits(CatalogQueries):
         assert template is not None and template.for_each is not None
         return dict.fromkeys(selected_repos(cat, template, self.store.base_dir), status)
 
-    def update_todo(self, id_: str, **changes: Unpack[TodoChanges]) -> Todo:
+    @audited("update_todo")
+    def update(self, id_: str, **changes: Unpack[TodoChanges]) -> TodoEdited:
         """Change some fields of a todo (see ``TODO_EDITABLE``); None or an empty value
         removes an optional field. ``blocked_by`` replaces the list and keeps the other
         side's ``blocking`` in step; unknown blockers and cycles are refused."""
@@ -234,16 +251,16 @@ class TodoEdits(CatalogQueries):
             )
         tid, repo = split_instance(id_)
         if repo is not None:  # an instance: only its status is its own
-            return self._update_instance(id_, tid, repo, changes)
+            return TodoEdited(self._update_instance(id_, tid, repo, changes))
         update = _todo_update(changes)
-        cat = self.catalog()
+        cat = self.reads.catalog()
         current = cat.todo(id_)
         whole: dict[str, str] | None = None  # a template's status: every instance's
         if current is not None and current.for_each is not None and "status" in changes:
             whole = self._whole_template(cat, id_, str(changes["status"]))
         _check_blocker_ids(update.blockers or (), id_)
 
-        def edit(doc: CommentedMap) -> Milestones:
+        def edit(doc: CommentedMap) -> MilestonesMoved:
             before = milestones_done(doc) if "status" in changes else {}
             item = find_item(doc, "todos", id_, "todo")
             if update.blockers is not None:
@@ -253,11 +270,11 @@ class TodoEdits(CatalogQueries):
                 return [], []
             return milestone_changes(before, milestones_done(doc))
 
-        self.milestones = self.store.update(edit)
-        return self.get_todo(id_)
+        completed, reopened = self.store.update(edit)
+        return TodoEdited(self.reads.get_todo(id_), completed, reopened)
 
     def _update_instance(self, id_: str, tid: str, repo: str, changes: TodoChanges) -> Todo:
-        """:meth:`update_todo` of a template's instance ``id_`` (``tid[repo]``): its
+        """:meth:`update` of a template's instance ``id_`` (``tid[repo]``): its
         status, the one field of its own; any other is the template's, refused."""
         fields_given = sorted(k for k in changes if k != "status")
         if fields_given:
@@ -272,9 +289,10 @@ class TodoEdits(CatalogQueries):
             raise UsageError("nothing to update", hint="pass --status for an instance")
         choice(status, TodoStatus, "todo status")
         self._set_instances(tid, {repo: status})
-        return self.get_todo(id_)
+        return self.reads.get_todo(id_)
 
-    def delete_todo(self, id_: str, *, force: bool = False) -> TodoDeleted:
+    @audited("delete_todo")
+    def delete(self, id_: str, *, force: bool = False) -> TodoDeleted:
         """Remove a todo. While other todos (``blocked_by``, ``blocking``) or milestones
         (``todos``) name it, refused with :class:`StillReferenced` listing every
         referrer; with ``force`` those references are dropped in the same edit. The
@@ -285,19 +303,19 @@ class TodoEdits(CatalogQueries):
         """
         tid, repo = split_instance(id_)
         if repo is not None:
-            self._template_of(self.catalog(), id_)  # not one: says why
+            self.reads.template_of(self.reads.catalog(), id_)  # not one: says why
             raise UsageError(f"{id_} is an instance of the template {tid}: it is deleted by "
                              f"no longer selecting {repo}",
                              hint=f"add !{repo} to {tid}'s for_each "
                              f"(`coord todo show {tid}` shows it), or delete {tid}")
-        before = self.get_todo(id_)  # unknown id: "did you mean"
+        before = self.reads.get_todo(id_)  # unknown id: "did you mean"
         return {"deleted": id_, "todo": before.model_dump(mode="json"),
-                "dropped": [r.to_dict() for r in self._delete("todo", id_, force)]}
+                "dropped": [r.to_dict() for r in delete_item(self.store, "todo", id_, force)]}
 
 
 @dataclass(frozen=True)
 class _TodoUpdate:
-    """What :meth:`TodoEdits.update_todo` writes, checked, by how each part is written."""
+    """What :meth:`Todos.update` writes, checked, by how each part is written."""
 
     changes: TodoChanges  # put as given (a list as a block list)
     fields: dict[str, object]  # TODO_FIELDS, put as the loader validates them (put_field)
@@ -324,7 +342,7 @@ class _TodoUpdate:
 
 
 def _todo_update(changes: TodoChanges) -> _TodoUpdate:
-    """``changes`` of :meth:`TodoEdits.update_todo` checked (UsageError, exit 2) and
+    """``changes`` of :meth:`Todos.update` checked (UsageError, exit 2) and
     sorted by how each is written; ``changes`` keeps the fields put as given."""
     _check_todo_values(changes)
     env_changes: dict[str, str | None] = {}  # set or (None) removed entries

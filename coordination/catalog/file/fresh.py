@@ -197,7 +197,7 @@ def _ruamel_renders(odd: dict[str, set[str]]) -> dict[tuple[str, str], str]:
 def fleet_text(text: str, repos: Sequence[Mapping[str, object]], repo_keys: Sequence[str],
                deps: Sequence[tuple[str, Mapping[str, object]]], dep_keys: Sequence[str]) -> str:
     """``text`` (a :func:`is_fresh` file) with ``repos`` and the dependencies ``deps``
-    (each ``(id, fields)``) added, as ``StructureEdits.apply_fleet``'s round trip writes
+    (each ``(id, fields)``) added, as ``FleetEdits.apply``'s round trip writes
     them: each item's keys in the order given, empty values left out, a dependency's
     ``source`` mapping as a flow mapping."""
     if not is_fresh(text):

@@ -117,7 +117,7 @@ def list_todos(
     path: str | Path, *, status: str | None = None, repo: str | None = None,
     assignee: str | None = None, plan: str | None = None,
 ) -> list[JSONObject]:
-    """What ``CoordinationManager.list_todos`` returns, as JSON data, in catalog order."""
+    """What ``CoordinationManager.reads.list_todos`` returns, as JSON data, in catalog order."""
     cat = catalog_data(path)
     co = cat["coordination"]
     todos = co.get("todos", [])
@@ -147,4 +147,5 @@ def _via_manager(path: str | Path, **filters: str | None) -> list[JSONObject]:
     # filter gets here.
     from coordination.catalog.manager import CoordinationManager
 
-    return [t.model_dump(mode="json") for t in CoordinationManager(path).list_todos(**filters)]
+    todos = CoordinationManager(path).reads.list_todos(**filters)
+    return [t.model_dump(mode="json") for t in todos]

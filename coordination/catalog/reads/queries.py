@@ -1,12 +1,7 @@
-"""The reads of :class:`~coordination.catalog.manager.CoordinationManager`, and what its
-edits share: the store, lookups that refuse an unknown name or id with "did you mean",
-a refusal located by file and line, and the delete of an issue or todo that drops or
-refuses the references to it.
-
-Each concept's edits are a mixin on this class (:mod:`.issue_edits`, :mod:`.todo_edits`,
-:mod:`.plan_reset`, :mod:`.dependency_checks`, :mod:`.notify_edits`,
-:mod:`.repo_status`; plans, milestones, dependencies and repos in :mod:`.structure`),
-each decorated with ``@operations`` so every public method names its audit entry.
+"""The reads of :class:`~coordination.catalog.manager.CoordinationManager` (its
+``reads`` part): the catalog's models, issues, todos, plans and dependencies listed and
+found, with lookups that refuse an unknown name or id with "did you mean". The edit
+parts are given the same object for the read after an edit and their lookups.
 """
 
 from __future__ import annotations
@@ -15,20 +10,8 @@ import datetime as dt
 from pathlib import Path
 from typing import TypeVar
 
-from ruamel.yaml.comments import CommentedMap
-
-from coordination.catalog.file import loader
 from coordination.catalog.reads import reports
-from coordination.catalog.audit.log import operations
 from coordination.catalog.rules.checks import unknown
-from coordination.catalog.edits.document import (
-    Reference,
-    StillReferenced,
-    drop_references,
-    find_item,
-    references,
-    remove_item,
-)
 from coordination.catalog.edits.inputs import choice
 from coordination.catalog.models import (
     Catalog,
@@ -45,23 +28,23 @@ from coordination.catalog.models import (
 )
 from coordination.catalog.file.store import CatalogStore
 from coordination.catalog.selection.templates import expand, selected_repos, split_instance
-from coordination.errors import Problem, UsageError
+from coordination.errors import UsageError
 
 M = TypeVar("M")
 
 
-@operations  # each edit's audit entry is named after the method called (audit.py)
-class CatalogQueries:
-    """The store of one ``ecosystem.yaml`` and its reads."""
+class CatalogReads:
+    """The reads of one ``ecosystem.yaml``, over its store."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.store = CatalogStore(path)
+    def __init__(self, store: CatalogStore) -> None:
+        self.store = store
 
     # -- reads ------------------------------------------------------------------
     def catalog(self) -> Catalog:
         return self.store.load()
 
-    def _repo(self, cat: Catalog, name: str | None) -> Repo | None:
+    def repo(self, cat: Catalog, name: str | None) -> Repo | None:
+        """The repo ``name`` of ``cat`` (None for None); an unknown name refused."""
         if name is None:
             return None
         repo = cat.repo(name)
@@ -77,7 +60,7 @@ class CatalogQueries:
         return list(self.catalog().repos)
 
     def get_repo(self, name: str) -> Repo:
-        repo = self._repo(self.catalog(), name)
+        repo = self.repo(self.catalog(), name)
         assert repo is not None
         return repo
 
@@ -88,7 +71,7 @@ class CatalogQueries:
         choice(status, IssueStatus, "issue status")
         choice(priority, Priority, "priority")
         cat = self.catalog()
-        self._repo(cat, repo)
+        self.repo(cat, repo)
         return [
             i for i in cat.coordination.issues
             if (status is None or i.status.value == status)
@@ -107,7 +90,7 @@ class CatalogQueries:
     ) -> list[Todo]:
         choice(status, TodoStatus, "todo status")
         cat = self.catalog()
-        self._repo(cat, repo)
+        self.repo(cat, repo)
         if repo is not None and any(t.for_each is not None for t in cat.coordination.todos):
             # a repo's instances of templates too (one that selects nothing now has none:
             # a list never fails for it, `plan status` says it)
@@ -134,7 +117,7 @@ class CatalogQueries:
     def list_plans(self, *, status: str | None = None, repo: str | None = None) -> list[Plan]:
         choice(status, PlanStatus, "plan status")
         cat = self.catalog()
-        self._repo(cat, repo)
+        self.repo(cat, repo)
 
         def touches(p: Plan) -> bool:
             return repo in p.repos or any(t.repo == repo for t in cat.plan_todos(p.id))
@@ -167,8 +150,8 @@ class CatalogQueries:
     ) -> list[Dependency]:
         choice(type, DependencyType, "dependency type")
         cat = self.catalog()
-        self._repo(cat, consumer)
-        self._repo(cat, provider)
+        self.repo(cat, consumer)
+        self.repo(cat, provider)
         return [
             d for d in cat.coordination.dependencies
             if (consumer is None or d.consumer == consumer)
@@ -176,7 +159,7 @@ class CatalogQueries:
             and (type is None or d.type.value == type)
         ]
 
-    def _template_of(self, cat: Catalog, id_: str) -> tuple[Todo, str, list[str]]:
+    def template_of(self, cat: Catalog, id_: str) -> tuple[Todo, str, list[str]]:
         """The template an instance id ``TODO-010[api]`` names, the instance's repo and
         the repos the template selects; refused (exit 2) when it is no template or
         does not select that repo."""
@@ -193,34 +176,6 @@ class CatalogQueries:
             raise UsageError(f"{id_}: {tid}'s for_each {template.for_each!r} does not select "
                              f"{repo!r}", hint=f"`coord todo show {tid}` lists its instances")
         return template, repo, selected
-
-    # -- shared by the edits ----------------------------------------------------------
-    def _delete(self, kind: str, id_: str, force: bool) -> list[Reference]:
-        """Take the item out in one edit; returns every reference dropped with it."""
-        name = {"issue": "issues", "todo": "todos"}[kind]
-
-        def edit(doc: CommentedMap) -> list[Reference]:
-            find_item(doc, name, id_, kind)  # again: the file may have changed since
-            refs = references(doc, id_, kind)
-            referrers = [r for r in refs if not r.mirror]
-            if referrers and not force:
-                raise StillReferenced(id_, referrers)
-            drop_references(doc, refs)
-            remove_item(doc, name, id_, kind)
-            return refs
-
-        try:
-            return self.store.update(edit)
-        except StillReferenced as exc:
-            raise exc.located(self._located(exc.problems)) from None
-
-    def _located(self, problems: list[Problem]) -> list[Problem]:
-        """Problems with file, line and field filled in from the catalog as it is now."""
-        try:
-            text = self.store.read_bytes().decode("utf-8")
-        except (UnicodeDecodeError, UsageError):
-            return problems
-        return loader.locate(problems, text, str(self.store.path))
 
 
 def must_find(found: M | None, cat: Catalog, kind: str, id_: str) -> M:

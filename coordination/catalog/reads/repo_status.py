@@ -1,15 +1,17 @@
 """A repo at a glance (`coord repo status`) and what keeps it from moving on (`coord
 repo blocking`): unsatisfied dependencies, issues waiting on open issues, todos
-waiting on open blockers."""
+waiting on open blockers: the ``reports`` part of
+:class:`~coordination.catalog.manager.CoordinationManager`."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
-from coordination.catalog.audit.log import operations
 from coordination.catalog.models import Catalog, DependencyStatus, IssueStatus, TodoStatus
-from coordination.catalog.reads.queries import CatalogQueries
 from coordination.jsonable import JSONObject
+
+if TYPE_CHECKING:
+    from coordination.catalog.reads.queries import CatalogReads
 
 ISSUE_OPEN = {IssueStatus.open, IssueStatus.in_progress}
 TODO_DONE = {TodoStatus.completed, TodoStatus.skipped}
@@ -66,16 +68,18 @@ class RepoStatus(TypedDict):
     blocked_by: list[RepoBlocker]
 
 
-@operations  # each edit's audit entry is named after the method called (audit.py)
-class RepoReports(CatalogQueries):
-    """`coord repo status` and `coord repo blocking` (mixed into CoordinationManager)."""
+class RepoReports:
+    """`coord repo status` and `coord repo blocking` (``manager.reports``)."""
+
+    def __init__(self, reads: CatalogReads) -> None:
+        self.reads = reads
 
     def repo_status(self, name: str) -> RepoStatus:
         """One repo at a glance: open issues, todos by status, dependencies, blockers."""
-        cat = self.catalog()
-        repo = self._repo(cat, name)
+        cat = self.reads.catalog()
+        repo = self.reads.repo(cat, name)
         assert repo is not None
-        path = self.checkout(repo)
+        path = self.reads.checkout(repo)
         todos: dict[str, list[str]] = {}
         for t in cat.coordination.todos:
             if t.repo == name:
@@ -104,8 +108,8 @@ class RepoReports(CatalogQueries):
 
     def blocking(self, name: str) -> list[RepoBlocker]:
         """What keeps this repo from moving on, each with the reason."""
-        cat = self.catalog()
-        self._repo(cat, name)
+        cat = self.reads.catalog()
+        self.reads.repo(cat, name)
         return self._blocking(cat, name)
 
     def blocking_document(self, name: str) -> BlockingDocument:

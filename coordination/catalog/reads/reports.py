@@ -101,7 +101,7 @@ class Progress(TypedDict):
 
 
 class RepoSource(Protocol):
-    """Where :func:`repo_list` reads repos from (a CoordinationManager)."""
+    """Where :func:`repo_list` reads repos from (a CoordinationManager's ``reads``)."""
 
     def list_repos(self) -> list[Repo]: ...
 
@@ -235,7 +235,7 @@ def plan_status(catalog: Catalog, plan_id: str, *, today: dt.date | None = None,
 
 def repo_list(manager: RepoSource, live: Mapping[str, int] | None,
               breakers: Mapping[str, object] | None = None) -> list[dict[str, object]]:
-    """The ``coord repo list`` document: every repo of ``manager``'s catalog with its
+    """The ``coord repo list`` document: every repo of ``manager``'s catalog (its reads) with its
     ``checkout``, ``workers`` (live workers serving it, from ``live``; None when
     they could not be read) and ``breaker_state`` (from ``breakers``, for repos
     with a breaker whose state could be read; else None). Shared by the CLI and

@@ -2,8 +2,8 @@
 
 The transitions are decided inside the catalog edit that makes them (a sweep's sync,
 :mod:`coordination.sweeps.writeback.sync`; `todo complete` and `todo update --status`,
-:class:`coordination.catalog.manager.CoordinationManager`), under the catalog's lock, by
-comparing the milestones done before and after
+:class:`coordination.catalog.edits.todo_edits.Todos`, which returns them), under the
+catalog's lock, by comparing the milestones done before and after
 (:func:`coordination.catalog.edits.document.milestones_done`): each is made by exactly one edit,
 so each is announced once. Announced in the ledger (webhooks deliver from it), and as a
 decision in the audit log (`coord history` lists it, op ``milestone.completed``).

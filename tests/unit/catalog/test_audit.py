@@ -54,24 +54,24 @@ def fields_of(entry: dict[str, Any], id_: str) -> tuple[str, dict[str, list[Any]
 # -- one entry per edit kind -------------------------------------------------------------
 EDITS: list[tuple[str, Callable[[CoordinationManager], Any], list[str],
                   dict[str, tuple[str, dict[str, list[Any]]]]]] = [
-    ("create_issue", lambda m: m.create_issue("New one", repos=["api"], dependencies=["ISSUE-003"]),
+    ("create_issue", lambda m: m.issues.create("New one", repos=["api"], dependencies=["ISSUE-003"]),
      ["ISSUE-003", "ISSUE-004"],
      {"ISSUE-003": ("updated", {"blocking": [[], ["ISSUE-004"]]})}),
-    ("update_issue", lambda m: m.update_issue("ISSUE-003", priority="high"), ["ISSUE-003"], {}),
-    ("close_issue", lambda m: m.close_issue("ISSUE-001"), ["ISSUE-001"], {}),
-    ("delete_issue", lambda m: m.delete_issue("ISSUE-003"), ["ISSUE-002", "ISSUE-003"],
+    ("update_issue", lambda m: m.issues.update("ISSUE-003", priority="high"), ["ISSUE-003"], {}),
+    ("close_issue", lambda m: m.issues.close("ISSUE-001"), ["ISSUE-001"], {}),
+    ("delete_issue", lambda m: m.issues.delete("ISSUE-003"), ["ISSUE-002", "ISSUE-003"],
      {"ISSUE-002": ("updated", {"blocking": [["ISSUE-003"], []]})}),
-    ("create_todo", lambda m: m.create_todo("Bump", "api", blocked_by=["TODO-005"]),
+    ("create_todo", lambda m: m.todos.create("Bump", "api", blocked_by=["TODO-005"]),
      ["TODO-005", "TODO-007"],
      {"TODO-005": ("updated", {"blocking": [[], ["TODO-007"]]})}),
-    ("update_todo", lambda m: m.update_todo("TODO-002", status="failed", assignee="dan"),
+    ("update_todo", lambda m: m.todos.update("TODO-002", status="failed", assignee="dan"),
      ["TODO-002"], {}),
-    ("complete_todo", lambda m: m.complete_todo("TODO-006", hours=2.5), ["TODO-006"],
+    ("complete_todo", lambda m: m.todos.complete("TODO-006", hours=2.5), ["TODO-006"],
      {"TODO-006": ("updated", {"status": ["pending", "completed"],
                                "actual_hours": [None, 2.5]})}),
-    ("delete_todo", lambda m: m.delete_todo("TODO-006", force=True),
+    ("delete_todo", lambda m: m.todos.delete("TODO-006", force=True),
      ["PLAN-001", "TODO-003", "TODO-004", "TODO-006"], {}),
-    ("check_dependencies", lambda m: m.check_dependencies(consumer="api"), ["DEP-001"],
+    ("check_dependencies", lambda m: m.dependencies.check(consumer="api"), ["DEP-001"],
      {"DEP-001": ("updated", {"status": ["unknown", "satisfied"]})}),
 ]
 
@@ -82,7 +82,7 @@ def test_each_edit_appends_one_entry(
     edit: Callable[[CoordinationManager], Any], ids: list[str],
     expected: dict[str, tuple[str, dict[str, list[Any]]]],
 ) -> None:
-    mgr.update_issue("ISSUE-002", labels=["ci"])  # the entry under test is not the first
+    mgr.issues.update("ISSUE-002", labels=["ci"])  # the entry under test is not the first
     before = len(entries(example_catalog))
     edit(mgr)
     e = one_entry(example_catalog, before)
@@ -99,7 +99,7 @@ def test_each_edit_appends_one_entry(
 def test_before_after_holds_only_the_changed_fields(
     mgr: CoordinationManager, example_catalog: Path
 ) -> None:
-    mgr.update_issue("ISSUE-003", priority="high", assignee="dan")
+    mgr.issues.update("ISSUE-003", priority="high", assignee="dan")
     (e,) = entries(example_catalog)
     action, fields = fields_of(e, "ISSUE-003")
     assert action == "updated"
@@ -110,7 +110,7 @@ def test_before_after_holds_only_the_changed_fields(
 def test_close_is_logged_as_close_not_as_the_update_it_calls(
     mgr: CoordinationManager, example_catalog: Path
 ) -> None:
-    mgr.close_issue("ISSUE-003")
+    mgr.issues.close("ISSUE-003")
     (e,) = entries(example_catalog)
     assert e["op"] == "close_issue"
     assert fields_of(e, "ISSUE-003")[1]["status"] == ["open", "closed"]
@@ -119,8 +119,8 @@ def test_close_is_logged_as_close_not_as_the_update_it_calls(
 def test_created_and_deleted_items_keep_their_fields(
     mgr: CoordinationManager, example_catalog: Path
 ) -> None:
-    todo = mgr.create_todo("Bump libcore", "api", run="make test", labels=["py"])
-    mgr.delete_todo(todo.id)
+    todo = mgr.todos.create("Bump libcore", "api", run="make test", labels=["py"])
+    mgr.todos.delete(todo.id)
     created, deleted = entries(example_catalog)
     action, fields = fields_of(created, todo.id)
     assert action == "created"
@@ -132,7 +132,7 @@ def test_created_and_deleted_items_keep_their_fields(
 
 
 def test_long_values_are_shortened(mgr: CoordinationManager, example_catalog: Path) -> None:
-    mgr.update_todo("TODO-002", description="x" * 5000)
+    mgr.todos.update("TODO-002", description="x" * 5000)
     (e,) = entries(example_catalog)
     new = fields_of(e, "TODO-002")[1]["description"][1]
     assert isinstance(new, str) and len(new) < audit.MAX_VALUE + 40
@@ -164,7 +164,7 @@ def test_sweep_sync_appends_one_entry(
 def test_an_edit_that_changes_nothing_is_still_one_entry(
     mgr: CoordinationManager, example_catalog: Path
 ) -> None:
-    mgr.update_todo("TODO-002", status="pending")  # it is pending already
+    mgr.todos.update("TODO-002", status="pending")  # it is pending already
     (e,) = entries(example_catalog)
     assert e["op"] == "update_todo" and e["ids"] == [] and e["changes"] == []
 
@@ -181,13 +181,13 @@ def test_a_named_operation_and_argv_reach_the_entry(example_catalog: Path) -> No
 
 # -- refused edits append nothing ------------------------------------------------------------
 REFUSED: list[Callable[[CoordinationManager], Any]] = [
-    lambda m: m.create_todo("x", "nope"),  # unknown repo
-    lambda m: m.create_todo("  ", "api"),  # empty task
-    lambda m: m.update_issue("ISSUE-001", status="bogus"),
-    lambda m: m.update_issue("ISSUE-404", title="t"),
-    lambda m: m.update_todo("TODO-002", blocked_by=["TODO-005"]),  # a cycle
-    lambda m: m.delete_issue("ISSUE-002"),  # still referenced
-    lambda m: m.complete_todo("TODO-002", hours=-1),
+    lambda m: m.todos.create("x", "nope"),  # unknown repo
+    lambda m: m.todos.create("  ", "api"),  # empty task
+    lambda m: m.issues.update("ISSUE-001", status="bogus"),
+    lambda m: m.issues.update("ISSUE-404", title="t"),
+    lambda m: m.todos.update("TODO-002", blocked_by=["TODO-005"]),  # a cycle
+    lambda m: m.issues.delete("ISSUE-002"),  # still referenced
+    lambda m: m.todos.complete("TODO-002", hours=-1),
 ]
 
 
@@ -197,7 +197,7 @@ REFUSED: list[Callable[[CoordinationManager], Any]] = [
 def test_refused_edits_append_nothing(
     mgr: CoordinationManager, example_catalog: Path, edit: Callable[[CoordinationManager], Any]
 ) -> None:
-    mgr.create_issue("first")
+    mgr.issues.create("first")
     before = log_lines(example_catalog)
     with pytest.raises(UsageError):
         edit(mgr)
@@ -218,8 +218,8 @@ def test_an_unwritable_log_is_reported_and_the_edit_stands(
 ) -> None:
     audit.log_path(example_catalog).mkdir()  # a directory where the log should be
     with pytest.raises(OperationFailed, match="audit entry could not be appended"):
-        mgr.update_issue("ISSUE-003", priority="high")
-    assert mgr.get_issue("ISSUE-003").priority.value == "high"
+        mgr.issues.update("ISSUE-003", priority="high")
+    assert mgr.reads.get_issue("ISSUE-003").priority.value == "high"
 
 
 # -- who ------------------------------------------------------------------------------------
@@ -273,7 +273,7 @@ def test_the_entry_uses_the_fallback(
 ) -> None:
     _no_git_identity(monkeypatch, tmp_path / "home")
     monkeypatch.setattr(audit.getpass, "getuser", lambda: "os-user")
-    CoordinationManager(example_catalog).create_issue("by the OS user")
+    CoordinationManager(example_catalog).issues.create("by the OS user")
     assert entries(example_catalog)[0]["who"] == "os-user"
 
 
@@ -311,8 +311,8 @@ def test_git_is_asked_once_per_process_for_who(
     assert len(asked) == 3
     # The audit entry of an edit asks it where it asks for the catalog's directory.
     manager = CoordinationManager(example_catalog)
-    manager.create_issue("one")
-    manager.create_issue("two")
+    manager.issues.create("one")
+    manager.issues.create("two")
     assert asked[3:] == [example_catalog.resolve().parent]
     assert [e["who"] for e in entries(example_catalog)] == ["os-user", "os-user"]
 
@@ -330,7 +330,7 @@ def slow(fd):  # widen the window between reading the chain's end and appending
 audit._last_entry = slow
 m = CoordinationManager(sys.argv[1])
 for i in range(int(sys.argv[3])):
-    m.create_todo(f"{sys.argv[2]} {i}", "api")
+    m.todos.create(f"{sys.argv[2]} {i}", "api")
 """
 
 
@@ -350,7 +350,7 @@ def test_two_processes_editing_at_once_leave_an_intact_chain(example_catalog: Pa
     assert audit.verify(audit.log_path(example_catalog)) == (2 * n, None)
     assert sorted(e["who"] for e in got) == ["alpha"] * n + ["beta"] * n
     created = [c["id"] for e in got for c in e["changes"] if c["action"] == "created"]
-    todos = {t.id for t in CoordinationManager(example_catalog).list_todos()}
+    todos = {t.id for t in CoordinationManager(example_catalog).reads.list_todos()}
     assert len(set(created)) == 2 * n and set(created) <= todos
     assert [e["seq"] for e in got] == list(range(2 * n))
 
@@ -359,10 +359,10 @@ def test_two_processes_editing_at_once_leave_an_intact_chain(example_catalog: Pa
 @pytest.fixture
 def four(mgr: CoordinationManager, example_catalog: Path) -> Path:
     """A log of four entries; returns its path."""
-    mgr.create_issue("one")
-    mgr.update_issue("ISSUE-003", priority="high")
-    mgr.complete_todo("TODO-006")
-    mgr.create_todo("four", "api")
+    mgr.issues.create("one")
+    mgr.issues.update("ISSUE-003", priority="high")
+    mgr.todos.complete("TODO-006")
+    mgr.todos.create("four", "api")
     path = audit.log_path(example_catalog)
     assert audit.verify(path) == (4, None)
     return path
@@ -439,7 +439,7 @@ def test_an_append_after_a_torn_line_keeps_chaining_and_verify_names_the_tear(
 ) -> None:
     data = four.read_bytes()
     four.write_bytes(data + data.splitlines(keepends=True)[0][:30])  # a crashed append
-    mgr.create_issue("after the crash")
+    mgr.issues.create("after the crash")
     lines = four.read_text().splitlines()
     assert len(lines) == 6 and json.loads(lines[5])["seq"] == 4
     assert json.loads(lines[5])["prev"] == json.loads(lines[3])["hash"]
@@ -459,7 +459,7 @@ def test_the_log_lives_beside_the_real_catalog(example_catalog: Path, tmp_path: 
     monkeypatch.setenv("COORD_USER", WHO)
     link = tmp_path / "link.yaml"
     link.symlink_to(example_catalog)
-    CoordinationManager(link).create_issue("through a link")
+    CoordinationManager(link).issues.create("through a link")
     assert audit.log_path(link) == example_catalog.parent / ".ecosystem.yaml.coord.audit.jsonl"
     assert len(entries(example_catalog)) == 1
 

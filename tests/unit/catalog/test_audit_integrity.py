@@ -56,9 +56,9 @@ def rehash(e: Entry, key: bytes | None = None) -> str:
 @pytest.fixture
 def three(mgr: CoordinationManager, example_catalog: Path) -> Path:
     """A plain log of three entries; returns its path."""
-    mgr.create_issue("one")
-    mgr.update_issue("ISSUE-003", priority="high")
-    mgr.create_todo("three", "api")
+    mgr.issues.create("one")
+    mgr.issues.update("ISSUE-003", priority="high")
+    mgr.todos.create("three", "api")
     path = audit.log_path(example_catalog)
     assert audit.verify(path) == (3, None)
     return path
@@ -153,7 +153,7 @@ def test_an_old_entry_holding_infinity_still_verifies(three: Path) -> None:
 def test_keyed_entries_carry_an_hmac(mgr: CoordinationManager, example_catalog: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     use_key(monkeypatch, KEY)
-    mgr.create_issue("keyed")
+    mgr.issues.create("keyed")
     path = audit.log_path(example_catalog)
     [e] = audit.read(path)
     assert e["keyed"] is True
@@ -177,14 +177,14 @@ def forge_last(path: Path, key: bytes | None) -> None:
 def test_a_forged_last_entry_passes_the_plain_chain_but_not_the_keyed_one(
         mgr: CoordinationManager, example_catalog: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = audit.log_path(example_catalog)
-    mgr.create_issue("plain one")
+    mgr.issues.create("plain one")
     forge_last(path, None)
     assert audit.verify(path) == (1, None)  # what the plain chain cannot show
 
     path.unlink()
     use_key(monkeypatch, KEY)
-    mgr.create_issue("keyed one")
-    mgr.create_issue("keyed two")
+    mgr.issues.create("keyed one")
+    mgr.issues.create("keyed two")
     for forged_with in (None, b"a guessed key", hashlib.sha256(b"").digest()):
         saved = path.read_bytes()
         forge_last(path, forged_with)
@@ -198,9 +198,9 @@ def test_a_plain_entry_appended_after_keyed_ones_fails(
         mgr: CoordinationManager, example_catalog: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = audit.log_path(example_catalog)
     use_key(monkeypatch, KEY)
-    mgr.create_issue("keyed")
+    mgr.issues.create("keyed")
     use_key(monkeypatch, None)
-    mgr.create_issue("written without the key")
+    mgr.issues.create("written without the key")
     _, broken = audit.verify(path, KEY.encode())
     assert broken is not None and broken.line == 2 and "not keyed" in broken.problem
 
@@ -209,7 +209,7 @@ def test_old_plain_logs_stay_verifiable_and_a_keyed_tail_pins_them(
         three: Path, mgr: CoordinationManager, monkeypatch: pytest.MonkeyPatch) -> None:
     assert audit.verify(three, KEY.encode()) == (3, None)  # a plain log, with a key set
     use_key(monkeypatch, KEY)
-    mgr.create_todo("keyed from here", "api")
+    mgr.todos.create("keyed from here", "api")
     found = audit.check(three, KEY.encode())
     assert (found.entries, found.keyed, found.broken) == (4, 1, None)
     # A plain entry before the keyed one rewritten, hashes recomputed down the plain

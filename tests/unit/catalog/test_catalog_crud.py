@@ -19,6 +19,7 @@ import pytest
 
 from coordination.catalog.edits.document import StillReferenced
 from coordination.catalog.manager import CoordinationManager
+from coordination.catalog.reads.queries import CatalogReads
 from coordination.errors import NotFoundError, UsageError
 from tests.unit.support.cli import coord_bare, refused_and_unchanged
 
@@ -51,7 +52,7 @@ def test_delete_unreferenced_issue_takes_its_mirror_along(
     m: CoordinationManager, example_catalog: Path
 ) -> None:
     before = example_catalog.read_bytes()
-    doc = m.delete_issue("ISSUE-003")
+    doc = m.issues.delete("ISSUE-003")
     assert doc["deleted"] == "ISSUE-003" and doc["issue"]["title"].startswith("Web front end")
     # ISSUE-002.blocking only mirrored ISSUE-003's own dependency: no refusal, it just goes.
     assert doc["dropped"] == [
@@ -62,7 +63,7 @@ def test_delete_unreferenced_issue_takes_its_mirror_along(
         *removed_block(before, "    - id: ISSUE-003", "      labels: [frontend]"),
     ]
     with pytest.raises(NotFoundError):
-        m.get_issue("ISSUE-003")
+        m.reads.get_issue("ISSUE-003")
 
 
 def test_delete_referenced_issue_is_refused_naming_every_referrer(
@@ -70,7 +71,7 @@ def test_delete_referenced_issue_is_refused_naming_every_referrer(
 ) -> None:
     before = example_catalog.read_bytes()
     with pytest.raises(StillReferenced) as exc:
-        m.delete_issue("ISSUE-002")
+        m.issues.delete("ISSUE-002")
     err = exc.value
     assert err.exit_code == 2
     assert [(r.referrer, r.field) for r in err.referrers] == [
@@ -90,7 +91,7 @@ def test_force_delete_issue_drops_the_references(
     m: CoordinationManager, example_catalog: Path
 ) -> None:
     before = example_catalog.read_bytes()
-    doc = m.delete_issue("ISSUE-002", force=True)
+    doc = m.issues.delete("ISSUE-002", force=True)
     assert [(d["id"], d["field"], d["mirror"]) for d in doc["dropped"]] == [
         ("ISSUE-003", "dependencies", False), ("TODO-002", "blocked_by", False),
     ]
@@ -100,27 +101,27 @@ def test_force_delete_issue_drops_the_references(
         "-       blocked_by: [ISSUE-002, TODO-001]",
         "+       blocked_by: [TODO-001]",
     ]
-    assert m.get_issue("ISSUE-003").dependencies == []
-    assert m.get_todo("TODO-002").blocked_by == ["TODO-001"]
+    assert m.reads.get_issue("ISSUE-003").dependencies == []
+    assert m.reads.get_todo("TODO-002").blocked_by == ["TODO-001"]
 
 
 def test_the_reference_check_sees_a_referrer_added_after_the_first_read(
     m: CoordinationManager, example_catalog: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The check runs on the document being edited, not on an earlier read."""
-    real = CoordinationManager.catalog
+    real = CatalogReads.catalog
 
-    def read_then_someone_edits(self: CoordinationManager) -> Any:
+    def read_then_someone_edits(self: CatalogReads) -> Any:
         cat = real(self)
-        monkeypatch.setattr(CoordinationManager, "catalog", real)
+        monkeypatch.setattr(CatalogReads, "catalog", real)
         other = CoordinationManager(example_catalog)
-        other.create_todo("Late", "web", blocked_by=["ISSUE-003"])
+        other.todos.create("Late", "web", blocked_by=["ISSUE-003"])
         return cat
 
-    monkeypatch.setattr(CoordinationManager, "catalog", read_then_someone_edits)
+    monkeypatch.setattr(CatalogReads, "catalog", read_then_someone_edits)
     with pytest.raises(StillReferenced, match="TODO-007 is blocked by ISSUE-003"):
-        m.delete_issue("ISSUE-003")
-    assert m.get_issue("ISSUE-003")
+        m.issues.delete("ISSUE-003")
+    assert m.reads.get_issue("ISSUE-003")
 
 
 # -- todo delete ------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def test_delete_referenced_todo_is_refused_naming_every_referrer(
 ) -> None:
     before = example_catalog.read_bytes()
     with pytest.raises(StillReferenced) as exc:
-        m.delete_todo("TODO-003")
+        m.todos.delete("TODO-003")
     assert [(r.referrer, r.kind, r.field) for r in exc.value.referrers] == [
         ("TODO-005", "todo", "blocked_by"), ("TODO-006", "todo", "blocked_by"),
         ("MS-002", "milestone", "todos"),
@@ -145,7 +146,7 @@ def test_force_delete_todo_drops_references_and_its_mirrors(
     m: CoordinationManager, example_catalog: Path
 ) -> None:
     before = example_catalog.read_bytes()
-    doc = m.delete_todo("TODO-003", force=True)
+    doc = m.todos.delete("TODO-003", force=True)
     assert doc["deleted"] == "TODO-003" and doc["todo"]["repo"] == "api"
     assert doc["dropped"] == [
         {"id": "TODO-002", "kind": "todo", "field": "blocking", "mirror": True},
@@ -164,7 +165,7 @@ def test_force_delete_todo_drops_references_and_its_mirrors(
         "-       blocked_by: [TODO-003, TODO-004]",
         "+       blocked_by: [TODO-004]",
     ]
-    cat = m.catalog()
+    cat = m.reads.catalog()
     assert cat.todo("TODO-005").blocked_by == []  # type: ignore[union-attr]
     assert "TODO-003" not in cat.plan("PLAN-001").milestones[1].todos  # type: ignore[union-attr]
 
@@ -175,9 +176,9 @@ def test_deletes_keep_comments_and_blank_lines(commented: Path) -> None:
     m = CoordinationManager(commented)
     before = commented.read_bytes()
     with pytest.raises(StillReferenced):
-        m.delete_todo("TODO-010")  # TODO-011 waits on it, MS-010 lists it
+        m.todos.delete("TODO-010")  # TODO-011 waits on it, MS-010 lists it
     assert commented.read_bytes() == before
-    m.delete_todo("TODO-011")  # only TODO-010.blocking (a mirror) names it
+    m.todos.delete("TODO-011")  # only TODO-010.blocking (a mirror) names it
     after = commented.read_bytes()
     assert changed_lines(before, after) == [
         "-     blocking: [TODO-011]",
@@ -190,7 +191,7 @@ def test_deletes_keep_comments_and_blank_lines(commented: Path) -> None:
     )
     assert after.startswith(before[: before.index(b"---")])
 
-    m.delete_issue("ISSUE-010", force=True)  # the only issue; TODO-010 waits on it
+    m.issues.delete("ISSUE-010", force=True)  # the only issue; TODO-010 waits on it
     text = commented.read_text()
     assert "  # Issues first.\n  issues: []\n\n  plans:\n" in text
     assert "blocked_by" not in text
@@ -198,7 +199,7 @@ def test_deletes_keep_comments_and_blank_lines(commented: Path) -> None:
                     "# none yet", "# trailing comment at the end of the file"):
         assert comment in text
 
-    m.delete_todo("TODO-010", force=True)  # the last todo: `todos: []`, its comment above it
+    m.todos.delete("TODO-010", force=True)  # the last todo: `todos: []`, its comment above it
     text = commented.read_text()
     assert "\n\n  # first the library\n  todos: []\n\n  dependencies: []   # none yet\n" in text
     assert "todos: [TODO-010]" not in text  # MS-010 lost it
@@ -232,7 +233,7 @@ def test_force_delete_keeps_comments_in_block_lists(tmp_path: Path) -> None:
         "      # trailing note\n"
     )
     before = path.read_bytes()
-    CoordinationManager(path).delete_issue("ISSUE-001", force=True)
+    CoordinationManager(path).issues.delete("ISSUE-001", force=True)
     assert changed_lines(before, path.read_bytes()) == [
         "-     - id: ISSUE-001",
         "-       title: one",
@@ -265,7 +266,7 @@ def test_update_keeps_a_block_list_a_block_list(tmp_path: Path) -> None:
         "      labels: [x]\n"
     )
     before = path.read_bytes()
-    todo = CoordinationManager(path).update_todo("TODO-001", resources=["staging-db", "registry"])
+    todo = CoordinationManager(path).todos.update("TODO-001", resources=["staging-db", "registry"]).todo
     assert todo.resources == ["staging-db", "registry"]
     assert changed_lines(before, path.read_bytes()) == [
         "-         - old-queue    # going away",
@@ -297,8 +298,8 @@ def test_update_changes_only_the_field_given(
     m: CoordinationManager, example_catalog: Path, changes: dict[str, Any], lines: list[str]
 ) -> None:
     before = example_catalog.read_bytes()
-    old = m.get_todo("TODO-003").model_dump()
-    todo = m.update_todo("TODO-003", **changes)
+    old = m.reads.get_todo("TODO-003").model_dump()
+    todo = m.todos.update("TODO-003", **changes).todo
     assert changed_lines(before, example_catalog.read_bytes()) == lines
     new = todo.model_dump()
     key, value = next(iter(changes.items()))
@@ -308,26 +309,26 @@ def test_update_changes_only_the_field_given(
 
 def test_update_blocked_by_keeps_blocking_in_step(m: CoordinationManager) -> None:
     # TODO-006 waits on TODO-003 and TODO-004; make it wait on TODO-005, TODO-004, ISSUE-003.
-    todo = m.update_todo("TODO-006", blocked_by=["TODO-005", "TODO-004", "ISSUE-003"])
+    todo = m.todos.update("TODO-006", blocked_by=["TODO-005", "TODO-004", "ISSUE-003"]).todo
     assert todo.blocked_by == ["TODO-005", "TODO-004", "ISSUE-003"]
-    assert m.get_todo("TODO-003").blocking == ["TODO-005"]  # TODO-006 left it
-    assert m.get_todo("TODO-004").blocking == ["TODO-006"]  # unchanged
-    assert m.get_todo("TODO-005").blocking == ["TODO-006"]  # list created
+    assert m.reads.get_todo("TODO-003").blocking == ["TODO-005"]  # TODO-006 left it
+    assert m.reads.get_todo("TODO-004").blocking == ["TODO-006"]  # unchanged
+    assert m.reads.get_todo("TODO-005").blocking == ["TODO-006"]  # list created
     # Emptied: the key goes, and so does every mirror.
-    assert m.update_todo("TODO-006", blocked_by=[]).blocked_by == []
-    assert m.get_todo("TODO-004").blocking == [] and m.get_todo("TODO-005").blocking == []
+    assert m.todos.update("TODO-006", blocked_by=[]).todo.blocked_by == []
+    assert m.reads.get_todo("TODO-004").blocking == [] and m.reads.get_todo("TODO-005").blocking == []
 
 
 def test_update_blocked_by_keeps_an_existing_list_in_place(commented: Path) -> None:
     m = CoordinationManager(commented)
     before = commented.read_bytes()
-    m.update_todo("TODO-011", blocked_by=["ISSUE-010", "TODO-010"])
+    m.todos.update("TODO-011", blocked_by=["ISSUE-010", "TODO-010"])
     assert changed_lines(before, commented.read_bytes()) == [
         "-     blocked_by: [TODO-010]   # waits for the tag",
         # The comment keeps its column until the value reaches it, then two spaces.
         "+     blocked_by: [ISSUE-010, TODO-010]  # waits for the tag",
     ]
-    m.update_todo("TODO-011", blocked_by=[])  # the last key: the blank line after it stays
+    m.todos.update("TODO-011", blocked_by=[])  # the last key: the blank line after it stays
     assert changed_lines(before, commented.read_bytes()) == [
         "-     blocking: [TODO-011]",
         "-     blocked_by: [TODO-010]   # waits for the tag",
@@ -363,18 +364,18 @@ def test_bad_updates_write_nothing(
 ) -> None:
     before = example_catalog.read_bytes()
     with pytest.raises(error, match=message.replace("(", r"\(").replace(">", ">")) as exc:
-        m.update_todo(id_, **changes)
+        m.todos.update(id_, **changes)
     assert isinstance(exc.value, UsageError) and exc.value.exit_code == 2
     assert example_catalog.read_bytes() == before
 
 
 def test_unknown_ids_say_did_you_mean(m: CoordinationManager) -> None:
-    for call in (lambda: m.delete_todo("TODO-02"), lambda: m.update_todo("TODO-02", retries=1)):
+    for call in (lambda: m.todos.delete("TODO-02"), lambda: m.todos.update("TODO-02", retries=1)):
         with pytest.raises(NotFoundError) as exc:
             call()
         assert "did you mean 'TODO-002'" in str(exc.value.hint)
     with pytest.raises(NotFoundError) as exc:
-        m.delete_issue("ISSUE-01")
+        m.issues.delete("ISSUE-01")
     assert "did you mean 'ISSUE-001'" in str(exc.value.hint)
 
 

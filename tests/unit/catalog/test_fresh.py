@@ -87,7 +87,7 @@ def round_trip_only(monkeypatch: pytest.MonkeyPatch) -> None:
 def applied(file: Path, repos: list[dict[str, Any]], deps: list[dict[str, Any]]
             ) -> tuple[bytes, Any, dict[str, Any], str | None]:
     m = CoordinationManager(file)
-    done = m.apply_fleet({"repos": repos, "dependencies": deps})
+    done = m.fleet.apply({"repos": repos, "dependencies": deps})
     entries = [json.loads(line) for line in log_path(file).read_text().splitlines()]
     assert len(entries) == 1
     return file.read_bytes(), done, entries[0], m.store.last_edit
@@ -129,10 +129,10 @@ def test_each_odd_string_in_each_place(tmp_path: Path, monkeypatch: pytest.Monke
             for i, s in enumerate(odd[:-1])]
     fast, slow = new_catalog(tmp_path / "a"), new_catalog(tmp_path / "b")
     m = CoordinationManager(fast)
-    m.apply_fleet({"repos": repos, "dependencies": deps})
+    m.fleet.apply({"repos": repos, "dependencies": deps})
     assert m.store.last_edit == "direct"
     round_trip_only(monkeypatch)
-    CoordinationManager(slow).apply_fleet({"repos": repos, "dependencies": deps})
+    CoordinationManager(slow).fleet.apply({"repos": repos, "dependencies": deps})
     assert fast.read_text() == slow.read_text()
 
 
@@ -142,10 +142,10 @@ def test_ids_continue_above_the_audit_log_s(tmp_path: Path,
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     repos, deps = fleet(5, 0)
     file = new_catalog(tmp_path / "a")
-    CoordinationManager(file).apply_fleet({"repos": repos, "dependencies": deps})
+    CoordinationManager(file).fleet.apply({"repos": repos, "dependencies": deps})
     file.write_text(HEADER + "version: 1\n")
     m = CoordinationManager(file)
-    done = m.apply_fleet({"repos": repos, "dependencies": deps[:2]})
+    done = m.fleet.apply({"repos": repos, "dependencies": deps[:2]})
     assert m.store.last_edit == "direct"
     assert done["dependencies_added"] == [f"DEP-{len(deps) + 1:03d}", f"DEP-{len(deps) + 2:03d}"]
 
@@ -156,14 +156,14 @@ def test_a_catalog_the_loader_refuses_is_not_written(tmp_path: Path,
     file = new_catalog(tmp_path / "a")
     m = CoordinationManager(file)
     with pytest.raises(CatalogError, match="nope"):
-        m.apply_fleet({"repos": [{"name": "web", "path": "web"}],
+        m.fleet.apply({"repos": [{"name": "web", "path": "web"}],
                        "dependencies": [{"consumer": "web", "provider": "nope",
                                          "type": "runtime"}]})
     assert m.store.last_edit == "direct"
     assert file.read_text() == HEADER + "version: 1\n"
     assert not log_path(file).exists()
     with pytest.raises(UsageError, match="exists already"):
-        m.apply_fleet({"repos": [{"name": "web", "path": "web"}, {"name": "web", "path": "w"}]})
+        m.fleet.apply({"repos": [{"name": "web", "path": "web"}, {"name": "web", "path": "w"}]})
     assert file.read_text() == HEADER + "version: 1\n"
 
 
@@ -173,13 +173,13 @@ def test_an_existing_catalog_keeps_the_round_trip(tmp_path: Path,
     file = new_catalog(tmp_path / "a", "# mine\n")
     file.write_text(file.read_text() + "\n# the repos, after a blank line\n")
     m = CoordinationManager(file)
-    m.apply_fleet({"repos": [{"name": "web", "path": "web"}]})
+    m.fleet.apply({"repos": [{"name": "web", "path": "web"}]})
     assert m.store.last_edit != "direct"
     file = new_catalog(tmp_path / "b")
     m = CoordinationManager(file)
-    m.apply_fleet({"repos": [{"name": "web", "path": "web"}]})
+    m.fleet.apply({"repos": [{"name": "web", "path": "web"}]})
     assert m.store.last_edit == "direct"
-    m.apply_fleet({"repos": [{"name": "api", "path": "api"}]})  # now it holds repos
+    m.fleet.apply({"repos": [{"name": "api", "path": "api"}]})  # now it holds repos
     assert m.store.last_edit != "direct"
 
 

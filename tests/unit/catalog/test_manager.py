@@ -30,21 +30,21 @@ def add_dependency(path: Path, consumer: str, provider: str, **validation: Any) 
 
 # -- reads ------------------------------------------------------------------------
 def test_filters(m: CoordinationManager) -> None:
-    assert [i.id for i in m.list_issues(repo="web")] == ["ISSUE-003"]
-    assert [i.id for i in m.list_issues(status="resolved")] == ["ISSUE-002"]
-    assert [t.id for t in m.list_todos(repo="infra")] == ["TODO-001", "TODO-006"]
-    assert [t.id for t in m.list_todos(plan="PLAN-001", assignee="ana")] == ["TODO-002", "TODO-003"]
-    assert [d.id for d in m.list_dependencies(provider="libcore")] == ["DEP-001", "DEP-002"]
-    assert [p.id for p in m.list_plans(repo="web")] == ["PLAN-001"]
-    assert len(m.plan_todos("PLAN-001")) == 5
+    assert [i.id for i in m.reads.list_issues(repo="web")] == ["ISSUE-003"]
+    assert [i.id for i in m.reads.list_issues(status="resolved")] == ["ISSUE-002"]
+    assert [t.id for t in m.reads.list_todos(repo="infra")] == ["TODO-001", "TODO-006"]
+    assert [t.id for t in m.reads.list_todos(plan="PLAN-001", assignee="ana")] == ["TODO-002", "TODO-003"]
+    assert [d.id for d in m.reads.list_dependencies(provider="libcore")] == ["DEP-001", "DEP-002"]
+    assert [p.id for p in m.reads.list_plans(repo="web")] == ["PLAN-001"]
+    assert len(m.reads.plan_todos("PLAN-001")) == 5
 
 
 @pytest.mark.parametrize("call", [
-    lambda m: m.get_issue("ISSUE-099"),
-    lambda m: m.get_todo("TODO-9"),
-    lambda m: m.get_plan("PLAN-002"),
-    lambda m: m.list_todos(repo="apii"),
-    lambda m: m.repo_status("nope"),
+    lambda m: m.reads.get_issue("ISSUE-099"),
+    lambda m: m.reads.get_todo("TODO-9"),
+    lambda m: m.reads.get_plan("PLAN-002"),
+    lambda m: m.reads.list_todos(repo="apii"),
+    lambda m: m.reports.repo_status("nope"),
 ])
 def test_unknown_ids_raise_not_found_with_a_hint(m: CoordinationManager, call: Any) -> None:
     with pytest.raises(NotFoundError) as exc:
@@ -54,24 +54,24 @@ def test_unknown_ids_raise_not_found_with_a_hint(m: CoordinationManager, call: A
 
 def test_hint_names_the_close_match(m: CoordinationManager) -> None:
     with pytest.raises(NotFoundError, match="unknown repo 'apii'") as exc:
-        m.list_todos(repo="apii")
+        m.reads.list_todos(repo="apii")
     assert "'api'" in str(exc.value.hint)
 
 
 def test_bad_enum_values_are_usage_errors(m: CoordinationManager) -> None:
     with pytest.raises(UsageError, match="choose one of"):
-        m.list_issues(priority="urgent")
+        m.reads.list_issues(priority="urgent")
 
 
 # -- issue edits ------------------------------------------------------------------------
 def test_create_issue_takes_next_id_keeps_comments_and_dates(
     m: CoordinationManager, example_catalog: Path
 ) -> None:
-    issue = m.create_issue("Rotate secrets", repos=["api", "infra"], priority="critical",
-                           labels=["security"], dependencies=["ISSUE-001"])
+    issue = m.issues.create("Rotate secrets", repos=["api", "infra"], priority="critical",
+                            labels=["security"], dependencies=["ISSUE-001"])
     assert issue.id == "ISSUE-004"
     assert issue.created == issue.updated == dt.date.today()
-    assert m.get_issue("ISSUE-001").blocking == ["ISSUE-004"]
+    assert m.reads.get_issue("ISSUE-001").blocking == ["ISSUE-004"]
     text = example_catalog.read_text()
     assert "# checkout, relative to this file" in text
     assert "&id" not in text  # no YAML anchors for the two dates
@@ -81,25 +81,25 @@ def test_create_issue_takes_next_id_keeps_comments_and_dates(
 
 
 def test_update_and_close_issue(m: CoordinationManager) -> None:
-    updated = m.update_issue("ISSUE-003", status="in_progress", assignee=None, labels=["a", "b"])
+    updated = m.issues.update("ISSUE-003", status="in_progress", assignee=None, labels=["a", "b"])
     assert (updated.status.value, updated.assignee, updated.labels) == ("in_progress", None, ["a", "b"])
     assert updated.updated == dt.date.today()
-    assert m.close_issue("ISSUE-003").status.value == "closed"
+    assert m.issues.close("ISSUE-003").status.value == "closed"
 
 
 @pytest.mark.parametrize("call,error", [
-    (lambda m: m.create_issue("x", repos=["nope"]), NotFoundError),
-    (lambda m: m.create_issue("x", priority="urgent"), UsageError),
-    (lambda m: m.create_issue("  "), UsageError),
-    (lambda m: m.update_issue("ISSUE-042", status="open"), NotFoundError),
-    (lambda m: m.update_issue("ISSUE-001", status="done"), UsageError),
-    (lambda m: m.update_issue("ISSUE-001", id="ISSUE-9"), UsageError),
-    (lambda m: m.create_todo("x", "nope"), NotFoundError),
-    (lambda m: m.create_todo("x", "api", blocked_by=["TODO-404"]), NotFoundError),
-    (lambda m: m.create_todo("x", "api", blocked_by=["TASK-1"]), UsageError),
-    (lambda m: m.create_todo("x", "api", plan="PLAN-9"), NotFoundError),
-    (lambda m: m.complete_todo("TODO-404"), NotFoundError),
-    (lambda m: m.complete_todo("TODO-002", hours=-1), UsageError),
+    (lambda m: m.issues.create("x", repos=["nope"]), NotFoundError),
+    (lambda m: m.issues.create("x", priority="urgent"), UsageError),
+    (lambda m: m.issues.create("  "), UsageError),
+    (lambda m: m.issues.update("ISSUE-042", status="open"), NotFoundError),
+    (lambda m: m.issues.update("ISSUE-001", status="done"), UsageError),
+    (lambda m: m.issues.update("ISSUE-001", id="ISSUE-9"), UsageError),
+    (lambda m: m.todos.create("x", "nope"), NotFoundError),
+    (lambda m: m.todos.create("x", "api", blocked_by=["TODO-404"]), NotFoundError),
+    (lambda m: m.todos.create("x", "api", blocked_by=["TASK-1"]), UsageError),
+    (lambda m: m.todos.create("x", "api", plan="PLAN-9"), NotFoundError),
+    (lambda m: m.todos.complete("TODO-404"), NotFoundError),
+    (lambda m: m.todos.complete("TODO-002", hours=-1), UsageError),
 ])
 def test_bad_edits_write_nothing(
     m: CoordinationManager, example_catalog: Path, call: Any, error: type[Exception]
@@ -112,19 +112,19 @@ def test_bad_edits_write_nothing(
 
 # -- todo edits -------------------------------------------------------------------------
 def test_create_todo_writes_both_sides_of_blocked_by(m: CoordinationManager) -> None:
-    todo = m.create_todo("Bump client", "web", run="make client", plan="PLAN-001",
-                         blocked_by=["TODO-005", "ISSUE-003", "TODO-003"], estimate=2.5,
-                         criteria=["client builds", "tests pass"])
+    todo = m.todos.create("Bump client", "web", run="make client", plan="PLAN-001",
+                          blocked_by=["TODO-005", "ISSUE-003", "TODO-003"], estimate=2.5,
+                          criteria=["client builds", "tests pass"])
     assert todo.id == "TODO-007"
     assert todo.blocked_by == ["TODO-005", "ISSUE-003", "TODO-003"]
     assert todo.acceptance_criteria == ["client builds", "tests pass"]
-    assert m.get_todo("TODO-005").blocking == ["TODO-007"]  # list created
-    assert m.get_todo("TODO-003").blocking == ["TODO-005", "TODO-006", "TODO-007"]  # appended
-    assert todo in m.plan_todos("PLAN-001")
+    assert m.reads.get_todo("TODO-005").blocking == ["TODO-007"]  # list created
+    assert m.reads.get_todo("TODO-003").blocking == ["TODO-005", "TODO-006", "TODO-007"]  # appended
+    assert todo in m.reads.plan_todos("PLAN-001")
 
 
 def test_complete_todo_records_hours(m: CoordinationManager) -> None:
-    done = m.complete_todo("TODO-002", hours=6.5)
+    done = m.todos.complete("TODO-002", hours=6.5).todo
     assert (done.status.value, done.actual_hours) == ("completed", 6.5)
 
 
@@ -132,8 +132,8 @@ def test_missing_sections_are_created(tmp_path: Path) -> None:
     path = tmp_path / "ecosystem.yaml"
     path.write_text("version: 1\n# the team's repos\nrepos:\n  - name: api\n")
     m = CoordinationManager(path)
-    assert m.create_todo("first", "api").id == "TODO-001"
-    assert m.create_issue("first", repos=["api"]).id == "ISSUE-001"
+    assert m.todos.create("first", "api").id == "TODO-001"
+    assert m.issues.create("first", repos=["api"]).id == "ISSUE-001"
     assert "# the team's repos" in path.read_text()
 
 
@@ -147,7 +147,7 @@ def test_check_dependencies_records_results_in_one_update(
     real = CatalogStore.update
     monkeypatch.setattr(CatalogStore, "update", lambda self, fn: updates.append(fn) or real(self, fn))
     start = time.monotonic()
-    results = {r.id: r for r in m.check_dependencies()}
+    results = {r.id: r for r in m.dependencies.check()}
     assert time.monotonic() - start < 4
     assert len(updates) == 1
     assert results["DEP-001"].status == "satisfied"
@@ -155,28 +155,28 @@ def test_check_dependencies_records_results_in_one_update(
     assert results[slow].status == "unsatisfied" and "timed out" in results[slow].reason
     assert results["DEP-003"].status == "skipped"
     assert (results["DEP-001"].consumer, results["DEP-001"].provider) == ("api", "libcore")
-    deps = {d.id: d.status.value for d in m.list_dependencies()}
+    deps = {d.id: d.status.value for d in m.reads.list_dependencies()}
     assert deps == {"DEP-001": "satisfied", "DEP-002": "satisfied", "DEP-003": "unknown",
                     failing: "unsatisfied", slow: "unsatisfied"}
 
 
 def test_check_dependencies_missing_checkout(m: CoordinationManager, example_catalog: Path) -> None:
     (example_catalog.parent / "repos" / "api").rmdir()
-    [r] = [r for r in m.check_dependencies(consumer="api")]
+    [r] = [r for r in m.dependencies.check(consumer="api")]
     assert r.status == "unsatisfied" and "repos/api" in r.reason
-    assert m.list_dependencies(consumer="api")[0].status.value == "unsatisfied"
+    assert m.reads.list_dependencies(consumer="api")[0].status.value == "unsatisfied"
 
 
 def test_check_without_changes_does_not_write(m: CoordinationManager, example_catalog: Path) -> None:
-    m.check_dependencies()
+    m.dependencies.check()
     before = example_catalog.read_bytes()
-    m.check_dependencies()
+    m.dependencies.check()
     assert example_catalog.read_bytes() == before
 
 
 # -- repos ------------------------------------------------------------------------------
 def test_repo_status(m: CoordinationManager, example_catalog: Path) -> None:
-    s = m.repo_status("api")
+    s = m.reports.repo_status("api")
     assert s["checkout"] == str(example_catalog.parent / "repos" / "api")
     assert s["checkout_exists"] is True
     assert [i["id"] for i in s["open_issues"]] == ["ISSUE-001", "ISSUE-003"]
@@ -186,12 +186,12 @@ def test_repo_status(m: CoordinationManager, example_catalog: Path) -> None:
 
 
 def test_blocking_gives_reasons(m: CoordinationManager) -> None:
-    web = {b["id"]: b for b in m.blocking("web")}
+    web = {b["id"]: b for b in m.reports.blocking("web")}
     assert set(web) == {"DEP-003", "TODO-005"}
     assert web["TODO-005"]["waits_on"] == ["TODO-003"]
     assert "unknown" in web["DEP-003"]["reason"]
-    m.create_issue("later", repos=["jobs"], dependencies=["ISSUE-001"])
-    jobs = {b["id"]: b for b in m.blocking("jobs")}
+    m.issues.create("later", repos=["jobs"], dependencies=["ISSUE-001"])
+    jobs = {b["id"]: b for b in m.reports.blocking("jobs")}
     assert jobs["ISSUE-004"]["waits_on"] == ["ISSUE-001"]
     assert jobs["TODO-004"]["reason"] == "TODO-004 (pending) waits on TODO-002 (pending)"
     assert "DEP-002" not in jobs  # satisfied
@@ -200,5 +200,5 @@ def test_blocking_gives_reasons(m: CoordinationManager) -> None:
 def test_store_validation_still_guards_edits(m: CoordinationManager, example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
     with pytest.raises(CatalogError):
-        m.create_todo("x", "api", timeout=-1)
+        m.todos.create("x", "api", timeout=-1)
     assert example_catalog.read_bytes() == before

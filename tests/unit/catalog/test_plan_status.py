@@ -286,7 +286,7 @@ def test_sync_keeps_a_todo_cancelled_before_it_started_pending_and_a_completed_o
     # Meanwhile someone finished TODO-001 by hand: the sync must not undo that.
     from coordination.catalog.manager import CoordinationManager
 
-    CoordinationManager(cat).complete_todo("TODO-001", hours=1)
+    CoordinationManager(cat).todos.complete("TODO-001", hours=1)
     out = svc.sync(sid)
     # TODO-002 was cancelled before it started: it never ran, so it stays pending
     assert out["skipped"] == [] and out["completed"] == []

@@ -60,11 +60,11 @@ def _no_round_trip(*args: Any) -> Any:
 
 
 def _todos(m: CoordinationManager) -> list[str]:
-    return [t.id for t in m.list_todos()]
+    return [t.id for t in m.reads.list_todos()]
 
 
 def _issues(m: CoordinationManager) -> list[str]:
-    return [i.id for i in m.list_issues()]
+    return [i.id for i in m.reads.list_issues()]
 
 
 def _complete_every_other(m: CoordinationManager) -> None:
@@ -107,54 +107,54 @@ EDITS: dict[str, Edit] = {
     "sync-many": _complete_every_other,
     "sync-all": _sync_all,
     "repo-describe": _describe_repo,
-    "todo-create": lambda m: m.create_todo("new work", m.list_repos()[-1].name,
-                                           blocked_by=[_todos(m)[0]], labels=["x", "y"]),
-    "todo-create-plain": lambda m: m.create_todo("plain", m.list_repos()[0].name, estimate=2),
-    "todo-complete-first": lambda m: m.complete_todo(_todos(m)[0], hours=1.5),
-    "todo-complete-last": lambda m: m.complete_todo(_todos(m)[-1]),
-    "todo-update": lambda m: m.update_todo(_todos(m)[0], priority="high", labels=["a"],
-                                           description="now described"),
-    "todo-update-blockers": lambda m: m.update_todo(_todos(m)[-1], blocked_by=_todos(m)[:1]),
-    "issue-create": lambda m: m.create_issue("a new issue", repos=[m.list_repos()[0].name],
-                                             dependencies=_issues(m)[:1]),
-    "issue-update": lambda m: m.update_issue(_issues(m)[0], title="renamed",
-                                             labels=["l1"]) if _issues(m) else None,
+    "todo-create": lambda m: m.todos.create("new work", m.reads.list_repos()[-1].name,
+                                            blocked_by=[_todos(m)[0]], labels=["x", "y"]),
+    "todo-create-plain": lambda m: m.todos.create("plain", m.reads.list_repos()[0].name, estimate=2),
+    "todo-complete-first": lambda m: m.todos.complete(_todos(m)[0], hours=1.5),
+    "todo-complete-last": lambda m: m.todos.complete(_todos(m)[-1]),
+    "todo-update": lambda m: m.todos.update(_todos(m)[0], priority="high", labels=["a"],
+                                            description="now described"),
+    "todo-update-blockers": lambda m: m.todos.update(_todos(m)[-1], blocked_by=_todos(m)[:1]),
+    "issue-create": lambda m: m.issues.create("a new issue", repos=[m.reads.list_repos()[0].name],
+                                              dependencies=_issues(m)[:1]),
+    "issue-update": lambda m: m.issues.update(_issues(m)[0], title="renamed",
+                                              labels=["l1"]) if _issues(m) else None,
     # Deletes take window items out: spliced too (issue #24), the round trip's bytes.
-    "todo-delete-middle": lambda m: m.delete_todo(_todos(m)[len(_todos(m)) // 2], force=True),
-    "todo-delete-last": lambda m: m.delete_todo(_todos(m)[-1], force=True),
-    "issue-delete-last": lambda m: m.delete_issue(_issues(m)[-1], force=True),
+    "todo-delete-middle": lambda m: m.todos.delete(_todos(m)[len(_todos(m)) // 2], force=True),
+    "todo-delete-last": lambda m: m.todos.delete(_todos(m)[-1], force=True),
+    "issue-delete-last": lambda m: m.issues.delete(_issues(m)[-1], force=True),
     # The structure edits of 0.3: plans, milestones, dependencies, repos.
-    "plan-create": lambda m: m.create_plan("a new plan", repos=[_repos(m)[0]],
-                                           criteria=["it shipped"]),
-    "plan-update": lambda m: m.update_plan(_plans(m)[0], title="renamed", status="active",
-                                           repos=_repos(m)[:2]),
-    "plan-delete-last": lambda m: (m.create_plan("gone soon"),
-                                   m.delete_plan(_plans(m)[-1])),
-    "milestone-add": lambda m: m.add_milestone(_plans(m)[0], "cut", todos=_todos(m)[:1]),
-    "milestone-update": lambda m: m.update_milestone(
-        m.add_milestone(_plans(m)[0], "cut").id, title="renamed", todos=_todos(m)[-1:]),
-    "dep-add": lambda m: m.add_dependency(_repos(m)[0], _repos(m)[1], type="build",
-                                          command="true", expected_pattern="^$"),
+    "plan-create": lambda m: m.plans.create("a new plan", repos=[_repos(m)[0]],
+                                            criteria=["it shipped"]),
+    "plan-update": lambda m: m.plans.update(_plans(m)[0], title="renamed", status="active",
+                                            repos=_repos(m)[:2]),
+    "plan-delete-last": lambda m: (m.plans.create("gone soon"),
+                                   m.plans.delete(_plans(m)[-1])),
+    "milestone-add": lambda m: m.milestones.add(_plans(m)[0], "cut", todos=_todos(m)[:1]),
+    "milestone-update": lambda m: m.milestones.update(
+        m.milestones.add(_plans(m)[0], "cut").id, title="renamed", todos=_todos(m)[-1:]),
+    "dep-add": lambda m: m.dependencies.add(_repos(m)[0], _repos(m)[1], type="build",
+                                            command="true", expected_pattern="^$"),
     "dep-update-remove": lambda m: (
-        m.update_dependency(m.add_dependency(_repos(m)[1], _repos(m)[0]).id, notes="n",
-                            command="echo 1"),
-        m.remove_dependency(m.list_dependencies()[-1].id)),
-    "repo-add": lambda m: m.add_repo("newrepo", path="x/newrepo", tags=["t"], concurrency=2),
-    "repo-update": lambda m: m.update_repo(_repos(m)[0], description="described",
-                                           tags=["a", "b"]),
-    "repo-remove-last": lambda m: (m.add_repo("zz-gone"), m.remove_repo("zz-gone")),
+        m.dependencies.update(m.dependencies.add(_repos(m)[1], _repos(m)[0]).id, notes="n",
+                              command="echo 1"),
+        m.dependencies.remove(m.reads.list_dependencies()[-1].id)),
+    "repo-add": lambda m: m.repos.add("newrepo", path="x/newrepo", tags=["t"], concurrency=2),
+    "repo-update": lambda m: m.repos.update(_repos(m)[0], description="described",
+                                            tags=["a", "b"]),
+    "repo-remove-last": lambda m: (m.repos.add("zz-gone"), m.repos.remove("zz-gone")),
     # Cascades: many items of several windows go in one edit, the last (real) ones too.
-    "repo-remove-last-forced": lambda m: m.remove_repo(_repos(m)[-1], force=True),
-    "repo-remove-middle-forced": lambda m: m.remove_repo(_repos(m)[1], force=True),
+    "repo-remove-last-forced": lambda m: m.repos.remove(_repos(m)[-1], force=True),
+    "repo-remove-middle-forced": lambda m: m.repos.remove(_repos(m)[1], force=True),
 }
 
 
 def _repos(m: CoordinationManager) -> list[str]:
-    return [r.name for r in m.list_repos()]
+    return [r.name for r in m.reads.list_repos()]
 
 
 def _plans(m: CoordinationManager) -> list[str]:
-    return [p.id for p in m.list_plans()]
+    return [p.id for p in m.reads.list_plans()]
 
 
 def _run(tmp_path: Path, name: str, data: bytes, edit: Edit, splice: bool
@@ -285,13 +285,13 @@ def test_the_setting_forces_the_round_trip(tmp_path: Path, monkeypatch: pytest.M
         path = tmp_path / "ecosystem.yaml"
         shutil.copyfile(COMMENTED, path)
         m = CoordinationManager(path)
-        m.complete_todo("TODO-010")
+        m.todos.complete("TODO-010")
         assert m.store.last_edit == "round-trip: splicing is off"
     finally:
         monkeypatch.delenv("COORD_EDIT_SPLICE")
         get_settings.cache_clear()
     m = CoordinationManager(path)
-    m.complete_todo("TODO-011")
+    m.todos.complete("TODO-011")
     assert m.store.last_edit == "splice"
 
 
@@ -314,7 +314,7 @@ def test_a_delete_of_an_item_with_comments_under_it_falls_back(tmp_path: Path) -
     """``# then the site`` sits at the sequence's column under TODO-010: ruamel keeps it
     as TODO-011's; deleting TODO-010 is left to the round trip, with its bytes."""
     def delete(m: CoordinationManager) -> Any:
-        return m.delete_todo("TODO-010", force=True)
+        return m.todos.delete("TODO-010", force=True)
 
     fast, how = _run(tmp_path, "fast", COMMENTED.read_bytes(), delete, True)
     slow, _ = _run(tmp_path, "slow", COMMENTED.read_bytes(), delete, False)
@@ -327,7 +327,7 @@ def test_comments_around_the_edited_item_are_kept(tmp_path: Path) -> None:
     shutil.copyfile(COMMENTED, path)
     before = path.read_text()
     m = CoordinationManager(path)
-    m.complete_todo("TODO-010", hours=2)
+    m.todos.complete("TODO-010", hours=2)
     assert m.store.last_edit == "splice"
     after = path.read_text()
     for comment in ("# first the library", "# then the site", "# waits for the tag",
@@ -348,7 +348,7 @@ def test_a_refused_edit_changes_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     with monkeypatch.context() as patch:  # refused on the fast path, no round trip
         patch.setattr(roundtrip_module, "load_round_trip", _no_round_trip)
         with pytest.raises(NotFoundError, match="TODO-99"):
-            m.complete_todo("TODO-99")
+            m.todos.complete("TODO-99")
     assert m.store.last_edit is None
 
     def bad(doc: Any) -> None:  # an unknown repo on an untouched item: schema refuses
@@ -365,7 +365,7 @@ import sys
 from coordination.catalog.manager import CoordinationManager
 m = CoordinationManager(sys.argv[1])
 for i in range(3):
-    m.create_todo(f"from {sys.argv[2]} #{i}", "api")
+    m.todos.create(f"from {sys.argv[2]} #{i}", "api")
 assert m.store.last_edit == "splice", m.store.last_edit
 """
 
@@ -397,7 +397,7 @@ def test_untouched_items_keep_their_own_layout(tmp_path: Path) -> None:
     assert dump_round_trip(*load_round_trip(data, "x")) != data  # ruamel re-indents it
 
     def edit(m: CoordinationManager) -> Any:
-        return m.complete_todo("TODO-3")
+        return m.todos.complete("TODO-3")
 
     fast, how = _run(tmp_path, "fast", data, edit, True)
     slow, _ = _run(tmp_path, "slow", data, edit, False)
@@ -458,8 +458,8 @@ def test_ruamel_sees_only_a_small_part_of_a_big_catalog(
     size = path.stat().st_size
     seen = ruamel_sizes(monkeypatch)
     m = CoordinationManager(path)
-    m.complete_todo("TODO-200", hours=1)
-    m.create_todo("new", "api", blocked_by=["TODO-17"])
+    m.todos.complete("TODO-200", hours=1)
+    m.todos.create("new", "api", blocked_by=["TODO-17"])
     assert m.store.last_edit == "splice"
     assert seen and max(seen) < size / 20, (seen, size)
     cat = CatalogStore(path, cache_dir=None).load()
@@ -469,20 +469,20 @@ def test_ruamel_sees_only_a_small_part_of_a_big_catalog(
 
 #: The edits of issue #24 on a big catalog: each spliced, ruamel seeing a small part.
 BIG_EDITS: dict[str, Edit] = {
-    "plan create": lambda m: m.create_plan("new", repos=["api"]),
-    "plan update": lambda m: m.update_plan("PLAN-1", description="now described"),
-    "plan delete": lambda m: m.delete_plan(m.create_plan("short-lived").id),
-    "milestone add": lambda m: m.add_milestone("PLAN-1", "cut", todos=["TODO-200"]),
-    "milestone delete": lambda m: m.delete_milestone(
-        m.add_milestone("PLAN-1", "cut", todos=["TODO-200"]).id),
-    "dep add": lambda m: m.add_dependency("jobs", "web", command="true"),
-    "dep update": lambda m: m.update_dependency("DEP-1", notes="n", command="echo 2"),
-    "dep remove": lambda m: m.remove_dependency("DEP-1"),
-    "repo add": lambda m: m.add_repo("docs", tags=["md"]),
-    "repo update": lambda m: m.update_repo("web", description="site", concurrency=2),
-    "repo remove": lambda m: (m.add_repo("docs"), m.remove_repo("docs")),
-    "todo delete": lambda m: m.delete_todo("TODO-200", force=True),
-    "issue delete": lambda m: m.delete_issue("ISSUE-2"),
+    "plan create": lambda m: m.plans.create("new", repos=["api"]),
+    "plan update": lambda m: m.plans.update("PLAN-1", description="now described"),
+    "plan delete": lambda m: m.plans.delete(m.plans.create("short-lived").id),
+    "milestone add": lambda m: m.milestones.add("PLAN-1", "cut", todos=["TODO-200"]),
+    "milestone delete": lambda m: m.milestones.delete(
+        m.milestones.add("PLAN-1", "cut", todos=["TODO-200"]).id),
+    "dep add": lambda m: m.dependencies.add("jobs", "web", command="true"),
+    "dep update": lambda m: m.dependencies.update("DEP-1", notes="n", command="echo 2"),
+    "dep remove": lambda m: m.dependencies.remove("DEP-1"),
+    "repo add": lambda m: m.repos.add("docs", tags=["md"]),
+    "repo update": lambda m: m.repos.update("web", description="site", concurrency=2),
+    "repo remove": lambda m: (m.repos.add("docs"), m.repos.remove("docs")),
+    "todo delete": lambda m: m.todos.delete("TODO-200", force=True),
+    "issue delete": lambda m: m.issues.delete("ISSUE-2"),
 }
 
 
@@ -524,7 +524,7 @@ def test_a_line_that_only_looks_like_an_item_falls_back(tmp_path: Path) -> None:
     """A quoted scalar over two lines, the second like an item's first: the line scan
     counts one todo too many, so the edit takes the round trip."""
     def edit(m: CoordinationManager) -> Any:
-        return m.complete_todo("TODO-2")
+        return m.todos.complete("TODO-2")
 
     fast, how = _run(tmp_path, "fast", TRICKY, edit, True)
     slow, _ = _run(tmp_path, "slow", TRICKY, edit, False)

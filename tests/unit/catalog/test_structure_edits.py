@@ -50,18 +50,18 @@ def verified(m: CoordinationManager) -> int:
 # -- plans ----------------------------------------------------------------------------
 def test_plan_create_update_delete(m: CoordinationManager, example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
-    plan = m.create_plan("Python 3.14", repos=["libcore", "api"], criteria=["all on 3.14"])
+    plan = m.plans.create("Python 3.14", repos=["libcore", "api"], criteria=["all on 3.14"])
     assert plan.id == "PLAN-002" and plan.status.value == "draft"
     added = changed(before, example_catalog.read_bytes())
     assert added == [
         "+     - id: PLAN-002", "+       title: Python 3.14", "+       status: draft",
         "+       repos: [libcore, api]", "+       completion_criteria: [all on 3.14]"]
     mid = example_catalog.read_bytes()
-    m.update_plan("PLAN-002", status="active", description="next", repos=["api"])
+    m.plans.update("PLAN-002", status="active", description="next", repos=["api"])
     assert sorted(changed(mid, example_catalog.read_bytes())) == sorted([
         "-       status: draft", "-       repos: [libcore, api]",
         "+       description: next", "+       status: active", "+       repos: [api]"])
-    doc = m.delete_plan("PLAN-002")
+    doc = m.plans.delete("PLAN-002")
     assert doc["deleted"] == "PLAN-002" and doc["dropped"] == []
     assert example_catalog.read_bytes() == before
     assert [e["op"] for e in entries(m)] == ["create_plan", "update_plan", "delete_plan"]
@@ -72,7 +72,7 @@ def test_plan_with_todos_is_refused_then_forced(m: CoordinationManager,
                                                 example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
     with pytest.raises(StillReferenced) as exc:
-        m.delete_plan("PLAN-001")
+        m.plans.delete("PLAN-001")
     text = str(exc.value)
     line = before.decode().splitlines().index("      plan: PLAN-001") + 1
     assert "cannot delete PLAN-001: 5 todos belong to it" in text
@@ -80,12 +80,12 @@ def test_plan_with_todos_is_refused_then_forced(m: CoordinationManager,
     assert exc.value.exit_code == 2 and "--force" in str(exc.value.hint)
     assert example_catalog.read_bytes() == before and not entries(m)
 
-    doc = m.delete_plan("PLAN-001", force=True)
+    doc = m.plans.delete("PLAN-001", force=True)
     assert [(d["id"], d["field"]) for d in doc["dropped"]] == [
         (f"TODO-00{i}", "plan") for i in range(2, 7)]
     text = example_catalog.read_text()
     assert "id: PLAN-001" not in text and "plan: PLAN-001" not in text and "MS-001" not in text
-    assert [t.plan for t in m.list_todos()] == [None] * 6
+    assert [t.plan for t in m.reads.list_todos()] == [None] * 6
     assert "# checkout, relative to this file" in text
     assert verified(m) == 1
 
@@ -93,33 +93,33 @@ def test_plan_with_todos_is_refused_then_forced(m: CoordinationManager,
 def test_bad_plan_edits_change_nothing(m: CoordinationManager, example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
     with pytest.raises(NotFoundError, match="did you mean 'api'"):
-        m.create_plan("x", repos=["apj"])
+        m.plans.create("x", repos=["apj"])
     with pytest.raises(UsageError, match="non-empty title"):
-        m.create_plan("  ")
+        m.plans.create("  ")
     with pytest.raises(UsageError, match="bad plan status"):
-        m.update_plan("PLAN-001", status="done")
+        m.plans.update("PLAN-001", status="done")
     with pytest.raises(NotFoundError, match="PLAN-001"):
-        m.update_plan("PLAN-01", title="x")
+        m.plans.update("PLAN-01", title="x")
     with pytest.raises(UsageError, match="nothing to update"):
-        m.update_plan("PLAN-001")
+        m.plans.update("PLAN-001")
     assert example_catalog.read_bytes() == before and not entries(m)
 
 
 # -- milestones ---------------------------------------------------------------------------
 def test_milestones(m: CoordinationManager, example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
-    ms = m.add_milestone("PLAN-001", "Staging", due=dt.date(2026, 12, 1),
-                         todos=["TODO-003"], deliverables=["staging green"])
+    ms = m.milestones.add("PLAN-001", "Staging", due=dt.date(2026, 12, 1),
+                          todos=["TODO-003"], deliverables=["staging green"])
     assert ms.id == "MS-003"
     assert changed(before, example_catalog.read_bytes()) == [
         "+         - id: MS-003", "+           title: Staging", "+           due: 2026-12-01",
         "+           todos: [TODO-003]", "+           deliverables: [staging green]"]
-    m.update_milestone("MS-003", due=None, todos=["TODO-003", "TODO-004"])
-    assert m.get_plan("PLAN-001").milestones[-1].todos == ["TODO-003", "TODO-004"]
-    assert m.get_plan("PLAN-001").milestones[-1].due is None
+    m.milestones.update("MS-003", due=None, todos=["TODO-003", "TODO-004"])
+    assert m.reads.get_plan("PLAN-001").milestones[-1].todos == ["TODO-003", "TODO-004"]
+    assert m.reads.get_plan("PLAN-001").milestones[-1].due is None
     with pytest.raises(NotFoundError, match="TODO-099"):
-        m.update_milestone("MS-003", todos=["TODO-099"])
-    m.delete_milestone("MS-003")  # its todos are the plan's by their own `plan:`
+        m.milestones.update("MS-003", todos=["TODO-099"])
+    m.milestones.delete("MS-003")  # its todos are the plan's by their own `plan:`
     assert example_catalog.read_bytes() == before
     assert verified(m) == 3
 
@@ -132,11 +132,11 @@ def test_milestone_delete_refused_while_todos_would_leave_the_plan(tmp_path: Pat
     m = CoordinationManager(path)
     before = path.read_bytes()
     with pytest.raises(StillReferenced, match="TODO-010 is in PLAN-002 through MS-010 alone"):
-        m.delete_milestone("MS-010")
+        m.milestones.delete("MS-010")
     assert path.read_bytes() == before
-    doc = m.delete_milestone("MS-010", force=True)
+    doc = m.milestones.delete("MS-010", force=True)
     assert doc["dropped"][0]["id"] == "TODO-010"
-    assert "TODO-010" not in [t.id for t in m.plan_todos("PLAN-002")]
+    assert "TODO-010" not in [t.id for t in m.reads.plan_todos("PLAN-002")]
     text = path.read_text()
     assert "milestones" not in text and "# --- repositories" in text
     assert "completion_criteria:\n    - \"everything shipped\"" in text
@@ -145,27 +145,27 @@ def test_milestone_delete_refused_while_todos_would_leave_the_plan(tmp_path: Pat
 # -- dependencies ---------------------------------------------------------------------------
 def test_dependencies(m: CoordinationManager, example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
-    dep = m.add_dependency("web", "libcore", type="build", version_constraint=">=2.1",
-                           command="pip show libcore", expected_pattern="^Version: 2")
+    dep = m.dependencies.add("web", "libcore", type="build", version_constraint=">=2.1",
+                             command="pip show libcore", expected_pattern="^Version: 2")
     assert dep.id == "DEP-004" and dep.validation is not None
     assert changed(before, example_catalog.read_bytes())[-3:] == [
         "+       validation:", "+         command: pip show libcore",
         '+         expected_pattern: "^Version: 2"']
-    m.update_dependency("DEP-004", timeout=5, status="satisfied")
-    got = m.list_dependencies(consumer="web")[-1]
+    m.dependencies.update("DEP-004", timeout=5, status="satisfied")
+    got = m.reads.list_dependencies(consumer="web")[-1]
     assert got.validation is not None and got.validation.timeout == 5
     assert got.validation.command == "pip show libcore" and got.status.value == "satisfied"
-    m.update_dependency("DEP-004", command=None)
-    assert m.list_dependencies(consumer="web")[-1].validation is None
+    m.dependencies.update("DEP-004", command=None)
+    assert m.reads.list_dependencies(consumer="web")[-1].validation is None
     for bad, match in ((dict(provider="web"), "cannot depend on itself"),
                        (dict(consumer="wbe"), "did you mean 'web'"),
                        (dict(expected_pattern="("), "not a valid regular expression"),
                        (dict(timeout=0), "check-timeout")):
         mid = example_catalog.read_bytes()
         with pytest.raises(UsageError, match=match):
-            m.update_dependency("DEP-004", **bad)  # type: ignore[arg-type]
+            m.dependencies.update("DEP-004", **bad)  # type: ignore[arg-type]
         assert example_catalog.read_bytes() == mid
-    m.remove_dependency("DEP-004")
+    m.dependencies.remove("DEP-004")
     assert example_catalog.read_bytes() == before
     assert verified(m) == 4
 
@@ -173,21 +173,21 @@ def test_dependencies(m: CoordinationManager, example_catalog: Path) -> None:
 # -- repos ------------------------------------------------------------------------------------
 def test_repos(m: CoordinationManager, example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
-    m.add_repo("docs", path="repos/docs", role="site", tags=["md"], concurrency=2)
+    m.repos.add("docs", path="repos/docs", role="site", tags=["md"], concurrency=2)
     assert changed(before, example_catalog.read_bytes()) == [
         "+   - name: docs", "+     path: repos/docs", "+     role: site", "+     tags: [md]",
         "+     concurrency: 2"]
     # Still before the blank line and comment that introduce `resources:`.
     assert "concurrency: 2\n\n# Shared things" in example_catalog.read_text()
-    m.update_repo("docs", description="The docs", tags=[])
-    assert m.get_repo("docs").description == "The docs" and m.get_repo("docs").tags == []
+    m.repos.update("docs", description="The docs", tags=[])
+    assert m.reads.get_repo("docs").description == "The docs" and m.reads.get_repo("docs").tags == []
     with pytest.raises(UsageError, match="exists already"):
-        m.add_repo("docs")
+        m.repos.add("docs")
     with pytest.raises(UsageError, match="bad repo name"):
-        m.add_repo("Docs!")
+        m.repos.add("Docs!")
     with pytest.raises(UsageError, match="concurrency"):
-        m.update_repo("docs", concurrency=0)
-    m.remove_repo("docs")
+        m.repos.update("docs", concurrency=0)
+    m.repos.remove("docs")
     assert example_catalog.read_bytes() == before
     assert verified(m) == 3
 
@@ -196,7 +196,7 @@ def test_repo_in_use_is_refused_then_removed_with_what_needs_it(
         m: CoordinationManager, example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
     with pytest.raises(StillReferenced) as exc:
-        m.remove_repo("libcore")
+        m.repos.remove("libcore")
     text = str(exc.value)
     for what in ("issue ISSUE-001 lists libcore in its repos", "todo TODO-002 runs in libcore",
                  "dependency DEP-001 has libcore as its provider",
@@ -204,13 +204,13 @@ def test_repo_in_use_is_refused_then_removed_with_what_needs_it(
         assert what in text, text
     assert f"{example_catalog}:" in text and example_catalog.read_bytes() == before
 
-    doc = m.remove_repo("libcore", force=True)
+    doc = m.repos.remove("libcore", force=True)
     assert doc["deleted_todos"] == ["TODO-002"]
     assert doc["deleted_dependencies"] == ["DEP-001", "DEP-002"]
     assert {(d["id"], d["field"]) for d in doc["dropped"]} >= {
         ("ISSUE-001", "repos"), ("PLAN-001", "repos"), ("TODO-003", "blocked_by"),
         ("MS-001", "todos")}
-    cat = m.catalog()  # valid: nothing dangles
+    cat = m.reads.catalog()  # valid: nothing dangles
     assert cat.repo("libcore") is None and cat.todo("TODO-002") is None
     assert cat.todo("TODO-003").blocked_by == []  # type: ignore[union-attr]
     assert verified(m) == 1
@@ -221,26 +221,26 @@ def test_repo_in_use_is_refused_then_removed_with_what_needs_it(
 def test_a_deleted_id_never_comes_back(m: CoordinationManager, kind: str) -> None:
     def create() -> str:
         if kind == "issue":
-            return m.create_issue("new").id
+            return m.issues.create("new").id
         if kind == "todo":
-            return m.create_todo("new", "api").id
+            return m.todos.create("new", "api").id
         if kind == "plan":
-            return m.create_plan("new").id
+            return m.plans.create("new").id
         if kind == "dependency":
-            return m.add_dependency("web", "jobs").id
-        return m.add_milestone("PLAN-001", "new").id
+            return m.dependencies.add("web", "jobs").id
+        return m.milestones.add("PLAN-001", "new").id
 
     def delete(id_: str) -> None:
         if kind == "issue":
-            m.delete_issue(id_)
+            m.issues.delete(id_)
         elif kind == "todo":
-            m.delete_todo(id_)
+            m.todos.delete(id_)
         elif kind == "plan":
-            m.delete_plan(id_)
+            m.plans.delete(id_)
         elif kind == "dependency":
-            m.remove_dependency(id_)
+            m.dependencies.remove(id_)
         else:
-            m.delete_milestone(id_)
+            m.milestones.delete(id_)
 
     first = create()
     delete(first)
@@ -251,24 +251,24 @@ def test_a_deleted_id_never_comes_back(m: CoordinationManager, kind: str) -> Non
 
 def test_hand_added_ids_count_and_the_head_keeps_the_highest(
         m: CoordinationManager, example_catalog: Path) -> None:
-    assert m.create_issue("four").id == "ISSUE-004"
-    m.delete_issue("ISSUE-004")
+    assert m.issues.create("four").id == "ISSUE-004"
+    m.issues.delete("ISSUE-004")
     text = example_catalog.read_text().replace(
         "  plans:\n",
         "    - id: ISSUE-050\n      title: by hand\n\n  plans:\n", 1)
     example_catalog.write_text(text)  # an editor: no audit entry
-    assert m.create_issue("after the hand edit").id == "ISSUE-051"
-    m.delete_issue("ISSUE-051")
-    m.delete_issue("ISSUE-050")
+    assert m.issues.create("after the hand edit").id == "ISSUE-051"
+    m.issues.delete("ISSUE-051")
+    m.issues.delete("ISSUE-050")
     assert entries(m)[-1]["highest"]["issue"] == "ISSUE-051"  # type: ignore[index]
-    assert m.create_issue("again").id == "ISSUE-052"
+    assert m.issues.create("again").id == "ISSUE-052"
 
 
 def test_a_log_from_before_0_3_is_read_whole_once(
         m: CoordinationManager, example_catalog: Path) -> None:
     """Entries without ``highest`` (written by 0.2): the ids they touched still count."""
-    m.create_todo("seven", "api")
-    m.delete_todo("TODO-007")
+    m.todos.create("seven", "api")
+    m.todos.delete("TODO-007")
     log = audit.log_path(example_catalog)
     import json
 
@@ -282,7 +282,7 @@ def test_a_log_from_before_0_3_is_read_whole_once(
             prev = e["hash"]
             f.write(json.dumps(e) + "\n")
     assert audit.highest(example_catalog)["todo"] == "TODO-007"
-    assert m.create_todo("eight", "api").id == "TODO-008"
+    assert m.todos.create("eight", "api").id == "TODO-008"
     assert entries(m)[-1]["highest"]["todo"] == "TODO-008"  # type: ignore[index]
     assert verified(m) == 3
 
@@ -290,5 +290,5 @@ def test_a_log_from_before_0_3_is_read_whole_once(
 def test_an_invalid_result_writes_nothing(m: CoordinationManager, example_catalog: Path) -> None:
     before = example_catalog.read_bytes()
     with pytest.raises((CatalogError, UsageError)):
-        m.add_dependency("api", "api")
+        m.dependencies.add("api", "api")
     assert example_catalog.read_bytes() == before and not entries(m)

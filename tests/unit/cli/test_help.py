@@ -144,8 +144,8 @@ def test_the_readme_after_demo_commands_show_something(tmp_path: Path) -> None:
     catalog = tmp_path / "ecosystem.yaml"
     catalog.write_bytes((ROOT / "ecosystem.yaml").read_bytes())
     m = CoordinationManager(catalog)
-    for t in m.plan_todos("PLAN-001"):
-        m.complete_todo(t.id)
+    for t in m.reads.plan_todos("PLAN-001"):
+        m.todos.complete(t.id)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme[readme.index("After `make demo`, try"):].split("\n\n")[1]
     prefix = ".venv/bin/coord --file .coord-demo/ecosystem.yaml "

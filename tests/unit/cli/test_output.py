@@ -252,7 +252,7 @@ def test_todo_list_from_the_cache_equals_the_models(tmp_path: Path) -> None:
     manager = CoordinationManager(long_text_eco)
     for filters in ({}, {"status": "completed"}, {"repo": "api"}, {"assignee": "ana"},
                     {"plan": "PLAN-2"}, {"plan": "PLAN-1", "status": "pending"}):
-        want = [t.model_dump(mode="json") for t in manager.list_todos(**filters)]
+        want = [t.model_dump(mode="json") for t in manager.reads.list_todos(**filters)]
         assert list_todos(long_text_eco, **filters) == want, filters  # cold (a miss), then warm
         assert list_todos(long_text_eco, **filters) == want, filters
     with pytest.raises(NotFoundError, match="unknown repo 'nope'"):
@@ -282,7 +282,7 @@ def test_todo_list_after_a_spliced_edit_has_every_field(tmp_path: Path,
     full = cache.cache_file(cache.default_cache_dir(), token, cache.ALL_FIELDS)
     assert full is not None and full.exists()  # written with the edit's own entry
     full.unlink()  # as if only the store's entry were there: the read adds its own
-    want = [t.model_dump(mode="json") for t in CoordinationManager(long_text_eco).list_todos()]
+    want = [t.model_dump(mode="json") for t in CoordinationManager(long_text_eco).reads.list_todos()]
     assert want[3]["assignee"] == "ana" and "status" in want[0] and "priority" in want[0]
     assert list_todos(long_text_eco) == want
     assert full.exists()

@@ -386,7 +386,7 @@ def test_a_refused_init_writes_nothing(coord: Coord, monkeypatch: pytest.MonkeyP
     def refuse(self: object, edit: object) -> object:
         raise UsageError("refused for the test; nothing was written")
 
-    monkeypatch.setattr(FleetEdits, "apply_fleet", refuse)  # the manager's too
+    monkeypatch.setattr(FleetEdits, "apply", refuse)  # the manager's too
     checkout(coord.fleet, "lib", PROVIDERS["pylib"])
     _, err = coord("init", str(coord.fleet), expect=2)
     assert "nothing was written" in err

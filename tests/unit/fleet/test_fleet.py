@@ -129,7 +129,7 @@ def test_no_drift_when_the_checkouts_match(eco: Path, tmp_path: Path) -> None:
 
 def test_apply_fleet_is_one_audited_edit(eco: Path, tmp_path: Path) -> None:
     m = CoordinationManager(eco)
-    done = m.apply_fleet({
+    done = m.fleet.apply({
         "repos": [{"name": "web", "path": "web", "tags": ["python"], "default_branch": "main"}],
         "dependencies": [
             {"consumer": "web", "provider": "core", "type": "runtime",
@@ -148,7 +148,7 @@ def test_apply_fleet_is_one_audited_edit(eco: Path, tmp_path: Path) -> None:
     assert done["repos_pruned"] == ["api"]
     assert done["pruned_dependencies"] == ["DEP-002"]
     assert [k["id"] for k in done["kept"]] == ["TODO-001"]
-    cat = m.catalog()
+    cat = m.reads.catalog()
     assert [r.name for r in cat.repos] == ["core", "gone", "web"]
     assert cat.repo("core").default_branch == "trunk"  # type: ignore[union-attr]
     dep = cat.dependency("DEP-003")
@@ -163,7 +163,7 @@ def test_apply_fleet_is_one_audited_edit(eco: Path, tmp_path: Path) -> None:
 
 def test_apply_fleet_refuses_a_repo_that_exists(eco: Path) -> None:
     with pytest.raises(UsageError, match="exists already"):
-        CoordinationManager(eco).apply_fleet({"repos": [{"name": "core", "path": "c2"}]})
+        CoordinationManager(eco).fleet.apply({"repos": [{"name": "core", "path": "c2"}]})
     assert eco.read_text() == CATALOG
 
 

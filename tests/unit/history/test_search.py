@@ -107,8 +107,8 @@ def test_catalog_edits_come_from_the_audit_log(store: HistoryStore, tmp_path: Pa
     get_settings.cache_clear()
     cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
     m = CoordinationManager(cat)
-    m.create_todo("Rotate the frobnicator keys", "web")
-    m.complete_todo("TODO-001")
+    m.todos.create("Rotate the frobnicator keys", "web")
+    m.todos.complete("TODO-001")
     found = search_document(cat, "frobnicator", history=lambda: store)
     assert [(r["kind"], r["who"]) for r in found] == [("edit", "alice@example.com")]
     assert found[0]["ids"] == ["TODO-002"] and found[0]["op"]

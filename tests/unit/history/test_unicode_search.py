@@ -126,7 +126,7 @@ def test_edits_match_by_the_same_rule(store: HistoryStore, tmp_path: Path,
     monkeypatch.setenv("COORD_USER", "ana@example.com")
     get_settings.cache_clear()
     cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
-    CoordinationManager(cat).create_todo("Rename the Straße ＡＰＩ", "web")
+    CoordinationManager(cat).todos.create("Rename the Straße ＡＰＩ", "web")
     for needle in ("STRASSE", "api", "straße ａｐｉ"):
         found = search_document(cat, needle, kind="edit", history=lambda: store)
         assert [r["ids"] for r in found] == [["TODO-002"]], needle

@@ -163,11 +163,11 @@ def test_the_manager_gets_an_instance_as_a_sweep_runs_it(tmp_path: Path) -> None
         "version: 1\nrepos:\n  - {name: api, tags: [python]}\n  - {name: web}\n"
         "coordination:\n  todos:\n    - {id: TODO-010, task: t, for_each: 'api,web', run: 'true'}\n")
     m = CoordinationManager(tmp_path / "ecosystem.yaml")
-    got = m.get_todo("TODO-010[web]")
+    got = m.reads.get_todo("TODO-010[web]")
     assert got.repo == "web" and got.env["COORD_REPO_PATH"] == str(tmp_path / "web")
-    assert m.get_todo("TODO-010").for_each == "api,web"
+    assert m.reads.get_todo("TODO-010").for_each == "api,web"
     with pytest.raises(NotFoundError, match=r"TODO-010\[doc\]"):
-        m.get_todo("TODO-010[doc]")
+        m.reads.get_todo("TODO-010[doc]")
 
 
 def test_a_thousand_repos_expand_in_proportion_to_the_instances() -> None:
@@ -205,9 +205,9 @@ def test_plan_reset_forgets_a_templates_instances(tmp_path: Path) -> None:
         "  todos:\n    - {id: TODO-010, task: t, plan: PLAN-001, for_each: 'api,web', "
         "run: 'true', status: pending, instances: {api: completed}}\n")
     m = CoordinationManager(eco)
-    m.reset_plan("PLAN-001")
-    assert m.get_todo("TODO-010").instances is None
-    assert m.get_todo("TODO-010[api]").status.value == "pending"
+    m.plans.reset("PLAN-001")
+    assert m.reads.get_todo("TODO-010").instances is None
+    assert m.reads.get_todo("TODO-010[api]").status.value == "pending"
 
 
 def test_mcp_gets_an_instance_within_its_scope(tmp_path: Path) -> None:

@@ -152,5 +152,5 @@ def test_out_of_tree_checkouts_are_flagged_and_shown_normalised(tmp_path: Path) 
     assert [(f.severity, f.ids) for f in found] == [("warning", ["api"])]
     assert "climbs out" in found[0].message and "../../../etc" in found[0].message
     m = CoordinationManager(cat)
-    shown = {r.name: str(m.checkout(r)) for r in m.list_repos()}
+    shown = {r.name: str(m.reads.checkout(r)) for r in m.reads.list_repos()}
     assert ".." not in shown["api"] and shown["web"] == "/srv/web"
