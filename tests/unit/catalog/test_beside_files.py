@@ -154,3 +154,22 @@ def test_users_of_a_linked_file_refuse_or_ignore_it_as_before_an_unreadable_one(
     BesideDirectory(tmp_path).fleet_roots.path.symlink_to(elsewhere)
     with pytest.raises(UsageError, match="fleet.json is a symlink"):
         roots.remembered(tmp_path)
+
+
+def test_a_linked_audit_log_is_not_appended_to_through_the_link(tmp_path: Path) -> None:
+    """An entry is never appended to wherever a link aims (a writer of the checkout
+    could aim it at a file of its own); the refusal names the log."""
+    from coordination.catalog.audit import log as audit
+    from coordination.catalog.file.store import CatalogStore
+    from coordination.errors import OperationFailed
+
+    catalog = tmp_path / "eco.yaml"
+    catalog.write_text("version: 1\n")
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    elsewhere.write_text("")
+    Beside.of(catalog).audit_log.path.symlink_to(elsewhere)
+    with pytest.raises(OperationFailed, match="audit.jsonl is a symlink"):
+        CatalogStore(catalog).record_decision(who="t", op="init.roots", ids=["x"],
+                                              decision={"sha256": "0" * 64})
+    assert elsewhere.read_text() == ""
+    assert audit.last_decisions(catalog, "init.roots", ["x"]) == {}
