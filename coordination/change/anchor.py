@@ -35,7 +35,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from coordination.catalog.file.beside import ANCHORS
+from coordination.catalog.file.beside import BesideDirectory, BesideFile
 from coordination.change import git as g
 from coordination.runtime.change_records import SweepPointer
 from coordination.runtime.context import Runtime
@@ -74,7 +73,13 @@ def ref_name(namespace: str, plan: str) -> str:
 
 
 def local_path(base_dir: str | Path, namespace: str, plan: str) -> Path:
-    return Path(base_dir) / ANCHORS / _safe(namespace) / f"{_safe(plan)}.json"
+    return _local(base_dir, namespace, plan, ".json").path
+
+
+def _local(base_dir: str | Path, namespace: str, plan: str, suffix: str) -> BesideFile:
+    """The plan's anchor (``.json``) or its lock (``.lock``) beside the catalog."""
+    return BesideDirectory(Path(base_dir)).anchors.sub(_safe(namespace)).record(
+        _safe(plan) + suffix)
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,7 @@ def _read_text(base_dir: str | Path | None, namespace: str, plan: str) -> str | 
     if not base_dir:
         return None
     try:
-        return local_path(base_dir, namespace, plan).read_text()
+        return _local(base_dir, namespace, plan, ".json").read_str()
     except (OSError, UnicodeDecodeError):
         return None
 
@@ -210,7 +215,7 @@ def newest(base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]], na
         local, _ = read_local(base_dir, namespace, plan)
         if local is None or _seq(local) < best.seq:
             with contextlib.suppress(OSError):
-                _write_local(local_path(base_dir, namespace, plan), best.record)
+                _write_local(base_dir, namespace, plan, best.record)
     return best, refused
 
 
@@ -262,10 +267,8 @@ def locked(base_dir: str | Path | None, namespace: str, plan: str) -> Iterator[N
     if not base_dir:
         yield
         return
-    path = local_path(base_dir, namespace, plan).with_suffix(".lock")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = _local(base_dir, namespace, plan, ".lock").open_lock()
     except OSError:
         yield
         return
@@ -276,17 +279,11 @@ def locked(base_dir: str | Path | None, namespace: str, plan: str) -> Iterator[N
         os.close(fd)  # releases the flock
 
 
-def _write_local(path: Path, record: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(record, sort_keys=True))  # (as pushed: same blob id)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def _write_local(base_dir: str | Path, namespace: str, plan: str,
+                 record: Mapping[str, Any]) -> None:
+    anchors = BesideDirectory(Path(base_dir)).anchors.sub(_safe(namespace))
+    anchors.write(_safe(plan) + ".json",
+                  json.dumps(record, sort_keys=True).encode())  # (as pushed: same blob id)
 
 
 def base_of(a: Anchor | None) -> SweepPointer | None:
@@ -310,7 +307,7 @@ def advance(base_dir: str | Path | None, repos: Mapping[str, tuple[str, str]], n
     record = evidence.seal(KIND, about(namespace, plan), body, keys)
     if base_dir:
         try:
-            _write_local(local_path(base_dir, namespace, plan), record)
+            _write_local(base_dir, namespace, plan, record)
         except OSError as exc:
             log.warning("change %s: its freshness anchor could not be written beside the "
                         "catalog: %s", plan, exc)

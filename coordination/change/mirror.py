@@ -13,18 +13,21 @@ and say where it came from.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
-from coordination.catalog.file.beside import Beside
+from coordination.catalog.file.beside import Beside, BesideFile
 from coordination.redis_url import redact_url
 from coordination.runtime.context import Runtime
 
 
 
 def path_of(catalog: Path, plan: str) -> Path:
-    return Beside.of(catalog).change_mirrors / f"{plan}.json"
+    return _file(catalog, plan).path
+
+
+def _file(catalog: Path, plan: str) -> BesideFile:
+    return Beside.of(catalog).change_mirrors.record(f"{plan}.json")
 
 
 def where(rt: Runtime) -> str:
@@ -39,19 +42,16 @@ def save(rt: Runtime, catalog: Path, plan: str) -> None:
     fields = rt.changes.dump(plan)
     if not fields.get("ended_at"):
         return
-    path = path_of(catalog, plan)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"plan": plan, "from": where(rt), "saved_at": time.time(),
-                               "fields": fields}, sort_keys=True))
-    os.replace(tmp, path)
+    Beside.of(catalog).change_mirrors.write(f"{plan}.json", json.dumps(
+        {"plan": plan, "from": where(rt), "saved_at": time.time(), "fields": fields},
+        sort_keys=True).encode())
 
 
 def carry_over(rt: Runtime, catalog: Path, plan: str) -> str | None:
     """The record kept beside the catalog carried into the Redis in use when it is newer
     there: where it came from (None: nothing carried over)."""
     try:
-        doc = json.loads(path_of(catalog, plan).read_text())
+        doc = _file(catalog, plan).read_json()
         fields = {str(k): str(v) for k, v in doc["fields"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -66,7 +66,7 @@ def kept_elsewhere(rt: Runtime, catalog: Path, plan: str) -> dict[str, str] | No
     "file", "how"}; None: nothing newer is kept."""
     path = path_of(catalog, plan)
     try:
-        doc = json.loads(path.read_text())
+        doc = _file(catalog, plan).read_json()
         fields = doc["fields"]
         theirs = float(fields.get("ended_at") or 0)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

@@ -293,7 +293,7 @@ def _write(file: Path, created: bool, edit: FleetEdit) -> FleetApplied:
     except BaseException:
         file.unlink(missing_ok=True)
         if not had_schema:
-            schema.unlink(missing_ok=True)
+            schema.remove()
         for d in reversed(made):
             with contextlib.suppress(OSError):
                 d.rmdir()

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from coordination.catalog.file import cache
-from coordination.catalog.file.beside import SCHEMA
+from coordination.catalog.file.beside import SCHEMA, BesideDirectory
 from coordination.errors import UsageError
 
 #: Where `coord init` writes the schema, relative to the catalog's directory.
@@ -80,18 +80,15 @@ def _keep(where: Path, text: str) -> None:
 def write_schema(catalog_dir: Path) -> Path:
     """Write the schema to ``.coord/schema.json`` under ``catalog_dir`` (replacing an
     older one); its path."""
-    path = catalog_dir / SCHEMA
-    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = BesideDirectory(catalog_dir).schema
     text = schema_text()
     try:
-        if path.read_text(encoding="utf-8") == text:
-            return path
-    except OSError:
+        if handle.read_str() == text:
+            return handle.path
+    except (OSError, ValueError):
         pass
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    handle.write_str(text)
+    return handle.path
 
 
 @click.command()

@@ -29,30 +29,31 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from coordination.catalog.file.beside import FLEET_ROOTS
+from coordination.catalog.file.beside import FLEET_ROOTS, BesideDirectory, LinkedBeside, NotJSON
 from coordination.catalog.audit import log as audit
 from coordination.errors import UsageError
 
 
 def roots_file(catalog_dir: Path) -> Path:
-    return catalog_dir / FLEET_ROOTS
+    return BesideDirectory(catalog_dir).fleet_roots.path
 
 
 def remembered(catalog_dir: Path) -> tuple[list[Path], int | None]:
     """The roots (absolute, in the order first scanned) and the depth remembered
     beside the catalog in ``catalog_dir``; ``([], None)`` when none are."""
-    file = roots_file(catalog_dir)
+    handle = BesideDirectory(catalog_dir).fleet_roots
+    file = handle.path
     try:
-        text = file.read_text(encoding="utf-8")
+        doc = handle.read_json()
     except FileNotFoundError:
         return [], None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{file}: cannot read it: {exc}",
-                         hint="fix or remove it (coord init DIR... writes it again)") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except LinkedBeside:
+        raise  # (names the file, and how to fix it)
+    except NotJSON as exc:
         raise UsageError(f"{file}:{exc.lineno}: not JSON: {exc.msg}",
+                         hint="fix or remove it (coord init DIR... writes it again)") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{file}: cannot read it: {exc}",
                          hint="fix or remove it (coord init DIR... writes it again)") from None
     roots = doc.get("roots") if isinstance(doc, dict) else None
     depth = doc.get("depth") if isinstance(doc, dict) else None
@@ -84,12 +85,8 @@ def remember(catalog_dir: Path, roots: Sequence[Path], depth: int,
     which :func:`trusted` checks it against."""
     old, _ = remembered(catalog_dir)
     written = list(dict.fromkeys([_written(r, catalog_dir) for r in [*old, *roots]]))
-    file = roots_file(catalog_dir)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
     data = (json.dumps({"roots": written, "depth": depth}, indent=2) + "\n").encode()
-    tmp.write_bytes(data)
-    os.replace(tmp, file)
+    BesideDirectory(catalog_dir).fleet_roots.write(data)
     digest = hashlib.sha256(data).hexdigest()
     if catalog is not None and catalog.is_file() and audit.last_decisions(
             catalog, ROOTS_OP, [FLEET_ROOTS]).get(FLEET_ROOTS, {}).get("sha256") != digest:
@@ -115,7 +112,7 @@ def vouched(catalog_dir: Path, catalog: Path | None) -> bool | None:
     """Is the file the one coord last wrote (its digest the last ``init.roots`` entry's)?
     None: there is no file."""
     try:
-        data = roots_file(catalog_dir).read_bytes()
+        data = BesideDirectory(catalog_dir).fleet_roots.read()
     except OSError:
         return None
     if catalog is None:

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, ParamSpec, Protocol, TypedDict, TypeVar
 
 from coordination import gitsafe
-from coordination.catalog.file.beside import Beside
+from coordination.catalog.file.beside import Beside, BesideFile, fsync_dir
 from coordination.catalog.audit.diff import MAX_VALUE as MAX_VALUE
 from coordination.catalog.audit.diff import Change as Change
 from coordination.catalog.audit.diff import diff as diff
@@ -174,7 +174,7 @@ def _named(name: str, fn: Callable[P, R]) -> Callable[P, R]:
 # -- where and who ----------------------------------------------------------------
 def log_path(catalog: str | os.PathLike[str]) -> Path:
     """The audit log of a catalog file (beside the real file, symlinks resolved)."""
-    return Beside.of(catalog).audit_log
+    return Beside.of(catalog).audit_log.path
 
 
 def snapshot_path(catalog: str | os.PathLike[str]) -> Path:
@@ -184,22 +184,15 @@ def snapshot_path(catalog: str | os.PathLike[str]) -> Path:
     used), it lets ``coord audit --verify`` name the items and fields edited outside
     coord since (a diff, as an entry's ``changes``) instead of only saying the file
     changed. One copy, replaced at each entry: the log does not grow with it."""
-    return Beside.of(catalog).audit_snapshot
+    return Beside.of(catalog).audit_snapshot.path
 
 
 def _keep_snapshot(target: Path, data: bytes) -> None:
     """Replace the snapshot with ``data`` (written aside, then renamed: a reader sees
     the old copy or the new one). Best effort: without it, --verify still tells a
     changed catalog by its hash, only not which fields."""
-    path = snapshot_path(target)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    with contextlib.suppress(OSError):
+        Beside.of(target).audit_snapshot.write(data)
 
 
 #: ``git config user.email`` (None: unset) by real directory and environment: asked once
@@ -364,7 +357,7 @@ def record(store: _Store, fn: Callable[..., object], before: bytes, after: bytes
     }
     ids = dict.fromkeys([*catalog_ids(old), *catalog_ids(new)])  # each once
     _hand_edit(target, before)
-    done = _append(log_path(target), entry, list(ids))
+    done = _append(Beside.of(target).audit_log, entry, list(ids))
     _keep_snapshot(target, after)
     return done
 
@@ -383,7 +376,7 @@ def record_decision(target: Path, catalog_bytes: bytes, *, who: str, op: str, id
         "decision": dict(decision),
     }
     _hand_edit(target, catalog_bytes)
-    done = _append(log_path(target), entry)
+    done = _append(Beside.of(target).audit_log, entry)
     _keep_snapshot(target, catalog_bytes)
     return done
 
@@ -403,9 +396,9 @@ def _hand_edit(target: Path, now: bytes) -> None:
     """When the catalog as coord reads it (``now``, under the lock) is not what the last
     entry left, an entry for that hand edit first: its items and fields (the copy the
     last entry left against ``now``), or, without a usable copy, that it changed."""
-    path = log_path(target)
+    log = Beside.of(target).audit_log
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = log.open_read()
     except OSError:
         return  # no log yet: nothing was recorded to differ from
     try:  # (the last line that names a catalog, though malformed otherwise: it recorded it)
@@ -430,7 +423,7 @@ def _hand_edit(target: Path, now: bytes) -> None:
     if changes is None:
         entry["decision"] = {"fields": "not known: no copy of the catalog as the entry "
                                        "before left it (or it does not load)"}
-    _append(path, entry)
+    _append(log, entry)
 
 
 def outside_changes(catalog: Path, recorded: str | None, now: bytes
@@ -443,7 +436,7 @@ def outside_changes(catalog: Path, recorded: str | None, now: bytes
     if recorded is None:
         return None
     try:
-        before = snapshot_path(catalog).read_bytes()
+        before = Beside.of(catalog).audit_snapshot.read()
     except OSError:
         return None
     if hashlib.sha256(before).hexdigest() != recorded:
@@ -459,14 +452,15 @@ def outside_changes(catalog: Path, recorded: str | None, now: bytes
         return None
 
 
-def _append(path: Path, entry: Entry, ids: Sequence[str] = ()) -> Entry:
+def _append(log: BesideFile, entry: Entry, ids: Sequence[str] = ()) -> Entry:
     """Chain ``entry`` to the log's last entry and append it (fsynced); its ``highest``
     is the last entry's, raised by ``ids`` (those of the catalogs before and after)."""
     key = audit_key()
     if key is not None:
         entry["keyed"] = True
+    path = log.path
     try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = log.open_append()
     except OSError as exc:
         raise _unlogged(path, exc) from None
     try:
@@ -566,7 +560,7 @@ def last_decisions(catalog: str | os.PathLike[str], op: str,
     wanted, out = set(ids), {}
     key = audit_key()
     try:
-        fd = os.open(log_path(catalog), os.O_RDONLY | os.O_CLOEXEC)
+        fd = Beside.of(catalog).audit_log.open_read()
     except OSError:
         return {}
     try:
@@ -621,9 +615,9 @@ def highest(catalog: str | os.PathLike[str]) -> dict[str, str]:
     id): the last entry's ``highest``, else rebuilt from the whole log; ``{}`` without
     a log. An edit takes a new id above both this and the ids in the file, so an id
     deleted through coord is never handed out again, and hand-added ones count too."""
-    path = log_path(catalog)
+    log = Beside.of(catalog).audit_log
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = log.open_read()
     except OSError:
         return {}
     try:
@@ -634,18 +628,7 @@ def highest(catalog: str | os.PathLike[str]) -> dict[str, str]:
         os.close(fd)
     if last is None:
         return {}
-    return last[2] if last[2] is not None else _highest_of_log(path)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a file's creation or rename in ``directory`` durable (where the platform and
-    filesystem allow it: not every one does)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    return last[2] if last[2] is not None else _highest_of_log(log.path)
 
 
 # -- reading and verifying ----------------------------------------------------------
@@ -661,6 +644,12 @@ class Broken:
         return f"line {self.line} (entry {self.index}): {self.problem}"
 
 
+def _log_bytes(path: Path) -> bytes:
+    """The log at ``path`` (a catalog's :func:`log_path`), read as every file beside the
+    catalog is (never through a link)."""
+    return BesideFile(path, 0o644).read()
+
+
 def scan(path: Path) -> tuple[list[dict[str, Any]], int]:
     """The well-formed entries of a log, in file order, and how many non-blank lines
     were not (unreadable, or failing :func:`entry_problem`; :func:`verify` names them).
@@ -668,7 +657,7 @@ def scan(path: Path) -> tuple[list[dict[str, Any]], int]:
     Any: a well-formed entry's fields are checked, but the history reader
     (runtime/history.py) indexes into it as a dict[str, Any]."""
     out, bad = [], 0
-    for raw in path.read_bytes().split(b"\n"):
+    for raw in _log_bytes(path).split(b"\n"):
         if not raw.strip():
             continue
         got = _parse(raw)
@@ -700,7 +689,7 @@ def check(path: Path, key: bytes | None = None) -> Check:
     """Walk the chain of the log at ``path``. ``key``: COORD_AUDIT_KEY, to check keyed
     entries' HMACs; without it their links (seq, prev) are still checked and the first
     is noted in ``unchecked``."""
-    raw_lines = path.read_bytes().split(b"\n")
+    raw_lines = _log_bytes(path).split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()  # the newline ending the last entry
     entries = [_parse(raw) for raw in raw_lines]

@@ -1,20 +1,46 @@
-"""The files coord keeps beside a catalog, named in one place.
+"""The files coord keeps beside a catalog: named, read and written in one place.
 
 Each lives beside the *real* catalog file (symlinks resolved, so a catalog reached
 through a link shares them with the file it names, and moves with it), hidden: either
 ``.<catalog name>.coord.<what>`` (one per catalog: several catalogs may share a
-directory) or under the directory's ``.coord`` (one per directory). Who reads or
-writes one asks :class:`Beside` where it is; no other module spells these names, so a
-new file beside the catalog is added here, where `.gitignore` advice, `coord init` and
-the audit's decisions can see them all (tests/unit/catalog/test_beside.py holds the
-rest of the package to it).
+directory) or under the directory's ``.coord`` (one per directory). No other module
+spells these names, so a new file beside the catalog is added here, where `.gitignore`
+advice, `coord init` and the audit's decisions can see them all.
+
+As rq's registries own their keys, :class:`Beside` owns these files: who reads or writes
+one asks it for a handle (:class:`BesideFile`, or :class:`BesideDir` for a directory of
+records: sweep markers, change mirrors, anchors) and calls its methods, and nothing
+else opens them (tests/unit/catalog/test_beside.py holds the rest of the package to
+both). The handles keep one way of doing each thing:
+
+- a write is atomic and durable: a temporary file in the same directory (created
+  exclusively, never through a link), fsynced, renamed over the file, the directory
+  fsynced; a failed write leaves the old file as it was;
+- a read that finds no JSON says which file and where (:class:`NotJSON`, a ValueError);
+- a file, or a directory of records, that is a symlink is never followed: reads and
+  writes refuse it, naming the path (:class:`LinkedBeside`, an OSError: a reader that
+  treats an unreadable file as absent still does). Anyone who can write the checkout
+  can put a file here; a link would aim coord's reads and writes somewhere else.
+
+The lock (:class:`~coordination.catalog.file.store.CatalogStore` opens and ``flock``\ s
+it, never writes it) and the embedded server's directory (whose files the server and
+:mod:`coordination.connection.embedded_server` keep, a private 0700 directory checked
+there) stay plain paths: a handle would add nothing to them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import os
+import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from coordination.errors import UsageError
 
 #: The part of every per-catalog file's name after ``.<catalog name>``.
 MARK = ".coord."
@@ -22,6 +48,209 @@ MARK = ".coord."
 ANCHORS = ".coord.anchors"
 SCHEMA = ".coord/schema.json"
 FLEET_ROOTS = ".coord/fleet.json"
+
+
+#: Open flags that never follow a link at the last part of the path.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+class LinkedBeside(UsageError, OSError):
+    """A file (or directory of records) beside the catalog is a symlink: not followed.
+    An OSError too, so a reader that takes an unreadable file for an absent one still
+    does; where it reaches the command line, exit 2 and the path."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} is a symlink: coord does not follow a link among the "
+                         "files beside a catalog",
+                         hint="remove the link (coord writes the file again where it needs it)")
+        self.errno, self.strerror, self.filename = errno.ELOOP, self.message, str(path)
+        self.path = path
+
+
+class NotJSON(UsageError, ValueError):
+    """A file beside the catalog that holds no JSON: which, and where in it. A
+    ValueError too, as :func:`json.loads`' own error is."""
+
+    def __init__(self, path: Path, exc: json.JSONDecodeError) -> None:
+        super().__init__(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}",
+                         hint="fix or remove it")
+        self.path, self.lineno, self.colno, self.msg = path, exc.lineno, exc.colno, exc.msg
+
+
+def _refuse_link(path: Path) -> None:
+    """Raise :class:`LinkedBeside` when ``path`` is a symlink (absent is fine)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise LinkedBeside(path)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a creation or rename in ``directory`` durable (where the platform and
+    filesystem allow it: not every one does)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
+class BesideFile:
+    """One file beside the catalog: the only code that opens it."""
+
+    path: Path
+    #: Permissions a new file is created with (the umask applies, as for any open).
+    mode: int = 0o666
+    #: The directory of records it is in (checked not to be a link), if any.
+    within: Path | None = None
+
+    def _check(self) -> None:
+        if self.within is not None:
+            _refuse_link(self.within)
+
+    def open_read(self) -> int:
+        """A descriptor to read it (FileNotFoundError: there is none)."""
+        self._check()
+        try:
+            return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | _NOFOLLOW)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise LinkedBeside(self.path) from None
+            raise
+
+    def open_append(self) -> int:
+        """A descriptor to append to it (created, ``mode``, when absent)."""
+        self._check()
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+                           | _NOFOLLOW, self.mode)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise LinkedBeside(self.path) from None
+            raise
+
+    def open_lock(self) -> int:
+        """A descriptor to ``flock`` (the file created, ``mode``, when absent, with its
+        directory; never written)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self.open_append()
+
+    def read(self) -> bytes:
+        """Its bytes (FileNotFoundError: there is none)."""
+        fd = self.open_read()
+        with os.fdopen(fd, "rb") as f:
+            return f.read()
+
+    def read_str(self) -> str:
+        return self.read().decode("utf-8")
+
+    def read_json(self) -> Any:
+        """Its JSON (:class:`NotJSON` naming the file and line when it holds none)."""
+        text = self.read_str()
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise NotJSON(self.path, exc) from None
+        except RecursionError:
+            raise ValueError(f"{self.path}: nested too deep to read") from None
+
+    def write(self, data: bytes) -> None:
+        """Replace it with ``data`` at once: written whole to a new file beside it,
+        fsynced, renamed over it, the directory fsynced. A failure leaves the old file.
+        (Its directory is made when absent; a directory of records' own, by
+        :meth:`BesideDir.write`, with the directory's mode.)"""
+        self._check()
+        if self.within is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # (.coord/)
+        _refuse_link(self.path)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | _NOFOLLOW,
+                     self.mode)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        fsync_dir(self.path.parent)
+
+    def write_str(self, text: str) -> None:
+        self.write(text.encode("utf-8"))
+
+    def remove(self) -> None:
+        """Take it away (nothing if it is not there)."""
+        self._check()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)  # (a link is removed, never followed)
+
+    def exists(self) -> bool:
+        return os.path.lexists(self.path)
+
+
+@dataclass(frozen=True)
+class BesideDir:
+    """A directory of records beside the catalog (one file each): never a link."""
+
+    path: Path
+    #: Permissions the directory is made with; and its records'.
+    mode: int = 0o777
+    record_mode: int = 0o666
+
+    def make(self) -> None:
+        """Make it (and what is above it) when absent; refuse it if it is a link."""
+        self.path.mkdir(mode=self.mode, parents=True, exist_ok=True)
+        _refuse_link(self.path)
+
+    def record(self, name: str) -> BesideFile:
+        """The record ``name`` in it (a plain name: no ``/``)."""
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"{name!r} is not a record's name in {self.path}")
+        return BesideFile(self.path / name, self.record_mode, within=self.path)
+
+    def sub(self, name: str) -> BesideDir:
+        """A directory of records inside it."""
+        return BesideDir(self.record(name).path, self.mode, self.record_mode)
+
+    def names(self) -> list[str]:
+        """Its records' names (a hidden one, like a write's temporary file, is not one);
+        OSError when it cannot be listed (absent, or a link: :class:`LinkedBeside`)."""
+        _refuse_link(self.path)
+        return sorted(e.name for e in os.scandir(self.path) if not e.name.startswith("."))
+
+    def write(self, name: str, data: bytes) -> None:
+        """Write the record ``name`` (the directory made first)."""
+        self.make()
+        self.record(name).write(data)
+
+
+@dataclass(frozen=True)
+class BesideDirectory:
+    """The files one per directory, shared by the catalogs in it."""
+
+    directory: Path
+
+    @property
+    def anchors(self) -> BesideDir:
+        """Changes' anchors by namespace (:mod:`coordination.change.anchor`), 0600 each."""
+        return BesideDir(self.directory / ANCHORS, record_mode=0o600)
+
+    @property
+    def schema(self) -> BesideFile:
+        """`coord schema`'s JSON Schema, which a new catalog's first line names."""
+        return BesideFile(self.directory / SCHEMA)
+
+    @property
+    def fleet_roots(self) -> BesideFile:
+        """The directories `coord init` scanned (:mod:`coordination.fleet.roots`)."""
+        return BesideFile(self.directory / FLEET_ROOTS)
 
 
 @dataclass(frozen=True)
@@ -43,56 +272,62 @@ class Beside:
 
     @property
     def lock(self) -> Path:
-        """The lock every edit holds (:class:`~coordination.catalog.file.store.CatalogStore`)."""
+        """The lock every edit holds (:class:`~coordination.catalog.file.store.CatalogStore`):
+        a path, see the module."""
         return self._own("lock")
 
     @property
-    def audit_log(self) -> Path:
+    def audit_log(self) -> BesideFile:
         """One hash-chained line per audited edit (:mod:`coordination.catalog.audit.log`)."""
-        return self._own("audit.jsonl")
+        return BesideFile(self._own("audit.jsonl"), 0o644)
 
     @property
-    def audit_snapshot(self) -> Path:
+    def audit_snapshot(self) -> BesideFile:
         """The catalog as the last audited write left it."""
-        return self._own("audit.last")
+        return BesideFile(self._own("audit.last"))
 
     @property
-    def sweep_markers(self) -> Path:
-        """A directory: one marker per sweep started from the catalog
+    def sweep_markers(self) -> BesideDir:
+        """One marker per sweep started from the catalog, in a 0700 directory
         (:mod:`coordination.catalog.reads.live`)."""
-        return self._own("sweeps")
+        return BesideDir(self._own("sweeps"), 0o700)
 
     @property
-    def criteria_results(self) -> Path:
-        """A plan's checked criteria's last results (:mod:`coordination.catalog.runs.criteria`)."""
-        return self._own("criteria.json")
+    def criteria_results(self) -> BesideFile:
+        """Plans' checked criteria's last results, 0600
+        (:mod:`coordination.catalog.runs.criteria`)."""
+        return BesideFile(self._own("criteria.json"), 0o600)
 
     @property
-    def change_mirrors(self) -> Path:
-        """A directory: each plan's change state (:mod:`coordination.change.mirror`)."""
-        return self._own("changes")
+    def change_mirrors(self) -> BesideDir:
+        """Each plan's change state (:mod:`coordination.change.mirror`)."""
+        return BesideDir(self._own("changes"))
 
     @property
     def redis(self) -> Path:
-        """A directory: the embedded server (:mod:`coordination.connection.embedded_server`)."""
+        """The embedded server's directory (:mod:`coordination.connection.embedded_server`):
+        a path, see the module."""
         return self._own("redis")
 
     @property
     def history_0_2(self) -> Path:
-        """0.2's history file, carried over once (:mod:`coordination.runtime.migrations`)."""
+        """0.2's history file, carried over once (:mod:`coordination.runtime.migrations`):
+        a path, which SQLite opens read-only and the migration sets aside once."""
         return self._own("history.sqlite")
 
     @property
-    def anchors(self) -> Path:
-        """A directory: changes' anchors by namespace (:mod:`coordination.change.anchor`)."""
-        return self.directory / ANCHORS
+    def shared(self) -> BesideDirectory:
+        """The files one per directory (anchors, schema, fleet roots)."""
+        return BesideDirectory(self.directory)
 
     @property
-    def schema(self) -> Path:
-        """`coord schema`'s JSON Schema, which a new catalog's first line names."""
-        return self.directory / SCHEMA
+    def anchors(self) -> BesideDir:
+        return self.shared.anchors
 
     @property
-    def fleet_roots(self) -> Path:
-        """The directories `coord init` scanned (:mod:`coordination.fleet.roots`)."""
-        return self.directory / FLEET_ROOTS
+    def schema(self) -> BesideFile:
+        return self.shared.schema
+
+    @property
+    def fleet_roots(self) -> BesideFile:
+        return self.shared.fleet_roots

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 
-from coordination.catalog.file.beside import Beside
+from coordination.catalog.file.beside import Beside, fsync_dir
 from coordination.catalog.audit import log as audit
 from coordination.catalog.file import cache
 from coordination.catalog.reads import live
@@ -400,7 +400,7 @@ class CatalogStore:
                 raise CatalogError(Problem(f"cannot write: {exc.strerror}", file=str(self.path)),
                                    hint="nothing was changed") from None
             raise
-        audit.fsync_dir(target.parent)  # the rename itself, durable
+        fsync_dir(target.parent)  # the rename itself, durable
         if expect is not None and digest(self.read_bytes()) != digest(new):
             raise ConflictError(
                 f"{self.path}: another program saved the catalog just as coord wrote its edit; "

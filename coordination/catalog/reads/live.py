@@ -25,6 +25,7 @@ a stale one (its sweep expired) is removed by the next command that looks.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -55,7 +56,7 @@ def _target(catalog: Path) -> Path:
 
 def marker_dir(catalog: Path) -> Path:
     """``.<name>.coord.sweeps/`` beside the real catalog file."""
-    return Beside.of(catalog).sweep_markers
+    return Beside.of(catalog).sweep_markers.path
 
 
 def where(redis_url: str | None, namespace: str) -> str:
@@ -76,14 +77,10 @@ def mark(catalog: Path, sweep_id: str, *, at: str, plan: str | None,
     not be written (reads then show the file's status until the sweep is synced)."""
     if not _name_ok(sweep_id):
         return False
-    directory = marker_dir(catalog)
     body = json.dumps({"where": at, "plan": plan, "todos": todos,
                        **({"waiter": dict(waiter)} if waiter else {})})
     try:
-        directory.mkdir(mode=0o700, exist_ok=True)
-        tmp = directory / f".{sweep_id}.{os.getpid()}.tmp"
-        tmp.write_text(body, encoding="utf-8")
-        os.replace(tmp, directory / sweep_id)
+        Beside.of(catalog).sweep_markers.write(sweep_id, body.encode("utf-8"))
     except OSError:
         return False
     return True
@@ -104,29 +101,26 @@ def unmark(catalog: Path, sweep_id: str) -> None:
     """Take a sweep's marker away (it is synced, or gone); nothing if there is none."""
     if not _name_ok(sweep_id):
         return
-    try:
-        (marker_dir(catalog) / sweep_id).unlink()
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        Beside.of(catalog).sweep_markers.record(sweep_id).remove()
 
 
 def marked(catalog: Path) -> dict[str, dict[str, Any]]:
     """Sweep id -> its marker (``where``, ``plan``, ``todos``); {} (one failed
     ``scandir``) when no sweep of this catalog waits to be synced."""
+    markers = Beside.of(catalog).sweep_markers
     try:
-        entries = list(os.scandir(marker_dir(catalog)))
+        names = markers.names()
     except OSError:
         return {}
     out: dict[str, dict[str, Any]] = {}
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
+    for name in names:
         try:
-            data = json.loads(Path(entry.path).read_text(encoding="utf-8"))
+            data = markers.record(name).read_json()
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and isinstance(data.get("todos"), list):
-            out[entry.name] = data
+            out[name] = data
     return out
 
 

@@ -23,7 +23,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
@@ -53,7 +52,7 @@ class CriterionResult(TypedDict):
 
 def results_path(catalog: Path) -> Path:
     """``.<name>.coord.criteria.json`` beside the real catalog file."""
-    return Beside.of(catalog).criteria_results
+    return Beside.of(catalog).criteria_results.path
 
 
 def digest(results: list[CriterionResult]) -> str:
@@ -65,8 +64,8 @@ def digest(results: list[CriterionResult]) -> str:
 
 def _raw_results(catalog: Path) -> dict[str, list[CriterionResult]]:
     try:
-        data = json.loads(results_path(catalog).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        data = Beside.of(catalog).criteria_results.read_json()
+    except (OSError, ValueError):
         return {}
     if not isinstance(data, dict):
         return {}
@@ -111,18 +110,11 @@ def run_checks(catalog: Path, plan: Plan) -> list[CriterionResult]:
 def record(store: CatalogStore, plan_id: str, results: list[CriterionResult]) -> None:
     """Keep ``results`` as the plan's last, beside the catalog, and note the run in the
     audit log; both under the catalog's lock."""
-    path = results_path(store.path)
     with store._locked():
         data: dict[str, Any] = dict(read_results(store.path))  # (unvouched ones dropped)
         data[plan_id] = results
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=1, sort_keys=True)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        Beside.of(store.path).criteria_results.write_str(
+            json.dumps(data, indent=1, sort_keys=True))
         audit.record_decision(store._target(), store.read_bytes(),
                               who=audit.who(store.base_dir), op="plan.checked", ids=[plan_id],
                               decision={"ok": all(r["ok"] for r in results),
