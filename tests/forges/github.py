@@ -17,7 +17,7 @@ from typing import Any
 import graphql
 
 from tests.forges.gitrepo import HeadMovedError, MergeConflict
-from tests.forges.server import PR, Answer, FakeForge, Project, Status
+from tests.forges.server import PR, Answer, FakeForge, Project, Seen, Status
 from tests.forges.validation import skeleton
 
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
@@ -45,7 +45,7 @@ class FakeGitHub(FakeForge):
         if path != GRAPHQL_PATH:
             return super().handle(method, path, query, headers, body)
         with self.lock:
-            self.seen.append((method, path, query, headers))
+            self.seen.append(Seen(method, path, query, headers, body))
             if not self.authorized(headers):
                 return 401, {"message": "Bad credentials"}, {}
             doc = json.loads(body)

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import uvicorn
@@ -36,6 +36,17 @@ from tests.forges.gitrepo import BareRepo
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 Answer = tuple[int, Any, dict[str, str]]
+
+
+class Seen(NamedTuple):
+    """One request as the fake received it: the headers lower-cased in their order, the
+    body's bytes as sent."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes
 
 
 @dataclass
@@ -108,7 +119,7 @@ class Delivery:
 
 class FakeForge:
     """A forge in a thread. ``errors``: every validation failure (must stay empty);
-    ``seen``: every request as (method, path, query, headers)."""
+    ``seen``: every request (:class:`Seen`)."""
 
     kind = ""
     prefix = ""  # the API root's path
@@ -122,7 +133,7 @@ class FakeForge:
         self.token = token
         self.projects: dict[str, Project] = {}
         self.errors: list[str] = []
-        self.seen: list[tuple[str, str, list[tuple[str, str]], dict[str, str]]] = []
+        self.seen: list[Seen] = []
         self.faults: list[Fault] = []
         self.hooks: list[tuple[str, str]] = []
         self.deliveries: list[Delivery] = []
@@ -335,7 +346,7 @@ class FakeForge:
     def handle(self, method: str, path: str, query: list[tuple[str, str]],
                headers: dict[str, str], body: bytes) -> Answer:
         with self.lock:
-            self.seen.append((method, path, query, headers))
+            self.seen.append(Seen(method, path, query, headers, body))
             error = validation.check_request(self.kind, self.origin, method, path, query,
                                              headers, body)
             if error:

@@ -146,7 +146,7 @@ def test_the_token_is_in_no_output(opened: tuple[FakeForge, int], caplog: pytest
     assert fake.token not in blob
     assert "***" in blob  # the forge's echo of it was scrubbed, not dropped silently
     assert any(h.get("authorization", h.get("private-token", "")).endswith(fake.token)
-               for _m, _p, _q, h in fake.seen), "the token was never sent at all"
+               for _m, _p, _q, h, _b in fake.seen), "the token was never sent at all"
 
 
 def test_http_is_refused_except_to_loopback(fake_forge: FakeForge) -> None:
