@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.forges.gitrepo import HeadMovedError, MergeConflict
 from tests.forges.repos import REPO, RepoForge, combined_state
-from tests.forges.server import PR, Answer, Project, Status
+from tests.forges.server import PR, Answer, Missing, Project, Status
 from tests.forges.validation import skeleton
 
 _REVIEW_WORD = {"approved": "APPROVED", "changes_requested": "REQUEST_CHANGES",
@@ -22,6 +22,7 @@ class FakeGitea(RepoForge):
     prefix = "/api/v1"
     page_param = "limit"
     event_header, delivery_header = "X-Gitea-Event", "X-Gitea-Delivery"
+    merge_verb = "POST"
 
     def authorized(self, headers: dict[str, str]) -> bool:
         return headers.get("authorization") == f"token {self.token}"
@@ -31,18 +32,8 @@ class FakeGitea(RepoForge):
 
     def add_routes(self) -> None:
         super().add_routes()
-        r = self.route
-        r("GET", "/user", self.user)
-        r("GET", REPO + "/pulls", self.list_pulls)
-        r("POST", REPO + "/pulls", self.create_pull)
-        r("PATCH", REPO + r"/pulls/(?P<number>\d+)", self.edit_pull)
-        r("POST", REPO + r"/pulls/(?P<number>\d+)/merge", self.merge_pull)
-        r("GET", REPO + r"/pulls/(?P<number>\d+)/reviews", self.reviews)
-        r("GET", REPO + "/labels", self.list_labels)
-        r("POST", REPO + "/labels", self.create_label)
-        r("POST", REPO + r"/issues/(?P<number>\d+)/labels", self.add_labels)
-        r("GET", REPO + r"/commits/(?P<ref>[^/]+)/status", self.combined)
-        r("GET", REPO + r"/branches/(?P<branch>[^/]+)", self.branch)
+        self.route("GET", REPO + "/labels", self.list_labels)
+        self.route("POST", REPO + "/labels", self.create_label)
 
     # JSON -------------------------------------------------------------------------------
 
@@ -87,9 +78,7 @@ class FakeGitea(RepoForge):
 
     def list_pulls(self, owner: str, name: str, query: dict[str, str],
                    pairs: list[tuple[str, str]], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return self.missing()
+        p = self.repo(owner, name)
         state = query.get("state", "open")
         want = {int(v) for k, v in pairs if k == "labels"}
         ids = {name: i for name, i in p.labels.items()}
@@ -100,12 +89,10 @@ class FakeGitea(RepoForge):
                          f"{self.prefix}/repos/{owner}/{name}/pulls")
 
     def create_pull(self, owner: str, name: str, body: dict[str, Any], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return self.missing()
+        p = self.repo(owner, name)
         head, base = body["head"], body["base"]
         if p.repo.head(head) is None:
-            return self.missing()
+            raise Missing(self.not_found)
         if any(pr.head == head and pr.base == base and pr.state == "open"
                for pr in p.prs.values()):
             return 409, {"message": "pull request already exists for these targets"}, {}
@@ -120,10 +107,7 @@ class FakeGitea(RepoForge):
 
     def edit_pull(self, owner: str, name: str, number: str, body: dict[str, Any],
                   **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return self.missing()
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         if "title" in body:
             t = body["title"]
             pr.draft = t.lower().startswith("wip:")
@@ -137,10 +121,7 @@ class FakeGitea(RepoForge):
 
     def merge_pull(self, owner: str, name: str, number: str, body: dict[str, Any],
                    **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return self.missing()
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         head = p.head_of(pr)
         if pr.state != "open" or pr.number in p.refusals or [
                 b for b in self.blockers(p, pr) if b != "conflict"]:
@@ -157,12 +138,9 @@ class FakeGitea(RepoForge):
             return 409, None, {"message": "merge add conflicts"}
         return 200, None, {}
 
-    def reviews(self, owner: str, name: str, number: str, query: dict[str, str],
+    def list_reviews(self, owner: str, name: str, number: str, query: dict[str, str],
                 **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return self.missing()
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         head = p.head_of(pr)
         items = [skeleton("gitea", "PullReview", id=i + 1, user=self.user_json(user),
                           state=_REVIEW_WORD[state], commit_id=sha, official=True,
@@ -171,35 +149,26 @@ class FakeGitea(RepoForge):
         return self.page(items, query, f"{self.prefix}/repos/{owner}/{name}/pulls/{number}/reviews")
 
     def list_labels(self, owner: str, name: str, query: dict[str, str], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return self.missing()
+        p = self.repo(owner, name)
         return self.page([self.label_json(p, x) for x in p.labels], query,
                          f"{self.prefix}/repos/{owner}/{name}/labels")
 
     def create_label(self, owner: str, name: str, body: dict[str, Any], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return self.missing()
+        p = self.repo(owner, name)
         p.labels.setdefault(body["name"], len(p.labels) + 1)
         return 201, self.label_json(p, body["name"]), {}
 
     def add_labels(self, owner: str, name: str, number: str, body: dict[str, Any],
                    **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return self.missing()
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         by_id = {i: n for n, i in p.labels.items()}
         pr.labels = list(dict.fromkeys([*pr.labels, *(by_id[i] for i in body["labels"])]))
         self.pr_event(p, pr, "label_updated")
         return 200, [self.label_json(p, x) for x in pr.labels], {}
 
-    def combined(self, owner: str, name: str, ref: str, query: dict[str, str],
+    def combined_status(self, owner: str, name: str, ref: str, query: dict[str, str],
                  **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return self.missing()
+        p = self.repo(owner, name)
         sha = p.repo.head(ref) or ref
         statuses = [self.status_json(s) for s in p.statuses.get(sha, {}).values()]
         combined = combined_state({s["status"] for s in statuses}, bool(statuses))
@@ -211,7 +180,7 @@ class FakeGitea(RepoForge):
         p = self.project(owner, name)
         sha = p.repo.head(branch) if p else None
         if p is None or sha is None:
-            return self.missing()
+            raise Missing(self.not_found)
         protected = p.protected and branch == p.default_branch
         return 200, skeleton("gitea", "Branch", name=branch, protected=protected,
                              required_approvals=p.approvals if protected else 0,

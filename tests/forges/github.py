@@ -79,19 +79,10 @@ class FakeGitHub(RepoForge):
     def add_routes(self) -> None:
         super().add_routes()
         r = self.route
-        r("GET", "/user", self.user)
-        r("GET", REPO + "/pulls", self.list_pulls)
-        r("POST", REPO + "/pulls", self.create_pull)
-        r("PATCH", REPO + r"/pulls/(?P<number>\d+)", self.update_pull)
-        r("PUT", REPO + r"/pulls/(?P<number>\d+)/merge", self.merge_pull)
-        r("GET", REPO + r"/pulls/(?P<number>\d+)/reviews", self.list_reviews)
         r("GET", REPO + "/issues", self.list_issues)
-        r("POST", REPO + r"/issues/(?P<number>\d+)/labels", self.add_labels)
         r("PUT", REPO + r"/issues/(?P<number>\d+)/labels", self.set_labels)
-        r("GET", REPO + r"/commits/(?P<ref>[^/]+)/status", self.combined_status)
         r("GET", REPO + r"/commits/(?P<ref>[^/]+)/check-runs", self.check_runs)
         r("GET", REPO + r"/branches/(?P<branch>[^/]+)/protection", self.protection)
-        r("GET", REPO + r"/branches/(?P<branch>[^/]+)", self.branch)
 
     # JSON -------------------------------------------------------------------------------
 
@@ -153,9 +144,7 @@ class FakeGitHub(RepoForge):
                              user_view_type="public"), {}
 
     def list_pulls(self, owner: str, name: str, query: dict[str, str], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return self.missing()
+        p = self.repo(owner, name)
         state = query.get("state", "open")
         head = query.get("head", "")
         items = [pr for pr in sorted(p.prs.values(), key=lambda x: -x.number)
@@ -166,9 +155,7 @@ class FakeGitHub(RepoForge):
                          f"{self.prefix}/repos/{owner}/{name}/pulls")
 
     def create_pull(self, owner: str, name: str, body: dict[str, Any], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return self.missing()
+        p = self.repo(owner, name)
         head, base = body["head"].split(":")[-1], body["base"]
         if p.repo.head(head) is None:
             return 422, {"message": "Validation Failed", "documentation_url": DOCS, "errors": [
@@ -184,12 +171,9 @@ class FakeGitHub(RepoForge):
         self.pr_event(p, pr, "opened")
         return 201, self.pr_json(p, pr), {}
 
-    def update_pull(self, owner: str, name: str, number: str, body: dict[str, Any],
-                    **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return self.missing()
-        p, pr = found
+    def edit_pull(self, owner: str, name: str, number: str, body: dict[str, Any],
+                  **_: Any) -> Answer:
+        p, pr = self.pull(owner, name, number)
         pr.title = body.get("title", pr.title)
         pr.body = body.get("body", pr.body)
         self.close_or_edit(p, pr, body)
@@ -197,10 +181,7 @@ class FakeGitHub(RepoForge):
 
     def merge_pull(self, owner: str, name: str, number: str, body: dict[str, Any] | None,
                    **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return self.missing()
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         body = body or {}
         head = p.head_of(pr)
         if body.get("sha") and body["sha"] != head:
@@ -220,10 +201,7 @@ class FakeGitHub(RepoForge):
 
     def list_reviews(self, owner: str, name: str, number: str, query: dict[str, str],
                      **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return self.missing()
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         items = [skeleton("github", "pull-request-review", id=i + 1, node_id=f"R{i}",
                           user=self.user_json(user), body="", state=_REVIEW_WORD[state],
                           commit_id=sha, html_url=f"{self.origin}/{p.name}/pull/{pr.number}",
@@ -237,9 +215,7 @@ class FakeGitHub(RepoForge):
                          f"{self.prefix}/repos/{owner}/{name}/pulls/{number}/reviews")
 
     def list_issues(self, owner: str, name: str, query: dict[str, str], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return self.missing()
+        p = self.repo(owner, name)
         want = set(filter(None, query.get("labels", "").split(",")))
         state = query.get("state", "open")
         items = []
@@ -260,10 +236,7 @@ class FakeGitHub(RepoForge):
 
     def _labels(self, owner: str, name: str, number: str, body: dict[str, Any],
                 replace: bool) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return self.missing()
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         names = [x if isinstance(x, str) else x["name"] for x in body.get("labels", [])]
         pr.labels = list(dict.fromkeys(names if replace else [*pr.labels, *names]))
         self.pr_event(p, pr, "labeled")
@@ -278,9 +251,7 @@ class FakeGitHub(RepoForge):
         return self._labels(owner, name, number, body, replace=True)
 
     def combined_status(self, owner: str, name: str, ref: str, **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return self.missing()
+        p = self.repo(owner, name)
         sha = p.repo.head(ref) or ref
         statuses = [s for s in p.statuses.get(sha, {}).values()]
         combined = combined_state({s.state for s in statuses}, bool(statuses))

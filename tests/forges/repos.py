@@ -10,9 +10,26 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.forges.server import PR, Answer, FakeForge, Project, Status
+from tests.forges.server import PR, Answer, FakeForge, Missing, Project, Status
 
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
+PULL = REPO + r"/pulls/(?P<number>\d+)"
+#: The operations both kinds answer, by the name of the handler each kind has (its own
+#: JSON and rules); ``MERGE`` is the kind's verb for a merge (``merge_verb``).
+ROUTES = (
+    ("GET", "/user", "user"),
+    ("GET", REPO + "/pulls", "list_pulls"),
+    ("POST", REPO + "/pulls", "create_pull"),
+    ("GET", PULL, "get_pull"),
+    ("PATCH", PULL, "edit_pull"),
+    ("MERGE", PULL + "/merge", "merge_pull"),
+    ("GET", PULL + "/reviews", "list_reviews"),
+    ("POST", REPO + r"/issues/(?P<number>\d+)/labels", "add_labels"),
+    ("POST", REPO + r"/issues/(?P<number>\d+)/comments", "comment"),
+    ("POST", REPO + r"/statuses/(?P<sha>[0-9a-f]{40})", "create_status"),
+    ("GET", REPO + r"/commits/(?P<ref>[^/]+)/status", "combined_status"),
+    ("GET", REPO + r"/branches/(?P<branch>[^/]+)", "branch"),
+)
 
 
 def combined_state(states: set[str], any_reported: bool) -> str:
@@ -29,12 +46,13 @@ class RepoForge(FakeForge):
     #: The webhook's event and delivery headers.
     event_header = ""
     delivery_header = ""
+    #: A merge: ``PUT`` (GitHub) or ``POST`` (Gitea) on ``.../pulls/{n}/merge``.
+    merge_verb = "PUT"
 
     def add_routes(self) -> None:
-        r = self.route
-        r("GET", REPO + r"/pulls/(?P<number>\d+)", self.get_pull)
-        r("POST", REPO + r"/issues/(?P<number>\d+)/comments", self.comment)
-        r("POST", REPO + r"/statuses/(?P<sha>[0-9a-f]{40})", self.create_status)
+        for method, pattern, handler in ROUTES:
+            self.route(self.merge_verb if method == "MERGE" else method, pattern,
+                       getattr(self, handler))
 
     # the kind's JSON --------------------------------------------------------------------
 
@@ -49,23 +67,25 @@ class RepoForge(FakeForge):
 
     # handlers ---------------------------------------------------------------------------
 
-    def missing(self) -> Answer:
-        return 404, self.not_found, {}
-
     def project(self, owner: str, name: str) -> Project | None:
         return self.projects.get(f"{owner}/{name}")
 
-    def _pr(self, owner: str, name: str, number: str) -> tuple[Project, PR] | None:
+    def repo(self, owner: str, name: str) -> Project:
+        """The project, or the kind's 404 (:class:`Missing`)."""
         p = self.project(owner, name)
-        if p is None or int(number) not in p.prs:
-            return None
+        if p is None:
+            raise Missing(self.not_found)
+        return p
+
+    def pull(self, owner: str, name: str, number: str) -> tuple[Project, PR]:
+        """The project and its pull request ``number``, or the kind's 404."""
+        p = self.repo(owner, name)
+        if int(number) not in p.prs:
+            raise Missing(self.not_found)
         return p, p.prs[int(number)]
 
     def get_pull(self, owner: str, name: str, number: str, **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return self.missing()
-        return 200, self.pr_json(*found), {}
+        return 200, self.pr_json(*self.pull(owner, name, number)), {}
 
     def close_or_edit(self, p: Project, pr: PR, body: dict[str, Any]) -> None:
         """The end of an edit: ``state: closed`` closes an open pull request (its head
@@ -78,18 +98,13 @@ class RepoForge(FakeForge):
 
     def comment(self, owner: str, name: str, number: str, body: dict[str, Any],
                 **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return self.missing()
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         p.comments.setdefault(pr.number, []).append(body["body"])
         return 201, self.comment_json(len(p.comments[pr.number]), body["body"]), {}
 
     def create_status(self, owner: str, name: str, sha: str, body: dict[str, Any],
                       **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return self.missing()
+        p = self.repo(owner, name)
         context = body.get("context") or "default"
         s = Status(context, body["state"], body.get("target_url"), body.get("description") or "")
         p.statuses.setdefault(sha, {})[context] = s

@@ -49,6 +49,15 @@ class Seen(NamedTuple):
     body: bytes
 
 
+class Missing(Exception):
+    """What a handler raises for something the forge does not have: answered 404 with
+    ``body`` (the kind's words), checked against the description as any answer is."""
+
+    def __init__(self, body: Any = None) -> None:
+        super().__init__("not found")
+        self.body = body
+
+
 @dataclass
 class PR:
     number: int
@@ -360,6 +369,8 @@ class FakeForge:
                 return 401, {"message": "Bad credentials"}, {}
             try:
                 answer = self._dispatch(method, path, query, body)
+            except Missing as missing:
+                answer = 404, missing.body, {}
             except Exception as exc:  # a bug of the fake: it fails the test too
                 self.errors.append(f"{method} {path}: the fake raised {exc!r}")
                 return 500, {"message": repr(exc)}, {}
