@@ -136,13 +136,7 @@ class Gitea(RestForge):
             if state is ReviewState.approved and item.get("official") is False:
                 continue  # Gitea counts official approvals (from writers) only
             latest[who] = Review(who, state, item.get("commit_id"), item.get("submitted_at"))
-        if base is None:
-            base = self.get_pr(number).base_branch
-        required = self.protection(base).required_approvals
-        return Reviews(
-            tuple(w for w, r in latest.items() if r.state is ReviewState.approved),
-            tuple(w for w, r in latest.items() if r.state is ReviewState.changes_requested),
-            required, None, tuple(latest.values()))
+        return self._counted(number, latest, base)
 
     def checks(self, sha: str, *, branch: str | None = None,
                protection: Protection | None = None) -> Checks:
@@ -157,9 +151,7 @@ class Gitea(RestForge):
         if branch is not None:
             protection = protection or self.protection(branch)
             required = protection.required_checks or ()
-        names = set(required or ())
-        return Checks(sha, tuple(Check(c.name, c.state, c.name in names, c.url, c.description)
-                                 for c in found.values()), required)
+        return Checks.marked(sha, found.values(), required)
 
     def mergeability(self, number: int) -> Mergeability:
         data = self._raw_pr(number)
@@ -185,13 +177,7 @@ class Gitea(RestForge):
             body["labels"] = self._label_ids(new.labels, create=True)
         response = self.http.send("POST", f"{self.base}/pulls", json_body=body, allow=(409,))
         if response.status_code == 409:  # one is open for this head and base already
-            existing = self.find_pr(new.head, base=new.base)
-            if existing is None:
-                raise self.http.refusal(response, f"POST {self.base}/pulls")
-            if new.labels and not set(new.labels) <= set(existing.labels):
-                self.add_labels(existing.number, new.labels)
-                return self.get_pr(existing.number)
-            return existing
+            return self._labelled(self._existing(new, response), new.labels)
         return self._pr(response.json())
 
     def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,

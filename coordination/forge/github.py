@@ -136,13 +136,7 @@ class GitHub(RestForge):
             if state is ReviewState.commented and who in latest:
                 continue  # a comment after an approval leaves the approval standing
             latest[who] = Review(who, state, item.get("commit_id"), item.get("submitted_at"))
-        if base is None:
-            base = self.get_pr(number).base_branch
-        required = self.protection(base).required_approvals
-        return Reviews(
-            tuple(w for w, r in latest.items() if r.state is ReviewState.approved),
-            tuple(w for w, r in latest.items() if r.state is ReviewState.changes_requested),
-            required, None, tuple(latest.values()))
+        return self._counted(number, latest, base)
 
     def checks(self, sha: str, *, branch: str | None = None,
                protection: Protection | None = None) -> Checks:
@@ -161,9 +155,7 @@ class GitHub(RestForge):
         if branch is not None:
             protection = protection or self.protection(branch)
             required = protection.required_checks if protection.protected else ()
-        names = set(required or ())
-        return Checks(sha, tuple(Check(c.name, c.state, c.name in names, c.url, c.description)
-                                 for c in found.values()), required)
+        return Checks.marked(sha, found.values(), required)
 
     def mergeability(self, number: int) -> Mergeability:
         data = self._raw_pr(number)
@@ -193,17 +185,11 @@ class GitHub(RestForge):
         body = {"title": new.title, "head": new.head, "base": new.base, "body": new.body,
                 "draft": new.draft}
         response = self.http.send("POST", f"{self.base}/pulls", json_body=body, allow=(422,))
-        if response.status_code == 422:
-            existing = self.find_pr(new.head, base=new.base)
-            if existing is None:
-                raise self.http.refusal(response, f"POST {self.base}/pulls")
-            pr = existing
+        if response.status_code == 422:  # one is open for this head already
+            pr = self._existing(new, response)
         else:
             pr = self._pr(response.json())
-        if new.labels and not set(new.labels) <= set(pr.labels):
-            self.add_labels(pr.number, new.labels)
-            pr = self.get_pr(pr.number)
-        return pr
+        return self._labelled(pr, new.labels)  # GitHub opens a pull request unlabelled
 
     def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,
                   draft: bool | None = None,

@@ -157,8 +157,7 @@ class GitLab(RestForge):
             if required_pipeline is None:
                 required_pipeline = self._pipelines_required()
             required = (PIPELINE,) if required_pipeline else ()
-        return Checks(sha, tuple(Check(c.name, c.state, c.name in (required or ()), c.url,
-                                       c.description) for c in found.values()), required)
+        return Checks.marked(sha, found.values(), required)
 
     def mergeability(self, number: int) -> Mergeability:
         data = self._raw_pr(number)
@@ -193,13 +192,7 @@ class GitLab(RestForge):
         response = self.http.send("POST", f"{self.base}/merge_requests", json_body=body,
                                   allow=(409,))
         if response.status_code == 409:  # one is open for this source branch already
-            existing = self.find_pr(new.head, base=new.base)
-            if existing is None:
-                raise self.http.refusal(response, f"POST {self.base}/merge_requests")
-            if new.labels and not set(new.labels) <= set(existing.labels):
-                self.add_labels(existing.number, new.labels)
-                return self.get_pr(existing.number)
-            return existing
+            return self._labelled(self._existing(new, response), new.labels)
         return self._pr(response.json())
 
     def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,

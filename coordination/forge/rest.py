@@ -13,19 +13,24 @@ field."""
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Container, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote
 
 from coordination.errors import MergeRefused
 from coordination.forge.base import (
     CommitStatus,
     ForgeSpec,
-    Kind,
     MergeMethod,
     MergeResult,
+    NewPullRequest,
     Options,
+    ProjectClient,
+    Protection,
     PullRequest,
+    Review,
+    Reviews,
+    ReviewState,
     StatusState,
 )
 from coordination.forge.http import ForgeHTTP
@@ -35,7 +40,7 @@ if TYPE_CHECKING:
     import httpx
 
 
-class RestForge:
+class RestForge(ProjectClient):
     """One repository (project) on a forge with a REST API. A subclass sets the class
     data below and implements ``_auth``, ``_pr``, ``_merge_body`` and
     ``_merge_result`` (and the reads and writes that are its own)."""
@@ -83,14 +88,6 @@ class RestForge:
         return (f"{type(self).__name__}({self.spec.project!r}, api={self.spec.api!r}, "
                 f"token={self.http.token!r})")
 
-    @property
-    def kind(self) -> Kind:
-        return self.spec.kind
-
-    @property
-    def project(self) -> str:
-        return self.spec.project
-
     # reads ------------------------------------------------------------------------------
 
     def _pr(self, data: Mapping[str, Any]) -> PullRequest:
@@ -109,7 +106,43 @@ class RestForge:
     def get_pr(self, number: int) -> PullRequest:
         return self._pr(self._raw_pr(number))
 
+    def protection(self, branch: str) -> Protection:
+        raise NotImplementedError
+
+    def find_pr(self, head: str, *, base: str | None = None,
+                state: Literal["open", "all"] = "open") -> PullRequest | None:
+        raise NotImplementedError
+
+    def _counted(self, number: int, latest: Mapping[str, Review], base: str | None) -> Reviews:
+        """Each reviewer's latest review, counted as the base branch's protection counts
+        approvals (GitHub, Gitea: a number the branch requires)."""
+        if base is None:
+            base = self.get_pr(number).base_branch
+        required = self.protection(base).required_approvals
+        return Reviews(
+            tuple(w for w, r in latest.items() if r.state is ReviewState.approved),
+            tuple(w for w, r in latest.items() if r.state is ReviewState.changes_requested),
+            required, None, tuple(latest.values()))
+
     # writes -----------------------------------------------------------------------------
+
+    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    def _existing(self, new: NewPullRequest, response: httpx.Response) -> PullRequest:
+        """The open pull request of ``new``'s head and base, when the forge would not open
+        a second (GitHub 422, GitLab and Gitea 409); a refusal when there is none."""
+        existing = self.find_pr(new.head, base=new.base)
+        if existing is None:
+            raise self.http.refusal(response, f"POST {self.base}/{self.PULLS}")
+        return existing
+
+    def _labelled(self, pr: PullRequest, labels: Sequence[str]) -> PullRequest:
+        """``pr`` with ``labels`` added (and read again) when it lacks one."""
+        if labels and not set(labels) <= set(pr.labels):
+            self.add_labels(pr.number, labels)
+            return self.get_pr(pr.number)
+        return pr
 
     def _comments(self, number: int) -> str:
         """Where a pull request's comments are posted (its issue's, on GitHub and Gitea)."""
