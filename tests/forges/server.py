@@ -5,7 +5,8 @@ forge's description (a failure answers 500 and is recorded: the fixture fails th
 at teardown), the token, faults a test injects (rate limits, 5xx), pages, and webhooks
 sent to registered URLs with real signatures.
 
-A kind (``github.py``, ``gitlab.py``, ``gitea.py``) adds its routes and its JSON."""
+A kind (``github.py``, ``gitlab.py``, ``gitea.py``) adds its routes and its JSON;
+GitHub and Gitea, whose APIs are alike, share more in ``repos.py``."""
 
 from __future__ import annotations
 
