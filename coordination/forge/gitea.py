@@ -22,7 +22,6 @@ from coordination.forge.base import (
     MergeMethod,
     MergeResult,
     NewPullRequest,
-    PRState,
     Protection,
     PullRequest,
     Review,
@@ -30,7 +29,7 @@ from coordination.forge.base import (
     ReviewState,
 )
 from coordination.forge.events import check_state
-from coordination.forge.rest import RestForge
+from coordination.forge.rest import RestForge, pull_request
 from coordination.forge.verdict import blockers, forge_says_no
 
 if TYPE_CHECKING:
@@ -58,19 +57,9 @@ class Gitea(RestForge):
         return {"Authorization": f"token {token}"}
 
     def _pr(self, data: Mapping[str, Any]) -> PullRequest:
-        merged = bool(data.get("merged"))
-        state = PRState.merged if merged else PRState(str(data["state"]))
         title = str(data.get("title") or "")
-        return PullRequest(
-            number=int(data["number"]), url=str(data["html_url"]), state=state,
-            head_sha=str(data["head"]["sha"]), head_branch=str(data["head"]["ref"]),
-            base_branch=str(data["base"]["ref"]), title=WIP.sub("", title),
-            body=str(data.get("body") or ""),
-            draft=bool(data.get("draft")) or bool(WIP.match(title)),
-            labels=tuple(str(label["name"]) for label in data.get("labels") or ()),
-            merge_sha=str(data["merge_commit_sha"]) if merged and data.get(
-                "merge_commit_sha") else None,
-            author=str((data.get("user") or {}).get("login") or ""))
+        return pull_request(data, merged=bool(data.get("merged")), title=WIP.sub("", title),
+                            draft=bool(data.get("draft")) or bool(WIP.match(title)))
 
     # labels -----------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from coordination.forge.base import (
     Options,
     ProjectClient,
     Protection,
+    PRState,
     PullRequest,
     Review,
     Reviews,
@@ -38,6 +39,21 @@ from coordination.forge.verdict import head_moved, not_open
 
 if TYPE_CHECKING:
     import httpx
+
+
+def pull_request(data: Mapping[str, Any], *, merged: bool, title: str,
+                 draft: bool) -> PullRequest:
+    """A pull request object of GitHub's shape (Gitea's follows it) as coord's record;
+    the kind reads whether it merged, its title and whether it is a draft."""
+    return PullRequest(
+        number=int(data["number"]), url=str(data["html_url"]),
+        state=PRState.merged if merged else PRState(str(data["state"])),
+        head_sha=str(data["head"]["sha"]), head_branch=str(data["head"]["ref"]),
+        base_branch=str(data["base"]["ref"]), title=title, body=str(data.get("body") or ""),
+        draft=draft, labels=tuple(str(label["name"]) for label in data.get("labels") or ()),
+        merge_sha=str(data["merge_commit_sha"]) if merged and data.get(
+            "merge_commit_sha") else None,
+        author=str((data.get("user") or {}).get("login") or ""))
 
 
 class RestForge(ProjectClient):
@@ -219,4 +235,4 @@ class RestForge(ProjectClient):
                             project=self.project)
 
 
-__all__ = ["RestForge"]
+__all__ = ["RestForge", "pull_request"]
