@@ -1,15 +1,18 @@
 """What the REST clients (``github.py``, ``gitlab.py``, ``gitea.py``) share: one
 repository's HTTP session (:class:`~coordination.forge.http.ForgeHTTP`: the token,
 rate limits, retries, pages), reading a pull request, the writes every kind sends alike
-(a comment, a commit status, closing), and a merge's frame: refused before the forge
-is asked when the pull request is not open or its head is not the verified commit, then
-the kind's request, a 409 read as a moved head, and the forge's refusal in its words.
+(a comment, a commit status, closing, a second ``open_pr`` of a head finding the open
+one), and a merge's frame: refused before the forge is asked when the pull request is
+not open or its head is not the verified commit, then the kind's request, a 409 read as
+a moved head, and the forge's refusal in its words. GitHub and Gitea (whose API follows
+GitHub's) also share the pull request object's reading and reviews counted by the base
+branch's protection.
 
 A kind says how it differs as class data (the path of its pull requests, its status
-fields, how it closes, its merge request's verb) and three small hooks: its merge
-request's body, and what the forge's answer to it means. The kinds' own reads (reviews,
-checks, mergeability) and their records stay in their modules: they differ in every
-field."""
+fields and description cap, how it closes, its merge request's verb and answers) and
+four small hooks: its auth headers, its pull request record, its merge request's body,
+and what the forge's answer to it means. What differs in every field (lists, checks,
+mergeability, labels, drafts) stays in the kind's module."""
 
 from __future__ import annotations
 
@@ -122,6 +125,7 @@ class RestForge(ProjectClient):
     def get_pr(self, number: int) -> PullRequest:
         return self._pr(self._raw_pr(number))
 
+    # the kind's own, called by what is shared here
     def protection(self, branch: str) -> Protection:
         raise NotImplementedError
 
