@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -103,6 +103,21 @@ class ForgeSpec:
     def host(self) -> str:
         """The API's host (a rate limit and a pace key are per host)."""
         return urlsplit(self.api).hostname or ""
+
+
+class ProjectClient:
+    """A client of one forge project (the REST clients' base, the stub): its kind and
+    project are its spec's."""
+
+    spec: ForgeSpec
+
+    @property
+    def kind(self) -> Kind:
+        return self.spec.kind
+
+    @property
+    def project(self) -> str:
+        return self.spec.project
 
 
 class Clock(Protocol):
@@ -259,6 +274,14 @@ class Checks:
     sha: str
     checks: tuple[Check, ...] = ()
     required: tuple[str, ...] | None = None
+
+    @classmethod
+    def marked(cls, sha: str, found: Iterable[Check],
+               required: tuple[str, ...] | None) -> Checks:
+        """The checks ``found`` on ``sha``, each marked required when ``required``
+        names it."""
+        names = set(required or ())
+        return cls(sha, tuple(replace(c, required=c.name in names) for c in found), required)
 
     @property
     def state(self) -> CheckState:

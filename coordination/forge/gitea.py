@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from coordination.errors import MergeRefused
 from coordination.forge.base import (
     Check,
     Checks,
-    CommitStatus,
-    ForgeSpec,
-    Kind,
     Mergeability,
     MergeMethod,
     MergeResult,
     NewPullRequest,
-    Options,
-    PRState,
     Protection,
     PullRequest,
     Review,
@@ -35,8 +29,11 @@ from coordination.forge.base import (
     ReviewState,
 )
 from coordination.forge.events import check_state
-from coordination.forge.http import ForgeHTTP
-from coordination.forge.verdict import blockers, forge_says_no, head_moved, not_open
+from coordination.forge.rest import RestForge, pull_request
+from coordination.forge.verdict import blockers, forge_says_no
+
+if TYPE_CHECKING:
+    import httpx
 
 WIP = re.compile(r"^\s*(?:wip:|\[wip\])\s*", re.I)
 _REVIEW = {"APPROVED": ReviewState.approved, "REQUEST_CHANGES": ReviewState.changes_requested,
@@ -45,50 +42,24 @@ _REVIEW = {"APPROVED": ReviewState.approved, "REQUEST_CHANGES": ReviewState.chan
 LABEL_COLOR = "#ededed"
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"token {token}"}
-
-
 def titled(title: str, draft: bool) -> str:
     bare = WIP.sub("", title)
     return f"WIP: {bare}" if draft else bare
 
 
-class Gitea:
+class Gitea(RestForge):
     """One repository on Gitea or Forgejo (``spec.project`` is ``owner/name``)."""
 
-    def __init__(self, spec: ForgeSpec, env: Mapping[str, str],
-                 options: Options | None = None) -> None:
-        self.spec = spec
-        self.http = ForgeHTTP(spec, env, options, _auth)
-        owner, name = spec.project.split("/", 1)
-        self.base = f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
+    MERGE_VERB = "POST"
 
-    def __repr__(self) -> str:
-        return f"Gitea({self.spec.project!r}, api={self.spec.api!r}, token={self.http.token!r})"
-
-    @property
-    def kind(self) -> Kind:
-        return self.spec.kind
-
-    @property
-    def project(self) -> str:
-        return self.spec.project
+    @staticmethod
+    def _auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"token {token}"}
 
     def _pr(self, data: Mapping[str, Any]) -> PullRequest:
-        merged = bool(data.get("merged"))
-        state = PRState.merged if merged else PRState(str(data["state"]))
         title = str(data.get("title") or "")
-        return PullRequest(
-            number=int(data["number"]), url=str(data["html_url"]), state=state,
-            head_sha=str(data["head"]["sha"]), head_branch=str(data["head"]["ref"]),
-            base_branch=str(data["base"]["ref"]), title=WIP.sub("", title),
-            body=str(data.get("body") or ""),
-            draft=bool(data.get("draft")) or bool(WIP.match(title)),
-            labels=tuple(str(label["name"]) for label in data.get("labels") or ()),
-            merge_sha=str(data["merge_commit_sha"]) if merged and data.get(
-                "merge_commit_sha") else None,
-            author=str((data.get("user") or {}).get("login") or ""))
+        return pull_request(data, merged=bool(data.get("merged")), title=WIP.sub("", title),
+                            draft=bool(data.get("draft")) or bool(WIP.match(title)))
 
     # labels -----------------------------------------------------------------------------
 
@@ -106,15 +77,6 @@ class Gitea:
         return ids
 
     # reads ------------------------------------------------------------------------------
-
-    def user(self) -> str:
-        return str(self.http.get("/user")["login"])
-
-    def _raw_pr(self, number: int) -> dict[str, Any]:
-        return dict(self.http.get(f"{self.base}/pulls/{number}"))
-
-    def get_pr(self, number: int) -> PullRequest:
-        return self._pr(self._raw_pr(number))
 
     def _list(self, state: str, labels: list[int] | None = None) -> list[PullRequest]:
         params: dict[str, Any] = {"state": state}
@@ -163,13 +125,7 @@ class Gitea:
             if state is ReviewState.approved and item.get("official") is False:
                 continue  # Gitea counts official approvals (from writers) only
             latest[who] = Review(who, state, item.get("commit_id"), item.get("submitted_at"))
-        if base is None:
-            base = self.get_pr(number).base_branch
-        required = self.protection(base).required_approvals
-        return Reviews(
-            tuple(w for w, r in latest.items() if r.state is ReviewState.approved),
-            tuple(w for w, r in latest.items() if r.state is ReviewState.changes_requested),
-            required, None, tuple(latest.values()))
+        return self._counted(number, latest, base)
 
     def checks(self, sha: str, *, branch: str | None = None,
                protection: Protection | None = None) -> Checks:
@@ -184,9 +140,7 @@ class Gitea:
         if branch is not None:
             protection = protection or self.protection(branch)
             required = protection.required_checks or ()
-        names = set(required or ())
-        return Checks(sha, tuple(Check(c.name, c.state, c.name in names, c.url, c.description)
-                                 for c in found.values()), required)
+        return Checks.marked(sha, found.values(), required)
 
     def mergeability(self, number: int) -> Mergeability:
         data = self._raw_pr(number)
@@ -212,13 +166,7 @@ class Gitea:
             body["labels"] = self._label_ids(new.labels, create=True)
         response = self.http.send("POST", f"{self.base}/pulls", json_body=body, allow=(409,))
         if response.status_code == 409:  # one is open for this head and base already
-            existing = self.find_pr(new.head, base=new.base)
-            if existing is None:
-                raise self.http.refusal(response, f"POST {self.base}/pulls")
-            if new.labels and not set(new.labels) <= set(existing.labels):
-                self.add_labels(existing.number, new.labels)
-                return self.get_pr(existing.number)
-            return existing
+            return self._labelled(self._existing(new, response), new.labels)
         return self._pr(response.json())
 
     def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,
@@ -241,53 +189,20 @@ class Gitea:
         self.http.write("POST", f"{self.base}/issues/{number}/labels",
                         {"labels": self._label_ids(labels, create=True)})
 
-    def close_pr(self, number: int) -> PullRequest:
-        pr = self.get_pr(number)
-        if not pr.is_open:
-            return pr
-        return self._pr(self.http.write("PATCH", f"{self.base}/pulls/{number}",
-                                        {"state": "closed"}))
-
-    def comment(self, number: int, body: str) -> None:
-        self.http.write("POST", f"{self.base}/issues/{number}/comments", {"body": body})
-
-    def post_status(self, sha: str, status: CommitStatus) -> None:
-        body: dict[str, Any] = {"state": status.state.value, "context": status.context,
-                                "description": status.description[:255]}
-        if status.target_url:
-            body["target_url"] = status.target_url
-        self.http.write("POST", f"{self.base}/statuses/{sha}", body)
-
-    def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
-              title: str | None = None, message: str | None = None) -> MergeResult:
-        pr = self.get_pr(number)
-        where = f"{self.spec.project}#{number}"
-        if not pr.is_open:
-            raise not_open(where, pr, self.kind, self.project)
-        if pr.head_sha != sha:
-            raise head_moved(where, number, sha, pr.head_sha, self.kind, self.project)
+    def _merge_body(self, where: str, number: int, sha: str, method: MergeMethod,
+                    title: str | None, message: str | None) -> dict[str, Any]:
         body: dict[str, Any] = {"Do": method, "head_commit_id": sha}
         if title:
             body["MergeTitleField"] = title
         if message:
             body["MergeMessageField"] = message
-        response = self.http.send("POST", f"{self.base}/pulls/{number}/merge", json_body=body,
-                                  allow=(405, 409, 422))
-        status = response.status_code
-        if status == 409:
-            now = self.get_pr(number).head_sha
-            if now != sha:
-                raise head_moved(where, number, sha, now, self.kind, self.project, status=409)
-        if not 200 <= status < 300:
-            reason = self.http.forge_words(response) or "not mergeable"
-            raise MergeRefused(f"{where}: Gitea refused the merge: {reason}", number=number,
-                               reason=reason, forge=self.kind, project=self.project,
-                               status=status)
-        merged = self.get_pr(number)
+        return body
+
+    def _merge_result(self, where: str, number: int, sha: str, method: MergeMethod,
+                      response: httpx.Response) -> MergeResult:
+        merged = self.get_pr(number)  # Gitea answers a merge with no body
         if not merged.merged:
-            raise MergeRefused(f"{where}: Gitea did not merge it (it is {merged.state.value})",
-                               number=number, reason=f"left {merged.state.value}",
-                               forge=self.kind, project=self.project)
+            raise self._unmerged(where, merged)
         return MergeResult(number, merged.merge_sha or "", sha, method, "")
 
 

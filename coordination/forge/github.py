@@ -13,22 +13,17 @@ review count)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from coordination.errors import ForgeError, MergeRefused
 from coordination.forge.base import (
     Check,
     Checks,
-    CommitStatus,
-    ForgeSpec,
-    Kind,
     Mergeability,
     MergeMethod,
     MergeResult,
     NewPullRequest,
-    Options,
-    PRState,
     Protection,
     PullRequest,
     Review,
@@ -36,8 +31,11 @@ from coordination.forge.base import (
     ReviewState,
 )
 from coordination.forge.events import check_state
-from coordination.forge.http import ForgeHTTP
-from coordination.forge.verdict import blockers, forge_says_no, head_moved, not_open
+from coordination.forge.rest import RestForge, pull_request
+from coordination.forge.verdict import blockers, forge_says_no
+
+if TYPE_CHECKING:
+    import httpx
 
 API_VERSION = "2022-11-28"
 #: mergeable_state values with which GitHub merges (unstable: only checks that are not
@@ -48,67 +46,37 @@ _REVIEW = {"APPROVED": ReviewState.approved, "CHANGES_REQUESTED": ReviewState.ch
            "PENDING": ReviewState.pending}
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "X-GitHub-Api-Version": API_VERSION,
-            "Accept": "application/vnd.github+json"}
-
-
 def graphql_url(api: str) -> str:
     """GitHub's GraphQL endpoint beside the REST root (``/graphql`` on github.com,
     ``/api/graphql`` on Enterprise Server, whose REST root is ``/api/v3``)."""
     return api[: -len("/v3")] + "/graphql" if api.endswith("/api/v3") else api + "/graphql"
 
 
-class GitHub:
+class GitHub(RestForge):
     """One repository on GitHub (``spec.project`` is ``owner/name``)."""
 
-    def __init__(self, spec: ForgeSpec, env: Mapping[str, str],
-                 options: Options | None = None) -> None:
-        self.spec = spec
-        self.http = ForgeHTTP(spec, env, options, _auth)
-        owner, name = spec.project.split("/", 1)
-        self.owner = owner
-        self.base = f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
+    STATUS_DESCRIPTION_MAX = 140
+    MERGE_409_IS_MOVED = True  # GitHub's 409 to a merge says the head was modified
 
-    def __repr__(self) -> str:
-        return f"GitHub({self.spec.project!r}, api={self.spec.api!r}, token={self.http.token!r})"
+    @staticmethod
+    def _auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}", "X-GitHub-Api-Version": API_VERSION,
+                "Accept": "application/vnd.github+json"}
 
     @property
-    def kind(self) -> Kind:
-        return self.spec.kind
-
-    @property
-    def project(self) -> str:
-        return self.spec.project
+    def owner(self) -> str:
+        return self.spec.project.split("/", 1)[0]
 
     # records ----------------------------------------------------------------------------
 
     def _pr(self, data: Mapping[str, Any]) -> PullRequest:
-        merged = bool(data.get("merged") or data.get("merged_at"))
-        state = PRState.merged if merged else PRState(str(data["state"]))
-        return PullRequest(
-            number=int(data["number"]), url=str(data["html_url"]), state=state,
-            head_sha=str(data["head"]["sha"]), head_branch=str(data["head"]["ref"]),
-            base_branch=str(data["base"]["ref"]), title=str(data.get("title") or ""),
-            body=str(data.get("body") or ""), draft=bool(data.get("draft")),
-            labels=tuple(str(label["name"]) for label in data.get("labels") or ()),
-            merge_sha=str(data["merge_commit_sha"]) if merged and data.get(
-                "merge_commit_sha") else None,
-            author=str((data.get("user") or {}).get("login") or ""))
+        return pull_request(data, merged=bool(data.get("merged") or data.get("merged_at")),
+                            title=str(data.get("title") or ""), draft=bool(data.get("draft")))
 
     def _branch(self, branch: str) -> str:
         return quote(branch, safe="")
 
     # reads ------------------------------------------------------------------------------
-
-    def user(self) -> str:
-        return str(self.http.get("/user")["login"])
-
-    def _raw_pr(self, number: int) -> dict[str, Any]:
-        return dict(self.http.get(f"{self.base}/pulls/{number}"))
-
-    def get_pr(self, number: int) -> PullRequest:
-        return self._pr(self._raw_pr(number))
 
     def find_pr(self, head: str, *, base: str | None = None,
                 state: Literal["open", "all"] = "open") -> PullRequest | None:
@@ -158,13 +126,7 @@ class GitHub:
             if state is ReviewState.commented and who in latest:
                 continue  # a comment after an approval leaves the approval standing
             latest[who] = Review(who, state, item.get("commit_id"), item.get("submitted_at"))
-        if base is None:
-            base = self.get_pr(number).base_branch
-        required = self.protection(base).required_approvals
-        return Reviews(
-            tuple(w for w, r in latest.items() if r.state is ReviewState.approved),
-            tuple(w for w, r in latest.items() if r.state is ReviewState.changes_requested),
-            required, None, tuple(latest.values()))
+        return self._counted(number, latest, base)
 
     def checks(self, sha: str, *, branch: str | None = None,
                protection: Protection | None = None) -> Checks:
@@ -183,9 +145,7 @@ class GitHub:
         if branch is not None:
             protection = protection or self.protection(branch)
             required = protection.required_checks if protection.protected else ()
-        names = set(required or ())
-        return Checks(sha, tuple(Check(c.name, c.state, c.name in names, c.url, c.description)
-                                 for c in found.values()), required)
+        return Checks.marked(sha, found.values(), required)
 
     def mergeability(self, number: int) -> Mergeability:
         data = self._raw_pr(number)
@@ -215,17 +175,11 @@ class GitHub:
         body = {"title": new.title, "head": new.head, "base": new.base, "body": new.body,
                 "draft": new.draft}
         response = self.http.send("POST", f"{self.base}/pulls", json_body=body, allow=(422,))
-        if response.status_code == 422:
-            existing = self.find_pr(new.head, base=new.base)
-            if existing is None:
-                raise self.http.refusal(response, f"POST {self.base}/pulls")
-            pr = existing
+        if response.status_code == 422:  # one is open for this head already
+            pr = self._existing(new, response)
         else:
             pr = self._pr(response.json())
-        if new.labels and not set(new.labels) <= set(pr.labels):
-            self.add_labels(pr.number, new.labels)
-            pr = self.get_pr(pr.number)
-        return pr
+        return self._labelled(pr, new.labels)  # GitHub opens a pull request unlabelled
 
     def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,
                   draft: bool | None = None,
@@ -256,46 +210,17 @@ class GitHub:
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
         self.http.write("POST", f"{self.base}/issues/{number}/labels", {"labels": list(labels)})
 
-    def close_pr(self, number: int) -> PullRequest:
-        pr = self.get_pr(number)
-        if not pr.is_open:
-            return pr
-        return self._pr(self.http.write("PATCH", f"{self.base}/pulls/{number}",
-                                        {"state": "closed"}))
-
-    def comment(self, number: int, body: str) -> None:
-        self.http.write("POST", f"{self.base}/issues/{number}/comments", {"body": body})
-
-    def post_status(self, sha: str, status: CommitStatus) -> None:
-        body: dict[str, Any] = {"state": status.state.value, "context": status.context,
-                                "description": status.description[:140]}
-        if status.target_url:
-            body["target_url"] = status.target_url
-        self.http.write("POST", f"{self.base}/statuses/{sha}", body)
-
-    def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
-              title: str | None = None, message: str | None = None) -> MergeResult:
-        pr = self.get_pr(number)
-        where = f"{self.spec.project}#{number}"
-        if not pr.is_open:
-            raise not_open(where, pr, self.kind, self.project)
-        if pr.head_sha != sha:
-            raise head_moved(where, number, sha, pr.head_sha, self.kind, self.project)
+    def _merge_body(self, where: str, number: int, sha: str, method: MergeMethod,
+                    title: str | None, message: str | None) -> dict[str, Any]:
         body: dict[str, Any] = {"sha": sha, "merge_method": method}
         if title:
             body["commit_title"] = title
         if message:
             body["commit_message"] = message
-        response = self.http.send("PUT", f"{self.base}/pulls/{number}/merge", json_body=body,
-                                  allow=(405, 409, 422))
-        if response.status_code == 409:
-            raise head_moved(where, number, sha, self.get_pr(number).head_sha, self.kind,
-                             self.project, status=409)
-        if response.status_code in (405, 422):
-            reason = self.http.forge_words(response) or "not mergeable"
-            raise MergeRefused(f"{where}: GitHub refused the merge: {reason}", number=number,
-                               reason=reason, forge=self.kind, project=self.project,
-                               status=response.status_code)
+        return body
+
+    def _merge_result(self, where: str, number: int, sha: str, method: MergeMethod,
+                      response: httpx.Response) -> MergeResult:
         data = response.json()
         if not data.get("merged"):
             reason = str(data.get("message") or "not merged")

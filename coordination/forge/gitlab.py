@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from coordination.errors import MergeRefused
@@ -22,14 +22,10 @@ from coordination.forge.base import (
     Blocker,
     Check,
     Checks,
-    CommitStatus,
-    ForgeSpec,
-    Kind,
     Mergeability,
     MergeMethod,
     MergeResult,
     NewPullRequest,
-    Options,
     PRState,
     Protection,
     PullRequest,
@@ -39,8 +35,11 @@ from coordination.forge.base import (
     StatusState,
 )
 from coordination.forge.events import check_state
-from coordination.forge.http import ForgeHTTP
-from coordination.forge.verdict import blockers, forge_says_no, head_moved, not_open
+from coordination.forge.rest import RestForge
+from coordination.forge.verdict import blockers, forge_says_no
+
+if TYPE_CHECKING:
+    import httpx
 
 DRAFT = re.compile(r"^\s*(?:\[draft\]|\(draft\)|draft:|draft\s-|\[wip\]|wip:)\s*", re.I)
 #: detailed_merge_status values GitLab is still computing.
@@ -58,35 +57,31 @@ _DETAIL = {"discussions_not_resolved": "its discussions are not resolved",
            "locked_paths": "it touches locked paths", "locked_lfs_files": "it changes locked files"}
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def titled(title: str, draft: bool) -> str:
     """``title`` with GitLab's draft prefix, or without any."""
     bare = DRAFT.sub("", title)
     return f"Draft: {bare}" if draft else bare
 
 
-class GitLab:
+class GitLab(RestForge):
     """One project on GitLab (``spec.project`` is its path, ``group/sub/name``)."""
 
-    def __init__(self, spec: ForgeSpec, env: Mapping[str, str],
-                 options: Options | None = None) -> None:
-        self.spec = spec
-        self.http = ForgeHTTP(spec, env, options, _auth)
-        self.base = f"/projects/{quote(spec.project, safe='')}"
+    USER_FIELD = "username"
+    PULLS = "merge_requests"
+    NUMBER_SIGN = "!"
+    STATUS_NAME = "name"
+    STATUS_WORDS = _STATUS
+    CLOSE = ("PUT", {"state_event": "close"})
+    MERGE_REFUSALS = (405, 406, 409, 422)
+    MERGE_ACCEPTED = (200,)
 
-    def __repr__(self) -> str:
-        return f"GitLab({self.spec.project!r}, api={self.spec.api!r}, token={self.http.token!r})"
+    @staticmethod
+    def _auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
 
-    @property
-    def kind(self) -> Kind:
-        return self.spec.kind
-
-    @property
-    def project(self) -> str:
-        return self.spec.project
+    @staticmethod
+    def _base_path(project: str) -> str:
+        return f"/projects/{quote(project, safe='')}"
 
     def _pr(self, data: Mapping[str, Any]) -> PullRequest:
         state = {"opened": PRState.open, "merged": PRState.merged}.get(
@@ -103,19 +98,7 @@ class GitLab:
             merge_sha=str(merge_sha) if state is PRState.merged and merge_sha else None,
             author=str((data.get("author") or {}).get("username") or ""))
 
-    def _mr(self, number: int) -> str:
-        return f"{self.base}/merge_requests/{number}"
-
     # reads ------------------------------------------------------------------------------
-
-    def user(self) -> str:
-        return str(self.http.get("/user")["username"])
-
-    def _raw_pr(self, number: int) -> dict[str, Any]:
-        return dict(self.http.get(self._mr(number)))
-
-    def get_pr(self, number: int) -> PullRequest:
-        return self._pr(self._raw_pr(number))
 
     def find_pr(self, head: str, *, base: str | None = None,
                 state: Literal["open", "all"] = "open") -> PullRequest | None:
@@ -148,7 +131,7 @@ class GitLab:
         return Protection(branch, response.status_code == 200, True, None, required)
 
     def reviews(self, number: int) -> Reviews:
-        data = self.http.get(f"{self._mr(number)}/approvals")
+        data = self.http.get(f"{self._pull(number)}/approvals")
         approved = tuple(str(a["user"]["username"]) for a in data.get("approved_by") or ())
         required = data.get("approvals_required")
         left = data.get("approvals_left")
@@ -174,8 +157,7 @@ class GitLab:
             if required_pipeline is None:
                 required_pipeline = self._pipelines_required()
             required = (PIPELINE,) if required_pipeline else ()
-        return Checks(sha, tuple(Check(c.name, c.state, c.name in (required or ()), c.url,
-                                       c.description) for c in found.values()), required)
+        return Checks.marked(sha, found.values(), required)
 
     def mergeability(self, number: int) -> Mergeability:
         data = self._raw_pr(number)
@@ -210,13 +192,7 @@ class GitLab:
         response = self.http.send("POST", f"{self.base}/merge_requests", json_body=body,
                                   allow=(409,))
         if response.status_code == 409:  # one is open for this source branch already
-            existing = self.find_pr(new.head, base=new.base)
-            if existing is None:
-                raise self.http.refusal(response, f"POST {self.base}/merge_requests")
-            if new.labels and not set(new.labels) <= set(existing.labels):
-                self.add_labels(existing.number, new.labels)
-                return self.get_pr(existing.number)
-            return existing
+            return self._labelled(self._existing(new, response), new.labels)
         return self._pr(response.json())
 
     def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,
@@ -234,35 +210,16 @@ class GitLab:
             put["labels"] = ",".join(labels)
         if not put:
             return self.get_pr(number)
-        return self._pr(self.http.write("PUT", self._mr(number), put))
+        return self._pr(self.http.write("PUT", self._pull(number), put))
 
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
-        self.http.write("PUT", self._mr(number), {"add_labels": ",".join(labels)})
+        self.http.write("PUT", self._pull(number), {"add_labels": ",".join(labels)})
 
-    def close_pr(self, number: int) -> PullRequest:
-        pr = self.get_pr(number)
-        if not pr.is_open:
-            return pr
-        return self._pr(self.http.write("PUT", self._mr(number), {"state_event": "close"}))
+    def _comments(self, number: int) -> str:
+        return f"{self._pull(number)}/notes"
 
-    def comment(self, number: int, body: str) -> None:
-        self.http.write("POST", f"{self._mr(number)}/notes", {"body": body})
-
-    def post_status(self, sha: str, status: CommitStatus) -> None:
-        body: dict[str, Any] = {"state": _STATUS[status.state], "name": status.context,
-                                "description": status.description[:255]}
-        if status.target_url:
-            body["target_url"] = status.target_url
-        self.http.write("POST", f"{self.base}/statuses/{sha}", body)
-
-    def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
-              title: str | None = None, message: str | None = None) -> MergeResult:
-        pr = self.get_pr(number)
-        where = f"{self.spec.project}!{number}"
-        if not pr.is_open:
-            raise not_open(where, pr, self.kind, self.project)
-        if pr.head_sha != sha:
-            raise head_moved(where, number, sha, pr.head_sha, self.kind, self.project)
+    def _merge_body(self, where: str, number: int, sha: str, method: MergeMethod,
+                    title: str | None, message: str | None) -> dict[str, Any]:
         if method == "rebase":
             how = str(self.http.get(self.base).get("merge_method") or "merge")
             if how not in ("ff", "rebase_merge"):
@@ -274,23 +231,13 @@ class GitLab:
         text = "\n\n".join(x for x in (title, message) if x)
         if text:
             body["squash_commit_message" if method == "squash" else "merge_commit_message"] = text
-        response = self.http.send("PUT", f"{self._mr(number)}/merge", json_body=body,
-                                  allow=(405, 406, 409, 422))
-        status = response.status_code
-        if status == 409:
-            now = self.get_pr(number).head_sha
-            if now != sha:
-                raise head_moved(where, number, sha, now, self.kind, self.project, status=409)
-        if status != 200:
-            reason = self.http.forge_words(response) or "not mergeable"
-            raise MergeRefused(f"{where}: GitLab refused the merge: {reason}", number=number,
-                               reason=reason, forge=self.kind, project=self.project,
-                               status=status)
+        return body
+
+    def _merge_result(self, where: str, number: int, sha: str, method: MergeMethod,
+                      response: httpx.Response) -> MergeResult:
         merged = self._pr(response.json())
         if not merged.merged:
-            raise MergeRefused(f"{where}: GitLab did not merge it (it is {merged.state.value})",
-                               number=number, reason=f"left {merged.state.value}",
-                               forge=self.kind, project=self.project)
+            raise self._unmerged(where, merged)
         return MergeResult(number, merged.merge_sha or sha, sha, method, "")
 
 

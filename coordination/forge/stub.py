@@ -33,12 +33,12 @@ from coordination.forge.base import (
     CheckState,
     CommitStatus,
     ForgeSpec,
-    Kind,
     Mergeability,
     MergeMethod,
     MergeResult,
     NewPullRequest,
     PRState,
+    ProjectClient,
     Protection,
     PullRequest,
     RepoLike,
@@ -73,7 +73,7 @@ class _PR:
 
 
 @dataclass
-class StubForge:
+class StubForge(ProjectClient):
     """One project on an in-memory forge. ``calls`` records every protocol call by
     name and main argument (a test asserts "one PR opened", "merged at sha X")."""
 
@@ -94,14 +94,6 @@ class StubForge:
     #: Method name -> an error its next call raises (once).
     fail_next: dict[str, ForgeError] = field(default_factory=dict)
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-
-    @property
-    def kind(self) -> Kind:
-        return self.spec.kind
-
-    @property
-    def project(self) -> str:
-        return self.spec.project
 
     # what people and CI do --------------------------------------------------------------
 

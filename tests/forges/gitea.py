@@ -6,22 +6,23 @@ of date"; 405 for a merge the protection refuses) and its webhooks signed with
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from tests.forges.gitrepo import HeadMovedError, MergeConflict
-from tests.forges.server import PR, Answer, FakeForge, Project, Status
+from tests.forges.repos import REPO, RepoForge, combined_state
+from tests.forges.server import PR, Answer, Missing, Project, Status
 from tests.forges.validation import skeleton
 
-REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 _REVIEW_WORD = {"approved": "APPROVED", "changes_requested": "REQUEST_CHANGES",
                 "commented": "COMMENT"}
 
 
-class FakeGitea(FakeForge):
+class FakeGitea(RepoForge):
     kind = "gitea"
     prefix = "/api/v1"
     page_param = "limit"
+    event_header, delivery_header = "X-Gitea-Event", "X-Gitea-Delivery"
+    merge_verb = "POST"
 
     def authorized(self, headers: dict[str, str]) -> bool:
         return headers.get("authorization") == f"token {self.token}"
@@ -30,21 +31,9 @@ class FakeGitea(FakeForge):
         return {"X-Gitea-Signature": self.hmac_hex(body, secret)}
 
     def add_routes(self) -> None:
-        r = self.route
-        r("GET", "/user", self.user)
-        r("GET", REPO + "/pulls", self.list_pulls)
-        r("POST", REPO + "/pulls", self.create_pull)
-        r("GET", REPO + r"/pulls/(?P<number>\d+)", self.get_pull)
-        r("PATCH", REPO + r"/pulls/(?P<number>\d+)", self.edit_pull)
-        r("POST", REPO + r"/pulls/(?P<number>\d+)/merge", self.merge_pull)
-        r("GET", REPO + r"/pulls/(?P<number>\d+)/reviews", self.reviews)
-        r("GET", REPO + "/labels", self.list_labels)
-        r("POST", REPO + "/labels", self.create_label)
-        r("POST", REPO + r"/issues/(?P<number>\d+)/labels", self.add_labels)
-        r("POST", REPO + r"/issues/(?P<number>\d+)/comments", self.comment)
-        r("POST", REPO + r"/statuses/(?P<sha>[0-9a-f]{40})", self.create_status)
-        r("GET", REPO + r"/commits/(?P<ref>[^/]+)/status", self.combined)
-        r("GET", REPO + r"/branches/(?P<branch>[^/]+)", self.branch)
+        super().add_routes()
+        self.route("GET", REPO + "/labels", self.list_labels)
+        self.route("POST", REPO + "/labels", self.create_label)
 
     # JSON -------------------------------------------------------------------------------
 
@@ -74,25 +63,22 @@ class FakeGitea(FakeForge):
             base={"ref": pr.base, "sha": p.repo.head(pr.base) or "", "label": pr.base,
                   "repo": self.repo_json(p), "repo_id": p.id})
 
+    def comment_json(self, number: int, text: str) -> dict[str, Any]:
+        return skeleton("gitea", "Comment", id=number, body=text, user=self.user_json())
+
+    def status_json(self, s: Status) -> dict[str, Any]:
+        return skeleton("gitea", "CommitStatus", id=1, context=s.name, status=s.state,
+                        target_url=s.target_url or "", description=s.description,
+                        creator=self.user_json())
+
     # handlers ---------------------------------------------------------------------------
-
-    def project(self, owner: str, name: str) -> Project | None:
-        return self.projects.get(f"{owner}/{name}")
-
-    def _pr(self, owner: str, name: str, number: str) -> tuple[Project, PR] | None:
-        p = self.project(owner, name)
-        if p is None or int(number) not in p.prs:
-            return None
-        return p, p.prs[int(number)]
 
     def user(self, **_: Any) -> Answer:
         return 200, self.user_json(), {}
 
     def list_pulls(self, owner: str, name: str, query: dict[str, str],
                    pairs: list[tuple[str, str]], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return 404, None, {}
+        p = self.repo(owner, name)
         state = query.get("state", "open")
         want = {int(v) for k, v in pairs if k == "labels"}
         ids = {name: i for name, i in p.labels.items()}
@@ -103,12 +89,10 @@ class FakeGitea(FakeForge):
                          f"{self.prefix}/repos/{owner}/{name}/pulls")
 
     def create_pull(self, owner: str, name: str, body: dict[str, Any], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return 404, None, {}
+        p = self.repo(owner, name)
         head, base = body["head"], body["base"]
         if p.repo.head(head) is None:
-            return 404, None, {}
+            raise Missing(self.not_found)
         if any(pr.head == head and pr.base == base and pr.state == "open"
                for pr in p.prs.values()):
             return 409, {"message": "pull request already exists for these targets"}, {}
@@ -121,18 +105,9 @@ class FakeGitea(FakeForge):
         self.pr_event(p, pr, "opened")
         return 201, self.pr_json(p, pr), {}
 
-    def get_pull(self, owner: str, name: str, number: str, **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return 404, None, {}
-        return 200, self.pr_json(*found), {}
-
     def edit_pull(self, owner: str, name: str, number: str, body: dict[str, Any],
                   **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return 404, None, {}
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         if "title" in body:
             t = body["title"]
             pr.draft = t.lower().startswith("wip:")
@@ -141,19 +116,12 @@ class FakeGitea(FakeForge):
         if "labels" in body:
             by_id = {i: n for n, i in p.labels.items()}
             pr.labels = [by_id[i] for i in body["labels"]]
-        if body.get("state") == "closed" and pr.state == "open":
-            pr.head_sha, pr.state = p.head_of(pr), "closed"
-            self.pr_event(p, pr, "closed")
-        else:
-            self.pr_event(p, pr, "edited")
+        self.close_or_edit(p, pr, body)
         return 201, self.pr_json(p, pr), {}
 
     def merge_pull(self, owner: str, name: str, number: str, body: dict[str, Any],
                    **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return 404, None, {}
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         head = p.head_of(pr)
         if pr.state != "open" or pr.number in p.refusals or [
                 b for b in self.blockers(p, pr) if b != "conflict"]:
@@ -170,12 +138,9 @@ class FakeGitea(FakeForge):
             return 409, None, {"message": "merge add conflicts"}
         return 200, None, {}
 
-    def reviews(self, owner: str, name: str, number: str, query: dict[str, str],
+    def list_reviews(self, owner: str, name: str, number: str, query: dict[str, str],
                 **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return 404, None, {}
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         head = p.head_of(pr)
         items = [skeleton("gitea", "PullReview", id=i + 1, user=self.user_json(user),
                           state=_REVIEW_WORD[state], commit_id=sha, official=True,
@@ -184,66 +149,29 @@ class FakeGitea(FakeForge):
         return self.page(items, query, f"{self.prefix}/repos/{owner}/{name}/pulls/{number}/reviews")
 
     def list_labels(self, owner: str, name: str, query: dict[str, str], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return 404, None, {}
+        p = self.repo(owner, name)
         return self.page([self.label_json(p, x) for x in p.labels], query,
                          f"{self.prefix}/repos/{owner}/{name}/labels")
 
     def create_label(self, owner: str, name: str, body: dict[str, Any], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return 404, None, {}
+        p = self.repo(owner, name)
         p.labels.setdefault(body["name"], len(p.labels) + 1)
         return 201, self.label_json(p, body["name"]), {}
 
     def add_labels(self, owner: str, name: str, number: str, body: dict[str, Any],
                    **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return 404, None, {}
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         by_id = {i: n for n, i in p.labels.items()}
         pr.labels = list(dict.fromkeys([*pr.labels, *(by_id[i] for i in body["labels"])]))
         self.pr_event(p, pr, "label_updated")
         return 200, [self.label_json(p, x) for x in pr.labels], {}
 
-    def comment(self, owner: str, name: str, number: str, body: dict[str, Any],
-                **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return 404, None, {}
-        p, pr = found
-        p.comments.setdefault(pr.number, []).append(body["body"])
-        return 201, skeleton("gitea", "Comment", id=len(p.comments[pr.number]),
-                             body=body["body"], user=self.user_json()), {}
-
-    def _status_json(self, s: Status) -> dict[str, Any]:
-        return skeleton("gitea", "CommitStatus", id=1, context=s.name, status=s.state,
-                        target_url=s.target_url or "", description=s.description,
-                        creator=self.user_json())
-
-    def create_status(self, owner: str, name: str, sha: str, body: dict[str, Any],
-                      **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return 404, None, {}
-        context = body.get("context") or "default"
-        s = Status(context, body["state"], body.get("target_url"), body.get("description") or "")
-        p.statuses.setdefault(sha, {})[context] = s
-        self.status_event(p, sha, context, body["state"])
-        return 201, self._status_json(s), {}
-
-    def combined(self, owner: str, name: str, ref: str, query: dict[str, str],
+    def combined_status(self, owner: str, name: str, ref: str, query: dict[str, str],
                  **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return 404, None, {}
+        p = self.repo(owner, name)
         sha = p.repo.head(ref) or ref
-        statuses = [self._status_json(s) for s in p.statuses.get(sha, {}).values()]
-        states = {s["status"] for s in statuses}
-        combined = ("failure" if states & {"failure", "error"} else
-                    "pending" if "pending" in states or not statuses else "success")
+        statuses = [self.status_json(s) for s in p.statuses.get(sha, {}).values()]
+        combined = combined_state({s["status"] for s in statuses}, bool(statuses))
         return self.page(statuses, query, f"{self.prefix}/repos/{owner}/{name}/commits/{ref}/status",
                          key="statuses", wrap={"sha": sha, "state": combined,
                                                "total_count": len(statuses)})
@@ -252,7 +180,7 @@ class FakeGitea(FakeForge):
         p = self.project(owner, name)
         sha = p.repo.head(branch) if p else None
         if p is None or sha is None:
-            return 404, None, {}
+            raise Missing(self.not_found)
         protected = p.protected and branch == p.default_branch
         return 200, skeleton("gitea", "Branch", name=branch, protected=protected,
                              required_approvals=p.approvals if protected else 0,
@@ -263,25 +191,8 @@ class FakeGitea(FakeForge):
 
     # webhooks ---------------------------------------------------------------------------
 
-    def _send(self, event: str, payload: dict[str, Any]) -> None:
-        self.send(event, payload, {"X-Gitea-Event": event,
-                                   "X-Gitea-Delivery": str(uuid.uuid4())})
-
-    def pr_event(self, p: Project, pr: PR, action: str) -> None:
-        self._send("pull_request", {"action": action, "number": pr.number,
-                                    "pull_request": self.pr_json(p, pr),
-                                    "repository": {"full_name": p.name}})
-
     def review_event(self, p: Project, pr: PR, user: str, state: str) -> None:
         event = {"approved": "pull_request_approved",
                  "changes_requested": "pull_request_rejected"}.get(state, "pull_request_comment")
         self._send(event, {"action": "reviewed", "pull_request": self.pr_json(p, pr),
                            "sender": {"login": user}, "repository": {"full_name": p.name}})
-
-    def status_event(self, p: Project, sha: str, check: str, state: str) -> None:
-        self._send("status", {"sha": sha, "context": check, "state": state,
-                              "repository": {"full_name": p.name}})
-
-    def push_event(self, p: Project, ref: str, before: str, after: str) -> None:
-        self._send("push", {"ref": ref, "before": before, "after": after,
-                            "repository": {"full_name": p.name}})

@@ -9,7 +9,6 @@ graphql-core against ``openapi/github.graphql`` (trimmed from
 from __future__ import annotations
 
 import json
-import uuid
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,10 @@ from typing import Any
 import graphql
 
 from tests.forges.gitrepo import HeadMovedError, MergeConflict
-from tests.forges.server import PR, Answer, FakeForge, Project, Status
+from tests.forges.repos import REPO, RepoForge, combined_state
+from tests.forges.server import PR, Answer, Project, Seen, Status
 from tests.forges.validation import skeleton
 
-REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 DOCS = "https://docs.github.com/rest"
 GRAPHQL_PATH = "/api/graphql"  # beside Enterprise's /api/v3
 
@@ -33,9 +32,11 @@ _REVIEW_WORD = {"approved": "APPROVED", "changes_requested": "CHANGES_REQUESTED"
                 "commented": "COMMENTED"}
 
 
-class FakeGitHub(FakeForge):
+class FakeGitHub(RepoForge):
     kind = "github"
     prefix = "/api/v3"  # as GitHub Enterprise Server: what spec_of makes of a bare host
+    not_found = {"message": "Not Found"}
+    event_header, delivery_header = "X-GitHub-Event", "X-GitHub-Delivery"
 
     def authorized(self, headers: dict[str, str]) -> bool:
         return headers.get("authorization") == f"Bearer {self.token}"
@@ -45,7 +46,7 @@ class FakeGitHub(FakeForge):
         if path != GRAPHQL_PATH:
             return super().handle(method, path, query, headers, body)
         with self.lock:
-            self.seen.append((method, path, query, headers))
+            self.seen.append(Seen(method, path, query, headers, body))
             if not self.authorized(headers):
                 return 401, {"message": "Bad credentials"}, {}
             doc = json.loads(body)
@@ -76,23 +77,12 @@ class FakeGitHub(FakeForge):
         return {"X-Hub-Signature-256": "sha256=" + self.hmac_hex(body, secret)}
 
     def add_routes(self) -> None:
+        super().add_routes()
         r = self.route
-        r("GET", "/user", self.user)
-        r("GET", REPO + "/pulls", self.list_pulls)
-        r("POST", REPO + "/pulls", self.create_pull)
-        r("GET", REPO + r"/pulls/(?P<number>\d+)", self.get_pull)
-        r("PATCH", REPO + r"/pulls/(?P<number>\d+)", self.update_pull)
-        r("PUT", REPO + r"/pulls/(?P<number>\d+)/merge", self.merge_pull)
-        r("GET", REPO + r"/pulls/(?P<number>\d+)/reviews", self.list_reviews)
         r("GET", REPO + "/issues", self.list_issues)
-        r("POST", REPO + r"/issues/(?P<number>\d+)/labels", self.add_labels)
         r("PUT", REPO + r"/issues/(?P<number>\d+)/labels", self.set_labels)
-        r("POST", REPO + r"/issues/(?P<number>\d+)/comments", self.comment)
-        r("POST", REPO + r"/statuses/(?P<sha>[0-9a-f]{40})", self.create_status)
-        r("GET", REPO + r"/commits/(?P<ref>[^/]+)/status", self.combined_status)
         r("GET", REPO + r"/commits/(?P<ref>[^/]+)/check-runs", self.check_runs)
         r("GET", REPO + r"/branches/(?P<branch>[^/]+)/protection", self.protection)
-        r("GET", REPO + r"/branches/(?P<branch>[^/]+)", self.branch)
 
     # JSON -------------------------------------------------------------------------------
 
@@ -138,19 +128,23 @@ class FakeGitHub(FakeForge):
                   "sha": p.repo.head(pr.base) or "", "repo": self.repo_json(p),
                   "user": self.user_json(owner)}, **extra)
 
-    # handlers ---------------------------------------------------------------------------
+    def comment_json(self, number: int, text: str) -> dict[str, Any]:
+        return skeleton("github", "issue-comment", id=number, node_id="C1", body=text,
+                        user=self.user_json(), author_association="MEMBER")
 
-    def project(self, owner: str, name: str) -> Project | None:
-        return self.projects.get(f"{owner}/{name}")
+    def status_json(self, s: Status) -> dict[str, Any]:
+        return skeleton("github", "status", id=1, node_id="S1", state=s.state,
+                        context=s.name, target_url=s.target_url, description=s.description,
+                        creator=self.user_json())
+
+    # handlers ---------------------------------------------------------------------------
 
     def user(self, **_: Any) -> Answer:
         return 200, skeleton("github", "public-user", login="coord-bot", id=1, type="User",
                              user_view_type="public"), {}
 
     def list_pulls(self, owner: str, name: str, query: dict[str, str], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return 404, {"message": "Not Found"}, {}
+        p = self.repo(owner, name)
         state = query.get("state", "open")
         head = query.get("head", "")
         items = [pr for pr in sorted(p.prs.values(), key=lambda x: -x.number)
@@ -161,9 +155,7 @@ class FakeGitHub(FakeForge):
                          f"{self.prefix}/repos/{owner}/{name}/pulls")
 
     def create_pull(self, owner: str, name: str, body: dict[str, Any], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return 404, {"message": "Not Found"}, {}
+        p = self.repo(owner, name)
         head, base = body["head"].split(":")[-1], body["base"]
         if p.repo.head(head) is None:
             return 422, {"message": "Validation Failed", "documentation_url": DOCS, "errors": [
@@ -179,39 +171,17 @@ class FakeGitHub(FakeForge):
         self.pr_event(p, pr, "opened")
         return 201, self.pr_json(p, pr), {}
 
-    def _pr(self, owner: str, name: str, number: str) -> tuple[Project, PR] | None:
-        p = self.project(owner, name)
-        if p is None or int(number) not in p.prs:
-            return None
-        return p, p.prs[int(number)]
-
-    def get_pull(self, owner: str, name: str, number: str, **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return 404, {"message": "Not Found"}, {}
-        return 200, self.pr_json(*found), {}
-
-    def update_pull(self, owner: str, name: str, number: str, body: dict[str, Any],
-                    **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return 404, {"message": "Not Found"}, {}
-        p, pr = found
+    def edit_pull(self, owner: str, name: str, number: str, body: dict[str, Any],
+                  **_: Any) -> Answer:
+        p, pr = self.pull(owner, name, number)
         pr.title = body.get("title", pr.title)
         pr.body = body.get("body", pr.body)
-        if body.get("state") == "closed" and pr.state == "open":
-            pr.head_sha, pr.state = p.head_of(pr), "closed"
-            self.pr_event(p, pr, "closed")
-        else:
-            self.pr_event(p, pr, "edited")
+        self.close_or_edit(p, pr, body)
         return 200, self.pr_json(p, pr), {}
 
     def merge_pull(self, owner: str, name: str, number: str, body: dict[str, Any] | None,
                    **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return 404, {"message": "Not Found"}, {}
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         body = body or {}
         head = p.head_of(pr)
         if body.get("sha") and body["sha"] != head:
@@ -231,10 +201,7 @@ class FakeGitHub(FakeForge):
 
     def list_reviews(self, owner: str, name: str, number: str, query: dict[str, str],
                      **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return 404, {"message": "Not Found"}, {}
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         items = [skeleton("github", "pull-request-review", id=i + 1, node_id=f"R{i}",
                           user=self.user_json(user), body="", state=_REVIEW_WORD[state],
                           commit_id=sha, html_url=f"{self.origin}/{p.name}/pull/{pr.number}",
@@ -248,9 +215,7 @@ class FakeGitHub(FakeForge):
                          f"{self.prefix}/repos/{owner}/{name}/pulls/{number}/reviews")
 
     def list_issues(self, owner: str, name: str, query: dict[str, str], **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return 404, {"message": "Not Found"}, {}
+        p = self.repo(owner, name)
         want = set(filter(None, query.get("labels", "").split(",")))
         state = query.get("state", "open")
         items = []
@@ -271,10 +236,7 @@ class FakeGitHub(FakeForge):
 
     def _labels(self, owner: str, name: str, number: str, body: dict[str, Any],
                 replace: bool) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return 404, {"message": "Not Found"}, {}
-        p, pr = found
+        p, pr = self.pull(owner, name, number)
         names = [x if isinstance(x, str) else x["name"] for x in body.get("labels", [])]
         pr.labels = list(dict.fromkeys(names if replace else [*pr.labels, *names]))
         self.pr_event(p, pr, "labeled")
@@ -288,42 +250,11 @@ class FakeGitHub(FakeForge):
                    **_: Any) -> Answer:
         return self._labels(owner, name, number, body, replace=True)
 
-    def comment(self, owner: str, name: str, number: str, body: dict[str, Any],
-                **_: Any) -> Answer:
-        found = self._pr(owner, name, number)
-        if found is None:
-            return 404, {"message": "Not Found"}, {}
-        p, pr = found
-        p.comments.setdefault(pr.number, []).append(body["body"])
-        return 201, skeleton("github", "issue-comment", id=len(p.comments[pr.number]),
-                             node_id="C1", body=body["body"], user=self.user_json(),
-                             author_association="MEMBER"), {}
-
-    def create_status(self, owner: str, name: str, sha: str, body: dict[str, Any],
-                      **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return 404, {"message": "Not Found"}, {}
-        context = body.get("context", "default")
-        p.statuses.setdefault(sha, {})[context] = Status(
-            context, body["state"], body.get("target_url"), body.get("description") or "")
-        self.status_event(p, sha, context, body["state"])
-        return 201, self._status_json(p.statuses[sha][context]), {}
-
-    def _status_json(self, s: Status) -> dict[str, Any]:
-        return skeleton("github", "status", id=1, node_id="S1", state=s.state,
-                        context=s.name, target_url=s.target_url, description=s.description,
-                        creator=self.user_json())
-
     def combined_status(self, owner: str, name: str, ref: str, **_: Any) -> Answer:
-        p = self.project(owner, name)
-        if p is None:
-            return 404, {"message": "Not Found"}, {}
+        p = self.repo(owner, name)
         sha = p.repo.head(ref) or ref
         statuses = [s for s in p.statuses.get(sha, {}).values()]
-        states = {s.state for s in statuses}
-        combined = ("failure" if states & {"failure", "error"} else
-                    "pending" if "pending" in states or not statuses else "success")
+        combined = combined_state({s.state for s in statuses}, bool(statuses))
         return 200, skeleton("github", "combined-commit-status", state=combined, sha=sha,
                              total_count=len(statuses),
                              statuses=[skeleton("github", "simple-commit-status", id=i + 1,
@@ -370,25 +301,8 @@ class FakeGitHub(FakeForge):
 
     # webhooks ---------------------------------------------------------------------------
 
-    def _send(self, event: str, payload: dict[str, Any]) -> None:
-        self.send(event, payload, {"X-GitHub-Event": event,
-                                   "X-GitHub-Delivery": str(uuid.uuid4())})
-
-    def pr_event(self, p: Project, pr: PR, action: str) -> None:
-        self._send("pull_request", {"action": action, "number": pr.number,
-                                    "pull_request": self.pr_json(p, pr),
-                                    "repository": {"full_name": p.name}})
-
     def review_event(self, p: Project, pr: PR, user: str, state: str) -> None:
         self._send("pull_request_review", {
             "action": "submitted", "review": {"state": state, "user": {"login": user},
                                               "commit_id": p.head_of(pr)},
             "pull_request": self.pr_json(p, pr), "repository": {"full_name": p.name}})
-
-    def status_event(self, p: Project, sha: str, check: str, state: str) -> None:
-        self._send("status", {"sha": sha, "context": check, "state": state,
-                              "repository": {"full_name": p.name}})
-
-    def push_event(self, p: Project, ref: str, before: str, after: str) -> None:
-        self._send("push", {"ref": ref, "before": before, "after": after,
-                            "repository": {"full_name": p.name}})

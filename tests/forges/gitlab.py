@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from tests.forges.gitrepo import HeadMovedError, MergeConflict
-from tests.forges.server import PR, Answer, FakeForge, Project, Status
+from tests.forges.server import PR, Answer, FakeForge, Missing, Project, Status
 from tests.forges.validation import skeleton
 
 PROJECT = r"/projects/(?P<pid>[^/]+)"
@@ -101,28 +101,32 @@ class FakeGitLab(FakeForge):
         return self.projects.get(key) or next(
             (p for p in self.projects.values() if str(p.id) == key), None)
 
-    def _mr(self, pid: str, iid: str) -> tuple[Project, PR] | None:
+    def _known(self, pid: str) -> Project:
+        """The project, or GitLab's 404 (:class:`Missing`)."""
+        p = self._project(pid)
+        if p is None:
+            raise Missing({"message": "404 Project Not Found"})
+        return p
+
+    def _mr(self, pid: str, iid: str) -> tuple[Project, PR]:
+        """The project and its merge request, or GitLab's 404."""
         p = self._project(pid)
         if p is None or int(iid) not in p.prs:
-            return None
+            raise Missing({"message": "404 Not found"})
         return p, p.prs[int(iid)]
 
     def user(self, **_: Any) -> Answer:
         return 200, self.user_json(), {}
 
     def project_info(self, pid: str, **_: Any) -> Answer:
-        p = self._project(pid)
-        if p is None:
-            return 404, {"message": "404 Project Not Found"}, {}
+        p = self._known(pid)
         return 200, skeleton("gitlab", "Project", id=p.id, path_with_namespace=p.name,
                              default_branch=p.default_branch, web_url=f"{self.origin}/{p.name}",
                              merge_method=p.merge_method,
                              only_allow_merge_if_pipeline_succeeds=self.pipelines_must_succeed), {}
 
     def list_mrs(self, pid: str, query: dict[str, str], **_: Any) -> Answer:
-        p = self._project(pid)
-        if p is None:
-            return 404, {"message": "404 Project Not Found"}, {}
+        p = self._known(pid)
         state = query.get("state", "all")
         labels = set(filter(None, query.get("labels", "").split(",")))
         items = [pr for pr in sorted(p.prs.values(), key=lambda x: -x.number)
@@ -134,9 +138,7 @@ class FakeGitLab(FakeForge):
                          f"{self.prefix}/projects/{pid}/merge_requests")
 
     def create_mr(self, pid: str, body: dict[str, Any], **_: Any) -> Answer:
-        p = self._project(pid)
-        if p is None:
-            return 404, {"message": "404 Project Not Found"}, {}
+        p = self._known(pid)
         head, base = body["source_branch"], body["target_branch"]
         if p.repo.head(head) is None:
             return 400, {"message": {"source_branch": ["is invalid"]}}, {}
@@ -153,16 +155,10 @@ class FakeGitLab(FakeForge):
         return 201, self.mr_json(p, pr), {}
 
     def get_mr(self, pid: str, iid: str, **_: Any) -> Answer:
-        found = self._mr(pid, iid)
-        if found is None:
-            return 404, {"message": "404 Not found"}, {}
-        return 200, self.mr_json(*found), {}
+        return 200, self.mr_json(*self._mr(pid, iid)), {}
 
     def update_mr(self, pid: str, iid: str, body: dict[str, Any], **_: Any) -> Answer:
-        found = self._mr(pid, iid)
-        if found is None:
-            return 404, {"message": "404 Not found"}, {}
-        p, pr = found
+        p, pr = self._mr(pid, iid)
         if "title" in body:
             t = body["title"]
             pr.draft = t.lower().startswith("draft:")
@@ -180,10 +176,7 @@ class FakeGitLab(FakeForge):
         return 200, self.mr_json(p, pr), {}
 
     def merge_mr(self, pid: str, iid: str, body: dict[str, Any], **_: Any) -> Answer:
-        found = self._mr(pid, iid)
-        if found is None:
-            return 404, {"message": "404 Not found"}, {}
-        p, pr = found
+        p, pr = self._mr(pid, iid)
         head = p.head_of(pr)
         if body.get("sha") and body["sha"] != head:
             return 409, {"message": "SHA does not match HEAD of source branch: " + head}, {}
@@ -206,10 +199,7 @@ class FakeGitLab(FakeForge):
         return 200, self.mr_json(p, pr), {}
 
     def approvals(self, pid: str, iid: str, **_: Any) -> Answer:
-        found = self._mr(pid, iid)
-        if found is None:
-            return 404, {"message": "404 Not found"}, {}
-        p, pr = found
+        p, pr = self._mr(pid, iid)
         latest: dict[str, str] = {}
         for user, state, _sha in p.reviews.get(pr.number, []):
             latest[user] = state
@@ -221,10 +211,7 @@ class FakeGitLab(FakeForge):
                              approved_by=[{"user": self.user_json(u)} for u in approved]), {}
 
     def note(self, pid: str, iid: str, body: dict[str, Any], **_: Any) -> Answer:
-        found = self._mr(pid, iid)
-        if found is None:
-            return 404, {"message": "404 Not found"}, {}
-        p, pr = found
+        p, pr = self._mr(pid, iid)
         p.comments.setdefault(pr.number, []).append(body["body"])
         return 201, skeleton("gitlab", "Note", id=len(p.comments[pr.number]), body=body["body"],
                              author=self.user_json()), {}
@@ -235,9 +222,7 @@ class FakeGitLab(FakeForge):
                         description=s.description or None)
 
     def create_status(self, pid: str, sha: str, body: dict[str, Any], **_: Any) -> Answer:
-        p = self._project(pid)
-        if p is None:
-            return 404, {"message": "404 Project Not Found"}, {}
+        p = self._known(pid)
         name = body.get("name") or body.get("context") or "default"
         s = Status(name, body["state"], body.get("target_url"), body.get("description") or "")
         p.statuses.setdefault(sha, {})[name] = s
@@ -245,9 +230,7 @@ class FakeGitLab(FakeForge):
         return 201, self._status_json(sha, s), {}
 
     def statuses(self, pid: str, sha: str, query: dict[str, str], **_: Any) -> Answer:
-        p = self._project(pid)
-        if p is None:
-            return 404, {"message": "404 Project Not Found"}, {}
+        p = self._known(pid)
         items = [self._status_json(sha, s) for s in p.statuses.get(sha, {}).values()
                  if s.name != "pipeline"]
         return self.page(items, query,
@@ -258,9 +241,7 @@ class FakeGitLab(FakeForge):
         return s.state if s else ""
 
     def pipelines(self, pid: str, query: dict[str, str], **_: Any) -> Answer:
-        p = self._project(pid)
-        if p is None:
-            return 404, {"message": "404 Project Not Found"}, {}
+        p = self._known(pid)
         sha = query.get("sha", "")
         state = self._pipeline(p, sha)
         items = [skeleton("gitlab", "PipelineBasic", id=1, iid=1, project_id=p.id, sha=sha,

@@ -5,7 +5,8 @@ forge's description (a failure answers 500 and is recorded: the fixture fails th
 at teardown), the token, faults a test injects (rate limits, 5xx), pages, and webhooks
 sent to registered URLs with real signatures.
 
-A kind (``github.py``, ``gitlab.py``, ``gitea.py``) adds its routes and its JSON."""
+A kind (``github.py``, ``gitlab.py``, ``gitea.py``) adds its routes and its JSON;
+GitHub and Gitea, whose APIs are alike, share more in ``repos.py``."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import uvicorn
@@ -36,6 +37,26 @@ from tests.forges.gitrepo import BareRepo
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 Answer = tuple[int, Any, dict[str, str]]
+
+
+class Seen(NamedTuple):
+    """One request as the fake received it: the headers lower-cased in their order, the
+    body's bytes as sent."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes
+
+
+class Missing(Exception):
+    """What a handler raises for something the forge does not have: answered 404 with
+    ``body`` (the kind's words), checked against the description as any answer is."""
+
+    def __init__(self, body: Any = None) -> None:
+        super().__init__("not found")
+        self.body = body
 
 
 @dataclass
@@ -108,7 +129,7 @@ class Delivery:
 
 class FakeForge:
     """A forge in a thread. ``errors``: every validation failure (must stay empty);
-    ``seen``: every request as (method, path, query, headers)."""
+    ``seen``: every request (:class:`Seen`)."""
 
     kind = ""
     prefix = ""  # the API root's path
@@ -122,7 +143,7 @@ class FakeForge:
         self.token = token
         self.projects: dict[str, Project] = {}
         self.errors: list[str] = []
-        self.seen: list[tuple[str, str, list[tuple[str, str]], dict[str, str]]] = []
+        self.seen: list[Seen] = []
         self.faults: list[Fault] = []
         self.hooks: list[tuple[str, str]] = []
         self.deliveries: list[Delivery] = []
@@ -335,7 +356,7 @@ class FakeForge:
     def handle(self, method: str, path: str, query: list[tuple[str, str]],
                headers: dict[str, str], body: bytes) -> Answer:
         with self.lock:
-            self.seen.append((method, path, query, headers))
+            self.seen.append(Seen(method, path, query, headers, body))
             error = validation.check_request(self.kind, self.origin, method, path, query,
                                              headers, body)
             if error:
@@ -349,6 +370,8 @@ class FakeForge:
                 return 401, {"message": "Bad credentials"}, {}
             try:
                 answer = self._dispatch(method, path, query, body)
+            except Missing as missing:
+                answer = 404, missing.body, {}
             except Exception as exc:  # a bug of the fake: it fails the test too
                 self.errors.append(f"{method} {path}: the fake raised {exc!r}")
                 return 500, {"message": repr(exc)}, {}

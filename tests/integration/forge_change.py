@@ -113,7 +113,7 @@ class ForgeChange:
     def merges(self) -> list[str]:
         """Merge requests the fake was sent, in order: the project of each."""
         out = []
-        for method, path, _q, _h in self.fake.seen:
+        for method, path, _q, _h, _b in self.fake.seen:
             if method in ("PUT", "POST") and path.endswith("/merge"):
                 out.append(next(n for n in NAMES if f"acme/{n}" in path.replace("%2F", "/")
                                 or f"/{n}/" in path))

@@ -259,7 +259,7 @@ def test_lists_follow_every_page(project: FakeForge, tmp_path: Path) -> None:
                                                  labels=(LABEL,))).number)
     assert {p.number for p in forge.list_prs(label=LABEL)} == numbers
     assert {p.number for p in forge.list_prs()} == numbers
-    pages = [q for m, _p, q, _h in project.seen if m == "GET" and dict(q).get("page")]
+    pages = [q for m, _p, q, _h, _b in project.seen if m == "GET" and dict(q).get("page")]
     assert pages, "no second page was asked for"
 
 

@@ -146,7 +146,7 @@ def test_the_token_is_in_no_output(opened: tuple[FakeForge, int], caplog: pytest
     assert fake.token not in blob
     assert "***" in blob  # the forge's echo of it was scrubbed, not dropped silently
     assert any(h.get("authorization", h.get("private-token", "")).endswith(fake.token)
-               for _m, _p, _q, h in fake.seen), "the token was never sent at all"
+               for _m, _p, _q, h, _b in fake.seen), "the token was never sent at all"
 
 
 def test_http_is_refused_except_to_loopback(fake_forge: FakeForge) -> None:
@@ -203,4 +203,18 @@ def test_the_fakes_refuse_what_the_description_does_not_allow(
     r = httpx.get(fake.api + get_pr, headers=auth)
     fake.projects[PROJECT].prs[number].title = real
     assert r.status_code == 500 and len(fake.errors) == 1 and "response" in fake.errors[0]
+    fake.errors.clear()
+
+
+def test_a_shared_answer_the_description_does_not_allow_is_caught(
+        opened: tuple[FakeForge, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answers the fakes share (the comment GitHub's and Gitea's give from one base)
+    are checked like each kind's own: one whose author is not the described user object
+    is answered 500 and recorded, and coord's client says the forge failed."""
+    fake, number = opened
+    monkeypatch.setattr(fake, "user_json", lambda login="coord-bot": 12345)
+    forge = client(fake, PROJECT, Options(retries=0, clock=FakeClock()))
+    with pytest.raises(ForgeUnavailable, match="500"):
+        forge.comment(number, "coord: verified")
+    assert len(fake.errors) == 1 and "response" in fake.errors[0], fake.errors
     fake.errors.clear()
