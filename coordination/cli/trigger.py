@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
 import click
 
@@ -96,10 +97,19 @@ def _preview(obj: Context, repo: str, branch: str | None, sha: str, as_json: boo
         sys.exit(1)
 
 
+def _listed(d: dict[str, object], name: str) -> list[Any]:
+    """A list of the document (none when it is not one)."""
+    got = d.get(name)
+    return got if isinstance(got, list) else []
+
+
+def _where(d: dict[str, object]) -> str:
+    """The push a document is about: ``api main at 3f2c1e9``."""
+    return f"{esc(str(d['repo']))} {esc(str(d['branch']))} at {esc(str(d['sha']))}"
+
+
 def _preview_human(d: dict[str, object]) -> None:
-    would = d["would_start"] if isinstance(d["would_start"], list) else []
-    unmatched = d["unmatched"] if isinstance(d["unmatched"], list) else []
-    where = f"{esc(str(d['repo']))} {esc(str(d['branch']))} at {esc(str(d['sha']))}"
+    would, where = _listed(d, "would_start"), _where(d)
     if not would:
         say(f"no plan's push trigger matches a push to {where}: nothing would start")
     for w in would:
@@ -111,7 +121,7 @@ def _preview_human(d: dict[str, object]) -> None:
             f"(push to {where}), in {len(w['levels'])} level(s):")
         for n, level in enumerate(w["levels"], 1):
             say(f"  {n}. {esc(', '.join(level))}")
-    for u in unmatched:
+    for u in _listed(d, "unmatched"):
         say(f"[dim]{esc(u['plan'])}: would not start: {esc(u['why'])}[/dim]")
 
 
@@ -135,9 +145,7 @@ def _follow(sweep_ids: list[str], obj: Context, as_json: bool) -> list[dict[str,
 
 
 def _human(d: dict[str, object]) -> None:
-    started = d["started"] if isinstance(d["started"], list) else []
-    unmatched = d["unmatched"] if isinstance(d["unmatched"], list) else []
-    where = f"{esc(str(d['repo']))} {esc(str(d['branch']))} at {esc(str(d['sha']))}"
+    started, where = _listed(d, "started"), _where(d)
     if not started:
         say(f"no plan's push trigger matches a push to {where}: nothing started")
     for s in started:
@@ -145,9 +153,8 @@ def _human(d: dict[str, object]) -> None:
             say(f"{esc(s['plan'])}: not started: {esc(s['error'])}")
         else:
             say(f"{esc(s['plan'])}: sweep {esc(s['sweep_id'])} started (push to {where})")
-    for u in unmatched:
+    for u in _listed(d, "unmatched"):
         say(f"[dim]{esc(u['plan'])}: not started: {esc(u['why'])}[/dim]")
-    ended = d.get("ended")
-    for e in ended if isinstance(ended, list) else []:
+    for e in _listed(d, "ended"):
         say(f"{esc(e['sweep_id'])}: {esc(e['status'])}"
             + (f" - {esc(e['reason'])}" if e.get("reason") else ""))

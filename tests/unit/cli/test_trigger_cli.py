@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from coordination.catalog.file.beside import Beside
 from tests.unit.support.cli import coord_inline
 
 pytestmark = pytest.mark.timeout(60)
@@ -47,4 +48,4 @@ def test_bad_input_exits_2_naming_the_fix_and_starts_nothing(
     assert ran.code == 2, ran.err
     assert said in ran.err and fix in ran.err
     assert eco.read_bytes() == before
-    assert not list(eco.parent.glob(".ecosystem.yaml.coord.sweeps/*"))  # no sweep marked
+    assert not Beside.of(eco).sweep_markers.path.exists()  # no sweep marked
