@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from coordination.runtime.schedules import ScheduleStore
     from coordination.runtime.shared_context import ContextStore, RunCheck
     from coordination.runtime.transitions import Transitions
+    from coordination.trust.signing import Policy
     from coordination.settings import Settings
 
 
@@ -265,15 +266,23 @@ class Runtime:
                                                           days=self.settings.cache_days)
         return got
 
+    @property
+    def policy(self) -> Policy:
+        """The evidence policy of this runtime's settings (its keys, whether unsigned
+        records are accepted or signed ones required): read here once per check, handed
+        down to :mod:`coordination.trust.evidence` with the facts it checks."""
+        from coordination.trust.evidence import policy_of  # lazy: not for `sweep status`
+
+        return policy_of(self.settings)
+
     def shared_context(self, runs: RunCheck | None = None) -> ContextStore:
         """The shared context of `coord context` (values by scope, LRU-capped, sealed);
         ``runs``: whether the run a value names still stands
         (:func:`coordination.sweeps.context_runs.run_check`)."""
         from coordination.runtime.shared_context import ContextStore  # lazy: as above
-        from coordination.trust.evidence import policy_of  # lazy: not for `sweep status`
 
         return ContextStore(self.redis, self.keys, max_keys=self.settings.context_max_keys,
-                            policy=policy_of(self.settings), runs=runs)
+                            policy=self.policy, runs=runs)
 
     def outbox(self) -> Outbox:
         """The notifications outbox (webhooks, deliveries, the feed's cursors, its lease)."""

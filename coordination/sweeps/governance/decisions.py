@@ -43,7 +43,6 @@ from coordination.runtime.context import Runtime
 from coordination.status import SUCCESSFUL, TodoStatus
 from coordination.sweeps.spec import Mode, SweepSpec
 from coordination.trust import evidence
-from coordination.trust.evidence import policy_of
 from coordination.trust.signing import Policy
 
 #: The gate checkpoint field holding its decision's seal ({run, sig, kid}).
@@ -127,7 +126,7 @@ def decision_refusal(policy: Policy, spec: SweepSpec, todo_id: str, cp: Mapping[
 def gate_refusals(rt: Runtime, spec: SweepSpec, gates: Iterable[str]) -> dict[str, str]:
     """Of ``gates`` (of ``spec``), those that read passed on a decision that fails its
     check, with why (one read per gate; nothing without a key or a requirement)."""
-    policy = policy_of(rt.settings)
+    policy = rt.policy
     out: dict[str, str] = {}
     for g in sorted(set(gates)):
         cp, raw = rt.checkpoints.gate_read(spec.sweep_id, g)
@@ -150,7 +149,7 @@ def outcome_refusals(rt: Runtime, spec: SweepSpec, todo_id: str) -> dict[str, st
     that dispatched it), with why: the start script went by their plain statuses, which
     anyone with Redis can write. One read of their checkpoints; nothing without a key or
     a requirement (then no outcome is sealed, and none is checked)."""
-    policy = policy_of(rt.settings)
+    policy = rt.policy
     t = spec.todos.get(todo_id)
     if t is None or not (policy.keys or policy.require_signed):
         return {}
@@ -164,8 +163,9 @@ def outcome_refusals(rt: Runtime, spec: SweepSpec, todo_id: str) -> dict[str, st
         cp = cps.get(p) or {}
         if cp.get("status") not in SUCCESSFUL:
             continue  # (the script would not have started it: said there)
+        last = spec.last_run(p)  # (the spec's facts first, then the check over them)
         why = evidence.outcome_refusal(policy, spec.sweep_id, p, cp, current_run=spec.run,
-                                       last_run=spec.last_run(p))
+                                       last_run=last)
         if why is not None:
             out[p] = why
     return out
@@ -176,7 +176,7 @@ def ended_refusals(rt: Runtime, spec: SweepSpec, cps: Mapping[str, Mapping[str, 
     """Of the sweep's todos that are no gate, those whose checkpoint (``cps``, as read)
     reads ended well on an outcome that fails its seal, with why: what a sweep about to
     end ``succeeded`` asks (nothing without a key or a requirement)."""
-    policy = policy_of(rt.settings)
+    policy = rt.policy
     if not (policy.keys or policy.require_signed):
         return {}
     out: dict[str, str] = {}
