@@ -8,15 +8,16 @@ with 409 when the head moved) and ``merge_method``. Whether it would merge is Gi
 ``mergeable_state`` (``clean``, ``unstable``, ``has_hooks``: yes); the reasons beside
 it come from the reviews, the combined status and check runs of the head, and the
 base's protection (read by admins; others see the branch's summary, without the
-review count)."""
+review count) and the branch's rulesets (read by anyone who may read the repository)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from coordination.errors import ForgeError, MergeRefused
+from coordination.errors import ForgeError, ForgeNotFound, MergeRefused
 from coordination.forge.base import (
     Check,
     Checks,
@@ -100,6 +101,9 @@ class GitHub(RestForge):
         return [self.get_pr(int(i["number"])) for i in issues if i.get("pull_request")]
 
     def protection(self, branch: str) -> Protection:
+        """The classic branch protection and the branch's active rulesets together: the
+        larger approval count, every required check, strict if either is."""
+        rules = self._rules(branch)
         response = self.http.send("GET", f"{self.base}/branches/{self._branch(branch)}/protection",
                                   allow=(403, 404))
         if response.status_code == 200:
@@ -108,15 +112,44 @@ class GitHub(RestForge):
             reviews = data.get("required_pull_request_reviews") or None
             return Protection(
                 branch, True, True,
-                int(reviews.get("required_approving_review_count") or 0) if reviews else 0,
-                _check_names(checks) if checks else (), bool(checks and checks.get("strict")))
-        # Not protected (404), or the token may not read protection (403, or 404 to a
-        # non-admin): the branch's own summary says whether it is, and which checks.
+                max(int(reviews.get("required_approving_review_count") or 0) if reviews else 0,
+                    rules.approvals),
+                _union(_check_names(checks) if checks else (), rules.checks),
+                bool(checks and checks.get("strict")) or rules.strict)
+        # No classic protection (404), or the token may not read it (403, or 404 to a
+        # non-admin): the branch's own summary, which any reader gets, says whether the
+        # classic protection is on, and its checks.
         summary = self.http.get(f"{self.base}/branches/{self._branch(branch)}")
-        if not summary.get("protected"):
-            return Protection(branch, False, True, 0, ())
-        checks = (summary.get("protection") or {}).get("required_status_checks") or {}
-        return Protection(branch, True, False, None, _check_names(checks) or None)
+        classic = summary.get("protection") or {}
+        if not classic.get("enabled", bool(summary.get("protected"))):  # the rulesets alone
+            return Protection(branch, bool(summary.get("protected")) or rules.protects, True,
+                              rules.approvals, rules.checks, rules.strict)
+        # On, but unreadable here: its review count unknown, the forge's verdict holds.
+        checks = classic.get("required_status_checks") or {}
+        return Protection(branch, True, False, None,
+                          _union(_check_names(checks), rules.checks) or None)
+
+    def _rules(self, branch: str) -> _Rules:
+        """What the branch's active rulesets ask (repository's and organization's alike;
+        rules only evaluated are not returned): any reader may ask, unlike the classic
+        protection."""
+        protects, approvals, strict = False, 0, False
+        checks: tuple[str, ...] = ()
+        try:
+            found = list(self.http.pages(f"{self.base}/rules/branches/{self._branch(branch)}"))
+        except ForgeNotFound:  # a GitHub Enterprise Server before rulesets (3.9)
+            found = []
+        for rule in found:
+            protects = True
+            params = rule.get("parameters") or {}
+            if rule.get("type") == "pull_request":
+                approvals = max(approvals, int(params.get("required_approving_review_count") or 0))
+            elif rule.get("type") == "required_status_checks":
+                checks = _union(checks, tuple(str(c["context"]) for c in
+                                              params.get("required_status_checks") or ()
+                                              if c.get("context")))
+                strict = strict or bool(params.get("strict_required_status_checks_policy"))
+        return _Rules(protects, approvals, checks, strict)
 
     def reviews(self, number: int, *, base: str | None = None) -> Reviews:
         latest: dict[str, Review] = {}
@@ -233,6 +266,21 @@ def _check_names(checks: Mapping[str, Any]) -> tuple[str, ...]:
     names = [str(c) for c in checks.get("contexts") or ()]
     names += [str(c["context"]) for c in checks.get("checks") or () if c.get("context")]
     return tuple(dict.fromkeys(names))
+
+
+def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*a, *b)))
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """What a branch's active rulesets ask of a merge (``GET .../rules/branches/{b}``).
+    ``protects``: any rule applies (the branch reads protected, as GitHub's summary says)."""
+
+    protects: bool
+    approvals: int
+    checks: tuple[str, ...]
+    strict: bool
 
 
 __all__ = ["GitHub"]

@@ -83,6 +83,7 @@ class FakeGitHub(RepoForge):
         r("PUT", REPO + r"/issues/(?P<number>\d+)/labels", self.set_labels)
         r("GET", REPO + r"/commits/(?P<ref>[^/]+)/check-runs", self.check_runs)
         r("GET", REPO + r"/branches/(?P<branch>[^/]+)/protection", self.protection)
+        r("GET", REPO + r"/rules/branches/(?P<branch>[^/]+)", self.rules)
 
     # JSON -------------------------------------------------------------------------------
 
@@ -261,7 +262,8 @@ class FakeGitHub(RepoForge):
                                                 node_id=f"S{i}", state=s.state, context=s.name,
                                                 target_url=s.target_url,
                                                 description=s.description or None,
-                                                avatar_url=None, required=s.name in p.checks)
+                                                avatar_url=None,
+                                                required=s.name in p.required()[1])
                                        for i, s in enumerate(statuses)],
                              repository=skeleton("github", "minimal-repository", id=p.id,
                                                  name=p.name.split("/")[1], full_name=p.name,
@@ -275,6 +277,8 @@ class FakeGitHub(RepoForge):
 
     def protection(self, owner: str, name: str, branch: str, **_: Any) -> Answer:
         p = self.project(owner, name)
+        if p is not None and not p.admin:  # GitHub's answer to a token that may not read it
+            return 404, {"message": "Not Found"}, {}
         if p is None or not p.protected or branch != p.default_branch:
             return 404, {"message": "Branch not protected"}, {}
         return 200, skeleton(
@@ -285,17 +289,44 @@ class FakeGitHub(RepoForge):
                 "required_approving_review_count": p.approvals,
                 "dismiss_stale_reviews": False, "require_code_owner_reviews": False}), {}
 
+    def rules(self, owner: str, name: str, branch: str, query: dict[str, str],
+              **_: Any) -> Answer:
+        """The active rules of the branch: the ruleset's pull request and status check
+        rules, and its ban on force pushes (which asks nothing of a merge)."""
+        p = self.project(owner, name)
+        rules: list[dict[str, Any]] = []
+        if p is not None and p.ruleset is not None and branch == p.default_branch:
+            r, info = p.ruleset, {"ruleset_source_type": "Repository",
+                                  "ruleset_source": p.name, "ruleset_id": 1}
+            rules = [{"type": "non_fast_forward", **info},
+                     {"type": "pull_request", "parameters": {
+                         "dismiss_stale_reviews_on_push": False,
+                         "require_code_owner_review": False,
+                         "require_last_push_approval": False,
+                         "required_approving_review_count": r.approvals,
+                         "required_review_thread_resolution": False}, **info}]
+            if r.checks:
+                rules.append({"type": "required_status_checks", "parameters": {
+                    "required_status_checks": [{"context": c} for c in r.checks],
+                    "strict_required_status_checks_policy": r.strict}, **info})
+        return self.page(rules, query, f"{self.prefix}/repos/{owner}/{name}/rules/branches/{branch}")
+
     def branch(self, owner: str, name: str, branch: str, **_: Any) -> Answer:
         p = self.project(owner, name)
         sha = p.repo.head(branch) if p else None
         if p is None or sha is None:
             return 404, {"message": "Branch not found"}, {}
-        protected = p.protected and branch == p.default_branch
+        classic = p.protected and branch == p.default_branch
+        # protected: by the classic protection or a ruleset; its protection: the classic's
+        protected = classic or (p.ruleset is not None and branch == p.default_branch)
         return 200, skeleton(
             "github", "branch-with-protection", name=branch, protected=protected,
-            protection=skeleton("github", "branch-protection", enabled=protected,
-                                required_status_checks={"contexts": list(p.checks),
-                                                        "enforcement_level": "everyone"}),
+            protection=skeleton("github", "branch-protection", enabled=classic,
+                                required_status_checks={
+                                    "contexts": list(p.checks) if classic else [],
+                                    "checks": [{"context": c, "app_id": None}
+                                               for c in (p.checks if classic else [])],
+                                    "enforcement_level": "everyone" if classic else "off"}),
             protection_url=f"{self.api}/repos/{p.name}/branches/{branch}/protection",
             commit=skeleton("github", "commit", sha=sha)), {}
 

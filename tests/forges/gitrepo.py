@@ -13,6 +13,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.forges.server import FakeForge
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "fake forge", "GIT_AUTHOR_EMAIL": "forge@fake.invalid",
            "GIT_COMMITTER_NAME": "fake forge", "GIT_COMMITTER_EMAIL": "forge@fake.invalid",
@@ -132,3 +136,17 @@ class BareRepo:
         git(work, "push", "--quiet", "origin", f"HEAD:refs/heads/{base}",
             env={"FAKE_FORGE_PASS": self._pass})
         return git(work, "rev-parse", "HEAD")
+
+
+def push_branch(fake: FakeForge, tmp: Path, branch: str, filename: str = "change.txt",
+                project: str = "acme/lib") -> str:
+    """A commit on ``branch`` pushed to ``fake``'s repository of ``project``; its sha."""
+    work = tmp / f"work-{branch.replace('/', '-')}-{filename}"
+    if not work.exists():
+        git(tmp, "clone", "--quiet", str(fake.projects[project].repo.path), str(work))
+        git(work, "checkout", "--quiet", "-B", branch)
+    (work / filename).write_text(f"{filename} on {branch}, {len(list(work.iterdir()))}\n")
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", f"change {filename}")
+    git(work, "push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}")
+    return git(work, "rev-parse", "HEAD")

@@ -83,6 +83,13 @@ class Status:
 
 
 @dataclass
+class Ruleset:
+    approvals: int = 0
+    checks: list[str] = field(default_factory=list)
+    strict: bool = False
+
+
+@dataclass
 class Project:
     name: str
     id: int
@@ -95,12 +102,26 @@ class Project:
     approvals: int = 0
     checks: list[str] = field(default_factory=list)
     protected: bool = True
+    #: GitHub's rulesets on the default branch: required approvals, checks, and whether the
+    #: head must be up to date (a second source of requirements beside ``protected``'s)
+    ruleset: Ruleset | None = None
+    #: whether the token may read the classic protection (GitHub: admins only)
+    admin: bool = True
     refusals: dict[int, str] = field(default_factory=dict)
     merge_method: str = "merge"  # GitLab's project merge method
 
     @property
     def default_branch(self) -> str:
         return self.repo.default_branch
+
+    def required(self) -> tuple[int, list[str]]:
+        """The approvals and checks a merge into the default branch needs: the classic
+        protection's and the ruleset's together (the larger count, every check)."""
+        approvals, checks = (self.approvals, list(self.checks)) if self.protected else (0, [])
+        if self.ruleset is not None:
+            approvals = max(approvals, self.ruleset.approvals)
+            checks += [c for c in self.ruleset.checks if c not in checks]
+        return approvals, checks
 
     def head_of(self, pr: PR) -> str:
         if pr.head_sha is not None:
@@ -201,6 +222,12 @@ class FakeForge:
         p = self.projects[name]
         p.approvals, p.checks, p.protected = approvals, list(checks or []), True
 
+    def add_ruleset(self, name: str, *, approvals: int = 0, checks: list[str] | None = None,
+                    strict: bool = False) -> None:
+        """A ruleset on the default branch (GitHub's): beside the classic protection, or
+        alone (``protected`` False)."""
+        self.projects[name].ruleset = Ruleset(approvals, list(checks or []), strict)
+
     def review(self, name: str, number: int, user: str, state: str = "approved") -> None:
         """``state``: approved | changes_requested | commented (coord's words)."""
         with self.lock:
@@ -260,10 +287,11 @@ class FakeForge:
                 latest[user] = state
         if any(s == "changes_requested" for s in latest.values()):
             out.append("changes requested")
-        if sum(s == "approved" for s in latest.values()) < p.approvals:
+        approvals, checks = p.required()
+        if sum(s == "approved" for s in latest.values()) < approvals:
             out.append("review required")
         statuses = p.statuses.get(p.head_of(pr), {})
-        for check in p.checks:
+        for check in checks:
             s = statuses.get(check)
             if s is None or self.check_word(s.state) != "success":
                 out.append(f"required check {check}")

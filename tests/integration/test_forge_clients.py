@@ -28,27 +28,13 @@ from coordination.forge.base import (
 )
 from coordination.forge.webhooks import parse_event, verify_signature
 from tests.forges import FakeForge, client
-from tests.forges.gitrepo import git
+from tests.forges.gitrepo import git, push_branch
 from tests.webhooks import QuietHandler, serve, stop_serving
 
 pytestmark = pytest.mark.timeout(120)
 
 PROJECT = "acme/lib"
 LABEL = "coord:PLAN-004"
-
-
-def push_branch(fake: FakeForge, tmp: Path, branch: str, filename: str = "change.txt",
-                project: str = PROJECT) -> str:
-    """A commit on ``branch`` pushed to the fake's repository; its sha."""
-    work = tmp / f"work-{branch.replace('/', '-')}-{filename}"
-    if not work.exists():
-        git(tmp, "clone", "--quiet", str(fake.projects[project].repo.path), str(work))
-        git(work, "checkout", "--quiet", "-B", branch)
-    (work / filename).write_text(f"{filename} on {branch}, {len(list(work.iterdir()))}\n")
-    git(work, "add", "-A")
-    git(work, "commit", "--quiet", "-m", f"change {filename}")
-    git(work, "push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}")
-    return git(work, "rev-parse", "HEAD")
 
 
 def ci_of(fake: FakeForge) -> str:

@@ -57,6 +57,7 @@ GITHUB_OPERATIONS: list[tuple[str, str]] = [
     ("/repos/{owner}/{repo}/commits/{ref}/check-runs", "get"),
     ("/repos/{owner}/{repo}/branches/{branch}", "get"),
     ("/repos/{owner}/{repo}/branches/{branch}/protection", "get"),
+    ("/repos/{owner}/{repo}/rules/branches/{branch}", "get"),
 ]
 
 PROSE = {"summary", "examples", "example", "externalDocs", "x-github",
