@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -196,33 +197,15 @@ def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
         if why is None and allowed_from and who not in allowed_from:
             why = f"{what}: {who} is not one of its approvers ({', '.join(allowed_from)})"
         if why is None and approvers.allowed is not None:
-            if v.get("via") in ("web", "forge"):  # (a view's user; a forge's reviewer)
-                if not v.get("sig"):
-                    why = (f"{what}: made by the {'web view' if v.get('via') == 'web' else 'forge'}"
-                           f" without a seal; with approvers: a {v.get('via')} vote counts "
-                           "only sealed (give coord COORD_SIGNING_KEY)")
-                elif who not in approvers.principals():
-                    why = f"{what}: {who} is not a principal of {approvers.allowed}"
-            elif not v.get("ssh"):
-                why = (f"{what}: no SSH signature, and the catalog's approvers: requires one "
-                       f"(allowed signers {approvers.allowed}): approve with COORD_APPROVE_KEY "
-                       "naming your SSH key (or with it in ssh-agent)")
-            else:
-                proof = (ssh_proof(sweep_id, todo_id, binding, who, v, approvers.allowed,
-                                   allowed_from) if proofs is None
-                         else proofs.get((who, str(v["ssh"])),
-                                         "its SSH signature was not checked"))
-                if isinstance(proof, CoordError):
-                    raise proof
-                if isinstance(proof, str):
-                    why = f"{what}: {proof}"
-                elif who not in proof.principals:
-                    why = (f"{what}: its key {proof.fingerprint} proves "
-                           f"{', '.join(proof.principals)}, not {who}")
-                else:
-                    proven = set(proof.principals)
-                    key = proof.fingerprint
-                    ids = {f"key {proof.fingerprint}"} | {f"principal {p}" for p in proven}
+            proof_of = (partial(ssh_proof, sweep_id, todo_id, binding, who, v,
+                                approvers.allowed, allowed_from) if proofs is None
+                        else partial(_checked_before, proofs, who, v))
+            got = _by_file(what, who, v, approvers, approvers.allowed, proof_of)
+            if isinstance(got, str):
+                why = got
+            elif got is not None:
+                proven, key = set(got.principals), got.fingerprint
+                ids = {f"key {got.fingerprint}"} | {f"principal {p}" for p in proven}
         if why is None and no_starter:
             why = starter.refuses(what, proven, key)
         if why is None:
@@ -236,6 +219,42 @@ def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
         users.append(who)
         seen.update((i, who) for i in ids)
     return users, list(refused.values()), refused
+
+
+def _checked_before(proofs: Mapping[tuple[str, str], sshsig.Proof | str | CoordError],
+                    who: str, v: Mapping[str, Any]) -> sshsig.Proof | str | CoordError:
+    """What :func:`ssh_proofs` found of ``who``'s vote ``v``'s SSH signature."""
+    found = proofs.get((who, str(v.get("ssh"))))
+    return "its SSH signature was not checked" if found is None else found
+
+
+def _by_file(what: str, who: str, v: Mapping[str, Any], approvers: Approvers, allowed: Path,
+             proof_of: Callable[[], sshsig.Proof | str | CoordError]
+             ) -> sshsig.Proof | str | None:
+    """Under an allowed-signers file: why ``who``'s vote ``v`` does not count (a string),
+    or the SSH proof it counts by (None: a sealed web or forge vote of a principal of the
+    file, which proves ``who`` alone). ``proof_of``: what its SSH signature proves."""
+    if v.get("via") in ("web", "forge"):  # (a view's user; a forge's reviewer)
+        if not v.get("sig"):
+            return (f"{what}: made by the {'web view' if v.get('via') == 'web' else 'forge'}"
+                    f" without a seal; with approvers: a {v.get('via')} vote counts "
+                    "only sealed (give coord COORD_SIGNING_KEY)")
+        if who not in approvers.principals():
+            return f"{what}: {who} is not a principal of {allowed}"
+        return None
+    if not v.get("ssh"):
+        return (f"{what}: no SSH signature, and the catalog's approvers: requires one "
+                f"(allowed signers {allowed}): approve with COORD_APPROVE_KEY "
+                "naming your SSH key (or with it in ssh-agent)")
+    proof = proof_of()
+    if isinstance(proof, CoordError):
+        raise proof
+    if isinstance(proof, str):
+        return f"{what}: {proof}"
+    if who not in proof.principals:
+        return (f"{what}: its key {proof.fingerprint} proves "
+                f"{', '.join(proof.principals)}, not {who}")
+    return proof
 
 
 def ssh_proof(sweep_id: str, todo_id: str, binding: str, who: str, vote: Mapping[str, Any],
