@@ -184,26 +184,31 @@ def tokens(text: str, *, dollar: bool = True, nested_comments: bool = True,
         elif kind == "end":
             return
         else:  # no token starts here (after its blanks)
-            while text[pos] in _BLANKS:
-                pos += 1
-            ch = text[pos]
-            quote = text.find('"', pos, pos + 2)
-            if quote >= 0 and text[pos:quote] in ("", "s", "f"):
-                close = _quoted_end(text, quote)  # "...${"x\n"}...": a template holding it
-                if close > 0:
-                    value, interpolated = _string(text[pos:close], False, dollar)
-                    yield Token("str", value, line, interpolated)
-                    line += text.count("\n", pos, close)
-                    pos = close
-                    continue
-            if (ch == "'" and apostrophes) or ord(ch) > 127 or ch == "\\":
-                # A Scala symbol ('foo) or char, a non-ASCII name or sign: nothing a
-                # dependency is written with; passed over.
-                yield Token("op", ch, line)
-                pos += 1
-                continue
-            what = "a string never closed" if ch in "\"'" else f"unexpected {ch!r}"
-            raise Unreadable(f"cannot read the script from here: {what}", line)
+            token, pos, line = _unmatched(text, pos, line, dollar, apostrophes)
+            yield token
+
+
+def _unmatched(text: str, pos: int, line: int, dollar: bool, apostrophes: bool
+               ) -> tuple[Token, int, int]:
+    """Where the token pattern matched nothing (after its blanks): a template string the
+    pattern could not close, or a sign no dependency is written with; the token and
+    where the next starts, on which line. Else the script cannot be read from here."""
+    while text[pos] in _BLANKS:
+        pos += 1
+    ch = text[pos]
+    quote = text.find('"', pos, pos + 2)
+    if quote >= 0 and text[pos:quote] in ("", "s", "f"):
+        close = _quoted_end(text, quote)  # "...${"x\n"}...": a template holding it
+        if close > 0:
+            value, interpolated = _string(text[pos:close], False, dollar)
+            return (Token("str", value, line, interpolated), close,
+                    line + text.count("\n", pos, close))
+    if (ch == "'" and apostrophes) or ord(ch) > 127 or ch == "\\":
+        # A Scala symbol ('foo) or char, a non-ASCII name or sign: nothing a
+        # dependency is written with; passed over.
+        return Token("op", ch, line), pos + 1, line
+    what = "a string never closed" if ch in "\"'" else f"unexpected {ch!r}"
+    raise Unreadable(f"cannot read the script from here: {what}", line)
 
 
 def interpolate(template: str, values: dict[str, str]) -> str | None:

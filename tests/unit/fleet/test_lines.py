@@ -78,3 +78,16 @@ def test_toml_is_read_and_refused_as_tomllib_does(doc: str) -> None:
         base.unreadable("pyproject.toml", theirs.value, doc)
     good = '[project]\nname = "x"\ndependencies = ["a>=1", "b; python_version < \'3.12\'"]\n'
     assert base.toml_loads(good) == tomllib.loads(good)
+
+
+def test_a_template_string_over_lines_keeps_the_line_numbers_after_it() -> None:
+    """A Kotlin template whose expression holds a quote and a line break (the token
+    pattern cannot close it; the scanner reads it by hand): what follows is still
+    counted on its own line, as a manifest problem would name it."""
+    from coordination.fleet.manifests.scan import tokens
+
+    text = 'val v = "a${listOf(\n  "x")}b"\nval after = 1\n'
+    got = list(tokens(text))
+    assert [(t.kind, t.text, t.line) for t in got[3:4]] == [
+        ("str", 'a${listOf(\n  "x")}b', 1)]
+    assert next(t.line for t in got if t.text == "after") == 3
