@@ -6,6 +6,10 @@ that repo `landing`; then it goes on. At the end every repo's element reads `lan
 without a reload, and the overview, the plan's page and the page of a sweep of the plan
 that did not succeed (cancelled) say the change landed (where they said "active 0/5":
 the plan's todos never succeeded in a sweep).
+
+And a change published as pull requests on the fake GitHub: the page's pull request
+table says what the forge says (approvals against the ruleset's count, who gave them,
+why it would not merge, the link), asked by `coord ui` itself over HTTP.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import pytest
 from tests.integration.browser import doc_screenshot, serve_ui, text_of
 from tests.integration.change_repos import World, git
 from tests.integration.helpers import ROOT, Cluster, wait_serving, wait_until
-from tests.servers import free_port
+from tests.servers import free_port, stop_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -293,3 +297,69 @@ def test_a_rejected_gate_is_never_a_green_verified_badge(cluster: Cluster, brows
         wait_until(lambda: attr(browser, '[data-change="PLAN-001"]', "data-change-state")
                    == "rejected", 15, f"the change rejected on {page}")
     assert ui.poll() is None
+
+
+def pull_row(driver: Any, repo: str) -> list[str]:
+    """The cells of ``repo``'s row in the page's pull request table."""
+    return [str(c) for c in driver.execute_script(
+        "const s = document.querySelector(`#pulls [data-pr=\"${arguments[0]}\"]`);"
+        "if (!s) return [];"
+        "return [...s.closest('tr').children].map((c) => c.textContent);", repo)]
+
+
+def test_the_pull_request_table_says_what_the_forge_says(tmp_path: Path, redis_url: str,
+                                                         browser: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change published as pull requests on the fake GitHub (real HTTP, every request
+    and answer checked against GitHub's description; a ruleset asking two approvals and
+    `ci`): `coord ui` asks the forge, and the page's table shows each repo's pull
+    request, linked, with its approvals against the ruleset's count and who gave them,
+    and why it would not merge; the forge token is nowhere on the page."""
+    from coordination.settings import get_settings
+    from tests.forges import FakeGitHub
+    from tests.integration.forge_change import NAMES as PULL_NAMES
+    from tests.integration.forge_change import PLAN, ForgeChange
+
+    monkeypatch.setenv("COORD_LEASE_TTL", "2")
+    get_settings.cache_clear()
+    fake = FakeGitHub(tmp_path / "forge").start()
+    proc = None
+    try:
+        fc = ForgeChange(fake, tmp_path / "w")
+        fc.draft()
+        fc.verify()
+        for r in PULL_NAMES:
+            fake.add_ruleset(f"acme/{r}", approvals=2, checks=["ci"])
+        published = fc.coord_json("change", "publish", PLAN)
+        assert [r["action"] for r in published["repos"]] == ["opened", "opened"], published
+        fake.review("acme/libz", fc.pr("libz").number, "ana")
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "coordination.cli.main", "--file", str(fc.catalog), "ui",
+             "--port", str(port)], cwd=ROOT, env={**os.environ, **fc.env},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        wait_serving(proc, base)
+        browser.get(f"{base}/changes/{PLAN}")
+        wait_until(lambda: all(pull_row(browser, r) for r in PULL_NAMES), 20,
+                   "a pull request row for each repo")
+        libz, api = pull_row(browser, "libz"), pull_row(browser, "api")
+        # repo, pull request, state, approvals, checks, mergeable, why
+        assert libz[0] == "libz" and libz[1] == f"#{fc.pr('libz').number}", libz
+        assert libz[2] == "open" and libz[3] == "1/2 (ana)" and libz[5] == "no", libz
+        assert api[3] == "0/2" and api[5] == "no", api
+        assert "review" in api[6] and "ci" in api[6], api
+        assert attr(browser, '#pulls [data-pr="libz"]', "data-pr-state") == "open"
+        link = browser.execute_script(
+            "const a = document.querySelector('#pulls tr:has([data-pr=\"libz\"]) a');"
+            "return a ? a.href : null;")
+        url = fc.rt.changes.read(PLAN).pulls["libz"].url
+        assert url and url.startswith("http") and link == url, (link, url)
+        assert fake.token not in browser.page_source
+        assert proc.poll() is None
+    finally:
+        if proc is not None:
+            stop_process(proc)
+        fake.stop()
+    assert fake.errors == [], "\n".join(fake.errors)
