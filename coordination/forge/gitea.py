@@ -112,7 +112,8 @@ class Gitea(RestForge):
             "enable_status_check") else ()
         return Protection(branch, True, True, int(data.get("required_approvals") or 0), checks)
 
-    def reviews(self, number: int, *, base: str | None = None) -> Reviews:
+    def reviews(self, number: int, *, base: str | None = None,
+                protection: Protection | None = None) -> Reviews:
         latest: dict[str, Review] = {}
         for item in self.http.pages(f"{self.base}/pulls/{number}/reviews",
                                     size_param="limit", per_page=50):
@@ -125,7 +126,7 @@ class Gitea(RestForge):
             if state is ReviewState.approved and item.get("official") is False:
                 continue  # Gitea counts official approvals (from writers) only
             latest[who] = Review(who, state, item.get("commit_id"), item.get("submitted_at"))
-        return self._counted(number, latest, base)
+        return self._counted(number, latest, base, protection)
 
     def checks(self, sha: str, *, branch: str | None = None,
                protection: Protection | None = None) -> Checks:
@@ -146,7 +147,7 @@ class Gitea(RestForge):
         data = self._raw_pr(number)
         pr = self._pr(data)
         protection = self.protection(pr.base_branch)
-        reviews = self.reviews(number, base=pr.base_branch)
+        reviews = self.reviews(number, base=pr.base_branch, protection=protection)
         checks = self.checks(pr.head_sha, branch=pr.base_branch, protection=protection)
         conflict = not bool(data.get("mergeable")) if pr.is_open else None
         found = blockers(pr, reviews, checks, conflict)

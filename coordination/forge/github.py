@@ -151,7 +151,8 @@ class GitHub(RestForge):
                 strict = strict or bool(params.get("strict_required_status_checks_policy"))
         return _Rules(protects, approvals, checks, strict)
 
-    def reviews(self, number: int, *, base: str | None = None) -> Reviews:
+    def reviews(self, number: int, *, base: str | None = None,
+                protection: Protection | None = None) -> Reviews:
         latest: dict[str, Review] = {}
         for item in self.http.pages(f"{self.base}/pulls/{number}/reviews"):
             state = _REVIEW.get(str(item.get("state")), ReviewState.commented)
@@ -159,7 +160,7 @@ class GitHub(RestForge):
             if state is ReviewState.commented and who in latest:
                 continue  # a comment after an approval leaves the approval standing
             latest[who] = Review(who, state, item.get("commit_id"), item.get("submitted_at"))
-        return self._counted(number, latest, base)
+        return self._counted(number, latest, base, protection)
 
     def checks(self, sha: str, *, branch: str | None = None,
                protection: Protection | None = None) -> Checks:
@@ -192,7 +193,7 @@ class GitHub(RestForge):
         pr = self._pr(data)
         forge_state = str(data.get("mergeable_state") or "unknown")
         protection = self.protection(pr.base_branch)
-        reviews = self.reviews(number, base=pr.base_branch)
+        reviews = self.reviews(number, base=pr.base_branch, protection=protection)
         checks = self.checks(pr.head_sha, branch=pr.base_branch, protection=protection)
         conflict = None if data.get("mergeable") is None else not data["mergeable"]
         found = blockers(pr, reviews, checks, conflict, behind=forge_state == "behind")

@@ -133,12 +133,16 @@ class RestForge(ProjectClient):
                 state: Literal["open", "all"] = "open") -> PullRequest | None:
         raise NotImplementedError
 
-    def _counted(self, number: int, latest: Mapping[str, Review], base: str | None) -> Reviews:
+    def _counted(self, number: int, latest: Mapping[str, Review], base: str | None,
+                 protection: Protection | None = None) -> Reviews:
         """Each reviewer's latest review, counted as the base branch's protection counts
-        approvals (GitHub, Gitea: a number the branch requires)."""
-        if base is None:
-            base = self.get_pr(number).base_branch
-        required = self.protection(base).required_approvals
+        approvals (GitHub, Gitea: a number the branch requires); ``protection``: the
+        base's, read already (a mergeability asks it once for reviews and checks)."""
+        if protection is None:
+            if base is None:
+                base = self.get_pr(number).base_branch
+            protection = self.protection(base)
+        required = protection.required_approvals
         return Reviews(
             tuple(w for w, r in latest.items() if r.state is ReviewState.approved),
             tuple(w for w, r in latest.items() if r.state is ReviewState.changes_requested),

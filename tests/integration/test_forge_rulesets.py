@@ -100,3 +100,31 @@ def test_a_ruleset_on_another_branch_asks_nothing_here(github: FakeGitHub,
     github.add_ruleset(PROJECT, approvals=2, checks=["ci"])
     got = client(github, PROJECT).protection("release")
     assert (got.protected, got.required_approvals, got.required_checks) == (False, 0, ())
+
+
+def test_one_mergeability_reads_the_protection_once(github: FakeGitHub,
+                                                    tmp_path: Path) -> None:
+    """The reviews' count and the required checks come from one read of the base's
+    protection (its rules, its classic protection), not one read each."""
+    github.add_ruleset(PROJECT, approvals=1, checks=["ci"])
+    push_branch(github, tmp_path, "bump")
+    forge = client(github, PROJECT)
+    pr = forge.open_pr(NewPullRequest("bump", "main", "Bump"))
+    before = len(github.seen)
+    m = forge.mergeability(pr.number)
+    assert m.reviews.required == 1 and m.checks is not None and m.checks.required == ("ci",)
+    read = [s.path for s in github.seen[before:]]
+    assert sum(p.endswith("/rules/branches/main") for p in read) == 1, read
+    assert sum(p.endswith("/branches/main/protection") for p in read) == 1, read
+
+
+def test_a_server_without_rulesets_reads_the_classic_protection_alone(
+        github: FakeGitHub) -> None:
+    """A GitHub Enterprise Server from before rulesets answers 404 to the rules: the
+    protection reads as it did before rulesets were read."""
+    github.protect(PROJECT, approvals=2, checks=["ci"])
+    github.fail("GET", r"/rules/branches/", 404, body={"message": "Not Found"})
+    got = client(github, PROJECT).protection("main")
+    assert (got.protected, got.known, got.required_approvals, got.required_checks) == (
+        True, True, 2, ("ci",))
+    assert rules_read(github) == 1
