@@ -200,7 +200,7 @@ def verified(sweep_id: str, todo_id: str, gate: Mapping[str, Any], binding: str,
             proof_of = (partial(ssh_proof, sweep_id, todo_id, binding, who, v,
                                 approvers.allowed, allowed_from) if proofs is None
                         else partial(_checked_before, proofs, who, v))
-            got = _by_file(what, who, v, approvers, approvers.allowed, proof_of)
+            got = _by_file(what, who, v, approvers, proof_of)
             if isinstance(got, str):
                 why = got
             elif got is not None:
@@ -228,7 +228,7 @@ def _checked_before(proofs: Mapping[tuple[str, str], sshsig.Proof | str | CoordE
     return "its SSH signature was not checked" if found is None else found
 
 
-def _by_file(what: str, who: str, v: Mapping[str, Any], approvers: Approvers, allowed: Path,
+def _by_file(what: str, who: str, v: Mapping[str, Any], approvers: Approvers,
              proof_of: Callable[[], sshsig.Proof | str | CoordError]
              ) -> sshsig.Proof | str | None:
     """Under an allowed-signers file: why ``who``'s vote ``v`` does not count (a string),
@@ -240,11 +240,11 @@ def _by_file(what: str, who: str, v: Mapping[str, Any], approvers: Approvers, al
                     f" without a seal; with approvers: a {v.get('via')} vote counts "
                     "only sealed (give coord COORD_SIGNING_KEY)")
         if who not in approvers.principals():
-            return f"{what}: {who} is not a principal of {allowed}"
+            return f"{what}: {who} is not a principal of {approvers.allowed}"
         return None
     if not v.get("ssh"):
         return (f"{what}: no SSH signature, and the catalog's approvers: requires one "
-                f"(allowed signers {allowed}): approve with COORD_APPROVE_KEY "
+                f"(allowed signers {approvers.allowed}): approve with COORD_APPROVE_KEY "
                 "naming your SSH key (or with it in ssh-agent)")
     proof = proof_of()
     if isinstance(proof, CoordError):
