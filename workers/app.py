@@ -35,7 +35,15 @@ class Connection(KombuConnection):
 
 def create_app(settings: Settings | None = None, **options: Unpack[AppOptions]) -> Celery:
     """A configured Celery app with coord's task registered (see celery_app)."""
-    app = celery_app(settings, **options)
+    return serving(celery_app(settings, **options))
+
+
+def serving(app: Celery) -> Celery:
+    """``app`` (a sending app of :func:`celery_app`) made to serve: coord's task
+    registered, once, and no other. What an embedded run does to the app its runtime was
+    wired with to send (:func:`coordination.dispatch.sender`)."""
+    if "coord.run_todo" in app.tasks:
+        return app
     tasks.register(app)
     app.amqp.Connection = Connection  # how its banner and logs show the broker's URL
     # Only coord's task: no Celery built-in (celery.map runs any task) is served.

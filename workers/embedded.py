@@ -108,10 +108,13 @@ def _new_app(rt: Runtime) -> Any:
 
 def _app(rt: Runtime) -> Any:
     """The runtime's Celery app, given its runtime (tasks find it there): the
-    dispatcher's (coordination.launch.wire, made on first use), else a new one."""
+    dispatcher's (coordination.launch.wire, or a sender's: made on first use, and made
+    to serve), else a new one."""
     if getattr(rt.dispatcher, "app", None) is None:
         rt.dispatcher = dispatcher_for(rt, app=_new_app(rt))
-    app = rt.app
+    from workers.app import serving  # lazy: as _new_app
+
+    app = serving(rt.app)
     app.coord_runtime = rt
     return app
 

@@ -44,7 +44,22 @@ class Push(Protocol):
                  declare: Iterable[str] = ()) -> None: ...
 
 __all__ = ["BrokerDispatcher", "CeleryDispatcher", "Dispatcher", "TodoMessage", "dispatcher_for",
-           "todo_task_id"]
+           "sender", "todo_task_id"]
+
+
+def sender(rt: Runtime) -> Dispatcher:
+    """``rt``'s dispatcher, made now over its broker (Celery's default time limits) if it
+    was given none: what a process that starts, steers or carries sweeps on gives its
+    runtime when neither a worker nor a launch wired it (:class:`coordination.sweeps.service.
+    SweepService` does, as it is made). No Celery app is built until one is needed."""
+    if rt.dispatcher is None:
+        def make_app() -> Celery:
+            from coordination.dispatch.app import celery_app  # lazy: celery, only if needed
+
+            return celery_app(rt.settings, url=rt.url)
+
+        rt.dispatcher = dispatcher_for(rt, app_factory=make_app)
+    return rt.dispatcher
 
 
 def dispatcher_for(rt: Runtime, *, app: Celery | None = None,
@@ -55,18 +70,26 @@ def dispatcher_for(rt: Runtime, *, app: Celery | None = None,
     if rt.url is not None:
         return BrokerDispatcher(rt.push_messages, rt.keys, app=app, app_factory=app_factory,
                                 served=lambda: map(rt.keys.repo_queue, rt.workers.per_repo()))
-    if app is None:
-        assert app_factory is not None, "dispatcher_for needs an app or an app_factory"
-        app = app_factory()
-    return CeleryDispatcher(app, rt.keys)
+    return CeleryDispatcher(app, rt.keys, app_factory=app_factory)
 
 
 class CeleryDispatcher:
-    """A :class:`Dispatcher` over a Celery app."""
+    """A :class:`Dispatcher` over a Celery app (or a factory that makes it on first use)."""
 
-    def __init__(self, app: Celery, keys: Keys) -> None:
-        self.app = app
+    def __init__(self, app: Celery | None, keys: Keys, *,
+                 app_factory: Callable[[], Celery] | None = None) -> None:
+        if app is None and app_factory is None:
+            raise ValueError("CeleryDispatcher needs an app or an app_factory")
+        self._app = app
+        self._app_factory = app_factory
         self.keys = keys
+
+    @property
+    def app(self) -> Celery:
+        if self._app is None:
+            assert self._app_factory is not None
+            self._app = self._app_factory()
+        return self._app
 
     def send(self, messages: Iterable[TodoMessage]) -> None:
         batch = list(messages)

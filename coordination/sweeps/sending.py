@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
 
-from coordination.dispatch import dispatcher_for
 from coordination.messages import BROKER_PRIORITY, Dispatcher, TodoMessage
 from coordination.runtime.context import Runtime
 from coordination.status import DONE, TodoStatus
@@ -43,14 +41,12 @@ def todo_task_id(spec: SweepSpec, todo_id: str) -> str:
 
 
 def dispatcher(rt: Runtime) -> Dispatcher:
-    """The runtime's dispatcher; a sender over the configured broker if it was given none."""
+    """The runtime's dispatcher, given it when it was made: by the worker, the launch
+    (:func:`coordination.launch.wire`) or the sweep service
+    (:func:`coordination.dispatch.sender`). Sending builds none."""
     if rt.dispatcher is None:
-        def make_app() -> Any:
-            from coordination.dispatch.app import celery_app  # lazy: celery, only if needed
-
-            return celery_app(rt.settings, url=rt.url)
-
-        rt.dispatcher = dispatcher_for(rt, app_factory=make_app)
+        raise RuntimeError("this runtime sends todos but was given no dispatcher: wire it "
+                           "when it is made (coordination.dispatch.sender)")
     return rt.dispatcher
 
 

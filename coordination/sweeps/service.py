@@ -80,6 +80,9 @@ class SweepService:
     """Start, inspect, resume, cancel and sync sweeps."""
 
     def __init__(self, rt: Runtime, catalog_path: str | Path | None = None) -> None:
+        from coordination.dispatch import sender  # lazy: builds no Celery app, imports none
+
+        sender(rt)  # wired now: what it starts, steers or carries on sends (sending.py)
         self.rt = rt
         self.catalog_path = Path(catalog_path) if catalog_path else None
         self._problems: Problems = {}

@@ -69,6 +69,20 @@ def test_the_app_registers_only_coords_tasks(redis_url: str | None) -> None:
     assert not CELERY_BUILTINS & set(app.tasks)
 
 
+def test_a_sending_app_made_to_serve_registers_coords_task_once_and_only_it() -> None:
+    """What an embedded run does to the app a sender wired (coordination.dispatch.sender):
+    the same app serves, coord's task registered once, Celery's built-ins dropped."""
+    from coordination.dispatch.app import celery_app
+    from workers.app import serving
+
+    app = celery_app(Settings(redis_url=URL))
+    assert "coord.run_todo" not in app.tasks
+    assert serving(app) is app
+    assert set(app.tasks) == COORD_TASKS
+    task = app.tasks["coord.run_todo"]
+    assert serving(app) is app and app.tasks["coord.run_todo"] is task  # not again
+
+
 def test_a_shared_task_imported_before_the_app_is_not_registered_either() -> None:
     from celery import shared_task
 
