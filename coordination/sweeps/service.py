@@ -54,6 +54,8 @@ from coordination.sweeps.starts.triggers import Trigger
 from coordination.sweeps.waiting import ended_by
 
 if TYPE_CHECKING:
+    from coordination.keys import Keys
+    from coordination.settings import Settings
     from coordination.catalog.models import Catalog
     from coordination.catalog.selection.templates import Problems
     from coordination.sweeps.governance import approvals, control_log, gates
@@ -74,6 +76,42 @@ else:
 #: Statuses a resume may start the next run from.
 RESUMABLE = frozenset(s for s, nxt in SWEEP_TRANSITIONS.items() if SweepStatus.queued in nxt
                       and s not in SWEEP_LIVE)
+
+
+def plan_spec(keys: Keys, settings: Settings, catalog_path: Path | None, plan_id: str, *,
+              strategy: str, ignore_blockers: bool, again: bool = False,
+              sequential: bool = False, merge_chains: bool = False,
+              repos: list[str] | None = None) -> SweepSpec:
+    """The spec of a sweep of ``plan_id``, from the catalog alone (nothing in Redis is
+    read, so a launch plans before it opens a runtime: a plan refused starts no server).
+    Refused (PlanError) with COORD_REQUIRE_APPROVERS=1 when one of its gates asks for
+    particular or several people in a catalog without ``approvers:``."""
+    from coordination.sweeps.planning import Planning  # lazy: the planner, only to start
+
+    planning = Planning(keys, catalog_path)
+    spec = planning.plan_spec(plan_id, strategy=strategy, ignore_blockers=ignore_blockers,
+                              again=again, sequential=sequential, merge_chains=merge_chains,
+                              repos=repos)
+    return approvers_required(settings, planning.catalog, spec)
+
+
+def approvers_required(settings: Settings, catalog: Callable[[], Catalog],
+                       spec: SweepSpec) -> SweepSpec:
+    """``spec``, unless COORD_REQUIRE_APPROVERS=1 and one of its gates asks for particular
+    or several people in a catalog without ``approvers:`` (PlanError). ``catalog``: read
+    only when that is asked."""
+    if not settings.require_approvers:
+        return spec
+    # lazy: the planner, needed only to start, not to read
+    from coordination.planner.validate import APPROVERS_FIX, unproven_gates
+
+    unproven = unproven_gates(catalog(), spec.todos)
+    if unproven:
+        raise PlanError("COORD_REQUIRE_APPROVERS=1: refusing to start a sweep whose gates' "
+                        "approvers would be self-declared:\n" + "\n".join(
+                            f"  - {tid}: {why}" for tid, why in unproven),
+                        hint=APPROVERS_FIX + " (or unset COORD_REQUIRE_APPROVERS)")
+    return spec
 
 
 class SweepService:
@@ -113,33 +151,17 @@ class SweepService:
     def plan_spec(self, plan_id: str, *, strategy: str, ignore_blockers: bool,
                   again: bool = False, sequential: bool = False,
                   merge_chains: bool = False, repos: list[str] | None = None) -> SweepSpec:
-        return self._approvers_required(self.planning.plan_spec(
-            plan_id, strategy=strategy, ignore_blockers=ignore_blockers, again=again,
-            sequential=sequential, merge_chains=merge_chains, repos=repos))
+        return plan_spec(self.rt.keys, self.rt.settings, self.catalog_path, plan_id,
+                         strategy=strategy, ignore_blockers=ignore_blockers, again=again,
+                         sequential=sequential, merge_chains=merge_chains, repos=repos)
 
     def todo_spec(self, todo_id: str, *, ignore_blockers: bool = False) -> SweepSpec:
         """One todo as a one-todo sweep. A blocker that succeeded in a sweep not yet
         synced does not block: that sweep is synced first."""
         if not ignore_blockers:
             self.sync_succeeded(self.planning.blocking_todos(todo_id))
-        return self._approvers_required(
-            self.planning.todo_spec(todo_id, ignore_blockers=ignore_blockers))
-
-    def _approvers_required(self, spec: SweepSpec) -> SweepSpec:
-        """``spec``, unless COORD_REQUIRE_APPROVERS=1 and one of its gates asks for
-        particular or several people in a catalog without ``approvers:`` (PlanError)."""
-        if not self.rt.settings.require_approvers:
-            return spec
-        # lazy: the planner, needed only to start, not to read
-        from coordination.planner.validate import APPROVERS_FIX, unproven_gates
-
-        unproven = unproven_gates(self.catalog(), spec.todos)
-        if unproven:
-            raise PlanError("COORD_REQUIRE_APPROVERS=1: refusing to start a sweep whose gates' "
-                            "approvers would be self-declared:\n" + "\n".join(
-                                f"  - {tid}: {why}" for tid, why in unproven),
-                            hint=APPROVERS_FIX + " (or unset COORD_REQUIRE_APPROVERS)")
-        return spec
+        return approvers_required(self.rt.settings, self.catalog,
+                                  self.planning.todo_spec(todo_id, ignore_blockers=ignore_blockers))
 
     def sync_succeeded(self, todo_ids: Sequence[str]) -> list[str]:
         """Sync the recent ended sweeps of this catalog, not synced yet, in which one of

@@ -56,9 +56,13 @@ def test_require_approvers_refuses_to_start_the_sweep(
     assert got.value.exit_code == 2
     assert "TODO-002" in got.value.message and "approvals: 2" in got.value.message
     assert "approvers: {allowed_signers: FILE}" in str(got.value.hint)
+    beside = sorted(p.name for p in eco.parent.iterdir())
     r = CliRunner().invoke(cli, ["--file", str(eco), "plan", "sweep", "PLAN-001"])
     assert isinstance(r.exception, PlanError) and r.exception.exit_code == 2, r.output
     assert "COORD_REQUIRE_APPROVERS=1" in r.exception.message
+    # Refused before the runtime opens: no embedded server started, nothing left beside
+    # the catalog (its conf, AOF and log).
+    assert sorted(p.name for p in eco.parent.iterdir()) == beside
     # a plain gate, or one with approvers:, starts
     svc = SweepService(fresh_runtime(), catalog(tmp_path, "{}"))
     assert "TODO-002" in svc.plan_spec("PLAN-001", strategy="levels",
