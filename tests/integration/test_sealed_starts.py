@@ -154,12 +154,14 @@ def test_another_repos_worker_user_cannot_start_the_release_either(
 def send_as(url: str, sid: str, todo: str) -> None:
     """Queue and send ``todo`` of ``sid`` with coord's own code, as the holder of ``url``
     (no signing key)."""
+    from coordination.dispatch import sender
     from coordination.runtime.context import Runtime
     from coordination.settings import Settings
     from coordination.sweeps.sending import send_todos
     from coordination.sweeps.spec_store import load_spec
 
     rt = Runtime.create(Settings(redis_url=url))
+    sender(rt)  # wired as a process that sends is
     spec = load_spec(rt, sid)
     assert spec is not None
     sent: Callable[[], list[str]] = lambda: send_todos(rt, spec, [todo], reason="forged")
