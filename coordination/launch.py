@@ -23,7 +23,7 @@ from coordination.runtime.context import Runtime, every_setting, get_runtime
 from coordination.status import SWEEP_LIVE, SweepStatus, TodoStatus
 from coordination.sweeps import SweepService, new_sweep_id, unattended
 from coordination.sweeps import runner
-from coordination.sweeps.service import plan_spec
+from coordination.sweeps.service import plan_spec, todo_spec
 from coordination.sweeps.progress import end_sweep
 from coordination.sweeps.governance.freeze import refuse_if_frozen
 from coordination.sweeps.reading import StatusDocument
@@ -297,28 +297,28 @@ def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = Non
     run by one worker in one task; ``trigger``: what starts it (a schedule, a push); a
     push's ``repos`` scope the sweep to those repos' todos
     (:func:`coordination.sweeps.starts.triggers.trigger_scope`)."""
-    planned: SweepSpec | None = None
-    if plan_id is not None and todo_id is None:
-        # Planned from the catalog alone, before the runtime opens: a plan refused (not
-        # found, a template unexpanded, self-declared approvers) starts no embedded server and leaves
-        # nothing beside the catalog.
-        settings = every_setting()
-        planned = plan_spec(Keys(settings.namespace), settings, file, plan_id,
-                            strategy=strategy, ignore_blockers=ignore_blockers, again=again,
+    # Planned from the catalog alone, before the runtime opens: a sweep refused (a plan or
+    # todo not found, a template unexpanded, self-declared approvers) starts no embedded
+    # server and leaves nothing beside the catalog.
+    settings = every_setting()
+    keys = Keys(settings.namespace)
+    planned: SweepSpec | None
+    if todo_id is not None:
+        # None: a blocker may have succeeded in a sweep not synced yet (read on Redis)
+        planned = todo_spec(keys, settings, file, todo_id, ignore_blockers=ignore_blockers)
+        name, kind = todo_id, "todo"
+    else:
+        assert plan_id is not None
+        planned = plan_spec(keys, settings, file, plan_id, strategy=strategy,
+                            ignore_blockers=ignore_blockers, again=again,
                             sequential=sequential, merge_chains=merge_chains,
                             repos=trigger_scope(trigger))
+        name, kind = plan_id, "plan"
     rt = get_runtime(file)
     svc = SweepService(rt, file)
     # Before anything is forked (start_spec asks again: the one door).
     refuse_if_frozen(rt, f"start a sweep of {todo_id or plan_id}")
-    if planned is not None:
-        spec = planned
-        name, kind = str(plan_id), "plan"
-    else:
-        assert todo_id is not None
-        # Its blockers' sweeps are synced first: a one-todo sweep is planned on Redis.
-        spec = svc.todo_spec(todo_id, ignore_blockers=ignore_blockers)
-        name, kind = todo_id, "todo"
+    spec = planned if planned is not None else svc.todo_spec(str(todo_id))
     spec.no_cache = no_cache
     wire(rt, svc, with_tasks=rt.settings.embedded)
     return Launch(svc, spec, name, kind, atomic, trigger=trigger)

@@ -95,6 +95,21 @@ def plan_spec(keys: Keys, settings: Settings, catalog_path: Path | None, plan_id
     return approvers_required(settings, planning.catalog, spec)
 
 
+def todo_spec(keys: Keys, settings: Settings, catalog_path: Path | None, todo_id: str, *,
+              ignore_blockers: bool) -> SweepSpec | None:
+    """``todo_id`` as a one-todo sweep, from the catalog alone (as :func:`plan_spec`); None
+    when one of its blockers is a todo the catalog does not say is completed: a sweep may
+    have run it and not been synced yet, so it is planned on Redis
+    (:meth:`SweepService.todo_spec` syncs that sweep first)."""
+    from coordination.sweeps.planning import Planning  # lazy: the planner, only to start
+
+    planning = Planning(keys, catalog_path)
+    if not ignore_blockers and planning.blocking_todos(todo_id):
+        return None
+    spec = planning.todo_spec(todo_id, ignore_blockers=ignore_blockers)
+    return approvers_required(settings, planning.catalog, spec)
+
+
 def approvers_required(settings: Settings, catalog: Callable[[], Catalog],
                        spec: SweepSpec) -> SweepSpec:
     """``spec``, unless COORD_REQUIRE_APPROVERS=1 and one of its gates asks for particular
@@ -158,10 +173,14 @@ class SweepService:
     def todo_spec(self, todo_id: str, *, ignore_blockers: bool = False) -> SweepSpec:
         """One todo as a one-todo sweep. A blocker that succeeded in a sweep not yet
         synced does not block: that sweep is synced first."""
-        if not ignore_blockers:
-            self.sync_succeeded(self.planning.blocking_todos(todo_id))
-        return approvers_required(self.rt.settings, self.catalog,
-                                  self.planning.todo_spec(todo_id, ignore_blockers=ignore_blockers))
+        spec = todo_spec(self.rt.keys, self.rt.settings, self.catalog_path, todo_id,
+                         ignore_blockers=ignore_blockers)
+        if spec is not None:
+            return spec
+        planning = self.planning
+        self.sync_succeeded(planning.blocking_todos(todo_id))
+        return approvers_required(self.rt.settings, planning.catalog,
+                                  planning.todo_spec(todo_id))
 
     def sync_succeeded(self, todo_ids: Sequence[str]) -> list[str]:
         """Sync the recent ended sweeps of this catalog, not synced yet, in which one of
