@@ -73,23 +73,34 @@ def dispatcher_for(rt: Runtime, *, app: Celery | None = None,
     return CeleryDispatcher(app, rt.keys, app_factory=app_factory)
 
 
+class AppSource:
+    """A dispatcher's Celery app: the one given, or made by ``factory`` on first use."""
+
+    def __init__(self, owner: str, app: Celery | None,
+                 factory: Callable[[], Celery] | None) -> None:
+        if app is None and factory is None:
+            raise ValueError(f"{owner} needs an app or an app_factory")
+        self.app = app
+        self._factory = factory
+
+    def __call__(self) -> Celery:
+        if self.app is None:
+            assert self._factory is not None
+            self.app = self._factory()
+        return self.app
+
+
 class CeleryDispatcher:
     """A :class:`Dispatcher` over a Celery app (or a factory that makes it on first use)."""
 
     def __init__(self, app: Celery | None, keys: Keys, *,
                  app_factory: Callable[[], Celery] | None = None) -> None:
-        if app is None and app_factory is None:
-            raise ValueError("CeleryDispatcher needs an app or an app_factory")
-        self._app = app
-        self._app_factory = app_factory
+        self.source = AppSource("CeleryDispatcher", app, app_factory)
         self.keys = keys
 
     @property
     def app(self) -> Celery:
-        if self._app is None:
-            assert self._app_factory is not None
-            self._app = self._app_factory()
-        return self._app
+        return self.source()
 
     def send(self, messages: Iterable[TodoMessage]) -> None:
         batch = list(messages)
@@ -146,22 +157,16 @@ class BrokerDispatcher:
     def __init__(self, push: Push, keys: Keys, *, app: Celery | None = None,
                  app_factory: Callable[[], Celery] | None = None,
                  served: Callable[[], Iterable[str]] | None = None) -> None:
-        if app is None and app_factory is None:
-            raise ValueError("BrokerDispatcher needs an app or an app_factory")
+        self.source = AppSource("BrokerDispatcher", app, app_factory)
         self.push = push
         self.keys = keys
-        self._app = app
-        self._app_factory = app_factory
         self.envelopes = Envelopes()
         self._declared: set[str] = set()
         self._served = served
 
     @property
     def app(self) -> Celery:
-        if self._app is None:
-            assert self._app_factory is not None
-            self._app = self._app_factory()
-        return self._app
+        return self.source()
 
     def send(self, messages: Iterable[TodoMessage]) -> None:
         batch = list(messages)

@@ -36,7 +36,7 @@ def test_the_sweep_service_wires_its_runtime_without_building_an_app() -> None:
     SweepService(rt)
     d = rt.dispatcher
     assert isinstance(d, CeleryDispatcher)  # fakeredis: Celery's in-memory transport
-    assert d._app is None  # made on first need (a send, a revoke), not to read a sweep
+    assert d.source.app is None  # made on first need (a send, a revoke), not to read a sweep
     assert sender(rt) is d  # once: a second service keeps it
     SweepService(rt)
     assert rt.dispatcher is d
