@@ -173,14 +173,11 @@ class SweepService:
     def todo_spec(self, todo_id: str, *, ignore_blockers: bool = False) -> SweepSpec:
         """One todo as a one-todo sweep. A blocker that succeeded in a sweep not yet
         synced does not block: that sweep is synced first."""
-        spec = todo_spec(self.rt.keys, self.rt.settings, self.catalog_path, todo_id,
-                         ignore_blockers=ignore_blockers)
-        if spec is not None:
-            return spec
         planning = self.planning
-        self.sync_succeeded(planning.blocking_todos(todo_id))
+        if not ignore_blockers:
+            self.sync_succeeded(planning.blocking_todos(todo_id))
         return approvers_required(self.rt.settings, planning.catalog,
-                                  planning.todo_spec(todo_id))
+                                  planning.todo_spec(todo_id, ignore_blockers=ignore_blockers))
 
     def sync_succeeded(self, todo_ids: Sequence[str]) -> list[str]:
         """Sync the recent ended sweeps of this catalog, not synced yet, in which one of
