@@ -43,8 +43,9 @@ def test_a_refused_sweep_leaves_nothing_beside_the_catalog(
 
 def test_a_blocked_todo_is_judged_after_its_blockers_sweeps_are_read(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """TODO-002's blocker may have succeeded in a sweep not synced yet: the runtime opens
-    to read that, and the todo is refused as blocked only then."""
+    """TODO-002's blocker may have succeeded in a sweep not synced yet, which only Redis
+    says: it is refused as blocked once that was read (a blocker done in a sweep not
+    synced lets it run: test_todo_run.py)."""
     monkeypatch.delenv("COORD_REDIS_URL", raising=False)
     eco = catalog(tmp_path)
     r = CliRunner().invoke(cli, ["--file", str(eco), "todo", "run", "TODO-002"])

@@ -68,3 +68,14 @@ def test_a_failing_todo_exits_1_and_an_unknown_one_2(tmp_path: Path) -> None:
     r = coord(cat, "todo", "run", "TODO-01")
     clean_error(r, 2)
     assert "unknown todo" in r.stderr and "did you mean" in r.stderr
+
+
+def test_a_blocker_done_in_a_sweep_not_synced_yet_lets_it_run(tmp_path: Path) -> None:
+    """The launch plans a one-todo sweep from the catalog before Redis opens, except when a
+    blocker is open there: a sweep may have run it without syncing, read on Redis first."""
+    cat = catalog(tmp_path)
+    assert coord(cat, "todo", "run", "TODO-001", "--no-sync").returncode == 0
+    assert todo_status(cat, "TODO-001") != "completed"  # not synced
+    r = coord(cat, "todo", "run", "TODO-002", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["status"] == "succeeded", r.stderr
+    assert todo_status(cat, "TODO-001") == "completed"  # synced before it was planned
