@@ -13,6 +13,7 @@ from coordination.dispatch.app import EMBEDDED_POLLING_INTERVAL as EMBEDDED_POLL
 from coordination.dispatch.app import AppOptions, celery_app
 from coordination.dispatch.app import limits_from_catalog as limits_from_catalog
 from coordination.dispatch.app import todo_budget as todo_budget
+from coordination.dispatch.signatures import TASK_NAME
 from coordination.redis_url import url_password
 from workers import tasks
 
@@ -42,7 +43,7 @@ def serving(app: Celery) -> Celery:
     """``app`` (a sending app of :func:`celery_app`) made to serve: coord's task
     registered, once, and no other. What an embedded run does to the app its runtime was
     wired with to send (:func:`coordination.dispatch.sender`)."""
-    if "coord.run_todo" in app.tasks:
+    if TASK_NAME in app.tasks:
         return app
     tasks.register(app)
     app.amqp.Connection = Connection  # how its banner and logs show the broker's URL

@@ -50,8 +50,8 @@ __all__ = ["BrokerDispatcher", "CeleryDispatcher", "Dispatcher", "TodoMessage", 
 def sender(rt: Runtime) -> Dispatcher:
     """``rt``'s dispatcher, made now over its broker (Celery's default time limits) if it
     was given none: what a process that starts, steers or carries sweeps on gives its
-    runtime when neither a worker nor a launch wired it (:class:`coordination.sweeps.service.
-    SweepService` does, as it is made). No Celery app is built until one is needed."""
+    runtime when neither a worker nor a launch wired it (``SweepService`` does, as it is
+    made). No Celery app is built until one is needed."""
     if rt.dispatcher is None:
         def make_app() -> Celery:
             from coordination.dispatch.app import celery_app  # lazy: celery, only if needed
