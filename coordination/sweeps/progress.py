@@ -479,15 +479,17 @@ def finish_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, lease: Lease,
     same worker: not sent. Returns the script's answer (``ok`` False: the fence was
     stale, nothing written)."""
     t = spec.todos[todo_id]
+    # The spec's facts first (what the script sends on, the breaker it reports to),
+    # then the seal over the outcome, then the one write of both.
+    successors = spec.sent_on_finish(todo_id)
+    breaker = None if spec.mode == Mode.rollback else spec.breaker(t.repo)
     fields = {**fields, "exit_code": fields.get("exit_code"),
               OUTCOME_FIELD: _seal(rt, spec.sweep_id, todo_id, spec.run, status,
                                    fields.get("exit_code"))}
     try:
         fin = riding_out(lambda: rt.transitions.finish(
             spec.sweep_id, todo_id, lease=lease, status=status, fields=fields, event=event,
-            level=level, successors=spec.sent_on_finish(todo_id),
-            breaker=None if spec.mode == Mode.rollback else spec.breaker(t.repo),
-            resources=t.resources,
+            level=level, successors=successors, breaker=breaker, resources=t.resources,
         ), patience)
     except (redis.ConnectionError, redis.TimeoutError):
         # Recorded on a master, and no replica confirmed it while the lease lived

@@ -22,6 +22,7 @@ the command, and calls :meth:`Turn.finish`.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 import traceback
@@ -464,10 +465,12 @@ def _start(d: Delivery, head: SweepRecord | None) -> Started | Refusal:
     # A half-open breaker's probe that never reports back frees the way after this.
     probe_for = t.timeout * (t.retries + 1) + backoff_cap(t.retries) + 2 * rt.settings.lease_ttl
     pace, resources = spec.pace_of(todo_id), spec.resources_of(todo_id)
-    deadline: float | None = None  # read when first needed: only a todo that waits
     delay, waited = 0.05, False
-    wait_limit = spec.wait_timeout_of(todo_id)
-    began = 0.0  # when it first had to wait (monotonic)
+    limit = spec.wait_timeout_of(todo_id)
+    wait_limit = math.inf if limit is None else limit
+    # When it first had to wait, and until when its sweep lets it (monotonic): read at
+    # its first wait, since most todos never wait.
+    began = deadline = 0.0
     while True:
         # One round trip: sweep dispatching and at this run, predecessors succeeded,
         # breaker, first in line, repo and resource slots, claim, event. Retried with
@@ -485,16 +488,15 @@ def _start(d: Delivery, head: SweepRecord | None) -> Started | Refusal:
         if st.verdict != StartVerdict.wait:
             return st
         if not waited:
-            began = time.monotonic()
-        waited = True
-        if wait_limit is not None and time.monotonic() - began >= wait_limit:
-            return _wait_expired(d, st.detail, wait_limit, rank)
-        if deadline is None:
-            deadline = _wait_deadline(rt, spec.sweep_id, head)
+            began, deadline = time.monotonic(), _wait_deadline(rt, spec.sweep_id, head)
+            waited = True
+        if time.monotonic() - began >= wait_limit:
+            break  # its wait_timeout is up
         if time.monotonic() + delay > deadline:
             return Outcome.gone, {"reason": "no lease before the sweep ended"}
         _pause(rt, rank, delay * random.uniform(0.5, 1.5))
         delay = min(delay * 2, 1.0)
+    return _wait_expired(d, st.detail, wait_limit, rank)
 
 
 def _pause(rt: Runtime, rank: str, pause: float) -> None:
