@@ -82,6 +82,11 @@ class LostVerdict(StrEnum):
     gone = "gone"  # the sweep is gone
 
 
+#: The outcome seals of a todo the start script ends itself, in this run: ending
+#: ``skipped`` and ending ``failed`` (poisoned); None: no key, nothing sealed.
+StartSeals = tuple["Mapping[str, object] | None", "Mapping[str, object] | None"]
+
+
 @dataclass(frozen=True)
 class Started:
     """What :meth:`Transitions.start` answered (see :class:`StartVerdict`)."""
@@ -145,7 +150,8 @@ class Transitions:
               resources: Sequence[tuple[str, int]] = (), breaker: tuple[int, float] | None = None,
               rank: str | None = None, probe_for: float = 3600.0,
               waiter_stale: float = 5.0, waited: bool = False, run: int | None = None,
-              pace: Sequence[tuple[str, float, int]] = ()) -> Started:
+              pace: Sequence[tuple[str, float, int]] = (),
+              seals: StartSeals = (None, None)) -> Started:
         """Try to start a todo (see ``lua/todo_start.lua``). Pass the same ``token``
         to retry a call whose reply was lost: it answers ``started`` again.
 
@@ -157,7 +163,10 @@ class Transitions:
         ``run``: the run of the caller's spec (answered ``run`` when the sweep is at
         another one: the caller reads the current spec and asks again); ``pace``:
         ``(bucket, seconds per token, burst)`` of the pace buckets the start must take
-        a token from (answered ``paced`` with when one is due when any is empty)."""
+        a token from (answered ``paced`` with when one is due when any is empty);
+        ``seals``: the outcome seals of the todo ending ``skipped`` and ending ``failed``
+        (poisoned) in this run, the one the script decides written with it (None: no
+        key, nothing sealed; only the door, ``sweeps/progress.py``, seals)."""
         token = token or start_token(self.keys, sweep_id, todo_id)
         rank = rank or waiter_rank(DEFAULT_RANK, 0.0, sweep_id, todo_id)
         slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
@@ -184,7 +193,8 @@ class Transitions:
              brk_n, brk_cooldown, probe_for, rank, waiter_stale, int(waited),
              "" if run is None else str(run), len(res_names), *res_caps,
              *res_names, repo, len(pace),
-             *(x for _b, iv, burst in pace for x in (repr(float(iv)), int(burst))), *preds],
+             *(x for _b, iv, burst in pace for x in (repr(float(iv)), int(burst))),
+             *(encode(dict(x)) if x else "" for x in seals), *preds],
         )
         verdict = StartVerdict(str(res[0]))
         if verdict == StartVerdict.started and not acked:
@@ -281,16 +291,19 @@ class Transitions:
         return self._unconfirmed.pop(token, None)
 
     def lost(self, sweep_id: str, todo_id: str, *, repo: str, token: str, max_lost: int,
-             now: float, why: str, level: int = -1, breaker: tuple[int, float] | None = None
-             ) -> LostVerdict:
+             now: float, why: str, level: int = -1, breaker: tuple[int, float] | None = None,
+             seals: Mapping[str, object] | None = None) -> LostVerdict:
         """A running todo whose lease is gone: ``requeued`` to run again, or
-        ``poisoned`` (failed) at its ``max_lost``-th lost run; the lost run counts
-        against the repo's breaker. See :class:`LostVerdict` and ``lua/todo_lost.lua``."""
+        ``poisoned`` (failed) at its ``max_lost``-th lost run, written with ``seals``
+        (its outcome seal ending ``failed`` in this run; None: no key); the lost run
+        counts against the repo's breaker. See :class:`LostVerdict` and
+        ``lua/todo_lost.lua``."""
         res = lua("todo_lost")(
             self.r,
             [*self._ledger(sweep_id), self.keys.breaker(repo)],
             [*self._ledger_args, token, max_lost, encode(now), why, level,
-             (breaker or (0, 0.0))[0], repo, sweep_id, todo_id],
+             (breaker or (0, 0.0))[0], repo, sweep_id, todo_id,
+             encode(dict(seals)) if seals else ""],
         )
         return LostVerdict(str(res))
 

@@ -26,9 +26,9 @@ from coordination.runtime.queues import BROKER_PRIORITIES
 from coordination.runtime.sweep_fields import Checkpoint
 from coordination.runtime.transitions import LostVerdict
 from coordination.status import EventKind, TodoStatus
-from coordination.sweeps.progress import after_script, resend
+from coordination.sweeps.progress import after_script, lose_run, resend
 from coordination.sweeps.sending import message, todo_task_id
-from coordination.sweeps.spec import Mode, SweepSpec
+from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import level_index
 
 log = logging.getLogger("coord.supervisor")
@@ -39,12 +39,7 @@ def lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: Checkpoint, now: floa
     """A running todo whose lease expired (or was freed, ``why``: its holder is gone
     and others waited on it): run it again, or fail it as poison."""
     repo = spec.todos[tid].repo
-    verdict = rt.transitions.lost(
-        spec.sweep_id, tid, repo=repo, token=str(cp.get("token")),
-        max_lost=rt.settings.max_lost_runs, now=now, why=why,
-        level=level_index(spec, tid),
-        breaker=None if spec.mode == Mode.rollback else spec.breaker(repo),
-    )
+    verdict = lose_run(rt, spec, tid, token=str(cp.get("token")), now=now, why=why)
     if verdict in (LostVerdict.requeued, LostVerdict.poisoned):
         rt.metrics.count_lost(repo)
     if verdict == LostVerdict.requeued:
@@ -62,8 +57,9 @@ def poisoned(rt: Runtime, spec: SweepSpec, tid: str, *, worker: str | None = Non
              level_done: bool | None = None, terminal: int | None = None,
              level: int | None = None) -> None:
     """After a todo ended ``failed`` for having lost too many runs (the script that
-    ended it also counted it): say so, seal it, then carry the sweep on. ``level``: its
-    level index, when the caller has it already."""
+    ended it, the lost-run script or the start script's takeover, also counted it and
+    wrote its seal): say so, then carry the sweep on. ``level``: its level index, when
+    the caller has it already."""
     cp = rt.checkpoints.get(spec.sweep_id, tid) or Checkpoint(status=TodoStatus.failed)
     rt.events.emit(EventKind.todo_lost, sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
                    reason="lease expired", lost_runs=cp.get("lost_runs"))

@@ -61,7 +61,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -72,7 +72,7 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Lease
 from coordination.runtime.metrics import Outcome
 from coordination.runtime.sweep_fields import Checkpoint
-from coordination.runtime.transitions import Finished
+from coordination.runtime.transitions import Finished, LostVerdict, Started
 from coordination.status import (
     DONE,
     NOT_STARTED,
@@ -433,7 +433,8 @@ def progress(rt: Runtime, spec: SweepSpec, changes: Iterable[Change], *,
 # order (as Prefect's ``set_task_run_state`` is the one way a task run's state moves):
 # an ending made anywhere else could forget the seal the landing rule reads.
 # ``tests/unit/sweeps/test_one_door.py`` walks the source: no other module calls
-# ``outcome_stamp``, writes ``outcome_seal``, runs ``Transitions.finish``/``.end``,
+# ``outcome_stamp``, writes ``outcome_seal``, runs the scripts that end todos
+# (``Transitions.start``, ``.lost``, ``.finish``, ``.end``),
 # moves a todo to an ended status with ``set_status_if``, or builds a :class:`Change`.
 #
 # ====================  ===========================================================
@@ -441,9 +442,15 @@ def progress(rt: Runtime, spec: SweepSpec, changes: Iterable[Change], *,
 # ====================  ===========================================================
 # Pass.end, end_todos   todos not running: skip, cancel, refuse, wait timeout, a
 #                       fault before its run, a deadline, a gate expired
+# start_run             the start script, which may end the todo itself: skipped (a
+#                       predecessor did not succeed) or failed (poisoned by its lost
+#                       runs), both sealed before it runs and written with its answer
 # finish_run            a worker's run ended (``todo_finish.lua``, fenced)
-# after_script          another script ended it (the start script's skip, the lost-run
-#                       script's poison, a gate's decision): sealed after, carried on
+# lose_run              the lost-run script, which ends a todo at its last allowed lost
+#                       run (failed, poison): sealed before it runs, written with it
+# after_script          a todo another script ended, sealed, carried on: the start
+#                       script's skip or poison, the lost-run script's poison, a gate's
+#                       decision (its decision is its seal)
 # cancel_orphans        running todos whose worker is gone when the sweep is cancelled
 # fail_gate             a gate read passed on a decision that fails its check
 # end_refused           a todo of a spec that fails its check: nothing of it sealed
@@ -455,6 +462,31 @@ def _seal(rt: Runtime, sweep_id: str, todo_id: str, run: int, status: TodoStatus
           exit_code: object = None) -> dict[str, object] | None:
     """The outcome seal of ``todo_id`` ending ``status`` in ``run`` (None without a key)."""
     return outcome_stamp(rt.settings.signing_keys, sweep_id, todo_id, run, status, exit_code)
+
+
+def start_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, worker: str, level: int,
+              token: str, rank: str, waited: bool, probe_for: float, waiter_stale: float,
+              breaker: tuple[int, float] | None, resources: Sequence[tuple[str, int]],
+              pace: Sequence[tuple[str, float, int]], patience: float) -> Started:
+    """The start script's answer for a delivery of ``todo_id`` (:meth:`Transitions.start`:
+    a lease to run it, or why not). Two of its answers end the todo there and then:
+    ``skipped`` (a predecessor did not succeed) and ``poisoned`` (``failed``: taking over
+    a dead holder's run was the last its lost runs allowed). Lua cannot seal, so both
+    endings are sealed before it runs, and the one it decides is written with its status
+    in the same step: no ending it makes is ever left unsealed, not even by a worker
+    that dies right after. The caller carries the sweep on (:func:`after_script`).
+    Asked again, with the same token, while Redis is restarting and ``patience``
+    (monotonic) lasts: a call whose reply was lost is answered ``started`` again."""
+    t = spec.todos[todo_id]
+    skipped, failed = (_seal(rt, spec.sweep_id, todo_id, spec.run, status)
+                       for status in (TodoStatus.skipped, TodoStatus.failed))
+    seals = (skipped, failed)
+    return riding_out(lambda: rt.transitions.start(
+        spec.sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
+        preds=t.preds, worker=worker, level=level, max_lost=rt.settings.max_lost_runs,
+        token=token, resources=resources, breaker=breaker, rank=rank, probe_for=probe_for,
+        waiter_stale=waiter_stale, waited=waited, run=spec.run, pace=pace, seals=seals,
+    ), patience)
 
 
 def end_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], status: TodoStatus,
@@ -512,17 +544,27 @@ def finish_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, lease: Lease,
     return fin
 
 
+def lose_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, token: str, now: float,
+             why: str) -> LostVerdict:
+    """The lost-run script's verdict on ``todo_id``, running under ``token`` with its
+    lease gone (:meth:`Transitions.lost`): queued again, or, at its last allowed lost
+    run, ended ``failed`` as poison, sealed before the script runs and written with it
+    (Lua cannot seal). The caller carries the sweep on (:func:`after_script`)."""
+    repo = spec.todos[todo_id].repo
+    breaker = None if spec.mode == Mode.rollback else spec.breaker(repo)
+    seal = _seal(rt, spec.sweep_id, todo_id, spec.run, TodoStatus.failed)
+    return rt.transitions.lost(spec.sweep_id, todo_id, repo=repo, token=token,
+                               max_lost=rt.settings.max_lost_runs, now=now, why=why,
+                               level=level_index(spec, todo_id), breaker=breaker, seals=seal)
+
+
 def after_script(rt: Runtime, spec: SweepSpec, todo_id: str, status: TodoStatus, *,
                  level: int, level_done: bool | None, terminal: int | None,
-                 queued: Iterable[str] = (), seal: bool = True) -> None:
-    """A script other than the ending ones ended ``todo_id`` ``status`` (the start
-    script's skip, the lost-run script's poison, a gate's decision): seal it after (Lua
-    cannot seal; a gate's decision is sealed instead, ``seal`` False), then carry the
-    sweep on."""
-    if seal and rt.settings.signing_keys:
-        rt.checkpoints.set_status_if(
-            spec.sweep_id, todo_id, status, {status}, exit_code=None,
-            outcome_seal=_seal(rt, spec.sweep_id, todo_id, spec.run, status))
+                 queued: Iterable[str] = ()) -> None:
+    """A script other than the ending ones ended ``todo_id`` ``status``, sealed: carry
+    the sweep on. Sealed by the start script with its skip or poison (:func:`start_run`),
+    by the lost-run script with its poison (:func:`lose_run`); a gate's decision is its
+    own seal."""
     progress(rt, spec, [Change(todo_id, status, level_done=level_done, terminal=terminal,
                                levels=(level,) if level_done and level >= 0 else (),
                                queued=tuple(queued))])

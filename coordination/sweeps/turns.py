@@ -58,6 +58,7 @@ from coordination.sweeps.progress import (
     finish_run,
     progress,
     resend,
+    start_run,
 )
 from coordination.sweeps.sending import send_paced
 from coordination.sweeps.spec import Atomic, Mode, SweepSpec, TodoSpec
@@ -338,8 +339,8 @@ def _answer(d: Delivery, st: Started) -> Turn | Refusal:
 
 
 def _skipped(d: Delivery, st: Started) -> Refusal:
-    """A predecessor did not succeed: the script recorded the todo ``skipped``; seal
-    that (Lua cannot seal: the skip's seal is written after it) and carry the sweep on."""
+    """A predecessor did not succeed: the script recorded the todo ``skipped``, sealed
+    (:func:`~coordination.sweeps.progress.start_run`); carry the sweep on."""
     after_script(d.rt, d.spec, d.todo_id, TodoStatus.skipped, level=d.level,
                  level_done=st.level_done, terminal=st.terminal)
     return Outcome.done, {"status": str(TodoStatus.skipped)}
@@ -476,13 +477,10 @@ def _start(d: Delivery, head: SweepRecord | None) -> Started | Refusal:
         # breaker, first in line, repo and resource slots, claim, event. Retried with
         # the same token, a call whose reply was lost is answered 'started' again.
         try:
-            st = riding_out(lambda: rt.transitions.start(
-                spec.sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
-                preds=t.preds, worker=d.host, level=d.level, max_lost=rt.settings.max_lost_runs,
-                token=d.token, resources=resources, breaker=breaker,
-                rank=rank, probe_for=probe_for, waiter_stale=WAITER_STALE, waited=waited,
-                run=spec.run, pace=pace,
-            ), time.monotonic() + rt.settings.lease_ttl)
+            st = start_run(rt, spec, todo_id, worker=d.host, level=d.level, token=d.token,
+                           rank=rank, waited=waited, probe_for=probe_for,
+                           waiter_stale=WAITER_STALE, breaker=breaker, resources=resources,
+                           pace=pace, patience=time.monotonic() + rt.settings.lease_ttl)
         except NotReplicated as exc:
             return _give_back(d, exc)
         if st.verdict != StartVerdict.wait:

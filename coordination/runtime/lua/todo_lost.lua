@@ -7,14 +7,17 @@
 -- it, ARGV[4] = lost-run limit (0: none), ARGV[5] = now (JSON), ARGV[6] = why
 -- (raw text, for lost_reason), ARGV[7] = the todo's level (-1: none; for the
 -- sweep's counters), ARGV[8] = breaker failures (0: no breaker), ARGV[9] =
--- the repo, ARGV[10] = sweep id, ARGV[11] = todo id
+-- the repo, ARGV[10] = sweep id, ARGV[11] = todo id, ARGV[12] = the outcome seal
+-- (JSON, '' : none) of the todo ending 'failed' in this run, written with a poison
+-- verdict (Lua cannot compute an HMAC: the caller seals it before)
 -- Returns 'requeued' | 'poisoned' (now failed) | 'alive' | 'changed' | 'gone'.
 --
 -- Races closed: the holder renewing its lease, or finishing, between the
 -- supervisor's read and this write (the lease and status are re-read here, so
 -- a live holder is never taken for dead); two supervisors counting one lost
 -- run twice (only the first sees 'running' with that token); and a poison
--- todo looping forever (the count and the verdict are one step). The lease
+-- todo looping forever (the count and the verdict are one step); a poison left
+-- unsealed by a supervisor dying between its end and its seal (one step). The lease
 -- key is read from the checkpoint, not passed in KEYS (single Redis only, as
 -- in todo_start).
 local sweep, todo_id = KEYS[2], ARGV[11]
@@ -43,7 +46,8 @@ local limit = tonumber(ARGV[4]) or 0
 local verdict = 'requeued'
 if limit > 0 and cp.lost_runs >= limit then
   cp.status, cp.reason = TS.failed, poison_reason(cp.lost_runs, cp.worker)
-  cp.finished_at = now_n
+  cp.finished_at, cp.exit_code = now_n, nil
+  if (ARGV[12] or '') ~= '' then cp.outcome_seal = cjson.decode(ARGV[12]) else cp.outcome_seal = nil end
   load_counters(got, counters)
   ended(TS.failed, level)
   verdict = 'poisoned'

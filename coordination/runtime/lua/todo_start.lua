@@ -17,7 +17,12 @@
 -- spec is of ('' : any), ARGV[19] = r (resources), ARGV[20 .. 19+r] = their
 -- capacities, ARGV[20+r .. 19+2r] = their names, ARGV[20+2r] = the repo,
 -- ARGV[21+2r] = p (pace buckets), ARGV[22+2r .. 21+2r+2p] = each bucket's seconds
--- per token and burst, then the predecessors' ids.
+-- per token and burst, ARGV[22+2r+2p] / ARGV[23+2r+2p] = the outcome seal (JSON,
+-- '' : none) of the todo ending 'skipped' / ending 'failed' (poisoned) in this run,
+-- then the predecessors' ids. Lua cannot compute an HMAC: the caller seals both
+-- endings this script may decide, and the one it decides is written with its status,
+-- in the same step (a seal written after would leave the ending unsealed were the
+-- worker to die in between).
 -- Returns one of
 --   {'started', slot, fence, attempts, taken_over (0|1), resource keys (JSON),
 --    outputs}  run it now; outputs: how many of the sweep's todos kept results
@@ -101,8 +106,16 @@ for i = 1, npace do
   pace_ivs[i] = tonumber(ARGV[20 + 2 * nres + 2 * i])
   pace_bursts[i] = tonumber(ARGV[21 + 2 * nres + 2 * i])
 end
+local at_seals = 22 + 2 * nres + 2 * npace
+local seal_skipped, seal_failed = ARGV[at_seals], ARGV[at_seals + 1]
 local preds = {}
-for i = 22 + 2 * nres + 2 * npace, #ARGV do preds[#preds + 1] = ARGV[i] end
+for i = at_seals + 2, #ARGV do preds[#preds + 1] = ARGV[i] end
+
+-- An ending this script decides: its seal, or none (an older one never stays beside it).
+local function sealed(cp, seal)
+  cp.exit_code = nil
+  if seal ~= '' then cp.outcome_seal = cjson.decode(seal) else cp.outcome_seal = nil end
+end
 
 local function leave_lines()
   for _, line in ipairs(lines) do
@@ -240,6 +253,7 @@ local function main()
       if not NOT_STARTED[status] then return {'busy'} end
       local reason = pred .. ' ' .. ps
       cp.status, cp.reason, cp.finished_at = TS.skipped, reason, now_n
+      sealed(cp, seal_skipped)
       put_cp(todo_id, cp)
       local n, level_done = ended(TS.skipped, level)
       flush(sweep)
@@ -265,6 +279,7 @@ local function main()
       local _, opened = breaker_failed(breaker, brk_n, now_n)
       cp.status, cp.reason = TS.failed, poison_reason(cp.lost_runs, cp.worker)
       cp.finished_at = now_n
+      sealed(cp, seal_failed)
       put_cp(todo_id, cp)
       local n, level_done = ended(TS.failed, level)
       flush(sweep)

@@ -355,7 +355,7 @@ def _recorded(v: _Voter, todo_id: str, got: GateDecision, level: int, needed: in
         new = TodoStatus.succeeded if got.verdict == "approved" else TodoStatus.failed
         # (the gate's decision is sealed, not its outcome: see .decisions)
         after_script(rt, spec, todo_id, new, level=level, level_done=got.level_done,
-                     terminal=got.terminal, queued=got.queued, seal=False)
+                     terminal=got.terminal, queued=got.queued)
     after = rt.checkpoints.get(sweep_id, todo_id) or {}
     approvals = [str(u) for u in after.get("approvals") or []]
     return {"sweep_id": sweep_id, "todo_id": todo_id, "decision": v.decision, "by": v.who,
@@ -601,8 +601,7 @@ def settle(rt: Runtime, spec: SweepSpec, todo_id: str,
         return ""
     if got.verdict == "approved":
         after_script(rt, spec, todo_id, TodoStatus.succeeded, level=level_index(spec, todo_id),
-                     level_done=got.level_done, terminal=got.terminal, queued=got.queued,
-                     seal=False)
+                     level_done=got.level_done, terminal=got.terminal, queued=got.queued)
     return got.verdict
 
 

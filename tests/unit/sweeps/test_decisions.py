@@ -220,9 +220,9 @@ def test_each_run_keeps_the_last_run_that_dispatched_each_todo(keyed_rt: Runtime
 
 def test_a_poisoned_todo_ends_sealed_as_every_other_end(keyed_rt: Runtime,
                                                         tmp_path: Path) -> None:
-    """The lost-run script (Lua, which cannot seal) ends a todo that lost its last allowed
-    run ``failed``: the door seals it after, as the start script's skip, so its sync
-    writes it (an unsealed failure was refused)."""
+    """The lost-run script ends a todo that lost its last allowed run ``failed``, written
+    with the seal the door made before it ran (Lua cannot seal), so its sync writes it
+    (an unsealed failure was refused). The start script's own poison: below."""
     import time
 
     from coordination.sweeps.lost import lease_lost
@@ -243,3 +243,53 @@ def test_a_poisoned_todo_ends_sealed_as_every_other_end(keyed_rt: Runtime,
     cp = rt.checkpoints.get(sid, "TODO-001") or {}
     assert cp["status"] == "failed" and cp["lost_runs"] == most
     assert outcome_refusal(policy_of(rt.settings), sid, "TODO-001", cp, 0) is None
+
+
+def test_the_start_scripts_own_endings_are_written_sealed(keyed_rt: Runtime,
+                                                          tmp_path: Path) -> None:
+    """The start script ends a todo itself when a predecessor did not succeed (skipped)
+    and when taking over a dead holder's run was the last its lost runs allowed (failed,
+    poison). Each is written with its seal in that same step: read straight after the
+    script, before the progression or anything else runs (a worker that died there would
+    leave them so), both verify."""
+    import time
+
+    from coordination.runtime.transitions import start_token, waiter_rank
+    from coordination.sweeps.progress import start_run
+    from coordination.sweeps.spec_store import level_index, load_spec
+
+    rt = keyed_rt
+    _svc, sid = started(rt, write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]},
+        {"id": "TODO-003", "repo": "jobs", "run": "true"}]))
+    spec = load_spec(rt, sid)
+    assert spec is not None
+    policy = policy_of(rt.settings)
+
+    def ask(todo: str, n: int) -> Any:
+        return start_run(rt, spec, todo, worker=f"w{n}", level=level_index(spec, todo),
+                         token=f"{start_token(rt.keys, sid, todo)}-{n}",
+                         rank=waiter_rank(spec.todos[todo].rank, time.time(), sid, todo),
+                         waited=False, probe_for=60.0, waiter_stale=5.0, breaker=None,
+                         resources=(), pace=(), patience=time.monotonic() + 5)
+
+    rt.checkpoints.set_fields(sid, "TODO-001", status="failed", exit_code=1)
+    assert ask("TODO-002", 0).verdict == "skipped"
+    skipped = rt.checkpoints.get(sid, "TODO-002") or {}
+    assert skipped["status"] == "skipped" and skipped["outcome_seal"]["run"] == 0
+    assert outcome_refusal(policy, sid, "TODO-002", skipped, 0) is None
+
+    verdicts = []
+    for n in range(rt.settings.max_lost_runs + 1):
+        st = ask("TODO-003", n)
+        verdicts.append(str(st.verdict))
+        if st.lease is None:
+            break
+        rt.redis.delete(st.lease.key)  # its worker dies
+    assert verdicts[-1] == "poisoned", verdicts
+    poisoned = rt.checkpoints.get(sid, "TODO-003") or {}
+    assert poisoned["status"] == "failed" and poisoned.get("exit_code") is None
+    assert outcome_refusal(policy, sid, "TODO-003", poisoned, 0) is None
+    forged = {**poisoned, "status": "succeeded", "exit_code": 0}
+    assert "signature invalid" in (outcome_refusal(policy, sid, "TODO-003", forged, 0) or "")

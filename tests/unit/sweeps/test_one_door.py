@@ -9,8 +9,11 @@ sweep on, in that order. So nowhere else in ``coordination/`` or ``workers/``:
 - a call of ``outcome_stamp`` (the outcome's seal, ``trust/evidence.py``);
 - a write of the ``outcome_seal`` field: a keyword ``outcome_seal=`` or ``seals=``, or a
   dict key ``"outcome_seal"`` / ``OUTCOME_FIELD``;
-- a call of the ending scripts: ``<x>.transitions.finish`` (``lua/todo_finish.lua``) or
-  ``<x>.transitions.end`` (``lua/todo_end.lua``);
+- a call of the scripts that end todos: ``<x>.transitions.finish``
+  (``lua/todo_finish.lua``), ``<x>.transitions.end`` (``lua/todo_end.lua``),
+  ``<x>.transitions.start`` (``lua/todo_start.lua``, which ends a todo it skips or
+  finds poisoned) or ``<x>.transitions.lost`` (``lua/todo_lost.lua``, which ends a
+  poison todo), each writing the seals the door made before it ran;
 - ``set_status_if`` (``lua/todo_update.lua``) moving a todo to an ended status
   (:data:`coordination.status.TERMINAL`);
 - an import of ``Change`` from ``coordination.sweeps.progress`` (building one by hand).
@@ -30,7 +33,7 @@ pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[3]
 DOOR = Path("coordination/sweeps/progress.py")
 ENDED = {s.name for s in TodoStatus if s in TERMINAL}
-ENDING_SCRIPTS = {"finish", "end"}  # Transitions.finish, Transitions.end
+ENDING_SCRIPTS = {"start", "lost", "finish", "end"}  # Transitions.<script>
 SEAL_KEYWORDS = {"outcome_seal", "seals"}
 
 
@@ -84,15 +87,17 @@ def test_no_place_but_the_door_ends_a_todo() -> None:
              for what in endings((ROOT / path).read_text(), str(path))]
     assert found == [], "\n".join(
         found + [f"(every ending goes through the door in {DOOR}: end_todos, finish_run, "
-                 "after_script, cancel_orphans, fail_gate, end_refused; resend for a todo "
-                 "put back in its queue)"])
+                 "start_run, lose_run, after_script, cancel_orphans, fail_gate, "
+                 "end_refused; resend "
+                 "for a todo put back in its queue)"])
 
 
 def test_the_door_does_each_thing_the_check_looks_for() -> None:
     """The door itself is found doing all of it: the check is not looking at nothing."""
     found = " ".join(endings((ROOT / DOOR).read_text(), str(DOOR)))
-    for what in ("outcome_stamp", "outcome_seal field", "transitions.finish",
-                 "transitions.end", "set_status_if"):
+    for what in ("outcome_stamp", "outcome_seal field", "transitions.start",
+                 "transitions.lost", "transitions.finish", "transitions.end",
+                 "set_status_if"):
         assert what in found, what
 
 
@@ -101,6 +106,8 @@ def test_the_door_does_each_thing_the_check_looks_for() -> None:
     "seal = outcome_stamp(keys, s, t, 0, 'failed', None)",
     "rt.transitions.end(s, [(t, 0)], TodoStatus.failed, NOT_STARTED, event={})",
     "d.rt.transitions.finish(s, t, lease=l, status=st, fields={}, event={})",
+    "rt.transitions.start(s, t, repo='api', concurrency=1, preds=[], worker='w')",
+    "rt.transitions.lost(s, t, repo='api', token='x', max_lost=3, now=0.0, why='gone')",
     "rt.checkpoints.set_status_if(s, t, TodoStatus.cancelled, {TodoStatus.running})",
     "rt.checkpoints.write(s, t, {OUTCOME_FIELD: None}, lease=l)",
     "rt.checkpoints.set_fields_if(s, [t], {'running'}, outcome_seal=None)",
