@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -358,6 +358,20 @@ class CheckpointStore:
         cp, raw = self.r.hmget(self.keys.sweep(sweep_id), [f"t:{todo_id}", f"g:{todo_id}"])
         text = (raw if isinstance(raw, str) else raw.decode()) if raw else ""
         return (checkpoint(cp) if cp else None), text
+
+    def evidence_read(self, sweep_id: str, todo_ids: Sequence[str], gates: Sequence[str]
+                      ) -> tuple[dict[str, Checkpoint], dict[str, dict[str, Any]]]:
+        """The checkpoints of ``todo_ids`` (those it has) and the votes of ``gates`` (its
+        votes field as stored, decoded; none when it has none or holds no object), in
+        one command: the records a caller checks before it goes by their statuses."""
+        names = [*(f"t:{t}" for t in todo_ids), *(f"g:{g}" for g in gates)]
+        values = self.r.hmget(self.keys.sweep(sweep_id), names) if names else []
+        cps = {t: checkpoint(raw) for t, raw in zip(todo_ids, values) if raw}
+        votes: dict[str, dict[str, Any]] = {}
+        for g, raw in zip(gates, values[len(todo_ids):]):
+            got = decode(raw if isinstance(raw, str) else raw.decode()) if raw else None
+            votes[g] = got if isinstance(got, dict) else {}
+        return cps, votes
 
     def take_supervise_turn(self, sweep_id: str, ms: int) -> bool:
         """One supervisor pass at a time per sweep, for ``ms``: True when this caller

@@ -305,14 +305,13 @@ def _answer(d: Delivery, st: Started) -> Turn | Refusal:
             rt.metrics.count_lost(t.repo)
         turn = Turn(d.rt, spec, d.todo_id, st.lease, st.attempts, d.host, d.level,
                     outputs=st.outputs)
-        gates = decisions.gate_preds(spec, d.todo_id)
-        if gates:  # (checked holding the lease: after the start saw them passed)
-            bad = decisions.gate_refusals(rt, spec, gates)
-            if bad:
-                return _after_refused_gate(turn, bad)
-        forged = decisions.outcome_refusals(rt, spec, d.todo_id)
-        if forged:  # the script read plain statuses: their seals say otherwise
-            return _after_refused_outcome(turn, forged)
+        # Checked holding the lease, after the start saw them passed: the script read
+        # plain statuses; the gates' decisions and the outcomes' seals may say otherwise.
+        refused = decisions.turn_refusals(rt, spec, d.todo_id)
+        if refused.gates:
+            return _after_refused_gate(turn, refused.gates)
+        if refused.outcomes:
+            return _after_refused_outcome(turn, refused.outcomes)
         return turn
     if st.verdict == StartVerdict.gone:
         return Outcome.gone, {"reason": f"sweep is {st.detail}"}

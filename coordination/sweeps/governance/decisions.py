@@ -25,7 +25,7 @@ Nothing after a gate goes by its status alone (:func:`decision_refusal`):
 
 The same holds for a todo's predecessors (#59): the start script (Lua, which cannot
 check a seal) goes by their plain statuses, so the worker that won the start checks each
-one's sealed outcome before the command runs (:func:`outcome_refusals`; a refusal ends
+one's sealed outcome before the command runs (:func:`turn_refusals`; a refusal ends
 the todo ``failed`` unrun), and a sweep about to end ``succeeded`` checks every outcome
 (:func:`ended_refusals`).
 
@@ -35,9 +35,8 @@ checked, as every other evidence.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from coordination.runtime.context import Runtime
 from coordination.status import SUCCESSFUL, TodoStatus
@@ -116,59 +115,80 @@ def decision_refusal(policy: Policy, spec: SweepSpec, todo_id: str, cp: Mapping[
     (:func:`evidence.decision_refusal`, which the landing rule asks too)."""
     if cp.get("status") != TodoStatus.succeeded:
         return None
-    gate = spec.todos[todo_id].gate if todo_id in spec.todos else None
-    needed = int(gate.get("approvals") or 1) if gate else 1
     return evidence.decision_refusal(policy, spec.sweep_id, todo_id, cp, votes,
-                                     digest=spec_digest(spec), needed=needed, run=spec.run,
-                                     last_run=spec.last_run(todo_id))
+                                     digest=spec_digest(spec), needed=_needed(spec, todo_id),
+                                     run=spec.run, last_run=spec.last_run(todo_id))
+
+
+class Refusals(NamedTuple):
+    """What a check of the records a todo goes by refused, each with why: gates whose
+    decision fails its check, predecessors whose outcome fails its seal."""
+
+    gates: dict[str, str]
+    outcomes: dict[str, str]
 
 
 def gate_refusals(rt: Runtime, spec: SweepSpec, gates: Iterable[str]) -> dict[str, str]:
     """Of ``gates`` (of ``spec``), those that read passed on a decision that fails its
-    check, with why (one read per gate; nothing without a key or a requirement)."""
+    check, with why (one read of them all; nothing without a key or a requirement)."""
+    return _check(rt, spec, sorted(set(gates)), []).gates
+
+
+def turn_refusals(rt: Runtime, spec: SweepSpec, todo_id: str) -> Refusals:
+    """What ``todo_id``'s run goes by, checked by the worker that holds its lease: of the
+    gates it comes right after (:func:`gate_preds`), those that read passed on a decision
+    that fails its check (:func:`gate_refusals`); of its other predecessors, those whose
+    checkpoint reads ended well on an outcome that fails its seal (unsigned, changed, of
+    another todo or sweep, of a run before the last that dispatched it). The start script
+    went by their plain statuses, which anyone with Redis can write. One read of all
+    their records; outcomes only with a key or a requirement (without, none is sealed)."""
+    t = spec.todos.get(todo_id)
+    if t is None:
+        return Refusals({}, {})
     policy = rt.policy
-    out: dict[str, str] = {}
-    for g in sorted(set(gates)):
-        cp, raw = rt.checkpoints.gate_read(spec.sweep_id, g)
+    gates = gate_preds(spec, todo_id)
+    outcomes = sorted(p for p in t.preds if p in spec.todos and not spec.todos[p].gate) if (
+        policy.keys or policy.require_signed) else []
+    return _check(rt, spec, gates, outcomes)
+
+
+def _check(rt: Runtime, spec: SweepSpec, gates: Sequence[str], outcomes: Sequence[str]
+           ) -> Refusals:
+    """``gates``' decisions and ``outcomes``' seals checked: the spec's facts first (its
+    digest, each todo's last run, what each gate needs), then one read of their records,
+    then the checks over both."""
+    if not gates and not outcomes:
+        return Refusals({}, {})
+    policy = rt.policy
+    digest = spec_digest(spec) if gates else ""
+    last = {p: spec.last_run(p) for p in (*gates, *outcomes)}
+    needed = {g: _needed(spec, g) for g in gates}
+    cps, votes = rt.checkpoints.evidence_read(spec.sweep_id, [*gates, *outcomes], gates)
+    refused = Refusals({}, {})
+    for g in gates:
+        cp = cps.get(g)
         if cp is None or cp.get("status") != TodoStatus.succeeded:
             continue
-        try:
-            votes = json.loads(raw) if raw else {}
-        except ValueError:
-            votes = {}
-        why = decision_refusal(policy, spec, g, cp, votes if isinstance(votes, dict) else {})
+        why = evidence.decision_refusal(policy, spec.sweep_id, g, cp, votes.get(g, {}),
+                                        digest=digest, needed=needed[g], run=spec.run,
+                                        last_run=last[g])
         if why is not None:
-            out[g] = why
-    return out
-
-
-def outcome_refusals(rt: Runtime, spec: SweepSpec, todo_id: str) -> dict[str, str]:
-    """Of ``todo_id``'s predecessors that are no gate (a gate's is its decision:
-    :func:`gate_refusals`), those whose checkpoint reads ended well on an outcome that
-    fails its seal (unsigned, changed, of another todo or sweep, of a run before the last
-    that dispatched it), with why: the start script went by their plain statuses, which
-    anyone with Redis can write. One read of their checkpoints; nothing without a key or
-    a requirement (then no outcome is sealed, and none is checked)."""
-    policy = rt.policy
-    t = spec.todos.get(todo_id)
-    if t is None or not (policy.keys or policy.require_signed):
-        return {}
-    preds = sorted(p for p in t.preds if p in spec.todos and not spec.todos[p].gate)
-    if not preds:
-        return {}
-    cps = rt.checkpoints.get_fields_all(spec.sweep_id, preds,
-                                        ("status", "exit_code", evidence.OUTCOME_FIELD))
-    out: dict[str, str] = {}
-    for p in preds:
+            refused.gates[g] = why
+    for p in outcomes:
         cp = cps.get(p) or {}
         if cp.get("status") not in SUCCESSFUL:
             continue  # (the script would not have started it: said there)
-        last = spec.last_run(p)  # (the spec's facts first, then the check over them)
         why = evidence.outcome_refusal(policy, spec.sweep_id, p, cp, current_run=spec.run,
-                                       last_run=last)
+                                       last_run=last[p])
         if why is not None:
-            out[p] = why
-    return out
+            refused.outcomes[p] = why
+    return refused
+
+
+def _needed(spec: SweepSpec, gate_id: str) -> int:
+    """How many approvals gate ``gate_id`` needs (1 if it says none)."""
+    gate = spec.todos[gate_id].gate if gate_id in spec.todos else None
+    return int(gate.get("approvals") or 1) if gate else 1
 
 
 def ended_refusals(rt: Runtime, spec: SweepSpec, cps: Mapping[str, Mapping[str, Any]]

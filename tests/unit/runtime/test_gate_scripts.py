@@ -176,3 +176,20 @@ def test_the_script_counts_only_votes_the_caller_verified_over_what_it_read(
                            counted=["cy"], vote={"d": "approve", "b": "b2"})
     assert other.verdict == "changed"  # the gate was opened for another binding
     assert kinds(r) == ["gate.waiting"]
+
+
+def test_the_records_a_start_goes_by_come_in_one_read(r: redis.Redis) -> None:
+    """``evidence_read``: the checkpoints asked for that exist, and each gate's votes as
+    stored, decoded ({} for none, or for a field that holds no JSON object)."""
+    cps = sweep(r)
+    opened(r)
+    vote(r, "ana")
+    cps.set_fields("S", "T1", status="succeeded", exit_code=0)
+    r.hset(KEYS.sweep("S"), "g:H", "not json")
+    got, votes = cps.evidence_read("S", ["G", "T1", "NOPE"], ["G", "H", "NOPE"])
+    assert sorted(got) == ["G", "T1"]
+    assert got["T1"]["status"] == "succeeded" and got["G"]["status"] == "awaiting_approval"
+    assert list(votes) == ["G", "H", "NOPE"]
+    assert votes["G"]["ana"]["d"] == "approve" and votes["H"] == {} and votes["NOPE"] == {}
+    assert json.loads(cps.gate_read("S", "G")[1]) == votes["G"]
+    assert cps.evidence_read("S", [], []) == ({}, {})
