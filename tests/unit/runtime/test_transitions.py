@@ -370,6 +370,45 @@ def test_a_takeover_that_waits_for_a_slot_counts_its_lost_run_once(counting_r: C
     assert cp is not None and cp["lost_runs"] == 1 and cp["token"] == "again"
 
 
+def test_the_endings_a_start_or_a_lost_run_decides_are_written_with_their_seals(
+        counting_r: Counting) -> None:
+    """The seals the caller hands in (Lua cannot seal) are written with the status the
+    script decides, in its one step: the skip's and the poison's; a verdict that ends
+    nothing writes neither; with none handed in (no key), an older seal never stays."""
+    cps = sweep(counting_r, ["A", "B", "C", "D"])
+    t = tr(counting_r)
+    skip, fail = {"run": 0, "sig": "v1:skip", "kid": "k"}, {"run": 0, "sig": "v1:fail", "kid": "k"}
+    cps.set_fields("S", "A", status="failed", exit_code=1)
+    cps.set_fields("S", "B", outcome_seal={"run": 0, "sig": "v1:old", "kid": "k"}, exit_code=3)
+    st = t.start("S", "B", repo="api", concurrency=1, preds=["A"], worker="w", seals=(skip, fail))
+    assert st.verdict == "skipped"
+    got = cps.get("S", "B") or {}
+    assert got["status"] == "skipped" and got["outcome_seal"] == skip and got.get("exit_code") is None
+
+    held = t.start("S", "C", repo="api", concurrency=1, preds=[], worker="w1", seals=(skip, fail))
+    assert held.verdict == "started" and held.lease is not None
+    assert "outcome_seal" not in (cps.get("S", "C") or {})  # a start ends nothing: no seal
+    counting_r.delete(held.lease.key)  # its worker dies
+    st = t.start("S", "C", repo="api", concurrency=1, preds=[], worker="w2", max_lost=1,
+                 seals=(skip, fail))
+    assert st.verdict == "poisoned"
+    got = cps.get("S", "C") or {}
+    assert got["status"] == "failed" and got["outcome_seal"] == fail
+
+    held = t.start("S", "D", repo="web", concurrency=1, preds=[], worker="w1")
+    assert held.lease is not None
+    counting_r.delete(held.lease.key)
+    token = str((cps.get("S", "D") or {})["token"])
+    assert t.lost("S", "D", repo="web", token=token, max_lost=1, now=time.time(),
+                  why="lease expired", seals=fail) == "poisoned"
+    got = cps.get("S", "D") or {}
+    assert got["status"] == "failed" and got["outcome_seal"] == fail
+
+    cps.set_fields("S", "B", status="pending", outcome_seal={"run": 0, "sig": "v1:old", "kid": "k"})
+    assert t.start("S", "B", repo="api", concurrency=1, preds=["A"], worker="w").verdict == "skipped"
+    assert (cps.get("S", "B") or {}).get("outcome_seal") is None  # none handed in: none kept
+
+
 # -- the live channel: one message per script call ---------------------------------------
 class Live:
     """A subscriber to the live channel; ``messages()`` returns what came until now
