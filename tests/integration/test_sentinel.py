@@ -40,8 +40,12 @@ LOGGED = ("echo start $(date +%s.%N) >> $COORD_TODO_ID.log; sleep {s}; "
 def sentinel_cluster(bed: SentinelBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                      request: pytest.FixtureRequest) -> Iterator[Cluster]:
     # A lease outlives a failover and the surviving replica re-linking to the new master
-    # (until then no renewal is confirmed): the running todo rides it out.
-    yield from cluster_over(bed, tmp_path, monkeypatch, request, lease_ttl="8")
+    # (until then no renewal is confirmed): the running todo rides it out. On a loaded
+    # machine the bed's 1 s down-after can make the sentinels fail over twice in a row:
+    # a finish written to the master the second one demotes is lost with it, and is
+    # written again on the next only while the lease still lives there; the old master
+    # follows the new one at the sentinels' next look (up to 10 s). 20 s outlives both.
+    yield from cluster_over(bed, tmp_path, monkeypatch, request, lease_ttl="20")
 
 
 @pytest.fixture
