@@ -292,9 +292,9 @@ class Transitions:
 
     def lost(self, sweep_id: str, todo_id: str, *, repo: str, token: str, max_lost: int,
              now: float, why: str, level: int = -1, breaker: tuple[int, float] | None = None,
-             seals: Mapping[str, object] | None = None) -> LostVerdict:
+             seal: Mapping[str, object] | None = None) -> LostVerdict:
         """A running todo whose lease is gone: ``requeued`` to run again, or
-        ``poisoned`` (failed) at its ``max_lost``-th lost run, written with ``seals``
+        ``poisoned`` (failed) at its ``max_lost``-th lost run, written with ``seal``
         (its outcome seal ending ``failed`` in this run; None: no key); the lost run
         counts against the repo's breaker. See :class:`LostVerdict` and
         ``lua/todo_lost.lua``."""
@@ -303,7 +303,7 @@ class Transitions:
             [*self._ledger(sweep_id), self.keys.breaker(repo)],
             [*self._ledger_args, token, max_lost, encode(now), why, level,
              (breaker or (0, 0.0))[0], repo, sweep_id, todo_id,
-             encode(dict(seals)) if seals else ""],
+             encode(dict(seal)) if seal else ""],
         )
         return LostVerdict(str(res))
 

@@ -555,7 +555,7 @@ def lose_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, token: str, now: flo
     seal = _seal(rt, spec.sweep_id, todo_id, spec.run, TodoStatus.failed)
     return rt.transitions.lost(spec.sweep_id, todo_id, repo=repo, token=token,
                                max_lost=rt.settings.max_lost_runs, now=now, why=why,
-                               level=level_index(spec, todo_id), breaker=breaker, seals=seal)
+                               level=level_index(spec, todo_id), breaker=breaker, seal=seal)
 
 
 def after_script(rt: Runtime, spec: SweepSpec, todo_id: str, status: TodoStatus, *,

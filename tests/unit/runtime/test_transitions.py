@@ -400,7 +400,7 @@ def test_the_endings_a_start_or_a_lost_run_decides_are_written_with_their_seals(
     counting_r.delete(held.lease.key)
     token = str((cps.get("S", "D") or {})["token"])
     assert t.lost("S", "D", repo="web", token=token, max_lost=1, now=time.time(),
-                  why="lease expired", seals=fail) == "poisoned"
+                  why="lease expired", seal=fail) == "poisoned"
     got = cps.get("S", "D") or {}
     assert got["status"] == "failed" and got["outcome_seal"] == fail
 

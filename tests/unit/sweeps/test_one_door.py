@@ -7,8 +7,8 @@ runs the script, builds the :class:`~coordination.sweeps.progress.Change` and ca
 sweep on, in that order. So nowhere else in ``coordination/`` or ``workers/``:
 
 - a call of ``outcome_stamp`` (the outcome's seal, ``trust/evidence.py``);
-- a write of the ``outcome_seal`` field: a keyword ``outcome_seal=`` or ``seals=``, or a
-  dict key ``"outcome_seal"`` / ``OUTCOME_FIELD``;
+- a write of the ``outcome_seal`` field: a keyword ``outcome_seal=``, ``seals=`` or
+  ``seal=``, or a dict key ``"outcome_seal"`` / ``OUTCOME_FIELD``;
 - a call of the scripts that end todos: ``<x>.transitions.finish``
   (``lua/todo_finish.lua``), ``<x>.transitions.end`` (``lua/todo_end.lua``),
   ``<x>.transitions.start`` (``lua/todo_start.lua``, which ends a todo it skips or
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[3]
 DOOR = Path("coordination/sweeps/progress.py")
 ENDED = {s.name for s in TodoStatus if s in TERMINAL}
 ENDING_SCRIPTS = {"start", "lost", "finish", "end"}  # Transitions.<script>
-SEAL_KEYWORDS = {"outcome_seal", "seals"}
+SEAL_KEYWORDS = {"outcome_seal", "seals", "seal"}
 
 
 def _is_seal_key(key: ast.expr | None) -> bool:
@@ -111,6 +111,7 @@ def test_the_door_does_each_thing_the_check_looks_for() -> None:
     "rt.checkpoints.set_status_if(s, t, TodoStatus.cancelled, {TodoStatus.running})",
     "rt.checkpoints.write(s, t, {OUTCOME_FIELD: None}, lease=l)",
     "rt.checkpoints.set_fields_if(s, [t], {'running'}, outcome_seal=None)",
+    "rt.checkpoints.lost_write(s, t, seal=stamp)",
 ])
 def test_a_second_door_is_found(line: str) -> None:
     assert len(endings(line)) == 1, line
