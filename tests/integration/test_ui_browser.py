@@ -266,6 +266,72 @@ def test_approve_and_reject_gates_from_the_browser(cluster: Cluster, browser: An
     assert ui.poll() is None
 
 
+# Every read of the sweep's head is made at once and answered at once, but the first one
+# after this is armed is handed back only once the test releases it (window.__release()).
+HOLD_NEXT_GRAPH_READ = """
+window.__held = [];
+window.__release = () => { for (const go of window.__held.splice(0)) go(); };
+const realFetch = window.fetch;
+let hold = 1;
+window.fetch = async (url, opts) => {
+  const r = await realFetch(url, opts);
+  if (String(url).endsWith('/graph') && hold > 0) {
+    hold--;
+    await new Promise((go) => window.__held.push(go));
+  }
+  return r;
+};
+"""
+
+
+def test_an_older_read_is_never_drawn_over_a_newer_one(cluster: Cluster, browser: Any) -> None:
+    """Two reads of the sweep's head out at once may come back in either order. Here the
+    read made after the first gate's approval is answered last, after the sweep ended
+    and the page read its end: the page still ends showing the end (the wave halted, no
+    gate waiting), not the state that read saw."""
+    cluster.repo_dir("a").mkdir(parents=True, exist_ok=True)
+    cluster.eco.write_text(GATED)
+    cluster.start_worker("a")
+    ui, base = serve_ui(cluster)
+    sid = cluster.start_sweep()
+    for g in ("TODO-002", "TODO-003"):
+        cluster.wait_todo(sid, g, {"awaiting_approval"})
+    browser.get(f"{base}/sweeps/{sid}")
+    wait_until(lambda: browser.execute_script(
+        "return document.querySelectorAll('#gates [data-gate]').length") == 2,
+        20, "the two waiting gates on the page")
+    browser.execute_script(HOLD_NEXT_GRAPH_READ)
+
+    def decide(verb: str, gate: str) -> None:
+        res = subprocess.run(cluster.argv(verb, gate, "--sweep", sid), cwd=ROOT,
+                             env=dict(cluster.env, COORD_USER="bo"), capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+
+    decide("approve", "TODO-002")  # its news makes the page read its head: held
+    wait_until(lambda: browser.execute_script("return window.__held.length") == 1, 20,
+               "the page's read after the approval")
+    decide("reject", "TODO-003")
+    wait_until(lambda: cluster.status(sid)["status"] == "failed", 30, "the sweep's end")
+    wait_until(lambda: text_of(browser, "#sweep-status") == "failed", 20,
+               "the sweep's end reaching the page")
+    heads = browser.execute_script("return coord.heads")
+    browser.execute_script("window.__release()")
+    wait_until(lambda: browser.execute_script(
+        "return coord.ended === true && coord.heads > arguments[0]", heads), 20,
+        "the held read drawn")
+    wave_state = ("const w = document.querySelector('#waves [data-wave=\"only\"]');"
+                  "return w ? w.dataset.state : null;")
+    assert browser.execute_script(wave_state) == "halted"
+    assert text_of(browser, "#sweep-status") == "failed"
+    gates = browser.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('#gates [data-gate]')]"
+        ".map((g) => [g.dataset.gate, g.dataset.status]))")
+    assert gates == {"TODO-002": "succeeded", "TODO-003": "failed"}
+    assert statuses(browser)["TODO-003"] == "failed"
+    assert ui.poll() is None
+
+
 FLEET = """version: 1
 repos:
   - {name: api, path: repos/api, tags: [python]}

@@ -554,6 +554,7 @@ async function sweepView(id) {
     statusBadge.id = "sweep-status";
     const rolled = reasonLine(s);
     const undoing = rolled || Object.values(status).some((v) => UNDO_STATUSES.includes(v));
+    coord.heads = (coord.heads || 0) + 1;
     head.replaceChildren(
       el("h2", {}, "Sweep " + s.sweep_id + " ", statusBadge), rolled,
       s.orphaned ? el("p", {id: "sweep-orphaned", class: "reason",
@@ -571,7 +572,22 @@ async function sweepView(id) {
 
   // The sweep's own news (a rollback starts, it ends): its head and every todo's
   // status read again, in place (a rollback resets the todos it undoes to pending).
-  const refresh = async () => {
+  // One read at a time: two out at once may come back in either order, and the older
+  // drawn last would show a state long gone (a wave running, a gate waiting) with no
+  // news left to mend it. A read asked for while one is out is made once it is drawn;
+  // the promise handed back settles when the newest asked for is drawn.
+  let reading = null, readAgain = false;
+  const refresh = () => {
+    if (reading) { readAgain = true; return reading; }
+    reading = (async () => {
+      try {
+        do { readAgain = false; await readHead(); } while (readAgain);
+      } finally { reading = null; }
+    })();
+    return reading;
+  };
+
+  const readHead = async () => {
     const g = await getJSON(`/api/sweeps/${encodeURIComponent(id)}/graph`);
     for (const [t, st] of Object.entries(g.status)) {
       if (status[t] === st) continue;
