@@ -72,7 +72,7 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Lease
 from coordination.runtime.metrics import Outcome
 from coordination.runtime.sweep_fields import Checkpoint
-from coordination.runtime.transitions import Finished, LostVerdict, Started
+from coordination.runtime.transitions import Finished, LostVerdict, Started, StartSeals
 from coordination.status import (
     DONE,
     NOT_STARTED,
@@ -464,6 +464,14 @@ def _seal(rt: Runtime, sweep_id: str, todo_id: str, run: int, status: TodoStatus
     return outcome_stamp(rt.settings.signing_keys, sweep_id, todo_id, run, status, exit_code)
 
 
+def _start_seals(rt: Runtime, spec: SweepSpec, todo_id: str) -> StartSeals:
+    """The seals of the two endings the start script may decide itself for ``todo_id``
+    in this run: ``skipped``, then ``failed`` (poisoned); Nones without a key."""
+    keys, sweep_id, run = rt.settings.signing_keys, spec.sweep_id, spec.run
+    return (outcome_stamp(keys, sweep_id, todo_id, run, TodoStatus.skipped, None),
+            outcome_stamp(keys, sweep_id, todo_id, run, TodoStatus.failed, None))
+
+
 def start_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, worker: str, level: int,
               token: str, rank: str, waited: bool, probe_for: float, waiter_stale: float,
               breaker: tuple[int, float] | None, resources: Sequence[tuple[str, int]],
@@ -478,9 +486,7 @@ def start_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, worker: str, level:
     Asked again, with the same token, while Redis is restarting and ``patience``
     (monotonic) lasts: a call whose reply was lost is answered ``started`` again."""
     t = spec.todos[todo_id]
-    skipped, failed = (_seal(rt, spec.sweep_id, todo_id, spec.run, status)
-                       for status in (TodoStatus.skipped, TodoStatus.failed))
-    seals = (skipped, failed)
+    seals = _start_seals(rt, spec, todo_id)
     return riding_out(lambda: rt.transitions.start(
         spec.sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
         preds=t.preds, worker=worker, level=level, max_lost=rt.settings.max_lost_runs,
@@ -514,7 +520,7 @@ def finish_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, lease: Lease,
     # The spec's facts first (what the script sends on, the breaker it reports to),
     # then the seal over the outcome, then the one write of both.
     successors = spec.sent_on_finish(todo_id)
-    breaker = None if spec.mode == Mode.rollback else spec.breaker(t.repo)
+    breaker = spec.breaker_of_run(t.repo)
     fields = {**fields, "exit_code": fields.get("exit_code"),
               OUTCOME_FIELD: _seal(rt, spec.sweep_id, todo_id, spec.run, status,
                                    fields.get("exit_code"))}
@@ -551,7 +557,7 @@ def lose_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, token: str, now: flo
     run, ended ``failed`` as poison, sealed before the script runs and written with it
     (Lua cannot seal). The caller carries the sweep on (:func:`after_script`)."""
     repo = spec.todos[todo_id].repo
-    breaker = None if spec.mode == Mode.rollback else spec.breaker(repo)
+    breaker = spec.breaker_of_run(repo)
     seal = _seal(rt, spec.sweep_id, todo_id, spec.run, TodoStatus.failed)
     return rt.transitions.lost(spec.sweep_id, todo_id, repo=repo, token=token,
                                max_lost=rt.settings.max_lost_runs, now=now, why=why,

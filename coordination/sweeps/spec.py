@@ -288,6 +288,12 @@ class SweepSpec:
         b = self.breakers.get(repo)
         return (int(b[0]), float(b[1])) if b else None
 
+    def breaker_of_run(self, repo: str) -> tuple[int, float] | None:
+        """The breaker a run of a ``repo`` todo waits on and reports to: the repo's, but
+        none in a rollback (the undo the user asked for runs whatever the breaker says,
+        and does not count against it)."""
+        return None if self.mode == Mode.rollback else self.breaker(repo)
+
     def resources_of(self, todo_id: str) -> list[tuple[str, int]]:
         """``(name, capacity)`` of the resources a todo leases, in name order."""
         return sorted((r, int(self.capacity.get(r, 1))) for r in self.todos[todo_id].resources)

@@ -459,9 +459,7 @@ def _start(d: Delivery, head: SweepRecord | None) -> Started | Refusal:
     # Its place in line if the repo's or a resource's slots are all taken: the spec's
     # rank (priority, remaining critical path), then how long it has waited.
     rank = waiter_rank(t.rank, time.time(), spec.sweep_id, todo_id)
-    # A rollback the user asked for runs its undo: commands whatever the breaker says
-    # (and they do not count against it).
-    breaker = None if spec.mode == Mode.rollback else spec.breaker(t.repo)
+    breaker = spec.breaker_of_run(t.repo)
     # A half-open breaker's probe that never reports back frees the way after this.
     probe_for = t.timeout * (t.retries + 1) + backoff_cap(t.retries) + 2 * rt.settings.lease_ttl
     pace, resources = spec.pace_of(todo_id), spec.resources_of(todo_id)

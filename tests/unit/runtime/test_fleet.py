@@ -8,13 +8,14 @@ sleeping. Real workers doing the same: tests/integration/test_fleet.py.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from coordination.runtime.context import Runtime
 from coordination.status import TodoStatus
-from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec import Mode, SweepSpec
 from coordination.sweeps.supervision import note_unattended, release_held
 from tests.unit.support.runtime import hold_slot
 from tests.unit.support.sweeps import events, status
@@ -192,6 +193,23 @@ def test_breaker_opens_holds_half_opens_and_closes(rt: Runtime, tmp_path: Path) 
     # Closed: every held todo is sent again and runs.
     assert release_held(rt, spec, ["TODO-004"], now + 34) == ["TODO-004"]
     assert ask(rt, spec, "TODO-004", now=now + 34).verdict == "started"
+
+
+def test_a_rollbacks_undos_neither_wait_on_nor_count_against_the_breaker(
+        rt: Runtime, tmp_path: Path) -> None:
+    """A run's todos wait on their repo's open breaker; a rollback's (the undos the user
+    asked for) have none to wait on or report to: what the start, finish and lost-run
+    doors hand their scripts (:meth:`SweepSpec.breaker_of_run`)."""
+    spec, sid, now = behind_a_breaker(rt, tmp_path, 3, failures=1, cooldown=600)
+    st = ask(rt, spec, "TODO-001", now=now)
+    assert st.lease is not None
+    finish(rt, spec, "TODO-001", st.lease, TodoStatus.failed, now)
+    assert rt.redis.hget(rt.keys.breaker("api"), "state") == "open"
+    assert spec.breaker_of_run("api") == spec.breaker("api") == (1, 600.0)
+    assert ask(rt, spec, "TODO-002", now=now + 1).verdict == "held"
+    undo = replace(spec, mode=Mode.rollback)
+    assert undo.breaker_of_run("api") is None
+    assert undo.breaker("api") == (1, 600.0)  # (the repo's setting is still read as is)
 
 
 def test_a_failed_probe_reopens_and_lost_runs_count(rt: Runtime, tmp_path: Path) -> None:
