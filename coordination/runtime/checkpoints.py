@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -93,6 +93,15 @@ def _pairs(fields: Mapping[str, object]) -> list[str]:
     for k, v in fields.items():
         out += [k, encode(v)]
     return out
+
+
+class GateFacts(NamedTuple):
+    """A gate's records as one read found them (:meth:`CheckpointStore.count_read`)."""
+
+    checkpoint: Checkpoint | None
+    votes: str  # its votes field as stored ('' when none)
+    preds: dict[str, Checkpoint]
+    sweep: SweepRecord | None
 
 
 class CheckpointStore:
@@ -358,6 +367,24 @@ class CheckpointStore:
         cp, raw = self.r.hmget(self.keys.sweep(sweep_id), [f"t:{todo_id}", f"g:{todo_id}"])
         text = (raw if isinstance(raw, str) else raw.decode()) if raw else ""
         return (checkpoint(cp) if cp else None), text
+
+    def count_read(self, sweep_id: str, todo_id: str, preds: Sequence[str],
+                   fields: tuple[str, ...]) -> GateFacts:
+        """What a count of gate ``todo_id``'s votes goes by, in one command: its
+        checkpoint and votes field as stored (raw JSON text, '' when it has none: the
+        compare-and-set value ``lua/gate_decide.lua`` is handed back), the checkpoints
+        of ``preds`` (its predecessors; one with none reads ``pending``, as every read of
+        a checkpoint) and ``fields`` of the sweep record (None for an unknown sweep),
+        all as of one instant."""
+        rec_names = tuple(dict.fromkeys(("status", *fields)))
+        names = [f"t:{todo_id}", f"g:{todo_id}", *(f"t:{p}" for p in preds), *rec_names]
+        values = self.r.hmget(self.keys.sweep(sweep_id), names)
+        cp, raw = values[0], values[1]
+        text = (raw if isinstance(raw, str) else raw.decode()) if raw else ""
+        n = 2 + len(preds)
+        return GateFacts(checkpoint(cp) if cp else None, text,
+                         {p: checkpoint(v) for p, v in zip(preds, values[2:n])},
+                         self._record(sweep_id, rec_names, values[n:]))
 
     def evidence_read(self, sweep_id: str, todo_ids: Sequence[str], gates: Sequence[str]
                       ) -> tuple[dict[str, Checkpoint], dict[str, dict[str, Any]]]:

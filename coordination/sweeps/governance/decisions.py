@@ -56,10 +56,15 @@ def bindings(rt: Runtime, spec: SweepSpec, gate_ids: list[str]) -> dict[str, str
     preds = sorted({p for g in gate_ids for p in spec.todos[g].preds if p in spec.todos})
     fields = (*evidence.BINDING_FIELDS, evidence.OUTCOME_FIELD)
     cps = rt.checkpoints.get_fields_all(spec.sweep_id, preds, fields) if preds else {}
+    return {g: binding_over(spec, g, cps) for g in gate_ids}
+
+
+def binding_over(spec: SweepSpec, gate_id: str, cps: Mapping[str, Mapping[str, Any]]) -> str:
+    """The binding of gate ``gate_id`` over ``cps`` (its predecessors' checkpoints as
+    read: :func:`evidence.binding_of`)."""
     digest = spec_digest(spec)
-    return {g: evidence.binding_of(digest, {p: cps.get(p, {}) for p in spec.todos[g].preds
-                                            if p in spec.todos})
-            for g in gate_ids}
+    return evidence.binding_of(digest, {p: cps.get(p, {}) for p in spec.todos[gate_id].preds
+                                        if p in spec.todos})
 
 
 def binding_refusal(sweep_id: str, todo_id: str, stored: object, binding: str) -> str | None:
@@ -102,8 +107,9 @@ def stamp(keys: tuple[str, ...] | list[str], spec: SweepSpec, todo_id: str, bind
           approvals: Iterable[str], votes: Mapping[str, Any]) -> dict[str, Any] | None:
     """The ``decision`` field of gate ``todo_id`` passing with ``approvals`` (whose
     ``votes`` are those the gate's votes field will hold): None without a key."""
-    return evidence.decision_stamp(keys, spec.sweep_id, todo_id, spec_digest(spec), binding,
-                                   spec.run, approvals, votes)
+    digest = spec_digest(spec)
+    return evidence.decision_stamp(keys, spec.sweep_id, todo_id, digest, binding, spec.run,
+                                   approvals, votes)
 
 
 def decision_refusal(policy: Policy, spec: SweepSpec, todo_id: str, cp: Mapping[str, Any],

@@ -51,8 +51,16 @@ def tally(rt: Runtime, spec: SweepSpec, todo_id: str,
     readable, nothing is counted: the next vote, made where it is, settles it."""
     gate = spec.todos[todo_id].gate
     assert gate is not None
+    # The spec's facts first (the approvals it needs, its predecessors, where it sits,
+    # what its passing sends on); then, each attempt, one read of every record the count
+    # goes by, the checks, and the one write of the count.
+    needed = int(gate.get("approvals") or 1)
+    preds = [p for p in spec.todos[todo_id].preds if p in spec.todos]
+    level, succs = level_index(spec, todo_id), spec.sent_on_finish(todo_id)
+    policy = policy_of(rt.settings)
     for _ in range(ATTEMPTS):
-        cp, raw = rt.checkpoints.gate_read(spec.sweep_id, todo_id)
+        cp, raw, pred_cps, record = rt.checkpoints.count_read(spec.sweep_id, todo_id, preds,
+                                                              START_FIELDS)
         if cp is None or cp.get("status") != TodoStatus.awaiting_approval or not raw:
             return None
         if cp.get("settled") == votes_digest(raw):
@@ -64,25 +72,22 @@ def tally(rt: Runtime, spec: SweepSpec, todo_id: str,
                         "for a process that has it", spec.sweep_id, todo_id, spec.catalog)
             return None
         # The binding computed again from the signed spec and the predecessors'
-        # outcomes, never taken from the checkpoint (a keyless writer could roll it
-        # back to the one older votes were cast under).
-        binding = decisions.bindings(rt, spec, [todo_id])[todo_id]
+        # outcomes (read with the votes), never taken from the checkpoint (a keyless
+        # writer could roll it back to the one older votes were cast under).
+        binding = decisions.binding_over(spec, todo_id, pred_cps)
         rolled = decisions.binding_refusal(spec.sweep_id, todo_id, cp.get("binding"), binding)
         if rolled:
             log.warning("sweep %s: %s", spec.sweep_id, rolled)
             return None
-        started_by = starter_of(rt.checkpoints.get_sweep_fields(spec.sweep_id, START_FIELDS),
-                                spec.sweep_id, approvers)
+        started_by = starter_of(record, spec.sweep_id, approvers)
         users, refused, _ = verified(spec.sweep_id, todo_id, gate, binding, votes_of(raw),
                                      started_by=started_by, approvers=approvers,
-                                     policy=policy_of(rt.settings))
-        if not may_pass and len(users) >= int(gate.get("approvals") or 1):
+                                     policy=policy)
+        if not may_pass and len(users) >= needed:
             return None
-        level = level_index(spec, todo_id)
-        succs = spec.sent_on_finish(todo_id)
         sealed = (decisions.stamp(rt.settings.signing_keys, spec, todo_id, binding, users,
                                   votes_of(raw))
-                  if len(users) >= int(gate.get("approvals") or 1) else None)
+                  if len(users) >= needed else None)
         got = rt.transitions.decide_gate(spec.sweep_id, todo_id, who="", decision="approve",
                                          binding=binding, seen=raw, counted=users,
                                          refused=refused, level=level, successors=succs,

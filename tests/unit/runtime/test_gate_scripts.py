@@ -178,6 +178,29 @@ def test_the_script_counts_only_votes_the_caller_verified_over_what_it_read(
     assert kinds(r) == ["gate.waiting"]
 
 
+def test_the_records_a_count_goes_by_come_in_one_read(r: redis.Redis) -> None:
+    """``count_read``: the gate's checkpoint and its votes as stored (the compare-and-set
+    value, byte for byte), its predecessors' checkpoints (one with none reads pending)
+    and the sweep record's fields asked for; an unknown sweep or gate reads as none."""
+    cps = sweep(r)
+    opened(r)
+    vote(r, "ana")
+    cps.set_fields("S", "T1", status="succeeded", exit_code=0)
+    cps.update_sweep("S", started_by="ana")
+    got = cps.count_read("S", "G", ["T1", "T0"], ("started_by", "starter_sig"))
+    cp, raw = cps.gate_read("S", "G")
+    assert got.checkpoint == cp and got.checkpoint is not None
+    assert got.checkpoint["status"] == "awaiting_approval"
+    assert got.votes == raw and json.loads(got.votes)["ana"]["d"] == "approve"
+    assert got.preds["T1"]["status"] == "succeeded" and got.preds["T1"]["exit_code"] == 0
+    assert got.preds["T0"] == {"status": "pending"}
+    assert got.sweep is not None and got.sweep["started_by"] == "ana"
+    assert "starter_sig" not in got.sweep and got.sweep["id"] == "S"
+    none = cps.count_read("S", "NOPE", [], ())
+    assert none.checkpoint is None and none.votes == "" and none.preds == {}
+    assert cps.count_read("GONE", "G", ["T1"], ()).sweep is None
+
+
 def test_the_records_a_start_goes_by_come_in_one_read(r: redis.Redis) -> None:
     """``evidence_read``: the checkpoints asked for that exist, and each gate's votes as
     stored, decoded ({} for none, or for a field that holds no JSON object)."""
