@@ -337,6 +337,47 @@ def test_an_older_read_is_never_drawn_over_a_newer_one(cluster: Cluster, browser
     assert ui.poll() is None
 
 
+# The next three reads of the sweep's head fail as a busy server's would (a 503).
+FAIL_NEXT_GRAPH_READS = """
+const realFetch = window.fetch;
+window.__failed = 0;
+window.fetch = async (url, opts) => {
+  if (String(url).endsWith('/graph') && window.__failed < 3) {
+    window.__failed++;
+    return new Response(JSON.stringify({error: 'busy'}), {status: 503});
+  }
+  return realFetch(url, opts);
+};
+"""
+
+
+def test_a_failed_read_of_the_head_is_made_again(cluster: Cluster, browser: Any) -> None:
+    """A read of the sweep's head that fails (a server busy for a moment) is made again
+    a little later: the page shows the approval its news announced, though the first
+    reads after it failed."""
+    cluster.repo_dir("a").mkdir(parents=True, exist_ok=True)
+    cluster.eco.write_text(GATED)
+    cluster.start_worker("a")
+    ui, base = serve_ui(cluster)
+    sid = cluster.start_sweep()
+    for g in ("TODO-002", "TODO-003"):
+        cluster.wait_todo(sid, g, {"awaiting_approval"})
+    browser.get(f"{base}/sweeps/{sid}")
+    gate = '#gates [data-gate="{}"]'.format
+    wait_until(lambda: browser.execute_script(
+        "return document.querySelectorAll('#gates [data-gate]').length") == 2,
+        20, "the two waiting gates on the page")
+    browser.execute_script(FAIL_NEXT_GRAPH_READS)
+    res = subprocess.run(cluster.argv("approve", "TODO-002", "--sweep", sid), cwd=ROOT,
+                         env=dict(cluster.env, COORD_USER="bo"), capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    wait_until(lambda: "approved by bo" in text_of(browser, gate("TODO-002")), 20,
+               "the approval on the page")
+    assert browser.execute_script("return window.__failed") == 3
+    assert ui.poll() is None
+
+
 FLEET = """version: 1
 repos:
   - {name: api, path: repos/api, tags: [python]}

@@ -26,11 +26,19 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
-async function getJSON(url) {
-  const r = await fetch(url, {credentials: "same-origin", cache: "no-store"});
-  const body = await r.json().catch(() => ({error: r.statusText}));
-  if (!r.ok) throw new Error(body.error || r.statusText);
-  return body;
+async function getJSON(url, timeoutMs) {
+  // timeoutMs: given up (aborted) after it, so a read that hangs fails instead
+  const ctl = timeoutMs ? new AbortController() : null;
+  const timer = ctl ? setTimeout(() => ctl.abort(), timeoutMs) : null;
+  try {
+    const r = await fetch(url, {credentials: "same-origin", cache: "no-store",
+                                ...(ctl ? {signal: ctl.signal} : {})});
+    const body = await r.json().catch(() => ({error: r.statusText}));
+    if (!r.ok) throw new Error(body.error || r.statusText);
+    return body;
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
 }
 
 function fail(err) {
@@ -575,20 +583,33 @@ async function sweepView(id) {
   // One read at a time: two out at once may come back in either order, and the older
   // drawn last would show a state long gone (a wave running, a gate waiting) with no
   // news left to mend it. A read asked for while one is out is made once it is drawn;
-  // the promise handed back settles when the newest asked for is drawn.
+  // the promise handed back settles when the newest asked for is drawn. A read that
+  // fails or hangs (a server busy for a moment) is made again a little later, up to
+  // five times: left failed once the stream ended, the page would stay in the past.
   let reading = null, readAgain = false;
   const refresh = () => {
     if (reading) { readAgain = true; return reading; }
     reading = (async () => {
       try {
-        do { readAgain = false; await readHead(); } while (readAgain);
+        do { readAgain = false; await readHeadRetrying(); } while (readAgain);
       } finally { reading = null; }
     })();
     return reading;
   };
 
+  const readHeadRetrying = async () => {
+    for (let pause = 250; ; pause *= 2) {
+      try {
+        return await readHead();
+      } catch (err) {
+        if (pause > 4000) throw err;
+        await new Promise((go) => setTimeout(go, pause));
+      }
+    }
+  };
+
   const readHead = async () => {
-    const g = await getJSON(`/api/sweeps/${encodeURIComponent(id)}/graph`);
+    const g = await getJSON(`/api/sweeps/${encodeURIComponent(id)}/graph`, 15000);
     for (const [t, st] of Object.entries(g.status)) {
       if (status[t] === st) continue;
       status[t] = st;
