@@ -45,7 +45,7 @@ from coordination.sweeps.spec_store import (
     signature_fields,
 )
 from coordination.sweeps.starts.triggers import CLI, Trigger
-from coordination.sweeps.waves import start_wave
+from coordination.sweeps.waves import accept_halt, start_wave
 
 if TYPE_CHECKING:
     from coordination.sweeps import rollback as rollbacks, supervision
@@ -372,6 +372,9 @@ def unpause(rt: Runtime, rec: SweepRecord, *, by: str | None = None) -> Steered:
     was_running = rec.get("paused_from") == SweepStatus.running or rec.get("started_at")
     back = SweepStatus.running if was_running else SweepStatus.queued
     deadline = rec.get("deadline")
+    spec = load_spec(rt, sweep_id)
+    if spec is not None and spec.waves:
+        accept_halt(rt, spec)  # (before it runs: a halted wave on a running sweep re-halts)
     if not rt.checkpoints.set_sweep_status(
             sweep_id, back, allowed_from={SweepStatus.paused}, paused_at=None,
             paused_from=None, reason=None, paused_total=float(rec.get("paused_total") or 0) + paused_for,
@@ -381,7 +384,6 @@ def unpause(rt: Runtime, rec: SweepRecord, *, by: str | None = None) -> Steered:
     rt.checkpoints.activate(sweep_id)
     rt.events.emit(EventKind.sweep_unpaused, sweep_id=sweep_id, paused_for=round(paused_for, 3),
                    by=by)
-    spec = load_spec(rt, sweep_id)
     resent: list[str] = []
     if spec is not None:
         cps = rt.checkpoints.get_fields_all(sweep_id, list(spec.todos), ())

@@ -37,8 +37,8 @@ from coordination.sweeps.reading import DONE, HALTED, RUNNING, SOAKING
 from coordination.sweeps.sending import send_todos
 from coordination.sweeps.spec import Mode, Strategy, SweepSpec
 
-__all__ = ["DONE", "HALTED", "RUNNING", "SOAKING", "Tally", "advance", "start_wave", "tally",
-           "top_up"]
+__all__ = ["DONE", "HALTED", "RUNNING", "SOAKING", "Tally", "accept_halt", "advance",
+           "start_wave", "tally", "top_up"]
 
 log = logging.getLogger("coord.waves")
 
@@ -124,7 +124,7 @@ def start_wave(rt: Runtime, spec: SweepSpec, k: int, *, reason: str,
 def advance(rt: Runtime, spec: SweepSpec, now: float, *, stop: Callable[[str], None]) -> None:
     """Move the sweep's current wave on as far as it may go now: top it up while it
     runs; once its todos ended, judge it (soak, next wave, or halt); end a soak that is
-    over; start the next wave after a halt the user unpaused (they accepted it). A
+    over; start the next wave after a halt the user accepted (:func:`accept_halt`). A
     wave with nothing to run in this run (a resume) is done at once, without a soak.
     Each move is a compare-and-set: callers that race move a wave once. ``stop(why)``:
     stops an atomic sweep whose wave missed (the progression's, which rolls it back).
@@ -140,7 +140,7 @@ def advance(rt: Runtime, spec: SweepSpec, now: float, *, stop: Callable[[str], N
 def _advance_wave(rt: Runtime, spec: SweepSpec, now: float, stop: Callable[[str], None]) -> bool:
     """One move of :func:`advance`; True when it started the next wave."""
     rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, (
-        "run", "atomic", "wave", "wave_state", "wave_until", "stopped_run"))
+        "run", "atomic", "wave", "wave_state", "wave_until", "wave_reason", "stopped_run"))
     if rec is None or rec.get("status") not in SWEEP_ACTIVE or rec.get("wave") is None:
         return False
     if int(rec.get("run") or 0) != spec.run or rec.get("stopped_run") == spec.run:
@@ -173,8 +173,13 @@ def _advance_wave(rt: Runtime, spec: SweepSpec, now: float, stop: Callable[[str]
         if now < float(rec.get("wave_until") or 0):
             return False
         new = _wave_done(rt, spec, k, seen)
-    elif state == HALTED:  # the sweep runs again: the user unpaused it, accepting
-        new = _wave_done(rt, spec, k, seen, accepted=True)
+    elif state == HALTED:
+        # Halted on a sweep that runs: the halt's second write (the pause or the stop)
+        # is not made yet, by a pass beside this one or one that died. Make it; never
+        # start the next wave here (an unpause accepts a halt: accept_halt).
+        _halted(rt, spec, k, str(rec.get("wave_reason") or ""),
+                stop=stop if rec.get("atomic") else None)
+        return False
     if new == DONE and not last:
         start_wave(rt, spec, k + 1, reason=f"wave {wave.name} done",
                          seen=(k, DONE))
@@ -209,12 +214,38 @@ def halt_wave(rt: Runtime, spec: SweepSpec, k: int, verdict: str, *,
     rt.events.emit(EventKind.wave_halted, sweep_id=spec.sweep_id, wave=wave.name, index=k,
                    reason=why, action=action)
     log.warning("sweep %s: %s (%s)", spec.sweep_id, why, action)
+    _halted(rt, spec, k, why, stop=stop)
+
+
+def _halted(rt: Runtime, spec: SweepSpec, k: int, why: str, *,
+            stop: Callable[[str], None] | None) -> None:
+    """What a halt of wave ``k`` does to its sweep after the wave's state: stop it
+    (atomic), or pause it (a wave before the last). Made by the halter and again by any
+    pass that sees the wave halted on a sweep that runs; each is a compare-and-set
+    (``stop`` stops a run once), so it is made once."""
     if stop is not None:
         stop(why)
-    elif not last:
+    elif k < len(spec.waves) - 1:
         status = rt.checkpoints.sweep_status(spec.sweep_id)
         if rt.checkpoints.set_sweep_status(spec.sweep_id, SweepStatus.paused,
                                            allowed_from=SWEEP_ACTIVE, paused_at=time.time(),
                                            paused_from=status, reason=why):
             rt.events.emit(EventKind.sweep_paused, sweep_id=spec.sweep_id, was=status,
-                           reason=why, wave=wave.name)
+                           reason=why, wave=spec.waves[k].name)
+
+
+def accept_halt(rt: Runtime, spec: SweepSpec) -> None:
+    """The user unpauses a sweep whose wave halted it: they accept the wave, which is
+    done (its event says accepted); the next wave starts once the sweep runs. Called
+    before the sweep runs again: a pass that saw the wave halted on a running sweep
+    would take the halt as not finished and pause it again. The last wave, or an
+    atomic sweep's, is never accepted (neither paused the sweep)."""
+    rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("run", "atomic", "wave",
+                                                          "wave_state"))
+    if (rec is None or rec.get("status") != SweepStatus.paused
+            or rec.get("wave_state") != HALTED or rec.get("atomic")
+            or int(rec.get("run") or 0) != spec.run):
+        return
+    k = int(rec.get("wave") or 0)
+    if k < len(spec.waves) - 1:
+        _wave_done(rt, spec, k, (k, HALTED), accepted=True)

@@ -1,0 +1,135 @@
+"""A wave's halt is two writes (the wave's state, then the sweep's pause or stop); a
+pass beside the halter that runs between them must neither accept the halt nor start
+the next wave: it finishes the halt. Only an unpause accepts one.
+
+Each test runs an embedded sweep whose wave misses its criteria, and runs a second
+progression pass (what a worker ending another todo, or the supervision pass, runs)
+just after the halter wrote the wave halted and before it paused or stopped the sweep.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from coordination.runtime.context import Runtime
+from coordination.runtime.events import EventLog
+from coordination.status import EventKind
+from coordination.sweeps import SweepService
+from coordination.sweeps.progress import advance_waves
+from coordination.sweeps.spec_store import load_spec
+from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
+
+pytestmark = pytest.mark.timeout(60)
+
+#: (the halting wave's place, atomic): the sweep is paused, ends, or rolls back.
+CASES = {"a wave before the last": ("first", False), "the last wave": ("last", False),
+         "an atomic sweep's wave": ("first", True)}
+
+
+def catalog(tmp_path: Path, halting: str) -> Path:
+    """TODO-001 (api) fails, TODO-002 (web) succeeds; the wave of api needs every todo
+    to succeed, and comes first or last."""
+    path = write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "exit 3"},
+        {"id": "TODO-002", "repo": "web", "run": "true"},
+    ], repos=("api", "web"))
+    api = {"name": "api", "repos": ["api"], "require": {"success_rate": 1.0}}
+    web = {"name": "web", "repos": ["web"]}
+    doc = yaml.safe_load(path.read_text())
+    doc["coordination"]["plans"][0]["waves"] = [api, web] if halting == "first" else [web, api]
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def pass_between_the_halts_writes(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """After the halter records the wave halted (its event follows its write) and
+    before it pauses or stops the sweep, run another pass; the sweeps it ran in."""
+    emit, seen = EventLog.emit, []
+
+    def emit_then_pass(self: EventLog, kind: str, **kw: Any) -> str:
+        out = emit(self, kind, **kw)
+        if kind == EventKind.wave_halted and not seen:
+            seen.append(str(kw["sweep_id"]))
+            spec = load_spec(rt, seen[0])
+            assert spec is not None
+            advance_waves(rt, spec)
+        return out
+
+    monkeypatch.setattr(EventLog, "emit", emit_then_pass)
+    return seen
+
+
+def once_paused(svc: SweepService, sid: str, timeout: float = 30) -> dict[str, Any]:
+    """The sweep's status once it is paused (a failure if it ends first)."""
+    end = time.monotonic() + timeout
+    while (st := svc.status(sid))["status"] != "paused":
+        assert st["status"] not in ("succeeded", "failed", "rolled_back"), st
+        assert time.monotonic() < end, st
+        time.sleep(0.02)
+    return dict(st)
+
+
+def wave_events(rt: Runtime, sid: str) -> list[tuple[str, str | None, bool]]:
+    return [(e.kind, e.data.get("wave"), bool(e.data.get("accepted")))
+            for e in rt.events.read(sweep_id=sid) if e.kind.startswith("wave.")]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_pass_between_a_halts_two_writes_neither_accepts_it_nor_starts_a_wave(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    from workers.embedded import embedded_workers
+
+    halting, atomic = CASES[case]
+    svc = SweepService(rt, catalog(tmp_path, halting))
+    interleaved = pass_between_the_halts_writes(rt, monkeypatch)
+    with embedded_workers(rt, repos_of(svc)):
+        sid = svc.start(PLAN, atomic=atomic)
+        if halting == "first" and not atomic:
+            st = once_paused(svc, sid)
+        else:
+            st = svc.wait(sid, timeout=30)
+    assert interleaved == [sid]
+    states = {w["name"]: w["state"] for w in st["waves"]}
+    assert states["api"] == "halted", st["waves"]
+    assert ("wave.done", "api", False) not in wave_events(rt, sid)
+    assert all(not accepted for *_, accepted in wave_events(rt, sid))
+    if halting == "first":
+        # The next wave never started: its todo was not sent.
+        assert states["web"] == "pending", st["waves"]
+        assert ("wave.started", "web", False) not in wave_events(rt, sid)
+        assert st["todos"]["TODO-002"]["status"] == ("cancelled" if atomic else "pending")
+    if atomic:
+        assert st["status"] == "rolled_back", st
+    elif halting == "first":
+        assert "wave api missed its criteria" in str(st["reason"]), st
+        paused = [e for e in rt.events.read(sweep_id=sid) if e.kind == EventKind.sweep_paused]
+        assert len(paused) == 1, paused  # paused once, by one of the two
+    else:
+        assert st["status"] == "failed", st
+
+
+def test_an_unpause_accepts_the_halt_and_the_next_wave_runs(
+        rt: Runtime, tmp_path: Path) -> None:
+    from workers.embedded import embedded_workers
+
+    svc = SweepService(rt, catalog(tmp_path, "first"))
+    with embedded_workers(rt, repos_of(svc)):
+        sid = svc.start(PLAN)
+        once_paused(svc, sid)
+        # A pass while it is paused changes nothing.
+        spec = load_spec(rt, sid)
+        assert spec is not None
+        advance_waves(rt, spec)
+        assert [w["state"] for w in svc.status(sid)["waves"]] == ["halted", "pending"]
+        assert svc.unpause(sid)["changed"] is True
+        st = svc.wait(sid, timeout=30)
+    assert st["status"] == "failed" and st["todos"]["TODO-002"]["status"] == "succeeded", st
+    assert [w["state"] for w in st["waves"]] == ["done", "done"]
+    assert wave_events(rt, sid)[-4:] == [
+        ("wave.halted", "api", False), ("wave.done", "api", True),
+        ("wave.started", "web", False), ("wave.done", "web", False)]
