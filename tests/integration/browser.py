@@ -68,7 +68,8 @@ def serve_ui(cluster: Cluster, auth: str | None = None) -> tuple[subprocess.Pope
     """`coord ui` on a free port, once it answers; its process and base URL. ``auth``:
     COORD_UI_AUTH (user:password)."""
     port = free_port()
-    ui = cluster.popen("ui", "--port", str(port), env={"COORD_UI_AUTH": auth} if auth else None)
+    ui = cluster.popen("ui", "--port", str(port), env={"COORD_UI_AUTH": auth} if auth else None,
+                       log=f"ui-{port}.log")
     base = f"http://127.0.0.1:{port}"
 
     wait_serving(ui, base, basic(auth) if auth else None)

@@ -12,6 +12,7 @@ except where a lease TTL has to pass.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -288,11 +289,16 @@ class Cluster:
         return json.loads(res.stdout)
 
     def popen(self, *args: str, stdout: Any = subprocess.PIPE,
-              env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        """``coord ARGS`` in the background; ``env``: variables added to the cluster's."""
-        proc = subprocess.Popen(self.argv(*args), cwd=ROOT, env={**self.env, **(env or {})},
-                                stdout=stdout,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+              env: dict[str, str] | None = None, log: str | None = None
+              ) -> subprocess.Popen[str]:
+        """``coord ARGS`` in the background; ``env``: variables added to the cluster's;
+        ``log``: a file of the cluster's logs/ that takes its stdout and stderr (a
+        server's, read when a test fails), instead of pipes."""
+        with open(self.logs / log, "ab") if log else contextlib.nullcontext() as out:
+            proc = subprocess.Popen(self.argv(*args), cwd=ROOT,
+                                    env={**self.env, **(env or {})},
+                                    stdout=out or stdout, stderr=out or subprocess.PIPE,
+                                    text=True, start_new_session=True)
         self.procs.append(proc)
         return proc
 
@@ -416,7 +422,8 @@ def wait_serving(proc: subprocess.Popen[Any], base: str,
     import urllib.request
 
     def serving() -> bool:
-        assert proc.poll() is None, proc.communicate()[1]
+        assert proc.poll() is None, (proc.communicate()[1]
+                                     or f"exit {proc.returncode}: its log is in logs/")
         req = urllib.request.Request(base + "/api/sweeps", headers=headers or {})
         try:
             return bool(urllib.request.urlopen(req, timeout=2).status == 200)

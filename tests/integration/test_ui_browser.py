@@ -271,6 +271,31 @@ def test_approve_and_reject_gates_from_the_browser(cluster: Cluster, browser: An
     assert ui.poll() is None
 
 
+def gated_sweep_on_the_page(cluster: Cluster, browser: Any) -> tuple[subprocess.Popen[Any], str]:
+    """The gated catalog's sweep, run by a worker, both its gates waiting, open on a
+    page that shows both: `coord ui`'s process and the sweep's id."""
+    cluster.repo_dir("a").mkdir(parents=True, exist_ok=True)
+    cluster.eco.write_text(GATED)
+    cluster.start_worker("a")
+    ui, base = serve_ui(cluster)
+    sid = cluster.start_sweep()
+    for g in ("TODO-002", "TODO-003"):
+        cluster.wait_todo(sid, g, {"awaiting_approval"})
+    browser.get(f"{base}/sweeps/{sid}")
+    wait_until(lambda: browser.execute_script(
+        "return document.querySelectorAll('#gates [data-gate]').length") == 2,
+        20, "the two waiting gates on the page")
+    return ui, sid
+
+
+def decide_as_bo(cluster: Cluster, sid: str, verb: str, gate: str) -> None:
+    """`coord approve|reject GATE --sweep SID` as bo (not the sweep's starter)."""
+    res = subprocess.run(cluster.argv(verb, gate, "--sweep", sid), cwd=ROOT,
+                         env=dict(cluster.env, COORD_USER="bo"), capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+
+
 # Every read of the sweep's head is made at once and answered at once, but the first one
 # after this is armed is handed back only once the test releases it (window.__release()).
 HOLD_NEXT_GRAPH_READ = """
@@ -294,29 +319,13 @@ def test_an_older_read_is_never_drawn_over_a_newer_one(cluster: Cluster, browser
     read made after the first gate's approval is answered last, after the sweep ended
     and the page read its end: the page still ends showing the end (the wave halted, no
     gate waiting), not the state that read saw."""
-    cluster.repo_dir("a").mkdir(parents=True, exist_ok=True)
-    cluster.eco.write_text(GATED)
-    cluster.start_worker("a")
-    ui, base = serve_ui(cluster)
-    sid = cluster.start_sweep()
-    for g in ("TODO-002", "TODO-003"):
-        cluster.wait_todo(sid, g, {"awaiting_approval"})
-    browser.get(f"{base}/sweeps/{sid}")
-    wait_until(lambda: browser.execute_script(
-        "return document.querySelectorAll('#gates [data-gate]').length") == 2,
-        20, "the two waiting gates on the page")
+    ui, sid = gated_sweep_on_the_page(cluster, browser)
     browser.execute_script(HOLD_NEXT_GRAPH_READ)
 
-    def decide(verb: str, gate: str) -> None:
-        res = subprocess.run(cluster.argv(verb, gate, "--sweep", sid), cwd=ROOT,
-                             env=dict(cluster.env, COORD_USER="bo"), capture_output=True,
-                             text=True, timeout=60)
-        assert res.returncode == 0, res.stderr
-
-    decide("approve", "TODO-002")  # its news makes the page read its head: held
+    decide_as_bo(cluster, sid, "approve", "TODO-002")  # its news makes the page read its head: held
     wait_until(lambda: browser.execute_script("return window.__held.length") == 1, 20,
                "the page's read after the approval")
-    decide("reject", "TODO-003")
+    decide_as_bo(cluster, sid, "reject", "TODO-003")
     wait_until(lambda: cluster.status(sid)["status"] == "failed", 30, "the sweep's end")
     wait_until(lambda: text_of(browser, "#sweep-status") == "failed", 20,
                "the sweep's end reaching the page")
@@ -355,23 +364,10 @@ def test_a_failed_read_of_the_head_is_made_again(cluster: Cluster, browser: Any)
     """A read of the sweep's head that fails (a server busy for a moment) is made again
     a little later: the page shows the approval its news announced, though the first
     reads after it failed."""
-    cluster.repo_dir("a").mkdir(parents=True, exist_ok=True)
-    cluster.eco.write_text(GATED)
-    cluster.start_worker("a")
-    ui, base = serve_ui(cluster)
-    sid = cluster.start_sweep()
-    for g in ("TODO-002", "TODO-003"):
-        cluster.wait_todo(sid, g, {"awaiting_approval"})
-    browser.get(f"{base}/sweeps/{sid}")
+    ui, sid = gated_sweep_on_the_page(cluster, browser)
     gate = '#gates [data-gate="{}"]'.format
-    wait_until(lambda: browser.execute_script(
-        "return document.querySelectorAll('#gates [data-gate]').length") == 2,
-        20, "the two waiting gates on the page")
     browser.execute_script(FAIL_NEXT_GRAPH_READS)
-    res = subprocess.run(cluster.argv("approve", "TODO-002", "--sweep", sid), cwd=ROOT,
-                         env=dict(cluster.env, COORD_USER="bo"), capture_output=True,
-                         text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
+    decide_as_bo(cluster, sid, "approve", "TODO-002")
     wait_until(lambda: "approved by bo" in text_of(browser, gate("TODO-002")), 20,
                "the approval on the page")
     assert browser.execute_script("return window.__failed") == 3
