@@ -364,9 +364,8 @@ class CheckpointStore:
         """A gate's checkpoint and its votes field as stored (raw JSON text, '' when it
         has none): what a caller verifies, then hands back to ``lua/gate_decide.lua``
         as the compare-and-set value."""
-        cp, raw = self.r.hmget(self.keys.sweep(sweep_id), [f"t:{todo_id}", f"g:{todo_id}"])
-        text = (raw if isinstance(raw, str) else raw.decode()) if raw else ""
-        return (checkpoint(cp) if cp else None), text
+        facts = self.count_read(sweep_id, todo_id, (), ())
+        return facts.checkpoint, facts.votes
 
     def count_read(self, sweep_id: str, todo_id: str, preds: Sequence[str],
                    fields: tuple[str, ...]) -> GateFacts:
