@@ -198,7 +198,8 @@ NOTICES: dict[str, Callable[[Event], str | None]] = {
                                 f"(on_expiry: {_text(ev, 'on_expiry')})"),
     "wave.started": _wave_started,
     "wave.soaking": _wave_soaking,
-    "wave.done": lambda ev: f"[green]wave {_text(ev, 'wave')} done[/green]",
+    "wave.done": lambda ev: f"[green]wave {_text(ev, 'wave')} done[/green]" + (
+        " (accepted by an unpause after it halted)" if ev.data.get("accepted") else ""),
     "wave.halted": lambda ev: (f"[red]wave halted:[/red] {_text(ev, 'reason')} "
                                f"({_text(ev, 'action')})"),
     "todo.queued": _paced,

@@ -55,6 +55,8 @@ NOTICES: list[tuple[str, dict[str, Any], str]] = [
     ("wave.soaking", {"wave": "canary[x]", "until": AT, "succeeded": 3, "todos": 4},
      rf"wave canary\[x] soaking until {WHEN} (3 of 4 succeeded)"),
     ("wave.done", {"wave": "canary[x]"}, r"[green]wave canary\[x] done[/green]"),
+    ("wave.done", {"wave": "canary[x]", "accepted": True},
+     r"[green]wave canary\[x] done[/green] (accepted by an unpause after it halted)"),
     ("wave.halted", {"reason": "rate [low]", "action": "pause[x]"},
      r"[red]wave halted:[/red] rate \[low] (pause\[x])"),
     ("todo.queued", {"paced_until": AT, "reason": "pace [repo]"},
