@@ -37,8 +37,8 @@ from coordination.sweeps.reading import DONE, HALTED, RUNNING, SOAKING
 from coordination.sweeps.sending import send_todos
 from coordination.sweeps.spec import Mode, Strategy, SweepSpec
 
-__all__ = ["DONE", "HALTED", "RUNNING", "SOAKING", "Tally", "accept_halt", "advance",
-           "start_wave", "tally", "top_up"]
+__all__ = ["DONE", "HALTED", "RUNNING", "SOAKING", "ACCEPTED", "Tally", "advance", "halt_to_accept",
+           "say_accepted", "start_wave", "tally", "top_up"]
 
 log = logging.getLogger("coord.waves")
 
@@ -124,7 +124,7 @@ def start_wave(rt: Runtime, spec: SweepSpec, k: int, *, reason: str,
 def advance(rt: Runtime, spec: SweepSpec, now: float, *, stop: Callable[[str], None]) -> None:
     """Move the sweep's current wave on as far as it may go now: top it up while it
     runs; once its todos ended, judge it (soak, next wave, or halt); end a soak that is
-    over; start the next wave after a halt the user accepted (:func:`accept_halt`). A
+    over; start the next wave after a halt the user accepted (:func:`halt_to_accept`). A
     wave with nothing to run in this run (a resume) is done at once, without a soak.
     Each move is a compare-and-set: callers that race move a wave once. ``stop(why)``:
     stops an atomic sweep whose wave missed (the progression's, which rolls it back).
@@ -176,7 +176,7 @@ def _advance_wave(rt: Runtime, spec: SweepSpec, now: float, stop: Callable[[str]
     elif state == HALTED:
         # Halted on a sweep that runs: the halt's second write (the pause or the stop)
         # is not made yet, by a pass beside this one or one that died. Make it; never
-        # start the next wave here (an unpause accepts a halt: accept_halt).
+        # start the next wave here (only an unpause accepts a halt: halt_to_accept).
         _halted(rt, spec, k, str(rec.get("wave_reason") or ""),
                 stop=stop if rec.get("atomic") else None)
         return False
@@ -234,18 +234,28 @@ def _halted(rt: Runtime, spec: SweepSpec, k: int, why: str, *,
                            reason=why, wave=spec.waves[k].name)
 
 
-def accept_halt(rt: Runtime, spec: SweepSpec) -> None:
-    """The user unpauses a sweep whose wave halted it: they accept the wave, which is
-    done (its event says accepted); the next wave starts once the sweep runs. Called
-    before the sweep runs again: a pass that saw the wave halted on a running sweep
-    would take the halt as not finished and pause it again. The last wave, or an
-    atomic sweep's, is never accepted (neither paused the sweep)."""
+def halt_to_accept(rt: Runtime, spec: SweepSpec) -> int | None:
+    """The wave an unpause of the sweep accepts now: the one that halted and paused it
+    (None when none did; the last wave, or an atomic sweep's, paused nothing). The
+    unpause writes it done in the same compare-and-set that lets the sweep run
+    (:data:`ACCEPTED`), then says so (:func:`say_accepted`): a pass that saw a wave
+    halted on a running sweep would take the halt as not finished and pause it again.
+    While the sweep is paused no pass moves its wave."""
     rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("run", "atomic", "wave",
                                                           "wave_state"))
     if (rec is None or rec.get("status") != SweepStatus.paused
             or rec.get("wave_state") != HALTED or rec.get("atomic")
             or int(rec.get("run") or 0) != spec.run):
-        return
+        return None
     k = int(rec.get("wave") or 0)
-    if k < len(spec.waves) - 1:
-        _wave_done(rt, spec, k, (k, HALTED), accepted=True)
+    return k if k < len(spec.waves) - 1 else None
+
+
+#: The record's wave fields of an accepted halt.
+ACCEPTED: dict[str, object] = {"wave_state": DONE, "wave_until": None}
+
+
+def say_accepted(rt: Runtime, spec: SweepSpec, k: int) -> None:
+    """Wave ``k``, accepted by an unpause, is done (``wave.done``, ``accepted``)."""
+    rt.events.emit(EventKind.wave_done, sweep_id=spec.sweep_id, todo_id=None,
+                   wave=spec.waves[k].name, index=k, accepted=True)
