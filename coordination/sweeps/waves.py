@@ -37,8 +37,8 @@ from coordination.sweeps.reading import DONE, HALTED, RUNNING, SOAKING
 from coordination.sweeps.sending import send_todos
 from coordination.sweeps.spec import Mode, Strategy, SweepSpec
 
-__all__ = ["DONE", "HALTED", "RUNNING", "SOAKING", "ACCEPTED", "Tally", "advance", "halt_to_accept",
-           "say_accepted", "start_wave", "tally", "top_up"]
+__all__ = ["ACCEPTED", "DONE", "HALTED", "RUNNING", "SOAKING", "Tally", "advance",
+           "halt_to_accept", "say_accepted", "start_wave", "tally", "top_up"]
 
 log = logging.getLogger("coord.waves")
 
@@ -177,7 +177,8 @@ def _advance_wave(rt: Runtime, spec: SweepSpec, now: float, stop: Callable[[str]
         # Halted on a sweep that runs: the halt's second write (the pause or the stop)
         # is not made yet, by a pass beside this one or one that died. Make it; never
         # start the next wave here (only an unpause accepts a halt: halt_to_accept).
-        _halted(rt, spec, k, str(rec.get("wave_reason") or ""),
+        _halted(rt, spec, k, str(rec.get("wave_reason")
+                                 or f"wave {wave.name} missed its criteria"),
                 stop=stop if rec.get("atomic") else None)
         return False
     if new == DONE and not last:
