@@ -278,14 +278,18 @@ def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Deci
     the one it was made for (else it is signed on its own)."""
     rt, sweep_id, who, decision, spec = v.rt, v.sweep_id, v.who, v.decision, v.spec
     gate = _gate_in(spec, todo_id)
-    cp, raw = _gate_waiting(rt, sweep_id, todo_id)
+    # The gate, its votes and its predecessors in one read, as of one instant: the
+    # binding the vote is signed over is the one of the votes it is counted with.
+    facts = rt.checkpoints.count_read(
+        sweep_id, todo_id, [p for p in spec.todos[todo_id].preds if p in spec.todos], ())
+    cp, raw = _waiting(facts.checkpoint, sweep_id, todo_id), facts.votes
     needed = int(gate.get("approvals") or 1)
     approvers, started_by = _may_decide(v, todo_id, gate)
     policy = policy_of(rt.settings)
     succs = spec.sent_on_finish(todo_id)
     level = level_index(spec, todo_id)
     # (computed again from the signed spec, never taken from the checkpoint)
-    binding = decisions.bindings(rt, spec, [todo_id])[todo_id]
+    binding = decisions.binding_over(spec, todo_id, facts.preds)
     rolled = decisions.binding_refusal(sweep_id, todo_id, cp.get("binding"), binding)
     if rolled:
         raise UsageError(rolled, hint=f"resume the sweep to open the gate again under its "

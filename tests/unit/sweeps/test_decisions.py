@@ -158,6 +158,31 @@ def test_an_honest_decision_is_sealed_and_what_follows_runs(keyed_rt: Runtime,
                                       {**cp, "decision": None}, votes) is None
 
 
+def test_a_vote_reads_its_gate_its_votes_and_its_predecessors_in_one_command(
+        keyed_rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The binding a vote is signed over is computed from the predecessors' records
+    read with the votes it is counted with, as of one instant (one HMGET)."""
+    rt = keyed_rt
+    svc, sid = started(rt, gated(tmp_path))
+    run(rt, sid, "TODO-001")
+    client, reads = rt.checkpoints.r, []
+    command = client.execute_command
+
+    def spied(*args: Any, **kw: Any) -> Any:
+        if args[0] == "HMGET" and args[1] == rt.keys.sweep(sid):
+            reads.append(set(args[2:]))
+        return command(*args, **kw)
+
+    monkeypatch.setattr(client, "execute_command", spied)
+    svc.decide(sid, "TODO-002", "approve", who="ana")
+    monkeypatch.undo()
+    of_the_gate = [r for r in reads if "g:TODO-002" in r]
+    assert of_the_gate and {"t:TODO-002", "t:TODO-001"} <= of_the_gate[0], reads
+    assert not [r for r in reads if "t:TODO-001" in r and "g:TODO-002" not in r], reads
+    cp, _ = rt.checkpoints.gate_read(sid, "TODO-002")
+    assert cp is not None and cp.get("approvals") == ["ana"]
+
+
 def test_a_forged_gate_that_ends_the_plan_fails_its_sweep_at_its_end(
         keyed_rt: Runtime, tmp_path: Path) -> None:
     """Nothing follows the gate: the sweep's end checks it, ends it and the sweep failed
