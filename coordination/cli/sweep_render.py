@@ -32,6 +32,7 @@ from coordination.status import TodoStatus
 from coordination.sweeps import SweepService
 from coordination.sweeps import summary as summaries
 from coordination.sweeps.reading import (
+    ACCEPTED,
     DEFAULT_LINES,
     EventWave,
     GateEntry,
@@ -199,7 +200,7 @@ NOTICES: dict[str, Callable[[Event], str | None]] = {
     "wave.started": _wave_started,
     "wave.soaking": _wave_soaking,
     "wave.done": lambda ev: f"[green]wave {_text(ev, 'wave')} done[/green]" + (
-        " (accepted by an unpause after it halted)" if ev.data.get("accepted") else ""),
+        f" ({ACCEPTED})" if ev.data.get("accepted") else ""),
     "wave.halted": lambda ev: (f"[red]wave halted:[/red] {_text(ev, 'reason')} "
                                f"({_text(ev, 'action')})"),
     "todo.queued": _paced,

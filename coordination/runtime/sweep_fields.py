@@ -152,6 +152,7 @@ class SweepRecord(TypedDict, total=False):
     wave_state: str | None  # running | soaking | halted | done
     wave_until: float | None  # a soaking wave's end
     wave_reason: str | None  # why the wave halted
+    waves_accepted: list[int] | None  # the waves of this run an unpause accepted
     again: bool  # `plan sweep --again`: completed todos ran too (its sync reads it)
     #: embedded: the process running it ({"host", "pid", "started"}: sweeps/runner.py)
     runner: dict[str, object] | None
@@ -178,7 +179,7 @@ RECORD_FIELDS = (
     "paused_total", "synced_at", "rollback_of", "rollback_reason", "not_compensable",
     "todos", "layout", "stopped_run", "stopped_by", "outputs",
     "started_by", "starter_sig", "starter_key", "wave", "wave_state", "wave_until",
-    "wave_reason", "again", "runner",
+    "wave_reason", "waves_accepted", "again", "runner",
     "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at", "tally", "shape",
     "trigger",
 )

@@ -71,6 +71,8 @@ class TodoEntry(TypedDict):
 
 #: A wave's states (the sweep record's ``wave_state``; ``pending``: not started).
 RUNNING, SOAKING, HALTED, DONE = "running", "soaking", "halted", "done"
+#: The reason a wave an unpause accepted gives (``sweep status``, the web view).
+ACCEPTED = "accepted by an unpause after it halted"
 
 
 class WaveRow(TypedDict):
@@ -95,6 +97,7 @@ def waves_document(spec: SweepSpec, record: Mapping[str, object],
     counts and state (``pending`` before it starts)."""
     current = record.get("wave")
     state = record.get("wave_state")
+    accepted = {int(str(i)) for i in record.get("waves_accepted") or []}  # type: ignore[attr-defined]
     out: list[WaveRow] = []
     for i, w in enumerate(spec.waves):
         sts = [status.get(t, TodoStatus.pending) for t in w.todos]
@@ -115,6 +118,8 @@ def waves_document(spec: SweepSpec, record: Mapping[str, object],
         if i == current and state == HALTED:
             reason = record.get("wave_reason")
             row["reason"] = str(reason) if reason is not None else None
+        elif st == DONE and i in accepted:
+            row["reason"] = ACCEPTED
         out.append(row)
     return out
 
@@ -181,7 +186,7 @@ def waves_from_events(rt: Runtime, sweep_id: str,
             if d.get("succeeded") is not None:
                 w["succeeded"] = int(d["succeeded"])
             if d.get("accepted"):
-                w["reason"] = "accepted by an unpause after it halted"
+                w["reason"] = ACCEPTED
         elif ev.kind == "wave.halted":
             w["state"] = "halted"
             w["reason"] = str(d["reason"]) if d.get("reason") is not None else None

@@ -45,7 +45,7 @@ from coordination.sweeps.spec_store import (
     signature_fields,
 )
 from coordination.sweeps.starts.triggers import CLI, Trigger
-from coordination.sweeps.waves import ACCEPTED, halt_to_accept, say_accepted, start_wave
+from coordination.sweeps.waves import halt_to_accept, say_accepted, start_wave
 
 if TYPE_CHECKING:
     from coordination.sweeps import rollback as rollbacks, supervision
@@ -373,16 +373,16 @@ def unpause(rt: Runtime, rec: SweepRecord, *, by: str | None = None) -> Steered:
     back = SweepStatus.running if was_running else SweepStatus.queued
     deadline = rec.get("deadline")
     spec = load_spec(rt, sweep_id)
-    accepted = halt_to_accept(rt, spec) if spec is not None and spec.waves else None
+    accepting = halt_to_accept(rt, spec) if spec is not None and spec.waves else None
     if not rt.checkpoints.set_sweep_status(
             sweep_id, back, allowed_from={SweepStatus.paused}, paused_at=None,
             paused_from=None, reason=None, paused_total=float(rec.get("paused_total") or 0) + paused_for,
             **({"deadline": float(deadline) + paused_for} if deadline else {}),
-            **(ACCEPTED if accepted is not None else {})):
+            **(accepting[1] if accepting is not None else {})):
         return {"sweep_id": sweep_id, "status": rt.checkpoints.sweep_status(sweep_id),
                 "changed": False}
-    if spec is not None and accepted is not None:
-        say_accepted(rt, spec, accepted)
+    if spec is not None and accepting is not None:
+        say_accepted(rt, spec, accepting[0])
     rt.checkpoints.activate(sweep_id)
     rt.events.emit(EventKind.sweep_unpaused, sweep_id=sweep_id, paused_for=round(paused_for, 3),
                    by=by)

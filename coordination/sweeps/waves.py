@@ -37,7 +37,7 @@ from coordination.sweeps.reading import DONE, HALTED, RUNNING, SOAKING
 from coordination.sweeps.sending import send_todos
 from coordination.sweeps.spec import Mode, Strategy, SweepSpec
 
-__all__ = ["ACCEPTED", "DONE", "HALTED", "RUNNING", "SOAKING", "Tally", "advance",
+__all__ = ["DONE", "HALTED", "RUNNING", "SOAKING", "Tally", "advance",
            "halt_to_accept", "say_accepted", "start_wave", "tally", "top_up"]
 
 log = logging.getLogger("coord.waves")
@@ -111,8 +111,8 @@ def start_wave(rt: Runtime, spec: SweepSpec, k: int, *, reason: str,
     wave = spec.waves[k]
     fields: dict[str, object] = {"wave": k, "wave_state": RUNNING, "wave_until": None,
                                  "wave_reason": None}
-    if seen is None:
-        rt.checkpoints.update_sweep(spec.sweep_id, **fields)
+    if seen is None:  # (a new run: what an unpause accepted was the run before's)
+        rt.checkpoints.update_sweep(spec.sweep_id, **fields, waves_accepted=None)
     elif not rt.checkpoints.move_wave(spec.sweep_id, seen, **fields):
         return []
     rt.events.emit(EventKind.wave_started, sweep_id=spec.sweep_id, wave=wave.name, index=k,
@@ -235,25 +235,24 @@ def _halted(rt: Runtime, spec: SweepSpec, k: int, why: str, *,
                            reason=why, wave=spec.waves[k].name)
 
 
-def halt_to_accept(rt: Runtime, spec: SweepSpec) -> int | None:
-    """The wave an unpause of the sweep accepts now: the one that halted and paused it
-    (None when none did; the last wave, or an atomic sweep's, paused nothing). The
-    unpause writes it done in the same compare-and-set that lets the sweep run
-    (:data:`ACCEPTED`), then says so (:func:`say_accepted`): a pass that saw a wave
+def halt_to_accept(rt: Runtime, spec: SweepSpec) -> tuple[int, dict[str, object]] | None:
+    """The wave an unpause of the sweep accepts now, and the record's fields that say so:
+    the wave that halted and paused it (None when none did; the last wave, or an atomic
+    sweep's, paused nothing). The unpause writes them in the same compare-and-set that
+    lets the sweep run, then says so (:func:`say_accepted`): a pass that saw a wave
     halted on a running sweep would take the halt as not finished and pause it again.
     While the sweep is paused no pass moves its wave."""
-    rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, ("run", "atomic", "wave",
-                                                          "wave_state"))
+    rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, (
+        "run", "atomic", "wave", "wave_state", "waves_accepted"))
     if (rec is None or rec.get("status") != SweepStatus.paused
             or rec.get("wave_state") != HALTED or rec.get("atomic")
             or int(rec.get("run") or 0) != spec.run):
         return None
     k = int(rec.get("wave") or 0)
-    return k if k < len(spec.waves) - 1 else None
-
-
-#: The record's wave fields of an accepted halt.
-ACCEPTED: dict[str, object] = {"wave_state": DONE, "wave_until": None}
+    if k >= len(spec.waves) - 1:
+        return None
+    before = [int(str(i)) for i in (rec.get("waves_accepted") or [])]
+    return k, {"wave_state": DONE, "wave_until": None, "waves_accepted": [*before, k]}
 
 
 def say_accepted(rt: Runtime, spec: SweepSpec, k: int) -> None:

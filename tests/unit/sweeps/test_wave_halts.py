@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from coordination.cli.sweep_render import wave_line
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import EventLog
 from coordination.status import EventKind
@@ -129,7 +130,10 @@ def test_an_unpause_accepts_the_halt_and_the_next_wave_runs(
         assert svc.unpause(sid)["changed"] is True
         st = svc.wait(sid, timeout=30)
     assert st["status"] == "failed" and st["todos"]["TODO-002"]["status"] == "succeeded", st
-    assert [w["state"] for w in st["waves"]] == ["done", "done"]
+    assert [(w["state"], w.get("reason")) for w in st["waves"]] == [
+        ("done", "accepted by an unpause after it halted"), ("done", None)]
+    assert "wave api: done - 0 of 1 succeeded, needs 100%: accepted by an unpause after it " \
+        "halted" in [wave_line(w) for w in st["waves"]]
     assert wave_events(rt, sid)[-4:] == [
         ("wave.halted", "api", False), ("wave.done", "api", True),
         ("wave.started", "web", False), ("wave.done", "web", False)]
