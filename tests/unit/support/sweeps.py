@@ -53,6 +53,14 @@ def write_catalog(
     return path
 
 
+def with_plan(path: Path, **fields: Any) -> Path:
+    """The catalog at ``path`` with its (first) plan's ``fields`` set (``waves=[...]``)."""
+    doc = yaml.safe_load(path.read_text())
+    doc["coordination"]["plans"][0].update(fields)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
 def counting(counter_dir: Path, tid: str, then: str = "true") -> str:
     """A command that appends a line to ``counter_dir/tid`` each time it runs, then ``then``."""
     return f"echo run >> {shlex.quote(str(counter_dir / tid))} && {then}"

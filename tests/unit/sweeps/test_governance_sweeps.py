@@ -8,21 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from coordination.errors import UsageError
 from coordination.runtime.context import Runtime
 from coordination.sweeps import SweepService
-from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
+from tests.unit.support.sweeps import PLAN, repos_of, with_plan, write_catalog
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def with_plan(path: Path, **fields: Any) -> Path:
-    doc = yaml.safe_load(path.read_text())
-    doc["coordination"]["plans"][0].update(fields)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
 
 
 def at(rt: Runtime, sid: str, kind: str, todo: str) -> float:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from coordination.cli.sweep_render import wave_line
 from coordination.runtime.context import Runtime
@@ -23,7 +22,7 @@ from coordination.status import EventKind
 from coordination.sweeps import SweepService
 from coordination.sweeps.progress import advance_waves
 from coordination.sweeps.spec_store import load_spec
-from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
+from tests.unit.support.sweeps import PLAN, repos_of, with_plan, write_catalog
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,16 +34,12 @@ CASES = {"a wave before the last": ("first", False), "the last wave": ("last", F
 def catalog(tmp_path: Path, halting: str) -> Path:
     """TODO-001 (api) fails, TODO-002 (web) succeeds; the wave of api needs every todo
     to succeed, and comes first or last."""
-    path = write_catalog(tmp_path, [
-        {"id": "TODO-001", "repo": "api", "run": "exit 3"},
-        {"id": "TODO-002", "repo": "web", "run": "true"},
-    ], repos=("api", "web"))
     api = {"name": "api", "repos": ["api"], "require": {"success_rate": 1.0}}
     web = {"name": "web", "repos": ["web"]}
-    doc = yaml.safe_load(path.read_text())
-    doc["coordination"]["plans"][0]["waves"] = [api, web] if halting == "first" else [web, api]
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
+    return with_plan(write_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "exit 3"},
+        {"id": "TODO-002", "repo": "web", "run": "true"},
+    ], repos=("api", "web")), waves=[api, web] if halting == "first" else [web, api])
 
 
 def pass_between_the_halts_writes(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]:
