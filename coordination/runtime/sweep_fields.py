@@ -37,6 +37,7 @@ What reads and writes them is :class:`coordination.runtime.checkpoints.Checkpoin
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TypedDict, cast
 
 from coordination.jsonable import JSONValue
@@ -194,6 +195,13 @@ TALLY_VERSION = 1
 #: checkpoints were a hash each, moved in once when a runtime is opened:
 #: :mod:`coordination.runtime.migrations`).
 LAYOUT = 2
+
+
+def accepted_waves(record: Mapping[str, object]) -> list[int]:
+    """The record's ``waves_accepted``: the indexes of the waves of its run an unpause
+    accepted (empty when none was, or the field is absent)."""
+    got = record.get("waves_accepted")
+    return [int(str(i)) for i in got] if isinstance(got, list) else []
 
 
 def todo_field(todo_id: str) -> str:

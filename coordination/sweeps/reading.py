@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from coordination.errors import NotFoundError, RuntimeFault
 from coordination.runtime.context import Runtime
-from coordination.runtime.sweep_fields import RECORD_FIELDS, Checkpoint, SweepRecord
+from coordination.runtime.sweep_fields import (
+    RECORD_FIELDS,
+    Checkpoint,
+    SweepRecord,
+    accepted_waves,
+)
 from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
 from coordination.sweeps.outputs import outputs_refusal
 from coordination.sweeps.runner import orphaned
@@ -97,7 +102,7 @@ def waves_document(spec: SweepSpec, record: Mapping[str, object],
     counts and state (``pending`` before it starts)."""
     current = record.get("wave")
     state = record.get("wave_state")
-    accepted = {int(str(i)) for i in record.get("waves_accepted") or []}  # type: ignore[attr-defined]
+    accepted = set(accepted_waves(record))
     out: list[WaveRow] = []
     for i, w in enumerate(spec.waves):
         sts = [status.get(t, TodoStatus.pending) for t in w.todos]

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from coordination.runtime.context import Runtime
+from coordination.runtime.sweep_fields import accepted_waves
 from coordination.status import (
     SUCCESSFUL,
     SWEEP_ACTIVE,
@@ -212,6 +213,9 @@ def halt_wave(rt: Runtime, spec: SweepSpec, k: int, verdict: str, *,
         return
     last = k == len(spec.waves) - 1
     action = "rollback" if stop else ("none" if last else "pause")
+    # The event stays between the wave's write and the sweep's: a pass that runs there
+    # must finish the halt, never accept it (tests/unit/sweeps/test_wave_halts.py runs
+    # one from this emit).
     rt.events.emit(EventKind.wave_halted, sweep_id=spec.sweep_id, wave=wave.name, index=k,
                    reason=why, action=action)
     log.warning("sweep %s: %s (%s)", spec.sweep_id, why, action)
@@ -251,8 +255,8 @@ def halt_to_accept(rt: Runtime, spec: SweepSpec) -> tuple[int, dict[str, object]
     k = int(rec.get("wave") or 0)
     if k >= len(spec.waves) - 1:
         return None
-    before = [int(str(i)) for i in (rec.get("waves_accepted") or [])]
-    return k, {"wave_state": DONE, "wave_until": None, "waves_accepted": [*before, k]}
+    return k, {"wave_state": DONE, "wave_until": None,
+               "waves_accepted": [*accepted_waves(rec), k]}
 
 
 def say_accepted(rt: Runtime, spec: SweepSpec, k: int) -> None:
