@@ -51,7 +51,7 @@ def logs(obj: Context, todo_id: str, sweep_id: str | None, attempt: int | None,
     """
     rt = get_runtime(obj.file, reader=True)
     if follow:
-        sid = find_sweep(rt, todo_id, sweep_id)
+        sid = find_sweep(rt, todo_id, sweep_id, waiting=True)
         _follow(rt, sid, todo_id, attempt, as_json)
         return
     doc = logs_document(rt, todo_id, sweep_id=sweep_id, attempt=attempt)

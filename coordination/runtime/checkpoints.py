@@ -45,7 +45,13 @@ from coordination.runtime.sweep_fields import (
     tail_field,
     todo_field,
 )
-from coordination.status import SWEEP_TRANSITIONS, SweepStatus, TodoStatus
+from coordination.status import (
+    SWEEP_LIVE,
+    SWEEP_TRANSITIONS,
+    TERMINAL,
+    SweepStatus,
+    TodoStatus,
+)
 
 if TYPE_CHECKING:
     from coordination.runtime.leases import Lease
@@ -436,6 +442,22 @@ class CheckpointStore:
         if status is None:
             return None
         return checkpoint(raw, tail)
+
+    def first_unended(self, todo_id: str, sweep_ids: Sequence[str]) -> str | None:
+        """The first of ``sweep_ids`` (newest first) that has not ended, holds ``todo_id``
+        (its spec named it: its repo field) and in which the todo has not ended (pending,
+        queued, running...), in one round trip: where ``coord logs --follow`` waits for
+        an attempt that has written nothing yet."""
+        if not sweep_ids:
+            return None
+        pipe = self.r.pipeline(transaction=False)
+        for sid in sweep_ids:
+            pipe.hmget(self.keys.sweep(sid), ["status", repo_field(todo_id), todo_field(todo_id)])
+        for sid, (status, repo, raw) in zip(sweep_ids, pipe.execute()):
+            if (status in SWEEP_LIVE and repo is not None
+                    and checkpoint(raw).get("status", TodoStatus.pending) not in TERMINAL):
+                return sid
+        return None
 
     def keep_change_runs(self, sweep_id: str, cps: Mapping[str, Checkpoint],
                          commands: Mapping[str, str]) -> None:

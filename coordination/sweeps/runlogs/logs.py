@@ -2,8 +2,9 @@
 by attempt, as its worker kept it (:mod:`coordination.runtime.logs`, written by
 :mod:`coordination.sweeps.runlogs.attempt_log`): the CLI, the web view and MCP read it here.
 
-Without ``--sweep``, the newest sweep (of the last :data:`RECENT`) in which the todo ran;
-without ``--attempt``, its latest attempt. Following waits on the system: a blocking read
+Without ``--sweep``, the newest sweep (of the last :data:`RECENT`) in which the todo ran
+(following, a newer one in which it has not ended yet comes first); without
+``--attempt``, its latest attempt. Following waits on the system: a blocking read
 of the attempt's stream and of the sweep's events together (an attempt whose worker died
 writes no end: the todo's checkpoint then says it is over), never a fixed sleep.
 """
@@ -44,14 +45,22 @@ class LogDocument(TypedDict):
     after: str
 
 
-def find_sweep(rt: Runtime, todo_id: str, sweep_id: str | None) -> str:
+def find_sweep(rt: Runtime, todo_id: str, sweep_id: str | None, *,
+               waiting: bool = False) -> str:
     """The sweep whose logs of ``todo_id`` are read: ``sweep_id`` (known, or exit 2), else
-    the newest in which it ran."""
+    the newest in which it ran. ``waiting`` (a follow, which waits for an attempt): a
+    newer sweep in which the todo has not ended comes first, though it wrote nothing yet
+    (it waits to run, or its worker has not written its first output)."""
     if sweep_id is not None:
         record(rt, sweep_id)  # unknown: NotFoundError, exit 2
         return sweep_id
     ids = [str(r.get("id")) for r in rt.checkpoints.list_sweeps(limit=RECENT)]
     found = rt.logs().latest_sweep(todo_id, ids)
+    if waiting:
+        newer = ids if found is None else ids[:ids.index(found)]
+        unended = rt.checkpoints.first_unended(todo_id, newer)
+        if unended is not None:
+            return unended
     if found is None:
         raise NotFoundError(
             f"no logs of {todo_id} in the last {len(ids)} sweep(s)",
