@@ -22,8 +22,8 @@ both). The handles keep one way of doing each thing:
   treats an unreadable file as absent still does). Anyone who can write the checkout
   can put a file here; a link would aim coord's reads and writes somewhere else.
 
-The lock (:class:`~coordination.catalog.file.store.CatalogStore` opens and ``flock``\ s
-it, never writes it) and the embedded server's directory (whose files the server and
+The lock (:class:`~coordination.catalog.file.store.CatalogStore` opens it and locks it
+with ``flock``, never writes it) and the embedded server's directory (whose files the server and
 :mod:`coordination.connection.embedded_server` keep, a private 0700 directory checked
 there) stay plain paths: a handle would add nothing to them.
 """
