@@ -26,7 +26,7 @@ import pytest
 import redis
 
 from coordination.runtime.acl import PRIORITY_SEP
-from tests.integration.helpers import Cluster, T
+from tests.integration.helpers import Cluster, T, wait_until
 from tests.servers import start_redis, stop_process
 
 pytestmark = pytest.mark.timeout(180)
@@ -140,7 +140,10 @@ def test_a_worker_user_cannot_shut_down_another_repos_worker(cluster: Cluster,
     # worker user may hear) comes back from it.
     sup_url = _url(cluster, "coord-supervisor", created["coord-supervisor"])
     sup = celery_app(Settings(redis_url=sup_url), url=sup_url)
-    pongs = sup.control.ping(destination=[name], timeout=5)
+    # (A broadcast is a PUBLISH: one sent before the worker's subscription reached the
+    # server, though it said "ready", is heard by nobody; the supervisor pings again.)
+    pongs = wait_until(lambda: sup.control.ping(destination=[name], timeout=1), 30,
+                       "the worker to answer the supervisor's ping")
     assert pongs == [{name: {"ok": "pong"}}], (pongs, web.log_text()[-2000:])
     assert web.alive()
     assert "noperm" not in web.log_text().lower(), web.log_text()[-3000:]

@@ -56,7 +56,15 @@ def test_every_attempt_is_kept_whole_and_followed_while_it_runs(cluster: Cluster
     got: list[str] = []
     reader = threading.Thread(target=lambda: got.extend(follow.stdout), daemon=True)
     reader.start()
-    wait_until(lambda: got == ["first\n"], 30, "the follower to print the running todo's line")
+    try:
+        wait_until(lambda: got == ["first\n"], 30, "the follower to print the running todo's line")
+    except AssertionError as exc:  # what the follower did, and what it could have read
+        rc = follow.poll()
+        raise AssertionError(
+            f"{exc}: it printed {got!r}; exit {rc}, stderr "
+            f"{follow.stderr.read() if rc is not None else '(still running)'!r}; TODO-002 "
+            f"{c.checkpoint(sid, 'TODO-002')!r}; its attempts {c.rt.logs().attempts(sid, 'TODO-002')!r}"
+        ) from None
     assert follow.poll() is None and c.checkpoint(sid, "TODO-002")["status"] == "running"
     gate.write_text("")
     assert follow.wait(timeout=60) == 0
