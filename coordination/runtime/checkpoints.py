@@ -454,7 +454,7 @@ class CheckpointStore:
         for sid in sweep_ids:
             pipe.hmget(self.keys.sweep(sid), ["status", repo_field(todo_id), todo_field(todo_id)])
         for sid, (status, repo, raw) in zip(sweep_ids, pipe.execute()):
-            if (status in SWEEP_LIVE and repo is not None
+            if (status is not None and decode(str(status)) in SWEEP_LIVE and repo is not None
                     and checkpoint(raw).get("status", TodoStatus.pending) not in TERMINAL):
                 return sid
         return None

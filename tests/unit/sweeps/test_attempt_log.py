@@ -5,7 +5,6 @@ refuses."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import Any
@@ -17,7 +16,7 @@ from coordination.errors import NotFoundError
 from coordination.runtime.context import Runtime
 from coordination.sweeps.runlogs import attempt_log
 from coordination.sweeps.runlogs.attempt_log import AttemptLog
-from coordination.runtime.sweep_fields import repo_field, todo_field
+from coordination.runtime.sweep_fields import repo_field
 from coordination.sweeps.runlogs.logs import Follow, find_sweep, logs_document
 from coordination.sweeps.runlogs.masking import Masker
 from tests.waiting import wait_for
@@ -218,21 +217,21 @@ def test_a_follow_waits_in_the_newer_sweep_where_the_todo_wrote_nothing_yet(rt: 
     # the newer, and prints that attempt once written; reading it reads the older.
     old, new = "PLAN-001-20251231000000-0ld0", SID
     for sid, status, age in ((old, "succeeded", 60.0), (new, "running", 0.0)):
-        rt.redis.hset(rt.keys.sweep(sid), mapping={
-            "status": status, "plan": "PLAN-001", repo_field("TODO-001"): "api",
-            todo_field("TODO-001"): json.dumps({"status": "succeeded" if age else "running",
-                                                "attempts": 1})})
-        rt.redis.zadd(rt.keys.sweeps, {sid: time.time() - age})
+        rt.checkpoints.create_sweep(sid, {"plan": "PLAN-001", "status": status,
+                                          "created_at": time.time() - age,
+                                          repo_field("TODO-001"): "api"})
+        rt.checkpoints.set_fields(sid, "TODO-001", attempts=1,
+                                  status="succeeded" if age else "running")
     before = AttemptLog(rt.logs(), old, "TODO-001", 1, run=1, worker="w1", masker=Masker(),
                         cap=1 << 20)
     before.add(False, b"old run\n")
     before.close("exited", 0)
     # sweeps that cannot be followed: one without the todo, one ended with it not run
-    for sid, fields in (("PLAN-002-20260101000001-n0t0", {}),
-                        ("PLAN-001-20260101000002-end0", {repo_field("TODO-001"): "api"})):
-        rt.redis.hset(rt.keys.sweep(sid), mapping={
-            "status": "cancelled" if fields else "running", "plan": "PLAN-001", **fields})
-        rt.redis.zadd(rt.keys.sweeps, {sid: time.time() + 60})
+    for sid, fields in (("PLAN-002-20260101000001-n0t0", {"status": "running"}),
+                        ("PLAN-001-20260101000002-end0", {"status": "cancelled",
+                                                          repo_field("TODO-001"): "api"})):
+        rt.checkpoints.create_sweep(sid, {"plan": "PLAN-001", "created_at": time.time() + 60,
+                                          **fields})
 
     assert find_sweep(rt, "TODO-001", None) == old
     assert find_sweep(rt, "TODO-001", None, waiting=True) == new
@@ -248,8 +247,7 @@ def test_a_follow_waits_in_the_newer_sweep_where_the_todo_wrote_nothing_yet(rt: 
     now = _log(rt)
     now.add(False, b"first\n")
     now.close("exited", 0)
-    rt.redis.hset(rt.keys.sweep(new), todo_field("TODO-001"),  # its finish, as a worker's
-                  json.dumps({"status": "succeeded", "attempts": 1}))
+    rt.checkpoints.set_fields(new, "TODO-001", status="succeeded")  # its finish
     reader.join(10)
     assert not reader.is_alive() and got == ["first\n"]
     assert ended[0] is not None and ended[0]["exit_code"] == 0
