@@ -33,8 +33,8 @@ def _log(rt: Runtime, attempt: int = 1, *, cap: int = 1 << 20, masker: Masker | 
 
 
 def _sweep(rt: Runtime) -> None:
-    rt.redis.hset(rt.keys.sweep(SID), mapping={"status": "running", "plan": "PLAN-001"})
-    rt.redis.zadd(rt.keys.sweeps, {SID: time.time()})
+    """A running sweep, written as the runtime writes one (its fields JSON-encoded)."""
+    rt.checkpoints.create_sweep(SID, {"status": "running", "plan": "PLAN-001"})
 
 
 def _written(rt: Runtime) -> dict[str, Any] | None:
