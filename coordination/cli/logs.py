@@ -25,7 +25,8 @@ from coordination.sweeps.runlogs.logs import Follow, LogDocument, attempt_line, 
 @click.command()
 @click.argument("todo_id", metavar="TODO")
 @click.option("--sweep", "sweep_id", default=None, metavar="ID",
-              help="Its run in this sweep (default: the newest sweep it ran in).")
+              help="Its run in this sweep (default: the newest sweep it ran in; with "
+                   "--follow, a newer live one where it has not ended yet comes first).")
 @click.option("--attempt", type=int, default=None, metavar="N",
               help="This attempt (default: the latest; `coord logs TODO` lists them all).")
 @click.option("--follow", "-f", is_flag=True,

@@ -14,9 +14,9 @@ import redis
 
 from coordination.errors import NotFoundError
 from coordination.runtime.context import Runtime
+from coordination.runtime.sweep_fields import repo_field
 from coordination.sweeps.runlogs import attempt_log
 from coordination.sweeps.runlogs.attempt_log import AttemptLog
-from coordination.runtime.sweep_fields import repo_field
 from coordination.sweeps.runlogs.logs import Follow, find_sweep, logs_document
 from coordination.sweeps.runlogs.masking import Masker
 from tests.waiting import wait_for
