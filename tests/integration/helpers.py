@@ -25,6 +25,7 @@ from typing import Any
 
 import psutil
 
+from coordination.status import SWEEP_END_EVENTS, SWEEP_ENDED
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -265,12 +266,35 @@ class Cluster:
                           f" (workers' logs: {self.logs})")
 
     def wait_sweep(self, sweep_id: str, timeout: float = 60) -> dict[str, Any]:
+        """The sweep's status document once it is no longer queued or running (paused
+        and rolling back count); an ended sweep once its ending is whole (:meth:`ended`)."""
         def check() -> dict[str, Any] | None:
             rec = self.rt.checkpoints.get_sweep(sweep_id) or {}
-            return rec if rec.get("status") not in (None, "queued", "running") else None
+            if rec.get("status") in (None, "queued", "running"):
+                return None
+            return rec if rec.get("status") not in SWEEP_ENDED or self.ended(sweep_id, rec) else None
 
         wait_until(check, timeout, f"sweep {sweep_id} to end", interval=0.1)
         return self.status(sweep_id)
+
+    def wait_ended(self, sweep_id: str, timeout: float = 60) -> dict[str, Any]:
+        """The sweep's record once it has ended (not paused, not rolling back) and its
+        ending is whole (:meth:`ended`)."""
+        def check() -> dict[str, Any] | None:
+            rec = self.rt.checkpoints.get_sweep(sweep_id) or {}
+            return rec if rec.get("status") in SWEEP_ENDED and self.ended(sweep_id, rec) else None
+
+        return wait_until(check, timeout, f"sweep {sweep_id} to end",  # type: ignore[no-any-return]
+                          interval=0.1)
+
+    def ended(self, sweep_id: str, rec: dict[str, Any]) -> bool:
+        """Has the ending of the run ``rec`` is at been written whole? A sweep's status
+        moves first (nothing more is sent), then what had not started is cancelled, then
+        its end event is appended: a status read in between still shows those todos
+        pending."""
+        run = int(rec.get("run") or 0)
+        return any(e["kind"] in SWEEP_END_EVENTS and int(e.get("run") or 0) == run
+                   for e in self.events(sweep_id))
 
     # -- CLI ------------------------------------------------------------------------------
     def argv(self, *args: str) -> list[str]:

@@ -118,9 +118,7 @@ def test_a_rolled_back_sweep_does_not_look_like_a_success(cluster: Cluster, brow
     cluster.start_worker("a")
     ui, base = serve_ui(cluster)
     sid = str(cluster.cli_json("plan", "sweep", PLAN, "--atomic")["sweep_id"])
-    wait_until(lambda: (cluster.rt.checkpoints.get_sweep(sid) or {}).get("status")
-               in ("rolled_back", "rollback_failed"), 60, "the sweep to roll back")
-    assert cluster.status(sid)["status"] == "rolled_back"
+    assert cluster.wait_ended(sid, 60)["status"] == "rolled_back"
 
     browser.get(f"{base}/sweeps/{sid}")
     final = {"TODO-001": "compensated", "TODO-002": "compensated", "TODO-003": "failed"}

@@ -107,7 +107,8 @@ def test_an_atomic_sweep_whose_wave_misses_rolls_back(cluster: Cluster) -> None:
     def ended() -> dict[str, Any] | None:
         rec = c.rt.checkpoints.get_sweep(sid) or {}
         assert rec.get("status") != "paused", rec
-        return rec if rec.get("status") in ("rolled_back", "rollback_failed", "failed") else None
+        return rec if (rec.get("status") in ("rolled_back", "rollback_failed", "failed")
+                       and c.ended(sid, rec)) else None
 
     rec = wait_until(ended, 45, f"sweep {sid} to roll back", interval=0.1)
     assert rec["status"] == "rolled_back", rec
