@@ -29,6 +29,12 @@ WAIT_PACE = 0.025
 SETTLE = 30.0
 #: Between two reads of such a sweep's todos (seconds).
 SETTLE_PACE = 0.1
+#: How long a wait that read its sweep's status as ended waits for the end event
+#: (seconds). An ending moves the status first (nothing more is sent), then cancels
+#: what had not started, then writes its event: a status read in between, shown,
+#: would list those todos still pending. The event ends the wait as soon as it lands;
+#: without it (an ender that died between its writes) the status ends it after this.
+END_GRACE = 2.0
 
 
 def ended_by(rt: Runtime, sweep_id: str, event: Event) -> bool:
@@ -81,9 +87,10 @@ def wait(rt: Runtime, sweep_id: str, *, record: Callable[[], SweepRecord],
         limit = min(limit, time.time() + timeout)
     done = False
     next_pass = 0.0
+    seen_ended: float | None = None
 
     def stop() -> bool:
-        nonlocal done, next_pass
+        nonlocal done, next_pass, seen_ended
         now = time.time()
         if now >= next_pass:
             next_pass = now + rt.settings.supervise_interval
@@ -98,7 +105,11 @@ def wait(rt: Runtime, sweep_id: str, *, record: Callable[[], SweepRecord],
                 current = rt.checkpoints.sweep_status(sweep_id)
             except (redis.ConnectionError, redis.TimeoutError):
                 return now > limit  # a restart is not the end: look again soon
-            done = current is None or current not in SWEEP_LIVE
+            if current is None or current in SWEEP_LIVE:
+                seen_ended = None  # (resumed meanwhile: a new run to wait for)
+            elif seen_ended is None:
+                seen_ended = now
+            done = current is None or (seen_ended is not None and now >= seen_ended + END_GRACE)
         return done or now > limit
 
     # Paced: forty reads a second at most show progress at once, and the events of a busy

@@ -353,3 +353,46 @@ def test_a_supervisor_without_the_turn_looks_less_often_and_takes_it_when_free(
     finally:
         reset_embedded()
         get_runtime.cache_clear()
+
+
+@pytest.mark.rt(settings={"supervise_interval": 0.05})
+def test_a_wait_that_reads_the_end_before_its_event_shows_the_ending_whole(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep's end moves its status first, then cancels what had not started, then
+    writes its end event. A wait that reads the status in between (the ender held
+    there until it has) waits for the event: it shows no todo still pending."""
+    from coordination.sweeps.progress import end_sweep
+    from tests.waiting import wait_for
+
+    sid = start(rt, chain_catalog(tmp_path))
+    svc = SweepService(rt)
+    store = rt.checkpoints
+    ended_reads = [0]
+    real_status, real_deactivate = store.sweep_status, store.deactivate
+
+    def sweep_status(sweep_id: str) -> Any:
+        got = real_status(sweep_id)
+        ended_reads[0] += got == "cancelled"
+        return got
+
+    def deactivate(sweep_id: str) -> None:  # the ender, between its status and the rest
+        try:
+            if threading.current_thread() is ender:  # (the wait's own passes call it too)
+                wait_for(lambda: ended_reads[0] >= 2, 10, "the wait to read the end twice")
+        finally:
+            real_deactivate(sweep_id)
+
+    monkeypatch.setattr(store, "sweep_status", sweep_status)
+    monkeypatch.setattr(store, "deactivate", deactivate)
+    ender = threading.Thread(target=end_sweep, args=(rt, sid, "cancelled by a test"),
+                             kwargs={"status": "cancelled"}, daemon=True)
+    ender.start()
+    try:
+        st = svc.wait(sid, timeout=30)
+    finally:
+        ender.join(15)
+    assert st["status"] == "cancelled"
+    assert {t: v["status"] for t, v in st["todos"].items()} == {
+        "TODO-001": "cancelled", "TODO-002": "cancelled", "TODO-003": "cancelled",
+        "TODO-004": "cancelled"}, st["todos"]
