@@ -82,7 +82,7 @@ _LIST_FIELDS = tuple(f for f in RECORD_FIELDS if f not in (
     "spec", "layout", "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at"))
 
 
-def _check_record_fields(names: Iterable[str]) -> None:
+def check_record_fields(names: Iterable[str]) -> None:
     bad = [n for n in names if n not in RECORD_FIELDS and not n.startswith(RECORD_PREFIXES)]
     if bad:
         raise ValueError(f"unknown sweep record field(s) {bad}: declare them in "
@@ -126,7 +126,7 @@ class CheckpointStore:
         fields.setdefault("status", SweepStatus.queued.value)
         created = float(str(fields.setdefault("created_at", time.time())))
         fields["layout"] = LAYOUT
-        _check_record_fields(fields)
+        check_record_fields(fields)
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.keys.sweep(sweep_id), mapping=_mapping(fields))
         pipe.zadd(self.keys.sweeps, {sweep_id: created})
@@ -207,7 +207,7 @@ class CheckpointStore:
         if "status" in fields:
             raise TransitionRefused("a sweep's status changes by set_sweep_status only")
         if fields:
-            _check_record_fields(fields)
+            check_record_fields(fields)
             self.r.hset(self.keys.sweep(sweep_id), mapping=_mapping(fields))
 
     def swap_sweep_field(self, sweep_id: str, name: str, old: object, new: object) -> bool:
@@ -215,7 +215,7 @@ class CheckpointStore:
         of a sweep that exists; False otherwise. The race it closes: two processes
         adopting one orphaned sweep at once (both saw its runner gone), only one of
         which may run it. WATCH/MULTI: the field's read and write are one step."""
-        _check_record_fields((name,))
+        check_record_fields((name,))
         key = self.keys.sweep(sweep_id)
         want = None if old is None else encode(old)
         with self.r.pipeline(transaction=True) as pipe:
@@ -243,7 +243,7 @@ class CheckpointStore:
         first (:class:`TransitionRefused`). False when the sweep is unknown or in
         another state.
         """
-        _check_record_fields(fields)
+        check_record_fields(fields)
         target = SweepStatus(new)
         if allowed_from is None:
             allowed_from = [s for s, nxt in SWEEP_TRANSITIONS.items() if target in nxt]
@@ -328,7 +328,7 @@ class CheckpointStore:
 
     def set_counters(self, sweep_id: str, counters: dict[str, int]) -> None:
         """The integer counters the transition scripts move (``level_left:<k>``...)."""
-        _check_record_fields(counters)
+        check_record_fields(counters)
         if counters:
             self.r.hset(self.keys.sweep(sweep_id),
                         mapping={k: str(v) for k, v in counters.items()})
@@ -347,7 +347,7 @@ class CheckpointStore:
                   **fields: object) -> bool:
         """Write the wave ``fields`` if the sweep's wave is still ``seen`` (index,
         state); False when another caller moved it first (``lua/wave_move.lua``)."""
-        _check_record_fields(fields)
+        check_record_fields(fields)
         index, state = seen
         res = lua("wave_move")(self.r, [self.keys.sweep(sweep_id)],
                                ["" if index is None else encode(index), state or "",

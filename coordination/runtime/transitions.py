@@ -40,10 +40,11 @@ import redis
 from coordination.connection.client import NotReplicated, replica_wait_ms, run_replicated
 from coordination.keys import Keys
 from coordination.planner.ranking import DEFAULT_RANK
+from coordination.runtime.checkpoints import check_record_fields, legal_sources
 from coordination.runtime.leases import Lease, new_token
 from coordination.runtime.scripts import lua
 from coordination.runtime.sweep_fields import encode
-from coordination.status import SUCCESSFUL, TERMINAL, TodoStatus
+from coordination.status import SUCCESSFUL, TERMINAL, SweepStatus, TodoStatus
 
 if TYPE_CHECKING:
     from redis.typing import EncodableT
@@ -120,6 +121,26 @@ class Ended:
     terminal: int
     todos: list[str]
     levels_done: list[int]
+    #: the sweep made the move it was asked to (or none was asked): False, nothing written
+    moved: bool = True
+
+
+@dataclass(frozen=True)
+class SweepMove:
+    """A sweep's own status move, made in the same step as the ending of its todos
+    (:meth:`Transitions.end`): to ``to`` from one of ``allowed_from``, with ``fields``."""
+
+    to: SweepStatus
+    allowed_from: frozenset[SweepStatus]
+    fields: Mapping[str, object] = field(default_factory=dict)
+
+    def arg(self) -> str:
+        """The script's argument; a move :data:`~coordination.status.SWEEP_TRANSITIONS`
+        never makes, or an undeclared field, is refused before Redis is touched."""
+        check_record_fields(self.fields)
+        return json.dumps({"to": str(self.to), "from": legal_sources(self.to, self.allowed_from),
+                           "fields": {k: encode(v) for k, v in self.fields.items()}},
+                          separators=(",", ":"))
 
 
 class Transitions:
@@ -321,12 +342,15 @@ class Transitions:
     def end(self, sweep_id: str, todos: Iterable[tuple[str, int]], status: TodoStatus,
             allowed_from: Iterable[TodoStatus], *, event: Mapping[str, object],
             now: float | None = None,
-            seals: Mapping[str, Mapping[str, object] | None] | None = None) -> Ended:
+            seals: Mapping[str, Mapping[str, object] | None] | None = None,
+            sweep_to: SweepMove | None = None) -> Ended:
         """End ``(todo, level)``s that are in ``allowed_from`` as ``status`` (see
         ``lua/todo_end.lua``); ``event`` holds the reason and other event fields;
-        ``seals``: todo -> its outcome seal (:func:`~.evidence.outcome_stamp`)."""
+        ``seals``: todo -> its outcome seal (:func:`~.evidence.outcome_stamp`).
+        ``sweep_to``: the sweep's own move, in the same step (refused: nothing is
+        written, and ``moved`` is False)."""
         todos = list(todos)
-        if not todos:
+        if not todos and sweep_to is None:
             return Ended(0, [], [])
         seals = seals or {}
 
@@ -340,9 +364,11 @@ class Transitions:
             [*self._ledger_args, str(status), json.dumps(sorted(str(s) for s in allowed_from)),
              sweep_id, encode(time.time() if now is None else now),
              json.dumps(event, separators=(",", ":")),
+             "" if sweep_to is None else sweep_to.arg(),
              *(x for t, level in todos for x in (str(t), str(level), sealed(t)))],
         )
-        return Ended(int(res[0]), list(json.loads(res[1])), [int(x) for x in json.loads(res[2])])
+        return Ended(int(res[0]), list(json.loads(res[1])), [int(x) for x in json.loads(res[2])],
+                     moved=sweep_to is None or bool(int(res[3])))
 
     def queue(self, sweep_id: str, todos: Iterable[tuple[str, str]], *, via: str,
               allowed_from: Iterable[TodoStatus] = (TodoStatus.pending,),

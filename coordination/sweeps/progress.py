@@ -72,7 +72,8 @@ from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Lease
 from coordination.runtime.metrics import Outcome
 from coordination.runtime.sweep_fields import Checkpoint
-from coordination.runtime.transitions import Finished, LostVerdict, Started, StartSeals
+from coordination.runtime.transitions import (
+    Ended, Finished, LostVerdict, Started, StartSeals, SweepMove)
 from coordination.status import (
     DONE,
     NOT_STARTED,
@@ -144,20 +145,27 @@ class Pass:
     def end(self, todo_ids: list[str], status: TodoStatus, allowed_from: frozenset[TodoStatus],
             *, event: dict[str, object], cascade: bool) -> list[str]:
         """End not-running todos in one script call and put their changes on the list."""
+        return self.ended(todo_ids, status, allowed_from, event=event, cascade=cascade).todos
+
+    def ended(self, todo_ids: list[str], status: TodoStatus,
+              allowed_from: frozenset[TodoStatus], *, event: dict[str, object],
+              cascade: bool, sweep_to: SweepMove | None = None) -> Ended:
+        """As :meth:`end`, with the sweep's own move (``sweep_to``) in the same script
+        call: refused, nothing is ended (``moved`` False)."""
         spec = self.spec
         # each todo's outcome sealed (the landing rule reads them: trust/evidence)
         seals = {t: _seal(self.rt, spec.sweep_id, t, spec.run, status)
                  for t in todo_ids} if self.rt.settings.signing_keys else None
         ended = self.rt.transitions.end(
             spec.sweep_id, [(t, level_index(spec, t)) for t in todo_ids], status, allowed_from,
-            event=event, seals=seals)
+            event=event, seals=seals, sweep_to=sweep_to)
         for i, t in enumerate(ended.todos):
             first = i == 0
             self.work.append(Change(
                 t, status, level_done=bool(ended.levels_done) if first else False,
                 terminal=ended.terminal, levels=tuple(ended.levels_done) if first else (),
                 cascade=cascade))
-        return ended.todos
+        return ended
 
 
 class Step:
@@ -715,18 +723,27 @@ def end_sweep(rt: Runtime, sweep_id: str, reason: str, *,
               status: SweepStatus = SweepStatus.failed) -> bool:
     """End a live sweep now (its deadline passed, a user cancelled it): what has not
     started is cancelled; running todos see it and stop. False if it had ended."""
-    if (status == SweepStatus.failed
-            and rt.checkpoints.sweep_status(sweep_id) == SweepStatus.rolling_back):
-        status = SweepStatus.rollback_failed
-    if not rt.checkpoints.set_sweep_status(sweep_id, status, allowed_from=SWEEP_LIVE,
-                                           finished_at=time.time(), reason=reason):
-        return False
-    rt.checkpoints.deactivate(sweep_id)
     head = sweep_head(rt, sweep_id)
-    spec = None if head is None else load_spec(rt, sweep_id, head)
-    if spec is not None:
-        end_todos(rt, spec, list(spec.todos), TodoStatus.cancelled, NOT_STARTED,
-                  event={"reason": reason}, cascade=True)
+    if head is None:
+        return False
+    if status == SweepStatus.failed and head.get("status") == SweepStatus.rolling_back:
+        status = SweepStatus.rollback_failed
+    move = SweepMove(status, SWEEP_LIVE, {"finished_at": time.time(), "reason": reason})
+    spec = load_spec(rt, sweep_id, head)
+    if spec is None:
+        if not rt.checkpoints.set_sweep_status(sweep_id, status, allowed_from=SWEEP_LIVE,
+                                               **move.fields):
+            return False
+        rt.checkpoints.deactivate(sweep_id)
+    else:
+        # The move and the cancel of what had not started in one step: nobody reads the
+        # sweep ended with todos still pending, and an ender dying here leaves none so.
+        p = Pass(rt, spec)
+        if not p.ended(list(spec.todos), TodoStatus.cancelled, NOT_STARTED,
+                       event={"reason": reason}, cascade=True, sweep_to=move).moved:
+            return False
+        rt.checkpoints.deactivate(sweep_id)
+        progress(rt, spec, p.work)
     kind = EventKind.sweep_cancelled if status == SweepStatus.cancelled else EventKind.sweep_finished
     run = int((head or {}).get("run") or 0)
     rt.events.emit(kind, sweep_id=sweep_id, status=str(status), reason=reason, run=run)

@@ -4,15 +4,23 @@
 -- ARGV[1..2] = event ledger, ARGV[3] = new status, ARGV[4] = JSON list of the
 -- statuses it may come from, ARGV[5] = sweep id, ARGV[6] = now (JSON),
 -- ARGV[7] = event fields (JSON object; its 'reason' is also written to the
--- checkpoint), then per todo: its id, its level (-1: none) and its outcome seal
--- (JSON, '' : none; Lua cannot compute an HMAC, so the caller seals each todo's
--- outcome, and it is written with the status it seals).
--- Returns {terminal count, ended ids (JSON), levels that just ended (JSON)}.
+-- checkpoint), ARGV[8] = the sweep's own move ('' : none; else a JSON object:
+-- "to", the status, "from", the statuses it may move from, "fields", record
+-- field -> its value as the record keeps it, JSON text), then per todo: its id,
+-- its level (-1: none) and its outcome seal (JSON, '' : none; Lua cannot compute
+-- an HMAC, so the caller seals each todo's outcome, and it is written with the
+-- status it seals).
+-- Returns {terminal count, ended ids (JSON), levels that just ended (JSON),
+-- 1 if the sweep moved (or no move was asked), 0 if its status was not one of
+-- "from": then nothing is written}.
 --
 -- Races closed: a todo being skipped or cancelled while a worker starts it (the
 -- status is compared and moved in one step, so it is either started or ended,
 -- never both), and an ended todo missing from the sweep's counters (the
--- counters move in the same step as the status).
+-- counters move in the same step as the status). With the sweep's move: a
+-- sweep ended (cancelled, past its deadline) with its todos that had not started
+-- still pending, read so by anyone between two writes, and left so for good by
+-- an ender that died between them; and two enders both ending it.
 local sweep, new, now = KEYS[2], ARGV[3], ARGV[6]
 if not TERMINAL[new] then return redis.error_reply('not a terminal status: ' .. new) end
 local now_n = tonumber(now)
@@ -21,7 +29,7 @@ for _, s in ipairs(cjson.decode(ARGV[4])) do from[s] = true end
 local reason = cjson.decode(ARGV[7]).reason
 if reason == cjson.null then reason = nil end
 local todos, levels, seals = {}, {}, {}
-for j = 8, #ARGV, 3 do
+for j = 9, #ARGV, 3 do
   todos[#todos + 1] = ARGV[j]
   levels[#levels + 1] = tonumber(ARGV[j + 1])
   seals[#seals + 1] = ARGV[j + 2]
@@ -32,7 +40,16 @@ for _, c in ipairs(counters) do names[#names + 1] = c end
 for _, t in ipairs(todos) do names[#names + 1] = 't:' .. t end
 local got = hmget(sweep, tally_names(names, todos))
 load_tally(got)
-if jdecode(got.status) == nil then return {0, '[]', '[]'} end  -- no such sweep
+local status = jdecode(got.status)
+if status == nil then return {0, '[]', '[]', 0} end  -- no such sweep
+if ARGV[8] ~= '' then
+  local move = cjson.decode(ARGV[8])
+  local may = false
+  for _, s in ipairs(move.from) do may = may or s == status end
+  if not may then return {0, '[]', '[]', 0} end
+  redis.call('HSET', sweep, 'status', jstr(move.to))
+  for name, value in pairs(move.fields) do redis.call('HSET', sweep, name, value) end
+end
 load_counters(got, counters)
 local n = COUNTERS.terminal
 local done, ended_levels = {}, {}
@@ -57,4 +74,4 @@ end
 local d, l = '[]', '[]'
 if #done > 0 then d = cjson.encode(done) end
 if #ended_levels > 0 then l = cjson.encode(ended_levels) end
-return {n, d, l}
+return {n, d, l, 1}
