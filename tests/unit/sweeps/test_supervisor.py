@@ -404,12 +404,13 @@ def test_a_sweep_ended_is_never_read_with_a_todo_still_pending(
     """Ending a sweep moves its status and cancels what had not started in one step:
     read after each of the ender's Redis commands, the sweep is live, or ended with no
     todo left to start; and a second ender, finding it ended, ends nothing."""
-    from coordination.status import NOT_STARTED, SWEEP_LIVE
+    from coordination.status import NOT_STARTED, SWEEP_LIVE, SweepStatus
     from coordination.sweeps.progress import end_sweep
 
     sid = start(rt, chain_catalog(tmp_path))
     todos = ["TODO-001", "TODO-002", "TODO-003", "TODO-004"]
-    store, real = rt.checkpoints, rt.redis.execute_command
+    store = rt.checkpoints
+    real: Any = rt.redis.execute_command
     reads: list[tuple[str, dict[str, str]]] = []
     reading = [False]
 
@@ -425,12 +426,12 @@ def test_a_sweep_ended_is_never_read_with_a_todo_still_pending(
         return out
 
     monkeypatch.setattr(rt.redis, "execute_command", execute)
-    assert end_sweep(rt, sid, "cancelled by a test", status="cancelled")
+    assert end_sweep(rt, sid, "cancelled by a test", status=SweepStatus.cancelled)
     assert reads and reads[-1] == ("cancelled", dict.fromkeys(todos, "cancelled")), reads[-1:]
     torn = [r for r in reads if r[0] not in SWEEP_LIVE
             and any(s in NOT_STARTED for s in r[1].values())]
     assert not torn, torn[0]
-    assert not end_sweep(rt, sid, "again", status="failed")  # ended already: nothing moves
+    assert not end_sweep(rt, sid, "again", status=SweepStatus.failed)  # ended already: nothing moves
     assert store.sweep_status(sid) == "cancelled"
     assert len(events(rt, sid, "sweep.cancelled")) == 1
 
@@ -439,17 +440,19 @@ def test_a_sweep_move_refused_ends_none_of_its_todos(rt: Runtime, tmp_path: Path
     """The ending script with the sweep's own move: a sweep not in one of the statuses
     it may move from is left as it is, and so are its todos."""
     from coordination.runtime.transitions import SweepMove
-    from coordination.status import NOT_STARTED
+    from coordination.status import NOT_STARTED, SweepStatus, TodoStatus
 
     sid = start(rt, chain_catalog(tmp_path))
     todos = [("TODO-002", 1), ("TODO-003", 2)]
-    move = SweepMove("cancelled", frozenset({"paused"}), {"reason": "not paused"})
-    got = rt.transitions.end(sid, todos, "cancelled", NOT_STARTED, event={}, sweep_to=move)
+    move = SweepMove(SweepStatus.cancelled, frozenset({SweepStatus.paused}),
+                     {"reason": "not paused"})
+    got = rt.transitions.end(sid, todos, TodoStatus.cancelled, NOT_STARTED, event={}, sweep_to=move)
     assert not got.moved and got.todos == []
     assert rt.checkpoints.sweep_status(sid) == "queued"
     assert [status(rt, sid, t) for t, _ in todos] == ["pending", "pending"]
-    move = SweepMove("cancelled", frozenset({"queued", "running"}), {"reason": "now"})
-    got = rt.transitions.end(sid, todos, "cancelled", NOT_STARTED, event={}, sweep_to=move)
+    move = SweepMove(SweepStatus.cancelled,
+                     frozenset({SweepStatus.queued, SweepStatus.running}), {"reason": "now"})
+    got = rt.transitions.end(sid, todos, TodoStatus.cancelled, NOT_STARTED, event={}, sweep_to=move)
     assert got.moved and got.todos == ["TODO-002", "TODO-003"]
     rec = rt.checkpoints.get_sweep_fields(sid, ("status", "reason")) or {}
     assert (rec.get("status"), rec.get("reason")) == ("cancelled", "now")
