@@ -48,3 +48,20 @@ def current_file() -> Path | None:
     ctx = click.get_current_context(silent=True)
     obj = ctx.find_object(Context) if ctx is not None else None
     return obj.file if obj is not None else None
+
+
+def nothing_recorded(file: Path) -> bool:
+    """Embedded mode, and ``file`` has nothing a server could hand back: its server was
+    never started and coord 0.2 left no file for a runtime to carry over. A command
+    that only reads then answers without one, and starts no server (which would leave
+    its directory beside the catalog). Asked of the filesystem, before any runtime is
+    opened."""
+    # lazy: the embedded server's files (redis-py), asked only by commands that read runs
+    from coordination.connection.embedded_server import never_started
+
+    if not never_started(file):
+        return False
+    # lazy: the 0.2 step (sqlite3), asked only of a catalog whose server never started
+    from coordination.runtime.migrations.v02_embedded_file import old_file
+
+    return not old_file(file.absolute()).exists()

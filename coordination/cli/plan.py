@@ -25,7 +25,7 @@ from coordination.catalog.enums import TodoStatus
 from coordination.catalog.selection.templates import (
     Problems, TemplateDoc, load_planned, plan_warnings, planned_for)
 from coordination.cli import plan_edit, plan_optimize
-from coordination.cli.context import Context
+from coordination.cli.context import Context, nothing_recorded
 from coordination.cli.options import order_options
 from coordination.cli.render import (
     console,
@@ -707,22 +707,6 @@ def _namespace() -> str:
 HISTORY_DAYS = 30.0
 
 
-def _nothing_recorded(file: Path) -> bool:
-    """Embedded mode, and ``file`` has nothing a server could hand back: its server was
-    never started and coord 0.2 left no file for a runtime to carry over. A command
-    that only reads (the dry run's estimates) then reads nothing, and starts no server.
-    Asked of the filesystem, before any runtime is opened."""
-    # lazy: the embedded server's files (redis-py), asked only by a dry run's estimates
-    from coordination.connection.embedded_server import never_started
-
-    if not never_started(file):
-        return False
-    # lazy: the 0.2 step (sqlite3), asked only of a catalog whose server never started
-    from coordination.runtime.migrations.v02_embedded_file import old_file
-
-    return not old_file(file.absolute()).exists()
-
-
 def _history_p50(file: Path, catalog: Catalog, plan_id: str, *, again: bool
                  ) -> tuple[dict[str, float | None], str | None]:
     """Todo -> the p50 seconds of its recorded runs, for the todos of the plan a dry
@@ -732,7 +716,7 @@ def _history_p50(file: Path, catalog: Catalog, plan_id: str, *, again: bool
               if t.estimated_hours is None and (again or t.status != TodoStatus.completed)}
     if not wanted:
         return {}, None
-    if _nothing_recorded(file):  # embedded, never swept: no server to start for no runs
+    if nothing_recorded(file):  # embedded, never swept: no server to start for no runs
         return {}, None
     # lazy: the runtime (redis-py; embedded, its server started or joined), which a dry
     # run needs only to read history when a todo has no estimate

@@ -120,6 +120,25 @@ def test_a_dry_run_of_a_never_swept_catalog_starts_no_server(tmp_path: Path) -> 
     assert not server_dir(path).exists()
 
 
+def test_reads_of_a_never_swept_catalog_refuse_and_start_no_server(tmp_path: Path) -> None:
+    """Embedded, and nothing was ever recorded: an unknown sweep's status and a todo's
+    logs (followed or not) are refused (exit 2, saying why) without starting a server,
+    so no server directory appears beside the catalog."""
+    from coordination.connection.embedded_server import server_dir
+    from tests.unit.support.cli import clean_error
+    from tests.unit.support.cli import coord as coord_any
+
+    path = write(tmp_path, catalog_data(2, [(0, 1)]))
+    for args, said in [(("sweep", "status", "NOPE"), "unknown sweep 'NOPE'"),
+                       (("sweep", "status", "NOPE", "--json"), "unknown sweep 'NOPE'"),
+                       (("logs", "TODO-1"), "no logs of TODO-1"),
+                       (("logs", "TODO-1", "--follow"), "no logs of TODO-1")]:
+        r = coord_any(path, *args)
+        clean_error(r, 2)
+        assert said in r.stderr and "no sweep has run from" in r.stderr, r.stderr
+        assert not server_dir(path).exists(), args
+
+
 def test_dry_run_skips_completed_and_reports_blockers(tmp_path: Path) -> None:
     data = catalog_data(3, [(0, 1), (1, 2)], issues=[{"id": "ISSUE-1", "title": "open"}],
                         overrides={0: {"status": "completed"},

@@ -97,15 +97,17 @@ def test_cyclic_plan_exits_2(tmp_path: Path) -> None:
     assert eco.read_bytes() == before
 
 
-@pytest.mark.parametrize("args", [
-    ("sweep", "status", "PLAN-001-20260101000000-abcd"),
-    ("sweep", "status", "PLAN-001-20260101000000-abcd", "--json"),
-    ("events", "--sweep", "X", "--json"),
-], ids=" ".join)
-def test_embedded_unknown_sweep_exits_2(example_catalog: Path, args: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(("args", "why"), [
+    # nothing has run from the catalog: said so, without starting its server
+    (("sweep", "status", "PLAN-001-20260101000000-abcd"), "no sweep has run from"),
+    (("sweep", "status", "PLAN-001-20260101000000-abcd", "--json"), "no sweep has run from"),
+    (("events", "--sweep", "X", "--json"), "kept beside the catalog"),
+], ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+def test_embedded_unknown_sweep_exits_2(example_catalog: Path, args: tuple[str, ...],
+                                        why: str) -> None:
     r = coord(example_catalog, *args)
     clean_error(r, 2)
-    assert "unknown sweep" in r.stderr and "kept beside the catalog" in r.stderr
+    assert "unknown sweep" in r.stderr and why in r.stderr, r.stderr
     assert r.stdout == ""
 
 
