@@ -65,3 +65,14 @@ def nothing_recorded(file: Path) -> bool:
     from coordination.runtime.migrations.v02_embedded_file import old_file
 
     return not old_file(file.absolute()).exists()
+
+
+def refuse_unrecorded(file: Path, what: str) -> None:
+    """A read of ``what`` (an unknown sweep, a todo's logs) on a catalog with nothing
+    recorded (:func:`nothing_recorded`): refused here, saying so (exit 2), so that the
+    read starts no server only to find nothing."""
+    if nothing_recorded(file):
+        from coordination.errors import NotFoundError  # lazy: as the imports above
+
+        raise NotFoundError(f"{what}: no sweep has run from {file} yet",
+                            hint=f"start one: `coord plan sweep PLAN` (and --file {file})")

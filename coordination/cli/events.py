@@ -19,7 +19,7 @@ import sys
 
 import click
 
-from coordination.cli.context import Context
+from coordination.cli.context import Context, refuse_unrecorded
 from coordination.cli.render import console, esc, json_option, print_json, table
 from coordination.jsonable import dumps
 from coordination.runtime.context import get_runtime
@@ -64,6 +64,8 @@ def events(obj: Context, sweep_id: str | None, todo: str | None, follow: bool,
       coord events --follow --json | jq .kind      # what happens from now on
       coord events --follow -n 10                   # the last 10, then live
     """
+    if sweep_id is not None:
+        refuse_unrecorded(obj.file, f"unknown sweep {sweep_id!r}")
     rt = get_runtime(obj.file)
     svc = SweepService(rt, obj.file)
     if sweep_id is not None:

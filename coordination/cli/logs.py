@@ -14,9 +14,8 @@ from typing import IO
 
 import click
 
-from coordination.cli.context import Context, nothing_recorded
+from coordination.cli.context import Context, refuse_unrecorded
 from coordination.cli.render import clean, err_console, esc, is_terminal, json_option, print_json
-from coordination.errors import NotFoundError
 from coordination.jsonable import dumps
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.runtime.logs import AttemptRecord, Chunk
@@ -51,9 +50,7 @@ def logs(obj: Context, todo_id: str, sweep_id: str | None, attempt: int | None,
       coord logs 'TODO-010[api]' --follow
       coord logs TODO-004 --json | jq -r '.output[].text'
     """
-    if nothing_recorded(obj.file):  # embedded, never run: no server to start to say so
-        raise NotFoundError(f"no logs of {todo_id}: no sweep has run from {obj.file} yet",
-                            hint=f"start one: `coord plan sweep PLAN` (and --file {obj.file})")
+    refuse_unrecorded(obj.file, f"no logs of {todo_id}")
     rt = get_runtime(obj.file, reader=True)
     if follow:
         sid = find_sweep(rt, todo_id, sweep_id, waiting=True)

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from coordination.catalog.reads import live
-from coordination.cli.context import Context, nothing_recorded
+from coordination.cli.context import Context, refuse_unrecorded
 from coordination.cli.render import (arg, emit, err_console, esc, json_option, print_json, say,
                                      split_list, styled, table)
 from coordination.cli.sweep_render import (follow_sweep, lines_option, render_status,
                                            render_summary)
 from coordination.cli.unattended import warn_unattended
-from coordination.errors import NotFoundError, UsageError
+from coordination.errors import UsageError
 from coordination.names import some
 from coordination.runtime.context import every_setting, get_runtime
 from coordination.status import SWEEP_LIVE
@@ -241,9 +241,7 @@ def status(obj: Context, sweep_id: str, lines: int, every: bool, as_json: bool) 
       coord sweep status SWEEP_ID --all
       coord sweep status SWEEP_ID --json
     """
-    if nothing_recorded(obj.file):  # embedded, never run: no server to start to say so
-        raise NotFoundError(f"unknown sweep {sweep_id!r}: no sweep has run from {obj.file} yet",
-                            hint=f"start one: `coord plan sweep PLAN` (and --file {obj.file})")
+    refuse_unrecorded(obj.file, f"unknown sweep {sweep_id!r}")
     svc = _service(obj, reader=True)
     if not as_json and not every:
         # A big sweep is summarised from its tally: a few fields and the todos shown,

@@ -132,7 +132,8 @@ def test_reads_of_a_never_swept_catalog_refuse_and_start_no_server(tmp_path: Pat
     for args, said in [(("sweep", "status", "NOPE"), "unknown sweep 'NOPE'"),
                        (("sweep", "status", "NOPE", "--json"), "unknown sweep 'NOPE'"),
                        (("logs", "TODO-1"), "no logs of TODO-1"),
-                       (("logs", "TODO-1", "--follow"), "no logs of TODO-1")]:
+                       (("logs", "TODO-1", "--follow"), "no logs of TODO-1"),
+                       (("events", "--sweep", "NOPE"), "unknown sweep 'NOPE'")]:
         r = coord_any(path, *args)
         clean_error(r, 2)
         assert said in r.stderr and "no sweep has run from" in r.stderr, r.stderr

@@ -98,10 +98,10 @@ def test_cyclic_plan_exits_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "why"), [
-    # nothing has run from the catalog: said so, without starting its server
+    # nothing has run from the example catalog: said so, without starting its server
     (("sweep", "status", "PLAN-001-20260101000000-abcd"), "no sweep has run from"),
     (("sweep", "status", "PLAN-001-20260101000000-abcd", "--json"), "no sweep has run from"),
-    (("events", "--sweep", "X", "--json"), "kept beside the catalog"),
+    (("events", "--sweep", "X", "--json"), "no sweep has run from"),
 ], ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
 def test_embedded_unknown_sweep_exits_2(example_catalog: Path, args: tuple[str, ...],
                                         why: str) -> None:
