@@ -153,7 +153,8 @@ def test_an_interrupted_from_leaves_no_clone(tmp_path: Path, utils_pair: tuple[s
     into = tmp_path / "src"
     env = {k: v for k, v in os.environ.items() if k != "COORD_ECOSYSTEM"}
     env.update(PYTHONPATH=str(ROOT), GIT_SSH_COMMAND=str(ssh),
-               XDG_CACHE_HOME=str(tmp_path / ".cache-home"))
+               XDG_CACHE_HOME=str(tmp_path / ".cache-home"),
+               PYTHONFAULTHANDLER="1")  # a SIGABRT prints where each thread is
     proc = subprocess.Popen(
         [sys.executable, "-m", "coordination.cli.main", "init", "--from",
          str(listing(tmp_path, a, "ssh://git.invalid/org-z/slow.git")), "--into", str(into)],
@@ -162,7 +163,13 @@ def test_an_interrupted_from_leaves_no_clone(tmp_path: Path, utils_pair: tuple[s
         wait_for(started.exists, timeout=60, what="the second clone to start")
         assert [p for p in left_in(into) if p.startswith(".coord-clones-")]  # staged there
         proc.send_signal(signum)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # (seen once in a full run): say where it was
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=30)
+            pytest.fail(f"coord init --from still ran 60 s after {signum.name}; its "
+                        f"threads when aborted:\n{err[-6000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
