@@ -30,10 +30,12 @@ SETTLE = 30.0
 #: Between two reads of such a sweep's todos (seconds).
 SETTLE_PACE = 0.1
 #: How long a wait that read its sweep's status as ended waits for the end event
-#: (seconds). An ending moves the status first (nothing more is sent), then cancels
-#: what had not started, then writes its event: a status read in between, shown,
-#: would list those todos still pending. The event ends the wait as soon as it lands;
-#: without it (an ender that died between its writes) the status ends it after this.
+#: (seconds). An ending writes the sweep's state first (its status, and what had not
+#: started cancelled, in one step), then carries the sweep on and writes its end event
+#: last: a wait that stopped at the status showed what came before the rest (until
+#: 0.6, todos still pending), and its follower never saw the event. The event ends the
+#: wait as soon as it lands; without it (an ender that died first) the status ends it
+#: after this.
 END_GRACE = 2.0
 
 

@@ -288,10 +288,10 @@ class Cluster:
                           interval=0.1)
 
     def ended(self, sweep_id: str, rec: dict[str, Any]) -> bool:
-        """Has the ending of the run ``rec`` is at been written whole? A sweep's status
-        moves first (nothing more is sent), then what had not started is cancelled, then
-        its end event is appended: a status read in between still shows those todos
-        pending."""
+        """Has the ending of the run ``rec`` is at been written whole? Its end event is
+        its last write, after the state and what the end carries on: a test that reads
+        the sweep once the status says ended may read it before those (it did, before
+        the status and the cancel of what had not started became one step)."""
         run = int(rec.get("run") or 0)
         return any(e["kind"] in SWEEP_END_EVENTS and int(e.get("run") or 0) == run
                    for e in self.events(sweep_id))

@@ -7,6 +7,7 @@ so each test sees exactly what the supervisor (or the sweep start) dispatched.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 import time
 from pathlib import Path
@@ -356,12 +357,14 @@ def test_a_supervisor_without_the_turn_looks_less_often_and_takes_it_when_free(
 
 
 @pytest.mark.rt(settings={"supervise_interval": 0.05})
-def test_a_wait_that_reads_the_end_before_its_event_shows_the_ending_whole(
+def test_a_wait_that_reads_the_end_before_its_event_waits_for_the_event(
     rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A sweep's end moves its status first, then cancels what had not started, then
-    writes its end event. A wait that reads the status in between (the ender held
-    there until it has) waits for the event: it shows no todo still pending."""
+    """A sweep's end writes its state (status and cancels, one step), then carries it on
+    and writes its end event last. A wait that reads the status before the event (the
+    ender held there until the wait has read it twice) waits for the event: its
+    follower gets ``sweep.cancelled``, and the sweep it shows is whole."""
+    from coordination.status import SweepStatus
     from coordination.sweeps.progress import end_sweep
     from tests.waiting import wait_for
 
@@ -373,25 +376,30 @@ def test_a_wait_that_reads_the_end_before_its_event_shows_the_ending_whole(
 
     def sweep_status(sweep_id: str) -> Any:
         got = real_status(sweep_id)
-        ended_reads[0] += got == "cancelled"
+        # counted only where the wait decides whether it is over (its stop())
+        ended_reads[0] += got == "cancelled" and sys._getframe(1).f_code.co_name == "stop"
         return got
 
-    def deactivate(sweep_id: str) -> None:  # the ender, between its status and the rest
+    def deactivate(sweep_id: str) -> None:  # the ender, between its state and its event
         try:
             if threading.current_thread() is ender:  # (the wait's own passes call it too)
-                wait_for(lambda: ended_reads[0] >= 2, 10, "the wait to read the end twice")
+                # a wait that stops at the first read of the end never makes a second
+                wait_for(lambda: ended_reads[0] >= 2, 5, "the wait to read the end twice")
         finally:
             real_deactivate(sweep_id)
 
     monkeypatch.setattr(store, "sweep_status", sweep_status)
     monkeypatch.setattr(store, "deactivate", deactivate)
     ender = threading.Thread(target=end_sweep, args=(rt, sid, "cancelled by a test"),
-                             kwargs={"status": "cancelled"}, daemon=True)
+                             kwargs={"status": SweepStatus.cancelled}, daemon=True)
     ender.start()
+    seen: list[str] = []
     try:
-        st = svc.wait(sid, timeout=30)
+        st = svc.wait(sid, timeout=30, on_event=lambda ev: seen.append(str(ev.kind)))
     finally:
         ender.join(15)
+    assert "sweep.cancelled" in seen, seen
+    assert ended_reads[0] >= 2  # it did read the end before the event
     assert st["status"] == "cancelled"
     assert {t: v["status"] for t, v in st["todos"].items()} == {
         "TODO-001": "cancelled", "TODO-002": "cancelled", "TODO-003": "cancelled",
