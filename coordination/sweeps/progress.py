@@ -745,7 +745,7 @@ def end_sweep(rt: Runtime, sweep_id: str, reason: str, *,
         rt.checkpoints.deactivate(sweep_id)
         progress(rt, spec, p.work)
     kind = EventKind.sweep_cancelled if status == SweepStatus.cancelled else EventKind.sweep_finished
-    run = int((head or {}).get("run") or 0)
+    run = int(head.get("run") or 0)
     rt.events.emit(kind, sweep_id=sweep_id, status=str(status), reason=reason, run=run)
     recording.keep(rt, sweep_id)
     return True
