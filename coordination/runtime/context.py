@@ -178,7 +178,8 @@ class Runtime:
         from coordination.runtime.transitions import Transitions  # lazy: not for `sweep status`
 
         return Transitions(self.redis, self.keys, lease_ttl=self.settings.lease_ttl,
-                           replicas=self.replicas)
+                           replicas=self.replicas,
+                           seal_keys=lambda: self.settings.signing_keys)
 
     @functools.cached_property
     def breakers(self) -> Breakers:

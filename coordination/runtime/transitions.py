@@ -13,6 +13,14 @@ queue             pending -> queued for dispatch, with ``todo.queued``; nothing
                   while the sweep is paused or over (``lua/todo_queue.lua``)
 ================  ============================================================
 
+**Sealed where written.** Every ending a script writes carries its outcome seal
+(``trust/evidence.py``: the status, exit code and run, under the runtime's key),
+made here, just before the script runs, with the run the caller names: the start
+script's skip and poison, a finish, a lost run's poison, an end. No caller hands a
+seal in, so none can forget one; a call without a run writes the ending unsealed
+(what the landing rule then refuses). Which code may run these scripts at all is
+the door in :mod:`coordination.sweeps.progress`.
+
 Each script reads what it decides on from the sweep's hash in one HMGET (the
 sweep's status and run, the todo's checkpoint, its predecessors' or
 successors', the counters) and writes what it changed in one HSET; the
@@ -26,10 +34,12 @@ brings a level to zero sends the next level). Which statuses may move where is
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -37,7 +47,12 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from coordination.connection.client import NotReplicated, replica_wait_ms, run_replicated
+from coordination.connection.client import (
+    NotReplicated,
+    replica_wait_ms,
+    riding_out,
+    run_replicated,
+)
 from coordination.keys import Keys
 from coordination.planner.ranking import DEFAULT_RANK
 from coordination.runtime.checkpoints import check_record_fields, legal_sources
@@ -45,6 +60,7 @@ from coordination.runtime.leases import Lease, new_token
 from coordination.runtime.scripts import lua
 from coordination.runtime.sweep_fields import encode
 from coordination.status import SUCCESSFUL, TERMINAL, SweepStatus, TodoStatus
+from coordination.trust.evidence import OUTCOME_FIELD, outcome_stamp
 
 if TYPE_CHECKING:
     from redis.typing import EncodableT
@@ -57,7 +73,8 @@ def waiter_rank(rank: str, since: float, sweep_id: str, todo_id: str) -> str:
 
 
 class StartVerdict(StrEnum):
-    """What ``lua/todo_start.lua`` answered (its first reply element)."""
+    """What ``lua/todo_start.lua`` answered (its first reply element), or, for a start
+    no replica confirmed, what :meth:`Transitions.start` made of it (``unconfirmed``)."""
 
     started = "started"  # run it under the lease it was given
     gone = "gone"  # the sweep is missing, paused or over: ``detail`` is its status
@@ -71,6 +88,9 @@ class StartVerdict(StrEnum):
     busy = "busy"  # a live holder runs it
     stale = "stale"  # another delivery owns it
     poisoned = "poisoned"  # this takeover was its last allowed lost run: it is failed
+    #: recorded on a master, confirmed by no replica while the caller's patience lasted:
+    #: never run, given back (``given_back``: queued again, to send), ``detail`` says why
+    unconfirmed = "unconfirmed"
 
 
 class LostVerdict(StrEnum):
@@ -83,9 +103,7 @@ class LostVerdict(StrEnum):
     gone = "gone"  # the sweep is gone
 
 
-#: The outcome seals of a todo the start script ends itself, in this run: ending
-#: ``skipped`` and ending ``failed`` (poisoned); None: no key, nothing sealed.
-StartSeals = tuple["Mapping[str, object] | None", "Mapping[str, object] | None"]
+log = logging.getLogger("coord.transitions")
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,8 @@ class Started:
     level_done: bool = False
     #: how many of the sweep's todos kept results (``$COORD_OUTPUT``): 0, no inputs
     outputs: int = 0
+    #: ``unconfirmed``: its start was given back, queued again (else it had moved on)
+    given_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,9 +167,13 @@ class Transitions:
     """The todo transitions of :mod:`coordination.runtime.transitions`."""
 
     def __init__(self, r: redis.Redis, keys: Keys, *, lease_ttl: float,
-                 sweep_events_maxlen: int = 20_000, replicas: int = 0) -> None:
+                 sweep_events_maxlen: int = 20_000, replicas: int = 0,
+                 seal_keys: Callable[[], Sequence[str]] = tuple) -> None:
         self.r = r
         self.keys = keys
+        #: The keys an ending is sealed with, the current one first (empty: unsealed),
+        #: read at each seal: the runtime's settings (read again when they change).
+        self.seal_keys = seal_keys
         self.ttl_ms = max(1, int(lease_ttl * 1000))
         #: Non-zero: every replica the master has online lately must have a start or
         #: a finish before the caller acts on it (0: no WAIT; a sentinel:// Redis: 1;
@@ -160,6 +184,15 @@ class Transitions:
         self._unconfirmed: dict[str, Finished] = {}
         # Todo events go to their sweep's stream only (see emit in lua/_common.lua).
         self._ledger_args = [str(sweep_events_maxlen), keys.events_channel]
+
+    def seal(self, sweep_id: str, todo_id: str, run: int | None, status: TodoStatus,
+             exit_code: object = None) -> dict[str, object] | None:
+        """The outcome seal of ``todo_id`` ending ``status`` (``exit_code``) in ``run``
+        (:func:`~coordination.trust.evidence.outcome_stamp`); None without a key, or
+        without a run (nothing to bind it to: written unsealed)."""
+        if run is None:
+            return None
+        return outcome_stamp(list(self.seal_keys()), sweep_id, todo_id, run, status, exit_code)
 
     def _ledger(self, sweep_id: str) -> list[str]:
         """KEYS[1..2] of every transition script: the sweep's stream and hash."""
@@ -172,7 +205,7 @@ class Transitions:
               rank: str | None = None, probe_for: float = 3600.0,
               waiter_stale: float = 5.0, waited: bool = False, run: int | None = None,
               pace: Sequence[tuple[str, float, int]] = (),
-              seals: StartSeals = (None, None)) -> Started:
+              patience: float | None = None) -> Started:
         """Try to start a todo (see ``lua/todo_start.lua``). Pass the same ``token``
         to retry a call whose reply was lost: it answers ``started`` again.
 
@@ -184,11 +217,51 @@ class Transitions:
         ``run``: the run of the caller's spec (answered ``run`` when the sweep is at
         another one: the caller reads the current spec and asks again); ``pace``:
         ``(bucket, seconds per token, burst)`` of the pace buckets the start must take
-        a token from (answered ``paced`` with when one is due when any is empty);
-        ``seals``: the outcome seals of the todo ending ``skipped`` and ending ``failed``
-        (poisoned) in this run, the one the script decides written with it (None: no
-        key, nothing sealed; only the door, ``sweeps/progress.py``, seals)."""
-        token = token or start_token(self.keys, sweep_id, todo_id)
+        a token from (answered ``paced`` with when one is due when any is empty).
+        The two endings the script may decide itself, ``skipped`` and ``failed``
+        (poisoned), are both sealed for ``run`` before it runs, and the one it decides
+        is written with it. ``patience`` (monotonic): asked again, with the same token,
+        while Redis cannot be reached or no replica confirmed the start, until then
+        (a call whose reply was lost is answered ``started`` again); a start still
+        unconfirmed then is given back, never run (``unconfirmed``). None: asked once."""
+        token = token or start_token(self.keys, sweep_id, todo_id)  # (one for every ask)
+        seals = (self.seal(sweep_id, todo_id, run, TodoStatus.skipped),
+                 self.seal(sweep_id, todo_id, run, TodoStatus.failed))
+        once = functools.partial(
+            self._start, sweep_id, todo_id, repo=repo, concurrency=concurrency, preds=preds,
+            worker=worker, level=level, max_lost=max_lost, token=token, now=now,
+            resources=resources, breaker=breaker, rank=rank, probe_for=probe_for,
+            waiter_stale=waiter_stale, waited=waited, run=run, pace=pace, seals=seals)
+        if patience is None:
+            return once()
+        try:
+            return riding_out(once, patience)
+        except NotReplicated as exc:
+            return self._give_back(sweep_id, todo_id, token, exc)
+
+    def _give_back(self, sweep_id: str, todo_id: str, token: str,
+                   exc: NotReplicated) -> Started:
+        """A start no replica confirmed for as long as the caller could wait: recorded
+        on the master, never run. Given back (queued, no lost run: nothing ran, so
+        nothing "died while running it"); if even that cannot be written, the error
+        stands (the lease then expires as any lost run's)."""
+        why = f"its start was not confirmed by a replica ({exc}); sent again"
+        log.warning("%s/%s: %s", sweep_id, todo_id, why)
+        try:
+            back = self.unstart(sweep_id, todo_id, token=token, why=why)
+        except redis.RedisError:
+            raise exc from None
+        return Started(StartVerdict.unconfirmed, detail=why, given_back=back == "given_back")
+
+    def _start(self, sweep_id: str, todo_id: str, *, repo: str, concurrency: int,
+               preds: Sequence[str], worker: str, level: int, max_lost: int,
+               token: str, now: float | None, resources: Sequence[tuple[str, int]],
+               breaker: tuple[int, float] | None, rank: str | None, probe_for: float,
+               waiter_stale: float, waited: bool, run: int | None,
+               pace: Sequence[tuple[str, float, int]],
+               seals: tuple[Mapping[str, object] | None, Mapping[str, object] | None]
+               ) -> Started:
+        """One call of the start script (see :meth:`start`)."""
         rank = rank or waiter_rank(DEFAULT_RANK, 0.0, sweep_id, todo_id)
         slots = [self.keys.lease(repo, i) for i in range(max(1, concurrency))]
         res_keys: list[str] = []
@@ -261,12 +334,44 @@ class Transitions:
                fields: Mapping[str, object], event: Mapping[str, object], level: int = -1,
                successors: Sequence[tuple[str, str]] = (), now: float | None = None,
                breaker: tuple[int, float] | None = None,
-               resources: Sequence[str] = ()) -> Finished:
-        """Record a run's outcome (see ``lua/todo_finish.lua``). ``successors`` are
-        ``(todo, queue)`` pairs of an eager sweep, looked at on success only;
-        ``resources``: the names of the resources whose slots ``lease.extra`` holds."""
+               resources: Sequence[str] = (), run: int | None = None,
+               patience: float | None = None) -> Finished:
+        """Record a run's outcome (see ``lua/todo_finish.lua``), sealed for ``run``
+        (status, exit code, run: the landing rule trusts "no todo of the last run
+        failed" only sealed) in the same fenced write that releases the lease.
+        ``successors`` are ``(todo, queue)`` pairs of an eager sweep, looked at on
+        success only; ``resources``: the names of the resources whose slots
+        ``lease.extra`` holds. ``patience`` (monotonic): asked again while Redis cannot
+        be reached or no replica confirmed it, until then; a finish recorded on a master
+        that no replica confirmed in that time is answered as recorded (a failover
+        losing it makes the todo run again, after this run). None: asked once."""
         if status not in TERMINAL:
             raise ValueError(f"{status!r} is not a terminal status")
+        if run is not None:
+            code = fields.get("exit_code")
+            fields = {**fields, "exit_code": code,
+                      OUTCOME_FIELD: self.seal(sweep_id, todo_id, run, status, code)}
+        once = functools.partial(self._finish, sweep_id, todo_id, lease=lease, status=status,
+                                 fields=fields, event=event, level=level,
+                                 successors=successors, now=now, breaker=breaker,
+                                 resources=resources)
+        if patience is None:
+            return once()
+        try:
+            return riding_out(once, patience)
+        except (redis.ConnectionError, redis.TimeoutError):
+            fin = self._unconfirmed.pop(lease.token, None)  # recorded, not confirmed
+            if fin is None:
+                raise
+            log.warning("%s/%s: its outcome is recorded but no replica confirmed it",
+                        sweep_id, todo_id)
+            return fin
+
+    def _finish(self, sweep_id: str, todo_id: str, *, lease: Lease, status: TodoStatus,
+                fields: Mapping[str, object], event: Mapping[str, object], level: int,
+                successors: Sequence[tuple[str, str]], now: float | None,
+                breaker: tuple[int, float] | None, resources: Sequence[str]) -> Finished:
+        """One call of the finish script (see :meth:`finish`)."""
         fields = dict(fields)
         tail = str(fields.pop("output_tail", None) or "")
         succ = list(successors) if status in SUCCESSFUL else []
@@ -306,19 +411,15 @@ class Transitions:
                                 f"{self.wait_ms} ms")
         return fin
 
-    def unconfirmed(self, token: str) -> Finished | None:
-        """The answer of a finish under ``token`` that no replica has confirmed (it is
-        forgotten here)."""
-        return self._unconfirmed.pop(token, None)
-
     def lost(self, sweep_id: str, todo_id: str, *, repo: str, token: str, max_lost: int,
              now: float, why: str, level: int = -1, breaker: tuple[int, float] | None = None,
-             seal: Mapping[str, object] | None = None) -> LostVerdict:
+             run: int | None = None) -> LostVerdict:
         """A running todo whose lease is gone: ``requeued`` to run again, or
-        ``poisoned`` (failed) at its ``max_lost``-th lost run, written with ``seal``
-        (its outcome seal ending ``failed`` in this run; None: no key); the lost run
+        ``poisoned`` (failed) at its ``max_lost``-th lost run, written with its outcome
+        seal ending ``failed`` in ``run``, made before the script runs; the lost run
         counts against the repo's breaker. See :class:`LostVerdict` and
         ``lua/todo_lost.lua``."""
+        seal = self.seal(sweep_id, todo_id, run, TodoStatus.failed)
         res = lua("todo_lost")(
             self.r,
             [*self._ledger(sweep_id), self.keys.breaker(repo)],
@@ -341,22 +442,20 @@ class Transitions:
 
     def end(self, sweep_id: str, todos: Iterable[tuple[str, int]], status: TodoStatus,
             allowed_from: Iterable[TodoStatus], *, event: Mapping[str, object],
-            now: float | None = None,
-            seals: Mapping[str, Mapping[str, object] | None] | None = None,
+            now: float | None = None, run: int | None = None,
             sweep_to: SweepMove | None = None) -> Ended:
         """End ``(todo, level)``s that are in ``allowed_from`` as ``status`` (see
-        ``lua/todo_end.lua``); ``event`` holds the reason and other event fields;
-        ``seals``: todo -> its outcome seal (:func:`~.evidence.outcome_stamp`).
-        ``sweep_to``: the sweep's own move, in the same step (refused: nothing is
-        written, and ``moved`` is False)."""
+        ``lua/todo_end.lua``), each written with its outcome seal for ``run`` (None:
+        unsealed, as a todo of a spec that fails its check ends); ``event`` holds the
+        reason and other event fields. ``sweep_to``: the sweep's own move, in the same
+        step (refused: nothing is written, and ``moved`` is False)."""
         todos = list(todos)
         if not todos and sweep_to is None:
             return Ended(0, [], [])
-        seals = seals or {}
 
         def sealed(t: str) -> str:
-            stamp = seals.get(t)
-            return json.dumps(dict(stamp), separators=(",", ":")) if stamp else ""
+            stamp = self.seal(sweep_id, t, run, status)
+            return json.dumps(stamp, separators=(",", ":")) if stamp else ""
 
         res = lua("todo_end")(
             self.r,

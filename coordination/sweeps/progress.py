@@ -65,7 +65,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-import redis
 
 from coordination.connection.client import riding_out
 from coordination.runtime.context import Runtime
@@ -73,7 +72,7 @@ from coordination.runtime.leases import Lease
 from coordination.runtime.metrics import Outcome
 from coordination.runtime.sweep_fields import Checkpoint
 from coordination.runtime.transitions import (
-    Ended, Finished, LostVerdict, Started, StartSeals, SweepMove)
+    Ended, Finished, LostVerdict, Started, SweepMove)
 from coordination.status import (
     DONE,
     NOT_STARTED,
@@ -93,7 +92,6 @@ from coordination.sweeps.reading import summarize as summarize  # re-exported
 from coordination.sweeps.sending import send, send_level
 from coordination.sweeps.spec import Mode, Strategy, SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec, sweep_head
-from coordination.trust.evidence import OUTCOME_FIELD, outcome_stamp
 from coordination.trust.signing import SpecRefused
 
 if TYPE_CHECKING:
@@ -153,12 +151,10 @@ class Pass:
         """As :meth:`end`, with the sweep's own move (``sweep_to``) in the same script
         call: refused, nothing is ended (``moved`` False)."""
         spec = self.spec
-        # each todo's outcome sealed (the landing rule reads them: trust/evidence)
-        seals = {t: _seal(self.rt, spec.sweep_id, t, spec.run, status)
-                 for t in todo_ids} if self.rt.settings.signing_keys else None
+        # each todo's outcome sealed by the runtime for this run (the landing rule reads them)
         ended = self.rt.transitions.end(
             spec.sweep_id, [(t, level_index(spec, t)) for t in todo_ids], status, allowed_from,
-            event=event, seals=seals, sweep_to=sweep_to)
+            event=event, run=spec.run, sweep_to=sweep_to)
         for i, t in enumerate(ended.todos):
             first = i == 0
             self.work.append(Change(
@@ -437,13 +433,15 @@ def progress(rt: Runtime, spec: SweepSpec, changes: Iterable[Change], *,
 
 
 # -- the door: every way a todo ends -----------------------------------------------
-# Each ending is one function here, doing seal -> script -> Change -> progress in that
-# order (as Prefect's ``set_task_run_state`` is the one way a task run's state moves):
-# an ending made anywhere else could forget the seal the landing rule reads.
-# ``tests/unit/sweeps/test_one_door.py`` walks the source: no other module calls
-# ``outcome_stamp``, writes ``outcome_seal``, runs the scripts that end todos
-# (``Transitions.start``, ``.lost``, ``.finish``, ``.end``),
-# moves a todo to an ended status with ``set_status_if``, or builds a :class:`Change`.
+# Each ending is one function here, doing script -> Change -> progress in that order
+# (as Prefect's ``set_task_run_state`` is the one way a task run's state moves); the
+# script's runtime (``runtime/transitions.py``) seals each ending it writes, for the
+# run the door names, so no ending can go unsealed by forgetting to ask.
+# ``tests/unit/sweeps/test_one_door.py`` walks the source: no other module runs the
+# scripts that end todos (``Transitions.start``, ``.lost``, ``.finish``, ``.end``),
+# writes ``outcome_seal`` (the runtime aside), moves a todo to an ended status with
+# ``set_status_if``, or builds a :class:`Change`; none but the runtime calls
+# ``outcome_stamp``.
 #
 # ====================  ===========================================================
 # door                  the ending
@@ -466,20 +464,6 @@ def progress(rt: Runtime, spec: SweepSpec, changes: Iterable[Change], *,
 # ====================  ===========================================================
 
 
-def _seal(rt: Runtime, sweep_id: str, todo_id: str, run: int, status: TodoStatus,
-          exit_code: object = None) -> dict[str, object] | None:
-    """The outcome seal of ``todo_id`` ending ``status`` in ``run`` (None without a key)."""
-    return outcome_stamp(rt.settings.signing_keys, sweep_id, todo_id, run, status, exit_code)
-
-
-def _start_seals(rt: Runtime, spec: SweepSpec, todo_id: str) -> StartSeals:
-    """The seals of the two endings the start script may decide itself for ``todo_id``
-    in this run: ``skipped``, then ``failed`` (poisoned); Nones without a key."""
-    keys, sweep_id, run = rt.settings.signing_keys, spec.sweep_id, spec.run
-    return (outcome_stamp(keys, sweep_id, todo_id, run, TodoStatus.skipped, None),
-            outcome_stamp(keys, sweep_id, todo_id, run, TodoStatus.failed, None))
-
-
 def start_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, worker: str, level: int,
               token: str, rank: str, waited: bool, probe_for: float, waiter_stale: float,
               breaker: tuple[int, float] | None, resources: Sequence[tuple[str, int]],
@@ -487,20 +471,19 @@ def start_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, worker: str, level:
     """The start script's answer for a delivery of ``todo_id`` (:meth:`Transitions.start`:
     a lease to run it, or why not). Two of its answers end the todo there and then:
     ``skipped`` (a predecessor did not succeed) and ``poisoned`` (``failed``: taking over
-    a dead holder's run was the last its lost runs allowed). Lua cannot seal, so both
-    endings are sealed before it runs, and the one it decides is written with its status
-    in the same step: no ending it makes is ever left unsealed, not even by a worker
-    that dies right after. The caller carries the sweep on (:func:`after_script`).
-    Asked again, with the same token, while Redis is restarting and ``patience``
-    (monotonic) lasts: a call whose reply was lost is answered ``started`` again."""
+    a dead holder's run was the last its lost runs allowed). Lua cannot seal, so the
+    runtime seals both endings for this run before it runs, and the one it decides is
+    written with its status in the same step: no ending it makes is ever left unsealed,
+    not even by a worker that dies right after. The caller carries the sweep on
+    (:func:`after_script`). Asked again, with the same token, while Redis is restarting
+    and ``patience`` (monotonic) lasts: a call whose reply was lost is answered
+    ``started`` again."""
     t = spec.todos[todo_id]
-    seals = _start_seals(rt, spec, todo_id)
-    return riding_out(lambda: rt.transitions.start(
+    return rt.transitions.start(
         spec.sweep_id, todo_id, repo=t.repo, concurrency=spec.concurrency.get(t.repo, 1),
         preds=t.preds, worker=worker, level=level, max_lost=rt.settings.max_lost_runs,
         token=token, resources=resources, breaker=breaker, rank=rank, probe_for=probe_for,
-        waiter_stale=waiter_stale, waited=waited, run=spec.run, pace=pace, seals=seals,
-    ), patience)
+        waiter_stale=waiter_stale, waited=waited, run=spec.run, pace=pace, patience=patience)
 
 
 def end_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], status: TodoStatus,
@@ -526,27 +509,15 @@ def finish_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, lease: Lease,
     stale, nothing written)."""
     t = spec.todos[todo_id]
     # The spec's facts first (what the script sends on, the breaker it reports to),
-    # then the seal over the outcome, then the one write of both.
+    # then the one write of the outcome with its seal (the runtime's, for this run).
+    # Recorded on a master that no replica confirmed while the lease lived, it is
+    # answered as recorded: carry on by it.
     successors = spec.sent_on_finish(todo_id)
     breaker = spec.breaker_of_run(t.repo)
-    fields = {**fields, "exit_code": fields.get("exit_code"),
-              OUTCOME_FIELD: _seal(rt, spec.sweep_id, todo_id, spec.run, status,
-                                   fields.get("exit_code"))}
-    try:
-        fin = riding_out(lambda: rt.transitions.finish(
-            spec.sweep_id, todo_id, lease=lease, status=status, fields=fields, event=event,
-            level=level, successors=successors, breaker=breaker, resources=t.resources,
-        ), patience)
-    except (redis.ConnectionError, redis.TimeoutError):
-        # Recorded on a master, and no replica confirmed it while the lease lived
-        # (NotReplicated, or the master went away while asked again): carry on by its
-        # answer (a failover losing it makes the todo run again, after this run).
-        unconfirmed = rt.transitions.unconfirmed(lease.token)
-        if unconfirmed is None:
-            raise
-        log.warning("%s/%s: its outcome is recorded but no replica confirmed it",
-                    spec.sweep_id, todo_id)
-        fin = unconfirmed
+    fin = rt.transitions.finish(
+        spec.sweep_id, todo_id, lease=lease, status=status, fields=fields, event=event,
+        level=level, successors=successors, breaker=breaker, resources=t.resources,
+        run=spec.run, patience=patience)
     if not fin.ok:
         return fin
     # Best effort from here: a lost send or finish is made good by the supervision pass.
@@ -565,11 +536,10 @@ def lose_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, token: str, now: flo
     run, ended ``failed`` as poison, sealed before the script runs and written with it
     (Lua cannot seal). The caller carries the sweep on (:func:`after_script`)."""
     repo = spec.todos[todo_id].repo
-    breaker = spec.breaker_of_run(repo)
-    seal = _seal(rt, spec.sweep_id, todo_id, spec.run, TodoStatus.failed)
     return rt.transitions.lost(spec.sweep_id, todo_id, repo=repo, token=token,
                                max_lost=rt.settings.max_lost_runs, now=now, why=why,
-                               level=level_index(spec, todo_id), breaker=breaker, seal=seal)
+                               level=level_index(spec, todo_id),
+                               breaker=spec.breaker_of_run(repo), run=spec.run)
 
 
 def after_script(rt: Runtime, spec: SweepSpec, todo_id: str, status: TodoStatus, *,
@@ -592,7 +562,8 @@ def cancel_orphans(rt: Runtime, sweep_id: str, spec: SweepSpec | None,
     ended = [t for t, token in sorted(tokens.items()) if rt.checkpoints.set_status_if(
         sweep_id, t, TodoStatus.cancelled, {TodoStatus.running}, expect_token=token,
         reason="cancelled; its worker was gone", finished_at=time.time(), exit_code=None,
-        outcome_seal=_seal(rt, sweep_id, t, spec.run if spec else 0, TodoStatus.cancelled))]
+        outcome_seal=rt.transitions.seal(sweep_id, t, spec.run if spec else 0,
+                                         TodoStatus.cancelled))]
     if ended and spec is not None:
         progress(rt, spec, [Change(t, TodoStatus.cancelled, counted=False) for t in ended])
     return ended

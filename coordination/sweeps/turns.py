@@ -33,7 +33,7 @@ from pathlib import Path
 
 import redis
 
-from coordination.connection.client import UNREACHABLE, NotReplicated, riding_out
+from coordination.connection.client import UNREACHABLE, riding_out
 from coordination.retry import backoff_cap
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Heartbeat, Lease
@@ -322,6 +322,11 @@ def _answer(d: Delivery, st: Started) -> Turn | Refusal:
         due = float(st.detail)
         send_paced(rt, spec, d.todo_id, due)
         return Outcome.paced, {"until": due}
+    if st.verdict == StartVerdict.unconfirmed:
+        # No replica confirmed its start while a lease lives: given back, never run.
+        if st.given_back:
+            resend(rt, spec, [d.todo_id])
+        return Outcome.unconfirmed, {"reason": st.detail}
     if st.verdict == StartVerdict.terminal:
         return Outcome.duplicate, {"status": st.detail}
     if st.verdict in (StartVerdict.busy, StartVerdict.stale):
@@ -473,13 +478,10 @@ def _start(d: Delivery, head: SweepRecord | None) -> Started | Refusal:
         # One round trip: sweep dispatching and at this run, predecessors succeeded,
         # breaker, first in line, repo and resource slots, claim, event. Retried with
         # the same token, a call whose reply was lost is answered 'started' again.
-        try:
-            st = start_run(rt, spec, todo_id, worker=d.host, level=d.level, token=d.token,
-                           rank=rank, waited=waited, probe_for=probe_for,
-                           waiter_stale=WAITER_STALE, breaker=breaker, resources=resources,
-                           pace=pace, patience=time.monotonic() + rt.settings.lease_ttl)
-        except NotReplicated as exc:
-            return _give_back(d, exc)
+        st = start_run(rt, spec, todo_id, worker=d.host, level=d.level, token=d.token,
+                       rank=rank, waited=waited, probe_for=probe_for,
+                       waiter_stale=WAITER_STALE, breaker=breaker, resources=resources,
+                       pace=pace, patience=time.monotonic() + rt.settings.lease_ttl)
         if st.verdict != StartVerdict.wait:
             return st
         if not waited:
@@ -520,22 +522,6 @@ def _wait_expired(d: Delivery, what: str, limit: float, rank: str) -> Refusal:
     if not ended:
         return Outcome.duplicate, {"reason": "ended meanwhile"}
     return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}
-
-
-def _give_back(d: Delivery, exc: NotReplicated) -> Refusal:
-    """A start no replica confirmed for as long as a lease lives: recorded on the
-    master, never run here. Give it back (queued, no lost run: nothing ran, so nothing
-    "died while running it") and send it again; if even that cannot be written, the
-    error stands (the lease then expires as any lost run's)."""
-    why = f"its start was not confirmed by a replica ({exc}); sent again"
-    log.warning("%s/%s: %s", d.sweep_id, d.todo_id, why)
-    try:
-        verdict = d.rt.transitions.unstart(d.sweep_id, d.todo_id, token=d.token, why=why)
-    except redis.RedisError:
-        raise exc from None
-    if verdict == "given_back":
-        resend(d.rt, d.spec, [d.todo_id])
-    return Outcome.unconfirmed, {"reason": why}
 
 
 def _wait_deadline(rt: Runtime, sweep_id: str, head: SweepRecord | None) -> float:

@@ -22,6 +22,7 @@ from coordination.runtime.events import EventLog, live_events
 from coordination.runtime.scripts import LUA_DIR, script_text
 from coordination.runtime.transitions import Transitions, waiter_rank
 from coordination.status import NOT_STARTED, TodoStatus
+from coordination.trust.evidence import outcome_stamp
 
 pytestmark = pytest.mark.timeout(30)
 KEYS = Keys("tr")
@@ -372,41 +373,66 @@ def test_a_takeover_that_waits_for_a_slot_counts_its_lost_run_once(counting_r: C
 
 def test_the_endings_a_start_or_a_lost_run_decides_are_written_with_their_seals(
         counting_r: Counting) -> None:
-    """The seals the caller hands in (Lua cannot seal) are written with the status the
-    script decides, in its one step: the skip's and the poison's; a verdict that ends
-    nothing writes neither; with none handed in (no key), an older seal never stays."""
+    """The runtime seals the endings a script may decide (Lua cannot seal), for the run
+    the caller names, and writes them with the status the script decides, in its one
+    step: the skip's and the poison's; a verdict that ends nothing writes neither;
+    without a run (nothing to bind a seal to), an older seal never stays."""
     cps = sweep(counting_r, ["A", "B", "C", "D"])
-    t = tr(counting_r)
-    skip, fail = {"run": 0, "sig": "v1:skip", "kid": "k"}, {"run": 0, "sig": "v1:fail", "kid": "k"}
+    t = Transitions(counting_r, KEYS, lease_ttl=30, seal_keys=lambda: ["k-1"])
+
+    def sealed(todo: str, status: str) -> dict[str, object] | None:
+        return outcome_stamp(["k-1"], "S", todo, 0, status, None)
+
     cps.set_fields("S", "A", status="failed", exit_code=1)
     cps.set_fields("S", "B", outcome_seal={"run": 0, "sig": "v1:old", "kid": "k"}, exit_code=3)
-    st = t.start("S", "B", repo="api", concurrency=1, preds=["A"], worker="w", seals=(skip, fail))
+    st = t.start("S", "B", repo="api", concurrency=1, preds=["A"], worker="w", run=0)
     assert st.verdict == "skipped"
     got = cps.get("S", "B") or {}
-    assert got["status"] == "skipped" and got["outcome_seal"] == skip and got.get("exit_code") is None
+    assert got["status"] == "skipped" and got.get("exit_code") is None
+    assert got["outcome_seal"] == sealed("B", "skipped") is not None
 
-    held = t.start("S", "C", repo="api", concurrency=1, preds=[], worker="w1", seals=(skip, fail))
+    held = t.start("S", "C", repo="api", concurrency=1, preds=[], worker="w1", run=0)
     assert held.verdict == "started" and held.lease is not None
     assert "outcome_seal" not in (cps.get("S", "C") or {})  # a start ends nothing: no seal
     counting_r.delete(held.lease.key)  # its worker dies
-    st = t.start("S", "C", repo="api", concurrency=1, preds=[], worker="w2", max_lost=1,
-                 seals=(skip, fail))
+    st = t.start("S", "C", repo="api", concurrency=1, preds=[], worker="w2", max_lost=1, run=0)
     assert st.verdict == "poisoned"
     got = cps.get("S", "C") or {}
-    assert got["status"] == "failed" and got["outcome_seal"] == fail
+    assert got["status"] == "failed" and got["outcome_seal"] == sealed("C", "failed")
 
-    held = t.start("S", "D", repo="web", concurrency=1, preds=[], worker="w1")
+    held = t.start("S", "D", repo="web", concurrency=1, preds=[], worker="w1", run=0)
     assert held.lease is not None
     counting_r.delete(held.lease.key)
     token = str((cps.get("S", "D") or {})["token"])
     assert t.lost("S", "D", repo="web", token=token, max_lost=1, now=time.time(),
-                  why="lease expired", seal=fail) == "poisoned"
+                  why="lease expired", run=0) == "poisoned"
     got = cps.get("S", "D") or {}
-    assert got["status"] == "failed" and got["outcome_seal"] == fail
+    assert got["status"] == "failed" and got["outcome_seal"] == sealed("D", "failed")
 
     cps.set_fields("S", "B", status="pending", outcome_seal={"run": 0, "sig": "v1:old", "kid": "k"})
     assert t.start("S", "B", repo="api", concurrency=1, preds=["A"], worker="w").verdict == "skipped"
-    assert (cps.get("S", "B") or {}).get("outcome_seal") is None  # none handed in: none kept
+    assert (cps.get("S", "B") or {}).get("outcome_seal") is None  # no run: none kept
+
+
+def test_a_finish_and_an_end_are_written_with_the_runtimes_seal(counting_r: Counting) -> None:
+    """A finish is sealed for its run with its status and exit code, an end for its run
+    with its status; an end without a run (a refused spec's todo) is written unsealed."""
+    cps = sweep(counting_r, ["A", "B", "C"])
+    t = Transitions(counting_r, KEYS, lease_ttl=30, seal_keys=lambda: ["k-1"])
+    held = t.start("S", "A", repo="api", concurrency=1, preds=[], worker="w", run=0)
+    assert held.lease is not None
+    fin = t.finish("S", "A", lease=held.lease, status=TodoStatus.failed,
+                   fields={"exit_code": 7}, event={}, run=0)
+    assert fin.ok
+    got = cps.get("S", "A") or {}
+    assert got["outcome_seal"] == outcome_stamp(["k-1"], "S", "A", 0, "failed", 7) is not None
+    assert got["exit_code"] == 7
+    t.end("S", [("B", 0)], TodoStatus.cancelled, {TodoStatus.pending}, event={}, run=0)
+    assert (cps.get("S", "B") or {})["outcome_seal"] == outcome_stamp(
+        ["k-1"], "S", "B", 0, "cancelled", None)
+    t.end("S", [("C", 0)], TodoStatus.failed, {TodoStatus.pending}, event={"refused": True})
+    got = cps.get("S", "C") or {}
+    assert got["status"] == "failed" and got.get("outcome_seal") is None
 
 
 # -- the live channel: one message per script call ---------------------------------------

@@ -1,19 +1,22 @@
-"""One door for a todo's ending: checked on the source.
+"""One door for a todo's ending, and one place that seals it: checked on the source.
 
 Every way a todo ends (a worker's finish, a skip, a cancel, a refusal, a wait timeout, a
 lost run's poison, a gate decided or expired, a deadline) goes through the door in
-``coordination/sweeps/progress.py`` (its section "the door"), which seals the outcome,
-runs the script, builds the :class:`~coordination.sweeps.progress.Change` and carries the
-sweep on, in that order. So nowhere else in ``coordination/`` or ``workers/``:
+``coordination/sweeps/progress.py`` (its section "the door"), which runs the script,
+builds the :class:`~coordination.sweeps.progress.Change` and carries the sweep on, in that
+order; the runtime that runs the script (``coordination/runtime/transitions.py``, the
+sealer) seals each ending it writes. So nowhere else in ``coordination/`` or ``workers/``:
 
-- a call of ``outcome_stamp`` (the outcome's seal, ``trust/evidence.py``);
+- a call of ``outcome_stamp`` (the outcome's seal, ``trust/evidence.py``): the sealer's
+  alone, not even the door's;
 - a write of the ``outcome_seal`` field: a keyword ``outcome_seal=``, ``seals=`` or
-  ``seal=``, or a dict key ``"outcome_seal"`` / ``OUTCOME_FIELD``;
+  ``seal=``, or a dict key ``"outcome_seal"`` / ``OUTCOME_FIELD`` (the door and the
+  sealer);
 - a call of the scripts that end todos: ``<x>.transitions.finish``
   (``lua/todo_finish.lua``), ``<x>.transitions.end`` (``lua/todo_end.lua``),
   ``<x>.transitions.start`` (``lua/todo_start.lua``, which ends a todo it skips or
   finds poisoned) or ``<x>.transitions.lost`` (``lua/todo_lost.lua``, which ends a
-  poison todo), each writing the seals the door made before it ran;
+  poison todo);
 - ``set_status_if`` (``lua/todo_update.lua``) moving a todo to an ended status
   (:data:`coordination.status.TERMINAL`);
 - an import of ``Change`` from ``coordination.sweeps.progress`` (building one by hand).
@@ -32,6 +35,7 @@ pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parents[3]
 DOOR = Path("coordination/sweeps/progress.py")
+SEALER = Path("coordination/runtime/transitions.py")
 ENDED = {s.name for s in TodoStatus if s in TERMINAL}
 ENDING_SCRIPTS = {"start", "lost", "finish", "end"}  # Transitions.<script>
 SEAL_KEYWORDS = {"outcome_seal", "seals", "seal"}
@@ -82,23 +86,34 @@ def sources() -> list[Path]:
                   for p in (ROOT / d).rglob("*.py") if "__pycache__" not in p.parts)
 
 
+def _sealing(what: str) -> bool:
+    return "outcome_stamp" in what or "outcome_seal field" in what
+
+
 def test_no_place_but_the_door_ends_a_todo() -> None:
-    found = [f"{path}:{what}" for path in sources() if path != DOOR
+    found = [f"{path}:{what}" for path in sources() if path not in (DOOR, SEALER)
              for what in endings((ROOT / path).read_text(), str(path))]
+    found += [f"{DOOR}:{what}" for what in endings((ROOT / DOOR).read_text(), str(DOOR))
+              if "outcome_stamp" in what]
+    found += [f"{SEALER}:{what}" for what in endings((ROOT / SEALER).read_text(), str(SEALER))
+              if not _sealing(what)]
     assert found == [], "\n".join(
         found + [f"(every ending goes through the door in {DOOR}: end_todos, finish_run, "
                  "start_run, lose_run, after_script, cancel_orphans, fail_gate, "
-                 "end_refused; resend "
-                 "for a todo put back in its queue)"])
+                 "end_refused; resend for a todo put back in its queue; its seal is made "
+                 f"by the runtime that writes it, {SEALER})"])
 
 
-def test_the_door_does_each_thing_the_check_looks_for() -> None:
-    """The door itself is found doing all of it: the check is not looking at nothing."""
-    found = " ".join(endings((ROOT / DOOR).read_text(), str(DOOR)))
-    for what in ("outcome_stamp", "outcome_seal field", "transitions.start",
-                 "transitions.lost", "transitions.finish", "transitions.end",
-                 "set_status_if"):
-        assert what in found, what
+def test_the_door_and_the_sealer_do_each_thing_the_check_looks_for() -> None:
+    """The door and the sealer are found doing all of it: the check is not looking at
+    nothing."""
+    door = " ".join(endings((ROOT / DOOR).read_text(), str(DOOR)))
+    for what in ("outcome_seal field", "transitions.start", "transitions.lost",
+                 "transitions.finish", "transitions.end", "set_status_if"):
+        assert what in door, what
+    sealer = " ".join(endings((ROOT / SEALER).read_text(), str(SEALER)))
+    for what in ("outcome_stamp", "outcome_seal field"):
+        assert what in sealer, what
 
 
 @pytest.mark.parametrize("line", [

@@ -31,7 +31,7 @@ def test_an_unconfirmed_start_is_given_back_and_never_counted_lost(
     cat = write_catalog(tmp_path / "eco", [
         {"id": "TODO-001", "repo": "api", "run": counting(counts, "TODO-001", "true")}])
     sid = SweepService(rt, cat).start(PLAN, ignore_blockers=True)
-    real = rt.transitions.start
+    real = rt.transitions._start  # one call of the start script
     calls: list[str] = []
 
     def unconfirmed(*a: Any, **kw: Any) -> Any:
@@ -39,7 +39,7 @@ def test_an_unconfirmed_start_is_given_back_and_never_counted_lost(
         calls.append(str(st.verdict))
         raise NotReplicated("no replica confirmed the start of TODO-001 within 75 ms")
 
-    monkeypatch.setattr(rt.transitions, "start", unconfirmed)
+    monkeypatch.setattr(rt.transitions, "_start", unconfirmed)
     outcome, detail = run_todo(rt, sid, "TODO-001", W)
     assert outcome is Outcome.unconfirmed, (outcome, detail)
     assert "not confirmed by a replica" in str(detail["reason"])
@@ -57,7 +57,7 @@ def test_an_unconfirmed_start_is_given_back_and_never_counted_lost(
     kinds = [e.kind for e in rt.events.read(sweep_id=sid) if e.todo_id == "TODO-001"]
     assert "todo.lost" not in kinds, kinds
     # Confirmed again: it runs, once.
-    monkeypatch.setattr(rt.transitions, "start", real)
+    monkeypatch.setattr(rt.transitions, "_start", real)
     outcome, _ = run_todo(rt, sid, "TODO-001", W)
     assert outcome is Outcome.done
     cp = rt.checkpoints.get(sid, "TODO-001") or {}
