@@ -65,7 +65,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-
 from coordination.connection.client import riding_out
 from coordination.runtime.context import Runtime
 from coordination.runtime.leases import Lease
