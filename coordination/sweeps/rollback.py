@@ -26,13 +26,12 @@ from dataclasses import dataclass, replace
 
 from coordination.planner.digraph import DiGraph, topological_generations
 from coordination.runtime.context import Runtime
-from coordination.runtime.metrics import run_fields
 from coordination.runtime.sweep_fields import Checkpoint
 from coordination.status import SWEEP_ACTIVE, EventKind, SweepStatus, TodoStatus
 from coordination.sweeps import recording
 from coordination.sweeps.sending import send_level
-from coordination.sweeps.spec import Mode, Strategy, SweepSpec, TodoSpec, forward_of, sweep_deadline
-from coordination.sweeps.spec_store import derivable_spec, shape, signature_fields
+from coordination.sweeps.spec import Mode, Strategy, SweepSpec, TodoSpec, forward_of
+from coordination.sweeps.spec_store import derivable_spec, run_record
 
 log = logging.getLogger("coord.rollback")
 
@@ -254,11 +253,9 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
         "rollback_reason": reason, "not_compensable": plan.not_compensable}
     if not rt.checkpoints.set_sweep_status(
         sweep_id, SweepStatus.rolling_back, allowed_from=allowed,
-        run=rb.run, spec=rb.to_json(), **signature_fields(rt, rb), shape=shape(rb),
-        finished_at=None, todos=len(rb.todos), reason=None,
+        run=rb.run, **run_record(rt, rb, now=now), finished_at=None, reason=None,
         terminal=len(rb.todos) - len(plan.compensate), full_pass_terminal=None,
-        deadline=now + sweep_deadline(rb, rt.settings.sweep_deadline),
-        **first, **rb.counters(), **run_fields(t.repo for t in rb.todos.values()),
+        **first, **rb.counters(),
     ):
         return None
     rt.events.emit(EventKind.sweep_rolling_back, sweep_id=sweep_id, run=rb.run, reason=trigger,

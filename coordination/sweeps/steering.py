@@ -14,7 +14,6 @@ from coordination.catalog.audit import log as audit
 from coordination.errors import NotFoundError, UsageError
 from coordination.lazy import LazyModule
 from coordination.runtime.context import Runtime
-from coordination.runtime.metrics import run_fields
 from coordination.runtime.sweep_fields import TALLY_VERSION, SweepRecord, count_field
 from coordination.status import (
     DONE,
@@ -36,13 +35,12 @@ from coordination.sweeps.progress import (
     resend,
 )
 from coordination.sweeps.sending import dispatcher, first_todos, todo_task_id
-from coordination.sweeps.spec import Mode, SweepSpec, atomic_mode, forward_spec, sweep_deadline
+from coordination.sweeps.spec import Mode, SweepSpec, atomic_mode, forward_spec
 from coordination.sweeps.spec_store import (
     load_spec,
     remember_written,
     repo_fields,
-    shape,
-    signature_fields,
+    run_record,
 )
 from coordination.sweeps.starts.triggers import CLI, Trigger
 from coordination.sweeps.waves import halt_to_accept, say_accepted, start_wave
@@ -77,20 +75,16 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         "kind": kind,
         "status": SweepStatus.queued,
         "created_at": now,
-        "deadline": now + sweep_deadline(spec, rt.settings.sweep_deadline),
         "run": 0,
-        "todos": len(spec.todos),  # what a listing shows progress against, without the spec
-        "spec": spec.to_json(),
-        **signature_fields(rt, spec),
+        **run_record(rt, spec, now=now),
         "catalog": spec.catalog,
         "atomic": bool(spec.atomic),
         "started_by": starter,
         "trigger": dict(trigger or CLI),
         **proof,
-        **run_fields(t.repo for t in spec.todos.values()),
         # Its tally (lua/_common.lua): every todo pending, none to look at yet.
         "tally": TALLY_VERSION, count_field(TodoStatus.pending): len(spec.todos),
-        "shape": shape(spec), **repo_fields(spec, spec.todos),
+        **repo_fields(spec, spec.todos),
     }
     if spec.again:
         fields["again"] = True  # what its sync reads (a sweep of before 0.4 has none)
@@ -316,11 +310,8 @@ def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
     rt.checkpoints.clear_remaining(sweep_id, spec.todos)
     if not rt.checkpoints.set_sweep_status(
         sweep_id, SweepStatus.queued, allowed_from=SWEEP_ENDED, reason=None,
-        finished_at=None, started_at=None, run=spec.run, spec=spec.to_json(),
-        **signature_fields(rt, spec), todos=len(spec.todos), shape=shape(spec),
+        finished_at=None, started_at=None, run=spec.run, **run_record(rt, spec, now=now),
         terminal=len(spec.todos) - len(rerun),
-        deadline=now + sweep_deadline(spec, rt.settings.sweep_deadline),
-        **run_fields(t.repo for t in spec.todos.values()),
     ):
         return False
     kind = (rt.checkpoints.get_sweep_fields(sweep_id, ("kind",)) or {}).get("kind") or "plan"

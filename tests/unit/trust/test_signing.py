@@ -344,3 +344,36 @@ def test_the_starting_process_keeps_the_spec_it_wrote_with_the_verdict_a_read_gi
     _spec_cache.clear()
     read2 = load_checked(strict, sid2)
     assert read2 is not None and read2.refusal == held2.refusal
+
+
+def test_each_run_is_written_as_one_text_signed_as_written(
+    signed_rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start and a resume make the spec's text once (megabytes at 10,000 todos) and
+    sign that text: what a worker reads back checks out, and the signature is over the
+    very bytes in the record."""
+    made: list[str] = []
+    real = SweepSpec.to_json
+
+    def to_json(self: SweepSpec) -> str:
+        made.append(self.sweep_id)
+        return real(self)
+
+    monkeypatch.setattr(SweepSpec, "to_json", to_json)
+    sid = start(signed_rt, tmp_path / "eco", tmp_path / "ran", second="false")
+    assert made == [sid]
+    policy = Policy(keys=(KEY,))
+
+    def checks_out(run: int) -> None:
+        rec = signed_rt.checkpoints.get_sweep(sid) or {}
+        assert rec["run"] == run
+        assert signing.refusal(sid, run, rec["spec"], rec["spec_sig"], rec["spec_key_id"],
+                               policy) is None
+
+    checks_out(0)
+    assert run_todo(signed_rt, sid, "TODO-001", W, 0)[1]["status"] == "succeeded"
+    assert run_todo(signed_rt, sid, "TODO-002", W, 0)[1]["status"] == "failed"
+    made.clear()
+    SweepService(signed_rt, tmp_path / "eco" / "ecosystem.yaml").resume(sid)
+    assert made == [sid]
+    checks_out(1)
