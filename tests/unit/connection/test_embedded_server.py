@@ -119,6 +119,11 @@ class Servers:
         for directory in set(self.dirs):
             for pid in processes_of(directory):
                 os.kill(pid, signal.SIGKILL)
+            sock = es.socket_path(directory)
+            if directory not in sock.parents:
+                # A killed server leaves its socket file; one in the shared short root
+                # (/tmp/coord-<uid>, a long tmp_path's) outlives the test's tmp_path.
+                sock.unlink(missing_ok=True)
 
 
 def processes_of(directory: Path) -> list[int]:
@@ -320,8 +325,12 @@ def test_a_stale_pid_file_and_socket_are_recovered(servers: Servers, tmp_path: P
         stranger = subprocess.Popen(["sleep", "60"])  # a live process that is not ours
         pid = stranger.pid
     (directory / es.PIDFILE).write_text(f"{pid}\n")
+    sock = es.socket_path(directory)
+    # (a long tmp_path's socket is in /tmp/coord-<uid>, by a hash of the directory: a
+    # run that reused this tmp_path may have left one there, stale as this one)
+    sock.unlink(missing_ok=True)
     with socket.socket(socket.AF_UNIX) as s:  # a socket file nobody listens on
-        s.bind(os.fsdecode(es.socket_path(directory)))
+        s.bind(os.fsdecode(sock))
 
     url = servers.ensure(catalog)
     assert client(url).ping()
