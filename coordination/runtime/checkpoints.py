@@ -54,6 +54,7 @@ from coordination.status import (
 )
 
 if TYPE_CHECKING:
+    from coordination.runtime.events import Prepared
     from coordination.runtime.leases import Lease
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,16 @@ def check_record_fields(names: Iterable[str]) -> None:
 def _mapping(fields: Mapping[str, object]) -> dict[FieldT, EncodableT]:
     """Field -> JSON text, typed loosely for redis-py's HSET mapping."""
     return {k: encode(v) for k, v in fields.items()}
+
+
+def _event_keys(ev: Prepared | None) -> list[str]:
+    """The streams of an event a script writes with its change (none: no event)."""
+    return [] if ev is None else ev.keys()
+
+
+def _event_args(ev: Prepared | None) -> list[str | int]:
+    """The event's text, channel and caps (``emit_prepared`` in ``lua/_common.lua``)."""
+    return ["", ""] if ev is None else ev.args()
 
 
 def _pairs(fields: Mapping[str, object]) -> list[str]:
@@ -233,11 +244,12 @@ class CheckpointStore:
                 return False
 
     def set_sweep_status(
-        self, sweep_id: str, new: str, *, allowed_from: Iterable[str] | None = None,
-        **fields: object
+        self, sweep_id: str, new: str, said: Prepared | None = None, /, *,
+        allowed_from: Iterable[str] | None = None, **fields: object
     ) -> bool:
         """Move the sweep to ``new`` if its status is in ``allowed_from`` (None: any
-        status that may move to ``new``), with ``fields``, in one script call.
+        status that may move to ``new``), with ``fields``, in one script call; ``said``:
+        an event (:meth:`EventLog.prepare`) written in the same step, only if it moved.
 
         Every move is checked against :data:`coordination.status.SWEEP_TRANSITIONS`
         first (:class:`TransitionRefused`). False when the sweep is unknown or in
@@ -248,8 +260,9 @@ class CheckpointStore:
         if allowed_from is None:
             allowed_from = [s for s, nxt in SWEEP_TRANSITIONS.items() if target in nxt]
         allowed = legal_sources(target, allowed_from)
-        res = lua("status_cas")(self.r, [self.keys.sweep(sweep_id)],
-                                [str(target), encode(allowed), *_pairs(fields)])
+        res = lua("status_cas")(self.r, [self.keys.sweep(sweep_id), *_event_keys(said)],
+                                [str(target), encode(allowed), *_event_args(said),
+                                 *_pairs(fields)])
         return bool(res)
 
     def list_sweeps(self, limit: int = 50) -> list[SweepRecord]:
@@ -344,14 +357,15 @@ class CheckpointStore:
         return int(self.r.hget(self.keys.sweep(sweep_id), f"level_ok:{level}") or 0)
 
     def move_wave(self, sweep_id: str, seen: tuple[int | None, str | None],
-                  **fields: object) -> bool:
+                  said: Prepared | None = None, /, **fields: object) -> bool:
         """Write the wave ``fields`` if the sweep's wave is still ``seen`` (index,
-        state); False when another caller moved it first (``lua/wave_move.lua``)."""
+        state), with the event ``said`` that says so (:meth:`EventLog.prepare`) in the
+        same step; False when another caller moved it first (``lua/wave_move.lua``)."""
         check_record_fields(fields)
         index, state = seen
-        res = lua("wave_move")(self.r, [self.keys.sweep(sweep_id)],
+        res = lua("wave_move")(self.r, [self.keys.sweep(sweep_id), *_event_keys(said)],
                                ["" if index is None else encode(index), state or "",
-                                *_pairs(fields)])
+                                *_event_args(said), *_pairs(fields)])
         return bool(int(res))
 
     def gate_votes(self, sweep_id: str, todo_ids: list[str]) -> dict[str, dict[str, JSONValue]]:

@@ -270,6 +270,25 @@ def live_events(data: str | bytes) -> list[dict[str, Any]]:
     return events
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An event ready to be written (:meth:`EventLog.prepare`): the streams it goes to
+    with their caps (the sweep's last), its JSON text, and the live channel. A script
+    that writes it takes :meth:`keys` after its own keys and :meth:`args` where it says
+    (``emit_prepared`` in ``lua/_common.lua``)."""
+
+    streams: tuple[str, ...]
+    maxlens: tuple[int, ...]
+    text: str
+    channel: str
+
+    def keys(self) -> list[str]:
+        return list(self.streams)
+
+    def args(self) -> list[str | int]:
+        return [self.text, self.channel, *self.maxlens]
+
+
 class EventLog:
     """Appends events and reads them back, in order, from Redis streams."""
 
@@ -290,22 +309,31 @@ class EventLog:
         ``data`` must be JSON types; keys named like the envelope are refused
         so that ``to_dict`` cannot silently lose one.
         """
+        return self.write(self.prepare(kind, sweep_id=sweep_id, todo_id=todo_id, **data))
+
+    def write(self, ev: Prepared) -> str:
+        """Record an event made ready by :meth:`prepare`, alone (a script that makes the
+        change it tells of writes it itself); its id as :meth:`emit` returns it."""
+        # One script rather than MULTI: the published message must carry the id
+        # XADD assigns, and the appends plus the publish stay atomic.
+        return str(lua("event_emit")(self.r, ev.keys(), ev.args()))
+
+    def prepare(
+        self, kind: str, *, sweep_id: str | None = None, todo_id: str | None = None,
+        **data: object,
+    ) -> Prepared:
+        """One event made ready for a script to write in the same step as the change it
+        tells of (:meth:`emit` writes it alone), so that no reader sees the change
+        without it, or after a later change's event. As :meth:`emit` for ``data``."""
         clash = [k for k in data if k in _RESERVED]
         if clash:
             raise ValueError(f"event data may not use the reserved names {clash}")
         payload: dict[str, object] = {"kind": kind, "ts": time.time(), "sweep_id": sweep_id,
                                       "todo_id": todo_id}
         payload.update(data)
-        text = json.dumps(payload, separators=(",", ":"))
         streams = self._streams_of(sweep_id, todo_id)
-        # One script rather than MULTI: the published message must carry the id
-        # XADD assigns, and the appends plus the publish stay atomic.
-        res = lua("event_emit")(
-            self.r,
-            [stream for stream, _maxlen in streams],
-            [text, *(maxlen for _stream, maxlen in streams), self.keys.events_channel],
-        )
-        return str(res)
+        return Prepared(tuple(s for s, _n in streams), tuple(n for _s, n in streams),
+                        json.dumps(payload, separators=(",", ":")), self.keys.events_channel)
 
     def _streams_of(self, sweep_id: str | None, todo_id: str | None) -> list[tuple[str, int]]:
         """Where an event goes, with each stream's cap; the sweep's stream last (its id

@@ -365,15 +365,17 @@ def unpause(rt: Runtime, rec: SweepRecord, *, by: str | None = None) -> Steered:
     deadline = rec.get("deadline")
     spec = load_spec(rt, sweep_id)
     accepting = halt_to_accept(rt, spec) if spec is not None and spec.waves else None
+    # The accepted wave's wave.done is written with the move: a pass that sees the wave
+    # done on the running sweep starts the next one, and says so only after it.
+    said = (say_accepted(rt, spec, accepting[0])
+            if spec is not None and accepting is not None else None)
     if not rt.checkpoints.set_sweep_status(
-            sweep_id, back, allowed_from={SweepStatus.paused}, paused_at=None,
+            sweep_id, back, said, allowed_from={SweepStatus.paused}, paused_at=None,
             paused_from=None, reason=None, paused_total=float(rec.get("paused_total") or 0) + paused_for,
             **({"deadline": float(deadline) + paused_for} if deadline else {}),
             **(accepting[1] if accepting is not None else {})):
         return {"sweep_id": sweep_id, "status": rt.checkpoints.sweep_status(sweep_id),
                 "changed": False}
-    if spec is not None and accepting is not None:
-        say_accepted(rt, spec, accepting[0])
     rt.checkpoints.activate(sweep_id)
     rt.events.emit(EventKind.sweep_unpaused, sweep_id=sweep_id, paused_for=round(paused_for, 3),
                    by=by)

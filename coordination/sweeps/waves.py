@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from coordination.runtime.context import Runtime
 from coordination.runtime.sweep_fields import accepted_waves
@@ -37,6 +38,9 @@ from coordination.status import (
 from coordination.sweeps.reading import DONE, HALTED, RUNNING, SOAKING
 from coordination.sweeps.sending import send_todos
 from coordination.sweeps.spec import Mode, Strategy, SweepSpec
+
+if TYPE_CHECKING:
+    from coordination.runtime.events import Prepared
 
 __all__ = ["DONE", "HALTED", "RUNNING", "SOAKING", "Tally", "advance",
            "halt_to_accept", "say_accepted", "start_wave", "tally", "top_up"]
@@ -112,13 +116,14 @@ def start_wave(rt: Runtime, spec: SweepSpec, k: int, *, reason: str,
     wave = spec.waves[k]
     fields: dict[str, object] = {"wave": k, "wave_state": RUNNING, "wave_until": None,
                                  "wave_reason": None}
+    said = rt.events.prepare(EventKind.wave_started, sweep_id=spec.sweep_id, wave=wave.name,
+                             index=k, waves=len(spec.waves), todos=len(wave.todos),
+                             max_parallel=wave.max_parallel, reason=reason)
     if seen is None:  # (a new run: what an unpause accepted was the run before's)
         rt.checkpoints.update_sweep(spec.sweep_id, **fields, waves_accepted=None)
-    elif not rt.checkpoints.move_wave(spec.sweep_id, seen, **fields):
+        rt.events.write(said)
+    elif not rt.checkpoints.move_wave(spec.sweep_id, seen, said, **fields):
         return []
-    rt.events.emit(EventKind.wave_started, sweep_id=spec.sweep_id, wave=wave.name, index=k,
-                   waves=len(spec.waves), todos=len(wave.todos),
-                   max_parallel=wave.max_parallel, reason=reason)
     return top_up(rt, spec, k)
 
 
@@ -163,11 +168,11 @@ def _advance_wave(rt: Runtime, spec: SweepSpec, now: float, stop: Callable[[str]
             return False
         if wave.soak > 0 and t.ran and not last:
             until = now + wave.soak
-            if rt.checkpoints.move_wave(spec.sweep_id, seen, wave_state=SOAKING,
-                                        wave_until=until):
-                rt.events.emit(EventKind.wave_soaking, sweep_id=spec.sweep_id, wave=wave.name,
-                               index=k, until=until, soak=wave.soak,
-                               succeeded=t.succeeded, todos=t.total)
+            said = rt.events.prepare(EventKind.wave_soaking, sweep_id=spec.sweep_id,
+                                     wave=wave.name, index=k, until=until, soak=wave.soak,
+                                     succeeded=t.succeeded, todos=t.total)
+            rt.checkpoints.move_wave(spec.sweep_id, seen, said, wave_state=SOAKING,
+                                     wave_until=until)
             return False
         new = _wave_done(rt, spec, k, seen, succeeded=t.succeeded, todos=t.total)
     elif state == SOAKING:
@@ -191,13 +196,13 @@ def _advance_wave(rt: Runtime, spec: SweepSpec, now: float, stop: Callable[[str]
 
 def _wave_done(rt: Runtime, spec: SweepSpec, k: int, seen: tuple[int, str],
                **data: object) -> str | None:
-    """Mark wave ``k`` done (from ``seen``) and say so; its new state, or None if
-    another caller moved it first."""
-    if not rt.checkpoints.move_wave(spec.sweep_id, seen, wave_state=DONE,
+    """Mark wave ``k`` done (from ``seen``) and say so in the same step; its new state,
+    or None if another caller moved it first."""
+    said = rt.events.prepare(EventKind.wave_done, sweep_id=spec.sweep_id, todo_id=None,
+                             wave=spec.waves[k].name, index=k, **data)
+    if not rt.checkpoints.move_wave(spec.sweep_id, seen, said, wave_state=DONE,
                                     wave_until=None):
         return None
-    rt.events.emit(EventKind.wave_done, sweep_id=spec.sweep_id, todo_id=None,
-                   wave=spec.waves[k].name, index=k, **data)
     return DONE
 
 
@@ -243,7 +248,7 @@ def halt_to_accept(rt: Runtime, spec: SweepSpec) -> tuple[int, dict[str, object]
     """The wave an unpause of the sweep accepts now, and the record's fields that say so:
     the wave that halted and paused it (None when none did; the last wave, or an atomic
     sweep's, paused nothing). The unpause writes them in the same compare-and-set that
-    lets the sweep run, then says so (:func:`say_accepted`): a pass that saw a wave
+    lets the sweep run, with the event that says so (:func:`say_accepted`): a pass that saw a wave
     halted on a running sweep would take the halt as not finished and pause it again.
     While the sweep is paused no pass moves its wave."""
     rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, (
@@ -259,7 +264,8 @@ def halt_to_accept(rt: Runtime, spec: SweepSpec) -> tuple[int, dict[str, object]
                "waves_accepted": [*accepted_waves(rec), k]}
 
 
-def say_accepted(rt: Runtime, spec: SweepSpec, k: int) -> None:
-    """Wave ``k``, accepted by an unpause, is done (``wave.done``, ``accepted``)."""
-    rt.events.emit(EventKind.wave_done, sweep_id=spec.sweep_id, todo_id=None,
-                   wave=spec.waves[k].name, index=k, accepted=True)
+def say_accepted(rt: Runtime, spec: SweepSpec, k: int) -> Prepared:
+    """Wave ``k``, accepted by an unpause, is done (``wave.done``, ``accepted``): the
+    event, for the unpause's write to carry."""
+    return rt.events.prepare(EventKind.wave_done, sweep_id=spec.sweep_id, todo_id=None,
+                             wave=spec.waves[k].name, index=k, accepted=True)

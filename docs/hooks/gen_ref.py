@@ -290,7 +290,8 @@ class _Scope(ast.NodeVisitor):
 @functools.cache
 def python_emitters() -> dict[str, dict[str, set[str]]]:
     """Event kind (its value) -> emitter (``path:line``) -> the fields it sets, read from the
-    Python code: ``emit(EventKind.X, k=...)`` (the kind may be a local variable, a field
+    Python code: ``emit(EventKind.X, k=...)`` or ``prepare(...)``, an event a script writes
+    with its change (the kind may be a local variable, a field
     a ``**kwargs`` passed on); a call ending todos as ``TodoStatus.X`` with ``event={...}``
     (``todo.X``); a ``GateOpening``'s event (``gate.waiting``). What a worker's run ends
     with (``Turn.finish(status, fields, event)``, the status known at run time) is not
@@ -315,7 +316,7 @@ def python_emitters() -> dict[str, dict[str, set[str]]]:
                 continue
             where = f"{rel}:{node.lineno}"
             func = node.func
-            if isinstance(func, ast.Attribute) and func.attr == "emit" and node.args:
+            if isinstance(func, ast.Attribute) and func.attr in ("emit", "prepare") and node.args:
                 first = node.args[0]
                 kinds = (_kinds_in(first) if isinstance(first, ast.Attribute)
                          else scope.kinds_of_name(first.id, node)

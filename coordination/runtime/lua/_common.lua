@@ -31,6 +31,22 @@ local function jstr(s)
   return cjson.encode(s)
 end
 
+-- An event made ready by EventLog.prepare, written by the script that makes the change
+-- it tells of: appended to KEYS[k0..#KEYS] (each capped by its maxlen) and published
+-- with its id (a message of one event, as event_emit.lua's). ARGV[a] = its JSON text
+-- ('' : no event, nothing written), ARGV[a + 1] = the channel, ARGV[a + 2 ..] = the
+-- maxlen of each of those keys. Returns its id in the last stream (nil: none).
+local function emit_prepared(k0, a)
+  if ARGV[a] == '' then return nil end
+  local id
+  for i = k0, #KEYS do
+    id = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[a + 2 + i - k0], '*', 'e', ARGV[a])
+  end
+  -- the id spliced in front of the object's other members (Python's non-empty object)
+  redis.call('PUBLISH', ARGV[a + 1], '[{"id":' .. jstr(id) .. ',' .. string.sub(ARGV[a], 2) .. ']')
+  return id
+end
+
 local function in_list(value, json_list)
   if value == nil then return false end
   for _, v in ipairs(cjson.decode(json_list)) do

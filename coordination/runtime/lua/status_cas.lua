@@ -1,15 +1,21 @@
--- Compare-and-set a sweep record's status.
--- KEYS[1] = sweep hash
+-- Compare-and-set a sweep record's status, with an event that tells of it.
+-- KEYS[1] = sweep hash, KEYS[2..] = the streams of the event (none: no event)
 -- ARGV[1] = new status (raw), ARGV[2] = JSON list of allowed current statuses
--- or "*" for any, ARGV[3..] = field, JSON value pairs written along with the status.
+-- or "*" for any, ARGV[3] = the event's JSON text ('' : none), ARGV[4] = the live
+-- channel, ARGV[5 .. 4 + #KEYS - 1] = each stream's maxlen, then field, JSON value
+-- pairs written along with the status.
 -- Returns 1 if written, 0 if the record is missing or in another state.
 --
--- Race closed: two writers (a worker finishing, a cancel, the supervisor)
+-- Races closed: two writers (a worker finishing, a cancel, the supervisor)
 -- reading the status and then writing would let the later one overwrite a
--- transition it never saw; here only one transition from a state wins.
+-- transition it never saw; here only one transition from a state wins. And the
+-- event goes with the write: an unpause that accepts a halted wave says so
+-- (wave.done) before a pass that sees the wave done can start the next one, and a
+-- writer that dies after the write cannot lose it.
 local status = jget(KEYS[1], 'status')
 if status == nil then return 0 end
 if ARGV[2] ~= '*' and not in_list(status, ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'status', jstr(ARGV[1]))
-hset_from(KEYS[1], 3)
+hset_from(KEYS[1], 4 + #KEYS)
+emit_prepared(2, 3)
 return 1

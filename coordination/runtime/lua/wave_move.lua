@@ -1,17 +1,22 @@
--- Move a sweep's current wave on (started -> soaking -> done, or halted), once.
--- KEYS[1] = sweep hash.
+-- Move a sweep's current wave on (started -> soaking -> done, or halted), once, and
+-- write the event that says so in the same step.
+-- KEYS[1] = sweep hash, KEYS[2..] = the streams of the event (none: no event).
 -- ARGV[1] = the wave index the caller saw (JSON text, '' : none yet), ARGV[2] = the
--- wave state it saw ('' : none yet), then record field names and their new values
--- (JSON text each, as the record keeps them).
+-- wave state it saw ('' : none yet), ARGV[3] = the event's JSON text ('' : none),
+-- ARGV[4] = the live channel, ARGV[5 .. 4 + #KEYS - 1] = each stream's maxlen, then
+-- record field names and their new values (JSON text each, as the record keeps them).
 -- Returns 1 if it moved the wave, 0 if the wave was no longer where the caller saw it.
 --
--- Race closed: the processes that end a wave's last todos (two workers, a worker
+-- Races closed: the processes that end a wave's last todos (two workers, a worker
 -- and a supervision pass) each seeing the wave over and each soaking it, halting it
--- or starting the next one: only the first moves it, and only it says so.
+-- or starting the next one: only the first moves it, and only it says so. And the
+-- event is written with the move: a pass that sees the wave moved and moves it on
+-- (wave.done, then the next wave.started) can no longer say so before its mover did.
 local got = redis.call('HMGET', KEYS[1], 'status', 'wave', 'wave_state')
 if not got[1] then return 0 end
 local wave = got[2] or ''
 local state = jdecode(got[3]) or ''
 if wave ~= ARGV[1] or state ~= ARGV[2] then return 0 end
-hset_from(KEYS[1], 3)
+hset_from(KEYS[1], 4 + #KEYS)
+emit_prepared(2, 3)
 return 1

@@ -132,3 +132,38 @@ def test_an_unpause_accepts_the_halt_and_the_next_wave_runs(
     assert wave_events(rt, sid)[-4:] == [
         ("wave.halted", "api", False), ("wave.done", "api", True),
         ("wave.started", "web", False), ("wave.done", "web", False)]
+
+
+def test_a_pass_right_after_the_unpauses_write_says_the_next_wave_after_the_accepted_one(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass that runs just after the unpause's write (a worker's supervision pass: it
+    sees the halted wave done on a running sweep) starts the next wave; the accepted
+    wave's ``wave.done`` was written with the unpause's write, so it comes first (it
+    came after: the unpause said so once its write returned)."""
+    from coordination.runtime.checkpoints import CheckpointStore
+    from workers.embedded import embedded_workers
+
+    svc = SweepService(rt, catalog(tmp_path, "first"))
+    cas, passes = CheckpointStore.set_sweep_status, []
+
+    def cas_then_pass(self: CheckpointStore, sweep_id: str, new: str, *a: Any,
+                      **kw: Any) -> bool:
+        moved = cas(self, sweep_id, new, *a, **kw)
+        if moved and kw.get("waves_accepted") and not passes:
+            spec = load_spec(rt, sweep_id)
+            assert spec is not None
+            passes.append(sweep_id)
+            advance_waves(rt, spec)  # the next wave starts here, before unpause goes on
+        return moved
+
+    with embedded_workers(rt, repos_of(svc)):
+        sid = svc.start(PLAN)
+        once_paused(svc, sid)
+        monkeypatch.setattr(CheckpointStore, "set_sweep_status", cas_then_pass)
+        assert svc.unpause(sid)["changed"] is True
+        st = svc.wait(sid, timeout=30)
+    assert passes == [sid]
+    assert st["todos"]["TODO-002"]["status"] == "succeeded", st
+    assert wave_events(rt, sid)[-4:] == [
+        ("wave.halted", "api", False), ("wave.done", "api", True),
+        ("wave.started", "web", False), ("wave.done", "web", False)]
