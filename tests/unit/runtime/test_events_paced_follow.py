@@ -70,6 +70,11 @@ def test_an_end_landing_during_the_pace_ends_it(log: EventLog) -> None:
         log.emit("todo.started", sweep_id="S1", todo_id="T2")
         log.emit("sweep.finished", sweep_id="S1", status="succeeded")
 
-    kinds = paced_follow(log, threading.Thread(target=later, daemon=True).start)
+    emitter = threading.Thread(target=later, daemon=True)
+    kinds = paced_follow(log, emitter.start)
+    # The follow can read the end before the emitting thread has read its reply: let it,
+    # before the fixture closes the server under it.
+    emitter.join(timeout=patience(log))
+    assert not emitter.is_alive()
     assert kinds == ["sweep.queued", "todo.started", "todo.succeeded", "todo.started",
                      "sweep.finished"]
