@@ -84,13 +84,18 @@ def _gates(spec: SweepSpec, ids: list[str]) -> tuple[list[str], list[str]]:
 
 def send(rt: Runtime, spec: SweepSpec, todo_ids: Iterable[str]) -> None:
     """Send one message per todo, already ``queued`` (by a script, or lost and re-queued);
-    a queued gate (an eager finish queued it) is opened instead."""
+    a queued gate (an eager finish queued it) is opened instead, after the messages."""
     gates, ids = _gates(spec, in_start_order(spec, todo_ids))
+    _messages(rt, spec, ids)
     if gates:
         open_gates(rt, spec, gates, allowed_from=(TodoStatus.queued,), now=time.time())
-    if ids:
-        dispatcher(rt).send(message(spec, t) for t in ids)
-        rt.metrics.count_sent(spec.todos[t].repo for t in ids)
+
+
+def _messages(rt: Runtime, spec: SweepSpec, todo_ids: list[str]) -> None:
+    """One message per todo (no gate), in the order given, counted as sent."""
+    if todo_ids:
+        dispatcher(rt).send(message(spec, t) for t in todo_ids)
+        rt.metrics.count_sent(spec.todos[t].repo for t in todo_ids)
 
 
 def send_todos(rt: Runtime, spec: SweepSpec, todo_ids: Iterable[str], *, reason: str,
@@ -110,12 +115,14 @@ def send_todos(rt: Runtime, spec: SweepSpec, todo_ids: Iterable[str], *, reason:
         ids = [t for t in ids if t in members]
         if wave.max_parallel:
             cap, counted = wave.max_parallel, [t for t in wave.todos if not spec.todos[t].gate]
-    opened = [g for g, _ in open_gates(rt, spec, gates, allowed_from=allowed_from,
-                                       now=time.time())] if gates else []
+    # The todos that run first, then the gates (which wait for people): no gate's opening
+    # (its binding's read, a carried-over count) holds up a command's message.
     queued = rt.transitions.queue(spec.sweep_id, [(t, spec.todos[t].queue) for t in ids],
                                   via=reason, allowed_from=allowed_from, cap=cap,
                                   counted=counted)
-    send(rt, spec, queued)
+    _messages(rt, spec, queued)  # (no gate among them: the gates are opened below)
+    opened = [g for g, _ in open_gates(rt, spec, gates, allowed_from=allowed_from,
+                                       now=time.time())] if gates else []
     return opened + queued
 
 
@@ -133,12 +140,13 @@ def first_todos(rt: Runtime, spec: SweepSpec) -> list[str]:
     if spec.waves:
         return []  # the first wave starts them (:func:`coordination.sweeps.waves.start_wave`)
     if spec.strategy != Strategy.eager:
-        return send_level(rt, spec, 0, reason="start") if spec.levels else []
-    preds = {p for s in spec.todos.values() for p in s.preds if p in spec.todos}
-    done = {t for t, cp in rt.checkpoints.get_fields_all(sid, sorted(preds), ()).items()
-            if cp.get("status") in DONE}
-    remaining = {t: len([p for p in s.preds if p in spec.todos and p not in done])
-                 for t, s in spec.todos.items()}
-    rt.checkpoints.set_remaining(sid, remaining)
-    return send_todos(rt, spec, sorted(t for t, n in remaining.items() if n == 0),
-                      reason="start")
+        first = list(spec.levels[0]) if spec.levels else []
+    else:
+        preds = {p for s in spec.todos.values() for p in s.preds if p in spec.todos}
+        done = {t for t, cp in rt.checkpoints.get_fields_all(sid, sorted(preds), ()).items()
+                if cp.get("status") in DONE}
+        remaining = {t: len([p for p in s.preds if p in spec.todos and p not in done])
+                     for t, s in spec.todos.items()}
+        rt.checkpoints.set_remaining(sid, remaining)
+        first = sorted(t for t, n in remaining.items() if n == 0)
+    return send_todos(rt, spec, first, reason="start") if first else []

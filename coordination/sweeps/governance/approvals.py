@@ -71,7 +71,7 @@ from coordination.sweeps.spec_store import level_index, load_spec
 from coordination.sweeps.governance.votes import ATTEMPTS, Approvers, about, tally, verified, votes_of
 from coordination.trust import sshsig
 from coordination.trust.approvers import START_FIELDS, START_OVER, Starter, starter_of
-from coordination.trust.evidence import EvidenceKind, policy_of, seal
+from coordination.trust.evidence import EvidenceKind, decision_stamp, policy_of, seal
 
 log = logging.getLogger("coord.approvals")
 
@@ -290,6 +290,7 @@ def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Deci
     level = level_index(spec, todo_id)
     # (computed again from the signed spec, never taken from the checkpoint)
     binding = decisions.binding_over(spec, todo_id, facts.preds)
+    digest = decisions.spec_digest(spec)
     rolled = decisions.binding_refusal(sweep_id, todo_id, cp.get("binding"), binding)
     if rolled:
         raise UsageError(rolled, hint=f"resume the sweep to open the gate again under its "
@@ -315,7 +316,8 @@ def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Deci
             raise UsageError(f"{who}'s approval of {todo_id} does not count: "
                              f"{by_whom[who]}", hint="ask another approver")
         # the decision sealed, should this count pass the gate (what follows checks it)
-        sealed = (decisions.stamp(rt.settings.signing_keys, spec, todo_id, binding, users, votes)
+        sealed = (decision_stamp(rt.settings.signing_keys, spec.sweep_id, todo_id, digest,
+                                 binding, spec.run, users, votes)
                   if decision == "approve" and len(users) >= needed else None)
         got = rt.transitions.decide_gate(sweep_id, todo_id, who=who, decision=decision,
                                          vote=vote, binding=binding, seen=raw,

@@ -98,20 +98,6 @@ about = evidence.decision_about
 what = evidence.decision_what
 
 
-def body(spec: SweepSpec, binding: str, run: object, approvals: Iterable[str],
-         votes: Mapping[str, Any]) -> dict[str, Any]:
-    return evidence.decision_body(spec_digest(spec), binding, run, approvals, votes)
-
-
-def stamp(keys: tuple[str, ...] | list[str], spec: SweepSpec, todo_id: str, binding: str,
-          approvals: Iterable[str], votes: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The ``decision`` field of gate ``todo_id`` passing with ``approvals`` (whose
-    ``votes`` are those the gate's votes field will hold): None without a key."""
-    digest = spec_digest(spec)
-    return evidence.decision_stamp(keys, spec.sweep_id, todo_id, digest, binding, spec.run,
-                                   approvals, votes)
-
-
 def decision_refusal(policy: Policy, spec: SweepSpec, todo_id: str, cp: Mapping[str, Any],
                      votes: Mapping[str, Any]) -> str | None:
     """None if what follows gate ``todo_id`` may go by its checkpoint ``cp`` (under

@@ -28,7 +28,7 @@ from coordination.trust.approvers import (
     verified,
     votes_of,
 )
-from coordination.trust.evidence import policy_of
+from coordination.trust.evidence import decision_stamp, policy_of
 
 log = logging.getLogger("coord.approvals")
 
@@ -57,6 +57,7 @@ def tally(rt: Runtime, spec: SweepSpec, todo_id: str,
     needed = int(gate.get("approvals") or 1)
     preds = [p for p in spec.todos[todo_id].preds if p in spec.todos]
     level, succs = level_index(spec, todo_id), spec.sent_on_finish(todo_id)
+    digest = decisions.spec_digest(spec)
     policy = policy_of(rt.settings)
     for _ in range(ATTEMPTS):
         cp, raw, pred_cps, record = rt.checkpoints.count_read(spec.sweep_id, todo_id, preds,
@@ -85,8 +86,8 @@ def tally(rt: Runtime, spec: SweepSpec, todo_id: str,
                                      policy=policy)
         if not may_pass and len(users) >= needed:
             return None
-        sealed = (decisions.stamp(rt.settings.signing_keys, spec, todo_id, binding, users,
-                                  votes_of(raw))
+        sealed = (decision_stamp(rt.settings.signing_keys, spec.sweep_id, todo_id, digest,
+                                 binding, spec.run, users, votes_of(raw))
                   if len(users) >= needed else None)
         got = rt.transitions.decide_gate(spec.sweep_id, todo_id, who="", decision="approve",
                                          binding=binding, seen=raw, counted=users,
