@@ -199,28 +199,22 @@ def _parse(sweep_id: str, run: int, text: object) -> tuple[SweepSpec | None, str
 def run_record(rt: Runtime, spec: SweepSpec, *, now: float) -> dict[str, object]:
     """The record fields that freeze ``spec`` as its sweep's run ``spec.run``, written
     by whatever starts a run (a sweep's start, a resume, a rollback) with its status:
-    the spec's text, made once and signed as it is written (:func:`signature_fields`),
-    its shape and size, its deadline from ``now``, and its repos (for the metrics)."""
+    the spec's text, made once, its shape and size, its deadline from ``now``, its repos
+    (for the metrics), and last the text's signature (COORD_SIGNING_KEY; without a key,
+    none, clearing an old one). A later run (a resume, a rollback) is derived from the
+    stored spec by :func:`derivable_spec`, which refuses one that fails its check: what
+    is signed here was made from a spec that checked out."""
     from coordination.runtime.metrics import run_fields  # lazy: writers only, not a status
 
-    text = spec.to_json()
-    return {"spec": text, **signature_fields(rt, spec, text), "shape": shape(spec),
-            "todos": len(spec.todos),  # what a listing shows progress against
-            "deadline": now + sweep_deadline(spec, rt.settings.sweep_deadline),
-            **run_fields(t.repo for t in spec.todos.values())}
-
-
-def signature_fields(rt: Runtime, spec: SweepSpec, text: str) -> dict[str, str | None]:
-    """Record fields signing ``text`` (``spec.to_json()``) as the spec of its sweep and
-    run (COORD_SIGNING_KEY), or clearing an old signature. A later run is derived from
-    the stored spec, still in the record while this is computed: it is signed only if
-    that one checks out."""
-    keys = rt.settings.signing_keys
-    if not keys:
-        return {"spec_sig": None, "spec_key_id": None}
-    if spec.run > 0:
-        derivable_spec(rt, spec.sweep_id)
-    return dict(sign(spec.sweep_id, spec.run, text, keys[0]))
+    text, keys = spec.to_json(), rt.settings.signing_keys
+    fields: dict[str, object] = {
+        "spec": text, "shape": shape(spec),
+        "todos": len(spec.todos),  # what a listing shows progress against
+        "deadline": now + sweep_deadline(spec, rt.settings.sweep_deadline),
+        **run_fields(t.repo for t in spec.todos.values())}
+    fields.update(sign(spec.sweep_id, spec.run, text, keys[0]) if keys
+                  else {"spec_sig": None, "spec_key_id": None})
+    return fields
 
 
 def shape(spec: SweepSpec) -> dict[str, object]:

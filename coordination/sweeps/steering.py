@@ -65,10 +65,7 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
     spec.sweep_id = sweep_id
     spec.atomic = atomic_mode(atomic)
     now = time.time()
-    # Who started it: a gate with starter_may_approve: false refuses their approval
-    # (with the catalog's approvers:, the key that signs the start says who it is).
-    starter = audit.who(Path(spec.catalog).parent if spec.catalog else Path.cwd())
-    proof = start_proof(rt, spec, sweep_id, starter)
+    # The spec's facts first, then its text frozen and signed, then who starts it.
     fields: dict[str, object] = {
         "plan": spec.plan,
         "strategy": spec.strategy,
@@ -76,18 +73,20 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         "status": SweepStatus.queued,
         "created_at": now,
         "run": 0,
-        **run_record(rt, spec, now=now),
         "catalog": spec.catalog,
         "atomic": bool(spec.atomic),
-        "started_by": starter,
         "trigger": dict(trigger or CLI),
-        **proof,
         # Its tally (lua/_common.lua): every todo pending, none to look at yet.
         "tally": TALLY_VERSION, count_field(TodoStatus.pending): len(spec.todos),
         **repo_fields(spec, spec.todos),
     }
     if spec.again:
         fields["again"] = True  # what its sync reads (a sweep of before 0.4 has none)
+    fields.update(run_record(rt, spec, now=now))
+    # Who started it: a gate with starter_may_approve: false refuses their approval
+    # (with the catalog's approvers:, the key that signs the start says who it is).
+    starter = audit.who(Path(spec.catalog).parent if spec.catalog else Path.cwd())
+    fields.update(started_by=starter, **start_proof(rt, spec, sweep_id, starter))
     rt.checkpoints.create_sweep(sweep_id, fields)
     note_change(rt, spec, list(spec.todos), last=kind == "plan")
     remember_written(rt, spec, fields)  # this process follows it: no read-back of the spec

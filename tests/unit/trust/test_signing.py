@@ -316,6 +316,29 @@ def test_no_key_holder_signs_a_resume_of_a_rewritten_spec(
     assert (signed_rt.checkpoints.get(sid, "TODO-002") or {})["status"] == "failed"
 
 
+def test_no_key_holder_signs_a_rollback_of_a_rewritten_spec(
+    signed_rt: Runtime, tmp_path: Path
+) -> None:
+    """A rollback's run is made from the spec as stored (its undo: commands) and signed:
+    of a spec rewritten in Redis it would sign the attacker's undo. Refused where the
+    stored spec is read (the signing itself checks nothing again), nothing written."""
+    from coordination.trust.signing import SpecRefused
+
+    sid = start(signed_rt, tmp_path / "eco", tmp_path / "ran", second="false")
+    assert run_todo(signed_rt, sid, "TODO-001", W, 0)[1]["status"] == "succeeded"
+    assert run_todo(signed_rt, sid, "TODO-002", W, 0)[1]["status"] == "failed"
+    key = signed_rt.keys.sweep(sid)
+    spec = json.loads(json.loads(str(signed_rt.redis.hget(key, "spec"))))
+    spec["todos"]["TODO-001"]["undo"] = f"touch {tmp_path / 'pwned'}"
+    signed_rt.redis.hset(key, "spec", json.dumps(json.dumps(spec)))
+    _spec_cache.clear()  # the CLI that rolls back is another process
+    with pytest.raises(SpecRefused, match="spec signature invalid"):
+        SweepService(signed_rt, tmp_path / "eco" / "ecosystem.yaml").rollback(sid)
+    rec = signed_rt.checkpoints.get_sweep(sid) or {}
+    assert rec["status"] == "failed" and rec["run"] == 0 and rec.get("spec_sig")
+    assert (signed_rt.checkpoints.get(sid, "TODO-001") or {})["status"] == "succeeded"
+
+
 def test_the_starting_process_keeps_the_spec_it_wrote_with_the_verdict_a_read_gives(
     signed_rt: Runtime, tmp_path: Path
 ) -> None:
