@@ -272,15 +272,24 @@ def live_events(data: str | bytes) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Prepared:
-    """An event ready to be written (:meth:`EventLog.prepare`): the streams it goes to
-    with their caps (the sweep's last), its JSON text, and the live channel. A script
-    that writes it takes :meth:`keys` after its own keys and :meth:`args` where it says
+    """An event ready to be written (:meth:`EventLog.prepare`), or several that go to the
+    same streams (:meth:`then`): the streams with their caps (the sweep's last), the
+    JSON text of each event, one a line, and the live channel. A script that writes
+    them takes :meth:`keys` after its own keys and :meth:`args` where it says
     (``emit_prepared`` in ``lua/_common.lua``)."""
 
     streams: tuple[str, ...]
     maxlens: tuple[int, ...]
     text: str
     channel: str
+
+    def then(self, later: Prepared) -> Prepared:
+        """These events, then ``later``'s, written in that order by one script (both go
+        to the same streams: events of one sweep and no todo, say)."""
+        if (later.streams, later.maxlens, later.channel) != (
+                self.streams, self.maxlens, self.channel):
+            raise ValueError("events written together must go to the same streams")
+        return Prepared(self.streams, self.maxlens, f"{self.text}\n{later.text}", self.channel)
 
     def keys(self) -> list[str]:
         return list(self.streams)

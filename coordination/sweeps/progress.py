@@ -679,11 +679,11 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
                 return SweepStatus.rolling_back
         except SpecRefused as exc:  # its stored spec fails its check: no undo is signed
             reason = f"{reason}; not rolled back: {exc.message}"
-    if rt.checkpoints.set_sweep_status(sweep_id, final, allowed_from=SWEEP_ACTIVE,
+    said = rt.events.prepare(EventKind.sweep_finished, sweep_id=sweep_id, status=str(final),
+                             reason=reason, counts=counts, run=run)
+    if rt.checkpoints.set_sweep_status(sweep_id, final, said, allowed_from=SWEEP_ACTIVE,
                                        finished_at=time.time(), reason=reason):
         rt.checkpoints.deactivate(sweep_id)
-        rt.events.emit(EventKind.sweep_finished, sweep_id=sweep_id, status=str(final),
-                       reason=reason, counts=counts, run=run)
         recording.keep(rt, sweep_id)
         return final
     return None

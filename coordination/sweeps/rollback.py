@@ -251,25 +251,26 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
     first: dict[str, object] = {} if retry else {
         "rollback_of": SweepStatus.failed if from_active else record.get("status"),
         "rollback_reason": reason, "not_compensable": plan.not_compensable}
+    said = rt.events.prepare(EventKind.sweep_rolling_back, sweep_id=sweep_id, run=rb.run,
+                             reason=trigger, compensate=len(plan.compensate), retry=retry,
+                             not_compensable=plan.not_compensable)
     if not rt.checkpoints.set_sweep_status(
-        sweep_id, SweepStatus.rolling_back, allowed_from=allowed,
+        sweep_id, SweepStatus.rolling_back, said, allowed_from=allowed,
         run=rb.run, **run_record(rt, rb, now=now), finished_at=None, reason=None,
         terminal=len(rb.todos) - len(plan.compensate), full_pass_terminal=None,
         **first, **rb.counters(),
     ):
         return None
-    rt.events.emit(EventKind.sweep_rolling_back, sweep_id=sweep_id, run=rb.run, reason=trigger,
-                   compensate=len(plan.compensate), retry=retry,
-                   not_compensable=plan.not_compensable)
     if not plan.compensate:
         # Nothing to run: the rollback ends here (rolling_back -> rolled_back, the
         # table's way; a supervisor that got there first wrote the same reason).
         final, why = rollback_outcome(rb, cps, trigger)
-        if rt.checkpoints.set_sweep_status(sweep_id, final, allowed_from={SweepStatus.rolling_back},
+        said = rt.events.prepare(EventKind.sweep_finished, sweep_id=sweep_id, status=str(final),
+                                 reason=why, run=rb.run)
+        if rt.checkpoints.set_sweep_status(sweep_id, final, said,
+                                           allowed_from={SweepStatus.rolling_back},
                                            finished_at=now, reason=why):
             rt.checkpoints.deactivate(sweep_id)
-            rt.events.emit(EventKind.sweep_finished, sweep_id=sweep_id, status=str(final),
-                           reason=why, run=rb.run)
             recording.keep(rt, sweep_id)
         return plan
     rt.checkpoints.clear_remaining(sweep_id, rb.todos)

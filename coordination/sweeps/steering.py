@@ -307,16 +307,16 @@ def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
                                finished_at=None, exit_code=None, queued_at=None,
                                cached_from=None)
     rt.checkpoints.clear_remaining(sweep_id, spec.todos)
+    said = rt.events.prepare(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan,
+                             resumed=True, run=spec.run, todos=len(rerun))
     if not rt.checkpoints.set_sweep_status(
-        sweep_id, SweepStatus.queued, allowed_from=SWEEP_ENDED, reason=None,
+        sweep_id, SweepStatus.queued, said, allowed_from=SWEEP_ENDED, reason=None,
         finished_at=None, started_at=None, run=spec.run, **run_record(rt, spec, now=now),
         terminal=len(spec.todos) - len(rerun),
     ):
         return False
     kind = (rt.checkpoints.get_sweep_fields(sweep_id, ("kind",)) or {}).get("kind") or "plan"
     note_change(rt, spec, rerun, last=kind == "plan")
-    rt.events.emit(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan, resumed=True,
-                   run=spec.run, todos=len(rerun))
     begin(rt, spec)
     return True
 
@@ -337,13 +337,13 @@ def pause(rt: Runtime, rec: SweepRecord, *, by: str | None = None) -> Steered:
     status = rec.get("status")
     if status == SweepStatus.paused:
         return {"sweep_id": sweep_id, "status": SweepStatus.paused, "changed": False}
-    if not rt.checkpoints.set_sweep_status(sweep_id, SweepStatus.paused,
+    said = rt.events.prepare(EventKind.sweep_paused, sweep_id=sweep_id, was=status, by=by)
+    if not rt.checkpoints.set_sweep_status(sweep_id, SweepStatus.paused, said,
                                            allowed_from=SWEEP_ACTIVE, paused_at=time.time(),
                                            paused_from=status):
         raise UsageError(
             f"sweep {sweep_id} is {rt.checkpoints.sweep_status(sweep_id)}: only a queued or "
             "running sweep can be paused", hint="see `coord sweep status`")
-    rt.events.emit(EventKind.sweep_paused, sweep_id=sweep_id, was=status, by=by)
     return {"sweep_id": sweep_id, "status": SweepStatus.paused, "changed": True}
 
 
@@ -364,10 +364,13 @@ def unpause(rt: Runtime, rec: SweepRecord, *, by: str | None = None) -> Steered:
     deadline = rec.get("deadline")
     spec = load_spec(rt, sweep_id)
     accepting = halt_to_accept(rt, spec) if spec is not None and spec.waves else None
-    # The accepted wave's wave.done is written with the move: a pass that sees the wave
-    # done on the running sweep starts the next one, and says so only after it.
-    said = (say_accepted(rt, spec, accepting[0])
-            if spec is not None and accepting is not None else None)
+    # The events are written with the move (the accepted wave's wave.done first: a pass
+    # that sees the wave done on the running sweep starts the next one, and says so
+    # only after it).
+    said = rt.events.prepare(EventKind.sweep_unpaused, sweep_id=sweep_id,
+                             paused_for=round(paused_for, 3), by=by)
+    if spec is not None and accepting is not None:
+        said = say_accepted(rt, spec, accepting[0]).then(said)
     if not rt.checkpoints.set_sweep_status(
             sweep_id, back, said, allowed_from={SweepStatus.paused}, paused_at=None,
             paused_from=None, reason=None, paused_total=float(rec.get("paused_total") or 0) + paused_for,
@@ -376,8 +379,6 @@ def unpause(rt: Runtime, rec: SweepRecord, *, by: str | None = None) -> Steered:
         return {"sweep_id": sweep_id, "status": rt.checkpoints.sweep_status(sweep_id),
                 "changed": False}
     rt.checkpoints.activate(sweep_id)
-    rt.events.emit(EventKind.sweep_unpaused, sweep_id=sweep_id, paused_for=round(paused_for, 3),
-                   by=by)
     resent: list[str] = []
     if spec is not None:
         cps = rt.checkpoints.get_fields_all(sweep_id, list(spec.todos), ())

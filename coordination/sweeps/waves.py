@@ -237,11 +237,11 @@ def _halted(rt: Runtime, spec: SweepSpec, k: int, why: str, *,
         stop(why)
     elif k < len(spec.waves) - 1:
         status = rt.checkpoints.sweep_status(spec.sweep_id)
-        if rt.checkpoints.set_sweep_status(spec.sweep_id, SweepStatus.paused,
-                                           allowed_from=SWEEP_ACTIVE, paused_at=time.time(),
-                                           paused_from=status, reason=why):
-            rt.events.emit(EventKind.sweep_paused, sweep_id=spec.sweep_id, was=status,
-                           reason=why, wave=spec.waves[k].name)
+        said = rt.events.prepare(EventKind.sweep_paused, sweep_id=spec.sweep_id, was=status,
+                                 reason=why, wave=spec.waves[k].name)
+        rt.checkpoints.set_sweep_status(spec.sweep_id, SweepStatus.paused, said,
+                                        allowed_from=SWEEP_ACTIVE, paused_at=time.time(),
+                                        paused_from=status, reason=why)
 
 
 def halt_to_accept(rt: Runtime, spec: SweepSpec) -> tuple[int, dict[str, object]] | None:

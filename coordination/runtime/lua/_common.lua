@@ -31,19 +31,24 @@ local function jstr(s)
   return cjson.encode(s)
 end
 
--- An event made ready by EventLog.prepare, written by the script that makes the change
--- it tells of: appended to KEYS[k0..#KEYS] (each capped by its maxlen) and published
--- with its id (a message of one event, as event_emit.lua's). ARGV[a] = its JSON text
--- ('' : no event, nothing written), ARGV[a + 1] = the channel, ARGV[a + 2 ..] = the
--- maxlen of each of those keys. Returns its id in the last stream (nil: none).
+-- Events made ready by EventLog.prepare, written by the script that makes the change
+-- they tell of: each appended to KEYS[k0..#KEYS] (each capped by its maxlen), in order,
+-- and all published with their ids in one message (as event_emit.lua's). ARGV[a] = their
+-- JSON texts, one a line (JSON text holds no raw newline; '' : no event, nothing
+-- written), ARGV[a + 1] = the channel, ARGV[a + 2 ..] = the maxlen of each of those
+-- keys. Returns the last one's id in the last stream (nil: none).
 local function emit_prepared(k0, a)
   if ARGV[a] == '' then return nil end
   local id
-  for i = k0, #KEYS do
-    id = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[a + 2 + i - k0], '*', 'e', ARGV[a])
+  local told = {}
+  for text in string.gmatch(ARGV[a], '[^\n]+') do
+    for i = k0, #KEYS do
+      id = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[a + 2 + i - k0], '*', 'e', text)
+    end
+    -- the id spliced in front of the object's other members (Python's non-empty object)
+    told[#told + 1] = '{"id":' .. jstr(id) .. ',' .. string.sub(text, 2)
   end
-  -- the id spliced in front of the object's other members (Python's non-empty object)
-  redis.call('PUBLISH', ARGV[a + 1], '[{"id":' .. jstr(id) .. ',' .. string.sub(ARGV[a], 2) .. ']')
+  redis.call('PUBLISH', ARGV[a + 1], '[' .. table.concat(told, ',') .. ']')
   return id
 end
 

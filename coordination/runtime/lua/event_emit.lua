@@ -4,7 +4,8 @@
 -- its sweep's stream only; another event of a sweep to the global stream and
 -- the sweep's; an event of no sweep to the global stream only.
 -- KEYS[i] = a stream (the sweep's, when given, is the last)
--- ARGV[1] = event JSON object without "id", ARGV[2] = pub/sub channel,
+-- ARGV[1] = event JSON object without "id" (several: one a line, each appended in
+-- turn, all in one message), ARGV[2] = pub/sub channel,
 -- ARGV[2 + i] = maxlen of KEYS[i] (EventLog.prepare's Prepared.args)
 -- Returns the id in the last stream: the sweep stream's when there is a sweep.
 --

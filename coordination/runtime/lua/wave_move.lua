@@ -2,9 +2,9 @@
 -- write the event that says so in the same step.
 -- KEYS[1] = sweep hash, KEYS[2..] = the streams of the event (none: no event).
 -- ARGV[1] = the wave index the caller saw (JSON text, '' : none yet), ARGV[2] = the
--- wave state it saw ('' : none yet), ARGV[3] = the event's JSON text ('' : none),
--- ARGV[4] = the live channel, ARGV[5 .. 4 + #KEYS - 1] = each stream's maxlen, then
--- record field names and their new values (JSON text each, as the record keeps them).
+-- wave state it saw ('' : none yet), ARGV[3] = the events' JSON texts, one a line
+-- ('' : none), ARGV[4] = the live channel, ARGV[5 .. 4 + #KEYS - 1] = each stream's
+-- maxlen, then record field names and their new values (JSON text each, as the record keeps them).
 -- Returns 1 if it moved the wave, 0 if the wave was no longer where the caller saw it.
 --
 -- Races closed: the processes that end a wave's last todos (two workers, a worker

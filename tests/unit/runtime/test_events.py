@@ -80,6 +80,34 @@ def test_emit_publishes_with_id(fake_r: redis.Redis, fake_log: EventLog) -> None
     ps.close()
 
 
+def test_events_prepared_together_are_written_in_order_and_told_in_one_message(
+        fake_r: redis.Redis, fake_log: EventLog) -> None:
+    """Two events of one sweep a script writes with its change (``Prepared.then``):
+    appended in order to both streams, published together, each with its id; the text
+    of one holding a newline stays one event. Events for other streams are refused."""
+    ps = fake_r.pubsub()
+    ps.subscribe(Keys("t").events_channel)
+    deadline = time.monotonic() + 5
+    while ps.get_message(timeout=0.1) is None and time.monotonic() < deadline:
+        pass  # the subscribe confirmation
+    first = fake_log.prepare("wave.done", sweep_id="S", wave="api", note="two\nlines")
+    last_id = fake_log.write(first.then(fake_log.prepare("sweep.unpaused", sweep_id="S")))
+    msg = None
+    while msg is None and time.monotonic() < deadline:
+        msg = ps.get_message(timeout=0.1)
+    assert msg is not None
+    told = live_events(msg["data"])
+    assert [(e["kind"], e.get("note")) for e in told] == [
+        ("wave.done", "two\nlines"), ("sweep.unpaused", None)]
+    mine = fake_log.read("S")
+    assert [(e.id, e.kind) for e in mine] == [(e["id"], e["kind"]) for e in told]
+    assert mine[-1].id == last_id
+    assert [e.kind for e in fake_log.read()] == ["wave.done", "sweep.unpaused"]
+    with pytest.raises(ValueError, match="same streams"):
+        first.then(fake_log.prepare("todo.started", sweep_id="S", todo_id="T1"))
+    ps.close()
+
+
 def test_live_events_reads_an_array_and_a_single_event_in_order() -> None:
     """A 0.4 message (an array, in stream order) and what workers before 0.4
     published (one object per event) read alike; anything else is refused."""
