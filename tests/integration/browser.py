@@ -58,6 +58,27 @@ def doc_screenshot(driver: Any, name: str) -> Path:
     return path
 
 
+def page_state(driver: Any, n: int = 3000) -> str:
+    """What the page showed and its console said, for a failed test's report: its URL,
+    the text of its main part and of its detail panel (their last ``n`` characters),
+    the panel's HTML, and every console entry. Never raises (a browser that died says so)."""
+    try:
+        shown = driver.execute_script(
+            "const t = (s) => { const e = document.querySelector(s); return e ? e.innerText : null; };"
+            "const d = document.querySelector('#detail');"
+            "return {main: t('#main'), detail: t('#detail'), detail_html: d ? d.outerHTML : null,"
+            " steer: t('#steer'), status: t('#sweep-status')};")
+        console = "\n".join(f"{e.get('level')} {e.get('message')}"
+                             for e in driver.get_log("browser"))
+    except Exception as exc:  # noqa: BLE001 - a report of a failure must not fail itself
+        return f"===== the page: not readable ({exc!r}) ====="
+    parts = [f"===== the page: {driver.current_url} ====="]
+    for name in ("status", "steer", "main", "detail", "detail_html"):
+        parts.append(f"--- {name} ---\n{str(shown.get(name))[-n:]}")
+    parts.append(f"--- console ---\n{console or '(nothing)'}")
+    return "\n".join(parts)
+
+
 def statuses(driver: Any) -> dict[str, str]:
     return dict(driver.execute_script(
         "const o = {}; for (const e of document.querySelectorAll('[data-todo]'))"

@@ -71,10 +71,11 @@ def cluster(redis_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
 
 
 @pytest.fixture
-def browser() -> Any:
+def browser(request: pytest.FixtureRequest) -> Any:
     """A headless Chromium driven by chromedriver (skipped without them; a failure under
-    COORD_REQUIRE_REDIS=1), quit after the test."""
-    from tests.integration.browser import chromium
+    COORD_REQUIRE_REDIS=1), quit after the test; when the test failed, what its page
+    showed and its console said are printed first (pytest shows them)."""
+    from tests.integration.browser import chromium, page_state
 
     browser_bin, driver_bin = chromium()
     from selenium import webdriver
@@ -85,11 +86,15 @@ def browser() -> Any:
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--window-size=1400,900"):
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the page's console
     driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
     driver.set_page_load_timeout(30)
     try:
         yield driver
     finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            print(page_state(driver))
         driver.quit()
 
 

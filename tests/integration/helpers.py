@@ -378,9 +378,15 @@ class Cluster:
                 pass
 
     def log_tails(self, n: int = 4000) -> str:
+        """The end of each worker's log, then of every other log of the cluster's logs/
+        (a `coord ui` or another server started with ``popen(..., log=)``)."""
         parts = []
         for w in self.workers:
             parts.append(f"===== worker {w.pid} ({w.repo}) {w.log} =====\n{w.log_text()[-n:]}")
+        workers = {Path(w.log) for w in self.workers}
+        for f in sorted(self.logs.glob("*.log")):
+            if f not in workers:
+                parts.append(f"===== {f.name} =====\n{f.read_text(errors='replace')[-n:]}")
         return "\n".join(parts)
 
 
