@@ -19,7 +19,7 @@ import sys
 
 import click
 
-from coordination.cli.context import Context, refuse_unrecorded
+from coordination.cli.context import Context, nothing_recorded, refuse_unrecorded
 from coordination.cli.render import console, esc, json_option, print_json, table
 from coordination.jsonable import dumps
 from coordination.runtime.context import get_runtime
@@ -66,6 +66,12 @@ def events(obj: Context, sweep_id: str | None, todo: str | None, follow: bool,
     """
     if sweep_id is not None:
         refuse_unrecorded(obj.file, f"unknown sweep {sweep_id!r}")
+    elif not follow and nothing_recorded(obj.file):  # none yet, and no server to start
+        if as_json:
+            print_json([])
+        else:
+            table(None, [], [], empty="no events")
+        return
     rt = get_runtime(obj.file)
     svc = SweepService(rt, obj.file)
     if sweep_id is not None:

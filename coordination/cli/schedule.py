@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import TYPE_CHECKING
 
 import click
 
-from coordination.cli.context import Context
+from coordination.cli.context import Context, nothing_recorded
 from coordination.cli.render import emit, esc, json_option, say, table
 from coordination.runtime.context import get_runtime
+
+if TYPE_CHECKING:
+    from coordination.jsonable import JSONObject
 
 
 @click.group()
@@ -55,9 +59,14 @@ def list_(obj: Context, count: int, as_json: bool) -> None:
     from coordination.sweeps import SweepService  # lazy: the catalog's reader
     from coordination.sweeps.starts.schedules import schedule_rows, scheduled_plans  # lazy: as above
 
-    rt = get_runtime(obj.file, reader=True)
-    catalog = SweepService(rt, obj.file).catalog()
-    state = rt.schedules().read(scheduled_plans(catalog))
+    state: dict[str, dict[str, JSONObject | None]]
+    if nothing_recorded(obj.file):  # embedded, never swept: nothing fired, no server to start
+        catalog = obj.manager.reads.catalog()
+        state = {p: {"fired": None, "skipped": None} for p in scheduled_plans(catalog)}
+    else:
+        rt = get_runtime(obj.file, reader=True)
+        catalog = SweepService(rt, obj.file).catalog()
+        state = rt.schedules().read(scheduled_plans(catalog))
     rows = schedule_rows(catalog, state, dt.datetime.now(dt.timezone.utc), count)
     emit(as_json, {"schedules": rows}, lambda d: table(
         "schedules", ["plan", "cron", "zone", "catchup", "next", "last fired", "last skipped"],

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from coordination.catalog.reads import live
-from coordination.cli.context import Context, refuse_unrecorded
+from coordination.cli.context import Context, nothing_recorded, refuse_unrecorded
 from coordination.cli.render import (arg, emit, err_console, esc, json_option, print_json, say,
                                      split_list, styled, table)
 from coordination.cli.sweep_render import (follow_sweep, lines_option, render_status,
@@ -201,7 +201,8 @@ def list_(obj: Context, limit: int, quiet: bool, as_json: bool) -> None:
     """
     if quiet and as_json:
         raise UsageError("--quiet prints ids, --json a document: give one of them")
-    rows = _service(obj).list(limit=limit)
+    # embedded, never swept: no sweep to list, and no server to start for none
+    rows = [] if nothing_recorded(obj.file) else _service(obj).list(limit=limit)
     if quiet:
         for r in rows:
             click.echo(r["sweep_id"])

@@ -111,10 +111,41 @@ def test_embedded_unknown_sweep_exits_2(example_catalog: Path, args: tuple[str, 
     assert r.stdout == ""
 
 
-def test_embedded_events_with_no_sweep_yet_is_empty(example_catalog: Path) -> None:
-    r = coord(example_catalog, "events", "--json")
+@pytest.mark.parametrize(("args", "said"), [
+    (("events", "--json"), []), (("events",), "no events"),
+    (("sweep", "list", "--json"), []), (("sweep", "list"), "no sweeps yet"),
+    (("sweep", "list", "-q"), ""),
+    (("schedule", "list", "--json"), {"schedules": []}),
+], ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+def test_embedded_reads_with_no_sweep_yet_answer_without_starting_a_server(
+        example_catalog: Path, args: tuple[str, ...], said: object) -> None:
+    """Nothing has run from the catalog: a read that lists answers that there is nothing,
+    and leaves no server directory beside the catalog (it started none)."""
+    from coordination.connection.embedded_server import server_dir
+
+    r = coord(example_catalog, *args)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout) == []
+    if isinstance(said, str):
+        assert said in r.stdout if said else r.stdout == "", r.stdout
+    else:
+        assert json.loads(r.stdout) == said
+    assert not server_dir(example_catalog).exists()
+
+
+def test_embedded_schedule_list_with_no_sweep_yet_names_each_schedule(tmp_path: Path) -> None:
+    from coordination.connection.embedded_server import server_dir
+    from tests.unit.support.sweeps import with_plan
+
+    eco = with_plan(write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"}]),
+        schedule={"cron": "0 3 * * *", "timezone": "UTC"})
+    r = coord(eco, "schedule", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)["schedules"]
+    assert (row["plan"], row["cron"], row["last_fired"], row["last_skipped"]) == (
+        "PLAN-001", "0 3 * * *", None, None)
+    assert len(row["next"]) == 3, row
+    assert not server_dir(eco).exists()
 
 
 @pytest.mark.parametrize("args", [("sweep", "list"), ("sweep", "list", "--json"),
