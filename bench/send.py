@@ -89,7 +89,7 @@ def contenders(rt: Any, svc: Any, r: Any, n: int) -> dict[str, Callable[[], tupl
         spec = svc.plan_spec("PLAN-1", strategy="levels", ignore_blockers=False)
 
         def begin_without_sending(rt_: Any, spec_: Any) -> None:
-            rt_.checkpoints.activate(spec_.sweep_id)
+            pass  # (recorded active by the start itself)
 
         with mock.patch.object(steering, "begin", begin_without_sending):
             steering.start(rt, spec, new_sweep_id("PLAN-1"))

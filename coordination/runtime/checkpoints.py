@@ -130,9 +130,10 @@ class CheckpointStore:
 
     # -- sweeps -----------------------------------------------------------------
     def create_sweep(self, sweep_id: str, record: Mapping[str, object]) -> None:
-        """Write the sweep record and its index entry at once (MULTI/EXEC: a reader
-        never finds the sweep listed without its record). Its todos are pending
-        without a write each."""
+        """Write the sweep record, its index entry and (live) its place among the active
+        sweeps at once (MULTI/EXEC: a reader never finds the sweep listed without its
+        record, and a starter that dies right after leaves it where the supervision
+        passes look). Its todos are pending without a write each."""
         fields = dict(record)
         fields.setdefault("status", SweepStatus.queued.value)
         created = float(str(fields.setdefault("created_at", time.time())))
@@ -141,6 +142,8 @@ class CheckpointStore:
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.keys.sweep(sweep_id), mapping=_mapping(fields))
         pipe.zadd(self.keys.sweeps, {sweep_id: created})
+        if SweepStatus(str(fields["status"])) in SWEEP_LIVE:
+            pipe.sadd(self.keys.active_sweeps, sweep_id)
         pipe.execute()
 
     def _record(self, sweep_id: str, names: tuple[str, ...], values: list[str | bytes | None]
@@ -260,8 +263,9 @@ class CheckpointStore:
         if allowed_from is None:
             allowed_from = [s for s, nxt in SWEEP_TRANSITIONS.items() if target in nxt]
         allowed = legal_sources(target, allowed_from)
-        res = lua("status_cas")(self.r, [self.keys.sweep(sweep_id), *_event_keys(said)],
-                                [str(target), encode(allowed), *_event_args(said),
+        res = lua("status_cas")(self.r, [self.keys.sweep(sweep_id), self.keys.active_sweeps,
+                                         *_event_keys(said)],
+                                [str(target), encode(allowed), sweep_id, *_event_args(said),
                                  *_pairs(fields)])
         return bool(res)
 
@@ -325,10 +329,6 @@ class CheckpointStore:
         pipe.execute()
 
     # -- the active index, counters, the supervisor's turn ------------------------
-    def activate(self, sweep_id: str) -> None:
-        """List the sweep among those the supervisor passes look at."""
-        self.r.sadd(self.keys.active_sweeps, sweep_id)
-
     def deactivate(self, sweep_id: str) -> None:
         self.r.srem(self.keys.active_sweeps, sweep_id)
 

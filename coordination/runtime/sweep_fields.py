@@ -185,8 +185,9 @@ RECORD_FIELDS = (
     "trigger",
 )
 #: Record fields named per level or per repo (or, written with its spec, per todo: its
-#: repo; counted per status: the tally): one of these prefixes and a suffix.
-RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:", "p:", "n:")
+#: repo and, eager, its predecessors left to succeed; counted per status: the tally):
+#: one of these prefixes and a suffix.
+RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:", "p:", "n:", "r:")
 #: The ``a:<k>`` fields of a sweep's tally (lua/_common.lua: TALLY_BUCKETS, tally_bucket).
 TALLY_BUCKETS = 256
 #: ``tally`` of a sweep that keeps one (absent: a sweep of before it, read in full).

@@ -274,7 +274,6 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
             recording.keep(rt, sweep_id)
         return plan
     rt.checkpoints.clear_remaining(sweep_id, rb.todos)
-    rt.checkpoints.activate(sweep_id)
     send_level(rt, rb, 0, reason="rollback")
     log.info("sweep %s: rolling back %s: %s", sweep_id, trigger, ", ".join(plan.compensate))
     return plan

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 from coordination.messages import BROKER_PRIORITY, Dispatcher, TodoMessage
 from coordination.runtime.context import Runtime
+from coordination.runtime.sweep_fields import remaining_field
 from coordination.status import DONE, TodoStatus
 from coordination.sweeps.governance.gates import open_gates
 from coordination.sweeps.spec import Mode, Strategy, SweepSpec
@@ -131,22 +132,36 @@ def send_level(rt: Runtime, spec: SweepSpec, level: int, *, reason: str) -> list
     return send_todos(rt, spec, spec.levels[level], reason=reason)
 
 
+def run_counts(rt: Runtime, spec: SweepSpec) -> dict[str, object]:
+    """The counters a run starts with, written with its record (a start's, a resume's):
+    each level's todos left (:meth:`SweepSpec.counters`) and, eager, each todo's
+    predecessors left to succeed (a resume's kept todos count as done). Never written
+    by the sender: the supervision pass carries on a run whose starter died before it
+    sent anything, and a slow sender writing them after that would count its ended
+    todos again."""
+    fields: dict[str, object] = dict(spec.counters()) if spec.levels else {}
+    if spec.strategy == Strategy.eager:
+        fields.update({remaining_field(t): n for t, n in _remaining(rt, spec).items()})
+    return fields
+
+
+def _remaining(rt: Runtime, spec: SweepSpec) -> dict[str, int]:
+    """Each todo's predecessors in the run left to succeed (a first run's: all of them)."""
+    preds = sorted({p for s in spec.todos.values() for p in s.preds if p in spec.todos})
+    done = {t for t, cp in rt.checkpoints.get_fields_all(spec.sweep_id, preds, ()).items()
+            if cp.get("status") in DONE} if spec.run and preds else set()
+    return {t: len([p for p in s.preds if p in spec.todos and p not in done])
+            for t, s in spec.todos.items()}
+
+
 def first_todos(rt: Runtime, spec: SweepSpec) -> list[str]:
-    """Send what a new run starts with: its first level, or (eager) every todo with no
-    predecessor left to succeed, after recording each todo's count of those."""
-    sid = spec.sweep_id
-    if spec.levels:
-        rt.checkpoints.set_counters(sid, spec.counters())
+    """Send what a new run starts with (its counters are in its record: :func:`run_counts`):
+    its first level, or (eager) every todo with no predecessor left to succeed. Sent
+    again by the supervision pass, after a grace, if its starter died first."""
     if spec.waves:
         return []  # the first wave starts them (:func:`coordination.sweeps.waves.start_wave`)
     if spec.strategy != Strategy.eager:
         first = list(spec.levels[0]) if spec.levels else []
     else:
-        preds = {p for s in spec.todos.values() for p in s.preds if p in spec.todos}
-        done = {t for t, cp in rt.checkpoints.get_fields_all(sid, sorted(preds), ()).items()
-                if cp.get("status") in DONE}
-        remaining = {t: len([p for p in s.preds if p in spec.todos and p not in done])
-                     for t, s in spec.todos.items()}
-        rt.checkpoints.set_remaining(sid, remaining)
-        first = sorted(t for t, n in remaining.items() if n == 0)
+        first = sorted(t for t, n in _remaining(rt, spec).items() if n == 0)
     return send_todos(rt, spec, first, reason="start") if first else []

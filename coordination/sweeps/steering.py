@@ -34,7 +34,7 @@ from coordination.sweeps.progress import (
     finish_if_done,
     resend,
 )
-from coordination.sweeps.sending import dispatcher, first_todos, todo_task_id
+from coordination.sweeps.sending import dispatcher, first_todos, run_counts, todo_task_id
 from coordination.sweeps.spec import Mode, SweepSpec, atomic_mode, forward_spec
 from coordination.sweeps.spec_store import (
     load_spec,
@@ -79,6 +79,7 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
         # Its tally (lua/_common.lua): every todo pending, none to look at yet.
         "tally": TALLY_VERSION, count_field(TodoStatus.pending): len(spec.todos),
         **repo_fields(spec, spec.todos),
+        **run_counts(rt, spec),  # (its levels' and todos' counters: none left to a sender)
     }
     if spec.again:
         fields["again"] = True  # what its sync reads (a sweep of before 0.4 has none)
@@ -132,8 +133,9 @@ def note_change(rt: Runtime, spec: SweepSpec, todos: Sequence[str], *, last: boo
 
 
 def begin(rt: Runtime, spec: SweepSpec) -> None:
-    """A run recorded as queued starts: listed as active, its first todos sent."""
-    rt.checkpoints.activate(spec.sweep_id)
+    """A run recorded as queued (listed active and its counters written with it) starts:
+    its first todos sent. What a starter that died first left undone, a supervision
+    pass does: the first todos sent after a grace, the first wave started."""
     if not spec.todos:
         finish_if_done(rt, spec.sweep_id, spec)
         return
@@ -309,10 +311,14 @@ def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
     rt.checkpoints.clear_remaining(sweep_id, spec.todos)
     said = rt.events.prepare(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan,
                              resumed=True, run=spec.run, todos=len(rerun))
+    # The run's counters and (waves) no wave yet are written with it: a resumer that
+    # dies after its write leaves what the supervision pass carries on from.
+    unwaved = dict.fromkeys(("wave", "wave_state", "wave_until", "wave_reason",
+                             "waves_accepted")) if spec.waves else {}
     if not rt.checkpoints.set_sweep_status(
         sweep_id, SweepStatus.queued, said, allowed_from=SWEEP_ENDED, reason=None,
         finished_at=None, started_at=None, run=spec.run, **run_record(rt, spec, now=now),
-        terminal=len(spec.todos) - len(rerun),
+        terminal=len(spec.todos) - len(rerun), **run_counts(rt, spec), **unwaved,
     ):
         return False
     kind = (rt.checkpoints.get_sweep_fields(sweep_id, ("kind",)) or {}).get("kind") or "plan"
@@ -378,7 +384,6 @@ def unpause(rt: Runtime, rec: SweepRecord, *, by: str | None = None) -> Steered:
             **(accepting[1] if accepting is not None else {})):
         return {"sweep_id": sweep_id, "status": rt.checkpoints.sweep_status(sweep_id),
                 "changed": False}
-    rt.checkpoints.activate(sweep_id)
     resent: list[str] = []
     if spec is not None:
         cps = rt.checkpoints.get_fields_all(sweep_id, list(spec.todos), ())

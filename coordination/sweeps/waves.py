@@ -111,8 +111,10 @@ def top_up(rt: Runtime, spec: SweepSpec, k: int,
 def start_wave(rt: Runtime, spec: SweepSpec, k: int, *, reason: str,
                seen: tuple[int | None, str | None] | None = None) -> list[str]:
     """Make wave ``k`` current and send what it may start. ``seen``: where the caller
-    saw the wave (moved only if it is still there); None: a run's start (its one
-    caller sets it)."""
+    saw the wave (moved only if it is still there); None: a run's start, whose record
+    has no wave yet (a start's; a resume's clears it): made by the starter's
+    :func:`~coordination.sweeps.steering.begin`, or by a supervision pass when the
+    starter died first (:func:`advance`), once."""
     wave = spec.waves[k]
     fields: dict[str, object] = {"wave": k, "wave_state": RUNNING, "wave_until": None,
                                  "wave_reason": None}
@@ -120,9 +122,8 @@ def start_wave(rt: Runtime, spec: SweepSpec, k: int, *, reason: str,
                              index=k, waves=len(spec.waves), todos=len(wave.todos),
                              max_parallel=wave.max_parallel, reason=reason)
     if seen is None:  # (a new run: what an unpause accepted was the run before's)
-        rt.checkpoints.update_sweep(spec.sweep_id, **fields, waves_accepted=None)
-        rt.events.write(said)
-    elif not rt.checkpoints.move_wave(spec.sweep_id, seen, said, **fields):
+        fields["waves_accepted"] = None
+    if not rt.checkpoints.move_wave(spec.sweep_id, seen or (None, None), said, **fields):
         return []
     return top_up(rt, spec, k)
 
@@ -147,10 +148,13 @@ def _advance_wave(rt: Runtime, spec: SweepSpec, now: float, stop: Callable[[str]
     """One move of :func:`advance`; True when it started the next wave."""
     rec = rt.checkpoints.get_sweep_fields(spec.sweep_id, (
         "run", "atomic", "wave", "wave_state", "wave_until", "wave_reason", "stopped_run"))
-    if rec is None or rec.get("status") not in SWEEP_ACTIVE or rec.get("wave") is None:
+    if rec is None or rec.get("status") not in SWEEP_ACTIVE:
         return False
     if int(rec.get("run") or 0) != spec.run or rec.get("stopped_run") == spec.run:
         return False  # (stopped: it rolls back once its running todos ended)
+    if rec.get("wave") is None:  # its starter died before its first wave: started here
+        start_wave(rt, spec, 0, reason="resume" if spec.run else "start")
+        return True  # (moved on from there: a first wave with nothing to run is done)
     k, state = int(rec.get("wave") or 0), str(rec.get("wave_state") or RUNNING)
     seen = (k, state)
     last = k == len(spec.waves) - 1

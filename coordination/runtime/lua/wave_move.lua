@@ -14,7 +14,8 @@
 -- (wave.done, then the next wave.started) can no longer say so before its mover did.
 local got = redis.call('HMGET', KEYS[1], 'status', 'wave', 'wave_state')
 if not got[1] then return 0 end
-local wave = got[2] or ''
+local wave = got[2]
+if not wave or wave == 'null' then wave = '' end  -- none yet, or cleared by a resume
 local state = jdecode(got[3]) or ''
 if wave ~= ARGV[1] or state ~= ARGV[2] then return 0 end
 hset_from(KEYS[1], 4 + #KEYS)

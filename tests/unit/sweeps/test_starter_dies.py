@@ -1,0 +1,87 @@
+"""A start or a resume whose process dies right after its write, before it sent anything
+(``begin`` never ran: a killed ``plan sweep``, Redis lost mid-start), is carried on by
+the supervision passes: the run was listed active and its counters written with its
+record, so a pass sends its first todos after a grace, or starts its first wave, and the
+sweep ends as it would have. It was left ``queued`` where no pass looked, for good.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordination.runtime.context import Runtime
+from coordination.status import EventKind
+from coordination.sweeps import SweepService, steering
+from tests.unit.support.sweeps import PLAN, repos_of, with_plan, write_catalog
+
+pytestmark = pytest.mark.timeout(90)
+
+TODOS = [
+    {"id": "TODO-001", "repo": "api", "run": "true"},
+    {"id": "TODO-002", "repo": "web", "run": "test -f ../api/fixed", "blocked_by": ["TODO-001"]},
+    {"id": "TODO-003", "repo": "api", "run": "true", "blocked_by": ["TODO-002"]},
+    {"id": "TODO-004", "repo": "web", "run": "true"},
+]
+
+
+class Died(Exception):
+    """The starting process, gone right after its write."""
+
+
+def dying_before_it_sends(monkeypatch: pytest.MonkeyPatch) -> None:
+    def died(*_: Any, **__: Any) -> None:
+        raise Died
+
+    monkeypatch.setattr(steering, "begin", died)
+
+
+def catalog(tmp_path: Path, shape: str) -> Path:
+    """TODOS (waves: but TODO-003, which would wait on a later wave)."""
+    todos = [t for t in TODOS if shape != "waves" or t["id"] != "TODO-003"]
+    cat = write_catalog(tmp_path / "eco", todos, repos=("api", "web"))
+    if shape == "waves":
+        with_plan(cat, waves=[{"name": "api", "repos": ["api"]},
+                              {"name": "web", "repos": ["web"]}])
+    return cat
+
+
+@pytest.mark.rt(settings={"supervise_interval": 0.05})
+@pytest.mark.parametrize("shape", ["levels", "eager", "waves"])
+def test_a_start_and_a_resume_whose_process_died_after_its_write_are_carried_on(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
+    from workers.embedded import embedded_workers
+
+    cat = catalog(tmp_path, shape)
+    svc = SweepService(rt, cat)
+    strategy = "eager" if shape == "eager" else "levels"
+    with monkeypatch.context() as m:
+        dying_before_it_sends(m)
+        with pytest.raises(Died):
+            svc.start(PLAN, strategy=strategy, ignore_blockers=True)
+    sid = str(rt.checkpoints.list_sweeps(limit=1)[0]["id"])
+    assert rt.checkpoints.active_sweeps() == [sid]  # listed with its record
+    with embedded_workers(rt, repos_of(svc)):
+        st = svc.wait(sid, timeout=30)  # (the wait supervises, as a worker's passes do)
+        assert st["status"] == "failed", st
+        ended = {"TODO-001": "succeeded", "TODO-002": "failed", "TODO-003": "skipped",
+                 "TODO-004": "succeeded"}
+        if shape == "waves":
+            del ended["TODO-003"]
+        assert {t: v["status"] for t, v in st["todos"].items()} == ended, st["todos"]
+        (tmp_path / "eco" / "repos" / "api" / "fixed").write_text("")
+        with monkeypatch.context() as m:
+            dying_before_it_sends(m)
+            with pytest.raises(Died):
+                svc.resume(sid)
+        assert sid in rt.checkpoints.active_sweeps()  # listed with its status
+        st = svc.wait(sid, timeout=30)
+    assert st["status"] == "succeeded", st
+    assert all(v["status"] == "succeeded" for v in st["todos"].values()), st["todos"]
+    if shape == "waves":
+        started = [(e.data["wave"], e.data["reason"]) for e in rt.events.read(sweep_id=sid)
+                   if e.kind == EventKind.wave_started]
+        assert started == [("api", "start"), ("web", "wave api done"),  # once each a run
+                           ("api", "resume"), ("web", "wave api done")], started
