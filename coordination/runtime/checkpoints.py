@@ -339,13 +339,6 @@ class CheckpointStore:
         """Count todos that reached a terminal status outside the transition scripts."""
         self.r.hincrby(self.keys.sweep(sweep_id), "terminal", n)
 
-    def set_counters(self, sweep_id: str, counters: dict[str, int]) -> None:
-        """The integer counters the transition scripts move (``level_left:<k>``...)."""
-        check_record_fields(counters)
-        if counters:
-            self.r.hset(self.keys.sweep(sweep_id),
-                        mapping={k: str(v) for k, v in counters.items()})
-
     def levels_left(self, sweep_id: str, sizes: list[int]) -> list[int]:
         """Todos not yet ended per level (a level never counted reads as its size)."""
         values = self.r.hmget(self.keys.sweep(sweep_id),
