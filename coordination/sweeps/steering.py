@@ -135,7 +135,8 @@ def note_change(rt: Runtime, spec: SweepSpec, todos: Sequence[str], *, last: boo
 def begin(rt: Runtime, spec: SweepSpec) -> None:
     """A run recorded as queued (listed active and its counters written with it) starts:
     its first todos sent. What a starter that died first left undone, a supervision
-    pass does: the first todos sent after a grace, the first wave started."""
+    pass does: the first todos sent after a grace, the first wave started, a sweep of
+    no todos ended."""
     if not spec.todos:
         finish_if_done(rt, spec.sweep_id, spec)
         return

@@ -1,8 +1,9 @@
 """A start or a resume whose process dies right after its write, before it sent anything
 (``begin`` never ran: a killed ``plan sweep``, Redis lost mid-start), is carried on by
 the supervision passes: the run was listed active and its counters written with its
-record, so a pass sends its first todos after a grace, or starts its first wave, and the
-sweep ends as it would have. It was left ``queued`` where no pass looked, for good.
+record, so a pass sends its first todos after a grace, starts its first wave, or ends a
+sweep of no todos, and the sweep ends as it would have. It was left ``queued`` where no
+pass looked, for good.
 """
 
 from __future__ import annotations
@@ -85,3 +86,29 @@ def test_a_start_and_a_resume_whose_process_died_after_its_write_are_carried_on(
                    if e.kind == EventKind.wave_started]
         assert started == [("api", "start"), ("web", "wave api done"),  # once each a run
                            ("api", "resume"), ("web", "wave api done")], started
+
+
+@pytest.mark.rt(settings={"supervise_interval": 0.05})
+def test_a_sweep_of_no_todos_whose_starter_died_is_ended_by_a_pass(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every todo of the plan is completed: its sweep has none (`plan sweep` says
+    "nothing to run" and starts it; its ``begin`` ends it at once). Its starter dead
+    before that, the passes over the active sweeps (what every worker runs) end it."""
+    from coordination.sweeps.supervision import supervise_all
+    from tests.waiting import wait_for
+
+    svc = SweepService(rt, write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true", "status": "completed"}]))
+    with monkeypatch.context() as m:
+        dying_before_it_sends(m)
+        with pytest.raises(Died):
+            svc.start(PLAN)
+    sid = str(rt.checkpoints.list_sweeps(limit=1)[0]["id"])
+
+    def ended() -> bool:
+        supervise_all(rt)
+        return (rt.checkpoints.get_sweep(sid) or {}).get("status") == "succeeded"
+
+    wait_for(ended, 20, "a pass to end the sweep of no todos")
+    assert (rt.checkpoints.get_sweep(sid) or {}).get("reason") == "0 todos succeeded"
+    assert sid not in rt.checkpoints.active_sweeps()
