@@ -330,7 +330,10 @@ class CheckpointStore:
 
     # -- the active index, counters, the supervisor's turn ------------------------
     def deactivate(self, sweep_id: str) -> None:
-        self.r.srem(self.keys.active_sweeps, sweep_id)
+        """Take an ended (or gone) sweep off the active ones; one live again (a resume
+        that landed since it was read ended) stays (``lua/sweep_delist.lua``)."""
+        lua("sweep_delist")(self.r, [self.keys.sweep(sweep_id), self.keys.active_sweeps],
+                            [sweep_id])
 
     def active_sweeps(self) -> list[str]:
         return sorted(str(s) for s in self.r.smembers(self.keys.active_sweeps))

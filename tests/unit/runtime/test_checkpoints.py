@@ -102,6 +102,30 @@ def test_set_sweep_status_is_compare_and_set(checkpoints: CheckpointStore) -> No
     assert not checkpoints.set_sweep_status("missing", "cancelled")
 
 
+def test_a_sweep_is_listed_active_by_the_write_that_makes_it_live_and_stays_listed(
+        checkpoints: CheckpointStore) -> None:
+    """A live record is listed among the active sweeps with its write (a start's create,
+    a status move to a live status), so a writer that dies after it leaves it where the
+    passes look; an ender's delisting that lands after a resume listed it live again
+    (the ender slow, a pass that read it ended) leaves it listed."""
+    from coordination.status import SweepStatus
+
+    checkpoints.deactivate("S")  # (the fixture's, queued: live, stays listed)
+    assert checkpoints.active_sweeps() == ["S"]
+    checkpoints.create_sweep("A", {"plan": "P"})  # queued: listed with its record
+    checkpoints.create_sweep("R", {"plan": "P", "status": "failed"})  # ended: not
+    assert checkpoints.active_sweeps() == ["A", "S"]
+    assert checkpoints.set_sweep_status("R", SweepStatus.queued,
+                                        allowed_from={SweepStatus.failed})  # a resume
+    assert checkpoints.active_sweeps() == ["A", "R", "S"]
+    checkpoints.deactivate("R")  # the last run's ender, late
+    assert checkpoints.active_sweeps() == ["A", "R", "S"]
+    assert checkpoints.set_sweep_status("R", SweepStatus.cancelled,
+                                        allowed_from={SweepStatus.queued})
+    checkpoints.deactivate("R")
+    assert checkpoints.active_sweeps() == ["A", "S"]
+
+
 def test_a_move_the_transition_table_forbids_is_refused_before_redis(
         checkpoints: CheckpointStore) -> None:
     """Every sweep status change is checked against status.SWEEP_TRANSITIONS: a caller

@@ -112,3 +112,39 @@ def test_a_sweep_of_no_todos_whose_starter_died_is_ended_by_a_pass(
     wait_for(ended, 20, "a pass to end the sweep of no todos")
     assert (rt.checkpoints.get_sweep(sid) or {}).get("reason") == "0 todos succeeded"
     assert sid not in rt.checkpoints.active_sweeps()
+
+
+@pytest.mark.rt(settings={"supervise_interval": 0.05})
+def test_a_rollback_whose_process_died_before_its_first_undo_is_carried_on(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sweep rollback`` writes the rollback's run (status, counters, the undos
+    pending) in one step, then sends its first undos; dead in between, the passes over
+    the active sweeps send them after their grace and the sweep ends rolled back. (It is
+    listed active by its status write, ``status_cas.lua``, where a separate write before
+    the send listed it until this round.)"""
+    from coordination.sweeps import rollback
+    from coordination.sweeps.supervision import supervise_all
+    from tests.waiting import wait_for
+    from workers.embedded import embedded_workers
+
+    undone = tmp_path / "undone"
+    svc = SweepService(rt, write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true", "undo": f"touch {undone}"},
+        {"id": "TODO-002", "repo": "api", "run": "exit 3", "blocked_by": ["TODO-001"]},
+    ], repos=("api",)))
+    with embedded_workers(rt, repos_of(svc)):
+        sid = svc.start(PLAN, strategy="levels", ignore_blockers=True)
+        assert svc.wait(sid, timeout=30)["status"] == "failed"
+        with monkeypatch.context() as m:
+            m.setattr(rollback, "send_level", lambda *_a, **_k: (_ for _ in ()).throw(Died()))
+            with pytest.raises(Died):
+                svc.rollback(sid)
+        assert (rt.checkpoints.get_sweep(sid) or {}).get("status") == "rolling_back"
+        assert sid in rt.checkpoints.active_sweeps()  # listed with its status
+
+        def rolled_back() -> bool:
+            supervise_all(rt)
+            return (rt.checkpoints.get_sweep(sid) or {}).get("status") == "rolled_back"
+
+        wait_for(rolled_back, 30, "the passes to carry the rollback on")
+    assert undone.exists()
