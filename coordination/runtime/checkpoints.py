@@ -129,11 +129,13 @@ class CheckpointStore:
         self.keys = keys
 
     # -- sweeps -----------------------------------------------------------------
-    def create_sweep(self, sweep_id: str, record: Mapping[str, object]) -> None:
-        """Write the sweep record, its index entry and (live) its place among the active
-        sweeps at once (MULTI/EXEC: a reader never finds the sweep listed without its
-        record, and a starter that dies right after leaves it where the supervision
-        passes look). Its todos are pending without a write each."""
+    def create_sweep(self, sweep_id: str, record: Mapping[str, object],
+                     said: Prepared | None = None) -> None:
+        """Write the sweep record, its index entry, (live) its place among the active
+        sweeps and ``said`` (its ``sweep.queued``: :meth:`EventLog.prepare`) at once
+        (MULTI/EXEC: a reader never finds the sweep listed without its record, and a
+        starter that dies right after leaves it where the supervision passes look,
+        its creation said). Its todos are pending without a write each."""
         fields = dict(record)
         fields.setdefault("status", SweepStatus.queued.value)
         created = float(str(fields.setdefault("created_at", time.time())))
@@ -144,6 +146,11 @@ class CheckpointStore:
         pipe.zadd(self.keys.sweeps, {sweep_id: created})
         if SweepStatus(str(fields["status"])) in SWEEP_LIVE:
             pipe.sadd(self.keys.active_sweeps, sweep_id)
+        if said is not None:
+            # EVAL, not EVALSHA: a script the server does not know yet would fail
+            # inside the transaction, after the writes before it.
+            keys = said.keys()
+            pipe.eval(lua("event_emit").text, len(keys), *keys, *said.args())
         pipe.execute()
 
     def _record(self, sweep_id: str, names: tuple[str, ...], values: list[str | bytes | None]

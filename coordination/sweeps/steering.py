@@ -88,11 +88,12 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
     # (with the catalog's approvers:, the key that signs the start says who it is).
     starter = audit.who(Path(spec.catalog).parent if spec.catalog else Path.cwd())
     fields.update(started_by=starter, **start_proof(rt, spec, sweep_id, starter))
-    rt.checkpoints.create_sweep(sweep_id, fields)
+    said = rt.events.prepare(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan,
+                             strategy=spec.strategy, todos=len(spec.todos),
+                             levels=len(spec.levels))
+    rt.checkpoints.create_sweep(sweep_id, fields, said)
     note_change(rt, spec, list(spec.todos), last=kind == "plan")
     remember_written(rt, spec, fields)  # this process follows it: no read-back of the spec
-    rt.events.emit(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan,
-                   strategy=spec.strategy, todos=len(spec.todos), levels=len(spec.levels))
     begin(rt, spec)
     return sweep_id
 

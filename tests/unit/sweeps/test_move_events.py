@@ -1,4 +1,4 @@
-"""A sweep's moves write the events that tell of them in the same script as the move.
+"""A sweep's moves write the events that tell of them in the same step as the move.
 
 Each test lets the process that moves a sweep die where it would have said so after
 its write (:meth:`EventLog.emit` of that event raising, as a process killed there
@@ -52,6 +52,27 @@ def moved(step: Any) -> None:
         step()
     except Died:
         pass
+
+
+def test_a_start_says_so_however_soon_its_process_dies(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its ``sweep.queued`` is written with its record: a starter dying right after
+    (where it used to say it) leaves it said, once (the passes carry the sweep on)."""
+    from coordination.sweeps import steering
+
+    svc = SweepService(rt, write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"}]))
+
+    def dies(*_: Any, **__: Any) -> None:
+        raise Died("right after the record")
+
+    monkeypatch.setattr(steering, "note_change", dies)  # (the step after the record)
+    with pytest.raises(Died):
+        svc.start(PLAN)
+    [sweep] = rt.checkpoints.list_sweeps()
+    assert sweep["status"] == "queued"
+    assert [(e["plan"], e["todos"], e["levels"]) for e in
+            said(rt, str(sweep["id"]), EventKind.sweep_queued)] == [(PLAN, 1, 1)]
 
 
 def test_a_pause_and_an_unpause_say_so_however_soon_their_process_dies(
