@@ -78,9 +78,10 @@ def legal_sources(new: str, allowed_from: Iterable[str]) -> list[str]:
 
 
 #: What a listing reads of each record: not the spec (megabytes at 10,000 todos), nor
-#: the layout (which no read looks at).
+#: the layout or an end not said yet (which no listing looks at).
 _LIST_FIELDS = tuple(f for f in RECORD_FIELDS if f not in (
-    "spec", "layout", "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at"))
+    "spec", "layout", "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at",
+    "ending"))
 
 
 def check_record_fields(names: Iterable[str]) -> None:
@@ -336,11 +337,16 @@ class CheckpointStore:
         pipe.execute()
 
     # -- the active index, counters, the supervisor's turn ------------------------
-    def deactivate(self, sweep_id: str) -> None:
-        """Take an ended (or gone) sweep off the active ones; one live again (a resume
-        that landed since it was read ended) stays (``lua/sweep_delist.lua``)."""
-        lua("sweep_delist")(self.r, [self.keys.sweep(sweep_id), self.keys.active_sweeps],
-                            [sweep_id])
+    def deactivate(self, sweep_id: str, said: Prepared | None = None) -> bool:
+        """Take an ended (or gone) sweep off the active ones, and say its end: the
+        record's ``ending``, written to ``said``'s streams (:meth:`EventLog.sweep_streams`;
+        None: nothing said) in the same step, only by the call that takes it off. One
+        live again (a resume that landed since it was read ended) stays. True: taken off
+        by this call (``lua/sweep_delist.lua``)."""
+        res = lua("sweep_delist")(
+            self.r, [self.keys.sweep(sweep_id), self.keys.active_sweeps, *_event_keys(said)],
+            [sweep_id, *(said.args()[1:] if said is not None else ())])
+        return bool(res)
 
     def active_sweeps(self) -> list[str]:
         return sorted(str(s) for s in self.r.smembers(self.keys.active_sweeps))

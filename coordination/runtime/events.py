@@ -344,6 +344,13 @@ class EventLog:
         return Prepared(tuple(s for s, _n in streams), tuple(n for _s, n in streams),
                         json.dumps(payload, separators=(",", ":")), self.keys.events_channel)
 
+    def sweep_streams(self, sweep_id: str) -> Prepared:
+        """Where a sweep's own events go, with no event: for a script that writes a text
+        it holds (``lua/sweep_delist.lua``: the end event stored in the record)."""
+        streams = self._streams_of(sweep_id, None)
+        return Prepared(tuple(s for s, _n in streams), tuple(n for _s, n in streams), "",
+                        self.keys.events_channel)
+
     def _streams_of(self, sweep_id: str | None, todo_id: str | None) -> list[tuple[str, int]]:
         """Where an event goes, with each stream's cap; the sweep's stream last (its id
         is the one returned and published)."""

@@ -167,6 +167,9 @@ class SweepRecord(TypedDict, total=False):
     #: what started it: ``{"kind": "cli" | "schedule" | "push", ...}`` with the firing's
     #: time (schedule) or the push's repo, branch and SHA (push): sweeps/starts/triggers.py
     trigger: dict[str, object] | None
+    #: the end event of its run, stored by the move that ended it and said (then
+    #: dropped) by whoever takes it off the active sweeps (lua/sweep_delist.lua)
+    ending: str | None
 
 
 #: The fields of a sweep record (the sweep's ``terminal`` count included; per-level
@@ -182,7 +185,7 @@ RECORD_FIELDS = (
     "started_by", "starter_sig", "starter_key", "wave", "wave_state", "wave_until",
     "wave_reason", "waves_accepted", "again", "runner",
     "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at", "tally", "shape",
-    "trigger",
+    "trigger", "ending",
 )
 #: Record fields named per level or per repo (or, written with its spec, per todo: its
 #: repo and, eager, its predecessors left to succeed; counted per status: the tally):

@@ -679,12 +679,12 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
                 return SweepStatus.rolling_back
         except SpecRefused as exc:  # its stored spec fails its check: no undo is signed
             reason = f"{reason}; not rolled back: {exc.message}"
-    said = rt.events.prepare(EventKind.sweep_finished, sweep_id=sweep_id, status=str(final),
-                             reason=reason, counts=counts, run=run)
-    if rt.checkpoints.set_sweep_status(sweep_id, final, said, allowed_from=SWEEP_ACTIVE,
-                                       finished_at=time.time(), reason=reason):
-        rt.checkpoints.deactivate(sweep_id)
-        recording.keep(rt, sweep_id)
+    ending = rt.events.prepare(EventKind.sweep_finished, sweep_id=sweep_id, status=str(final),
+                               reason=reason, counts=counts, run=run)
+    if rt.checkpoints.set_sweep_status(sweep_id, final, allowed_from=SWEEP_ACTIVE,
+                                       finished_at=time.time(), reason=reason,
+                                       ending=ending.text):
+        recording.ended(rt, sweep_id)
         return final
     return None
 
@@ -698,13 +698,19 @@ def end_sweep(rt: Runtime, sweep_id: str, reason: str, *,
         return False
     if status == SweepStatus.failed and head.get("status") == SweepStatus.rolling_back:
         status = SweepStatus.rollback_failed
-    move = SweepMove(status, SWEEP_LIVE, {"finished_at": time.time(), "reason": reason})
+    kind = EventKind.sweep_cancelled if status == SweepStatus.cancelled else EventKind.sweep_finished
+    # Its end event goes into the record with the move, and is said when the sweep is
+    # taken off the active ones (recording.ended): after the level.done events the
+    # cancels' progression writes, and by a pass if this process dies first.
+    ending = rt.events.prepare(kind, sweep_id=sweep_id, status=str(status), reason=reason,
+                               run=int(head.get("run") or 0))
+    move = SweepMove(status, SWEEP_LIVE, {"finished_at": time.time(), "reason": reason,
+                                          "ending": ending.text})
     spec = load_spec(rt, sweep_id, head)
     if spec is None:
         if not rt.checkpoints.set_sweep_status(sweep_id, status, allowed_from=SWEEP_LIVE,
                                                **move.fields):
             return False
-        rt.checkpoints.deactivate(sweep_id)
     else:
         # The move and the cancel of what had not started in one step: nobody reads the
         # sweep ended with todos still pending, and an ender dying here leaves none so.
@@ -712,10 +718,6 @@ def end_sweep(rt: Runtime, sweep_id: str, reason: str, *,
         if not p.ended(list(spec.todos), TodoStatus.cancelled, NOT_STARTED,
                        event={"reason": reason}, cascade=True, sweep_to=move).moved:
             return False
-        rt.checkpoints.deactivate(sweep_id)
         progress(rt, spec, p.work)
-    kind = EventKind.sweep_cancelled if status == SweepStatus.cancelled else EventKind.sweep_finished
-    run = int(head.get("run") or 0)
-    rt.events.emit(kind, sweep_id=sweep_id, status=str(status), reason=reason, run=run)
-    recording.keep(rt, sweep_id)
+    recording.ended(rt, sweep_id)
     return True

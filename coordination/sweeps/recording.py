@@ -1,15 +1,20 @@
-"""What a sweep run leaves behind when it ends: its retention and its history records.
+"""What a sweep run leaves behind when it ends: its retention, its history records and
+the word of its end.
 
-:func:`keep` runs exactly where a run's final status was just written (the one caller whose compare-and-set won: a
-run that ends, fails, is cancelled or has nothing to roll back). The store records a
-run once (keyed by sweep and run), so a second call records nothing. Nothing here
-may fail the sweep: a history that cannot be written is logged and skipped.
+:func:`ended` runs where a run's final status was just written (by the one caller whose
+compare-and-set won: a run that ends, fails, is cancelled or has nothing to roll back),
+or, if that caller died first, in a supervision pass: it keeps the run (:func:`keep`),
+then takes the sweep off the active ones and says its end in one step. The store
+records a run once (keyed by sweep and run), and the metrics fold moves a run's counts
+once, so a second call records nothing. Nothing here may fail the sweep: a history that
+cannot be written is logged and skipped.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
 from coordination.runtime.context import Runtime
 from coordination.runtime.history import tail
@@ -19,11 +24,34 @@ from coordination.sweeps.spec_store import load_spec
 log = logging.getLogger("coord.history")
 
 
+def ended(rt: Runtime, sweep_id: str) -> bool:
+    """A run's end was written (its final status, and its end event as the record's
+    ``ending``, in the move that ended it): keep what it leaves (:func:`keep`), then
+    take the sweep off the active ones, saying that event, in one step
+    (``lua/sweep_delist.lua``). Whoever takes it off says it, once: its ender right after
+    its move, or a supervision pass for an ender that died first (it stays listed
+    until then). True if this call said it."""
+    keep(rt, sweep_id)
+    return rt.checkpoints.deactivate(sweep_id, rt.events.sweep_streams(sweep_id))
+
+
+def end_unsaid(rt: Runtime, sweep_id: str, record: Mapping[str, object] | None = None
+               ) -> None:
+    """Before an ended run of the sweep is followed by another (a resume, a rollback):
+    if that run's end is not said yet (its ender died after its move, and no pass came
+    by since), keep it and say it now (:func:`ended`); the next run's move would leave it
+    unsaid, and unrecorded, for good. ``record``: the sweep's, read with ``ending``."""
+    if record is None:
+        record = rt.checkpoints.get_sweep_fields(sweep_id, ("ending",))
+    if record is not None and record.get("ending") is not None:
+        ended(rt, sweep_id)
+
+
 def keep(rt: Runtime, sweep_id: str) -> None:
     """An ended sweep stays readable for COORD_RETENTION_DAYS, then Redis drops it.
 
-    Called once per run, by whoever wrote its final status; its history is recorded here,
-    and its own metric counts are folded into the namespace's (never raises)."""
+    Called by :func:`ended`; its history is recorded here, and its own metric counts are
+    folded into the namespace's (never raises; a second call for a run does nothing)."""
     record_run(rt, sweep_id)
     rt.metrics.fold(sweep_id)
     rt.checkpoints.expire_sweep(sweep_id, rt.settings.retention_days * 86400,

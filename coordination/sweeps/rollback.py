@@ -229,6 +229,7 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
         RUN_ACTIVE if from_active else ROLLBACK_FROM)
     if record.get("status") not in allowed:
         return None
+    recording.end_unsaid(rt, sweep_id, record)  # (the last run's, if its ender died first)
     cps = rt.checkpoints.get_all(sweep_id, list(spec.todos))
     statuses = {t: str(cp.get("status")) for t, cp in cps.items()}
     plan = retry_plan(spec, statuses) if retry else rollback_plan(spec, statuses, undo)
@@ -265,13 +266,12 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
         # Nothing to run: the rollback ends here (rolling_back -> rolled_back, the
         # table's way; a supervisor that got there first wrote the same reason).
         final, why = rollback_outcome(rb, cps, trigger)
-        said = rt.events.prepare(EventKind.sweep_finished, sweep_id=sweep_id, status=str(final),
-                                 reason=why, run=rb.run)
-        if rt.checkpoints.set_sweep_status(sweep_id, final, said,
+        ending = rt.events.prepare(EventKind.sweep_finished, sweep_id=sweep_id,
+                                   status=str(final), reason=why, run=rb.run)
+        if rt.checkpoints.set_sweep_status(sweep_id, final,
                                            allowed_from={SweepStatus.rolling_back},
-                                           finished_at=now, reason=why):
-            rt.checkpoints.deactivate(sweep_id)
-            recording.keep(rt, sweep_id)
+                                           finished_at=now, reason=why, ending=ending.text):
+            recording.ended(rt, sweep_id)
         return plan
     rt.checkpoints.clear_remaining(sweep_id, rb.todos)
     send_level(rt, rb, 0, reason="rollback")

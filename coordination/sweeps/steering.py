@@ -46,10 +46,12 @@ from coordination.sweeps.starts.triggers import CLI, Trigger
 from coordination.sweeps.waves import halt_to_accept, say_accepted, start_wave
 
 if TYPE_CHECKING:
-    from coordination.sweeps import rollback as rollbacks, supervision
+    from coordination.sweeps import recording, rollback as rollbacks, supervision
 else:
     # Loaded on first use: a rollback's plans and the supervision pass (its modules'
-    # ~3 ms) are no part of a sweep's start, which records it before either is needed.
+    # ~3 ms) are no part of a sweep's start, which records it before either is needed
+    # (nor is a run's ending, which a resume may have to say).
+    recording = LazyModule("coordination.sweeps.recording")
     rollbacks = LazyModule("coordination.sweeps.rollback")
     supervision = LazyModule("coordination.sweeps.supervision")
 
@@ -305,6 +307,7 @@ def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
     ``rerun``; False if the sweep is no longer ended (someone else resumed it)."""
     sweep_id = spec.sweep_id
     now = time.time()
+    recording.end_unsaid(rt, sweep_id)  # (the last run's, if its ender died first)
     rt.checkpoints.persist_sweep(sweep_id)
     rt.checkpoints.update_sweep(sweep_id, **repo_fields(spec, rerun))  # (fresh from the catalog)
     rt.checkpoints.reset_todos(sweep_id, rerun, status=TodoStatus.pending, reason=None,

@@ -15,7 +15,9 @@ sweep at a time, everything idempotent. A pass over a sweep:
 - expires gates nobody decided in time, ends waves' soaks, starts the next wave
   (:mod:`.governance.approvals`, :func:`~.progress.advance_waves`);
 - says once which todos, and whether the plan, are past their ``due:`` (:mod:`.notices.overdue`);
-- finishes the sweep if every todo is terminal.
+- finishes the sweep if every todo is terminal;
+- says the end of an ended sweep whose ender died before it did (a grace after its
+  move: :func:`.recording.ended`), and takes it off the active sweeps.
 
 Each change it makes goes through the progression (:mod:`.progress`).
 """
@@ -45,6 +47,7 @@ from coordination.sweeps.governance.approvals import refuse_gates, watch_gates
 from coordination.sweeps.governance.decisions import gate_preds, gate_refusals
 from coordination.sweeps.lost import LOOK_FIELDS, lease_lost, resend_lost_messages
 from coordination.sweeps.notices.overdue import note_overdue
+from coordination.sweeps import recording
 from coordination.sweeps.progress import advance_waves, end_sweep, end_todos, finish_if_done
 from coordination.sweeps.sending import in_start_order, send_todos
 from coordination.sweeps.spec import Strategy, SweepSpec
@@ -67,7 +70,7 @@ PASS_FIELDS = ("status", "lease_key", "token", "worker", "lost_runs", "queued_at
 
 #: The record fields a pass reads.
 PASS_RECORD = ("status", "run", "deadline", "created_at", "started_at", "terminal",
-               "full_pass_terminal", "full_pass_at", *LOOK_FIELDS)
+               "full_pass_terminal", "full_pass_at", "finished_at", "ending", *LOOK_FIELDS)
 
 
 def full_pass_period(rt: Runtime, todos: int) -> float:
@@ -119,7 +122,11 @@ def _pass(rt: Runtime, sweep_id: str, *, grace: float, throttle: bool) -> None:
     if record is not None and record.get("status") == SweepStatus.paused:
         return  # nothing is dispatched, re-sent or timed out while paused
     if record is None or record.get("status") not in SWEEP_ACTIVE:
-        rt.checkpoints.deactivate(sweep_id)
+        if record is None or record.get("ending") is None:
+            rt.checkpoints.deactivate(sweep_id)  # (gone, or its end said: nothing to say)
+        elif now - float(record.get("finished_at") or 0) >= grace:
+            # Ended, its end not said after a grace: its ender died after its move.
+            recording.ended(rt, sweep_id)
         return
     deadline = record.get("deadline")
     if deadline and now > float(deadline):

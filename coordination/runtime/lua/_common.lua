@@ -31,25 +31,31 @@ local function jstr(s)
   return cjson.encode(s)
 end
 
--- Events made ready by EventLog.prepare, written by the script that makes the change
--- they tell of: each appended to KEYS[k0..#KEYS] (each capped by its maxlen), in order,
--- and all published with their ids in one message (as event_emit.lua's). ARGV[a] = their
--- JSON texts, one a line (JSON text holds no raw newline; '' : no event, nothing
--- written), ARGV[a + 1] = the channel, ARGV[a + 2 ..] = the maxlen of each of those
--- keys. Returns the last one's id in the last stream (nil: none).
-local function emit_prepared(k0, a)
-  if ARGV[a] == '' then return nil end
+-- Events held as JSON texts, one a line (JSON text holds no raw newline), each appended
+-- to KEYS[k0..#KEYS] (each capped by its maxlen), in order, and all published with their
+-- ids in one message (as event_emit.lua's). ARGV[a] = the channel, ARGV[a + 1 ..] = the
+-- maxlen of each of those keys. Returns the last one's id in the last stream.
+local function emit_texts(k0, texts, a)
   local id
   local told = {}
-  for text in string.gmatch(ARGV[a], '[^\n]+') do
+  for text in string.gmatch(texts, '[^\n]+') do
     for i = k0, #KEYS do
-      id = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[a + 2 + i - k0], '*', 'e', text)
+      id = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[a + 1 + i - k0], '*', 'e', text)
     end
     -- the id spliced in front of the object's other members (Python's non-empty object)
     told[#told + 1] = '{"id":' .. jstr(id) .. ',' .. string.sub(text, 2)
   end
-  redis.call('PUBLISH', ARGV[a + 1], '[' .. table.concat(told, ',') .. ']')
+  redis.call('PUBLISH', ARGV[a], '[' .. table.concat(told, ',') .. ']')
   return id
+end
+
+-- Events made ready by EventLog.prepare, written by the script that makes the change
+-- they tell of (emit_texts): ARGV[a] = their JSON texts, one a line ('' : no event,
+-- nothing written), ARGV[a + 1] = the channel, ARGV[a + 2 ..] = the maxlen of each of
+-- KEYS[k0..#KEYS]. Returns the last one's id in the last stream (nil: none).
+local function emit_prepared(k0, a)
+  if ARGV[a] == '' then return nil end
+  return emit_texts(k0, ARGV[a], a + 1)
 end
 
 local function in_list(value, json_list)

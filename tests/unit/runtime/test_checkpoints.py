@@ -126,6 +126,40 @@ def test_a_sweep_is_listed_active_by_the_write_that_makes_it_live_and_stays_list
     assert checkpoints.active_sweeps() == ["A", "S"]
 
 
+def test_a_sweep_taken_off_the_active_ones_says_the_end_its_record_holds_once(
+        checkpoints: CheckpointStore, fake_r: redis.Redis) -> None:
+    """The end event a move stored in the record (``ending``) is written, and dropped
+    from the record, by the one call that takes the sweep off: a second call (an ender
+    and a pass racing) says nothing; a live sweep stays listed and says nothing; no
+    streams given, nothing is said."""
+    from coordination.runtime.events import EventLog
+    from coordination.status import SweepStatus
+
+    events = EventLog(fake_r, K)
+    end = events.prepare("sweep.cancelled", sweep_id="S", status="cancelled", run=0)
+    assert not checkpoints.deactivate("S", events.sweep_streams("S"))  # live: stays
+    assert checkpoints.set_sweep_status("S", SweepStatus.cancelled, ending=end.text)
+    assert checkpoints.get_sweep_fields("S", ("ending",)) == {
+        "id": "S", "status": "cancelled", "ending": end.text}
+    with fake_r.pubsub() as sub:
+        sub.subscribe(K.events_channel)
+        wait_for(lambda: sub.get_message(timeout=0.1) is not None, 5, "the subscription")
+        assert checkpoints.deactivate("S", events.sweep_streams("S"))
+        told = wait_for(lambda: sub.get_message(timeout=0.1), 5, "the live message")
+    assert [(e.kind, e.data) for e in events.read(sweep_id="S")] == [
+        ("sweep.cancelled", {"status": "cancelled", "run": 0})]
+    assert [(e.kind, e.sweep_id) for e in events.read()] == [("sweep.cancelled", "S")]
+    assert '"kind":"sweep.cancelled"' in str(told["data"])
+    assert checkpoints.get_sweep_fields("S", ("ending",)) == {"id": "S", "status": "cancelled"}
+    assert checkpoints.active_sweeps() == []
+    assert not checkpoints.deactivate("S", events.sweep_streams("S"))  # (a second call)
+    assert len(events.read(sweep_id="S")) == 1
+    checkpoints.create_sweep("T", {"plan": "P", "status": "failed", "ending": end.text})
+    fake_r.sadd(K.active_sweeps, "T")
+    assert checkpoints.deactivate("T")  # no streams: taken off, nothing said
+    assert len(events.read()) == 1
+
+
 def test_a_move_the_transition_table_forbids_is_refused_before_redis(
         checkpoints: CheckpointStore) -> None:
     """Every sweep status change is checked against status.SWEEP_TRANSITIONS: a caller

@@ -141,3 +141,96 @@ def test_a_halted_waves_pause_and_its_unpause_say_so_in_order(
         assert kinds[at + 1] == (EventKind.sweep_unpaused, None), kinds
         st = svc.wait(sid, timeout=30)
     assert st["todos"]["TODO-002"]["status"] == "succeeded", st
+
+
+def dying_before_saying_its_end(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The first ender stops right after its move (where it keeps the run and says its
+    end); every later call (a pass's) runs. Returns the sweeps whose ender died."""
+    from coordination.sweeps import recording
+
+    real = recording.ended
+    died: list[str] = []
+
+    def ended(rt: Runtime, sweep_id: str) -> bool:
+        if not died:
+            died.append(sweep_id)
+            raise Died("right after the move that ended it")
+        return real(rt, sweep_id)
+
+    monkeypatch.setattr(recording, "ended", ended)
+    return died
+
+
+@pytest.mark.rt(settings={"supervise_interval": 0.001})  # (a pass's turn: ~1 ms)
+@pytest.mark.parametrize("how", ["cancelled", "finished"])
+def test_an_end_whose_process_died_after_its_move_is_said_by_a_pass_once(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """The end event goes into the record with the move; whoever takes the sweep off the
+    active ones says it. Its ender dead first, the sweep stays listed; a pass leaves it
+    to its ender for a grace, then says it (after the cancels' ``level.done``), keeps the
+    run in the history and takes it off; nothing says it again. (Written after the move
+    by the ender, it was lost for good, and the run never reached the history.)"""
+    from coordination.history.search import search
+    from coordination.sweeps import recording
+    from coordination.sweeps.supervision import supervise_once
+
+    todos: list[dict[str, Any]] = [{"id": "TODO-001", "repo": "api", "run": "true"},
+                                   {"id": "TODO-002", "repo": "api", "run": "true",
+                                    "blocked_by": ["TODO-001"]}]
+    if how == "finished":  # every todo completed: its start ends it at once (succeeded)
+        todos = [{**t, "status": "completed"} for t in todos]
+    svc = SweepService(rt, write_catalog(tmp_path / "eco", todos))
+    died = dying_before_saying_its_end(monkeypatch)
+    if how == "cancelled":
+        sid = svc.start(PLAN)  # (no worker: it stays queued)
+        moved(lambda: svc.cancel(sid))
+    else:
+        moved(lambda: svc.start(PLAN))
+        sid = str(rt.checkpoints.list_sweeps(limit=1)[0]["id"])
+    kind = EventKind.sweep_cancelled if how == "cancelled" else EventKind.sweep_finished
+    status = "cancelled" if how == "cancelled" else "succeeded"
+
+    def a_pass(grace: float) -> None:
+        wait_for(lambda: supervise_once(rt, sid, grace=grace), 5, "a pass's turn")
+
+    assert died == [sid] and svc.status(sid)["status"] == status
+    assert not said(rt, sid, kind) and sid in rt.checkpoints.active_sweeps()
+    a_pass(60)  # within its grace: its ender may be at it still
+    assert not said(rt, sid, kind) and sid in rt.checkpoints.active_sweeps()
+    a_pass(0)
+    assert [e["status"] for e in said(rt, sid, kind)] == [status]
+    assert sid not in rt.checkpoints.active_sweeps()
+    kinds = [e.kind for e in rt.events.read(sweep_id=sid)]
+    assert kinds[-1] == kind, kinds  # (after every level.done of the cancels)
+    assert [(r["sweep_id"], r["status"]) for r in search(rt.history(), "", kind="sweep")] \
+        == [(sid, status)]
+    a_pass(0)
+    assert recording.ended(rt, sid) is False  # the ender, late: nothing said again
+    assert len(said(rt, sid, kind)) == 1
+    assert len(search(rt.history(), "", kind="sweep")) == 1
+
+
+@pytest.mark.parametrize("then", ["resume", "rollback"])
+def test_a_run_whose_end_was_not_said_is_said_before_the_next_run_moves_on(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, then: str) -> None:
+    """Its ender dead after its move and no pass by yet, a resume or a rollback moves the
+    sweep on from that run: it says that run's end (and records the run) first, which
+    nothing would say after it."""
+    from coordination.history.search import search
+
+    svc = SweepService(rt, write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true", "undo": "true"}]))
+    died = dying_before_saying_its_end(monkeypatch)
+    sid = svc.start(PLAN)  # (no worker: it stays queued)
+    moved(lambda: svc.cancel(sid))
+    assert died == [sid] and not said(rt, sid, EventKind.sweep_cancelled)
+    if then == "resume":
+        svc.resume(sid)
+    else:
+        svc.rollback(sid)
+    kinds = [e.kind for e in rt.events.read(sweep_id=sid)]
+    nxt = EventKind.sweep_queued if then == "resume" else EventKind.sweep_rolling_back
+    assert kinds.count(EventKind.sweep_cancelled) == 1, kinds
+    assert kinds.index(EventKind.sweep_cancelled) < len(kinds) - 1 - kinds[::-1].index(nxt)
+    assert [(r["run"], r["status"]) for r in search(rt.history(), "", kind="sweep")][-1] \
+        == (0, "cancelled")

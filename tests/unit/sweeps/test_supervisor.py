@@ -380,13 +380,14 @@ def test_a_wait_that_reads_the_end_before_its_event_waits_for_the_event(
         ended_reads[0] += got == "cancelled" and sys._getframe(1).f_code.co_name == "stop"
         return got
 
-    def deactivate(sweep_id: str) -> None:  # the ender, between its state and its event
+    def deactivate(sweep_id: str, *said: Any) -> bool:  # the ender, before its event
         try:
             if threading.current_thread() is ender:  # (the wait's own passes call it too)
                 # a wait that stops at the first read of the end never makes a second
                 wait_for(lambda: ended_reads[0] >= 2, 5, "the wait to read the end twice")
         finally:
-            real_deactivate(sweep_id)
+            taken = real_deactivate(sweep_id, *said)
+        return taken
 
     monkeypatch.setattr(store, "sweep_status", sweep_status)
     monkeypatch.setattr(store, "deactivate", deactivate)
