@@ -36,6 +36,26 @@ def _line(ev: Event) -> str:
     return f"[dim]{ts}[/dim] [bold]{ev.kind:<22}[/bold] {esc(who)} [dim]{esc(extra)}[/dim]"
 
 
+def _past(svc: SweepService | None, sweep_id: str | None, todo: str | None,
+          limit: int | None, as_json: bool) -> None:
+    """``coord events`` without ``--follow``: the past events (the newest ``limit``), as
+    one JSON array or a line each. ``svc`` None: nothing is recorded yet (no server is
+    started to say so)."""
+    if as_json:
+        print_json(svc.events(sweep_id, limit=limit, todo=todo)
+                   if svc is not None and limit != 0 else [])
+        return
+    evs = svc.rt.events.read(sweep_id=sweep_id) if svc is not None and limit != 0 else []
+    if todo is not None:
+        evs = [e for e in evs if about_todo(e, todo)]
+    if limit is not None:
+        evs = evs[-limit:] if limit else []
+    if not evs:
+        table(None, [], [], empty="no events")
+    for e in evs:
+        console().print(_line(e), soft_wrap=True)
+
+
 #: ``--follow`` without ``--sweep`` or ``--limit``: past events shown before new ones
 #: (none: the ledger's backlog is ``coord events``'s, not a live reader's).
 FOLLOW_BACKLOG = 0
@@ -67,10 +87,7 @@ def events(obj: Context, sweep_id: str | None, todo: str | None, follow: bool,
     if sweep_id is not None:
         refuse_unrecorded(obj.file, f"unknown sweep {sweep_id!r}")
     elif not follow and nothing_recorded(obj.file):  # none yet, and no server to start
-        if as_json:
-            print_json([])
-        else:
-            table(None, [], [], empty="no events")
+        _past(None, None, None, limit, as_json)
         return
     rt = get_runtime(obj.file)
     svc = SweepService(rt, obj.file)
@@ -82,19 +99,7 @@ def events(obj: Context, sweep_id: str | None, todo: str | None, follow: bool,
     ended = (follow and sweep_id is not None and limit is not None
              and svc.record(sweep_id).get("status") not in SWEEP_LIVE)
     if not follow:
-        if as_json:
-            print_json(svc.events(sweep_id, limit=limit, todo=todo) if limit != 0 else [])
-            return
-        evs = rt.events.read(sweep_id=sweep_id) if limit != 0 else []
-        if todo is not None:
-            evs = [e for e in evs if about_todo(e, todo)]
-        if limit is not None:
-            evs = evs[-limit:] if limit else []
-        if not evs:
-            table(None, [], [], empty="no events")
-        else:
-            for e in evs:
-                console().print(_line(e), soft_wrap=True)
+        _past(svc, sweep_id, todo, limit, as_json)
         return
     last = limit if limit is not None else (None if sweep_id else FOLLOW_BACKLOG)
 
