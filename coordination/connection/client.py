@@ -229,6 +229,22 @@ class LuaScript:
                 raise
             raise self.refused(r, keys) or exc from None
 
+    def in_transaction(self, r: redis.Redis, queue: Callable[[Any], None],
+                       keys: Sequence[str], args: Sequence[EncodableT]) -> list[Any]:
+        """Run the commands ``queue`` puts in a MULTI pipeline of ``r``, then the script,
+        at once; the replies. By EVAL: a script the server does not know yet would fail
+        inside the transaction (after the commands before it). A refusal of one of its
+        commands by the user's ACL is named as :meth:`__call__` names it."""
+        pipe = r.pipeline(transaction=True)
+        queue(pipe)
+        pipe.eval(self.text, len(keys), *keys, *args)
+        try:
+            return list(pipe.execute())
+        except ResponseError as exc:
+            if isinstance(exc, NoPermissionError) or ACL_REFUSED not in str(exc):
+                raise
+            raise self.refused(r, keys) or exc from None
+
     def replicated(self, r: redis.Redis, keys: Sequence[str], args: Sequence[EncodableT],
                    replicas: int, timeout_ms: int
                    ) -> tuple[Any, int, dict[str, Any], tuple[str, int] | None]:

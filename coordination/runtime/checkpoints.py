@@ -142,17 +142,20 @@ class CheckpointStore:
         created = float(str(fields.setdefault("created_at", time.time())))
         fields["layout"] = LAYOUT
         check_record_fields(fields)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(self.keys.sweep(sweep_id), mapping=_mapping(fields))
-        pipe.zadd(self.keys.sweeps, {sweep_id: created})
-        if SweepStatus(str(fields["status"])) in SWEEP_LIVE:
-            pipe.sadd(self.keys.active_sweeps, sweep_id)
-        if said is not None:
-            # EVAL, not EVALSHA: a script the server does not know yet would fail
-            # inside the transaction, after the writes before it.
-            keys = said.keys()
-            pipe.eval(lua("event_emit").text, len(keys), *keys, *said.args())
-        pipe.execute()
+        live = SweepStatus(str(fields["status"])) in SWEEP_LIVE
+
+        def write(pipe: redis.client.Pipeline) -> None:
+            pipe.hset(self.keys.sweep(sweep_id), mapping=_mapping(fields))
+            pipe.zadd(self.keys.sweeps, {sweep_id: created})
+            if live:
+                pipe.sadd(self.keys.active_sweeps, sweep_id)
+
+        if said is None:
+            pipe = self.r.pipeline(transaction=True)
+            write(pipe)
+            pipe.execute()
+        else:
+            lua("event_emit").in_transaction(self.r, write, said.keys(), said.args())
 
     def _record(self, sweep_id: str, names: tuple[str, ...], values: list[str | bytes | None]
                 ) -> SweepRecord | None:
