@@ -684,7 +684,7 @@ def finish_if_done(rt: Runtime, sweep_id: str, spec: SweepSpec | None = None, *,
     if rt.checkpoints.set_sweep_status(sweep_id, final, allowed_from=SWEEP_ACTIVE,
                                        finished_at=time.time(), reason=reason,
                                        ending=ending.text):
-        recording.ended(rt, sweep_id)
+        recording.ended(rt, sweep_id, run)
         return final
     return None
 
@@ -702,8 +702,9 @@ def end_sweep(rt: Runtime, sweep_id: str, reason: str, *,
     # Its end event goes into the record with the move, and is said when the sweep is
     # taken off the active ones (recording.ended): after the level.done events the
     # cancels' progression writes, and by a pass if this process dies first.
+    run = int(head.get("run") or 0)
     ending = rt.events.prepare(kind, sweep_id=sweep_id, status=str(status), reason=reason,
-                               run=int(head.get("run") or 0))
+                               run=run)
     move = SweepMove(status, SWEEP_LIVE, {"finished_at": time.time(), "reason": reason,
                                           "ending": ending.text})
     spec = load_spec(rt, sweep_id, head)
@@ -719,5 +720,5 @@ def end_sweep(rt: Runtime, sweep_id: str, reason: str, *,
                        event={"reason": reason}, cascade=True, sweep_to=move).moved:
             return False
         progress(rt, spec, p.work)
-    recording.ended(rt, sweep_id)
+    recording.ended(rt, sweep_id, run)
     return True

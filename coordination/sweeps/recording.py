@@ -18,20 +18,20 @@ from collections.abc import Mapping
 
 from coordination.runtime.context import Runtime
 from coordination.runtime.history import tail
-from coordination.status import TodoStatus
+from coordination.status import SWEEP_LIVE, TodoStatus
 from coordination.sweeps.spec_store import load_spec
 
 log = logging.getLogger("coord.history")
 
 
-def ended(rt: Runtime, sweep_id: str) -> bool:
-    """A run's end was written (its final status, and its end event as the record's
-    ``ending``, in the move that ended it): keep what it leaves (:func:`keep`), then
-    take the sweep off the active ones, saying that event, in one step
+def ended(rt: Runtime, sweep_id: str, run: int) -> bool:
+    """Run ``run``'s end was written (its final status, and its end event as the
+    record's ``ending``, in the move that ended it): keep what it leaves (:func:`keep`),
+    then take the sweep off the active ones, saying that event, in one step
     (``lua/sweep_delist.lua``). Whoever takes it off says it, once: its ender right after
     its move, or a supervision pass for an ender that died first (it stays listed
     until then). True if this call said it."""
-    keep(rt, sweep_id)
+    keep(rt, sweep_id, run)
     return rt.checkpoints.deactivate(sweep_id, rt.events.sweep_streams(sweep_id))
 
 
@@ -42,16 +42,23 @@ def end_unsaid(rt: Runtime, sweep_id: str, record: Mapping[str, object] | None =
     by since), keep it and say it now (:func:`ended`); the next run's move would leave it
     unsaid, and unrecorded, for good. ``record``: the sweep's, read with ``ending``."""
     if record is None:
-        record = rt.checkpoints.get_sweep_fields(sweep_id, ("ending",))
+        record = rt.checkpoints.get_sweep_fields(sweep_id, ("ending", "run"))
     if record is not None and record.get("ending") is not None:
-        ended(rt, sweep_id)
+        ended(rt, sweep_id, int(str(record.get("run") or 0)))
 
 
-def keep(rt: Runtime, sweep_id: str) -> None:
+def keep(rt: Runtime, sweep_id: str, run: int | None = None) -> None:
     """An ended sweep stays readable for COORD_RETENTION_DAYS, then Redis drops it.
 
     Called by :func:`ended`; its history is recorded here, and its own metric counts are
-    folded into the namespace's (never raises; a second call for a run does nothing)."""
+    folded into the namespace's (never raises; a second call for a run does nothing).
+    ``run``: the run that ended; nothing is done if the sweep moved on from it since
+    (an ender slower than a resume: the resume kept that run first, :func:`end_unsaid`,
+    and the next run's rows, live and without expiry, are not this run's)."""
+    if run is not None:
+        now = rt.checkpoints.get_sweep_fields(sweep_id, ("run",))
+        if now is None or now.get("status") in SWEEP_LIVE or int(str(now.get("run") or 0)) != run:
+            return
     record_run(rt, sweep_id)
     rt.metrics.fold(sweep_id)
     rt.checkpoints.expire_sweep(sweep_id, rt.settings.retention_days * 86400,

@@ -271,7 +271,7 @@ def start_rollback(rt: Runtime, sweep_id: str, *, reason: str,
         if rt.checkpoints.set_sweep_status(sweep_id, final,
                                            allowed_from={SweepStatus.rolling_back},
                                            finished_at=now, reason=why, ending=ending.text):
-            recording.ended(rt, sweep_id)
+            recording.ended(rt, sweep_id, rb.run)
         return plan
     rt.checkpoints.clear_remaining(sweep_id, rb.todos)
     send_level(rt, rb, 0, reason="rollback")

@@ -43,11 +43,11 @@ from coordination.status import (
     TodoStatus,
     todo_status,
 )
+from coordination.sweeps import recording
 from coordination.sweeps.governance.approvals import refuse_gates, watch_gates
 from coordination.sweeps.governance.decisions import gate_preds, gate_refusals
 from coordination.sweeps.lost import LOOK_FIELDS, lease_lost, resend_lost_messages
 from coordination.sweeps.notices.overdue import note_overdue
-from coordination.sweeps import recording
 from coordination.sweeps.progress import advance_waves, end_sweep, end_todos, finish_if_done
 from coordination.sweeps.sending import in_start_order, send_todos
 from coordination.sweeps.spec import Strategy, SweepSpec
@@ -126,7 +126,7 @@ def _pass(rt: Runtime, sweep_id: str, *, grace: float, throttle: bool) -> None:
             rt.checkpoints.deactivate(sweep_id)  # (gone, or its end said: nothing to say)
         elif now - float(record.get("finished_at") or 0) >= grace:
             # Ended, its end not said after a grace: its ender died after its move.
-            recording.ended(rt, sweep_id)
+            recording.ended(rt, sweep_id, int(record.get("run") or 0))
         return
     deadline = record.get("deadline")
     if deadline and now > float(deadline):

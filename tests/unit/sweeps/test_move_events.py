@@ -151,11 +151,11 @@ def dying_before_saying_its_end(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real = recording.ended
     died: list[str] = []
 
-    def ended(rt: Runtime, sweep_id: str) -> bool:
+    def ended(rt: Runtime, sweep_id: str, run: int) -> bool:
         if not died:
             died.append(sweep_id)
             raise Died("right after the move that ended it")
-        return real(rt, sweep_id)
+        return real(rt, sweep_id, run)
 
     monkeypatch.setattr(recording, "ended", ended)
     return died
@@ -205,7 +205,7 @@ def test_an_end_whose_process_died_after_its_move_is_said_by_a_pass_once(
     assert [(r["sweep_id"], r["status"]) for r in search(rt.history(), "", kind="sweep")] \
         == [(sid, status)]
     a_pass(0)
-    assert recording.ended(rt, sid) is False  # the ender, late: nothing said again
+    assert recording.ended(rt, sid, 0) is False  # the ender, late: nothing said again
     assert len(said(rt, sid, kind)) == 1
     assert len(search(rt.history(), "", kind="sweep")) == 1
 
@@ -234,3 +234,36 @@ def test_a_run_whose_end_was_not_said_is_said_before_the_next_run_moves_on(
     assert kinds.index(EventKind.sweep_cancelled) < len(kinds) - 1 - kinds[::-1].index(nxt)
     assert [(r["run"], r["status"]) for r in search(rt.history(), "", kind="sweep")][-1] \
         == (0, "cancelled")
+
+
+def test_an_ender_slower_than_a_resume_keeps_nothing_of_the_next_run(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume lands between a cancel's move and its keeping the run: the resume says
+    and records the cancelled run first; the ender, late, neither records the resumed
+    run as ended (its rows are the next run's) nor gives the live sweep an expiry, nor
+    says anything again."""
+    from coordination.history.search import search
+    from coordination.sweeps import recording
+
+    svc = SweepService(rt, write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"}]))
+    sid = svc.start(PLAN)  # (no worker: it stays queued)
+    real = recording.ended
+    late: list[bool] = []
+
+    def ended(rt_: Runtime, sweep_id: str, run: int) -> bool:
+        if not late:  # the ender, held right after its move while a resume lands
+            late.append(True)
+            svc.resume(sid)
+        return real(rt_, sweep_id, run)
+
+    monkeypatch.setattr(recording, "ended", ended)
+    svc.cancel(sid)
+    assert late and svc.status(sid)["status"] == "queued"
+    assert [(r["run"], r["status"]) for r in search(rt.history(), "", kind="sweep")] == [
+        (0, "cancelled")]
+    assert rt.checkpoints.r.ttl(rt.keys.sweep(sid)) == -1  # kept, no expiry: it runs
+    kinds = [e.kind for e in rt.events.read(sweep_id=sid)]
+    assert kinds.count(EventKind.sweep_cancelled) == 1
+    assert kinds.index(EventKind.sweep_cancelled) < kinds.index(EventKind.sweep_queued, 1)
+    assert sid in rt.checkpoints.active_sweeps()
