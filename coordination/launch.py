@@ -195,32 +195,9 @@ class Launch:
         """Record the sweep and send its first todos; returns its id."""
         self.sweep_id = new_sweep_id(self.name)
         sid = self.svc.start_spec(self.spec, self.sweep_id, kind=self.kind, atomic=self.atomic,
-                                  trigger=self.trigger)
+                                  trigger=self.trigger, name=self.name)
         self.runs_it()
-        if self.trigger is not None and self.trigger.get("kind") != "cli":
-            self.audit_start(sid)
         return sid
-
-    def audit_start(self, sweep_id: str) -> None:
-        """A sweep no person typed a command for (a schedule's firing, a push) starts: an
-        entry ``sweep.start`` in the catalog's audit log names it, its plan and its
-        trigger. The sweep stands if the entry cannot be written (said in the log)."""
-        catalog = self.svc.catalog_path
-        if catalog is None or not catalog.is_file():
-            log.warning("sweep %s: its start is not in an audit log (no catalog file here)",
-                        sweep_id)
-            return
-        from coordination.catalog.audit.log import who  # lazy: git, only to audit a trigger
-        from coordination.catalog.file.store import CatalogStore  # lazy: the catalog's writer
-
-        try:
-            CatalogStore(catalog).record_decision(
-                who=who(catalog.resolve().parent), op="sweep.start",
-                ids=[sweep_id, self.name],
-                decision={"sweep_id": sweep_id, "plan": self.spec.plan,
-                          "trigger": dict(self.trigger or {}), "todos": len(self.spec.todos)})
-        except Exception as exc:  # noqa: BLE001 - the sweep stands (Redis): say it
-            log.warning("sweep %s: its start is not in the audit log: %s", sweep_id, exc)
 
     def runs_it(self) -> None:
         """Embedded: record this process as the one running the sweep (its workers), so

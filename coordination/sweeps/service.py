@@ -73,6 +73,8 @@ else:
     gates = LazyModule("coordination.sweeps.governance.gates")
     outcome = LazyModule("coordination.sweeps.writeback.sync")
 
+_log = logging.getLogger("coord.launch")  # (a start's audit entry, as `coord beat` logs it)
+
 #: Statuses a resume may start the next run from.
 RESUMABLE = frozenset(s for s, nxt in SWEEP_TRANSITIONS.items() if SweepStatus.queued in nxt
                       and s not in SWEEP_LIVE)
@@ -214,17 +216,44 @@ class SweepService:
         return self.start_spec(spec, new_sweep_id(plan_id), atomic=atomic)
 
     def start_spec(self, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
-                   atomic: bool | str = False, trigger: Trigger | None = None) -> str:
+                   atomic: bool | str = False, trigger: Trigger | None = None,
+                   name: str | None = None) -> str:
         """Record the sweep and send its first todos (refused while the fleet is frozen);
-        ``trigger``: what started it (default a command: :data:`triggers.CLI`)."""
+        ``trigger``: what started it (default a command: :data:`triggers.CLI`); ``name``:
+        what it runs, as its audit entry names it (default its plan)."""
         freezing.refuse_if_frozen(self.rt, f"start a sweep of {spec.plan or sweep_id}")
         self.publish_webhooks()
         if self.catalog_path is not None and kind != "run":  # run: not in the catalog
             # Before it starts: a read from now on looks for it (coordination.catalog.reads.live).
             live.mark(self.catalog_path, sweep_id, at=self.where(), plan=spec.plan,
                       todos=list(spec.todos))
+        if trigger is not None and trigger.get("kind") != "cli":
+            self._audit_start(spec, sweep_id, trigger, name or spec.plan)
         return steering.start(self.rt, spec, sweep_id, kind=kind, atomic=atomic,
                               trigger=trigger)
+
+    def _audit_start(self, spec: SweepSpec, sweep_id: str, trigger: Trigger,
+                     name: str) -> None:
+        """A sweep no person typed a command for (a schedule's firing, a push) starts: an
+        entry ``sweep.start`` in the catalog's audit log names it, what it runs and its
+        trigger, written before the sweep is recorded: a starter killed right after its
+        record (which the supervision passes carry on) left a sweep with no entry. One
+        whose record then fails names a sweep that never was (its error says why). The
+        sweep starts if the entry cannot be written (said in the log)."""
+        catalog = self.catalog_path
+        if catalog is None or not catalog.is_file():
+            _log.warning("sweep %s: its start is not in an audit log (no catalog file here)",
+                         sweep_id)
+            return
+        from coordination.catalog.file.store import CatalogStore  # lazy: the catalog's writer
+
+        try:
+            CatalogStore(catalog).record_decision(
+                who=whoami(catalog.resolve().parent), op="sweep.start", ids=[sweep_id, name],
+                decision={"sweep_id": sweep_id, "plan": spec.plan, "trigger": dict(trigger),
+                          "todos": len(spec.todos)})
+        except Exception as exc:  # noqa: BLE001 - the sweep starts all the same: say it
+            _log.warning("sweep %s: its start is not in the audit log: %s", sweep_id, exc)
 
     def where(self) -> str:
         """Which Redis this service's sweeps run on, as a marker records it."""

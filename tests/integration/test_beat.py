@@ -84,11 +84,6 @@ def fired(c: Cluster) -> list[dict[str, Any]]:
     return [r for r in rows if r["trigger"] == "schedule"]
 
 
-def started_audited(c: Cluster) -> int:
-    """How many ``sweep.start`` entries the audit log holds."""
-    return sum(e["op"] == "sweep.start" for e in c.cli_json("audit"))
-
-
 def trigger_of(c: Cluster, sweep_id: str) -> dict[str, Any]:
     doc = c.cli_json("sweep", "status", sweep_id)
     trig: dict[str, Any] = doc["trigger"]
@@ -110,9 +105,6 @@ def test_two_beats_fire_once_and_a_standby_takes_over_a_killed_one(cluster: Clus
     first = wait_for(lambda: fired(c), 60, "the 03:00 firing's sweep")
     assert len(first) == 1, first
     assert not b.active(), "B looked at the schedules while A held the lock:\n" + b.text()
-    # A's start done (its audit entry is its last step): killed at once, a start's entry
-    # can be lost with it (its sweep stands and is carried on without one).
-    wait_for(lambda: started_audited(c) == 1, 30, "A's start in the audit log")
     a.proc.send_signal(signal.SIGKILL)
     a.proc.wait(timeout=10)
     wait_for(b.active, 30, "B to take the lock over")

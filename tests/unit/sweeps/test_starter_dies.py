@@ -148,3 +148,27 @@ def test_a_rollback_whose_process_died_before_its_first_undo_is_carried_on(
 
         wait_for(rolled_back, 30, "the passes to carry the rollback on")
     assert undone.exists()
+
+
+def test_a_triggered_start_whose_process_died_after_its_record_is_in_the_audit_log(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start no person typed (a schedule's firing, a push) writes its ``sweep.start``
+    audit entry before its record: killed right after the record (the passes carry its
+    sweep on), it still has its entry. Written after the start, it was lost with it."""
+    import json
+
+    from coordination.catalog.audit.log import log_path
+    from coordination.sweeps.planning import new_sweep_id
+    from coordination.sweeps.starts.triggers import schedule_trigger
+
+    cat = write_catalog(tmp_path / "eco", [{"id": "TODO-001", "repo": "api", "run": "true"}])
+    svc = SweepService(rt, cat)
+    sid = new_sweep_id(PLAN)
+    dying_before_it_sends(monkeypatch)
+    with pytest.raises(Died):
+        svc.start_spec(svc.plan_spec(PLAN, strategy="levels", ignore_blockers=False), sid,
+                       trigger=schedule_trigger("2026-11-30T03:00:00+01:00"))
+    assert (rt.checkpoints.get_sweep(sid) or {}).get("status") == "queued"
+    entries = [json.loads(line) for line in log_path(cat).read_text().splitlines()]
+    assert [(e["ids"], e["decision"]["trigger"]["firing"]) for e in entries
+            if e.get("op") == "sweep.start"] == [([sid, PLAN], "2026-11-30T03:00:00+01:00")]
