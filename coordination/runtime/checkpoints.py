@@ -594,19 +594,23 @@ class CheckpointStore:
         allowed_from: set[str],
         *,
         expect_token: str | None = None,
+        said: Prepared | None = None,
         **fields: object,
     ) -> bool:
-        """Compare-and-set of a todo's status (and ``fields`` with it)."""
+        """Compare-and-set of a todo's status (and ``fields`` with it); ``said``: an event
+        (:meth:`EventLog.prepare`) written in the same step, only if it moved."""
         return bool(self._update([todo_id], new, encode(sorted(allowed_from)),
-                                 expect_token or "", fields, sweep_id))
+                                 expect_token or "", fields, sweep_id, said))
 
     def _update(self, todo_ids: list[str], new: str, allowed: str, token: str,
-                fields: Mapping[str, object], sweep_id: str) -> int:
+                fields: Mapping[str, object], sweep_id: str,
+                said: Prepared | None = None) -> int:
         """``lua/todo_update.lua``; returns how many todos it wrote."""
         if "output_tail" in fields:
             raise ValueError("a todo's output tail is written by its finish, not as a field")
-        return int(lua("todo_update")(self.r, [self.keys.sweep(sweep_id)],
-                                      [encode(todo_ids), new, allowed, token, encode(fields)]))
+        return int(lua("todo_update")(
+            self.r, [self.keys.sweep(sweep_id), *_event_keys(said)],
+            [encode(todo_ids), new, allowed, token, encode(fields), *_event_args(said)]))
 
     def set_remaining(self, sweep_id: str, counts: dict[str, int]) -> None:
         """Eager: each todo's count of predecessors not yet succeeded."""

@@ -573,12 +573,12 @@ def fail_gate(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> bool:
     with why (``todo.failed``, ``refused: true``); False if it no longer read passed.
     The caller ends the sweep (nothing after the gate may run)."""
     reason = f"its decision was refused: {why}"
+    said = rt.events.prepare(EventKind.todo_failed, sweep_id=spec.sweep_id, todo_id=todo_id,
+                             reason=reason, refused=True)
     if not rt.checkpoints.set_status_if(spec.sweep_id, todo_id, TodoStatus.failed,
-                                        {TodoStatus.succeeded}, reason=reason,
+                                        {TodoStatus.succeeded}, said=said, reason=reason,
                                         finished_at=time.time(), **{decisions.FIELD: None}):
         return False
-    rt.events.emit(EventKind.todo_failed, sweep_id=spec.sweep_id, todo_id=todo_id,
-                   reason=reason, refused=True)
     log.error("sweep %s: gate %s %s", spec.sweep_id, todo_id, reason)
     return True
 

@@ -318,3 +318,31 @@ def test_the_start_scripts_own_endings_are_written_sealed(keyed_rt: Runtime,
     assert outcome_refusal(policy, sid, "TODO-003", poisoned, 0) is None
     forged = {**poisoned, "status": "succeeded", "exit_code": 0}
     assert "signature invalid" in (outcome_refusal(policy, sid, "TODO-003", forged, 0) or "")
+
+
+def test_a_refused_gates_failure_is_said_with_its_write(
+        keyed_rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gate ended ``failed`` on a refused decision says so (``todo.failed``, refused)
+    in the same step: a process dying where it used to say it after (the webhooks'
+    default events include ``todo.failed``) leaves it said all the same."""
+    from coordination.runtime.events import EventLog
+
+    rt = keyed_rt
+    svc, sid = started(rt, gated(tmp_path, last=True))
+    run(rt, sid, "TODO-001")
+    rt.checkpoints.set_fields(sid, "TODO-002", status="succeeded", approvals=["ana", "bo"])
+    emit = EventLog.emit
+
+    def dies(self: EventLog, kind: str, **kw: Any) -> str:
+        if kind == "todo.failed":
+            raise RuntimeError("the process died where it said todo.failed")
+        return emit(self, kind, **kw)
+
+    monkeypatch.setattr(EventLog, "emit", dies)
+    try:
+        finish_if_done(rt, sid, full=True)
+    except RuntimeError:
+        pass
+    assert svc.status(sid)["todos"]["TODO-002"]["status"] == "failed"
+    assert [e.data.get("refused") for e in rt.events.read(sweep_id=sid)
+            if e.kind == "todo.failed" and e.todo_id == "TODO-002"] == [True]
