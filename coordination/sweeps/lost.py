@@ -42,29 +42,22 @@ def lease_lost(rt: Runtime, spec: SweepSpec, tid: str, cp: Checkpoint, now: floa
     verdict = lose_run(rt, spec, tid, token=str(cp.get("token")), now=now, why=why)
     if verdict in (LostVerdict.requeued, LostVerdict.poisoned):
         rt.metrics.count_lost(repo)
-    if verdict == LostVerdict.requeued:
-        rt.events.emit(EventKind.todo_lost, sweep_id=spec.sweep_id, todo_id=tid,
-                       worker=cp.get("worker"), reason=why,
-                       lost_runs=int(cp.get("lost_runs") or 0) + 1)
+    if verdict == LostVerdict.requeued:  # (todo.lost said by the script)
         resend(rt, spec, [tid])
         rt.events.emit(EventKind.supervisor_redispatched, sweep_id=spec.sweep_id, todo_id=tid,
                        reason=why)
     elif verdict == LostVerdict.poisoned:
-        poisoned(rt, spec, tid, worker=cp.get("worker"))
+        poisoned(rt, spec, tid)
 
 
-def poisoned(rt: Runtime, spec: SweepSpec, tid: str, *, worker: str | None = None,
+def poisoned(rt: Runtime, spec: SweepSpec, tid: str, *,
              level_done: bool | None = None, terminal: int | None = None,
              level: int | None = None) -> None:
     """After a todo ended ``failed`` for having lost too many runs (the script that
-    ended it, the lost-run script or the start script's takeover, also counted it and
-    wrote its seal): say so, then carry the sweep on. ``level``: its level index, when
-    the caller has it already."""
+    ended it, the lost-run script or the start script's takeover, also counted it,
+    wrote its seal and said it: ``todo.lost``, ``todo.failed``): carry the sweep on.
+    ``level``: its level index, when the caller has it already."""
     cp = rt.checkpoints.get(spec.sweep_id, tid) or Checkpoint(status=TodoStatus.failed)
-    rt.events.emit(EventKind.todo_lost, sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
-                   reason="lease expired", lost_runs=cp.get("lost_runs"))
-    rt.events.emit(EventKind.todo_failed, sweep_id=spec.sweep_id, todo_id=tid, worker=worker,
-                   reason=cp.get("reason"), attempts=cp.get("attempts"), poison=True)
     log.warning("sweep %s: %s failed: %s", spec.sweep_id, tid, cp.get("reason"))
     if level is None:
         level = level_index(spec, tid)

@@ -336,6 +336,20 @@ local function event(kind, sweep_id, todo_id, now)
   return {kind = kind, ts = now, sweep_id = sweep_id, todo_id = todo_id}
 end
 
+-- A todo ended 'failed' as poison (its runs lost too often: COORD_MAX_LOST_RUNS), said
+-- in the step that ends it (todo_lost.lua, todo_start.lua's takeover): its lost run
+-- (found so: `reason`), then its failure. Said after the step by its caller, a caller
+-- that died in between lost both.
+local function say_poisoned(sweep_id, todo_id, cp, reason, now)
+  local lost = event(EV.todo_lost, sweep_id, todo_id, now)
+  lost.worker, lost.reason, lost.lost_runs = cp.worker, reason, cp.lost_runs
+  emit(lost)
+  local failed = event(EV.todo_failed, sweep_id, todo_id, now)
+  failed.worker, failed.reason, failed.attempts = cp.worker, cp.reason, cp.attempts
+  failed.poison = true
+  emit(failed)
+end
+
 -- A repo's circuit breaker (hash: state, failures, opened_at, probe, probe_until).
 -- n = consecutive failed or lost todos that open it (0: the repo has no breaker).
 -- A failure counts one; it opens a closed breaker at n, and re-opens a half-open

@@ -17,7 +17,8 @@
 -- a live holder is never taken for dead); two supervisors counting one lost
 -- run twice (only the first sees 'running' with that token); and a poison
 -- todo looping forever (the count and the verdict are one step); a poison left
--- unsealed by a supervisor dying between its end and its seal (one step). The lease
+-- unsealed by a supervisor dying between its end and its seal (one step), or unsaid
+-- (todo.lost, and a poison's todo.failed, are written here too). The lease
 -- key is read from the checkpoint, not passed in KEYS (single Redis only, as
 -- in todo_start).
 local sweep, todo_id = KEYS[2], ARGV[11]
@@ -51,8 +52,12 @@ if limit > 0 and cp.lost_runs >= limit then
   load_counters(got, counters)
   ended(TS.failed, level)
   verdict = 'poisoned'
+  say_poisoned(ARGV[10], todo_id, cp, ARGV[6], now_n)
 else
   cp.status, cp.queued_at = TS.queued, now_n
+  local lost = event(EV.todo_lost, ARGV[10], todo_id, now_n)
+  lost.worker, lost.reason, lost.lost_runs = cp.worker, ARGV[6], cp.lost_runs
+  emit(lost)
 end
 put_cp(todo_id, cp)
 flush(sweep)

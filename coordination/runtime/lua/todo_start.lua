@@ -283,6 +283,7 @@ local function main()
       put_cp(todo_id, cp)
       local n, level_done = ended(TS.failed, level)
       flush(sweep)
+      say_poisoned(sweep_id, todo_id, cp, 'lease expired', now_n)
       return {'poisoned', n, level_done, opened and 1 or 0}
     end
     -- Counted (the run, and against the breaker) when the takeover happens: a

@@ -252,7 +252,40 @@ def test_poison_through_redelivery_takeover(rt: Runtime, tmp_path: Path) -> None
     cp = rt.checkpoints.get(sid, "TODO-001")
     assert cp["status"] == "failed" and "died 2 times" in cp["reason"] and "(last: w2)" in cp["reason"]
     assert rt.leases.holders("api", 1) == [None]  # the poisoned start took no slot
-    assert [e.data.get("reason") for e in events(rt, sid, "todo.lost")] == ["taken over"]
+    # the takeover said; then the poisoning start says the lost run and the failure itself
+    assert [(e.data.get("reason"), e.data.get("worker"), e.data.get("lost_runs"))
+            for e in events(rt, sid, "todo.lost")] == [
+        ("taken over", None, None), ("lease expired", "w2", 2)]
+    assert [e.data.get("poison") for e in events(rt, sid, "todo.failed")] == [True]
+
+
+def test_a_lost_run_and_a_poison_are_said_in_the_step_that_finds_them(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``todo.lost`` (a run put back), and a poison's ``todo.lost`` and ``todo.failed``
+    (a default webhook event), are written by the lost-run script: a supervisor dying
+    where it used to say them after the script leaves them said all the same."""
+    from coordination.runtime.events import EventLog
+
+    emit = EventLog.emit
+
+    def dies(self: EventLog, kind: str, **kw: Any) -> str:
+        if kind in ("todo.lost", "todo.failed"):
+            raise RuntimeError("the supervisor died where it said " + kind)
+        return emit(self, kind, **kw)
+
+    monkeypatch.setattr(EventLog, "emit", dies)
+    sid = start(rt, chain_catalog(tmp_path))
+    for _ in range(3):
+        try:
+            lose_run(rt, sid, "TODO-001", "api")
+        except RuntimeError:
+            pass
+    assert status(rt, sid, "TODO-001") == "failed"
+    assert [(e.data.get("lost_runs"), e.data.get("reason"), e.data.get("worker"))
+            for e in events(rt, sid, "todo.lost")] == [
+        (n, "lease expired", "w1") for n in (1, 2, 3)]
+    assert [(e.data.get("poison"), e.data.get("attempts"))
+            for e in events(rt, sid, "todo.failed")] == [(True, 3)]
 
 
 def test_start_retried_by_its_own_holder_is_not_busy(rt: Runtime, tmp_path: Path) -> None:
