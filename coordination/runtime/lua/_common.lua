@@ -365,6 +365,17 @@ local function breaker_failed(key, n, now)
   return fails, false
 end
 
+-- A failed or lost run counted against its repo's breaker (breaker_failed), said when
+-- it opened the breaker (repo.breaker_open, a default webhook event), in that step.
+local function breaker_failed_said(key, n, now, sweep_id, todo_id, repo)
+  local fails, opened = breaker_failed(key, n, now)
+  if opened then
+    local b = event(EV.repo_breaker_open, sweep_id, todo_id, now)
+    b.repo, b.failures = repo, fails
+    emit(b)
+  end
+end
+
 -- A todo of the repo succeeded: the count starts again and the breaker closes.
 -- Returns true when it was open or half-open (it closed now).
 local function breaker_succeeded(key, n)

@@ -35,12 +35,7 @@ if cp.token ~= ARGV[3] then return 'changed' end
 if cp.lease_key and redis.call('GET', cp.lease_key) == cp.token then return 'alive' end
 
 local now_n = tonumber(ARGV[5])
-local fails, opened = breaker_failed(KEYS[3], tonumber(ARGV[8]) or 0, now_n)
-if opened then
-  local b = event(EV.repo_breaker_open, ARGV[10], todo_id, now_n)
-  b.repo, b.failures = ARGV[9], fails
-  emit(b)
-end
+breaker_failed_said(KEYS[3], tonumber(ARGV[8]) or 0, now_n, ARGV[10], todo_id, ARGV[9])
 cp.lost_runs = (tonumber(cp.lost_runs) or 0) + 1
 cp.lost_at, cp.lost_reason = now_n, ARGV[6]
 local limit = tonumber(ARGV[4]) or 0

@@ -276,7 +276,7 @@ local function main()
     end
     cp.lost_runs = (tonumber(cp.lost_runs) or 0) + 1
     if max_lost > 0 and cp.lost_runs >= max_lost then
-      local _, opened = breaker_failed(breaker, brk_n, now_n)
+      breaker_failed_said(breaker, brk_n, now_n, sweep_id, todo_id, repo)
       cp.status, cp.reason = TS.failed, poison_reason(cp.lost_runs, cp.worker)
       cp.finished_at = now_n
       sealed(cp, seal_failed)
@@ -284,7 +284,7 @@ local function main()
       local n, level_done = ended(TS.failed, level)
       flush(sweep)
       say_poisoned(sweep_id, todo_id, cp, 'lease expired', now_n)
-      return {'poisoned', n, level_done, opened and 1 or 0}
+      return {'poisoned', n, level_done}
     end
     -- Counted (the run, and against the breaker) when the takeover happens: a
     -- delivery that has to wait for a slot first asks again, and must not count
@@ -371,7 +371,7 @@ local function main()
     put('started_at', now)
   end
   flush(sweep)
-  if taken_over then breaker_failed(breaker, brk_n, now_n) end
+  if taken_over then breaker_failed_said(breaker, brk_n, now_n, sweep_id, todo_id, repo) end
   if probe then
     redis.call('HSET', breaker, 'state', BS.half_open, 'probe', me,
       'probe_until', tostring(now_n + probe_for))

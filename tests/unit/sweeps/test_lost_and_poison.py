@@ -259,6 +259,32 @@ def test_poison_through_redelivery_takeover(rt: Runtime, tmp_path: Path) -> None
     assert [e.data.get("poison") for e in events(rt, sid, "todo.failed")] == [True]
 
 
+@pytest.mark.parametrize("max_lost", [2, 3])
+def test_a_takeover_that_opens_its_repos_breaker_says_so(rt: Runtime, tmp_path: Path,
+                                                         max_lost: int) -> None:
+    """A start taking a dead holder's run over counts the lost run against the repo's
+    breaker; when that opens it (here at the second takeover: 2 failures open it),
+    ``repo.breaker_open`` (a default webhook event) is said in the same step, whether
+    the takeover runs the todo (max_lost 3) or ends it poison (2). It opened the
+    breaker and said nothing."""
+    sid = start(rt, chain_catalog(tmp_path))
+
+    def started(worker: str, max_lost: int) -> Any:
+        return rt.transitions.start(sid, "TODO-001", repo="api", concurrency=1, preds=[],
+                                    worker=worker, now=time.time(), max_lost=max_lost,
+                                    breaker=(2, 60.0))
+
+    for n in (1, 2):
+        st = started(f"w{n}", 3)
+        assert st.verdict == "started" and st.lease is not None, st
+        rt.redis.delete(st.lease.key)  # that worker dies
+    assert events(rt, sid, "repo.breaker_open") == []  # (one takeover so far: 1 failure)
+    st = started("w3", max_lost)
+    assert st.verdict == ("poisoned" if max_lost == 2 else "started"), st
+    assert [(e.data.get("repo"), e.data.get("failures"), e.todo_id)
+            for e in events(rt, sid, "repo.breaker_open")] == [("api", 2, "TODO-001")]
+
+
 def test_a_lost_run_and_a_poison_are_said_in_the_step_that_finds_them(
         rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``todo.lost`` (a run put back), and a poison's ``todo.lost`` and ``todo.failed``
