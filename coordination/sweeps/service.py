@@ -223,12 +223,12 @@ class SweepService:
         what it runs, as its audit entry names it (default its plan)."""
         freezing.refuse_if_frozen(self.rt, f"start a sweep of {spec.plan or sweep_id}")
         self.publish_webhooks()
+        if trigger is not None and trigger.get("kind") != "cli":
+            self._audit_start(spec, sweep_id, trigger, name or spec.plan)
         if self.catalog_path is not None and kind != "run":  # run: not in the catalog
             # Before it starts: a read from now on looks for it (coordination.catalog.reads.live).
             live.mark(self.catalog_path, sweep_id, at=self.where(), plan=spec.plan,
                       todos=list(spec.todos))
-        if trigger is not None and trigger.get("kind") != "cli":
-            self._audit_start(spec, sweep_id, trigger, name or spec.plan)
         return steering.start(self.rt, spec, sweep_id, kind=kind, atomic=atomic,
                               trigger=trigger)
 
