@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from coordination.runtime.freeze import FreezeStore
     from coordination.runtime.history import RedisHistory
     from coordination.runtime.leases import LeaseManager
+    from coordination.runtime.gate_count import GateCounter
     from coordination.runtime.logs import LogStore
     from coordination.runtime.metrics import MetricCounters, MetricsReader
     from coordination.runtime.notify import Outbox
@@ -180,6 +181,13 @@ class Runtime:
         return Transitions(self.redis, self.keys, lease_ttl=self.settings.lease_ttl,
                            replicas=self.replicas,
                            seal_keys=lambda: self.settings.signing_keys)
+
+    @functools.cached_property
+    def gates(self) -> GateCounter:
+        from coordination.runtime.gate_count import GateCounter  # lazy: not for `sweep status`
+
+        return GateCounter(self.checkpoints, self.transitions, lambda: self.policy,
+                           lambda: self.settings.signing_keys)
 
     @functools.cached_property
     def breakers(self) -> Breakers:

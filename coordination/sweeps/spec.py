@@ -8,6 +8,7 @@ worker needs no catalog of its own.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from coordination.status import NOT_STARTED as NOT_STARTED  # re-exported for ol
 from coordination.status import SWEEP_ACTIVE as SWEEP_ACTIVE
 from coordination.status import SWEEP_LIVE as SWEEP_LIVE
 from coordination.status import TERMINAL as TERMINAL
-from coordination.trust.evidence import last_dispatch
+from coordination.trust.evidence import DIGEST_FIELDS, last_dispatch, spec_digest_of
 
 
 def _fields(obj: object) -> dict[str, object]:
@@ -243,6 +244,15 @@ class SweepSpec:
         self.strategy = _member(Strategy, self.strategy)
         self.mode = _member(Mode, self.mode)
         self.atomic = _member(Atomic, self.atomic or "")
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """sha256 of what the sweep runs (not of its run number or levels, which a resume
+        changes without changing what runs): :func:`coordination.trust.evidence.spec_digest_of`,
+        which the landing rule computes from the spec's JSON. A fact of the spec, computed
+        once, that gates' bindings and decisions are bound to."""
+        return spec_digest_of(self.plan, {t: {f: getattr(s, f) for f in DIGEST_FIELDS}
+                                          for t, s in self.todos.items()})
 
     def wait_timeout_of(self, todo_id: str) -> float | None:
         """Seconds ``todo_id`` may wait for a slot (its own, else the sweep's), or None."""

@@ -262,6 +262,19 @@ def spec_digest_of(plan: object, todos: Mapping[str, Mapping[str, Any]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def binding_refusal(sweep_id: str, todo_id: str, stored: object, binding: str) -> str | None:
+    """Why a gate whose checkpoint holds ``stored`` as its binding counts no vote, when
+    ``binding`` (:func:`binding_of`) is the one its signed spec gives; None: the same."""
+    held = str(stored or "")
+    if held == binding:
+        return None
+    return (f"gate {todo_id} of sweep {sweep_id}: the binding its checkpoint holds "
+            f"({held[:12] or 'none'}) is not the one the sweep's signed spec and its "
+            f"predecessors' outcomes give now ({binding[:12]}): the binding (rolled back to "
+            "the one older votes were cast under) or a predecessor's outcome was rewritten "
+            "in Redis by someone other than coord; no vote is counted under it")
+
+
 def votes_digest(votes: Mapping[str, Any], who: Any) -> str:
     """sha256 of the votes of ``who`` (person -> vote as stored, canonical JSON): a vote
     taken away or changed after the decision changes it."""

@@ -293,7 +293,7 @@ def python_emitters() -> dict[str, dict[str, set[str]]]:
     Python code: ``emit(EventKind.X, k=...)`` or ``prepare(...)``, an event a script writes
     with its change (the kind may be a local variable, a field
     a ``**kwargs`` passed on); a call ending todos as ``TodoStatus.X`` with ``event={...}``
-    (``todo.X``); a ``GateOpening``'s event (``gate.waiting``). What a worker's run ends
+    (``todo.X``); a ``GateOpening``'s or an ``Opening``'s event (``gate.waiting``). What a worker's run ends
     with (``Turn.finish(status, fields, event)``, the status known at run time) is not
     read here: tests/integration/test_event_fields.py sees it in a ledger."""
     from coordination.status import EventKind
@@ -306,7 +306,7 @@ def python_emitters() -> dict[str, dict[str, set[str]]]:
 
     for path in _python_files():
         text = path.read_text(encoding="utf-8")
-        if not any(word in text for word in ("EventKind", "GateOpening", "event=")):
+        if not any(word in text for word in ("EventKind", "Opening", "event=")):
             continue
         tree = ast.parse(text)
         scope = _Scope(tree)
@@ -329,9 +329,10 @@ def python_emitters() -> dict[str, dict[str, set[str]]]:
                     add(EventKind[m].value, where, fields)
                 continue
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if name == "GateOpening":
+            if name in _OPENINGS:  # (the event's place among its arguments)
+                at = _OPENINGS[name]
                 event = next((k.value for k in node.keywords if k.arg == "event"),
-                             node.args[4] if len(node.args) > 4 else None)
+                             node.args[at] if len(node.args) > at else None)
                 keys = _dict_keys(event)
                 if keys is not None:
                     add(EventKind.gate_waiting.value, where, keys)
@@ -424,6 +425,11 @@ def todo_end_kinds() -> list[str]:
 
     return [k.value for k in EventKind if k.value.startswith("todo.")
             and k.value.removeprefix("todo.") in {str(s) for s in TERMINAL}]
+
+
+#: The records a gate's opening is handed in, each with its event's place among its
+#: positional arguments (``gate.waiting``'s fields: runtime/transitions.py, runtime/gate_count.py).
+_OPENINGS = {"GateOpening": 4, "Opening": 2}
 
 
 def emitters() -> dict[str, dict[str, set[str]]]:

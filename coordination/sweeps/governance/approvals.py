@@ -290,7 +290,7 @@ def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Deci
     level = level_index(spec, todo_id)
     # (computed again from the signed spec, never taken from the checkpoint)
     binding = decisions.binding_over(spec, todo_id, facts.preds)
-    digest = decisions.spec_digest(spec)
+    digest = spec.digest
     rolled = decisions.binding_refusal(sweep_id, todo_id, cp.get("binding"), binding)
     if rolled:
         raise UsageError(rolled, hint=f"resume the sweep to open the gate again under its "

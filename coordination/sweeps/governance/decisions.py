@@ -62,37 +62,16 @@ def bindings(rt: Runtime, spec: SweepSpec, gate_ids: list[str]) -> dict[str, str
 def binding_over(spec: SweepSpec, gate_id: str, cps: Mapping[str, Mapping[str, Any]]) -> str:
     """The binding of gate ``gate_id`` over ``cps`` (its predecessors' checkpoints as
     read: :func:`evidence.binding_of`)."""
-    digest = spec_digest(spec)
-    return evidence.binding_of(digest, {p: cps.get(p, {}) for p in spec.todos[gate_id].preds
-                                        if p in spec.todos})
-
-
-def binding_refusal(sweep_id: str, todo_id: str, stored: object, binding: str) -> str | None:
-    """Why a gate whose checkpoint holds ``stored`` as its binding counts no vote, when
-    ``binding`` (:func:`bindings`) is the one its signed spec gives; None: the same."""
-    held = str(stored or "")
-    if held == binding:
-        return None
-    return (f"gate {todo_id} of sweep {sweep_id}: the binding its checkpoint holds "
-            f"({held[:12] or 'none'}) is not the one the sweep's signed spec and its "
-            f"predecessors' outcomes give now ({binding[:12]}): the binding (rolled back to "
-            "the one older votes were cast under) or a predecessor's outcome was rewritten "
-            "in Redis by someone other than coord; no vote is counted under it")
+    return evidence.binding_of(spec.digest, {p: cps.get(p, {}) for p in spec.todos[gate_id].preds
+                                             if p in spec.todos})
 
 
 def spec_digest(spec: SweepSpec) -> str:
-    """sha256 of what the sweep runs (not of its run number or levels, which a resume
-    changes without changing what runs): :func:`evidence.spec_digest_of`, which the
-    landing rule computes from the spec's JSON."""
-    cached: str | None = spec.__dict__.get("_digest")
-    if cached is None:
-        cached = evidence.spec_digest_of(spec.plan, {
-            t: {f: getattr(s, f) for f in evidence.DIGEST_FIELDS}
-            for t, s in spec.todos.items()})
-        spec.__dict__["_digest"] = cached
-    return cached
+    """sha256 of what the sweep runs: :attr:`SweepSpec.digest`."""
+    return spec.digest
 
 
+binding_refusal = evidence.binding_refusal
 votes_of_digest = evidence.votes_digest
 about = evidence.decision_about
 what = evidence.decision_what
@@ -108,7 +87,7 @@ def decision_refusal(policy: Policy, spec: SweepSpec, todo_id: str, cp: Mapping[
     if cp.get("status") != TodoStatus.succeeded:
         return None
     return evidence.decision_refusal(policy, spec.sweep_id, todo_id, cp, votes,
-                                     digest=spec_digest(spec), needed=_needed(spec, todo_id),
+                                     digest=spec.digest, needed=_needed(spec, todo_id),
                                      run=spec.run, last_run=spec.last_run(todo_id))
 
 
@@ -152,9 +131,9 @@ def _check(rt: Runtime, spec: SweepSpec, gates: Sequence[str], outcomes: Sequenc
     if not gates and not outcomes:
         return Refusals({}, {})
     policy = rt.policy
-    digest = spec_digest(spec) if gates else ""
-    last = {p: spec.last_run(p) for p in (*gates, *outcomes)}
     needed = {g: _needed(spec, g) for g in gates}
+    digest = spec.digest if gates else ""
+    last = {p: spec.last_run(p) for p in (*gates, *outcomes)}
     cps, votes = rt.checkpoints.evidence_read(spec.sweep_id, [*gates, *outcomes], gates)
     refused = Refusals({}, {})
     for g in gates:

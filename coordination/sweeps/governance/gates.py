@@ -27,11 +27,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from coordination.runtime.context import Runtime
-from coordination.sweeps.governance.decisions import bindings
-from coordination.runtime.transitions import GateOpening
+from coordination.runtime.gate_count import Opening
 from coordination.status import TodoStatus
+from coordination.sweeps.governance.decisions import bindings
+from coordination.sweeps.governance.votes import Approvers, count_of
 from coordination.sweeps.spec import SweepSpec
-from coordination.sweeps.governance.votes import Approvers, tally
 
 
 def reopened_by(rt: Runtime, spec: SweepSpec, rerun: Iterable[str]) -> list[str]:
@@ -64,24 +64,18 @@ def reopened_by(rt: Runtime, spec: SweepSpec, rerun: Iterable[str]) -> list[str]
 
 def open_gates(rt: Runtime, spec: SweepSpec, gate_ids: Iterable[str], *,
                allowed_from: tuple[TodoStatus, ...], now: float) -> list[tuple[str, int]]:
-    """Open ``gate_ids`` (in ``allowed_from``): each waits for its approvals;
-    returns ``(gate, approvals it keeps from an earlier opening)`` of those opened."""
-    ids = sorted(gate_ids)
-    if not ids:
-        return []
-    bound = bindings(rt, spec, ids)
+    """Open ``gate_ids`` (in ``allowed_from``): each waits for its approvals, bound to
+    its binding (:meth:`GateCounter.open <coordination.runtime.gate_count.GateCounter.open>`,
+    which counts the votes an earlier opening under it carried over); returns ``(gate,
+    approvals it keeps from an earlier opening)`` of those opened."""
     openings = []
-    for g in ids:
-        gate = spec.todos[g].gate
-        assert gate is not None  # (only gates are handed here)
-        expires = gate.get("expires")
-        openings.append(GateOpening(
-            g, bound[g], now + float(expires) if expires is not None else None,
-            int(gate.get("approvals") or 1),
-            {"from": list(gate.get("from") or []),
-             "on_expiry": gate.get("on_expiry") or "cancel"}))
-    opened = rt.transitions.open_gates(spec.sweep_id, openings, allowed_from=allowed_from,
-                                       now=now)
+    for g in sorted(gate_ids):
+        count = count_of(spec, g)
+        expires = count.gate.get("expires")
+        openings.append(Opening(
+            count, now + float(expires) if expires is not None else None,
+            {"from": list(count.gate.get("from") or []),
+             "on_expiry": count.gate.get("on_expiry") or "cancel"}))
     found: list[Approvers] = []
 
     def approvers() -> Approvers:  # (the catalog is read only when votes carry over)
@@ -89,7 +83,5 @@ def open_gates(rt: Runtime, spec: SweepSpec, gate_ids: Iterable[str], *,
             found.append(Approvers.of(spec.catalog))
         return found[0]
 
-    for g, given in opened:
-        if given:  # votes of an earlier opening under this binding: count those that
-            tally(rt, spec, g, approvers, may_pass=False)  # verify (passing: supervision)
-    return opened
+    return rt.gates.open(spec.sweep_id, openings, approvers, allowed_from=allowed_from,
+                         now=now)
