@@ -65,6 +65,8 @@ from coordination.trust.evidence import OUTCOME_FIELD, outcome_stamp
 if TYPE_CHECKING:
     from redis.typing import EncodableT
 
+    from coordination.runtime.events import Prepared
+
 
 def waiter_rank(rank: str, since: float, sweep_id: str, todo_id: str) -> str:
     """One waiter's member in a line: its rank, then age (who waits longest goes
@@ -443,15 +445,19 @@ class Transitions:
     def end(self, sweep_id: str, todos: Iterable[tuple[str, int]], status: TodoStatus,
             allowed_from: Iterable[TodoStatus], *, event: Mapping[str, object],
             now: float | None = None, run: int | None = None,
-            sweep_to: SweepMove | None = None) -> Ended:
+            sweep_to: SweepMove | None = None, said: Prepared | None = None) -> Ended:
         """End ``(todo, level)``s that are in ``allowed_from`` as ``status`` (see
         ``lua/todo_end.lua``), each written with its outcome seal for ``run`` (None:
         unsealed, as a todo of a spec that fails its check ends); ``event`` holds the
         reason and other event fields. ``sweep_to``: the sweep's own move, in the same
-        step (refused: nothing is written, and ``moved`` is False)."""
+        step (refused: nothing is written, and ``moved`` is False). ``said``: an event
+        of one of these todos (:meth:`EventLog.prepare`), written after theirs in the
+        same step if it ended that todo."""
         todos = list(todos)
         if not todos and sweep_to is None:
             return Ended(0, [], [])
+        if said is not None and said.streams != (self.keys.sweep_events(sweep_id),):
+            raise ValueError("an ending says only events of its sweep's todos")
 
         def sealed(t: str) -> str:
             stamp = self.seal(sweep_id, t, run, status)
@@ -463,7 +469,7 @@ class Transitions:
             [*self._ledger_args, str(status), json.dumps(sorted(str(s) for s in allowed_from)),
              sweep_id, encode(time.time() if now is None else now),
              json.dumps(event, separators=(",", ":")),
-             "" if sweep_to is None else sweep_to.arg(),
+             "" if sweep_to is None else sweep_to.arg(), "" if said is None else said.text,
              *(x for t, level in todos for x in (str(t), str(level), sealed(t)))],
         )
         return Ended(int(res[0]), list(json.loads(res[1])), [int(x) for x in json.loads(res[2])],

@@ -94,6 +94,7 @@ from coordination.sweeps.spec_store import level_index, load_spec, sweep_head
 from coordination.trust.signing import SpecRefused
 
 if TYPE_CHECKING:
+    from coordination.runtime.events import Prepared
     from coordination.sweeps import recording, rollback as rollbacks
 else:
     # Loaded on first use: what ends a sweep (its history record, an atomic sweep's
@@ -140,20 +141,24 @@ class Pass:
     outcomes: list[Outcome] = field(default_factory=list)  # for the metrics counters
 
     def end(self, todo_ids: list[str], status: TodoStatus, allowed_from: frozenset[TodoStatus],
-            *, event: dict[str, object], cascade: bool) -> list[str]:
-        """End not-running todos in one script call and put their changes on the list."""
-        return self.ended(todo_ids, status, allowed_from, event=event, cascade=cascade).todos
+            *, event: dict[str, object], cascade: bool, said: Prepared | None = None
+            ) -> list[str]:
+        """End not-running todos in one script call and put their changes on the list;
+        ``said``: an event of one of them, written in that call if it ended it."""
+        return self.ended(todo_ids, status, allowed_from, event=event, cascade=cascade,
+                          said=said).todos
 
     def ended(self, todo_ids: list[str], status: TodoStatus,
               allowed_from: frozenset[TodoStatus], *, event: dict[str, object],
-              cascade: bool, sweep_to: SweepMove | None = None) -> Ended:
+              cascade: bool, sweep_to: SweepMove | None = None,
+              said: Prepared | None = None) -> Ended:
         """As :meth:`end`, with the sweep's own move (``sweep_to``) in the same script
         call: refused, nothing is ended (``moved`` False)."""
         spec = self.spec
         # each todo's outcome sealed by the runtime for this run (the landing rule reads them)
         ended = self.rt.transitions.end(
             spec.sweep_id, [(t, level_index(spec, t)) for t in todo_ids], status, allowed_from,
-            event=event, run=spec.run, sweep_to=sweep_to)
+            event=event, run=spec.run, sweep_to=sweep_to, said=said)
         for i, t in enumerate(ended.todos):
             first = i == 0
             self.work.append(Change(

@@ -314,11 +314,15 @@ end
 -- stream, unpublished (the stream is the record; the channel only a live view).
 local EMITTED = {}
 
-local function emit(ev)
-  local text = cjson.encode(ev)
+-- An event of the sweep's stream held as its JSON text (made by EventLog.prepare).
+local function emit_text(text)
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', text)
   EMITTED[#EMITTED + 1] = '{"id":' .. jstr(id) .. ',' .. string.sub(text, 2)
   return id
+end
+
+local function emit(ev)
+  return emit_text(cjson.encode(ev))
 end
 
 -- Events one live message carries at most (a level of 10,000 queued todos: 10).

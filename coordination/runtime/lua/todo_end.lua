@@ -6,10 +6,11 @@
 -- ARGV[7] = event fields (JSON object; its 'reason' is also written to the
 -- checkpoint), ARGV[8] = the sweep's own move ('' : none; else a JSON object:
 -- "to", the status, "from", the statuses it may move from, "fields", record
--- field -> its value as the record keeps it, JSON text), then per todo: its id,
--- its level (-1: none) and its outcome seal (JSON, '' : none; Lua cannot compute
--- an HMAC, so the caller seals each todo's outcome, and it is written with the
--- status it seals).
+-- field -> its value as the record keeps it, JSON text), ARGV[9] = an event of
+-- one of these todos, its JSON text ('' : none), written after theirs if this call
+-- ended that todo, then per todo: its id, its level (-1: none) and its outcome seal
+-- (JSON, '' : none; Lua cannot compute an HMAC, so the caller seals each todo's
+-- outcome, and it is written with the status it seals).
 -- Returns {terminal count, ended ids (JSON), levels that just ended (JSON),
 -- 1 if the sweep moved (or no move was asked), 0 if its status was not one of
 -- "from": then nothing is written}.
@@ -20,7 +21,9 @@
 -- counters move in the same step as the status). With the sweep's move: a
 -- sweep ended (cancelled, past its deadline) with its todos that had not started
 -- still pending, read so by anyone between two writes, and left so for good by
--- an ender that died between them; and two enders both ending it.
+-- an ender that died between them; and two enders both ending it. With the
+-- event of ARGV[9]: what the ending says besides (a gate's gate.expired) lost by
+-- a caller that died after the ending, or said by two callers that both tried it.
 local sweep, new, now = KEYS[2], ARGV[3], ARGV[6]
 if not TERMINAL[new] then return redis.error_reply('not a terminal status: ' .. new) end
 local now_n = tonumber(now)
@@ -29,7 +32,7 @@ for _, s in ipairs(cjson.decode(ARGV[4])) do from[s] = true end
 local reason = cjson.decode(ARGV[7]).reason
 if reason == cjson.null then reason = nil end
 local todos, levels, seals = {}, {}, {}
-for j = 9, #ARGV, 3 do
+for j = 10, #ARGV, 3 do
   todos[#todos + 1] = ARGV[j]
   levels[#levels + 1] = tonumber(ARGV[j + 1])
   seals[#seals + 1] = ARGV[j + 2]
@@ -70,6 +73,12 @@ for _, todo_id in ipairs(done) do
   local ev = cjson.decode(ARGV[7])
   ev.kind, ev.ts, ev.sweep_id, ev.todo_id = 'todo.' .. new, now_n, ARGV[5], todo_id
   emit(ev)
+end
+if ARGV[9] ~= '' then
+  local about = cjson.decode(ARGV[9]).todo_id
+  for _, todo_id in ipairs(done) do
+    if todo_id == about then emit_text(ARGV[9]) end
+  end
 end
 local d, l = '[]', '[]'
 if #done > 0 then d = cjson.encode(done) end

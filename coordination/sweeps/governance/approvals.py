@@ -633,12 +633,12 @@ def expire(rt: Runtime, spec: SweepSpec, todo_id: str, now: float) -> bool:
     why = expiry_reason(todo_id, rt.checkpoints.get(spec.sweep_id, todo_id) or {}, needed,
                         on_expiry)
     p = Pass(rt, spec)
+    said = rt.events.prepare(EventKind.gate_expired, sweep_id=spec.sweep_id, todo_id=todo_id,
+                             on_expiry=on_expiry, reason=why)
     if not p.end([todo_id], TodoStatus.cancelled,
                  frozenset({TodoStatus.awaiting_approval}), event={"reason": why},
-                 cascade=True):
+                 cascade=True, said=said):
         return False
-    rt.events.emit(EventKind.gate_expired, sweep_id=spec.sweep_id, todo_id=todo_id,
-                   on_expiry=on_expiry, reason=why)
     log.warning("sweep %s: %s", spec.sweep_id, why)
     if on_expiry == "rollback":
         stop_run(p, why)

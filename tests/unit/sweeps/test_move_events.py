@@ -267,3 +267,42 @@ def test_an_ender_slower_than_a_resume_keeps_nothing_of_the_next_run(
     assert kinds.count(EventKind.sweep_cancelled) == 1
     assert kinds.index(EventKind.sweep_cancelled) < kinds.index(EventKind.sweep_queued, 1)
     assert sid in rt.checkpoints.active_sweeps()
+
+
+def test_an_expired_gate_says_so_however_soon_its_process_dies(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gate.expired`` (a default webhook event) is written by the script that ends
+    the gate: an expirer dying right after that ending (where it used to say it)
+    leaves it said, once, after the gate's ``todo.cancelled``; a second expirer ends
+    nothing and says nothing again."""
+    from coordination.sweeps.governance import approvals
+    from coordination.sweeps.progress import Pass
+    from coordination.sweeps.spec_store import load_spec
+
+    svc = SweepService(rt, write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "gate": {"approvals": 1, "expires": "1h"}},
+        {"id": "TODO-002", "repo": "api", "run": "true", "blocked_by": ["TODO-001"]}]))
+    sid = svc.start(PLAN)
+    assert svc.status(sid)["todos"]["TODO-001"]["status"] == "awaiting_approval"
+    spec = load_spec(rt, sid)
+    assert spec is not None
+    end = Pass.end
+
+    def ends_then_dies(self: Pass, *a: Any, **kw: Any) -> list[str]:
+        end(self, *a, **kw)
+        raise Died("right after the gate's ending")
+
+    monkeypatch.setattr(Pass, "end", ends_then_dies)
+    with pytest.raises(Died):
+        approvals.expire(rt, spec, "TODO-001", 0.0)
+    monkeypatch.setattr(Pass, "end", end)
+    assert svc.status(sid)["todos"]["TODO-001"]["status"] == "cancelled"
+    kinds = [(e.kind, e.todo_id) for e in rt.events.read(sweep_id=sid)
+             if e.kind in (EventKind.todo_cancelled, EventKind.gate_expired)]
+    assert kinds == [(EventKind.todo_cancelled, "TODO-001"),
+                     (EventKind.gate_expired, "TODO-001")]
+    [ev] = said(rt, sid, EventKind.gate_expired)
+    assert ev["on_expiry"] == "cancel"
+    assert ev["reason"].startswith("gate TODO-001 expired with 0 of 1 approvals")
+    assert approvals.expire(rt, spec, "TODO-001", 0.0) is False  # (another expirer)
+    assert len(said(rt, sid, EventKind.gate_expired)) == 1
