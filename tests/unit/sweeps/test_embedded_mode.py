@@ -156,7 +156,8 @@ def running(text: str) -> list[int]:
             if text in " ".join(p.info["cmdline"] or ())]
 
 
-WHO = "echo $PPID $(cut -d' ' -f4 /proc/$PPID/stat) > {out}"
+#: (written whole, then moved into place: a test waiting for the file reads it whole)
+WHO = "echo $PPID $(cut -d' ' -f4 /proc/$PPID/stat) > {out}.part && mv {out}.part {out}"
 
 
 @pytest.mark.parametrize("processes", [None, "0"])
