@@ -15,7 +15,11 @@ holds), and a count that passes the gate is sealed
 The caller hands the facts its sweep's spec gives (:class:`GateCount`); the
 sweeps' governance (:mod:`coordination.sweeps.governance`) decides when to count:
 a gate opened with votes carried over, a supervision pass settling the votes that
-changed. A person's own vote is :mod:`coordination.sweeps.governance.approvals`.
+changed (:meth:`GateCounter.count`), a person's vote
+(:meth:`GateCounter.cast`: the vote made, signed and sealed by
+:mod:`coordination.sweeps.governance.approvals`, which checks who may decide first
+and says why a vote was refused). No other place seals a gate's decision
+(``tests/unit/sweeps/test_one_door.py``).
 """
 
 from __future__ import annotations
@@ -23,12 +27,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from coordination.runtime.checkpoints import CheckpointStore
 from coordination.runtime.transitions import GateDecision, GateOpening, Transitions, votes_digest
 from coordination.status import TodoStatus
-from coordination.trust.approvers import START_FIELDS, Approvers, starter_of, verified, votes_of
+from coordination.trust.approvers import (
+    START_FIELDS,
+    Approvers,
+    Starter,
+    starter_of,
+    verified,
+    votes_of,
+)
 from coordination.trust.evidence import (
     BINDING_FIELDS,
     OUTCOME_FIELD,
@@ -72,6 +83,31 @@ class Opening:
     count: GateCount
     expires_at: float | None
     event: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """A person's vote on a waiting gate (:meth:`GateCounter.cast`): who, ``approve`` or
+    ``reject``, the vote as its votes field keeps it (made, signed and sealed by the
+    caller), the comment."""
+
+    who: str
+    decision: str
+    vote: Mapping[str, Any]
+    comment: str = ""
+
+
+class Cast(NamedTuple):
+    """What a ballot came to: the decide script's answer (None: the ballot was
+    refused), the votes the count refused (why each), and why the ballot was refused
+    (``refusal``: ``already`` approved, ``detail`` the approvals it had; ``not_counted``,
+    ``detail`` why; ``not_waiting``, ``detail`` the gate's status; ``reopened`` for
+    another binding meanwhile; ``kept_changing``; ``""``: recorded)."""
+
+    decision: GateDecision | None
+    refused: list[str]
+    refusal: str = ""
+    detail: str = ""
 
 
 class GateCounter:
@@ -159,3 +195,46 @@ class GateCounter:
                 log.warning("sweep %s: %s", sweep_id, why)
             return got
         return None
+
+    def cast(self, facts: GateCount, ballot: Ballot, approvers: Approvers, started_by: Starter,
+             *, binding: str, raw: str) -> Cast:
+        """Record ``ballot`` on the waiting gate ``facts.todo_id``, counted with the votes it
+        has (``raw``: its votes field as read with the predecessors ``binding`` was
+        computed over): every vote verified, the count sealed when it passes the gate,
+        handed to ``lua/gate_decide.lua`` with the votes it was made over; read, verified
+        and tried again when they changed meanwhile. Refused (nothing recorded) when its
+        approver approved already, or their vote would not count."""
+        sweep_id, todo_id, who = facts.sweep_id, facts.todo_id, ballot.who
+        approve = ballot.decision == "approve"
+        policy = self.policy()
+        for _ in range(ATTEMPTS):
+            had = votes_of(raw)
+            if approve and who in had:  # (a forged one is replaced, not kept)
+                before, _r, _w = verified(sweep_id, todo_id, facts.gate, binding, had,
+                                          started_by=started_by, approvers=approvers,
+                                          policy=policy)
+                if who in before:
+                    return Cast(None, [], "already", str(len(before)))
+            votes = {**had, who: ballot.vote}
+            users, refused, by_whom = verified(sweep_id, todo_id, facts.gate, binding, votes,
+                                               started_by=started_by, approvers=approvers,
+                                               policy=policy)
+            if approve and who in by_whom:
+                return Cast(None, refused, "not_counted", by_whom[who])
+            sealed = (decision_stamp(list(self.seal_keys()), sweep_id, todo_id, facts.digest,
+                                     binding, facts.run, users, votes)
+                      if approve and len(users) >= facts.needed else None)
+            got = self.transitions.decide_gate(
+                sweep_id, todo_id, who=who, decision=ballot.decision, vote=ballot.vote,
+                binding=binding, seen=raw, counted=users, refused=refused,
+                comment=ballot.comment, level=facts.level, successors=facts.successors,
+                sealed=sealed)
+            if got.verdict != "changed":
+                return Cast(got, refused)
+            cp, raw = self.checkpoints.gate_read(sweep_id, todo_id)
+            status = str((cp or {}).get("status") or TodoStatus.pending)
+            if cp is None or status != TodoStatus.awaiting_approval:
+                return Cast(None, [], "not_waiting", status)
+            if str(cp.get("binding") or "") != binding:
+                return Cast(None, [], "reopened")
+        return Cast(None, [], "kept_changing")

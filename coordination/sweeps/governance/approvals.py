@@ -20,13 +20,14 @@ the checks that need no race (is it a gate, is it waiting, may this person decid
   sealed. Without the file, who approves is whoever ``COORD_USER`` says (a note
   says so).
 
-Lua cannot check a signature, so the count is made here over the votes that verify
-(:func:`verified`) and handed to ``lua/gate_decide.lua`` with the votes it was made
-over: the script records the vote and passes the gate only if the votes and the
-binding are still exactly those (compare-and-set); else this reads, verifies and
-tries again. So two approvers at once never both pass or both miss the gate, and a
-forged or copied vote is refused by name (who, gate, sweep) in the answer, in the
-gate's ``refused`` (status) and in the log. A gate that passes ends ``succeeded``, a
+Lua cannot check a signature, so the runtime counts the vote with the others, over
+the votes that verify (:meth:`~coordination.runtime.gate_count.GateCounter.cast`), and
+hands the count to ``lua/gate_decide.lua`` with the votes it was made over: the
+script records the vote and passes the gate only if the votes and the binding are
+still exactly those (compare-and-set); else it reads, verifies and tries again. So
+two approvers at once never both pass or both miss the gate, and a forged or copied
+vote is refused by name (who, gate, sweep) in the answer, in the gate's ``refused``
+(status) and in the log. A gate that passes ends ``succeeded``, a
 rejected one ``failed``, and the progression carries the sweep on from there.
 
 Every decision is in the sweep's events (``gate.approved``, ``gate.rejected``, then
@@ -53,6 +54,7 @@ from typing import Any, TypedDict
 
 from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import Runtime
+from coordination.runtime.gate_count import Ballot, Cast
 from coordination.runtime.sweep_fields import Checkpoint
 from coordination.runtime.transitions import GateDecision
 from coordination.status import EventKind, SweepStatus, TodoStatus
@@ -68,10 +70,10 @@ from coordination.sweeps.progress import (
 from coordination.sweeps.reading import record as sweep_record
 from coordination.sweeps.spec import GateSpec, Mode, SweepSpec
 from coordination.sweeps.spec_store import level_index, load_spec
-from coordination.sweeps.governance.votes import ATTEMPTS, Approvers, about, tally, verified, votes_of
+from coordination.sweeps.governance.votes import Approvers, about, count_of, tally
 from coordination.trust import sshsig
 from coordination.trust.approvers import START_FIELDS, START_OVER, Starter, starter_of
-from coordination.trust.evidence import EvidenceKind, decision_stamp, policy_of, seal
+from coordination.trust.evidence import EvidenceKind, seal
 
 log = logging.getLogger("coord.approvals")
 
@@ -123,10 +125,14 @@ def _gate_in(spec: SweepSpec, todo_id: str) -> GateSpec:
 def _waiting(cp: Checkpoint | None, sweep_id: str, todo_id: str) -> Checkpoint:
     status = str((cp or {}).get("status") or TodoStatus.pending)
     if cp is None or status != TodoStatus.awaiting_approval:
-        raise UsageError(f"{todo_id} of sweep {sweep_id} is {status}, not awaiting approval",
-                         hint="a gate waits once its predecessors succeeded, until it is "
-                         "approved, rejected or expires")
+        raise _not_waiting(sweep_id, todo_id, status)
     return cp
+
+
+def _not_waiting(sweep_id: str, todo_id: str, status: str) -> UsageError:
+    return UsageError(f"{todo_id} of sweep {sweep_id} is {status}, not awaiting approval",
+                      hint="a gate waits once its predecessors succeeded, until it is "
+                      "approved, rejected or expires")
 
 
 @dataclass
@@ -273,24 +279,20 @@ Signed = tuple[str, str, sshsig.Tree]
 
 def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Decided:
     """``v`` decides one gate: the checks (waiting, ``from:``, the starter, the
-    signature), then the vote counted and recorded (compare-and-set). ``signed``:
-    its signature made beforehand with others', used if the gate's binding is still
-    the one it was made for (else it is signed on its own)."""
+    signature), then the vote counted and recorded by the runtime
+    (:meth:`~coordination.runtime.gate_count.GateCounter.cast`: a compare-and-set).
+    ``signed``: its signature made beforehand with others', used if the gate's binding
+    is still the one it was made for (else it is signed on its own)."""
     rt, sweep_id, who, decision, spec = v.rt, v.sweep_id, v.who, v.decision, v.spec
     gate = _gate_in(spec, todo_id)
+    count = count_of(spec, todo_id)
     # The gate, its votes and its predecessors in one read, as of one instant: the
     # binding the vote is signed over is the one of the votes it is counted with.
-    facts = rt.checkpoints.count_read(
-        sweep_id, todo_id, [p for p in spec.todos[todo_id].preds if p in spec.todos], ())
+    facts = rt.checkpoints.count_read(sweep_id, todo_id, count.preds, ())
     cp, raw = _waiting(facts.checkpoint, sweep_id, todo_id), facts.votes
-    needed = int(gate.get("approvals") or 1)
     approvers, started_by = _may_decide(v, todo_id, gate)
-    policy = policy_of(rt.settings)
-    succs = spec.sent_on_finish(todo_id)
-    level = level_index(spec, todo_id)
     # (computed again from the signed spec, never taken from the checkpoint)
     binding = decisions.binding_over(spec, todo_id, facts.preds)
-    digest = spec.digest
     rolled = decisions.binding_refusal(sweep_id, todo_id, cp.get("binding"), binding)
     if rolled:
         raise UsageError(rolled, hint=f"resume the sweep to open the gate again under its "
@@ -298,49 +300,31 @@ def _decide_gate(v: _Voter, todo_id: str, signed: Signed | None = None) -> _Deci
     vote = _vote(rt, sweep_id, todo_id, binding, who, decision, v.comment, v.via, approvers,
                  gate, started_by,
                  signed=signed if signed is not None and signed[0] == binding else None)
-    for _ in range(ATTEMPTS):
-        had = votes_of(raw)
-        if decision == "approve" and who in had:  # (a forged one is replaced, not kept)
-            before, _r, _w = verified(sweep_id, todo_id, gate, binding, had,
-                                      started_by=started_by, approvers=approvers,
-                                      policy=policy)
-            if who in before:
-                raise UsageError(f"{who} approved {todo_id} already ({len(before)} of "
-                                 f"{needed}); its {needed} approvals must come from "
-                                 "different people", hint="ask another approver")
-        votes = {**had, who: vote}
-        users, refused, by_whom = verified(sweep_id, todo_id, gate, binding, votes,
-                                           started_by=started_by, approvers=approvers,
-                                           policy=policy)
-        if decision == "approve" and who in by_whom:
-            raise UsageError(f"{who}'s approval of {todo_id} does not count: "
-                             f"{by_whom[who]}", hint="ask another approver")
-        # the decision sealed, should this count pass the gate (what follows checks it)
-        sealed = (decision_stamp(rt.settings.signing_keys, spec.sweep_id, todo_id, digest,
-                                 binding, spec.run, users, votes)
-                  if decision == "approve" and len(users) >= needed else None)
-        got = rt.transitions.decide_gate(sweep_id, todo_id, who=who, decision=decision,
-                                         vote=vote, binding=binding, seen=raw,
-                                         counted=users, refused=refused, comment=v.comment,
-                                         level=level, successors=succs, sealed=sealed)
-        if got.verdict != "changed":
-            break
-        cp, raw = _gate_waiting(rt, sweep_id, todo_id)
-        if str(cp.get("binding") or "") != binding:
-            raise UsageError(f"{todo_id} of sweep {sweep_id} was opened again meanwhile, "
-                             "for another binding (what it approves changed)",
-                             hint=f"see `coord sweep status {sweep_id}`, then decide again")
-    else:
-        raise UsageError(f"{todo_id} of sweep {sweep_id}: the votes kept changing while "
-                         f"this {decision} was counted", hint="decide again")
-    return _recorded(v, todo_id, got, level, needed, refused)
+    cast = rt.gates.cast(count, Ballot(who, decision, vote, v.comment), approvers, started_by,
+                         binding=binding, raw=raw)
+    if cast.decision is None:
+        raise _refused(cast, v, todo_id, count.needed)
+    return _recorded(v, todo_id, cast.decision, count.level, count.needed, cast.refused)
 
 
-def _gate_waiting(rt: Runtime, sweep_id: str, todo_id: str) -> tuple[Checkpoint, str]:
-    """The gate's checkpoint and its votes as stored, read together; refused unless it
-    awaits approval."""
-    cp, raw = rt.checkpoints.gate_read(sweep_id, todo_id)
-    return _waiting(cp, sweep_id, todo_id), raw
+def _refused(cast: Cast, v: _Voter, todo_id: str, needed: int) -> UsageError:
+    """Why ``v``'s ballot on ``todo_id`` was refused (nothing recorded), said to them."""
+    who, sweep_id = v.who, v.sweep_id
+    if cast.refusal == "already":
+        return UsageError(f"{who} approved {todo_id} already ({cast.detail} of {needed}); its "
+                          f"{needed} approvals must come from different people",
+                          hint="ask another approver")
+    if cast.refusal == "not_counted":
+        return UsageError(f"{who}'s approval of {todo_id} does not count: {cast.detail}",
+                          hint="ask another approver")
+    if cast.refusal == "not_waiting":
+        return _not_waiting(sweep_id, todo_id, cast.detail)
+    if cast.refusal == "reopened":
+        return UsageError(f"{todo_id} of sweep {sweep_id} was opened again meanwhile, for "
+                          "another binding (what it approves changed)",
+                          hint=f"see `coord sweep status {sweep_id}`, then decide again")
+    return UsageError(f"{todo_id} of sweep {sweep_id}: the votes kept changing while this "
+                      f"{v.decision} was counted", hint="decide again")
 
 
 def _recorded(v: _Voter, todo_id: str, got: GateDecision, level: int, needed: int,

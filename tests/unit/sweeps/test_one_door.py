@@ -136,3 +136,32 @@ def test_what_is_no_ending_passes() -> None:
     assert endings("rt.checkpoints.set_status_if(s, t, TodoStatus.queued, {TodoStatus.queued})\n"
                    "cp.get(OUTCOME_FIELD)\nturn.finish(TodoStatus.failed, {}, {})\n"
                    "from coordination.sweeps.progress import end_todos\n") == []
+
+
+#: Where a gate's decision is counted and sealed: the runtime's count of its votes.
+COUNTER = Path("coordination/runtime/gate_count.py")
+
+
+def decisions(source: str, name: str = "<source>") -> list[str]:
+    """Where ``source`` seals a gate's decision (``decision_stamp``) or runs the script
+    that records a count (``decide_gate``): one line each, with its line."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename=name)):
+        if isinstance(node, ast.Call):
+            f = node.func
+            callee = f.id if isinstance(f, ast.Name) else f.attr if isinstance(
+                f, ast.Attribute) else ""
+            if callee in ("decision_stamp", "decide_gate"):
+                found.append(f"{node.lineno}: {callee}")
+    return found
+
+
+def test_no_place_but_the_runtimes_count_seals_a_gates_decision() -> None:
+    """A gate's votes are verified, counted, sealed and recorded in one place (a
+    supervision pass's count, a gate opened again, a person's vote): a second place
+    could record a count it did not verify, or seal one."""
+    found = [f"{path}:{what}" for path in sources() if path != COUNTER
+             for what in decisions((ROOT / path).read_text(), str(path))]
+    assert found == [], "\n".join(found + [f"(a gate's count goes through {COUNTER})"])
+    counter = " ".join(decisions((ROOT / COUNTER).read_text(), str(COUNTER)))
+    assert "decision_stamp" in counter and "decide_gate" in counter
