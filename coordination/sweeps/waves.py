@@ -217,16 +217,16 @@ def halt_wave(rt: Runtime, spec: SweepSpec, k: int, verdict: str, *,
     not atomic halts nothing: the sweep ends."""
     wave = spec.waves[k]
     why = f"wave {wave.name} missed its criteria: {verdict}"
-    if not rt.checkpoints.move_wave(spec.sweep_id, (k, RUNNING), wave_state=HALTED,
-                                    wave_reason=why):
-        return
     last = k == len(spec.waves) - 1
     action = "rollback" if stop else ("none" if last else "pause")
-    # The event stays between the wave's write and the sweep's: a pass that runs there
-    # must finish the halt, never accept it (tests/unit/sweeps/test_wave_halts.py runs
-    # one from this emit).
-    rt.events.emit(EventKind.wave_halted, sweep_id=spec.sweep_id, wave=wave.name, index=k,
-                   reason=why, action=action)
+    said = rt.events.prepare(EventKind.wave_halted, sweep_id=spec.sweep_id, todo_id=None,
+                             wave=wave.name, index=k, reason=why, action=action)
+    # Said with the wave's write; the sweep's pause or stop is a second write: a pass
+    # that runs between them must finish the halt, never accept it
+    # (tests/unit/sweeps/test_wave_halts.py runs one there).
+    if not rt.checkpoints.move_wave(spec.sweep_id, (k, RUNNING), said, wave_state=HALTED,
+                                    wave_reason=why):
+        return
     log.warning("sweep %s: %s (%s)", spec.sweep_id, why, action)
     _halted(rt, spec, k, why, stop=stop)
 

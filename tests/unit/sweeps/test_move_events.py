@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(60)
 
 #: The events a sweep's moves say (a pause, an unpause, an end, a resume, a rollback).
 MOVES = {EventKind.sweep_paused, EventKind.sweep_unpaused, EventKind.sweep_finished,
-         EventKind.sweep_queued, EventKind.sweep_rolling_back}
+         EventKind.sweep_queued, EventKind.sweep_rolling_back, EventKind.wave_halted}
 
 
 class Died(Exception):
@@ -119,8 +119,9 @@ def test_an_end_a_resume_and_a_rollback_say_so_however_soon_their_process_dies(
 
 def test_a_halted_waves_pause_and_its_unpause_say_so_in_order(
         rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The halt pauses the sweep (``sweep.paused``, naming the wave); the unpause that
-    accepts the halt says the wave done, then itself, with its one write."""
+    """The halt says so with the wave's write (``wave.halted``), and pauses the sweep
+    (``sweep.paused``, naming the wave); the unpause that accepts the halt says the
+    wave done, then itself, with its one write."""
     from workers.embedded import embedded_workers
 
     cat = with_plan(write_catalog(tmp_path / "eco", [
@@ -134,6 +135,8 @@ def test_a_halted_waves_pause_and_its_unpause_say_so_in_order(
     with embedded_workers(rt, repos_of(svc)):
         sid = svc.start(PLAN)
         wait_for(lambda: svc.status(sid)["status"] == "paused", 30, "the halt's pause")
+        assert [(e["wave"], e["action"]) for e in said(rt, sid, EventKind.wave_halted)] == [
+            ("api", "pause")]
         assert [e.get("wave") for e in said(rt, sid, EventKind.sweep_paused)] == ["api"]
         moved(lambda: svc.unpause(sid))
         kinds = [(e.kind, e.data.get("wave")) for e in rt.events.read(sweep_id=sid)]

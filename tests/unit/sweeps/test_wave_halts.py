@@ -17,10 +17,11 @@ import pytest
 
 from coordination.cli.sweep_render import wave_line
 from coordination.runtime.context import Runtime
-from coordination.runtime.events import EventLog
 from coordination.status import EventKind
 from coordination.sweeps import SweepService
+from coordination.sweeps import waves
 from coordination.sweeps.progress import advance_waves
+from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
 from tests.unit.support.sweeps import PLAN, repos_of, with_plan, write_catalog
 
@@ -43,20 +44,19 @@ def catalog(tmp_path: Path, halting: str) -> Path:
 
 
 def pass_between_the_halts_writes(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """After the halter records the wave halted (its event follows its write) and
-    before it pauses or stops the sweep, run another pass; the sweeps it ran in."""
-    emit, seen = EventLog.emit, []
+    """After the halter records the wave halted (its event with its write) and before
+    it pauses or stops the sweep, run another pass; the sweeps it ran in."""
+    halted, seen = waves._halted, []
 
-    def emit_then_pass(self: EventLog, kind: str, **kw: Any) -> str:
-        out = emit(self, kind, **kw)
-        if kind == EventKind.wave_halted and not seen:
-            seen.append(str(kw["sweep_id"]))
-            spec = load_spec(rt, seen[0])
-            assert spec is not None
+    def pass_then_halt(rt_: Runtime, spec: SweepSpec, k: int, why: str, **kw: Any) -> None:
+        if not seen:  # (the halter's: the pass's own goes on as it is)
+            seen.append(spec.sweep_id)
+            assert [e.kind for e in rt.events.read(sweep_id=spec.sweep_id)
+                    if e.kind == EventKind.wave_halted] == [EventKind.wave_halted]
             advance_waves(rt, spec)
-        return out
+        halted(rt_, spec, k, why, **kw)
 
-    monkeypatch.setattr(EventLog, "emit", emit_then_pass)
+    monkeypatch.setattr(waves, "_halted", pass_then_halt)
     return seen
 
 
