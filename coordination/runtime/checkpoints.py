@@ -448,10 +448,22 @@ class CheckpointStore:
         return out
 
     def set_unattended_marks(self, sweep_id: str,
-                             marks: dict[str, tuple[float, bool] | None]) -> None:
-        """Set (or, None, clear) repos' unattended marks."""
-        self.update_sweep(sweep_id, **{f"unattended:{r}": None if m is None else list(m)
-                                       for r, m in marks.items()})
+                             marks: dict[str, tuple[float, bool] | None],
+                             said: Prepared | None = None) -> None:
+        """Set (or, None, clear) repos' unattended marks, with ``said`` (the
+        ``repo.unattended`` of the marks that say it was said: :meth:`EventLog.prepare`)
+        in the same step (MULTI/EXEC): a pass dying in between neither loses it nor
+        leaves it to be said again."""
+        fields = {f"unattended:{r}": None if m is None else list(m) for r, m in marks.items()}
+        if said is None:
+            self.update_sweep(sweep_id, **fields)
+            return
+        check_record_fields(fields)
+
+        def write(pipe: redis.client.Pipeline) -> None:
+            pipe.hset(self.keys.sweep(sweep_id), mapping=_mapping(fields))
+
+        lua("event_emit").in_transaction(self.r, write, said.keys(), said.args())
 
     def queued_task_ids(self, queues: Iterable[str],
                         lists: Iterable[tuple[str, int]] = ()) -> set[str]:

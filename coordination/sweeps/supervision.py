@@ -31,6 +31,7 @@ import time
 
 from coordination.runtime.breakers import release_count
 from coordination.runtime.context import Runtime
+from coordination.runtime.events import Prepared
 from coordination.runtime.sweep_fields import Checkpoint, SweepRecord
 from coordination.status import (
     NOT_STARTED,
@@ -269,6 +270,8 @@ def note_unattended(rt: Runtime, spec: SweepSpec, status: dict[str, TodoStatus],
     live = rt.workers.per_repo()
     marks = rt.checkpoints.unattended_marks(spec.sweep_id, waiting)
     said: list[str] = []
+    saying: Prepared | None = None  # (written with the marks: said once)
+    queued: dict[str, int] = {}
     changes: dict[str, tuple[float, bool] | None] = {}
     for repo in waiting:
         mark = marks.get(repo)  # (since, said)
@@ -282,15 +285,18 @@ def note_unattended(rt: Runtime, spec: SweepSpec, status: dict[str, TodoStatus],
             changes[repo] = (mark[0], True)
             todos = sorted(t for t, st in status.items()
                            if spec.todos[t].repo == repo and st == TodoStatus.queued)
-            rt.events.emit(EventKind.repo_unattended, sweep_id=spec.sweep_id, repo=repo,
-                           waiting_for=round(now - mark[0], 1), todos=todos[:20],
-                           queued=len(todos),
-                           hint=f"start one: coord worker --repo {repo}")
-            log.warning("sweep %s: %d queued todo(s) of %s and no live worker serves it",
-                        spec.sweep_id, len(todos), repo)
+            ev = rt.events.prepare(EventKind.repo_unattended, sweep_id=spec.sweep_id,
+                                   repo=repo, waiting_for=round(now - mark[0], 1),
+                                   todos=todos[:20], queued=len(todos),
+                                   hint=f"start one: coord worker --repo {repo}")
+            saying = ev if saying is None else saying.then(ev)
             said.append(repo)
+            queued[repo] = len(todos)
     if changes:
-        rt.checkpoints.set_unattended_marks(spec.sweep_id, changes)
+        rt.checkpoints.set_unattended_marks(spec.sweep_id, changes, saying)
+    for repo in said:
+        log.warning("sweep %s: %d queued todo(s) of %s and no live worker serves it",
+                    spec.sweep_id, queued[repo], repo)
     return said
 
 

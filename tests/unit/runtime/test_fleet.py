@@ -281,3 +281,32 @@ def test_queued_todos_of_a_repo_nobody_serves_are_said_once(rt: Runtime, tmp_pat
     [ev] = events(rt, spec.sweep_id, "repo.unattended")
     assert ev.data["repo"] == "api" and ev.data["todos"] == ["TODO-001"]
     assert "coord worker --repo api" in ev.data["hint"]
+
+
+def test_an_unattended_repo_is_said_with_its_mark_however_its_pass_dies(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``repo.unattended`` (a default webhook event) and the mark that says it was said
+    are one write: a pass that dies where it writes the marks has said nothing, and the
+    next pass says it once (said first, it was said again by every pass after a death
+    there, each a webhook)."""
+    from coordination.runtime.checkpoints import CheckpointStore
+
+    spec = queued_spec(rt, fleet_catalog(tmp_path, [
+        {"id": "TODO-001", "repo": "api", "run": "true"}]))
+    st = {t: TodoStatus.queued for t in spec.todos}
+    now, after = time.time(), rt.settings.unattended_after
+    assert note_unattended(rt, spec, st, now) == []  # the clock starts
+    marked = CheckpointStore.set_unattended_marks
+
+    def dies(*_: object, **__: object) -> None:
+        raise RuntimeError("the pass died where it writes the marks")
+
+    monkeypatch.setattr(CheckpointStore, "set_unattended_marks", dies)
+    with pytest.raises(RuntimeError, match="died"):
+        note_unattended(rt, spec, st, now + after)
+    monkeypatch.setattr(CheckpointStore, "set_unattended_marks", marked)
+    assert events(rt, spec.sweep_id, "repo.unattended") == []
+    assert note_unattended(rt, spec, st, now + after + 1) == ["api"]
+    assert note_unattended(rt, spec, st, now + after + 2) == []
+    [ev] = events(rt, spec.sweep_id, "repo.unattended")
+    assert ev.data["repo"] == "api" and ev.data["queued"] == 1
