@@ -24,8 +24,7 @@ from coordination.cli.render import console, esc, json_option, print_json, table
 from coordination.jsonable import dumps
 from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
-from coordination.status import SWEEP_LIVE
-from coordination.sweeps import SweepService, ended_by
+from coordination.sweeps import SweepService, ended_by, over
 from coordination.sweeps.service import about_todo
 
 
@@ -95,9 +94,9 @@ def events(obj: Context, sweep_id: str | None, todo: str | None, follow: bool,
         rec = svc.record(sweep_id)  # unknown: exit 2
         if todo is not None:
             svc.check_todo(rec, todo)  # not in it: exit 2
-    # An ended sweep's end may be before the events shown: show them and stop there.
-    ended = (follow and sweep_id is not None and limit is not None
-             and svc.record(sweep_id).get("status") not in SWEEP_LIVE)
+    # An ended sweep's end (said: over) may be before the events shown: show them and
+    # stop there.
+    ended = follow and sweep_id is not None and limit is not None and over(rt, sweep_id)
     if not follow:
         _past(svc, sweep_id, todo, limit, as_json)
         return

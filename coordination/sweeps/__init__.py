@@ -34,14 +34,14 @@ if TYPE_CHECKING:
     from coordination.sweeps.reading import RECENT, iso
     from coordination.sweeps.service import TERMINAL, SweepService, sweep_deadline, unattended
     from coordination.sweeps.spec import STRATEGIES
-    from coordination.sweeps.waiting import ended_by
+    from coordination.sweeps.waiting import ended_by, over
 
 # Loaded on first use: importing one submodule (``sweeps.reading`` for ``sweep status``)
 # runs this file first, and the facade would pull in every other module with it.
 __getattr__, __dir__ = lazy_exports(__name__, {
     "RECENT": "reading", "iso": "reading", "TERMINAL": "service",
     "SweepService": "service", "sweep_deadline": "service", "unattended": "service",
-    "STRATEGIES": "spec", "ended_by": "waiting"})
+    "STRATEGIES": "spec", "ended_by": "waiting", "over": "waiting"})
 
 
 def new_sweep_id(plan_id: str) -> str:
@@ -52,4 +52,4 @@ def new_sweep_id(plan_id: str) -> str:
     return make(plan_id)
 
 __all__ = ["RECENT", "STRATEGIES", "TERMINAL", "SweepService", "ended_by", "iso", "new_sweep_id",
-           "sweep_deadline", "unattended"]
+           "over", "sweep_deadline", "unattended"]

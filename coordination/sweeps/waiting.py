@@ -59,6 +59,16 @@ def ended_by(rt: Runtime, sweep_id: str, event: Event) -> bool:
     return run is None or int(str(run)) == int(rec.get("run") or 0)
 
 
+def over(rt: Runtime, sweep_id: str) -> bool:
+    """Is the sweep over for one who follows its events: gone, or ended with its end
+    event in its stream? An ended sweep whose end is not said yet is not: the end is
+    stored in its record (``ending``) and said by the step that takes the sweep off
+    the active ones (:func:`coordination.sweeps.recording.ended`; a supervision pass,
+    should its ender die first), after what the ending wrote in between."""
+    rec = rt.checkpoints.get_sweep_fields(sweep_id, ("status", "ending"))
+    return rec is None or (rec.get("status") not in SWEEP_LIVE and rec.get("ending") is None)
+
+
 def wait(rt: Runtime, sweep_id: str, *, record: Callable[[], SweepRecord],
          status: Callable[[], StatusDocument],
          on_event: Callable[[Event], None] | None = None,

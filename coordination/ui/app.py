@@ -67,8 +67,8 @@ from coordination.jsonable import JSONObject
 from coordination.catalog.reads import live
 from coordination.sweeps.writeback.live import catch_up
 from coordination.runtime.events import stream_id_key
-from coordination.status import SWEEP_LIVE, TodoStatus
-from coordination.sweeps import SweepService
+from coordination.status import TodoStatus
+from coordination.sweeps import SweepService, over
 from coordination.sweeps.governance import control_log
 from coordination.ui import changes, documents, insight
 from coordination.ui import logs as todo_logs
@@ -202,19 +202,20 @@ async def _events(rt: Runtime, sweep_id: str, after: str, sub: Subscriber,
     last = after
     yield "retry: 2000\n\n"
     try:
-        # The status before the reads: a sweep that had ended then has its end in them.
-        status = await anyio.to_thread.run_sync(rt.checkpoints.sweep_status, sweep_id)
+        # Over before the reads (ended, its end said): its end is in them.
+        ended = await anyio.to_thread.run_sync(over, rt, sweep_id)
         while True:
             batch = await anyio.to_thread.run_sync(rt.events.read, sweep_id, last, READ_PAGE)
-            messages, over = await anyio.to_thread.run_sync(render, rt, sweep_id, batch)
+            messages, said = await anyio.to_thread.run_sync(render, rt, sweep_id, batch)
             for m in messages:
                 yield _sse(m.event, m.data, m.id or last)
                 last = m.id or last
-            if over:
+            if said:
                 return
             if len(batch) < READ_PAGE:
                 break
-        if status not in SWEEP_LIVE:
+        if ended:
+            status = await anyio.to_thread.run_sync(rt.checkpoints.sweep_status, sweep_id)
             yield _sse("end", {"status": status}, last)
             return
     except (redis.ConnectionError, redis.TimeoutError) as exc:

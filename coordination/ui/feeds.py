@@ -33,8 +33,7 @@ import redis
 from coordination.jsonable import JSONObject
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Event
-from coordination.status import SWEEP_LIVE
-from coordination.sweeps import ended_by
+from coordination.sweeps import ended_by, over
 
 log = logging.getLogger("coord.ui")
 
@@ -285,14 +284,14 @@ class EventHub:
         return due
 
     def _ended(self, sid: str, pos: str) -> tuple[str, list[Message], bool] | None:
-        """For a quiet sweep that is no longer live: its last events (read after the
-        status, so none is lost) and ``end``."""
-        status = self.rt.checkpoints.sweep_status(sid)
-        if status in SWEEP_LIVE:
+        """For a quiet sweep that is over (ended, its end said): its last events (read
+        after that, so none is lost) and ``end``."""
+        if not over(self.rt, sid):
             return None
+        status = self.rt.checkpoints.sweep_status(sid)
         batch = self.rt.events.read(sid, pos)
-        messages, over = render(self.rt, sid, batch)
-        if not over:
+        messages, said = render(self.rt, sid, batch)
+        if not said:
             messages.append(end_message(self.rt, sid, status))
         return (batch[-1].id if batch else pos), messages, True
 

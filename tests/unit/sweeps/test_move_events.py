@@ -309,3 +309,27 @@ def test_an_expired_gate_says_so_however_soon_its_process_dies(
     assert ev["reason"].startswith("gate TODO-001 expired with 0 of 1 approvals")
     assert approvals.expire(rt, spec, "TODO-001", 0.0) is False  # (another expirer)
     assert len(said(rt, sid, EventKind.gate_expired)) == 1
+
+
+def test_a_sweep_whose_end_is_not_said_yet_is_not_over_for_its_followers(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the web view's event stream and ``coord events --follow`` go by: a sweep is
+    over once it ended and its end is said. Ended with its end still to come (stored in
+    its record until the step that takes it off the active ones says it), a follower
+    that stopped at its status ended without its ``sweep.cancelled``/``sweep.finished``
+    (the web view's stream test caught it: its stream ended with no ``sweep.finished``)."""
+    from coordination.sweeps import over, recording
+
+    svc = SweepService(rt, write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"}]))
+    sid = svc.start(PLAN)  # (no worker: it stays queued)
+    assert not over(rt, sid)  # live
+    died = dying_before_saying_its_end(monkeypatch)
+    moved(lambda: svc.cancel(sid))
+    assert died == [sid] and svc.status(sid)["status"] == "cancelled"
+    assert not said(rt, sid, EventKind.sweep_cancelled)
+    assert not over(rt, sid)  # ended, its end still to come
+    recording.end_unsaid(rt, sid)
+    assert [e["status"] for e in said(rt, sid, EventKind.sweep_cancelled)] == ["cancelled"]
+    assert over(rt, sid)
+    assert over(rt, "no-such-sweep")
