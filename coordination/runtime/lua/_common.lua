@@ -340,14 +340,20 @@ local function event(kind, sweep_id, todo_id, now)
   return {kind = kind, ts = now, sweep_id = sweep_id, todo_id = todo_id}
 end
 
+-- A todo's run found lost (`reason`), said in the step that counts it (todo_lost.lua;
+-- a poison's, say_poisoned).
+local function say_lost(sweep_id, todo_id, cp, reason, now)
+  local lost = event(EV.todo_lost, sweep_id, todo_id, now)
+  lost.worker, lost.reason, lost.lost_runs = cp.worker, reason, cp.lost_runs
+  emit(lost)
+end
+
 -- A todo ended 'failed' as poison (its runs lost too often: COORD_MAX_LOST_RUNS), said
 -- in the step that ends it (todo_lost.lua, todo_start.lua's takeover): its lost run
 -- (found so: `reason`), then its failure. Said after the step by its caller, a caller
 -- that died in between lost both.
 local function say_poisoned(sweep_id, todo_id, cp, reason, now)
-  local lost = event(EV.todo_lost, sweep_id, todo_id, now)
-  lost.worker, lost.reason, lost.lost_runs = cp.worker, reason, cp.lost_runs
-  emit(lost)
+  say_lost(sweep_id, todo_id, cp, reason, now)
   local failed = event(EV.todo_failed, sweep_id, todo_id, now)
   failed.worker, failed.reason, failed.attempts = cp.worker, cp.reason, cp.attempts
   failed.poison = true

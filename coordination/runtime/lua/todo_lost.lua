@@ -50,9 +50,7 @@ if limit > 0 and cp.lost_runs >= limit then
   say_poisoned(ARGV[10], todo_id, cp, ARGV[6], now_n)
 else
   cp.status, cp.queued_at = TS.queued, now_n
-  local lost = event(EV.todo_lost, ARGV[10], todo_id, now_n)
-  lost.worker, lost.reason, lost.lost_runs = cp.worker, ARGV[6], cp.lost_runs
-  emit(lost)
+  say_lost(ARGV[10], todo_id, cp, ARGV[6], now_n)
 end
 put_cp(todo_id, cp)
 flush(sweep)
