@@ -130,18 +130,27 @@ class GateCounter:
         sweep on). Returns ``(gate, approvals it kept)`` of those opened."""
         if not openings:
             return []
-        preds = sorted({p for o in openings for p in o.count.preds})
-        cps = (self.checkpoints.get_fields_all(sweep_id, preds, (*BINDING_FIELDS, OUTCOME_FIELD))
-               if preds else {})
+        bound = self.bindings(sweep_id, openings[0].count.digest,
+                              {o.count.todo_id: o.count.preds for o in openings})
         opened = self.transitions.open_gates(sweep_id, [
-            GateOpening(o.count.todo_id, binding_of(o.count.digest, {
-                p: cps.get(p, {}) for p in o.count.preds}), o.expires_at, o.count.needed,
-                o.event) for o in openings], allowed_from=allowed_from, now=now)
+            GateOpening(o.count.todo_id, bound[o.count.todo_id], o.expires_at, o.count.needed,
+                        o.event) for o in openings], allowed_from=allowed_from, now=now)
         counts = {o.count.todo_id: o.count for o in openings}
         for g, given in opened:
             if given:
                 self.count(counts[g], approvers_of, may_pass=False)
         return opened
+
+    def bindings(self, sweep_id: str, digest: str, preds: Mapping[str, Sequence[str]]
+                 ) -> dict[str, str]:
+        """Gate -> the binding its approvals are bound to: the spec's ``digest`` and its
+        predecessors' (``preds``: gate -> them) outcomes as their checkpoints hold them
+        now, read once (:func:`coordination.trust.evidence.binding_of`); computed, never
+        read from the gate's checkpoint."""
+        every = sorted({p for ps in preds.values() for p in ps})
+        cps = (self.checkpoints.get_fields_all(sweep_id, every, (*BINDING_FIELDS, OUTCOME_FIELD))
+               if every else {})
+        return {g: binding_of(digest, {p: cps.get(p, {}) for p in ps}) for g, ps in preds.items()}
 
     def count(self, facts: GateCount, approvers_of: Callable[[], Approvers], *,
               may_pass: bool = True) -> GateDecision | None:

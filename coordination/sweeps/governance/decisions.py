@@ -5,7 +5,7 @@ A gate's status, approvals and reason are plain checkpoint fields: a writer with
 (its count: :mod:`.votes` and :mod:`.approvals`, which verified every vote it counts)
 seals the decision (:mod:`coordination.trust.evidence`, kind ``decision``) about
 the sweep and the gate, over: ``approved``, the gate's binding, the sweep's spec
-digest (:func:`spec_digest`), the run that decided, the approvers counted, and the
+digest (:attr:`SweepSpec.digest`), the run that decided, the approvers counted, and the
 digest of their votes as stored (:func:`votes_of_digest`). ``lua/gate_decide.lua``
 keeps it as the gate's ``decision`` in the same write as its status.
 
@@ -52,11 +52,10 @@ def bindings(rt: Runtime, spec: SweepSpec, gate_ids: list[str]) -> dict[str, str
     """Gate -> the binding its approvals are bound to (:func:`evidence.binding_of`: the
     signed spec's digest and its predecessors' outcomes as their checkpoints hold them
     now), computed, never read from the gate's checkpoint: the gate's opening stores
-    it, and every count and the landing rule compute it again."""
-    preds = sorted({p for g in gate_ids for p in spec.todos[g].preds if p in spec.todos})
-    fields = (*evidence.BINDING_FIELDS, evidence.OUTCOME_FIELD)
-    cps = rt.checkpoints.get_fields_all(spec.sweep_id, preds, fields) if preds else {}
-    return {g: binding_over(spec, g, cps) for g in gate_ids}
+    it, and every count and the landing rule compute it again
+    (:meth:`~coordination.runtime.gate_count.GateCounter.bindings`)."""
+    return rt.gates.bindings(spec.sweep_id, spec.digest, {
+        g: [p for p in spec.todos[g].preds if p in spec.todos] for g in gate_ids})
 
 
 def binding_over(spec: SweepSpec, gate_id: str, cps: Mapping[str, Mapping[str, Any]]) -> str:
@@ -64,11 +63,6 @@ def binding_over(spec: SweepSpec, gate_id: str, cps: Mapping[str, Mapping[str, A
     read: :func:`evidence.binding_of`)."""
     return evidence.binding_of(spec.digest, {p: cps.get(p, {}) for p in spec.todos[gate_id].preds
                                              if p in spec.todos})
-
-
-def spec_digest(spec: SweepSpec) -> str:
-    """sha256 of what the sweep runs: :attr:`SweepSpec.digest`."""
-    return spec.digest
 
 
 binding_refusal = evidence.binding_refusal
