@@ -12,7 +12,7 @@ again (a resume) with the same binding keeps the approvals it had; with another
 
 A gate that passed stays passed only for what it approved: a resume whose spec
 differs from an approved gate's binding (any command, environment, undo, gate or
-edge of the plan: :func:`.decisions.spec_digest`) opens it again (:func:`reopened_by`),
+edge of the plan: :attr:`SweepSpec.digest`) opens it again (:func:`reopened_by`),
 and the todos it re-runs after the gate wait for the new approvals (so do the todos
 that already succeeded between the gate and them: they run again after it).
 
