@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from coordination.runtime.changes import ChangeStore
     from coordination.runtime.freeze import FreezeStore
     from coordination.runtime.history import RedisHistory
-    from coordination.runtime.leases import LeaseManager
     from coordination.runtime.gate_count import GateCounter
+    from coordination.runtime.leases import LeaseManager
     from coordination.runtime.logs import LogStore
     from coordination.runtime.metrics import MetricCounters, MetricsReader
     from coordination.runtime.notify import Outbox

@@ -293,9 +293,10 @@ def python_emitters() -> dict[str, dict[str, set[str]]]:
     Python code: ``emit(EventKind.X, k=...)`` or ``prepare(...)``, an event a script writes
     with its change (the kind may be a local variable, a field
     a ``**kwargs`` passed on); a call ending todos as ``TodoStatus.X`` with ``event={...}``
-    (``todo.X``); a ``GateOpening``'s or an ``Opening``'s event (``gate.waiting``). What a worker's run ends
-    with (``Turn.finish(status, fields, event)``, the status known at run time) is not
-    read here: tests/integration/test_event_fields.py sees it in a ledger."""
+    (``todo.X``); a ``GateOpening``'s or an ``Opening``'s event (``gate.waiting``). What
+    a worker's run ends with (``Turn.finish(status, fields, event)``, the status known at
+    run time) is not read here: tests/integration/test_event_fields.py sees it in a
+    ledger."""
     from coordination.status import EventKind
 
     found: dict[str, dict[str, set[str]]] = {}
@@ -428,7 +429,8 @@ def todo_end_kinds() -> list[str]:
 
 
 #: The records a gate's opening is handed in, each with its event's place among its
-#: positional arguments (``gate.waiting``'s fields: runtime/transitions.py, runtime/gate_count.py).
+#: positional arguments (``gate.waiting``'s fields: runtime/transitions.py and
+#: runtime/gate_count.py).
 _OPENINGS = {"GateOpening": 4, "Opening": 2}
 
 
