@@ -12,12 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from typing import Protocol, TypedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 import redis
 
-from coordination.errors import FleetFrozen
+from coordination.errors import FleetFrozen, OperationFailed
 from coordination.keys import Keys
+from coordination.runtime.scripts import lua
+
+if TYPE_CHECKING:
+    from coordination.runtime.events import Prepared
 
 UNFREEZE_HINT = "`coord unfreeze` lets new sweeps and landings start again"
 
@@ -41,21 +46,47 @@ class FreezeStore:
         """The freeze in force, or None."""
         return _decode(self.redis.get(self.key))
 
-    def set(self, record: FreezeRecord) -> tuple[FreezeRecord, bool]:
+    def set(self, record: FreezeRecord, said: Prepared) -> tuple[FreezeRecord, bool]:
         """Freeze the fleet with ``record`` unless it is frozen already (SET NX: two
-        people freezing at once leave the first's record). Returns the freeze in force
-        and whether this call set it."""
-        if self.redis.set(self.key, json.dumps(record), nx=True):
+        people freezing at once leave the first's record), and write ``said`` (its
+        ``fleet.frozen``, :meth:`EventLog.prepare`) in the same step
+        (``lua/fleet_freeze.lua``). Returns the freeze in force and whether this call
+        set it (and said so)."""
+        done, held = self._call("set", json.dumps(record), said)
+        if done:
             return record, True
-        held = self.get()
-        if held is None:  # unfrozen between the two calls: try once more
-            return self.set(record)
-        return held, False
+        rec = _decode(held)
+        assert rec is not None  # SET NX failed in the script: a record is there
+        return rec, False
 
-    def clear(self) -> FreezeRecord | None:
-        """Unfreeze; returns the freeze it ended (None: it was not frozen). GETDEL: two
-        unfreezes at once end it once."""
-        return _decode(self.redis.getdel(self.key))
+    def clear(self, say: Callable[[FreezeRecord], Prepared]) -> FreezeRecord | None:
+        """Unfreeze; returns the freeze it ended (None: it was not frozen), with the
+        event ``say`` makes of it (``fleet.unfrozen``: who froze it, for how long)
+        written in the same step. Compare and delete: two unfreezes at once end it
+        once; a freeze set again after this call read the old one is read again."""
+        raw = self.redis.get(self.key)
+        for _ in range(_CLEAR_TRIES):
+            rec = _decode(raw)
+            if rec is None:
+                return None
+            done, held = self._call("clear", raw, say(rec))  # the bytes read, compared
+            if done:
+                return rec
+            raw = held or None
+        raise OperationFailed(f"the fleet's freeze changed under {_CLEAR_TRIES} tries to "
+                              "end it (others freezing and unfreezing at once)",
+                              hint="run `coord unfreeze` again")
+
+    def _call(self, op: str, record: str | bytes | None, said: Prepared
+              ) -> tuple[bool, str | bytes]:
+        res = lua("fleet_freeze")(self.redis, [self.key, *said.keys()],
+                                  [op, record or "", *said.args()])
+        return bool(int(res[0])), res[1] or ""
+
+
+#: How often an unfreeze reads the freeze again when it changed under it (a freeze set
+#: again between its read and its clear: rare; each try is one read and one script).
+_CLEAR_TRIES = 5
 
 
 def iso(at: float) -> str:

@@ -77,26 +77,30 @@ def _state(rec: FreezeRecord | None) -> FreezeState:
 
 def freeze(rt: Runtime, catalog: Path | None, *, who: str, reason: str) -> FreezeResult:
     """Freeze the fleet (nothing when it is frozen already: the first freeze stands)."""
-    rec, changed = rt.freeze().set({"by": who, "at": time.time(), "reason": reason})
+    said = rt.events.prepare(EventKind.fleet_frozen, by=who, reason=reason)
+    rec, changed = rt.freeze().set({"by": who, "at": time.time(), "reason": reason}, said)
     audited: bool | str = False
-    if changed:
-        rt.events.emit(EventKind.fleet_frozen, by=who, reason=reason)
+    if changed:  # (said with the freeze: a freezer killed after it has said so)
         audited = _audit(catalog, "fleet.freeze", who, {"reason": reason, "at": iso(rec["at"])})
     return {**_state(rec), "changed": changed, "audited": audited}
 
 
 def unfreeze(rt: Runtime, catalog: Path | None, *, who: str) -> FreezeResult:
     """End the freeze (nothing when the fleet is not frozen)."""
-    ended = rt.freeze().clear()
+    now = time.time()
+    ended = rt.freeze().clear(lambda rec: rt.events.prepare(
+        EventKind.fleet_unfrozen, by=who, frozen_by=rec["by"], frozen_for=_for(rec, now)))
     audited: bool | str = False
-    if ended is not None:
-        frozen_for = round(max(0.0, time.time() - ended["at"]), 1)
-        rt.events.emit(EventKind.fleet_unfrozen, by=who, frozen_by=ended["by"],
-                       frozen_for=frozen_for)
+    if ended is not None:  # (said with the clear, as the freeze)
         audited = _audit(catalog, "fleet.unfreeze", who,
                          {"frozen_by": ended["by"], "frozen_at": iso(ended["at"]),
-                          "reason": ended["reason"], "frozen_for": frozen_for})
+                          "reason": ended["reason"], "frozen_for": _for(ended, now)})
     return {**_state(None), "changed": ended is not None, "audited": audited}
+
+
+def _for(rec: FreezeRecord, now: float) -> float:
+    """How long the freeze ``rec`` has held at ``now`` (seconds, one decimal)."""
+    return round(max(0.0, now - rec["at"]), 1)
 
 
 def _audit(catalog: Path | None, op: str, who: str, decision: dict[str, object]) -> bool | str:

@@ -11,6 +11,8 @@ import pytest
 from coordination.catalog.audit import log as audit
 from coordination.errors import FleetFrozen
 from coordination.runtime.context import Runtime
+from coordination.runtime.events import Prepared
+from coordination.runtime.freeze import FreezeRecord
 from coordination.sweeps import SweepService
 from coordination.sweeps.governance import freeze as freezing
 from tests.unit.support.sweeps import PLAN, write_catalog
@@ -88,3 +90,58 @@ def test_an_unreadable_freeze_record_still_freezes(rt: Runtime) -> None:
     rt.freeze().redis.set(rt.freeze().key, "not json")
     with pytest.raises(FleetFrozen, match="unreadable freeze record"):
         freezing.refuse_if_frozen(rt, "start a sweep")
+    # and `coord unfreeze` ends it, as any other
+    assert freezing.unfreeze(rt, None, who="ana")["changed"] is True
+    freezing.refuse_if_frozen(rt, "start a sweep")
+    [ev] = [e for e in rt.events.read() if e.kind == "fleet.unfrozen"]
+    assert ev.data["frozen_by"] == "?"
+
+
+def test_a_freeze_and_its_end_are_said_however_soon_the_freezer_dies(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fleet.frozen``/``fleet.unfrozen`` (the team's webhooks) are written with the
+    freeze's record and its removal: a `coord freeze` killed where it would write an
+    event alone has said it already (written after the record, it was lost: a fleet
+    frozen, or unfrozen, with no word)."""
+    from coordination.runtime.events import EventLog
+
+    cat = catalog(tmp_path)
+
+    def dies(*_: object, **__: object) -> str:
+        raise RuntimeError("the freezer died where it would write an event alone")
+
+    monkeypatch.setattr(EventLog, "emit", dies)
+    for step in (lambda: freezing.freeze(rt, cat, who="ana", reason="incident 4711"),
+                 lambda: freezing.unfreeze(rt, cat, who="bo")):
+        try:
+            step()
+        except RuntimeError:
+            pass  # died: what it wrote must say itself
+    assert rt.freeze().get() is None  # frozen, then unfrozen
+    said = [(e.kind, e.data) for e in rt.events.read()]
+    assert [k for k, _ in said] == ["fleet.frozen", "fleet.unfrozen"]
+    assert said[0][1] == {"by": "ana", "reason": "incident 4711"}
+    assert said[1][1]["by"] == "bo" and said[1][1]["frozen_by"] == "ana"
+
+
+def test_an_unfreeze_ends_the_freeze_in_force_when_one_was_set_after_its_read(
+        rt: Runtime) -> None:
+    """The unfreeze's clear is a compare and delete of the record it read: a freeze set
+    again in between is read again, ended once and said under its own name."""
+    store = rt.freeze()
+    store.set({"by": "ana", "at": 1.0, "reason": ""},
+              rt.events.prepare("fleet.frozen", by="ana", reason=""))
+    seen: list[str] = []
+
+    def say(rec: FreezeRecord) -> Prepared:
+        seen.append(rec["by"])
+        if len(seen) == 1:  # another unfreeze, then a freeze, between the read and the clear
+            store.redis.set(store.key, '{"by": "cy", "at": 2.0, "reason": "again"}')
+        return rt.events.prepare("fleet.unfrozen", by="bo", frozen_by=rec["by"],
+                                 frozen_for=0.0)
+
+    ended = store.clear(say)
+    assert ended is not None and ended["by"] == "cy" and seen == ["ana", "cy"]
+    assert store.get() is None and store.clear(say) is None
+    told = [e.data["frozen_by"] for e in rt.events.read() if e.kind == "fleet.unfrozen"]
+    assert told == ["cy"]
