@@ -145,10 +145,13 @@ def resend_lost_messages(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint
     resent = []
     for t in due:
         cp = cps[t]
+        # its todo.lost written with the move (a pass that died after it lost it)
+        said = rt.events.prepare(EventKind.todo_lost, sweep_id=sid, todo_id=t,
+                                 reason="message lost",
+                                 queued_for=round(now - float(cp.get("queued_at") or now), 1))
         if rt.checkpoints.set_status_if(sid, t, TodoStatus.queued, {TodoStatus.queued},
-                                        queued_at=now, suspect_at=None, lost_at=now):
-            rt.events.emit(EventKind.todo_lost, sweep_id=sid, todo_id=t, reason="message lost",
-                           queued_for=round(now - float(cp.get("queued_at") or now), 1))
+                                        said=said, queued_at=now, suspect_at=None,
+                                        lost_at=now):
             resend(rt, spec, [t])
             rt.events.emit(EventKind.supervisor_redispatched, sweep_id=sid, todo_id=t,
                            reason="message lost")

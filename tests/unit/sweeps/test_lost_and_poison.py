@@ -101,6 +101,34 @@ def test_queued_todo_whose_message_vanished_is_resent_after_two_looks(
     assert rt.app.todos_sent()[before:] == ["TODO-001"]
 
 
+def test_a_lost_message_is_said_lost_however_soon_its_pass_dies(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``todo.lost`` (message lost) is written with the move that puts the todo back to
+    be sent: a pass that dies where it would write an event alone (its re-send's
+    ``supervisor.redispatched``) has said it, once; the next passes re-send the todo
+    without saying it lost again. Said after the move, a pass dying there lost it."""
+    from coordination.runtime.events import EventLog
+
+    sid = start(rt, chain_catalog(tmp_path))
+    age_queued(rt, sid, "TODO-001", 5)  # its message is nowhere
+    pass_after(rt, sid, 1)  # suspect
+
+    def dies(*_: object, **__: object) -> str:
+        raise RuntimeError("the pass died where it would write an event alone")
+
+    monkeypatch.setattr(EventLog, "emit", dies)
+    try:
+        pass_after(rt, sid, 1)
+    except RuntimeError:
+        pass  # died after the move
+    monkeypatch.undo()
+    lost = events(rt, sid, "todo.lost")
+    assert [(e.todo_id, e.data["reason"]) for e in lost] == [("TODO-001", "message lost")]
+    assert lost[0].data["queued_for"] >= 5
+    assert status(rt, sid, "TODO-001") == "queued"
+
+
 def test_a_look_reads_each_candidates_own_list_and_a_suspects_every_list(
     rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
