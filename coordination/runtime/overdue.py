@@ -1,15 +1,21 @@
 """What a sweep has said is overdue: one ``d:<name>`` field of the sweep's hash per todo
-(``d:@plan`` for its plan), set once (HSETNX), so ``todo.overdue`` and ``plan.overdue``
-are emitted once per (sweep, todo) whichever process's supervision pass sees it first
-(:mod:`coordination.sweeps.notices.overdue`)."""
+(``d:@plan`` for its plan), set once (HSETNX), with its ``todo.overdue`` or ``plan.overdue`` in the same step, so each is
+said once per (sweep, todo) whichever process's supervision pass sees it first, however
+soon that pass dies (:mod:`coordination.sweeps.notices.overdue`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import redis
 
 from coordination.keys import Keys
+from coordination.runtime.scripts import lua
+
+if TYPE_CHECKING:
+    from coordination.runtime.events import Prepared
 
 #: The name a sweep's plan is marked under (no todo id starts with ``@``).
 PLAN = "@plan"
@@ -34,14 +40,21 @@ class OverdueMarks:
         got = self.redis.hmget(self.keys.sweep(sweep_id), [overdue_field(n) for n in names])
         return {n for n, v in zip(names, got) if v is not None}
 
-    def mark(self, sweep_id: str, names: Sequence[str], at: float) -> list[str]:
-        """Mark ``names`` overdue in the sweep; returns those this call marked (HSETNX:
-        of two passes at once, one marks each, and only it emits the event)."""
+    def mark(self, sweep_id: str, said: Mapping[str, Prepared], at: float) -> list[str]:
+        """Mark the names of ``said`` overdue in the sweep, each with its event (its
+        ``todo.overdue``/``plan.overdue``, :meth:`EventLog.prepare`; all to the same
+        streams) written in the same step, only by the call that marks it
+        (``lua/overdue_mark.lua``: of two passes at once, one marks each and says it).
+        Returns those this call marked, in order."""
+        names = list(said)
         if not names:
             return []
-        key = self.keys.sweep(sweep_id)
-        with self.redis.pipeline(transaction=False) as pipe:
-            for n in names:
-                pipe.hsetnx(key, overdue_field(n), repr(at))
-            set_ = pipe.execute()
-        return [n for n, was_set in zip(names, set_) if was_set]
+        first = said[names[0]]
+        if any((ev.streams, ev.maxlens) != (first.streams, first.maxlens)
+               for ev in said.values()):
+            raise ValueError("overdue events marked together must go to the same streams")
+        got = lua("overdue_mark")(
+            self.redis, [self.keys.sweep(sweep_id), *first.keys()],
+            [repr(at), json.dumps([overdue_field(n) for n in names]),
+             "\n".join(said[n].text for n in names), first.channel, *first.maxlens])
+        return [names[i - 1] for i in json.loads(got)]

@@ -46,14 +46,12 @@ def note_overdue(rt: Runtime, sid: str, spec: SweepSpec, record_terminal: int,
             done_at = cp.get("finished_at")
             if not (status in DONE and done_at is not None and float(done_at) <= (due[t] or 0)):
                 late.append(t)
-    out: list[str] = []
-    for t in marks.mark(sid, late, now):
-        rt.events.emit(EventKind.todo_overdue, sweep_id=sid, todo_id=t,
-                       repo=spec.todos[t].repo, due=iso(due[t] or 0), status=statuses[t])
-        out.append(t)
-    if plan_late and PLAN not in said and marks.mark(sid, [PLAN], now):
-        rt.events.emit(EventKind.plan_overdue, sweep_id=sid, plan=spec.plan,
-                       due=iso(spec.plan_due or 0),
-                       left=max(0, len(spec.todos) - record_terminal))
-        out.append(PLAN)
+    # each event written with its mark (a pass dying after a mark has said it)
+    out = marks.mark(sid, {t: rt.events.prepare(
+        EventKind.todo_overdue, sweep_id=sid, todo_id=t, repo=spec.todos[t].repo,
+        due=iso(due[t] or 0), status=statuses[t]) for t in late}, now)
+    if plan_late and PLAN not in said:
+        out += marks.mark(sid, {PLAN: rt.events.prepare(
+            EventKind.plan_overdue, sweep_id=sid, plan=spec.plan, due=iso(spec.plan_due or 0),
+            left=max(0, len(spec.todos) - record_terminal))}, now)
     return out

@@ -93,3 +93,30 @@ def test_two_passes_at_once_say_it_once(rt: Runtime, tmp_path: Path,
     assert note_overdue(rt, sid, spec, 0, time.time()) == ["TODO-001", "TODO-004", "@plan"]
     assert note_overdue(rt, sid, spec, 0, time.time()) == []
     assert len(overdue_events(rt, sid)) == 3
+
+
+def test_overdue_is_said_with_its_mark_however_soon_its_pass_dies(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each ``todo.overdue``/``plan.overdue`` is written with the mark that says it was
+    said: a pass dying where it would write an event alone has said them all, once, and
+    the next pass says nothing again (marked first and said after, a pass dying in
+    between left them marked and never said)."""
+    from coordination.runtime.events import EventLog
+
+    svc = SweepService(rt, catalog(tmp_path, plan_due="2020-01-01"))
+    sid = svc.start(PLAN, ignore_blockers=True)
+    spec = load_spec(rt, sid, svc.record(sid))
+    assert spec is not None
+
+    def dies(*_: object, **__: object) -> str:
+        raise RuntimeError("the pass died where it would write an event alone")
+
+    monkeypatch.setattr(EventLog, "emit", dies)
+    try:
+        note_overdue(rt, sid, spec, 0, time.time())
+    except RuntimeError:
+        pass  # died: what it marked must have said itself
+    monkeypatch.undo()
+    assert note_overdue(rt, sid, spec, 0, time.time()) == []
+    assert overdue_events(rt, sid) == [("todo.overdue", "TODO-001"),
+                                       ("todo.overdue", "TODO-004"), ("plan.overdue", None)]
