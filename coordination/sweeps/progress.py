@@ -562,10 +562,14 @@ def cancel_orphans(rt: Runtime, sweep_id: str, spec: SweepSpec | None,
                    tokens: dict[str, str | None]) -> list[str]:
     """A cancelled sweep's running todos whose worker is gone (todo -> the token of the
     run they read): ``cancelled``, sealed, then counted and carried on. Returns those
-    ended (one that moved meanwhile is left alone)."""
+    ended (one that moved meanwhile is left alone), each said ``todo.cancelled`` in
+    the step that ends it."""
+    why = "cancelled; its worker was gone"
     ended = [t for t, token in sorted(tokens.items()) if rt.checkpoints.set_status_if(
         sweep_id, t, TodoStatus.cancelled, {TodoStatus.running}, expect_token=token,
-        reason="cancelled; its worker was gone", finished_at=time.time(), exit_code=None,
+        said=rt.events.prepare(EventKind.todo_cancelled, sweep_id=sweep_id, todo_id=t,
+                               reason=why, exit_code=None),
+        reason=why, finished_at=time.time(), exit_code=None,
         outcome_seal=rt.transitions.seal(sweep_id, t, spec.run if spec else 0,
                                          TodoStatus.cancelled))]
     if ended and spec is not None:

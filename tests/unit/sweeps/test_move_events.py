@@ -333,3 +333,22 @@ def test_a_sweep_whose_end_is_not_said_yet_is_not_over_for_its_followers(
     assert [e["status"] for e in said(rt, sid, EventKind.sweep_cancelled)] == ["cancelled"]
     assert over(rt, sid)
     assert over(rt, "no-such-sweep")
+
+
+def test_a_running_todo_whose_worker_is_gone_is_said_cancelled_with_its_sweep(
+        rt: Runtime, tmp_path: Path) -> None:
+    """A cancel that finds a running todo's worker gone ends it ``cancelled`` itself (no
+    worker is left to say so): its ``todo.cancelled`` is written in that step, as every
+    other ending's event (it ended with no event at all: a follower saw it running to
+    the end, and a webhook of it never came)."""
+    svc = SweepService(rt, write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"}]))
+    sid = svc.start(PLAN, ignore_blockers=True)  # no worker: it stays queued
+    # it ran on a worker that died: running, under a lease no one holds any more
+    rt.checkpoints.set_fields(sid, "TODO-001", status="running", token="t-1",
+                              lease_key=rt.keys.lease("api", 0))
+    out = svc.cancel(sid, wait=5)
+    assert out["cancelled"] and out["still_running"] == []
+    assert rt.checkpoints.get(sid, "TODO-001")["status"] == "cancelled"
+    assert said(rt, sid, "todo.cancelled") == [
+        {"reason": "cancelled; its worker was gone", "exit_code": None}]
