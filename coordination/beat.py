@@ -281,8 +281,9 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
                   f"more than {ctx.missed_after:.0f} s late); catchup: false")
         ctx.rt.schedules().skipped(plan, {"at": d.firing.timestamp(), "due": due,
                                           "missed": d.missed + 1, "by": ctx.who,
-                                          "skipped_at": time.time(), "reason": reason})
-        ctx.rt.events.emit(EventKind.schedule_skipped, plan=plan, firing=due, reason=reason)
+                                          "skipped_at": time.time(), "reason": reason},
+                                   ctx.rt.events.prepare(EventKind.schedule_skipped, plan=plan,
+                                                         firing=due, reason=reason))
         log.warning("%s: the firing of %s was skipped: %s", plan, due, reason)
 
 

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import redis
 
 from coordination.jsonable import JSONObject
 from coordination.keys import Keys
 from coordination.runtime.scripts import lua
+
+if TYPE_CHECKING:
+    from coordination.runtime.events import Prepared
 
 
 def fired_field(plan: str) -> str:
@@ -76,9 +79,15 @@ class ScheduleStore:
             except redis.WatchError:
                 return
 
-    def skipped(self, plan: str, record: Mapping[str, object]) -> None:
-        """Note the last firing of ``plan`` skipped (and why)."""
-        self.redis.hset(self.keys.schedules, skipped_field(plan), json.dumps(dict(record)))
+    def skipped(self, plan: str, record: Mapping[str, object], said: Prepared) -> None:
+        """Note the last firing of ``plan`` skipped (and why), with ``said`` (its
+        ``schedule.skipped``, :meth:`EventLog.prepare`) in the same step (MULTI/EXEC):
+        a beat killed after it has said it."""
+
+        def note(pipe: redis.client.Pipeline) -> None:
+            pipe.hset(self.keys.schedules, skipped_field(plan), json.dumps(dict(record)))
+
+        lua("event_emit").in_transaction(self.redis, note, said.keys(), said.args())
 
     def read(self, plans: Iterable[str]) -> dict[str, dict[str, JSONObject | None]]:
         """Each plan's ``{"fired": ..., "skipped": ...}`` records (None: never)."""

@@ -247,6 +247,34 @@ def test_reset_closes_the_breaker_and_held_todos_run(rt: Runtime, tmp_path: Path
     assert ask(rt, spec, "TODO-002", now=now + 1).verdict == "started"
 
 
+def test_a_reset_says_the_breaker_closed_however_soon_it_dies(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`coord repo reset`'s ``repo.breaker_closed`` is written with the reset: one
+    killed where it would write the event alone has said it (written after the reset, it
+    was lost), and a second reset of a closed breaker says nothing."""
+    from coordination.runtime.breakers import breaker_state, reset_breaker
+    from coordination.runtime.events import EventLog
+
+    spec, _, now = behind_a_breaker(rt, tmp_path, 2, failures=1, cooldown=3600)
+    st = ask(rt, spec, "TODO-001", now=now)
+    assert st.lease is not None
+    finish(rt, spec, "TODO-001", st.lease, TodoStatus.failed, now)
+
+    def dies(*_: object, **__: object) -> str:
+        raise RuntimeError("the reset died where it would write an event alone")
+
+    monkeypatch.setattr(EventLog, "emit", dies)
+    try:
+        reset_breaker(rt.redis, rt.keys, rt.events, "api")
+    except RuntimeError:
+        pass
+    monkeypatch.undo()
+    assert breaker_state(rt.redis, rt.keys, "api")["state"] == "closed"
+    assert reset_breaker(rt.redis, rt.keys, rt.events, "api")["state"] == "closed"
+    said = [e.data for e in rt.events.read() if e.kind == "repo.breaker_closed"]
+    assert said == [{"repo": "api", "by": "reset", "was": "open", "failures": 1}]
+
+
 def test_a_repo_without_breaker_never_holds(rt: Runtime, tmp_path: Path) -> None:
     cat = fleet_catalog(tmp_path, [
         {"id": f"TODO-00{i}", "repo": "api", "run": "true"} for i in range(1, 5)])

@@ -72,3 +72,34 @@ def test_a_firing_is_claimed_once_and_never_backwards(rt: Runtime) -> None:
     store.fired("PLAN-001", 100.0, sweep="late")  # not the last claim: left alone
     got = store.read(["PLAN-001"])["PLAN-001"]["fired"]
     assert got == {"by": "b", "at": 160.0}
+
+
+def test_a_skipped_firing_is_said_with_its_record_however_soon_the_beat_dies(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``schedule.skipped`` is written with the record `coord schedule list` shows: a
+    beat killed where it would write the event alone has said it, once (written after
+    the record, it was lost: a firing listed skipped that no webhook told of)."""
+    from types import SimpleNamespace
+
+    from coordination.beat import CoordScheduler, CronSchedule
+    from coordination.runtime.events import EventLog
+
+    now = at(MON, 2 * 86400 + 1800)
+    d = decide(WEEKDAYS, at(MON, 1), now, MISSED_AFTER)
+    assert d.kind == "skip"
+    beat = SimpleNamespace(coord=SimpleNamespace(rt=rt, now=lambda: now, who="beat@a",
+                                                 missed_after=MISSED_AFTER))
+
+    def dies(*_: object, **__: object) -> str:
+        raise RuntimeError("the beat died where it would write an event alone")
+
+    monkeypatch.setattr(EventLog, "emit", dies)
+    try:
+        CoordScheduler.skip(beat, "PLAN-001",
+                            CronSchedule(WEEKDAYS.cron, WEEKDAYS.timezone, False), d)
+    except RuntimeError:
+        pass  # died after the record: the event must be there
+    skipped = rt.schedules().read(["PLAN-001"])["PLAN-001"]["skipped"]
+    assert skipped is not None and skipped["due"] == d.firing.isoformat()
+    [ev] = [e for e in rt.events.read() if e.kind == "schedule.skipped"]
+    assert ev.data["firing"] == skipped["due"] and "catchup: false" in ev.data["reason"]
