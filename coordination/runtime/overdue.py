@@ -1,7 +1,7 @@
 """What a sweep has said is overdue: one ``d:<name>`` field of the sweep's hash per todo
-(``d:@plan`` for its plan), set once (HSETNX), with its ``todo.overdue`` or ``plan.overdue`` in the same step, so each is
-said once per (sweep, todo) whichever process's supervision pass sees it first, however
-soon that pass dies (:mod:`coordination.sweeps.notices.overdue`)."""
+(``d:@plan`` for its plan), set once (HSETNX) with its ``todo.overdue`` or ``plan.overdue``
+in the same step, so each is said once per (sweep, todo) whichever process's supervision
+pass sees it first, however soon that pass dies (:mod:`coordination.sweeps.notices.overdue`)."""
 
 from __future__ import annotations
 

@@ -21,5 +21,7 @@ for i, f in ipairs(fields) do
   end
 end
 if #told == 0 then return '[]' end
-emit_texts(2, table.concat(told, '\n'), 4)
+for i = 1, #told, EVENTS_PER_MESSAGE do  -- a message of at most that many (as emit's)
+  emit_texts(2, table.concat(told, '\n', i, math.min(i + EVENTS_PER_MESSAGE - 1, #told)), 4)
+end
 return cjson.encode(marked)
