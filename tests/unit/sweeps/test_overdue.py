@@ -120,3 +120,25 @@ def test_overdue_is_said_with_its_mark_however_soon_its_pass_dies(
     assert note_overdue(rt, sid, spec, 0, time.time()) == []
     assert overdue_events(rt, sid) == [("todo.overdue", "TODO-001"),
                                        ("todo.overdue", "TODO-004"), ("plan.overdue", None)]
+
+
+def test_thousands_overdue_at_once_are_said_a_thousand_a_live_message(rt: Runtime) -> None:
+    """Every one marked is in the sweep's stream; the live channel carries them a
+    thousand a message (as every script that says many), and a second mark says none."""
+    import json
+
+    names = [f"TODO-{i:04d}" for i in range(2500)]
+    sub = rt.redis.pubsub()
+    sub.subscribe(rt.keys.events_channel)
+    assert sub.get_message(timeout=1)  # subscribed
+    said = {n: rt.events.prepare("todo.overdue", sweep_id="S-1", todo_id=n) for n in names}
+    assert rt.overdue().mark("S-1", said, 1.0) == names
+    assert rt.redis.xlen(rt.keys.sweep_events("S-1")) == 2500
+    sizes = []
+    while (msg := sub.get_message(timeout=1)) is not None:
+        if msg["type"] == "message":
+            sizes.append(len(json.loads(msg["data"])))
+    sub.close()
+    assert sizes == [1000, 1000, 500]
+    assert rt.overdue().mark("S-1", {n: said[n] for n in names[:3]}, 2.0) == []
+    assert rt.redis.xlen(rt.keys.sweep_events("S-1")) == 2500
