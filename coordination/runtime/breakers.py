@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
-from redis.typing import EncodableT, FieldT
 
 from coordination.keys import Keys
 from coordination.runtime.events import EventLog
@@ -74,18 +73,17 @@ def reset_breaker(r: redis.Redis, keys: Keys, events: EventLog,
     """Close a repo's breaker by hand; its held todos are sent again by the next
     supervisor pass. Returns the state it had."""
     before = read_breaker(r, keys, repo)
-    closed: dict[FieldT, EncodableT] = {"state": str(BreakerState.closed), "failures": "0",
-                                        "probe": "", "probe_until": "0"}
+
+    def close(c: redis.Redis) -> None:  # (a client, or a transaction's pipeline)
+        c.hset(keys.breaker(repo), mapping={"state": str(BreakerState.closed), "failures": "0",
+                                            "probe": "", "probe_until": "0"})
+
     if before.state == BreakerState.closed and not before.failures:
-        r.hset(keys.breaker(repo), mapping=closed)
+        close(r)
         return before.to_dict()
     # its repo.breaker_closed written with the reset (a reset killed after it has said it)
     said = events.prepare(EventKind.repo_breaker_closed, repo=repo, by="reset",
                           was=str(before.state), failures=before.failures)
-
-    def close(pipe: redis.client.Pipeline) -> None:
-        pipe.hset(keys.breaker(repo), mapping=closed)
-
     lua("event_emit").in_transaction(r, close, said.keys(), said.args())
     return before.to_dict()
 
