@@ -142,13 +142,20 @@ def resend_lost_messages(rt: Runtime, spec: SweepSpec, cps: dict[str, Checkpoint
     # look marked hundreds so, one script call apiece).
     rt.checkpoints.reset_todos(sid, cleared, suspect_at=None)
     rt.checkpoints.set_fields_if(sid, suspected, {TodoStatus.queued}, suspect_at=now)
+    return _resend(rt, spec, due, cps, now)
+
+
+def _resend(rt: Runtime, spec: SweepSpec, due: list[str], cps: dict[str, Checkpoint],
+            now: float) -> list[str]:
+    """Put the todos whose message two looks found gone back to be sent, each said
+    ``todo.lost`` in the move that does it (a pass that died after it lost it), and send
+    them again; those re-sent."""
+    sid = spec.sweep_id
     resent = []
     for t in due:
-        cp = cps[t]
-        # its todo.lost written with the move (a pass that died after it lost it)
         said = rt.events.prepare(EventKind.todo_lost, sweep_id=sid, todo_id=t,
                                  reason="message lost",
-                                 queued_for=round(now - float(cp.get("queued_at") or now), 1))
+                                 queued_for=round(now - float(cps[t].get("queued_at") or now), 1))
         if rt.checkpoints.set_status_if(sid, t, TodoStatus.queued, {TodoStatus.queued},
                                         said=said, queued_at=now, suspect_at=None,
                                         lost_at=now):
