@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis import RedisError
 
@@ -78,6 +78,9 @@ from coordination.status import StepState as Step
 from coordination.status import EventKind
 from coordination.trust.secrets import without_secrets
 from coordination.trust.signing import Policy, manifest_refusal, sign_manifest
+
+if TYPE_CHECKING:
+    from coordination.runtime.events import Prepared as Said  # (not this module's Prepared)
 
 log = logging.getLogger(__name__)
 
@@ -262,9 +265,10 @@ class Lander:
             return Prepared(ok=True, manifest=manifest)
         text = json.dumps(manifest, separators=(",", ":"), sort_keys=True)
         keys = self.rt.settings.signing_keys
-        store.begin_landing(cp.plan, text, sign_manifest(cp.plan, text, keys[0]) if keys else {})
-        self.rt.events.emit(EventKind.change_prepared, plan=cp.plan,
-                            order=[r["repo"] for r in manifest["repos"]], unchanged=unchanged)
+        store.begin_landing(cp.plan, text, sign_manifest(cp.plan, text, keys[0]) if keys else {},
+                            self.rt.events.prepare(EventKind.change_prepared, plan=cp.plan,
+                                                   order=[r["repo"] for r in manifest["repos"]],
+                                                   unchanged=unchanged))
         return Prepared(ok=True, manifest=manifest)
 
     def _check(self, st: ChangeState, repo: str,
@@ -423,8 +427,8 @@ class Lander:
         if failure:
             self.store.end_landing(plan, CS.landing, failure)  # undo under way: resumable
             return self._undo(m, failure)
-        self.store.end_landing(plan, CS.landed, None)
-        self.rt.events.emit(EventKind.change_landed, plan=plan, order=order)
+        self.store.end_landing(plan, CS.landed, None, self.rt.events.prepare(
+            EventKind.change_landed, plan=plan, order=order))
         return Landed(plan, CS.landed, None, order, [], [], order)
 
     # -- the steps a per-wave landing is made of (coordination.change.waves.Steps) --
@@ -459,8 +463,8 @@ class Lander:
                 # Resumed: this step began before. Did it land? (never twice)
                 now = g.remote_sha(wt, remote, base, hooks=hooks)
                 if self._is_landed(e, now, started=True):
-                    self._step(m, lease, repo, StepRecord.new(state=Step.landed, landed=now))
-                    self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
+                    self._step(m, lease, repo, StepRecord.new(state=Step.landed, landed=now),
+                               self._said_landed(m, repo, now))
                     return None
                 if now != e["base_sha"]:
                     return self._moved(e, now)
@@ -482,9 +486,13 @@ class Lander:
                 if now != e["base_sha"]:
                     return self._moved(e, now)
                 return f"{repo}: " + (why or f"{remote}/{base} is still at its base")
-            self._step(m, lease, repo, StepRecord.new(state=Step.landed, landed=now))
-            self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=now)
+            self._step(m, lease, repo, StepRecord.new(state=Step.landed, landed=now),
+                       self._said_landed(m, repo, now))
             return None
+
+    def _said_landed(self, m: Manifest, repo: str, sha: str | None) -> Said:
+        """A repo's ``repo.landed``, written with the step that says it landed."""
+        return self.rt.events.prepare(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=sha)
 
     def _still_landed(self, e: ManifestRepo, step: StepRecord) -> bool:
         """Does the remote say ``e``'s repo is landed, as its step (a plain record: a
@@ -540,16 +548,11 @@ class Lander:
         plan = m["plan"]
         order = [e["repo"] for e in m["repos"]]
         reverted, left = self._revert_all(m, m["repos"], reason)
-        if left:
-            why = f"{reason}; revert failed, left landed: {', '.join(left)}"
-            self.store.end_landing(plan, CS.revert_failed, why)
-        else:
-            why = reason
-            self.store.end_landing(plan, CS.reverted, why)
-        self.rt.events.emit(EventKind.change_reverted, plan=plan, reason=why,
-                            state=CS.revert_failed if left else CS.reverted, left_landed=left)
-        return Landed(plan, CS.revert_failed if left else CS.reverted, why, left, reverted, left,
-                      order)
+        why = f"{reason}; revert failed, left landed: {', '.join(left)}" if left else reason
+        state = CS.revert_failed if left else CS.reverted
+        self.store.end_landing(plan, state, why, self.rt.events.prepare(
+            EventKind.change_reverted, plan=plan, reason=why, state=state, left_landed=left))
+        return Landed(plan, state, why, left, reverted, left, order)
 
     def _revert_all(self, m: Manifest, entries: list[ManifestRepo],
                     reason: str) -> tuple[list[str], list[str]]:
@@ -608,9 +611,10 @@ class Lander:
                     f"this landing did not land: not reverted"))
                 return False
             revert = step.revert or self._revert_commit(m, e, landed, self._identity(e))
-            if now == revert:
+            if now == revert:  # pushed by an undo killed before its step: said now
                 self._step(m, lease, repo, StepRecord.new(state=Step.reverted, landed=landed,
-                                                          revert=revert))
+                                                          revert=revert),
+                           self._said_reverted(m, repo, revert, reason))
                 return True
             if now != landed:
                 self._step(m, lease, repo, StepRecord.new(
@@ -627,10 +631,14 @@ class Lander:
                                                           revert=revert, why=why))
                 return False
             self._step(m, lease, repo, StepRecord.new(state=Step.reverted, landed=landed,
-                                                      revert=revert))
-            self.rt.events.emit(EventKind.repo_reverted, plan=m["plan"], repo=repo, sha=revert,
-                                reason=reason)
+                                                      revert=revert),
+                       self._said_reverted(m, repo, revert, reason))
             return True
+
+    def _said_reverted(self, m: Manifest, repo: str, sha: str | None, reason: str) -> Said:
+        """A repo's ``repo.reverted``, written with the step that says it was put back."""
+        return self.rt.events.prepare(EventKind.repo_reverted, plan=m["plan"], repo=repo,
+                                      sha=sha, reason=reason)
 
     def _revert_commit(self, m: Manifest, e: ManifestRepo, landed: str,
                        ident: dict[str, str], why: str = "the cross-repo landing stopped") -> str:
@@ -683,8 +691,10 @@ class Lander:
                                       hint="run coord change land again: it carries on")
             time.sleep(0.05)
 
-    def _step(self, m: Manifest, lease: Lease, repo: str, rec: StepRecord) -> None:
-        if not self.store.step(m["plan"], lease, repo, rec):
+    def _step(self, m: Manifest, lease: Lease, repo: str, rec: StepRecord,
+              said: Said | None = None) -> None:
+        """Record a repo's step, with ``said`` (its event) in the same write."""
+        if not self.store.step(m["plan"], lease, repo, rec, said):
             raise OperationFailed(f"{repo}: lost its lease mid-landing (another landing took "
                                   "over); nothing more is written by this one")
 

@@ -41,6 +41,7 @@ from coordination.forge.base import Forge, PullRequest
 from coordination.runtime.change_records import StepRecord
 from coordination.runtime.changes import ChangeStore
 from coordination.runtime.context import Runtime
+from coordination.runtime.events import Prepared as Said
 from coordination.runtime.leases import Lease
 from coordination.status import ChangeState as CS
 from coordination.status import StepState as Step
@@ -62,7 +63,8 @@ class Steps(Protocol):
 
     def _lease(self, repo: str) -> AbstractContextManager[Lease]: ...
 
-    def _step(self, m: Manifest, lease: Lease, repo: str, rec: StepRecord) -> None: ...
+    def _step(self, m: Manifest, lease: Lease, repo: str, rec: StepRecord,
+              said: Said | None = None) -> None: ...
 
     def _hooks(self, repo: str) -> bool: ...
 
@@ -146,8 +148,8 @@ def _base_now(ld: Steps, e: ManifestRepo) -> str | None:
 
 def _landed(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, sha: str,
             pre: str | None) -> None:
-    ld._step(m, lease, e["repo"], StepRecord.new(state=Step.landed, landed=sha, pre=pre or None))
-    ld.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=e["repo"], sha=sha)
+    ld._step(m, lease, e["repo"], StepRecord.new(state=Step.landed, landed=sha, pre=pre or None),
+             ld.rt.events.prepare(EventKind.repo_landed, plan=m["plan"], repo=e["repo"], sha=sha))
 
 
 def _method(m: Manifest) -> str:
@@ -169,7 +171,6 @@ def stop(ld: Steps, m: Manifest, failure: str) -> tuple[str, str, list[str]]:
     else:
         state = CS.reverted
         why = f"{failure}; nothing was merged"
-    ld.store.end_landing(plan, state, why)
-    ld.rt.events.emit(EventKind.change_reverted, plan=plan, reason=why, state=state,
-                      left_landed=merged)
+    ld.store.end_landing(plan, state, why, ld.rt.events.prepare(
+        EventKind.change_reverted, plan=plan, reason=why, state=state, left_landed=merged))
     return state, why, merged

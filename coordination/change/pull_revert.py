@@ -94,9 +94,9 @@ def revert(rv: Reverter, st: ChangeState, m: Manifest) -> Reverted:
     states = rv._states(m)
     if not any(s in (Step.landed, Step.reverting) for s in states.values()):
         reason = f"reverted by coord change revert (revert pull requests: {', '.join(order)})"
-        rv.store.end_landing(plan, CS.reverted, reason)
-        rv.rt.events.emit(EventKind.change_reverted, plan=plan, reason="coord change revert",
-                          state=CS.reverted, left_landed=[])
+        rv.store.end_landing(plan, CS.reverted, reason, rv.rt.events.prepare(
+            EventKind.change_reverted, plan=plan, reason="coord change revert",
+            state=CS.reverted, left_landed=[]))
         return Reverted(plan, CS.reverted, None, order, reverted=[
             r for r, s in states.items() if s == Step.reverted], states=states, notes=rv.notes)
     return _end(rv, m, order, None)
@@ -202,9 +202,9 @@ def _merge(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
             return f"{ref}: the forge refused to merge it: {exc.reason}"
         except ForgeError as exc:
             return f"{ref}: {exc.message}"
-        rv._step(m, lease, repo, step.but(state=Step.reverted, revert=sha))
-        rv.rt.events.emit(EventKind.repo_reverted, plan=m["plan"], repo=repo, sha=sha,
-                          reason="coord change revert")
+        rv._step(m, lease, repo, step.but(state=Step.reverted, revert=sha),
+                 rv.rt.events.prepare(EventKind.repo_reverted, plan=m["plan"], repo=repo,
+                                      sha=sha, reason="coord change revert"))
     return None
 
 

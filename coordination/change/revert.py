@@ -258,10 +258,11 @@ class Reverter(Lander):
                 break
             done.append(e["repo"])
         if failure is None:
-            self.store.end_landing(plan, CS.reverted, f"reverted by coord change revert "
-                                   f"({', '.join(order)})")
-            self.rt.events.emit(EventKind.change_reverted, plan=plan, reason="coord change revert",
-                                state=CS.reverted, left_landed=[])
+            self.store.end_landing(
+                plan, CS.reverted, f"reverted by coord change revert ({', '.join(order)})",
+                self.rt.events.prepare(EventKind.change_reverted, plan=plan,
+                                       reason="coord change revert", state=CS.reverted,
+                                       left_landed=[]))
             return Reverted(plan, CS.reverted, None, order, reverted=done,
                             states=self._states(m), notes=self.notes)
         return self._put_back(m, order, done, failure)
@@ -357,9 +358,8 @@ class Reverter(Lander):
         doc = StepRecord.new(state=Step.reverted, landed=step.landed, pre=step.pre or e["base_sha"],
                              over=over if step.over is None else step.over, revert=head,
                              by=REVERT_COMMAND, why=step.why or None)
-        self._step(m, lease, e["repo"], doc)
-        self.rt.events.emit(EventKind.repo_reverted, plan=m["plan"], repo=e["repo"], sha=head,
-                            reason="coord change revert")
+        self._step(m, lease, e["repo"], doc,
+                   self._said_reverted(m, e["repo"], head, "coord change revert"))
 
     def _revert_command(self, m: Manifest, e: ManifestRepo, head: str, revert: str) -> str | None:
         """Run the repo's revert command in its worktree (as the land command is run);
@@ -394,10 +394,9 @@ class Reverter(Lander):
                             notes=self.notes)
         reason = (f"revert refused: {failure}; landing again failed: {'; '.join(stuck)}; "
                   "repos now: " + ", ".join(f"{r} {s}" for r, s in states.items()))
-        self.store.end_landing(plan, CS.revert_failed, reason)
-        self.rt.events.emit(EventKind.change_reverted, plan=plan, reason=reason,
-                            state=CS.revert_failed,
-                            left_landed=[r for r, s in states.items() if s == Step.landed])
+        self.store.end_landing(plan, CS.revert_failed, reason, self.rt.events.prepare(
+            EventKind.change_reverted, plan=plan, reason=reason, state=CS.revert_failed,
+            left_landed=[r for r, s in states.items() if s == Step.landed]))
         return Reverted(plan, CS.revert_failed, reason, order,
                         reverted=[r for r, s in states.items() if s == Step.reverted],
                         relanded=relanded, states=states, notes=self.notes)
@@ -433,8 +432,8 @@ class Reverter(Lander):
                 self._step(m, lease, repo, step.but(why=f"landing again refused: {why}"))
                 return f"{repo}: landing it again was refused: {why}"
             self._step(m, lease, repo, StepRecord.new(state=Step.landed, landed=again, pre=revert,
-                                                      relanded=True))
-            self.rt.events.emit(EventKind.repo_landed, plan=m["plan"], repo=repo, sha=again)
+                                                      relanded=True),
+                       self._said_landed(m, repo, again))
             return None
 
     def _settle_reland(self, m: Manifest, e: ManifestRepo, step: StepRecord) -> StepRecord:

@@ -100,8 +100,8 @@ def commit_waves(ld: Steps, m: Mapping[str, Any]) -> Ended:
                           repos=w["repos"])
         if nxt is not None:
             _soak(ld, plan, k, w)
-    ld.store.end_landing(plan, CS.landed, None)
-    ld.rt.events.emit(EventKind.change_landed, plan=plan, order=order)
+    ld.store.end_landing(plan, CS.landed, None, ld.rt.events.prepare(
+        EventKind.change_landed, plan=plan, order=order))
     return Ended(CS.landed, None, order, waves=[_wave_doc(w, CS.landed) for w in waves])
 
 
@@ -144,9 +144,9 @@ def _stop(ld: Steps, m: Mapping[str, Any], k: int, failure: str) -> Ended:
         why += (f"; landed (waves {', '.join(x['name'] for x in waves[:k])}): "
                 f"{', '.join(earlier)} (coord change revert {plan} takes them out)")
     still = earlier + left
-    ld.store.end_landing(plan, state, why)
-    ld.rt.events.emit(EventKind.change_reverted, plan=plan, reason=why, state=state,
-                      left_landed=still, wave=w["name"])
+    ld.store.end_landing(plan, state, why, ld.rt.events.prepare(
+        EventKind.change_reverted, plan=plan, reason=why, state=state, left_landed=still,
+        wave=w["name"]))
     docs = [_wave_doc(x, CS.landed) for x in waves[:k]]
     docs.append(_wave_doc(w, CS.revert_failed if left else CS.reverted))
     docs += [_wave_doc(x, NOT_STARTED) for x in waves[k + 1:]]

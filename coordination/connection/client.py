@@ -229,6 +229,12 @@ class LuaScript:
                 raise
             raise self.refused(r, keys) or exc from None
 
+    def queue(self, pipe: Any, keys: Sequence[str], args: Sequence[EncodableT]) -> None:
+        """Queue the script on ``pipe``, a MULTI transaction another caller runs (a
+        WATCHed compare-and-set), to run with its other commands at once. By EVAL, as
+        :meth:`in_transaction`."""
+        pipe.eval(self.text, len(keys), *keys, *args)
+
     def in_transaction(self, r: redis.Redis, queue: Callable[[Any], None],
                        keys: Sequence[str], args: Sequence[EncodableT]) -> list[Any]:
         """Run the commands ``queue`` puts in a MULTI pipeline of ``r``, then the script,
@@ -237,7 +243,7 @@ class LuaScript:
         commands by the user's ACL is named as :meth:`__call__` names it."""
         pipe = r.pipeline(transaction=True)
         queue(pipe)
-        pipe.eval(self.text, len(keys), *keys, *args)
+        self.queue(pipe, keys, args)
         try:
             return list(pipe.execute())
         except ResponseError as exc:

@@ -61,7 +61,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -84,6 +84,9 @@ from coordination.status import ChangeState as CS
 from coordination.trust import evidence
 from coordination.trust.evidence import EvidenceKind
 from coordination.trust.signing import Policy
+
+if TYPE_CHECKING:
+    from coordination.runtime.events import Prepared
 
 
 @dataclass(frozen=True)
@@ -419,8 +422,10 @@ class ChangeStore:
 
         self.write_state(plan, FAILED_VERIFICATION, why_and_where)
 
-    def begin_landing(self, plan: str, manifest: str, sig: dict[str, str]) -> None:
-        """A new landing: its manifest, state ``landing``, the last landing's steps gone."""
+    def begin_landing(self, plan: str, manifest: str, sig: dict[str, str],
+                      said: Prepared | None = None) -> None:
+        """A new landing: its manifest, state ``landing``, the last landing's steps gone;
+        ``said`` (its ``change.prepared``) written in the same transaction."""
         key = self.keys.change(plan)
         old = [f"step:{repo}" for repo in self.read(plan).steps]
 
@@ -433,14 +438,18 @@ class ChangeStore:
             p.hset(key, "manifest", manifest)
             for name, value in sig.items():
                 p.hset(key, name, value)
+            if said is not None:
+                lua("event_emit").queue(p, said.keys(), said.args())
 
         self.write_state(plan, CS.landing, new_manifest)
 
-    def end_landing(self, plan: str, state: str, reason: str | None) -> None:
+    def end_landing(self, plan: str, state: str, reason: str | None,
+                    said: Prepared | None = None) -> None:
         """The landing's (or revert's) state; one that ended it (:data:`CHANGE_ENDED`)
         forgets its lander too (``landing`` with a reason: its undo is under way, which
         ``undo`` seals about the plan and its manifest: what carrying it on checks,
-        :mod:`coordination.change.carry_on`)."""
+        :mod:`coordination.change.carry_on`). ``said``: the event that tells of it
+        (``change.landed``, ``change.reverted``), written in the same transaction."""
         key = self.keys.change(plan)
         undo = None
         if state == CS.landing and reason:
@@ -461,6 +470,8 @@ class ChangeStore:
                 p.hdel(key, "lander")
                 p.delete(self.keys.change_lander(plan))
                 p.hset(key, "ended_at", repr(time.time()))
+            if said is not None:
+                lua("event_emit").queue(p, said.keys(), said.args())
 
         self.write_state(plan, state, reason_and_end)
 
@@ -519,20 +530,24 @@ class ChangeStore:
         return Lease(repo=repo, slot=0, token=token, fence=fence, ttl_ms=self.ttl_ms,
                      namespace=self.keys.namespace, extra=tuple(slots[1:]))
 
-    def step(self, plan: str, lease: Lease, repo: str, rec: StepRecord) -> bool:
+    def step(self, plan: str, lease: Lease, repo: str, rec: StepRecord,
+             said: Prepared | None = None) -> bool:
         """The one door of a repo's step: record it, fenced by ``lease``, once
         :data:`coordination.status.STEP_TRANSITIONS` allows the move from the step stored
         now (:class:`TransitionRefused` before anything is written; under the repo's
         lease no other landing or revert writes it, and the fence refuses one that lost
-        it); False: the lease was lost."""
+        it), with ``said`` (its event: ``repo.landed``, ``repo.reverted``) in the same
+        step; False: the lease was lost (nothing written, nothing said)."""
         raw = self.r.hget(self.keys.change(plan), f"step:{repo}")
         old = StepRecord.from_json(str(raw) if raw is not None else None).state
         why = refused_step(old, rec.state)
         if why:
             raise TransitionRefused(f"change {plan}, repo {repo}: {why}")
         return bool(lua("change_step")(
-            self.r, [self.keys.change(plan), lease.key, self.keys.fence(repo)],
-            [lease.token, lease.fence, f"step:{repo}", rec.to_json()]))
+            self.r, [self.keys.change(plan), lease.key, self.keys.fence(repo),
+                     *(said.keys() if said else ())],
+            [lease.token, lease.fence, f"step:{repo}", rec.to_json(),
+             *(said.args() if said else ("", ""))]))
 
     # -- the merge train --------------------------------------------------------
     # A sorted set scored by when each change was queued (ZADD NX keeps a change's place):

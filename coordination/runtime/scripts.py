@@ -70,7 +70,7 @@ def _kept(chunks: list[tuple[str, str]], body: str) -> set[str]:
 PRELUDE_MARK = "-- prelude: the parts of coordination/status.py and lua/_common.lua used below"
 
 #: Scripts that use no helper and no status: sent without any prelude.
-SELF_CONTAINED = frozenset({"lease_extend", "lease_release", "change_lease", "change_step"})
+SELF_CONTAINED = frozenset({"lease_extend", "lease_release", "change_lease"})
 
 _LOCAL = re.compile(r"^local (?:function )?([A-Za-z_]\w*)")
 _WORD = re.compile(r"[A-Za-z_]\w*")

@@ -332,3 +332,106 @@ def test_land_pr_without_forges_is_refused_and_pushes_nothing(tmp_path: Path) ->
     with pytest.raises(PlanError, match=r"land: pr\) but repos libz, core name no forge"):
         World(tmp_path, NAMES[:2], land="pr")
     assert not (tmp_path / "pushes.log").exists()  # no push reached any remote
+
+
+class Died(Exception):
+    """The lander stopped where it would have written a step's event itself."""
+
+
+def dying_where_a_step_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lander whose process stops wherever it would write a landing's event alone."""
+    from coordination.runtime.events import EventLog
+
+    emit = EventLog.emit
+    steps = {"change.prepared", "repo.landed", "change.landed", "repo.reverted",
+             "change.reverted"}
+
+    def dies(self: EventLog, kind: str, **kw: object) -> str:
+        if kind in steps:
+            raise Died(kind)
+        return emit(self, kind, **kw)
+
+    monkeypatch.setattr(EventLog, "emit", dies)
+
+
+def said(w: World, *kinds: str) -> list[tuple[str, str | None]]:
+    return [(e.kind, e.data.get("repo")) for e in w.rt.events.read() if e.kind in kinds]
+
+
+def test_each_step_of_a_landing_is_said_with_its_write(
+        change_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``change.prepared``, each ``repo.landed`` and ``change.landed`` are written with
+    the record they tell of: a lander that would stop where it wrote one alone lands the
+    change and has said each once, in order (written after the record, the first was
+    lost, and the landing stopped there)."""
+    w = change_world
+    w.draft()
+    w.verify()
+    dying_where_a_step_is_said(monkeypatch)
+    try:
+        out = w.lander().land()
+    except Died as died:
+        pytest.fail(f"the lander wrote {died} alone, after its record")
+    assert out.state == "landed" and out.landed == NAMES
+    assert said(w, "change.prepared", "repo.landed", "change.landed") == [
+        ("change.prepared", None), *[("repo.landed", r) for r in NAMES], ("change.landed", None)]
+    landed = [e.data["sha"] for e in w.rt.events.read() if e.kind == "repo.landed"]
+    assert landed == [w.repos.remote_head(r) for r in NAMES]
+
+
+def test_each_step_of_an_undo_is_said_with_its_write(
+        change_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An undo's ``repo.reverted`` and ``change.reverted`` are written with their
+    records, as a landing's steps are."""
+    w = change_world
+    base, cands = w.drafted_and_verified()
+    lander = w.lander()
+    prep = lander.prepare()
+    assert prep.ok and prep.manifest is not None
+    w.repos.push_from_elsewhere("api")
+    dying_where_a_step_is_said(monkeypatch)
+    try:
+        out = lander.commit(prep.manifest)
+    except Died as died:
+        pytest.fail(f"the lander wrote {died} alone, after its record")
+    assert out.state == "reverted" and out.reverted == ["libz", "core"]
+    assert said(w, "repo.landed", "repo.reverted", "change.reverted") == [
+        ("repo.landed", "libz"), ("repo.landed", "core"), ("repo.reverted", "core"),
+        ("repo.reverted", "libz"), ("change.reverted", None)]
+    reverted = {e.data["repo"]: e.data["sha"] for e in w.rt.events.read()
+                if e.kind == "repo.reverted"}
+    assert reverted == {r: w.repos.remote_head(r) for r in ("libz", "core")}
+    for r in ("libz", "core"):
+        assert_reverted(w, r, base[r], cands[r])
+
+
+def test_an_undo_killed_after_a_revert_push_says_it_when_carried_on(
+        change_world: World) -> None:
+    """An undo killed after core's revert was pushed, before its step: the landing
+    carried on finds the revert on the remote, records core reverted and says
+    ``repo.reverted`` then (it recorded the step and said nothing: core's revert was
+    never told)."""
+    from coordination.change.landing import Crash
+
+    w = change_world
+    base, cands = w.drafted_and_verified()
+    killed: list[str] = []
+
+    def fault(point: str, repo: str) -> None:
+        if (point, repo) == ("after-revert", "core") and not killed:
+            killed.append(repo)
+            raise Crash("killed after core's revert was pushed")
+
+    lander = w.lander(fault=fault, lease_wait=5)
+    prep = lander.prepare()
+    assert prep.ok and prep.manifest is not None
+    w.repos.push_from_elsewhere("api")
+    with pytest.raises(Crash):
+        lander.commit(prep.manifest)
+    assert said(w, "repo.reverted") == []
+    out = w.lander(lease_wait=5).land()
+    assert out.state == "reverted" and out.reverted == ["libz", "core"]
+    assert said(w, "repo.reverted", "change.reverted") == [
+        ("repo.reverted", "core"), ("repo.reverted", "libz"), ("change.reverted", None)]
+    for r in ("libz", "core"):
+        assert_reverted(w, r, base[r], cands[r])
