@@ -368,6 +368,24 @@ class CheckpointStore:
         """How many todos of a level ended successfully."""
         return int(self.r.hget(self.keys.sweep(sweep_id), f"level_ok:{level}") or 0)
 
+    def say_level(self, sweep_id: str, run: int, level: int, said: Prepared) -> bool:
+        """Say that ``level`` of run ``run`` ended (``said``: its ``level.done``) unless it
+        was said already, and mark it said (``lua/level_said.lua``); True if said now."""
+        return bool(int(lua("level_said")(self.r, [self.keys.sweep(sweep_id), *said.keys()],
+                                          [level, run, *said.args()])))
+
+    def unsaid_levels(self, sweep_id: str, levels: int) -> dict[int, int]:
+        """The levels of the current run that ended (none of their todos left) and were
+        not said to (``level_said:<k>`` 0; a run of before 0.6 has no marks: none), each
+        with how many of its todos succeeded."""
+        names = [f for i in range(levels) for f in (f"level_left:{i}", f"level_said:{i}",
+                                                    f"level_ok:{i}")]
+        got: list[Any] = self.r.hmget(self.keys.sweep(sweep_id), names) if levels else []
+        left, said, ok = got[0::3], got[1::3], got[2::3]
+        return {i: int(ok[i] or 0) for i in range(levels)
+                if left[i] is not None and int(left[i]) == 0
+                and said[i] is not None and int(said[i]) == 0}
+
     def move_wave(self, sweep_id: str, seen: tuple[int | None, str | None],
                   said: Prepared | None = None, /, **fields: object) -> bool:
         """Write the wave ``fields`` if the sweep's wave is still ``seen`` (index,

@@ -6,7 +6,9 @@ sweep is read, kept or dropped as one key whatever its size:
 
 ==================  ==================================================================
 record fields       :data:`RECORD_FIELDS`, JSON text each (status, run, deadline, spec...)
-counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers)
+counters            ``terminal``, ``level_left:<k>``, ``level_ok:<k>`` (integers);
+                    ``level_said:<k>``: 1 once the level's ``level.done`` was said
+                    (lua/level_said.lua), 0 before; absent in runs of before 0.6
 ``t:<todo>``        the todo's checkpoint: one JSON object. Absent: the todo is
                     pending and nothing has happened to it yet
 ``o:<todo>``        the output tail of its last run (text)
@@ -190,7 +192,8 @@ RECORD_FIELDS = (
 #: Record fields named per level or per repo (or, written with its spec, per todo: its
 #: repo and, eager, its predecessors left to succeed; counted per status: the tally):
 #: one of these prefixes and a suffix.
-RECORD_PREFIXES = ("level_left:", "level_ok:", "unattended:", "p:", "n:", "r:")
+RECORD_PREFIXES = ("level_left:", "level_ok:", "level_said:", "unattended:", "p:", "n:",
+                   "r:")
 #: The ``a:<k>`` fields of a sweep's tally (lua/_common.lua: TALLY_BUCKETS, tally_bucket).
 TALLY_BUCKETS = 256
 #: ``tally`` of a sweep that keeps one (absent: a sweep of before it, read in full).

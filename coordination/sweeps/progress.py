@@ -299,11 +299,17 @@ class LevelDone(Step):
         if p.spec.strategy != Strategy.levels:
             return
         for level in c.levels:
-            if level < 0:
-                continue
-            ok = p.rt.checkpoints.level_succeeded(p.spec.sweep_id, level)
-            p.rt.events.emit(EventKind.level_done, sweep_id=p.spec.sweep_id, level=level,
-                             succeeded=ok, todos=len(p.spec.levels[level]))
+            if level >= 0:
+                say_level(p.rt, p.spec, level, p.rt.checkpoints.level_succeeded(
+                    p.spec.sweep_id, level))
+
+
+def say_level(rt: Runtime, spec: SweepSpec, level: int, succeeded: int) -> bool:
+    """Say ``level.done`` of a level of ``spec``'s run, once: by the process that ended
+    it, or (it died first) the supervision pass that finds it ended and not said."""
+    return rt.checkpoints.say_level(spec.sweep_id, spec.run, level, rt.events.prepare(
+        EventKind.level_done, sweep_id=spec.sweep_id, level=level, succeeded=succeeded,
+        todos=len(spec.levels[level])))
 
 
 class SkipDependents(Step):

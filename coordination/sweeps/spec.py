@@ -380,7 +380,8 @@ class SweepSpec:
         """Initial level counters of this run, for the sweep record (see
         :mod:`coordination.runtime.transitions`)."""
         return {f"level_left:{i}": len(level) for i, level in enumerate(self.levels)} | {
-            f"level_ok:{i}": 0 for i in range(len(self.levels))}
+            f"level_ok:{i}": 0 for i in range(len(self.levels))} | {
+            f"level_said:{i}": 0 for i in range(len(self.levels))}
 
     def descendants_of(self, todo_ids: Iterable[str]) -> set[str]:
         """Every todo after any of ``todo_ids``, walked once (10,000 instances of a

@@ -49,7 +49,13 @@ from coordination.sweeps.governance.approvals import refuse_gates, watch_gates
 from coordination.sweeps.governance.decisions import gate_preds, gate_refusals
 from coordination.sweeps.lost import LOOK_FIELDS, lease_lost, resend_lost_messages
 from coordination.sweeps.notices.overdue import note_overdue
-from coordination.sweeps.progress import advance_waves, end_sweep, end_todos, finish_if_done
+from coordination.sweeps.progress import (
+    advance_waves,
+    end_sweep,
+    end_todos,
+    finish_if_done,
+    say_level,
+)
 from coordination.sweeps.sending import in_start_order, send_todos
 from coordination.sweeps.spec import Strategy, SweepSpec
 from coordination.sweeps.spec_store import load_spec
@@ -146,6 +152,7 @@ def _pass(rt: Runtime, sweep_id: str, *, grace: float, throttle: bool) -> None:
         return
     cps = rt.checkpoints.get_fields_all(sweep_id, list(spec.todos), PASS_FIELDS)
     status = {t: todo_status(cp.get("status", TodoStatus.pending)) for t, cp in cps.items()}
+    say_unsaid_levels(rt, spec)
     for tid in rt.checkpoints.orphaned(cps):
         lease_lost(rt, spec, tid, cps[tid], now)
     skipped = 0
@@ -175,6 +182,16 @@ def _pass(rt: Runtime, sweep_id: str, *, grace: float, throttle: bool) -> None:
     # else the count decides, as after each todo.
     left = sum(1 for st in status.values() if st not in TERMINAL) - skipped
     finish_if_done(rt, sweep_id, spec, full=left <= 0)
+
+
+def say_unsaid_levels(rt: Runtime, spec: SweepSpec) -> list[int]:
+    """Levels strategy: say the levels of the run that ended and were never said (the
+    process that ended one died before it said it), before anything this pass ends;
+    those said now."""
+    if spec.strategy != Strategy.levels or not spec.levels:
+        return []
+    unsaid = rt.checkpoints.unsaid_levels(spec.sweep_id, len(spec.levels))
+    return [k for k, ok in sorted(unsaid.items()) if say_level(rt, spec, k, ok)]
 
 
 def ready_todos(spec: SweepSpec, status: dict[str, TodoStatus], cps: dict[str, Checkpoint],

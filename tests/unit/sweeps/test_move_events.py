@@ -352,3 +352,82 @@ def test_a_running_todo_whose_worker_is_gone_is_said_cancelled_with_its_sweep(
     assert rt.checkpoints.get(sid, "TODO-001")["status"] == "cancelled"
     assert said(rt, sid, "todo.cancelled") == [
         {"reason": "cancelled; its worker was gone", "exit_code": None}]
+
+
+def test_a_level_whose_ender_died_before_saying_it_is_said_by_a_pass_once(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker that ends a level's last todo says ``level.done`` after the script that
+    ended it; one that dies in between left it unsaid for good. The next full
+    supervision pass finds the level ended and not said, and says it, once: a second
+    pass, and the late ender itself, say nothing more."""
+    import time
+
+    from coordination.runtime.checkpoints import CheckpointStore
+    from coordination.status import TodoStatus
+    from coordination.sweeps.progress import finish_run, say_level
+    from coordination.sweeps.spec_store import load_spec
+    from coordination.sweeps.supervision import supervise_once
+    from tests.unit.support.sweeps import run_as_worker, unlock
+
+    svc = SweepService(rt, write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]}]))
+    sid = svc.start(PLAN, ignore_blockers=True)  # no worker: each todo is run here
+    spec = load_spec(rt, sid)
+    assert spec is not None
+    lease = run_as_worker(rt, sid, "TODO-001", "api")
+    emit = EventLog.emit
+
+    def dies(self: EventLog, kind: str, **kw: Any) -> str:
+        if kind == EventKind.level_done:
+            raise Died(kind)
+        return emit(self, kind, **kw)
+
+    def dies_saying(*_: object, **__: object) -> bool:
+        raise Died("level.done")
+
+    monkeypatch.setattr(EventLog, "emit", dies)  # where it was said after the script
+    monkeypatch.setattr(CheckpointStore, "say_level", dies_saying)
+    moved(lambda: finish_run(rt, spec, "TODO-001", lease=lease, status=TodoStatus.succeeded,
+                             fields={"exit_code": 0}, event={"exit_code": 0}, level=0,
+                             patience=time.monotonic() + 5))
+    monkeypatch.undo()
+    assert rt.checkpoints.get(sid, "TODO-001")["status"] == "succeeded"
+    assert said(rt, sid, EventKind.level_done) == []
+    unlock(rt, sid)
+    supervise_once(rt, sid, grace=0.0)  # a full pass: the level ended, not said
+    assert said(rt, sid, EventKind.level_done) == [{"level": 0, "succeeded": 1, "todos": 1}]
+    unlock(rt, sid)
+    supervise_once(rt, sid, grace=0.0)
+    assert not say_level(rt, spec, 0, 1)  # the late ender: said already
+    assert len(said(rt, sid, EventKind.level_done)) == 1
+
+
+def test_a_run_recorded_before_the_marks_says_its_levels_as_before(
+        rt: Runtime, tmp_path: Path) -> None:
+    """A run whose record has no ``level_said:`` marks (recorded by a coord before 0.6,
+    carried on by this one) says each level once, by its ender, as before; no pass says
+    it again (nothing tells it was said)."""
+    import time
+
+    from coordination.status import TodoStatus
+    from coordination.sweeps.progress import finish_run
+    from coordination.sweeps.spec_store import load_spec
+    from coordination.sweeps.supervision import supervise_once
+    from tests.unit.support.sweeps import run_as_worker, unlock
+
+    svc = SweepService(rt, write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true"},
+        {"id": "TODO-002", "repo": "web", "run": "true", "blocked_by": ["TODO-001"]}]))
+    sid = svc.start(PLAN, ignore_blockers=True)
+    rt.redis.hdel(rt.keys.sweep(sid), "level_said:0", "level_said:1")  # a run of before
+    spec = load_spec(rt, sid)
+    assert spec is not None
+    lease = run_as_worker(rt, sid, "TODO-001", "api")
+    finish_run(rt, spec, "TODO-001", lease=lease, status=TodoStatus.succeeded,
+               fields={"exit_code": 0}, event={"exit_code": 0}, level=0,
+               patience=time.monotonic() + 5)
+    assert said(rt, sid, EventKind.level_done) == [{"level": 0, "succeeded": 1, "todos": 1}]
+    unlock(rt, sid)
+    supervise_once(rt, sid, grace=0.0)
+    assert len(said(rt, sid, EventKind.level_done)) == 1
