@@ -19,7 +19,6 @@ import redis
 
 from coordination.keys import Keys
 from coordination.runtime.events import EventLog
-from coordination.runtime.scripts import lua
 from coordination.status import BreakerState, EventKind
 
 
@@ -84,7 +83,7 @@ def reset_breaker(r: redis.Redis, keys: Keys, events: EventLog,
     # its repo.breaker_closed written with the reset (a reset killed after it has said it)
     said = events.prepare(EventKind.repo_breaker_closed, repo=repo, by="reset",
                           was=str(before.state), failures=before.failures)
-    lua("event_emit").in_transaction(r, close, said.keys(), said.args())
+    said.written_with(r, close)
     return before.to_dict()
 
 

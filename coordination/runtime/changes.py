@@ -439,7 +439,7 @@ class ChangeStore:
             for name, value in sig.items():
                 p.hset(key, name, value)
             if said is not None:
-                lua("event_emit").queue(p, said.keys(), said.args())
+                said.queue_on(p)
 
         self.write_state(plan, CS.landing, new_manifest)
 
@@ -471,7 +471,7 @@ class ChangeStore:
                 p.delete(self.keys.change_lander(plan))
                 p.hset(key, "ended_at", repr(time.time()))
             if said is not None:
-                lua("event_emit").queue(p, said.keys(), said.args())
+                said.queue_on(p)
 
         self.write_state(plan, state, reason_and_end)
 

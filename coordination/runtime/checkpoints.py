@@ -155,7 +155,7 @@ class CheckpointStore:
             write(pipe)
             pipe.execute()
         else:
-            lua("event_emit").in_transaction(self.r, write, said.keys(), said.args())
+            said.written_with(self.r, write)
 
     def _record(self, sweep_id: str, names: tuple[str, ...], values: list[str | bytes | None]
                 ) -> SweepRecord | None:
@@ -481,7 +481,7 @@ class CheckpointStore:
         def write(pipe: redis.client.Pipeline) -> None:
             pipe.hset(self.keys.sweep(sweep_id), mapping=_mapping(fields))
 
-        lua("event_emit").in_transaction(self.r, write, said.keys(), said.args())
+        said.written_with(self.r, write)
 
     def queued_task_ids(self, queues: Iterable[str],
                         lists: Iterable[tuple[str, int]] = ()) -> set[str]:

@@ -297,6 +297,17 @@ class Prepared:
     def args(self) -> list[str | int]:
         return [self.text, self.channel, *self.maxlens]
 
+    def written_with(self, r: redis.Redis, queue: Callable[[Any], None]) -> None:
+        """Write these events with the commands ``queue`` puts on a MULTI pipeline of
+        ``r``, in one MULTI/EXEC (``lua/event_emit.lua`` after them): a writer killed
+        there made both or neither."""
+        lua("event_emit").in_transaction(r, queue, self.keys(), self.args())
+
+    def queue_on(self, pipe: Any) -> None:
+        """Queue these events on ``pipe``, a transaction its caller runs (a WATCHed
+        compare-and-set), to be written with its other commands."""
+        lua("event_emit").queue(pipe, self.keys(), self.args())
+
 
 class EventLog:
     """Appends events and reads them back, in order, from Redis streams."""

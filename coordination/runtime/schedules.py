@@ -87,7 +87,7 @@ class ScheduleStore:
         def note(pipe: redis.client.Pipeline) -> None:
             pipe.hset(self.keys.schedules, skipped_field(plan), json.dumps(dict(record)))
 
-        lua("event_emit").in_transaction(self.redis, note, said.keys(), said.args())
+        said.written_with(self.redis, note)
 
     def read(self, plans: Iterable[str]) -> dict[str, dict[str, JSONObject | None]]:
         """Each plan's ``{"fired": ..., "skipped": ...}`` records (None: never)."""
