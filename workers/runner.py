@@ -206,6 +206,8 @@ class _Run:
     masker: Masker = field(default_factory=Masker)
     cancelled: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
+    #: the last attempt's log, its end held for the finish's round trip (:meth:`end_log`)
+    log_end: AttemptLog | None = None
     watching: list[threading.Thread] = field(default_factory=list)
     began: float = field(default_factory=time.monotonic)
 
@@ -243,6 +245,11 @@ class _Run:
     def lease_lost(self) -> bool:
         return self.lost.is_set() or self.hb.lost or self.hb.doomed()
 
+    def end_log(self) -> None:
+        """The last attempt's log end, written alone if the finish did not take it."""
+        if self.log_end is not None:
+            self.log_end.end()
+
 
 @dataclass
 class _Ran:
@@ -269,13 +276,17 @@ def _run_turn(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object
              if turn.todo.cache is not None and turn.spec.mode == Mode.run and run.change is None
              and run.refused_inputs is None else None)
     ran = _run_watched(run, cache)
-    if run.lease_lost():
-        outcome, detail = turn.lost("lease lost")
-        return outcome, detail, False
-    if cache is not None and ran.hit is not None:
-        outcome, released = turn.finish(TodoStatus.cached, *cache.hit_fields(ran.hit))
-        return outcome, {"status": str(TodoStatus.cached)}, released
-    return _record(run, ran, cache)
+    try:
+        if run.lease_lost():
+            run.end_log()
+            outcome, detail = turn.lost("lease lost")
+            return outcome, detail, False
+        if cache is not None and ran.hit is not None:
+            outcome, released = turn.finish(TodoStatus.cached, *cache.hit_fields(ran.hit))
+            return outcome, {"status": str(TodoStatus.cached)}, released
+        return _record(run, ran, cache)
+    finally:
+        run.end_log()  # whatever happened, the attempt's log has its end
 
 
 def _prepare(turn: Turn, worker: WorkerInfo) -> _Run:
@@ -376,11 +387,18 @@ def _execute(run: _Run) -> tuple[ExecResult | None, str | None, float]:
                 should_stop=output.watching(run.should_stop), on_output=output.add,
             )
         finally:
+            # The last attempt's end goes with the todo's finish, in its round trip, when
+            # nothing else runs in between (an acceptance check, a change's commit).
+            defer = (result is not None and _final(result, attempt, t.retries)
+                     and run.change is None
+                     and not (result.ok and t.checks and turn.spec.mode == Mode.run))
             output.close(*(("error", None) if result is None
-                           else (result.outcome, result.exit_code)))
+                           else (result.outcome, result.exit_code)), defer=defer)
+            if defer:
+                run.log_end = output
         total += result.duration
         reason = result.reason or (None if result.ok else f"exit {result.exit_code}")
-        if result.ok or result.outcome in ("stopped", "error") or attempt == t.retries:
+        if _final(result, attempt, t.retries):
             break
         delay = backoff_delay(attempt + 1)
         turn.retrying(delay, reason)
@@ -388,6 +406,12 @@ def _execute(run: _Run) -> tuple[ExecResult | None, str | None, float]:
         while time.monotonic() < deadline and run.should_stop() is None:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
     return result, reason, total
+
+
+def _final(result: ExecResult, attempt: int, retries: int) -> bool:
+    """Whether this attempt is the last: it succeeded, was stopped or could not run, or
+    no retry is left."""
+    return result.ok or result.outcome in ("stopped", "error") or attempt == retries
 
 
 def _cannot_run(run: _Run) -> str | None:
@@ -466,7 +490,8 @@ def _record(run: _Run, ran: _Ran, cache: TodoCache | None
         event["outputs"] = sorted(ran.outputs)
     if cache is not None:
         cache.finished(status, fields)  # a success stored before its outcome is recorded
-    outcome, released = turn.finish(status, fields, event)
+    log_end = None if run.log_end is None else run.log_end.queue_end
+    outcome, released = turn.finish(status, fields, event, before=log_end)
     if outcome is not Outcome.done:
         return outcome, {"reason": "stale fence"}, released
     return outcome, {"status": str(status), "exit_code": exit_code}, released

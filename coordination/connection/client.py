@@ -229,6 +229,32 @@ class LuaScript:
                 raise
             raise self.refused(r, keys) or exc from None
 
+    def after(self, r: redis.Redis, before: Callable[[Any], None], keys: Sequence[str] = (),
+              args: Sequence[EncodableT] = ()) -> Any:
+        """The script's reply, as :meth:`__call__`'s, run after the commands ``before``
+        puts on a pipeline of ``r`` (no transaction), all in one round trip: writes that
+        must reach Redis no later than the script but need not be atomic with it (an
+        attempt's log end before its todo's finish). Their errors are not the script's:
+        they are left to their writer's care (a log write never fails a todo), and the
+        script is still run. A server that does not know the script yet: it is sent
+        alone, by :meth:`__call__`, after them."""
+        pipe = own_client(r).pipeline(transaction=False)
+        before(pipe)
+        pipe.evalsha(self.sha, len(keys), *keys, *args)
+        replies = pipe.execute(raise_on_error=False)
+        reply = replies[-1]
+        for failed in replies[:-1]:
+            if isinstance(failed, Exception):
+                log.warning("a write sent with script %s failed: %s", self.name, failed)
+                break
+        if isinstance(reply, NoScriptError):
+            return self(r, keys, args)
+        if isinstance(reply, ResponseError):
+            if isinstance(reply, NoPermissionError) or ACL_REFUSED not in str(reply):
+                raise reply
+            raise self.refused(r, keys) or reply from None
+        return reply
+
     def queue(self, pipe: Any, keys: Sequence[str], args: Sequence[EncodableT]) -> None:
         """Queue the script on ``pipe``, a MULTI transaction another caller runs (a
         WATCHed compare-and-set), to run with its other commands at once. By EVAL, as

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypedDict, cast
+from typing import Any, TypedDict, cast
 
 import redis
 
@@ -96,9 +96,19 @@ class LogStore:
         """Append ``chunks`` (stream, text) to the attempt's output and write its record,
         in one round trip; ``first``: its first write (its keys listed for retention);
         ``end``: its last (the ``end`` entry follows the chunks)."""
+        pipe = self.r.pipeline(transaction=False)
+        self.queue(pipe, sweep_id, todo_id, attempt, chunks, record, first=first, end=end)
+        pipe.execute()
+
+    def queue(self, pipe: Any, sweep_id: str, todo_id: str, attempt: int,
+              chunks: Sequence[tuple[str, str]], record: AttemptRecord, *,
+              first: bool, end: bool) -> None:
+        """:meth:`write`'s commands put on ``pipe`` (a pipeline of this store's client)
+        for its owner to send: an attempt's last write goes in the round trip of the
+        todo's finish (:meth:`~coordination.runtime.transitions.Transitions.finish`'s
+        ``before``), ahead of it."""
         stream = self.keys.attempt_log(sweep_id, todo_id, attempt)
         index = self.keys.todo_attempts(sweep_id, todo_id)
-        pipe = self.r.pipeline(transaction=False)
         for name, text in chunks:
             pipe.xadd(stream, {"s": name, "d": text})
         if end:
@@ -110,7 +120,6 @@ class LogStore:
                 pipe.sadd(listed, stream, index)
             for key in (stream, index, listed):
                 pipe.expire(key, self.keep_s)
-        pipe.execute()
 
     # -- readers ------------------------------------------------------------------------
     def attempts(self, sweep_id: str, todo_id: str) -> list[AttemptRecord]:

@@ -318,12 +318,21 @@ class Transitions:
             return Started(verdict, detail="new" if int(res[1]) else "")
         return Started(verdict, detail=str(res[1]) if len(res) > 1 else "")
 
-    def _run(self, name: str, keys: Sequence[str], args: Sequence[EncodableT]
-             ) -> tuple[Any, bool]:
+    def _run(self, name: str, keys: Sequence[str], args: Sequence[EncodableT],
+             before: Callable[[Any], None] | None = None) -> tuple[Any, bool]:
         """Script ``name``'s reply, and whether enough replicas have it (always True
-        without replicas to wait for)."""
+        without replicas to wait for). ``before``: commands it puts on a pipeline go
+        first, in the same round trip (:meth:`LuaScript.after`); with replicas to wait
+        for, in a round trip of their own before it (a WAIT counts its connection's
+        writes: the script's own call keeps one connection)."""
         if not self.replicas:
+            if before is not None:
+                return lua(name).after(self.r, before, keys, args), True
             return lua(name)(self.r, keys, args), True
+        if before is not None:
+            pipe = self.r.pipeline(transaction=False)
+            before(pipe)
+            pipe.execute(raise_on_error=False)
         return run_replicated(lua(name), self.r, keys, args, self.wait_ms)
 
     def wait_turn(self, rank: str, timeout: float) -> bool:
@@ -337,7 +346,8 @@ class Transitions:
                successors: Sequence[tuple[str, str]] = (), now: float | None = None,
                breaker: tuple[int, float] | None = None,
                resources: Sequence[str] = (), run: int | None = None,
-               patience: float | None = None) -> Finished:
+               patience: float | None = None,
+               before: Callable[[Any], None] | None = None) -> Finished:
         """Record a run's outcome (see ``lua/todo_finish.lua``), sealed for ``run``
         (status, exit code, run: the landing rule trusts "no todo of the last run
         failed" only sealed) in the same fenced write that releases the lease.
@@ -346,7 +356,10 @@ class Transitions:
         ``lease.extra`` holds. ``patience`` (monotonic): asked again while Redis cannot
         be reached or no replica confirmed it, until then; a finish recorded on a master
         that no replica confirmed in that time is answered as recorded (a failover
-        losing it makes the todo run again, after this run). None: asked once."""
+        losing it makes the todo run again, after this run). None: asked once.
+        ``before``: writes sent ahead of the script in its round trip (the attempt's log
+        end, :meth:`~coordination.runtime.logs.LogStore.queue`); it puts them on the
+        first try's pipeline only (``AttemptLog.queue_end``)."""
         if status not in TERMINAL:
             raise ValueError(f"{status!r} is not a terminal status")
         if run is not None:
@@ -356,7 +369,7 @@ class Transitions:
         once = functools.partial(self._finish, sweep_id, todo_id, lease=lease, status=status,
                                  fields=fields, event=event, level=level,
                                  successors=successors, now=now, breaker=breaker,
-                                 resources=resources)
+                                 resources=resources, before=before)
         if patience is None:
             return once()
         try:
@@ -372,7 +385,8 @@ class Transitions:
     def _finish(self, sweep_id: str, todo_id: str, *, lease: Lease, status: TodoStatus,
                 fields: Mapping[str, object], event: Mapping[str, object], level: int,
                 successors: Sequence[tuple[str, str]], now: float | None,
-                breaker: tuple[int, float] | None, resources: Sequence[str]) -> Finished:
+                breaker: tuple[int, float] | None, resources: Sequence[str],
+                before: Callable[[Any], None] | None = None) -> Finished:
         """One call of the finish script (see :meth:`finish`)."""
         fields = dict(fields)
         tail = str(fields.pop("output_tail", None) or "")
@@ -389,6 +403,7 @@ class Transitions:
              encode(time.time() if now is None else now), level, (breaker or (0, 0.0))[0],
              lease.repo, len(extra), self.keys.wake_prefix, self.ttl_ms, encode(fields), tail,
              *(x for pair in succ for x in pair)],
+            before=before,
         )
         if res[0] == "again":
             # This outcome is recorded already: by this call's first try, whose answer

@@ -61,9 +61,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from coordination.connection.client import riding_out
 from coordination.runtime.context import Runtime
@@ -509,14 +509,16 @@ def end_todos(rt: Runtime, spec: SweepSpec, todo_ids: list[str], status: TodoSta
 
 def finish_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, lease: Lease,
                status: TodoStatus, fields: dict[str, object], event: dict[str, object],
-               level: int, patience: float, inline: str | None = None) -> Finished:
+               level: int, patience: float, inline: str | None = None,
+               before: Callable[[Any], None] | None = None) -> Finished:
     """A worker's run of ``todo_id`` ended ``status``: its outcome sealed (status, exit
     code, run) in the same fenced write that releases the lease (the landing rule trusts
     "no todo of the last run failed" only sealed), then the sweep carried on. Redis may
     be restarting: each step is retried while ``patience`` (monotonic) lasts, as long as
     the lease could live. ``inline``: the next todo of a merged chain, run next by the
-    same worker: not sent. Returns the script's answer (``ok`` False: the fence was
-    stale, nothing written)."""
+    same worker: not sent. ``before``: writes sent ahead of the outcome in its round
+    trip (the attempt's log end). Returns the script's answer (``ok`` False: the fence
+    was stale, nothing written)."""
     t = spec.todos[todo_id]
     # The spec's facts first (what the script sends on, the breaker it reports to),
     # then the one write of the outcome with its seal (the runtime's, for this run).
@@ -527,7 +529,7 @@ def finish_run(rt: Runtime, spec: SweepSpec, todo_id: str, *, lease: Lease,
     fin = rt.transitions.finish(
         spec.sweep_id, todo_id, lease=lease, status=status, fields=fields, event=event,
         level=level, successors=successors, breaker=breaker, resources=t.resources,
-        run=spec.run, patience=patience)
+        run=spec.run, patience=patience, before=before)
     if not fin.ok:
         return fin
     # Best effort from here: a lost send or finish is made good by the supervision pass.

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -211,8 +212,10 @@ class Turn:
         return Outcome.lost, {"reason": why}
 
     def finish(self, status: TodoStatus, fields: dict[str, object],
-               event: dict[str, object]) -> tuple[Outcome, bool]:
+               event: dict[str, object], *, before: Callable[[Any], None] | None = None
+               ) -> tuple[Outcome, bool]:
         """Record the outcome (fenced; releases the lease) and carry the sweep on.
+        ``before``: writes sent ahead of it in its round trip (the attempt's log end).
         Returns the outcome and whether the lease was released."""
         # Redis may be restarting right now: the outcome is worth waiting for as long
         # as our lease could still be alive (the fenced write refuses it after). One
@@ -220,7 +223,8 @@ class Turn:
         nxt = self.spec.chains.get(self.todo_id)
         fin = finish_run(self.rt, self.spec, self.todo_id, lease=self.lease, status=status,
                          fields=fields, event=event, level=self.level,
-                         patience=time.monotonic() + self.rt.settings.lease_ttl, inline=nxt)
+                         patience=time.monotonic() + self.rt.settings.lease_ttl, inline=nxt,
+                         before=before)
         if not fin.ok:
             # Our fence is stale: someone else owns the todo now. Say so, write nothing.
             self.lost("stale fence")

@@ -63,6 +63,7 @@ class AttemptLog:
         self.since: float | None = None  # when the oldest unwritten output came
         self.written = False  # its first write done (its keys listed for retention)
         self.closed = False
+        self.deferred = False  # its last write held for the todo's finish (close(defer=))
         self.warned = False
         # The writes while the command runs go on one thread of the attempt's own, woken
         # when a write is due: a write blocked on an unreachable Redis never holds up the
@@ -115,9 +116,13 @@ class AttemptLog:
             return should_stop()
         return polled
 
-    def close(self, outcome: str, exit_code: int | None) -> None:
+    def close(self, outcome: str, exit_code: int | None, *, defer: bool = False) -> None:
         """The command ended (``outcome``: exited, timeout, stopped, error): what is left
-        and the attempt's end, in one write."""
+        and the attempt's end, in one write. ``defer``: that write is held for the todo's
+        finish to send in its own round trip, ahead of it (:meth:`queue_end`); whoever
+        defers it calls :meth:`end` on every way out, which writes it alone unless it was
+        queued (a todo's last attempt: its end was one more round trip between its
+        command's end and its outcome)."""
         if self.closed:
             return
         self.closed = True
@@ -129,7 +134,32 @@ class AttemptLog:
         self.record["ended_at"] = time.time()
         self.record["outcome"] = outcome
         self.record["exit_code"] = exit_code
+        if defer:
+            self.deferred = True
+            return
         self.flush(end=True)
+
+    def queue_end(self, pipe: object) -> None:
+        """The deferred last write's commands put on ``pipe`` (a pipeline of the store's
+        client, sent by its owner), once: a second call, or :meth:`end` after it, writes
+        nothing (a finish tried again after a lost connection does not append the end
+        twice; its log may then lack the end, as a write Redis refused would)."""
+        if not self.deferred:
+            return
+        self.deferred = False
+        with self._lock:
+            batch = self.pending
+            self.pending, self.pending_chars, self.since = [], 0, None
+            record = self.record.copy()
+        self.store.queue(pipe, self.sweep_id, self.todo_id, self.attempt, batch, record,
+                         first=not self.written, end=True)
+        self.written = True
+
+    def end(self) -> None:
+        """The deferred last write, alone, if no finish took it (:meth:`queue_end`)."""
+        if self.deferred:
+            self.deferred = False
+            self.flush(end=True)
 
     # -- inside ---------------------------------------------------------------------------
     def _drain(self) -> None:
