@@ -140,13 +140,15 @@ def raw_env(moddir: Path, url: str | None) -> dict[str, str]:
     return env
 
 
-def start_raw_workers(procs: Procs, moddir: Path, url: str, logdir: Path) -> list[Any]:
+def start_raw_workers(procs: Procs, moddir: Path, url: str, logdir: Path,
+                      env: dict[str, str] | None = None) -> list[Any]:
     return start_workers(
         procs, [[sys.executable, "-m", "celery", "-A", "rawbench_app", "worker", "-Q",
                  f"raw.{r},raw.control", "-P", "threads", "-c", str(CONCURRENCY),
                  "--without-gossip", "--without-mingle", "-l", "WARNING", "-n", f"raw{i}@%h"]
                 for i, r in enumerate(REPOS)],
-        [raw_env(moddir, url)] * len(REPOS), [logdir / f"raw-worker-{r}.log" for r in REPOS],
+        [env or raw_env(moddir, url)] * len(REPOS),
+        [logdir / f"raw-worker-{r}.log" for r in REPOS],
         moddir)
 
 

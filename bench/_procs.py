@@ -171,6 +171,33 @@ def child_env(**extra: str | None) -> dict[str, str]:
     return env
 
 
+RTT_SITE = Path(__file__).resolve().parent / "_rtt"
+
+
+def counting_rtt(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """``env`` with every process started with it counting its Redis round trips into
+    ``folder`` (bench/_rtt/sitecustomize.py; :func:`rtt_total` sums them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = dict(env)
+    out["COORD_BENCH_RTT"] = str(folder)
+    out["PYTHONPATH"] = os.pathsep.join([str(RTT_SITE), out.get("PYTHONPATH", "")])
+    return out
+
+
+def rtt_total(folder: Path, settle: float = 0.3) -> int:
+    """The round trips counted so far by every process of ``folder`` (their files are
+    written every 0.1 s: ``settle`` s are waited first)."""
+    time.sleep(settle)
+    n = 0
+    for f in folder.iterdir():
+        if f.name.isdigit():
+            try:
+                n += int(f.read_text() or 0)
+            except (OSError, ValueError):
+                pass
+    return n
+
+
 def coord_env(url: str) -> dict[str, str]:
     # One namespace for the run's catalogs (one per size, and the workers'): shared on
     # purpose, so the namespace claim (one catalog per namespace) is waived.

@@ -60,9 +60,9 @@ from _catalogs import (  # noqa: E402  (bench/_catalogs.py)
 from _celery_raw import (  # noqa: E402  (bench/_celery_raw.py)
     raw_app, raw_env, start_raw_workers, write_raw_module)
 from _procs import (  # noqa: E402  (bench/_procs.py)
-    READY_TIMEOUT, CpuMeter, Procs, child_env, coord_argv, log_tails, run_process,
-    start_redis, start_workers, stop_embedded, stop_on_signals, use_compiled_modules,
-    wait_ready)
+    READY_TIMEOUT, CpuMeter, Procs, child_env, coord_argv, counting_rtt, log_tails,
+    rtt_total, run_process, start_redis, start_workers, stop_embedded, stop_on_signals,
+    use_compiled_modules, wait_ready)
 
 T_MULTI = 1.0  # one worker for 4 repos, wall / raw Celery, flat 400 and 2,000, <=
 T_ONE = 0.7  # 4 one-repo workers, wall / raw Celery, flat 400, <=
@@ -139,6 +139,13 @@ class Side:
                               COORD_SHARE_NAMESPACE="1") if url else child_env())
         if tree is not None:
             self.env["PYTHONPATH"] = os.pathsep.join([str(tree), self.env["PYTHONPATH"]])
+            # `python -m` would put its working directory (this checkout) first on the
+            # path, ahead of the earlier tree: every @vs process ran this coord.
+            self.env["PYTHONSAFEPATH"] = "1"
+        self.rtt = tmp / f"rtt-{name.replace('@', '-')}"
+        self.client_rtt = tmp / f"rtt-{name.replace('@', '-')}-client"
+        self.client_env = counting_rtt(self.env, self.client_rtt)
+        self.env = counting_rtt(self.env, self.rtt)
         self.catalogs = {f"flat{n}": write_catalog(self.dir / f"flat{n}" / "ecosystem.yaml",
                                                    flat_todos(n)) for n in sizes}
         self.catalogs["levels"] = write_catalog(self.dir / "levels" / "ecosystem.yaml",
@@ -193,13 +200,19 @@ class Side:
                                     flat_todos(int(shape.removeprefix("flat"))))
             self.procs.embedded.append(catalog)
         meter = CpuMeter([p.pid for p in self.workers] + list(self.server_pids))
+        trips, client = rtt_total(self.rtt), rtt_total(self.client_rtt, 0)
         before = meter.total()
-        ran, st = cli_sweep(self.procs, catalog, self.env, argv=self.argv())
+        # (embedded: the client is the workers' parent; its forks count as workers)
+        ran, st = cli_sweep(self.procs, catalog,
+                            self.env if self.kind == "embedded" else self.client_env,
+                            argv=self.argv())
         cpu = meter.total() - before + ran.cpu
+        trips, client = rtt_total(self.rtt) - trips, rtt_total(self.client_rtt, 0) - client
         s2e = self.latencies(st) if self.url else []
         if self.kind == "embedded":
             stop_embedded(catalog)
-        return {"wall": ran.wall, "span": span_of(st), "cpu": cpu, "s2e_ms": s2e}
+        return {"wall": ran.wall, "span": span_of(st), "cpu": cpu, "s2e_ms": s2e,
+                "rtt": trips, "rtt_client": client}
 
     server_pids: tuple[int, ...] = ()
 
@@ -231,8 +244,10 @@ class Raw:
         self.procs, self.url = procs, url
         self.moddir = write_raw_module(tmp)
         (self.moddir / "raw_peers_client.py").write_text(RAW_PEERS_CLIENT)
-        self.env = raw_env(self.moddir, url)
-        self.workers = start_raw_workers(procs, self.moddir, url, tmp)
+        self.rtt, self.client_rtt = tmp / "rtt-raw", tmp / "rtt-raw-client"
+        self.env = counting_rtt(raw_env(self.moddir, url), self.client_rtt)
+        self.workers = start_raw_workers(procs, self.moddir, url, tmp,
+                                         counting_rtt(raw_env(self.moddir, url), self.rtt))
         self.server_pids: tuple[int, ...] = ()
 
     def ready(self) -> None:
@@ -241,14 +256,17 @@ class Raw:
     def sweep(self, shape: str) -> dict[str, Any]:
         n = LEVELS_N if shape == "levels" else int(shape.removeprefix("flat"))
         meter = CpuMeter([p.pid for p in self.workers] + list(self.server_pids))
+        trips, client = rtt_total(self.rtt), rtt_total(self.client_rtt, 0)
         before = meter.total()
         ran = run_process(self.procs, [sys.executable, str(self.moddir / "raw_peers_client.py"),
                                        str(self.moddir), str(n), ",".join(REPOS),
                                        "flat" if shape != "levels" else "chains"],
                           self.env, self.moddir)
         cpu = meter.total() - before + ran.cpu
+        trips, client = rtt_total(self.rtt) - trips, rtt_total(self.client_rtt, 0) - client
         got = json.loads(ran.out.strip().splitlines()[-1])
-        return {"wall": ran.wall, "span": got["span"], "cpu": cpu, "s2e_ms": got["s2e_ms"]}
+        return {"wall": ran.wall, "span": got["span"], "cpu": cpu, "s2e_ms": got["s2e_ms"],
+                "rtt": trips, "rtt_client": client}
 
 
 def measure(procs: Procs, tmp: Path, sizes: list[int], rounds: int, only: set[str],
@@ -348,6 +366,26 @@ def report(m: dict[str, Any]) -> list[_report.Figure]:
             figs.append(f)
             say(f"   {f.name}: {v:.2f} ms (raw Celery's task {raw:.2f} ms); target {f.target}: "
                 f"{'met' if f.met else 'NOT met'}")
+    say("\nRedis round trips per todo of the workers (redis-py's sends counted, bench/_rtt; "
+        "median over rounds): a figure the machine's load does not move; the client's "
+        "(coord's waiting CLI, raw Celery's result polling) beside it")
+    for shape in m["samples"]:
+        s = m["samples"][shape]
+        n = LEVELS_N if shape == "levels" else int(shape.removeprefix("flat"))
+        what = "flat " + shape[4:] if shape.startswith("flat") else "400 in 4 levels"
+        raw = med([x["rtt"] for x in s["raw"]]) / n
+        for who in [w for w in s if w != "raw"]:
+            v = med([x["rtt"] for x in s[who]]) / n
+            name, _, vs = who.partition("@")
+            f = _report.figure(f"{what}: Redis round trips per todo, coord {NAMES[name]}"
+                               + (f" ({m['vs']})" if vs else ""), v, "",
+                               baseline=raw, baseline_name="raw Celery's workers",
+                               target=("<=", 1.0, "x"), on="ratio")
+            figs.append(f)
+            say(f"   {f.name}: {v:.2f} (raw Celery's workers {raw:.2f}); "
+                f"{'no more than' if f.met else 'MORE than'} raw Celery's; the client "
+                f"{med([x['rtt_client'] for x in s[who]]) / n:.2f} (raw Celery's "
+                f"{med([x['rtt_client'] for x in s['raw']]) / n:.2f})")
     say("\nCPU per todo, every process of the contender (ms; median over rounds), flat")
     for n in m["sizes"]:
         s = m["samples"][f"flat{n}"]
