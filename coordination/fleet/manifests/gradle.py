@@ -39,7 +39,7 @@ from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Manifests, Requir
                                                as_dev, incidental, inside, leaves, note,
                                                outside, read_text, toml_loads, unreadable)
 from coordination.fleet.manifests.java import jvm_package
-from coordination.fleet.manifests.scan import Token, tokens
+from coordination.fleet.manifests.scan import Token, balanced, tokens
 
 SCRIPTS = ("build.gradle.kts", "build.gradle")
 SETTINGS = ("settings.gradle.kts", "settings.gradle")
@@ -126,8 +126,8 @@ def _read(build: _Build, rel: str) -> str | None:
 
 def _tokens(build: _Build, rel: str, text: str) -> list[Token] | None:
     try:
-        return list(tokens(text))
-    except ValueError as exc:  # Unreadable: a string or comment never closed
+        return balanced(list(tokens(text)))
+    except ValueError as exc:  # Unreadable: a string, comment or bracket never closed
         build.out.problems.append(unreadable(rel, exc, text))
         return None
 
