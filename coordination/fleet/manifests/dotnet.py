@@ -27,7 +27,7 @@ from pathlib import Path
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Requirement,
                                                incidental, inside, leaves, note, outside,
-                                               read_member)
+                                               read_member, unknown_versions)
 
 PROJECTS = (".csproj", ".fsproj", ".vbproj")
 SOLUTIONS = (".sln", ".slnx")
@@ -47,6 +47,8 @@ class _Repo:
     root: Path
     properties: dict[str, str] = field(default_factory=dict)
     central: dict[str, str] = field(default_factory=dict)  # id (lower) -> version
+    #: file -> (line, expression) of each version a property coord cannot know sets
+    unknown: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
 
 
 def _local(tag: str) -> str:
@@ -114,6 +116,8 @@ def read(out: Manifests, root: Path, names: set[str]) -> None:
         projects.extend(_walk(root))
     for rel in dict.fromkeys(projects):
         read_member(out, root, root / rel, lambda r, text: _project(repo, r, text))
+    for rel, found in repo.unknown.items():
+        unknown_versions(out, rel, found)
 
 
 def _build_props(repo: _Repo, rel: str, text: str) -> None:
@@ -261,8 +265,11 @@ def _reference(repo: _Repo, rel: str, ref: ET.Element, lines: Lines, type_: str)
     private = (_attr(ref, "PrivateAssets") or "").lower() == "all"
     version = (_attr(ref, "VersionOverride") or _attr(ref, "Version")
                or repo.central.get(name.lower()))
+    line = lines.find([f'Include="{name}"', f"Include='{name}'", name])
+    known = _expand(version, repo.properties)
+    if version is not None and known is None:
+        repo.unknown.setdefault(rel, []).append((line, version))
     repo.out.requires.append(Requirement(
         ("nuget", name.lower()), "build" if private and type_ == "runtime" else type_, rel,
-        lines.find([f'Include="{name}"', f"Include='{name}'", name]),
-        _expand(version, repo.properties)))
+        line, known))
 

@@ -35,7 +35,7 @@ from coordination.fleet.manifests import gradle_script as gs
 from coordination.fleet.manifests.base import (INCIDENTAL, PATH_ECOSYSTEM, Manifests,
                                                Requirement, incidental, inside, leaves,
                                                local_path, note, outside, read_text,
-                                               unreadable)
+                                               unknown_versions, unreadable)
 from coordination.fleet.manifests.java import jvm_package
 from coordination.fleet.manifests.scan import Token, balanced, interpolate, tokens
 
@@ -57,6 +57,8 @@ class _Module:
     artifact: str
     version: str | None
     type: str
+    #: What sets a version coord cannot know (a val it found no string for).
+    unknown: str | None = None
 
 
 @dataclass
@@ -387,11 +389,16 @@ def _module(sbt: _Sbt, rel: str, t: list[Token], i: int, owner: tuple[str, str] 
     g, a = t[i], t[i + 2]
     j = i + 3
     version: str | None = None
+    unknown: str | None = None
     type_ = "runtime"
     if j + 1 < len(t) and t[j].is_op("%"):
         v = t[j + 1]
         version = (interpolate(v.text, sbt.values) if v.interpolated else v.text) \
             if v.kind == "str" else _value(sbt, t, j + 1)
+        if version is None and (v.kind == "name" or v.interpolated):
+            k, unknown = j + 2, v.text
+            while k + 1 < len(t) and t[k].is_op(".") and t[k + 1].kind == "name":
+                unknown, k = f"{unknown}.{t[k + 1].text}", k + 2
         j += 2
         while j < len(t) and t[j].is_op("."):  # a val's field (Dependencies.Scala213)
             j += 2
@@ -408,7 +415,7 @@ def _module(sbt: _Sbt, rel: str, t: list[Token], i: int, owner: tuple[str, str] 
         note(sbt.out, rel, g.line, "a dependency whose group or artifact is computed by "
              "the build: not read")
         return j
-    module = _Module(rel, g.line, i, g.text, a.text, version, type_)
+    module = _Module(rel, g.line, i, g.text, a.text, version, type_, unknown)
     if project is not None and project.incidental:
         module.type = "dev"
     if owner is not None and owner[0] in ("libraryDependencies", "plugin"):
@@ -461,12 +468,19 @@ def _finish(sbt: _Sbt) -> None:
             modules.extend(mods)
     order = {rel: n for n, rel in enumerate(["build.sbt"] + sorted(
         {m.file for m in modules + sbt.plugins if m.file != "build.sbt"}))}
+    unknown: dict[str, list[tuple[int, str]]] = {}
     for m in sorted(modules + sbt.plugins, key=lambda m: (order[m.file], m.line, m.pos)):
         out.requires.append(Requirement(jvm_package(m.group, m.artifact), m.type, m.file,
                                         m.line, m.version))
+        if m.unknown is not None:
+            unknown.setdefault(m.file, []).append((m.line, m.unknown))
+    for rel, found in unknown.items():
+        unknown_versions(out, rel, found)
     organization = sbt.organization or next(
         (PLUGIN_ORGANIZATIONS[f"{p.group}:{p.artifact}"] for p in sbt.plugins
          if f"{p.group}:{p.artifact}" in PLUGIN_ORGANIZATIONS), None)
+    if "build.sbt" in out.unreadable():
+        return  # what its projects are is unknown (held), not "none" nor "the root"
     if not sbt.projects and "build.sbt" in out.files:  # one project: the build's root
         sbt.projects.append(_Project(sbt.root_name or os.path.basename(sbt.root), ".",
                                      sbt.root_name, sbt.root_published))

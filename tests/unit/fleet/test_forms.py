@@ -199,3 +199,29 @@ def test_a_stray_bracket_makes_the_script_unreadable_whole_at_its_line(
     [p] = [p for p in m.problems if p.file == script]
     assert p.whole and p.line in (2, 3) and "cannot read the script whole" in p.message, p
     assert m.unreadable() == {script}
+
+
+# -- versions coord cannot know --------------------------------------------------------------
+@pytest.mark.parametrize(("files", "rel", "said"), [
+    ({"build.sbt": 'organization := "com.acme"\nlazy val core = project.settings(\n'
+                   '  libraryDependencies ++= Seq(\n'
+                   '    "org.typelevel" %% "cats-core" % Versions.cats,\n'
+                   '    "org.typelevel" %% "cats-free" % Versions.cats))\n'},
+     "build.sbt", "build.sbt:4: 2 versions set from a value coord cannot know (the first: "
+     "Versions.cats): stored as none"),
+    ({"build.gradle.kts": 'group = "com.acme"\ndependencies {\n'
+                          '  implementation("com.squareup.okhttp3:okhttp:$okhttpVersion")\n}\n'},
+     "build.gradle.kts", "build.gradle.kts:3: 1 version set from a value coord cannot know "
+     "(the first: $okhttpVersion): stored as none"),
+    ({"App.csproj": '<Project Sdk="Microsoft.NET.Sdk">\n  <ItemGroup>\n'
+                    '    <PackageReference Include="Serilog" Version="$(SerilogVersion)" />\n'
+                    '  </ItemGroup>\n</Project>\n'},
+     "App.csproj", "App.csproj:3: 1 version set from a value coord cannot know (the first: "
+     "$(SerilogVersion)): stored as none"),
+])
+def test_a_version_coord_cannot_know_is_a_note_and_the_dependency_is_kept(
+        tmp_path: Path, files: dict[str, str], rel: str, said: str) -> None:
+    m = dm.read(write(tmp_path, files))
+    assert m.requires and all(r.constraint is None for r in m.requires)
+    assert said in [str(p) for p in m.problems], [str(p) for p in m.problems]
+    assert not m.unreadable()
