@@ -125,8 +125,12 @@ def test_go_modules_with_mutual_indirect_requires_and_a_nested_module(tmp_path: 
     assert w.startswith("dependency cycle among alertmanager, prom-client, prom-common: "
                         "alertmanager -> prom-client (DEP-005 runtime, api/go.mod:5); "
                         "prom-client -> alertmanager (DEP-003 runtime, go.mod:7)"), w
+    # every edge runtime: taken by name, prom-client -> alertmanager and prom-common ->
+    # prom-client close the cycles and are dropped; the rest order the group
+    assert [(d["consumer"], d["provider"]) for d in doc["cycle_edges_dropped"]] == [
+        ("prom-client", "alertmanager"), ("prom-common", "prom-client")]
     check_run(take_log(tmp_path), GO_REPOS, ordering_edges(direct, DEFAULT_BY),
-              [["alertmanager", "prom-client", "prom-common"]])
+              [["prom-common", "prom-client", "alertmanager"]])
 
 
 # -- Cargo: two workspaces in a dev/runtime loop ------------------------------------------
