@@ -212,10 +212,12 @@ def _report_end(st: StatusDocument, ordering: Ordering | None, said: dict[str, o
     rows = summary(st, ordering)
     failed = [r for r in rows if r["status"] not in OK]
     if as_json:
+        extra: dict[str, object] = {k: said[k] for k in ("saved_as", "cycle_edges_dropped")
+                                    if k in said}
         print_json({"sweep_id": sweep_id, "status": st["status"], "reason": st.get("reason"),
                     "command": said["command"], "selector": said["selector"],
                     "repos": said["repos"], "summary": rows, "warnings": said["warnings"],
-                    **({k: said[k] for k in ("saved_as", "cycle_edges_dropped") if k in said})})
+                    **extra})
     else:
         grouped = any(r["group"] is not None for r in rows)
         table(None, ["level", "repo", *(["group"] if grouped else []), "status", "seconds",

@@ -210,9 +210,9 @@ def _inside(members: list[str], induced: Mapping[str, set[str]],
     cut: list[dict[str, str | None]] = []
     for c, p in pairs:
         if _reaches(kept, p, c):
-            d = direct.get((c, p))
-            cut.append({"consumer": c, "provider": p, "id": d.id if d else None,
-                        "type": d.type.value if d else None})
+            dep = direct.get((c, p))
+            cut.append({"consumer": c, "provider": p, "id": dep.id if dep else None,
+                        "type": dep.type.value if dep else None})
         else:
             kept[c].add(p)
     # Kahn over the kept edges, providers first, name order among those ready.

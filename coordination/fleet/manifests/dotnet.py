@@ -104,10 +104,10 @@ def read(out: Manifests, root: Path, names: set[str]) -> None:
         # (Newtonsoft.Json's Src/Newtonsoft.Json.slnx), with the props beside them.
         solutions = _solutions_below(root)
         for directory in sorted({os.path.dirname(s) for s in solutions}):
-            for props, reader in (("Directory.Build.props", _build_props),
-                                  ("Directory.Packages.props", _packages_props)):
-                read_member(out, root, root / directory / props,
-                            lambda rel, text, reader=reader: reader(repo, rel, text))
+            read_member(out, root, root / directory / "Directory.Build.props",
+                        lambda rel, text: _build_props(repo, rel, text))
+            read_member(out, root, root / directory / "Directory.Packages.props",
+                        lambda rel, text: _packages_props(repo, rel, text))
     projects: list[str] = []
     for name in solutions:
         read_member(out, root, root / name,
