@@ -229,7 +229,7 @@ def _list_ordered(obj: Context, items: list[dict[str, object]], order_by: str | 
                    for r in items), key=lambda r: rank[str(r["name"])])
     if as_json:
         print_json({"repos": rows, "levels": ordering.levels, "groups": ordering.groups,
-                    "warnings": ordering.warnings})
+                    "warnings": ordering.warnings, "cycle_edges_dropped": ordering.dropped})
         return
     for w in ordering.warnings:
         err_console().print(f"[yellow]warning:[/yellow] {esc(w)}")

@@ -137,7 +137,9 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
     _audit(store, sweep_id, command, selector, chosen, order=order, strategy=strategy,
            cache=cache, saved=saved, ordering=ordering)
     said: dict[str, object] = {"command": command, "selector": selector, "repos": chosen,
-                               "warnings": warnings, **({"saved_as": saved} if saved else {})}
+                               "warnings": warnings, **({"saved_as": saved} if saved else {}),
+                               **({"cycle_edges_dropped": ordering.dropped}
+                                  if ordering is not None and ordering.dropped else {})}
     with launch.workers():
         launch.sweep_id = sweep_id
         svc.start_spec(spec, sweep_id, kind=launch.kind)
@@ -210,10 +212,12 @@ def _report_end(st: StatusDocument, ordering: Ordering | None, said: dict[str, o
     rows = summary(st, ordering)
     failed = [r for r in rows if r["status"] not in OK]
     if as_json:
+        extra: dict[str, object] = {k: said[k] for k in ("saved_as", "cycle_edges_dropped")
+                                    if k in said}
         print_json({"sweep_id": sweep_id, "status": st["status"], "reason": st.get("reason"),
                     "command": said["command"], "selector": said["selector"],
                     "repos": said["repos"], "summary": rows, "warnings": said["warnings"],
-                    **({"saved_as": said["saved_as"]} if "saved_as" in said else {})})
+                    **extra})
     else:
         grouped = any(r["group"] is not None for r in rows)
         table(None, ["level", "repo", *(["group"] if grouped else []), "status", "seconds",

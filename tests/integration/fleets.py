@@ -85,7 +85,8 @@ def ordering_edges(deps: list[Dep], by: tuple[str, ...]) -> list[tuple[str, str]
 def check_run(lines: list[str], repos: list[str], edges: list[tuple[str, str]],
               groups: Sequence[list[str]] = ()) -> None:
     """Each repo ran once; a consumer started after its provider ended (both outside
-    one group); a group's members one at a time in name order, the first after every
+    one group); a group's members one at a time in the order given (its run order), the
+    first after every
     provider of the group ended, every consumer of the group after the last ended."""
     at = {ln: i for i, ln in enumerate(lines)}
     assert sorted(ln.split()[1] for ln in lines if ln.startswith("start")) == sorted(repos), lines
@@ -98,7 +99,7 @@ def check_run(lines: list[str], repos: list[str], edges: list[tuple[str, str]],
             consumer_start = groups[group[c]][0] if c in group else c
             assert at[f"end {provider_end}"] < at[f"start {consumer_start}"], (c, p, lines)
     for g in groups:
-        for a, b in zip(g, g[1:]):  # never overlapping, in name order
+        for a, b in zip(g, g[1:]):  # never overlapping, in the order given
             assert at[f"end {a}"] < at[f"start {b}"], (g, lines)
 
 

@@ -10,8 +10,8 @@ The manifests are written in each checkout and the catalog names them with the t
 and ``file:line`` a reader of those manifests gives (written here by hand: what reads
 manifests is another module's). Each fleet: `coord run` and a ``for_each`` +
 ``deps: follow`` sweep succeed in an order consistent with the ordering edges, a cycle
-among them is one group (its repos one at a time in name order, after its providers and
-before its consumers) with a warning naming it, ``cycles: error`` refuses (exit 2,
+among them is one group (its repos one at a time, in the order its edges that close no
+cycle give, after its providers and before its consumers) with a warning naming it, ``cycles: error`` refuses (exit 2,
 nothing run), and ``--order-by runtime,dev`` brings a dev cycle back as a group.
 """
 
@@ -55,7 +55,10 @@ def test_node_toolchain_cli_is_a_dev_dependency_of_its_libraries(tmp_path: Path)
     cycle = NODE_DEV_CYCLE
     doc = run_json(eco, "--order-by", "runtime,dev")
     (w,) = doc["warnings"]
-    assert w.startswith(cycle) and "one at a time in name order" in w, w
+    # inside the group the runtime edges mdcli -> md-parse, md-render order it; the dev
+    # edges back to mdcli close the cycle and are dropped
+    assert w.startswith(cycle) and "one at a time: md-parse, then md-render, then mdcli" in w, w
+    assert "dropped as closing one: md-parse -> mdcli (DEP-002 dev)" in w, w
     assert [(r["repo"], r["group"]) for r in doc["summary"]] == [
         ("md-util", None), ("md-parse", 1), ("md-render", 1), ("mdcli", 1), ("site", None)]
     check_run(take_log(tmp_path), NODE_REPOS, ordering_edges(NODE_DEPS, by), [NODE_GROUP])
@@ -122,8 +125,12 @@ def test_go_modules_with_mutual_indirect_requires_and_a_nested_module(tmp_path: 
     assert w.startswith("dependency cycle among alertmanager, prom-client, prom-common: "
                         "alertmanager -> prom-client (DEP-005 runtime, api/go.mod:5); "
                         "prom-client -> alertmanager (DEP-003 runtime, go.mod:7)"), w
+    # every edge runtime: taken by name, prom-client -> alertmanager and prom-common ->
+    # prom-client close the cycles and are dropped; the rest order the group
+    assert [(d["consumer"], d["provider"]) for d in doc["cycle_edges_dropped"]] == [
+        ("prom-client", "alertmanager"), ("prom-common", "prom-client")]
     check_run(take_log(tmp_path), GO_REPOS, ordering_edges(direct, DEFAULT_BY),
-              [["alertmanager", "prom-client", "prom-common"]])
+              [["prom-common", "prom-client", "alertmanager"]])
 
 
 # -- Cargo: two workspaces in a dev/runtime loop ------------------------------------------

@@ -9,8 +9,15 @@ left out still puts db before web).
 
 A strongly connected set of selected repos (a cycle among ordering edges) is one
 *group* (pnpm and Lerna run a cyclic workspace's members together): its repos run one
-at a time in name order, the first after everything any member depends on, everything
-that depends on a member after the last. Each group gets a warning naming one cycle
+at a time, the first after everything any member depends on, everything that depends
+on a member after the last. Inside it the ordering edges that close no cycle still
+order: the edges among its members are taken strongest type first (runtime, build,
+peer, optional, dev; one through unselected repos last), then by consumer and provider
+name, each kept unless the ones kept already close a cycle with it; the members run in
+a topological order of the kept edges (name order where they leave a choice), and the
+edges dropped (``cycle_edges_dropped``) are the ones that close cycles (with
+``--order-by runtime,dev``, a family's dev edges, never ``comparator -> diff``'s
+runtime one). Each group gets a warning naming one cycle
 through it in ``coord dep list``'s direction (consumer -> provider), each edge with its
 id, type and ``file:line`` (its ``source``); ``order.cycles: error`` refuses (exit 2)
 with the same text.
@@ -93,6 +100,10 @@ class Ordering:
     levels: list[list[list[str]]]
     groups: list[list[str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The edges among a group's members dropped because they close a cycle (each:
+    #: consumer, provider, and the catalog dependency's id and type when it is direct);
+    #: the group runs in the order its other edges give.
+    dropped: list[dict[str, str | None]] = field(default_factory=list)
 
     def run_order(self) -> list[str]:
         """Every repo in the order it runs: level, then group, a group's in name order."""
@@ -133,7 +144,20 @@ def order_repos(catalog: Catalog, selected: Sequence[str], *,
     comp_of = {r: i for i, members in enumerate(comps) for r in members}
     groups = [m for m in comps if len(m) > 1]
     named = [_cycle_text(edges, g) for g in groups]
-    warnings = [f"{n}; they run as one group, one at a time in name order" for n in named]
+    runs: list[list[str]] = []  # each component in the order its members run
+    dropped: list[dict[str, str | None]] = []
+    said: list[str] = []
+    for members in comps:
+        if len(members) == 1:
+            runs.append(members)
+            continue
+        run, cut = _inside(members, induced, edges)
+        runs.append(run)
+        dropped.extend(cut)
+        said.append(f"{', then '.join(run)} (the edges closing no cycle order them; "
+                    f"dropped as closing one: {', '.join(_dropped_text(d) for d in cut)})")
+    warnings = [f"{n}; they run as one group, one at a time: {how}"
+                for n, how in zip(named, said)]
     if named and order.cycles == "error":
         raise PlanError(" | ".join(named), hint=hint or (
             "pass --cycles group to run each cycle as one group, one repo at a time "
@@ -145,16 +169,90 @@ def order_repos(catalog: Catalog, selected: Sequence[str], *,
             if comp_of[p] != comp_of[r]:
                 needs[comp_of[r]].add(comp_of[p])
     levels_idx = _generations(needs, key=lambda i: comps[i][0])
-    levels = [[comps[i] for i in lv] for lv in levels_idx]
+    levels = [[runs[i] for i in lv] for lv in levels_idx]
     # Chained: a group's first member after the last member of every group it needs.
     raw: dict[str, set[str]] = {}
-    for members in comps:
-        ext = {comps[j][-1] for j in needs[comp_of[members[0]]]}
+    for i, members in enumerate(runs):
+        ext = {runs[j][-1] for j in needs[i]}
         raw[members[0]] = ext
         for a, b in zip(members, members[1:]):
             raw[b] = {a}
     flat = [r for lv in levels for g in lv for r in g]
-    return Ordering(after=_reduced(flat, raw), levels=levels, groups=groups, warnings=warnings)
+    return Ordering(after=_reduced(flat, raw), levels=levels, groups=groups, warnings=warnings,
+                    dropped=dropped)
+
+
+#: How strongly an edge orders inside a cycle's group: the strongest kept first.
+_STRENGTH = {"runtime": 0, "api": 0, "build": 1, "peer": 2, "optional": 3, "dev": 4,
+             "test": 5}
+_THROUGH = 9  # an edge through repos not selected: its types are several, kept last
+
+
+def _inside(members: list[str], induced: Mapping[str, set[str]],
+            edges: Mapping[str, list[Dependency]]
+            ) -> tuple[list[str], list[dict[str, str | None]]]:
+    """One cycle group: the order its members run in, and the edges dropped as closing
+    a cycle (see the module). Greedy, strongest first: an edge is dropped when its
+    provider already needs its consumer through the edges kept."""
+    inside = set(members)
+    direct: dict[tuple[str, str], Dependency] = {}
+    for c in members:
+        for d in edges.get(c, ()):
+            if d.provider in inside:
+                held = direct.get((c, d.provider))
+                if held is None or _STRENGTH.get(d.type.value, 8) < _STRENGTH.get(
+                        held.type.value, 8):
+                    direct[(c, d.provider)] = d
+    pairs = sorted(((c, p) for c in members for p in induced[c] if p in inside),
+                   key=lambda e: (_STRENGTH.get(direct[e].type.value, 8) if e in direct
+                                  else _THROUGH, e))
+    kept: dict[str, set[str]] = {m: set() for m in members}  # consumer -> providers
+    cut: list[dict[str, str | None]] = []
+    for c, p in pairs:
+        if _reaches(kept, p, c):
+            dep = direct.get((c, p))
+            cut.append({"consumer": c, "provider": p, "id": dep.id if dep else None,
+                        "type": dep.type.value if dep else None})
+        else:
+            kept[c].add(p)
+    # Kahn over the kept edges, providers first, name order among those ready.
+    waiting = {m: len(kept[m]) for m in members}
+    then: dict[str, list[str]] = {}
+    for c, ps in kept.items():
+        for p in ps:
+            then.setdefault(p, []).append(c)
+    ready = sorted(m for m in members if not waiting[m])
+    run: list[str] = []
+    while ready:
+        n = ready.pop(0)
+        run.append(n)
+        for m in then.get(n, ()):
+            waiting[m] -= 1
+            if not waiting[m]:
+                ready.append(m)
+        ready.sort()
+    assert len(run) == len(members), "the kept edges close no cycle"
+    return run, cut
+
+
+def _reaches(needs: Mapping[str, set[str]], start: str, goal: str) -> bool:
+    """Does ``start`` need ``goal`` through ``needs`` (itself included)?"""
+    seen = {start}
+    stack = [start]
+    while stack:
+        n = stack.pop()
+        if n == goal:
+            return True
+        for p in needs[n]:
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return False
+
+
+def _dropped_text(d: Mapping[str, str | None]) -> str:
+    what = f" ({d['id']} {d['type']})" if d["id"] else " (through repos not selected)"
+    return f"{d['consumer']} -> {d['provider']}{what}"
 
 
 def _induced(providers: Mapping[str, Sequence[str]], selected: Sequence[str]

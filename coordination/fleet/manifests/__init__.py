@@ -131,6 +131,9 @@ def read(root: Path, names: Iterable[str] | None = None) -> Manifests:
     for name, reader in READERS:
         if name in names:
             _guarded(out, root, name, reader)
+    if "dotnet" not in out.tags and not out.files and not out.tags & _BUILDS \
+            and _dotnet_below(root):
+        out.tags.add("dotnet")  # its solution and projects under Src/ (Newtonsoft.Json)
     _other_ecosystems(out, root, names)
     requirements: list[str] = []
     unread: list[tuple[str, str]] = []
@@ -156,6 +159,38 @@ def read(root: Path, names: Iterable[str] | None = None) -> Manifests:
             note(out, name, None, f"a {kind} manifest: coord does not read {kind} manifests, "
                  "so nothing is inferred from it (add what it names with `coord dep add`)")
     return out
+
+
+#: Tags of a build read at the top: a checkout with one is not searched below for .NET.
+_BUILDS = frozenset({"python", "node", "go", "rust", "java", "scala", "php", "ruby"})
+#: How far below the top .NET solutions and projects are found (as dotnet.DEPTH).
+DOTNET_DEPTH = 4
+_DOTNET_SUFFIXES = (".sln", ".slnx", ".csproj", ".fsproj", ".vbproj")
+_DOTNET_SKIP = frozenset({"bin", "obj", "node_modules", "packages", "artifacts"})
+
+
+def _dotnet_below(root: Path) -> bool:
+    """Does a checkout with no manifest at its top hold a .NET solution or project up
+    to :data:`DOTNET_DEPTH` directories down (Newtonsoft.Json keeps everything under
+    ``Src/``)? Breadth first, stopping at the first; never through a symlink."""
+    level, current = 0, [str(root)]
+    while current and level <= DOTNET_DEPTH:
+        below: list[str] = []
+        for directory in current:
+            try:
+                with os.scandir(directory) as it:
+                    for e in it:
+                        if e.name.startswith(".") or e.name in _DOTNET_SKIP:
+                            continue
+                        if e.name.endswith(_DOTNET_SUFFIXES) and level > 0 \
+                                and e.is_file(follow_symlinks=False):
+                            return True
+                        if level < DOTNET_DEPTH and e.is_dir(follow_symlinks=False):
+                            below.append(e.path)
+            except OSError:
+                continue
+        level, current = level + 1, below
+    return False
 
 
 def link(fleet: Sequence[Manifests]) -> None:

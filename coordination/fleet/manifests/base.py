@@ -626,6 +626,18 @@ def note(out: Manifests, rel: str, line: int | None, message: str) -> None:
     out.problems.append(ManifestProblem(rel, line, message, whole=False))
 
 
+def unknown_versions(out: Manifests, rel: str, found: Sequence[tuple[int, str]]) -> None:
+    """Say, once for the file, that the versions of ``found`` (each: its line and what
+    sets it, ``$(NunitPackageVersion)``, ``jacksonVersion``) are set from values coord
+    cannot know: their dependencies are read, their versions stored as none."""
+    if not found:
+        return
+    line, what = min(found)
+    n = len(found)
+    note(out, rel, line, f"{n} version{'s' if n != 1 else ''} set from a value coord cannot "
+         f"know (the first: {what[:60]}): stored as none")
+
+
 #: Directories whose packages are no part of what the repo ships: examples, samples,
 #: benchmarks, docs sites, tests. What a package there needs is what checks or shows
 #: the repo (``dev``), never what the repo runs with; one that is private provides

@@ -1,6 +1,8 @@
 """.NET: MSBuild project files (``*.csproj``, ``*.fsproj``, ``*.vbproj``) with
 ``xml.etree``, found through the solution at the checkout's top (``*.sln``'s ``Project``
-lines, ``*.slnx``'s ``<Project Path>``) or, without one, a few directories down.
+lines, ``*.slnx``'s ``<Project Path>``), else the solutions nearest the top up to
+:data:`DEPTH` directories down (Newtonsoft.Json's ``Src/``, with the
+``Directory.Build.props`` beside them), else every project file up to that depth.
 
 A project provides its NuGet id (``PackageId``, else ``AssemblyName``, else the file's
 name), unless it is not packed (``IsPackable`` false), a test project or in an example
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, Manifests, Requirement,
                                                incidental, inside, leaves, note, outside,
-                                               read_member)
+                                               read_member, unknown_versions)
 
 PROJECTS = (".csproj", ".fsproj", ".vbproj")
 SOLUTIONS = (".sln", ".slnx")
@@ -45,6 +47,8 @@ class _Repo:
     root: Path
     properties: dict[str, str] = field(default_factory=dict)
     central: dict[str, str] = field(default_factory=dict)  # id (lower) -> version
+    #: file -> (line, expression) of each version a property coord cannot know sets
+    unknown: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
 
 
 def _local(tag: str) -> str:
@@ -94,14 +98,26 @@ def read(out: Manifests, root: Path, names: set[str]) -> None:
     if "Directory.Packages.props" in names:
         read_member(out, root, root / "Directory.Packages.props",
                     lambda rel, text: _packages_props(repo, rel, text))
+    solutions = sorted(n for n in names if n.endswith(SOLUTIONS))
+    if not solutions and not any(n.endswith(PROJECTS) for n in names):
+        # Nothing of .NET at the top: its solutions where they are, the nearest the top
+        # (Newtonsoft.Json's Src/Newtonsoft.Json.slnx), with the props beside them.
+        solutions = _solutions_below(root)
+        for directory in sorted({os.path.dirname(s) for s in solutions}):
+            read_member(out, root, root / directory / "Directory.Build.props",
+                        lambda rel, text: _build_props(repo, rel, text))
+            read_member(out, root, root / directory / "Directory.Packages.props",
+                        lambda rel, text: _packages_props(repo, rel, text))
     projects: list[str] = []
-    for name in sorted(n for n in names if n.endswith(SOLUTIONS)):
+    for name in solutions:
         read_member(out, root, root / name,
                     lambda rel, text: projects.extend(_solution(repo, rel, text)))
-    if not any(n.endswith(SOLUTIONS) for n in names):
+    if not solutions:
         projects.extend(_walk(root))
     for rel in dict.fromkeys(projects):
         read_member(out, root, root / rel, lambda r, text: _project(repo, r, text))
+    for rel, found in repo.unknown.items():
+        unknown_versions(out, rel, found)
 
 
 def _build_props(repo: _Repo, rel: str, text: str) -> None:
@@ -174,6 +190,32 @@ def _walk(root: Path) -> list[str]:
     return sorted(found)
 
 
+def _solutions_below(root: Path) -> list[str]:
+    """The solutions nearest the top, up to :data:`DEPTH` below it (all those of the
+    shallowest level holding one), relative to the checkout; none: an empty list."""
+    level, current = 0, [root]
+    while current and level <= DEPTH:
+        found: list[str] = []
+        below: list[Path] = []
+        for directory in current:
+            try:
+                with os.scandir(directory) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError:
+                continue
+            for e in entries:
+                if e.name.startswith(".") or e.name in _SKIP:
+                    continue
+                if e.name.endswith(SOLUTIONS) and e.is_file(follow_symlinks=False):
+                    found.append(os.path.relpath(e.path, root))
+                elif level < DEPTH and e.is_dir(follow_symlinks=False):
+                    below.append(Path(e.path))
+        if found:
+            return sorted(found)
+        level, current = level + 1, below
+    return []
+
+
 def _is_test(project: ET.Element, props: dict[str, str]) -> bool:
     if props.get("IsTestProject", "").lower() == "true":
         return True
@@ -223,8 +265,11 @@ def _reference(repo: _Repo, rel: str, ref: ET.Element, lines: Lines, type_: str)
     private = (_attr(ref, "PrivateAssets") or "").lower() == "all"
     version = (_attr(ref, "VersionOverride") or _attr(ref, "Version")
                or repo.central.get(name.lower()))
+    line = lines.find([f'Include="{name}"', f"Include='{name}'", name])
+    known = _expand(version, repo.properties)
+    if version is not None and known is None:
+        repo.unknown.setdefault(rel, []).append((line, version))
     repo.out.requires.append(Requirement(
         ("nuget", name.lower()), "build" if private and type_ == "runtime" else type_, rel,
-        lines.find([f'Include="{name}"', f"Include='{name}'", name]),
-        _expand(version, repo.properties)))
+        line, known))
 

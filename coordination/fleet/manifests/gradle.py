@@ -39,7 +39,7 @@ from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Manifests, Requir
                                                as_dev, incidental, inside, leaves, note,
                                                outside, read_text, toml_loads, unreadable)
 from coordination.fleet.manifests.java import jvm_package
-from coordination.fleet.manifests.scan import Token, tokens
+from coordination.fleet.manifests.scan import Token, balanced, tokens
 
 SCRIPTS = ("build.gradle.kts", "build.gradle")
 SETTINGS = ("settings.gradle.kts", "settings.gradle")
@@ -126,8 +126,8 @@ def _read(build: _Build, rel: str) -> str | None:
 
 def _tokens(build: _Build, rel: str, text: str) -> list[Token] | None:
     try:
-        return list(tokens(text))
-    except ValueError as exc:  # Unreadable: a string or comment never closed
+        return balanced(list(tokens(text)))
+    except ValueError as exc:  # Unreadable: a string, comment or bracket never closed
         build.out.problems.append(unreadable(rel, exc, text))
         return None
 
@@ -155,6 +155,8 @@ def _settings(build: _Build, rel: str, text: str) -> None:
             _project_setting(t, renames, dirs)
         elif t[0].is_name("from") and "versionCatalogs" in st.blocks:
             _catalog_from(build, rel, st, t)
+        elif "versionCatalogs" in st.blocks or any(x.is_name("versionCatalogs") for x in t):
+            _catalog_chained(build, rel, t)
     for path, project in list(build.projects.items()):
         project.name = renames.get(path, project.name)
         project.directory = dirs.get(path, project.directory)
@@ -224,6 +226,26 @@ def _catalog_from(build: _Build, rel: str, st: gs.Statement, t: list[Token]) -> 
     if name and strs and strs[-1].endswith(".toml"):
         _catalog(build, name, os.path.relpath(
             os.path.normpath(os.path.join(os.path.dirname(rel), strs[-1])), build.base))
+
+
+def _catalog_chained(build: _Build, rel: str, t: list[Token]) -> None:
+    """``create("libs").from(files("../gradle/libs.versions.toml"))`` (in a
+    ``versionCatalogs`` block, or ``versionCatalogs.create(...)``): the catalog named
+    by the call, from the file ``from`` names."""
+    for i in range(len(t) - 5):
+        if not (t[i].is_name("create", "register", "maybeCreate") and t[i + 1].is_op("(")
+                and t[i + 2].kind == "str" and t[i + 3].is_op(")") and t[i + 4].is_op(".")
+                and t[i + 5].is_name("from")):
+            continue
+        args, _ = gs.call_args(t, i + 6) if i + 6 < len(t) and t[i + 6].is_op("(") \
+            else ([], 0)
+        strs = [x.text for x in args if x.kind == "str" and not x.interpolated]
+        if strs and strs[-1].endswith(".toml"):
+            _catalog(build, t[i + 2].text, os.path.relpath(
+                os.path.normpath(os.path.join(os.path.dirname(rel), strs[-1])), build.base))
+        elif args:
+            note(build.out, rel, t[i].line, f"version catalog {t[i + 2].text!r} from "
+                 "something other than a .toml file: not read")
 
 
 # -- catalogs ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from coordination.fleet.manifests import gradle_script as gs
-from coordination.fleet.manifests.base import Manifests, Requirement, note
+from coordination.fleet.manifests.base import Manifests, Requirement, note, unknown_versions
 from coordination.fleet.manifests.java import jvm_package
 from coordination.fleet.manifests.scan import Token, interpolate
 
@@ -127,7 +127,13 @@ def requirements(out: Manifests, rel: str, script: gs.Script,
                  catalogs: dict[str, Catalog]) -> None:
     """The requirements of a script's dependency statements (each notation that cannot
     be known a note at its line)."""
+    unknown: list[tuple[int, str]] = []
     for conf, args, line, blocks in script.deps:
+        unknown.extend((line, parts[2]) for parts in (
+            t.text.split("@", 1)[0].split(":") for t in args
+            if t.kind == "str" and t.interpolated
+            and interpolate(t.text.split("@", 1)[0], script.values) is None)
+            if len(parts) > 2 and "$" in parts[2] and "$" not in parts[0] + parts[1])
         base_type = conf_type(conf, blocks, "buildscript" in blocks)
         for got in _notations(catalogs, args, script.values):
             if isinstance(got, str):
@@ -137,6 +143,7 @@ def requirements(out: Manifests, rel: str, script: gs.Script,
             type_ = "build" if platform and base_type != "dev" else base_type
             out.requires.append(Requirement(jvm_package(group, artifact), type_, rel,
                                                   line, version))
+    unknown_versions(out, rel, unknown)
 
 
 def _notations(catalogs: dict[str, Catalog], args: list[Token], values: dict[str, str]

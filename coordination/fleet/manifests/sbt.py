@@ -27,6 +27,7 @@ another repo (a dependency by path)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,9 +35,9 @@ from coordination.fleet.manifests import gradle_script as gs
 from coordination.fleet.manifests.base import (INCIDENTAL, PATH_ECOSYSTEM, Manifests,
                                                Requirement, incidental, inside, leaves,
                                                local_path, note, outside, read_text,
-                                               unreadable)
+                                               unknown_versions, unreadable)
 from coordination.fleet.manifests.java import jvm_package
-from coordination.fleet.manifests.scan import Token, interpolate, tokens
+from coordination.fleet.manifests.scan import Token, balanced, interpolate, tokens
 
 _SETTING_OPS = frozenset({":=", "+=", "++=", "~=", "-="})
 _MODULE_OPS = frozenset({"%", "%%", "%%%"})
@@ -56,6 +57,8 @@ class _Module:
     artifact: str
     version: str | None
     type: str
+    #: What sets a version coord cannot know (a val it found no string for).
+    unknown: str | None = None
 
 
 @dataclass
@@ -85,6 +88,9 @@ class _Sbt:
     projects: list[_Project] = field(default_factory=list)
     organization: str | None = None
     plugins: list[_Module] = field(default_factory=list)
+    #: build.sbt's own ``name :=`` and publishing, for a build defining no project.
+    root_name: str | None = None
+    root_published: bool = True
 
 
 def read_build(out: Manifests, root: Path, names: set[str]) -> None:
@@ -109,7 +115,7 @@ def read_build(out: Manifests, root: Path, names: set[str]) -> None:
             out.files.add(rel)
             if rel.endswith(".scala") and "%" not in text and "organization" not in text:
                 continue  # no dependency, no organization: nothing to read (a code generator)
-            _read_file(sbt, rel, list(tokens(text, dollar=False, apostrophes=True)))
+            _read_file(sbt, rel, balanced(list(tokens(text, dollar=False, apostrophes=True))))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             out.problems.append(unreadable(rel, exc, text))
     _finish(sbt)
@@ -117,19 +123,98 @@ def read_build(out: Manifests, root: Path, names: set[str]) -> None:
 
 def _read_file(sbt: _Sbt, rel: str, toks: list[Token]) -> None:
     objects: list[str | None] = []
-    for n, st in enumerate(gs.statements(toks)):
+    #: Per block depth, what a block's statements are part of: the definition
+    #: (``val deps = if (c) {``) or the setting (``libraryDependencies ++= {``) whose
+    #: value the block is; (None, None) for neither.
+    contexts: list[_Context] = []
+    last: dict[int, _Context] = {}  # the block last opened at a depth (for ``} else {``)
+    for n, st in enumerate(_joined(gs.statements(toks))):
         depth = len(st.blocks)
         del objects[depth:]
+        del contexts[depth:]
         t = list(st.tokens)
         if not t:
             continue
+        inherited = contexts[-1] if contexts and len(contexts) == depth else _NO_CONTEXT
         if st.opens:
             objects.extend([None] * (depth - len(objects)))
             name = t[1].text if t[0].is_name("object") and len(t) > 1 else (
                 t[2].text if t[0].is_name("case") and len(t) > 2 else None)
             objects.append(name)
         prefix = ".".join(o for o in objects[:depth] if o)
-        _statement(sbt, rel, n, t, prefix)
+        _statement(sbt, rel, n, t, prefix, inherited)
+        if st.opens:
+            contexts.extend([_NO_CONTEXT] * (depth - len(contexts)))
+            ctx = _block_context(t, prefix, inherited, last.get(depth))
+            contexts.append(ctx)
+            last[depth] = ctx
+
+
+#: What a block's statements are part of: (the definition, the setting).
+_Context = tuple["str | None", "tuple[str, str] | None"]
+_NO_CONTEXT: _Context = (None, None)
+
+
+def _block_context(t: list[Token], prefix: str, inherited: _Context,
+                   before: _Context | None) -> _Context:
+    """What the block ``t`` opens is part of: ``} else {`` the block before it at its
+    depth; ``val x = ... {`` that definition; ``key op= ... {`` that setting; an
+    ``object`` nothing; anything else (``if (c) {``, ``.map {``) what it is in."""
+    if t[0].is_name("else"):
+        return before or inherited
+    if t[0].is_name("object", "class", "trait", "case"):
+        return _NO_CONTEXT
+    name, start = _definition(t)
+    if name:
+        return (f"{prefix}.{name}" if prefix else name), None
+    for i, tok in enumerate(t[1:], 1):
+        if tok.kind == "op" and tok.text in _SETTING_OPS and t[i - 1].kind == "name":
+            scope = t[i - 3].text if i >= 3 and t[i - 2].is_op("/") else ""
+            return None, (t[i - 1].text, scope)
+    return inherited
+
+
+def _dangling(t: tuple[Token, ...]) -> bool:
+    """Does the statement end in an ``if (...)`` with no branch yet, or an ``else``
+    (Scala reads the branch on the next line as part of it)?"""
+    if not t:
+        return False
+    if t[-1].is_name("else"):
+        return True
+    if not t[-1].is_op(")"):
+        return False
+    depth, i = 0, len(t) - 1
+    while i >= 0:
+        if t[i].is_op(")"):
+            depth += 1
+        elif t[i].is_op("("):
+            depth -= 1
+            if depth == 0:
+                break
+        i -= 1
+    return i > 0 and t[i - 1].is_name("if")
+
+
+def _joined(sts: Iterable[gs.Statement]) -> Iterator[gs.Statement]:
+    """The statements as Scala reads them where a newline does not end one: an
+    ``if (...)`` and its branch on the next line, an ``else`` (and its branch) on the
+    line after, a ``++`` chain going on on the next line."""
+    held: gs.Statement | None = None
+    for st in sts:
+        if held is not None:
+            if not st.opens and st.tokens and st.blocks == held.blocks and (
+                    _dangling(held.tokens) or st.tokens[0].is_name("else")
+                    or st.tokens[0].is_op("++", "++:", ":::")):
+                held = gs.Statement(held.tokens + st.tokens, held.blocks)
+                continue
+            yield held
+            held = None
+        if st.opens:
+            yield st
+        else:
+            held = st
+    if held is not None:
+        yield held
 
 
 def _definition(t: list[Token]) -> tuple[str | None, int]:
@@ -154,7 +239,8 @@ def _definition(t: list[Token]) -> tuple[str | None, int]:
     return None, 0
 
 
-def _statement(sbt: _Sbt, rel: str, n: int, t: list[Token], prefix: str) -> None:
+def _statement(sbt: _Sbt, rel: str, n: int, t: list[Token], prefix: str,
+               inherited: _Context = _NO_CONTEXT) -> None:
     name, start = _definition(t)
     qualified = f"{prefix}.{name}" if prefix and name else name
     if name and start < len(t):
@@ -167,7 +253,24 @@ def _statement(sbt: _Sbt, rel: str, n: int, t: list[Token], prefix: str) -> None
     if project is not None:
         project.statement = n
         sbt.projects.append(project)
-    _walk(sbt, rel, t, start, qualified, project)
+    if rel == "build.sbt" and name is None and not prefix and inherited == _NO_CONTEXT:
+        _top_setting(sbt, t)
+    _walk(sbt, rel, t, start, qualified or inherited[0], project, inherited[1])
+
+
+def _top_setting(sbt: _Sbt, t: list[Token]) -> None:
+    """``name := "x"`` (``moduleName``) at the top of build.sbt: the root project's
+    name, for a build defining no project (jackson-module-scala)."""
+    if len(t) == 3 and t[0].is_name("name", "moduleName") and t[1].is_op(":=") \
+            and t[2].kind == "str" and not t[2].interpolated:
+        if t[0].text == "moduleName" or sbt.root_name is None:
+            sbt.root_name = t[2].text
+    elif len(t) == 5 and t[0].is_name("publish") and t[1].is_op("/") \
+            and t[2].is_name("skip") and t[3].is_op(":=") and t[4].is_name("true"):
+        sbt.root_published = False
+    elif len(t) == 3 and t[0].is_name("publishArtifact") and t[1].is_op(":=") \
+            and t[2].is_name("false"):
+        sbt.root_published = False
 
 
 def _project(t: list[Token], start: int, name: str) -> _Project | None:
@@ -195,10 +298,11 @@ class _Frame:
 
 
 def _walk(sbt: _Sbt, rel: str, t: list[Token], start: int, defined: str | None,
-          project: _Project | None) -> None:
+          project: _Project | None, owner: tuple[str, str] | None = None) -> None:
     """Each token of a statement with its owner: the setting it is the value of (the
-    innermost), else the definition it is in."""
-    frames = [_Frame()]
+    innermost), else the definition it is in (``owner``: the setting whose block the
+    statement is in, ``libraryDependencies ++= { ... }``)."""
+    frames = [_Frame(owner)]
     i = start
     while i < len(t):
         tok = t[i]
@@ -285,11 +389,16 @@ def _module(sbt: _Sbt, rel: str, t: list[Token], i: int, owner: tuple[str, str] 
     g, a = t[i], t[i + 2]
     j = i + 3
     version: str | None = None
+    unknown: str | None = None
     type_ = "runtime"
     if j + 1 < len(t) and t[j].is_op("%"):
         v = t[j + 1]
         version = (interpolate(v.text, sbt.values) if v.interpolated else v.text) \
             if v.kind == "str" else _value(sbt, t, j + 1)
+        if version is None and (v.kind == "name" or v.interpolated):
+            k, unknown = j + 2, v.text
+            while k + 1 < len(t) and t[k].is_op(".") and t[k + 1].kind == "name":
+                unknown, k = f"{unknown}.{t[k + 1].text}", k + 2
         j += 2
         while j < len(t) and t[j].is_op("."):  # a val's field (Dependencies.Scala213)
             j += 2
@@ -306,7 +415,7 @@ def _module(sbt: _Sbt, rel: str, t: list[Token], i: int, owner: tuple[str, str] 
         note(sbt.out, rel, g.line, "a dependency whose group or artifact is computed by "
              "the build: not read")
         return j
-    module = _Module(rel, g.line, i, g.text, a.text, version, type_)
+    module = _Module(rel, g.line, i, g.text, a.text, version, type_, unknown)
     if project is not None and project.incidental:
         module.type = "dev"
     if owner is not None and owner[0] in ("libraryDependencies", "plugin"):
@@ -359,12 +468,22 @@ def _finish(sbt: _Sbt) -> None:
             modules.extend(mods)
     order = {rel: n for n, rel in enumerate(["build.sbt"] + sorted(
         {m.file for m in modules + sbt.plugins if m.file != "build.sbt"}))}
-    for m in sorted(modules + sbt.plugins, key=lambda m: (order[m.file], m.pos)):
+    unknown: dict[str, list[tuple[int, str]]] = {}
+    for m in sorted(modules + sbt.plugins, key=lambda m: (order[m.file], m.line, m.pos)):
         out.requires.append(Requirement(jvm_package(m.group, m.artifact), m.type, m.file,
                                         m.line, m.version))
+        if m.unknown is not None:
+            unknown.setdefault(m.file, []).append((m.line, m.unknown))
+    for rel, found in unknown.items():
+        unknown_versions(out, rel, found)
     organization = sbt.organization or next(
         (PLUGIN_ORGANIZATIONS[f"{p.group}:{p.artifact}"] for p in sbt.plugins
          if f"{p.group}:{p.artifact}" in PLUGIN_ORGANIZATIONS), None)
+    if "build.sbt" in out.unreadable():
+        return  # what its projects are is unknown (held), not "none" nor "the root"
+    if not sbt.projects and "build.sbt" in out.files:  # one project: the build's root
+        sbt.projects.append(_Project(sbt.root_name or os.path.basename(sbt.root), ".",
+                                     sbt.root_name, sbt.root_published))
     published = [p for p in sbt.projects if p.published and not p.incidental]
     if organization is None:
         if published:

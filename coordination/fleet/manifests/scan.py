@@ -226,3 +226,36 @@ def interpolate(template: str, values: dict[str, str]) -> str | None:
 
     out = re.sub(r"\$\{\s*([\w.]+)\s*\}|\$([A-Za-z_][\w]*)", sub, template)
     return None if unknown or "${" in out else out
+
+
+_CLOSES = {"(": ")", "[": "]", "{": "}"}
+
+
+def balanced(toks: list[Token]) -> list[Token]:
+    """``toks`` when every ``(``, ``[`` and ``{`` of the script is closed by its own
+    bracket; else :class:`~coordination.fleet.manifests.base.Unreadable` at the line of
+    the bracket to blame. A script read past a stray ``(`` (or cut short: a truncated
+    file) would be read as one statement swallowing the rest, its projects and
+    dependencies silently gone: the script is not read whole, and says where."""
+    stack: list[Token] = []
+    for tok in toks:
+        if tok.kind != "op":
+            continue
+        if tok.text in _CLOSES:
+            stack.append(tok)
+        elif tok.text in (")", "]", "}"):
+            if not stack:
+                raise Unreadable(f"cannot read the script whole: a {tok.text!r} closes "
+                                 "nothing opened (an unbalanced bracket)", tok.line)
+            opened = stack.pop()
+            if _CLOSES[opened.text] != tok.text:
+                raise Unreadable(
+                    f"cannot read the script whole: the {opened.text!r} opened here is "
+                    f"closed by a {tok.text!r} at line {tok.line} (an unbalanced bracket)",
+                    opened.line)
+    if stack:
+        opened = stack[-1]
+        raise Unreadable(f"cannot read the script whole: the {opened.text!r} opened here is "
+                         "never closed (an unbalanced bracket, or a truncated file)",
+                         opened.line)
+    return toks

@@ -1,5 +1,6 @@
 """The one dependency ordering (coordination.catalog.selection.ordering): which edges order, a
-cycle one group chained in name order after its providers and before its consumers,
+cycle one group after its providers and before its consumers, ordered inside by the
+edges that close no cycle,
 the warning's text in `dep list`'s direction, ``cycles: error``, and the overrides."""
 
 from __future__ import annotations
@@ -50,16 +51,49 @@ def test_dev_optional_and_indirect_edges_do_not_order_by_default() -> None:
                        "site": ["cli"]}
 
 
-def test_a_cycle_is_one_group_chained_in_name_order_between_providers_and_consumers() -> None:
+def test_a_cycle_is_one_group_chained_by_its_edges_between_providers_and_consumers() -> None:
+    """Inside the group the runtime edges cli -> lib-a, cli -> lib-b still order (the
+    dev edges back to cli close the cycle and are dropped): the libraries run first,
+    in name order (nothing orders them between themselves), then cli."""
     o = order_repos(fleet(TOOLCHAIN), ALL, by="runtime,dev")
     assert o.groups == [["cli", "lib-a", "lib-b"]]
-    assert o.levels == [[["db"]], [["cli", "lib-a", "lib-b"]], [["site"]]]
+    assert o.levels == [[["db"]], [["lib-a", "lib-b", "cli"]], [["site"]]]
     # the first member after every provider of the group; the rest one at a time
-    assert o.after["cli"] == ["db"] and o.after["lib-a"] == ["cli"]
-    assert o.after["lib-b"] == ["lib-a"]
-    assert o.after["site"] == ["lib-b"]  # after the group's last member
-    assert o.run_order() == ["db", "cli", "lib-a", "lib-b", "site"]
+    assert o.after["lib-a"] == ["db"] and o.after["lib-b"] == ["lib-a"]
+    assert o.after["cli"] == ["lib-b"]
+    assert o.after["site"] == ["cli"]  # after the group's last member
+    assert o.run_order() == ["db", "lib-a", "lib-b", "cli", "site"]
     assert o.group_of() == {"cli": 1, "lib-a": 1, "lib-b": 1}
+    assert o.dropped == [{"consumer": "lib-a", "provider": "cli", "id": "DEP-003",
+                          "type": "dev"},
+                         {"consumer": "lib-b", "provider": "cli", "id": "DEP-004",
+                          "type": "dev"}]
+
+
+def test_inside_a_group_the_edges_closing_no_cycle_order_it() -> None:
+    """phpunit's family with --order-by runtime,dev: every package dev-needs phpunit,
+    which needs them all at runtime; comparator needs diff and exporter at runtime.
+    Name order would run comparator before diff; the group runs as the DAG left when
+    the dev edges closing the cycles are dropped, and says which it dropped."""
+    deps: list[Any] = [("phpunit", p, "runtime") for p in ("comparator", "diff", "exporter")]
+    deps += [("comparator", "diff", "runtime"), ("comparator", "exporter", "runtime")]
+    deps += [(p, "phpunit", "dev") for p in ("comparator", "diff", "exporter")]
+    cat = fleet(deps, repos="phpunit comparator diff exporter")
+    o = order_repos(cat, ["phpunit", "comparator", "diff", "exporter"], by="runtime,dev")
+    assert o.groups == [["comparator", "diff", "exporter", "phpunit"]]
+    assert o.run_order() == ["diff", "exporter", "comparator", "phpunit"]
+    assert {(d["consumer"], d["provider"], d["type"]) for d in o.dropped} == {
+        ("comparator", "phpunit", "dev"), ("diff", "phpunit", "dev"),
+        ("exporter", "phpunit", "dev")}
+    (w,) = o.warnings
+    assert "one at a time: diff, then exporter, then comparator, then phpunit" in w
+    assert "dropped as closing one: comparator -> phpunit (DEP-006 dev)" in w
+    # a cycle of runtime edges only: the weakest kept first does not apply; the edge
+    # taken last (by name) is the one dropped, and the rest still order
+    ring = fleet([("a", "b", "runtime"), ("b", "c", "runtime"), ("c", "a", "runtime")])
+    o = order_repos(ring, ["a", "b", "c"])
+    assert o.run_order() == ["c", "b", "a"] and [(d["consumer"], d["provider"])
+                                                 for d in o.dropped] == [("c", "a")]
 
 
 def test_a_three_repo_cycle_warning_explains_every_member() -> None:
@@ -82,7 +116,7 @@ def test_the_warning_names_the_cycle_consumer_to_provider_with_type_and_line() -
     assert w.startswith("dependency cycle among cli, lib-a, lib-b: "
                         "cli -> lib-a (DEP-001 runtime, package.json:14); "
                         "lib-a -> cli (DEP-003 dev, package.json:30)")
-    assert "one group, one at a time in name order" in w
+    assert "one group, one at a time: lib-a, then lib-b, then cli" in w
 
 
 def test_cycles_error_refuses_with_the_same_text_and_a_hint_that_works() -> None:
@@ -132,7 +166,7 @@ def test_two_separate_cycles_are_two_groups_each_warned() -> None:
                  ("site", "db", "runtime"), ("db", "site", "peer"), ("site", "cli", "runtime")])
     o = order_repos(cat, ALL)
     assert o.groups == [["cli", "lib-a"], ["db", "site"]] and len(o.warnings) == 2
-    assert o.after["db"] == ["lib-a"] and o.after["site"] == ["db"]
+    assert o.after["db"] == ["cli"] and o.after["site"] == ["db"]  # lib-a, cli; db, site
 
 
 def test_a_thousand_repos_with_cycles_are_ordered_fast() -> None:

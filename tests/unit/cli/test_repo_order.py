@@ -47,7 +47,7 @@ def test_the_default_order_leaves_dev_edges_out(eco: Path) -> None:
     assert doc["levels"] == [[["lib-a"], ["lib-b"]], [["cli"]], [["site"]]]
     assert [(x["name"], x["level"], x["group"]) for x in doc["repos"]] == [
         ("lib-a", 0, None), ("lib-b", 0, None), ("cli", 1, None), ("site", 2, None)]
-    assert doc["warnings"] == [] and doc["groups"] == []
+    assert doc["warnings"] == [] and doc["groups"] == [] and doc["cycle_edges_dropped"] == []
 
 
 def test_order_by_dev_makes_a_group_marked_and_warned(eco: Path) -> None:
@@ -56,13 +56,16 @@ def test_order_by_dev_makes_a_group_marked_and_warned(eco: Path) -> None:
     assert CYCLE in " ".join(r.stderr.split())
     rows = [[c.strip() for c in ln.strip("│ ").split("│")] for ln in r.stdout.splitlines()
             if ln.strip("│ ")[:1].isdigit()]
-    # cli needs lib-b: the group after it, site after the group
-    assert [row[:3] for row in rows] == [["0", "lib-b", ""], ["1", "cli", "cycle 1"],
-                                         ["1", "lib-a", "cycle 1"], ["2", "site", ""]]
+    # cli needs lib-b: the group after it, site after the group; inside the group cli's
+    # runtime edge to lib-a still orders (lib-a's dev edge back closes the cycle)
+    assert [row[:3] for row in rows] == [["0", "lib-b", ""], ["1", "lib-a", "cycle 1"],
+                                         ["1", "cli", "cycle 1"], ["2", "site", ""]]
     doc = json.loads(coord(eco, "repo", "list", "--order", "--order-by", "runtime,dev",
                            "--json").stdout)
     assert doc["groups"] == [["cli", "lib-a"]] and doc["warnings"][0].startswith(CYCLE)
-    assert doc["levels"] == [[["lib-b"]], [["cli", "lib-a"]], [["site"]]]
+    assert doc["levels"] == [[["lib-b"]], [["lib-a", "cli"]], [["site"]]]
+    assert doc["cycle_edges_dropped"] == [{"consumer": "lib-a", "provider": "cli",
+                                           "id": "DEP-003", "type": "dev"}]
 
 
 def test_cycles_error_refuses_and_its_hint_works(eco: Path) -> None:

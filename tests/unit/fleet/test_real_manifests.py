@@ -79,12 +79,12 @@ def test_each_ecosystem_infers_the_edges_written_by_hand(
     assert doc["manifests_unreadable"] == []
 
 
-def test_the_whole_fleet_of_24_repos(real_fleet: Path,
+def test_the_whole_fleet_of_26_repos(real_fleet: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     """Every repo together: no false edge between ecosystems, no package two repos
     provide, and every repo tagged with what it is."""
     repos = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
-    assert len(repos) == 24
+    assert len(repos) == 26
     doc = run_init(build_fleet(real_fleet, repos), capsys)
     got, want = inferred(doc), expected(repos)
     assert got == want, f"missing: {sorted(want - got)}\nnot expected: {sorted(got - want)}"
@@ -94,7 +94,9 @@ def test_the_whole_fleet_of_24_repos(real_fleet: Path,
                       ("play-json", "scala"), ("jackson-bom", "java"), ("polly", "dotnet"),
                       ("polly", "csharp"), ("serilog", "csharp"),
                       ("rack", "ruby"), ("sinatra", "ruby"), ("guzzle", "php"),
-                      ("h11", "python"), ("go-secure-stdlib", "go")]:
+                      ("h11", "python"), ("go-secure-stdlib", "go"),
+                      ("newtonsoft-json", "dotnet"), ("newtonsoft-json", "csharp"),
+                      ("jackson-module-scala", "scala")]:
         assert tag in tags[name], (name, tags[name])
 
 

@@ -210,8 +210,9 @@ def test_validate_names_a_deps_follow_templates_cycle_as_the_dry_run_does(
     assert found["message"] == (
         "TODO-020 (deps: follow): dependency cycle among api, core, lib, web: "
         "api -> lib (DEP-002 runtime); lib -> core (DEP-001 runtime); core -> web "
-        "(DEP-004 dev); web -> api (DEP-003 runtime); they run as one group, one at a time "
-        "in name order"), found
+        "(DEP-004 dev); web -> api (DEP-003 runtime); they run as one group, one at a time: "
+        "core, then lib, then api, then web (the edges closing no cycle order them; dropped "
+        "as closing one: core -> web (DEP-004 dev))"), found
     dry = coord(eco, "plan", "sweep", "PLAN-001", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     assert json.loads(dry.stdout)["warnings"] == [found]  # the same finding
