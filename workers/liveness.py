@@ -44,17 +44,17 @@ def held_task_ids() -> list[str]:
     return sorted(ids)
 
 
-def runs_as() -> dict[str, object]:
-    """Who this worker's todos run as: ``todo_user`` (its name) and ``todos_as_root``."""
+def runs_as() -> tuple[str, bool]:
+    """Who this worker's todos run as: the user's name, and whether it is root."""
     user = todo_user()
     if user is not None:
-        return {"todo_user": user.name, "todos_as_root": user.uid == 0}
+        return user.name, user.uid == 0
     uid = os.geteuid() if hasattr(os, "geteuid") else -1
     try:
         name = pwd.getpwuid(uid).pw_name
     except KeyError:
         name = str(uid)
-    return {"todo_user": name, "todos_as_root": uid == 0}
+    return name, uid == 0
 
 
 class WorkerBeat(threading.Thread):
@@ -67,7 +67,7 @@ class WorkerBeat(threading.Thread):
             name=name, host=socket.gethostname(), pid=os.getpid(), repos=list(repos),
             started_at=time.time(), beat=interval,
             group=group[0] if group else "", group_pid=group[1] if group else 0,
-            keyed=keyed, **runs_as(),
+            keyed=keyed, todo_user=runs_as()[0], todos_as_root=runs_as()[1],
         )
         self._halt = threading.Event()
         self._wake = threading.Event()  # beat now (stopping, stopped), not at the next tick
