@@ -130,7 +130,7 @@ def os_user() -> Iterator[pwd.struct_passwd]:
 
 
 @pytest.fixture
-def world(redis_url: str, os_user: pwd.struct_passwd, request: pytest.FixtureRequest
+def keyed_world(redis_url: str, os_user: pwd.struct_passwd, request: pytest.FixtureRequest
           ) -> Iterator[Cluster]:
     """A catalog and its checkouts in a directory of the test's user (the pytest
     directory is root's only), the repo's attack committed; the workers' Redis URL names
@@ -195,8 +195,8 @@ def assert_nothing_leaked(c: Cluster, sid: str, lines: list[str], worker: int) -
 
 
 def test_a_todo_of_another_user_reads_nothing_of_its_root_worker(
-        world: Cluster, os_user: pwd.struct_passwd) -> None:
-    c = world
+        keyed_world: Cluster, os_user: pwd.struct_passwd) -> None:
+    c = keyed_world
     w = c.start_worker("a", extra=["--todo-user", os_user.pw_name,
                                    "--path", str(c.repo_dir("a"))])
     root_runs = c.start_worker("b")  # a keyed worker whose todos run as root
@@ -217,8 +217,8 @@ def test_a_todo_of_another_user_reads_nothing_of_its_root_worker(
 
 
 def test_a_todo_of_its_workers_own_user_cannot_read_the_worker(
-        world: Cluster, os_user: pwd.struct_passwd) -> None:
-    c = world
+        keyed_world: Cluster, os_user: pwd.struct_passwd) -> None:
+    c = keyed_world
     w = start_as(c, os_user, "a")
     sid = c.start_sweep()
     st = c.wait_sweep(sid, timeout=120)
