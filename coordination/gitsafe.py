@@ -32,6 +32,13 @@ diff and merge drivers, hooks...) or send a push elsewhere (``remote.*.pushurl``
 
 ``trusted`` (a repo whose catalog entry says ``land_hooks: true``: it trusts its own
 hooks and config) runs git with only :data:`ALWAYS`, as before.
+
+No git process is given coord's own secrets (:func:`_without_coord_secrets`: the
+signing keys and the file of one, every ``COORD_*`` variable whose name says it is a
+secret, a ``COORD_*_URL``'s password): git never needs them, a hook is the repo's code,
+and a git process is dumpable (an exec), so a todo of the worker's user that came upon
+one while it ran could read its ``/proc/<pid>/environ``. (Forge tokens stay: a push may
+need one.)
 """
 
 from __future__ import annotations
@@ -328,6 +335,24 @@ def _file_keys(path: Path) -> list[str] | None:
     return keys
 
 
+#: A ``COORD_*`` variable ending so is a secret (as coordination.trust.secrets says).
+_SECRET_ENDS = ("_KEY", "_KEY_PREVIOUS", "_KEY_FILE", "_TOKEN", "_SECRET", "_PASSWORD", "_AUTH")
+
+
+def _without_coord_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without coord's own secrets (see the module docstring)."""
+    out: dict[str, str] = {}
+    for k, v in env.items():
+        if k.startswith("COORD_"):
+            if k.endswith(_SECRET_ENDS) and k != "COORD_RUN_TOKEN":
+                continue
+            if k.endswith("_URL") and "@" in v and "://" in v:
+                head, _, rest = v.partition("://")
+                v = f"{head}://{rest.rpartition('@')[2]}"
+        out[k] = v
+    return out
+
+
 def _controlled_env(base: Mapping[str, str]) -> dict[str, str]:
     env = dict(base)
     env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0",
@@ -340,7 +365,8 @@ def _list(where: str | Path | None, env: Mapping[str, str]) -> list[tuple[str, s
     _check_allowed()
     cmd = ["git", *(("-C", str(where)) if where is not None else ()), "config", "--null",
            "--list", "--show-scope", "--show-origin"]
-    proc = subprocess.run(cmd, capture_output=True, env=dict(env), timeout=GIT_TIMEOUT,
+    proc = subprocess.run(cmd, capture_output=True, env=_without_coord_secrets(env),
+                          timeout=GIT_TIMEOUT,
                           stdin=subprocess.DEVNULL, cwd=None if where is not None else "/")
     if proc.returncode not in (0, 1):  # 1: no config at all
         text = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -535,7 +561,7 @@ def run(args: Sequence[str], *, repo: str | Path | None = None, cwd: str | Path 
     ``hooks``: hooks may run (only with ``trusted``). ``network``: the call talks to a
     remote (default: by its subcommand). Raises :class:`GitRefused` (nothing run)."""
     _check_allowed()
-    base = dict(os.environ)
+    base = _without_coord_secrets(os.environ)
     if env:
         base.update(env)
     sub = _subcommand(args)

@@ -19,6 +19,7 @@ from typing import Any
 
 from coordination.errors import UsageError
 from coordination.keys import Keys
+from coordination.processes import not_dumpable
 from coordination.runtime.context import Runtime, every_setting, get_runtime
 from coordination.status import SWEEP_LIVE, SweepStatus, TodoStatus
 from coordination.sweeps import SweepService, new_sweep_id, unattended
@@ -30,6 +31,7 @@ from coordination.sweeps.reading import StatusDocument
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
 from coordination.sweeps.starts.triggers import Trigger, trigger_scope
+from coordination.trust.secrets import catalog_secret_names, hold_names
 
 log = logging.getLogger("coord.launch")
 
@@ -107,6 +109,10 @@ class Launch:
             return
         from workers.embedded import embedded_workers  # lazy: celery, embedded workers only
 
+        self.hold_secret_names()
+        # This process runs todos (its forks do) and holds the key and a password: none
+        # of its todos reads its /proc/<pid>/environ or memory (workers/embedded.py).
+        not_dumpable()
         repos = {r: n for r, n in self.spec.concurrency.items()
                  if any(t.repo == r for t in self.spec.todos.values())}
         try:
@@ -121,6 +127,22 @@ class Launch:
             if own:
                 self.end_interrupted()
             self.deliver_left()
+
+    def hold_secret_names(self) -> None:
+        """Embedded: the variables the catalog names as secrets (forge tokens, App keys,
+        webhook secrets) never reach this process's todos: said before its workers fork
+        (a catalog that cannot be read names none: the sweep's own start says why)."""
+        path = self.svc.catalog_path
+        if path is None:
+            return
+        from coordination.catalog.file.store import CatalogStore  # lazy: the models
+
+        try:
+            catalog = CatalogStore(path).load()
+        except Exception:  # noqa: BLE001 - planned from it already; never fail the sweep here
+            log.warning("could not read %s for its secrets' names", path)
+            return
+        hold_names(*catalog_secret_names(r.forge for r in catalog.repos))
 
     def deliver_left(self) -> None:
         """Embedded, once this process's workers are gone: no notifier is left to

@@ -12,8 +12,10 @@ has no name. No Redis here: the records live wherever their owner keeps them.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import TypedDict
 
@@ -78,3 +80,36 @@ def ended(runner: object) -> str | None:
     if now is not None and (not started or not now or now == started):
         return None
     return f"its process ended (pid {pid} on {host})"
+
+
+#: prctl(2)'s options (linux/prctl.h).
+PR_SET_DUMPABLE = 4
+PR_GET_DUMPABLE = 3
+
+
+def not_dumpable() -> bool:
+    """Make this process not dumpable (``prctl(PR_SET_DUMPABLE, 0)``), so that no other
+    process of its user (a todo it runs: code from a repo) can read its
+    ``/proc/<pid>/environ`` or memory, nor ptrace it: a process holding a key or a
+    password (a worker, `coord beat`, `coord ui`, a CLI running todos embedded) calls it
+    first. Inherited by what it forks, reset by an exec (a todo's command is dumpable
+    again, as it was). Root (CAP_SYS_PTRACE) still reads it: run todos as another user
+    there (`coord worker --todo-user`). Whether it is now; False where there is no
+    prctl (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def dumpable() -> bool | None:
+    """Whether this process is dumpable (None: not known, not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return bool(ctypes.CDLL(None, use_errno=True).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0))
+    except (OSError, AttributeError):
+        return None

@@ -18,7 +18,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from coordination.errors import SettingsError
 from coordination.redis_url import client_url, url_problem
@@ -181,6 +189,13 @@ class Settings(BaseModel, Derived):
         description="When set, the CLI signs every sweep spec and workers refuse specs not "
         "signed with it (or with COORD_SIGNING_KEY_PREVIOUS).",
     )
+    signing_key_file: Path | None = Field(
+        DEFAULTS.signing_key_file,
+        description="A file holding the signing key (read once at start; one line, "
+        "surrounding whitespace dropped): the way to give coord's processes the key "
+        "without it sitting in their environment. Readable by coord's user only; not "
+        "with COORD_SIGNING_KEY too.",
+    )
     signing_key_previous: SecretStr | None = Field(
         DEFAULTS.signing_key_previous,
         description="A retired signing key workers still accept during a rotation."
@@ -255,11 +270,40 @@ class Settings(BaseModel, Derived):
             raise ValueError(problem)
         return client_url(v)  # ssl_cert_reqs=CERT_REQUIRED -> required (redis-py's spelling)
 
+    @model_validator(mode="after")
+    def _key_from_file(self) -> Settings:
+        # COORD_SIGNING_KEY_FILE: the key read once, now; never both ways at once
+        if self.signing_key_file is None:
+            return self
+        if self.signing_key is not None:
+            raise ValueError("COORD_SIGNING_KEY and COORD_SIGNING_KEY_FILE are both set: "
+                             "give the key one way (unset COORD_SIGNING_KEY)")
+        key = read_key_file(self.signing_key_file)
+        self.signing_key = SecretStr(key)
+        return self
+
     @field_validator("ui_hosts")
     @classmethod
     def _check_ui_hosts(cls, v: str | None) -> str | None:
         names = [_ui_host(n) for n in (v or "").split(",") if n.strip()]
         return ",".join(names) or None
+
+
+def read_key_file(path: Path) -> str:
+    """The signing key in the file at ``path`` (COORD_SIGNING_KEY_FILE): its text without
+    surrounding whitespace; ValueError naming what is wrong (never the key)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValueError(f"COORD_SIGNING_KEY_FILE: cannot read {path}: {reason}") from None
+    key = text.strip()
+    if not key:
+        raise ValueError(f"COORD_SIGNING_KEY_FILE: {path} is empty: put the key in it")
+    if "\n" in key:
+        raise ValueError(f"COORD_SIGNING_KEY_FILE: {path} holds more than one line: "
+                         "the key is one line")
+    return key
 
 
 def load_settings() -> Settings:
@@ -269,8 +313,12 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         msgs = []
         for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            if not err["loc"]:  # a check of several settings: its message names them
+                msgs.append(msg)
+                continue
             name = "COORD_" + "_".join(str(p) for p in err["loc"]).upper()
-            msgs.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
+            msgs.append(f"{name}: {msg}")
         raise SettingsError(
             "bad setting: " + "; ".join(msgs),
             hint="fix or unset the variable; see the docs' settings reference",

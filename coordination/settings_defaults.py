@@ -88,6 +88,7 @@ class PlainSettings(Derived):
     output_tail_bytes: int = 64 * 1024
     log_max_bytes: int = 4 * 1024 * 1024
     signing_key: SecretStr | None = None
+    signing_key_file: Path | None = None
     signing_key_previous: SecretStr | None = None
     accept_unsigned: bool = False
     require_signed: bool = False

@@ -44,6 +44,7 @@ from coordination.runtime.shared_context import (
 )
 from coordination.sweeps.context_runs import run_check
 from coordination.trust.runkeys import CONTEXT_SOCKET_ENV, RUN_TOKEN_ENV, RunId, run_key
+from workers.execute import todo_user
 
 log = logging.getLogger("coord.context")
 
@@ -97,6 +98,9 @@ class ContextProxy:
         except FileNotFoundError:
             pass
         server = _Server(str(where), _Handler)
+        user = todo_user()
+        if user is not None:  # --todo-user: its todos (that user's group) connect
+            _share(where, user.gid)
         server.proxy = self
         thread = threading.Thread(target=server.serve_forever, name="context-proxy",
                                   daemon=True)
@@ -202,6 +206,16 @@ def _remove(path: Path) -> None:
         pass
 
 
+def _share(sock: Path, gid: int) -> None:
+    """Let the group ``gid`` (a worker's todo user's) connect to ``sock``: the directory
+    passable (0710) and the socket writable (0660) by that group, no one else. A
+    request still proves its run with its token."""
+    os.chown(sock.parent, -1, gid)
+    os.chmod(sock.parent, 0o710)
+    os.chown(sock, -1, gid)
+    os.chmod(sock, 0o660)
+
+
 def _private_dir() -> Path:
     """``coord-ctx-<uid>`` in the temporary directory: this user's only (made so, or
     refused when another user made it, or it is a link)."""
@@ -213,7 +227,8 @@ def _private_dir() -> Path:
     except FileExistsError:
         pass
     st = os.lstat(d)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+    # (a group may pass through it: --todo-user's, whose todos connect: _share)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o067:
         raise OSError(f"{d} is not a directory of this user's only: coord's context "
                       "service will not listen there")
     return d

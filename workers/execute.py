@@ -71,7 +71,7 @@ from dataclasses import dataclass
 
 from coordination.trust.secrets import without_secrets_b
 
-__all__ = ["ExecResult", "run_command"]
+__all__ = ["ExecResult", "TodoUser", "run_command", "set_todo_user", "todo_user"]
 
 SHELL = "/bin/sh"
 
@@ -141,6 +141,50 @@ for g in groups:
 """
 
 
+@dataclass(frozen=True)
+class TodoUser:
+    """The OS user a worker running as root runs its todos as (``coord worker
+    --todo-user NAME``): a todo then cannot read the worker's ``/proc/<pid>/environ``
+    or memory (root reads any process; another user reads none of root's)."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+
+    @classmethod
+    def named(cls, name: str) -> TodoUser:
+        """The user ``name`` (or a numeric uid) as the system knows it; ValueError
+        saying why it cannot run todos (unknown, root)."""
+        import pwd  # lazy: POSIX only, and only with --todo-user
+
+        try:
+            entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+        except (KeyError, OverflowError):
+            raise ValueError(f"no user {name!r} on this machine") from None
+        if entry.pw_uid == 0:
+            raise ValueError(f"user {name!r} is root: todos would read the worker's "
+                             "memory and environment")
+        groups = tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
+        return cls(entry.pw_name, entry.pw_uid, entry.pw_gid, groups, entry.pw_dir)
+
+
+_todo_user: TodoUser | None = None
+
+
+def set_todo_user(user: TodoUser | None) -> None:
+    """Run this process's todos (and its forks') as ``user`` from now on (None: as
+    itself). Only root may: the spawn changes user before the command starts."""
+    global _todo_user
+    _todo_user = user
+
+
+def todo_user() -> TodoUser | None:
+    """The user todos run as (None: this process's own)."""
+    return _todo_user
+
+
 class _Warden:
     """This process's warden: started on first use, again after a fork or its death."""
 
@@ -170,6 +214,9 @@ class _Warden:
                 [sys.executable, "-I", "-S", "-c", _WARDEN_SCRIPT, GUARD_ENV,
                  f"{os.getpid()}."],
                 stdin=r, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                # without coord's secrets: it is dumpable (an exec), and a todo of the
+                # same user could read its /proc/<pid>/environ
+                env=without_secrets_b(getattr(os.environ, "_data", None) or os.environb),
                 start_new_session=True, close_fds=True)
         except BaseException:
             os.close(w)
@@ -414,6 +461,10 @@ def _child_env(env: Mapping[str, str] | None, token: bytes) -> dict[bytes, bytes
     copied without decoding it, so the spawn does not decode and encode every variable
     again (a fifth of its cost)."""
     full_env = without_secrets_b(getattr(os.environ, "_data", None) or os.environb)
+    user = _todo_user
+    if user is not None:  # its own home and name, not the worker's (root's)
+        full_env.update({b"HOME": os.fsencode(user.home), b"USER": os.fsencode(user.name),
+                         b"LOGNAME": os.fsencode(user.name)})
     if env:
         full_env.update((os.fsencode(k), os.fsencode(v)) for k, v in env.items())
     full_env[_GUARD_ENV_B] = token
@@ -434,7 +485,11 @@ def _spawn(command: str, cwd: str, env: dict[bytes, bytes], token: bytes
         fds += (out_r, out_w)
         err_r, err_w = os.pipe()
         fds += (err_r, err_w)
-        proc = subprocess.Popen(
+        user = _todo_user
+        # --todo-user: groups, group and user changed in the child before the exec
+        as_user: dict[str, object] = {} if user is None else {
+            "user": user.uid, "group": user.gid, "extra_groups": list(user.groups)}
+        proc = subprocess.Popen(  # type: ignore[call-overload]
             # $0 is "coord-todo": it names the todo in the shell's own error messages
             [SHELL, "-c", command, "coord-todo"],
             cwd=cwd,
@@ -444,6 +499,7 @@ def _spawn(command: str, cwd: str, env: dict[bytes, bytes], token: bytes
             stderr=err_w,
             start_new_session=True,
             close_fds=True,
+            **as_user,
         )
     except (OSError, ValueError):
         for fd in fds:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import socket
 import threading
 import time
@@ -26,6 +27,7 @@ from celery.worker import state
 
 from coordination.runtime.context import Runtime
 from coordination.runtime.workers import WorkerRecord, WorkerRegistry
+from workers.execute import todo_user
 from workers.runner import running_todos
 
 log = logging.getLogger("coord.liveness")
@@ -42,9 +44,22 @@ def held_task_ids() -> list[str]:
     return sorted(ids)
 
 
+def runs_as() -> tuple[str, bool]:
+    """Who this worker's todos run as: the user's name, and whether it is root."""
+    user = todo_user()
+    if user is not None:
+        return user.name, user.uid == 0
+    uid = os.geteuid() if hasattr(os, "geteuid") else -1
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = str(uid)
+    return name, uid == 0
+
+
 class WorkerBeat(threading.Thread):
     def __init__(self, registry: WorkerRegistry, name: str, repos: list[str], interval: float,
-                 group: tuple[str, int] | None = None) -> None:
+                 group: tuple[str, int] | None = None, keyed: bool = False) -> None:
         super().__init__(name="coord-liveness", daemon=True)
         self.registry = registry
         self.interval = interval
@@ -52,6 +67,7 @@ class WorkerBeat(threading.Thread):
             name=name, host=socket.gethostname(), pid=os.getpid(), repos=list(repos),
             started_at=time.time(), beat=interval,
             group=group[0] if group else "", group_pid=group[1] if group else 0,
+            keyed=keyed, todo_user=runs_as()[0], todos_as_root=runs_as()[1],
         )
         self._halt = threading.Event()
         self._wake = threading.Event()  # beat now (stopping, stopped), not at the next tick
@@ -103,7 +119,8 @@ def start_beat(rt: Runtime, name: str, repos: list[str],
     """The worker's beat, its first one written before this returns (a worker that
     says it is ready is listed by `coord workers`); ``group``: the name and pid of the
     `coord worker` process that forked this one (see workers/process_group.py)."""
-    beat = WorkerBeat(rt.workers, name, repos, rt.settings.worker_heartbeat, group=group)
+    beat = WorkerBeat(rt.workers, name, repos, rt.settings.worker_heartbeat, group=group,
+                      keyed=bool(rt.settings.signing_keys))
     beat.beat_safely()
     beat.start()
     return beat

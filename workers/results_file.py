@@ -6,6 +6,11 @@ create, replace or read an entry there, which is what ``mkstemp``'s random name 
 shared temporary directory was for, and a run's file costs one ``open`` where
 ``mkstemp`` drew a random name per run (a tenth of a todo's own work on the worker).
 A directory removed under a running worker (a cleaner of /tmp) is made again.
+
+A worker that runs its todos as another user (``coord worker --todo-user``) gives each
+run's file to that user, and lets that user's group through the directory (mode 0710,
+the group the todo user's): the todo writes its own file, and no one else can create,
+replace or remove an entry there.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import os
 import shutil
 import tempfile
 import threading
+
+from workers.execute import todo_user
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
@@ -34,7 +41,13 @@ class ResultFiles:
             directory = self._directory()
             path = os.path.join(directory, f"{todo_id}-{next(self._count)}.out")
             try:
-                os.close(os.open(path, _CREATE, 0o600))
+                fd = os.open(path, _CREATE, 0o600)
+                try:
+                    user = todo_user()
+                    if user is not None:  # the todo (another user) writes it
+                        os.fchown(fd, user.uid, user.gid)
+                finally:
+                    os.close(fd)
                 return path
             except FileNotFoundError:  # the directory went: make another
                 with self._lock:
@@ -46,6 +59,10 @@ class ResultFiles:
         with self._lock:
             if self._dir is None or self._pid != os.getpid():  # (a forked worker: its own)
                 self._dir, self._pid = tempfile.mkdtemp(prefix="coord-results-"), os.getpid()
+                user = todo_user()
+                if user is not None:  # its todos reach their own files, nothing more
+                    os.chown(self._dir, -1, user.gid)
+                    os.chmod(self._dir, 0o710)
             return self._dir
 
     def remove_all(self) -> None:

@@ -23,6 +23,7 @@ the todo failed naming it (``coord error: ...``), never "its worker died".
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import threading
@@ -54,6 +55,7 @@ from coordination.sweeps.spec import Mode, TodoSpec
 from coordination.sweeps.turns import Outcome as Outcome  # re-exported for the task
 from coordination.sweeps.turns import Turn, coord_error, outcome_status, take_turn
 from coordination.trust.runkeys import RunId
+from coordination.trust.secrets import held_names, held_secret_values
 from workers.caching import TodoCache
 from workers.changes import ChangeTurn
 from workers.context_proxy import PROXY
@@ -323,9 +325,31 @@ def _prepare(turn: Turn, worker: WorkerInfo) -> _Run:
     if change is not None:
         cwd = change.cwd
         env.update(change.env_over(env))
-    masker = Masker(secret_values(t.mask_env, env)) if t.mask_env else Masker()
+    masker = _masker(turn.rt, secret_values(t.mask_env, env) if t.mask_env else ())
     return _Run(turn, cwd, env, out_path, hb, lost, change, refused_inputs, context_token,
                 masker)
+
+
+def _masker(rt: Runtime, own: tuple[str, ...]) -> Masker:
+    """What masks a todo's run: the values of its ``mask_env:`` (``own``) and of every
+    secret this process holds (the signing keys, a Redis password, every variable the
+    catalog names as a secret: :func:`~coordination.trust.secrets.held_secret_values`),
+    which no todo is given but a todo may find elsewhere."""
+    names, keys = held_names(), tuple(rt.settings.signing_keys)
+    if not own:
+        return _held_masker(names, keys)
+    return Masker((*own, *_held_values(names, keys)))
+
+
+@functools.lru_cache(maxsize=4)
+def _held_values(_names: frozenset[str], keys: tuple[str, ...]) -> tuple[str, ...]:
+    # (per held names and keys: the environment is the process's, read once)
+    return held_secret_values(extra=keys)
+
+
+@functools.lru_cache(maxsize=4)
+def _held_masker(names: frozenset[str], keys: tuple[str, ...]) -> Masker:
+    return Masker(_held_values(names, keys))
 
 
 def _run_watched(run: _Run, cache: TodoCache | None) -> _Ran:

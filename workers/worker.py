@@ -31,8 +31,10 @@ from coordination.runtime.context import Runtime, get_runtime
 from coordination.settings import Settings, get_settings
 from coordination.sweeps.notices.notify import NotifierThread, publish
 from coordination.sweeps.supervision import SupervisorThread
+from coordination.trust.secrets import catalog_secret_names, hold_names
 from workers.app import create_app, limits_from_catalog
 from workers.embedded import default_processes, process_groups
+from workers.execute import TodoUser, set_todo_user
 from workers.liveness import WorkerBeat, start_beat
 from workers.process_group import Group, ProcessGroup
 from workers.runner import RESULTS, WorkerInfo
@@ -108,6 +110,9 @@ def plan_worker(file: Path, repo: str | list[str], *, path: str | list[str] | No
     repos = _served_repos(settings, repo, concurrency)
     overrides = checkout_overrides(repos, path)
     catalog = CatalogStore(file).load()
+    # The variables the catalog names as secrets (forge tokens, App keys, webhook
+    # secrets) never reach a todo: said once here, before any fork.
+    hold_names(*catalog_secret_names(r.forge for r in catalog.repos))
     checkouts, per_repo = _checkouts(file, catalog, repos, overrides, concurrency)
     longest_todo, longest_sweep = limits_from_catalog(catalog)
     return Plan(Path(file), repos, checkouts, per_repo, longest_todo, longest_sweep,
@@ -136,10 +141,13 @@ def build_worker(
 
 def run_worker(file: Path, repos: list[str], *, path: str | list[str] | None = None,
                concurrency: int | None = None, processes: int | None = None,
-               loglevel: str = "INFO") -> int:
+               loglevel: str = "INFO", todo_user: str | None = None) -> int:
     """`coord worker`: serve ``repos`` until stopped; the exit code. Several repos are
     served by ``processes`` forked worker processes (None: one per usable core, at most
-    one per repo; see :mod:`workers.process_group`), one repo by this process."""
+    one per repo; see :mod:`workers.process_group`), one repo by this process.
+    ``todo_user``: the OS user its todos run as (this process must be root)."""
+    if todo_user is not None:
+        set_todo_user(todo_user_named(todo_user))
     if processes is not None and processes > 1 and len(dict.fromkeys(repos)) == 1:
         raise UsageError("--processes applies to a worker of several repos",
                          hint="a repo's todos run in one process: set its concurrency "
@@ -168,6 +176,26 @@ def run_worker(file: Path, repos: list[str], *, path: str | list[str] | None = N
     # Its connections are the forked processes' to make: this one talks to no Redis now.
     get_runtime().redis.connection_pool.disconnect()
     return ProcessGroup(name, [sorted(g) for g in groups], serve, loglevel=loglevel).run()
+
+
+def todo_user_named(name: str) -> TodoUser:
+    """``--todo-user NAME`` checked: a user of this machine other than root, and this
+    process root (only root runs a command as another user); a UsageError otherwise."""
+    if not hasattr(os, "geteuid") or not sys.platform.startswith("linux"):
+        raise UsageError("--todo-user needs Linux", hint="run the worker as the user the "
+                         "todos may run as instead")
+    if os.geteuid() != 0:
+        raise UsageError(f"--todo-user {name}: only a worker running as root can run todos "
+                         "as another user",
+                         hint="run coord worker as root with --todo-user, or run it as the "
+                         "user its todos may run as (its todos cannot read a non-root "
+                         "worker's environment: it is not dumpable)")
+    try:
+        return TodoUser.named(name)
+    except ValueError as exc:
+        raise UsageError(f"--todo-user {name}: {exc}",
+                         hint="create the user (useradd --system NAME), give it read and "
+                         "write access to each checkout, and name it here") from None
 
 
 def _make(plan: Plan, repos: list[str], loglevel: str, *, notify: Sequence[Any] | None,

@@ -7,6 +7,7 @@ import click
 from coordination.cli.context import Context
 from coordination.cli.options import listen_options
 from coordination.cli.render import err_console
+from coordination.processes import not_dumpable
 from coordination.runtime.context import get_runtime
 from coordination.ui.hooks import GLOBAL, Hooks
 from coordination.ui.server import serve, url
@@ -48,4 +49,5 @@ def webhook(obj: Context, port: int, address: str) -> None:
                             "signed with a repo's own webhook_secret_env's secret are taken")
     err_console().print(f"coord forge webhook on {url(address, port).rstrip('/')}/hooks/<kind> "
                         "(Ctrl-C stops it)")
+    not_dumpable()  # it holds the webhook secrets and the key: no todo reads its memory
     serve(hooks.app(), address, port)

@@ -11,6 +11,7 @@ import click
 
 from coordination.cli.context import Context, nothing_recorded
 from coordination.cli.render import emit, esc, json_option, say, table
+from coordination.processes import not_dumpable
 from coordination.runtime.context import get_runtime
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ def beat(obj: Context, max_interval: float, clock_offset: float) -> None:
       coord beat
       COORD_REDIS_URL=redis://redis.lan:6379/0 coord beat --max-interval 10
     """
+    not_dumpable()  # it holds the key and a password: no todo reads its memory
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: "
                         "%(message)s")
     from coordination import beat as beating  # lazy: celery, redbeat

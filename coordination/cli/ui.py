@@ -8,6 +8,7 @@ from rich.markup import escape
 from coordination.cli.context import Context
 from coordination.cli.options import listen_options
 from coordination.cli.render import err_console
+from coordination.processes import not_dumpable
 from coordination.runtime.context import get_runtime
 from coordination.settings import get_settings
 from coordination.ui.app import create_app, local_hosts
@@ -44,6 +45,7 @@ def ui(obj: Context, port: int, address: str) -> None:
       COORD_REDIS_URL=redis://localhost:6379/0 coord ui
       COORD_UI_AUTH=admin:s3cret COORD_UI_HOSTS=coord.lan coord ui --address 0.0.0.0
     """
+    not_dumpable()  # it holds the key (votes) and a password: no todo reads its memory
     settings = get_settings()
     users = load_users(settings.ui_users)
     check_bind(address, settings.ui_auth, users)

@@ -10,6 +10,7 @@ import click
 
 from coordination.cli.context import Context
 from coordination.errors import UsageError
+from coordination.processes import not_dumpable
 # Set (to 1) only by `coord flower --allow-control` for the Flower it execs; read by
 # workers/flower_app.py, which otherwise refuses Flower's task and worker-control endpoints.
 from coordination.settings import FLOWER_ALLOW_CONTROL_ENV as ALLOW_CONTROL_ENV
@@ -37,9 +38,14 @@ LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
                    "1 elsewhere).")
 @click.option("--loglevel", default="INFO", show_default=True,
               help="Celery's log level (DEBUG, INFO, WARNING, ERROR).")
+@click.option("--todo-user", default=None, metavar="NAME",
+              help="Run todos as this OS user (coord worker runs as root): a todo then "
+                   "cannot read the worker's environment or memory (its signing key, its "
+                   "Redis password). The user needs read and write access to each checkout.")
 @click.pass_obj
 def worker(obj: Context, repos: tuple[str, ...], selector: str | None, paths: tuple[str, ...],
-           concurrency: int | None, processes: int | None, loglevel: str) -> None:
+           concurrency: int | None, processes: int | None, loglevel: str,
+           todo_user: str | None) -> None:
     """Run a Celery worker for one or more repos (needs COORD_REDIS_URL).
 
     A worker of several repos forks worker processes, each serving its share of them
@@ -51,7 +57,11 @@ def worker(obj: Context, repos: tuple[str, ...], selector: str | None, paths: tu
       COORD_REDIS_URL=redis://localhost:6379/0 coord worker --repo api --repo web
       coord worker --repo api --repo web --path api=~/src/api --path web=~/src/web
       coord worker --repos 'tag:python,!legacy'         # every Python repo but legacy
+      sudo coord worker --repo api --todo-user coord-todo  # root's key, todos as another user
     """
+    # First: it holds the signing key and a Redis password, and runs repos' code as its
+    # own user: no todo reads its /proc/<pid>/environ or memory.
+    not_dumpable()
     from workers.worker import run_worker  # lazy: Celery; `coord flower` execs its own
 
     names = list(repos)
@@ -62,7 +72,8 @@ def worker(obj: Context, repos: tuple[str, ...], selector: str | None, paths: tu
                          hint="--repo NAME (repeat for several), or --repos SELECTOR "
                          "('tag:python', 'svc-*')")
     sys.exit(run_worker(obj.file, list(dict.fromkeys(names)), path=list(paths),
-                        concurrency=concurrency, processes=processes, loglevel=loglevel))
+                        concurrency=concurrency, processes=processes, loglevel=loglevel,
+                        todo_user=todo_user))
 
 
 def worker_repos(file: Path, selector: str) -> list[str]:

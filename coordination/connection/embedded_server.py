@@ -452,6 +452,19 @@ def _write_conf(directory: Path, sock: Path) -> Path:
     return conf
 
 
+#: What the embedded server and its watchdog keep of the environment of the process that
+#: starts them: nothing else (no key, password or token). Both are dumpable (an exec),
+#: long-lived, and of the user whose todos run beside them: a todo could read their
+#: /proc/<pid>/environ.
+_PLAIN_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH")
+
+
+def _plain_env() -> dict[str, str]:
+    """The environment the embedded server and its watchdog get (:data:`_PLAIN_ENV`)."""
+    return {k: v for k, v in os.environ.items()
+            if k in _PLAIN_ENV or k.startswith("LC_")}
+
+
 def _start(directory: Path, sock: Path) -> str:
     """Start the server (the flock held, nothing answering); its run_id once it answers."""
     binary = redis_server_binary()
@@ -459,7 +472,7 @@ def _start(directory: Path, sock: Path) -> str:
     proc = subprocess.Popen(
         [os.fsdecode(binary), os.fsdecode(conf)], cwd=directory, start_new_session=True,
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        close_fds=True)
+        close_fds=True, env=_plain_env())
     _reap_later(proc)
     deadline = time.monotonic() + START_TIMEOUT
     while True:
@@ -655,7 +668,7 @@ _WATCHDOG_MAIN = ("import os, runpy, sys; os.nice(19); sys.argv = sys.argv[1:]; 
 def _spawn_watchdog(directory: Path, sock: Path, idle_timeout: float, run_id: str) -> None:
     """Start the watchdog of the server ``run_id`` (the flock held), detached."""
     package_root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ)
+    env = _plain_env()
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (os.fsdecode(package_root), env.get("PYTHONPATH", "")) if p)
     log_fd = os.open(directory / LOGFILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

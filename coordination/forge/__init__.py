@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import cast
 from urllib.parse import urlsplit
 
-from coordination.catalog.rules.forge_rules import env_name, forge_api, forge_project
+from coordination.catalog.rules.forge_rules import forge_api, forge_project, secret_env_name
 from coordination.errors import ForgeConfigError
 from coordination.forge.base import (
     API_PATH,
@@ -57,8 +57,9 @@ def spec_of(fields: ForgeFields, *, repo: str = "") -> ForgeSpec:
     try:
         forge_project(kind, fields.project)
         api = forge_api(fields.api) if fields.api else DEFAULT_API.get(kind, "http://stub.invalid")
-        env_name(fields.token_env)
-        env_name(fields.webhook_secret_env)
+        secret_env_name(fields.token_env, "token_env")
+        secret_env_name(fields.webhook_secret_env, "webhook_secret_env")
+        secret_env_name(getattr(fields, "app_key_env", None), "app_key_env")
     except ValueError as exc:
         raise ForgeConfigError(f"{where}{exc}") from None
     api = api.rstrip("/")

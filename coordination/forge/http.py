@@ -29,6 +29,7 @@ from coordination.errors import (
 )
 from coordination.forge.base import ForgeSpec, Options
 from coordination.retry import BACKOFF_MAX, backoff_delay
+from coordination.trust.secrets import value_forms
 
 if TYPE_CHECKING:
     import httpx
@@ -64,9 +65,15 @@ class Token:
     __str__ = __repr__
 
     def scrub(self, text: str) -> str:
-        """``text`` with the value replaced by ``***`` (a value too short to be a real
-        token is left: scrubbing "t" would garble every message)."""
-        return text.replace(self._value, "***") if len(self._value) >= 8 else text
+        """``text`` with the value replaced by ``***``, in every form it may be echoed in
+        (cased, base64: a Basic header's; :func:`~coordination.trust.secrets.value_forms`).
+        A value too short to be a real token is left: scrubbing "t" would garble every
+        message."""
+        if len(self._value) < 8:
+            return text
+        for form in value_forms(self._value):
+            text = text.replace(form, "***")
+        return text
 
 
 class ForgeHTTP:

@@ -28,6 +28,7 @@ from coordination.mcp_server.operations import Operations
 from coordination.mcp_server.stdio import serve_stdio
 from coordination.mcp_server.toolkit import CoordServer
 from coordination.mcp_server.tools import DEFAULT_TOOLSETS, TOOLSETS, build
+from coordination.processes import not_dumpable
 from coordination.settings import get_settings
 
 
@@ -94,6 +95,7 @@ def mcp(obj: Context, toolsets: str, read_only: bool, repos: tuple[str, ...],
       coord mcp --toolsets catalog,sweeps,history
       COORD_MCP_TOKEN=$(openssl rand -hex 32) coord mcp --http 8765
     """
+    not_dumpable()  # it holds the MCP token and may run todos embedded
     chosen = parse_toolsets(toolsets)
     token = ""
     if port is not None:  # checked before anything else: no token, no server

@@ -502,6 +502,29 @@ def check_workers(d: Doctor) -> list[Finding]:
     return out
 
 
+def check_todo_users(d: Doctor) -> list[Finding]:
+    """A worker holding a signing key whose todos run as root is a warning: a root todo
+    reads any process's /proc/<pid>/environ and memory, the worker's key with them
+    (not dumpable stops only other users: `coord worker --todo-user NAME`)."""
+    if d.embedded:
+        return []
+    out: list[Finding] = []
+    for w in d.workers():
+        if w.keyed and w.todos_as_root:
+            out.append(Finding(
+                "workers.todo_user", Level.warning,
+                f"worker {w.name} ({w.host}) holds the signing key and runs its todos as "
+                "root: a todo (a repo's code) can read the key from the worker's "
+                "/proc/<pid>/environ or memory",
+                "restart it with --todo-user NAME (a user with access to the checkouts), "
+                "or run it as that user"))
+    if not out:
+        keyed = sum(1 for w in d.workers() if w.keyed)
+        out.append(_ok("workers.todo_user",
+                       f"no worker holding a key runs todos as root ({keyed} hold one)"))
+    return out
+
+
 def check_freeze(d: Doctor) -> list[Finding]:
     """A frozen fleet (`coord freeze`) is a warning: meant, but nothing new starts."""
     from coordination.runtime.freeze import describe  # lazy: only this check reads it
@@ -563,6 +586,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("checkouts", check_checkouts),
     ("approvers", check_approvers),
     ("workers", check_workers),
+    ("workers.todo_user", check_todo_users),
     ("freeze", check_freeze),
     ("clock", check_clocks),
     ("clock.workers", check_worker_clocks),

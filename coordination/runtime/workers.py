@@ -75,6 +75,13 @@ class WorkerRecord:
     #: and pid (``coord workers`` lists the processes of one group as one worker)
     group: str = ""
     group_pid: int = 0
+    #: it holds a signing key (``coord doctor`` warns when such a worker runs todos as
+    #: root: a root todo reads any process's environment and memory)
+    keyed: bool = False
+    #: the OS user its todos run as (``--todo-user``; else the worker's own), and
+    #: whether that is root
+    todo_user: str = ""
+    todos_as_root: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

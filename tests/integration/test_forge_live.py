@@ -34,7 +34,7 @@ class Fields:
     def __init__(self, kind: str, given: dict[str, str]) -> None:
         self.kind, self.project = kind, given["project"]
         self.api = given["api"] or None
-        self.token_env = f"COORD_LIVE_{kind.upper()}_TOKEN"
+        self.token_env = f"LIVE_{kind.upper()}_TOKEN"  # (never COORD_*: forge_rules)
         self.webhook_secret_env = None
 
 

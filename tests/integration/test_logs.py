@@ -5,7 +5,7 @@
   prints a running attempt's output as it is written and ends with it; the cap is said
   where it cut; the logs expire with their sweep.
 - The values of the variables `mask_env:` names (on the catalog, a repo, a todo; in the
-  worker's environment or the todo's `env:`) read `***` on every surface: logs, the
+  worker's environment: a catalog gives none a value) read `***` on every surface: logs, the
   output tail, results (and what the next todo is handed), the reason, events, a
   webhook's body, the web view's JSON and MCP's; a value shorter than 4 characters
   is not masked.
@@ -125,7 +125,6 @@ coordination:
       task: prints its secrets
       repo: a
       plan: PLAN-001
-      env: {{DB_PASSWORD: "{password}"}}
       run: >-
         echo "token=$API_TOKEN short=$SHORT"; echo "password=$DB_PASSWORD" >&2;
         printf 'TOKEN=%s\\n' "$API_TOKEN" >> "$COORD_OUTPUT"
@@ -134,7 +133,6 @@ coordination:
       repo: a
       plan: PLAN-001
       blocked_by: [TODO-001]
-      env: {{EXTRA: "{extra}"}}
       mask_env: [EXTRA]
       run: >-
         echo "got=$COORD_IN_TODO_001_TOKEN extra=$EXTRA";
@@ -160,8 +158,9 @@ def test_masked_values_read_stars_on_every_surface(cluster: Cluster) -> None:
 
 def _masked_sweep(c: Cluster, port: int, bodies: list[bytes]) -> None:
     c.repo_dir("a").mkdir(parents=True, exist_ok=True)
-    c.eco.write_text(MASKED_CATALOG.format(port=port, password=PASSWORD, extra=EXTRA))
-    c.env.update(API_TOKEN=TOKEN, SHORT=SHORT)
+    c.eco.write_text(MASKED_CATALOG.format(port=port))
+    # (a masked variable has no value in the catalog: the worker's environment gives it)
+    c.env.update(API_TOKEN=TOKEN, SHORT=SHORT, DB_PASSWORD=PASSWORD, EXTRA=EXTRA)
     c.start_workers(["a"])
     sid = c.start_sweep()
     st = c.wait_sweep(sid, timeout=90)

@@ -328,6 +328,28 @@ def test_hooks_are_off_unless_trusted(evil_repo: Path, tmp_path: Path) -> None:
     assert marker.exists()
 
 
+def test_no_git_process_nor_its_hook_holds_coords_secrets(
+        evil_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """#78: a trusted repo's hook is the repo's code, and a git process is dumpable (a todo
+    of the worker's user could read its /proc/<pid>/environ): neither holds the signing
+    key, a COORD_* secret or a Redis password. A forge token stays (a push may need it)."""
+    seen = tmp_path / "env-of-the-hook"
+    hook = evil_repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\nenv > {seen}\n")
+    hook.chmod(0o755)
+    monkeypatch.setenv("COORD_SIGNING_KEY", "the-signing-key-itself")
+    monkeypatch.setenv("COORD_SIGNING_KEY_FILE", "/etc/coord/key")
+    monkeypatch.setenv("COORD_AUDIT_KEY", "the-audit-key")
+    monkeypatch.setenv("COORD_REDIS_URL", "redis://w:redis-pw-here@db:6379/0")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_push_token")
+    gs.run(["checkout", "-q", "-b", "other"], repo=evil_repo, trusted=True, hooks=True,
+           capture_output=True)
+    env = seen.read_text()
+    for secret in ("the-signing-key-itself", "/etc/coord/key", "the-audit-key", "redis-pw-here"):
+        assert secret not in env, env
+    assert "COORD_REDIS_URL=redis://db:6379/0" in env and "GITHUB_TOKEN=ghp_push_token" in env
+
+
 def test_every_git_process_coord_starts_goes_through_gitsafe() -> None:
     """No ``subprocess`` call in coordination/ or workers/ names ``git`` itself: only
     coordination/gitsafe.py does."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from coordination.errors import SettingsError
@@ -53,4 +56,33 @@ def test_no_setting_takes_a_number_that_is_not_finite(monkeypatch: pytest.Monkey
     """A bound like gt=0 lets "inf" through: every setting refuses it, naming itself."""
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
+        load_settings()
+
+
+def test_the_signing_key_is_read_once_from_its_file(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """#78: COORD_SIGNING_KEY_FILE gives the key without it sitting in any environment."""
+    for name in [k for k in os.environ if k.upper().startswith("COORD_SIGNING_KEY")]:
+        monkeypatch.delenv(name)
+    key = tmp_path / "key"
+    key.write_text("  the-key-in-its-file \n")
+    monkeypatch.setenv("COORD_SIGNING_KEY_FILE", str(key))
+    s = load_settings()
+    assert s.signing_keys == ["the-key-in-its-file"]
+    key.write_text("another")  # read once: the settings keep what they read
+    assert s.signing_keys == ["the-key-in-its-file"]
+
+    monkeypatch.setenv("COORD_SIGNING_KEY", "the-key-in-its-file")
+    with pytest.raises(SettingsError) as both:
+        load_settings()
+    assert "COORD_SIGNING_KEY and COORD_SIGNING_KEY_FILE are both set" in str(both.value)
+    assert both.value.exit_code == 2 and "the-key-in-its-file" not in str(both.value)
+    monkeypatch.delenv("COORD_SIGNING_KEY")
+
+    for text, said in (("", "is empty"), ("one\ntwo", "more than one line")):
+        key.write_text(text)
+        with pytest.raises(SettingsError, match=said):
+            load_settings()
+    key.unlink()
+    with pytest.raises(SettingsError, match=r"COORD_SIGNING_KEY_FILE: cannot read .*key"):
         load_settings()

@@ -71,4 +71,6 @@ class RepoForge(CatalogModel, json_schema_extra=_project_rules()):
     def _api(cls, v: str | None) -> str | None:
         return None if v is None else forge_api(v)
 
+    # (neither COORD_* nor PATH, HOME, PYTHON*, LD_*...: the catalog's check
+    # rules/checks.forge_secret_variables names the repo)
     _env = field_validator("token_env", "webhook_secret_env")(staticmethod(env_name))

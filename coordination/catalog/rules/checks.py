@@ -169,9 +169,46 @@ def dependency_references(cat: Catalog, known: Known) -> Iterator[Problem]:
                           loc=(*base, "provider"))
 
 
+def masked_values_not_literal(cat: Catalog, known: Known) -> Iterator[Problem]:
+    """A variable that ``mask_env:`` names (the catalog's, the todo's repo's, the todo's)
+    is a secret: its value may not sit in a todo's ``env:``, where the catalog, its audit
+    log, the history and the sweep spec in Redis would all keep it in clear."""
+    repos = {r.name: r for r in cat.repos}
+    for i, todo in enumerate(cat.coordination.todos):
+        repo = repos.get(todo.repo) if todo.repo else None
+        masked = {*cat.mask_env, *(repo.mask_env if repo is not None else ()), *todo.mask_env}
+        for name in todo.env:
+            if name in masked:
+                yield Problem(
+                    f"todo {todo.id}: env: {name} has a value, and {name} is listed in "
+                    "mask_env: a secret's value is never written in the catalog (the sweep "
+                    "spec, the audit log and the history would keep it in clear); remove it "
+                    f"from env: and give {name} through the worker's environment "
+                    f"({name}=... coord worker ...)",
+                    loc=("coordination", "todos", i, "env", name))
+
+
+def forge_secret_variables(cat: Catalog, known: Known) -> Iterator[Problem]:
+    """A repo's ``forge:`` fields that name a secret's variable (``token_env``,
+    ``app_key_env``, ``webhook_secret_env``) name neither one of coord's own variables
+    nor a process basic: ``token_env: COORD_SIGNING_KEY`` would send the signing key to
+    the forge as a bearer token (:func:`~coordination.catalog.rules.forge_rules.secret_env_name`)."""
+    from coordination.catalog.rules.forge_rules import secret_env_name
+
+    for i, repo in enumerate(cat.repos):
+        if repo.forge is None:
+            continue
+        for f in ("token_env", "app_key_env", "webhook_secret_env"):
+            try:
+                secret_env_name(getattr(repo.forge, f, None), f)
+            except ValueError as exc:
+                yield Problem(f"repo {repo.name}: forge: {exc}", loc=("repos", i, "forge", f))
+
+
 #: The checks :func:`check_catalog` makes, in the order their problems are reported.
 CHECKS: tuple[Check, ...] = (unique_names, issue_references, plan_references, todo_references,
                              dependency_references)
+CHECKS += (forge_secret_variables, masked_values_not_literal)
 
 
 def _ids(section: str, items: Sequence[Issue | Plan | Todo | Dependency]) -> list[tuple[Loc, str]]:

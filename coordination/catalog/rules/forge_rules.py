@@ -85,3 +85,38 @@ def env_name(v: str | None) -> str | None:
     return v
 
 
+#: The process basics a secret's variable may not be (a token read from ``PATH`` would
+#: be sent to the forge as a bearer token; one from ``PYTHONPATH`` ...); and any name
+#: starting with one of :data:`BASIC_PREFIXES`.
+PROCESS_BASICS = frozenset({"PATH", "HOME", "USER", "SHELL", "PWD", "LANG", "TERM"})
+BASIC_PREFIXES = ("COORD_", "PYTHON", "LD_")
+#: What each secret-naming field may name although it starts with ``COORD_``: its own
+#: default (the webhook secret's is ``COORD_FORGE_WEBHOOK_SECRET``).
+OWN_DEFAULTS = {"webhook_secret_env": "COORD_FORGE_WEBHOOK_SECRET"}
+
+
+def secret_env_name(v: str | None, field: str) -> str | None:
+    """A forge field naming the variable of a secret (``token_env``, ``app_key_env``,
+    ``webhook_secret_env``): a variable's name, and neither one of coord's own
+    (``COORD_*``: ``token_env: COORD_SIGNING_KEY`` would send the signing key to the
+    forge as a bearer token) nor a process basic (:data:`PROCESS_BASICS`, ``PYTHON*``,
+    ``LD_*``). ValueError saying how to fix it."""
+    env_name(v)
+    if v is None or v == OWN_DEFAULTS.get(field):
+        return v
+    upper = v.upper()
+    if upper in PROCESS_BASICS or upper.startswith(BASIC_PREFIXES):
+        what = ("one of coord's own variables" if upper.startswith("COORD_")
+                else "a variable every process has")
+        raise ValueError(
+            f"{field}: {v!r} is {what}, never a forge secret's (coord would send its value "
+            f"to the forge); name a variable of its own, e.g. {field}: "
+            f"{_example(field)}, and give the secret there")
+    return v
+
+
+def _example(field: str) -> str:
+    return {"token_env": "FORGE_TOKEN", "app_key_env": "GITHUB_APP_PRIVATE_KEY",
+            "webhook_secret_env": "FORGE_WEBHOOK_SECRET"}.get(field, "FORGE_SECRET")
+
+

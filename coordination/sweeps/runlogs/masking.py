@@ -15,8 +15,10 @@ The rule:
 - At a cut (the output tail's start, where the ring buffer dropped the rest; the end of
   an output killed mid-line; the log's cap) a piece of a value of at least
   :data:`MIN_CHARS` characters is masked too.
-- Masking happens on text: an output that prints a value in another encoding (base64,
-  URL-encoded, one character per line) is not recognised.
+- A value's lower- and upper-cased forms and its base64 forms (standard and URL-safe,
+  at any alignment: :func:`coordination.trust.secrets.value_forms`) are masked as the
+  value is. Other encodings (URL-encoded, hex, one character per line) are not
+  recognised.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
+
+from coordination.trust.secrets import value_forms
 
 if TYPE_CHECKING:
     from coordination.catalog.models import Catalog
@@ -68,7 +72,9 @@ class Masker:
     __slots__ = ("values", "pattern", "hold")
 
     def __init__(self, values: Iterable[str] = ()) -> None:
-        self.values = tuple(sorted(set(values), key=lambda v: (-len(v), v)))
+        # each value in every form it may be printed in (cased, base64)
+        forms = {f for v in values for f in value_forms(v) if len(f) >= MIN_CHARS}
+        self.values = tuple(sorted(forms, key=lambda v: (-len(v), v)))
         self.pattern = (re.compile("|".join(re.escape(v) for v in self.values))
                         if self.values else None)
         #: characters a stream keeps back: a value may go on in its next chunk

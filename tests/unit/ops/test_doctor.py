@@ -164,3 +164,24 @@ def test_embedded_doctor_passes_and_names_a_missing_checkout(tmp_path: Path) -> 
     assert r.returncode == 1, r.stdout + r.stderr
     missing = {f["check"]: f for f in json.loads(r.stdout)["findings"]}["checkout.web"]
     assert missing["level"] == "problem" and "clone web there" in missing["fix"]
+
+
+def test_a_keyed_worker_running_todos_as_root_is_warned_of(rt: Runtime) -> None:
+    """#78: a root todo reads any process's environment and memory, the key with them."""
+    for rec in (WorkerRecord(name="a-1@h", host="h", pid=1, repos=["a"], keyed=True,
+                             todo_user="root", todos_as_root=True),
+                WorkerRecord(name="b-2@h", host="h", pid=2, repos=["b"], keyed=True,
+                             todo_user="coord-todo", todos_as_root=False),
+                WorkerRecord(name="c-3@h", host="h", pid=3, repos=["c"], keyed=False,
+                             todo_user="root", todos_as_root=True)):
+        rt.workers.beat(rec)
+    d = Doctor(rt.settings, Path("eco.yaml"), runtime_factory=lambda: rt)
+    d.settings = Settings.model_construct(**{**rt.settings.__dict__, "redis_url": "redis://x"})
+    found = doctor.check_todo_users(d)
+    assert [(f.level, f.check) for f in found] == [(Level.warning, "workers.todo_user")]
+    assert "a-1@h" in found[0].message and "--todo-user" in (found[0].fix or "")
+
+    rt.workers.leave("a-1@h")
+    d = Doctor(rt.settings, Path("eco.yaml"), runtime_factory=lambda: rt)  # (reads cached)
+    d.settings = Settings.model_construct(**{**rt.settings.__dict__, "redis_url": "redis://x"})
+    assert [f.level for f in doctor.check_todo_users(d)] == [Level.ok]

@@ -71,3 +71,22 @@ def test_names_merge_the_catalog_the_repo_and_the_todo() -> None:
                                     "mask_env": ["OWN", "TOP"]}]}})
     assert masked_names(cat, "a", cat.coordination.todos[0].mask_env) == ["OWN", "REPO", "TOP"]
     assert masked_names(cat, "gone") == ["TOP"]
+
+
+def test_a_values_base64_and_cased_forms_are_masked_too() -> None:
+    """#78: `echo "$TOKEN" | base64` and `${TOKEN,,}` printed it in clear."""
+    import base64
+
+    value = "ghp_MixedCaseToken0123456789"
+    m = Masker([value])
+    for printed in (value.lower(), value.upper(),
+                    base64.b64encode((value + "\n").encode()).decode(),
+                    base64.urlsafe_b64encode(("x" + value).encode()).decode()):
+        out = m.text(f"before {printed} after")
+        assert MASK in out and printed not in out, out
+        core = printed[2:-4] if len(printed) > 10 else printed
+        assert core not in out, out
+    stream = m.stream()
+    encoded = base64.b64encode(value.encode()).decode()
+    text = stream.feed("log: " + encoded[:9]) + stream.feed(encoded[9:] + " done\n") + stream.end()
+    assert encoded not in text and MASK in text, text

@@ -94,3 +94,59 @@ def test_a_record_names_its_run_or_none() -> None:
     for bad in (None, "S-1", {**RUN.document(), "run": "2"}, {**RUN.document(), "run": -1},
                 {**RUN.document(), "todo": None}, {"sweep": "S-1"}):
         assert RunId.of(bad) is None, bad
+
+
+def test_every_secret_variable_the_catalog_names_is_held_out(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """#78: a repo's token_env, app_key_env and webhook_secret_env reach no todo (the
+    tutorial's FORGE_TOKEN was in every test run's environment), nor the App key by its
+    default name; a land command keeps the tokens, not the others."""
+    from types import SimpleNamespace
+
+    from coordination.trust import secrets
+
+    monkeypatch.setattr(secrets, "_held", frozenset())
+    monkeypatch.setattr(secrets, "_held_tokens", frozenset())
+    forges = [SimpleNamespace(token_env="FORGE_TOKEN", webhook_secret_env="HOOK_SECRET"),
+              SimpleNamespace(token_env=None, app_key_env="CORP_APP_KEY"), None]
+    names, tokens = secrets.catalog_secret_names(forges)
+    assert names == {"FORGE_TOKEN", "HOOK_SECRET", "CORP_APP_KEY"} and tokens == {"FORGE_TOKEN"}
+    env = {"PATH": "/bin", "FORGE_TOKEN": "t" * 20, "HOOK_SECRET": "h" * 20,
+           "CORP_APP_KEY": "k" * 20, "GITHUB_APP_PRIVATE_KEY": "p" * 20,
+           "COORD_SIGNING_KEY_FILE": "/etc/coord/key"}
+    assert without_secrets(env) == {"PATH": "/bin", "FORGE_TOKEN": "t" * 20,
+                                    "HOOK_SECRET": "h" * 20, "CORP_APP_KEY": "k" * 20}
+    secrets.hold_names(names, tokens)
+    assert without_secrets(env) == {"PATH": "/bin"}
+    env_b = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+    assert without_secrets_b(env_b) == {b"PATH": b"/bin"}
+    assert without_secrets(env, forge_tokens=False) == {
+        "PATH": "/bin", "FORGE_TOKEN": "t" * 20, "GITHUB_APP_PRIVATE_KEY": "p" * 20}
+
+
+def test_the_values_held_are_every_secrets_and_the_redis_password(monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    from coordination.trust import secrets
+
+    monkeypatch.setattr(secrets, "_held", frozenset({"FORGE_TOKEN"}))
+    env = {"FORGE_TOKEN": "forge-token-value", "COORD_SIGNING_KEY": "signing-key-value",
+           "COORD_REDIS_URL": "redis://w:pa%40ssword1@h:6379/0", "PATH": "/usr/bin:/bin",
+           "SHORT_TOKEN": "x", "COORD_UI_AUTH": "ab"}
+    got = secrets.held_secret_values(env, extra=["key-from-its-file"])
+    assert set(got) == {"forge-token-value", "signing-key-value", "pa%40ssword1",
+                        "pa@ssword1", "key-from-its-file"}
+
+
+def test_a_values_forms_are_its_cases_and_its_base64_at_every_alignment() -> None:
+    import base64
+
+    from coordination.trust.secrets import value_forms
+
+    value = "ghp_MixedCaseToken0123456789"
+    forms = value_forms(value)
+    assert value in forms and value.lower() in forms and value.upper() in forms
+    for printed in (value, value + "\n", "x" + value, "xy" + value + "\n", "abc" + value):
+        encoded = base64.b64encode(printed.encode()).decode()
+        assert any(f in encoded for f in forms if f not in (value, value.lower(),
+                                                            value.upper())), printed
+    assert all(len(f) >= 8 for f in value_forms("short-secret"))

@@ -84,3 +84,22 @@ def test_repos_takes_a_selector_against_the_catalog(tmp_path, monkeypatch) -> No
     assert isinstance(r.exception, UsageError)
     assert "needs the repos it serves" in str(r.exception)
     assert len(served) == 2
+
+
+def test_todo_user_is_refused_where_it_cannot_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`coord worker --todo-user NAME` (#78): only root runs todos as another user, and
+    only as one that exists and is not root: a usage error saying how, else."""
+    import os
+
+    from workers.worker import todo_user_named
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(UsageError, match="only a worker running as root"):
+        todo_user_named("nobody")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    with pytest.raises(UsageError, match="no user 'no-such-user-here'"):
+        todo_user_named("no-such-user-here")
+    with pytest.raises(UsageError, match="is root"):
+        todo_user_named("root")
+    user = todo_user_named("nobody")
+    assert user.name == "nobody" and user.uid != 0 and user.gid in user.groups
