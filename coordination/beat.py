@@ -16,7 +16,10 @@ dead one left: it never fires what that one fired. What coord adds:
   (:meth:`~coordination.runtime.schedules.ScheduleStore.claim`, a script): even two
   beats that both believe they hold the lock start a firing once;
 - a firing missed while no beat ran starts once (``catchup: true``) or is skipped and
-  logged (:func:`coordination.sweeps.starts.schedules.decide` says which).
+  logged (:func:`coordination.sweeps.starts.schedules.decide` says which);
+- each tick, a todo past its ``due:`` that no sweep runs is said overdue
+  (``todo.overdue``, once per due time: :func:`~coordination.sweeps.notices.overdue.
+  note_unswept_overdue`), the work no supervision pass sees.
 
 Embedded mode (no ``COORD_REDIS_URL``): the beat runs against the catalog's embedded
 server (it keeps it up while it runs) and each firing is a detached `coord plan sweep`
@@ -56,6 +59,7 @@ from coordination.runtime.context import Runtime, get_runtime
 from coordination.status import EventKind
 from coordination.sweeps import SweepService
 from coordination.sweeps.starts.schedules import Decision, decide, scheduled_plans
+from coordination.sweeps.notices.overdue import Due, catalog_dues, note_unswept_overdue, running_todos
 from coordination.sweeps.starts.triggers import schedule_trigger
 
 log = logging.getLogger("coord.beat")
@@ -135,6 +139,7 @@ class BeatContext:
     missed_after: float
     now: Callable[[], dt.datetime]
     seen: tuple[int, int] | None = None  # the catalog file's (mtime_ns, size) last synced
+    dues: list[Due] = field(default_factory=list)  # its todos with a due: (not completed)
     fired: list[dict[str, object]] = field(default_factory=list)
 
 
@@ -159,6 +164,7 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
 
     def tick(self, min: Callable[..., float] = min, **kwargs: Any) -> float:  # noqa: A002 - Celery's signature
         self.sync()
+        self.note_overdue()
         interval: float = super().tick(min=min, **kwargs)
         if not getattr(self, "_looked", False):  # (what an operator, and a test, waits for)
             self._looked = True
@@ -180,13 +186,15 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
         if seen == ctx.seen:
             return
         try:
-            wanted = scheduled_plans(SweepService(ctx.rt, ctx.catalog).catalog())
+            cat = SweepService(ctx.rt, ctx.catalog).catalog()
+            wanted = scheduled_plans(cat)
         except Exception as exc:  # noqa: BLE001 - a bad edit: keep firing what was there
             log.error("catalog %s does not load (%s): the schedules stay as they were",
                       ctx.catalog, exc)
             ctx.seen = seen
             return
         ctx.seen = seen
+        ctx.dues = catalog_dues(cat)
         conf = self.app.redbeat_conf
         client = get_redis(self.app)
         for plan, s in wanted.items():
@@ -207,6 +215,23 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
                     pipe.execute()
         log.info("schedules: %s", ", ".join(f"{p} ({s.cron} {s.timezone})"
                                             for p, s in wanted.items()) or "none")
+
+    def note_overdue(self) -> None:
+        """Say ``todo.overdue`` for the todos past their ``due:`` that no sweep runs
+        (once per todo and due time; a todo a live sweep runs is its supervision's to
+        say). A failure is logged: it never stops the schedules."""
+        ctx = self.coord
+        if not ctx.dues:
+            return
+        try:
+            said = note_unswept_overdue(
+                ctx.rt, ctx.dues, ctx.now().timestamp(),
+                lambda: running_todos(ctx.rt, SweepService(ctx.rt, ctx.catalog).live_sweeps()))
+        except Exception as exc:  # noqa: BLE001 - one bad look never stops the beat
+            log.warning("overdue todos not looked at (%s): next tick tries again", exc)
+            return
+        for tid in said:
+            log.warning("%s is overdue and no sweep runs it: said (todo.overdue)", tid)
 
     def maybe_due(self, entry: PlanEntry, **kwargs: Any) -> float:
         ctx = self.coord

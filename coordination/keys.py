@@ -309,6 +309,13 @@ class Keys:
         return f"{self.namespace}:schedules"
 
     @property
+    def overdue_unswept(self) -> str:
+        """Hash: the todos past their ``due:`` that no sweep was running, said overdue
+        once (``d:<TODO>@<due>``: when; a new due time is said again) by `coord beat`
+        (``runtime/overdue.py``)."""
+        return f"{self.namespace}:overdue"
+
+    @property
     def freeze(self) -> str:
         """String: the fleet's freeze (who, when, why) while `coord freeze` holds; absent
         when not frozen (``runtime/freeze.py``)."""

@@ -269,7 +269,9 @@ EVENT_DESCRIPTIONS: dict[EventKind, str] = {
     EventKind.milestone_reopened: "A done milestone has a todo that is no longer completed "
                                   "(a rollback undid it, or it ran again and failed).",
     EventKind.todo_overdue: "A todo of a live sweep was not finished by its `due:` time (or "
-                            "finished after it), said once per sweep by the supervision pass.",
+                            "finished after it), said once per sweep by the supervision pass; "
+                            "or a todo past its `due:` that no sweep runs, said once per due "
+                            "time by `coord beat` (no sweep_id).",
     EventKind.plan_overdue: "A sweep of a plan with `due:` was still running at that time, "
                             "said once per sweep by the supervision pass.",
     EventKind.fleet_frozen: "`coord freeze`: nothing new starts (sweeps, resumes, triggers, "
@@ -515,7 +517,8 @@ EVENT_FIELDS: dict[EventKind, dict[str, str]] = {
     EventKind.todo_overdue: {
         "repo": "The todo's repo.",
         "due": "Its due time (ISO 8601, UTC).",
-        "status": "Its status in the sweep when it was found overdue.",
+        "status": "Its status in the sweep when it was found overdue (no sweep: its status "
+                  "in the catalog).",
     },
     EventKind.plan_overdue: {
         "plan": "The plan.",

@@ -4,6 +4,7 @@ update's end (refused when it changes nothing), and a delete command (``--force`
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
@@ -28,6 +29,21 @@ def given(**values: object) -> Any:
     changes (``''`` is given: it clears a text field), typed by the caller as the
     manager's TypedDict of those changes."""
     return {k: v for k, v in values.items() if v is not None}
+
+
+def due_value(text: str) -> str | dt.date | None:
+    """``--due`` as the catalog writes it (a day as a date, an instant as its text; None
+    for '': removed), checked as the model checks a ``due:`` (its message, exit 2)."""
+    from coordination.catalog.due import parse_due  # stdlib only: how `due:` is read
+
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        parse_due(text)
+    except ValueError as exc:
+        raise UsageError(f"bad --due: {exc}") from None
+    return dt.date.fromisoformat(text) if len(text) == 10 else text
 
 
 def updated(as_json: bool, changes: Mapping[str, object], update: Callable[[], D], *,

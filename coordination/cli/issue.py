@@ -117,7 +117,8 @@ def show_issue(obj: Context, issue_id: str, as_json: bool) -> None:
 @click.option("--priority", type=click.Choice(PRIORITIES), default="medium", show_default=True,
               help="How urgent the issue is.")
 @click.option("--severity", default="", help="Free text, e.g. migration, security.")
-@click.option("--assignee", help="Who owns it.")
+@click.option("--assignee", help="Who owns it; auto: the first of `coord issue suggest` "
+              "for it (said, with why, on stderr).")
 @click.option("--label", "labels", multiple=True, help="A label; repeat for more.")
 @click.option("--target", type=date_type, help="Target date, YYYY-MM-DD.")
 @click.option("--depends-on", "depends_on", multiple=True,
@@ -135,13 +136,56 @@ def create_issue(
     Example:
       coord issue create --title "Drop Python 3.11" --repos api,jobs \\
           --priority high --label migration
+      coord issue create --title "Registry timeouts" --repos api --assignee auto
     """
+    selected = obj.select_repos(repos)
+    if assignee == "auto":
+        from coordination.cli.issue_suggest import auto_assignee  # lazy: suggest only
+        from coordination.cli.render import err_console
+
+        first = auto_assignee(obj.manager.reads.catalog(), obj.file, selected,
+                              f"{title} {description}")
+        assignee = first.person
+        err_console().print(f"assignee: {esc(first.person)} (auto: "
+                            f"{esc('; '.join(first.reasons))})")
     created = obj.manager.issues.create(
-        title, description=description, repos=obj.select_repos(repos), priority=priority,
+        title, description=description, repos=selected, priority=priority,
         severity=severity, assignee=assignee, labels=list(labels), target=_as_date(target),
         dependencies=split_list(depends_on),
     )
     emit(as_json, created, lambda i: say(esc(i.id)))
+
+
+@issue.command("suggest")
+@click.argument("issue_id", metavar="ID")
+@json_option
+@click.pass_obj
+def suggest_issue(obj: Context, issue_id: str, as_json: bool) -> None:
+    """Who should take an issue: the people of the catalog (assignees, and who completed
+    or closed work) ranked, best first, with the reasons: what they completed in the
+    issue's repos (x3), the words the issue shares with what they completed or closed
+    (x1, by stem), less their open load (x1: todos not completed, issues open).
+
+    \b
+    Example:
+      coord issue suggest ISSUE-004
+      coord issue suggest ISSUE-004 --json
+    """
+    from coordination.cli.issue_suggest import suggest_document  # lazy: suggest only
+
+    doc = suggest_document(obj.manager.reads.catalog(), obj.file, issue_id)
+
+    def human(d: dict[str, object]) -> None:
+        rows = d["suggestions"]
+        assert isinstance(rows, list)
+        if not rows:
+            say(f"nobody to suggest for {esc(issue_id)}: no todo or issue has an assignee")
+            return
+        table(f"Who should take {issue_id}", ["person", "score", "why"],
+              [(esc(r["person"]), f"{r['score']:g}", esc("; ".join(r["reasons"])))
+               for r in rows])
+
+    emit(as_json, doc, human)
 
 
 @issue.command("update")

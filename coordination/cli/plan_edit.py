@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.editing import deleting, given, updated
+from coordination.cli.editing import deleting, due_value, given, updated
 from coordination.cli.options import criteria_options
 from coordination.cli.render import SELECTS, emit, esc, json_option, say
 from coordination.cli.criteria_flags import paired_criteria
@@ -78,6 +78,81 @@ def _change_fields(change_branch: str | None, change_base: str | None,
     return out
 
 
+def start_options(f: Callable[..., None]) -> Callable[..., None]:
+    """--schedule, --timezone, --catchup, --on-push, --on-push-branch, --due (and their
+    removals): the plan's 0.6 fields, `schedule:`, `on:` and `due:`."""
+    for option in reversed((
+        click.option("--schedule", metavar="CRON",
+                     help="When `coord beat` starts a sweep of it: five cron fields "
+                     "(\"0 3 * * 1-5\") or a nickname (@daily); '' removes its schedule."),
+        click.option("--no-schedule", "no_schedule", is_flag=True, help="Remove its schedule."),
+        click.option("--timezone", metavar="TZ",
+                     help="The IANA time zone its cron is read in (Europe/Berlin; "
+                     "default UTC; '' for the default)."),
+        click.option("--catchup/--no-catchup", "catchup", default=None,
+                     help="A firing missed while no beat ran starts it once later "
+                     "(default: skipped)."),
+        click.option("--on-push", "on_push", metavar="SELECTOR",
+                     help="A push to a repo this selects starts a sweep of it "
+                     "(on: {push: {repos}}); '' removes it."),
+        click.option("--on-push-branch", "on_push_branch", metavar="BRANCH",
+                     help="With --on-push: the branch whose pushes count (default: each "
+                     "repo's default_branch)."),
+        click.option("--due", metavar="WHEN",
+                     help="When it must be finished: 2026-12-01T12:00Z, "
+                     "2026-12-01T13:00+01:00 or a day (its end, UTC); '' removes it."),
+    )):
+        f = option(f)
+    return f
+
+
+def start_fields(schedule: str | None, no_schedule: bool, timezone: str | None,
+                 catchup: bool | None, on_push: str | None, on_push_branch: str | None,
+                 due: str | None, *, new: bool) -> dict[str, object]:
+    """The plan's 0.6 fields given: ``schedule``'s and ``on``'s entries (None removes
+    one; None for the whole removes the field), ``due`` (None removes it); the loader
+    checks the values (:class:`~coordination.catalog.models.Schedule`, ``Due``)."""
+    out: dict[str, object] = {}
+    if no_schedule and schedule is not None:
+        raise UsageError("--schedule and --no-schedule both given", hint="give one of them")
+    removed = no_schedule or (schedule is not None and not schedule.strip())
+    if removed and (timezone is not None or catchup is not None):
+        raise UsageError("--timezone and --catchup belong to a schedule, and this removes it",
+                         hint="leave them out, or give --schedule CRON")
+    if removed:
+        out["schedule"] = None
+    else:
+        entries: dict[str, object | None] = {}
+        if schedule is not None:
+            entries["cron"] = schedule.strip()
+        if timezone is not None:
+            entries["timezone"] = timezone.strip() or None
+        if catchup is not None:
+            entries["catchup"] = catchup or None  # false: the default, no key
+        if entries:
+            if new and "cron" not in entries:
+                raise UsageError("--timezone and --catchup belong to a schedule",
+                                 hint="add --schedule CRON (e.g. --schedule '0 3 * * 1-5')")
+            out["schedule"] = entries
+    if on_push_branch is not None and on_push is None:
+        raise UsageError("--on-push-branch needs --on-push",
+                         hint="e.g. --on-push 'tag:python' --on-push-branch main")
+    if on_push is not None:
+        if not on_push.strip():
+            if on_push_branch:
+                raise UsageError("--on-push '' removes the trigger; --on-push-branch has "
+                                 "nothing to belong to", hint="leave one of them out")
+            out["on"] = None
+        else:
+            push: dict[str, object] = {"repos": on_push.strip()}
+            if on_push_branch:
+                push["branch"] = on_push_branch.strip()
+            out["on"] = {"push": push}
+    if due is not None:
+        out["due"] = due_value(due)
+    return out
+
+
 #: --check of `plan create` and `plan update`.
 CHECK_HELP = ("The command that checks the criterion given at the same position "
               "(exit 0: it holds; '' for none); one per criterion.")
@@ -92,6 +167,7 @@ CHECK_HELP = ("The command that checks the criterion given at the same position 
               help="Repos it touches, " + SELECTS)
 @criteria_options("criterion", "A completion criterion; repeat for more.", CHECK_HELP)
 @change_options
+@start_options
 @json_option
 @click.pass_obj
 def create_cmd(obj: Context, title: str, description: str, status: str,
@@ -99,7 +175,9 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
                change_branch: str | None,
                change_base: str | None, change_remote: str | None, land: str | None,
                waves: tuple[str, ...], no_waves: bool, pace: str | None, no_pace: bool,
-               as_json: bool) -> None:
+               schedule: str | None, no_schedule: bool, timezone: str | None,
+               catchup: bool | None, on_push: str | None, on_push_branch: str | None,
+               due: str | None, as_json: bool) -> None:
     """Create a plan; prints its new id (never one a deleted plan had). --land, --wave
     and --pace values are checked as the catalog's loader checks them (its message,
     exit 2, nothing written).
@@ -111,9 +189,14 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
       coord plan create --title "libcore 2.0" --change-branch bump-libcore-2.0 \\
           --wave name=canary,repos=api,max_parallel=1,soak=10m \\
           --wave '{name: rest, tags: [service]}' --pace rate=10/hour,burst=2
+      coord plan create --title "Nightly" --status active --schedule "0 3 * * 1-5" \\
+          --timezone Europe/Berlin --on-push 'tag:python' --due 2026-12-01
     """
     extra = _change_fields(change_branch, change_base, change_remote, land, waves, no_waves,
                            pace, no_pace)
+    extra.update({k: v for k, v in start_fields(
+        schedule, no_schedule, timezone, catchup, on_push, on_push_branch, due,
+        new=True).items() if v is not None})
     created = obj.manager.plans.create(title, description=description, status=status,
                                        repos=obj.select_repos(repos),
                                        criteria=paired_criteria(criteria, checks, "criterion"),
@@ -130,13 +213,16 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
               help="Replace the repos ('' for none), " + SELECTS)
 @criteria_options("criterion", "Replace the completion criteria; repeat for more.", CHECK_HELP)
 @change_options
+@start_options
 @json_option
 @click.pass_obj
 def update_cmd(obj: Context, plan_id: str, title: str | None, description: str | None,
                status: str | None, repos: tuple[str, ...], criteria: tuple[str, ...],
                checks: tuple[str, ...], change_branch: str | None, change_base: str | None, change_remote: str | None,
                land: str | None, waves: tuple[str, ...], no_waves: bool, pace: str | None,
-               no_pace: bool, as_json: bool) -> None:
+               no_pace: bool, schedule: str | None, no_schedule: bool, timezone: str | None,
+               catchup: bool | None, on_push: str | None, on_push_branch: str | None,
+               due: str | None, as_json: bool) -> None:
     """Change fields of a plan (only those given). The --change-* and --land flags
     change those entries of its change: and keep the others; --wave replaces every
     wave. Values are checked as the catalog's loader checks them (its message, exit 2,
@@ -147,6 +233,8 @@ def update_cmd(obj: Context, plan_id: str, title: str | None, description: str |
       coord plan update PLAN-002 --status active --repos libcore,api,web
       coord plan update PLAN-004 --land command --no-pace
       coord plan update PLAN-005 --wave '' --change-branch ''
+      coord plan update PLAN-006 --schedule @daily --no-catchup --due ''
+      coord plan update PLAN-007 --no-schedule --on-push ''
       coord plan update PLAN-002 --criterion "p95 latency < 100ms" \\
           --check "./bench/p95.sh --max 100"
     """
@@ -157,6 +245,8 @@ def update_cmd(obj: Context, plan_id: str, title: str | None, description: str |
                              if criteria or checks else None))
     changes.update(_change_fields(  # type: ignore[typeddict-item]
         change_branch, change_base, change_remote, land, waves, no_waves, pace, no_pace))
+    changes.update(start_fields(  # type: ignore[typeddict-item]
+        schedule, no_schedule, timezone, catchup, on_push, on_push_branch, due, new=False))
     updated(as_json, changes, lambda: obj.manager.plans.update(plan_id, **changes))
 
 

@@ -73,9 +73,50 @@ def land_options(f: Callable[..., None]) -> Callable[..., None]:
                      help="How fast its todos may start: key, rate, burst; "
                      "rate=10/hour,burst=2 or a flow mapping. '' removes it."),
         click.option("--no-pace", "no_pace", is_flag=True, help="Remove its pace."),
+        click.option("--forge", metavar="KIND:PROJECT",
+                     help="The forge holding its pull requests: github:OWNER/NAME, "
+                     "gitlab:GROUP/NAME, gitea:OWNER/NAME ('' removes forge:)."),
+        click.option("--forge-api", "forge_api", metavar="URL",
+                     help="The forge's API root (default per kind; https://, http:// only "
+                     "to localhost; '' for the default)."),
+        click.option("--token-env", "token_env", metavar="NAME",
+                     help="The environment variable holding the forge's token (default "
+                     "GITHUB_TOKEN, GITLAB_TOKEN, GITEA_TOKEN; '' for the default)."),
     )):
         f = option(f)
     return f
+
+
+def _forge_fields(forge: str | None, forge_api: str | None, token_env: str | None,
+                  *, new: bool) -> RepoFields:
+    """``--forge KIND:PROJECT``, ``--forge-api``, ``--token-env`` as ``forge:``'s entries
+    (None removes one; ``--forge ''`` removes the field); the loader checks the values
+    (:class:`~coordination.catalog.models.RepoForge`: its message, exit 2)."""
+    out: RepoFields = {}
+    if forge is not None and not forge.strip():
+        if forge_api is not None or token_env is not None:
+            raise UsageError("--forge '' removes the forge; --forge-api and --token-env "
+                             "have nothing to belong to", hint="leave them out")
+        out["forge"] = None
+        return out
+    entries: dict[str, object] = {}
+    if forge is not None:
+        kind, colon, project = forge.strip().partition(":")
+        if not colon or not kind or not project.strip():
+            raise UsageError(f"bad --forge {forge!r}: not KIND:PROJECT",
+                             hint="e.g. --forge github:acme/libcore, gitlab:group/sub/name, "
+                             "gitea:owner/name")
+        entries.update(kind=kind.strip(), project=project.strip())
+    if forge_api is not None:
+        entries["api"] = forge_api.strip() or None
+    if token_env is not None:
+        entries["token_env"] = token_env.strip() or None
+    if entries:
+        if new and "kind" not in entries:
+            raise UsageError("--forge-api and --token-env belong to a forge",
+                             hint="add --forge KIND:PROJECT (e.g. github:acme/libcore)")
+        out["forge"] = entries
+    return out
 
 
 def _land_fields(default_branch: str | None, remote: str | None, land_command: str | None,
@@ -373,6 +414,7 @@ def repo_add(obj: Context, name: str, path: str | None, description: str, role: 
              remote: str | None, land_command: str | None, revert_command: str | None,
              prepare: str | None, land_hooks: bool | None, breaker: str | None, no_breaker: bool,
              cache: str | None, no_cache: bool, pace: str | None, no_pace: bool,
+             forge: str | None, forge_api: str | None, token_env: str | None,
              as_json: bool) -> None:
     """Add a repo to the catalog. --breaker, --cache and --pace values are checked as
     the catalog's loader checks them (its message, exit 2, nothing written).
@@ -382,9 +424,11 @@ def repo_add(obj: Context, name: str, path: str | None, description: str, role: 
       coord repo add docs --path repos/docs --role site --tag markdown
       coord repo add api --default-branch trunk --land-command "gh pr merge --squash" \\
           --breaker failures=3,cooldown=300 --cache
+      coord repo add libcore --forge github:acme/libcore --token-env ACME_GITHUB_TOKEN
     """
     extra = _land_fields(default_branch, remote, land_command, revert_command, land_hooks,
                          breaker, no_breaker, cache, no_cache, pace, no_pace, prepare)
+    extra.update(_forge_fields(forge, forge_api, token_env, new=True))
     if url:
         extra["url"] = url
     added = obj.manager.repos.add(name, path=path, description=description, role=role,
@@ -410,7 +454,8 @@ def repo_update(obj: Context, name: str, path: str | None, description: str | No
                 default_branch: str | None, remote: str | None, land_command: str | None,
                 revert_command: str | None, prepare: str | None, land_hooks: bool | None,
                 breaker: str | None, no_breaker: bool, cache: str | None, no_cache: bool,
-                pace: str | None, no_pace: bool, as_json: bool) -> None:
+                pace: str | None, no_pace: bool, forge: str | None, forge_api: str | None,
+                token_env: str | None, as_json: bool) -> None:
     """Change fields of a repo (only those given; not its name, which everything names).
     --breaker, --cache and --pace replace the whole value; values are checked as the
     catalog's loader checks them (its message, exit 2, nothing written).
@@ -421,6 +466,9 @@ def repo_update(obj: Context, name: str, path: str | None, description: str | No
       coord repo update api --default-branch trunk --no-land-hooks --breaker failures=5
       coord repo update api --land-command '' --no-cache
       coord repo update fastlib --prepare 'python setup.py build_ext --inplace'
+      coord repo update libcore --forge gitlab:acme/core/libcore --forge-api https://git.acme.dev
+      coord repo update libcore --token-env ''
+      coord repo update libcore --forge ''
     """
     changes: RepoChanges = given(path=path, description=description, role=role,
                                  concurrency=concurrency,
@@ -430,6 +478,7 @@ def repo_update(obj: Context, name: str, path: str | None, description: str | No
     changes.update(_land_fields(  # type: ignore[typeddict-item]  # (mypy: a TypedDict's base)
         default_branch, remote, land_command, revert_command, land_hooks, breaker, no_breaker,
         cache, no_cache, pace, no_pace, prepare))
+    changes.update(_forge_fields(forge, forge_api, token_env, new=False))  # type: ignore[typeddict-item]
     updated(as_json, changes, lambda: obj.manager.repos.update(name, **changes), key="name")
 
 

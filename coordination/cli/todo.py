@@ -11,7 +11,7 @@ import click
 from coordination.catalog.due import from_json, iso, overdue
 from coordination.catalog.reads.cached import list_todos as read_todos
 from coordination.cli.context import Context
-from coordination.cli.editing import deleting, given, updated
+from coordination.cli.editing import deleting, due_value, given, updated
 from coordination.cli.issue import PRIORITIES
 from coordination.cli.render import emit, esc, fields, json_option, say, shown, split_list, styled, table
 from coordination.cli.criteria_flags import paired_criteria
@@ -83,6 +83,23 @@ def _todo_fields_given(commit: str | None, verify: bool | None, gate: str | None
     out.update(spec_or_off("gate", gate, no_gate, Gate, _GATE_EXAMPLE))
     if cache is not None or no_cache:
         out["cache"] = cache_value(cache, no_cache)
+    return out
+
+
+_DUE_HELP = ("When it must be finished: 2026-12-01T12:00Z, 2026-12-01T13:00+01:00 or a "
+             "day (its end, UTC); one not finished by then is overdue (todo.overdue).")
+_MASK_HELP = ("A variable of the worker's environment whose value is masked in its output "
+              "(mask_env:); repeat for more.")
+
+
+def _due_mask_given(due: str | None, mask_env: tuple[str, ...]) -> dict[str, object]:
+    """``--due`` (None: removed; checked as the model checks ``due:``) and
+    ``--mask-env`` (the list; empty: removed) when given."""
+    out: dict[str, object] = {}
+    if due is not None:
+        out["due"] = due_value(due)
+    if mask_env:
+        out["mask_env"] = split_list(mask_env)
     return out
 
 
@@ -296,6 +313,8 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
 @click.option("--gate", metavar="SPEC", help=_GATE_HELP)
 @click.option("--cache", "cache", is_flag=False, flag_value="true", default=None,
               metavar="[SPEC]", help=_CACHE_HELP)
+@click.option("--due", metavar="WHEN", help=_DUE_HELP)
+@click.option("--mask-env", "mask_env", multiple=True, metavar="NAME", help=_MASK_HELP)
 @json_option
 @click.pass_obj
 def create_todo(obj: Context, /, task: str, repo: str | None, for_each: str | None,
@@ -305,7 +324,8 @@ def create_todo(obj: Context, /, task: str, repo: str | None, for_each: str | No
                 priority: str | None, assignee: str | None, labels: tuple[str, ...],
                 timeout: float | None,
                 retries: int | None, env: dict[str, str], commit: str | None, verify: bool,
-                gate: str | None, cache: str | None, as_json: bool) -> None:
+                gate: str | None, cache: str | None, due: str | None,
+                mask_env: tuple[str, ...], as_json: bool) -> None:
     """Create a todo (--repo) or a template (--for-each: one instance per selected repo,
     --deps follow: ordered by the repos' dependencies); prints its new id. Blockers get
     it in their `blocking`.
@@ -318,10 +338,13 @@ def create_todo(obj: Context, /, task: str, repo: str | None, for_each: str | No
           --run "make test" --blocked-by TODO-002 --estimate 3 --criteria "tests pass" \\
           --env PYTHON=3.13 --commit "Bump libcore to 2.0" --cache
       coord todo create --task "Sign-off" --repo api --gate approvals=2,from=ana+bo,expires=24h
+      coord todo create --task "Rotate keys" --repo api --run ./rotate.sh \\
+          --due 2026-12-01T12:00Z --mask-env VAULT_TOKEN
       coord todo create --task "Bump libcore" --for-each 'tag:python' --deps follow \\
           --plan PLAN-002 --run "make bump" --commit "Bump libcore"
     """
     extra = _todo_fields_given(commit, verify or None, gate, False, cache, False)
+    extra.update({k: v for k, v in _due_mask_given(due, mask_env).items() if v is not None})
     created = obj.manager.todos.create(
         task, repo or "", for_each=for_each, deps=deps,
         blocked_by=split_list(blocked_by),
@@ -409,6 +432,9 @@ todo.add_command(run)
               metavar="[SPEC]", help=_CACHE_HELP)
 @click.option("--no-cache", "no_cache", is_flag=True,
               help="Remove its cache: (it follows its repo's again).")
+@click.option("--due", metavar="WHEN", help=_DUE_HELP + " '' removes it.")
+@click.option("--mask-env", "mask_env", multiple=True, metavar="NAME",
+              help="Replace the variables masked in its output; repeat for more ('' for none).")
 @json_option
 @click.pass_obj
 def update_todo(obj: Context, /, todo_id: str, task: str | None, description: str | None,
@@ -419,7 +445,7 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
                 criteria: tuple[str, ...], checks: tuple[str, ...], env: dict[str, str],
                 unset_env: tuple[str, ...], commit: str | None, verify: bool | None,
                 gate: str | None, no_gate: bool, cache: str | None, no_cache: bool,
-                as_json: bool) -> None:
+                due: str | None, mask_env: tuple[str, ...], as_json: bool) -> None:
     """Change fields of a todo (only those given). --gate and --cache values are
     checked as the catalog's loader checks them (its message, exit 2, nothing written).
 
@@ -431,6 +457,8 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
       coord todo update TODO-040 --commit "Bump libcore to 2.0" --no-gate
       coord todo update TODO-041 --verify --cache '{probes: [python --version]}'
       coord todo update TODO-007 --acceptance "tests pass" --check "make test"
+      coord todo update TODO-008 --due 2026-12-01 --mask-env VAULT_TOKEN
+      coord todo update TODO-008 --due '' --mask-env ''
     """
     changes: TodoChanges = given(
         task=task, description=description,  # '' clears it, as for run, undo, assignee
@@ -449,6 +477,7 @@ def update_todo(obj: Context, /, todo_id: str, task: str | None, description: st
         changes["env"] = {**env, **dict.fromkeys(unset_env)}
     changes.update(_todo_fields_given(  # type: ignore[typeddict-item]
         commit, verify, gate, no_gate, cache, no_cache))
+    changes.update(_due_mask_given(due, mask_env))  # type: ignore[typeddict-item]
     edits: list[TodoEdited] = []
 
     def update() -> Todo:

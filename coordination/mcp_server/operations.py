@@ -273,6 +273,13 @@ class Operations:
             title, repos=repos, description=description, priority=priority, severity=severity,
             assignee=assignee, labels=labels, target=target, dependencies=dependencies))
 
+    def suggest_assignee(self, issue_id: str) -> JSONValue:
+        """`coord issue suggest ISSUE --json`: who should take it, ranked, with why."""
+        from coordination.cli.issue_suggest import suggest_document  # lazy: suggest only
+
+        self._require(issue_id, self.manager.reads.get_issue(issue_id).repos)
+        return to_jsonable(suggest_document(self.manager.reads.catalog(), self.file, issue_id))
+
     def update_issue(self, issue_id: str, *, title: str | None = None,
                      description: str | None = None, status: str | None = None,
                      priority: str | None = None, severity: str | None = None,

@@ -214,6 +214,11 @@ def issue_tools(add: Register, ops: Operations) -> None:
                                 severity=severity, assignee=assignee, labels=labels,
                                 target=target, dependencies=depends_on)
 
+    @add("catalog", READS, obj("issue", "suggestions", issue="string", suggestions="array"))
+    def coord_suggest_assignee(issue_id: IssueId) -> JSONValue:
+        """Who should take an issue: people ranked, with reasons."""
+        return ops.suggest_assignee(issue_id)
+
     @add("catalog", CHANGES, ISSUE)
     def coord_update_issue(
         issue_id: IssueId,

@@ -1,7 +1,9 @@
 """What a sweep has said is overdue: one ``d:<name>`` field of the sweep's hash per todo
 (``d:@plan`` for its plan), set once (HSETNX) with its ``todo.overdue`` or ``plan.overdue``
 in the same step, so each is said once per (sweep, todo) whichever process's supervision
-pass sees it first, however soon that pass dies (:mod:`coordination.sweeps.notices.overdue`)."""
+pass sees it first, however soon that pass dies (:mod:`coordination.sweeps.notices.overdue`).
+A todo past its due time that no sweep runs is marked the same way in one hash of its own
+(:attr:`Keys.overdue_unswept`, ``d:<todo>@<due>``), once per due time, by `coord beat`."""
 
 from __future__ import annotations
 
@@ -40,12 +42,28 @@ class OverdueMarks:
         got = self.redis.hmget(self.keys.sweep(sweep_id), [overdue_field(n) for n in names])
         return {n for n, v in zip(names, got) if v is not None}
 
+    def unswept_marked(self, names: Sequence[str]) -> set[str]:
+        """Those of ``names`` (``TODO@due`` keys) already said overdue while no sweep ran."""
+        if not names:
+            return set()
+        got = self.redis.hmget(self.keys.overdue_unswept, [overdue_field(n) for n in names])
+        return {n for n, v in zip(names, got) if v is not None}
+
+    def mark_unswept(self, said: Mapping[str, Prepared], at: float) -> list[str]:
+        """:meth:`mark` for todos no sweep runs (``said``: ``TODO@due`` -> its
+        ``todo.overdue``, no sweep): the same script, on their own hash. Of two beats
+        at once (a standby taking over), one marks each and says it."""
+        return self._mark(self.keys.overdue_unswept, said, at)
+
     def mark(self, sweep_id: str, said: Mapping[str, Prepared], at: float) -> list[str]:
         """Mark the names of ``said`` overdue in the sweep, each with its event (its
         ``todo.overdue``/``plan.overdue``, :meth:`EventLog.prepare`; all to the same
         streams) written in the same step, only by the call that marks it
         (``lua/overdue_mark.lua``: of two passes at once, one marks each and says it).
         Returns those this call marked, in order."""
+        return self._mark(self.keys.sweep(sweep_id), said, at)
+
+    def _mark(self, hash_key: str, said: Mapping[str, Prepared], at: float) -> list[str]:
         names = list(said)
         if not names:
             return []
@@ -54,7 +72,7 @@ class OverdueMarks:
                for ev in said.values()):
             raise ValueError("overdue events marked together must go to the same streams")
         got = lua("overdue_mark")(
-            self.redis, [self.keys.sweep(sweep_id), *first.keys()],
+            self.redis, [hash_key, *first.keys()],
             [repr(at), json.dumps([overdue_field(n) for n in names]),
              "\n".join(said[n].text for n in names), first.channel, *first.maxlens])
         return [names[i - 1] for i in json.loads(got)]

@@ -194,3 +194,38 @@ def test_embedded_a_beat_fires_into_a_plan_sweep_process_of_its_own(tmp_path: Pa
         wait_for(lambda: "completed" in c.eco.read_text(), 60, "the sync into the catalog")
     finally:
         c.close()
+
+
+def test_a_beat_says_a_todo_past_due_that_no_sweep_runs_once(cluster: Cluster) -> None:
+    """TODO-002 was due in 2020 and nobody started it: the beat says `todo.overdue` (no
+    sweep) once, though it ticks every second and a second beat takes over; TODO-001
+    (due in 2999) and TODO-003 (completed) are not said."""
+    c = cluster
+    (c.root / "repos" / "api").mkdir(parents=True, exist_ok=True)
+    c.eco.write_text("""\
+version: 1
+repos:
+  - {name: api, path: repos/api}
+coordination:
+  plans:
+    - {id: PLAN-001, title: forgotten}
+  todos:
+    - {id: TODO-001, task: later, repo: api, plan: PLAN-001, run: "true", due: 2999-01-01}
+    - {id: TODO-002, task: forgotten, repo: api, plan: PLAN-001, run: "true", due: 2020-01-01T12:00Z}
+    - {id: TODO-003, task: done, repo: api, status: completed, due: 2020-01-01}
+""")
+
+    def said() -> list[dict[str, Any]]:
+        return [e for e in c.cli_json("events") if e["kind"] == "todo.overdue"]
+
+    a = Beat(c, "a", 0.0)
+    got = wait_for(said, 60, "the beat to say TODO-002 overdue")
+    assert [(e["todo_id"], e.get("sweep_id"), e["due"], e["status"]) for e in got] == [
+        ("TODO-002", None, "2020-01-01T12:00:00Z", "pending")], got
+    assert "TODO-002 is overdue and no sweep runs it" in a.text()
+    a.proc.send_signal(signal.SIGTERM)  # gives the lock back
+    assert a.proc.wait(timeout=30) is not None
+    b = Beat(c, "b", 0.0)
+    # Its first look logged after its first look at the due times (the same tick).
+    wait_for(b.active, 60, "the second beat's first look")
+    assert len(said()) == 1 and "is overdue" not in b.text(), b.text()

@@ -37,9 +37,9 @@ ISSUE_KEYS = (
 )
 TODO_KEYS = (
     "id", "task", "description", "repo", "for_each", "deps", "instances", "plan", "run", "undo", "timeout", "retries", "env",
-    "outputs", "resources", "cache", "status", "priority", "estimated_hours", "actual_hours",
+    "mask_env", "outputs", "resources", "cache", "status", "priority", "estimated_hours", "actual_hours",
     "blocked_by", "blocking", "assignee", "labels", "acceptance_criteria", "gate", "commit",
-    "verify",
+    "verify", "due",
 )
 DEP_KEYS = (
     "id", "consumer", "provider", "type", "indirect", "version_constraint", "status", "notes",
@@ -47,7 +47,7 @@ DEP_KEYS = (
 )
 PLAN_KEYS = (
     "id", "title", "description", "status", "repos", "milestones", "completion_criteria", "change",
-    "waves", "pace",
+    "waves", "pace", "schedule", "on", "due",
 )
 NOTIFY_KEYS = ("url", "events", "secret_env", "format")
 

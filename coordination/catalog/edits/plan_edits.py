@@ -54,11 +54,14 @@ if TYPE_CHECKING:
 
 MILESTONE_KEYS = ("id", "title", "due", "todos", "deliverables")
 PLAN_EDITABLE = {"title", "description", "status", "repos", "completion_criteria", "change",
-                 "waves", "pace"}
+                 "waves", "pace", "schedule", "on", "due"}
 MILESTONE_EDITABLE = {"title", "due", "todos", "deliverables"}
 #: Fields the loader validates, set as given (a mapping as a flow mapping); a value that
 #: is not valid is refused with the loader's own message and nothing is written.
-PLAN_FIELDS = ("waves", "pace")
+PLAN_FIELDS = ("waves", "pace", "due")
+#: Mappings whose entries an update edits one by one (a value sets one, None removes it;
+#: None for the whole mapping removes the field), as ``change:``'s.
+PLAN_MAPPINGS = ("schedule", "on")
 
 
 class PlanChanges(TypedDict, total=False):
@@ -74,6 +77,10 @@ class PlanChanges(TypedDict, total=False):
     change: Mapping[str, str | None] | None
     waves: Sequence[Spec] | None  # replaces them all; empty or None removes `waves:`
     pace: Spec | None
+    # Entries of `schedule:` (cron, timezone, catchup) and `on:` (push): as `change`.
+    schedule: Mapping[str, object | None] | None
+    on: Mapping[str, object | None] | None
+    due: str | None  # as the catalog writes it (2026-12-01T12:00Z, 2026-12-01); None removes it
 
 
 class MilestoneChanges(TypedDict, total=False):
@@ -124,9 +131,11 @@ class Plans:
                     repos: Iterable[str] = (),
                     criteria: Iterable[str | Mapping[str, str]] = (),
                     change: Spec | None = None, waves: Sequence[Spec] = (),
-                    pace: Spec | None = None) -> Plan:
+                    pace: Spec | None = None, schedule: Spec | None = None,
+                    on: Spec | None = None, due: str | None = None) -> Plan:
         """Append a new plan (``criteria``: its completion criteria; ``change``,
-        ``waves``, ``pace`` as the catalog writes them, checked by the loader)."""
+        ``waves``, ``pace``, ``schedule``, ``on``, ``due`` as the catalog writes them,
+        checked by the loader)."""
         require_title(title, "a plan")
         choice(status, PlanStatus, "plan status")
         names, crit = uniq(repos), criteria_items(criteria, "a plan's criteria")
@@ -139,7 +148,8 @@ class Plans:
                 repos=names, completion_criteria=crit)
             entries = {k: v for k, v in (change or {}).items() if v is not None}
             for key, value in (("change", entries), ("waves", list(waves or ())),
-                               ("pace", pace)):
+                               ("pace", pace), ("schedule", _set_entries(schedule)),
+                               ("on", _set_entries(on)), ("due", due)):
                 put_field(plan, key, value, PLAN_KEYS)
             append_item(section(doc, "plans", create=True), plan)
             return new_id
@@ -162,7 +172,8 @@ class Plans:
         fields = {k: changes.pop(k) for k in PLAN_FIELDS if k in changes}  # type: ignore[misc]
         has_change = "change" in changes
         change = changes.pop("change", None)
-        require_changes(changes, lists, fields, has_change)
+        mappings = {k: changes.pop(k) for k in PLAN_MAPPINGS if k in changes}  # type: ignore[misc]
+        require_changes(changes, lists, fields, has_change or bool(mappings))
 
         def edit(doc: CommentedMap) -> None:
             item = find_item(doc, "plans", id_, "plan")
@@ -176,6 +187,11 @@ class Plans:
                     put(item, "change", None, PLAN_KEYS)
                 else:
                     put_mapping_entries(item, "change", change, PLAN_KEYS)
+            for key, entries in mappings.items():
+                if entries is None:
+                    put(item, key, None, PLAN_KEYS)
+                else:
+                    put_mapping_entries(item, key, entries, PLAN_KEYS)
             for key, values in lists.items():
                 put_list(item, key, values, PLAN_KEYS)
 
@@ -321,6 +337,11 @@ class Milestones:
                     return p.id, ms
         raise unknown(id_, [m.id for p in cat.coordination.plans for m in p.milestones],
                       "milestone")
+
+
+def _set_entries(spec: Mapping[str, object | None] | None) -> dict[str, object] | None:
+    """A new plan's mapping field: its entries that are set (None: not given)."""
+    return {k: v for k, v in (spec or {}).items() if v is not None} or None
 
 
 def _find_milestone(doc: CommentedMap, id_: str) -> _Found:

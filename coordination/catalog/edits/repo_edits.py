@@ -23,6 +23,7 @@ from coordination.catalog.edits.document import (
     put,
     put_field,
     put_list,
+    put_mapping_entries,
     remove_at,
     remove_from,
     remove_repo_item,
@@ -43,11 +44,11 @@ REPO_KEYS = ("name", "path", "description", "role", "tags", "concurrency", "brea
              "land_hooks", "cache", "pace", "prepare")
 REPO_EDITABLE = {"path", "description", "role", "tags", "concurrency", "breaker",
                  "default_branch", "remote", "url", "land_command", "revert_command", "land_hooks",
-                 "cache", "pace", "prepare"}
+                 "cache", "pace", "prepare", "forge"}
 #: Fields the loader validates, set as given (a mapping as a flow mapping); a value that
 #: is not valid is refused with the loader's own message and nothing is written.
 REPO_FIELDS = ("breaker", "default_branch", "remote", "url", "land_command", "revert_command",
-               "land_hooks", "cache", "pace", "prepare")
+               "land_hooks", "cache", "pace", "prepare", "forge")
 
 
 class RepoFields(TypedDict, total=False):
@@ -64,6 +65,9 @@ class RepoFields(TypedDict, total=False):
     cache: bool | Spec | None
     pace: Spec | None
     prepare: str | None
+    # Entries of `forge:` (kind, project, api, token_env, webhook_secret_env): a value sets
+    # one, None removes it; None for the whole mapping removes `forge:`.
+    forge: Spec | None
 
 
 class RepoChanges(RepoFields, total=False):
@@ -114,6 +118,8 @@ class Repos:
             item = new_item(REPO_KEYS, name=name, path=path, description=description,
                             role=role, tags=labels, concurrency=concurrency)
             for key, value in fields.items():
+                if key == "forge" and isinstance(value, dict):
+                    value = {k: v for k, v in value.items() if v is not None}
                 put_field(item, key, None if value is False and key == "land_hooks"
                           else value, REPO_KEYS)
             append_item(repos, item)
@@ -141,7 +147,10 @@ class Repos:
             for key, value in changes.items():
                 put(item, key, value, REPO_KEYS)
             for key, value in fields.items():
-                put_field(item, key, value, REPO_KEYS)
+                if key == "forge" and value is not None:  # its entries, the others kept
+                    put_mapping_entries(item, key, value, REPO_KEYS)
+                else:
+                    put_field(item, key, value, REPO_KEYS)
             for key, values in lists.items():
                 put_list(item, key, values, REPO_KEYS)
 

@@ -50,10 +50,10 @@ if TYPE_CHECKING:
 TODO_EDITABLE = {
     "task", "description", "run", "undo", "status", "priority", "assignee", "blocked_by",
     "timeout", "retries", "resources", "estimated_hours", "labels", "env",
-    "commit", "verify", "gate", "cache", "acceptance_criteria",
+    "commit", "verify", "gate", "cache", "acceptance_criteria", "due", "mask_env",
 }
 #: Todo fields the loader validates, set as given (see ``put_field``).
-TODO_FIELDS = ("commit", "verify", "gate", "cache")
+TODO_FIELDS = ("commit", "verify", "gate", "cache", "due", "mask_env")
 
 
 #: (completed, reopened) milestones of one edit
@@ -86,6 +86,8 @@ class TodoChanges(TypedDict, total=False):
     cache: bool | Mapping[str, object] | None
     # Replaces them: texts, or {text, check} (the command that checks it)
     acceptance_criteria: Iterable[str | Mapping[str, str]] | None
+    due: str | None  # as the catalog writes it (2026-12-01T12:00Z, 2026-12-01); None removes it
+    mask_env: Iterable[str] | None  # replaces them; empty or None removes `mask_env:`
 
 
 class TodoDeleted(TypedDict):
@@ -126,6 +128,7 @@ class Todos:
         verify: bool = False, gate: Mapping[str, object] | None = None,
         cache: bool | Mapping[str, object] | None = None,
         for_each: str | None = None, deps: str | None = None,
+        due: str | None = None, mask_env: Iterable[str] = (),
     ) -> Todo:
         """Append a new todo; every todo in ``blocked_by`` gets it in its ``blocking``.
         ``env``: variables its command runs with (names checked, see ``check_env``);
@@ -173,7 +176,8 @@ class Todos:
                 acceptance_criteria=criteria_items(criteria, "a todo's acceptance criteria"),
             )
             for key, value in (("cache", cache), ("gate", gate), ("commit", commit),
-                               ("verify", verify or None)):
+                               ("verify", verify or None), ("due", due),
+                               ("mask_env", _uniq(mask_env))):
                 put_field(item, key, value, TODO_KEYS)
             append_item(section(doc, "todos", create=True), item)
             for b in blockers:
@@ -376,7 +380,7 @@ def _check_todo_values(changes: TodoChanges) -> None:
     _check_number(changes, "timeout", float, 0, MAX_TODO_TIMEOUT, "seconds", low_open=True)
     _check_number(changes, "retries", int, 0, MAX_RETRIES, "extra attempts")
     _check_number(changes, "estimated_hours", float, 0, None, "hours")
-    for listed in ("resources", "labels", "blocked_by"):
+    for listed in ("resources", "labels", "blocked_by", "mask_env"):
         if listed in changes:
             changes[listed] = _uniq(changes[listed] or ())
     if "acceptance_criteria" in changes:

@@ -8,16 +8,27 @@ sweep. Once: the first pass to mark it in the sweep's hash (HSETNX,
 
 What it costs a pass: nothing until a due time in the spec has passed; then one read of
 the marks and of those todos' status.
+
+A todo past its ``due:`` that no sweep runs (nobody started it: the work a team forgets)
+has no supervision pass: `coord beat` says it, ``todo.overdue`` without a sweep, once
+per (todo, due time) (:func:`note_unswept_overdue`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Collection, Iterable
+from typing import TYPE_CHECKING
 
+from coordination.catalog.enums import TodoStatus
 from coordination.runtime.context import Runtime
 from coordination.runtime.overdue import PLAN
 from coordination.status import DONE, EventKind, todo_status
 from coordination.sweeps.spec import SweepSpec
+from coordination.sweeps.spec_store import load_spec
+
+if TYPE_CHECKING:
+    from coordination.catalog.models import Catalog
 
 
 def iso(at: float) -> str:
@@ -55,3 +66,49 @@ def note_overdue(rt: Runtime, sid: str, spec: SweepSpec, record_terminal: int,
             EventKind.plan_overdue, sweep_id=sid, plan=spec.plan, due=iso(spec.plan_due or 0),
             left=max(0, len(spec.todos) - record_terminal))}, now)
     return out
+
+
+#: A todo with a ``due:`` as :func:`note_unswept_overdue` needs it: (id, due (Unix
+#: time), its catalog status, its repo).
+Due = tuple[str, float, str, str]
+
+
+def catalog_dues(catalog: Catalog) -> list[Due]:
+    """The catalog's todos with a ``due:`` not completed (``todo list``'s overdue ones,
+    once their time has passed), in catalog order."""
+    return [(t.id, t.due.timestamp(), t.status.value, t.repo) for t in catalog.coordination.todos
+            if t.due is not None and t.status != TodoStatus.completed]
+
+
+def running_todos(rt: Runtime, sweep_ids: Iterable[str]) -> set[str]:
+    """The todos the live sweeps ``sweep_ids`` run (a template's instance
+    ``TODO-010[api]`` also as its template, ``TODO-010``)."""
+    out: set[str] = set()
+    for sid in sweep_ids:
+        spec = load_spec(rt, sid)
+        if spec is not None:
+            out.update(spec.todos)
+            out.update(t.split("[", 1)[0] for t in spec.todos)
+    return out
+
+
+def note_unswept_overdue(rt: Runtime, dues: Iterable[Due], now: float,
+                         running: Callable[[], Collection[str]]) -> list[str]:
+    """Emit ``todo.overdue`` (no sweep) for each todo of ``dues`` whose due time has
+    passed by ``now`` and that no live sweep runs (``running``: asked only when one is
+    late), once per (todo, due time): `coord beat`'s look at the work nobody started,
+    the work a sweep's supervision pass never sees. Returns the todos this call said."""
+    late = {f"{tid}@{iso(at)}": (tid, at, status, repo) for tid, at, status, repo in dues
+            if at <= now}
+    if not late:
+        return []
+    marks = rt.overdue()
+    said = marks.unswept_marked(list(late))
+    late = {k: v for k, v in late.items() if k not in said}
+    if not late:
+        return []
+    busy = running()
+    out = marks.mark_unswept({k: rt.events.prepare(
+        EventKind.todo_overdue, todo_id=tid, repo=repo or None, due=iso(at), status=status)
+        for k, (tid, at, status, repo) in late.items() if tid not in busy}, now)
+    return [k.rsplit("@", 1)[0] for k in out]

@@ -26,7 +26,7 @@ from tests.unit.support.mcp import call, fails, serve  # noqa: E402
 
 READ_TOOLS = {
     "coord_list", "coord_get", "coord_validate_plan", "coord_get_sweep", "coord_sweep_events",
-    "coord_search_history", "coord_trends", "coord_change_status",
+    "coord_search_history", "coord_trends", "coord_change_status", "coord_suggest_assignee",
 }
 WRITE_TOOLS = {
     "coord_create_issue", "coord_update_issue", "coord_create_todo", "coord_complete_todo",
@@ -74,6 +74,7 @@ def test_results_are_the_cli_json_documents(example_catalog: Path) -> None:
             ("plans", "coord_list", {"kind": "plans"}),
             ("plan", "coord_get", {"id": "PLAN-001"}),
             ("deps", "coord_list", {"kind": "dependencies", "consumer": "web"}),
+            ("suggest", "coord_suggest_assignee", {"issue_id": "ISSUE-003"}),
         ]:
             res = await s.call_tool(tool, args)
             assert not res.is_error, res.content
@@ -88,6 +89,8 @@ def test_results_are_the_cli_json_documents(example_catalog: Path) -> None:
     assert got["plans"] + "\n" == cli_json(example_catalog, "plan", "list")
     assert got["plan"] + "\n" == cli_json(example_catalog, "plan", "status", "PLAN-001")
     assert got["deps"] + "\n" == cli_json(example_catalog, "dep", "list", "--consumer", "web")
+    assert got["suggest"] + "\n" == cli_json(example_catalog, "issue", "suggest", "ISSUE-003")
+    assert json.loads(got["suggest"])["suggestions"][0]["person"]  # someone, with reasons
 
 
 def test_create_issue_lands_in_the_catalog(example_catalog: Path) -> None:

@@ -43,7 +43,7 @@ def serve(catalog: Path, *args: str,
 
 
 #: The tools `coord mcp` serves by default, with --toolsets history, with all.
-DEFAULT = {"coord_list", "coord_get", "coord_create_issue", "coord_update_issue",
+DEFAULT = {"coord_list", "coord_get", "coord_create_issue", "coord_update_issue", "coord_suggest_assignee",
            "coord_create_todo", "coord_complete_todo", "coord_validate_plan",
            "coord_start_sweep", "coord_get_sweep", "coord_cancel_sweep", "coord_resume_sweep"}
 HISTORY = {"coord_sweep_events", "coord_search_history", "coord_trends"}

@@ -142,3 +142,67 @@ def test_thousands_overdue_at_once_are_said_a_thousand_a_live_message(rt: Runtim
     assert sizes == [1000, 1000, 500]
     assert rt.overdue().mark("S-1", {n: said[n] for n in names[:3]}, 2.0) == []
     assert rt.redis.xlen(rt.keys.sweep_events("S-1")) == 2500
+
+
+# -- a todo past its due: that no sweep runs (`coord beat`'s look) ---------------------
+
+def global_overdue(rt: Runtime) -> list[dict[str, object]]:
+    return [e.to_dict() for e in rt.events.read() if e.kind == "todo.overdue"
+            and e.sweep_id is None]
+
+
+def test_a_todo_no_sweep_runs_is_said_overdue_once_per_due_time(rt: Runtime,
+                                                                 tmp_path: Path) -> None:
+    from coordination.sweeps.notices.overdue import catalog_dues, note_unswept_overdue
+
+    path = catalog(tmp_path, plan_due=None)
+    svc = SweepService(rt, path)
+    dues = catalog_dues(svc.catalog())
+    assert [d[0] for d in dues] == ["TODO-001", "TODO-002", "TODO-004"]
+    asked: list[int] = []
+
+    def nothing_runs() -> set[str]:
+        asked.append(1)
+        return set()
+
+    now = time.time()
+    assert note_unswept_overdue(rt, dues, now, nothing_runs) == ["TODO-001", "TODO-004"]
+    assert note_unswept_overdue(rt, dues, now, nothing_runs) == []  # once
+    evs = global_overdue(rt)
+    assert [(e["todo_id"], e["repo"], e["due"], e["status"]) for e in evs] == [
+        ("TODO-001", "api", "2020-01-01T12:00:00Z", "pending"),
+        ("TODO-004", "api", "2020-06-01T23:59:59Z", "pending")]
+    assert len(asked) == 1  # the live sweeps were read only when one was late and unsaid
+    # A new due time, passed too: said again, once.
+    moved = [(t, at + 60 if t == "TODO-001" else at, s, r) for t, at, s, r in dues]
+    assert note_unswept_overdue(rt, moved, now, nothing_runs) == ["TODO-001"]
+    assert note_unswept_overdue(rt, moved, now, nothing_runs) == []
+    # Not yet due (TODO-002, 2999): never said.
+    assert "TODO-002" not in {e["todo_id"] for e in global_overdue(rt)}
+
+
+def test_a_todo_a_live_sweep_runs_is_its_supervisions_to_say(rt: Runtime,
+                                                             tmp_path: Path) -> None:
+    from coordination.sweeps.notices.overdue import (catalog_dues, note_unswept_overdue,
+                                                     running_todos)
+
+    svc = SweepService(rt, catalog(tmp_path, plan_due=None))
+    sid = svc.start(PLAN, ignore_blockers=True)  # no worker: it stays live
+    dues = catalog_dues(svc.catalog())
+    assert note_unswept_overdue(rt, dues, time.time(),
+                                lambda: running_todos(rt, svc.live_sweeps())) == []
+    assert global_overdue(rt) == []
+    assert supervise_once(rt, sid, grace=0.0)  # its pass says them, in the sweep
+    assert overdue_events(rt, sid) == [("todo.overdue", "TODO-001"),
+                                       ("todo.overdue", "TODO-004")]
+
+
+def test_a_completed_todo_is_not_overdue(rt: Runtime, tmp_path: Path) -> None:
+    from coordination.sweeps.notices.overdue import catalog_dues
+
+    path = catalog(tmp_path, plan_due=None)
+    doc = yaml.safe_load(path.read_text())
+    doc["coordination"]["todos"][0]["status"] = "completed"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert [d[0] for d in catalog_dues(SweepService(rt, path).catalog())] == ["TODO-002",
+                                                                             "TODO-004"]
