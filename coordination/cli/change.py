@@ -7,7 +7,6 @@ from typing import Any, NoReturn
 
 import click
 
-from coordination.change.forge_status import read_views
 from coordination.change.forges import ChangeForges
 from coordination.change.landing import NOT_READY, Lander, Prepared
 from coordination.change.model import ChangePlan, change_of

@@ -33,7 +33,6 @@ from starlette.routing import Route
 
 from coordination.catalog.file.store import CatalogStore
 from coordination.change.forge_events import apply_event
-from coordination.change.forge_status import read_views
 from coordination.change.forges import ChangeForges
 from coordination.change.model import ChangePlan, change_of
 from coordination.errors import CoordError
