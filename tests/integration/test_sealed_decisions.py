@@ -51,9 +51,10 @@ def redis_cli(url: str, *args: str) -> str:
 
 
 # -- 1. a planted forge view casts no vote ---------------------------------------------
-@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "keyless"])
+@pytest.mark.parametrize("keyed,approvers", [(True, False), (False, False), (True, True)],
+                         ids=["keyed", "keyless", "keyed-ssh-approvers"])
 def test_a_planted_pull_request_and_webhook_view_cast_no_vote(
-        landing_world: tuple[Cluster, Repos], keyed: bool) -> None:
+        landing_world: tuple[Cluster, Repos], keyed: bool, approvers: bool) -> None:
     c, _ = landing_world
     c.env.pop("GITHUB_TOKEN", None)  # (the forge cannot be read: nothing but Redis speaks)
     if keyed:
@@ -62,6 +63,12 @@ def test_a_planted_pull_request_and_webhook_view_cast_no_vote(
     c.eco.write_text(with_forges(c.eco.read_text()).replace(
         "change: {branch: chg}", "change: {branch: chg, land: pr}").replace(
         "gate: {approvals: 1}", "gate: {approvals: 1, forge_reviews: true, from: [alice, bob]}"))
+    if approvers:  # bob is a principal of the allowed-signers file (a forge vote is his)
+        from tests.integration.test_gates import keygen
+
+        (c.root / "keys").mkdir()
+        (c.root / "allowed_signers").write_text(f"bob {keygen(c.root / 'keys' / 'bob')}\n")
+        c.eco.write_text(c.eco.read_text() + "approvers: {allowed_signers: allowed_signers}\n")
     start(c)
     sid = c.start_sweep(PLAN)
     c.wait_todo(sid, "TODO-050", {"awaiting_approval"}, timeout=120)
