@@ -19,6 +19,7 @@ failing required check, a conflict), per pull request.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from coordination.change.forges import ChangeForges
     from coordination.forge.base import Mergeability
     from coordination.runtime.context import Runtime
+
+log = logging.getLogger("coord.forge.views")
 
 #: Seconds a status read takes the last read of a pull request instead of asking again.
 POLL_INTERVAL = 30.0
@@ -55,6 +58,8 @@ class PullView:
     state: str | None = None  # open | closed | merged (None: not read)
     draft: bool = False
     head: str | None = None
+    #: the branch it is into, as the forge said it (None: not said: an older view)
+    base: str | None = None
     merge_sha: str | None = None
     approved_by: tuple[str, ...] = ()
     changes_requested_by: tuple[str, ...] = ()
@@ -82,7 +87,8 @@ class PullView:
 
     def document(self) -> dict[str, Any]:
         return {"number": self.number, "url": self.url, "state": self.state,
-                "draft": self.draft, "head": self.head, "merge_sha": self.merge_sha,
+                "draft": self.draft, "head": self.head, "base": self.base,
+                "merge_sha": self.merge_sha,
                 "kind": self.kind, "project": self.project,
                 "reviews": {"approved_by": list(self.approved_by),
                             "changes_requested_by": list(self.changes_requested_by),
@@ -106,6 +112,7 @@ class PullView:
         return cls(repo=repo, kind=str(d.get("kind") or ""), project=str(d.get("project") or ""),
                    number=int(d.get("number") or 0), url=str(d.get("url") or ""),
                    state=d.get("state"), draft=bool(d.get("draft")), head=d.get("head"),
+                   base=d.get("base") if isinstance(d.get("base"), str) else None,
                    merge_sha=d.get("merge_sha"),
                    approved_by=tuple(reviews.get("approved_by") or ()),
                    changes_requested_by=tuple(reviews.get("changes_requested_by") or ()),
@@ -125,7 +132,8 @@ def view_of(repo: str, pull: PullRecord, m: Mergeability, source: str) -> PullVi
     pr, rv, ck = m.pr, m.reviews, m.checks
     return PullView(
         repo=repo, kind=pull.kind, project=pull.project, number=pr.number, url=pr.url,
-        state=pr.state.value, draft=pr.draft, head=pr.head_sha, merge_sha=pr.merge_sha,
+        state=pr.state.value, draft=pr.draft, head=pr.head_sha, base=pr.base_branch,
+        merge_sha=pr.merge_sha,
         approved_by=tuple(rv.approved_by), changes_requested_by=tuple(rv.changes_requested_by),
         required_approvals=rv.required,
         reviews=tuple({"author": r.author, "state": r.state.value, "commit": r.commit_sha}
@@ -154,8 +162,13 @@ def read_views(rt: Runtime, cp: ChangePlan, st: ChangeState, forges: ChangeForge
     ``fresh``: ask the forge whatever was read before (a landing). Else a read of the
     last ``min_interval`` seconds (a webhook's: :data:`WEBHOOK_TTL`) is taken as it is;
     ``ask`` False: nothing is asked (what was read last, however old). A forge that
-    cannot be read gives a view with its ``error`` (and what it said last is kept)."""
-    kept = rt.changes.forge_views(cp.plan) if not fresh else {}
+    cannot be read gives a view with its ``error`` (and what it said last is kept).
+
+    A kept view is taken only sealed by the process that read it (or checked the
+    webhook that made it) and of the pull request the sealed record names: any other
+    (a keyless writer's ``"source": "webhook"``) is never taken, said in the log, and
+    the forge is asked again (``ask`` False: a view whose error says so)."""
+    kept, refused = rt.changes.checked_forge_views(cp.plan) if not fresh else ({}, {})
     out: dict[str, PullView] = {}
     now = time.time()
     for repo in cp.targets:
@@ -163,6 +176,17 @@ def read_views(rt: Runtime, cp: ChangePlan, st: ChangeState, forges: ChangeForge
         if pull is None:
             continue
         last = kept.get(repo)
+        why = refused.get(repo)
+        if last is not None and not _of_pull(last.document, pull):
+            why = (f"forge view of {repo}'s pull request in change {cp.plan}: it is of "
+                   f"#{last.document.get('number')}, not of the recorded #{pull.number}")
+            last = None
+        if why:
+            log.warning("%s: not taken, the forge is asked again: %s", cp.plan, why)
+            if not ask:
+                out[repo] = PullView(repo=repo, kind=pull.kind, project=pull.project,
+                                     number=pull.number, url=pull.url, error=why)
+                continue
         if last is not None and not fresh:
             ttl = WEBHOOK_TTL if last.source == "webhook" else min_interval
             if not ask or now - last.at < ttl:
@@ -176,6 +200,16 @@ def read_views(rt: Runtime, cp: ChangePlan, st: ChangeState, forges: ChangeForge
             continue
         out[repo] = ask_forge(rt, cp, forges, repo, pull, source)
     return out
+
+
+def _of_pull(doc: Mapping[str, Any], pull: PullRecord) -> bool:
+    """Is the view ``doc`` of the pull request ``pull`` (its number, forge, project)?"""
+    try:
+        number = int(doc.get("number") or 0)
+    except (TypeError, ValueError):
+        return False
+    return (number == pull.number and str(doc.get("project") or "") == pull.project
+            and str(doc.get("kind") or "") == pull.kind)
 
 
 def ask_forge(rt: Runtime, cp: ChangePlan, forges: ChangeForges, repo: str, pull: PullRecord,
@@ -201,13 +235,19 @@ def forge_blockers(cp: ChangePlan, st: ChangeState, now: Mapping[str, str | None
         rec, cand = st.repos.get(repo), now.get(repo)
         if rec is None or cand is None or cand == rec.base_sha:
             continue  # no candidate (said elsewhere), or no commit: nothing to merge
-        out += repo_blockers(cp.plan, repo, cand, st.pulls.get(repo), views.get(repo))
+        out += repo_blockers(cp.plan, repo, cand, st.pulls.get(repo), views.get(repo),
+                             st.refused_pulls.get(f"pr:{repo}"), cp.targets[repo].base)
     return out
 
 
 def repo_blockers(plan: str, repo: str, cand: str, pull: PullRecord | None,
-                  view: PullView | None) -> list[Blocker]:
-    """Why ``repo``'s pull request may not be merged now, on the candidate ``cand``."""
+                  view: PullView | None, refused: str | None = None,
+                  base: str | None = None) -> list[Blocker]:
+    """Why ``repo``'s pull request may not be merged now, on the candidate ``cand``
+    (``refused``: why the record Redis holds of it is not taken)."""
+    if pull is None and refused:
+        return [Blocker("forge", repo, f"{refused}: not taken; coord change publish "
+                        f"{plan} finds the change's pull request on the forge again")]
     if pull is None:
         return [Blocker("forge", repo, f"no pull request yet: coord change publish {plan} "
                         "pushes its branch and opens one")]
@@ -225,6 +265,10 @@ def repo_blockers(plan: str, repo: str, cand: str, pull: PullRecord | None,
                         f"not reopen it; reopen it on the forge, then coord change publish "
                         f"{plan}")]
     out: list[Blocker] = []
+    if base is not None and view.base is not None and view.base != base:
+        out.append(Blocker("forge", repo, f"pull request {ref} is into {view.base}, not "
+                           f"the change's base {base}: coord merges nothing into another "
+                           "base"))
     if view.head != cand:
         said = ("its branch is not published since the candidate moved"
                 if view.head == pull.head else "someone pushed to its branch")

@@ -4,7 +4,16 @@ A change is finished when its last landing or revert ended ``landed`` or
 ``reverted`` with nothing under way (no landing or revert running, not in the merge
 train). Anything else (drafted, verified, landing, interrupted, revert_failed,
 partially_landed, failed_verification) is never pruned: its worktrees are where it is
-carried on. A landed change pruned can still be reverted: ``coord change revert``
+carried on.
+
+That it ended is never taken from the change's ``state`` alone, a plain field (#78: a
+keyless ``HSET ... state landed`` had prune delete a verified, unlanded change's branch
+and its uncommitted worktree): it must be what the sealed landing record (``ended``,
+sealed by the lander that ended it, about the plan and its manifest) says. And the
+remotes have the last word, key or not: a branch with commits on no head of the
+repo's remote (``git ls-remote``), or a worktree with uncommitted changes, is kept and
+named; ``--force`` removes them (and takes a change with no sealed landing record, one
+landed before 0.7, as ended when its state says so). A landed change pruned can still be reverted: ``coord change revert``
 makes the worktree it needs again (:func:`coordination.change.revert`).
 
 What is removed is what git lists (``git worktree list --porcelain``) as a worktree of
@@ -16,6 +25,7 @@ another path is reported and left alone; ``--dry-run`` prints each path it would
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +35,12 @@ from coordination.change import git as g
 from coordination.change import worktrees
 from coordination.change.model import ChangePlan
 from coordination.change.reading import interruption
-from coordination.runtime.changes import ChangeState
+from coordination.runtime.changes import ChangeState, ended_about
 from coordination.runtime.context import Runtime
 from coordination.status import ChangeState as CS
+from coordination.trust import evidence
+from coordination.trust.evidence import EvidenceKind
+from coordination.trust.signing import Policy
 
 #: The change states whose worktrees and branches prune removes.
 FINISHED = (CS.landed, CS.reverted)
@@ -48,13 +61,36 @@ class Pruned:
                 "branch": self.branch, "why": self.why, "paths": self.paths}
 
 
-def unfinished(rt: Runtime, cp: ChangePlan, st: ChangeState) -> str | None:
-    """Why ``cp``'s worktrees are kept (None: it is finished)."""
+def ended_refusal(policy: Policy, plan: str, st: ChangeState) -> str | None:
+    """None if the change's state (``landed``, ``reverted``) is what its sealed landing
+    record (``ended``) says, for this plan and its manifest as stored; else why not,
+    naming the record. Keyless, an unsealed record is taken (the remotes decide)."""
+    what = f"landing record of change {plan} (its state: {st.state})"
+    try:
+        record = json.loads(st.ended) if st.ended else {}
+    except ValueError:
+        record = {}
+    if not isinstance(record, dict):
+        record = {}
+    if record.get("state") != st.state:  # a state written over the sealed one: unsealed
+        record = {"state": st.state}
+    return evidence.refusal(EvidenceKind.landing, ended_about(plan, st.manifest), record,
+                            policy, what)
+
+
+def unfinished(rt: Runtime, cp: ChangePlan, st: ChangeState,
+               force: bool = False) -> str | None:
+    """Why ``cp``'s worktrees are kept (None: it is finished). ``force``: a state with
+    no sealed landing record behind it is taken as it says."""
     stopped = interruption(cp.plan, st)
     if stopped:
         return f"{stopped['state']}: {stopped['why']}"
     if st.state not in FINISHED:
         return f"not finished: {st.state or 'never landed'}"
+    sealed = ended_refusal(rt.policy, cp.plan, st)
+    if sealed and not force:
+        return (f"{sealed}: not taken as ended (written by hand, or landed before coord "
+                "0.7); --force prunes it anyway")
     if st.lander:
         return f"a {st.lander.op or 'landing'} of it is under way"
     if cp.plan in rt.changes.train():
@@ -93,13 +129,41 @@ def _disagrees(recorded: str | None, ours: list[str], checkout: Path, branch: st
             f"for {checkout} on {branch}: left alone (only what git lists is removed)")
 
 
-def prune(rt: Runtime, cp: ChangePlan, *, dry_run: bool = False) -> tuple[str | None, list[Pruned]]:
+def unpushed(checkout: Path, remote: str, branch: str) -> str | None:
+    """Why ``branch`` of ``checkout`` may hold work found nowhere else: commits on no
+    head of ``remote`` as the remote says it now (``git ls-remote``; a head this
+    repository does not have counts for nothing); None: every commit is on one."""
+    try:
+        out = g.git(checkout, "ls-remote", g.UPLOAD_PACK, "--heads", "--end-of-options",
+                    remote)
+    except g.GitError as exc:
+        return f"its remote {remote} could not be read ({exc}): its commits may be on none"
+    tips = sorted({line.split("\t")[0] for line in out.splitlines() if "\t" in line})
+    tips = [t for t in tips if g.has(checkout, t)]
+    count = g.git(checkout, "rev-list", "--count", f"refs/heads/{branch}", "--not", *tips,
+                  check=False)
+    if count.isdigit() and int(count) == 0:
+        return None
+    return (f"its branch {branch} has {count if count.isdigit() else 'some'} commit(s) on "
+            f"no head of {remote}")
+
+
+def dirty(worktree: str) -> bool:
+    """Does ``worktree`` hold changes not committed (or files not tracked)?"""
+    return bool(g.git(worktree, "status", "--porcelain", "--untracked-files=normal",
+                      check=False).strip()) or not Path(worktree).is_dir()
+
+
+def prune(rt: Runtime, cp: ChangePlan, *, dry_run: bool = False,
+          force: bool = False) -> tuple[str | None, list[Pruned]]:
     """Remove ``cp``'s worktrees and local branches if it is finished: (why not, or None;
     per repo what was done). Only worktrees git itself lists for the repo's checkout on
     the change's branch are removed (``git worktree remove``), never a path read from
-    Redis: one that disagrees is reported and left alone."""
+    Redis: one that disagrees is reported and left alone. Without ``force`` a repo whose
+    branch has commits on no remote, or whose worktree has uncommitted changes, is kept
+    (named)."""
     st = rt.changes.read(cp.plan)
-    why = unfinished(rt, cp, st)
+    why = unfinished(rt, cp, st, force)
     out: list[Pruned] = []
     for repo, t in cp.targets.items():
         rec = st.repos.get(repo)
@@ -116,6 +180,14 @@ def prune(rt: Runtime, cp: ChangePlan, *, dry_run: bool = False) -> tuple[str | 
             continue
         if not ours and not has_branch:
             out.append(Pruned(repo, "absent", shown, cp.branch, odd))
+            continue
+        risky = [] if force else [
+            *([f"its worktree {wt} has uncommitted changes" for wt in ours if dirty(wt)]),
+            *([w for w in [unpushed(checkout, t.remote, cp.branch)] if w] if has_branch
+              else [])]
+        if risky:
+            out.append(Pruned(repo, "kept", shown, cp.branch, "; ".join(
+                [*risky, "kept: --force removes it"] + ([odd] if odd else []))))
             continue
         if dry_run:
             out.append(Pruned(repo, "would_remove", shown, cp.branch, odd, ours))

@@ -81,6 +81,10 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
             pr = forge.get_pr(number)
         except ForgeError as exc:
             return f"{ref}: the forge could not be read: {exc.message}"
+        why = _not_ours(ld, m, e, pr, ref)
+        if why:  # (before anything: not even a merge done before is taken as this one)
+            ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
+            return why
         if step.state and pr.merged:  # resumed: did the merge asked before happen?
             if pr.head_sha == cand and pr.merge_sha:
                 _landed(ld, m, lease, e, pr.merge_sha, step.pre)
@@ -109,6 +113,27 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
             return None
         ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
         return why
+
+
+def _not_ours(ld: Steps, m: Manifest, e: ManifestRepo, pr: PullRequest, ref: str) -> str | None:
+    """Why ``pr`` (the manifest's pull request of ``e``, as its forge says it now) is not
+    this change's to merge: its base is not the repo's landing base (the signed
+    manifest's), or the sealed pull request record names another number (#78: a number
+    swapped in Redis would merge another pull request of the same head elsewhere)."""
+    repo = e["repo"]
+    if pr.base_branch != e["base"]:
+        return (f"{ref} ({pr.url}) is into {pr.base_branch}, not {e['base']}, the base "
+                f"{repo} lands on: not merged")
+    st = ld.store.read(m["plan"])
+    rec = st.pulls.get(repo)
+    if rec is None:
+        said = st.refused_pulls.get(f"pr:{repo}")
+        return (f"{ref}: " + (f"{said}: not taken" if said else
+                              "no pull request record of it") + ": not merged")
+    if rec.number != pr.number:
+        return (f"{ref}: the sealed pull request record names #{rec.number}, not "
+                f"#{pr.number}: not merged")
+    return None
 
 
 def _refusal(ref: str, pr: PullRequest, cand: str) -> str | None:

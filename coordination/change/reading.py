@@ -287,7 +287,9 @@ def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False,
         bases = {r: Base(None, False, "not read: no git runs for this reader")
                  for r in cp.targets if r in st.repos}
     pulls = None
-    if st.pulls:  # published: what its forges say (a read of the last seconds, or asked)
+    # published: what its forges say (a read of the last seconds, or asked); a record
+    # refused (not sealed by coord) is a blocker of the forge check, naming it
+    if st.pulls or st.refused_pulls:
         pulls = read_views(rt, cp, st, forges or ChangeForges(cp), ask=ask_forge)
     j = judge(rt, cp, st, bases=bases, remotes=ask_remotes,
               pulls=pulls if cp.land == "pr" else None, git=git)

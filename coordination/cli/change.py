@@ -7,7 +7,6 @@ from typing import Any, NoReturn
 
 import click
 
-from coordination.change.forge_status import read_views
 from coordination.change.forges import ChangeForges
 from coordination.change.landing import NOT_READY, Lander, Prepared
 from coordination.change.model import ChangePlan, change_of
@@ -22,7 +21,7 @@ from coordination.cli.render import emit, err_console, esc, json_option, print_j
 from coordination.errors import ChangeNotReady, LandingFailed
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.status import CHANGE_ENDED
-from coordination.sweeps.governance.forge_reviews import count_reviews
+from coordination.sweeps.governance.forge_reviews import count_reviews, views_for_votes
 from coordination.status import ChangeState as CS
 
 
@@ -118,9 +117,13 @@ def counted_reviews(obj: Context, rt: Runtime, cp: ChangePlan) -> None:
     if not any((cp.gate_specs.get(g) or {}).get("forge_reviews") for g in cp.gates):
         return
     st = rt.changes.read(cp.plan)
-    if not st.pulls:
+    if not st.pulls and not st.refused_pulls:
         return
-    for c in count_reviews(rt, Path(obj.file), cp, read_views(rt, cp, st, ChangeForges(cp))):
+    views = views_for_votes(rt, cp, st, ChangeForges(cp))
+    for c in count_reviews(rt, Path(obj.file), cp, views):
+        if not c["who"]:  # a record refused (not sealed by coord): no vote from it
+            err_console().print(f"gate {esc(c['gate'])}: {esc(str(c['error']))}")
+            continue
         err_console().print(f"gate {esc(c['gate'])}: {esc(c['who'])}'s approval of "
                             f"{esc(c['pr'])} " + (f"counted ({c['status']})" if not c["error"]
                                                   else f"does not count: {esc(c['error'])}"))
@@ -408,18 +411,27 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
 @change.command()
 @click.argument("plan_id", metavar="[PLAN]", required=False)
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.option("--force", is_flag=True,
+              help="Also remove a branch with commits on no remote, a worktree with "
+                   "uncommitted changes, and a change whose state no sealed landing "
+                   "record backs (one landed before 0.7).")
 @json_option
 @click.pass_obj
-def prune(obj: Context, plan_id: str | None, dry_run: bool, as_json: bool) -> None:
+def prune(obj: Context, plan_id: str | None, dry_run: bool, force: bool,
+          as_json: bool) -> None:
     """Remove the worktrees and local branches of finished changes (landed or reverted,
     nothing under way, not in the train): PLAN's, or every change plan's of the
-    catalog. An unfinished change's are never removed (each says why). A landed change
-    pruned can still be reverted: coord change revert makes the worktrees it needs.
+    catalog. An unfinished change's are never removed (each says why). Ended is what
+    the change's sealed landing record says, never its state alone; and without
+    --force a branch with commits on no head of its remote, or a worktree with
+    uncommitted changes, is kept (named). A landed change pruned can still be
+    reverted: coord change revert makes the worktrees it needs.
 
     \b
     Examples:
       coord change prune --dry-run
       coord change prune PLAN-004 --json
+      coord change prune PLAN-004 --force
     """
     from coordination.change.prune import prune as prune_change  # lazy: only prune
 
@@ -433,7 +445,7 @@ def prune(obj: Context, plan_id: str | None, dry_run: bool, as_json: bool) -> No
     for p in plans:
         carried(obj, rt, p)
         cp, _ = _change(obj, p)
-        why, repos = prune_change(rt, cp, dry_run=dry_run)
+        why, repos = prune_change(rt, cp, dry_run=dry_run, force=force)
         out.append({"plan": p, "finished": why is None, "why": why,
                     "repos": [r.document() for r in repos]})
 

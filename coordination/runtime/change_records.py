@@ -387,6 +387,9 @@ class ForgeView:
     document: dict[str, Any]
     at: float = 0.0
     source: str = "poll"
+    #: the record as stored (its seal, kind ``forge``, covers every field but ``sig``
+    #: and ``kid``: :meth:`coordination.runtime.changes.ChangeStore.checked_forge_views`)
+    record: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_json(cls, text: str | None) -> ForgeView | None:
@@ -394,7 +397,11 @@ class ForgeView:
         view = doc.get("view")
         if not isinstance(view, dict):
             return None
-        return cls(view, _float(doc.get("at")), str(doc.get("source") or "poll"))
+        return cls(view, _float(doc.get("at")), str(doc.get("source") or "poll"), doc)
+
+    def body(self) -> dict[str, Any]:
+        """What is stored (and sealed) of it."""
+        return {"view": self.document, "at": self.at, "source": self.source}
 
     def to_json(self) -> str:
-        return json.dumps({"view": self.document, "at": self.at, "source": self.source})
+        return json.dumps(self.record or self.body())

@@ -43,8 +43,16 @@ Fields (JSON values unless said):
                     {"kind", "project", "number", "url", "branch", "base", "head": the
                     commit coord pushed to its branch, "by", "at", "status_sha", "status":
                     the ``coord/verify`` status coord last posted}
+                    sealed (kind ``pull``) about :func:`pull_about` (plan, repo, field) by
+                    the process that opened or found it on the forge; a record whose seal
+                    fails is not read as the repo's pull request (``refused_pulls``)
     revert_pr:<R>   the pull request ``coord change revert`` opened to take it back out
                     (the same fields; ``by``: revert)
+    ended           the change's last landing or revert as its lander ended it (state
+                    landed, reverted, revert_failed, partially_landed): {"state", "at",
+                    "sig", "kid"}, sealed (kind ``landing``) about :func:`ended_about`
+                    (the plan, the manifest it ended, ``ended``): what ``coord change
+                    prune`` takes the change as ended from, never ``state`` alone
 
 ``verify:<TODO>``, ``sweep``, ``dropped``, ``prepare:<R>``, ``step:<R>``, ``lander``,
 ``pr:<R>`` and ``revert_pr:<R>`` are read as typed records (:mod:`coordination.runtime.change_records`: parsed once here,
@@ -132,6 +140,11 @@ class ChangeState:
     #: the seal of an undo under way (``undo``: JSON, sealed by the lander that stopped
     #: the landing, about the plan and its manifest, over ``reason``); None: none
     undo: str | None = None
+    #: ``pr:<R>`` / ``revert_pr:<R>`` records whose seal failed: field -> why (never
+    #: read as the repo's pull request: a keyless writer's, or changed by one)
+    refused_pulls: dict[str, str] = field(default_factory=dict)
+    #: the sealed end of the last landing or revert (``ended``: JSON), None: none
+    ended: str | None = None
 
     def step(self, repo: str) -> StepRecord:
         """``repo``'s step in the last landing or revert (an empty one: none)."""
@@ -191,6 +204,27 @@ def undo_about(plan: str, manifest: object) -> dict[str, Any]:
             .hexdigest()}
 
 
+def pull_about(plan: str, repo: str, field_name: str) -> dict[str, Any]:
+    """What a pull request record is about (its seal's, never stored): the plan, the
+    repo and the field it is kept under (``pr`` or ``revert_pr``), so a record copied to
+    another repo, plan or field fails its check."""
+    return {"plan": plan, "repo": repo, "field": field_name}
+
+
+def view_about(plan: str, repo: str) -> dict[str, Any]:
+    """What a forge view is about (its seal's): the plan and the repo. The pull request
+    it is of is in its body (``number``), which the reader compares with the sealed
+    pull request record."""
+    return {"plan": plan, "repo": repo}
+
+
+def ended_about(plan: str, manifest: object) -> dict[str, Any]:
+    """What the end of a landing or revert is about (its seal's): the plan and the
+    manifest (its sha256) of the landing it ended, marked ``ended`` (so no undo record,
+    sealed about the same plan and manifest, passes for one)."""
+    return {**undo_about(plan, manifest), "record": "ended"}
+
+
 def pointer_about(plan: str) -> dict[str, Any]:
     """What a change's sweep pointer is about (sealed with it, never stored): its plan."""
     return {"plan": plan}
@@ -227,12 +261,16 @@ def _repo_record(v: str) -> RepoRecord:
 
 class ChangeStore:
     def __init__(self, r: redis.Redis, keys: Keys, lease_ttl: float,
-                 signing_keys: tuple[str, ...] | list[str] = ()) -> None:
+                 signing_keys: tuple[str, ...] | list[str] = (),
+                 policy: Policy | None = None) -> None:
         self.r = r
         self.keys = keys
         self.ttl_ms = max(1, int(lease_ttl * 1000))
         #: COORD_SIGNING_KEY (and the previous one): verify records are sealed with the first
         self.signing_keys = tuple(signing_keys)
+        #: what a pull request record and a forge view are checked under as they are read
+        #: (the runtime's: its keys and switches; else these keys, unsigned refused with one)
+        self.policy = policy if policy is not None else Policy(self.signing_keys)
 
     def read(self, plan: str) -> ChangeState:
         with self.r.pipeline(transaction=False) as p:
@@ -244,6 +282,7 @@ class ChangeStore:
         repos, verifies, conflicts, steps, prepares = {}, {}, {}, {}, {}
         pulls: dict[str, PullRecord] = {}
         reverts: dict[str, PullRecord] = {}
+        refused: dict[str, str] = {}
         for k, v in raw.items():
             kind, _, name = k.partition(":")
             if kind == "repo":
@@ -258,7 +297,12 @@ class ChangeStore:
                 prepares[name] = PrepareRecord.from_json(v)
             elif kind in ("pr", "revert_pr"):
                 pull = PullRecord.from_json(v)
-                if pull is not None:
+                if pull is None:
+                    continue
+                why = self.pull_refusal(plan, name, kind, pull)
+                if why:
+                    refused[k] = why
+                else:
                     (pulls if kind == "pr" else reverts)[name] = pull
         pointer = SweepPointer.from_json(raw.get("sweep"))
         return ChangeState(repos, verifies, conflicts, steps, raw.get("state"), raw.get("reason"),
@@ -266,7 +310,18 @@ class ChangeStore:
                            raw.get("manifest_key_id"), pointer.sweep if pointer else None,
                            TrainDrop.from_json(raw.get("dropped")), pointer,
                            LanderRecord.from_json(raw.get("lander")),
-                           prepares, alive, pulls, reverts, raw.get("undo"))
+                           prepares, alive, pulls, reverts, raw.get("undo"),
+                           refused_pulls=refused, ended=raw.get("ended"))
+
+    def pull_refusal(self, plan: str, repo: str, field_name: str,
+                     rec: PullRecord) -> str | None:
+        """Why ``rec`` (``field_name:repo`` of ``plan``) is not taken as the repo's pull
+        request: its seal (kind ``pull``) fails under this store's policy; None: it
+        holds (or, keyless, an unsigned record is taken: see docs/explanation/security.md)."""
+        what = (f"pull request record {field_name}:{repo} of change {plan} "
+                f"(names #{rec.number})")
+        return evidence.refusal(EvidenceKind.pull, pull_about(plan, repo, field_name),
+                                rec.document, self.policy, what)
 
     def repos(self, plan: str, names: list[str]) -> dict[str, RepoRecord]:
         """The records of ``names`` (those recorded), in one HMGET: what a todo of the
@@ -299,22 +354,45 @@ class ChangeStore:
 
     def set_pull(self, plan: str, repo: str, rec: PullRecord, *, revert: bool = False) -> None:
         """``repo``'s pull request (``revert``: the one reverting it), as published."""
-        field_name = f"{'revert_pr' if revert else 'pr'}:{repo}"
-        self.r.hset(self.keys.change(plan), field_name, rec.to_json())
+        kind = "revert_pr" if revert else "pr"
+        doc = json.loads(json.dumps(rec.document))  # (sealed as it reads back)
+        sealed = evidence.seal(EvidenceKind.pull, pull_about(plan, repo, kind), doc,
+                               self.signing_keys)
+        self.r.hset(self.keys.change(plan), f"{kind}:{repo}", json.dumps(sealed))
 
     # -- what the forge said (a cache beside the change: Keys.change_forge) ---------
     def forge_views(self, plan: str) -> dict[str, ForgeView]:
-        """repo -> what its forge said of its pull request last."""
+        """repo -> what its forge said of its pull request last (only views whose seal
+        holds: :meth:`checked_forge_views`)."""
+        return self.checked_forge_views(plan)[0]
+
+    def checked_forge_views(self, plan: str) -> tuple[dict[str, ForgeView], dict[str, str]]:
+        """(repo -> what its forge said of its pull request last, whose seal (kind
+        ``forge``, about :func:`view_about`) holds; repo -> why a view kept there is
+        not taken: written by someone without the key, changed, or copied)."""
         raw: dict[str, str] = self.r.hgetall(self.keys.change_forge(plan))  # type: ignore[assignment]
-        out = {}
+        out, refused = {}, {}
         for repo, text in raw.items():
             view = ForgeView.from_json(text)
-            if view is not None:
+            if view is None:
+                continue
+            why = evidence.refusal(
+                EvidenceKind.forge, view_about(plan, repo), view.record, self.policy,
+                f"forge view of {repo}'s pull request in change {plan} "
+                f"(source {view.source})")
+            if why:
+                refused[repo] = why
+            else:
                 out[repo] = view
-        return out
+        return out, refused
 
     def set_forge_view(self, plan: str, repo: str, view: ForgeView) -> None:
-        self.r.hset(self.keys.change_forge(plan), repo, view.to_json())
+        """What ``repo``'s forge said, sealed by this process (it read the forge, or a
+        webhook whose signature it checked)."""
+        body = json.loads(json.dumps(view.body()))  # (sealed as it reads back)
+        sealed = evidence.seal(EvidenceKind.forge, view_about(plan, repo), body,
+                               self.signing_keys)
+        self.r.hset(self.keys.change_forge(plan), repo, json.dumps(sealed))
 
     def forget_forge_views(self, plan: str, repos: list[str] | None = None) -> None:
         """Drop what the forge said (of ``repos``; None: every repo): the next read asks."""
@@ -434,7 +512,7 @@ class ChangeStore:
         def new_manifest(p: redis.client.Pipeline) -> None:
             if old:
                 p.hdel(key, *old)
-            p.hdel(key, "reason", "manifest_sig", "manifest_key_id", "undo")
+            p.hdel(key, "reason", "manifest_sig", "manifest_key_id", "undo", "ended")
             p.hset(key, "manifest", manifest)
             for name, value in sig.items():
                 p.hset(key, name, value)
@@ -451,11 +529,17 @@ class ChangeStore:
         :mod:`coordination.change.carry_on`). ``said``: the event that tells of it
         (``change.landed``, ``change.reverted``), written in the same transaction."""
         key = self.keys.change(plan)
-        undo = None
+        undo = ended = None
+        ended_at = time.time()
         if state == CS.landing and reason:
             manifest = self.r.hget(key, "manifest")
             undo = json.dumps(evidence.seal(EvidenceKind.landing, undo_about(plan, manifest),
                                             {"reason": reason}, self.signing_keys))
+        if state in CHANGE_ENDED:  # sealed: what prune takes the change as ended from
+            manifest = self.r.hget(key, "manifest")
+            ended = json.dumps(evidence.seal(EvidenceKind.landing, ended_about(plan, manifest),
+                                             {"state": str(CS(state)), "at": ended_at},
+                                             self.signing_keys))
 
         def reason_and_end(p: redis.client.Pipeline) -> None:
             if reason:
@@ -469,7 +553,11 @@ class ChangeStore:
             if state in CHANGE_ENDED:
                 p.hdel(key, "lander")
                 p.delete(self.keys.change_lander(plan))
-                p.hset(key, "ended_at", repr(time.time()))
+                p.hset(key, "ended_at", repr(ended_at))
+            if ended:
+                p.hset(key, "ended", ended)
+            else:
+                p.hdel(key, "ended")
             if said is not None:
                 said.queue_on(p)
 

@@ -324,7 +324,7 @@ class Runtime:
         from coordination.runtime.changes import ChangeStore  # lazy: only changes need it
 
         return ChangeStore(self.redis, self.keys, self.settings.lease_ttl,
-                           self.settings.signing_keys)
+                           self.settings.signing_keys, policy=self.policy)
 
     @property
     def app(self) -> Any:

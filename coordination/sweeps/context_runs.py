@@ -11,7 +11,11 @@ from a checkpoint, which anyone with Redis can write):
   value set before its todo ran again (a resume, ``--again``) is an older sealed value put
   back over the newer one's place, and is refused.
 
-A sweep gone from Redis (past its retention) is over: what its runs set stands as sealed.
+A sweep whose record is gone from Redis (past its retention, or deleted by a writer) is
+refused: with its spec gone nothing says which of its runs stand, and deleting a sweep's
+record is what a keyless writer would do to have an older sealed value taken again. A
+value set outside a todo (``coord context set`` by an operator, no ``by``) is not bound
+to a run and is not asked about here: put back, it is taken as sealed (documented).
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ def run_check(rt: Runtime) -> RunCheck:
 
     def check(rid: RunId, what: str) -> str | None:
         checked = load_checked(rt, rid.sweep)
-        if checked is None:
-            return None
+        if checked is None:  # (fail closed: nothing left says whether that run stands)
+            return (f"{what}: set by {rid}, but that sweep's record is gone from Redis "
+                    "(expired, or deleted): nothing says whether its run still stands; "
+                    "set the value again")
         if checked.refusal is not None and (pol.keys or pol.require_signed):
             return (f"{what}: set by {rid}, but that sweep's spec fails its check "
                     f"({checked.refusal})")

@@ -57,6 +57,11 @@ class EvidenceKind(StrEnum):
     context = "context"
     anchor = "anchor"
     landing = "landing"
+    #: a change's pull request record (``pr:<R>``), sealed by the process that opened or
+    #: found it on the forge
+    pull = "pull"
+    #: what a forge said of a pull request (a read, or a webhook whose signature held)
+    forge = "forge"
 
 
 KINDS = frozenset(EvidenceKind)

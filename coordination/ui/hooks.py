@@ -33,14 +33,13 @@ from starlette.routing import Route
 
 from coordination.catalog.file.store import CatalogStore
 from coordination.change.forge_events import apply_event
-from coordination.change.forge_status import read_views
 from coordination.change.forges import ChangeForges
 from coordination.change.model import ChangePlan, change_of
 from coordination.errors import CoordError
 from coordination.forge.base import KINDS, ForgeEvent, ForgeFactory, Kind, PushEvent
 from coordination.forge.webhooks import parse_event, verify_signature
 from coordination.runtime.context import Runtime
-from coordination.sweeps.governance.forge_reviews import count_reviews
+from coordination.sweeps.governance.forge_reviews import count_reviews, views_for_votes
 
 log = logging.getLogger("coord.ui.hooks")
 
@@ -169,7 +168,7 @@ def counted_reviews(rt: Runtime, catalog: Path, cp: ChangePlan, factory: ForgeFa
     if not any((cp.gate_specs.get(g) or {}).get("forge_reviews") for g in cp.gates):
         return []
     st = rt.changes.read(cp.plan)
-    views = read_views(rt, cp, st, ChangeForges(cp, factory, env))
+    views = views_for_votes(rt, cp, st, ChangeForges(cp, factory, env))
     return [dict(c) for c in count_reviews(rt, catalog, cp, views)]
 
 

@@ -11,6 +11,15 @@ candidate, and the review names that head, or names none): an approval of an old
 head is not an approval of what lands. With the catalog's ``approvers:`` a forge vote
 counts only sealed and for a principal of the allowed-signers file, as the web view's.
 
+What a vote is cast from is never a plain record (#78): the pull request record
+(``pr:<R>``) must hold its seal (:meth:`coordination.runtime.changes.ChangeStore.read`),
+and the view of it must be sealed by the process that read the forge or checked the
+webhook (:func:`coordination.change.forge_status.read_views`), of that very pull request
+(its number), into the repo's landing base as the forge said it. Without a key nothing
+can be sealed: only a view this process read from the forge just now counts
+(:func:`views_for_votes` asks; a cached one is refused). A refused record casts no vote
+and is reported (``error``).
+
 :func:`count_reviews` is called where the forge was just read: ``coord change
 status``, ``coord change land`` and a forge's review webhook.
 """
@@ -20,15 +29,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
-from coordination.change.forge_status import PullView
+from coordination.change.forge_status import PullView, read_views
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan
 from coordination.errors import CoordError
+from coordination.runtime.changes import ChangeState
 from coordination.runtime.context import Runtime
 from coordination.status import TodoStatus
 from coordination.sweeps.governance import approvals
+
+if TYPE_CHECKING:
+    from coordination.change.forges import ChangeForges
 
 log = logging.getLogger("coord.forge.reviews")
 
@@ -41,6 +54,33 @@ class Counted(TypedDict):
     pr: str
     status: str | None  # the gate's status after the vote
     error: str | None  # why the vote was refused
+
+
+def views_for_votes(rt: Runtime, cp: ChangePlan, st: ChangeState,
+                    forges: ChangeForges) -> dict[str, PullView]:
+    """The views votes may be cast from: sealed views (kept within their TTL) with a
+    key, else read from the forge now (keyless: nothing kept can be trusted)."""
+    return read_views(rt, cp, st, forges, fresh=not rt.policy.keys)
+
+
+def _refusal(rt: Runtime, cp: ChangePlan, st: ChangeState, repo: str,
+             view: PullView) -> str | None:
+    """Why ``view`` (of ``repo``'s pull request) casts no vote, whoever approved it."""
+    pull = st.pulls.get(repo)
+    if pull is None:
+        why = st.refused_pulls.get(f"pr:{repo}")
+        return why or f"{repo} has no sealed pull request record"
+    if view.number != pull.number:
+        return (f"the forge view is of #{view.number}, not of the recorded "
+                f"#{pull.number}")
+    if view.cached and not rt.policy.keys:
+        return ("a kept forge view, and this process holds no COORD_SIGNING_KEY to check "
+                "who wrote it: only a read of the forge made now counts")
+    base = cp.targets[repo].base
+    if view.base != base:
+        return (f"pull request {view.ref} is into {view.base or 'a base not said'}, not "
+                f"the change's base {base}")
+    return None
 
 
 def approving(view: PullView, cand: str | None) -> list[str]:
@@ -75,7 +115,20 @@ def count_reviews(rt: Runtime, catalog: Path | None, cp: ChangePlan,
             continue
         repo = str(cp.definitions.get(gate, {}).get("repo") or "")
         view = views.get(repo)
+        refused = st.refused_pulls.get(f"pr:{repo}")
+        if view is None and refused:
+            log.warning("%s: no vote on %s: %s", cp.plan, gate, refused)
+            out.append(Counted(gate=gate, who="", pr=f"pr:{repo}", status=None,
+                               error=f"{refused}: not taken, no vote counted"))
+            continue
         if view is None:
+            continue
+        why = _refusal(rt, cp, st, repo, view) if repo in cp.targets else "not a repo of it"
+        if why:
+            log.warning("%s: no vote on %s from %s: %s", cp.plan, gate, view.ref, why)
+            if approving(view, now.get(repo)):
+                out.append(Counted(gate=gate, who="", pr=view.ref, status=None,
+                                   error=f"{why}: no vote counted"))
             continue
         have = {str(u) for u in cpt.get("approvals") or []}
         for who in approving(view, now.get(repo)):

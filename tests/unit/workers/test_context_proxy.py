@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -42,24 +43,36 @@ def service() -> Iterator[ContextProxy]:
     assert served._thread is None
 
 
-def test_a_run_sets_and_reads_its_own_scopes_sealed_with_its_key(signing_rt: Runtime, service: ContextProxy) -> None:
-    token, env = service.serve(signing_rt, RUN)
+def test_a_run_sets_and_reads_its_own_scopes_sealed_with_its_key(
+        signing_rt: Runtime, service: ContextProxy, tmp_path: Path) -> None:
+    # a real sweep of the run's (a value of a run whose sweep record is gone is refused)
+    from tests.unit.support.sweeps import PLAN, start, stub_dispatching, write_catalog
+
+    sid = start(stub_dispatching(signing_rt),
+                write_catalog(tmp_path, [{"id": "TODO-001", "repo": "api", "run": "true"}]))
+    run = RunId(sid, "TODO-001", 0, PLAN)
+    mine, plan = f"sweep:{sid}", f"plan:{PLAN}"
+    token, env = service.serve(signing_rt, run)
     assert env == {CONTEXT_SOCKET_ENV: service.path, RUN_TOKEN_ENV: token}
-    assert token == run_key("k" * 32, RUN)  # the key derived for its run, no other
+    assert token == run_key("k" * 32, run)  # the key derived for its run, no other
     todo = ProxiedContext(service.path, token)
-    assert todo.set("sweep:SW-1", "build", '{"v":1}', ttl=60) == []
-    assert todo.set("plan:PLAN-1", "channel", '"beta"') == []
-    assert todo.get("sweep:SW-1", "build") == '{"v":1}'
-    assert [e["key"] for e in todo.entries("plan:PLAN-1")] == ["channel"]
-    stored = json.loads(signing_rt.redis.get(signing_rt.keys.context_value("sweep:SW-1", "build")))
-    assert stored["by"] == RUN.document() and stored["sig"].startswith("v1:")
+    assert todo.set(mine, "build", '{"v":1}', ttl=60) == []
+    assert todo.set(plan, "channel", '"beta"') == []
+    assert todo.get(mine, "build") == '{"v":1}'
+    assert [e["key"] for e in todo.entries(plan)] == ["channel"]
+    stored = json.loads(signing_rt.redis.get(signing_rt.keys.context_value(mine, "build")))
+    assert stored["by"] == run.document() and stored["sig"].startswith("v1:")
     # the operator's store (the signing key) reads it as the run's
-    assert signing_rt.shared_context().get("sweep:SW-1", "build") == '{"v":1}'
+    assert signing_rt.shared_context().get(mine, "build") == '{"v":1}'
     with pytest.raises(UsageError, match="writes only its own scopes"):
         todo.set("sweep:SW-2", "build", "1")
     with pytest.raises(UsageError, match="writes only its own scopes"):
         todo.delete("plan:PLAN-2", "x")
-    assert todo.delete("sweep:SW-1", "build") is True
+    # the sweep's record gone (a writer's DEL, or expired): its run's value is refused
+    signing_rt.redis.delete(signing_rt.keys.sweep(sid))
+    with pytest.raises(ContextRefused, match="that sweep's record is gone from Redis"):
+        todo.get(mine, "build")
+    assert todo.delete(mine, "build") is True
 
 
 def test_a_forged_value_is_refused_to_the_todo(signing_rt: Runtime, service: ContextProxy) -> None:
