@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import emit, esc, json_option, say
+from coordination.cli.render import emit, err_console, esc, json_option, say
 from coordination.errors import UsageError
 from coordination.keys import Keys
 
@@ -83,7 +83,9 @@ def acl(obj: Context, selector: str | None, person: str | None, role: str | None
     keys = Keys(settings.namespace)
     names = _names(obj, selector)
     if person is not None:
-        wanted = [acls.person(keys, person, names, role or acls.PERSON_ROLES[0], db)]
+        plans, todos = _scopes(obj, names)
+        wanted = [acls.person(keys, person, names, role or acls.PERSON_ROLES[0], db,
+                              plans=plans, todos=todos)]
     else:
         wanted = acls.users(keys, names, db)
     created: dict[str, str] = {}
@@ -93,8 +95,15 @@ def acl(obj: Context, selector: str | None, person: str | None, role: str | None
         from coordination.runtime import acl_server  # lazy: as acls
 
         r = _redis(obj)
-        created = acl_server.apply(r, wanted, redact_url(settings.redis_url or ""))
+        who, at = _who(obj), _now()
+        created = acl_server.apply(r, wanted, redact_url(settings.redis_url or ""),
+                                   keys=keys, who=who, at=at)
         saved = acl_server.save(r)
+        _audit(obj, "acl.apply", who, [u.user for u in wanted], {
+            "at": at, "namespace": settings.namespace, "saved": saved,
+            "created": sorted(created),  # the names: a password is never written down
+            "users": [{"user": u.user, "role": u.role, "repo": u.repo,
+                       "repos": list(u.repos), "plans": list(u.plans)} for u in wanted]})
     _render(settings.namespace, db, do_apply, wanted, created, saved, as_json)
 
 
@@ -128,6 +137,48 @@ def _names(obj: Context, selector: str | None) -> list[str]:
 
     chosen = set(select(catalog, selector, obj.file.resolve().parent).names)
     return [n for n in names if n in chosen]
+
+
+def _scopes(obj: Context, names: list[str]) -> tuple[list[str], list[str]]:
+    """The plans that run todos of ``names`` and those todos (a template's instances
+    each), as the planner expands the catalog: a person's user may write their sweeps."""
+    from coordination.catalog.selection.templates import planned  # lazy: the planner's view
+
+    chosen = set(names)
+    plans: dict[str, None] = {}
+    todos: dict[str, None] = {}
+    for t in planned(obj.file.resolve()).coordination.todos:
+        if t.repo and t.repo in chosen:
+            todos[t.id] = None
+            if t.plan:
+                plans[t.plan] = None
+    return sorted(plans), sorted(todos)
+
+
+def _who(obj: Context) -> str:
+    from coordination.catalog.audit.log import who  # lazy: as the steering's audit
+
+    return who(obj.file.resolve().parent)
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _audit(obj: Context, op: str, who: str, ids: list[str],
+           decision: dict[str, object]) -> None:
+    """An entry ``op`` in the catalog's audit log: which users were written or rotated,
+    by whom, never a password. Written after Redis took them (what it says happened);
+    a log that cannot be written is said on stderr, the users stand."""
+    from coordination.catalog.file.store import CatalogStore  # lazy: the catalog's writer
+
+    try:
+        CatalogStore(obj.file).record_decision(who=who, op=op, ids=ids, decision=decision)
+    except Exception as exc:  # noqa: BLE001 - the users are written: say it, loudly
+        err_console().print(f"warning: {esc(op)} of {esc(', '.join(ids))} is not in the "
+                            f"audit log: {esc(str(exc))}")
 
 
 def _redis(obj: Context) -> redis.Redis:
@@ -165,6 +216,9 @@ def _rotate(obj: Context, settings: Settings, user: str, disconnect: bool,
     from coordination.runtime import acl_server  # lazy: redis-py
 
     done = acl_server.rotate(_redis(obj), user, disconnect=disconnect)
+    _audit(obj, "acl.rotate", _who(obj), [done.user], {
+        "at": _now(), "user": done.user, "disconnected": done.disconnected,
+        "saved": done.saved})
     doc = {"user": done.user, "password": done.password, "disconnected": done.disconnected,
            "saved": done.saved}
 
