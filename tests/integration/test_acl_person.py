@@ -75,33 +75,49 @@ def _events(admin: redis.Redis, sweep_id: str) -> list[str]:
     return [f.get("kind", "") for _, f in admin.xrange(f"coord:sweep:{{{sweep_id}}}:events")]
 
 
-def test_a_person_steers_its_repos_sweeps_and_not_another_repos(
+def test_a_person_starts_pauses_and_cancels_its_repos_sweep(
         cluster: Cluster, alice: dict[str, str]) -> None:
     admin = redis.Redis.from_url(cluster.redis_url, decode_responses=True)
-    cluster.start_workers(["lib", "app"])
-    # Alice starts lib's plan as herself (a person operator could start nothing before).
+    cluster.start_workers(["lib"])
+    # Alice starts lib's plan as herself (a person operator could start nothing before:
+    # the freeze record was not hers to read).
     res = _as_alice(cluster, alice, "plan", "sweep", LIB_PLAN, "--json")
     assert res.returncode == 0, res.stdout + res.stderr
     mine = json.loads(res.stdout)["sweep_id"]
     assert admin.hget(f"coord:sweep:{{{mine}}}", "started_by") == '"alice"'
     cluster.wait_todo(mine, "TODO-001", {"running"}, timeout=60)
-    # The admin starts app's plan.
-    theirs = cluster.start_sweep(APP_PLAN)
-    cluster.wait_todo(theirs, "TODO-002", {"running"}, timeout=60)
-
-    # Her own: pause, unpause, logs, cancel.
     res = _as_alice(cluster, alice, "sweep", "pause", mine, "--json")
     assert res.returncode == 0 and json.loads(res.stdout)["changed"], res.stderr
     assert admin.hget(f"coord:sweep:{{{mine}}}", "status") == '"paused"'
     res = _as_alice(cluster, alice, "sweep", "unpause", mine, "--json")
     assert res.returncode == 0, res.stderr
-    wait_until(lambda: "started" in _as_alice(cluster, alice, "logs", "TODO-001", "--sweep", mine).stdout,
+    assert json.loads(admin.hget(f"coord:sweep:{{{mine}}}", "status")) in ("running", "queued")
+    wait_until(lambda: "started" in _as_alice(cluster, alice, "logs", "TODO-001",
+                                              "--sweep", mine).stdout,
                60, "alice to read her sweep's log")
+    assert "started" in _as_alice(cluster, alice, "logs", "TODO-001").stdout  # (newest)
     res = _as_alice(cluster, alice, "sweep", "cancel", mine, "--json")
     assert res.returncode == 0 and json.loads(res.stdout)["cancelled"], res.stderr
     assert cluster.wait_ended(mine)["status"] == "cancelled"
+    # A plan that runs another repo's todos she may not start: refused before any write.
+    before = admin.zcard("coord:sweeps")
+    res = _as_alice(cluster, alice, "plan", "sweep", APP_PLAN)
+    assert res.returncode == 2 and "may not start PLAN-002" in res.stderr, res.stderr
+    assert "runs todos of app" in res.stderr and "Traceback" not in res.stderr
+    assert admin.zcard("coord:sweeps") == before
+    admin.close()
 
-    # App's: every verb refused, exit 2, saying why; nothing changed.
+
+def test_a_person_may_not_steer_or_read_another_repos_sweep(
+        cluster: Cluster, alice: dict[str, str]) -> None:
+    admin = redis.Redis.from_url(cluster.redis_url, decode_responses=True)
+    cluster.start_workers(["app"])
+    theirs = cluster.start_sweep(APP_PLAN)
+    cluster.wait_todo(theirs, "TODO-002", {"running"}, timeout=60)
+    wait_until(lambda: admin.exists(f"coord:sweep:{{{theirs}}}:log:TODO-002:1"), 60,
+               "app's todo to write its log")
+
+    # Every verb refused, exit 2, saying why; nothing changed.
     before, said = _control(admin, theirs), _events(admin, theirs)
     assert json.loads(before["status"]) == "running", before
     for verb in (("sweep", "pause", theirs), ("sweep", "cancel", theirs),
@@ -112,12 +128,15 @@ def test_a_person_steers_its_repos_sweeps_and_not_another_repos(
         assert "coord-person-alice" in res.stderr and "app" in res.stderr, (verb, res.stderr)
         assert "Traceback" not in res.stderr, res.stderr
         assert "started" not in res.stdout  # not one line of app's output
-    assert _control(admin, theirs) == before
+        assert _control(admin, theirs) == before, verb
     assert _events(admin, theirs) == said
     assert admin.sismember("coord:sweeps:active", theirs)
+    # `coord logs TODO` (the newest sweep it ran in) looks only in her sweeps.
+    res = _as_alice(cluster, alice, "logs", "TODO-002")
+    assert res.returncode == 2 and "started" not in res.stdout, res.stdout + res.stderr
 
     # Redis refuses it too, not only the CLI: her user may not write app's sweep, run
-    # the steering script on it, nor read its logs.
+    # a script that declares it, nor read its logs.
     raw = redis.Redis.from_url(alice["url"], decode_responses=True)
     key = f"coord:sweep:{{{theirs}}}"
     refused = {
@@ -126,6 +145,7 @@ def test_a_person_steers_its_repos_sweeps_and_not_another_repos(
                                    1, key, '"cancelled"'),
         "noop-script": lambda: raw.eval("return 1", 1, key),
         "del": lambda: raw.delete(key),
+        "xadd": lambda: raw.xadd(f"{key}:events", {"kind": "sweep.cancelled"}),
         "logs": lambda: raw.xrange(f"{key}:log:TODO-002:1"),
         "attempts": lambda: raw.hgetall(f"{key}:attempts:TODO-002"),
     }
@@ -138,7 +158,9 @@ def test_a_person_steers_its_repos_sweeps_and_not_another_repos(
             pass
     assert allowed == [], f"alice may {allowed} on app's sweep"
     assert raw.hget(key, "status") == '"running"'  # she reads its record (sweep list)
-    assert _control(admin, theirs) == before
+    assert _control(admin, theirs) == before and _events(admin, theirs) == said
+    res = _as_alice(cluster, alice, "sweep", "list", "--json")
+    assert res.returncode == 0 and theirs in res.stdout, res.stdout + res.stderr
 
     # App's sweep runs on, untouched, to success.
     (cluster.repo_dir("app") / "go").write_text("")
