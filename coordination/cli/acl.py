@@ -193,7 +193,8 @@ def _render(namespace: str, db: int, applied: bool, wanted: list[AclUser],
 
     doc = {"namespace": namespace, "db": db, "applied": applied, "saved": saved,
            "users": [{"user": u.user, "role": u.role, "repo": u.repo,
-                      "repos": list(u.repos), "rules": u.rules,
+                      "repos": list(u.repos), "plans": list(u.plans),
+                      "todos": list(u.todos), "rules": u.rules,
                       "line": acls.setuser_line(u)} for u in wanted],
            "created": created}
 

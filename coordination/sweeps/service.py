@@ -49,7 +49,7 @@ from coordination.sweeps.runner import this_process
 from coordination.sweeps.spec import Mode, SWEEP_MARGIN, SweepSpec, sweep_deadline
 from coordination.sweeps.spec_store import derivable_spec, load_spec
 from coordination.sweeps.governance import freeze as freezing
-from coordination.sweeps.governance import person_scope
+from coordination.sweeps import person_scope
 from coordination.sweeps.summary import SweepSummary
 from coordination.sweeps.starts.triggers import Trigger
 from coordination.sweeps.waiting import ended_by

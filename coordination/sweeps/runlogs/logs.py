@@ -19,7 +19,7 @@ from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import Runtime
 from coordination.runtime.logs import AttemptRecord, Chunk, LogStore
 from coordination.status import TERMINAL, TodoStatus
-from coordination.sweeps.governance import person_scope
+from coordination.sweeps import person_scope
 from coordination.sweeps.reading import record
 
 #: Sweeps looked through (newest first) for a todo's latest logs without ``--sweep``.
