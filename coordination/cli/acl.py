@@ -104,7 +104,8 @@ def acl(obj: Context, selector: str | None, person: str | None, role: str | None
             "created": sorted(created),  # the names: a password is never written down
             "users": [{"user": u.user, "role": u.role, "repo": u.repo,
                        "repos": list(u.repos), "plans": list(u.plans)} for u in wanted]})
-    _render(settings.namespace, db, do_apply, wanted, created, saved, as_json)
+    _render(settings.namespace, db, do_apply, wanted, created, saved, as_json,
+            _records(obj, keys, wanted) if not do_apply else {})
 
 
 def _check_flags(selector: str | None, person: str | None, role: str | None,
@@ -187,19 +188,44 @@ def _redis(obj: Context) -> redis.Redis:
     return get_runtime(obj.file).redis
 
 
+def _records(obj: Context, keys: Keys, wanted: list[AclUser]) -> dict[str, tuple[str, str]]:
+    """A person's scope record as the printed lines give it (user -> key, JSON): whoever
+    feeds them to redis-cli writes it too (its CLI refuses every sweep without it)."""
+    from coordination.runtime import acl as acls  # lazy: as above
+
+    out: dict[str, tuple[str, str]] = {}
+    for u in wanted:
+        name = acls.person_of(u.user)
+        if name is not None:
+            out[u.user] = (keys.acl_person(name),
+                           acls.scope_document(u, who=_who(obj), at=_now()))
+    return out
+
+
+def _set_line(key: str, value: str) -> str:
+    """``SET key 'value'`` as one redis-cli line (its single quotes escaped)."""
+    return f"SET {key} '" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _render(namespace: str, db: int, applied: bool, wanted: list[AclUser],
-            created: dict[str, str], saved: bool, as_json: bool) -> None:
+            created: dict[str, str], saved: bool, as_json: bool,
+            records: dict[str, tuple[str, str]]) -> None:
     from coordination.runtime import acl as acls  # lazy: redis-py, off `coord --help`
 
     doc = {"namespace": namespace, "db": db, "applied": applied, "saved": saved,
            "users": [{"user": u.user, "role": u.role, "repo": u.repo,
                       "repos": list(u.repos), "plans": list(u.plans),
                       "todos": list(u.todos), "rules": u.rules,
-                      "line": acls.setuser_line(u)} for u in wanted],
+                      "line": acls.setuser_line(u),
+                      **({"record": {"key": records[u.user][0], "value": records[u.user][1],
+                                     "line": _set_line(*records[u.user])}}
+                         if u.user in records else {})} for u in wanted],
            "created": created}
 
     def human(d: dict[str, object]) -> None:
         for u in wanted:
+            if u.user in records:  # (the record first: its CLI never finds the user without)
+                click.echo(_set_line(*records[u.user]))
             click.echo(acls.setuser_line(u) + ("" if applied or u.user in created
                                                else " '>PASSWORD'"))
         if applied:

@@ -13,6 +13,7 @@ its repos, against the session's real redis-server 7 and real workers (issue 78,
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -99,6 +100,12 @@ def test_a_person_starts_pauses_and_cancels_its_repos_sweep(
     res = _as_alice(cluster, alice, "sweep", "cancel", mine, "--json")
     assert res.returncode == 0 and json.loads(res.stdout)["cancelled"], res.stderr
     assert cluster.wait_ended(mine)["status"] == "cancelled"
+    # And one she waits on (a waiting CLI supervises it: as her user too).
+    (cluster.repo_dir("lib") / "go").write_text("")
+    res = _as_alice(cluster, alice, "plan", "sweep", LIB_PLAN, "--wait", "--json")
+    assert res.returncode == 0 and json.loads(res.stdout)["status"] == "succeeded", \
+        res.stdout[-2000:] + res.stderr[-2000:]
+    assert "NOPERM" not in res.stderr and "failed" not in res.stderr, res.stderr[-2000:]
     # A plan that runs another repo's todos she may not start: refused before any write.
     before = admin.zcard("coord:sweeps")
     res = _as_alice(cluster, alice, "plan", "sweep", APP_PLAN)
@@ -189,3 +196,29 @@ def test_creating_and_rotating_a_user_is_audited(cluster: Cluster,
     text = json.dumps(rows) + "".join(p.read_text() for p in logs)
     for secret in (alice["created"]["coord-person-alice"], rotated["password"]):
         assert secret not in text
+
+
+@pytest.mark.skipif(shutil.which("redis-cli") is None, reason="no redis-cli")
+def test_the_printed_lines_write_the_persons_record_too(cluster: Cluster,
+                                                        alice: dict[str, str]) -> None:
+    admin = redis.Redis.from_url(cluster.redis_url, decode_responses=True)
+    text = cluster.cli("acl", "--person", "carol", "--repos", "lib", "--role",
+                       "operator").stdout
+    assert text.splitlines()[0].startswith("SET coord:acl:person:carol '"), text
+    fed = subprocess.run(["redis-cli", "-u", cluster.redis_url],
+                         input=text.replace("'>PASSWORD'", "'>pw-carol'"),
+                         capture_output=True, text=True, timeout=30)
+    assert fed.returncode == 0 and "ERR" not in fed.stdout, fed.stdout + fed.stderr
+    record = json.loads(admin.get("coord:acl:person:carol"))
+    assert (record["repos"], record["plans"], record["role"]) == (["lib"], [LIB_PLAN],
+                                                                  "operator")
+    env = {**cluster.env, "COORD_REDIS_URL": _url(cluster, "coord-person-carol", "pw-carol")}
+    res = subprocess.run(cluster.argv("sweep", "list", "--json"), cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=90)
+    assert res.returncode == 0, res.stderr
+    # Without its record a person's CLI refuses (fail closed), saying how to fix it.
+    admin.delete("coord:acl:person:carol")
+    res = subprocess.run(cluster.argv("plan", "sweep", LIB_PLAN), cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=90)
+    assert res.returncode == 2 and "coord acl --person carol" in res.stderr, res.stderr
+    admin.close()
