@@ -3,6 +3,7 @@ per person; `--rotate` gives one of them a new password."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
@@ -163,8 +164,6 @@ def _who(obj: Context) -> str:
 
 
 def _now() -> str:
-    import datetime as dt
-
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 

@@ -16,14 +16,17 @@ supervisor, a worker's, the default user) is left to its ACL.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from coordination.errors import UsageError
-from coordination.runtime.acl import PersonScope, person_of, read_scope
 from coordination.runtime.context import Runtime
 from coordination.runtime.sweep_fields import SweepRecord
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
+
+if TYPE_CHECKING:
+    from coordination.runtime.acl import PersonScope
 
 #: What a person observer may do to a sweep: read it (its logs too).
 READS = frozenset({"read the logs of"})
@@ -33,6 +36,12 @@ def person_scope(rt: Runtime) -> PersonScope | None:
     """What the person this CLI runs as (its ``COORD_REDIS_URL``'s user) was given; None
     when that user is no person's. A person's user with no readable record: exit 2."""
     user = unquote(urlsplit(rt.settings.redis_url or "").username or "")
+    if not user:  # (the default user: no person's)
+        return None
+    # lazy: runtime.acl loads connection.preflight and the settings model, off `sweep
+    # status`'s path; only a URL naming an ACL user pays it
+    from coordination.runtime.acl import person_of, read_scope
+
     name = person_of(user)
     if name is None:
         return None
