@@ -112,6 +112,13 @@ def test_a_person_starts_pauses_and_cancels_its_repos_sweep(
     assert res.returncode == 2 and "may not start PLAN-002" in res.stderr, res.stderr
     assert "runs todos of app" in res.stderr and "Traceback" not in res.stderr
     assert admin.zcard("coord:sweeps") == before
+    # Nor an ad-hoc run (its sweep names no plan): refused before its audit entry.
+    audit = [p for p in cluster.eco.parent.glob(".*audit*")]
+    size = sum(p.stat().st_size for p in audit)
+    res = _as_alice(cluster, alice, "run", "--repos", "lib", "--", "echo", "hi")
+    assert res.returncode == 2 and "coord run" in res.stderr, res.stderr
+    assert admin.zcard("coord:sweeps") == before
+    assert sum(p.stat().st_size for p in audit) == size
     admin.close()
 
 
