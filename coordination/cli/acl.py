@@ -31,7 +31,8 @@ PERSON_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
               "repo of the catalog (--person: required).")
 @click.option("--person", default=None, metavar="NAME",
               help="Write the user of one person, coord-person-NAME, instead of the "
-              "workers' and roles' users.")
+              "workers' and roles' users: it may start, steer and read the logs of the "
+              "sweeps of the plans (and todos) that run its repos' todos only.")
 @click.option("--role", type=click.Choice(["observer", "operator"]), default=None,
               help="With --person: observer (the default) reads the shared records and "
               "the repos' keys; operator also starts, steers and waits on their sweeps.")
