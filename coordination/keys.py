@@ -17,6 +17,13 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
+def sweep_stem(name: str) -> str:
+    """What a sweep id of plan (or todo) ``name`` starts with: the name, an instance's
+    brackets spelled with a dash (``TODO-010[api]`` -> ``TODO-010-api``), since a sweep
+    id goes into URLs and shell lines as it is."""
+    return name.replace("[", "-").replace("]", "")
+
+
 @dataclass(frozen=True)
 class Keys:
     namespace: str = "coord"
@@ -286,6 +293,22 @@ class Keys:
         needs once, to name a missing ACL permission up front (``connection/preflight.py``);
         deleted at once, and they expire anyway."""
         return f"{self.namespace}:acl-probe:{token}:{kind}"
+
+    def acl_person(self, name: str) -> str:
+        """String, JSON: what a person's ACL user (``coord-person-<name>``) was given when
+        ``coord acl --person`` last wrote it (repos, role, the plans and todos whose
+        sweeps it may write, who and when): what its CLI reads to refuse, saying why, a
+        sweep outside its repos before Redis does (``runtime/acl.py``). Written by the
+        admin who applies the user; the person reads its own, never writes it."""
+        return f"{self.namespace}:acl:person:{name}"
+
+    def sweep_scope(self, name: str) -> str:
+        """The glob of every key of every sweep of plan (or todo) ``name``: a sweep's
+        keys all start ``<ns>:sweep:{<id>`` and its id is ``<stem>-<14-digit UTC
+        stamp>-<hex>`` (:func:`sweep_stem`, ``sweeps/planning.new_sweep_id``), so a
+        person's ACL user is given write on its repos' plans' sweeps by name."""
+        stem = glob_escape(sweep_stem(name))
+        return f"{glob_escape(self.namespace)}:sweep:{{{stem}-{'[0-9]' * 14}-*"
 
     def pidbox_channel(self, db: int) -> str:
         """Celery's remote-control channel (a kombu fanout a worker subscribes to by

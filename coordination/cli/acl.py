@@ -3,13 +3,14 @@ per person; `--rotate` gives one of them a new password."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import emit, esc, json_option, say
+from coordination.cli.render import emit, err_console, esc, json_option, say
 from coordination.errors import UsageError
 from coordination.keys import Keys
 
@@ -30,7 +31,8 @@ PERSON_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
               "repo of the catalog (--person: required).")
 @click.option("--person", default=None, metavar="NAME",
               help="Write the user of one person, coord-person-NAME, instead of the "
-              "workers' and roles' users.")
+              "workers' and roles' users: it may start, steer and read the logs of the "
+              "sweeps of the plans (and todos) that run its repos' todos only.")
 @click.option("--role", type=click.Choice(["observer", "operator"]), default=None,
               help="With --person: observer (the default) reads the shared records and "
               "the repos' keys; operator also starts, steers and waits on their sweeps.")
@@ -83,7 +85,9 @@ def acl(obj: Context, selector: str | None, person: str | None, role: str | None
     keys = Keys(settings.namespace)
     names = _names(obj, selector)
     if person is not None:
-        wanted = [acls.person(keys, person, names, role or acls.PERSON_ROLES[0], db)]
+        plans, todos = _scopes(obj, names)
+        wanted = [acls.person(keys, person, names, role or acls.PERSON_ROLES[0], db,
+                              plans=plans, todos=todos)]
     else:
         wanted = acls.users(keys, names, db)
     created: dict[str, str] = {}
@@ -93,9 +97,17 @@ def acl(obj: Context, selector: str | None, person: str | None, role: str | None
         from coordination.runtime import acl_server  # lazy: as acls
 
         r = _redis(obj)
-        created = acl_server.apply(r, wanted, redact_url(settings.redis_url or ""))
+        who, at = _who(obj), _now()
+        created = acl_server.apply(r, wanted, redact_url(settings.redis_url or ""),
+                                   keys=keys, who=who, at=at)
         saved = acl_server.save(r)
-    _render(settings.namespace, db, do_apply, wanted, created, saved, as_json)
+        _audit(obj, "acl.apply", who, [u.user for u in wanted], {
+            "at": at, "namespace": settings.namespace, "saved": saved,
+            "created": sorted(created),  # the names: a password is never written down
+            "users": [{"user": u.user, "role": u.role, "repo": u.repo,
+                       "repos": list(u.repos), "plans": list(u.plans)} for u in wanted]})
+    _render(settings.namespace, db, do_apply, wanted, created, saved, as_json,
+            _records(obj, keys, wanted) if not do_apply else {})
 
 
 def _check_flags(selector: str | None, person: str | None, role: str | None,
@@ -130,24 +142,90 @@ def _names(obj: Context, selector: str | None) -> list[str]:
     return [n for n in names if n in chosen]
 
 
+def _scopes(obj: Context, names: list[str]) -> tuple[list[str], list[str]]:
+    """The plans that run todos of ``names`` and those todos (a template's instances
+    each), as the planner expands the catalog: a person's user may write their sweeps."""
+    from coordination.catalog.selection.templates import planned  # lazy: the planner's view
+
+    chosen = set(names)
+    plans: dict[str, None] = {}
+    todos: dict[str, None] = {}
+    for t in planned(obj.file.resolve()).coordination.todos:
+        if t.repo and t.repo in chosen:
+            todos[t.id] = None
+            if t.plan:
+                plans[t.plan] = None
+    return sorted(plans), sorted(todos)
+
+
+def _who(obj: Context) -> str:
+    from coordination.catalog.audit.log import who  # lazy: as the steering's audit
+
+    return who(obj.file.resolve().parent)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _audit(obj: Context, op: str, who: str, ids: list[str],
+           decision: dict[str, object]) -> None:
+    """An entry ``op`` in the catalog's audit log: which users were written or rotated,
+    by whom, never a password. Written after Redis took them (what it says happened);
+    a log that cannot be written is said on stderr, the users stand."""
+    from coordination.catalog.file.store import CatalogStore  # lazy: the catalog's writer
+
+    try:
+        CatalogStore(obj.file).record_decision(who=who, op=op, ids=ids, decision=decision)
+    except Exception as exc:  # noqa: BLE001 - the users are written: say it, loudly
+        err_console().print(f"warning: {esc(op)} of {esc(', '.join(ids))} is not in the "
+                            f"audit log: {esc(str(exc))}")
+
+
 def _redis(obj: Context) -> redis.Redis:
     from coordination.runtime.context import get_runtime  # lazy: as above
 
     return get_runtime(obj.file).redis
 
 
+def _records(obj: Context, keys: Keys, wanted: list[AclUser]) -> dict[str, tuple[str, str]]:
+    """A person's scope record as the printed lines give it (user -> key, JSON): whoever
+    feeds them to redis-cli writes it too (its CLI refuses every sweep without it)."""
+    from coordination.runtime import acl as acls  # lazy: as above
+
+    out: dict[str, tuple[str, str]] = {}
+    for u in wanted:
+        name = acls.person_of(u.user)
+        if name is not None:
+            out[u.user] = (keys.acl_person(name),
+                           acls.scope_document(u, who=_who(obj), at=_now()))
+    return out
+
+
+def _set_line(key: str, value: str) -> str:
+    """``SET key 'value'`` as one redis-cli line (its single quotes escaped)."""
+    return f"SET {key} '" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _render(namespace: str, db: int, applied: bool, wanted: list[AclUser],
-            created: dict[str, str], saved: bool, as_json: bool) -> None:
+            created: dict[str, str], saved: bool, as_json: bool,
+            records: dict[str, tuple[str, str]]) -> None:
     from coordination.runtime import acl as acls  # lazy: redis-py, off `coord --help`
 
     doc = {"namespace": namespace, "db": db, "applied": applied, "saved": saved,
            "users": [{"user": u.user, "role": u.role, "repo": u.repo,
-                      "repos": list(u.repos), "rules": u.rules,
-                      "line": acls.setuser_line(u)} for u in wanted],
+                      "repos": list(u.repos), "plans": list(u.plans),
+                      "todos": list(u.todos), "rules": u.rules,
+                      "line": acls.setuser_line(u),
+                      **({"record": {"key": records[u.user][0], "value": records[u.user][1],
+                                     "line": _set_line(*records[u.user])}}
+                         if u.user in records else {})} for u in wanted],
            "created": created}
 
     def human(d: dict[str, object]) -> None:
         for u in wanted:
+            if u.user in records:  # (the record first: its CLI never finds the user without)
+                click.echo(_set_line(*records[u.user]))
             click.echo(acls.setuser_line(u) + ("" if applied or u.user in created
                                                else " '>PASSWORD'"))
         if applied:
@@ -165,6 +243,9 @@ def _rotate(obj: Context, settings: Settings, user: str, disconnect: bool,
     from coordination.runtime import acl_server  # lazy: redis-py
 
     done = acl_server.rotate(_redis(obj), user, disconnect=disconnect)
+    _audit(obj, "acl.rotate", _who(obj), [done.user], {
+        "at": _now(), "user": done.user, "disconnected": done.disconnected,
+        "saved": done.saved})
     doc = {"user": done.user, "password": done.password, "disconnected": done.disconnected,
            "saved": done.saved}
 

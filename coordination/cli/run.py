@@ -33,7 +33,7 @@ from coordination.cli.unattended import warn_unattended
 from coordination.errors import UsageError
 from coordination.runtime.context import get_runtime
 from coordination.settings import get_settings
-from coordination.sweeps import SweepService, new_sweep_id
+from coordination.sweeps import SweepService, new_sweep_id, person_scope
 from coordination.sweeps.adhoc import RUN_KIND, RUN_PREFIX, run_graph, run_ordering, run_spec
 from coordination.sweeps.reading import StatusDocument, last_lines
 
@@ -133,6 +133,8 @@ def run_command(file: Path, command: str, selector: str, *, order: str = "deps",
     else:
         warn_unattended(launch.unattended(), require=require_workers)
     sweep_id = new_sweep_id(launch.name)
+    # A person's user may not write an ad-hoc run's keys: refused before its audit entry.
+    person_scope.refuse_start(launch.svc.rt, spec, sweep_id)
     # The command line is recorded before anything is sent: no record, no run.
     _audit(store, sweep_id, command, selector, chosen, order=order, strategy=strategy,
            cache=cache, saved=saved, ordering=ordering)

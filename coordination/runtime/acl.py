@@ -48,10 +48,27 @@ starts, steers and waits on sweeps of the selected repos (what a CLI runs, on th
 shared records and on those repos' keys and queues; no other repo's key, no remote
 control); an ``observer`` reads the shared records and those repos' keys, and writes
 nothing. The selector is resolved to names when the user is written.
+
+A person's sweeps are bounded by name (issue 78). Every key of a sweep starts
+``<ns>:sweep:{<id>`` and a sweep's id starts with its plan's (or, ``todo run``, its
+todo's) id (:meth:`~coordination.keys.Keys.sweep_scope`), so a person is not given the
+workers' ``<ns>:sweep:*``: it reads every sweep's record and events (``<ns>:sweep:{*}``,
+``...}:events``: ``sweep list``, ``status``, ``watch``), and reads and writes (an
+operator; an observer reads) every key of the sweeps of the plans that run todos of its
+repos and of its repos' todos: their records, events, logs and locks. Pausing,
+cancelling, resuming or rolling back another repo's sweep writes its record first
+(coord's scripts declare it), which Redis refuses (NOPERM) before anything changes, and
+another repo's sweep's logs (``:log:``, ``:attempts:``) are not readable. What the
+person was given is also kept in ``<ns>:acl:person:<name>`` (written by whoever applies
+the user, readable by the person), so its CLI refuses first, saying why. Not granted:
+ad-hoc runs (``coord run``: ``RUN-...``, which name no plan), and the freeze is read,
+never written (``coord freeze``/``unfreeze`` are the supervisor's).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -63,7 +80,7 @@ from coordination.connection.preflight import (
     ACL_WORKER_PREFIX,
     is_coord_acl_user,
 )
-from coordination.keys import Keys, glob_escape
+from coordination.keys import Keys, glob_escape, sweep_stem
 
 #: The kombu queue list of a priority above 0 is ``<queue>\x06\x16<priority>``.
 PRIORITY_SEP = "\x06\x16"
@@ -105,6 +122,9 @@ class AclUser:
     repo: str | None
     rules: list[str]
     repos: tuple[str, ...] = ()  # a person's repos (the selector resolved)
+    #: a person's plans (and todos) whose sweeps it may write: those running its repos
+    plans: tuple[str, ...] = ()
+    todos: tuple[str, ...] = ()
 
 
 def shared_patterns(keys: Keys) -> list[str]:
@@ -203,14 +223,32 @@ def role_rules(role: str, keys: Keys, db: int = 0) -> list[str]:
     return rules + [f"+{x}" for x in commands]
 
 
-def person_rules(keys: Keys, repos: Iterable[str], role: str, db: int = 0) -> list[str]:
+def sweep_read_patterns(keys: Keys) -> list[str]:
+    """Every sweep's record and events, read (never its logs): what ``sweep list``,
+    ``status`` and ``watch`` read of sweeps a person may not steer."""
+    ns = glob_escape(keys.namespace)
+    return [f"{ns}:sweep:{{*}}", f"{ns}:sweep:{{*}}:events"]
+
+
+def person_rules(keys: Keys, repos: Iterable[str], role: str, db: int = 0, *,
+                 name: str | None = None, scopes: Iterable[str] = ()) -> list[str]:
     """A person's rules (see the module docs): ``operator`` reads and writes the shared
-    records and ``repos``' keys with a CLI's commands; ``observer`` reads them."""
+    records (but the sweeps), ``repos``' keys and every key of the sweeps of ``scopes``
+    (plans and todos that run ``repos``' todos) with a CLI's commands; ``observer``
+    reads them. Every sweep's record and events, the freeze and its own scope record
+    (``name``), it reads."""
     if role not in PERSON_ROLES:
         raise ValueError(f"unknown role {role!r}")
-    c = glob_escape(keys.celery_prefix)
-    patterns = [*cli_patterns(keys), *(p for r in repos for p in repo_patterns(keys, r))]
+    c, ns = glob_escape(keys.celery_prefix), glob_escape(keys.namespace)
+    every_sweep = f"{ns}:sweep:*"
+    patterns = [*(p for p in cli_patterns(keys) if p != every_sweep),
+                *(p for r in repos for p in repo_patterns(keys, r)),
+                *dict.fromkeys(keys.sweep_scope(s) for s in scopes)]
     rules = ["resetkeys", "resetchannels", "-@all", "clearselectors"]
+    read = [*sweep_read_patterns(keys), glob_escape(keys.freeze)]
+    if name is not None:
+        read.append(glob_escape(keys.acl_person(name)))
+    rules += [f"%R~{p}" for p in read]
     if role == "observer":
         rules += [f"%R~{p}" for p in patterns]
         commands = ACL_COMMANDS["ui"]
@@ -231,11 +269,63 @@ def users(keys: Keys, repos: Iterable[str], db: int = 0) -> list[AclUser]:
     return out
 
 
-def person(keys: Keys, name: str, repos: Iterable[str], role: str, db: int = 0) -> AclUser:
-    """The user ``coord acl --person NAME`` writes."""
-    chosen = tuple(repos)
+def person(keys: Keys, name: str, repos: Iterable[str], role: str, db: int = 0, *,
+           plans: Iterable[str] = (), todos: Iterable[str] = ()) -> AclUser:
+    """The user ``coord acl --person NAME`` writes; ``plans`` and ``todos``: those that
+    run todos of ``repos`` (:func:`scopes_of`), whose sweeps it may write."""
+    chosen, p, t = tuple(repos), tuple(plans), tuple(todos)
     return AclUser(person_user(name), f"person-{role}", None,
-                   person_rules(keys, chosen, role, db), chosen)
+                   person_rules(keys, chosen, role, db, name=name, scopes=(*p, *t)),
+                   chosen, p, t)
+
+
+@dataclass(frozen=True)
+class PersonScope:
+    """What a person's user was given (:meth:`Keys.acl_person`), as its CLI reads it."""
+
+    name: str
+    role: str
+    repos: tuple[str, ...]
+    plans: tuple[str, ...]
+    todos: tuple[str, ...]
+
+    @property
+    def user(self) -> str:
+        return person_user(self.name)
+
+    def covers(self, sweep_id: str) -> bool:
+        """Is ``sweep_id`` a sweep of one of its plans or todos (its keys are the
+        person's by :meth:`Keys.sweep_scope`)?"""
+        return any(re.fullmatch(re.escape(sweep_stem(n)) + r"-[0-9]{14}-.*", sweep_id)
+                   for n in (*self.plans, *self.todos))
+
+
+def scope_document(u: AclUser, *, who: str, at: str) -> str:
+    """The JSON of a person's scope record (:meth:`Keys.acl_person`)."""
+    return json.dumps({"user": u.user, "role": u.role.removeprefix("person-"),
+                       "repos": list(u.repos), "plans": list(u.plans),
+                       "todos": list(u.todos), "by": who, "at": at}, sort_keys=True)
+
+
+def person_of(user: str | None) -> str | None:
+    """The person a Redis user name is (``coord-person-<name>``), else None."""
+    if user and user.startswith(PERSON_PREFIX) and len(user) > len(PERSON_PREFIX):
+        return user[len(PERSON_PREFIX):]
+    return None
+
+
+def read_scope(r: object, keys: Keys, name: str) -> PersonScope | None:
+    """The person's scope record, None where there is none or it cannot be read (a
+    caller refuses then: fail closed)."""
+    raw = r.get(keys.acl_person(name))  # type: ignore[attr-defined]
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+        return PersonScope(name, str(doc["role"]), tuple(map(str, doc["repos"])),
+                           tuple(map(str, doc["plans"])), tuple(map(str, doc["todos"])))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _quote(rule: str) -> str:

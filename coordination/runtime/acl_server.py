@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import redis
 
 from coordination.errors import NotFoundError, OperationFailed, UsageError
-from coordination.runtime.acl import AclUser, made_by_coord
+from coordination.keys import Keys
+from coordination.runtime.acl import AclUser, made_by_coord, person_of, scope_document
 
 #: The oldest Redis whose ACLs hold coord's rules (selectors, ``%R~``/``%W~``).
 MIN_VERSION = (7, 0)
@@ -83,10 +84,14 @@ def check_rules(r: redis.Redis, wanted: list[AclUser]) -> None:
         r.execute_command("ACL", "DELUSER", scratch)  # type: ignore[no-untyped-call]
 
 
-def apply(r: redis.Redis, wanted: list[AclUser], where: str) -> dict[str, str]:
+def apply(r: redis.Redis, wanted: list[AclUser], where: str, *, keys: Keys | None = None,
+          who: str = "", at: str = "") -> dict[str, str]:
     """Send every ``ACL SETUSER`` (after :func:`require_selectors` and
     :func:`check_rules`); a user that did not exist gets a new random password
-    (returned, user -> password); an existing one keeps its own."""
+    (returned, user -> password); an existing one keeps its own. A person's scope record
+    (:meth:`Keys.acl_person`: its repos, plans, who gave them and when) is written
+    before its user: a person's CLI never finds its user without it, and one written
+    by an older coord is refused by its CLI until written again."""
     require_selectors(r, where)
     check_rules(r, wanted)
     created: dict[str, str] = {}
@@ -96,6 +101,9 @@ def apply(r: redis.Redis, wanted: list[AclUser], where: str) -> dict[str, str]:
         if u.user not in existing:
             created[u.user] = secrets.token_urlsafe(24)
             extra.append(">" + created[u.user])
+        name = person_of(u.user)
+        if name is not None and keys is not None:
+            r.set(keys.acl_person(name), scope_document(u, who=who, at=at))
         r.execute_command(  # type: ignore[no-untyped-call]
             "ACL", "SETUSER", u.user, "on", *extra, *u.rules)
     return created

@@ -19,7 +19,7 @@ from coordination.catalog.reads.cached import sweep_catalog
 from coordination.catalog.selection.templates import Problems, instances_of, planned, require
 from coordination.change.model import ChangePlan, change_of, gate_document
 from coordination.errors import PlanError, UsageError
-from coordination.keys import Keys
+from coordination.keys import Keys, sweep_stem
 from coordination.names import some
 from coordination.planner.dag import todo_blockers
 from coordination.planner.digraph import DiGraph, topological_generations
@@ -50,8 +50,7 @@ def new_sweep_id(plan_id: str) -> str:
     """``PLAN-001-<utc stamp>-<hex>``; of an instance ``TODO-010[api]``,
     ``TODO-010-api-...``: a sweep id goes into URLs and shell lines as it is."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
-    name = plan_id.replace("[", "-").replace("]", "")
-    return f"{name}-{stamp}-{secrets.token_hex(2)}"
+    return f"{sweep_stem(plan_id)}-{stamp}-{secrets.token_hex(2)}"
 
 
 def gate_spec(gate: Gate) -> GateSpec:

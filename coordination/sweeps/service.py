@@ -49,6 +49,7 @@ from coordination.sweeps.runner import this_process
 from coordination.sweeps.spec import Mode, SWEEP_MARGIN, SweepSpec, sweep_deadline
 from coordination.sweeps.spec_store import derivable_spec, load_spec
 from coordination.sweeps.governance import freeze as freezing
+from coordination.sweeps import person_scope
 from coordination.sweeps.summary import SweepSummary
 from coordination.sweeps.starts.triggers import Trigger
 from coordination.sweeps.waiting import ended_by
@@ -221,6 +222,7 @@ class SweepService:
         """Record the sweep and send its first todos (refused while the fleet is frozen);
         ``trigger``: what started it (default a command: :data:`triggers.CLI`); ``name``:
         what it runs, as its audit entry names it (default its plan)."""
+        person_scope.refuse_start(self.rt, spec, sweep_id)  # (a person's: before any write)
         freezing.refuse_if_frozen(self.rt, f"start a sweep of {spec.plan or sweep_id}")
         self.publish_webhooks()
         if trigger is not None and trigger.get("kind") != "cli":
@@ -351,6 +353,7 @@ class SweepService:
         change), and a rollback that did not finish, are refused (exit 2) unless
         ``reapply`` (:func:`steering.refuse_reapply`), dry run or not."""
         rec = self.record(sweep_id)
+        person_scope.refuse_outside(self.rt, sweep_id, "resume", rec)
         if rec.get("status") in SWEEP_LIVE and not dry_run:
             raise UsageError(
                 f"sweep {sweep_id} is still {rec.get('status')}",
@@ -420,14 +423,18 @@ class SweepService:
 
     def pause(self, sweep_id: str) -> steering.Steered:
         who = self._actor()
-        out = steering.pause(self.rt, self.record(sweep_id), by=who)
+        rec = self.record(sweep_id)
+        person_scope.refuse_outside(self.rt, sweep_id, "pause", rec)
+        out = steering.pause(self.rt, rec, by=who)
         control_log.record(self.rt, self.catalog_path, "pause", sweep_id, out, who=who)
         return out
 
     def unpause(self, sweep_id: str) -> steering.Steered:
+        rec = self.record(sweep_id)
+        person_scope.refuse_outside(self.rt, sweep_id, "unpause", rec)
         freezing.refuse_if_frozen(self.rt, f"unpause sweep {sweep_id}")
         who = self._actor()
-        out = steering.unpause(self.rt, self.record(sweep_id), by=who)
+        out = steering.unpause(self.rt, rec, by=who)
         control_log.record(self.rt, self.catalog_path, "unpause", sweep_id, out, who=who)
         return out
 
@@ -436,6 +443,7 @@ class SweepService:
         dependency order; ``dry_run`` only says what would run. Returns ``{"sweep_id",
         "compensate", "levels", "not_compensable", "status"}`` (and ``"dry_run"``)."""
         rec = self.record(sweep_id)
+        person_scope.refuse_outside(self.rt, sweep_id, "roll back", rec)
         spec = load_spec(self.rt, sweep_id, rec)
         undo = self._undo_commands(spec) if spec is not None else {}
         out = steering.rollback(self.rt, rec, undo, dry_run=dry_run)
@@ -483,7 +491,9 @@ class SweepService:
 
     def cancel(self, sweep_id: str, *, wait: float = 30.0) -> steering.CancelResult:
         who = self._actor()
-        out = steering.cancel(self.rt, self.record(sweep_id), wait=wait, by=who)
+        rec = self.record(sweep_id)
+        person_scope.refuse_outside(self.rt, sweep_id, "cancel", rec)
+        out = steering.cancel(self.rt, rec, wait=wait, by=who)
         control_log.record(self.rt, self.catalog_path, "cancel", sweep_id, out, who=who)
         return out
 

@@ -202,10 +202,17 @@ def test_a_persons_user_reaches_its_repos_only(cluster: Cluster, written: dict) 
     alice = _as(cluster, "coord-person-alice", doc["created"]["coord-person-alice"])
     assert alice.lpush(API_Q, "x") == 1 and alice.delete(API_Q) == 1
     assert alice.set("coord:lease:api:0", "t", px=1000)
-    assert alice.hset("coord:sweep:{S}", "x", "1") == 1
+    # Sweeps: those of the plans that run api's todos (by id), not another's.
+    assert user["plans"] == ["PLAN-001"]
+    assert alice.hset("coord:sweep:{PLAN-001-20261128120000-ab12}", "x", "1") == 1
+    admin = redis.Redis.from_url(cluster.redis_url, decode_responses=True)
+    admin.hset("coord:sweep:{S}", "x", "1")
     for call in (lambda: alice.lpush(WEB_Q, "x"), lambda: alice.get("coord:lease:web:0"),
-                 lambda: alice.publish("coord:celery:/0.celery.pidbox", "{}")):
+                 lambda: alice.publish("coord:celery:/0.celery.pidbox", "{}"),
+                 lambda: alice.hset("coord:sweep:{S}", "x", "2")):
         assert _refused(call)
+    assert alice.hget("coord:sweep:{S}", "x") == "1"  # every sweep's record is read
+    admin.close()
     doc = cluster.cli_json("acl", "--person", "bob", "--repos", "web", "--apply")
     bob = _as(cluster, "coord-person-bob", doc["created"]["coord-person-bob"])
     assert doc["users"][0]["role"] == "person-observer"  # the default: reads only

@@ -19,6 +19,7 @@ from coordination.errors import NotFoundError, UsageError
 from coordination.runtime.context import Runtime
 from coordination.runtime.logs import AttemptRecord, Chunk, LogStore
 from coordination.status import TERMINAL, TodoStatus
+from coordination.sweeps import person_scope
 from coordination.sweeps.reading import record
 
 #: Sweeps looked through (newest first) for a todo's latest logs without ``--sweep``.
@@ -52,9 +53,12 @@ def find_sweep(rt: Runtime, todo_id: str, sweep_id: str | None, *,
     newer sweep in which the todo has not ended comes first, though it wrote nothing yet
     (it waits to run, or its worker has not written its first output)."""
     if sweep_id is not None:
-        record(rt, sweep_id)  # unknown: NotFoundError, exit 2
+        rec = record(rt, sweep_id)  # unknown: NotFoundError, exit 2
+        person_scope.refuse_outside(rt, sweep_id, "read the logs of", rec)
         return sweep_id
-    ids = [str(r.get("id")) for r in rt.checkpoints.list_sweeps(limit=RECENT)]
+    # (a person's CLI: only its repos' sweeps, whose logs its user may read)
+    ids = person_scope.readable(rt, [str(r.get("id"))
+                                     for r in rt.checkpoints.list_sweeps(limit=RECENT)])
     found = rt.logs().latest_sweep(todo_id, ids)
     if waiting:
         newer = ids if found is None else ids[:ids.index(found)]

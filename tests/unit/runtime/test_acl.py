@@ -88,6 +88,69 @@ def test_a_persons_user_is_kept_to_its_repos() -> None:
     assert not made_by_coord("default") and not made_by_coord("coord-worker-")
 
 
+def _redis_glob(pattern: str, key: str) -> bool:
+    """Redis's glob as fnmatch reads it (no escapes in these patterns but the
+    namespace's; fnmatch's ``[`` classes are Redis's)."""
+    return fnmatch.fnmatchcase(key, pattern)
+
+
+def test_a_persons_sweeps_are_those_of_its_repos_plans_by_id() -> None:
+    from coordination.runtime.acl import person_of
+    from coordination.sweeps.planning import new_sweep_id
+
+    keys = Keys("coord")
+    op = person(keys, "alice", ["lib"], "operator", plans=["PLAN-001"],
+                todos=["TODO-001", "TODO-010[lib]"])
+    assert (op.plans, op.todos) == (("PLAN-001",), ("TODO-001", "TODO-010[lib]"))
+    write, read = _keys_of(op.rules), _keys_of(op.rules, "%R~")
+    assert "coord:sweep:*" not in write  # (the workers' grant: every sweep)
+    mine = [new_sweep_id("PLAN-001"), new_sweep_id("TODO-001"), new_sweep_id("TODO-010[lib]")]
+    theirs = [new_sweep_id("PLAN-002"), new_sweep_id("PLAN-0012"), new_sweep_id("RUN"),
+              new_sweep_id("TODO-0011"), "PLAN-001-x", "PLAN-001"]
+    for sid in mine:
+        for key in (keys.sweep(sid), keys.sweep_events(sid), keys.attempt_log(sid, "T", 1),
+                    keys.todo_attempts(sid, "T"), keys.supervisor_lock(sid)):
+            assert any(_redis_glob(p, key) for p in write), key
+    for sid in theirs:
+        for key in (keys.sweep(sid), keys.sweep_events(sid), keys.attempt_log(sid, "T", 1),
+                    keys.todo_attempts(sid, "T"), keys.sweep_log_keys(sid)):
+            assert not any(_redis_glob(p, key) for p in write), key
+        # Its record and events are read (sweep list, status, watch), never its logs.
+        assert any(_redis_glob(p, keys.sweep(sid)) for p in read)
+        assert any(_redis_glob(p, keys.sweep_events(sid)) for p in read)
+        for key in (keys.attempt_log(sid, "T", 1), keys.todo_attempts(sid, "T")):
+            assert not any(_redis_glob(p, key) for p in (*read, *write)), key
+    assert keys.freeze in read and keys.freeze not in write  # read, never lifted
+    assert keys.acl_person("alice") in read and keys.acl_person("bob") not in read
+    assert person_of("coord-person-alice") == "alice" and person_of("coord-worker-x") is None
+    assert person_of("coord-person-") is None and person_of(None) is None
+
+
+def test_a_persons_scope_record_covers_its_sweeps_only() -> None:
+    import json
+
+    from coordination.runtime.acl import read_scope, scope_document
+    from coordination.sweeps.planning import new_sweep_id
+
+    class R:
+        def __init__(self, value: str | None) -> None:
+            self.value = value
+
+        def get(self, _: str) -> str | None:
+            return self.value
+
+    keys = Keys("coord")
+    op = person(keys, "alice", ["lib"], "operator", plans=["PLAN-001"], todos=["TODO-003"])
+    doc = scope_document(op, who="admin", at="now")
+    scope = read_scope(R(doc), keys, "alice")
+    assert scope is not None and scope.repos == ("lib",) and scope.role == "operator"
+    assert scope.covers(new_sweep_id("PLAN-001")) and scope.covers(new_sweep_id("TODO-003"))
+    assert not scope.covers(new_sweep_id("PLAN-0012")) and not scope.covers("PLAN-001")
+    assert not scope.covers(new_sweep_id("RUN"))
+    for bad in (None, "{", json.dumps({"role": "operator"}), "[]"):
+        assert read_scope(R(bad), keys, "alice") is None  # (a caller refuses: fail closed)
+
+
 def test_a_coord_acl_users_refusal_never_hints_the_whole_namespace() -> None:
     mine = _refusal(["keys"], "coord-worker-api", "h:1", "coord")
     assert "coord acl --apply" in mine.hint and "grant it" not in mine.hint
