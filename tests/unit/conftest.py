@@ -19,12 +19,15 @@ import dataclasses
 import os
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import fakeredis
+import psutil
 import pytest
 import redis
 
@@ -171,6 +174,77 @@ def gen_ref() -> ModuleType:
     from tests.docs.reference import load_gen_ref
 
     return load_gen_ref()
+
+
+#: Seconds a thread or child process a test started has, once the test is done, to end
+#: (one that is stopping: a server's thread after ``shutdown``, a child after its kill).
+LEFT_DEADLINE = 5.0
+#: Set (to a file's path) to list what each test leaves behind there instead of
+#: failing it: how the leaking tests of the whole tier were found at once.
+LEFT_REPORT = os.environ.get("COORD_TESTS_LEFT_REPORT")
+
+
+def _children() -> dict[int, str]:
+    """This process's live descendants (zombies, which have ended, aside): pid -> its
+    command line."""
+    out = {}
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                out[p.pid] = " ".join(p.cmdline())[:120] or p.name()
+        except psutil.Error:
+            pass
+    return out
+
+
+#: What fixtures of a wider scope than a test's started (a module's server, the session's
+#: redis-server): theirs to stop when their scope ends, not the test's that set them up.
+_SCOPED_THREADS: set[threading.Thread] = set()
+_SCOPED_CHILDREN: set[int] = set()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Iterator[None]:
+    if fixturedef.scope == "function":
+        yield
+        return
+    threads, children = set(threading.enumerate()), set(_children())
+    yield
+    _SCOPED_THREADS.update(t for t in threading.enumerate() if t not in threads)
+    _SCOPED_CHILDREN.update(pid for pid in _children() if pid not in children)
+
+
+def _left(threads: set[threading.Thread], children: dict[int, str]) -> list[str]:
+    """What runs now that did not before (nor was started by a wider fixture): threads
+    (by name and target) and child processes (by pid and command)."""
+    new = [t for t in threading.enumerate()
+           if t not in threads and t not in _SCOPED_THREADS and t.is_alive()]
+    out = [f"thread {t.name!r} ({getattr(t, '_target', None) or type(t).__name__})"
+           for t in new]
+    out += [f"process {pid}: {cmd}" for pid, cmd in _children().items()
+            if pid not in children and pid not in _SCOPED_CHILDREN]
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test stops every thread and child process it starts: what runs after it that
+    did not before (given :data:`LEFT_DEADLINE` to end) fails it, named. (Defined before
+    the other autouse fixtures, so it looks after their own stopping is done.)"""
+    threads, children = set(threading.enumerate()), _children()
+    yield
+    deadline = time.monotonic() + LEFT_DEADLINE
+    while (left := _left(threads, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not left:
+        return
+    if LEFT_REPORT:
+        with open(LEFT_REPORT, "a") as fh:
+            fh.write(f"{request.node.nodeid}\t{'; '.join(left)}\n")
+        return
+    pytest.fail(f"{request.node.nodeid} left running after it: {'; '.join(left)} "
+                "(stop what a test starts: shut servers down and join their threads, "
+                "kill and wait for child processes)", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
