@@ -7,8 +7,8 @@ from typing import Any, NoReturn
 
 import click
 
-from coordination.change.forge_status import read_views
-from coordination.change.forges import ChangeForges
+from coordination.change.pulls.forge_status import read_views
+from coordination.change.pulls.forges import ChangeForges
 from coordination.change.landing import NOT_READY, Lander, Prepared
 from coordination.change.model import ChangePlan, change_of
 from coordination.change.reading import status_document, summary

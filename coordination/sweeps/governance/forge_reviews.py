@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TypedDict
 
-from coordination.change.forge_status import PullView
+from coordination.change.pulls.forge_status import PullView
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan
 from coordination.errors import CoordError
