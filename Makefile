@@ -25,10 +25,11 @@ demo: $(STAMP)
 ## timed, and share the machine with nothing else of the suite. Four processes on two cores:
 ## most of an integration test's time is spent waiting on its servers and workers (the first
 ## tier took 12-13 min with 4, 17-18 min with 2, on the same 2-core machine).
+## Each tier prints its 25 slowest steps (--durations): CI's log shows where a slowdown starts.
 TEST_JOBS ?= 4
 test: $(STAMP)
-	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --ignore=tests/integration/chaos
-	$(PY) -m pytest tests/integration/chaos
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --durations=25 --ignore=tests/integration/chaos
+	$(PY) -m pytest --durations=25 tests/integration/chaos
 
 unit: $(STAMP)
 	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile tests/unit

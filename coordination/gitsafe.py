@@ -49,6 +49,7 @@ import fnmatch
 import functools
 import os
 import re
+import signal
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -553,13 +554,15 @@ def _subcommand(args: Sequence[str]) -> str:
 
 def run(args: Sequence[str], *, repo: str | Path | None = None, cwd: str | Path | None = None,
         env: Mapping[str, str] | None = None, trusted: bool = False, hooks: bool = False,
-        network: bool | None = None, timeout: float = GIT_TIMEOUT,
+        network: bool | None = None, timeout: float = GIT_TIMEOUT, kill_tree: bool = False,
         **kwargs: Any) -> subprocess.CompletedProcess[Any]:
     """Run ``git [-C repo] ARGS`` (in ``cwd``) under coord's allow-list; the finished
     process (``subprocess.run``'s ``kwargs``: ``capture_output``, ``text``, ``input``...).
     ``trusted``: the repository's own config and hooks are trusted (``land_hooks``);
     ``hooks``: hooks may run (only with ``trusted``). ``network``: the call talks to a
-    remote (default: by its subcommand). Raises :class:`GitRefused` (nothing run)."""
+    remote (default: by its subcommand). ``kill_tree``: ended early (timeout, Ctrl-C,
+    SIGTERM), git's own children are killed with it (:func:`_run_tree`). Raises
+    :class:`GitRefused` (nothing run)."""
     _check_allowed()
     base = _without_coord_secrets(os.environ)
     if env:
@@ -590,4 +593,46 @@ def run(args: Sequence[str], *, repo: str | Path | None = None, cwd: str | Path 
     cmd = ["git", *fixed, *(("-C", str(repo)) if repo is not None else ()), *args]
     if "input" not in kwargs and "stdin" not in kwargs:
         kwargs["stdin"] = subprocess.DEVNULL
+    if kill_tree:
+        return _run_tree(cmd, env=full, timeout=timeout, cwd=cwd, **kwargs)
     return subprocess.run(cmd, env=full, timeout=timeout, cwd=cwd, **kwargs)
+
+
+def _run_tree(cmd: list[str], *, timeout: float, capture_output: bool = False,
+              input: Any = None, check: bool = False, **kwargs: Any
+              ) -> subprocess.CompletedProcess[Any]:
+    """``subprocess.run``, but a call ended early (its timeout, Ctrl-C, SIGTERM) kills
+    git's children with it: ``git clone`` over ssh leaves its ssh running when only git
+    is killed (git does not stop it), a process nobody waits for. They are found before
+    git dies (then they are init's), through ``/proc`` (elsewhere git alone is killed)."""
+    if capture_output:
+        kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
+    with subprocess.Popen(cmd, **kwargs) as proc:
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except BaseException:
+            for pid in [*_descendants(proc.pid), proc.pid]:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    if check:
+        done.check_returncode()
+    return done
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes under ``pid``, children first (Linux's ``/proc``; none elsewhere)."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        kids: list[int] = []
+        with contextlib.suppress(OSError, ValueError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    kids += [int(k) for k in fh.read().split()]
+        out += kids
+        todo += kids
+    return out

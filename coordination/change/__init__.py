@@ -25,6 +25,8 @@ what it landed when a step fails; it lands only what the landing rule allows.
     landing.py    prepare, commit, undo, resume (the manifest in Redis)
     revert.py     ``coord change revert``: a landed change taken back out, consumers first
     train.py      the merge train: changes verified on top of those ahead
+    pulls/        a change's pull requests at its forges: land: pr, publish, revert,
+                  the forge's webhook events
 
 Layer: above the runtime (its state is in Redis through
 :mod:`coordination.runtime.changes`), below dispatch: workers use it.

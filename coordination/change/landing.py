@@ -32,7 +32,7 @@ them one at a time, soaking between (:mod:`coordination.change.waves`).
 **By pull request** (``land: pr``): prepare judges the rule with each repo's pull
 request as its forge says it now; commit merges them through the forge, pinned to
 the candidates, and a refused merge stops the landing there, no undo
-(:mod:`coordination.change.pull_landing`).
+(:mod:`coordination.change.pulls.pull_landing`).
 """
 
 from __future__ import annotations
@@ -53,11 +53,12 @@ from typing import TYPE_CHECKING, Any
 from redis import RedisError
 
 from coordination.change import git as g
-from coordination.change import pull_landing, standing, worktrees
+from coordination.change import standing, worktrees
+from coordination.change.pulls import pull_landing
 from coordination.change.blockers import Blocker
 from coordination.change.carry_on import carry_on_blockers
-from coordination.change.forge_status import read_views
-from coordination.change.forges import ChangeForges
+from coordination.change.pulls.forge_status import read_views
+from coordination.change.pulls.forges import ChangeForges
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.manifest import Manifest, ManifestRepo, ManifestWave
 from coordination.change.model import ChangePlan

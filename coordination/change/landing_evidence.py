@@ -45,7 +45,7 @@ from coordination.trust.sshsig import Proof
 from coordination.trust.signing import Policy
 
 if TYPE_CHECKING:
-    from coordination.change.forge_status import PullView
+    from coordination.change.pulls.forge_status import PullView
 
 
 @dataclass(frozen=True)

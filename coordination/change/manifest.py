@@ -1,6 +1,6 @@
 """A landing's manifest: what prepare recorded (signed) and commit lands, per repo in
 landing order (:mod:`coordination.change.landing`; ``land: pr`` reads it too:
-:mod:`coordination.change.pull_landing`)."""
+:mod:`coordination.change.pulls.pull_landing`)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ ties by name.
 
 ``land: pr`` lands each repo by merging its pull request through the repo's
 ``forge:`` (``coord change publish`` opens them), providers first, each pinned to the
-head coord verified (:mod:`coordination.change.pull_landing`).
+head coord verified (:mod:`coordination.change.pulls.pull_landing`).
 
 ``land: per-wave`` lands the plan's ``waves:`` one after the other: each repo is in
 the first wave that names it (``repos:``) or one of its tags (``tags:``); every

@@ -8,7 +8,7 @@ repos in each state, then only those that need attention (:func:`needs_attention
 :func:`status_document` is the one reading the CLI (``change status --json``), the
 web view and MCP call. A repo with a pull request (``coord change publish``) shows it as
 its forge says it (number, URL, state, reviews, required checks, mergeability: read
-with the forge's rate limit in mind, :mod:`coordination.change.forge_status`); with
+with the forge's rate limit in mind, :mod:`coordination.change.pulls.forge_status`); with
 ``land: pr`` the forge's word is part of the landing rule's.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from coordination.catalog.models import Catalog
-from coordination.change.forge_status import PullView, read_views
-from coordination.change.forges import ChangeForges
+from coordination.change.pulls.forge_status import PullView, read_views
+from coordination.change.pulls.forges import ChangeForges
 from coordination.change.model import ChangePlan, change_of
 from coordination.forge.base import ForgeFactory
 from coordination.change.rule import Judgement, judge, unchecked

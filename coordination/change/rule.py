@@ -53,7 +53,7 @@ candidate: the HEAD of its change worktree, re-read now):
 - ``land: pr`` (when the caller read the forges: ``pulls``): every repo with a commit
   has its pull request, open (not closed or merged by hand), its head the candidate,
   and its forge would merge it: reviews as its protection requires, required checks
-  green, no conflict (:func:`coordination.change.forge_status.forge_blockers`).
+  green, no conflict (:func:`coordination.change.pulls.forge_status.forge_blockers`).
 
 The checks are a pure policy over facts gathered before any runs
 (:func:`coordination.change.landing_evidence.gather`: every git, Redis and file read, the
@@ -73,7 +73,7 @@ from dataclasses import dataclass, field
 from coordination.change import anchor
 from coordination.change import standing
 from coordination.change.blockers import Blocker, short
-from coordination.change.forge_status import PullView, forge_blockers
+from coordination.change.pulls.forge_status import PullView, forge_blockers
 from coordination.change.gate_verdicts import (
     GateContext,
     GateVerdict,
@@ -347,7 +347,7 @@ def judge(rt: Runtime, cp: ChangePlan, st: ChangeState | None = None,
     none). ``remotes``: the freshness anchors on the repos' remotes are read too (land,
     its dry run, the train; ``change status`` only when it asks the remotes), else only
     the one beside the catalog. ``pulls``: ``land: pr``, each repo's pull request as its
-    forge says it (:func:`coordination.change.forge_status.read_views`; None: the forge
+    forge says it (:func:`coordination.change.pulls.forge_status.read_views`; None: the forge
     is not judged). ``git=False``: a reader that may run no git (the web view for a
     stranger): the checks only git can make (the repos' own git config) are left out,
     and the caller says so."""

@@ -12,7 +12,7 @@ train, and those behind it verify again without it.
 
 A ``land: pr`` change is landed the same way, through its pull requests: once verified
 on its train candidates, those are published (each branch pushed, its pull request
-updated, ``coord/verify`` posted on the new heads: :mod:`coordination.change.publish`),
+updated, ``coord/verify`` posted on the new heads: :mod:`coordination.change.pulls.publish`),
 then merged as ``coord change land`` merges them, only when each forge says it may.
 
 Nothing is verified twice: a change the landing rule finds verified on its train
@@ -35,11 +35,11 @@ from collections.abc import Callable
 from typing import Any
 
 from coordination.change import git as g
-from coordination.change.forges import ChangeForges
+from coordination.change.pulls.forges import ChangeForges
 from coordination.change.landing import NOT_READY, Lander
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan
-from coordination.change.publish import Publisher
+from coordination.change.pulls.publish import Publisher
 from coordination.change.reading import rejection
 from coordination.change.rule import judge
 from coordination.errors import CoordError

@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 
 import click
 
-from coordination.change.forges import ChangeForges
+from coordination.change.pulls.forges import ChangeForges
 from coordination.change.landing import NOT_READY, Lander, Prepared
 from coordination.change.model import ChangePlan, change_of
 from coordination.change.reading import status_document, summary

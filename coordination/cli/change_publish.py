@@ -9,9 +9,9 @@ from typing import Any
 import click
 
 from coordination.catalog.selection.templates import planned_for
-from coordination.change.forges import ChangeForges
+from coordination.change.pulls.forges import ChangeForges
 from coordination.change.model import change_of
-from coordination.change.publish import Published, Publisher
+from coordination.change.pulls.publish import Published, Publisher
 from coordination.cli.change_state import carried
 from coordination.cli.context import Context
 from coordination.cli.render import emit, err_console, esc, json_option, say

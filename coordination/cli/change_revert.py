@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from coordination.change.model import change_of
-from coordination.change.pull_revert import reverter_for
+from coordination.change.pulls.pull_revert import reverter_for
 from coordination.change.revert import Reverted
 from coordination.catalog.selection.templates import planned_for
 from coordination.cli.change_state import carried, kept

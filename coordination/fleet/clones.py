@@ -186,13 +186,16 @@ class _Stopped(BaseException):
 
 @contextlib.contextmanager
 def _stoppable() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise :class:`_Stopped` inside (in the main thread only: a
-    signal handler can be set nowhere else)."""
+    """SIGTERM and SIGHUP raise :class:`_Stopped` inside, SIGINT ``KeyboardInterrupt``
+    even when coord was started with it ignored (a background job of a script, a test
+    runner's worker: such a coord went on cloning for a minute after a SIGINT), in the
+    main thread only (a signal handler can be set nowhere else)."""
     def stop(signum: int, _frame: FrameType | None) -> None:
         raise _Stopped(signal.Signals(signum).name)
 
     try:
         old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+        old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     except ValueError:  # not the main thread
         yield
         return
@@ -271,7 +274,7 @@ def _missing_parents(path: Path) -> list[Path]:
 def _clone_one(url: str, dest: Path, timeout: float) -> None:
     try:
         done = gitsafe.run(["clone", "--quiet", "--", url, str(dest)], capture_output=True,
-                           text=True, timeout=timeout, check=False)
+                           text=True, timeout=timeout, check=False, kill_tree=True)
     except subprocess.TimeoutExpired:
         raise OperationFailed(f"git clone {url} took more than {timeout:.0f} s; nothing "
                               "was cloned or written") from None

@@ -380,7 +380,7 @@ class PullRecord:
 @dataclass(frozen=True)
 class ForgeView:
     """What a repo's forge said of its pull request last (``Keys.change_forge``): the
-    view's ``document`` (:class:`coordination.change.forge_status.PullView` made it),
+    view's ``document`` (:class:`coordination.change.pulls.forge_status.PullView` made it),
     when it was read, and from where: ``poll`` (a status read asked the forge),
     ``webhook`` (an event made it read again), ``land`` (a landing's own read)."""
 

@@ -515,6 +515,15 @@ class CheckpointStore:
                 return sid
         return None
 
+    def own_todos(self, sweep_id: str) -> list[str]:
+        """The todos the sweep was started with (their repo fields, written with its own
+        spec), whatever spec its record holds now: a spec copied in from another sweep
+        names other todos. One HSCAN: for the rare paths that cannot trust the spec."""
+        prefix = repo_field("")
+        return sorted(str(f)[len(prefix):] for f, _ in
+                      self.r.hscan_iter(self.keys.sweep(sweep_id), match=f"{prefix}*",
+                                        count=1000))
+
     def keep_change_runs(self, sweep_id: str, cps: Mapping[str, Checkpoint],
                          commands: Mapping[str, str]) -> None:
         """Before a rollback resets these todos to run their undo (which writes their

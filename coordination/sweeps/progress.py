@@ -600,12 +600,21 @@ def fail_gate(rt: Runtime, spec: SweepSpec, todo_id: str, why: str) -> bool:
     return True
 
 
-def end_refused(rt: Runtime, sweep_id: str, todo_id: str, level: int, why: str) -> None:
+def end_refused(rt: Runtime, sweep_id: str, todo_id: str, level: int, why: str, *,
+                named: Iterable[str] = (), sweep_reason: str = "") -> None:
     """A todo whose sweep's spec fails its check ends ``failed`` (``refused: true``),
     unsealed: nothing is taken from that spec (its run included). The caller ends the
-    sweep (:func:`end_sweep`)."""
+    sweep (:func:`end_sweep`), which cancels what the spec names that has not started;
+    the sweep's own todos the spec does not name (``named``: a spec copied from another
+    sweep names that sweep's) are cancelled here first, with ``sweep_reason``, so the
+    sweep never ends with one of its todos still queued."""
     rt.transitions.end(sweep_id, [(todo_id, level)], TodoStatus.failed, NOT_STARTED,
                        event={"reason": why, "refused": True})
+    known = set(named) | {todo_id}
+    unnamed = [t for t in rt.checkpoints.own_todos(sweep_id) if t not in known]
+    if unnamed:
+        rt.transitions.end(sweep_id, [(t, -1) for t in unnamed], TodoStatus.cancelled,
+                           NOT_STARTED, event={"reason": sweep_reason or why})
 
 
 def resend(rt: Runtime, spec: SweepSpec, todo_ids: Iterable[str]) -> None:

@@ -544,9 +544,13 @@ def _refuse(rt: Runtime, sweep_id: str, spec: SweepSpec | None, todo_id: str, wh
     the refusal as its reason (what has not started is cancelled; no rollback, whose
     undo commands would come from the same spec). Nothing here goes by the spec's
     successors or atomic mode: only its todo ids, to cancel them. The todo ends even
-    when the spec does not name it (a spec copied from another sweep)."""
+    when the spec does not name it (a spec copied from another sweep); so do the
+    sweep's own todos that such a spec does not name, before the sweep ends (the
+    sweep's end cancels only the spec's: it once ended with its own todo queued)."""
     log.error("%s/%s refused: %s", sweep_id, todo_id, why)
     level = level_index(spec, todo_id) if spec is not None and todo_id in spec.todos else -1
-    end_refused(rt, sweep_id, todo_id, level, why)
-    end_sweep(rt, sweep_id, f"{why} (refused by worker {host}, at {todo_id})")
+    reason = f"{why} (refused by worker {host}, at {todo_id})"
+    end_refused(rt, sweep_id, todo_id, level, why, named=spec.todos if spec else (),
+                sweep_reason=reason)
+    end_sweep(rt, sweep_id, reason)
     return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}

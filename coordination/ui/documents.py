@@ -35,6 +35,7 @@ from coordination.status import TERMINAL, SweepStatus, TodoStatus
 from coordination.sweeps import SweepService
 from coordination.sweeps.reading import SweepRow, TodoEntry
 from coordination.sweeps.service import iso, sweep_row, todo_entry
+from coordination.sweeps.spec import Mode
 from coordination.sweeps.spec_store import load_spec
 from coordination.ui.changes import ChangeSummary, change_plans, change_summary
 from coordination.ui.layout import Layout, layout
@@ -351,7 +352,7 @@ def todo_detail(svc: SweepService, sweep_id: str, todo_id: str) -> TodoDetail:
     t = spec.todos[todo_id]
     entry = todo_entry(rt.checkpoints.get(sweep_id, todo_id) or {}, t.repo)
     history = [e.to_dict() for e in rt.events.read(sweep_id) if e.todo_id == todo_id]
-    kept = rt.checkpoints.get_change_run(sweep_id, todo_id) if spec.mode == "rollback" else None
+    kept = rt.checkpoints.get_change_run(sweep_id, todo_id) if spec.mode == Mode.rollback else None
     change: ChangeEntry | None = None
     if kept is not None:
         change = {**todo_entry(kept, t.repo), "command": kept.get("command")}

@@ -10,7 +10,7 @@ is refused with 401 and changes nothing; so is an unknown kind (404) or a body t
 not an event (400). Nothing of the body is read before its signature held.
 
 A verified ``pull_request``, review or check event updates what ``coord change status``
-shows of the change's pull requests (:func:`coordination.change.forge_events.
+shows of the change's pull requests (:func:`coordination.change.pulls.forge_events.
 apply_event`); a ``push`` to a repo of the catalog (its ``forge:`` names the event's
 project) starts the plans whose ``on: {push: ...}`` select it, as ``coord trigger push``
 does (:func:`coordination.firing.on_push`: a freeze refuses them, each start audited).
@@ -32,8 +32,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from coordination.catalog.file.store import CatalogStore
-from coordination.change.forge_events import apply_event
-from coordination.change.forges import ChangeForges
+from coordination.change.pulls.forge_events import apply_event
+from coordination.change.pulls.forges import ChangeForges
 from coordination.change.model import ChangePlan, change_of
 from coordination.errors import CoordError
 from coordination.forge.base import KINDS, ForgeEvent, ForgeFactory, Kind, PushEvent

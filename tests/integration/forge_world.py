@@ -103,12 +103,12 @@ class PullWorld(World):
         self.forges.targets = self.cp.targets
 
     def change_forges(self):  # type: ignore[no-untyped-def]
-        from coordination.change.forges import ChangeForges
+        from coordination.change.pulls.forges import ChangeForges
 
         return ChangeForges(self.cp, self.forges)
 
     def publisher(self, **kw: object):  # type: ignore[no-untyped-def]
-        from coordination.change.publish import Publisher
+        from coordination.change.pulls.publish import Publisher
 
         return Publisher(self.rt, self.cp, self.change_forges(), **kw)  # type: ignore[arg-type]
 
@@ -118,7 +118,7 @@ class PullWorld(World):
         return Lander(self.rt, self.cp, forges=self.change_forges(), **kw)  # type: ignore[arg-type]
 
     def reverter(self, **kw: object):  # type: ignore[no-untyped-def]
-        from coordination.change.pull_revert import reverter_for
+        from coordination.change.pulls.pull_revert import reverter_for
 
         return reverter_for(self.rt, self.cp, factory=self.forges, **kw)  # type: ignore[arg-type]
 

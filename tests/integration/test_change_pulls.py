@@ -315,7 +315,7 @@ def test_a_check_event_updates_the_pull_requests_checks(pw: PullWorld) -> None:
     import json
 
     from coordination.catalog.file.store import CatalogStore
-    from coordination.change.forge_events import apply_event
+    from coordination.change.pulls.forge_events import apply_event
     from coordination.errors import ForgeUnavailable
     from coordination.forge.webhooks import parse_event
 
@@ -347,7 +347,7 @@ def test_a_push_event_changes_no_change(pw: PullWorld) -> None:
     import json
 
     from coordination.catalog.file.store import CatalogStore
-    from coordination.change import forge_events
+    from coordination.change.pulls import forge_events
     from coordination.forge.webhooks import parse_event
 
     body = json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": "2" * 40,

@@ -17,10 +17,10 @@ pytestmark = pytest.mark.timeout(180)
 def test_a_forge_reviews_gate_counts_approvals_on_the_verified_head(
         landing_world: tuple[Cluster, Repos]) -> None:
     from coordination.catalog.file.store import CatalogStore
-    from coordination.change.forge_status import read_views
-    from coordination.change.forges import ChangeForges
+    from coordination.change.pulls.forge_status import read_views
+    from coordination.change.pulls.forges import ChangeForges
     from coordination.change.model import change_of
-    from coordination.change.publish import Publisher
+    from coordination.change.pulls.publish import Publisher
     from coordination.sweeps.governance.forge_reviews import count_reviews
 
     c, repos = landing_world

@@ -10,6 +10,7 @@ it back.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -249,10 +250,15 @@ def test_an_approval_follows_what_was_approved(cluster: Cluster) -> None:
 
 def test_an_expired_gate_names_the_approvals_it_had(cluster: Cluster) -> None:
     c = cluster
-    gated_catalog(c, "{approvals: 2, expires: 3s}")
+    # The gate's deadline is an hour off, so no wait for a slow `coord approve` (a busy
+    # machine took more than the 3 s this gate once had) lets it expire first; once ana's
+    # approval is in, the test moves its deadline to now: the clock is the test's.
+    gated_catalog(c, "{approvals: 2, expires: 1h}")
     sid, _ = at_the_gate(c)
     code, out = as_user(c, "ana", "approve", "TODO-002", "--sweep", sid)
     assert code == 0 and out["approvals"] == ["ana"], out
+    assert c.rt.checkpoints.get(sid, "TODO-002")["status"] == "awaiting_approval"
+    c.rt.checkpoints.set_fields(sid, "TODO-002", expires_at=time.time())
     rec = wait_until(lambda: (lambda r: r if r.get("status") == "cancelled" else None)(
         c.rt.checkpoints.get_sweep(sid) or {}), 30, "the gate to expire", interval=0.1)
     assert "gate TODO-002 expired with 1 of 2 approvals: ana" in rec["reason"], rec

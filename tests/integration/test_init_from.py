@@ -140,6 +140,17 @@ def test_a_failed_clone_removes_the_clones_before_it(
     assert not (tmp_path / "deep").exists() and not (tmp_path / "ecosystem.yaml").exists()
 
 
+def running(pid: int) -> int:
+    """``pid`` if that process still runs (a zombie, killed and not yet reaped by the
+    init it was left to, does not), else 0."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return 0 if state in ("Z", "X") else pid
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_from_leaves_no_clone(tmp_path: Path, utils_pair: tuple[str, str],
                                              signum: signal.Signals) -> None:
@@ -170,6 +181,7 @@ def test_an_interrupted_from_leaves_no_clone(tmp_path: Path, utils_pair: tuple[s
             _, err = proc.communicate(timeout=30)
             pytest.fail(f"coord init --from still ran 60 s after {signum.name}; its "
                         f"threads when aborted:\n{err[-6000:]}")
+        ssh_left = running(int(pidfile.read_text()))  # (coord kills git's ssh with it)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -182,4 +194,5 @@ def test_an_interrupted_from_leaves_no_clone(tmp_path: Path, utils_pair: tuple[s
     assert proc.returncode == 130, err
     assert "aborted" in err or "interrupted" in err
     assert not into.exists(), left_in(into)
+    assert not ssh_left, f"the clone's ssh (pid {ssh_left}) still ran after coord ended"
     assert not (tmp_path / "ecosystem.yaml").exists()

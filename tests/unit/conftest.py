@@ -19,12 +19,16 @@ import dataclasses
 import os
 import shutil
 import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import fakeredis
+import psutil
 import pytest
 import redis
 
@@ -173,15 +177,99 @@ def gen_ref() -> ModuleType:
     return load_gen_ref()
 
 
-@pytest.fixture(autouse=True)
-def _no_context_service_left() -> Iterator[None]:
-    """A todo run in this process (an in-process worker) starts its worker's context
-    service (workers/context_proxy.py: a socket and its thread); it is closed after the
-    test, as a worker's process ending closes it, so no thread of one test is left in
-    the next (a fork refused beside it: coordination/fleet/forked.py)."""
-    yield
-    import sys
+#: Seconds a thread or child process a test started has, once the test is done, to end
+#: (one that is stopping: a server's thread after ``shutdown``, a child after its kill).
+LEFT_DEADLINE = 5.0
+#: Set (to a file's path) to list what each test leaves behind there instead of
+#: failing it: how the leaking tests of the whole tier were found at once.
+LEFT_REPORT = os.environ.get("COORD_TESTS_LEFT_REPORT")
 
+
+def _children() -> dict[int, str]:
+    """This process's live descendants (zombies, which have ended, aside): pid -> its
+    command line."""
+    out = {}
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                out[p.pid] = " ".join(p.cmdline())[:120] or p.name()
+        except psutil.Error:
+            pass
+    return out
+
+
+#: What fixtures of a wider scope than a test's started (a module's server, the session's
+#: redis-server): theirs to stop when their scope ends, not the test's that set them up.
+_SCOPED_THREADS: set[threading.Thread] = set()
+_SCOPED_CHILDREN: set[int] = set()
+
+
+class _ScopedStarts:
+    """Records what each fixture of a wider scope than a test's starts. A plugin of its
+    own, not a hook of this conftest: pytest asks only the conftests above a fixture's
+    node, and a session fixture's (``redis_server``, asked for from within a test's
+    fixture) is the session, above this folder."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Iterator[None]:
+        if fixturedef.scope == "function":
+            yield
+            return
+        threads, children = set(threading.enumerate()), set(_children())
+        yield
+        _SCOPED_THREADS.update(t for t in threading.enumerate() if t not in threads)
+        _SCOPED_CHILDREN.update(pid for pid in _children() if pid not in children)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("coord-scoped-starts"):
+        config.pluginmanager.register(_ScopedStarts(), "coord-scoped-starts")
+
+
+def _process_helpers() -> set[int]:
+    """Children a process keeps for its life, started on first use: the todo warden
+    (workers/execute.py: it kills a todo's process group should this process die)."""
+    execute = sys.modules.get("workers.execute")
+    proc = getattr(getattr(execute, "_warden", None), "_proc", None)
+    return {proc.pid} if proc is not None else set()
+
+
+def _left(threads: set[threading.Thread], children: dict[int, str]) -> list[str]:
+    """What runs now that did not before (nor was started by a wider fixture): threads
+    (by name and target) and child processes (by pid and command)."""
+    new = [t for t in threading.enumerate()
+           if t not in threads and t not in _SCOPED_THREADS and t.is_alive()]
+    out = [f"thread {t.name!r} ({getattr(t, '_target', None) or type(t).__name__})"
+           for t in new]
+    helpers = _process_helpers()
+    out += [f"process {pid}: {cmd}" for pid, cmd in _children().items()
+            if pid not in children and pid not in _SCOPED_CHILDREN and pid not in helpers]
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test stops every thread and child process it starts: what runs after it that
+    did not before (given :data:`LEFT_DEADLINE` to end) fails it, named. Module
+    fixtures' own autouse ones are stopped by then; no other conftest fixture of this
+    folder is autouse (pytest sets a folder's up in the order of their names)."""
+    threads, children = set(threading.enumerate()), _children()
+    yield
+    # A todo run in this process (an in-process worker) starts its worker's context
+    # service (workers/context_proxy.py: a socket and its thread); it is closed here, as
+    # a worker's process ending closes it (a fork is refused beside a thread).
     proxy = sys.modules.get("workers.context_proxy")
     if proxy is not None:
         proxy.PROXY.close()
+    deadline = time.monotonic() + LEFT_DEADLINE
+    while (left := _left(threads, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not left:
+        return
+    if LEFT_REPORT:
+        with open(LEFT_REPORT, "a") as fh:
+            fh.write(f"{request.node.nodeid}\t{'; '.join(left)}\n")
+        return
+    pytest.fail(f"{request.node.nodeid} left running after it: {'; '.join(left)} "
+                "(stop what a test starts: shut servers down and join their threads, "
+                "kill and wait for child processes)", pytrace=False)

@@ -39,6 +39,7 @@ trust and connection are one floor in two rooms: neither imports the other.
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,15 @@ def modules() -> dict[str, Path]:
 
 
 def imports(known: dict[str, Path]) -> list[Import]:
-    """Every import statement of our modules, anywhere in the file."""
+    """Every import statement of our modules, anywhere in the file: parsed once per
+    process for each set of modules (every check here walks the same ~500 files; parsed
+    again per check, they took minutes on a busy machine)."""
+    return list(_imports(tuple(known.items())))
+
+
+@functools.lru_cache(maxsize=4)
+def _imports(known_items: tuple[tuple[str, Path], ...]) -> tuple[Import, ...]:
+    known = dict(known_items)
     out = []
     for name, path in known.items():
         is_pkg = path.name == "__init__.py"
@@ -130,7 +139,7 @@ def imports(known: dict[str, Path]) -> list[Import]:
                 targets = subs or [base]
             for t in targets:
                 out.append(Import(name, t, str(path.relative_to(ROOT)), node.lineno))
-    return out
+    return tuple(out)
 
 
 def layer_of(module: str) -> int | None:

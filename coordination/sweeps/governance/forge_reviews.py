@@ -14,7 +14,7 @@ counts only sealed and for a principal of the allowed-signers file, as the web v
 What a vote is cast from is never a plain record (#78): the pull request record
 (``pr:<R>``) must hold its seal (:meth:`coordination.runtime.changes.ChangeStore.read`),
 and the view of it must be sealed by the process that read the forge or checked the
-webhook (:func:`coordination.change.forge_status.read_views`), of that very pull request
+webhook (:func:`coordination.change.pulls.forge_status.read_views`), of that very pull request
 (its number), into the repo's landing base as the forge said it. Without a key nothing
 can be sealed: only a view this process read from the forge just now counts
 (:func:`views_for_votes` asks; a cached one is refused). A refused record casts no vote
@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
-from coordination.change.forge_status import PullView, read_views
+from coordination.change.pulls.forge_status import PullView, read_views
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan
 from coordination.errors import CoordError
@@ -41,7 +41,7 @@ from coordination.status import TodoStatus
 from coordination.sweeps.governance import approvals
 
 if TYPE_CHECKING:
-    from coordination.change.forges import ChangeForges
+    from coordination.change.pulls.forges import ChangeForges
 
 log = logging.getLogger("coord.forge.reviews")
 

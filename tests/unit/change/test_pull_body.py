@@ -1,4 +1,4 @@
-"""A change's pull request body (coordination/change/pull_body.py, #60): the change and its
+"""A change's pull request body (coordination/change/pulls/pull_body.py, #60): the change and its
 evidence, every sibling in landing order, one Depends-On: line per provider (Zuul's)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from coordination.change.model import ChangePlan, Target
-from coordination.change.pull_body import Sibling, body, evidence_text, title
+from coordination.change.pulls.pull_body import Sibling, body, evidence_text, title
 
 pytestmark = pytest.mark.timeout(30)
 

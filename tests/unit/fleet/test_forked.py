@@ -33,25 +33,12 @@ def repo(path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _forkable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Other threads of this test process (an earlier test's server or worker pool,
-    idle for a moment) end before a test that forks: waited for, with a deadline. An
-    earlier test's daemon thread still idle then (a leak of that test, not of the code
-    under test) is left out of what these tests see, named in the log."""
-    mine = threading.main_thread()
-    try:
-        wait_for(forked._forkable, timeout=10, what="other threads to end")
-        return
-    except AssertionError:
-        pass
-    left = [t for t in threading.enumerate() if t is not mine and t.daemon
-            and not getattr(t, forked.FORK_SAFE, False)
-            and not isinstance(t, threading.Timer)]
-    assert all(t.daemon for t in threading.enumerate() if t is not mine
-               and not isinstance(t, threading.Timer)), threading.enumerate()
-    print(f"threads an earlier test left, not seen here: {[t.name for t in left]}")
-    real = threading.enumerate
-    monkeypatch.setattr(threading, "enumerate", lambda: [t for t in real() if t not in left])
+def _forkable() -> None:
+    """No other thread of this test process runs before a test that forks: every test
+    stops what it starts (tests/unit/conftest.py fails one that does not), so this
+    waits only for one that is still stopping, with a deadline."""
+    wait_for(forked._forkable, timeout=10,
+             what=f"other threads to end: {threading.enumerate()}")
 
 
 def square(x: int) -> int:

@@ -212,6 +212,31 @@ def test_a_signed_spec_copied_into_another_sweep_is_refused_there(
     assert (signed_rt.checkpoints.get(a, "TODO-001") or {}).get("status") == "queued"
 
 
+def test_a_copied_spec_refused_at_its_own_todo_ends_the_sweeps_todos_too(
+    signed_rt: Runtime, tmp_path: Path
+) -> None:
+    """B, holding A's spec, is refused first at a todo of A's spec (its supervision sends
+    what that spec names): B ends, and so does B's own queued todo, which the copied spec
+    does not name (it was once left queued in the ended sweep, waiting for nothing)."""
+    a = start(signed_rt, tmp_path / "a", tmp_path / "a-ran")
+    cat_b = write_catalog(tmp_path / "b", [{"id": "TODO-009", "repo": "api", "run": "true"}],
+                          repos=("api",), plan="PLAN-002")
+    b = SweepService(signed_rt, cat_b).start("PLAN-002", strategy="levels",
+                                             ignore_blockers=True)
+    assert (signed_rt.checkpoints.get(b, "TODO-009") or {}).get("status") == "queued"
+    for f in ("spec", "spec_sig", "spec_key_id"):
+        signed_rt.redis.hset(signed_rt.keys.sweep(b), f,
+                             signed_rt.redis.hget(signed_rt.keys.sweep(a), f))
+    _spec_cache.clear()
+    outcome, detail = run_todo(signed_rt, b, "TODO-001", W, 0)
+    assert outcome is Outcome.done and detail["status"] == "failed", detail
+    ended_failed(signed_rt, b, "spec signature invalid", "at TODO-001")
+    cp = signed_rt.checkpoints.get(b, "TODO-009") or {}
+    assert cp.get("status") == "cancelled", cp
+    assert "spec signature invalid" in str(cp.get("reason")), cp
+    assert signed_rt.checkpoints.own_todos(b) == ["TODO-009"]
+
+
 def test_an_unsigned_spec_copied_into_another_sweep_ends_it_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

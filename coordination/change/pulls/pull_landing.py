@@ -22,7 +22,7 @@ There is no undo a forge would take without review: a merge refused mid-way stop
 landing (:func:`stop`): ``partially_landed`` naming the pull request and the forge's
 reason and what merged (``reverted``, nothing merged, when it was the first);
 ``coord change revert`` opens revert pull requests for what merged
-(:mod:`coordination.change.pull_revert`).
+(:mod:`coordination.change.pulls.pull_revert`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Protocol
 
 from coordination.change import git as g
 from coordination.change.blockers import short
-from coordination.change.forges import ChangeForges
+from coordination.change.pulls.forges import ChangeForges
 from coordination.change.manifest import Manifest, ManifestRepo
 from coordination.errors import ForgeError, HeadMoved, MergeRefused
 from coordination.forge.base import Forge, PullRequest

@@ -6,7 +6,7 @@ A read asks the forge once per pull request (:meth:`Forge.mergeability`: the pul
 request, its reviews, its checks and the forge's own verdict) and keeps the answer
 beside the change (:meth:`coordination.runtime.changes.ChangeStore.set_forge_view`). A
 status read within :data:`POLL_INTERVAL` of the last read takes that one instead of
-asking again, and one a webhook refreshed (:mod:`coordination.change.forge_events`)
+asking again, and one a webhook refreshed (:mod:`coordination.change.pulls.forge_events`)
 for :data:`WEBHOOK_TTL`: with webhooks, ``change status`` asks the forge nothing.
 A landing always asks (``fresh``): a safety decision never reads a cached verdict.
 
@@ -33,7 +33,7 @@ from coordination.runtime.changes import ChangeState
 from coordination.status import StepState
 
 if TYPE_CHECKING:
-    from coordination.change.forges import ChangeForges
+    from coordination.change.pulls.forges import ChangeForges
     from coordination.forge.base import Mergeability
     from coordination.runtime.context import Runtime
 

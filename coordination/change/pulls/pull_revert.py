@@ -24,8 +24,8 @@ from __future__ import annotations
 import time
 
 from coordination.change import git as g
-from coordination.change import pull_body
-from coordination.change.forges import ChangeForges, label
+from coordination.change.pulls import pull_body
+from coordination.change.pulls.forges import ChangeForges, label
 from coordination.change.landing import beating, lander
 from coordination.change.manifest import Manifest, ManifestRepo
 from coordination.change.model import ChangePlan

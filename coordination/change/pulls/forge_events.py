@@ -1,6 +1,6 @@
 """A forge's webhook events, once their signature held: what each says of a change's pull
 requests is kept beside the change, so ``change status`` shows it without asking the
-forge (:data:`coordination.change.forge_status.WEBHOOK_TTL`).
+forge (:data:`coordination.change.pulls.forge_status.WEBHOOK_TTL`).
 
 A ``pull_request`` event (opened, synchronized, closed, merged), a review or a check of
 a pull request of a change plan (found by project and number; a check by the head it
@@ -8,7 +8,7 @@ ran on) updates that repo's view: first with what the event itself says (its sta
 head, the reviewer's word, the check's state: no token needed), then, when the forge
 answers, with a fresh read of the whole pull request (its mergeability). A pull request
 closed or merged by hand so shows up at once in ``change status``, and blocks the
-landing (:func:`coordination.change.forge_status.repo_blockers`), never overwritten.
+landing (:func:`coordination.change.pulls.forge_status.repo_blockers`), never overwritten.
 
 A ``push`` event is not a change's: the webhook endpoint starts the plans its repo's
 push triggers select (:mod:`coordination.ui.hooks`, :func:`coordination.firing.on_push`).
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coordination.change.forge_status import ask_forge
-from coordination.change.forges import ChangeForges
+from coordination.change.pulls.forge_status import ask_forge
+from coordination.change.pulls.forges import ChangeForges
 from coordination.change.model import ChangePlan, change_of
 from coordination.errors import CoordError
 from coordination.forge.base import (

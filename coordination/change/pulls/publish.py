@@ -11,7 +11,7 @@ Per repo with a commit on the branch, providers first:
    (``--draft``: a draft); one closed or merged by hand is reported, never reopened;
 3. once every repo has one, each body names the change and its verify evidence, links
    its siblings and carries a ``Depends-On:`` line per provider
-   (:mod:`coordination.change.pull_body`); each is labelled ``coord:PLAN``;
+   (:mod:`coordination.change.pulls.pull_body`); each is labelled ``coord:PLAN``;
 4. ``coord/verify`` is posted on its head: success when every verify todo passed on
    the current candidates, failure when one failed on them, pending before (branch
    protection may require it); linking the change's page when ``COORD_UI_URL`` says
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coordination.change import git as g
-from coordination.change import pull_body
-from coordination.change.forges import ChangeForges, label
+from coordination.change.pulls import pull_body
+from coordination.change.pulls.forges import ChangeForges, label
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.model import ChangePlan, Target
 from coordination.change.rule import judge
