@@ -249,10 +249,12 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
                 client.zrem(conf.schedule_key, key)
                 continue
             except Exception as exc:  # noqa: BLE001 - written by someone else: refused
-                self.refuse(key, None, f"it cannot be read ({exc})")
+                self.refuse(key, _plan_named(key.removeprefix(conf.key_prefix)),
+                            f"it cannot be read ({exc})")
                 continue
             if entry.key != key:
-                self.refuse(key, None, f"its name {entry.name!r} is not its key's")
+                self.refuse(key, _plan_named(key.removeprefix(conf.key_prefix)),
+                            f"its name {entry.name!r} is not its key's")
                 continue
             out[key] = entry
         return out
@@ -418,7 +420,10 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
 
 def _plan_of(entry: PlanEntry) -> str | None:
     """The plan an entry's name names (``plan:PLAN``), or None."""
-    name = str(entry.name)
+    return _plan_named(str(entry.name))
+
+
+def _plan_named(name: str) -> str | None:
     return name.removeprefix(ENTRY) if name.startswith(ENTRY) and len(name) > len(ENTRY) else None
 
 
