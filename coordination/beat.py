@@ -45,7 +45,7 @@ from celery.beat import Service
 from celery.schedules import BaseSchedule, schedstate
 from redbeat.decoder import RedBeatJSONDecoder, RedBeatJSONEncoder
 from redbeat.schedulers import RedBeatScheduler, RedBeatSchedulerEntry, get_redis, to_timestamp
-from redis.exceptions import LockNotOwnedError
+from redis.exceptions import LockNotOwnedError, RedisError
 
 from coordination.catalog.audit.log import who as whoami
 from coordination.catalog.cron import next_runs
@@ -71,6 +71,10 @@ log = logging.getLogger("coord.beat")
 
 class BeatLockLost(RuntimeFault):
     """The active beat's lock was taken over (it was stopped past the lock's timeout)."""
+
+
+class CatalogUnread(Exception):
+    """The catalog could not be read at a firing: nothing fires (fail closed)."""
 
 #: (TASK: the task name an entry carries; ENTRY: an entry's name is this and its plan,
 #: redbeat's key the prefix and the name; KIND: what a stored schedule says it is.
@@ -145,6 +149,9 @@ class BeatContext:
     #: Entries refused (key -> its definition as read): said once each, then passed over
     #: until the catalog changes (a catalog that names it as it is lets it fire).
     refused: dict[str, str] = field(default_factory=dict)
+    #: What was said of each entry last (its definition, and why when it failed): a
+    #: refusal is said once.
+    said: dict[str, object] = field(default_factory=dict)
 
 
 class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships no types
@@ -197,6 +204,7 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
             return
         ctx.seen = seen
         ctx.refused.clear()  # (the catalog changed: each entry is judged against it again)
+        ctx.said.clear()
         conf = self.app.redbeat_conf
         client = get_redis(self.app)
         for plan, s in list(wanted.items()):
@@ -264,8 +272,13 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
         is said and passed over until the catalog changes: it never stops the beat."""
         try:
             return self.due(entry)
+        except RedisError:  # (the Redis, not the schedule: as any Redis call of the beat)
+            raise
         except Exception as exc:  # noqa: BLE001 - one bad schedule never stops the beat
-            self.refuse(entry.key, _plan_of(entry), f"it failed ({type(exc).__name__}: {exc})")
+            # Said once, not passed over: a schedule of the catalog fires again once
+            # what failed (a start) works again.
+            self.refuse(entry.key, _plan_of(entry), f"it failed ({type(exc).__name__}: {exc})",
+                        skip=False)
             return float(self.max_interval)
 
     def due(self, entry: PlanEntry) -> float:
@@ -285,7 +298,11 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
             # At firing time, the catalog says what is scheduled: anyone who can write
             # the Redis can write an entry (a plan, a cron), and only the catalog's
             # entry, as the catalog has it now, fires.
-            why = self.refusal(entry)
+            try:
+                why = self.refusal(entry)
+            except CatalogUnread as exc:  # said once; tried again at the next tick
+                self.refuse(entry.key, plan, str(exc), skip=False)
+                return float(self.max_interval)
             if why is not None:
                 self.refuse(entry.key, plan, why)
                 self.repair(entry.key, plan)
@@ -306,7 +323,8 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
         try:
             wanted = scheduled_plans(SweepService(ctx.rt, ctx.catalog).catalog())
         except Exception as exc:  # noqa: BLE001 - fail closed: nothing fires unread
-            return f"the catalog {ctx.catalog} cannot be read now ({exc})"
+            raise CatalogUnread(f"the catalog {ctx.catalog} cannot be read now ({exc})"
+                                ) from None
         raw = get_redis(self.app).hget(entry.key, "definition")
         try:
             definition = json.loads(raw) if raw is not None else None
@@ -338,18 +356,22 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
         log.warning("%s: its schedule entry was written again from the catalog (%s %s)",
                     plan, s.cron, s.timezone)
 
-    def refuse(self, key: str, plan: str | None, why: str) -> None:
+    def refuse(self, key: str, plan: str | None, why: str, *, skip: bool = True) -> None:
         """An entry `coord beat` does not fire: said once (its log, a ``schedule.refused``
-        event) and passed over until the catalog changes; `coord schedule list` shows it."""
+        event) and (``skip``) passed over until the catalog changes; `coord schedule
+        list` shows one the catalog does not name."""
         ctx = self.coord
         try:
             raw = get_redis(self.app).hget(key, "definition")
         except Exception:  # noqa: BLE001 - said with what is known
             raw = None
         seen = raw if isinstance(raw, str) else (raw or b"").decode("utf-8", "replace")
-        if ctx.refused.get(key) == seen:
+        said = (seen, why) if not skip else seen
+        if ctx.said.get(key) == said:
             return
-        ctx.refused[key] = seen
+        ctx.said[key] = said
+        if skip:
+            ctx.refused[key] = seen
         log.error("schedule entry %s%s refused, not fired: %s (only the catalog's "
                   "schedule: fires; `coord schedule list` shows it)", key,
                   f" (plan {plan})" if plan else "", why)
