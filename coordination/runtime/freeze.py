@@ -221,11 +221,10 @@ def _decode(raw: str | bytes | None, where: str = "freeze record") -> FreezeReco
     if not isinstance(data, dict):
         return {"by": "?", "at": 0.0, "reason": f"unreadable {where}: {raw!r:.80}"}
     at = data.get("at")
-    ok = (isinstance(at, (int, float)) and not isinstance(at, bool) and math.isfinite(at)
-          and 0 <= at <= _LATEST)
+    when = (float(at) if isinstance(at, (int, float)) and not isinstance(at, bool)
+            and math.isfinite(at) and 0 <= at <= _LATEST else None)
     reason = str(data.get("reason") or "")[:2000]
-    if not ok and at not in (None, 0):
+    if when is None and at not in (None, 0):
         reason = f"unreadable {where}: its time {at!r:.40} is no time" + (
             f"; {reason}" if reason else "")
-    return {"by": str(data.get("by") or "?")[:200], "at": float(at) if ok else 0.0,  # type: ignore[arg-type]
-            "reason": reason}
+    return {"by": str(data.get("by") or "?")[:200], "at": when or 0.0, "reason": reason}

@@ -96,8 +96,8 @@ class ScheduleStore:
         ``limit``) and each one's definition text (None: none): what a `coord beat`
         would look at, whoever wrote it (`coord schedule list` reports those the catalog
         does not name)."""
-        keys = [k if isinstance(k, str) else k.decode("utf-8", "replace")
-                for k in self.redis.zrange(self.keys.beat_schedule, 0, limit - 1)]
+        got = cast("list[str | bytes]", self.redis.zrange(self.keys.beat_schedule, 0, limit - 1))
+        keys = [k if isinstance(k, str) else k.decode("utf-8", "replace") for k in got]
         if not keys:
             return {}
         with self.redis.pipeline(transaction=False) as pipe:

@@ -16,6 +16,7 @@ for them (an on-time firing after a gap says how many it stands for).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypedDict
 
@@ -141,7 +142,7 @@ class ForeignEntry(TypedDict):
     why: str
 
 
-def foreign_entries(entries: dict[str, str | bytes | None], prefix: str,
+def foreign_entries(entries: Mapping[str, str | bytes | None], prefix: str,
                     wanted: dict[str, Schedule]) -> list[ForeignEntry]:
     """The entries among ``entries`` (key -> definition text, None: none) that the
     catalog does not name as they are (:func:`entry_refusal`), each with why."""
