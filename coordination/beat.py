@@ -47,8 +47,8 @@ from celery import Celery
 from celery.beat import Service
 from celery.schedules import BaseSchedule, schedstate
 from redbeat.decoder import RedBeatJSONDecoder, RedBeatJSONEncoder
-from redbeat.schedulers import RedBeatScheduler, RedBeatSchedulerEntry, get_redis
-from redis.exceptions import LockNotOwnedError
+from redbeat.schedulers import RedBeatScheduler, RedBeatSchedulerEntry, get_redis, to_timestamp
+from redis.exceptions import LockNotOwnedError, RedisError
 
 from coordination.catalog.audit.log import who as whoami
 from coordination.catalog.cron import next_runs
@@ -58,8 +58,16 @@ from coordination.redis_url import redact_url
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.status import EventKind
 from coordination.sweeps import SweepService
-from coordination.sweeps.starts.schedules import Decision, decide, scheduled_plans
 from coordination.sweeps.notices.overdue import Due, catalog_dues, note_unswept_overdue, running_todos
+from coordination.sweeps.starts.schedules import (
+    ENTRY,
+    KIND,
+    TASK,
+    Decision,
+    decide,
+    entry_refusal,
+    scheduled_plans,
+)
 from coordination.sweeps.starts.triggers import schedule_trigger
 
 log = logging.getLogger("coord.beat")
@@ -68,12 +76,14 @@ log = logging.getLogger("coord.beat")
 class BeatLockLost(RuntimeFault):
     """The active beat's lock was taken over (it was stopped past the lock's timeout)."""
 
-#: The task name an entry carries (redbeat's definitions need one; nothing is sent).
-TASK = "coord.schedule"
-#: An entry's name: redbeat's key is the prefix and this.
-ENTRY = "plan:"
-#: What a stored definition's schedule says it is.
-KIND = "coord-cron"
+
+class CatalogUnread(Exception):
+    """The catalog could not be read at a firing: nothing fires (fail closed)."""
+
+#: (TASK: the task name an entry carries; ENTRY: an entry's name is this and its plan,
+#: redbeat's key the prefix and the name; KIND: what a stored schedule says it is.
+#: Named in :mod:`coordination.sweeps.starts.schedules`, which checks an entry.)
+__all__ = ["ENTRY", "KIND", "TASK", "CoordScheduler", "CronSchedule", "PlanEntry", "run"]
 
 
 class CronSchedule(BaseSchedule):  # type: ignore[misc]  # Celery ships no types
@@ -141,6 +151,12 @@ class BeatContext:
     seen: tuple[int, int] | None = None  # the catalog file's (mtime_ns, size) last synced
     dues: list[Due] = field(default_factory=list)  # its todos with a due: (not completed)
     fired: list[dict[str, object]] = field(default_factory=list)
+    #: Entries refused (key -> its definition as read): said once each, then passed over
+    #: until the catalog changes (a catalog that names it as it is lets it fire).
+    refused: dict[str, str] = field(default_factory=dict)
+    #: What was said of each entry last (its definition, and why when it failed): a
+    #: refusal is said once.
+    said: dict[str, object] = field(default_factory=dict)
 
 
 class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships no types
@@ -195,17 +211,26 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
             return
         ctx.seen = seen
         ctx.dues = catalog_dues(cat)
+        ctx.refused.clear()  # (the catalog changed: each entry is judged against it again)
+        ctx.said.clear()
         conf = self.app.redbeat_conf
         client = get_redis(self.app)
-        for plan, s in wanted.items():
+        for plan, s in list(wanted.items()):
             key = PlanEntry.generate_key(self.app, ENTRY + plan)
             try:
-                last = PlanEntry.from_key(key, app=self.app).last_run_at
-            except KeyError:
-                last = None
-            PlanEntry(name=ENTRY + plan, task=TASK, kwargs={"plan": plan}, app=self.app,
-                      schedule=CronSchedule(s.cron, s.timezone, s.catchup),
-                      last_run_at=last or ctx.now()).save()
+                try:
+                    last = PlanEntry.from_key(key, app=self.app).last_run_at
+                except KeyError:
+                    last = None
+                except Exception:  # noqa: BLE001 - unreadable (not ours): written again
+                    last = None
+                PlanEntry(name=ENTRY + plan, task=TASK, kwargs={"plan": plan}, app=self.app,
+                          schedule=CronSchedule(s.cron, s.timezone, s.catchup),
+                          last_run_at=last or ctx.now()).save()
+            except Exception as exc:  # noqa: BLE001 - one bad schedule never stops the beat
+                log.error("%s: its schedule (%s %s) cannot be kept (%s): skipped", plan,
+                          s.cron, s.timezone, exc)
+                del wanted[plan]
         keep = {PlanEntry.generate_key(self.app, ENTRY + p) for p in wanted}
         for key in client.zrange(conf.schedule_key, 0, -1):
             if key not in keep:
@@ -233,15 +258,80 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
         for tid in said:
             log.warning("%s is overdue and no sweep runs it: said (todo.overdue)", tid)
 
+    @property
+    def schedule(self) -> dict[str, PlanEntry]:
+        """redbeat's entries due by the next tick (as redbeat selects them), by key, each
+        read alone: one that cannot be read, or whose name is not its key's, is
+        refused (said once) and passed over; it never stops the beat."""
+        now = to_timestamp(self.app.now())
+        conf = self.app.redbeat_conf
+        client = get_redis(self.app)
+        with client.pipeline() as pipe:
+            pipe.zrangebyscore(conf.schedule_key, 0, now)
+            pipe.zrangebyscore(conf.schedule_key, f"({now}", now + self.max_interval,
+                               start=0, num=1)
+            due, soon = pipe.execute()
+        out: dict[str, PlanEntry] = {}
+        for raw in due + soon:
+            key = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            if key in self.coord.refused:
+                continue
+            try:
+                entry = self.Entry.from_key(key, app=self.app)
+            except KeyError:  # (gone, as redbeat does: out of the set)
+                client.zrem(conf.schedule_key, key)
+                continue
+            except Exception as exc:  # noqa: BLE001 - written by someone else: refused
+                self.refuse(key, _plan_named(key.removeprefix(conf.key_prefix)),
+                            f"it cannot be read ({exc})")
+                continue
+            if entry.key != key:
+                self.refuse(key, _plan_named(key.removeprefix(conf.key_prefix)),
+                            f"its name {entry.name!r} is not its key's")
+                continue
+            out[key] = entry
+        return out
+
     def maybe_due(self, entry: PlanEntry, **kwargs: Any) -> float:
+        """What the beat does with ``entry`` now (see :meth:`due`); a schedule that fails
+        is said and passed over until the catalog changes: it never stops the beat."""
+        try:
+            return self.due(entry)
+        except RedisError:  # (the Redis, not the schedule: as any Redis call of the beat)
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad schedule never stops the beat
+            # Said once, not passed over: a schedule of the catalog fires again once
+            # what failed (a start) works again.
+            self.refuse(entry.key, _plan_of(entry), f"it failed ({type(exc).__name__}: {exc})",
+                        skip=False)
+            return float(self.max_interval)
+
+    def due(self, entry: PlanEntry) -> float:
         ctx = self.coord
-        plan = str(entry.kwargs.get("plan") or entry.name.removeprefix(ENTRY))
+        plan = _plan_of(entry)
         s = entry.schedule
+        if plan is None or not isinstance(s, CronSchedule):
+            self.refuse(entry.key, plan, "it is not a plan's cron schedule coord wrote")
+            self.repair(entry.key, plan)
+            return float(self.max_interval)
         now = ctx.now()
         last = _aware(entry.last_run_at) if entry.last_run_at else None
         d = decide(s, last, now, ctx.missed_after)
         if d.kind == "wait":
             return d.seconds or 1.0
+        if d.kind in ("fire", "skip"):
+            # At firing time, the catalog says what is scheduled: anyone who can write
+            # the Redis can write an entry (a plan, a cron), and only the catalog's
+            # entry, as the catalog has it now, fires.
+            try:
+                why = self.refusal(entry)
+            except CatalogUnread as exc:  # said once; tried again at the next tick
+                self.refuse(entry.key, plan, str(exc), skip=False)
+                return float(self.max_interval)
+            if why is not None:
+                self.refuse(entry.key, plan, why)
+                self.repair(entry.key, plan)
+                return float(self.max_interval)
         # Its last run moves to now first (redbeat's reserve): a beat that dies past this
         # line never fires this firing again; the claim below makes it once among beats.
         self.reserve(entry)
@@ -251,6 +341,69 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
             self.skip(plan, s, d)
         upcoming = next_runs(s.cron, s.timezone, now)[0]
         return max(1.0, (upcoming - now).total_seconds())
+
+    def refusal(self, entry: PlanEntry) -> str | None:
+        """Why ``entry`` must not fire, read against the catalog now (None: it may)."""
+        ctx = self.coord
+        try:
+            wanted = scheduled_plans(SweepService(ctx.rt, ctx.catalog).catalog())
+        except Exception as exc:  # noqa: BLE001 - fail closed: nothing fires unread
+            raise CatalogUnread(f"the catalog {ctx.catalog} cannot be read now ({exc})"
+                                ) from None
+        raw = get_redis(self.app).hget(entry.key, "definition")
+        try:
+            definition = json.loads(raw) if raw is not None else None
+        except ValueError:
+            definition = None
+        return entry_refusal(entry.name, definition, wanted)
+
+    def repair(self, key: str, plan: str | None) -> None:
+        """A refused entry that is a plan's own (its key) while the catalog schedules
+        that plan: written again from the catalog (its last run now: it fires from its
+        next time on), so that a changed entry does not stop the plan's own firings."""
+        ctx = self.coord
+        if plan is None or key != PlanEntry.generate_key(self.app, ENTRY + plan):
+            return
+        try:
+            s = scheduled_plans(SweepService(ctx.rt, ctx.catalog).catalog()).get(plan)
+            if s is None:
+                return
+            client = get_redis(self.app)
+            client.hdel(key, "meta")  # (save keeps a meta there: this one is not ours)
+            PlanEntry(name=ENTRY + plan, task=TASK, kwargs={"plan": plan}, app=self.app,
+                      schedule=CronSchedule(s.cron, s.timezone, s.catchup),
+                      last_run_at=ctx.now()).save()
+        except Exception as exc:  # noqa: BLE001 - it stays refused
+            log.error("%s: its schedule entry could not be written again from the catalog "
+                      "(%s): it stays refused until the catalog changes", plan, exc)
+            return
+        ctx.refused.pop(key, None)
+        log.warning("%s: its schedule entry was written again from the catalog (%s %s)",
+                    plan, s.cron, s.timezone)
+
+    def refuse(self, key: str, plan: str | None, why: str, *, skip: bool = True) -> None:
+        """An entry `coord beat` does not fire: said once (its log, a ``schedule.refused``
+        event) and (``skip``) passed over until the catalog changes; `coord schedule
+        list` shows one the catalog does not name."""
+        ctx = self.coord
+        try:
+            raw = get_redis(self.app).hget(key, "definition")
+        except Exception:  # noqa: BLE001 - said with what is known
+            raw = None
+        seen = raw if isinstance(raw, str) else (raw or b"").decode("utf-8", "replace")
+        said = (seen, why) if not skip else seen
+        if ctx.said.get(key) == said:
+            return
+        ctx.said[key] = said
+        if skip:
+            ctx.refused[key] = seen
+        log.error("schedule entry %s%s refused, not fired: %s (only the catalog's "
+                  "schedule: fires; `coord schedule list` shows it)", key,
+                  f" (plan {plan})" if plan else "", why)
+        try:
+            ctx.rt.events.emit(EventKind.schedule_refused, plan=plan, entry=key, reason=why)
+        except Exception as exc:  # noqa: BLE001 - the log said it
+            log.warning("the schedule.refused event was not written: %s", exc)
 
     def fire(self, plan: str, d: Decision) -> None:
         """Claim the firing, then start the plan's sweep (see the module)."""
@@ -310,6 +463,15 @@ class CoordScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat ships n
                                    ctx.rt.events.prepare(EventKind.schedule_skipped, plan=plan,
                                                          firing=due, reason=reason))
         log.warning("%s: the firing of %s was skipped: %s", plan, due, reason)
+
+
+def _plan_of(entry: PlanEntry) -> str | None:
+    """The plan an entry's name names (``plan:PLAN``), or None."""
+    return _plan_named(str(entry.name))
+
+
+def _plan_named(name: str) -> str | None:
+    return name.removeprefix(ENTRY) if name.startswith(ENTRY) and len(name) > len(ENTRY) else None
 
 
 def _aware(t: dt.datetime) -> dt.datetime:

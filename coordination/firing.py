@@ -134,7 +134,7 @@ def preview_push(catalog: Path, repo: str, branch: str | None, sha: str
     for m in plans.matches:
         trigger = push_trigger(repo, plans.branch, sha, list(m.repos))
         try:
-            refuse_if_frozen(svc.rt, f"start a sweep of {m.plan}")
+            refuse_if_frozen(svc.rt, f"start a sweep of {m.plan}", catalog)
             spec = svc.plan_spec(m.plan, strategy="levels", ignore_blockers=False, again=True,
                                  repos=trigger_scope(trigger))
         except CoordError as exc:

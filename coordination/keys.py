@@ -325,6 +325,14 @@ class Keys:
         return f"{self.namespace}:beat:"
 
     @property
+    def beat_schedule(self) -> str:
+        """celery-redbeat's sorted set of schedule entries (its ``schedule_key``: the beat
+        prefix and ``:schedule``), each a key under :attr:`beat_prefix` scored by when it
+        is next due: `coord schedule list` reads it to report an entry the catalog does
+        not name (``runtime/schedules.py``)."""
+        return f"{self.beat_prefix}:schedule"
+
+    @property
     def schedules(self) -> str:
         """Hash: per scheduled plan, its last firing claimed (``fired:<PLAN>``: the firing
         time, who claimed it, the sweep it started) and its last skipped firing

@@ -316,7 +316,7 @@ def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = Non
     rt = get_runtime(file)
     svc = SweepService(rt, file)
     # Before anything is forked (start_spec asks again: the one door).
-    refuse_if_frozen(rt, f"start a sweep of {todo_id or plan_id}")
+    refuse_if_frozen(rt, f"start a sweep of {todo_id or plan_id}", file)
     spec = planned if planned is not None else svc.todo_spec(str(todo_id))
     spec.no_cache = no_cache
     wire(rt, svc, with_tasks=rt.settings.embedded)

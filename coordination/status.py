@@ -188,6 +188,8 @@ class EventKind(StrEnum):
     fleet_frozen = "fleet.frozen"
     fleet_unfrozen = "fleet.unfrozen"
     schedule_skipped = "schedule.skipped"
+    schedule_refused = "schedule.refused"
+    fleet_refrozen = "fleet.refrozen"
 
 
 #: What each kind of event says: the generated events reference (docs/hooks/gen_ref.py)
@@ -279,6 +281,13 @@ EVENT_DESCRIPTIONS: dict[EventKind, str] = {
     EventKind.fleet_unfrozen: "`coord unfreeze`: new sweeps and landings may start again.",
     EventKind.schedule_skipped: "`coord beat` skipped a plan's firing that was missed while no "
                                 "beat ran (`catchup: false`).",
+    EventKind.schedule_refused: "`coord beat` refused to fire a schedule entry in Redis that "
+                                "the catalog does not name as it is (a plan it does not "
+                                "schedule, another cron, an entry it cannot read): only the "
+                                "catalog's `schedule:` fires.",
+    EventKind.fleet_refrozen: "A freeze kept beside the catalog (the freeze file in its "
+                              "directory's coord folder) was missing from Redis: it was put "
+                              "back (someone removed it without `coord unfreeze`).",
 }
 
 
@@ -538,6 +547,16 @@ EVENT_FIELDS: dict[EventKind, dict[str, str]] = {
         "plan": "The scheduled plan.",
         "firing": "The latest firing time missed (ISO 8601, in the schedule's zone).",
         "reason": "Why it was skipped.",
+    },
+    EventKind.schedule_refused: {
+        "plan": "The plan the entry names (null: it names none).",
+        "entry": "The entry's Redis key.",
+        "reason": "Why it was not fired.",
+    },
+    EventKind.fleet_refrozen: {
+        "by": "Who froze it (as the file beside the catalog says).",
+        "reason": "Why it was frozen.",
+        "file": "The file the freeze was read from.",
     },
 }
 

@@ -49,10 +49,15 @@ def check_cron(text: str) -> str:
     from croniter import croniter  # lazy: only a catalog with a schedule reads cron
 
     try:
-        croniter(expr, dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+        it = croniter(expr, dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
     except (ValueError, KeyError) as exc:  # croniter's errors are ValueErrors
         raise ValueError(f"cron {text!r} is not a cron expression: {exc} (fields: "
                          f"{_FIELDS})") from None
+    try:  # a date no calendar has (day 30 of February) reads, and never fires
+        it.get_next(dt.datetime)
+    except (ValueError, KeyError, OverflowError):  # (croniter's CroniterBadDateError)
+        raise ValueError(f"cron {text!r} never fires: no date matches its day and month "
+                         "fields (e.g. day 30 of February); give a day that month has") from None
     return expr
 
 

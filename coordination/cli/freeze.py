@@ -33,7 +33,9 @@ def freeze(obj: Context, reason: str, as_json: bool) -> None:
     push triggers, change land and the merge train), for every catalog and machine
     of the namespace. Running sweeps go on: stop them with `coord sweep pause --all`
     or `coord sweep cancel --all`. Rollbacks, reverts, pauses and cancels stay allowed.
-    A refusal exits 1 and says who froze the fleet, when and why. Audited.
+    A refusal exits 1 and says who froze the fleet, when and why. Audited. The freeze
+    is kept in Redis and beside the catalog (.coord/freeze.json): one removed from
+    Redis alone is put back (and said: fleet.refrozen).
 
     \b
     Examples:
@@ -54,6 +56,7 @@ def freeze(obj: Context, reason: str, as_json: bool) -> None:
                 "lands until `coord unfreeze` (running sweeps go on: `coord sweep pause --all`)")
         else:
             say(f"the fleet was already frozen {said}")
+        _kept(d["kept"])
 
     emit(as_json, out, human)
 
@@ -63,7 +66,8 @@ def freeze(obj: Context, reason: str, as_json: bool) -> None:
 @click.pass_obj
 def unfreeze(obj: Context, as_json: bool) -> None:
     """End the freeze: new sweeps and landings may start again (paused sweeps stay paused:
-    `coord sweep unpause ID`). Audited.
+    `coord sweep unpause ID`). Clears it in Redis and beside the catalog; a freeze
+    record that cannot be read is lifted too. Audited.
 
     \b
     Example:
@@ -72,6 +76,15 @@ def unfreeze(obj: Context, as_json: bool) -> None:
     from coordination.sweeps.governance import freeze as freezing  # lazy: the sweeps
 
     out = freezing.unfreeze(get_runtime(obj.file), obj.file, who=_who(obj.file))
-    emit(as_json, out, lambda d: say(
-        f"the fleet is no longer frozen{_audited(d['audited'])}" if d["changed"]
-        else "the fleet was not frozen"))
+
+    def human(d: freezing.FreezeResult) -> None:
+        say(f"the fleet is no longer frozen{_audited(d['audited'])}" if d["changed"]
+            else "the fleet was not frozen")
+        _kept(d["kept"])
+
+    emit(as_json, out, human)
+
+
+def _kept(k: bool | str) -> None:
+    if k is not True:
+        say(f"[yellow]warning: {esc(str(k))}[/yellow]")

@@ -13,6 +13,7 @@ from coordination.cli.editing import deleting, given, updated
 from coordination.cli.render import (
     SELECTS,
     emit,
+    err_console,
     esc,
     fields,
     json_option,
@@ -141,7 +142,6 @@ def create_issue(
     selected = obj.select_repos(repos)
     if assignee == "auto":
         from coordination.cli.issue_suggest import auto_assignee  # lazy: suggest only
-        from coordination.cli.render import err_console
 
         first = auto_assignee(obj.manager.reads.catalog(), obj.file, selected,
                               f"{title} {description}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -50,7 +50,8 @@ def _when(rec: object) -> str:
 @click.pass_obj
 def list_(obj: Context, count: int, as_json: bool) -> None:
     """Each scheduled plan: its cron and time zone, its next firings, the last one `coord
-    beat` started (and its sweep) and the last one it skipped (missed with catchup: false).
+    beat` started (and its sweep) and the last one it skipped (missed with catchup: false);
+    and any schedule entry in Redis the catalog does not name (`coord beat` refuses it).
 
     \b
     Examples:
@@ -58,23 +59,44 @@ def list_(obj: Context, count: int, as_json: bool) -> None:
       coord schedule list --json
     """
     from coordination.sweeps import SweepService  # lazy: the catalog's reader
-    from coordination.sweeps.starts.schedules import schedule_rows, scheduled_plans  # lazy: as above
+    from coordination.sweeps.starts.schedules import (  # lazy: as above
+        ForeignEntry,
+        foreign_entries,
+        schedule_rows,
+        scheduled_plans,
+    )
 
     state: dict[str, dict[str, JSONObject | None]]
+    refused: list[ForeignEntry] = []
     if nothing_recorded(obj.file):  # embedded, never swept: nothing fired, no server to start
         catalog = obj.manager.reads.catalog()
         state = {p: {"fired": None, "skipped": None} for p in scheduled_plans(catalog)}
     else:
         rt = get_runtime(obj.file, reader=True)
         catalog = SweepService(rt, obj.file).catalog()
-        state = rt.schedules().read(scheduled_plans(catalog))
+        wanted = scheduled_plans(catalog)
+        state = rt.schedules().read(wanted)
+        # What a `coord beat` would look at, whoever wrote it: only the catalog's fires.
+        refused = foreign_entries(rt.schedules().entries(), rt.keys.beat_prefix, wanted)
     rows = schedule_rows(catalog, state, dt.datetime.now(dt.timezone.utc), count)
-    emit(as_json, {"schedules": rows}, lambda d: table(
-        "schedules", ["plan", "cron", "zone", "catchup", "next", "last fired", "last skipped"],
-        [(esc(r["plan"]), esc(r["cron"]), esc(r["timezone"]), "yes" if r["catchup"] else "no",
-          esc(", ".join(r["next"])), esc(_when(r["last_fired"])), esc(_when(r["last_skipped"])))
-         for r in d["schedules"]],
-        empty="no plan has a schedule: (add schedule: {cron: ...} to a plan)"))
+
+    def human(d: dict[str, Any]) -> None:
+        table("schedules", ["plan", "cron", "zone", "catchup", "next", "last fired",
+                            "last skipped"],
+              [(esc(r["plan"]), esc(r["cron"]), esc(r["timezone"]),
+                "yes" if r["catchup"] else "no", esc(", ".join(r["next"])),
+                esc(_when(r["last_fired"])), esc(_when(r["last_skipped"])))
+               for r in d["schedules"]],
+              empty="no plan has a schedule: (add schedule: {cron: ...} to a plan)")
+        if d["refused"]:
+            say(f"[red]{len(d['refused'])} schedule entr{'y' if len(d['refused']) == 1 else 'ies'}"
+                " in Redis the catalog does not name: `coord beat` refuses to fire "
+                "them[/red] (someone wrote them into the Redis; `coord events` has each "
+                "refusal)")
+            for f in d["refused"]:
+                say(f"  {esc(f['entry'])}: {esc(f['why'])}")
+
+    emit(as_json, {"schedules": rows, "refused": refused}, human)
 
 
 @click.command()

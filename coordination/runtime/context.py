@@ -105,6 +105,9 @@ class Runtime:
     url: str | None = None
     #: How todos are sent (given by whoever wires the process: worker, CLI, embedded).
     dispatcher: Dispatcher | None = field(default=None, repr=False)
+    #: The catalog this runtime was opened for (None: none given, not embedded): its
+    #: freeze is kept beside it too (:meth:`freeze`).
+    catalog: Path | None = None
 
     @classmethod
     def create(cls, settings: Settings | None = None, *, catalog: Path | None = None,
@@ -152,7 +155,8 @@ class Runtime:
         # Once per namespace (and embedded, per catalog): never on a read.
         upgrade(r, keys, catalog=embedded_catalog, settings=settings)
         return cls(settings=settings, keys=keys, url=url, redis=r,
-                   checkpoints=CheckpointStore(r, keys), workers=WorkerRegistry(r, keys))
+                   checkpoints=CheckpointStore(r, keys), workers=WorkerRegistry(r, keys),
+                   catalog=catalog if catalog is not None else embedded_catalog)
 
     @property
     def replicas(self) -> int:
@@ -300,11 +304,15 @@ class Runtime:
 
         return Outbox(self.redis, self.keys)
 
-    def freeze(self) -> FreezeStore:
-        """The fleet's freeze (`coord freeze`): read before anything new starts."""
-        from coordination.runtime.freeze import FreezeStore  # lazy: not for `sweep status`
+    def freeze(self, catalog: Path | None = None) -> FreezeStore:
+        """The fleet's freeze (`coord freeze`): read before anything new starts; in Redis
+        and kept beside ``catalog`` (default this runtime's, if any)."""
+        # lazy: not for `sweep status`
+        from coordination.runtime.freeze import FreezeStore, freeze_file
 
-        return FreezeStore(self.redis, self.keys)
+        at = catalog if catalog is not None else self.catalog
+        return FreezeStore(self.redis, self.keys, freeze_file(at) if at is not None else None,
+                           self.events)
 
     def schedules(self) -> ScheduleStore:
         """Plans' schedules: firings claimed and skipped, redbeat's key prefix."""

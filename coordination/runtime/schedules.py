@@ -3,7 +3,9 @@ celery-redbeat keeps its own state.
 
 celery-redbeat keeps each schedule's entry, the schedule's sorted set and the lock that
 keeps one beat active under :attr:`ScheduleStore.beat_prefix` (the namespace's, from
-:mod:`coordination.keys`); coord reads none of those. What coord keeps is one hash
+:mod:`coordination.keys`); coord reads only the entries' definitions
+(:meth:`ScheduleStore.entries`: `coord schedule list` reports one the catalog does not
+name, which `coord beat` never fires). What coord keeps is one hash
 (``Keys.schedules``), a field per plan:
 
 ``fired:<PLAN>``    the last firing claimed: ``{"at": epoch, "due": ISO, "by": who,
@@ -88,6 +90,23 @@ class ScheduleStore:
             pipe.hset(self.keys.schedules, skipped_field(plan), json.dumps(dict(record)))
 
         said.written_with(self.redis, note)
+
+    def entries(self, limit: int = 1000) -> dict[str, str | None]:
+        """celery-redbeat's schedule entries (the keys in its sorted set, at most
+        ``limit``) and each one's definition text (None: none): what a `coord beat`
+        would look at, whoever wrote it (`coord schedule list` reports those the catalog
+        does not name)."""
+        got = cast("list[str | bytes]", self.redis.zrange(self.keys.beat_schedule, 0, limit - 1))
+        keys = [k if isinstance(k, str) else k.decode("utf-8", "replace") for k in got]
+        if not keys:
+            return {}
+        with self.redis.pipeline(transaction=False) as pipe:
+            for k in keys:
+                pipe.hget(k, "definition")
+            got = pipe.execute(raise_on_error=False)
+        return {k: (None if v is None or isinstance(v, Exception) else
+                    v if isinstance(v, str) else v.decode("utf-8", "replace"))
+                for k, v in zip(keys, got)}
 
     def read(self, plans: Iterable[str]) -> dict[str, dict[str, JSONObject | None]]:
         """Each plan's ``{"fired": ..., "skipped": ...}`` records (None: never)."""

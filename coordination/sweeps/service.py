@@ -223,7 +223,8 @@ class SweepService:
         ``trigger``: what started it (default a command: :data:`triggers.CLI`); ``name``:
         what it runs, as its audit entry names it (default its plan)."""
         person_scope.refuse_start(self.rt, spec, sweep_id)  # (a person's: before any write)
-        freezing.refuse_if_frozen(self.rt, f"start a sweep of {spec.plan or sweep_id}")
+        freezing.refuse_if_frozen(self.rt, f"start a sweep of {spec.plan or sweep_id}",
+                                  self.catalog_path)
         self.publish_webhooks()
         if trigger is not None and trigger.get("kind") != "cli":
             self._audit_start(spec, sweep_id, trigger, name or spec.plan)
@@ -378,7 +379,7 @@ class SweepService:
         if rec.get("status") not in RESUMABLE:
             raise UsageError(f"sweep {sweep_id} is {rec.get('status')}: it cannot be resumed",
                              hint="start a new sweep of the plan")
-        freezing.refuse_if_frozen(self.rt, f"resume sweep {sweep_id}")
+        freezing.refuse_if_frozen(self.rt, f"resume sweep {sweep_id}", self.catalog_path)
         catalog = self.catalog()
         adhoc = rec.get("kind") == "run"  # `coord run`: its todos are in its spec only
         if not adhoc:  # a template of them that selects nothing now: said as it is
@@ -432,7 +433,7 @@ class SweepService:
     def unpause(self, sweep_id: str) -> steering.Steered:
         rec = self.record(sweep_id)
         person_scope.refuse_outside(self.rt, sweep_id, "unpause", rec)
-        freezing.refuse_if_frozen(self.rt, f"unpause sweep {sweep_id}")
+        freezing.refuse_if_frozen(self.rt, f"unpause sweep {sweep_id}", self.catalog_path)
         who = self._actor()
         out = steering.unpause(self.rt, rec, by=who)
         control_log.record(self.rt, self.catalog_path, "unpause", sweep_id, out, who=who)

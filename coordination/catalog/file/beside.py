@@ -48,6 +48,7 @@ MARK = ".coord."
 ANCHORS = ".coord.anchors"
 SCHEMA = ".coord/schema.json"
 FLEET_ROOTS = ".coord/fleet.json"
+FREEZE = ".coord/freeze.json"
 
 
 #: Open flags that never follow a link at the last part of the path.
@@ -252,6 +253,12 @@ class BesideDirectory:
         """The directories `coord init` scanned (:mod:`coordination.fleet.roots`)."""
         return BesideFile(self.directory / FLEET_ROOTS)
 
+    @property
+    def freeze(self) -> BesideFile:
+        """The fleet's freeze as `coord freeze` left it here (:mod:`coordination.runtime.freeze`),
+        kept beside the one in Redis: a freeze removed from Redis alone is put back."""
+        return BesideFile(self.directory / FREEZE, 0o644)
+
 
 @dataclass(frozen=True)
 class Beside:
@@ -331,3 +338,7 @@ class Beside:
     @property
     def fleet_roots(self) -> BesideFile:
         return self.shared.fleet_roots
+
+    @property
+    def freeze(self) -> BesideFile:
+        return self.shared.freeze

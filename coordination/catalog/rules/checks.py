@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, TypeAlias
 
+from coordination.catalog.rules.forge_rules import secret_env_name
 from coordination.catalog.selection.selectors import parse as parse_selector
 from coordination.errors import NotFoundError, Problem, UsageError
 
@@ -193,8 +194,6 @@ def forge_secret_variables(cat: Catalog, known: Known) -> Iterator[Problem]:
     ``app_key_env``, ``webhook_secret_env``) name neither one of coord's own variables
     nor a process basic: ``token_env: COORD_SIGNING_KEY`` would send the signing key to
     the forge as a bearer token (:func:`~coordination.catalog.rules.forge_rules.secret_env_name`)."""
-    from coordination.catalog.rules.forge_rules import secret_env_name
-
     for i, repo in enumerate(cat.repos):
         if repo.forge is None:
             continue

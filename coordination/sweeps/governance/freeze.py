@@ -17,8 +17,12 @@ pause, cancel, `sweep rollback`, `change revert`, syncs, reads. A refusal is a
 :class:`~coordination.errors.FleetFrozen` (exit 1, nothing changed) saying who froze the
 fleet, when, why and how to unfreeze.
 
-The freeze is a record in the namespace's Redis (:mod:`coordination.runtime.freeze`);
-freezing and unfreezing append ``fleet.freeze``/``fleet.unfreeze`` entries to the
+The freeze is a record in the namespace's Redis, kept beside the catalog too
+(``.coord/freeze.json`` in its directory, :mod:`coordination.runtime.freeze`): a start
+refuses while either says frozen, and a freeze removed from Redis alone (anyone who can
+write the Redis can) is put back and said (``fleet.refrozen``, a warning). A record that
+cannot be read is a freeze said as unreadable, which `coord unfreeze` lifts. Freezing and
+unfreezing append ``fleet.freeze``/``fleet.unfreeze`` entries to the
 catalog's audit log (who, when, why) and ``fleet.frozen``/``fleet.unfrozen`` events
 (webhooks tell the team).
 """
@@ -62,11 +66,14 @@ class FreezeResult(FreezeState):
 
     changed: bool
     audited: bool | str
+    #: True, or why the freeze could not be kept beside the catalog (then it is in Redis
+    #: alone: `DEL` there lifts it), or removed from there (unfreeze: still frozen).
+    kept: bool | str
 
 
-def state(rt: Runtime) -> FreezeState:
-    """The freeze in force, as a document."""
-    return _state(rt.freeze().get())
+def state(rt: Runtime, catalog: Path | None = None) -> FreezeState:
+    """The freeze in force (in Redis or beside ``catalog``), as a document."""
+    return _state(rt.freeze(catalog).get())
 
 
 def _state(rec: FreezeRecord | None) -> FreezeState:
@@ -76,31 +83,39 @@ def _state(rec: FreezeRecord | None) -> FreezeState:
 
 
 def freeze(rt: Runtime, catalog: Path | None, *, who: str, reason: str) -> FreezeResult:
-    """Freeze the fleet (nothing when it is frozen already: the first freeze stands)."""
+    """Freeze the fleet (nothing when it is frozen already: the first freeze stands),
+    in Redis and beside ``catalog``."""
     said = rt.events.prepare(EventKind.fleet_frozen, by=who, reason=reason)
-    rec, changed = rt.freeze().set({"by": who, "at": time.time(), "reason": reason}, said)
+    store = rt.freeze(catalog)
+    rec, changed = store.set({"by": who, "at": time.time(), "reason": reason}, said)
     audited: bool | str = False
     if changed:  # (said with the freeze: a freezer killed after it has said so)
         audited = _audit(catalog, "fleet.freeze", who, {"reason": reason, "at": iso(rec["at"])})
-    return {**_state(rec), "changed": changed, "audited": audited}
+    kept: bool | str = store.file_error or (
+        True if store.file is not None else "no catalog here: kept in Redis alone")
+    return {**_state(rec), "changed": changed, "audited": audited, "kept": kept}
 
 
 def unfreeze(rt: Runtime, catalog: Path | None, *, who: str) -> FreezeResult:
-    """End the freeze (nothing when the fleet is not frozen)."""
+    """End the freeze (nothing when the fleet is not frozen), in Redis and beside
+    ``catalog``; a record that cannot be read is ended too."""
     now = time.time()
-    ended = rt.freeze().clear(lambda rec: rt.events.prepare(
+    store = rt.freeze(catalog)
+    ended = store.clear(lambda rec: rt.events.prepare(
         EventKind.fleet_unfrozen, by=who, frozen_by=rec["by"], frozen_for=_for(rec, now)))
     audited: bool | str = False
     if ended is not None:  # (said with the clear, as the freeze)
         audited = _audit(catalog, "fleet.unfreeze", who,
                          {"frozen_by": ended["by"], "frozen_at": iso(ended["at"]),
                           "reason": ended["reason"], "frozen_for": _for(ended, now)})
-    return {**_state(None), "changed": ended is not None, "audited": audited}
+    return {**_state(None), "changed": ended is not None, "audited": audited,
+            "kept": store.file_error or True}
 
 
 def _for(rec: FreezeRecord, now: float) -> float:
-    """How long the freeze ``rec`` has held at ``now`` (seconds, one decimal)."""
-    return round(max(0.0, now - rec["at"]), 1)
+    """How long the freeze ``rec`` has held at ``now`` (seconds, one decimal; 0 for a
+    record whose time could not be read)."""
+    return round(max(0.0, now - rec["at"]), 1) if rec["at"] > 0 else 0.0
 
 
 def _audit(catalog: Path | None, op: str, who: str, decision: dict[str, object]) -> bool | str:

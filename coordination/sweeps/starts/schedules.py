@@ -16,6 +16,7 @@ for them (an on-time firing after a gap says how many it stands for).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypedDict
 
@@ -88,3 +89,84 @@ def schedule_rows(catalog: Catalog, state: dict[str, dict[str, JSONObject | None
                      "next": [t.isoformat() for t in next_runs(s.cron, s.timezone, now, count)],
                      "last_fired": got.get("fired"), "last_skipped": got.get("skipped")})
     return rows
+
+
+#: The entry name of a scheduled plan's entry in celery-redbeat (its key: the namespace's
+#: beat prefix and this): :mod:`coordination.beat` writes it, nothing else does.
+ENTRY = "plan:"
+#: The task an entry carries (redbeat's definitions need one; nothing is sent).
+TASK = "coord.schedule"
+#: What a stored definition's schedule says it is.
+KIND = "coord-cron"
+
+
+def entry_refusal(name: str, definition: object, wanted: dict[str, Schedule]) -> str | None:
+    """Why `coord beat` must not fire the celery-redbeat entry ``name`` (its name in
+    redbeat: its key less the namespace's beat prefix) whose definition is
+    ``definition`` (its JSON, read), against the plans the catalog schedules now
+    (:func:`scheduled_plans`); None: it is the catalog's own entry for its plan, with
+    the catalog's cron, time zone and catchup. Anyone who can write the Redis can
+    write an entry: only the catalog says what is scheduled."""
+    if not name.startswith(ENTRY):
+        return f"{name!r} is not a plan's schedule entry"
+    plan = name.removeprefix(ENTRY)
+    if not isinstance(definition, dict):
+        return "its definition cannot be read"
+    kwargs = definition.get("kwargs")
+    if (definition.get("name") != name or definition.get("task") != TASK
+            or not isinstance(kwargs, dict) or kwargs.get("plan") != plan
+            or set(kwargs) != {"plan"} or definition.get("args") not in (None, [], ())):
+        return f"its definition is not coord's entry for {plan}"
+    s = wanted.get(plan)
+    if s is None:
+        return f"the catalog schedules no plan {plan}"
+    got = definition.get("schedule")
+    if not isinstance(got, dict) or got.get("__type__") != KIND:
+        return "its schedule is not a cron schedule coord wrote"
+    if (got.get("cron"), got.get("timezone"), bool(got.get("catchup"))) != (
+            s.cron, s.timezone, s.catchup):
+        return (f"its schedule ({got.get('cron')!r} {got.get('timezone')!r}, catchup "
+                f"{bool(got.get('catchup'))}) is not the catalog's ({s.cron!r} {s.timezone!r}, "
+                f"catchup {s.catchup})")
+    return None
+
+
+class ForeignEntry(TypedDict):
+    """A schedule entry in Redis that the catalog does not name (`coord schedule list
+    --json`'s ``refused``): `coord beat` never fires it."""
+
+    entry: str  # its key
+    plan: str | None  # the plan it names, if it names one
+    cron: str | None
+    timezone: str | None
+    why: str
+
+
+def foreign_entries(entries: Mapping[str, str | bytes | None], prefix: str,
+                    wanted: dict[str, Schedule]) -> list[ForeignEntry]:
+    """The entries among ``entries`` (key -> definition text, None: none) that the
+    catalog does not name as they are (:func:`entry_refusal`), each with why."""
+    import json
+
+    out: list[ForeignEntry] = []
+    for key, raw in sorted(entries.items()):
+        name = key.removeprefix(prefix) if key.startswith(prefix) else key
+        try:
+            data = json.loads(raw) if raw is not None else None
+        except (ValueError, RecursionError):
+            data = None
+        why = (f"{key!r} is not under the namespace's beat prefix" if not key.startswith(prefix)
+               else entry_refusal(name, data, wanted))
+        if why is None:
+            continue
+        sched = data.get("schedule") if isinstance(data, dict) else None
+        sched = sched if isinstance(sched, dict) else {}
+        out.append({"entry": key,
+                    "plan": name.removeprefix(ENTRY) if name.startswith(ENTRY) else None,
+                    "cron": _text(sched.get("cron")), "timezone": _text(sched.get("timezone")),
+                    "why": why})
+    return out
+
+
+def _text(v: object) -> str | None:
+    return None if v is None else str(v)[:200]

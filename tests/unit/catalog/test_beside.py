@@ -24,7 +24,7 @@ def test_each_file_keeps_the_name_coord_has_always_given_it(tmp_path: Path) -> N
     assert {name: getattr(getattr(at, name), "path", getattr(at, name))
              .relative_to(tmp_path).as_posix() for name in (
         "lock", "audit_log", "audit_snapshot", "sweep_markers", "criteria_results",
-        "change_mirrors", "redis", "history_0_2", "anchors", "schema", "fleet_roots")} == {
+        "change_mirrors", "redis", "history_0_2", "anchors", "schema", "fleet_roots", "freeze")} == {
         "lock": ".eco.yaml.coord.lock",
         "audit_log": ".eco.yaml.coord.audit.jsonl",
         "audit_snapshot": ".eco.yaml.coord.audit.last",
@@ -36,6 +36,7 @@ def test_each_file_keeps_the_name_coord_has_always_given_it(tmp_path: Path) -> N
         "anchors": ".coord.anchors",
         "schema": ".coord/schema.json",
         "fleet_roots": ".coord/fleet.json",
+        "freeze": ".coord/freeze.json",
     }
 
 

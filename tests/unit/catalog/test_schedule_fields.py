@@ -65,6 +65,8 @@ def test_the_fields_load_and_a_view_holds_the_same(tmp_path: Path) -> None:
     ('cron: "0 3 * * 1-5"', 'cron: "0 3 * * mon-fry"', "plans[0].schedule.cron",
      "is not a cron expression"),
     ('cron: "0 3 * * 1-5"', 'cron: "@reboot"', "plans[0].schedule.cron", "unknown cron nickname"),
+    ('cron: "0 3 * * 1-5"', 'cron: "0 0 30 2 *"', "plans[0].schedule.cron", "never fires"),
+    ('cron: "0 3 * * 1-5"', 'cron: "0 0 31 4,6 *"', "plans[0].schedule.cron", "never fires"),
     ("timezone: Europe/Berlin", "timezone: Europe/Berln", "plans[0].schedule.timezone",
      "unknown time zone 'Europe/Berln'"),
     ("due: 2026-12-01T12:00Z", "due: 2026-12-01T12:00", "plans[0].due", "has no time zone"),

@@ -115,7 +115,7 @@ def test_embedded_unknown_sweep_exits_2(example_catalog: Path, args: tuple[str, 
     (("events", "--json"), []), (("events",), "no events"),
     (("sweep", "list", "--json"), []), (("sweep", "list"), "no sweeps yet"),
     (("sweep", "list", "-q"), ""),
-    (("schedule", "list", "--json"), {"schedules": []}),
+    (("schedule", "list", "--json"), {"schedules": [], "refused": []}),
 ], ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
 def test_embedded_reads_with_no_sweep_yet_answer_without_starting_a_server(
         example_catalog: Path, args: tuple[str, ...], said: object) -> None:

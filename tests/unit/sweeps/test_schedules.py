@@ -103,3 +103,60 @@ def test_a_skipped_firing_is_said_with_its_record_however_soon_the_beat_dies(
     assert skipped is not None and skipped["due"] == d.firing.isoformat()
     [ev] = [e for e in rt.events.read() if e.kind == "schedule.skipped"]
     assert ev.data["firing"] == skipped["due"] and "catchup: false" in ev.data["reason"]
+
+
+def _definition(plan: str, cron: str = "0 3 * * 1-5", zone: str = "Europe/Berlin",
+                catchup: bool = False, **over: object) -> dict[str, object]:
+    d: dict[str, object] = {"name": f"plan:{plan}", "task": "coord.schedule", "args": [],
+                            "kwargs": {"plan": plan}, "options": {}, "enabled": True,
+                            "schedule": {"__type__": "coord-cron", "cron": cron,
+                                         "timezone": zone, "catchup": catchup}}
+    d.update(over)
+    return d
+
+
+def test_only_the_catalogs_own_entry_may_fire() -> None:
+    from coordination.sweeps.starts.schedules import entry_refusal
+
+    wanted = {"PLAN-001": WEEKDAYS}
+    assert entry_refusal("plan:PLAN-001", _definition("PLAN-001"), wanted) is None
+    refused = {
+        "a plan the catalog does not schedule": entry_refusal(
+            "plan:PLAN-002", _definition("PLAN-002"), wanted),
+        "another cron": entry_refusal("plan:PLAN-001", _definition("PLAN-001", "* * * * *"),
+                                      wanted),
+        "another zone": entry_refusal("plan:PLAN-001", _definition("PLAN-001", zone="UTC"),
+                                      wanted),
+        "catchup turned on": entry_refusal("plan:PLAN-001",
+                                           _definition("PLAN-001", catchup=True), wanted),
+        "another plan in its kwargs": entry_refusal(
+            "plan:PLAN-001", _definition("PLAN-001", kwargs={"plan": "PLAN-002"}), wanted),
+        "another task": entry_refusal("plan:PLAN-001", _definition("PLAN-001", task="x"),
+                                      wanted),
+        "not a plan's entry": entry_refusal("other", _definition("PLAN-001"), wanted),
+        "unreadable": entry_refusal("plan:PLAN-001", None, wanted),
+        "an interval, not a cron": entry_refusal(
+            "plan:PLAN-001", _definition("PLAN-001", schedule={"__type__": "interval",
+                                                               "every": 1}), wanted),
+    }
+    assert [k for k, why in refused.items() if why is None] == []
+    assert "the catalog schedules no plan PLAN-002" in str(refused["a plan the catalog does "
+                                                               "not schedule"])
+
+
+def test_schedule_list_reports_every_entry_the_catalog_does_not_name() -> None:
+    import json
+
+    from coordination.sweeps.starts.schedules import foreign_entries
+
+    p = "coord:beat:"
+    got = foreign_entries({p + "plan:PLAN-001": json.dumps(_definition("PLAN-001")),
+                           p + "plan:PLAN-002": json.dumps(_definition("PLAN-002", "* * * * *")),
+                           p + "plan:PLAN-003": "{not json",
+                           p + "plan:PLAN-004": None,
+                           "elsewhere:plan:PLAN-001": json.dumps(_definition("PLAN-001"))},
+                          p, {"PLAN-001": WEEKDAYS})
+    assert [(f["entry"], f["plan"], f["cron"]) for f in got] == [
+        (p + "plan:PLAN-002", "PLAN-002", "* * * * *"), (p + "plan:PLAN-003", "PLAN-003", None),
+        (p + "plan:PLAN-004", "PLAN-004", None), ("elsewhere:plan:PLAN-001", None, "0 3 * * 1-5")]
+    assert all(f["why"] for f in got)
