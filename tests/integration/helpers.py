@@ -461,3 +461,10 @@ def wait_serving(proc: subprocess.Popen[Any], base: str,
             return False
 
     wait_until(serving, 30, "coord ui to serve", interval=0.1)
+
+
+def keygen(path: Path) -> str:
+    """A fresh ed25519 key at ``path``; its public key as an allowed-signers entry."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f",
+                    str(path)], check=True, timeout=30)
+    return " ".join(Path(f"{path}.pub").read_text().split()[:2])

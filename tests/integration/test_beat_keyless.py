@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.integration.helpers import Cluster
-from tests.integration.test_beat import FIRING, LEAD, Beat, fired, offset
+from tests.integration.beats import FIRING, LEAD, Beat, fired, offset
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240),

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import PLAN, Cluster, wait_until
+from tests.integration.helpers import PLAN, Cluster, keygen, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -264,15 +264,6 @@ def test_an_expired_gate_names_the_approvals_it_had(cluster: Cluster) -> None:
     assert "gate TODO-002 expired with 1 of 2 approvals: ana" in rec["reason"], rec
     expired = [e for e in c.events(sid) if e["kind"] == "gate.expired"]
     assert "with 1 of 2 approvals: ana" in expired[0]["reason"]
-
-
-def keygen(path: Path) -> str:
-    """A fresh ed25519 key at ``path``; its public key as an allowed-signers entry."""
-    import subprocess
-
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f",
-                    str(path)], check=True, timeout=30)
-    return " ".join(Path(f"{path}.pub").read_text().split()[:2])
 
 
 def test_approvers_prove_who_they_are_with_ssh_signatures(cluster: Cluster) -> None:

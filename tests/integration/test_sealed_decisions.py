@@ -34,7 +34,8 @@ import pytest
 
 from tests.integration.change_repos import Repos, World, git
 from tests.integration.forge_world import PullWorld, with_forges
-from tests.integration.helpers import PLAN, Cluster
+from tests.integration.contexts import context_plan, raw_value
+from tests.integration.helpers import PLAN, Cluster, keygen
 from tests.integration.landing import start, write_catalog
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -64,8 +65,6 @@ def test_a_planted_pull_request_and_webhook_view_cast_no_vote(
         "change: {branch: chg}", "change: {branch: chg, land: pr}").replace(
         "gate: {approvals: 1}", "gate: {approvals: 1, forge_reviews: true, from: [alice, bob]}"))
     if approvers:  # bob is a principal of the allowed-signers file (a forge vote is his)
-        from tests.integration.test_gates import keygen
-
         (c.root / "keys").mkdir()
         (c.root / "allowed_signers").write_text(f"bob {keygen(c.root / 'keys' / 'bob')}\n")
         c.eco.write_text(c.eco.read_text() + "approvers: {allowed_signers: allowed_signers}\n")
@@ -221,8 +220,6 @@ def test_a_planted_landed_state_prunes_no_unlanded_branch_or_worktree(
 
 # -- 4. a run-bound context value whose sweep record is gone is refused ----------------
 def test_a_context_value_whose_sweep_record_is_gone_is_refused(cluster: Cluster) -> None:
-    from tests.integration.test_todo_secrets import context_plan, raw_value
-
     cluster.env.update(COORD_SIGNING_KEY=KEY, COORD_REQUIRE_SIGNED="1")
     flag, got = cluster.root / "go", cluster.root / "got.json"
     context_plan(cluster, flag, got)

@@ -24,12 +24,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from tests.integration.contexts import context_plan, raw_value
 from tests.integration.helpers import PLAN, Cluster, T
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -135,24 +135,6 @@ def test_a_script_in_the_repo_holds_no_secret_and_cannot_pass_a_gate(cluster: Cl
     assert PASSWORD not in seen["COORD_REDIS_URL"] and "@" not in seen["COORD_REDIS_URL"]
     assert seen["COORD_REDIS_URL"].split("://")[1] == cluster.redis_url.split("://")[1]
     assert len(seen["COORD_RUN_TOKEN"]) == 64 and seen["COORD_CONTEXT_SOCKET"]
-
-
-def context_plan(cluster: Cluster, flag: Path, got: Path) -> None:
-    """TODO-001 sets ``build`` to how many times it ran, and fails its first run (while
-    ``flag`` is missing); TODO-002 reads it after."""
-    coord = f"{sys.executable} -m coordination.cli.main context"
-    setter = ('n=$(( $(cat n 2>/dev/null || echo 0) + 1 )); echo $n > n; '
-              + coord + r' set build "{\"n\": $n}" && test -f ' + str(flag))
-    cluster.write_catalog({"a": 1}, [
-        T("TODO-001", "a", setter),
-        T("TODO-002", "a", f"{coord} get build > {got}", blocked_by=["TODO-001"]),
-    ])
-
-
-def raw_value(cluster: Cluster, sid: str) -> str:
-    value = cluster.rt.redis.get(cluster.rt.keys.context_value(f"sweep:{sid}", "build"))
-    assert value is not None
-    return str(value)
 
 
 def test_a_todos_context_value_is_bound_to_its_run(cluster: Cluster) -> None:

@@ -16,6 +16,7 @@ for them (an on-time firing after a gap says how many it stands for).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypedDict
@@ -146,8 +147,6 @@ def foreign_entries(entries: Mapping[str, str | bytes | None], prefix: str,
                     wanted: dict[str, Schedule]) -> list[ForeignEntry]:
     """The entries among ``entries`` (key -> definition text, None: none) that the
     catalog does not name as they are (:func:`entry_refusal`), each with why."""
-    import json
-
     out: list[ForeignEntry] = []
     for key, raw in sorted(entries.items()):
         name = key.removeprefix(prefix) if key.startswith(prefix) else key

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from coordination.catalog.file.store import CatalogStore
-from tests.unit.cli.test_field_flags import (  # the 0.3 flags' fixture and checks
+from tests.unit.support.field_flags import (  # the field flags' fixture and checks
     CATALOG,
     Case,
     _dumped,

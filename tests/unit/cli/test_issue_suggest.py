@@ -38,7 +38,7 @@ coordination:
 
 
 @pytest.fixture
-def eco(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def people_eco(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     from coordination.settings import get_settings
 
     monkeypatch.setenv("COORD_USER", "eve")
@@ -48,8 +48,8 @@ def eco(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def ranked(eco: Path, issue: str) -> list[dict[str, Any]]:
-    r = coord_inline(eco, "issue", "suggest", issue, "--json")
+def ranked(people_eco: Path, issue: str) -> list[dict[str, Any]]:
+    r = coord_inline(people_eco, "issue", "suggest", issue, "--json")
     assert r.code == 0, r.err
     doc = r.json()
     assert doc["issue"] == issue
@@ -57,8 +57,8 @@ def ranked(eco: Path, issue: str) -> list[dict[str, Any]]:
     return rows
 
 
-def test_suggest_ranks_by_repos_words_and_load_and_says_why(eco: Path) -> None:
-    rows = ranked(eco, "ISSUE-001")
+def test_suggest_ranks_by_repos_words_and_load_and_says_why(people_eco: Path) -> None:
+    rows = ranked(people_eco, "ISSUE-001")
     by = {r["person"]: r for r in rows}
     # ana and bo each completed one api item on the registry's timeout; ana has one
     # open item (TODO-003), bo one (TODO-005): a tie broken by name. cy (web, nothing
@@ -75,52 +75,52 @@ def test_suggest_ranks_by_repos_words_and_load_and_says_why(eco: Path) -> None:
     assert by["bo"]["completed_in_repos"] == 1
 
 
-def test_completing_work_moves_a_person_up(eco: Path) -> None:
+def test_completing_work_moves_a_person_up(people_eco: Path) -> None:
     """eve is nobody's assignee and not ranked; once she completes TODO-003 and closes
     ISSUE-002 (the audit log says so), she shares the top: two api items, no load, as
     ana (whose TODO-003 is now done, her load gone)."""
-    assert "eve" not in {r["person"] for r in ranked(eco, "ISSUE-001")}
-    assert coord_inline(eco, "todo", "complete", "TODO-003").code == 0
-    assert coord_inline(eco, "issue", "close", "ISSUE-002").code == 0
-    rows = ranked(eco, "ISSUE-001")
+    assert "eve" not in {r["person"] for r in ranked(people_eco, "ISSUE-001")}
+    assert coord_inline(people_eco, "todo", "complete", "TODO-003").code == 0
+    assert coord_inline(people_eco, "issue", "close", "ISSUE-002").code == 0
+    rows = ranked(people_eco, "ISSUE-001")
     top = [(r["person"], r["score"], r["completed_in_repos"], r["open_load"]) for r in rows[:2]]
     assert top == [("ana", 8.0, 2, 0), ("eve", 8.0, 2, 0)], rows
 
 
-def test_human_output_is_a_table_with_the_reasons(eco: Path) -> None:
-    r = coord_inline(eco, "issue", "suggest", "ISSUE-001")
+def test_human_output_is_a_table_with_the_reasons(people_eco: Path) -> None:
+    r = coord_inline(people_eco, "issue", "suggest", "ISSUE-001")
     assert r.code == 0, r.err
     lines = r.out.splitlines()
     assert lines[0] == "Who should take ISSUE-001"
     assert lines[2].split()[0] == "ana" and "completed 1 item in api" in lines[2]
 
 
-def test_an_unknown_issue_is_exit_2(eco: Path) -> None:
-    r = coord(eco, "issue", "suggest", "ISSUE-404")
+def test_an_unknown_issue_is_exit_2(people_eco: Path) -> None:
+    r = coord(people_eco, "issue", "suggest", "ISSUE-404")
     clean_error(r, 2)
     assert "ISSUE-404" in r.stderr
 
 
-def test_create_assignee_auto_takes_the_first_and_says_why(eco: Path) -> None:
-    r = coord(eco, "issue", "create", "--title", "Registry push times out", "--repos", "api",
+def test_create_assignee_auto_takes_the_first_and_says_why(people_eco: Path) -> None:
+    r = coord(people_eco, "issue", "create", "--title", "Registry push times out", "--repos", "api",
               "--assignee", "auto", env={"COORD_USER": "eve"})
     assert r.returncode == 0, r.stderr
     new = r.stdout.strip()
     assert new == "ISSUE-003"  # stdout: the id alone, as without auto
     assert "assignee: ana (auto: completed 1 item in api; closed work with similar " \
         "words: registry; 1 open item assigned)" in " ".join(r.stderr.split()), r.stderr
-    issues = {i["id"]: i for i in yaml.safe_load(eco.read_text())["coordination"]["issues"]}
+    issues = {i["id"]: i for i in yaml.safe_load(people_eco.read_text())["coordination"]["issues"]}
     assert issues[new]["assignee"] == "ana"
 
 
 def test_create_assignee_auto_with_nobody_to_suggest_changes_nothing(tmp_path: Path) -> None:
-    eco = tmp_path / "ecosystem.yaml"
-    eco.write_text("version: 1\nrepos:\n  - {name: api, path: repos/api}\n")
-    before = eco.read_bytes()
-    r = coord(eco, "issue", "create", "--title", "x", "--assignee", "auto")
+    people_eco = tmp_path / "ecosystem.yaml"
+    people_eco.write_text("version: 1\nrepos:\n  - {name: api, path: repos/api}\n")
+    before = people_eco.read_bytes()
+    r = coord(people_eco, "issue", "create", "--title", "x", "--assignee", "auto")
     clean_error(r, 2)
     assert "names nobody to suggest" in r.stderr and "--assignee NAME" in r.stderr
-    assert eco.read_bytes() == before
+    assert people_eco.read_bytes() == before
 
 
 def test_the_ranking_is_pure_and_counts_an_item_once() -> None:
