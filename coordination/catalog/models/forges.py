@@ -36,6 +36,9 @@ def _project_rules() -> JsonDict:
                           ("gitlab", NESTED_PATTERN)):
         rules.append({"if": {"properties": {"kind": {"const": kind}}},
                       "then": {"properties": {"project": {"pattern": pattern}}}})
+    # auth: app is GitHub's (forge_auth)
+    rules.append({"if": {"properties": {"kind": {"enum": ["gitlab", "gitea"]}}},
+                  "then": {"properties": {"auth": {"const": "token"}}}})
     return {"allOf": rules}
 
 
