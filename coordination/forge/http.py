@@ -353,13 +353,35 @@ class ForgeHTTP:
         return self.error(ForgeError, f"{self.name} refused {what} to the GitHub App "
                           f"({status}{said})", status)
 
+    def installation_refusal(self, response: httpx.Response, what: str) -> ForgeError:
+        """The ForgeError for a 4xx to a request carrying the App's installation token."""
+        status, words = response.status_code, self.forge_words(response)
+        said = f": {words}" if words else ""
+        ids, key, project = self.spec.app_id_env, self.spec.app_key_env, self.spec.project
+        app = f"the GitHub App of {ids}"
+        if status in (401, 403):
+            refused = (f"refused {app}'s installation token" if status == 401 else
+                       f"forbids {what} to {app}")
+            return ForgeAuthError(
+                f"{self.name} {refused} ({status}{said})", variable=ids,
+                forge=self.spec.kind, project=project, status=status,
+                hint=f"check the App is installed on {project} with read and write access "
+                     "to contents, pull requests, commit statuses and checks (docs: "
+                     "how-to/forge-credentials)")
+        if status == 404:
+            return self.error(ForgeNotFound, f"{self.name}: {what} found nothing in {project} "
+                              f"({status}{said})", status,
+                              hint=f"check forge: project, and that {app} is installed on it "
+                                   "(forges answer 404 to both)")
+        return self.error(ForgeError, f"{self.name} refused {what} ({status}{said})", status)
+
     def refusal(self, response: httpx.Response, what: str) -> ForgeError:
         """The ForgeError for a 4xx the caller did not allow."""
         status, words = response.status_code, self.forge_words(response)
         said = f": {words}" if words else ""
         variable = self.spec.token_env
         if self.app is not None:
-            variable = f"{self.spec.app_key_env}'s App installation"
+            return self.installation_refusal(response, what)
         if status == 401:
             return ForgeAuthError(
                 f"{self.name} refused the token in {variable} ({status}{said}): it is "

@@ -100,6 +100,13 @@ def test_a_token_the_forge_refuses_is_minted_once_more(
     fake.installation_tokens.clear()  # revoked on the forge's side
     assert forge.user() == "coord-bot"
     assert len(fake.installation_tokens) == 1  # a new one, used
+    fake.app_public_key = rsa.generate_private_key(public_exponent=65537,
+                                                   key_size=2048).public_key()
+    fake.installation_tokens.clear()  # revoked, and the App's key replaced: an error
+    with pytest.raises(ForgeAuthError) as err:
+        forge.user()
+    assert err.value.exit_code == 2 and "GITHUB_APP_ID" in str(err.value)
+    assert "ghs_" not in str(err.value) and "PRIVATE KEY" not in str(err.value)
 
 
 @github
@@ -207,7 +214,7 @@ repos:
 
 
 @pytest.mark.parametrize(("kind", "extra", "words"), [
-    ("github", ", auth: oauth", "auth"),
+    ("github", ", auth: oauth", "'token' or 'app'"),
     ("gitlab", ", auth: app", "auth: app is for GitHub Apps"),
     ("github", ", app_key_env: MY_KEY", "auth: app"),
     ("github", ", auth: app, app_key_env: 'not a name'", "app_key_env"),
