@@ -4,6 +4,7 @@ APIs, behind one :class:`~coordination.forge.base.Forge` protocol.
 
     base.py       the protocol and its typed records (what change/ reads)
     http.py       the HTTP client every kind shares: token, rate limits, retries, pages
+    app_auth.py   a GitHub App's credentials (auth: app): the JWT, installation tokens
     rest.py       RestForge: what the three REST clients share (a PR read, comment,
                   status, close, the merge pinned to its head)
     github.py     GitHub and GitHub Enterprise

@@ -35,9 +35,10 @@ JWT_LIFETIME = 600
 #: An installation token is minted again this long before it expires.
 RENEW_BEFORE = 300.0
 
-#: Sends one request to the forge's API with the given headers (ForgeHTTP's request,
-#: with its retries and rate limits): (method, path, headers, json_body) -> response.
-Sender = Callable[[str, str, dict[str, str], Any], "httpx.Response"]
+#: Sends one request to the forge's API signed with the given JWT (ForgeHTTP's request,
+#: with its retries and rate limits; the JWT in the kind's auth header): (method, path,
+#: jwt, json_body) -> response.
+Sender = Callable[[str, str, str, Any], "httpx.Response"]
 
 
 def expires_at(text: str) -> float:
@@ -124,15 +125,14 @@ class AppAuth:
         self._token, self._renew_at = "", 0.0
 
     def _mint(self, send: Sender) -> None:
-        headers = {"Authorization": f"Bearer {self.jwt()}",
-                   "Accept": "application/vnd.github+json"}
+        signed = self.jwt()
         if self._installation is None:
             owner, name = self.spec.project.split("/", 1)
             found = send("GET", f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
-                                "/installation", headers, None).json()
+                                "/installation", signed, None).json()
             self._installation = int(found["id"])
         answer = send("POST", f"/app/installations/{self._installation}/access_tokens",
-                      headers, None).json()
+                      signed, None).json()
         token = str(answer.get("token") or "")
         if not token:
             raise ForgeError(f"GitHub minted no installation token for {self.spec.project}",

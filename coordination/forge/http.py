@@ -260,11 +260,11 @@ class ForgeHTTP:
             self.token = Token(self.spec.app_key_env, value)
         return self._auth(value)
 
-    def _as_app(self, method: str, path: str, headers: dict[str, str],
-                body: JSON) -> httpx.Response:
-        """One request signed as the App itself (its JWT): finding the installation,
-        minting its token."""
-        return self._request(method, path, None, body, (), lambda: headers, as_app=True)
+    def _as_app(self, method: str, path: str, jwt: str, body: JSON) -> httpx.Response:
+        """One request signed as the App itself (its JWT, in the kind's auth header):
+        finding the installation, minting its token."""
+        return self._request(method, path, None, body, (), lambda: self._auth(jwt),
+                             as_app=True)
 
     def _request(self, method: str, path: str, params: Mapping[str, Any] | None,
                  json_body: JSON, allow: tuple[int, ...],

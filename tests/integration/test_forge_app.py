@@ -287,3 +287,29 @@ def test_a_landing_outlives_its_installation_token(
     for out in (published.stdout, published.stderr, landed.stdout, landed.stderr):
         assert all(t not in out for t in fake.installation_tokens)
         assert "PRIVATE KEY" not in out
+
+
+@github
+def test_publish_with_an_app_key_that_is_not_a_pem_is_exit_2_and_changes_nothing(
+        fake_forge: FakeGitHub, app_key: tuple[str, Any], tmp_path: Path,
+        redis_url: str) -> None:
+    from tests.integration.forge_change import NAMES, PLAN, ForgeChange
+
+    _pem, public = app_key
+    fake = fake_forge
+    fake.add_app(APP_ID, public)
+    fc = ForgeChange(fake, tmp_path / "w")
+    fc.catalog.write_text(fc.catalog.read_text().replace(
+        "token_env: COORD_TEST_FORGE_TOKEN", "auth: app"))
+    fc.env = {"GITHUB_APP_ID": APP_ID, "GITHUB_APP_PRIVATE_KEY": "ghp_0123456789abcdef"}
+    fc.draft()
+    fc.verify()
+    before = fc.rt.changes.dump(PLAN)
+    res = fc.coord("change", "publish", PLAN)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "GITHUB_APP_PRIVATE_KEY" in res.stderr and "PEM" in res.stderr
+    assert "Traceback" not in res.stderr and "ghp_0123456789abcdef" not in res.stderr
+    assert fake.seen == []  # nothing asked of the forge
+    for r in NAMES:
+        assert fc.head(r, "chg") is None  # nothing pushed
+    assert fc.rt.changes.dump(PLAN) == before
