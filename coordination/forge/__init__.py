@@ -4,6 +4,7 @@ APIs, behind one :class:`~coordination.forge.base.Forge` protocol.
 
     base.py       the protocol and its typed records (what change/ reads)
     http.py       the HTTP client every kind shares: token, rate limits, retries, pages
+    app_auth.py   a GitHub App's credentials (auth: app): the JWT, installation tokens
     rest.py       RestForge: what the three REST clients share (a PR read, comment,
                   status, close, the merge pinned to its head)
     github.py     GitHub and GitHub Enterprise
@@ -26,7 +27,13 @@ from collections.abc import Mapping
 from typing import cast
 from urllib.parse import urlsplit
 
-from coordination.catalog.rules.forge_rules import forge_api, forge_project, secret_env_name
+from coordination.catalog.rules.forge_rules import (
+    env_name,
+    forge_api,
+    forge_auth,
+    forge_project,
+    secret_env_name,
+)
 from coordination.errors import ForgeConfigError
 from coordination.forge.base import (
     API_PATH,
@@ -59,16 +66,34 @@ def spec_of(fields: ForgeFields, *, repo: str = "") -> ForgeSpec:
         api = forge_api(fields.api) if fields.api else DEFAULT_API.get(kind, "http://stub.invalid")
         secret_env_name(fields.token_env, "token_env")
         secret_env_name(fields.webhook_secret_env, "webhook_secret_env")
-        secret_env_name(getattr(fields, "app_key_env", None), "app_key_env")
+        # The App's fields (a spec built in code may predate them: read as absent).
+        auth = getattr(fields, "auth", None) or "token"
+        app_id_env = env_name(getattr(fields, "app_id_env", None))
+        app_key_env = secret_env_name(getattr(fields, "app_key_env", None), "app_key_env")
+        ca_file = getattr(fields, "ca_file", None)
+        problem = forge_auth(kind, auth, app_id_env, app_key_env)
+        if problem:
+            raise ValueError(problem)
     except ValueError as exc:
         raise ForgeConfigError(f"{where}{exc}") from None
     api = api.rstrip("/")
-    if fields.api and kind in API_PATH and urlsplit(api).path in ("", "/") and (
-            urlsplit(api).hostname != "api.github.com"):
+    if fields.api and kind in API_PATH and urlsplit(api).path in ("", "/") and not (
+            is_api_host(kind, urlsplit(api).hostname)):
         api += API_PATH[kind]  # a bare host: the kind's API path (GHE, self-hosted)
     return ForgeSpec(kind=cast("Kind", kind), project=fields.project, api=api,
                      token_env=fields.token_env or DEFAULT_TOKEN_ENV[kind],
-                     webhook_secret_env=fields.webhook_secret_env or WEBHOOK_SECRET_ENV)
+                     webhook_secret_env=fields.webhook_secret_env or WEBHOOK_SECRET_ENV,
+                     auth=auth, app_id_env=app_id_env or "GITHUB_APP_ID",
+                     app_key_env=app_key_env or "GITHUB_APP_PRIVATE_KEY", ca_file=ca_file)
+
+
+def is_api_host(kind: str, host: str | None) -> bool:
+    """Is ``host`` itself an API root, used as given (no ``/api/v3``)? github.com's
+    ``api.github.com``, and GitHub Enterprise Cloud with data residency's
+    ``api.SUBDOMAIN.ghe.com`` (its GraphQL at ``/graphql`` beside it)."""
+    host = (host or "").lower().rstrip(".")
+    return kind == "github" and (host == "api.github.com" or (
+        host.startswith("api.") and host.endswith(".ghe.com")))
 
 
 def open_forge(spec: ForgeSpec, env: Mapping[str, str] | None = None,

@@ -98,6 +98,12 @@ class ForgeSpec:
     api: str
     token_env: str
     webhook_secret_env: str = WEBHOOK_SECRET_ENV
+    #: ``token`` or ``app`` (a GitHub App: coordination.forge.app_auth); ``ca_file``: a
+    #: CA bundle the forge's TLS certificate is verified with (None: the system's).
+    auth: str = "token"
+    app_id_env: str = "GITHUB_APP_ID"
+    app_key_env: str = "GITHUB_APP_PRIVATE_KEY"
+    ca_file: str | None = None
 
     @property
     def host(self) -> str:

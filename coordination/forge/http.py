@@ -7,6 +7,11 @@ The token is read once from its environment variable into a :class:`Token`, whos
 header (never a URL), is sent only to the API's own scheme, host and port (a next-page
 link elsewhere is refused; redirects are not followed), and is scrubbed from any text
 of the forge's quoted in an error. Nothing here logs headers.
+
+With ``auth: app`` (GitHub Apps) the token is an installation token
+:mod:`coordination.forge.app_auth` mints (and mints again before it expires, or once
+when the forge refuses it), in memory only. ``ca_file``: the TLS certificate of the
+forge is verified with that CA bundle instead of the system's.
 """
 
 from __future__ import annotations
@@ -32,7 +37,11 @@ from coordination.retry import BACKOFF_MAX, backoff_delay
 from coordination.trust.secrets import value_forms
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
+
+    from coordination.forge.app_auth import AppAuth
 
 log = logging.getLogger("coordination.forge")
 
@@ -91,6 +100,12 @@ class ForgeHTTP:
         self.spec = spec
         self.options = options or Options()
         self.token = Token(spec.token_env, env.get(spec.token_env, "").strip())
+        self.app: AppAuth | None = None
+        if spec.auth == "app":
+            from coordination.forge.app_auth import AppAuth  # lazy: PyJWT, cryptography
+
+            self.app = AppAuth(spec, env, self.options.clock)
+            self.token = Token(spec.app_key_env, "")  # the installation token, once minted
         self._auth = auth
         self._origin = (parts.scheme, parts.hostname, parts.port)
         self._client: httpx.Client | None = None
@@ -104,11 +119,32 @@ class ForgeHTTP:
             import httpx  # lazy: httpx (and its ssl) loads only when a forge is asked
 
             transport = self.options.transport
+            verify: ssl.SSLContext | bool = True
+            if self.spec.ca_file:
+                verify = self.ssl_context()
             self._client = httpx.Client(
                 timeout=self.options.timeout, follow_redirects=False,
                 transport=transport,  # type: ignore[arg-type]
+                verify=verify,
                 headers={"User-Agent": self.options.user_agent, "Accept": "application/json"})
         return self._client
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """An SSL context that trusts the CA bundle in ``ca_file`` (only it), or a
+        ForgeConfigError naming the file when it cannot be read as one."""
+        import ssl
+
+        path = self.spec.ca_file or ""
+        try:
+            return ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            why = (exc.strerror or str(exc)) if isinstance(exc, OSError) and not isinstance(
+                exc, ssl.SSLError) else f"not a PEM CA bundle ({exc})"
+            raise ForgeConfigError(
+                f"{self.name} {self.spec.project}: forge: ca_file {path!r}: {why}",
+                hint="name a readable PEM file of the CA that signed the forge's certificate "
+                     "in the repo's forge: ca_file (or remove ca_file to use the system's "
+                     "trust store)") from None
 
     def close(self) -> None:
         if self._client is not None:
@@ -202,8 +238,17 @@ class ForgeHTTP:
         """The response to one request: 2xx, or a status in ``allow`` (the caller reads
         it); any other becomes a ForgeError. Rate limits are waited out, 5xx and
         dropped connections retried."""
-        import httpx  # lazy: httpx (and its ssl) loads only when a forge is asked
-
+        if self.app is not None:
+            self.app.check()  # the App's id and key, before anything is sent
+            try:
+                return self._request(method, path, params, json_body, allow, self._app_headers)
+            except ForgeAuthError as exc:
+                if exc.status != 401 or getattr(exc, "from_app", False):
+                    raise
+                # refused all the same (revoked, the clocks apart): minted once more
+                log.info("%s refused the installation token: minting another", self.name)
+                self.app.drop()
+                return self._request(method, path, params, json_body, allow, self._app_headers)
         if not self.token:
             raise ForgeAuthError(
                 f"{self.name}: no token: {self.spec.token_env} is not set",
@@ -211,6 +256,29 @@ class ForgeHTTP:
                 hint=f"export {self.spec.token_env}=<a token that may read and merge pull "
                      f"requests of {self.spec.project}> (or name another variable in the "
                      "repo's forge: token_env)")
+        return self._request(method, path, params, json_body, allow,
+                             lambda: self._auth(self.token.reveal()))
+
+    def _app_headers(self) -> dict[str, str]:
+        """The headers of a request as the App's installation (minted when due)."""
+        assert self.app is not None
+        value = self.app.token(self._as_app)
+        if value != self.token.reveal():
+            self.token = Token(self.spec.app_key_env, value)
+        return self._auth(value)
+
+    def _as_app(self, method: str, path: str, jwt: str, body: JSON) -> httpx.Response:
+        """One request signed as the App itself (its JWT, in the kind's auth header):
+        finding the installation, minting its token."""
+        return self._request(method, path, None, body, (), lambda: self._auth(jwt),
+                             as_app=True)
+
+    def _request(self, method: str, path: str, params: Mapping[str, Any] | None,
+                 json_body: JSON, allow: tuple[int, ...],
+                 headers_of: Callable[[], dict[str, str]], *,
+                 as_app: bool = False) -> httpx.Response:
+        import httpx  # lazy: httpx (and its ssl) loads only when a forge is asked
+
         url = self.url(path)
         if not self._same_origin(url):
             raise self.error(ForgeError, f"{self.name} pointed coord at {urlsplit(url).netloc}, "
@@ -225,7 +293,7 @@ class ForgeHTTP:
                         f"{self.name} rate limit spent: it resets past coord's deadline",
                         forge=self.spec.kind, project=self.spec.project)
                 clock.sleep(self._blocked_until - clock.monotonic())
-            headers = self._auth(self.token.reveal())
+            headers = headers_of()
             try:
                 response = self.client().request(method, url, params=params, json=json_body,
                                                  headers=headers)
@@ -252,6 +320,8 @@ class ForgeHTTP:
                 continue
             if 200 <= status < 300 or status in allow:
                 return response
+            if as_app:
+                raise self.app_refusal(response, what)
             raise self.refusal(response, what)
 
     def _note_remaining(self, response: httpx.Response) -> None:
@@ -268,11 +338,57 @@ class ForgeHTTP:
         log.info("%s %s: %s, retry %d in %.1fs", self.name, what, why, attempt, delay)
         self.options.clock.sleep(delay)
 
+    def app_refusal(self, response: httpx.Response, what: str) -> ForgeError:
+        """The ForgeError for a refusal of a request signed as the GitHub App."""
+        status, words = response.status_code, self.forge_words(response)
+        said = f": {words}" if words else ""
+        ids, key = self.spec.app_id_env, self.spec.app_key_env
+        if status in (401, 403):
+            refused = ForgeAuthError(
+                f"{self.name} refused the GitHub App of {ids} signed with the key in {key} "
+                f"({what}: {status}{said})", variable=key, forge=self.spec.kind,
+                project=self.spec.project, status=status,
+                hint=f"check {ids} is the App's id and {key} a current private key of it "
+                     "(and this machine's clock)")
+            refused.from_app = True  # type: ignore[attr-defined]
+            return refused
+        if status == 404:
+            return self.error(ForgeNotFound, f"{self.name}: the GitHub App of {ids} is not "
+                              f"installed on {self.spec.project} ({what}: {status}{said})",
+                              status, hint=f"install the App on {self.spec.project} (its "
+                                           "settings page: Install App)")
+        return self.error(ForgeError, f"{self.name} refused {what} to the GitHub App "
+                          f"({status}{said})", status)
+
+    def installation_refusal(self, response: httpx.Response, what: str) -> ForgeError:
+        """The ForgeError for a 4xx to a request carrying the App's installation token."""
+        status, words = response.status_code, self.forge_words(response)
+        said = f": {words}" if words else ""
+        ids, key, project = self.spec.app_id_env, self.spec.app_key_env, self.spec.project
+        app = f"the GitHub App of {ids}"
+        if status in (401, 403):
+            refused = (f"refused {app}'s installation token" if status == 401 else
+                       f"forbids {what} to {app}")
+            return ForgeAuthError(
+                f"{self.name} {refused} ({status}{said})", variable=ids,
+                forge=self.spec.kind, project=project, status=status,
+                hint=f"check the App is installed on {project} with read and write access "
+                     "to contents, pull requests, commit statuses and checks (docs: "
+                     "how-to/forge-credentials)")
+        if status == 404:
+            return self.error(ForgeNotFound, f"{self.name}: {what} found nothing in {project} "
+                              f"({status}{said})", status,
+                              hint=f"check forge: project, and that {app} is installed on it "
+                                   "(forges answer 404 to both)")
+        return self.error(ForgeError, f"{self.name} refused {what} ({status}{said})", status)
+
     def refusal(self, response: httpx.Response, what: str) -> ForgeError:
         """The ForgeError for a 4xx the caller did not allow."""
         status, words = response.status_code, self.forge_words(response)
         said = f": {words}" if words else ""
         variable = self.spec.token_env
+        if self.app is not None:
+            return self.installation_refusal(response, what)
         if status == 401:
             return ForgeAuthError(
                 f"{self.name} refused the token in {variable} ({status}{said}): it is "

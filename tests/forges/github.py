@@ -4,11 +4,19 @@ refusals (422 for a second pull request of one head, 405 for a merge the protect
 refuses, 409 for a merge whose ``sha`` is not the head), and GitHub's webhooks signed
 with ``X-Hub-Signature-256``. Its GraphQL endpoint runs the two draft mutations with
 graphql-core against ``openapi/github.graphql`` (trimmed from
-``@octokit/graphql-schema``): a query or variables that schema refuses is an error."""
+``@octokit/graphql-schema``): a query or variables that schema refuses is an error.
+
+A GitHub App (:meth:`FakeGitHub.add_app`): the installation and its tokens are asked for
+with the App's JWT, which the fake verifies with the App's public key (RS256, ``iss`` the
+App's id, at most 10 minutes); an installation token is refused once its ``expires_at``
+(by :attr:`FakeGitHub.clock`) has passed."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,13 +46,76 @@ class FakeGitHub(RepoForge):
     not_found = {"message": "Not Found"}
     event_header, delivery_header = "X-GitHub-Event", "X-GitHub-Delivery"
 
+    #: A GitHub App (add_app): its id and public key; the installation tokens it
+    #: issued (token -> expires_at, epoch seconds), and how long each lives.
+    app_id: str | None = None
+    app_public_key: Any = None
+    token_ttl: float = 3600.0
+    #: The fake's clock for tokens' expiry (a test shares it with coord's).
+    clock: Callable[[], float] = staticmethod(time.time)
+
+    def add_app(self, app_id: str, public_key: Any, *, token_ttl: float = 3600.0,
+                clock: Callable[[], float] | None = None) -> None:
+        """A GitHub App installed on every project: ``public_key`` verifies its JWTs."""
+        self.app_id, self.app_public_key, self.token_ttl = app_id, public_key, token_ttl
+        self.installation_tokens: dict[str, float] = {}
+        self.jwts: list[dict[str, Any]] = []  # the claims of every JWT verified
+        self.expired: list[str] = []  # installation tokens refused for being past expiry
+        if clock is not None:
+            self.clock = clock
+
+    def _jwt_claims(self, headers: dict[str, str]) -> dict[str, Any] | None:
+        """The claims of the request's JWT if the App's key signed it as GitHub
+        requires (RS256, iss the App's id, iat and exp at most 10 minutes apart)."""
+        import jwt
+
+        value = headers.get("authorization", "")
+        if self.app_id is None or not value.startswith("Bearer "):
+            return None
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                value[7:], self.app_public_key, algorithms=["RS256"],
+                options={"require": ["iat", "exp", "iss"], "verify_iat": False,
+                         "verify_exp": False})
+        except jwt.PyJWTError:
+            return None
+        now = self.clock()
+        if (str(claims["iss"]) != self.app_id or claims["exp"] - claims["iat"] > 600
+                or not claims["iat"] <= now < claims["exp"]):
+            return None
+        return claims
+
     def authorized(self, headers: dict[str, str]) -> bool:
-        return headers.get("authorization") == f"Bearer {self.token}"
+        if headers.get("authorization") == f"Bearer {self.token}":
+            return True
+        if self.app_id is None:
+            return False
+        value = headers.get("authorization", "")[len("Bearer "):]
+        if self._app_path:  # the App's own endpoints: its JWT, nothing else
+            claims = self._jwt_claims(headers)
+            if claims is not None:
+                self.jwts.append(claims)
+            return claims is not None
+        ends = self.installation_tokens.get(value)
+        if ends is None:
+            return False
+        if self.clock() >= ends:
+            self.expired.append(value)
+            return False
+        return True
+
+    _app_path = False
 
     def handle(self, method: str, path: str, query: list[tuple[str, str]],
                headers: dict[str, str], body: bytes) -> Answer:
         if path != GRAPHQL_PATH:
-            return super().handle(method, path, query, headers, body)
+            with self.lock:
+                self._app_path = path.startswith(f"{self.prefix}/app/") or path.endswith(
+                    "/installation")
+                try:
+                    return super().handle(method, path, query, headers, body)
+                finally:
+                    self._app_path = False
         with self.lock:
             self.seen.append(Seen(method, path, query, headers, body))
             if not self.authorized(headers):
@@ -84,6 +155,8 @@ class FakeGitHub(RepoForge):
         r("GET", REPO + r"/commits/(?P<ref>[^/]+)/check-runs", self.check_runs)
         r("GET", REPO + r"/branches/(?P<branch>[^/]+)/protection", self.protection)
         r("GET", REPO + r"/rules/branches/(?P<branch>[^/]+)", self.rules)
+        r("GET", REPO + "/installation", self.installation)
+        r("POST", r"/app/installations/(?P<installation>\d+)/access_tokens", self.access_token)
 
     # JSON -------------------------------------------------------------------------------
 
@@ -268,6 +341,24 @@ class FakeGitHub(RepoForge):
                              repository=skeleton("github", "minimal-repository", id=p.id,
                                                  name=p.name.split("/")[1], full_name=p.name,
                                                  owner=self.user_json(owner))), {}
+
+    def installation(self, owner: str, name: str, **_: Any) -> Answer:
+        p = self.repo(owner, name)
+        return 200, skeleton("github", "installation", id=7000 + p.id,
+                             app_id=int(self.app_id or 0), app_slug="coord",
+                             account=self.user_json(owner), target_type="Organization",
+                             repository_selection="selected", events=["pull_request"],
+                             permissions={"contents": "write", "pull_requests": "write",
+                                          "statuses": "write", "metadata": "read"}), {}
+
+    def access_token(self, installation: str, **_: Any) -> Answer:
+        if int(installation) - 7000 not in {p.id for p in self.projects.values()}:
+            return 404, {"message": "Not Found", "documentation_url": DOCS}, {}
+        token = f"ghs_fake{len(self.installation_tokens) + 1:04d}installation"
+        ends = self.clock() + self.token_ttl
+        self.installation_tokens[token] = ends
+        when = datetime.fromtimestamp(ends, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return 201, skeleton("github", "installation-token", token=token, expires_at=when), {}
 
     def check_runs(self, owner: str, name: str, ref: str, query: dict[str, str],
                    **_: Any) -> Answer:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from coordination.catalog.rules.forge_rules import (
@@ -18,6 +18,7 @@ from coordination.catalog.rules.forge_rules import (
     TWO_PARTS_PATTERN,
     env_name,
     forge_api,
+    forge_auth,
     forge_project,
     is_loopback,
 )
@@ -35,6 +36,9 @@ def _project_rules() -> JsonDict:
                           ("gitlab", NESTED_PATTERN)):
         rules.append({"if": {"properties": {"kind": {"const": kind}}},
                       "then": {"properties": {"project": {"pattern": pattern}}}})
+    # auth: app is GitHub's (forge_auth)
+    rules.append({"if": {"properties": {"kind": {"enum": ["gitlab", "gitea"]}}},
+                  "then": {"properties": {"auth": {"const": "token"}}}})
     return {"allOf": rules}
 
 
@@ -59,6 +63,18 @@ class RepoForge(CatalogModel, json_schema_extra=_project_rules()):
     webhook_secret_env: str | None = Field(None, json_schema_extra={"pattern": ENV_PATTERN})
     """The environment variable holding the secret the forge signs its webhooks with
     (default COORD_FORGE_WEBHOOK_SECRET)."""
+    auth: Literal["token", "app"] = "token"
+    """How coord authenticates: token (default: the token in token_env) or app (github
+    only: a GitHub App; coord signs a JWT with the App's key and mints short-lived
+    installation tokens, kept in memory only)."""
+    app_id_env: str | None = Field(None, json_schema_extra={"pattern": ENV_PATTERN})
+    """auth: app: the environment variable holding the App's id (default GITHUB_APP_ID)."""
+    app_key_env: str | None = Field(None, json_schema_extra={"pattern": ENV_PATTERN})
+    """auth: app: the environment variable holding the App's private key, the PEM text
+    itself (default GITHUB_APP_PRIVATE_KEY); coord never writes, logs or prints it."""
+    ca_file: str | None = Field(None, min_length=1)
+    """A CA bundle (PEM file) coord verifies this forge's TLS certificate with: a
+    private CA. Default: the system's trust store."""
 
     @field_validator("project")
     @classmethod
@@ -73,4 +89,12 @@ class RepoForge(CatalogModel, json_schema_extra=_project_rules()):
 
     # (neither COORD_* nor PATH, HOME, PYTHON*, LD_*...: the catalog's check
     # rules/checks.forge_secret_variables names the repo)
-    _env = field_validator("token_env", "webhook_secret_env")(staticmethod(env_name))
+    _env = field_validator("token_env", "webhook_secret_env", "app_id_env",
+                           "app_key_env")(staticmethod(env_name))
+
+    @model_validator(mode="after")
+    def _auth(self) -> RepoForge:
+        problem = forge_auth(self.kind, self.auth, self.app_id_env, self.app_key_env)
+        if problem:
+            raise ValueError(problem)
+        return self

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from coordination.catalog.rules.patterns import END, any_case
 
 FORGE_KINDS = ("github", "gitlab", "gitea")
+#: How coord authenticates to a forge: a token (every kind), or a GitHub App.
+FORGE_AUTHS = ("token", "app")
 
 #: One part of a project's path: what GitHub, GitLab and Gitea all take in a name
 #: (letters, digits, ``._-``; not starting with ``-``; not ``.`` or ``..``).
@@ -120,3 +122,18 @@ def _example(field: str) -> str:
             "webhook_secret_env": "FORGE_WEBHOOK_SECRET"}.get(field, "FORGE_SECRET")
 
 
+def forge_auth(kind: str, auth: str, app_id_env: str | None = None,
+               app_key_env: str | None = None) -> str | None:
+    """What is wrong with ``auth`` on a forge of ``kind`` (None: nothing): an unknown
+    auth, an App on a forge that has none (GitHub Apps are GitHub's), or App variables
+    named under ``auth: token`` (where they would be ignored)."""
+    if auth not in FORGE_AUTHS:
+        return (f"auth {auth!r} is not one of " + ", ".join(FORGE_AUTHS) +
+                " (token: the token in token_env; app: a GitHub App)")
+    if auth == "app" and kind != "github":
+        return (f"auth: app is for GitHub Apps, and this forge is {kind}: use auth: token "
+                "with a token in token_env")
+    if auth == "token" and (app_id_env or app_key_env):
+        return ("app_id_env and app_key_env are read only with auth: app: add auth: app, "
+                "or remove them")
+    return None

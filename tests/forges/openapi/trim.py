@@ -58,6 +58,9 @@ GITHUB_OPERATIONS: list[tuple[str, str]] = [
     ("/repos/{owner}/{repo}/branches/{branch}", "get"),
     ("/repos/{owner}/{repo}/branches/{branch}/protection", "get"),
     ("/repos/{owner}/{repo}/rules/branches/{branch}", "get"),
+    # a GitHub App (forge: auth: app): the repo's installation, its installation token
+    ("/repos/{owner}/{repo}/installation", "get"),
+    ("/app/installations/{installation_id}/access_tokens", "post"),
 ]
 
 PROSE = {"summary", "examples", "example", "externalDocs", "x-github",
