@@ -19,7 +19,7 @@ from tests.forges.server import FakeForge
 FAKES: dict[str, type[FakeForge]] = {"github": FakeGitHub, "gitlab": FakeGitLab,
                                      "gitea": FakeGitea}
 #: The variable the tests' clients read the fake's token from.
-TOKEN_ENV = "COORD_TEST_FORGE_TOKEN"
+TOKEN_ENV = "FORGE_TEST_TOKEN"
 
 
 class FakeClock:

@@ -264,7 +264,7 @@ def test_a_landing_outlives_its_installation_token(
     fake.add_app(APP_ID, public, token_ttl=4.0)  # short-lived: a landing outlives it
     fc = ForgeChange(fake, tmp_path / "w")
     fc.catalog.write_text(fc.catalog.read_text().replace(
-        "token_env: COORD_TEST_FORGE_TOKEN", "auth: app"))
+        "token_env: FORGE_TEST_TOKEN", "auth: app"))
     fc.env = app_env(pem)  # no personal token at all
     cands = fc.draft()
     fc.verify()
@@ -300,7 +300,7 @@ def test_publish_with_an_app_key_that_is_not_a_pem_is_exit_2_and_changes_nothing
     fake.add_app(APP_ID, public)
     fc = ForgeChange(fake, tmp_path / "w")
     fc.catalog.write_text(fc.catalog.read_text().replace(
-        "token_env: COORD_TEST_FORGE_TOKEN", "auth: app"))
+        "token_env: FORGE_TEST_TOKEN", "auth: app"))
     fc.env = {"GITHUB_APP_ID": APP_ID, "GITHUB_APP_PRIVATE_KEY": "ghp_0123456789abcdef"}
     fc.draft()
     fc.verify()
