@@ -142,8 +142,10 @@ class GitLab(RestForge):
     def checks(self, sha: str, *, branch: str | None = None,
                required_pipeline: bool | None = None) -> Checks:
         found: dict[str, Check] = {}
+        # Newest first (GitLab lists oldest first by default): the first of a name is
+        # its latest, so a re-run that passed is not read as the failure before it.
         for s in self.http.pages(f"{self.base}/repository/commits/{sha}/statuses",
-                                 {"all": "false"}):
+                                 {"all": "false", "order_by": "id", "sort": "desc"}):
             found.setdefault(str(s["name"]), Check(
                 str(s["name"]), check_state(s.get("status")), url=s.get("target_url"),
                 description=str(s.get("description") or "")))

@@ -97,6 +97,8 @@ class Project:
     prs: dict[int, PR] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, dict[str, Status]] = field(default_factory=dict)
+    #: every status posted on a commit, oldest first (GitLab lists them all, by id)
+    status_log: dict[str, list[Status]] = field(default_factory=dict)
     reviews: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)
     comments: dict[int, list[str]] = field(default_factory=dict)
     approvals: int = 0
@@ -241,6 +243,7 @@ class FakeForge:
         with self.lock:
             p = self.projects[name]
             p.statuses.setdefault(sha, {})[check] = Status(check, self.status_word(state))
+            p.status_log.setdefault(sha, []).append(p.statuses[sha][check])
             self.status_event(p, sha, check, state)
 
     def merge_by_hand(self, name: str, number: int) -> str:
