@@ -176,15 +176,26 @@ def test_a_moved_head_and_a_refused_merge_then_revert_pull_requests(fc: ForgeCha
     assert fc.pr("libz").state == "merged" and fc.pr("api").state == "open"
     assert fc.coord_json("change", "status", PLAN)["state"] == "partially_landed"
 
-    fake.protect("acme/libz", approvals=1)  # a revert is reviewed like any change
+    # a revert is reviewed like any change, and verified like one: the protection the
+    # tutorial sets up requires coord/verify (GitLab's protection requires a pipeline,
+    # not a named status: there coord/verify is only posted)
+    fake.protect("acme/libz", approvals=1,
+                 checks=[] if fake.kind == "gitlab" else ["coord/verify"])
     rv = fc.coord_json("change", "revert", PLAN)
     assert rv["state"] == "reverting", rv
     [revert] = [x for x in fake.projects["acme/libz"].prs.values() if x.head == "coord-revert/chg"]
     assert revert.base == "main" and "coord:PLAN-001" in revert.labels
     assert [x for x in fake.projects["acme/api"].prs.values() if x.head != "chg"] == []
+    # no worker runs the verify todo here: said, coord/verify pending, nothing merged
+    assert "no live worker" in rv["reason"] and "revert candidates" in rv["reason"], rv
+    revert_head = fake.projects["acme/libz"].head_of(revert)
+    assert fake.projects["acme/libz"].statuses[revert_head]["coord/verify"].state == "pending"
     fake.review("acme/libz", revert.number, "bob")
+    fc.verify()  # the verify todo run on the revert candidates (their worktrees)
+    assert fc.head("libz") != revert_head
     done = fc.coord_json("change", "revert", PLAN)
     assert done["state"] == "reverted", done
+    assert fake.projects["acme/libz"].statuses[revert_head]["coord/verify"].state == "success"
     head = fc.head("libz")
     assert (git(fc.bare("libz"), "rev-parse", f"{head}^{{tree}}")
             == git(fc.bare("libz"), "rev-parse", f"{base['libz']}^{{tree}}"))
