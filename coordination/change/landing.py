@@ -198,6 +198,10 @@ class Lander:
     def prepare(self, *, dry_run: bool = False) -> Prepared:
         cp, store = self.cp, self.store
         st = store.read(cp.plan)
+        if st.state == CS.abandoned:  # given up (coord change abandon): never landed now
+            gone = Blocker("repo", cp.plan, f"{cp.plan} was abandoned ({st.reason or 'no reason'}"
+                           "): nothing lands it; make a new plan for the change")
+            return Prepared(ok=False, problems=[str(gone)], blockers=[gone])
         if st.state == CS.landing and st.manifest:
             # carried on only as what may land now: the rule and the anchor every time,
             # an undo only as its lander sealed it (change/carry_on.py); a dry run also

@@ -1,8 +1,8 @@
 """``coord change prune``: the worktrees and local branches of finished changes removed.
 
 A change is finished when its last landing or revert ended ``landed`` or
-``reverted`` with nothing under way (no landing or revert running, not in the merge
-train). Anything else (drafted, verified, landing, interrupted, revert_failed,
+``reverted``, or it was abandoned (``coord change abandon``), with nothing under way
+(no landing or revert running, not in the merge train). Anything else (drafted, verified, landing, interrupted, revert_failed,
 partially_landed, failed_verification) is never pruned: its worktrees are where it is
 carried on. A landed change pruned can still be reverted: ``coord change revert``
 makes the worktree it needs again (:func:`coordination.change.revert`).
@@ -30,7 +30,7 @@ from coordination.runtime.context import Runtime
 from coordination.status import ChangeState as CS
 
 #: The change states whose worktrees and branches prune removes.
-FINISHED = (CS.landed, CS.reverted)
+FINISHED = (CS.landed, CS.reverted, CS.abandoned)
 
 
 @dataclass

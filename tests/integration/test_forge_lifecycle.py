@@ -200,3 +200,57 @@ def test_a_moved_head_and_a_refused_merge_then_revert_pull_requests(fc: ForgeCha
     assert (git(fc.bare("libz"), "rev-parse", f"{head}^{{tree}}")
             == git(fc.bare("libz"), "rev-parse", f"{base['libz']}^{{tree}}"))
     assert fc.coord_json("change", "status", PLAN)["state"] == "reverted"
+
+
+def test_abandon_closes_the_pull_requests_and_deletes_only_coords_branches(
+        fc: ForgeChange) -> None:
+    """`coord change abandon`: each open pull request closed with a comment naming the
+    reason, the change branch deleted where its head is still coord's (api's, pushed to
+    by someone else, kept), the base never touched; the change ends abandoned, nothing
+    lands it, prune removes its worktrees. Bad input changes nothing."""
+    fake = fc.fake
+    base = {r: fc.head(r) for r in NAMES}
+    cands = fc.draft()
+    fc.verify()
+    assert fc.coord("change", "publish", PLAN).returncode == 0
+    other = fc.root / "other"
+    git(fc.root, "clone", "-q", "-b", "chg", str(fc.bare("api")), str(other))
+    (other / "late.txt").write_text("late\n")
+    git(other, "add", "-A")
+    git(other, "-c", "user.name=o", "-c", "user.email=o@o", "commit", "-qm", "late")
+    git(other, "push", "-q", "origin", "HEAD:chg")
+    late = fc.head("api", "chg")
+
+    bad = fc.coord("change", "abandon", PLAN, "--reason", "  ")
+    assert bad.returncode == 2 and "--reason" in bad.stderr, bad.stderr
+    dry = fc.coord_json("change", "abandon", PLAN, "--dry-run")
+    assert [(r["repo"], r["pr"]["action"], r["branch"]) for r in dry["repos"]] == [
+        ("libz", "would_close", "would_delete"), ("api", "would_close", "not_coords")]
+    for r in NAMES:  # neither changed anything
+        assert fc.pr(r).state == "open" and fake.projects[f"acme/{r}"].comments.get(
+            fc.pr(r).number) is None
+    assert fc.head("libz", "chg") == cands["libz"]
+
+    out = fc.coord_json("change", "abandon", PLAN, "--reason", "superseded by PLAN-009")
+    assert out["state"] == "abandoned", out
+    assert [(r["repo"], r["pr"]["action"], r["branch"]) for r in out["repos"]] == [
+        ("libz", "closed", "deleted"), ("api", "closed", "not_coords")]
+    for r in NAMES:
+        pr = fc.pr(r)
+        assert pr.state == "closed"
+        [said] = fake.projects[f"acme/{r}"].comments[pr.number]
+        assert "superseded by PLAN-009" in said
+        assert fc.head(r) == base[r]  # the base: never touched
+    assert fc.head("libz", "chg") is None
+    assert fc.head("api", "chg") == late  # someone else's commit: kept
+    st = fc.coord_json("change", "status", PLAN)
+    assert st["state"] == "abandoned"
+    again = fc.coord_json("change", "abandon", PLAN)  # nothing left to do
+    assert [(r["pr"]["action"], r["branch"]) for r in again["repos"]] == [
+        ("already_closed", "absent"), ("already_closed", "not_coords")]
+    land = fc.coord("change", "land", PLAN)
+    assert land.returncode == 1 and "abandoned" in land.stderr, land.stderr
+    assert fc.merges() == []
+    wts = {r: fc.rt.changes.read(PLAN).repos[r].worktree for r in NAMES}
+    pruned = fc.coord_json("change", "prune", PLAN)
+    assert all(Path(w).exists() is False for w in wts.values()), pruned
