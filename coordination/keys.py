@@ -7,6 +7,8 @@ sweep share the ``{sweep}`` hash tag so a Redis Cluster keeps them on one slot
 
 from __future__ import annotations
 
+import hashlib
+
 import re
 from dataclasses import dataclass
 
@@ -324,6 +326,13 @@ class Keys:
         """String with a TTL: the process landing or reverting the change is alive
         (renewed while it runs; gone: it died, wherever it ran: ``runtime/changes.py``)."""
         return f"{self.namespace}:change-lander:{{{plan}}}"
+
+    def webhook_delivery(self, kind: str, delivery: str) -> str:
+        """String with a TTL (a day): a forge's webhook delivery id seen (its SHA-256:
+        the id is the sender's text), so a replay starts or changes nothing
+        (``runtime/deliveries.py``)."""
+        digest = hashlib.sha256(delivery.encode("utf-8", "replace")).hexdigest()
+        return f"{self.namespace}:webhook-delivery:{kind}:{digest}"
 
     def change_forge(self, plan: str) -> str:
         """Hash: repo -> what its pull request's forge said last (state, reviews, checks,

@@ -129,8 +129,10 @@ def shared_patterns(keys: Keys) -> list[str]:
 
 
 def cli_patterns(keys: Keys) -> list[str]:
-    """What a person's CLI shares beyond a worker's: a change's lander record."""
-    return [*shared_patterns(keys), f"{glob_escape(keys.namespace)}:change-lander:*"]
+    """What a person's CLI shares beyond a worker's: a change's lander record, and the
+    webhook deliveries its receiver (``coord forge webhook``, ``coord ui``) has seen."""
+    ns = glob_escape(keys.namespace)
+    return [*shared_patterns(keys), f"{ns}:change-lander:*", f"{ns}:webhook-delivery:*"]
 
 
 def pidbox_patterns(keys: Keys, repo: str) -> list[str]:
