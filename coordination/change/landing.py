@@ -60,6 +60,7 @@ from coordination.change.forge_status import read_views
 from coordination.change.forges import ChangeForges
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.manifest import Manifest, ManifestRepo, ManifestWave
+from coordination.change.merge_settings import merge_setting_blockers
 from coordination.change.model import ChangePlan
 from coordination.change.rule import judge
 from coordination.change.waves import commit_waves
@@ -238,6 +239,9 @@ class Lander:
             pulls = read_views(self.rt, cp, st, self.forges, fresh=True, source="land")
         blockers += [b for b in judge(self.rt, cp, st, now, pulls=pulls).blockers
                      if not (b.kind == "repo" and b.id in told)]
+        if cp.land == "pr":  # what one repo's settings would refuse: nothing merges
+            blockers += merge_setting_blockers(cp, self.forges, [
+                r for r, rec in recs.items() if rec.candidate != rec.base_sha])
         # A repo whose branch has no commit (a template's run changed nothing there: the
         # fleet's migration was done already) has nothing to land: left out, said.
         unchanged = [r for r in cp.targets if r in recs

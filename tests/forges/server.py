@@ -87,6 +87,10 @@ class Ruleset:
     approvals: int = 0
     checks: list[str] = field(default_factory=list)
     strict: bool = False
+    #: a required_linear_history rule (no merge commits)
+    linear: bool = False
+    #: the pull_request rule's allowed_merge_methods (None: not said)
+    methods: list[str] | None = None
 
 
 @dataclass
@@ -225,10 +229,12 @@ class FakeForge:
         p.approvals, p.checks, p.protected = approvals, list(checks or []), True
 
     def add_ruleset(self, name: str, *, approvals: int = 0, checks: list[str] | None = None,
-                    strict: bool = False) -> None:
+                    strict: bool = False, linear: bool = False,
+                    methods: list[str] | None = None) -> None:
         """A ruleset on the default branch (GitHub's): beside the classic protection, or
         alone (``protected`` False)."""
-        self.projects[name].ruleset = Ruleset(approvals, list(checks or []), strict)
+        self.projects[name].ruleset = Ruleset(approvals, list(checks or []), strict, linear,
+                                              methods)
 
     def review(self, name: str, number: int, user: str, state: str = "approved") -> None:
         """``state``: approved | changes_requested | commented (coord's words)."""

@@ -254,3 +254,33 @@ def test_abandon_closes_the_pull_requests_and_deletes_only_coords_branches(
     wts = {r: fc.rt.changes.read(PLAN).repos[r].worktree for r in NAMES}
     pruned = fc.coord_json("change", "prune", PLAN)
     assert all(Path(w).exists() is False for w in wts.values()), pruned
+
+
+def test_a_repo_whose_settings_refuse_the_merge_method_merges_nothing(fc: ForgeChange) -> None:
+    """What one repo's settings would refuse is known before anything merges: api's
+    (GitHub: a ruleset requiring linear history, no merge commits; GitLab: a project
+    merging with merge commits, the plan's rebase refused) stops the landing before
+    libz merges, said by --dry-run and land alike."""
+    fake = fc.fake
+    if fake.kind == "gitea":
+        pytest.skip("Gitea's merge settings are not read before landing yet")
+    if fake.kind == "github":
+        fake.add_ruleset("acme/api", linear=True)
+        said = "linear history"
+    else:
+        fc.catalog.write_text(fc.catalog.read_text().replace(
+            "land: pr}", "land: pr, merge_method: rebase}"))
+        fake.projects["acme/libz"].merge_method = "ff"  # takes a rebase; api does not
+        said = "merges with 'merge'"
+    fc.draft()
+    fc.verify()
+    assert fc.coord("change", "publish", PLAN).returncode == 0
+    dry = fc.coord_json("change", "land", PLAN, "--dry-run", expect=1)
+    refused = [b for b in dry["blockers"] if b["kind"] == "forge"]
+    assert [b["id"] for b in refused] == ["api"], dry["blockers"]
+    assert said in refused[0]["why"] and "nothing is merged" in refused[0]["why"], refused
+    res = fc.coord("change", "land", PLAN, "--json")
+    assert res.returncode == 1 and said in res.stdout + res.stderr, (res.stdout, res.stderr)
+    assert fc.merges() == []
+    assert fc.pr("libz").state == "open" and fc.pr("api").state == "open"
+    assert fc.coord_json("change", "status", PLAN)["state"] != "partially_landed"
