@@ -115,6 +115,8 @@ class Project:
     admin: bool = True
     refusals: dict[int, str] = field(default_factory=dict)
     merge_method: str = "merge"  # GitLab's project merge method
+    #: Gitea's repository settings: the merge styles it allows (None: every one)
+    allowed_methods: list[str] | None = None
 
     @property
     def default_branch(self) -> str:

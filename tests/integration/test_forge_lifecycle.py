@@ -259,14 +259,15 @@ def test_abandon_closes_the_pull_requests_and_deletes_only_coords_branches(
 def test_a_repo_whose_settings_refuse_the_merge_method_merges_nothing(fc: ForgeChange) -> None:
     """What one repo's settings would refuse is known before anything merges: api's
     (GitHub: a ruleset requiring linear history, no merge commits; GitLab: a project
-    merging with merge commits, the plan's rebase refused) stops the landing before
-    libz merges, said by --dry-run and land alike."""
+    merging with merge commits, the plan's rebase refused; Gitea: merge commits not
+    allowed) stops the landing before libz merges, said by --dry-run and land alike."""
     fake = fc.fake
-    if fake.kind == "gitea":
-        pytest.skip("Gitea's merge settings are not read before landing yet")
     if fake.kind == "github":
         fake.add_ruleset("acme/api", linear=True)
         said = "linear history"
+    elif fake.kind == "gitea":
+        fake.projects["acme/api"].allowed_methods = ["squash", "rebase"]
+        said = "does not allow merge merges"
     else:
         fc.catalog.write_text(fc.catalog.read_text().replace(
             "land: pr}", "land: pr, merge_method: rebase}"))
