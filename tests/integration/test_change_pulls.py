@@ -413,3 +413,22 @@ def test_revert_candidates_run_the_verify_todos_and_coord_verify_decides(
         head = pw.repos.remote_head(r)
         assert (git(pw.repos.remote(r), "rev-parse", f"{head}^{{tree}}")
                 == git(pw.repos.remote(r), "rev-parse", f"{base[r]}^{{tree}}"))
+
+
+def test_a_landed_change_is_not_abandoned_and_nothing_changes(pw: PullWorld) -> None:
+    """Abandoning leaves nothing landed: a change with a repo merged is refused before
+    any pull request is closed or branch deleted (revert it first)."""
+    from coordination.change.abandon import Abandoner
+    from coordination.errors import ChangeNotReady
+
+    pw.draft()
+    pw.verify()
+    pw.publisher().publish()
+    assert pw.lander().land().state == "landed"
+    branches = {r: pw.repos.remote_head(r, "chg") for r in NAMES}
+    with pytest.raises(ChangeNotReady, match="coord change revert"):
+        Abandoner(pw.rt, pw.cp, pw.change_forges()).abandon("not wanted")
+    assert pw.status()["state"] == "landed"
+    for r in NAMES:
+        assert pw.repos.remote_head(r, "chg") == branches[r] is not None
+        assert not [c for c in pw.forges.of(r).calls if c[0] in ("close_pr", "comment")]
