@@ -62,12 +62,20 @@ def spec_of(fields: ForgeFields, *, repo: str = "") -> ForgeSpec:
     except ValueError as exc:
         raise ForgeConfigError(f"{where}{exc}") from None
     api = api.rstrip("/")
-    if fields.api and kind in API_PATH and urlsplit(api).path in ("", "/") and (
-            urlsplit(api).hostname != "api.github.com"):
+    if fields.api and kind in API_PATH and urlsplit(api).path in ("", "/") and not (
+            kind == "github" and _github_cloud(urlsplit(api).hostname or "")):
         api += API_PATH[kind]  # a bare host: the kind's API path (GHE, self-hosted)
     return ForgeSpec(kind=cast("Kind", kind), project=fields.project, api=api,
                      token_env=fields.token_env or DEFAULT_TOKEN_ENV[kind],
                      webhook_secret_env=fields.webhook_secret_env or WEBHOOK_SECRET_ENV)
+
+
+def _github_cloud(host: str) -> bool:
+    """GitHub's own API hosts, used as given (no ``/api/v3``): ``api.github.com`` and
+    GitHub Enterprise Cloud with data residency's ``api.SUBDOMAIN.ghe.com`` (its
+    GraphQL at ``/graphql`` beside it)."""
+    host = host.lower()
+    return host == "api.github.com" or (host.startswith("api.") and host.endswith(".ghe.com"))
 
 
 def open_forge(spec: ForgeSpec, env: Mapping[str, str] | None = None,
