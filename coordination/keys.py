@@ -7,6 +7,8 @@ sweep share the ``{sweep}`` hash tag so a Redis Cluster keeps them on one slot
 
 from __future__ import annotations
 
+import hashlib
+
 import re
 from dataclasses import dataclass
 
@@ -298,7 +300,7 @@ class Keys:
         """String, JSON: what a person's ACL user (``coord-person-<name>``) was given when
         ``coord acl --person`` last wrote it (repos, role, the plans and todos whose
         sweeps it may write, who and when): what its CLI reads to refuse, saying why, a
-        sweep outside its repos before Redis does (``runtime/acl.py``). Written by the
+        sweep outside its repos before Redis does (``runtime/acl/__init__.py``). Written by the
         admin who applies the user; the person reads its own, never writes it."""
         return f"{self.namespace}:acl:person:{name}"
 
@@ -362,6 +364,13 @@ class Keys:
         """String with a TTL: the process landing or reverting the change is alive
         (renewed while it runs; gone: it died, wherever it ran: ``runtime/changes.py``)."""
         return f"{self.namespace}:change-lander:{{{plan}}}"
+
+    def webhook_delivery(self, kind: str, delivery: str) -> str:
+        """String with a TTL (a day): a forge's webhook delivery id seen (its SHA-256:
+        the id is the sender's text), so a replay starts or changes nothing
+        (``runtime/deliveries.py``)."""
+        digest = hashlib.sha256(delivery.encode("utf-8", "replace")).hexdigest()
+        return f"{self.namespace}:webhook-delivery:{kind}:{digest}"
 
     def change_forge(self, plan: str) -> str:
         """Hash: repo -> what its pull request's forge said last (state, reviews, checks,

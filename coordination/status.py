@@ -587,6 +587,9 @@ class ChangeState(StrEnum):
     partially_landed = "partially_landed"
     #: the merge train dropped it: a verify todo failed on it
     failed_verification = "failed_verification"
+    #: given up (``coord change abandon``): its pull requests closed, coord's branches
+    #: deleted; nothing lands it any more
+    abandoned = "abandoned"
 
 
 class ChangeHeadline(StrEnum):
@@ -600,6 +603,7 @@ class ChangeHeadline(StrEnum):
     revert_failed = "revert_failed"
     partially_landed = "partially_landed"
     failed_verification = "failed_verification"
+    abandoned = "abandoned"
     drafted = "drafted"  # a repo is not verified on its candidate (or none ran)
     verified = "verified"  # every verify todo passed on the current candidates
     conflict = "conflict"  # a repo's base moved and did not merge into the branch
@@ -630,7 +634,7 @@ class RepoState(StrEnum):
 
 #: How a landing ends.
 CHANGE_ENDED = frozenset({ChangeState.landed, ChangeState.reverted, ChangeState.revert_failed,
-                          ChangeState.partially_landed})
+                          ChangeState.partially_landed, ChangeState.abandoned})
 
 _C = ChangeState
 #: Which stored state a change's ``state`` may move to (None: never landed nor
@@ -640,7 +644,8 @@ _C = ChangeState
 #: refused puts back the state it found (``landed``, ``partially_landed``). Headlines
 #: (:class:`ChangeHeadline`) are no states of this table.
 CHANGE_TRANSITIONS: dict[ChangeState | None, frozenset[ChangeState]] = {
-    None: frozenset({_C.landing, _C.failed_verification}),
+    # abandoned (coord change abandon): from a change nothing of which is landed
+    None: frozenset({_C.landing, _C.failed_verification, _C.abandoned}),
     _C.landing: frozenset({_C.landing, _C.landed, _C.reverted, _C.revert_failed,
                            _C.partially_landed, _C.failed_verification}),
     _C.landed: frozenset({_C.landing, _C.landed, _C.reverted, _C.revert_failed,
@@ -648,11 +653,14 @@ CHANGE_TRANSITIONS: dict[ChangeState | None, frozenset[ChangeState]] = {
     _C.partially_landed: frozenset({_C.landing, _C.partially_landed, _C.reverted,
                                     _C.revert_failed, _C.failed_verification}),
     # (landed: put back so, its revert carried on again: test_change_revert does)
-    _C.reverted: frozenset({_C.landing, _C.landed, _C.reverted, _C.failed_verification}),
+    _C.reverted: frozenset({_C.landing, _C.landed, _C.reverted, _C.failed_verification,
+                            _C.abandoned}),
     # its revert refused: landed again as it was
     _C.revert_failed: frozenset({_C.landing, _C.landed, _C.reverted, _C.revert_failed,
                                  _C.failed_verification}),
-    _C.failed_verification: frozenset({_C.landing, _C.failed_verification}),
+    _C.failed_verification: frozenset({_C.landing, _C.failed_verification, _C.abandoned}),
+    # given up: abandoning it again finishes what a first try left (a forge down)
+    _C.abandoned: frozenset({_C.abandoned}),
 }
 #: The states a change's ``state`` field holds (what the table moves to).
 CHANGE_STORED = frozenset().union(*CHANGE_TRANSITIONS.values())

@@ -229,6 +229,22 @@ def push(repo: str | Path, remote: str, sha: str, branch: str, expect: str, *,
     return None
 
 
+def delete_branch(repo: str | Path, remote: str, branch: str, expect: str, *,
+                  hooks: bool = False) -> str | None:
+    """Delete ``branch`` on ``remote`` only if it is still ``expect`` there
+    (``--force-with-lease``): None when deleted, else git's refusal. As :func:`push`:
+    no hook runs, and git's own receive-pack, unless ``hooks``."""
+    try:
+        git(repo, "push", "--quiet", "--porcelain", "--no-verify" if not hooks else "--verify",
+            *(() if hooks else ("--receive-pack=git-receive-pack",
+                                "--recurse-submodules=no")),
+            f"--force-with-lease=refs/heads/{branch}:{expect}", "--end-of-options", remote,
+            f":refs/heads/{branch}", hooks=hooks)
+    except GitError as exc:
+        return exc.stderr.strip() or str(exc)
+    return None
+
+
 def identity(repo: str | Path) -> tuple[dict[str, str], str | None]:
     """The lander's identity as git has it in ``repo`` (``git var GIT_AUTHOR_IDENT`` /
     ``GIT_COMMITTER_IDENT``: config, ``GIT_AUTHOR_*`` env) as the ``GIT_*_NAME``/``EMAIL``

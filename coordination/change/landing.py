@@ -61,6 +61,7 @@ from coordination.change.pulls.forge_status import read_views
 from coordination.change.pulls.forges import ChangeForges
 from coordination.change.landing_evidence import current_candidates
 from coordination.change.manifest import Manifest, ManifestRepo, ManifestWave
+from coordination.change.pulls.merge_settings import merge_setting_blockers
 from coordination.change.model import ChangePlan
 from coordination.change.rule import judge
 from coordination.change.waves import commit_waves
@@ -199,6 +200,10 @@ class Lander:
     def prepare(self, *, dry_run: bool = False) -> Prepared:
         cp, store = self.cp, self.store
         st = store.read(cp.plan)
+        if st.state == CS.abandoned:  # given up (coord change abandon): never landed now
+            gone = Blocker("repo", cp.plan, f"{cp.plan} was abandoned ({st.reason or 'no reason'}"
+                           "): nothing lands it; make a new plan for the change")
+            return Prepared(ok=False, problems=[str(gone)], blockers=[gone])
         if st.state == CS.landing and st.manifest:
             # carried on only as what may land now: the rule and the anchor every time,
             # an undo only as its lander sealed it (change/carry_on.py); a dry run also
@@ -235,6 +240,9 @@ class Lander:
             pulls = read_views(self.rt, cp, st, self.forges, fresh=True, source="land")
         blockers += [b for b in judge(self.rt, cp, st, now, pulls=pulls).blockers
                      if not (b.kind == "repo" and b.id in told)]
+        if cp.land == "pr":  # what one repo's settings would refuse: nothing merges
+            blockers += merge_setting_blockers(cp, self.forges, [
+                r for r, rec in recs.items() if rec.candidate != rec.base_sha])
         # A repo whose branch has no commit (a template's run changed nothing there: the
         # fleet's migration was done already) has nothing to land: left out, said.
         unchanged = [r for r in cp.targets if r in recs

@@ -1,8 +1,8 @@
 """``coord change prune``: the worktrees and local branches of finished changes removed.
 
 A change is finished when its last landing or revert ended ``landed`` or
-``reverted`` with nothing under way (no landing or revert running, not in the merge
-train). Anything else (drafted, verified, landing, interrupted, revert_failed,
+``reverted``, or it was abandoned (``coord change abandon``), with nothing under way
+(no landing or revert running, not in the merge train). Anything else (drafted, verified, landing, interrupted, revert_failed,
 partially_landed, failed_verification) is never pruned: its worktrees are where it is
 carried on.
 
@@ -43,7 +43,7 @@ from coordination.trust.evidence import EvidenceKind
 from coordination.trust.signing import Policy
 
 #: The change states whose worktrees and branches prune removes.
-FINISHED = (CS.landed, CS.reverted)
+FINISHED = (CS.landed, CS.reverted, CS.abandoned)
 
 
 @dataclass

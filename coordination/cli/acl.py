@@ -94,7 +94,7 @@ def acl(obj: Context, selector: str | None, person: str | None, role: str | None
     saved = False
     if do_apply:
         from coordination.redis_url import redact_url  # lazy: only with --apply
-        from coordination.runtime import acl_server  # lazy: as acls
+        from coordination.runtime.acl import server as acl_server  # lazy: as acls
 
         r = _redis(obj)
         who, at = _who(obj), _now()
@@ -240,7 +240,7 @@ def _render(namespace: str, db: int, applied: bool, wanted: list[AclUser],
 
 def _rotate(obj: Context, settings: Settings, user: str, disconnect: bool,
             as_json: bool) -> None:
-    from coordination.runtime import acl_server  # lazy: redis-py
+    from coordination.runtime.acl import server as acl_server  # lazy: redis-py
 
     done = acl_server.rotate(_redis(obj), user, disconnect=disconnect)
     _audit(obj, "acl.rotate", _who(obj), [done.user], {

@@ -469,8 +469,10 @@ def prune(obj: Context, plan_id: str | None, dry_run: bool, force: bool,
     emit(as_json, {"dry_run": dry_run, "changes": out}, human)
 
 
+from coordination.cli.change_abandon import abandon as _abandon  # noqa: E402
 from coordination.cli.change_publish import publish as _publish  # noqa: E402
 from coordination.cli.change_revert import revert as _revert  # noqa: E402 - `change revert`
 
 change.add_command(_revert)
+change.add_command(_abandon)
 change.add_command(_publish)

@@ -12,6 +12,7 @@ from coordination.change.pulls.pull_revert import reverter_for
 from coordination.change.revert import Reverted
 from coordination.catalog.selection.templates import planned_for
 from coordination.cli.change_state import carried, kept
+from coordination.cli.change_verify import verify_with_sweep
 from coordination.cli.context import Context
 from coordination.cli.render import emit, err_console, esc, json_option, print_json, say
 from coordination.errors import LandingFailed, OperationFailed
@@ -32,9 +33,12 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
     (or the repo's revert_command, for land: command).
 
     land: pr: a revert pull request per merged repo instead (its branch
-    coord-revert/BRANCH, labelled coord:PLAN), then each merged, consumers first,
-    once its forge allows it (reviews, checks); run it again to carry on. Until every
-    one merged the change stays landed and this says which are open (exit 0).
+    coord-revert/BRANCH, labelled coord:PLAN); the revert candidates (each revert
+    commit, the other repos' base) run the change's verify todos together (coord todo
+    run: a live worker serves each) and coord/verify is posted on each revert pull
+    request's head from them; then each merged, consumers first, once verified and its
+    forge allows it (reviews, checks); run it again to carry on. Until every one merged
+    the change stays landed and this says which are open (exit 0).
 
     When others pushed after the landing, only the change's commits are taken
     back out on top of theirs; a revert that conflicts is refused, naming the
@@ -55,7 +59,8 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
     cp = change_of(catalog, plan_id, store.base_dir)
     rt = get_runtime(Path(obj.file))
     carried(obj, rt, plan_id)  # landed in the other mode: known here too
-    reverter = reverter_for(rt, cp, concurrency={r.name: r.concurrency for r in catalog.repos})
+    reverter = reverter_for(rt, cp, concurrency={r.name: r.concurrency for r in catalog.repos},
+                            verify=verify_with_sweep(Path(obj.file), require_workers=True))
     if dry_run:
         plans, _ = reverter.check()
         refused = [p for p in plans if p.action == "refuse"]

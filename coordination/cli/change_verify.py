@@ -35,19 +35,26 @@ def _why(tid: str, proc: subprocess.CompletedProcess[str]) -> str:
         sweep = doc.get("sweep_id")
         return (f"verify todo {tid} {status}" + (f" (exit {code})" if code is not None else "")
                 + (f": {last}" if last else "") + (f" [sweep {sweep}]" if sweep else ""))
-    text = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+    text = [ln.strip() for ln in (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+            if ln.strip()]
+    said = [ln for ln in text if ln.lower().startswith("error")][:1] or text[-1:]
     return (f"verify todo {tid} failed: coord todo run exited {proc.returncode}"
-            + (f": {text[-1]}" if text else ""))
+            + (f": {said[0]}" if said else ""))
 
 
-def verify_with_sweep(file: Path) -> Callable[[ChangePlan], str | None]:
+def verify_with_sweep(file: Path, *, require_workers: bool = False
+                      ) -> Callable[[ChangePlan], str | None]:
+    """``require_workers``: a todo no live worker serves is refused at once (said
+    why) instead of waiting in the queue (a revert says so and carries on when run
+    again)."""
     def verify(cp: ChangePlan) -> str | None:
         if not cp.verify_todos:
             return f"{cp.plan} has no verify todo"
         for tid in cp.verify_todos:
             proc = subprocess.run(
                 [sys.executable, "-m", "coordination.cli.main", "--file", str(file), "todo",
-                 "run", tid, "--wait", "--ignore-blockers", "--no-sync", "--json"],
+                 "run", tid, "--wait", "--ignore-blockers", "--no-sync", "--json",
+                 *(["--require-workers"] if require_workers else [])],
                 capture_output=True, text=True, stdin=subprocess.DEVNULL)
             if proc.returncode != 0:
                 return _why(tid, proc)

@@ -18,10 +18,12 @@ from coordination.cli.render import json_option
               help="Do not write the outcome into the catalog when it ends.")
 @click.option("--no-cache", "no_cache", is_flag=True, help="Run it even when an earlier "
               "success has its cache key (its success is still stored).")
+@click.option("--require-workers", is_flag=True, help="Refuse (exit 2) when no live worker "
+              "serves its repo, instead of queueing it (embedded: its own workers serve it).")
 @json_option
 @click.pass_obj
 def run(obj: Context, todo_id: str, wait: bool, ignore_blockers: bool, no_sync: bool,
-        no_cache: bool, as_json: bool) -> None:
+        no_cache: bool, require_workers: bool, as_json: bool) -> None:
     """Run one todo as a one-todo sweep (lease, checkpoint, events, sync); prints its sweep id.
 
     Its blockers (todos completed, issues resolved or closed) must be done
@@ -38,4 +40,5 @@ def run(obj: Context, todo_id: str, wait: bool, ignore_blockers: bool, no_sync: 
     from coordination.cli.sweep import run_start
 
     sys.exit(run_start(obj.file, "", strategy="levels", wait=wait, ignore_blockers=ignore_blockers,
-                       as_json=as_json, todo_id=todo_id, sync=not no_sync, no_cache=no_cache))
+                       as_json=as_json, todo_id=todo_id, sync=not no_sync, no_cache=no_cache,
+                       require_workers=require_workers))

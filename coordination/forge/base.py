@@ -481,6 +481,13 @@ class Forge(Protocol):
         is still computing whether it conflicts."""
         ...
 
+    def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
+        """Why the project's settings would refuse a merge into ``branch`` by
+        ``method`` (a method they do not allow, a merge commit under required linear
+        history), read before anything merges; None: they would take it (or do not
+        say)."""
+        ...
+
     def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
               title: str | None = None, message: str | None = None) -> MergeResult:
         """Merge pull request ``number`` only if its head is ``sha``: ``HeadMoved`` when

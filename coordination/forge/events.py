@@ -6,6 +6,7 @@ which head, and for a push which branch and commit. A missing key is a ``KeyErro
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from coordination.forge.base import (
@@ -45,10 +46,16 @@ def check_state(word: str | None) -> CheckState:
     return CHECK_WORDS.get((word or "").lower(), CheckState.failure)
 
 
+#: A commit's SHA as git names it: SHA-1 (40) or SHA-256 (64) lowercase hex digits.
+COMMIT_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
 def _push(forge: Kind, project: str, data: Payload, delivery: str | None) -> PushEvent | None:
     ref, after = str(data["ref"]), str(data["after"])
     if not ref.startswith(BRANCH_PREFIX) or after == ZERO:
         return None  # a tag, or a branch deleted
+    if not COMMIT_SHA.fullmatch(after):  # never handed to git or a trigger as it came
+        raise ValueError(f"its after {after[:80]!r} is not a commit SHA (40 or 64 hex digits)")
     return PushEvent(forge, project, ref[len(BRANCH_PREFIX):], after,
                      str(data.get("before") or ""), delivery)
 

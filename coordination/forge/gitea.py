@@ -190,6 +190,20 @@ class Gitea(RestForge):
         self.http.write("POST", f"{self.base}/issues/{number}/labels",
                         {"labels": self._label_ids(labels, create=True)})
 
+    def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
+        """The repository's settings: the merge styles it allows (``allow_merge_commits``,
+        ``allow_rebase``, ``allow_squash_merge``; one it does not say is allowed)."""
+        info = self.http.get(self.base)
+        field = {"merge": "allow_merge_commits", "rebase": "allow_rebase",
+                 "squash": "allow_squash_merge"}[method]
+        if info.get(field) is False:
+            allowed = [m for m, f in (("merge", "allow_merge_commits"), ("rebase", "allow_rebase"),
+                                      ("squash", "allow_squash_merge")) if info.get(f) is not False]
+            return (f"{self.spec.project}: the repository does not allow {method} merges "
+                    f"({field}: false; it allows {', '.join(allowed) or 'none'}; set the "
+                    "plan's change: merge_method:)")
+        return None
+
     def _merge_body(self, where: str, number: int, sha: str, method: MergeMethod,
                     title: str | None, message: str | None) -> dict[str, Any]:
         body: dict[str, Any] = {"Do": method, "head_commit_id": sha}

@@ -133,8 +133,9 @@ class GitHub(RestForge):
         """What the branch's active rulesets ask (repository's and organization's alike;
         rules only evaluated are not returned): any reader may ask, unlike the classic
         protection."""
-        protects, approvals, strict = False, 0, False
+        protects, approvals, strict, linear = False, 0, False, False
         checks: tuple[str, ...] = ()
+        methods: tuple[str, ...] | None = None
         try:
             found = list(self.http.pages(f"{self.base}/rules/branches/{self._branch(branch)}"))
         except ForgeNotFound:  # a GitHub Enterprise Server before rulesets (3.9)
@@ -144,12 +145,39 @@ class GitHub(RestForge):
             params = rule.get("parameters") or {}
             if rule.get("type") == "pull_request":
                 approvals = max(approvals, int(params.get("required_approving_review_count") or 0))
+                allowed = params.get("allowed_merge_methods")
+                if allowed:  # every ruleset's list must allow it
+                    given = tuple(str(m) for m in allowed)
+                    methods = given if methods is None else tuple(
+                        m for m in methods if m in given)
+            elif rule.get("type") == "required_linear_history":
+                linear = True
             elif rule.get("type") == "required_status_checks":
                 checks = _union(checks, tuple(str(c["context"]) for c in
                                               params.get("required_status_checks") or ()
                                               if c.get("context")))
                 strict = strict or bool(params.get("strict_required_status_checks_policy"))
-        return _Rules(protects, approvals, checks, strict)
+        return _Rules(protects, approvals, checks, strict, linear, methods)
+
+    def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
+        """The branch's rulesets (``allowed_merge_methods``, required linear history)
+        and its classic protection's required linear history, when the token may read
+        it."""
+        rules = self._rules(branch)
+        linear = rules.linear
+        response = self.http.send("GET", f"{self.base}/branches/{self._branch(branch)}/protection",
+                                  allow=(403, 404))
+        if response.status_code == 200:
+            linear = linear or bool(
+                (response.json().get("required_linear_history") or {}).get("enabled"))
+        where = f"{self.spec.project}: {branch}"
+        if linear and method == "merge":
+            return (f"{where} requires a linear history: GitHub refuses a merge commit "
+                    "(set the plan's change: merge_method: squash or rebase)")
+        if rules.methods is not None and method not in rules.methods:
+            return (f"{where}: its rulesets allow only {', '.join(rules.methods) or 'no'} "
+                    f"merges, not {method} (set the plan's change: merge_method:)")
+        return None
 
     def reviews(self, number: int, *, base: str | None = None,
                 protection: Protection | None = None) -> Reviews:
@@ -282,6 +310,10 @@ class _Rules:
     approvals: int
     checks: tuple[str, ...]
     strict: bool
+    #: a ``required_linear_history`` rule applies (no merge commits)
+    linear: bool = False
+    #: the merge methods every ``pull_request`` rule allows (None: they do not say)
+    methods: tuple[str, ...] | None = None
 
 
 __all__ = ["GitHub"]

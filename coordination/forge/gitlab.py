@@ -142,8 +142,10 @@ class GitLab(RestForge):
     def checks(self, sha: str, *, branch: str | None = None,
                required_pipeline: bool | None = None) -> Checks:
         found: dict[str, Check] = {}
+        # Newest first (GitLab lists oldest first by default): the first of a name is
+        # its latest, so a re-run that passed is not read as the failure before it.
         for s in self.http.pages(f"{self.base}/repository/commits/{sha}/statuses",
-                                 {"all": "false"}):
+                                 {"all": "false", "order_by": "id", "sort": "desc"}):
             found.setdefault(str(s["name"]), Check(
                 str(s["name"]), check_state(s.get("status")), url=s.get("target_url"),
                 description=str(s.get("description") or "")))
@@ -217,6 +219,18 @@ class GitLab(RestForge):
 
     def _comments(self, number: int) -> str:
         return f"{self._pull(number)}/notes"
+
+    def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
+        """The project's ``merge_method`` (a rebase needs fast-forward or semi-linear)
+        and squash option (``never``: no squash)."""
+        info = self.http.get(self.base)
+        how = str(info.get("merge_method") or "merge")
+        if method == "rebase" and how not in ("ff", "rebase_merge"):
+            return (f"{self.spec.project}: the project merges with {how!r}; merge_method: "
+                    "rebase needs its merge method to be fast-forward or semi-linear")
+        if method == "squash" and str(info.get("squash_option") or "") == "never":
+            return f"{self.spec.project}: the project never squashes (squash_option: never)"
+        return None
 
     def _merge_body(self, where: str, number: int, sha: str, method: MergeMethod,
                     title: str | None, message: str | None) -> dict[str, Any]:

@@ -192,6 +192,10 @@ class RestForge(ProjectClient):
 
     # merging ----------------------------------------------------------------------------
 
+    def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
+        """(A kind whose settings coord reads says why they refuse ``method``.)"""
+        return None
+
     def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
               title: str | None = None, message: str | None = None) -> MergeResult:
         where = self._merge_preconditions(number, sha)

@@ -87,6 +87,8 @@ class StubForge(ProjectClient):
     protections: dict[str, Protection] = field(default_factory=dict)
     conflicts: set[int] = field(default_factory=set)
     refusals: dict[int, str] = field(default_factory=dict)
+    #: merge method -> why the project's settings refuse it (merge_refusal)
+    method_refusals: dict[str, str] = field(default_factory=dict)
     comments: dict[int, list[str]] = field(default_factory=dict)
     calls: list[tuple[str, object]] = field(default_factory=list)
     #: Set: every call raises ForgeAuthError naming this variable (a missing token).
@@ -255,6 +257,10 @@ class StubForge(ProjectClient):
         found = blockers(rec, reviews, checks, number in self.conflicts)
         return Mergeability(rec, not found, found, reviews, checks,
                             number in self.conflicts, "clean" if not found else "blocked")
+
+    def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
+        self._enter("merge_refusal", (branch, method))
+        return self.method_refusals.get(method)
 
     def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
               title: str | None = None, message: str | None = None) -> MergeResult:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from coordination.connection.server_facts import ServerFacts
     from coordination.messages import Dispatcher
     from coordination.runtime.breakers import Breakers
+    from coordination.runtime.deliveries import Deliveries
     from coordination.runtime.cache import ResultCache
     from coordination.runtime.changes import ChangeStore
     from coordination.runtime.freeze import FreezeStore
@@ -192,6 +193,12 @@ class Runtime:
 
         return GateCounter(self.checkpoints, self.transitions, lambda: self.policy,
                            lambda: self.settings.signing_keys)
+
+    @functools.cached_property
+    def deliveries(self) -> Deliveries:
+        from coordination.runtime.deliveries import Deliveries  # lazy: webhooks only
+
+        return Deliveries(self.redis, self.keys)
 
     @functools.cached_property
     def breakers(self) -> Breakers:

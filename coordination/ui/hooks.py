@@ -7,7 +7,12 @@ under a secret coord has: ``COORD_FORGE_WEBHOOK_SECRET``, or the variable a repo
 ``forge: {webhook_secret_env: ...}`` names (a repo's own secret lets in only events of
 that repo's project). A missing, malformed or wrong signature, or no secret set at all,
 is refused with 401 and changes nothing; so is an unknown kind (404) or a body that is
-not an event (400). Nothing of the body is read before its signature held.
+not an event (400; a push whose ``after`` is not a commit SHA among them). Nothing of the
+body is parsed before its signature held, and it is read as it streams in: past
+:data:`MAX_BODY` it is refused 413 before more is buffered (a chunked body declares no
+length). A delivery whose id (``X-GitHub-Delivery``, ``X-Gitlab-Event-UUID``,
+``X-Gitea-Delivery``) was seen in the last day is answered 200 ``{"duplicate": true}``
+and starts or changes nothing (:mod:`coordination.runtime.deliveries`).
 
 A verified ``pull_request``, review or check event updates what ``coord change status``
 shows of the change's pull requests (:func:`coordination.change.pulls.forge_events.
@@ -97,11 +102,15 @@ class Hooks:
             return JSONResponse({"error": f"no forge kind {kind[:40]!r}",
                                  "hint": "POST to /hooks/github, /hooks/gitlab or /hooks/gitea"},
                                 status_code=404)
-        if int(request.headers.get("content-length") or 0) > MAX_BODY:
-            return JSONResponse({"error": "delivery too large"}, status_code=413)
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return JSONResponse({"error": "delivery too large"}, status_code=413)
+        try:
+            declared = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            return JSONResponse({"error": "a Content-Length that is no number"}, status_code=400)
+        if declared > MAX_BODY:
+            return _too_large()
+        body = await _capped_body(request)
+        if body is None:
+            return _too_large()
         headers = dict(request.headers)
         secrets = self._secrets(kind)
         if not secrets:
@@ -123,6 +132,19 @@ class Hooks:
             return JSONResponse({"event": None, "ignored": True}, status_code=202)
         if all(p is not None and event.project not in p for p in allowed):
             return _unauthorized(f"the secret it was signed with is not {event.project}'s")
+        # A delivery seen in the last day (a replay of a captured one, a redelivery of one
+        # handled) starts and changes nothing: answered 200 so the forge stops retrying.
+        seen = event.delivery
+        if seen and not await anyio.to_thread.run_sync(self.rt.deliveries.first, kind, seen):
+            log.info("a %s webhook delivery %s was seen already: ignored", kind, seen[:80])
+            return JSONResponse({"event": type(event).__name__, "duplicate": True})
+        answer = await self._handle(event)
+        if seen and answer.status_code >= 400:  # not handled: its redelivery is taken
+            await anyio.to_thread.run_sync(self.rt.deliveries.forget, kind, seen)
+        return answer
+
+    async def _handle(self, event: ForgeEvent) -> Response:
+        """What a verified, first-seen delivery's event does."""
         if self.catalog is None:
             return JSONResponse({"event": type(event).__name__, "updated": {}})
         catalog_path = self.catalog
@@ -170,6 +192,24 @@ def counted_reviews(rt: Runtime, catalog: Path, cp: ChangePlan, factory: ForgeFa
     st = rt.changes.read(cp.plan)
     views = views_for_votes(rt, cp, st, ChangeForges(cp, factory, env))
     return [dict(c) for c in count_reviews(rt, catalog, cp, views)]
+
+
+async def _capped_body(request: Request) -> bytes | None:
+    """The body, read as it streams in; None as soon as it passes :data:`MAX_BODY`
+    (nothing past the cap is buffered: a chunked body declares no length)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> JSONResponse:
+    return JSONResponse({"error": f"delivery too large (at most {MAX_BODY} bytes)"},
+                        status_code=413)
 
 
 def _unauthorized(why: str) -> JSONResponse:

@@ -32,6 +32,7 @@ class FakeGitea(RepoForge):
 
     def add_routes(self) -> None:
         super().add_routes()
+        self.route("GET", REPO + "$", self.get_repo)
         self.route("GET", REPO + "/labels", self.list_labels)
         self.route("POST", REPO + "/labels", self.create_label)
 
@@ -43,8 +44,18 @@ class FakeGitea(RepoForge):
 
     def repo_json(self, p: Project) -> dict[str, Any]:
         owner, name = p.name.split("/")
+        allowed = p.allowed_methods
         return skeleton("gitea", "Repository", id=p.id, name=name, full_name=p.name,
-                        default_branch=p.default_branch, owner=self.user_json(owner))
+                        default_branch=p.default_branch, owner=self.user_json(owner),
+                        **{f: allowed is None or m in allowed for f, m in (
+                            ("allow_merge_commits", "merge"), ("allow_rebase", "rebase"),
+                            ("allow_squash_merge", "squash"))})
+
+    def get_repo(self, owner: str, name: str, **_: Any) -> Answer:
+        p = self.projects.get(f"{owner}/{name}")
+        if p is None:
+            return 404, None, {"message": "repository not found"}
+        return 200, self.repo_json(p), {}
 
     def label_json(self, p: Project, name: str) -> dict[str, Any]:
         return skeleton("gitea", "Label", id=p.labels[name], name=name, color="ededed")
@@ -129,6 +140,8 @@ class FakeGitea(RepoForge):
         if body.get("head_commit_id") and body["head_commit_id"] != head:
             return 409, None, {"message": "head out of date"}
         method = {"merge": "merge", "squash": "squash", "rebase": "rebase"}[body["Do"]]
+        if p.allowed_methods is not None and method not in p.allowed_methods:
+            return 405, None, {"message": f"merge style {method} is not allowed"}
         try:
             self.do_merge(p, pr, head, method, body.get("MergeTitleField") or
                           f"Merge pull request '{pr.title}' (#{pr.number})")

@@ -264,6 +264,10 @@ class FakeGitHub(RepoForge):
             why = p.refusals.get(pr.number) or "Pull Request is not mergeable"
             return 405, {"message": why}, {}
         method = body.get("merge_method", "merge")
+        r = p.ruleset
+        if r is not None and pr.base == p.default_branch and (
+                (r.linear and method == "merge") or (r.methods and method not in r.methods)):
+            return 405, {"message": f"{method} merges are not allowed on this repository"}, {}
         try:
             sha = self.do_merge(p, pr, head, method, body.get("commit_title") or
                                 f"Merge pull request #{pr.number}")
@@ -395,7 +399,11 @@ class FakeGitHub(RepoForge):
                          "require_code_owner_review": False,
                          "require_last_push_approval": False,
                          "required_approving_review_count": r.approvals,
-                         "required_review_thread_resolution": False}, **info}]
+                         "required_review_thread_resolution": False,
+                         **({"allowed_merge_methods": r.methods} if r.methods else {})},
+                      **info}]
+            if r.linear:
+                rules.append({"type": "required_linear_history", **info})
             if r.checks:
                 rules.append({"type": "required_status_checks", "parameters": {
                     "required_status_checks": [{"context": c} for c in r.checks],

@@ -226,13 +226,18 @@ class FakeGitLab(FakeForge):
         name = body.get("name") or body.get("context") or "default"
         s = Status(name, body["state"], body.get("target_url"), body.get("description") or "")
         p.statuses.setdefault(sha, {})[name] = s
+        p.status_log.setdefault(sha, []).append(s)
         self.status_event(p, sha, name, self.check_word(body["state"]))
         return 201, self._status_json(sha, s), {}
 
     def statuses(self, pid: str, sha: str, query: dict[str, str], **_: Any) -> Answer:
         p = self._known(pid)
-        items = [self._status_json(sha, s) for s in p.statuses.get(sha, {}).values()
-                 if s.name != "pipeline"]
+        # GitLab lists every status of the commit (a re-run's beside the first), by id,
+        # oldest first unless sort=desc
+        log = [(i, s) for i, s in enumerate(p.status_log.get(sha, [])) if s.name != "pipeline"]
+        if query.get("sort") == "desc":
+            log.reverse()
+        items = [{**self._status_json(sha, s), "id": i + 1} for i, s in log]
         return self.page(items, query,
                          f"{self.prefix}/projects/{pid}/repository/commits/{sha}/statuses")
 

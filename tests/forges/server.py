@@ -87,6 +87,10 @@ class Ruleset:
     approvals: int = 0
     checks: list[str] = field(default_factory=list)
     strict: bool = False
+    #: a required_linear_history rule (no merge commits)
+    linear: bool = False
+    #: the pull_request rule's allowed_merge_methods (None: not said)
+    methods: list[str] | None = None
 
 
 @dataclass
@@ -97,6 +101,8 @@ class Project:
     prs: dict[int, PR] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, dict[str, Status]] = field(default_factory=dict)
+    #: every status posted on a commit, oldest first (GitLab lists them all, by id)
+    status_log: dict[str, list[Status]] = field(default_factory=dict)
     reviews: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)
     comments: dict[int, list[str]] = field(default_factory=dict)
     approvals: int = 0
@@ -109,6 +115,8 @@ class Project:
     admin: bool = True
     refusals: dict[int, str] = field(default_factory=dict)
     merge_method: str = "merge"  # GitLab's project merge method
+    #: Gitea's repository settings: the merge styles it allows (None: every one)
+    allowed_methods: list[str] | None = None
 
     @property
     def default_branch(self) -> str:
@@ -223,10 +231,12 @@ class FakeForge:
         p.approvals, p.checks, p.protected = approvals, list(checks or []), True
 
     def add_ruleset(self, name: str, *, approvals: int = 0, checks: list[str] | None = None,
-                    strict: bool = False) -> None:
+                    strict: bool = False, linear: bool = False,
+                    methods: list[str] | None = None) -> None:
         """A ruleset on the default branch (GitHub's): beside the classic protection, or
         alone (``protected`` False)."""
-        self.projects[name].ruleset = Ruleset(approvals, list(checks or []), strict)
+        self.projects[name].ruleset = Ruleset(approvals, list(checks or []), strict, linear,
+                                              methods)
 
     def review(self, name: str, number: int, user: str, state: str = "approved") -> None:
         """``state``: approved | changes_requested | commented (coord's words)."""
@@ -241,6 +251,7 @@ class FakeForge:
         with self.lock:
             p = self.projects[name]
             p.statuses.setdefault(sha, {})[check] = Status(check, self.status_word(state))
+            p.status_log.setdefault(sha, []).append(p.statuses[sha][check])
             self.status_event(p, sha, check, state)
 
     def merge_by_hand(self, name: str, number: int) -> str:

@@ -122,6 +122,12 @@ def test_a_refused_merge_stops_partially_landed_and_revert_opens_revert_prs(
     pw.protect(approvals=1, checks=())  # a revert is reviewed like any change
     res = rv.revert()
     assert res.state == "reverting", res.reason
+    # verified like a change: nothing merges before the verify todos passed on the
+    # revert candidates (each revert commit, and api's base)
+    assert res.reason is not None and "have not passed on the revert candidates" in res.reason
+    pw.verify()
+    res = pw.reverter().revert()
+    assert res.state == "reverting", res.reason
     assert res.reason is not None and "core: revert pull request #2" in res.reason
     assert "needs 1 more approving review" in res.reason
     assert pw.status()["repos"]["core"]["state"] == "reverting"
@@ -369,3 +375,60 @@ def test_a_missing_token_is_named_and_nothing_is_pushed(tmp_path: Path, redis_ur
     for r in ("libz", "core"):
         assert git(pw.repos.remote(r), "branch", "--list", "chg") == ""
     assert pw.rt.changes.read(pw.plan).pulls == {}
+
+
+def test_revert_candidates_run_the_verify_todos_and_coord_verify_decides(
+        pw: PullWorld) -> None:
+    """Under a protection that requires coord/verify, the revert pull requests merge only
+    once the change's verify todos passed on the revert candidates: coord runs them (the
+    ``verify`` given: the CLI's runs `coord todo run`), posts coord/verify on each revert
+    head from their records, and a failure there merges nothing."""
+    base = {r: pw.repos.remote_head(r) for r in NAMES}
+    pw.draft()
+    pw.verify()
+    pw.publisher().publish()
+    landed = pw.lander().land()
+    assert landed.state == "landed", landed.reason
+    pw.protect(approvals=0)  # coord/verify required on every base
+    given: list[dict[str, str]] = []
+
+    def failing(cp: object) -> str | None:
+        given.append(pw.verify(ok=False))
+        return "TODO verify failed (exit 1)"
+
+    res = pw.reverter(verify=failing).revert()
+    assert res.state == "reverting", res.reason
+    assert res.reason is not None and "failed on the revert candidates" in res.reason
+    st = pw.rt.changes.read(pw.plan)
+    heads = {r: st.revert_pulls[r].head for r in NAMES}
+    assert given == [heads], given  # the verify todo was given the revert commits
+    for r in NAMES:
+        f = pw.forges.of(r)
+        assert f.statuses[heads[r]]["coord/verify"].state.value == "failure"
+    assert pw.repos.remote_head("libz") != base["libz"]  # nothing merged
+    res = pw.reverter(verify=lambda cp: pw.verify() and None).revert()
+    assert res.state == "reverted", res.reason
+    for r in NAMES:
+        assert pw.forges.of(r).statuses[heads[r]]["coord/verify"].state.value == "success"
+        head = pw.repos.remote_head(r)
+        assert (git(pw.repos.remote(r), "rev-parse", f"{head}^{{tree}}")
+                == git(pw.repos.remote(r), "rev-parse", f"{base[r]}^{{tree}}"))
+
+
+def test_a_landed_change_is_not_abandoned_and_nothing_changes(pw: PullWorld) -> None:
+    """Abandoning leaves nothing landed: a change with a repo merged is refused before
+    any pull request is closed or branch deleted (revert it first)."""
+    from coordination.change.pulls.abandon import Abandoner
+    from coordination.errors import ChangeNotReady
+
+    pw.draft()
+    pw.verify()
+    pw.publisher().publish()
+    assert pw.lander().land().state == "landed"
+    branches = {r: pw.repos.remote_head(r, "chg") for r in NAMES}
+    with pytest.raises(ChangeNotReady, match="coord change revert"):
+        Abandoner(pw.rt, pw.cp, pw.change_forges()).abandon("not wanted")
+    assert pw.status()["state"] == "landed"
+    for r in NAMES:
+        assert pw.repos.remote_head(r, "chg") == branches[r] is not None
+        assert not [c for c in pw.forges.of(r).calls if c[0] in ("close_pr", "comment")]

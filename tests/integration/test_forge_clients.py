@@ -324,3 +324,16 @@ def test_a_pull_request_merged_or_closed_by_hand_is_seen_not_merged_over(
         assert caught.value.reason == f"the pull request is {word}"
         assert not forge.mergeability(number).mergeable
     assert project.projects[PROJECT].repo.head("main") == base
+
+
+def test_a_check_run_again_that_passed_reads_passed(project: FakeForge, tmp_path: Path) -> None:
+    """A status posted failed, then (a re-run) success under the same name: its latest
+    word counts (GitLab lists every status of a commit, oldest first unless asked
+    newest first)."""
+    push_branch(project, tmp_path, "rerun")
+    forge = client(project, PROJECT)
+    pr = forge.open_pr(NewPullRequest("rerun", "main", "Rerun"))
+    forge.post_status(pr.head_sha, CommitStatus(StatusState.failure, context="ci"))
+    forge.post_status(pr.head_sha, CommitStatus(StatusState.success, context="ci"))
+    got = forge.checks(pr.head_sha).named("ci")
+    assert got is not None and got.state is CheckState.success, got

@@ -176,16 +176,112 @@ def test_a_moved_head_and_a_refused_merge_then_revert_pull_requests(fc: ForgeCha
     assert fc.pr("libz").state == "merged" and fc.pr("api").state == "open"
     assert fc.coord_json("change", "status", PLAN)["state"] == "partially_landed"
 
-    fake.protect("acme/libz", approvals=1)  # a revert is reviewed like any change
+    # a revert is reviewed like any change, and verified like one: the protection the
+    # tutorial sets up requires coord/verify (GitLab's protection requires a pipeline,
+    # not a named status: there coord/verify is only posted)
+    fake.protect("acme/libz", approvals=1,
+                 checks=[] if fake.kind == "gitlab" else ["coord/verify"])
     rv = fc.coord_json("change", "revert", PLAN)
     assert rv["state"] == "reverting", rv
     [revert] = [x for x in fake.projects["acme/libz"].prs.values() if x.head == "coord-revert/chg"]
     assert revert.base == "main" and "coord:PLAN-001" in revert.labels
     assert [x for x in fake.projects["acme/api"].prs.values() if x.head != "chg"] == []
+    # no worker runs the verify todo here: said, coord/verify pending, nothing merged
+    assert "no live worker" in rv["reason"] and "revert candidates" in rv["reason"], rv
+    revert_head = fake.projects["acme/libz"].head_of(revert)
+    assert fake.projects["acme/libz"].statuses[revert_head]["coord/verify"].state == "pending"
     fake.review("acme/libz", revert.number, "bob")
+    fc.verify()  # the verify todo run on the revert candidates (their worktrees)
+    assert fc.head("libz") != revert_head
     done = fc.coord_json("change", "revert", PLAN)
     assert done["state"] == "reverted", done
+    assert fake.projects["acme/libz"].statuses[revert_head]["coord/verify"].state == "success"
     head = fc.head("libz")
     assert (git(fc.bare("libz"), "rev-parse", f"{head}^{{tree}}")
             == git(fc.bare("libz"), "rev-parse", f"{base['libz']}^{{tree}}"))
     assert fc.coord_json("change", "status", PLAN)["state"] == "reverted"
+
+
+def test_abandon_closes_the_pull_requests_and_deletes_only_coords_branches(
+        fc: ForgeChange) -> None:
+    """`coord change abandon`: each open pull request closed with a comment naming the
+    reason, the change branch deleted where its head is still coord's (api's, pushed to
+    by someone else, kept), the base never touched; the change ends abandoned, nothing
+    lands it, prune removes its worktrees. Bad input changes nothing."""
+    fake = fc.fake
+    base = {r: fc.head(r) for r in NAMES}
+    cands = fc.draft()
+    fc.verify()
+    assert fc.coord("change", "publish", PLAN).returncode == 0
+    other = fc.root / "other"
+    git(fc.root, "clone", "-q", "-b", "chg", str(fc.bare("api")), str(other))
+    (other / "late.txt").write_text("late\n")
+    git(other, "add", "-A")
+    git(other, "-c", "user.name=o", "-c", "user.email=o@o", "commit", "-qm", "late")
+    git(other, "push", "-q", "origin", "HEAD:chg")
+    late = fc.head("api", "chg")
+
+    bad = fc.coord("change", "abandon", PLAN, "--reason", "  ")
+    assert bad.returncode == 2 and "--reason" in bad.stderr, bad.stderr
+    dry = fc.coord_json("change", "abandon", PLAN, "--dry-run")
+    assert [(r["repo"], r["pr"]["action"], r["branch"]) for r in dry["repos"]] == [
+        ("libz", "would_close", "would_delete"), ("api", "would_close", "not_coords")]
+    for r in NAMES:  # neither changed anything
+        assert fc.pr(r).state == "open" and fake.projects[f"acme/{r}"].comments.get(
+            fc.pr(r).number) is None
+    assert fc.head("libz", "chg") == cands["libz"]
+
+    out = fc.coord_json("change", "abandon", PLAN, "--reason", "superseded by PLAN-009")
+    assert out["state"] == "abandoned", out
+    assert [(r["repo"], r["pr"]["action"], r["branch"]) for r in out["repos"]] == [
+        ("libz", "closed", "deleted"), ("api", "closed", "not_coords")]
+    for r in NAMES:
+        pr = fc.pr(r)
+        assert pr.state == "closed"
+        [said] = fake.projects[f"acme/{r}"].comments[pr.number]
+        assert "superseded by PLAN-009" in said
+        assert fc.head(r) == base[r]  # the base: never touched
+    assert fc.head("libz", "chg") is None
+    assert fc.head("api", "chg") == late  # someone else's commit: kept
+    st = fc.coord_json("change", "status", PLAN)
+    assert st["state"] == "abandoned"
+    again = fc.coord_json("change", "abandon", PLAN)  # nothing left to do
+    assert [(r["pr"]["action"], r["branch"]) for r in again["repos"]] == [
+        ("already_closed", "absent"), ("already_closed", "not_coords")]
+    land = fc.coord("change", "land", PLAN)
+    assert land.returncode == 1 and "abandoned" in land.stderr, land.stderr
+    assert fc.merges() == []
+    wts = {r: fc.rt.changes.read(PLAN).repos[r].worktree for r in NAMES}
+    pruned = fc.coord_json("change", "prune", PLAN)
+    assert all(Path(w).exists() is False for w in wts.values()), pruned
+
+
+def test_a_repo_whose_settings_refuse_the_merge_method_merges_nothing(fc: ForgeChange) -> None:
+    """What one repo's settings would refuse is known before anything merges: api's
+    (GitHub: a ruleset requiring linear history, no merge commits; GitLab: a project
+    merging with merge commits, the plan's rebase refused; Gitea: merge commits not
+    allowed) stops the landing before libz merges, said by --dry-run and land alike."""
+    fake = fc.fake
+    if fake.kind == "github":
+        fake.add_ruleset("acme/api", linear=True)
+        said = "linear history"
+    elif fake.kind == "gitea":
+        fake.projects["acme/api"].allowed_methods = ["squash", "rebase"]
+        said = "does not allow merge merges"
+    else:
+        fc.catalog.write_text(fc.catalog.read_text().replace(
+            "land: pr}", "land: pr, merge_method: rebase}"))
+        fake.projects["acme/libz"].merge_method = "ff"  # takes a rebase; api does not
+        said = "merges with 'merge'"
+    fc.draft()
+    fc.verify()
+    assert fc.coord("change", "publish", PLAN).returncode == 0
+    dry = fc.coord_json("change", "land", PLAN, "--dry-run", expect=1)
+    refused = [b for b in dry["blockers"] if b["kind"] == "forge"]
+    assert [b["id"] for b in refused] == ["api"], dry["blockers"]
+    assert said in refused[0]["why"] and "nothing is merged" in refused[0]["why"], refused
+    res = fc.coord("change", "land", PLAN, "--json")
+    assert res.returncode == 1 and said in res.stdout + res.stderr, (res.stdout, res.stderr)
+    assert fc.merges() == []
+    assert fc.pr("libz").state == "open" and fc.pr("api").state == "open"
+    assert fc.coord_json("change", "status", PLAN)["state"] != "partially_landed"

@@ -56,7 +56,9 @@ class RepoForge(CatalogModel, json_schema_extra=_project_rules()):
     api: str | None = Field(None, min_length=1, json_schema_extra={"pattern": API_PATTERN})
     """The API's root URL; default per kind (https://api.github.com, https://gitlab.com/api/v4,
     https://gitea.com/api/v1). A bare host gets the kind's API path (/api/v3, /api/v4,
-    /api/v1). https:// only; http:// only to localhost."""
+    /api/v1), except GitHub's own API hosts (api.github.com, and GitHub Enterprise Cloud
+    with data residency's api.SUBDOMAIN.ghe.com: used as given). https:// only; http://
+    only to localhost."""
     token_env: str | None = Field(None, json_schema_extra={"pattern": ENV_PATTERN})
     """The environment variable holding the API token (default GITHUB_TOKEN, GITLAB_TOKEN,
     GITEA_TOKEN); coord never writes, logs or prints its value."""

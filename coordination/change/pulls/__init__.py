@@ -8,4 +8,6 @@ forge (ARCHITECTURE.md, ``change/pulls/``).
     pull_body.py     a PR's title and body (pure)
     pull_landing.py  land: pr's commit step (merge_one, stop)
     pull_revert.py   ``coord change revert`` of land: pr
+    merge_settings.py  what each repo's forge would refuse, read before anything merges
+    abandon.py       ``coord change abandon``: PRs closed, coord's branches deleted
 """

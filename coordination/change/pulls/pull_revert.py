@@ -9,10 +9,15 @@ merged repo, consumers first.
    pushes it to ``coord-revert/<branch>`` (never the base) and opens a pull request of
    it into the base, labelled ``coord:PLAN``, its body naming what it takes back out;
    the repo's step says ``reverting`` (by :data:`REVERT_PR`) with that commit;
-2. then merges them, consumers first, each only when its forge says it may (its
-   protection's reviews and checks: a revert is reviewed like any change) and pinned
-   to the revert commit; it stops at the first that may not, saying why: running it
-   again carries on. A revert pull request merged by hand counts as merged.
+2. then verifies the revert candidates (each repo's revert commit, the others' base):
+   the change's verify todos run on them together, as a landing's candidates, and
+   ``coord/verify`` is posted on each revert pull request's head from that evidence
+   (:mod:`coordination.change.revert_verify`); none merges before they passed;
+3. then merges them, consumers first, each only when its forge says it may (its
+   protection's reviews and checks, ``coord/verify`` among them: a revert is reviewed
+   like any change) and pinned to the revert commit; it stops at the first that may
+   not, saying why: running it again carries on. A revert pull request merged by hand
+   counts as merged.
 
 The change ends ``reverted`` once every revert pull request merged; until then it
 stays ``landed`` (or ``partially_landed``) and ``change status`` shows each repo
@@ -30,8 +35,9 @@ from coordination.change.landing import beating, lander
 from coordination.change.manifest import Manifest, ManifestRepo
 from coordination.change.model import ChangePlan
 from coordination.change.revert import Conflict, RepoPlan, Reverted, Reverter, undo_commit
+from coordination.change.revert_verify import Verify, post_verdict, verify_reverts
 from coordination.errors import ForgeError, HeadMoved, MergeRefused
-from coordination.forge.base import ForgeFactory, NewPullRequest
+from coordination.forge.base import ForgeFactory, NewPullRequest, StatusState
 from coordination.runtime.change_records import REVERT_PR, PullRecord, StepRecord
 from coordination.runtime.changes import ChangeState
 from coordination.runtime.context import Runtime
@@ -49,7 +55,11 @@ def revert_branch(branch: str) -> str:
 
 class PullReverter(Reverter):
     """A :class:`Reverter` that reverts a change landed by pull request through revert
-    pull requests (one landed otherwise, as its manifest says, as before)."""
+    pull requests (one landed otherwise, as its manifest says, as before). ``verify``
+    runs the change's verify todos on the revert candidates (the CLI's: ``coord todo
+    run`` each); None: only evidence already recorded counts."""
+
+    verify: Verify | None = None
 
     def check(self) -> tuple[list[RepoPlan], Manifest]:
         st, m = self._landed()
@@ -68,10 +78,13 @@ class PullReverter(Reverter):
 
 
 def reverter_for(rt: Runtime, cp: ChangePlan, *, concurrency: dict[str, int] | None = None,
-                 factory: ForgeFactory | None = None) -> Reverter:
+                 factory: ForgeFactory | None = None, verify: Verify | None = None) -> Reverter:
     """The reverter of ``cp``: revert pull requests for what its landing merged through
-    a forge, revert commits pushed otherwise (its manifest says which)."""
-    return PullReverter(rt, cp, concurrency=concurrency, forges=ChangeForges(cp, factory))
+    a forge (their candidates verified by ``verify``), revert commits pushed otherwise
+    (its manifest says which)."""
+    rv = PullReverter(rt, cp, concurrency=concurrency, forges=ChangeForges(cp, factory))
+    rv.verify = verify
+    return rv
 
 
 def revert(rv: Reverter, st: ChangeState, m: Manifest) -> Reverted:
@@ -87,6 +100,10 @@ def revert(rv: Reverter, st: ChangeState, m: Manifest) -> Reverted:
             why = _open(rv, m, e)
             if why:
                 return _end(rv, m, order, why)
+    if any(st.step(e["repo"]).state in (Step.landed, Step.reverting) for e in todo):
+        why = _verified(rv, m)  # the revert candidates verified, coord/verify posted
+        if why:
+            return _end(rv, m, order, why)
     for e in todo:  # then merged in order, each when its forge allows
         why = _merge(rv, m, e)
         if why:
@@ -116,6 +133,26 @@ def _end(rv: Reverter, m: Manifest, order: list[str], why: str | None) -> Revert
     return Reverted(m["plan"], Step.reverting, reason, order,
                     reverted=[r for r, s in states.items() if s == Step.reverted],
                     states=states, notes=rv.notes)
+
+
+def _verified(rv: Reverter, m: Manifest) -> str | None:
+    """Verify the revert candidates and post ``coord/verify`` on each open revert pull
+    request's head from that evidence: None when they passed, else why not (nothing
+    merges)."""
+    if not any(st == Step.reverting for st in rv._states(m).values()):
+        return None  # every revert pull request merged already
+    verdict = verify_reverts(rv, m, getattr(rv, "verify", None))
+    failed = post_verdict(rv, m, verdict) if verdict.candidates else None
+    if verdict.state is StatusState.success:
+        return failed
+    word = "failed on" if verdict.state is StatusState.failure else "have not passed on"
+    return (f"the change's verify todos {word} the revert candidates "
+            f"({_set(verdict.candidates)}): {verdict.why}; no revert pull request is "
+            "merged unverified" + (f" ({failed})" if failed else ""))
+
+
+def _set(cands: dict[str, str]) -> str:
+    return ", ".join(f"{r} {s[:12]}" for r, s in cands.items()) or "not made"
 
 
 def _open(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
@@ -218,13 +255,15 @@ def check(rv: Reverter, st: ChangeState, m: Manifest) -> list[RepoPlan]:
             out.append(RepoPlan(repo, "skip", step.landed, why="already reverted"))
         elif step.state == Step.reverting and pull is not None:
             out.append(RepoPlan(repo, "revert", step.landed, why=(
-                f"would merge its revert pull request #{pull.number} ({pull.url}) once its "
-                "forge allows")))
+                f"would merge its revert pull request #{pull.number} ({pull.url}) once the "
+                "change's verify todos passed on the revert candidates and its forge allows")))
         elif step.state == Step.landed and step.landed:
             plan = rv._check_one(m, e, step)
             if plan.action == "revert":
                 plan.why = (f"would open a revert pull request from "
-                            f"{revert_branch(rv.cp.branch)}")
+                            f"{revert_branch(rv.cp.branch)}, verify the revert candidates "
+                            "with the change's verify todos, then merge it once its forge "
+                            "allows")
             out.append(plan)
         else:
             out.append(RepoPlan(repo, "skip", why="it never merged"))

@@ -41,6 +41,11 @@ def load(forge: str) -> object:
      ForgeSpec("github", "acme/lib", "https://ghe.example.com/api/v3", "GITHUB_TOKEN")),
     ("{kind: github, project: acme/lib, api: 'http://127.0.0.1:8080'}",
      ForgeSpec("github", "acme/lib", "http://127.0.0.1:8080/api/v3", "GITHUB_TOKEN")),
+    # GitHub Enterprise Cloud with data residency: its API root as given (#81)
+    ("{kind: github, project: acme/lib, api: 'https://api.octo.ghe.com'}",
+     ForgeSpec("github", "acme/lib", "https://api.octo.ghe.com", "GITHUB_TOKEN")),
+    ("{kind: github, project: acme/lib, api: 'https://octo.ghe.com'}",
+     ForgeSpec("github", "acme/lib", "https://octo.ghe.com/api/v3", "GITHUB_TOKEN")),
 ])
 def test_the_spec_fills_the_defaults(forge: str, spec: ForgeSpec) -> None:
     catalog = load(forge)
@@ -83,3 +88,9 @@ def test_forge_for_builds_the_kinds_client_without_reading_the_network() -> None
     catalog = load("{kind: gitlab, project: grp/lib}")
     forge = forge_for(catalog.repos[0], {})  # type: ignore[attr-defined]
     assert (forge.kind, forge.project, type(forge).__name__) == ("gitlab", "grp/lib", "GitLab")
+
+
+def test_a_ghe_com_api_root_has_its_graphql_beside_it() -> None:
+    from coordination.forge.github import graphql_url
+
+    assert graphql_url("https://api.octo.ghe.com") == "https://api.octo.ghe.com/graphql"

@@ -1,5 +1,5 @@
 """Per-repo and per-person Redis ACL users: ``coord acl`` (what each may touch; sending
-them to a server is :mod:`coordination.runtime.acl_server`).
+them to a server is :mod:`coordination.runtime.acl.server`).
 
 A user per repo's workers (``coord-worker-<repo>``), one per role: the supervisor
 (``coord-supervisor``: the CLIs that start, steer and wait on sweeps, and a process
@@ -149,8 +149,10 @@ def shared_patterns(keys: Keys) -> list[str]:
 
 
 def cli_patterns(keys: Keys) -> list[str]:
-    """What a person's CLI shares beyond a worker's: a change's lander record."""
-    return [*shared_patterns(keys), f"{glob_escape(keys.namespace)}:change-lander:*"]
+    """What a person's CLI shares beyond a worker's: a change's lander record, and the
+    webhook deliveries its receiver (``coord forge webhook``, ``coord ui``) has seen."""
+    ns = glob_escape(keys.namespace)
+    return [*shared_patterns(keys), f"{ns}:change-lander:*", f"{ns}:webhook-delivery:*"]
 
 
 def pidbox_patterns(keys: Keys, repo: str) -> list[str]:
