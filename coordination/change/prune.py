@@ -181,10 +181,18 @@ def prune(rt: Runtime, cp: ChangePlan, *, dry_run: bool = False,
         if not ours and not has_branch:
             out.append(Pruned(repo, "absent", shown, cp.branch, odd))
             continue
-        risky = [] if force else [
-            *([f"its worktree {wt} has uncommitted changes" for wt in ours if dirty(wt)]),
-            *([w for w in [unpushed(checkout, t.remote, cp.branch)] if w] if has_branch
-              else [])]
+        uncommitted = [] if force else [
+            f"its worktree {wt} has uncommitted changes" for wt in ours if dirty(wt)]
+        alone = [] if force or not has_branch else [
+            w for w in [unpushed(checkout, t.remote, cp.branch)] if w]
+        if alone and not uncommitted and st.state == CS.abandoned:
+            # Given up on purpose (its remote branch deleted by the abandon): the clean
+            # worktrees go, the branch that alone holds its commits stays.
+            has_branch = False
+            odd = "; ".join(filter(None, [odd, f"branch {cp.branch} kept: {alone[0]} "
+                                                "(--force deletes it)"]))
+            alone = []
+        risky = [*uncommitted, *alone]
         if risky:
             out.append(Pruned(repo, "kept", shown, cp.branch, "; ".join(
                 [*risky, "kept: --force removes it"] + ([odd] if odd else []))))

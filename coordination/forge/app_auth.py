@@ -85,8 +85,9 @@ class AppAuth:
                                 f"export {self.spec.app_key_env}=\"$(cat app.private-key.pem)\" "
                                 "(the App's private key, the PEM text itself; or name another "
                                 "variable in the repo's forge: app_key_env)")
-        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+        # lazy: only an App (auth: app) signs; cryptography would cost every forge client
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey  # lazy: as above
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key  # lazy: as above
 
         try:
             key = load_pem_private_key(self._key_text.encode(), password=None)
@@ -104,7 +105,7 @@ class AppAuth:
 
     def jwt(self) -> str:
         """The App's JWT: RS256, issued a minute ago, expiring 10 minutes after that."""
-        import jwt
+        import jwt  # lazy: PyJWT, for an App only (auth: app)
 
         self.check()
         now = int(self.clock.time())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import re
+import ssl
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -37,8 +38,6 @@ from coordination.retry import BACKOFF_MAX, backoff_delay
 from coordination.trust.secrets import value_forms
 
 if TYPE_CHECKING:
-    import ssl
-
     import httpx
 
     from coordination.forge.app_auth import AppAuth
@@ -132,8 +131,6 @@ class ForgeHTTP:
     def ssl_context(self) -> ssl.SSLContext:
         """An SSL context that trusts the CA bundle in ``ca_file`` (only it), or a
         ForgeConfigError naming the file when it cannot be read as one."""
-        import ssl
-
         path = self.spec.ca_file or ""
         try:
             return ssl.create_default_context(cafile=path)
