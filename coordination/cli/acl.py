@@ -195,10 +195,9 @@ def _records(obj: Context, keys: Keys, wanted: list[AclUser]) -> dict[str, tuple
 
     out: dict[str, tuple[str, str]] = {}
     for u in wanted:
-        name = acls.person_of(u.user)
-        if name is not None:
-            out[u.user] = (keys.acl_person(name),
-                           acls.scope_document(u, who=_who(obj), at=_now()))
+        record = acls.scope_record(keys, u, who=_who(obj), at=_now())
+        if record is not None:
+            out[u.user] = record
     return out
 
 

@@ -40,8 +40,8 @@ def _runtime(obj: Context) -> Runtime:
 
 @click.group()
 def change() -> None:
-    """Cross-repo changes: status, publish, land, queue, revert, prune (a branch per repo,
-    verified together, landed all or none; through pull requests with land: pr).
+    """Cross-repo changes: status, publish, land, queue, revert, abandon, prune (a branch
+    per repo, verified together, landed all or none; through pull requests with land: pr).
 
     \b
     Examples:

@@ -42,7 +42,7 @@ def _as_date(value: dt.datetime | None) -> dt.date | None:
 # -- commands -----------------------------------------------------------------------
 @click.group()
 def issue() -> None:
-    """Cross-repo issues: list, show, create, update, close, delete.
+    """Cross-repo issues: list, show, create, update, close, delete, suggest.
 
     \b
     Examples:

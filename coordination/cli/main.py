@@ -26,7 +26,7 @@ from coordination.errors import CoordError
 
 # name -> "module:attribute"; imported on first use.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "issue": ("coordination.cli.issue:issue", "Cross-repo issues: list, show, create, update, close, delete."),
+    "issue": ("coordination.cli.issue:issue", "Cross-repo issues: list, show, create, update, close, delete, suggest."),
     "todo": ("coordination.cli.todo:todo", "Todos: list, show, create, update, complete, delete, run."),
     "plan": ("coordination.cli.plan:plan", "Plans: list, show, status, validate, graph, sweep, reset, create, update, delete, optimize."),
     "milestone": ("coordination.cli.milestone:milestone", "Milestones of plans: add, update, delete."),
@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "approve": ("coordination.cli.gates:approve", "Approve a sweep's gate (a todo with gate:)."),
     "reject": ("coordination.cli.gates:reject", "Reject a sweep's gate."),
     "approvers": ("coordination.cli.approvers:approvers", "Who may approve gates (SSH signatures): show, set, unset."),
-    "change": ("coordination.cli.change:change", "Cross-repo changes: status, publish, land, queue (the merge train), revert, prune."),
+    "change": ("coordination.cli.change:change", "Cross-repo changes: status, publish, land, queue (the merge train), revert, abandon, prune."),
     "events": ("coordination.cli.events:events", "Show (and follow) the event ledger."),
     "worker": ("coordination.cli.worker:worker", "Run a Celery worker for one or more repos."),
     "workers": ("coordination.cli.workers:workers", "List live workers and what they run."),

@@ -77,7 +77,8 @@ def list_(obj: Context, count: int, as_json: bool) -> None:
         wanted = scheduled_plans(catalog)
         state = rt.schedules().read(wanted)
         # What a `coord beat` would look at, whoever wrote it: only the catalog's fires.
-        refused = foreign_entries(rt.schedules().entries(), rt.keys.beat_prefix, wanted)
+        store = rt.schedules()
+        refused = foreign_entries(store.entries(), store.beat_prefix, wanted)
     rows = schedule_rows(catalog, state, dt.datetime.now(dt.timezone.utc), count)
 
     def human(d: dict[str, Any]) -> None:

@@ -40,16 +40,16 @@ def person_scope(rt: Runtime) -> PersonScope | None:
         return None
     # lazy: runtime.acl loads connection.preflight and the settings model, off `sweep
     # status`'s path; only a URL naming an ACL user pays it
-    from coordination.runtime.acl import person_of, read_scope
+    from coordination.runtime.acl import person_of, scope_key, scope_of
 
     name = person_of(user)
     if name is None:
         return None
-    found = read_scope(rt.redis, rt.keys, name)
+    found = scope_of(rt, name)
     if found is None:
         raise UsageError(
             f"Redis user {user} is a person's, and no record says which repos it was given "
-            f"({rt.keys.acl_person(name)} is missing or unreadable): coord refuses to steer "
+            f"({scope_key(rt, name)} is missing or unreadable): coord refuses to steer "
             "or read sweeps as it; nothing was changed",
             hint=f"an admin writes the user again: coord acl --person {name} --repos "
                  "SELECTOR [--role operator] --apply")

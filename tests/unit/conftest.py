@@ -254,7 +254,16 @@ def _nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     fixtures' own autouse ones are stopped by then; no other conftest fixture of this
     folder is autouse (pytest sets a folder's up in the order of their names)."""
     threads, children = set(threading.enumerate()), _children()
+    embedded = sys.modules.get("coordination.connection.embedded_server")
+    joined = set(embedded.joined()) if embedded is not None else set()
     yield
+    # An embedded server this process joined during the test is left as a CLI process
+    # leaves it when it exits: released (the last member shuts it down, its reaper
+    # thread then ends).
+    embedded = sys.modules.get("coordination.connection.embedded_server")
+    if embedded is not None:
+        for url in set(embedded.joined()) - joined:
+            embedded.release(url)
     # A todo run in this process (an in-process worker) starts its worker's context
     # service (workers/context_proxy.py: a socket and its thread); it is closed here, as
     # a worker's process ending closes it (a fork is refused beside a thread).

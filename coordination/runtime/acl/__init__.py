@@ -71,6 +71,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from coordination.connection.preflight import (
     ACL_COMMANDS,
@@ -314,6 +315,25 @@ def person_of(user: str | None) -> str | None:
     if user and user.startswith(PERSON_PREFIX) and len(user) > len(PERSON_PREFIX):
         return user[len(PERSON_PREFIX):]
     return None
+
+
+def scope_of(rt: Any, name: str) -> PersonScope | None:
+    """:func:`read_scope` in ``rt``'s Redis (a :class:`~coordination.runtime.context.Runtime`)."""
+    return read_scope(rt.redis, rt.keys, name)
+
+
+def scope_key(rt: Any, name: str) -> str:
+    """The key of a person's scope record (named in a refusal's message)."""
+    return rt.keys.acl_person(name)
+
+
+def scope_record(keys: Keys, user: AclUser, *, who: str, at: str) -> tuple[str, str] | None:
+    """The scope record of ``user`` (a wanted ACL user) as the printed lines give it: its
+    key and JSON; None for a user that is no person's."""
+    name = person_of(user.user)
+    if name is None:
+        return None
+    return keys.acl_person(name), scope_document(user, who=who, at=at)
 
 
 def read_scope(r: object, keys: Keys, name: str) -> PersonScope | None:

@@ -53,13 +53,15 @@ CASES = [
          ("--mask-env", "1BAD"), "must match", "todos[0].mask_env"),
     Case("repo", "api", ("--forge", "github:acme/api"), "forge",
          {"kind": "github", "project": "acme/api", "api": None, "token_env": None,
-          "webhook_secret_env": None},
+          "webhook_secret_env": None, "auth": "token", "app_id_env": None,
+          "app_key_env": None, "ca_file": None},
          ("    forge: {kind: github, project: acme/api}",), (("--forge", ""),),
          ("--forge", "gitlab:acme"), "not a GitLab project path", "repos[0].forge.project"),
     Case("repo", "web", ("--forge", "gitlab:acme/core/web", "--forge-api",
                          "https://git.acme.dev", "--token-env", "ACME_GITLAB_TOKEN"), "forge",
          {"kind": "gitlab", "project": "acme/core/web", "api": "https://git.acme.dev",
-          "token_env": "ACME_GITLAB_TOKEN", "webhook_secret_env": None},
+          "token_env": "ACME_GITLAB_TOKEN", "webhook_secret_env": None, "auth": "token", "app_id_env": None,
+          "app_key_env": None, "ca_file": None},
          ("    forge: {kind: gitlab, project: acme/core/web, api: https://git.acme.dev, "
           "token_env: ACME_GITLAB_TOKEN}",), (("--forge", ""),),
          ("--forge", "github:acme/web", "--forge-api", "http://forge.example"),
@@ -148,7 +150,8 @@ def test_partial_schedule_and_forge_edits_keep_the_other_entries(eco_both_paths:
     assert r.code == 0, r.err
     assert r.json()["forge"] == {"kind": "github", "project": "acme/api",
                                  "api": "https://ghe.acme.dev", "token_env": None,
-                                 "webhook_secret_env": None}
+                                 "webhook_secret_env": None, "auth": "token", "app_id_env": None,
+          "app_key_env": None, "ca_file": None}
 
 
 def test_create_commands_take_the_06_fields_in_their_one_edit(eco_both_paths: Path) -> None:

@@ -110,7 +110,7 @@ def test_over_http_the_tools_are_scoped_exact_and_read_only(example_catalog: Pat
         got = srv.session(body)
     assert f"coord mcp: serving http://127.0.0.1:{srv.port}/mcp" in srv.stderr
     assert set(got["tools"]) == {"coord_list", "coord_get", "coord_validate_plan",
-                                 "coord_get_sweep"}
+                                 "coord_get_sweep", "coord_suggest_assignee"}
     assert [i["id"] for i in got["issues"]] == ["ISSUE-001", "ISSUE-003"]
     assert got["mine"]["id"] == "TODO-003"
     assert got["other"][1]["type"] == "OutOfScope"

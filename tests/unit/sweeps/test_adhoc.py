@@ -62,10 +62,11 @@ def test_a_cycle_through_unselected_repos_only_is_not_the_runs(tmp_path: Path) -
     spec = run_spec(Keys("t"), fleet([("api", "db"), ("db", "jobs"), ("jobs", "api")]), None,
                     "true", ["api", "web"])
     assert spec.levels == [["RUN-api", "RUN-web"]]
-    # with db too, the cycle is theirs: one group, api then db
+    # with db too, the cycle is theirs: one group, ordered by the edge that closes no
+    # cycle (api consumes db): db, then api
     spec = run_spec(Keys("t"), fleet([("api", "db"), ("db", "jobs"), ("jobs", "api")]), None,
                     "true", ["api", "db"])
-    assert spec.levels == [["RUN-api"], ["RUN-db"]]
+    assert spec.levels == [["RUN-db"], ["RUN-api"]]
     with pytest.raises(PlanError) as err:
         run_spec(Keys("t"), fleet([("api", "db"), ("db", "jobs"), ("jobs", "api")]), None,
                  "true", ["api", "db"], cycles="error")
@@ -113,8 +114,10 @@ def test_a_cycle_is_refused_naming_it_with_cycles_error() -> None:
 def test_a_cycle_runs_as_a_group_one_repo_at_a_time_by_default() -> None:
     spec = run_spec(Keys("t"), fleet([("api", "db"), ("db", "api"), ("web", "db")]), None,
                     "true", ["web", "db", "api"])
-    assert spec.levels == [["RUN-api"], ["RUN-db"], ["RUN-web"]]
-    assert spec.todos["RUN-web"].preds == ["RUN-db"]  # after the group's last member
+    # one repo at a time, as the edge that closes no cycle orders them (api consumes db;
+    # db -> api closes the cycle, by name the later of the two)
+    assert spec.levels == [["RUN-db"], ["RUN-api"], ["RUN-web"]]
+    assert spec.todos["RUN-web"].preds == ["RUN-api"]  # after the group's last member
 
 
 def test_an_empty_command_is_refused() -> None:
