@@ -324,7 +324,8 @@ def scope_of(rt: Any, name: str) -> PersonScope | None:
 
 def scope_key(rt: Any, name: str) -> str:
     """The key of a person's scope record (named in a refusal's message)."""
-    return rt.keys.acl_person(name)
+    keys: Keys = rt.keys
+    return keys.acl_person(name)
 
 
 def scope_record(keys: Keys, user: AclUser, *, who: str, at: str) -> tuple[str, str] | None:
