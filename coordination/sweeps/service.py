@@ -16,9 +16,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from coordination.catalog.reads import live
+from coordination.connection.client import riding_out
 from coordination.catalog.audit.log import operation
 from coordination.catalog.audit.log import who as whoami
 from coordination.errors import CoordError, NotFoundError, OperationFailed, PlanError, UsageError
@@ -53,6 +54,8 @@ from coordination.sweeps import person_scope
 from coordination.sweeps.summary import SweepSummary
 from coordination.sweeps.starts.triggers import Trigger
 from coordination.sweeps.waiting import ended_by
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from coordination.keys import Keys
@@ -523,7 +526,7 @@ class SweepService:
         """Did the sweep run from this service's catalog (the one a sync writes)?"""
         if self.catalog_path is None:
             return False
-        rec = self.rt.checkpoints.get_sweep_fields(sweep_id, ("catalog",))
+        rec = _ride(lambda: self.rt.checkpoints.get_sweep_fields(sweep_id, ("catalog",)))
         ran = (rec or {}).get("catalog")
         return ran is None or ran == str(self.catalog_path.resolve())
 
@@ -531,15 +534,19 @@ class SweepService:
         """Write a finished sweep's outcome back into the catalog, in one edit
         (:mod:`coordination.sweeps.writeback.sync`). ``status``: the sweep's :meth:`status`
         document if the caller has just read it (an ended sweep's does not change),
-        so that its checkpoints are not all read a second time."""
+        so that its checkpoints are not all read a second time.
+
+        Redis away (a restart, a failover just after the sweep ended) is waited out for
+        :data:`SYNC_PATIENCE` seconds: the reads before the edit, and the writes after it
+        (each of them safe to repeat), are tried again; the edit itself is made once."""
         if status is None or status.get("sweep_id") != sweep_id:
-            status = self.status(sweep_id)
+            status = _ride(lambda: self.status(sweep_id))
         if status["status"] in SWEEP_LIVE:
             raise UsageError(f"sweep {sweep_id} is still {status['status']}",
                              hint="sync it when it ends")
         if self.catalog_path is None:
             raise UsageError("no catalog file given", hint="pass --file")
-        rec = self.rt.checkpoints.get_sweep_fields(sweep_id, ("kind", "again")) or {}
+        rec = _ride(lambda: self.rt.checkpoints.get_sweep_fields(sweep_id, ("kind", "again"))) or {}
         if rec.get("kind") == "run":  # `coord run`'s todos are not in the catalog
             nothing: SyncResult = {"completed": [], "failed": [], "skipped": [], "reset": [],
                                    "unrun": [], "plan": None, "plan_completed": False,
@@ -550,8 +557,9 @@ class SweepService:
         # lazy: ruamel (the sync module) is not for `sweep status`, which loads this one
         from coordination.sweeps.writeback.sealed_outcomes import sealed_outcomes, signed_spec
 
-        spec = signed_spec(self.rt, sweep_id, self.catalog_path)
-        sealed = sealed_outcomes(self.rt, sweep_id, spec, status["todos"])
+        catalog_path, todos = self.catalog_path, status["todos"]
+        spec = _ride(lambda: signed_spec(self.rt, sweep_id, catalog_path))
+        sealed = _ride(lambda: sealed_outcomes(self.rt, sweep_id, spec, todos))
         with operation("SweepService.sync"):  # the audit log's name for it since 0.2
             changed: SyncResult = outcome.write_outcome(self.catalog_path, spec.plan or None,
                                                         sealed.outcomes, again=spec.again)
@@ -559,9 +567,10 @@ class SweepService:
             changed["refused"] = sealed.refused
             logging.getLogger("coord.sync").warning("sweep %s: outcomes not written into the catalog: %s", sweep_id,
                         "; ".join(f"{t}: {why}" for t, why in sorted(sealed.refused.items())))
-        self.rt.checkpoints.update_sweep(sweep_id, synced_at=time.time())
+        synced_at = time.time()
+        _ride(lambda: self.rt.checkpoints.update_sweep(sweep_id, synced_at=synced_at))
         live.unmark(self.catalog_path, sweep_id)
-        self._milestone_events(sweep_id, changed)
+        _ride(lambda: self._milestone_events(sweep_id, changed))  # announced once each
         return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}
 
 
@@ -574,6 +583,15 @@ class SweepService:
             from coordination.sweeps.notices.milestones import announce  # lazy: `sweep status` reads no store
 
             announce(self.rt, self.catalog_path, completed, reopened, sweep_id=sweep_id)
+
+
+#: How long a sync waits out Redis away (seconds): a failover's few seconds, a restart.
+SYNC_PATIENCE = 60.0
+
+
+def _ride(call: Callable[[], _T]) -> _T:
+    """``call()`` tried again while Redis cannot be reached, :data:`SYNC_PATIENCE` at most."""
+    return riding_out(call, time.monotonic() + SYNC_PATIENCE)
 
 
 def about_todo(ev: Event, todo: str) -> bool:

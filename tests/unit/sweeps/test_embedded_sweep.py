@@ -107,6 +107,43 @@ def test_sync_writes_completed_and_hours_and_keeps_comments(
     assert again["completed"] == [] and example_catalog.read_text() == after
 
 
+
+def test_a_sync_rides_out_redis_away_just_after_the_sweep_ended(
+        rt: Runtime, one_todo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failover just after the end (CI saw `plan sweep --wait` exit 1 on a reset
+    connection while it synced): the sync's reads and its writes after the edit are
+    tried again, and the outcome is written once."""
+    import redis
+
+    from coordination.sweeps import service
+
+    svc, sid, st = run_sweep(rt, one_todo)
+    assert st["status"] == "succeeded"
+    cp = rt.checkpoints
+    failures = {"get_sweep_fields": 2, "update_sweep": 2}
+    for name in failures:
+        real = getattr(cp, name)
+
+        def flaky(*a: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            if failures[_name]:
+                failures[_name] -= 1
+                raise redis.ConnectionError("Error while reading from 127.0.0.1:6379 : "
+                                            "(104, 'Connection reset by peer')")
+            return _real(*a, **kw)
+
+        monkeypatch.setattr(cp, name, flaky)
+    assert svc.ran_from_here(sid)
+    out = svc.sync(sid)
+    assert out["completed"] == ["TODO-001"], out
+    assert failures == {"get_sweep_fields": 0, "update_sweep": 0}
+    assert cp.get_sweep_fields(sid, ("synced_at",))["synced_at"]
+    assert yaml.safe_load(one_todo.read_text())["coordination"]["todos"][0]["status"] == "completed"
+    # Away for longer than the patience: the error stands (the command says so, exit 1).
+    monkeypatch.setattr(service, "SYNC_PATIENCE", 0.2)
+    failures["get_sweep_fields"] = 10_000
+    with pytest.raises(redis.ConnectionError):
+        svc.ran_from_here(sid)
+
 # -- failures ----------------------------------------------------------------------------
 def test_failing_todo_skips_only_its_dependents(rt: Runtime, tmp_path: Path) -> None:
     cat = write_catalog(tmp_path / "eco", [
