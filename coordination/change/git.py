@@ -218,15 +218,7 @@ def push(repo: str | Path, remote: str, sha: str, branch: str, expect: str, *,
     """Push ``sha`` to ``branch`` of ``remote`` only if the remote's branch is still
     ``expect`` (``--force-with-lease``); None when pushed, else git's refusal. No
     hook runs, and git's own receive-pack, unless ``hooks``."""
-    try:
-        git(repo, "push", "--quiet", "--porcelain", "--no-verify" if not hooks else "--verify",
-            *(() if hooks else ("--receive-pack=git-receive-pack",
-                                "--recurse-submodules=no")),
-            f"--force-with-lease=refs/heads/{branch}:{expect}", "--end-of-options", remote,
-            f"{sha}:refs/heads/{branch}", hooks=hooks)
-    except GitError as exc:
-        return exc.stderr.strip() or str(exc)
-    return None
+    return _leased_push(repo, remote, f"{sha}:refs/heads/{branch}", branch, expect, hooks)
 
 
 def delete_branch(repo: str | Path, remote: str, branch: str, expect: str, *,
@@ -234,12 +226,19 @@ def delete_branch(repo: str | Path, remote: str, branch: str, expect: str, *,
     """Delete ``branch`` on ``remote`` only if it is still ``expect`` there
     (``--force-with-lease``): None when deleted, else git's refusal. As :func:`push`:
     no hook runs, and git's own receive-pack, unless ``hooks``."""
+    return _leased_push(repo, remote, f":refs/heads/{branch}", branch, expect, hooks)
+
+
+def _leased_push(repo: str | Path, remote: str, refspec: str, branch: str, expect: str,
+                 hooks: bool) -> str | None:
+    """``git push REMOTE REFSPEC`` with a lease on ``branch`` at ``expect``: None when
+    done, else git's refusal."""
     try:
         git(repo, "push", "--quiet", "--porcelain", "--no-verify" if not hooks else "--verify",
             *(() if hooks else ("--receive-pack=git-receive-pack",
                                 "--recurse-submodules=no")),
             f"--force-with-lease=refs/heads/{branch}:{expect}", "--end-of-options", remote,
-            f":refs/heads/{branch}", hooks=hooks)
+            refspec, hooks=hooks)
     except GitError as exc:
         return exc.stderr.strip() or str(exc)
     return None
