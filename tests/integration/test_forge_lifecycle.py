@@ -92,6 +92,15 @@ def test_a_change_lands_through_its_pull_requests(fc: ForgeChange) -> None:
         assert p.statuses[cands[r]]["coord/verify"].state in ("success",)
     assert f"Depends-On: {doc['repos'][0]['url']}" in fc.pr("api").body
     assert "Depends-On" not in fc.pr("libz").body
+    # A person's words around coord's section stay when coord rewrites it (here: a
+    # section someone edited by hand is set right, their note and link kept).
+    ours = fc.pr("api").body
+    fc.pr("api").body = ("Reviewers: the API first, please.\n\n"
+                         + ours.replace("**Verification**", "**Checked**") + "\nCloses #12.")
+    fixed = fc.coord_json("change", "publish", PLAN)
+    assert [r["action"] for r in fixed["repos"]] == ["up_to_date", "updated"], fixed
+    assert fc.pr("api").body == ("Reviewers: the API first, please.\n\n" + ours
+                                 + "\nCloses #12."), fc.pr("api").body
 
     dry = fc.coord_json("change", "land", PLAN, "--dry-run", expect=1)
     assert [(b["kind"], b["id"]) for b in dry["blockers"]] == [("forge", "libz"),

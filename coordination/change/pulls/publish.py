@@ -243,7 +243,9 @@ class Publisher:
         on its head: what differs is written (``--dry-run``: said)."""
         cp, repo = self.cp, res.repo
         forge = self.forges.of(repo)
-        text = pull_body.body(cp, repo, siblings, evidence)
+        # A person's words around coord's section (a note for reviewers) stay.
+        text = pull_body.kept_edits(pr.body, pull_body.body(cp, repo, siblings, evidence),
+                                    cp.plan)
         want_title = pull_body.title(cp)
         lab = label(cp.plan)
         res.status = state.value

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from coordination.change.blockers import short
 from coordination.change.model import ChangePlan
 
-#: The marker coord's bodies start with (a body that has it is coord's to rewrite).
+#: The markers around coord's section of a body: what lies between them is coord's to
+#: rewrite; what a person wrote before or after them is kept (:func:`kept_edits`).
 MARKER = "<!-- coord:{plan} -->"
+END_MARKER = "<!-- /coord:{plan} -->"
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,27 @@ def body(cp: ChangePlan, repo: str, siblings: Mapping[str, Sibling], evidence: s
     if deps:
         lines.append("")
         lines += [f"Depends-On: {url}" for url in deps]
+    lines.append(END_MARKER.format(plan=cp.plan))
     return "\n".join(lines) + "\n"
+
+
+def kept_edits(current: str | None, ours: str, plan: str) -> str:
+    """The body to write when the pull request's body is ``current`` and coord's section
+    should read ``ours`` (its markers included): coord's section replaced, what a person
+    wrote outside it kept. Before coord's first marker and after its end marker is the
+    person's; a body with the first marker and no end (one written before 0.7) is coord's
+    from that marker on; one with no marker at all (a person replaced it) keeps its text,
+    with coord's section after it."""
+    text = (current or "").replace("\r\n", "\n")
+    start, end = MARKER.format(plan=plan), END_MARKER.format(plan=plan)
+    at = text.find(start)
+    if at < 0:
+        before, after = text.rstrip("\n"), ""
+    else:
+        before = text[:at].rstrip("\n")
+        stop = text.find(end, at)
+        after = text[stop + len(end):].lstrip("\n") if stop >= 0 else ""
+    return ((before + "\n\n") if before else "") + ours + (("\n" + after) if after else "")
 
 
 def evidence_text(verdicts: Mapping[str, str], heads: Mapping[str, str | None],
@@ -80,4 +102,4 @@ def revert_body(cp: ChangePlan, repo: str, number: int | None, url: str | None,
         f"Reverts {what} of **{cp.plan}** ({cp.title or cp.branch}), merged as "
         f"`{short(landed)}`: `coord change revert {cp.plan}` takes the change back out of "
         "every repo, consumers first.", "",
-        f"Revert commit: `{short(revert)}`."]) + "\n"
+        f"Revert commit: `{short(revert)}`.", END_MARKER.format(plan=cp.plan)]) + "\n"

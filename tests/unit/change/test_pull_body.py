@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from coordination.change.model import ChangePlan, Target
-from coordination.change.pulls.pull_body import Sibling, body, evidence_text, title
+from coordination.change.pulls.pull_body import Sibling, body, evidence_text, kept_edits, title
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -41,3 +41,27 @@ def test_the_evidence_says_passed_failed_or_not_yet() -> None:
         "failed on these heads: TODO-1 (exit 3)")
     assert evidence_text({"TODO-1": "missing"}, heads).startswith("not verified")
     assert evidence_text({}, heads) == "the plan has no verify todo"
+
+
+def test_a_persons_words_around_coords_section_are_kept_and_coords_rewritten() -> None:
+    cp = _cp()
+    sib = {"libz": Sibling("libz", 3, "https://f/acme/libz/pull/3", "a" * 40)}
+    old, new = body(cp, "libz", sib, "not yet"), body(cp, "libz", sib, "passed")
+    assert new.rstrip("\n").endswith("<!-- /coord:PLAN-004 -->")
+    person = "Reviewers: look at the API first.\r\n\r\n" + old + "\nCloses #12 (after it)."
+    kept = kept_edits(person, new, "PLAN-004")
+    assert kept == ("Reviewers: look at the API first.\n\n" + new + "\nCloses #12 (after it).")
+    assert "not yet" not in kept and "passed" in kept
+    assert kept_edits(kept, new, "PLAN-004") == kept  # written once: the same next time
+    # Ours alone stays ours alone.
+    assert kept_edits(old, new, "PLAN-004") == new
+    assert kept_edits("", new, "PLAN-004") == kept_edits(None, new, "PLAN-004") == new
+    # A body written before 0.7 (no end marker): coord's from its marker on.
+    legacy = "Intro.\n\n" + old.replace("<!-- /coord:PLAN-004 -->\n", "")
+    assert kept_edits(legacy, new, "PLAN-004") == "Intro.\n\n" + new
+    # A person replaced the whole body: their text stays, coord's section after it.
+    assert kept_edits("We did this by hand.", new, "PLAN-004") == (
+        "We did this by hand.\n\n" + new)
+    # Another plan's section is a person's text for this one.
+    other = body(ChangePlan("PLAN-009", "x", "pr", {}, title="t"), "libz", {}, "e")
+    assert kept_edits(other, new, "PLAN-004") == other.rstrip("\n") + "\n\n" + new
