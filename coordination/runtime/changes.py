@@ -67,9 +67,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from enum import Enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
@@ -92,6 +93,8 @@ from coordination.status import ChangeState as CS
 from coordination.trust import evidence
 from coordination.trust.evidence import EvidenceKind
 from coordination.trust.signing import Policy
+
+_S = TypeVar("_S", bound=Enum)
 
 if TYPE_CHECKING:
     from coordination.runtime.events import Prepared
@@ -159,29 +162,30 @@ def refused_move(old: str | None, new: str) -> str | None:
     """Why a change's stored state may not move from ``old`` to ``new``
     (:data:`coordination.status.CHANGE_TRANSITIONS`), None: it may. A stored state
     this version does not know moves as a change never landed does."""
-    try:
-        target = CS(new)
-    except ValueError:
-        return f"unknown change state {new!r}"
-    source = CS(old) if old is not None and old in CHANGE_TRANSITIONS else None
-    if target not in CHANGE_TRANSITIONS[source]:
-        return (f"a change may not move from {source or 'no state'} to {target}: see "
-                "coordination.status.CHANGE_TRANSITIONS")
-    return None
+    return _refused(CS, CHANGE_TRANSITIONS, old, new, "change state", "a change",
+                    "no state", "CHANGE_TRANSITIONS")
 
 
 def refused_step(old: str | None, new: str | None) -> str | None:
     """Why a repo's step may not move from ``old`` to ``new``
     (:data:`coordination.status.STEP_TRANSITIONS`), None: it may. A step state this
     version does not know moves as no step does."""
+    return _refused(StepState, STEP_TRANSITIONS, old, str(new), "step state", "a repo's step",
+                    "no step", "STEP_TRANSITIONS")
+
+
+def _refused(kind: type[_S], table: Mapping[_S | None, Collection[_S]], old: str | None,
+             new: str, named: str, subject: str, nothing: str, table_name: str) -> str | None:
+    """Why ``old`` -> ``new`` is no move of ``table`` (one of :mod:`coordination.status`'s),
+    None: it is. An ``old`` that ``table`` does not know moves as none does."""
     try:
-        target = StepState(str(new))
+        target = kind(new)
     except ValueError:
-        return f"unknown step state {new!r}"
-    source = StepState(old) if old is not None and old in STEP_TRANSITIONS else None
-    if target not in STEP_TRANSITIONS[source]:
-        return (f"a repo's step may not move from {source or 'no step'} to {target}: see "
-                "coordination.status.STEP_TRANSITIONS")
+        return f"unknown {named} {new!r}"
+    source = next((k for k in table if k is not None and k.value == old), None)
+    if target not in table[source]:
+        return (f"{subject} may not move from {source or nothing} to {target}: see "
+                f"coordination.status.{table_name}")
     return None
 
 

@@ -357,22 +357,22 @@ def _skipped(d: Delivery, st: Started) -> Refusal:
 def _after_refused_gate(turn: Turn, refused: dict[str, str]) -> Refusal:
     """A todo after a gate whose decision failed its check: it ends ``failed`` unrun,
     saying which record and why, the gate ``failed``, the sweep ``failed``."""
-    first = sorted(refused.items())[0][1]
-    why = f"not run: {first}"
-    log.error("%s/%s %s", turn.sweep_id, turn.todo_id, why)
-    turn.finish(TodoStatus.failed, {"attempts": turn.attempts, "exit_code": None,
-                                    "finished_at": time.time(), "reason": why},
-                {"worker": turn.host, "reason": why, "refused": True})
+    done = _failed_unrun(turn, f"not run: {sorted(refused.items())[0][1]}")
     refuse_gates(turn.rt, turn.spec, refused, by=f"worker {turn.host}, at {turn.todo_id}")
-    return Outcome.done, {"status": str(TodoStatus.failed), "reason": why}
+    return done
 
 
 def _after_refused_outcome(turn: Turn, refused: dict[str, str]) -> Refusal:
     """A todo whose predecessor reads ended well on an outcome that fails its seal: it
     ends ``failed`` unrun, naming the record and why (``todo.failed``, ``refused:
     true``); what comes after it is skipped, so the sweep cannot end ``succeeded``."""
-    first = sorted(refused.items())[0][1]
-    why = f"not run: a predecessor's outcome was refused: {first}"
+    return _failed_unrun(turn, "not run: a predecessor's outcome was refused: "
+                         + sorted(refused.items())[0][1])
+
+
+def _failed_unrun(turn: Turn, why: str) -> Refusal:
+    """The todo ends ``failed`` without running, ``why`` its reason (``todo.failed``,
+    ``refused: true``)."""
     log.error("%s/%s %s", turn.sweep_id, turn.todo_id, why)
     turn.finish(TodoStatus.failed, {"attempts": turn.attempts, "exit_code": None,
                                     "finished_at": time.time(), "reason": why},
