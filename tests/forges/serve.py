@@ -7,6 +7,7 @@ stopped, with what a reviewer does on a forge at hand.
     python tests/forges/serve.py start github --dir forge --port 8801 --token T \\
         --project acme/libcore --project acme/api --approvals 1
     python tests/forges/serve.py review --dir forge acme/api my-branch alice   # approves it
+    python tests/forges/serve.py check --dir forge acme/api my-branch   # its CI passed
     python tests/forges/serve.py stop --dir forge
 
 Each project's repository is ``<dir>/remotes/<owner>__<name>.git`` (clone it; a push to
@@ -58,6 +59,13 @@ def _served(kind: str) -> Any:
                                  checks=list(body.get("checks") or []))
                 elif what == "webhook":
                     self.add_webhook(body["url"], body["secret"])
+                elif what == "check":
+                    project = body["project"]
+                    pr = self.projects[project].prs[self._number(project, body["pr"])]
+                    check = body.get("check") or ("pipeline" if self.kind == "gitlab" else "ci")
+                    self.set_check(project, self.projects[project].head_of(pr), check,
+                                   body.get("state", "success"))
+                    await run_in_threadpool(self.settle, 30.0)  # its webhook delivered
                 else:
                     return JSONResponse({"error": f"no {what!r}"}, status_code=404)
             except (KeyError, ValueError) as exc:
@@ -181,6 +189,14 @@ def main(argv: list[str] | None = None) -> None:
     w.add_argument("--dir", required=True)
     w.add_argument("url")
     w.add_argument("--secret-env", required=True, help="the variable holding the secret")
+    c = sub.add_parser("check", help="a CI's check on a pull request's head (GitLab: its "
+                       "pipeline), as your CI would report it")
+    c.add_argument("--dir", required=True)
+    c.add_argument("project")
+    c.add_argument("pr", help="its number, or its branch")
+    c.add_argument("--check", default=None,
+                   help="the check's name (default: GitLab's pipeline, else 'ci')")
+    c.add_argument("--state", default="success", choices=["success", "failure", "pending"])
     t = sub.add_parser("stop", help="stop the test forge")
     t.add_argument("--dir", required=True)
     args = p.parse_args(argv)
@@ -203,6 +219,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "review":
         _post(args.dir, "review", {"project": args.project, "pr": args.pr,
                                    "user": args.user, "state": args.state})
+    elif args.cmd == "check":
+        _post(args.dir, "check", {"project": args.project, "pr": args.pr,
+                                  "check": args.check, "state": args.state})
     elif args.cmd == "webhook":
         _await(args.url)
         _post(args.dir, "webhook", {"url": args.url, "secret": os.environ[args.secret_env]})
