@@ -104,6 +104,17 @@ class ForgeChange:
         assert res.returncode == expect, (res.returncode, res.stdout, res.stderr)
         return json.loads(res.stdout)
 
+    def push_by_hand(self, repo: str) -> str | None:
+        """Someone else pushes a commit to ``repo``'s change branch (not what coord
+        verified); the branch's new head."""
+        other = self.root / f"other-{repo}"
+        git(self.root, "clone", "-q", "-b", "chg", str(self.bare(repo)), str(other))
+        (other / "late.txt").write_text("late\n")
+        git(other, "add", "-A")
+        git(other, "-c", "user.name=o", "-c", "user.email=o@o", "commit", "-qm", "late")
+        git(other, "push", "-q", "origin", "HEAD:chg")
+        return self.head(repo, "chg")
+
     def pr(self, repo: str) -> Any:
         """The fake's record of the repo's pull request of the change."""
         p = self.fake.projects[f"acme/{repo}"]

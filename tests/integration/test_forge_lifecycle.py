@@ -161,19 +161,15 @@ def test_a_moved_head_and_a_refused_merge_then_revert_pull_requests(fc: ForgeCha
     fc.verify()
     assert fc.coord("change", "publish", PLAN).returncode == 0
     # someone pushes to api's pull request branch: not what coord verified
-    other = fc.root / "other"
-    git(fc.root, "clone", "-q", "-b", "chg", str(fc.bare("api")), str(other))
-    (other / "late.txt").write_text("late\n")
-    git(other, "add", "-A")
-    git(other, "-c", "user.name=o", "-c", "user.email=o@o", "commit", "-qm", "late")
-    git(other, "push", "-q", "origin", "HEAD:chg")
+    fc.push_by_hand("api")
     res = fc.coord("change", "land", PLAN)
     assert res.returncode == 1, res.stdout
     assert "someone pushed to its branch" in res.stderr
     assert fc.merges() == [] and fc.head("libz") == base["libz"]
     pub = fc.coord("change", "publish", PLAN)  # not overwritten
     assert pub.returncode == 1 and "coord does not overwrite it" in pub.stderr, pub.stderr
-    git(other, "push", "-q", "--force", "origin", f"{cands['api']}:refs/heads/chg")  # undone
+    git(fc.root / "other-api", "push", "-q", "--force", "origin",
+        f"{cands['api']}:refs/heads/chg")  # undone
     fake.settle()
 
     fake.projects["acme/api"].refusals[fc.pr("api").number] = "merging is frozen this week"
@@ -222,13 +218,7 @@ def test_abandon_closes_the_pull_requests_and_deletes_only_coords_branches(
     cands = fc.draft()
     fc.verify()
     assert fc.coord("change", "publish", PLAN).returncode == 0
-    other = fc.root / "other"
-    git(fc.root, "clone", "-q", "-b", "chg", str(fc.bare("api")), str(other))
-    (other / "late.txt").write_text("late\n")
-    git(other, "add", "-A")
-    git(other, "-c", "user.name=o", "-c", "user.email=o@o", "commit", "-qm", "late")
-    git(other, "push", "-q", "origin", "HEAD:chg")
-    late = fc.head("api", "chg")
+    late = fc.push_by_hand("api")
 
     bad = fc.coord("change", "abandon", PLAN, "--reason", "  ")
     assert bad.returncode == 2 and "--reason" in bad.stderr, bad.stderr
