@@ -92,9 +92,10 @@ class DraftTitle:
 
 class RestForge(ProjectClient):
     """One repository (project) on a forge with a REST API. A subclass sets the class
-    data below and implements ``_auth``, ``_pr``, ``_open_body``, ``_merge_body``, the
-    mergeability hooks (``_merge_word``, ``_conflict``, ``_would_merge``) and the reads
-    and writes that are its own (lists, protection, checks, ``update_pr``)."""
+    data below (``MERGE_FIELDS``, or its own ``_merge_body``) and implements ``_auth``,
+    ``_pr``, ``_open_body`` (:class:`TitleDraftForge` has one), the mergeability hooks
+    (``_merge_word``, ``_conflict``, ``_would_merge``) and the reads and writes that are
+    its own (lists, protection, checks, ``update_pr``)."""
 
     #: The field of ``GET /user`` that is the token's user.
     USER_FIELD: ClassVar[str] = "login"
