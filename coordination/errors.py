@@ -23,7 +23,8 @@ Everything else escaping the CLI is a bug and is shown with a traceback.
           ├── LandingFailed              a landing stopped and was reverted (or not)
           ├── ForgeError                 a forge's API did not do what coord asked
           │    ├── ForgeAuthError        token missing, expired or refused (exit 2: names the
-          │    │                         variable to set)
+          │    │    │                    variable to set)
+          │    │    └── AppRefused       the GitHub App itself (its id and key) was refused
           │    ├── ForgeNotFound         a project, pull request or ref the forge does not show
           │    ├── ForgeRateLimited      its rate limit would outlast coord's deadline
           │    ├── ForgeUnavailable      5xx or no answer, after the retries
@@ -208,6 +209,12 @@ class ForgeAuthError(ForgeError):
                  status: int | None = None, hint: str | None = None) -> None:
         super().__init__(message, forge=forge, project=project, status=status, hint=hint)
         self.variable = variable
+
+
+class AppRefused(ForgeAuthError):
+    """The forge refused the GitHub App itself (``auth: app``: the JWT signed with the
+    App's key), not an installation token: minting another token cannot help, so the
+    client does not retry; ``variable`` names the key's."""
 
 
 class ForgeNotFound(ForgeError):

@@ -66,6 +66,27 @@ def _pr_state(state: str, merged: bool) -> PRState:
     return PRState.open if state in ("open", "opened") else PRState.closed
 
 
+def _pull_request(forge: Kind, project: str, data: Payload,
+                  delivery: str | None) -> PullRequestEvent:
+    """A ``pull_request`` payload of GitHub's shape (Gitea's follows it)."""
+    pr = data["pull_request"]
+    return PullRequestEvent(forge, project, int(pr["number"]), str(data["action"]),
+                            str(pr["head"]["sha"]), str(pr["head"]["ref"]), str(pr["base"]["ref"]),
+                            _pr_state(str(pr["state"]), bool(pr.get("merged"))), delivery)
+
+
+def _status_or_push(forge: Kind, name: str, project: str, data: Payload,
+                    delivery: str | None) -> ForgeEvent | None:
+    """A ``status`` or ``push`` payload of GitHub's shape (Gitea's follows it); None
+    for any other event."""
+    if name == "status":
+        return CheckEvent(forge, project, str(data["sha"]), str(data["context"]),
+                          check_state(data["state"]), (), delivery)
+    if name == "push":
+        return _push(forge, project, data, delivery)
+    return None
+
+
 # GitHub ------------------------------------------------------------------------------
 
 _GH_REVIEW = {"approved": ReviewState.approved, "changes_requested": ReviewState.changes_requested,
@@ -75,11 +96,7 @@ _GH_REVIEW = {"approved": ReviewState.approved, "changes_requested": ReviewState
 def github_event(name: str, data: Payload, delivery: str | None) -> ForgeEvent | None:
     project = str(data["repository"]["full_name"]) if "repository" in data else ""
     if name == "pull_request":
-        pr = data["pull_request"]
-        return PullRequestEvent("github", project, int(pr["number"]), str(data["action"]),
-                                str(pr["head"]["sha"]), str(pr["head"]["ref"]),
-                                str(pr["base"]["ref"]),
-                                _pr_state(str(pr["state"]), bool(pr.get("merged"))), delivery)
+        return _pull_request("github", project, data, delivery)
     if name == "pull_request_review":
         pr, review = data["pull_request"], data["review"]
         state = ReviewState.dismissed if data["action"] == "dismissed" else _GH_REVIEW.get(
@@ -94,12 +111,7 @@ def github_event(name: str, data: Payload, delivery: str | None) -> ForgeEvent |
         numbers = tuple(int(p["number"]) for p in run.get("pull_requests") or ())
         return CheckEvent("github", project, str(run["head_sha"]), str(label),
                           check_state(word), numbers, delivery)
-    if name == "status":
-        return CheckEvent("github", project, str(data["sha"]), str(data["context"]),
-                          check_state(data["state"]), (), delivery)
-    if name == "push":
-        return _push("github", project, data, delivery)
-    return None
+    return _status_or_push("github", name, project, data, delivery)
 
 
 # GitLab ------------------------------------------------------------------------------
@@ -151,14 +163,5 @@ def gitea_event(name: str, data: Payload, delivery: str | None) -> ForgeEvent | 
                            str((data.get("sender") or {}).get("login", "")),
                            str(pr["head"]["sha"]), delivery)
     if name.startswith("pull_request"):
-        pr = data["pull_request"]
-        return PullRequestEvent("gitea", project, int(pr["number"]), str(data["action"]),
-                                str(pr["head"]["sha"]), str(pr["head"]["ref"]),
-                                str(pr["base"]["ref"]),
-                                _pr_state(str(pr["state"]), bool(pr.get("merged"))), delivery)
-    if name == "status":
-        return CheckEvent("gitea", project, str(data["sha"]), str(data["context"]),
-                          check_state(data["state"]), (), delivery)
-    if name == "push":
-        return _push("gitea", project, data, delivery)
-    return None
+        return _pull_request("gitea", project, data, delivery)
+    return _status_or_push("gitea", name, project, data, delivery)

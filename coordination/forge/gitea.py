@@ -12,45 +12,39 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from coordination.forge.base import (
+    Blocker,
     Check,
     Checks,
-    Mergeability,
     MergeMethod,
-    MergeResult,
-    NewPullRequest,
     Protection,
     PullRequest,
-    Review,
-    Reviews,
     ReviewState,
 )
-from coordination.forge.events import check_state
-from coordination.forge.rest import RestForge, pull_request
-from coordination.forge.verdict import blockers, forge_says_no
+from coordination.forge.rest import DraftTitle, TitleDraftForge, pull_request
 
-if TYPE_CHECKING:
-    import httpx
-
-WIP = re.compile(r"^\s*(?:wip:|\[wip\])\s*", re.I)
+DRAFT = DraftTitle(re.compile(r"^\s*(?:wip:|\[wip\])\s*", re.I), "WIP:")
 _REVIEW = {"APPROVED": ReviewState.approved, "REQUEST_CHANGES": ReviewState.changes_requested,
            "COMMENT": ReviewState.commented, "PENDING": ReviewState.pending,
            "REQUEST_REVIEW": ReviewState.pending}
 LABEL_COLOR = "#ededed"
+#: A merge method -> the repository setting that allows it (one not said is allowed).
+ALLOWS = {"merge": "allow_merge_commits", "rebase": "allow_rebase",
+          "squash": "allow_squash_merge"}
 
 
-def titled(title: str, draft: bool) -> str:
-    bare = WIP.sub("", title)
-    return f"WIP: {bare}" if draft else bare
-
-
-class Gitea(RestForge):
+class Gitea(TitleDraftForge):
     """One repository on Gitea or Forgejo (``spec.project`` is ``owner/name``)."""
 
+    PAGE = ("limit", 50)
+    REVIEW_WORDS = _REVIEW
     MERGE_VERB = "POST"
+    MERGE_FIELDS = {"Do": "method", "head_commit_id": "sha", "MergeTitleField": "title",
+                    "MergeMessageField": "message"}
+    DRAFT = DRAFT
 
     @staticmethod
     def _auth(token: str) -> dict[str, str]:
@@ -58,14 +52,13 @@ class Gitea(RestForge):
 
     def _pr(self, data: Mapping[str, Any]) -> PullRequest:
         title = str(data.get("title") or "")
-        return pull_request(data, merged=bool(data.get("merged")), title=WIP.sub("", title),
-                            draft=bool(data.get("draft")) or bool(WIP.match(title)))
+        return pull_request(data, merged=bool(data.get("merged")), title=DRAFT.bare(title),
+                            draft=bool(data.get("draft")) or DRAFT.marks(title))
 
     # labels -----------------------------------------------------------------------------
 
     def _label_ids(self, names: Sequence[str], *, create: bool) -> list[int]:
-        have = {str(x["name"]): int(x["id"]) for x in self.http.pages(
-            f"{self.base}/labels", size_param="limit", per_page=50)}
+        have = {str(x["name"]): int(x["id"]) for x in self._pages(f"{self.base}/labels")}
         ids = []
         for name in dict.fromkeys(names):
             if name not in have and create:
@@ -76,14 +69,16 @@ class Gitea(RestForge):
                 ids.append(have[name])
         return ids
 
+    def _label_value(self, labels: Sequence[str]) -> list[int]:
+        return self._label_ids(labels, create=True)  # Gitea sets labels by id
+
     # reads ------------------------------------------------------------------------------
 
     def _list(self, state: str, labels: list[int] | None = None) -> list[PullRequest]:
         params: dict[str, Any] = {"state": state}
         if labels:
             params["labels"] = labels
-        prs = [self._pr(i) for i in self.http.pages(f"{self.base}/pulls", params,
-                                                    size_param="limit", per_page=50)]
+        prs = [self._pr(i) for i in self._pages(f"{self.base}/pulls", params)]
         return sorted(prs, key=lambda p: -p.number)  # newest first, on every version
 
     def find_pr(self, head: str, *, base: str | None = None,
@@ -112,113 +107,44 @@ class Gitea(RestForge):
             "enable_status_check") else ()
         return Protection(branch, True, True, int(data.get("required_approvals") or 0), checks)
 
-    def reviews(self, number: int, *, base: str | None = None,
-                protection: Protection | None = None) -> Reviews:
-        latest: dict[str, Review] = {}
-        for item in self.http.pages(f"{self.base}/pulls/{number}/reviews",
-                                    size_param="limit", per_page=50):
-            if item.get("dismissed") or item.get("stale"):
-                continue
-            state = _REVIEW.get(str(item.get("state")), ReviewState.commented)
-            who = str((item.get("user") or {}).get("login") or "")
-            if state is ReviewState.commented and who in latest:
-                continue
-            if state is ReviewState.approved and item.get("official") is False:
-                continue  # Gitea counts official approvals (from writers) only
-            latest[who] = Review(who, state, item.get("commit_id"), item.get("submitted_at"))
-        return self._counted(number, latest, base, protection)
+    def _review_counts(self, item: Mapping[str, Any], state: ReviewState) -> bool:
+        # Gitea counts official approvals (from writers) only, and no dismissed or stale
+        # review
+        if item.get("dismissed") or item.get("stale"):
+            return False
+        return not (state is ReviewState.approved and item.get("official") is False)
 
     def checks(self, sha: str, *, branch: str | None = None,
                protection: Protection | None = None) -> Checks:
         found: dict[str, Check] = {}
-        for s in self.http.pages(f"{self.base}/commits/{sha}/status", key="statuses",
-                                 size_param="limit", per_page=50):
-            name = str(s.get("context") or "")
-            found.setdefault(name, Check(name, check_state(s.get("status")),
-                                         url=s.get("target_url"),
-                                         description=str(s.get("description") or "")))
-        required: tuple[str, ...] | None = None
-        if branch is not None:
-            protection = protection or self.protection(branch)
-            required = protection.required_checks or ()
-        return Checks.marked(sha, found.values(), required)
+        for s in self._pages(f"{self.base}/commits/{sha}/status", key="statuses"):
+            check = self._status_check(s)
+            found.setdefault(check.name, check)  # newest first: the first is the latest
+        return Checks.marked(sha, found.values(), self._required_checks(branch, protection))
 
-    def mergeability(self, number: int) -> Mergeability:
-        data = self._raw_pr(number)
-        pr = self._pr(data)
-        protection = self.protection(pr.base_branch)
-        reviews = self.reviews(number, base=pr.base_branch, protection=protection)
-        checks = self.checks(pr.head_sha, branch=pr.base_branch, protection=protection)
-        conflict = not bool(data.get("mergeable")) if pr.is_open else None
-        found = blockers(pr, reviews, checks, conflict)
-        mergeable = pr.is_open and not found
-        word = "mergeable" if data.get("mergeable") else "not mergeable"
-        if not mergeable:
-            found = forge_says_no(pr, found, word, "Gitea")
-        return Mergeability(pr, mergeable, () if mergeable else found, reviews, checks,
-                            conflict, word)
+    # mergeability: Gitea's mergeable (no conflict) and its protection -------------------
+
+    def _merge_word(self, data: Mapping[str, Any]) -> str:
+        return "mergeable" if data.get("mergeable") else "not mergeable"
+
+    def _conflict(self, data: Mapping[str, Any], pr: PullRequest, word: str) -> bool | None:
+        return not bool(data.get("mergeable")) if pr.is_open else None
+
+    def _would_merge(self, word: str, pr: PullRequest, found: tuple[Blocker, ...]) -> bool:
+        return not found
 
     # writes -----------------------------------------------------------------------------
-
-    def open_pr(self, new: NewPullRequest) -> PullRequest:
-        body: dict[str, Any] = {"head": new.head, "base": new.base,
-                                "title": titled(new.title, new.draft), "body": new.body}
-        if new.labels:
-            body["labels"] = self._label_ids(new.labels, create=True)
-        response = self.http.send("POST", f"{self.base}/pulls", json_body=body, allow=(409,))
-        if response.status_code == 409:  # one is open for this head and base already
-            return self._labelled(self._existing(new, response), new.labels)
-        return self._pr(response.json())
-
-    def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,
-                  draft: bool | None = None,
-                  labels: Sequence[str] | None = None) -> PullRequest:
-        patch: dict[str, Any] = {}
-        if title is not None or draft is not None:
-            current = self.get_pr(number)
-            patch["title"] = titled(title if title is not None else current.title,
-                                    current.draft if draft is None else draft)
-        if body is not None:
-            patch["body"] = body
-        if labels is not None:
-            patch["labels"] = self._label_ids(labels, create=True)
-        if not patch:
-            return self.get_pr(number)
-        return self._pr(self.http.write("PATCH", f"{self.base}/pulls/{number}", patch))
-
-    def add_labels(self, number: int, labels: Sequence[str]) -> None:
-        self.http.write("POST", f"{self.base}/issues/{number}/labels",
-                        {"labels": self._label_ids(labels, create=True)})
 
     def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
         """The repository's settings: the merge styles it allows (``allow_merge_commits``,
         ``allow_rebase``, ``allow_squash_merge``; one it does not say is allowed)."""
         info = self.http.get(self.base)
-        field = {"merge": "allow_merge_commits", "rebase": "allow_rebase",
-                 "squash": "allow_squash_merge"}[method]
-        if info.get(field) is False:
-            allowed = [m for m, f in (("merge", "allow_merge_commits"), ("rebase", "allow_rebase"),
-                                      ("squash", "allow_squash_merge")) if info.get(f) is not False]
+        if info.get(ALLOWS[method]) is False:
+            allowed = [m for m, f in ALLOWS.items() if info.get(f) is not False]
             return (f"{self.spec.project}: the repository does not allow {method} merges "
-                    f"({field}: false; it allows {', '.join(allowed) or 'none'}; set the "
-                    "plan's change: merge_method:)")
+                    f"({ALLOWS[method]}: false; it allows {', '.join(allowed) or 'none'}; set "
+                    "the plan's change: merge_method:)")
         return None
 
-    def _merge_body(self, where: str, number: int, sha: str, method: MergeMethod,
-                    title: str | None, message: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"Do": method, "head_commit_id": sha}
-        if title:
-            body["MergeTitleField"] = title
-        if message:
-            body["MergeMessageField"] = message
-        return body
 
-    def _merge_result(self, where: str, number: int, sha: str, method: MergeMethod,
-                      response: httpx.Response) -> MergeResult:
-        merged = self.get_pr(number)  # Gitea answers a merge with no body
-        if not merged.merged:
-            raise self._unmerged(where, merged)
-        return MergeResult(number, merged.merge_sha or "", sha, method, "")
-
-
-__all__ = ["Gitea", "titled"]
+__all__ = ["DRAFT", "Gitea"]

@@ -19,21 +19,18 @@ from urllib.parse import quote
 
 from coordination.errors import ForgeError, ForgeNotFound, MergeRefused
 from coordination.forge.base import (
+    Blocker,
     Check,
     Checks,
-    Mergeability,
     MergeMethod,
     MergeResult,
     NewPullRequest,
     Protection,
     PullRequest,
-    Review,
-    Reviews,
     ReviewState,
 )
 from coordination.forge.events import check_state
 from coordination.forge.rest import RestForge, pull_request
-from coordination.forge.verdict import blockers, forge_says_no
 
 if TYPE_CHECKING:
     import httpx
@@ -56,8 +53,15 @@ def graphql_url(api: str) -> str:
 class GitHub(RestForge):
     """One repository on GitHub (``spec.project`` is ``owner/name``)."""
 
+    OPEN_EXISTS = 422
+    LABELS_AFTER_OPEN = True  # GitHub opens a pull request unlabelled
     STATUS_DESCRIPTION_MAX = 140
+    REVIEW_WORDS = _REVIEW
     MERGE_409_IS_MOVED = True  # GitHub's 409 to a merge says the head was modified
+    MERGE_FIELDS = {"sha": "sha", "merge_method": "method", "commit_title": "title",
+                    "commit_message": "message"}
+    VERDICT_FIELD = "mergeable_state"
+    BEHIND = ("behind",)
 
     @staticmethod
     def _auth(token: str) -> dict[str, str]:
@@ -85,7 +89,7 @@ class GitHub(RestForge):
                                   "sort": "created", "direction": "desc"}
         if base:
             params["base"] = base
-        for item in self.http.pages(f"{self.base}/pulls", params):
+        for item in self._pages(f"{self.base}/pulls", params):
             if item["head"]["ref"] == head:
                 return self._pr(item)
         return None
@@ -93,21 +97,19 @@ class GitHub(RestForge):
     def list_prs(self, *, label: str | None = None,
                  state: Literal["open", "closed", "all"] = "open") -> list[PullRequest]:
         if label is None:
-            items = self.http.pages(f"{self.base}/pulls", {"state": state})
+            items = self._pages(f"{self.base}/pulls", {"state": state})
             return [self._pr(item) for item in items]
         # The pulls list cannot filter by label; the issues list can (pull requests are
         # issues with a pull_request key), then each is read whole (its head).
-        issues = self.http.pages(f"{self.base}/issues", {"labels": label, "state": state})
+        issues = self._pages(f"{self.base}/issues", {"labels": label, "state": state})
         return [self.get_pr(int(i["number"])) for i in issues if i.get("pull_request")]
 
     def protection(self, branch: str) -> Protection:
         """The classic branch protection and the branch's active rulesets together: the
         larger approval count, every required check, strict if either is."""
         rules = self._rules(branch)
-        response = self.http.send("GET", f"{self.base}/branches/{self._branch(branch)}/protection",
-                                  allow=(403, 404))
-        if response.status_code == 200:
-            data = response.json()
+        data = self._classic(branch)
+        if data is not None:
             checks = data.get("required_status_checks") or None
             reviews = data.get("required_pull_request_reviews") or None
             return Protection(
@@ -129,6 +131,13 @@ class GitHub(RestForge):
         return Protection(branch, True, False, None,
                           _union(_check_names(checks), rules.checks) or None)
 
+    def _classic(self, branch: str) -> dict[str, Any] | None:
+        """The branch's classic protection; None when it has none (404) or the token may
+        not read it (403, or 404 to a non-admin)."""
+        response = self.http.send("GET", f"{self.base}/branches/{self._branch(branch)}/protection",
+                                  allow=(403, 404))
+        return dict(response.json()) if response.status_code == 200 else None
+
     def _rules(self, branch: str) -> _Rules:
         """What the branch's active rulesets ask (repository's and organization's alike;
         rules only evaluated are not returned): any reader may ask, unlike the classic
@@ -137,7 +146,7 @@ class GitHub(RestForge):
         checks: tuple[str, ...] = ()
         methods: tuple[str, ...] | None = None
         try:
-            found = list(self.http.pages(f"{self.base}/rules/branches/{self._branch(branch)}"))
+            found = list(self._pages(f"{self.base}/rules/branches/{self._branch(branch)}"))
         except ForgeNotFound:  # a GitHub Enterprise Server before rulesets (3.9)
             found = []
         for rule in found:
@@ -164,12 +173,9 @@ class GitHub(RestForge):
         and its classic protection's required linear history, when the token may read
         it."""
         rules = self._rules(branch)
-        linear = rules.linear
-        response = self.http.send("GET", f"{self.base}/branches/{self._branch(branch)}/protection",
-                                  allow=(403, 404))
-        if response.status_code == 200:
-            linear = linear or bool(
-                (response.json().get("required_linear_history") or {}).get("enabled"))
+        classic = self._classic(branch) or {}
+        linear = rules.linear or bool((classic.get("required_linear_history") or {}).get(
+            "enabled"))
         where = f"{self.spec.project}: {branch}"
         if linear and method == "merge":
             return (f"{where} requires a linear history: GitHub refuses a merge commit "
@@ -179,69 +185,39 @@ class GitHub(RestForge):
                     f"merges, not {method} (set the plan's change: merge_method:)")
         return None
 
-    def reviews(self, number: int, *, base: str | None = None,
-                protection: Protection | None = None) -> Reviews:
-        latest: dict[str, Review] = {}
-        for item in self.http.pages(f"{self.base}/pulls/{number}/reviews"):
-            state = _REVIEW.get(str(item.get("state")), ReviewState.commented)
-            who = str((item.get("user") or {}).get("login") or "")
-            if state is ReviewState.commented and who in latest:
-                continue  # a comment after an approval leaves the approval standing
-            latest[who] = Review(who, state, item.get("commit_id"), item.get("submitted_at"))
-        return self._counted(number, latest, base, protection)
-
     def checks(self, sha: str, *, branch: str | None = None,
                protection: Protection | None = None) -> Checks:
         found: dict[str, Check] = {}
         status = self.http.get(f"{self.base}/commits/{sha}/status", {"per_page": 100})
         for s in status.get("statuses") or ():
-            found[str(s["context"])] = Check(str(s["context"]), check_state(s.get("state")),
-                                             url=s.get("target_url"),
-                                             description=str(s.get("description") or ""))
-        for run in self.http.pages(f"{self.base}/commits/{sha}/check-runs", key="check_runs"):
+            check = self._status_check(s, "state")
+            found[check.name] = check
+        for run in self._pages(f"{self.base}/commits/{sha}/check-runs", key="check_runs"):
             word = run.get("conclusion") if run.get("status") == "completed" else run.get(
                 "status")
             found[str(run["name"])] = Check(str(run["name"]), check_state(word),
                                             url=run.get("html_url"))
-        required: tuple[str, ...] | None = None
-        if branch is not None:
-            protection = protection or self.protection(branch)
-            required = protection.required_checks if protection.protected else ()
-        return Checks.marked(sha, found.values(), required)
+        return Checks.marked(sha, found.values(), self._required_checks(branch, protection))
 
-    def mergeability(self, number: int) -> Mergeability:
-        data = self._raw_pr(number)
-        clock, waited = self.http.options.clock, 0.0
-        # GitHub computes mergeable in the background: null until it has.
-        while data.get("mergeable") is None and data.get("state") == "open" and (
-                waited < self.http.options.merge_wait):
-            clock.sleep(1.0)
-            waited += 1.0
-            data = self._raw_pr(number)
-        pr = self._pr(data)
-        forge_state = str(data.get("mergeable_state") or "unknown")
-        protection = self.protection(pr.base_branch)
-        reviews = self.reviews(number, base=pr.base_branch, protection=protection)
-        checks = self.checks(pr.head_sha, branch=pr.base_branch, protection=protection)
-        conflict = None if data.get("mergeable") is None else not data["mergeable"]
-        found = blockers(pr, reviews, checks, conflict, behind=forge_state == "behind")
-        mergeable = pr.is_open and forge_state in MERGEABLE_STATES and not pr.draft
-        if not mergeable:
-            found = forge_says_no(pr, found, f"mergeable_state {forge_state}", "GitHub")
-        return Mergeability(pr, mergeable, () if mergeable else found, reviews, checks,
-                            conflict, forge_state)
+    # mergeability: GitHub's mergeable_state, computed in the background ---------------
+
+    def _computing(self, data: Mapping[str, Any]) -> bool:
+        return data.get("mergeable") is None and data.get("state") == "open"
+
+    def _merge_word(self, data: Mapping[str, Any]) -> str:
+        return str(data.get("mergeable_state") or "unknown")
+
+    def _conflict(self, data: Mapping[str, Any], pr: PullRequest, word: str) -> bool | None:
+        return None if data.get("mergeable") is None else not data["mergeable"]
+
+    def _would_merge(self, word: str, pr: PullRequest, found: tuple[Blocker, ...]) -> bool:
+        return word in MERGEABLE_STATES and not pr.draft
 
     # writes -----------------------------------------------------------------------------
 
-    def open_pr(self, new: NewPullRequest) -> PullRequest:
-        body = {"title": new.title, "head": new.head, "base": new.base, "body": new.body,
+    def _open_body(self, new: NewPullRequest) -> dict[str, Any]:
+        return {"title": new.title, "head": new.head, "base": new.base, "body": new.body,
                 "draft": new.draft}
-        response = self.http.send("POST", f"{self.base}/pulls", json_body=body, allow=(422,))
-        if response.status_code == 422:  # one is open for this head already
-            pr = self._existing(new, response)
-        else:
-            pr = self._pr(response.json())
-        return self._labelled(pr, new.labels)  # GitHub opens a pull request unlabelled
 
     def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,
                   draft: bool | None = None,
@@ -268,18 +244,6 @@ class GitHub(RestForge):
         if not isinstance(data, dict) or data.get("errors"):
             words = "; ".join(str(e.get("message")) for e in (data or {}).get("errors") or ())
             raise self.http.error(ForgeError, f"GitHub refused {mutation}: {words}")
-
-    def add_labels(self, number: int, labels: Sequence[str]) -> None:
-        self.http.write("POST", f"{self.base}/issues/{number}/labels", {"labels": list(labels)})
-
-    def _merge_body(self, where: str, number: int, sha: str, method: MergeMethod,
-                    title: str | None, message: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"sha": sha, "merge_method": method}
-        if title:
-            body["commit_title"] = title
-        if message:
-            body["commit_message"] = message
-        return body
 
     def _merge_result(self, where: str, number: int, sha: str, method: MergeMethod,
                       response: httpx.Response) -> MergeResult:

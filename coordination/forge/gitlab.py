@@ -22,10 +22,7 @@ from coordination.forge.base import (
     Blocker,
     Check,
     Checks,
-    Mergeability,
     MergeMethod,
-    MergeResult,
-    NewPullRequest,
     PRState,
     Protection,
     PullRequest,
@@ -35,13 +32,13 @@ from coordination.forge.base import (
     StatusState,
 )
 from coordination.forge.events import check_state
-from coordination.forge.rest import RestForge
-from coordination.forge.verdict import blockers, forge_says_no
+from coordination.forge.rest import DraftTitle, TitleDraftForge
 
 if TYPE_CHECKING:
     import httpx
 
-DRAFT = re.compile(r"^\s*(?:\[draft\]|\(draft\)|draft:|draft\s-|\[wip\]|wip:)\s*", re.I)
+DRAFT = DraftTitle(re.compile(r"^\s*(?:\[draft\]|\(draft\)|draft:|draft\s-|\[wip\]|wip:)\s*",
+                              re.I), "Draft:")
 #: detailed_merge_status values GitLab is still computing.
 CHECKING = ("checking", "unchecked", "preparing", "approvals_syncing")
 PIPELINE = "pipeline"
@@ -55,15 +52,21 @@ _DETAIL = {"discussions_not_resolved": "its discussions are not resolved",
            "merge_request_blocked": "another merge request blocks it",
            "security_policy_violations": "a security policy blocks it",
            "locked_paths": "it touches locked paths", "locked_lfs_files": "it changes locked files"}
+#: The project merge methods that can rebase (fast-forward, semi-linear).
+REBASING = ("ff", "rebase_merge")
 
 
-def titled(title: str, draft: bool) -> str:
-    """``title`` with GitLab's draft prefix, or without any."""
-    bare = DRAFT.sub("", title)
-    return f"Draft: {bare}" if draft else bare
+def _rebase_refusal(project: Mapping[str, Any]) -> str | None:
+    """Why the project cannot merge by rebasing: GitLab merges by the project's merge
+    method, and only fast-forward and semi-linear rebase."""
+    how = str(project.get("merge_method") or "merge")
+    if how in REBASING:
+        return None
+    return (f"the project merges with {how!r}; merge_method: rebase needs its merge "
+            "method to be fast-forward or semi-linear")
 
 
-class GitLab(RestForge):
+class GitLab(TitleDraftForge):
     """One project on GitLab (``spec.project`` is its path, ``group/sub/name``)."""
 
     USER_FIELD = "username"
@@ -74,6 +77,12 @@ class GitLab(RestForge):
     CLOSE = ("PUT", {"state_event": "close"})
     MERGE_REFUSALS = (405, 406, 409, 422)
     MERGE_ACCEPTED = (200,)
+    VERDICT_FIELD = "detailed_merge_status"
+    BEHIND = ("need_rebase",)
+    DRAFT = DRAFT
+    UPDATE_VERB = "PUT"
+    BODY_FIELD = "description"
+    BRANCH_FIELDS = ("source_branch", "target_branch")
 
     @staticmethod
     def _auth(token: str) -> dict[str, str]:
@@ -91,7 +100,7 @@ class GitLab(RestForge):
         return PullRequest(
             number=int(data["iid"]), url=str(data["web_url"]), state=state,
             head_sha=str(data.get("sha") or ""), head_branch=str(data["source_branch"]),
-            base_branch=str(data["target_branch"]), title=DRAFT.sub("", str(data["title"])),
+            base_branch=str(data["target_branch"]), title=DRAFT.bare(str(data["title"])),
             body=str(data.get("description") or ""),
             draft=bool(data.get("draft") or data.get("work_in_progress")),
             labels=tuple(str(x) for x in data.get("labels") or ()),
@@ -106,7 +115,7 @@ class GitLab(RestForge):
                                   "sort": "desc", "state": "opened" if state == "open" else "all"}
         if base:
             params["target_branch"] = base
-        for item in self.http.pages(f"{self.base}/merge_requests", params):
+        for item in self._pages(f"{self.base}/merge_requests", params):
             return self._pr(item)
         return None
 
@@ -116,7 +125,7 @@ class GitLab(RestForge):
                                   "order_by": "created_at", "sort": "desc"}
         if label is not None:
             params["labels"] = label
-        prs = [self._pr(i) for i in self.http.pages(f"{self.base}/merge_requests", params)]
+        prs = [self._pr(i) for i in self._pages(f"{self.base}/merge_requests", params)]
         return [p for p in prs if state != "closed" or not p.is_open]
 
     def _pipelines_required(self) -> bool:
@@ -130,7 +139,9 @@ class GitLab(RestForge):
         # branch's: unknown here, counted by reviews().
         return Protection(branch, response.status_code == 200, True, None, required)
 
-    def reviews(self, number: int) -> Reviews:
+    def reviews(self, number: int, *, base: str | None = None,
+                protection: Protection | None = None) -> Reviews:
+        """The merge request's approval state (its own rule, whatever the branch)."""
         data = self.http.get(f"{self._pull(number)}/approvals")
         approved = tuple(str(a["user"]["username"]) for a in data.get("approved_by") or ())
         required = data.get("approvals_required")
@@ -140,15 +151,17 @@ class GitLab(RestForge):
                        tuple(Review(w, ReviewState.approved) for w in approved))
 
     def checks(self, sha: str, *, branch: str | None = None,
-               required_pipeline: bool | None = None) -> Checks:
+               protection: Protection | None = None) -> Checks:
+        """The head's commit statuses and its latest pipeline; with ``branch``, the
+        pipeline is required when the project says pipelines must succeed
+        (``protection``: read already, it says)."""
         found: dict[str, Check] = {}
         # Newest first (GitLab lists oldest first by default): the first of a name is
         # its latest, so a re-run that passed is not read as the failure before it.
-        for s in self.http.pages(f"{self.base}/repository/commits/{sha}/statuses",
-                                 {"all": "false", "order_by": "id", "sort": "desc"}):
-            found.setdefault(str(s["name"]), Check(
-                str(s["name"]), check_state(s.get("status")), url=s.get("target_url"),
-                description=str(s.get("description") or "")))
+        for s in self._pages(f"{self.base}/repository/commits/{sha}/statuses",
+                             {"all": "false", "order_by": "id", "sort": "desc"}):
+            check = self._status_check(s)
+            found.setdefault(check.name, check)
         pipes = self.http.get(f"{self.base}/pipelines",
                               {"sha": sha, "order_by": "id", "sort": "desc", "per_page": 1})
         if pipes:
@@ -156,66 +169,39 @@ class GitLab(RestForge):
                                     url=pipes[0].get("web_url"))
         required: tuple[str, ...] | None = None
         if branch is not None:
-            if required_pipeline is None:
-                required_pipeline = self._pipelines_required()
-            required = (PIPELINE,) if required_pipeline else ()
+            required = (protection.required_checks or () if protection is not None else
+                        (PIPELINE,) if self._pipelines_required() else ())
         return Checks.marked(sha, found.values(), required)
 
-    def mergeability(self, number: int) -> Mergeability:
-        data = self._raw_pr(number)
-        clock, waited = self.http.options.clock, 0.0
-        while str(data.get("detailed_merge_status")) in CHECKING and (
-                waited < self.http.options.merge_wait):
-            clock.sleep(1.0)
-            waited += 1.0
-            data = self._raw_pr(number)
-        pr = self._pr(data)
-        detail = str(data.get("detailed_merge_status") or data.get("merge_status") or "unknown")
-        reviews = self.reviews(number)
-        checks = self.checks(pr.head_sha, branch=pr.base_branch)
-        conflict = bool(data.get("has_conflicts")) if detail not in CHECKING else None
-        found = blockers(pr, reviews, checks, conflict, behind=detail == "need_rebase")
-        if detail in _DETAIL:
-            found += (Blocker("forge", _DETAIL[detail]),)
-        mergeable = pr.is_open and detail == "mergeable"
-        if not mergeable:
-            found = forge_says_no(pr, found, f"detailed_merge_status {detail}", "GitLab")
-        return Mergeability(pr, mergeable, () if mergeable else found, reviews, checks,
-                            conflict, detail)
+    # mergeability: GitLab's detailed_merge_status ---------------------------------------
+
+    def _computing(self, data: Mapping[str, Any]) -> bool:
+        return str(data.get("detailed_merge_status")) in CHECKING
+
+    def _merge_word(self, data: Mapping[str, Any]) -> str:
+        return str(data.get("detailed_merge_status") or data.get("merge_status") or "unknown")
+
+    def _reviews_and_checks(self, pr: PullRequest) -> tuple[Reviews, Checks]:
+        # the approvals are the merge request's, the pipeline rule the project's: no
+        # protected branch read
+        return self.reviews(pr.number), self.checks(pr.head_sha, branch=pr.base_branch)
+
+    def _conflict(self, data: Mapping[str, Any], pr: PullRequest, word: str) -> bool | None:
+        return bool(data.get("has_conflicts")) if word not in CHECKING else None
+
+    def _word_blockers(self, word: str) -> tuple[Blocker, ...]:
+        return (Blocker("forge", _DETAIL[word]),) if word in _DETAIL else ()
+
+    def _would_merge(self, word: str, pr: PullRequest, found: tuple[Blocker, ...]) -> bool:
+        return word == "mergeable"
 
     # writes -----------------------------------------------------------------------------
 
-    def open_pr(self, new: NewPullRequest) -> PullRequest:
-        body: dict[str, Any] = {"source_branch": new.head, "target_branch": new.base,
-                                "title": titled(new.title, new.draft),
-                                "description": new.body}
-        if new.labels:
-            body["labels"] = ",".join(new.labels)
-        response = self.http.send("POST", f"{self.base}/merge_requests", json_body=body,
-                                  allow=(409,))
-        if response.status_code == 409:  # one is open for this source branch already
-            return self._labelled(self._existing(new, response), new.labels)
-        return self._pr(response.json())
-
-    def update_pr(self, number: int, *, title: str | None = None, body: str | None = None,
-                  draft: bool | None = None,
-                  labels: Sequence[str] | None = None) -> PullRequest:
-        put: dict[str, Any] = {}
-        if title is not None or draft is not None:
-            current = self._raw_pr(number)
-            is_draft = bool(current.get("draft") or current.get("work_in_progress"))
-            put["title"] = titled(title if title is not None else str(current["title"]),
-                                  is_draft if draft is None else draft)
-        if body is not None:
-            put["description"] = body
-        if labels is not None:
-            put["labels"] = ",".join(labels)
-        if not put:
-            return self.get_pr(number)
-        return self._pr(self.http.write("PUT", self._pull(number), put))
+    def _label_value(self, labels: Sequence[str]) -> str:
+        return ",".join(labels)
 
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
-        self.http.write("PUT", self._pull(number), {"add_labels": ",".join(labels)})
+        self.http.write("PUT", self._pull(number), {"add_labels": self._label_value(labels)})
 
     def _comments(self, number: int) -> str:
         return f"{self._pull(number)}/notes"
@@ -224,35 +210,30 @@ class GitLab(RestForge):
         """The project's ``merge_method`` (a rebase needs fast-forward or semi-linear)
         and squash option (``never``: no squash)."""
         info = self.http.get(self.base)
-        how = str(info.get("merge_method") or "merge")
-        if method == "rebase" and how not in ("ff", "rebase_merge"):
-            return (f"{self.spec.project}: the project merges with {how!r}; merge_method: "
-                    "rebase needs its merge method to be fast-forward or semi-linear")
+        reason = _rebase_refusal(info) if method == "rebase" else None
+        if reason:
+            return f"{self.spec.project}: {reason}"
         if method == "squash" and str(info.get("squash_option") or "") == "never":
             return f"{self.spec.project}: the project never squashes (squash_option: never)"
         return None
 
     def _merge_body(self, where: str, number: int, sha: str, method: MergeMethod,
                     title: str | None, message: str | None) -> dict[str, Any]:
-        if method == "rebase":
-            how = str(self.http.get(self.base).get("merge_method") or "merge")
-            if how not in ("ff", "rebase_merge"):
-                reason = (f"the project merges with {how!r}; merge_method: rebase needs its "
-                          "merge method to be fast-forward or semi-linear")
-                raise MergeRefused(f"{where}: {reason}", number=number, reason=reason,
-                                   forge=self.kind, project=self.project)
+        reason = _rebase_refusal(self.http.get(self.base)) if method == "rebase" else None
+        if reason:
+            raise MergeRefused(f"{where}: {reason}", number=number, reason=reason,
+                               forge=self.kind, project=self.project)
         body: dict[str, Any] = {"sha": sha, "squash": method == "squash"}
         text = "\n\n".join(x for x in (title, message) if x)
         if text:
             body["squash_commit_message" if method == "squash" else "merge_commit_message"] = text
         return body
 
-    def _merge_result(self, where: str, number: int, sha: str, method: MergeMethod,
-                      response: httpx.Response) -> MergeResult:
-        merged = self._pr(response.json())
-        if not merged.merged:
-            raise self._unmerged(where, merged)
-        return MergeResult(number, merged.merge_sha or sha, sha, method, "")
+    def _after_merge(self, number: int, response: httpx.Response) -> PullRequest:
+        return self._pr(response.json())  # GitLab answers with the merge request
+
+    def _unsaid_merge_sha(self, sha: str) -> str:
+        return sha  # a fast-forward: the head is what the base points at
 
 
-__all__ = ["GitLab", "titled"]
+__all__ = ["DRAFT", "GitLab"]

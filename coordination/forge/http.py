@@ -26,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 from coordination.catalog.rules.forge_rules import is_loopback
 from coordination.errors import (
+    AppRefused,
     ForgeAuthError,
     ForgeConfigError,
     ForgeError,
@@ -240,7 +241,7 @@ class ForgeHTTP:
             try:
                 return self._request(method, path, params, json_body, allow, self._app_headers)
             except ForgeAuthError as exc:
-                if exc.status != 401 or getattr(exc, "from_app", False):
+                if exc.status != 401 or isinstance(exc, AppRefused):
                     raise
                 # refused all the same (revoked, the clocks apart): minted once more
                 log.info("%s refused the installation token: minting another", self.name)
@@ -317,9 +318,7 @@ class ForgeHTTP:
                 continue
             if 200 <= status < 300 or status in allow:
                 return response
-            if as_app:
-                raise self.app_refusal(response, what)
-            raise self.refusal(response, what)
+            raise self.refusal(response, what, as_app=as_app)
 
     def _note_remaining(self, response: httpx.Response) -> None:
         """A success that spent the last of the limit: the next request waits for its
@@ -335,76 +334,65 @@ class ForgeHTTP:
         log.info("%s %s: %s, retry %d in %.1fs", self.name, what, why, attempt, delay)
         self.options.clock.sleep(delay)
 
-    def app_refusal(self, response: httpx.Response, what: str) -> ForgeError:
-        """The ForgeError for a refusal of a request signed as the GitHub App."""
+    def refusal(self, response: httpx.Response, what: str, *,
+                as_app: bool = False) -> ForgeError:
+        """The ForgeError for a 4xx the caller did not allow: a 401 or 403 is a
+        ``ForgeAuthError`` naming the credential's variable (:meth:`_denied`), a 404 says
+        what may be missing (:meth:`_missing`), any other status quotes the forge.
+        ``as_app``: the request was signed as the GitHub App itself (its JWT)."""
         status, words = response.status_code, self.forge_words(response)
-        said = f": {words}" if words else ""
-        ids, key = self.spec.app_id_env, self.spec.app_key_env
+        said = f"{status}: {words}" if words else str(status)
         if status in (401, 403):
-            refused = ForgeAuthError(
-                f"{self.name} refused the GitHub App of {ids} signed with the key in {key} "
-                f"({what}: {status}{said})", variable=key, forge=self.spec.kind,
-                project=self.spec.project, status=status,
-                hint=f"check {ids} is the App's id and {key} a current private key of it "
-                     "(and this machine's clock)")
-            refused.from_app = True  # type: ignore[attr-defined]
-            return refused
+            message, variable, hint = self._denied(status, what, said, as_app)
+            refused = AppRefused if as_app else ForgeAuthError
+            return refused(message, variable=variable, forge=self.spec.kind,
+                           project=self.spec.project, status=status, hint=hint)
         if status == 404:
-            return self.error(ForgeNotFound, f"{self.name}: the GitHub App of {ids} is not "
-                              f"installed on {self.spec.project} ({what}: {status}{said})",
-                              status, hint=f"install the App on {self.spec.project} (its "
-                                           "settings page: Install App)")
-        return self.error(ForgeError, f"{self.name} refused {what} to the GitHub App "
-                          f"({status}{said})", status)
+            message, hint = self._missing(what, said, as_app)
+            return self.error(ForgeNotFound, message, status, hint=hint)
+        to = " to the GitHub App" if as_app else ""
+        return self.error(ForgeError, f"{self.name} refused {what}{to} ({said})", status)
 
-    def installation_refusal(self, response: httpx.Response, what: str) -> ForgeError:
-        """The ForgeError for a 4xx to a request carrying the App's installation token."""
-        status, words = response.status_code, self.forge_words(response)
-        said = f": {words}" if words else ""
-        ids, key, project = self.spec.app_id_env, self.spec.app_key_env, self.spec.project
-        app = f"the GitHub App of {ids}"
-        if status in (401, 403):
+    def _denied(self, status: int, what: str, said: str,
+                as_app: bool) -> tuple[str, str, str]:
+        """A 401 or 403's message, the variable it names and the hint: the token's, the
+        App's installation token's, or the App's own (its id and key)."""
+        name, project = self.name, self.spec.project
+        ids, key = self.spec.app_id_env, self.spec.app_key_env
+        if as_app:
+            return (f"{name} refused the GitHub App of {ids} signed with the key in {key} "
+                    f"({what}: {said})", key,
+                    f"check {ids} is the App's id and {key} a current private key of it "
+                    "(and this machine's clock)")
+        if self.app is not None:
+            app = f"the GitHub App of {ids}"
             refused = (f"refused {app}'s installation token" if status == 401 else
                        f"forbids {what} to {app}")
-            return ForgeAuthError(
-                f"{self.name} {refused} ({status}{said})", variable=ids,
-                forge=self.spec.kind, project=project, status=status,
-                hint=f"check the App is installed on {project} with read and write access "
-                     "to contents, pull requests, commit statuses and checks (docs: "
-                     "how-to/forge-credentials)")
-        if status == 404:
-            return self.error(ForgeNotFound, f"{self.name}: {what} found nothing in {project} "
-                              f"({status}{said})", status,
-                              hint=f"check forge: project, and that {app} is installed on it "
-                                   "(forges answer 404 to both)")
-        return self.error(ForgeError, f"{self.name} refused {what} ({status}{said})", status)
-
-    def refusal(self, response: httpx.Response, what: str) -> ForgeError:
-        """The ForgeError for a 4xx the caller did not allow."""
-        status, words = response.status_code, self.forge_words(response)
-        said = f": {words}" if words else ""
+            return (f"{name} {refused} ({said})", ids,
+                    f"check the App is installed on {project} with read and write access "
+                    "to contents, pull requests, commit statuses and checks (docs: "
+                    "how-to/forge-credentials)")
         variable = self.spec.token_env
-        if self.app is not None:
-            return self.installation_refusal(response, what)
         if status == 401:
-            return ForgeAuthError(
-                f"{self.name} refused the token in {variable} ({status}{said}): it is "
-                "expired, revoked or not a token of this forge", variable=variable,
-                forge=self.spec.kind, project=self.spec.project, status=status,
-                hint=f"renew the token and export {variable} again")
-        if status == 403:
-            return ForgeAuthError(
-                f"{self.name} forbids {what} to the token in {variable} ({status}{said})",
-                variable=variable, forge=self.spec.kind, project=self.spec.project,
-                status=status, hint=f"give the token in {variable} access to "
-                                    f"{self.spec.project} (read and write pull requests, "
-                                    "statuses)")
-        if status == 404:
-            return self.error(ForgeNotFound, f"{self.name}: {what} found nothing in "
-                              f"{self.spec.project} ({status}{said})", status,
-                              hint=f"check forge: project, and that the token in {variable} "
-                                   "may see the project (forges answer 404 to both)")
-        return self.error(ForgeError, f"{self.name} refused {what} ({status}{said})", status)
+            return (f"{name} refused the token in {variable} ({said}): it is expired, "
+                    "revoked or not a token of this forge", variable,
+                    f"renew the token and export {variable} again")
+        return (f"{name} forbids {what} to the token in {variable} ({said})", variable,
+                f"give the token in {variable} access to {project} (read and write pull "
+                "requests, statuses)")
+
+    def _missing(self, what: str, said: str, as_app: bool) -> tuple[str, str]:
+        """A 404's message and hint (forges answer 404 to what the credential may not
+        see as to what is not there)."""
+        project, ids = self.spec.project, self.spec.app_id_env
+        if as_app:
+            return (f"{self.name}: the GitHub App of {ids} is not installed on {project} "
+                    f"({what}: {said})",
+                    f"install the App on {project} (its settings page: Install App)")
+        who = (f"the GitHub App of {ids} is installed on it" if self.app is not None else
+               f"the token in {self.spec.token_env} may see the project")
+        return (f"{self.name}: {what} found nothing in {project} ({said})",
+                f"check forge: project, and that {who} (forges answer 404 to both)")
 
     # conveniences -----------------------------------------------------------------------
 

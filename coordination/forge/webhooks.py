@@ -20,24 +20,12 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from coordination.errors import ForgeConfigError
-from coordination.forge.base import (
-    WEBHOOK_SECRET_ENV,
-    CheckEvent,
-    CheckState,
-    ForgeEvent,
-    ForgeSpec,
-    Kind,
-    PRState,
-    PullRequestEvent,
-    PushEvent,
-    ReviewEvent,
-    ReviewState,
-)
+from coordination.forge.base import WEBHOOK_SECRET_ENV, ForgeEvent, ForgeSpec, Kind
 from coordination.forge.events import gitea_event, github_event, gitlab_event
 
-__all__ = ["parse_event", "sign", "verify_signature", "webhook_secret",
-           "CheckEvent", "ForgeEvent", "PullRequestEvent", "PushEvent", "ReviewEvent",
-           "CheckState", "PRState", "ReviewState"]
+# The event records themselves are coordination.forge.base's (import them from there).
+__all__ = ["delivery_id", "event_name", "parse_event", "sign", "verify_signature",
+           "webhook_secret"]
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

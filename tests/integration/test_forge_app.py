@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from coordination.errors import ForgeAuthError, ForgeConfigError
+from coordination.errors import AppRefused, ForgeAuthError, ForgeConfigError
 from coordination.forge import open_forge, spec_of
 from coordination.forge.base import ForgeSpec, Options
 from tests.forges import FakeClock, FakeGitHub
@@ -106,6 +106,7 @@ def test_a_token_the_forge_refuses_is_minted_once_more(
     with pytest.raises(ForgeAuthError) as err:
         forge.user()
     assert err.value.exit_code == 2 and "GITHUB_APP_ID" in str(err.value)
+    assert isinstance(err.value, AppRefused)  # the App itself: not minted again
     assert "ghs_" not in str(err.value) and "PRIVATE KEY" not in str(err.value)
 
 
@@ -121,6 +122,7 @@ def test_an_app_the_forge_does_not_know_is_an_auth_error_naming_the_variables(
     with pytest.raises(ForgeAuthError) as err:
         forge.user()
     assert "GITHUB_APP_ID" in str(err.value) and "GITHUB_APP_PRIVATE_KEY" in str(err.value)
+    assert isinstance(err.value, AppRefused) and err.value.variable == "GITHUB_APP_PRIVATE_KEY"
     assert fake.jwts == [] and fake.installation_tokens == {}
 
 
