@@ -313,3 +313,47 @@ def test_a_forge_that_fails_the_comment_is_listed_not_raised(tmp_path: Path) -> 
     issues.comment_issue = down  # type: ignore[method-assign]
     told = comment_plan_completed(path, "PLAN-001", factory=forges)
     assert told[0]["commented"] is False and "502" in str(told[0]["error"])
+
+
+def test_gitlabs_issues_are_its_project_issues_and_notes() -> None:
+    """GitLab (no HTTP fake answers its issues yet): the paths, bodies and answers as its
+    API docs give them (docs.gitlab.com/api/issues, /api/notes)."""
+    import httpx
+
+    from coordination.forge import open_forge
+    from coordination.forge.base import Options
+    from coordination.forge.issues import tracker_for
+
+    seen: list[tuple[str, str, Any]] = []
+    state = {"title": "t", "state": "opened"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body: Any = json.loads(request.content) if request.content else None
+        seen.append((request.method, request.url.raw_path.decode(), body))
+        if request.url.path.endswith("/notes"):
+            return httpx.Response(201, json={"id": 1, "body": body["body"]})
+        if request.method in ("POST", "PUT"):
+            state["title"] = body.get("title", state["title"])
+            if "state_event" in body:
+                state["state"] = "closed" if body["state_event"] == "close" else "opened"
+        return httpx.Response(201 if request.method == "POST" else 200, json={
+            "iid": 5, "title": state["title"], "state": state["state"],
+            "web_url": "https://gitlab.example.com/grp/api/-/issues/5"})
+
+    spec = ForgeSpec("gitlab", "grp/api", "https://gitlab.example.com/api/v4", "GL_TOKEN")
+    forge = open_forge(spec, {"GL_TOKEN": "glpat-0123456789"},
+                       Options(transport=httpx.MockTransport(answer)))
+    issues = tracker_for(forge)
+    made = issues.create_issue("Drop 3.11", "why")
+    assert (made.number, made.state) == (5, "open")
+    assert issue_number(made.url, spec) == 5
+    assert issues.edit_issue(5, title="Drop 3.11!", state="closed").state == "closed"
+    assert issues.edit_issue(5, state="open").state == "open"
+    issues.comment_issue(5, "done")
+    base = "/api/v4/projects/grp%2Fapi/issues"
+    assert seen == [
+        ("POST", base, {"title": "Drop 3.11", "description": "why"}),
+        ("PUT", f"{base}/5", {"title": "Drop 3.11!", "state_event": "close"}),
+        ("PUT", f"{base}/5", {"state_event": "reopen"}),
+        ("POST", f"{base}/5/notes", {"body": "done"}),
+    ]
