@@ -357,3 +357,19 @@ def test_gitlabs_issues_are_its_project_issues_and_notes() -> None:
         ("PUT", f"{base}/5", {"state_event": "reopen"}),
         ("POST", f"{base}/5/notes", {"body": "done"}),
     ]
+
+
+def test_the_mcp_tools_push_close_and_title_too(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordination.forge import issue_link
+    from coordination.mcp_server.operations import Operations
+
+    path = _catalog(tmp_path, issue_repos=["api"])
+    forges = StubForges()
+    link_issue(CoordinationManager(path), "ISSUE-001", create=True, factory=forges)
+    monkeypatch.setattr(issue_link, "forge_for", forges)
+    issues = forges["acme/api"].issue_tracker()
+    Operations(path).close_issue("ISSUE-001")
+    assert issues.issues[1].state == "closed"
+    Operations(path).update_issue("ISSUE-001", status="open", title="Renamed by an agent")
+    assert (issues.issues[1].state, issues.issues[1].title) == ("open", "Renamed by an agent")
