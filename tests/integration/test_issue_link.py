@@ -1,7 +1,7 @@
 """`coord issue link` as a user runs it (issue #83, item 3), against the HTTP fakes of
-GitHub and Gitea (every request and answer checked against the forge's description):
-`issue link --create` opens the forge issue, `issue close` closes it, a person renaming
-and reopening it on the forge is brought back into the catalog by `coord forge webhook`
+GitHub, Gitea and GitLab (every request and answer checked against the forge's
+description; GitLab's written from its API docs): `issue link --create` opens the forge
+issue, `issue close` closes it, a person renaming and reopening it on the forge is brought back into the catalog by `coord forge webhook`
 (signed deliveries only: a stranger's unsigned one changes nothing), and a URL of another
 project is refused with exit 2 and nothing changed."""
 
@@ -66,7 +66,22 @@ def _issue(cat: Path) -> dict[str, Any]:
     return dict(yaml.safe_load(cat.read_text())["coordination"]["issues"][0])
 
 
-@pytest.mark.parametrize("fake_forge", ["github", "gitea"], indirect=True)
+def _stranger(kind: str, number: int, origin: str) -> tuple[bytes, dict[str, str]]:
+    """An issues delivery as a stranger sends it: the right shape, no signature."""
+    if kind == "gitlab":
+        doc: dict[str, Any] = {"object_kind": "issue", "project": {
+            "path_with_namespace": "acme/api"}, "object_attributes": {
+            "iid": number, "title": "owned", "state": "opened", "action": "reopen"}}
+        return json.dumps(doc).encode(), {"X-Gitlab-Event": "Issue Hook"}
+    doc = {"action": "reopened", "number": number, "issue": {
+        "number": number, "title": "owned", "state": "open",
+        "html_url": f"{origin}/acme/api/issues/{number}"},
+        "repository": {"full_name": "acme/api"}}
+    header = "X-GitHub-Event" if kind == "github" else "X-Gitea-Event"
+    return json.dumps(doc).encode(), {header: "issues"}
+
+
+@pytest.mark.parametrize("fake_forge", ["github", "gitea", "gitlab"], indirect=True)
 def test_link_close_and_the_forge_webhook_as_a_user_runs_them(
         fake_forge: FakeForge, tmp_path: Path, redis_url: str) -> None:
     fake = fake_forge
@@ -81,7 +96,8 @@ def test_link_close_and_the_forge_webhook_as_a_user_runs_them(
     assert doc["created"] is True and doc["repo"] == "api" and doc["state"] == "open"
     assert project.issues[number].title == "Drop Python 3.11"
     assert "every service moves to 3.13" in project.issues[number].body
-    assert _issue(cat)["forge_issue"] == f"{fake.origin}/acme/api/issues/{number}"
+    dash = "/-" if fake.kind == "gitlab" else ""
+    assert _issue(cat)["forge_issue"] == f"{fake.origin}/acme/api{dash}/issues/{number}"
 
     # coord closes it: the forge issue is closed
     r = _coord(cat, fake, "issue", "close", "ISSUE-001")
@@ -113,13 +129,9 @@ def test_link_close_and_the_forge_webhook_as_a_user_runs_them(
         hook = f"http://127.0.0.1:{port}/hooks/{fake.kind}"
 
         # a stranger's unsigned delivery: refused, the catalog as it was
-        body = json.dumps({"action": "reopened", "number": number, "issue": {
-            "number": number, "title": "owned", "state": "open",
-            "html_url": f"{fake.origin}/acme/api/issues/{number}"},
-            "repository": {"full_name": "acme/api"}}).encode()
-        event_header = "X-GitHub-Event" if fake.kind == "github" else "X-Gitea-Event"
+        body, headers = _stranger(fake.kind, number, fake.origin)
         req = urllib.request.Request(hook, data=body, method="POST", headers={
-            event_header: "issues", "Content-Type": "application/json"})
+            **headers, "Content-Type": "application/json"})
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(req, timeout=10)
         assert refused.value.code == 401

@@ -316,8 +316,9 @@ def test_a_forge_that_fails_the_comment_is_listed_not_raised(tmp_path: Path) -> 
 
 
 def test_gitlabs_issues_are_its_project_issues_and_notes() -> None:
-    """GitLab (no HTTP fake answers its issues yet): the paths, bodies and answers as its
-    API docs give them (docs.gitlab.com/api/issues, /api/notes)."""
+    """GitLab's issue calls, pinned: the paths, bodies and answers as its API docs give
+    them (docs.gitlab.com/api/issues, /api/notes); tests/integration/test_issue_link.py
+    runs them against the fake GitLab too."""
     import httpx
 
     from coordination.forge import open_forge
