@@ -36,7 +36,9 @@ def webhook(obj: Context, port: int, address: str) -> None:
     names (X-Hub-Signature-256, X-Gitlab-Token, X-Gitea-Signature); a missing or bad
     one is refused with 401 and changes nothing. A pull_request, review or check event
     of a change's pull request updates what coord change status shows of it without
-    asking the forge; a push event goes to coord's push hook point.
+    asking the forge; a push event goes to coord's push hook point; an issues event
+    of a forge issue linked with coord issue link brings its title and state into the
+    catalog.
 
     \b
     Examples:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from coordination.cli.context import Context
+from coordination.errors import ForgeError
 from coordination.cli.options import one_item
 from coordination.cli.editing import deleting, given, updated
 from coordination.cli.render import (
@@ -42,7 +43,7 @@ def _as_date(value: dt.datetime | None) -> dt.date | None:
 # -- commands -----------------------------------------------------------------------
 @click.group()
 def issue() -> None:
-    """Cross-repo issues: list, show, create, update, close, delete, suggest.
+    """Cross-repo issues: list, show, create, update, close, delete, suggest, link.
 
     \b
     Examples:
@@ -72,7 +73,7 @@ def _issue_fields(i: Issue) -> None:
             ("severity", i.severity), ("repos", i.repos), ("assignee", i.assignee),
             ("labels", i.labels), ("created", i.created), ("updated", i.updated),
             ("target", i.target), ("dependencies", i.dependencies), ("blocking", i.blocking),
-            ("description", i.description),
+            ("forge issue", i.forge_issue), ("description", i.description),
         ]),
     )
 
@@ -218,7 +219,62 @@ def update_issue(obj: Context, /, issue_id: str, title: str | None, description:
         repos=obj.select_repos(repos) if repos else None,
         labels=list(labels) if labels else None,
         target=_as_date(target) if target is not None else None)
-    updated(as_json, changes, lambda: obj.manager.issues.update(issue_id, **changes))
+    issue = updated(as_json, changes, lambda: obj.manager.issues.update(issue_id, **changes))
+    if issue.forge_issue and ({"title", "status"} & set(changes)):
+        _push(obj, issue_id)
+
+
+def _push(obj: Context, issue_id: str) -> None:
+    """A linked issue's title and state, pushed to its forge issue (said on stderr)."""
+    from coordination.forge.issue_link import push_issue  # lazy: the forge, linked only
+
+    try:
+        got = push_issue(obj.manager, issue_id)
+    except ForgeError as exc:
+        exc.message = (f"{issue_id} is changed in the catalog, but its forge issue was not: "
+                       f"{exc.message}")
+        exc.hint = (exc.hint or "") + (f"; then push it again: coord issue link {issue_id} "
+                                       "--forge-issue URL")
+        raise
+    if got is not None:
+        err_console().print(f"forge issue {esc(got.url)}: {esc(got.state)}")
+
+
+@issue.command("link")
+@click.argument("issue_id", metavar="ID")
+@click.option("--forge-issue", "url", metavar="URL",
+              help="The forge issue to mirror it to: its page, an issue of the forge project "
+                   "of one of the issue's repos.")
+@click.option("--create", is_flag=True,
+              help="Open a new forge issue in the project of the issue's one repo with a "
+                   "forge:.")
+@json_option
+@click.pass_obj
+def link_issue(obj: Context, issue_id: str, url: str | None, create: bool,
+               as_json: bool) -> None:
+    """Mirror an issue to a forge issue (GitHub, GitLab, Gitea/Forgejo): its title and
+    state are pushed now and whenever `issue update` or `issue close` changes them, the
+    forge's `issues` webhook brings the forge issue's back, and a sweep that completes a
+    plan of the issue (a plan with a todo blocked by it) comments on it once. Recorded
+    as the issue's `forge_issue:`. Exit 2, nothing changed, when the URL is not an issue
+    of one of its repos' forge projects, or when --create finds not exactly one repo
+    with a forge:.
+
+    \b
+    Example:
+      coord issue link ISSUE-003 --create
+      coord issue link ISSUE-003 --forge-issue https://github.com/acme/api/issues/12
+    """
+    from coordination.forge.issue_link import link_issue as link  # lazy: the forge
+
+    done = link(obj.manager, issue_id, url=url, create=create)
+
+    def human(d: dict[str, object]) -> None:
+        verb = "created" if d["created"] else "linked"
+        say(f"{esc(d['issue'])} {verb} {esc(d['forge_issue'])} ({esc(d['forge'])} "
+            f"{esc(d['project'])}: {esc(d['state'])})")
+
+    emit(as_json, done.document(), human)
 
 
 @one_item(issue.command("close"), "issue_id", "ID")
@@ -231,6 +287,8 @@ def close_issue(obj: Context, issue_id: str, as_json: bool) -> None:
     """
     closed = obj.manager.issues.close(issue_id)
     emit(as_json, closed, lambda i: say(f"closed {esc(i.id)}"))
+    if closed.forge_issue:
+        _push(obj, issue_id)
 
 
 @deleting(issue.command("delete"), "issue_id", "ID",

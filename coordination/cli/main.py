@@ -26,7 +26,7 @@ from coordination.errors import CoordError
 
 # name -> "module:attribute"; imported on first use.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "issue": ("coordination.cli.issue:issue", "Cross-repo issues: list, show, create, update, close, delete, suggest."),
+    "issue": ("coordination.cli.issue:issue", "Cross-repo issues: list, show, create, update, close, delete, suggest, link."),
     "todo": ("coordination.cli.todo:todo", "Todos: list, show, create, update, complete, delete, run."),
     "plan": ("coordination.cli.plan:plan", "Plans: list, show, status, validate, graph, sweep, reset, create, update, delete, optimize."),
     "milestone": ("coordination.cli.milestone:milestone", "Milestones of plans: add, update, delete."),

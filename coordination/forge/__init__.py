@@ -14,6 +14,8 @@ APIs, behind one :class:`~coordination.forge.base.Forge` protocol.
     stub.py       in memory, for unit tests (StubForge, StubForges)
     webhooks.py   webhook signatures (pure functions) and the secret's variable
     events.py     each forge's webhook payloads parsed into base.py's event records
+    issues.py     a project's issues (create, read, edit, comment) over a client's session
+    issue_link.py a catalog issue mirrored to a forge issue (coord issue link)
 
 :func:`forge_for` gives a repo's forge; a caller that needs a stand-in takes a
 :class:`~coordination.forge.base.ForgeFactory` parameter defaulting to it. Importing this

@@ -47,6 +47,7 @@ from coordination.forge.base import (
     ReviewState,
     StatusState,
 )
+from coordination.forge.issues import StubIssues
 from coordination.forge.verdict import blockers
 
 _STATUS_CHECK = {StatusState.success: CheckState.success, StatusState.pending: CheckState.pending,
@@ -96,6 +97,13 @@ class StubForge(ProjectClient):
     #: Method name -> an error its next call raises (once).
     fail_next: dict[str, ForgeError] = field(default_factory=dict)
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _issues: StubIssues | None = None
+
+    def issue_tracker(self) -> StubIssues:
+        """The project's issues (:mod:`coordination.forge.issues`), kept with it."""
+        if self._issues is None:
+            self._issues = StubIssues(self.spec)
+        return self._issues
 
     # what people and CI do --------------------------------------------------------------
 

@@ -22,10 +22,12 @@ from typing import Any, cast
 from coordination.errors import ForgeConfigError
 from coordination.forge.base import WEBHOOK_SECRET_ENV, ForgeEvent, ForgeSpec, Kind
 from coordination.forge.events import gitea_event, github_event, gitlab_event
+from coordination.forge.issues import IssueEvent, issue_event
 
-# The event records themselves are coordination.forge.base's (import them from there).
+# The event records themselves are coordination.forge.base's (import them from there);
+# an issue's is coordination.forge.issues'.
 __all__ = ["delivery_id", "event_name", "parse_event", "sign", "verify_signature",
-           "webhook_secret"]
+           "webhook_secret", "IssueEvent"]
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
@@ -103,9 +105,12 @@ def delivery_id(kind: Kind, headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def parse_event(kind: Kind, headers: Mapping[str, str], body: bytes) -> ForgeEvent | None:
+def parse_event(kind: Kind, headers: Mapping[str, str],
+                body: bytes) -> ForgeEvent | IssueEvent | None:
     """The event a (verified) delivery carries, or None for one coord does not use (a
-    ping, a comment, a tag push). A body that is not a JSON object is a ValueError."""
+    ping, a comment, a tag push). An issue's (``issues``, GitLab ``Issue Hook``) is an
+    :class:`~coordination.forge.issues.IssueEvent`. A body that is not a JSON object is
+    a ValueError."""
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -118,6 +123,6 @@ def parse_event(kind: Kind, headers: Mapping[str, str], body: bytes) -> ForgeEve
     if parse is None:
         return None
     try:
-        return parse(name, data, delivery)
+        return issue_event(kind, name, data, delivery) or parse(name, data, delivery)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"the {kind} {name!r} delivery lacks {exc}") from None

@@ -50,7 +50,7 @@ from coordination.catalog.selection.templates import (
     template_repos,
 )
 from coordination.cli.editing import given
-from coordination.errors import UsageError
+from coordination.errors import ForgeError, UsageError
 from coordination.history.search import search_document
 from coordination.history.trends import trends_document
 from coordination.jsonable import JSONValue, to_jsonable
@@ -294,11 +294,29 @@ class Operations:
         self._require(issue_id, self.manager.reads.get_issue(issue_id).repos)
         if repos is not None:
             self._require(f"{issue_id}'s new repos", repos)
-        return to_jsonable(self.manager.issues.update(issue_id, **changes))
+        issue = self.manager.issues.update(issue_id, **changes)
+        if issue.forge_issue and {"title", "status"} & set(changes):
+            self._push(issue_id)
+        return to_jsonable(issue)
 
     def close_issue(self, issue_id: str) -> JSONValue:
         self._require(issue_id, self.manager.reads.get_issue(issue_id).repos)
-        return to_jsonable(self.manager.issues.close(issue_id))
+        issue = self.manager.issues.close(issue_id)
+        if issue.forge_issue:
+            self._push(issue_id)
+        return to_jsonable(issue)
+
+    def _push(self, issue_id: str) -> None:
+        """A linked issue's title and state, pushed to its forge issue (`coord issue
+        link`), as `coord issue update/close` push them."""
+        from coordination.forge.issue_link import push_issue  # lazy: the forge, linked only
+
+        try:
+            push_issue(self.manager, issue_id)
+        except ForgeError as exc:
+            exc.message = (f"{issue_id} is changed in the catalog, but its forge issue was "
+                           f"not: {exc.message}")
+            raise
 
     # -- todos ---------------------------------------------------------------------
     def list_todos(self, *, status: str | None = None, repo: str | None = None,

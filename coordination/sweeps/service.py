@@ -58,6 +58,7 @@ from coordination.sweeps.waiting import ended_by
 _T = TypeVar("_T")
 
 if TYPE_CHECKING:
+    from coordination.forge.base import ForgeFactory
     from coordination.keys import Keys
     from coordination.settings import Settings
     from coordination.catalog.models import Catalog
@@ -145,6 +146,9 @@ class SweepService:
         self.rt = rt
         self.catalog_path = Path(catalog_path) if catalog_path else None
         self._problems: Problems = {}
+        #: Who gives a repo's forge (a linked issue's comment when a sync completes its
+        #: plan); None: :func:`coordination.forge.forge_for` (tests give a stub's).
+        self.forge_factory: ForgeFactory | None = None
 
     @property
     def planning(self) -> Planning:
@@ -571,6 +575,15 @@ class SweepService:
         _ride(lambda: self.rt.checkpoints.update_sweep(sweep_id, synced_at=synced_at))
         live.unmark(self.catalog_path, sweep_id)
         _ride(lambda: self._milestone_events(sweep_id, changed))  # announced once each
+        if changed.get("plan_completed") and spec.plan:
+            # Decided once by the edit above: each linked forge issue of the plan is told
+            # once (coordination.forge.issue_link; a forge that fails is listed, not raised).
+            from coordination.forge.issue_link import comment_plan_completed  # lazy: forge
+
+            told = comment_plan_completed(catalog_path, spec.plan, sweep_id=sweep_id,
+                                          factory=self.forge_factory)
+            if told:
+                changed["forge_issues"] = told
         return {"sweep_id": sweep_id, "catalog": str(self.catalog_path), **changed}
 
 

@@ -19,6 +19,9 @@ shows of the change's pull requests (:func:`coordination.change.pulls.forge_even
 apply_event`); a ``push`` to a repo of the catalog (its ``forge:`` names the event's
 project) starts the plans whose ``on: {push: ...}`` select it, as ``coord trigger push``
 does (:func:`coordination.firing.on_push`: a freeze refuses them, each start audited).
+A verified ``issues`` (GitLab ``Issue Hook``) event of a forge issue a catalog issue is
+linked to (``coord issue link``) writes the forge issue's title and state into it
+(:func:`coordination.forge.issue_link.apply_issue_event`).
 The answer is a small JSON document (never a secret, never the body back).
 """
 
@@ -42,6 +45,8 @@ from coordination.change.pulls.forges import ChangeForges
 from coordination.change.model import ChangePlan, change_of
 from coordination.errors import CoordError
 from coordination.forge.base import KINDS, ForgeEvent, ForgeFactory, Kind, PushEvent
+from coordination.forge.issue_link import apply_issue_event
+from coordination.forge.issues import IssueEvent
 from coordination.forge.webhooks import parse_event, verify_signature
 from coordination.runtime.context import Runtime
 from coordination.sweeps.governance.forge_reviews import count_reviews, views_for_votes
@@ -143,18 +148,26 @@ class Hooks:
             await anyio.to_thread.run_sync(self.rt.deliveries.forget, kind, seen)
         return answer
 
-    async def _handle(self, event: ForgeEvent) -> Response:
+    async def _handle(self, event: ForgeEvent | IssueEvent) -> Response:
         """What a verified, first-seen delivery's event does."""
         if self.catalog is None:
             return JSONResponse({"event": type(event).__name__, "updated": {}})
         catalog_path = self.catalog
         if isinstance(event, PushEvent):
             return JSONResponse(await anyio.to_thread.run_sync(pushed, catalog_path, event))
+        if isinstance(event, IssueEvent):
+            try:
+                return JSONResponse(await anyio.to_thread.run_sync(
+                    apply_issue_event, catalog_path, event))
+            except CoordError as exc:
+                return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=400)
+        pr_event: ForgeEvent = event
 
         def apply() -> dict[str, object]:
             catalog = CatalogStore(catalog_path).load()
             base = catalog_path.resolve().parent
-            done = apply_event(self.rt, catalog, base, event, factory=self.factory, env=self.env)
+            done = apply_event(self.rt, catalog, base, pr_event, factory=self.factory,
+                               env=self.env)
             counted = []
             for plan in done.updated:  # a gate that counts the pull request's approvals
                 counted += counted_reviews(self.rt, catalog_path, change_of(catalog, plan, base),

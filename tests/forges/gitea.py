@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.forges.gitrepo import HeadMovedError, MergeConflict
 from tests.forges.repos import REPO, RepoForge, combined_state
-from tests.forges.server import PR, Answer, Missing, Project, Status
+from tests.forges.server import PR, Answer, Issue, Missing, Project, Status
 from tests.forges.validation import skeleton
 
 _REVIEW_WORD = {"approved": "APPROVED", "changes_requested": "REQUEST_CHANGES",
@@ -73,6 +73,15 @@ class FakeGitea(RepoForge):
                   "repo": self.repo_json(p), "repo_id": p.id},
             base={"ref": pr.base, "sha": p.repo.head(pr.base) or "", "label": pr.base,
                   "repo": self.repo_json(p), "repo_id": p.id})
+
+    issue_edited = 201  # Gitea answers an issue's edit 201
+
+    def issue_json(self, p: Project, issue: Issue) -> dict[str, Any]:
+        return skeleton("gitea", "Issue", id=issue.number, number=issue.number,
+                        title=issue.title, body=issue.body, state=issue.state,
+                        html_url=f"{self.origin}/{p.name}/issues/{issue.number}",
+                        url=f"{self.api}/repos/{p.name}/issues/{issue.number}",
+                        user=self.user_json(), labels=[])
 
     def comment_json(self, number: int, text: str) -> dict[str, Any]:
         return skeleton("gitea", "Comment", id=number, body=text, user=self.user_json())

@@ -25,7 +25,7 @@ import graphql
 
 from tests.forges.gitrepo import HeadMovedError, MergeConflict
 from tests.forges.repos import REPO, RepoForge, combined_state
-from tests.forges.server import PR, Answer, Project, Seen, Status
+from tests.forges.server import PR, Answer, Issue, Project, Seen, Status
 from tests.forges.validation import skeleton
 
 DOCS = "https://docs.github.com/rest"
@@ -201,6 +201,14 @@ class FakeGitHub(RepoForge):
             base={"label": f"{owner}:{pr.base}", "ref": pr.base,
                   "sha": p.repo.head(pr.base) or "", "repo": self.repo_json(p),
                   "user": self.user_json(owner)}, **extra)
+
+    def issue_json(self, p: Project, issue: Issue) -> dict[str, Any]:
+        return skeleton(
+            "github", "issue", id=issue.number, node_id=f"I{issue.number}",
+            number=issue.number, title=issue.title, body=issue.body, state=issue.state,
+            user=self.user_json(), html_url=f"{self.origin}/{p.name}/issues/{issue.number}",
+            url=f"{self.api}/repos/{p.name}/issues/{issue.number}", comments=len(
+                p.comments.get(issue.number, [])), author_association="MEMBER")
 
     def comment_json(self, number: int, text: str) -> dict[str, Any]:
         return skeleton("github", "issue-comment", id=number, node_id="C1", body=text,

@@ -11,11 +11,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from tests.forges.gitrepo import HeadMovedError, MergeConflict
-from tests.forges.server import PR, Answer, FakeForge, Missing, Project, Status
+from tests.forges.server import PR, Answer, FakeForge, Issue, Missing, Project, Status
 from tests.forges.validation import skeleton
 
 PROJECT = r"/projects/(?P<pid>[^/]+)"
 MR = PROJECT + r"/merge_requests/(?P<iid>\d+)"
+ISSUE = PROJECT + r"/issues/(?P<iid>\d+)"
 _STATE = {"open": "opened", "closed": "closed", "merged": "merged"}
 #: coord's words -> GitLab's commit status words, and back.
 _WORD = {"success": "success", "failure": "failed", "pending": "pending"}
@@ -52,6 +53,10 @@ class FakeGitLab(FakeForge):
         r("PUT", MR + "/merge", self.merge_mr)
         r("GET", MR + "/approvals", self.approvals)
         r("POST", MR + "/notes", self.note)
+        r("POST", PROJECT + "/issues", self.create_issue)
+        r("GET", ISSUE, self.get_issue)
+        r("PUT", ISSUE, self.update_issue)
+        r("POST", ISSUE + "/notes", self.issue_note)
         r("POST", PROJECT + r"/statuses/(?P<sha>[0-9a-f]{40})", self.create_status)
         r("GET", PROJECT + r"/repository/commits/(?P<sha>[0-9a-f]{40})/statuses", self.statuses)
         r("GET", PROJECT + "/pipelines", self.pipelines)
@@ -216,6 +221,48 @@ class FakeGitLab(FakeForge):
         return 201, skeleton("gitlab", "Note", id=len(p.comments[pr.number]), body=body["body"],
                              author=self.user_json()), {}
 
+    # issues (coord issue link) -------------------------------------------------------------
+
+    def issue_json(self, p: Project, issue: Issue) -> dict[str, Any]:
+        return skeleton("gitlab", "Issue", id=5000 + issue.number, iid=issue.number,
+                        project_id=p.id, title=issue.title, description=issue.body,
+                        state=_STATE[issue.state], author=self.user_json(), labels=[],
+                        web_url=f"{self.origin}/{p.name}/-/issues/{issue.number}")
+
+    def _issue(self, pid: str, iid: str) -> tuple[Project, Issue]:
+        p = self._project(pid)
+        if p is None or int(iid) not in p.issues:
+            raise Missing({"message": "404 Not found"})
+        return p, p.issues[int(iid)]
+
+    def create_issue(self, pid: str, body: dict[str, Any], **_: Any) -> Answer:
+        p = self._known(pid)
+        issue = Issue(self.number(), body["title"], body.get("description") or "")
+        p.issues[issue.number] = issue
+        self.issue_event(p, issue, "open")
+        return 201, self.issue_json(p, issue), {}
+
+    def get_issue(self, pid: str, iid: str, **_: Any) -> Answer:
+        return 200, self.issue_json(*self._issue(pid, iid)), {}
+
+    def update_issue(self, pid: str, iid: str, body: dict[str, Any], **_: Any) -> Answer:
+        p, issue = self._issue(pid, iid)
+        action = ""
+        if body.get("title") is not None and body["title"] != issue.title:
+            issue.title, action = body["title"], "update"
+        want = {"close": "closed", "reopen": "open"}.get(body.get("state_event") or "")
+        if want and want != issue.state:
+            issue.state, action = want, ("close" if want == "closed" else "reopen")
+        if action:
+            self.issue_event(p, issue, action)
+        return 200, self.issue_json(p, issue), {}
+
+    def issue_note(self, pid: str, iid: str, body: dict[str, Any], **_: Any) -> Answer:
+        p, issue = self._issue(pid, iid)
+        p.comments.setdefault(issue.number, []).append(body["body"])
+        return 201, skeleton("gitlab", "Note", id=len(p.comments[issue.number]),
+                             body=body["body"], author=self.user_json()), {}
+
     def _status_json(self, sha: str, s: Status) -> dict[str, Any]:
         return skeleton("gitlab", "CommitStatus", id=abs(hash((sha, s.name))) % 100_000,
                         sha=sha, status=s.state, name=s.name, target_url=s.target_url,
@@ -292,6 +339,15 @@ class FakeGitLab(FakeForge):
                                          "project": {"path_with_namespace": p.name},
                                          "object_attributes": {"sha": sha,
                                                                "status": _WORD[state]}})
+
+    def issue_event(self, p: Project, issue: Issue, action: str) -> None:
+        action = {"edited": "update", "closed": "close", "reopened": "reopen"}.get(action, action)
+        self._send("Issue Hook", {"object_kind": "issue", "event_type": "issue",
+                                  "project": {"path_with_namespace": p.name},
+                                  "object_attributes": {
+                                      "iid": issue.number, "title": issue.title,
+                                      "state": _STATE[issue.state], "action": action,
+                                      "url": f"{self.origin}/{p.name}/-/issues/{issue.number}"}})
 
     def push_event(self, p: Project, ref: str, before: str, after: str) -> None:
         self._send("Push Hook", {"object_kind": "push", "ref": ref, "before": before,

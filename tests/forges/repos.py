@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.forges.server import PR, Answer, FakeForge, Missing, Project, Status
+from tests.forges.server import PR, Answer, FakeForge, Issue, Missing, Project, Status
 
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 PULL = REPO + r"/pulls/(?P<number>\d+)"
@@ -26,6 +26,9 @@ ROUTES = (
     ("GET", PULL + "/reviews", "list_reviews"),
     ("POST", REPO + r"/issues/(?P<number>\d+)/labels", "add_labels"),
     ("POST", REPO + r"/issues/(?P<number>\d+)/comments", "comment"),
+    ("POST", REPO + "/issues", "create_issue"),
+    ("GET", REPO + r"/issues/(?P<number>\d+)", "get_issue"),
+    ("PATCH", REPO + r"/issues/(?P<number>\d+)", "edit_issue"),
     ("POST", REPO + r"/statuses/(?P<sha>[0-9a-f]{40})", "create_status"),
     ("GET", REPO + r"/commits/(?P<ref>[^/]+)/status", "combined_status"),
     ("GET", REPO + r"/branches/(?P<branch>[^/]+)", "branch"),
@@ -61,6 +64,12 @@ class RepoForge(FakeForge):
 
     def comment_json(self, number: int, text: str) -> dict[str, Any]:
         raise NotImplementedError
+
+    def issue_json(self, p: Project, issue: Issue) -> dict[str, Any]:
+        raise NotImplementedError
+
+    #: The status of an answer to an issue's edit (GitHub 200, Gitea 201).
+    issue_edited = 200
 
     def status_json(self, s: Status) -> dict[str, Any]:
         raise NotImplementedError
@@ -98,9 +107,40 @@ class RepoForge(FakeForge):
 
     def comment(self, owner: str, name: str, number: str, body: dict[str, Any],
                 **_: Any) -> Answer:
-        p, pr = self.pull(owner, name, number)
-        p.comments.setdefault(pr.number, []).append(body["body"])
-        return 201, self.comment_json(len(p.comments[pr.number]), body["body"]), {}
+        p = self.repo(owner, name)
+        if int(number) not in p.issues:  # an issue's conversation, or a pull request's
+            p, _pr = self.pull(owner, name, number)
+        p.comments.setdefault(int(number), []).append(body["body"])
+        return 201, self.comment_json(len(p.comments[int(number)]), body["body"]), {}
+
+    def issue(self, owner: str, name: str, number: str) -> tuple[Project, Issue]:
+        p = self.repo(owner, name)
+        if int(number) not in p.issues:
+            raise Missing(self.not_found)
+        return p, p.issues[int(number)]
+
+    def create_issue(self, owner: str, name: str, body: dict[str, Any], **_: Any) -> Answer:
+        p = self.repo(owner, name)
+        issue = Issue(self.number(), body["title"], body.get("body") or "")
+        p.issues[issue.number] = issue
+        self.issue_event(p, issue, "opened")
+        return 201, self.issue_json(p, issue), {}
+
+    def get_issue(self, owner: str, name: str, number: str, **_: Any) -> Answer:
+        return 200, self.issue_json(*self.issue(owner, name, number)), {}
+
+    def edit_issue(self, owner: str, name: str, number: str, body: dict[str, Any],
+                   **_: Any) -> Answer:
+        p, issue = self.issue(owner, name, number)
+        action = ""
+        if body.get("title") is not None and body["title"] != issue.title:
+            issue.title, action = body["title"], "edited"
+        if body.get("state") in ("open", "closed") and body["state"] != issue.state:
+            issue.state = body["state"]
+            action = "closed" if issue.state == "closed" else "reopened"
+        if action:  # the forge tells its webhooks of coord's own edits too
+            self.issue_event(p, issue, action)
+        return self.issue_edited, self.issue_json(p, issue), {}
 
     def create_status(self, owner: str, name: str, sha: str, body: dict[str, Any],
                       **_: Any) -> Answer:
@@ -121,6 +161,11 @@ class RepoForge(FakeForge):
         self._send("pull_request", {"action": action, "number": pr.number,
                                     "pull_request": self.pr_json(p, pr),
                                     "repository": {"full_name": p.name}})
+
+    def issue_event(self, p: Project, issue: Issue, action: str) -> None:
+        self._send("issues", {"action": action, "number": issue.number,
+                              "issue": self.issue_json(p, issue),
+                              "repository": {"full_name": p.name}})
 
     def status_event(self, p: Project, sha: str, check: str, state: str) -> None:
         self._send("status", {"sha": sha, "context": check, "state": state,

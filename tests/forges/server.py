@@ -75,6 +75,16 @@ class PR:
 
 
 @dataclass
+class Issue:
+    """A forge issue (``coord issue link``): its number shares the pull requests' series."""
+
+    number: int
+    title: str
+    body: str = ""
+    state: str = "open"  # open | closed
+
+
+@dataclass
 class Status:
     name: str
     state: str  # the forge's own word
@@ -99,6 +109,7 @@ class Project:
     id: int
     repo: BareRepo
     prs: dict[int, PR] = field(default_factory=dict)
+    issues: dict[int, Issue] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, dict[str, Status]] = field(default_factory=dict)
     #: every status posted on a commit, oldest first (GitLab lists them all, by id)
@@ -266,6 +277,27 @@ class FakeForge:
             pr = p.prs[number]
             pr.head_sha, pr.state = p.head_of(pr), "closed"
 
+    def add_issue(self, name: str, title: str, state: str = "open") -> Issue:
+        """An issue opened by a person (no webhook: it existed before the test)."""
+        with self.lock:
+            issue = Issue(self.number(), title, "", state)
+            self.projects[name].issues[issue.number] = issue
+            return issue
+
+    def edit_issue_by_hand(self, name: str, number: int, *, title: str | None = None,
+                           state: str | None = None) -> None:
+        """A person edits, closes or reopens an issue on the forge: its webhook goes."""
+        with self.lock:
+            p = self.projects[name]
+            issue = p.issues[number]
+            action = "edited" if title is not None else ""
+            if title is not None:
+                issue.title = title
+            if state is not None and state != issue.state:
+                issue.state = state
+                action = "closed" if state == "closed" else "reopened"
+            self.issue_event(p, issue, action or "edited")
+
     def fail(self, method: str, path: str, status: int, *, headers: dict[str, str] | None = None,
              body: Any = None, times: int = 1) -> None:
         """The next ``times`` requests matching answer ``status`` (a rate limit, a 5xx):
@@ -338,6 +370,8 @@ class FakeForge:
     def status_event(self, p: Project, sha: str, check: str, state: str) -> None: ...
 
     def push_event(self, p: Project, ref: str, before: str, after: str) -> None: ...
+
+    def issue_event(self, p: Project, issue: Issue, action: str) -> None: ...
 
     def sign(self, body: bytes, secret: str) -> dict[str, str]:
         raise NotImplementedError

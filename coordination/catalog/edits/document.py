@@ -33,7 +33,8 @@ _Slot: TypeAlias = list[CommentToken | list[CommentToken] | None]
 
 ISSUE_KEYS = (
     "id", "title", "description", "status", "priority", "severity", "repos", "created",
-    "updated", "target", "dependencies", "blocking", "assignee", "labels", "metadata",
+    "updated", "target", "dependencies", "blocking", "assignee", "labels", "forge_issue",
+    "metadata",
 )
 TODO_KEYS = (
     "id", "task", "description", "repo", "for_each", "deps", "instances", "plan", "run", "undo", "timeout", "retries", "env",

@@ -136,6 +136,51 @@ class Issues:
     def close(self, id_: str) -> Issue:
         return self.update(id_, status=IssueStatus.closed.value)
 
+    @audited("link_issue")
+    def link(self, id_: str, url: str | None) -> Issue:
+        """Record (``url``) or drop (None) the forge issue the issue is mirrored to
+        (``forge_issue``); whether ``url`` is an issue of one of its repos' forge is the
+        caller's check (:mod:`coordination.forge.issue_link`). Sets ``updated``."""
+
+        def edit(doc: CommentedMap) -> None:
+            item = find_item(doc, "issues", id_, "issue")
+            put(item, "forge_issue", url, ISSUE_KEYS)
+            put(item, "updated", _today(), ISSUE_KEYS)
+
+        self.store.update(edit)
+        return self.reads.get_issue(id_)
+
+    @audited("mirror_issue")
+    def mirror(self, id_: str, url: str, *, title: str | None = None,
+               status: str | None = None) -> Issue | None:
+        """What the forge says of the issue linked to ``url`` (a verified webhook
+        delivery): its title and status written when they differ, in one edit made only
+        while the issue is still linked to ``url``. None: nothing changed (no edit, no
+        audit entry), so an echo of coord's own push writes nothing."""
+        choice(status, IssueStatus, "issue status")
+        if title is not None and not title.strip():
+            title = None
+
+        def edit(doc: CommentedMap) -> bool:
+            item = find_item(doc, "issues", id_, "issue")
+            if item.get("forge_issue") != url:
+                return False
+            changed = False
+            for key, value in (("title", title), ("status", status)):
+                if value is not None and str(item.get(key) or "") != value:
+                    put(item, key, value, ISSUE_KEYS)
+                    changed = True
+            if changed:
+                put(item, "updated", _today(), ISSUE_KEYS)
+            return changed
+
+        before = self.reads.get_issue(id_)
+        if before.forge_issue != url or (
+                (title is None or before.title == title)
+                and (status is None or before.status.value == status)):
+            return None  # nothing to write: no edit, no audit entry
+        return self.reads.get_issue(id_) if self.store.update(edit) else None
+
     @audited("delete_issue")
     def delete(self, id_: str, *, force: bool = False) -> IssueDeleted:
         """Remove an issue. While other issues (``dependencies``, ``blocking``) or todos

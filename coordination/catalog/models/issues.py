@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable
 
 from pydantic import Field, field_validator
 
 from coordination.catalog.enums import IssueStatus, Priority
 from coordination.catalog.models.base import DATE_SCHEMA, CatalogModel, IssueId, RepoName
+from coordination.catalog.rules.patterns import END
+
+#: A forge issue's web page: http(s), a host, a project path, ``/issues/N`` (GitLab's
+#: ``/-/issues/N`` too); whether it is an issue of a repo's forge is `issue link`'s check.
+FORGE_ISSUE_RE = r"[hH][tT][tT][pP][sS]?://[^\s/?#]+(/[^\s/?#]+)+/issues/[1-9][0-9]{0,9}"
+FORGE_ISSUE_PATTERN = f"^{FORGE_ISSUE_RE}{END}"
 
 
 def _non_finite(value: object, depth: int = 0) -> str | None:
@@ -61,8 +68,22 @@ class Issue(CatalogModel):
     """Who works on it."""
     labels: list[str] = Field(default_factory=list)
     """Free-form labels."""
+    forge_issue: str | None = Field(None, max_length=2048,
+                                    json_schema_extra={"pattern": FORGE_ISSUE_PATTERN})
+    """The forge issue it is mirrored to (`coord issue link`): the issue's web page, on the
+    forge project of one of its repos. Its title and state follow this issue's, the
+    forge's webhook brings the forge's back, and it gets a comment when a plan of the
+    issue completes."""
     metadata: dict[str, object] = Field(default_factory=dict)  # free-form, kept as written
     """Free-form data, kept as written (finite numbers only)."""
+
+    @field_validator("forge_issue")
+    @classmethod
+    def _forge_issue_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(FORGE_ISSUE_RE, v):
+            raise ValueError(f"{v[:200]!r} is not a forge issue's page (https://HOST/PROJECT/"
+                             "issues/N); link one with coord issue link ID --forge-issue URL")
+        return v
 
     @field_validator("metadata")
     @classmethod

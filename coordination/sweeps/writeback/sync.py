@@ -83,6 +83,8 @@ class SyncResult(TypedDict):
     plan_checks_failed: NotRequired[list[str]]
     #: todo -> why its outcome was not written (its seal failed: sweeps/writeback/sealed_outcomes.py)
     refused: NotRequired[dict[str, str]]
+    #: the plan completed: the comment on each linked forge issue of it (coord issue link)
+    forge_issues: NotRequired[list[dict[str, object]]]
 
 
 def never_started(v: Outcome) -> bool:

@@ -49,6 +49,10 @@ GITHUB_OPERATIONS: list[tuple[str, str]] = [
     ("/repos/{owner}/{repo}/pulls/{pull_number}/merge", "put"),
     ("/repos/{owner}/{repo}/pulls/{pull_number}/reviews", "get"),
     ("/repos/{owner}/{repo}/issues", "get"),
+    # coord issue link: a forge issue opened, read, edited (title, state), commented on
+    ("/repos/{owner}/{repo}/issues", "post"),
+    ("/repos/{owner}/{repo}/issues/{issue_number}", "get"),
+    ("/repos/{owner}/{repo}/issues/{issue_number}", "patch"),
     ("/repos/{owner}/{repo}/issues/{issue_number}/labels", "post"),
     ("/repos/{owner}/{repo}/issues/{issue_number}/labels", "put"),
     ("/repos/{owner}/{repo}/issues/{issue_number}/comments", "post"),

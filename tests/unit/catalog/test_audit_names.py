@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(60)
 #: Every ``op`` a CoordinationManager edit writes (the sweep's sync, a gate's decision,
 #: a hand edit and `audit --verify` write their own, pinned beside them).
 OPS = frozenset({
-    "create_issue", "update_issue", "close_issue", "delete_issue",
+    "create_issue", "update_issue", "close_issue", "delete_issue", "link_issue", "mirror_issue",
     "create_todo", "update_todo", "complete_todo", "delete_todo",
     "create_plan", "update_plan", "delete_plan", "reset_plan",
     "add_milestone", "update_milestone", "delete_milestone",
@@ -32,6 +32,9 @@ EDITS: list[tuple[str, Callable[[CoordinationManager], Any]]] = [
     ("create_issue", lambda m: m.issues.create("New one", repos=["api"])),
     ("update_issue", lambda m: m.issues.update("ISSUE-003", priority="high")),
     ("close_issue", lambda m: m.issues.close("ISSUE-001")),
+    ("link_issue", lambda m: m.issues.link("ISSUE-003", "https://github.com/acme/api/issues/3")),
+    ("mirror_issue", lambda m: m.issues.mirror("ISSUE-003", "https://github.com/acme/api/issues/3",
+                                               title="Renamed on the forge")),
     ("delete_issue", lambda m: m.issues.delete("ISSUE-004")),
     ("create_todo", lambda m: m.todos.create("Bump", "api")),
     ("update_todo", lambda m: m.todos.update("TODO-002", assignee="dan")),
