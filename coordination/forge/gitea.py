@@ -5,7 +5,9 @@ A draft is the ``WIP:`` title prefix. Labels are set by id, so a label coord nam
 looked up (and created, grey) first. Gitea has no single "would merge" word: its
 ``mergeable`` says only that the merge has no conflict, so the verdict is that and
 the branch's protection (official approvals, required status contexts) as Gitea
-checks them. A merge is ``POST .../pulls/{n}/merge`` with ``Do`` and
+checks them. While Gitea still checks a pull request (after a push) it says
+``mergeable: false`` as for a conflict: read again for a few seconds, a no that lasts is
+said as either. A merge is ``POST .../pulls/{n}/merge`` with ``Do`` and
 ``head_commit_id`` (409 "head out of date" when the head moved)."""
 
 from __future__ import annotations
@@ -124,11 +126,29 @@ class Gitea(TitleDraftForge):
 
     # mergeability: Gitea's mergeable (no conflict) and its protection -------------------
 
+    #: Gitea answers ``mergeable: false`` while it still checks a pull request (after a
+    #: push to it or to its base) as it does for a conflict: an open one that says so is
+    #: read again each second for this long before coord says it does not merge.
+    COMPUTING_WAIT = 5.0
+
+    def _computing(self, data: Mapping[str, Any]) -> bool:
+        return data.get("state") == "open" and not data.get("mergeable")
+
     def _merge_word(self, data: Mapping[str, Any]) -> str:
-        return "mergeable" if data.get("mergeable") else "not mergeable"
+        if data.get("mergeable"):
+            return "mergeable"
+        return "not mergeable" if data.get("state") == "open" else "closed"
 
     def _conflict(self, data: Mapping[str, Any], pr: PullRequest, word: str) -> bool | None:
-        return not bool(data.get("mergeable")) if pr.is_open else None
+        # Not mergeable: a conflict, or Gitea still checking; it does not say which.
+        return False if word == "mergeable" else None
+
+    def _word_blockers(self, word: str) -> tuple[Blocker, ...]:
+        if word != "not mergeable":
+            return ()
+        return (Blocker("conflict", f"Gitea says it does not merge: a conflict with its base, "
+                        f"or Gitea still checking it (read again for {self.COMPUTING_WAIT:g} s; "
+                        "`coord change status` reads it again)"),)
 
     def _would_merge(self, word: str, pr: PullRequest, found: tuple[Blocker, ...]) -> bool:
         return not found

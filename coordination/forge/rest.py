@@ -300,7 +300,8 @@ class RestForge(ProjectClient):
         data = self._raw_pr(number)
         clock, waited = self.http.options.clock, 0.0
         # A forge computes mergeability in the background: wait (bounded) while it does.
-        while self._computing(data) and waited < self.http.options.merge_wait:
+        most = min(self.http.options.merge_wait, self.COMPUTING_WAIT or float("inf"))
+        while self._computing(data) and waited < most:
             clock.sleep(1.0)
             waited += 1.0
             data = self._raw_pr(number)
@@ -317,8 +318,12 @@ class RestForge(ProjectClient):
         return Mergeability(pr, mergeable, () if mergeable else found, reviews, checks,
                             conflict, word)
 
+    #: The longest a kind's :meth:`_computing` is waited out (None: the options'
+    #: ``merge_wait``): for a kind whose "still computing" reads like a settled no.
+    COMPUTING_WAIT: float | None = None
+
     def _computing(self, data: Mapping[str, Any]) -> bool:
-        """The forge is still computing whether the pull request merges."""
+        """The forge is still computing whether the pull request merges (or may be)."""
         return False
 
     def _merge_word(self, data: Mapping[str, Any]) -> str:

@@ -60,9 +60,16 @@ class FakeGitea(RepoForge):
     def label_json(self, p: Project, name: str) -> dict[str, Any]:
         return skeleton("gitea", "Label", id=p.labels[name], name=name, color="ededed")
 
+    #: The next this many answers naming an open pull request say ``mergeable: false``:
+    #: Gitea still checking it (after a push), which it says as it says a conflict.
+    checking = 0
+
     def pr_json(self, p: Project, pr: PR) -> dict[str, Any]:
         title = ("WIP: " + pr.title) if pr.draft else pr.title
         conflict = pr.state == "open" and p.repo.conflicts(pr.base, pr.head)
+        if pr.state == "open" and self.checking > 0:
+            self.checking -= 1
+            conflict = True
         return skeleton(
             "gitea", "PullRequest", id=pr.number, number=pr.number, title=title, body=pr.body,
             state="open" if pr.state == "open" else "closed", merged=pr.state == "merged",

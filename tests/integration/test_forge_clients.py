@@ -20,6 +20,7 @@ from coordination.forge.base import (
     CheckState,
     CommitStatus,
     NewPullRequest,
+    Options,
     PRState,
     PullRequestEvent,
     PushEvent,
@@ -27,7 +28,7 @@ from coordination.forge.base import (
     StatusState,
 )
 from coordination.forge.webhooks import parse_event, verify_signature
-from tests.forges import FakeForge, client
+from tests.forges import FakeClock, FakeForge, client
 from tests.forges.gitrepo import git, push_branch
 from tests.webhooks import QuietHandler, serve, stop_serving
 
@@ -189,6 +190,28 @@ def test_a_conflict_is_named(project: FakeForge, tmp_path: Path) -> None:
     forge.merge(first.number, sha=first.head_sha)
     m = forge.mergeability(second.number)
     assert not m.mergeable and "conflict" in {b.kind for b in m.blockers}, m
+
+
+@pytest.mark.parametrize("fake_forge", ["gitea"], indirect=True)
+def test_gitea_still_checking_is_read_again_and_a_lasting_no_said_as_either(
+        project: FakeForge, tmp_path: Path) -> None:
+    """Gitea says ``mergeable: false`` while it still checks a pull request, as for a
+    conflict: read again each second (5 s at most), it merges once Gitea has checked;
+    a no that lasts is said as a conflict or a check still under way, not as a conflict."""
+    push_branch(project, tmp_path, "one", "one.txt")
+    clock = FakeClock()
+    forge = client(project, PROJECT, Options(clock=clock))
+    project.protect(PROJECT)
+    pr = forge.open_pr(NewPullRequest("one", "main", "One"))
+    project.checking = 2  # type: ignore[attr-defined]
+    m = forge.mergeability(pr.number)
+    assert m.mergeable and m.conflict is False and clock.slept == [1.0, 1.0], (m, clock.slept)
+    project.checking = 100  # type: ignore[attr-defined]
+    m = forge.mergeability(pr.number)
+    assert not m.mergeable and m.conflict is None, m
+    assert clock.slept[2:] == [1.0] * 5, clock.slept
+    [b] = m.blockers
+    assert b.kind == "conflict" and "or Gitea still checking it" in b.detail, b
 
 
 def test_a_revert_pull_request_is_opened_from_a_pushed_branch(project: FakeForge,
