@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, cast
 
+from coordination.forge.base import CommitStatus, ForgeSpec, Options, StatusState
 from coordination.status import SWEEP_LIVE, EventKind, SweepStatus
 from coordination.sweeps.spec import PushSpec, SweepSpec
 
@@ -101,7 +102,6 @@ def post(rt: Runtime, sweep_id: str, push: PushSpec, state: str, description: st
     """Post ``state`` on the pushed commit; a forge that fails is said, never raised."""
     # lazy: the forge's client (httpx) loads for a push's sweep only
     from coordination.forge import open_forge
-    from coordination.forge.base import CommitStatus, ForgeSpec, Options, StatusState
 
     context = str(push.get("context") or "coord")
     fields = push.get("forge") or {}

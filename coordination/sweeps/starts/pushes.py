@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from coordination.sweeps.notices.commit_status import context_of
 from coordination.sweeps.spec import PushSpec
 from coordination.sweeps.starts.triggers import Trigger
 
@@ -26,7 +27,6 @@ def push_spec(catalog: Catalog, trigger: Trigger, plan: str,
     if trigger.get("kind") != "push":
         return None
     from coordination.forge import spec_of  # lazy: a push's start only
-    from coordination.sweeps.notices.commit_status import context_of
 
     name = str(trigger.get("repo") or "")
     repo = next((r for r in catalog.repos if r.name == name), None)
