@@ -109,6 +109,12 @@ def test_a_push_runs_the_pushed_repos_todos_on_the_commit_and_posts_its_status(
     repos = make_repos(c.root, ["core"])
     checkout = repos.checkout("core")
     before = git(checkout, "rev-parse", "HEAD")
+    # the repository's own hooks never run for coord's worktree (its todos' code may
+    # have written them)
+    hooked = c.root / "hooked"
+    hook = checkout / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {hooked}\n")
+    hook.chmod(0o755)
     fake.add_project("acme/core")
     posted = recording(fake)
     catalog(c.root, fake.api)
@@ -130,6 +136,7 @@ def test_a_push_runs_the_pushed_repos_todos_on_the_commit_and_posts_its_status(
     # the checkout is as it was, and keeps no worktree
     assert git(checkout, "rev-parse", "HEAD") == before
     assert worktrees_of(checkout) == [f"worktree {checkout.resolve()}"]
+    assert not hooked.exists()
     assert statuses_of(posted, sha, 2) == [
         ("coord/PLAN-001", "pending", f"{UI}/sweeps/{sid}"),
         ("coord/PLAN-001", "success", f"{UI}/sweeps/{sid}")]
