@@ -19,6 +19,7 @@ import re
 from coordination.change import worktrees
 from coordination.errors import CoordError
 from coordination.sweeps.spec import PushSpec, SweepSpec, TodoSpec
+from coordination.trust.secrets import hold_names
 
 log = logging.getLogger("coord.push")
 
@@ -47,6 +48,11 @@ class PushTurn:
         push: PushSpec | None = spec.push
         if not push or todo.repo != push.get("repo") or todo.change:
             return None
+        forge = push.get("forge") or {}
+        # (the forge's token and App key, by the names the signed spec gives: never in the
+        # todo's environment, whether or not this worker read them from a catalog)
+        secret = [str(forge.get(f) or "") for f in ("token_env", "app_key_env")]
+        hold_names(secret, secret[:1])
         sha = str(push.get("sha") or "")
         if not SHA.match(sha):
             return cls(checkout, None, f"the push's commit {sha!r} is not a commit's SHA")

@@ -20,9 +20,9 @@ the spec, with the commit and the forge, so every process posts the same). A spe
 fails its signature check posts nothing at its end (its forge's API is no place to send
 a token to on a keyless writer's word).
 
-A forge that is down, refuses or takes too long (:data:`TIMEOUT`) never fails nor holds
-the sweep: it is said (its log and a ``commit_status.failed`` event in the sweep's
-stream) and the sweep goes on. The token is read from the posting process's
+A forge that is down, refuses or takes too long (:data:`TIMEOUT` a try, two tries)
+never fails nor holds the sweep: it is said (its log and a ``commit_status.failed``
+event in the sweep's stream) and the sweep goes on. The token is read from the posting process's
 environment (the forge's ``token_env``): the workers' and the starter's.
 """
 
@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("coord.push")
 
-#: Seconds one post may take in all (one retry after a dropped connection or a 5xx).
-TIMEOUT = 10.0
+#: Seconds one try of a post may take (one retry after a dropped connection or a 5xx:
+#: a forge that hangs holds the run's start or end about twice this, once).
+TIMEOUT = 5.0
 #: The commit status a push's sweep posts: branch protection requires it by this name.
 CONTEXT = "coord/{plan}"
 
@@ -106,7 +107,8 @@ def post(rt: Runtime, sweep_id: str, push: PushSpec, state: str, description: st
     context = str(push.get("context") or "coord")
     fields = push.get("forge") or {}
     try:
-        spec = ForgeSpec(**{k: v for k, v in fields.items() if v is not None})  # type: ignore[arg-type]
+        given = {k: v for k, v in fields.items() if v is not None}
+        spec = ForgeSpec(**given)  # type: ignore[arg-type]
         forge = open_forge(spec, options=Options(timeout=TIMEOUT, deadline=TIMEOUT, retries=1))
         forge.post_status(push["sha"], CommitStatus(
             state=StatusState(state), context=context, description=description[:140],
