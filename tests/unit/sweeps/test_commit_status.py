@@ -21,6 +21,7 @@ from coordination.sweeps.recording import ended
 from coordination.sweeps.spec import PushSpec, SweepSpec
 from coordination.sweeps.starts.triggers import push_trigger
 from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
+from tests.waiting import wait_for
 from workers.embedded import embedded_workers
 
 pytestmark = pytest.mark.timeout(90)
@@ -124,3 +125,26 @@ def test_the_spec_keeps_the_push_and_leaves_it_out_when_none(rt: Runtime,
 def test_the_link_is_the_sweeps_page_when_the_web_view_is_known() -> None:
     assert commit_status.target_url(push(), "s-1") == "http://ui.example/sweeps/s-1"
     assert commit_status.target_url({**push(), "ui_url": None}, "s-1") is None
+
+
+def test_an_ender_that_dies_before_it_posts_leaves_it_to_the_pass(
+        rt: Runtime, tmp_path: Path, posted: list[tuple[str, str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's end is written, then its ender dies (nothing kept, nothing said, nothing
+    posted): the supervision pass that says the end posts the final word."""
+    from coordination.sweeps import recording
+    from coordination.sweeps.supervision import supervise_once
+
+    with monkeypatch.context() as m:
+        m.setattr(recording, "ended", lambda *_a, **_k: False)  # the ender dies here
+        svc = SweepService(rt, catalog(tmp_path))
+        spec = svc.plan_spec(PLAN, strategy="levels", ignore_blockers=True, again=True)
+        spec.push = push()
+        with embedded_workers(rt, repos_of(svc)):
+            sid = svc.start_spec(spec, new_sweep_id(PLAN),
+                                 trigger=push_trigger("api", "main", SHA, ["api", "web"]))
+            svc.wait(sid, timeout=60)
+    assert posted == [(sid, SHA, "pending")]
+    # (the pass's turn: another pass, the wait's, may hold it a few seconds)
+    wait_for(lambda: supervise_once(rt, sid, grace=0), 30, "a supervision pass's turn")
+    assert posted == [(sid, SHA, "pending"), (sid, SHA, "success")]
