@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coordination.change import git as g
+from coordination.errors import OperationFailed
 
 DIR = "coord-worktrees"
 
@@ -146,17 +147,19 @@ def at_commit(checkout: str | Path, sha: str, branch: str, remote: str, *,
     :func:`ensure`'s, when ``remote`` names another URL than the catalog's ``url``. It
     lives in a new private directory (``mkdtemp``) outside the repository, never in a
     path the repository (or a todo that wrote into it) could point elsewhere with a
-    symlink. :class:`~coordination.change.git.GitError` when the commit is not found
-    (nothing made)."""
+    symlink. :class:`~coordination.errors.OperationFailed` when the checkout is no git
+    repository or the commit is not found, a GitError when git fails (nothing made)."""
     if not Path(checkout).is_dir():
         raise g.GitError(["-C", str(checkout)], 128,
                          f"checkout {checkout} does not exist (clone the repo there)")
+    if not g.ok(checkout, "rev-parse", "--git-dir"):
+        raise OperationFailed(f"checkout {checkout} is not a git repository (clone the repo "
+                              "there: a push's todos run on the pushed commit)")
     _check_remote(checkout, remote, repo or str(checkout), url)
     whole = g.fetch_commit(checkout, remote, sha, branch)
     if whole is None:
-        raise g.GitError(["fetch", remote, sha], 128,
-                         f"commit {sha} is not in {repo or checkout} nor on its remote "
-                         f"{remote!r} (branch {branch}): was it pushed there?")
+        raise OperationFailed(f"not in its checkout nor on its remote {remote!r} (its "
+                              f"branch {branch} fetched): was it pushed there?")
     home = tempfile.mkdtemp(prefix="coord-push-")
     wt = Path(home) / (repo or Path(checkout).name)
     try:

@@ -9,9 +9,11 @@ pushed commit, where the pushed repo has ``forge:`` (branch protection may requi
   sweep is taken off the active ones. Whoever ends the run posts it (the worker that
   finished its last todo, a cancel, a deadline); an ender that dies first leaves the
   sweep listed, and the supervision pass that says its end posts it then. So the final
-  word is posted at least once, never lost; posted twice (an ender that died after it
-  posted), it is the same word (a commit status is replaced, never added to), and a
-  word for a run the sweep moved on from (a resume started) is not posted.
+  word is posted at least once, never lost. Once posted, the record says so
+  (``status_posted``: the run) and a later ender of that run posts nothing; two at once
+  (a pass that came while a slow ender posted) post the same word (a commit status is
+  replaced, never added to). A word for a run the sweep moved on from (a resume
+  started) is not posted.
 
 Success means the run succeeded; anything else (failed, cancelled, rolled back...) is a
 failure. Its link (``target_url``) is the sweep's page in the web view, when
@@ -64,7 +66,8 @@ def run_ended(rt: Runtime, sweep_id: str, run: int) -> bool:
     """``success`` or ``failure`` on the pushed commit, as run ``run`` of the sweep ended
     (see the module); True if posted. Nothing for a sweep no push started, nor for a
     run the sweep moved on from."""
-    rec = rt.checkpoints.get_sweep_fields(sweep_id, ("status", "trigger", "run", "reason"))
+    rec = rt.checkpoints.get_sweep_fields(sweep_id, ("status", "trigger", "run", "reason",
+                                                     "status_posted"))
     if rec is None:
         return False
     trigger = rec.get("trigger")
@@ -73,6 +76,8 @@ def run_ended(rt: Runtime, sweep_id: str, run: int) -> bool:
     status = rec.get("status")
     if status in SWEEP_LIVE or int(str(rec.get("run") or 0)) != run:
         return False
+    if rec.get("status_posted") == run:
+        return False  # (posted by an ender of this run that got further)
     from coordination.sweeps.spec_store import load_checked  # lazy: a push's sweep only
 
     checked = load_checked(rt, sweep_id, rec)
@@ -85,8 +90,14 @@ def run_ended(rt: Runtime, sweep_id: str, run: int) -> bool:
         return False
     ok = status == SweepStatus.succeeded
     reason = str(rec.get("reason") or status)
-    return post(rt, sweep_id, cast("PushSpec", spec.push), "success" if ok else "failure",
-                f"sweep {sweep_id} {status}: {reason}")
+    if not post(rt, sweep_id, cast("PushSpec", spec.push), "success" if ok else "failure",
+                f"sweep {sweep_id} {status}: {reason}"):
+        return False
+    # After the post, never before: an ender that dies between leaves it unmarked, and
+    # the pass that says the end posts it again (the same word)
+    # (a swap: of a record that still exists, never one a retention dropped meanwhile)
+    rt.checkpoints.swap_sweep_field(sweep_id, "status_posted", rec.get("status_posted"), run)
+    return True
 
 
 def target_url(push: PushSpec, sweep_id: str) -> str | None:

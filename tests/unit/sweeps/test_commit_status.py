@@ -1,6 +1,6 @@
 """A sweep a push started posts ``coord/<PLAN>`` on the pushed commit: pending as its run
-starts, success or failure as it ends (from ``recording.ended``, once per end, the same
-word again from a second ender), nothing for another sweep, and nothing from a spec that
+starts, success or failure as it ends (from ``recording.ended``: once, a second ender
+of the run posts no more), nothing for another sweep, and nothing from a spec that
 fails its signature check (a keyless Redis writer must not point coord's token at a
 forge of its choosing)."""
 
@@ -73,10 +73,10 @@ def test_pending_then_the_end_on_the_pushed_commit(rt: Runtime, tmp_path: Path,
     sid, st = run_push(rt, catalog(tmp_path), push())
     assert st["status"] == "succeeded"
     assert posted == [(sid, SHA, "pending"), (sid, SHA, "success")]
-    # a second ender (a pass after an ender that died before it delisted it) says the
-    # same word again, never another
+    # a second ender (a pass after an ender that died before it delisted it) posts no
+    # more: the record says it was posted
     ended(rt, sid, 0)
-    assert posted[2:] == [(sid, SHA, "success")]
+    assert posted[2:] == []
     # an end of a run the sweep moved on from posts nothing
     assert commit_status.run_ended(rt, sid, 1) is False
 
@@ -131,7 +131,7 @@ def test_an_ender_that_dies_before_it_posts_leaves_it_to_the_pass(
         rt: Runtime, tmp_path: Path, posted: list[tuple[str, str, str]],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The run's end is written, then its ender dies (nothing kept, nothing said, nothing
-    posted): the supervision pass that says the end posts the final word."""
+    posted): the supervision pass that says the end posts the final word, once."""
     from coordination.sweeps import recording
     from coordination.sweeps.supervision import supervise_once
 
@@ -148,3 +148,5 @@ def test_an_ender_that_dies_before_it_posts_leaves_it_to_the_pass(
     # (the pass's turn: another pass, the wait's, may hold it a few seconds)
     wait_for(lambda: supervise_once(rt, sid, grace=0), 30, "a supervision pass's turn")
     assert posted == [(sid, SHA, "pending"), (sid, SHA, "success")]
+    ended(rt, sid, 0)
+    assert len(posted) == 2
