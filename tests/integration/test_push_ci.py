@@ -232,3 +232,41 @@ def test_embedded_a_push_runs_on_the_commit_and_posts_its_status(
         ("coord/PLAN-001", "success", f"{UI}/sweeps/{sid}")]
     assert worktrees_of(repos.checkout("core")) == [
         f"worktree {repos.checkout('core').resolve()}"]
+
+
+@pytest.mark.parametrize("fake_forge", ["github"], indirect=True)
+def test_a_forges_push_webhook_runs_on_the_commit_and_posts_its_status(
+        cluster: Cluster, fake_forge: FakeForge, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forge's push webhook takes `coord trigger push`'s path: the same worktree at
+    the pushed commit, the same statuses, the link from the receiver's COORD_UI_URL."""
+    from starlette.testclient import TestClient
+
+    from coordination.forge.webhooks import sign
+    from coordination.runtime.context import get_runtime
+    from coordination.ui.hooks import Hooks
+
+    c, fake = cluster, fake_forge
+    repos = make_repos(c.root, ["core"])
+    fake.add_project("acme/core")
+    posted = recording(fake)
+    eco = catalog(c.root, fake.api)
+    c.env[TOKEN_ENV] = fake.token
+    c.start_workers(["core", "api"])
+    for k, v in {**c.env, "COORD_UI_URL": UI}.items():
+        if k.startswith("COORD_") or k == TOKEN_ENV:
+            monkeypatch.setenv(k, v)
+    sha = commit(repos, "core", "pushed.txt")
+    body = json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": sha,
+                       "repository": {"full_name": "acme/core"}}).encode()
+    client = TestClient(Hooks(get_runtime(eco), eco,
+                              env={"COORD_FORGE_WEBHOOK_SECRET": "s3"}).app())
+    res = client.post("/hooks/github", content=body,
+                      headers={"X-GitHub-Event": "push", "Content-Type": "application/json",
+                               "X-GitHub-Delivery": "d-1", **sign("github", body, "s3")})
+    assert res.status_code == 200, res.text
+    sid = res.json()["started"][0]["sweep_id"]
+    assert c.wait_ended(sid)["status"] == "succeeded"
+    assert seen(c.root)["core"][1:] == [sha, sha]
+    assert statuses_of(posted, sha, 2) == [
+        ("coord/PLAN-001", "pending", f"{UI}/sweeps/{sid}"),
+        ("coord/PLAN-001", "success", f"{UI}/sweeps/{sid}")]
