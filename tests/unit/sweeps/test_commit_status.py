@@ -50,7 +50,7 @@ def posted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
     return out
 
 
-def run_push(rt: Runtime, cat: Path, p: PushSpec | None) -> tuple[str, dict[str, Any]]:
+def run_push(rt: Runtime, cat: Path, p: PushSpec | None) -> tuple[str, Any]:
     """A sweep of PLAN as a push starts it (its spec's ``push``), run to its end here."""
     svc = SweepService(rt, cat)
     spec = svc.plan_spec(PLAN, strategy="levels", ignore_blockers=True, again=True)
@@ -102,7 +102,7 @@ def test_a_forged_spec_sends_no_token_anywhere(signed_rt: Runtime, tmp_path: Pat
     assert st["status"] == "succeeded" and len(posted) == 2
     # a keyless writer points the stored spec's forge elsewhere
     stored = rt.redis.hget(rt.keys.sweep(sid), "spec")
-    text = json.loads(stored)  # (a record's fields are JSON: the spec's text a string)
+    text = json.loads(str(stored))  # (a record's fields are JSON: the spec's text a string)
     doc = json.loads(text) if isinstance(text, str) else text
     doc["push"]["forge"]["api"] = "https://attacker.example/api/v3"
     forged = json.dumps(doc)
@@ -150,3 +150,17 @@ def test_an_ender_that_dies_before_it_posts_leaves_it_to_the_pass(
     assert posted == [(sid, SHA, "pending"), (sid, SHA, "success")]
     ended(rt, sid, 0)
     assert len(posted) == 2
+
+
+def test_a_resume_posts_pending_again_then_its_own_end(
+        rt: Runtime, tmp_path: Path, posted: list[tuple[str, str, str]]) -> None:
+    cat = catalog(tmp_path, web="test -e ok || exit 3")
+    sid, st = run_push(rt, cat, push())
+    assert st["status"] == "failed"
+    svc = SweepService(rt, cat)
+    (tmp_path / "eco" / "repos" / "web" / "ok").write_text("now\n")
+    with embedded_workers(rt, repos_of(svc)):
+        svc.resume(sid)
+        assert svc.wait(sid, timeout=60)["status"] == "succeeded"
+    assert posted == [(sid, SHA, "pending"), (sid, SHA, "failure"),
+                      (sid, SHA, "pending"), (sid, SHA, "success")]
