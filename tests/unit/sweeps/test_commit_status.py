@@ -164,3 +164,26 @@ def test_a_resume_posts_pending_again_then_its_own_end(
         assert svc.wait(sid, timeout=60)["status"] == "succeeded"
     assert posted == [(sid, SHA, "pending"), (sid, SHA, "failure"),
                       (sid, SHA, "pending"), (sid, SHA, "success")]
+
+
+def test_a_forge_that_never_answers_is_said_within_its_timeout(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forge that takes the connection and says nothing: the post gives up after its
+    tries (never waits longer), says why in the sweep's events, and raises nothing."""
+    import socket
+    import time
+
+    monkeypatch.setattr(commit_status, "TIMEOUT", 0.5)
+    monkeypatch.setenv("GITHUB_TOKEN", "t0ken")
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        p = push()
+        p["forge"] = {**(p.get("forge") or {}),
+                      "api": f"http://127.0.0.1:{mute.getsockname()[1]}/api/v3"}
+        began = time.monotonic()
+        assert commit_status.post(rt, "S-1", p, "pending", "running") is False
+        assert time.monotonic() - began < 10
+    said = [e.to_dict() for e in rt.events.read(sweep_id="S-1")]
+    assert [(e["kind"], e["state"], e["sha"]) for e in said] == [
+        ("commit_status.failed", "pending", SHA)]
