@@ -25,7 +25,7 @@ def git(cwd: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> tuple[Path, Path, str]:
+def pushed_world(tmp_path: Path) -> tuple[Path, Path, str]:
     """A bare remote, a clone of it (the checkout), and a commit pushed to the remote
     after the clone (the checkout lacks it)."""
     remote, checkout, other = tmp_path / "r.git", tmp_path / "co", tmp_path / "other"
@@ -44,8 +44,8 @@ def world(tmp_path: Path) -> tuple[Path, Path, str]:
 
 
 def test_a_commit_the_checkout_lacks_is_fetched_and_checked_out(
-        world: tuple[Path, Path, str]) -> None:
-    checkout, _other, sha = world
+        pushed_world: tuple[Path, Path, str]) -> None:
+    checkout, _other, sha = pushed_world
     head = git(checkout, "rev-parse", "HEAD")
     for given in (sha, sha[:10]):  # whole (fetched by name), abbreviated (with its branch)
         wt = worktrees.at_commit(checkout, given, "main", "origin", repo="core")
@@ -58,8 +58,8 @@ def test_a_commit_the_checkout_lacks_is_fetched_and_checked_out(
 
 
 def test_a_commit_nowhere_and_a_checkout_without_git_are_said(
-        world: tuple[Path, Path, str], tmp_path: Path) -> None:
-    checkout, _other, _sha = world
+        pushed_world: tuple[Path, Path, str], tmp_path: Path) -> None:
+    checkout, _other, _sha = pushed_world
     with pytest.raises(OperationFailed, match="not in its checkout nor on its remote 'origin'"):
         worktrees.at_commit(checkout, "ab" * 20, "main", "origin", repo="core")
     plain = tmp_path / "plain"
@@ -69,10 +69,10 @@ def test_a_commit_nowhere_and_a_checkout_without_git_are_said(
 
 
 def test_a_worktree_its_todo_broke_goes_whole_and_nothing_outside_it(
-        world: tuple[Path, Path, str], tmp_path: Path) -> None:
+        pushed_world: tuple[Path, Path, str], tmp_path: Path) -> None:
     """The todo rewrote its ``.git`` file and left a symlink to a directory outside: the
     worktree and git's entry for it go, what the symlink points at stays."""
-    checkout, _other, sha = world
+    checkout, _other, sha = pushed_world
     outside = tmp_path / "precious"
     outside.mkdir()
     (outside / "keep").write_text("mine\n")
