@@ -10,6 +10,7 @@ what it needs and never imports this module or the workers.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from coordination.sweeps.governance.freeze import refuse_if_frozen
 from coordination.sweeps.reading import StatusDocument
 from coordination.sweeps.spec import SweepSpec
 from coordination.sweeps.spec_store import load_spec
+from coordination.sweeps.starts.pushes import push_spec
 from coordination.sweeps.starts.triggers import Trigger, trigger_scope
 from coordination.trust.secrets import catalog_secret_names, hold_names
 
@@ -319,5 +321,10 @@ def prepare(file: Path, *, plan_id: str | None = None, todo_id: str | None = Non
     refuse_if_frozen(rt, f"start a sweep of {todo_id or plan_id}", file)
     spec = planned if planned is not None else svc.todo_spec(str(todo_id))
     spec.no_cache = no_cache
+    if trigger is not None and trigger.get("kind") == "push":
+        # the pushed repo's todos run on the pushed commit, and its forge is told
+        # (sweeps/starts/pushes.py): frozen and signed with the spec
+        spec.push = push_spec(svc.catalog(), trigger, spec.plan,
+                              os.environ.get("COORD_UI_URL"))
     wire(rt, svc, with_tasks=rt.settings.embedded)
     return Launch(svc, spec, name, kind, atomic, trigger=trigger)

@@ -190,6 +190,7 @@ class EventKind(StrEnum):
     schedule_skipped = "schedule.skipped"
     schedule_refused = "schedule.refused"
     fleet_refrozen = "fleet.refrozen"
+    commit_status_failed = "commit_status.failed"
 
 
 #: What each kind of event says: the generated events reference (docs/hooks/gen_ref.py)
@@ -288,6 +289,9 @@ EVENT_DESCRIPTIONS: dict[EventKind, str] = {
     EventKind.fleet_refrozen: "A freeze kept beside the catalog (the freeze file in its "
                               "directory's coord folder) was missing from Redis: it was put "
                               "back (someone removed it without `coord unfreeze`).",
+    EventKind.commit_status_failed: "A sweep a push started could not post its commit status "
+                                    "(`coord/<PLAN>`) on the pushed commit: the forge was "
+                                    "down, refused or too slow. The sweep went on.",
 }
 
 
@@ -557,6 +561,13 @@ EVENT_FIELDS: dict[EventKind, dict[str, str]] = {
         "by": "Who froze it (as the file beside the catalog says).",
         "reason": "Why it was frozen.",
         "file": "The file the freeze was read from.",
+    },
+    EventKind.commit_status_failed: {
+        "repo": "The pushed repo.",
+        "sha": "The pushed commit.",
+        "context": "The status's name (`coord/<PLAN>`).",
+        "state": "The state it was to post: pending, success or failure.",
+        "reason": "Why it was not posted (the forge's answer, or its absence).",
     },
 }
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from redis import RedisError
+
 from coordination.connection.client import UNREACHABLE
 from coordination.processes import worker_identity
 from coordination.retry import BACKOFF_BASE as BACKOFF_BASE  # re-exported
@@ -60,6 +62,7 @@ from workers.caching import TodoCache
 from workers.changes import ChangeTurn
 from workers.context_proxy import PROXY
 from workers.execute import ExecResult, run_command
+from workers.pushes import PushTurn
 from workers.results_file import ResultFiles, empty
 
 if TYPE_CHECKING:
@@ -206,6 +209,8 @@ class _Run:
     context_token: str
     #: ``mask_env:``'s values, masked in all its run leaves (sweeps/runlogs/masking.py)
     masker: Masker = field(default_factory=Masker)
+    #: a push's todo of the pushed repo: its worktree at the pushed commit (workers/pushes.py)
+    push: PushTurn | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     #: the last attempt's log, its end held for the finish's round trip (:meth:`end_log`)
@@ -289,6 +294,8 @@ def _run_turn(turn: Turn, worker: WorkerInfo) -> tuple[Outcome, dict[str, object
         return _record(run, ran, cache)
     finally:
         run.end_log()  # whatever happened, the attempt's log has its end
+        if run.push is not None:
+            run.push.leave()  # the pushed commit's worktree goes, whatever happened
 
 
 def _prepare(turn: Turn, worker: WorkerInfo) -> _Run:
@@ -326,8 +333,26 @@ def _prepare(turn: Turn, worker: WorkerInfo) -> _Run:
         cwd = change.cwd
         env.update(change.env_over(env))
     masker = _masker(turn.rt, secret_values(t.mask_env, env) if t.mask_env else ())
+    push = _push(turn, t, cwd, hb)
+    if push is not None:
+        cwd = push.cwd
+        env.update(push.env)
     return _Run(turn, cwd, env, out_path, hb, lost, change, refused_inputs, context_token,
-                masker)
+                masker, push=push)
+
+
+def _push(turn: Turn, t: TodoSpec, checkout: str, hb: Heartbeat) -> PushTurn | None:
+    """A push's todo of the pushed repo: its worktree at the pushed commit (a fetch,
+    maybe: the lease renewed once after it, as a change's first worktree is)."""
+    push = PushTurn.of(turn.spec, t, checkout)
+    if push is not None and push.wt is not None:
+        sent = time.monotonic()
+        try:
+            if hb.leases.extend(hb.lease):
+                hb.last_ok = sent
+        except RedisError:  # the heartbeat's own renewals decide from here on
+            pass
+    return push
 
 
 def _masker(rt: Runtime, own: tuple[str, ...]) -> Masker:
@@ -445,6 +470,8 @@ def _cannot_run(run: _Run) -> str | None:
         return run.refused_inputs
     if run.change is not None and run.change.error:
         return run.change.error
+    if run.push is not None and run.push.error:
+        return run.push.error
     if not Path(run.cwd).is_dir():
         # Said of every run (`coord run`, a sweep, embedded or not): only a worker has
         # --path, so the hint names the command it belongs to.

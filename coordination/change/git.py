@@ -205,6 +205,26 @@ def fetch(repo: str | Path, remote: str, branch: str, *, hooks: bool = False) ->
                f"refs/remotes/{remote}/{branch}")
 
 
+def fetch_commit(repo: str | Path, remote: str, sha: str, branch: str) -> str | None:
+    """The commit ``sha`` (whole or abbreviated) in ``repo``, fetched from ``remote`` when
+    the repo does not have it yet: by its name (a whole SHA; forges serve any commit
+    they hold), else with ``branch`` (its remote-tracking ref); its whole SHA, or None
+    when neither brought it. Without trust in the repo's own config (git's own
+    upload-pack, no submodule), as :func:`fetch`."""
+    if not has(repo, sha):
+        if _SHA.fullmatch(sha.lower()):
+            run(repo, "fetch", "--quiet", "--no-tags", UPLOAD_PACK, "--no-recurse-submodules",
+                "--end-of-options", remote, sha)
+        if not has(repo, sha):
+            try:
+                fetch(repo, remote, branch)
+            except GitError:
+                return None  # (no such branch there: the SHA is what is said missing)
+    if not has(repo, sha):
+        return None
+    return git(repo, "rev-parse", "--verify", "--end-of-options", f"{sha}^{{commit}}")
+
+
 def has(repo: str | Path, sha: str) -> bool:
     return ok(repo, "cat-file", "-e", f"{sha}^{{commit}}")
 

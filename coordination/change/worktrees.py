@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from coordination.change import git as g
+from coordination.errors import OperationFailed
 
 DIR = "coord-worktrees"
 
@@ -121,3 +124,68 @@ def commit_all(wt: str | Path, message: str) -> str | None:
     g.git(wt, "add", "-A")
     g.git(wt, "commit", "--quiet", "--no-verify", "-m", message, env=identity_env(wt))
     return g.head(wt)
+
+
+@dataclass(frozen=True)
+class Detached:
+    """A worktree at one commit, no branch (a push's todo runs there), in a directory of
+    its own outside the repository; :func:`remove_detached` takes it away."""
+
+    path: str
+    sha: str
+    #: its administrative directory in the repository (``.git/worktrees/<name>``)
+    admin: str
+    #: the private directory it lives in (removed with it)
+    home: str
+
+
+def at_commit(checkout: str | Path, sha: str, branch: str, remote: str, *,
+              repo: str | None = None, url: str | None = None) -> Detached:
+    """A new worktree of ``checkout`` at the commit ``sha`` (detached), fetched from
+    ``remote`` first when the repository does not have it (by its name, else with
+    ``branch``: :func:`~coordination.change.git.fetch_commit`). The fetch is refused, as
+    :func:`ensure`'s, when ``remote`` names another URL than the catalog's ``url``. It
+    lives in a new private directory (``mkdtemp``) outside the repository, never in a
+    path the repository (or a todo that wrote into it) could point elsewhere with a
+    symlink. :class:`~coordination.errors.OperationFailed` when the checkout is no git
+    repository or the commit is not found, a GitError when git fails (nothing made)."""
+    if not Path(checkout).is_dir():
+        raise g.GitError(["-C", str(checkout)], 128,
+                         f"checkout {checkout} does not exist (clone the repo there)")
+    if not g.ok(checkout, "rev-parse", "--git-dir"):
+        raise OperationFailed(f"checkout {checkout} is not a git repository (clone the repo "
+                              "there: a push's todos run on the pushed commit)")
+    _check_remote(checkout, remote, repo or str(checkout), url)
+    whole = g.fetch_commit(checkout, remote, sha, branch)
+    if whole is None:
+        raise OperationFailed(f"not in its checkout nor on its remote {remote!r} (its "
+                              f"branch {branch} fetched): was it pushed there?")
+    home = tempfile.mkdtemp(prefix="coord-push-")
+    wt = Path(home) / (repo or Path(checkout).name)
+    try:
+        g.git(checkout, "worktree", "add", "--quiet", "--detach", "--force", str(wt), whole)
+        admin = g.git(wt, "rev-parse", "--path-format=absolute", "--absolute-git-dir")
+    except BaseException:
+        shutil.rmtree(home, ignore_errors=True)
+        raise
+    return Detached(str(wt), whole, admin, home)
+
+
+def remove_detached(checkout: str | Path, wt: Detached) -> str | None:
+    """Take ``wt`` away: git forgets it (``worktree remove``), its directory goes, and
+    its administrative directory when git could not (a todo that broke its ``.git``
+    file). Never raises; what could not be removed, said, or None."""
+    why = None
+    try:
+        g.git(checkout, "worktree", "remove", "--force", "--force", wt.path)
+    except (g.GitError, OSError) as exc:
+        why = str(exc)
+    shutil.rmtree(wt.home, ignore_errors=True)
+    admin = Path(wt.admin)
+    # (only git's own entry for this worktree: .git/worktrees/<name> whose gitdir file
+    # names it; shutil.rmtree never follows a symlink)
+    if why and admin.parent.name == "worktrees" and admin.is_dir() and not admin.is_symlink():
+        shutil.rmtree(admin, ignore_errors=True)
+    if Path(wt.home).exists():
+        return f"worktree {wt.path} could not be removed" + (f": {why}" if why else "")
+    return None

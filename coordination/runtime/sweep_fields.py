@@ -172,6 +172,9 @@ class SweepRecord(TypedDict, total=False):
     #: the end event of its run, stored by the move that ended it and said (then
     #: dropped) by whoever takes it off the active sweeps (lua/sweep_delist.lua)
     ending: str | None
+    #: a push's sweep: the run whose final commit status was posted, written after the
+    #: post (a later ender of that run posts it no more): sweeps/notices/commit_status.py
+    status_posted: int | None
 
 
 #: The fields of a sweep record (the sweep's ``terminal`` count included; per-level
@@ -187,7 +190,7 @@ RECORD_FIELDS = (
     "started_by", "starter_sig", "starter_key", "wave", "wave_state", "wave_until",
     "wave_reason", "waves_accepted", "again", "runner",
     "mrepos", "lost_look_at", "lost_look_lists", "suspect_look_at", "tally", "shape",
-    "trigger", "ending",
+    "trigger", "ending", "status_posted",
 )
 #: Record fields named per level or per repo (or, written with its spec, per todo: its
 #: repo and, eager, its predecessors left to succeed; counted per status: the tally):

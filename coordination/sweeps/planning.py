@@ -389,6 +389,6 @@ class Planning:
                          atomic=old.atomic, inputs=old.inputs, inputs_of=old.inputs_of,
                          waves=old.waves, paces={**old.paces, **pacer.paces},
                          again=old.again, dispatched=old.next_dispatched(old.run + 1, levels),
-                         sequential=old.sequential, plan_due=old.plan_due,
+                         sequential=old.sequential, plan_due=old.plan_due, push=old.push,
                          chains={t: s for t, s in old.chains.items()
                                  if t in rerun and s in rerun})

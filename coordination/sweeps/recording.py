@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from coordination.runtime.context import Runtime
 from coordination.runtime.history import tail
+from coordination.sweeps.notices import commit_status
 from coordination.status import SWEEP_LIVE, TodoStatus
 from coordination.sweeps.spec_store import load_spec
 
@@ -30,8 +31,17 @@ def ended(rt: Runtime, sweep_id: str, run: int) -> bool:
     then take the sweep off the active ones, saying that event, in one step
     (``lua/sweep_delist.lua``). Whoever takes it off says it, once: its ender right after
     its move, or a supervision pass for an ender that died first (it stays listed
-    until then). True if this call said it."""
+    until then). True if this call said it.
+
+    Between the two, a sweep a push started posts its final commit status on the pushed
+    commit (:func:`coordination.sweeps.notices.commit_status.run_ended`): before the
+    sweep leaves the active ones, so an ender that dies first leaves it to the pass that
+    says the end (posted at least once, the same word each time; never raises)."""
     keep(rt, sweep_id, run)
+    try:
+        commit_status.run_ended(rt, sweep_id, run)
+    except Exception:  # noqa: BLE001 - nothing here may fail the sweep (Redis: said below)
+        log.exception("sweep %s: its commit status was not posted", sweep_id)
     return rt.checkpoints.deactivate(sweep_id, rt.events.sweep_streams(sweep_id))
 
 

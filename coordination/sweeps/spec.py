@@ -42,6 +42,24 @@ def _fields(obj: object) -> dict[str, object]:
     return data
 
 
+class PushSpec(TypedDict):
+    """What a sweep a push started runs its pushed repo's todos on, frozen and signed
+    with its spec (:mod:`coordination.sweeps.starts.pushes`): the commit ``sha`` pushed
+    to ``repo``'s ``branch``, fetched from ``remote`` (the catalog's ``url:`` it must name,
+    when it says one); where ``forge`` says (a ``ForgeSpec``'s fields: names, never a
+    token), the commit status ``context`` is posted on it, linking the sweep's page of
+    the web view at ``ui_url`` (``COORD_UI_URL`` where the sweep started; None: no link)."""
+
+    repo: str
+    branch: str
+    sha: str
+    remote: str
+    url: NotRequired[str | None]
+    forge: NotRequired[dict[str, str | None] | None]
+    context: NotRequired[str]
+    ui_url: NotRequired[str | None]
+
+
 #: A gate as frozen in a spec (the catalog's ``gate:``; ``expires`` in seconds or None).
 GateSpec = TypedDict("GateSpec", {"approvals": int, "from": list[str],
                                   "starter_may_approve": bool, "expires": float | None,
@@ -237,6 +255,9 @@ class SweepSpec:
     #: when its plan must be finished (the plan's ``due:``, Unix time); None: no due
     #: time (then left out of the JSON): sweeps/notices/overdue.py
     plan_due: float | None = None
+    #: a sweep a push started: the commit its pushed repo's todos run on, and the commit
+    #: status it posts there (None: any other sweep; then left out of the JSON)
+    push: PushSpec | None = None
 
     def __post_init__(self) -> None:
         # (the JSON of a spec, and older callers, give plain strings: the same values;
@@ -313,7 +334,7 @@ class SweepSpec:
         # lists and dicts first, a fifth of a 400-todo sweep's start); same JSON.
         data = _fields(self)
         for name in ("atomic", "inputs", "inputs_of", "waves", "no_cache", "paces", "again",
-                     "dispatched", "sequential", "chains", "forward", "plan_due"):
+                     "dispatched", "sequential", "chains", "forward", "plan_due", "push"):
             if not data[name]:
                 del data[name]  # as a spec of before 0.3 reads: any coord can parse it
         return json.dumps(data, separators=(",", ":"), default=_fields)

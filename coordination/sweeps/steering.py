@@ -47,6 +47,7 @@ from coordination.sweeps.waves import halt_to_accept, say_accepted, start_wave
 
 if TYPE_CHECKING:
     from coordination.sweeps import recording, rollback as rollbacks, supervision
+    from coordination.sweeps.notices import commit_status
 else:
     # Loaded on first use: a rollback's plans and the supervision pass (its modules'
     # ~3 ms) are no part of a sweep's start, which records it before either is needed
@@ -54,6 +55,7 @@ else:
     recording = LazyModule("coordination.sweeps.recording")
     rollbacks = LazyModule("coordination.sweeps.rollback")
     supervision = LazyModule("coordination.sweeps.supervision")
+    commit_status = LazyModule("coordination.sweeps.notices.commit_status")
 
 
 def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
@@ -139,7 +141,11 @@ def begin(rt: Runtime, spec: SweepSpec) -> None:
     """A run recorded as queued (listed active and its counters written with it) starts:
     its first todos sent. What a starter that died first left undone, a supervision
     pass does: the first todos sent after a grace, the first wave started, a sweep of
-    no todos ended."""
+    no todos ended. A sweep a push started posts ``pending`` on the pushed commit first
+    (before any todo is sent, so before any end of the run:
+    :mod:`coordination.sweeps.notices.commit_status`; a forge down is said, not waited on)."""
+    if spec.push:
+        commit_status.run_starts(rt, spec)
     if not spec.todos:
         finish_if_done(rt, spec.sweep_id, spec)
         return

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.change_repos import git
 from tests.integration.helpers import ROOT, Cluster
 from tests.waiting import wait_for
 
@@ -200,13 +201,31 @@ coordination:
 """
 
 
+def scoped(root: Path) -> dict[str, str]:
+    """SCOPED's fleet, each repo a git repository with one commit (a push's todos run
+    on the pushed commit: a worktree elsewhere, so ran.log is named whole); repo -> its
+    commit."""
+    eco = fleet(root)
+    eco.write_text(SCOPED.replace("../../ran.log", str(root / "ran.log")))
+    out = {}
+    for r in ("core", "api", "web"):
+        where = root / "repos" / r
+        git(where, "init", "--quiet", "-b", "main")
+        (where / "README").write_text(f"{r}\n")
+        git(where, "add", "-A")
+        git(where, "commit", "--quiet", "-m", r)
+        out[r] = git(where, "rev-parse", "HEAD")
+    return out
+
+
 def test_a_push_runs_the_pushed_repos_todos_and_with_a_dependents_selector_its_consumers(
         cluster: Cluster) -> None:
     """A push to api: `...api` runs PLAN-010's todos of api and web (levelled over them
     alone), not core's; `tag:python` runs PLAN-011's todo of api only. A kept todo whose
     predecessor outside the scope is not completed refuses the start, naming it."""
     c = cluster
-    fleet(c.root).write_text(SCOPED)
+    shas = scoped(c.root)
+    SHA = shas["api"]  # noqa: N806 - the pushed commit (a name as the module's)
     ran = c.root / "ran.log"
     c.start_workers(["core", "api", "web"])
 
@@ -254,7 +273,7 @@ def test_a_push_runs_the_pushed_repos_todos_and_with_a_dependents_selector_its_c
     shown = c.cli("sweep", "status", deps["sweep_id"]).stdout
     assert f"started by a push to api (main at {SHA}): the plan's todos of api, web" in shown
     # a push to core: ...api does not select core; tag:python runs core's todo alone
-    doc = c.cli_json("trigger", "push", "--repo", "core", "--ref", SHA, "--wait")
+    doc = c.cli_json("trigger", "push", "--repo", "core", "--ref", shas["core"], "--wait")
     assert [s["plan"] for s in doc["started"]] == ["PLAN-011"]
     assert ran_now() == ["TODO-020"]
 
@@ -265,9 +284,10 @@ def test_embedded_a_push_runs_its_scope_in_a_plan_sweep_process_of_its_own(
     process, given the push's scope with its trigger: it runs that scope alone."""
     import psutil
 
-    eco = fleet(tmp_path)
-    eco.write_text(SCOPED.replace("repo: core, plan: PLAN-010,",
-                                  "repo: core, plan: PLAN-010, status: completed,"))
+    shas = scoped(tmp_path)
+    eco = tmp_path / "ecosystem.yaml"
+    eco.write_text(eco.read_text().replace("repo: core, plan: PLAN-010,",
+                                           "repo: core, plan: PLAN-010, status: completed,"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
     env.update(COORD_USER="tester", PYTHONPATH=str(ROOT))
 
@@ -276,7 +296,7 @@ def test_embedded_a_push_runs_its_scope_in_a_plan_sweep_process_of_its_own(
                                str(eco), *args], capture_output=True, text=True, env=env,
                               cwd=ROOT, timeout=120)
 
-    res = coord("trigger", "push", "--repo", "api", "--ref", SHA, "--json")
+    res = coord("trigger", "push", "--repo", "api", "--ref", shas["api"], "--json")
     assert res.returncode == 0, res.stdout + res.stderr
     started = json.loads(res.stdout)["started"]
     try:
