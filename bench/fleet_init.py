@@ -315,7 +315,8 @@ def one_size(tmp: Path, n: int, runs: int, cores: list[int | None], sources: lis
                PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
     coord = [sys.executable, "-m", "coordination.cli.main"]
     catalog = root / "ecosystem.yaml"
-    audit = root / ".ecosystem.yaml.audit.jsonl"
+    # A new catalog each round: its audit log and snapshot go with it.
+    beside = [root / f".ecosystem.yaml.coord.{what}" for what in ("audit.jsonl", "audit.last")]
     timed([*coord, "init", str(root), "--dry-run", "--json"], env, root, None)  # compiles
     available = sorted(os.sched_getaffinity(0))
     out = []
@@ -330,7 +331,7 @@ def one_size(tmp: Path, n: int, runs: int, cores: list[int | None], sources: lis
         again = [*coord, "-f", str(catalog), "init", "--json"]
         for run in range(runs):
             loads.append(os.getloadavg()[0])
-            for p in (catalog, audit):
+            for p in (catalog, *beside):
                 p.unlink(missing_ok=True)
             got = timed([*coord, "init", str(root), "--json"], env, root, cpus)
             took["init"].append(got)

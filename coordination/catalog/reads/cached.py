@@ -61,7 +61,21 @@ def sweep_catalog(path: str | Path) -> Catalog:
     the load fills it for the next command), or a todo is a template (``for_each:``),
     which expanding copies model by model
     (:func:`coordination.catalog.selection.templates.expand`)."""
-    path = Path(path)
+    return _view_or_load(Path(path), templates=False)
+
+
+def fleet_catalog(path: str | Path) -> Catalog:
+    """The validated catalog of ``path`` for a command that reads its repos and
+    dependencies only (``coord init``, ``init --check``): :func:`sweep_catalog`'s view
+    of a warm cache, a catalog holding templates (``for_each:``) included, since
+    nothing here expands one (0.6 loaded the models for it: 1.1-1.3x the CPU of
+    ``init --check`` over 1,000 checkouts)."""
+    return _view_or_load(Path(path), templates=True)
+
+
+def _view_or_load(path: Path, templates: bool) -> Catalog:
+    """A view of the warm cache's entry for ``path``'s bytes (``templates``: also when
+    a todo is a template), else the models the store loads."""
     cache_dir = cache.default_cache_dir()
     token = cache.digest(cache.read_catalog_bytes(path, cache.max_catalog_bytes()))
     running = live.overlay(path) if live.overlay_set() else {}
@@ -71,8 +85,8 @@ def sweep_catalog(path: str | Path) -> Catalog:
     if kept is not None:
         return kept
     data = cache.cached_data(cache_dir, token)
-    if data is None or any(t.get("for_each") is not None
-                           for t in data["coordination"].get("todos", [])):
+    if data is None or (not templates and any(
+            t.get("for_each") is not None for t in data["coordination"].get("todos", []))):
         # lazy: the store and models, only when a view will not do
         from coordination.catalog.file.store import CatalogStore
 
