@@ -197,9 +197,12 @@ def unreadable(rel: str, exc: BaseException, text: str | None = None) -> Manifes
 
 
 class Linker(Protocol):
-    """Something of a checkout's manifests only the whole fleet can settle."""
+    """Something of a checkout's manifests only the whole fleet can settle. ``shared``
+    is one pass's scratch (one per :func:`coordination.fleet.manifests.link` call): what
+    a kind of linker gathers from the whole fleet, gathered once for all of them (a
+    thousand checkouts' poms indexed for each of a hundred linkers was quadratic)."""
 
-    def link(self, fleet: Sequence[Manifests]) -> None: ...
+    def link(self, fleet: Sequence[Manifests], shared: dict[object, object]) -> None: ...
 
 
 @dataclass
