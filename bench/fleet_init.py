@@ -305,72 +305,84 @@ def with_for_each(coord: list[str], env: dict[str, str], root: Path, catalog: Pa
 
 
 def one_size(tmp: Path, n: int, runs: int, cores: list[int | None], sources: list[str],
-             keep: Path | None, say: Any) -> list[dict[str, Any]]:
+             keep: Path | None, before: Path | None, say: Any) -> list[dict[str, Any]]:
     root, listing, manifests_read = build(tmp, n, sources, keep, say)
     # As an installed coord runs: its modules' bytecode compiled once (pip does it at
-    # install), not again by every run as PYTHONDONTWRITEBYTECODE=1 would have it.
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("COORD_ECOSYSTEM", "PYTHONDONTWRITEBYTECODE", "COORD_REDIS_URL")}
-    env.update(PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp / "cache"),
-               PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
+    # install), not again by every run as PYTHONDONTWRITEBYTECODE=1 would have it. With
+    # --before, that coord too, each with its own cache.
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("COORD_ECOSYSTEM", "PYTHONDONTWRITEBYTECODE", "COORD_REDIS_URL")}
+    contenders = {"": ROOT, **({"before ": before} if before else {})}
+    envs = {label: dict(base, PYTHONPATH=str(where), XDG_CACHE_HOME=str(tmp / f"cache{i}"),
+                        PYTHONPYCACHEPREFIX=str(tmp / f"pycache{i}"))
+            for i, (label, where) in enumerate(contenders.items())}
     coord = [sys.executable, "-m", "coordination.cli.main"]
     catalog = root / "ecosystem.yaml"
     # A new catalog each round: its audit log and snapshot go with it.
     beside = [root / f".ecosystem.yaml.coord.{what}" for what in ("audit.jsonl", "audit.last")]
-    timed([*coord, "init", str(root), "--dry-run", "--json"], env, root, None)  # compiles
+    for env in envs.values():
+        timed([*coord, "init", str(root), "--dry-run", "--json"], env, root, None)  # compiles
+    # The catalog the checks run on, as init writes it, and the same holding the plan.
+    for p in (catalog, *beside):
+        p.unlink(missing_ok=True)
+    doc = json.loads(timed([*coord, "init", str(root), "--json"], envs[""], root, None).stdout)
+    plain = catalog.read_bytes()
+    held = with_for_each(coord, envs[""], root, catalog)
     available = sorted(os.sched_getaffinity(0))
+    kinds = ["loop"] + [f"{label}{kind}" for label in contenders for kind in KINDS if kind != "loop"]
     out = []
     for k in cores:
         cpus = None if k is None else set(available[:k])
         used = len(available) if cpus is None else len(cpus)
-        took: dict[str, list[Took]] = {kind: [] for kind in KINDS}
+        took: dict[str, list[Took]] = {kind: [] for kind in kinds}
         loads: list[float] = []
-        doc: dict[str, Any] = {}
-        plain = held = b""
         check = [*coord, "-f", str(catalog), "init", "--check", "--json"]
         again = [*coord, "-f", str(catalog), "init", "--json"]
+        new = [*coord, "init", str(root), "--json"]
+        steps: list[tuple[str, dict[str, str] | None, list[str], bytes | None]] = [
+            ("loop", None, [], None)]
+        for label, env in envs.items():
+            steps += [(f"{label}init", env, new, None), (f"{label}check", env, check, plain),
+                      (f"{label}check_fe", env, check, held), (f"{label}again", env, again, plain),
+                      (f"{label}again_fe", env, again, held)]
         for run in range(runs):
             loads.append(os.getloadavg()[0])
-            for p in (catalog, *beside):
-                p.unlink(missing_ok=True)
-            got = timed([*coord, "init", str(root), "--json"], env, root, cpus)
-            took["init"].append(got)
-            doc = json.loads(got.stdout)
-            if not held:
-                plain = catalog.read_bytes()
-                held = with_for_each(coord, env, root, catalog)
-            # The rest alternate (A B C D E, then B C D E A, ...), the loop among them.
-            rest = [("loop", None, b""), ("check", check, plain), ("check_fe", check, held),
-                    ("again", again, plain), ("again_fe", again, held)]
-            for kind, argv, data in rest[run % len(rest):] + rest[:run % len(rest)]:
-                if argv is None:
+            # Alternating: A B C ..., then B C ... A, and so on; the loop among them.
+            turn = (run * 5) % len(steps) if len(steps) > 6 else run % len(steps)
+            for kind, step_env, argv, data in steps[turn:] + steps[:turn]:
+                if step_env is None:
                     took[kind].append(shell_loop(listing, cpus))
                     continue
-                catalog.write_bytes(data)
-                took[kind].append(timed(argv, env, root, cpus))
+                if data is None:  # a new catalog
+                    for p in (catalog, *beside):
+                        p.unlink(missing_ok=True)
+                else:
+                    catalog.write_bytes(data)
+                took[kind].append(timed(argv, step_env, root, cpus))
             say(f"  {used} cores, round {run + 1} (load {loads[-1]:.2f}): " + ", ".join(
                 f"{kind} {t[-1].wall:.2f} s / {t[-1].cpu:.2f} s CPU" for kind, t in took.items()))
         wall = {kind: statistics.median(t.wall for t in ts) for kind, ts in took.items()}
         cpu = {kind: statistics.median(t.cpu for t in ts) for kind, ts in took.items()}
-        result = {
+        result: dict[str, Any] = {
             "repos": n, "cores": used, "runs": runs,
             "load": [round(x, 2) for x in loads],
             "dependencies": len(doc.get("dependencies_added") or []),
             "manifests_per_checkout": round(manifests_read / n, 2),
             "wall_s": {kd: round(v, 3) for kd, v in wall.items()},
             "cpu_s": {kd: round(v, 3) for kd, v in cpu.items()},
-            "ratio": {kd: round(wall[kd] / wall["loop"], 2) for kd in KINDS if kd != "loop"},
-            "cpu_ratio": {kd: round(cpu[kd] / cpu["loop"], 2) for kd in KINDS if kd != "loop"},
+            "ratio": {kd: round(wall[kd] / wall["loop"], 2) for kd in kinds[1:]},
+            "cpu_ratio": {kd: round(cpu[kd] / cpu["loop"], 2) for kd in kinds[1:]},
             "for_each_cpu": round(cpu["check_fe"] / cpu["check"], 2),
             "target": TARGET,
         }
         result["met"] = all(result["ratio"][kd] <= TARGET for kd in ("init", "check"))
         say(f"{n:,} checkouts on {used} cores (load {min(loads):.2f}-{max(loads):.2f}), "
             f"medians of {runs}; the loop {wall['loop']:.2f} s wall, {cpu['loop']:.2f} s CPU:")
-        for kd in KINDS:
-            if kd != "loop":
-                say(f"  {KINDS[kd]}: {wall[kd]:.2f} s ({result['ratio'][kd]:.2f}x the loop), "
-                    f"CPU {cpu[kd]:.2f} s ({result['cpu_ratio'][kd]:.2f}x)")
+        for kd in kinds[1:]:
+            label, _, bare = kd.rpartition(" ")
+            say(f"  {label + ': ' if label else ''}{KINDS[bare]}: {wall[kd]:.2f} s "
+                f"({result['ratio'][kd]:.2f}x the loop), CPU {cpu[kd]:.2f} s "
+                f"({result['cpu_ratio'][kd]:.2f}x)")
         say(f"  target init and init --check <= {TARGET}x the loop: "
             f"{'met' if result['met'] else 'NOT met'}; a for_each plan: --check "
             f"{result['for_each_cpu']:.2f}x the CPU without; {result['dependencies']} "
@@ -425,6 +437,19 @@ def figures_of(results: list[dict[str, Any]], runs: int, big: float) -> list[Any
     return figures
 
 
+def figures_before(results: list[dict[str, Any]]) -> list[Any]:
+    """This tree's CPU against ``--before``'s, measured in the same rounds."""
+    figures = []
+    for r in results:
+        c = r["cpu_s"]
+        for kind in ("init", "check", "check_fe"):
+            figures.append(_report.figure(
+                f"CPU of {KINDS[kind]} over {r['repos']:,} checkouts, this tree against "
+                "`--before`'s", c[kind], "s", baseline=c[f"before {kind}"],
+                baseline_name="`--before`'s coord, the same rounds"))
+    return figures
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repos", default="200,1000",
@@ -439,6 +464,10 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None,
                     help="Build the fleets here and keep them (a fleet kept there is used "
                     "again).")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="A directory holding another coord's coordination/ package (git "
+                    "archive BASE coordination | tar -x -C DIR): timed too, in the same "
+                    "rounds, each of its figures as a ratio to this tree's.")
     ap.add_argument("--skip-big", action="store_true",
                     help="Leave out the 80,000-dependency package.json.")
     ap.add_argument("--json", action="store_true", help="Print only the final JSON line.")
@@ -451,7 +480,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="coord-fleet-init-"))
     try:
         results = [r for n in sizes
-                   for r in one_size(tmp, n, args.runs, cores, sources, args.keep, say)]
+                   for r in one_size(tmp, n, args.runs, cores, sources, args.keep,
+                                     args.before, say)]
         big = float("nan") if args.skip_big else big_package_json(tmp)
         if not args.skip_big:
             say(f"a package.json naming 80,000 dependencies read in {big:.2f} s (target < 2 s)")
@@ -459,6 +489,8 @@ def main() -> None:
         figures = figures_of(results, args.runs, big)
         if args.skip_big:
             figures = figures[:-1]
+        if args.before is not None:
+            figures += figures_before(results)
         _report.record("fleet_init", figures,
                        notes="load average (1 min) at each round: " + "; ".join(
                            f"{r['repos']:,}: {', '.join(f'{x:.2f}' for x in r['load'])}"
