@@ -1,36 +1,42 @@
 """`coord init` and `coord init --check` over fleets of 200 and 1,000 real-shaped git
 checkouts, each against a shell loop over the same checkouts in the same run (issues
-#48, #61); and the read of a package.json naming 80,000 dependencies (issue #49).
+#48, #61, #79); and the read of a package.json naming 80,000 dependencies (issue #49).
 
 Each checkout is a real ``git init`` (made once, in parallel) with a remote's
 ``origin/HEAD`` and a config, holding a copy of a real repository's manifests at their
-paths, its ``.gitignore`` and its directories (``bench/fleet_manifests/``: 33 public
-Python, Node, Go, Rust and Java repositories, see its NOTE.md): workspaces, examples,
-nested modules, several requirement files, 3 to 4 manifests read a checkout. The
-checkouts go round the repositories; each round after the first renames every package
-they provide ``NAME-gN`` in all its manifests, so each round is the real fleet again
-with its real dependencies (httpx-g3 needs httpcore-g3), and no package is provided
-twice.
+paths, its ``.gitignore`` and its directories: ``bench/fleet_manifests/`` (33 public
+Python, Node, Go, Rust and Java repositories, see its NOTE.md) and the fleet tests'
+``tests/unit/fixtures/fleets/`` (26: Gradle, sbt, Maven, .NET, Ruby, PHP, Python, Go;
+each with its NOTE): workspaces, examples, nested modules, several requirement files,
+about 6 manifests read a checkout. The checkouts go round the repositories; each round
+after the first renames every package they provide ``NAME-gN`` in all its manifests
+(a Maven package by its artifactId, NuGet's without case), so each round is the real
+fleet again with its real dependencies (httpx-g3 needs httpcore-g3).
 
-Timed, each a whole process (start-up included), median of ``--runs``, the three
-alternating in each round:
+Timed, each a whole process (start-up included), wall and CPU (``RUSAGE_CHILDREN``: the
+process and all it waited for), median of ``--runs``; in each round every step once,
+the order turning from round to round:
 
 - baseline: for each checkout, ``git -C DIR rev-parse HEAD`` and one ``cat`` of the
   manifests coord reads there (the files its readers open, found by watching them read
   each repository once), in one ``sh``;
 - coord init (after one untimed run that compiles coord's bytecode, as installing it
-  does): ``coord init ROOT --json`` writing a fresh catalog (discovery, manifests,
-  inference, the catalog written as one audited edit), the catalog removed before each
-  run;
-- coord check: ``coord init --check --json`` on the written catalog (no drift).
+  does): ``coord init ROOT --json`` writing a new catalog (discovery, manifests,
+  inference, the catalog written as one audited edit), the catalog and its audit log
+  removed before each run;
+- ``coord init --check --json`` on the written catalog (no drift), and ``coord init``
+  again (nothing new), each also on that catalog holding a ``for_each`` plan (two
+  templates over every repo, ``deps: follow``);
+- with ``--before DIR``, the same four with the coord whose ``coordination/`` is in DIR.
 
 ``--cores 2,16`` runs the rounds once per core count, every process of them (the loop's
 too) held to that many CPUs (``sched_setaffinity``): one machine gives the figures of a
-smaller one. Prints both ratios per size and core count against the target (each <= 2x
-the loop), then one JSON line. Not part of the test suite.
+smaller one. Prints the ratios per size and core count against the targets (init and
+init --check <= 2x the loop; the ``for_each`` plan <= 1.1x the CPU without), the load
+average at each round, then one JSON line. Not part of the test suite.
 
     .venv/bin/python bench/fleet_init.py [--repos 200,1000] [--runs 3] [--cores 2,16]
-                                         [--keep DIR] [--json]
+        [--templates bench,fixtures] [--before DIR] [--keep DIR] [--skip-big] [--json]
 """
 
 from __future__ import annotations
