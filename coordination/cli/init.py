@@ -95,13 +95,14 @@ def _from_file(file: Path, into: Path, dry_run: bool
 
 def _read_catalog(file: Path) -> Catalog | None:
     """The catalog as written, None when there is none: a view of the validated cache
-    when it is warm (no pydantic, no models: `init --check` in CI), else loaded."""
+    when it is warm (no pydantic, no models: `init --check` in CI), templates
+    (``for_each:``) and all, else loaded."""
     if not file.exists():
         return None
     # lazy: the cache's reader, once the checkouts are being read
-    from coordination.catalog.reads.cached import sweep_catalog
+    from coordination.catalog.reads.cached import fleet_catalog
 
-    return sweep_catalog(file)
+    return fleet_catalog(file)
 
 
 def _ready_to_write() -> None:

@@ -197,9 +197,10 @@ def link(fleet: Sequence[Manifests]) -> None:
     """Settle what each checkout's manifests left to the whole fleet (a Maven
     ``${property}`` its parent in another repo defines, a version that parent
     manages): once every checkout of the fleet is read."""
+    shared: dict[object, object] = {}
     for m in fleet:
         for linker in m.links:
-            linker.link(fleet)
+            linker.link(fleet, shared)
     for m in fleet:  # settled: a second call (another compare) finds nothing to do
         m.links.clear()
 

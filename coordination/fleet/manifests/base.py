@@ -197,9 +197,12 @@ def unreadable(rel: str, exc: BaseException, text: str | None = None) -> Manifes
 
 
 class Linker(Protocol):
-    """Something of a checkout's manifests only the whole fleet can settle."""
+    """Something of a checkout's manifests only the whole fleet can settle. ``shared``
+    is one pass's scratch (one per :func:`coordination.fleet.manifests.link` call): what
+    a kind of linker gathers from the whole fleet, gathered once for all of them (a
+    thousand checkouts' poms indexed for each of a hundred linkers was quadratic)."""
 
-    def link(self, fleet: Sequence[Manifests]) -> None: ...
+    def link(self, fleet: Sequence[Manifests], shared: dict[object, object]) -> None: ...
 
 
 @dataclass
@@ -254,6 +257,33 @@ def _in_git_dir(path: Path, root: Path) -> bool:
     return ".git" in Path(rel).parts
 
 
+def _placed(path: Path, root: Path) -> tuple[bool, bool]:
+    """(:func:`inside`, :func:`_in_git_dir`) of a manifest, with one ``relpath`` and one
+    ``lstat`` per part below ``root`` for both (each alone walked the parts again:
+    a tenth of reading a fleet's manifests). A path with a ``..`` part, which ``relpath``
+    would fold away before its parts are looked at, is asked of the two as they are."""
+    text = os.fspath(path)
+    if ".." in text.split(os.sep):
+        return inside(path, root), _in_git_dir(path, root)
+    rel = os.path.relpath(text, root)
+    if rel == ".":
+        return True, False
+    if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+        return False, False
+    parts = rel.split(os.sep)
+    here = os.fspath(root)
+    for part in parts:
+        here = os.path.join(here, part)
+        try:
+            if stat.S_ISLNK(os.lstat(here).st_mode):
+                break
+        except OSError:
+            break  # nothing there to lead anywhere
+    else:
+        return True, ".git" in parts
+    return inside(path, root), _in_git_dir(path, root)
+
+
 def read_text(path: Path, root: Path) -> str | None:
     """A manifest's text; None when there is none. :class:`Unreadable` when there is
     one coord will not read: a symlink (or a directory on the way) leading out of the
@@ -269,9 +299,10 @@ def read_text(path: Path, root: Path) -> str | None:
         return None
     except NotADirectoryError:
         return None
-    if not inside(path, root):
+    within, in_git = _placed(path, root)
+    if not within:
         raise Unreadable("a symlink leading out of the checkout: not followed")
-    if _in_git_dir(path, root):
+    if in_git:
         raise Unreadable("a symlink into .git (git's own files, its config with any "
                          "credentials in it: no manifest): not followed")
     if not stat.S_ISREG(st.st_mode):

@@ -22,9 +22,11 @@ import dataclasses
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from coordination.fleet.manifests.base import (PATH_ECOSYSTEM, Lines, ManifestProblem,
                                                Manifests, Package, Requirement, inside, leaves,
@@ -94,20 +96,30 @@ class PomLinks:
     poms: dict[str, Pom] = field(default_factory=dict)
     pending: list[_Pending] = field(default_factory=list)
 
-    def link(self, fleet: Sequence[Manifests]) -> None:
-        index: dict[str, Pom] = {}
-        for m in fleet:
-            for other in m.links:
-                if isinstance(other, PomLinks):
-                    for key, pom in other.poms.items():
-                        index.setdefault(key, pom)
-        index.update(self.poms)
+    def link(self, fleet: Sequence[Manifests], shared: dict[object, object]) -> None:
+        if not self.pending:
+            return
+        if (found := shared.get(PomLinks)) is None:
+            found = shared[PomLinks] = _fleet_poms(fleet)
+        # its own poms first, then the fleet's (the first checkout's of a key)
+        index = ChainMap(self.poms, cast("dict[str, Pom]", found))
         for p in self.pending:
             _settle(self.out, p, index)
         self.pending = []
 
 
-def _chain(key: str, index: dict[str, Pom]) -> list[Pom]:
+def _fleet_poms(fleet: Sequence[Manifests]) -> dict[str, Pom]:
+    """Every pom of the fleet by its key, the first checkout's where two share one."""
+    index: dict[str, Pom] = {}
+    for m in fleet:
+        for other in m.links:
+            if isinstance(other, PomLinks):
+                for key, pom in other.poms.items():
+                    index.setdefault(key, pom)
+    return index
+
+
+def _chain(key: str, index: Mapping[str, Pom]) -> list[Pom]:
     """The pom ``key`` and its ancestors the fleet has, nearest first."""
     out: list[Pom] = []
     seen: set[str] = set()
@@ -127,7 +139,7 @@ def _values(chain: list[Pom]) -> dict[str, str]:
     return values
 
 
-def _managed(art: str, chain: list[Pom], index: dict[str, Pom]) -> str | None:
+def _managed(art: str, chain: list[Pom], index: Mapping[str, Pom]) -> str | None:
     """The version a pom's chain (or a BOM it imports) manages for ``art``."""
     values = _values(chain)
     for pom in chain:
@@ -141,7 +153,7 @@ def _managed(art: str, chain: list[Pom], index: dict[str, Pom]) -> str | None:
     return None
 
 
-def _settle(out: Manifests, p: _Pending, index: dict[str, Pom]) -> None:
+def _settle(out: Manifests, p: _Pending, index: Mapping[str, Pom]) -> None:
     chain = _chain(p.pom, index)
     if not chain:
         return

@@ -33,7 +33,7 @@ from coordination.catalog.enums import TodoStatus
 from coordination.catalog.model_methods import CacheDefaults, cache_of
 from coordination.catalog.models import Cache, Catalog
 from coordination.catalog.models import shape
-from coordination.catalog.reads.cached import sweep_catalog
+from coordination.catalog.reads.cached import fleet_catalog, sweep_catalog
 from coordination.catalog.reads.views import (
     ALIASES,
     MIXINS,
@@ -382,6 +382,23 @@ def test_sweep_catalog_is_a_view_of_a_warm_cache_and_the_models_otherwise(
     # no cache directory: the models
     monkeypatch.setattr(cache, "default_cache_dir", lambda: None)
     assert isinstance(sweep_catalog(path), Catalog)
+
+
+@pytest.mark.usefixtures("private_cache")
+def test_init_reads_a_templated_catalog_as_a_view_of_a_warm_cache(tmp_path: Path) -> None:
+    """`coord init` reads repos and dependencies only, never expands a template: a
+    catalog holding one is a view of the warm cache too (no models to load), holding
+    what the models hold."""
+    templated = _write(tmp_path / "templated", TEMPLATED)
+    cold = fleet_catalog(templated)  # a miss: the store loads (and caches) the models
+    assert isinstance(cold, Catalog)
+    warm = fleet_catalog(templated)
+    assert is_view(warm)
+    assert_same(warm, cold)
+    assert [r.name for r in warm.repos] == [r.name for r in cold.repos]
+    assert [d.id for d in warm.coordination.dependencies] == ["DEP-1"]
+    # a sweep, which expands it, still takes the models
+    assert isinstance(sweep_catalog(templated), Catalog)
 
 
 @pytest.mark.usefixtures("private_cache")

@@ -317,6 +317,37 @@ def test_maven_parent_bom_and_properties_from_another_repo(tmp_path: Path) -> No
     assert notes(app) == []  # settled
 
 
+
+def test_a_fleet_of_poms_is_gathered_once_for_every_pom_left_to_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each checkout whose pom needs another repo's parent settles against the fleet's
+    poms, gathered once per link (each gathering them again was quadratic: a thousand
+    checkouts, a hundred Maven ones)."""
+    from coordination.fleet.manifests import java
+
+    parent = dm.read(write(tmp_path / "platform", {"pom.xml": """
+        <project><groupId>com.acme</groupId><artifactId>platform</artifactId>
+          <version>7</version><packaging>pom</packaging>
+          <properties><acme.version>7.1.0</acme.version></properties>
+        </project>
+    """}))
+    apps = [dm.read(write(tmp_path / f"app{i}", {"pom.xml": f"""
+        <project>
+          <parent><groupId>com.acme</groupId><artifactId>platform</artifactId>
+            <version>7</version></parent>
+          <artifactId>app{i}</artifactId>
+          <dependencies>
+            <dependency><groupId>com.acme</groupId><artifactId>core</artifactId>
+              <version>${{acme.version}}</version></dependency>
+          </dependencies>
+        </project>
+    """})) for i in range(12)]
+    gathered = []
+    real = java._fleet_poms
+    monkeypatch.setattr(java, "_fleet_poms", lambda fleet: gathered.append(1) or real(fleet))
+    dm.link([parent, *apps])
+    assert len(gathered) == 1
+    assert all(reqs(a)[("com.acme:core", "pom.xml")][2] == "7.1.0" for a in apps)
 # -- .NET ----------------------------------------------------------------------------------
 def test_polly_central_versions_test_projects_and_what_it_provides() -> None:
     m = dm.read(FIXTURES / "polly")

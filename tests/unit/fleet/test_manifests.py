@@ -705,3 +705,30 @@ def test_an_npm_peer_marked_optional_is_optional(tmp_path: Path) -> None:
     assert reqs(m) == {"md-parse": ("peer", "package.json", 4, "^3"),
                        "md-highlight": ("optional", "package.json", 5, "^1"),
                        "md-math": ("peer", "package.json", 6, "^2")}
+
+
+def test_where_a_manifest_lies_is_asked_once_as_each_check_asked_it(tmp_path: Path) -> None:
+    """read_text's one walk over a manifest's parts (_placed) says what `inside` and
+    `_in_git_dir` each say: a plain file, one in .git, symlinks out of the checkout,
+    into .git and inside it, a path with a `..` part, a file that is not there."""
+    from coordination.fleet.manifests import base
+
+    root = tmp_path / "repo"
+    (root / ".git" / "info").mkdir(parents=True)
+    (root / ".git" / "config").write_text("[core]\n")
+    (root / "sub" / "deep").mkdir(parents=True)
+    (root / "sub" / "deep" / "package.json").write_text("{}")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "package.json").write_text("{}")
+    (root / "out").symlink_to(tmp_path / "elsewhere")
+    (root / "gitdir").symlink_to(root / ".git")
+    (root / "alias").symlink_to(root / "sub")
+    paths = [root / "sub" / "deep" / "package.json", root / ".git" / "config",
+             root / "out" / "package.json", root / "gitdir" / "config",
+             root / "alias" / "deep" / "package.json",
+             root / "out" / ".." / "sub" / "deep" / "package.json",
+             root / "sub" / "missing" / "go.mod", root, tmp_path / "elsewhere" / "package.json"]
+    got = [base._placed(p, root) for p in paths]
+    assert got == [(base.inside(p, root), base._in_git_dir(p, root)) for p in paths]
+    assert got[:5] == [(True, False), (True, True), (False, False), (True, True),
+                       (True, False)]
