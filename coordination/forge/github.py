@@ -44,6 +44,10 @@ _REVIEW = {"APPROVED": ReviewState.approved, "CHANGES_REQUESTED": ReviewState.ch
            "PENDING": ReviewState.pending}
 
 
+#: The repository setting that allows each merge method.
+_ALLOW = {"merge": "allow_merge_commit", "squash": "allow_squash_merge",
+          "rebase": "allow_rebase_merge"}
+
 def graphql_url(api: str) -> str:
     """GitHub's GraphQL endpoint beside the REST root (``/graphql`` on github.com,
     ``/api/graphql`` on Enterprise Server, whose REST root is ``/api/v3``)."""
@@ -169,9 +173,10 @@ class GitHub(RestForge):
         return _Rules(protects, approvals, checks, strict, linear, methods)
 
     def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
-        """The branch's rulesets (``allowed_merge_methods``, required linear history)
-        and its classic protection's required linear history, when the token may read
-        it."""
+        """The branch's rulesets (``allowed_merge_methods``, required linear history),
+        its classic protection's required linear history, when the token may read it,
+        and the repository's own settings (``allow_merge_commit``, ``allow_squash_merge``,
+        ``allow_rebase_merge``)."""
         rules = self._rules(branch)
         classic = self._classic(branch) or {}
         linear = rules.linear or bool((classic.get("required_linear_history") or {}).get(
@@ -183,6 +188,13 @@ class GitHub(RestForge):
         if rules.methods is not None and method not in rules.methods:
             return (f"{where}: its rulesets allow only {', '.join(rules.methods) or 'no'} "
                     f"merges, not {method} (set the plan's change: merge_method:)")
+        # The repository's own settings; a token that may not read them is told none
+        # (the field is left out): the merge itself is then the forge's to refuse.
+        setting = _ALLOW[method]
+        if self.http.get(self.base).get(setting) is False:
+            return (f"{self.spec.project}: its settings do not allow {method} merges "
+                    f"({setting}: false; set the plan's change: merge_method: to one it "
+                    "allows, or allow it in the repository's settings)")
         return None
 
     def checks(self, sha: str, *, branch: str | None = None,

@@ -156,6 +156,7 @@ class FakeGitHub(RepoForge):
         r("GET", REPO + r"/branches/(?P<branch>[^/]+)/protection", self.protection)
         r("GET", REPO + r"/rules/branches/(?P<branch>[^/]+)", self.rules)
         r("GET", REPO + "/installation", self.installation)
+        r("GET", REPO + "$", self.get_repo)
         r("POST", r"/app/installations/(?P<installation>\d+)/access_tokens", self.access_token)
 
     # JSON -------------------------------------------------------------------------------
@@ -273,8 +274,9 @@ class FakeGitHub(RepoForge):
             return 405, {"message": why}, {}
         method = body.get("merge_method", "merge")
         r = p.ruleset
-        if r is not None and pr.base == p.default_branch and (
-                (r.linear and method == "merge") or (r.methods and method not in r.methods)):
+        if (r is not None and pr.base == p.default_branch and (
+                (r.linear and method == "merge") or (r.methods and method not in r.methods))
+                or p.allowed_methods is not None and method not in p.allowed_methods):
             return 405, {"message": f"{method} merges are not allowed on this repository"}, {}
         try:
             sha = self.do_merge(p, pr, head, method, body.get("commit_title") or
@@ -353,6 +355,20 @@ class FakeGitHub(RepoForge):
                              repository=skeleton("github", "minimal-repository", id=p.id,
                                                  name=p.name.split("/")[1], full_name=p.name,
                                                  owner=self.user_json(owner))), {}
+
+    def get_repo(self, owner: str, name: str, **_: Any) -> Answer:
+        """The repository as its admin reads it: its merge settings (``allow_*``) from
+        the project's ``allowed_methods`` (None: every method)."""
+        p = self.projects.get(f"{owner}/{name}")
+        if p is None:
+            return 404, {"message": "Not Found"}, {}
+        allowed = p.allowed_methods
+        return 200, skeleton(
+            "github", "full-repository", id=p.id, name=name, full_name=p.name,
+            default_branch=p.default_branch, owner=self.user_json(owner),
+            **{f: allowed is None or m in allowed for f, m in (
+                ("allow_merge_commit", "merge"), ("allow_rebase_merge", "rebase"),
+                ("allow_squash_merge", "squash"))}), {}
 
     def installation(self, owner: str, name: str, **_: Any) -> Answer:
         p = self.repo(owner, name)

@@ -214,6 +214,20 @@ def test_gitea_still_checking_is_read_again_and_a_lasting_no_said_as_either(
     assert b.kind == "conflict" and "or Gitea still checking it" in b.detail, b
 
 
+@pytest.mark.parametrize("fake_forge", ["github"], indirect=True)
+def test_github_repository_settings_that_refuse_a_method_are_read_before_merging(
+        project: FakeForge, tmp_path: Path) -> None:
+    """A repository whose settings allow squash merges only (``allow_merge_commit:
+    false``): a merge is refused before it is tried, naming the setting; squash is not."""
+    forge = client(project, PROJECT)
+    assert forge.merge_refusal("main", "merge") is None
+    project.projects[PROJECT].allowed_methods = ["squash"]
+    why = forge.merge_refusal("main", "merge")
+    assert why is not None and "allow_merge_commit: false" in why, why
+    assert "rebase" in (forge.merge_refusal("main", "rebase") or "")
+    assert forge.merge_refusal("main", "squash") is None
+
+
 def test_a_revert_pull_request_is_opened_from_a_pushed_branch(project: FakeForge,
                                                               tmp_path: Path) -> None:
     head = push_branch(project, tmp_path, "bump")

@@ -4,7 +4,7 @@
 Per repo with a commit to land, its forge is asked whether its settings would take a
 merge into the base by the plan's ``merge_method`` (:meth:`coordination.forge.base.
 Forge.merge_refusal`: GitHub's rulesets' ``allowed_merge_methods`` and required linear
-history, and the classic protection's; GitLab's project ``merge_method`` and squash
+history, the classic protection's, and the repository's ``allow_*`` settings; GitLab's project ``merge_method`` and squash
 option). Each refusal is a blocker of the landing rule's kind ``forge``, said by
 ``land`` and ``land --dry-run`` alike; a forge that cannot be read is one too (fail
 closed)."""

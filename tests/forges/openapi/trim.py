@@ -42,6 +42,8 @@ GRAPHQL_PULL_REQUEST_FIELDS = ("id", "isDraft", "number")
 #: (path, method) of every GitHub REST operation coord's client calls.
 GITHUB_OPERATIONS: list[tuple[str, str]] = [
     ("/user", "get"),
+    # the repository's own merge settings (allow_merge_commit, ...), read before a landing
+    ("/repos/{owner}/{repo}", "get"),
     ("/repos/{owner}/{repo}/pulls", "get"),
     ("/repos/{owner}/{repo}/pulls", "post"),
     ("/repos/{owner}/{repo}/pulls/{pull_number}", "get"),
