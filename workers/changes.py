@@ -60,12 +60,7 @@ class ChangeTurn:
             turn = cls(store, tc, repo, None, f"change worktree of {repo}: {exc}", checkout)
         if turn.entered is not None and turn.entered.prepare:
             turn.error = turn._prepare(rt, hb)
-        sent = time.monotonic()
-        try:
-            if hb.leases.extend(hb.lease):
-                hb.last_ok = sent
-        except RedisError:  # the heartbeat's own renewals decide from here on
-            pass
+        hb.renew_now()
         return turn
 
     def _prepare(self, rt: Runtime, hb: Heartbeat) -> str | None:

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from redis import RedisError
 
 from coordination.connection.client import UNREACHABLE
 from coordination.processes import worker_identity
@@ -346,12 +345,7 @@ def _push(turn: Turn, t: TodoSpec, checkout: str, hb: Heartbeat) -> PushTurn | N
     maybe: the lease renewed once after it, as a change's first worktree is)."""
     push = PushTurn.of(turn.spec, t, checkout)
     if push is not None and push.wt is not None:
-        sent = time.monotonic()
-        try:
-            if hb.leases.extend(hb.lease):
-                hb.last_ok = sent
-        except RedisError:  # the heartbeat's own renewals decide from here on
-            pass
+        hb.renew_now()
     return push
 
 

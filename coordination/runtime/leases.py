@@ -254,6 +254,17 @@ class Heartbeat:
         someone else may already hold the lease."""
         return self.lost or time.monotonic() - self.last_ok > self.lease.ttl_ms / 1000.0 - self.margin
 
+    def renew_now(self) -> None:
+        """Renew the lease once, now, from the caller's thread (after a long step before
+        the command starts: a fetch, a new worktree); a failure is left to the
+        heartbeat's own renewals, which decide from here on."""
+        sent = time.monotonic()
+        try:
+            if self.leases.extend(self.lease):
+                self.last_ok = sent
+        except redis.RedisError:
+            pass
+
     def __enter__(self) -> Heartbeat:
         return self.start()
 

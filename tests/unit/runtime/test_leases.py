@@ -214,3 +214,25 @@ def test_a_heartbeat_started_late_renews_an_interval_after_the_grant(
     hb._stop = Stop()  # type: ignore[assignment]
     hb._run()
     assert len(waits) == 1 and 0.7 <= waits[0] <= 0.76, waits
+
+
+
+def test_a_renewal_now_moves_last_ok_and_a_failing_one_is_left_to_the_heartbeat(
+        tr: Transitions, leases: LeaseManager) -> None:
+    """``Heartbeat.renew_now``: the lease renewed from the caller's thread after a long
+    step (a fetch, a new worktree); a Redis error is left to the heartbeat's renewals."""
+    lease = started(tr, "A")
+    hb = Heartbeat(leases, lease, interval=60)
+    hb.last_ok -= 3.0
+    before = hb.last_ok
+    hb.renew_now()
+    assert hb.last_ok > before + 2.9
+
+    class Down:
+        def extend(self, _lease: Lease) -> bool:
+            raise redis.ConnectionError("gone")
+
+    hb.leases = Down()  # type: ignore[assignment]
+    seen = hb.last_ok
+    hb.renew_now()  # no error: the heartbeat decides
+    assert hb.last_ok == seen and not hb.lost
