@@ -69,7 +69,7 @@ def docs_catalogs() -> list[tuple[str, str, str | None]]:
         for b in blocks(page):
             if b.lang not in ("yaml", "yml"):
                 continue
-            doc = yaml.safe_load(b.text)
+            doc = read_yaml(b.text)
             where = f"{page.relative_to(ROOT)}:{b.line}"
             if isinstance(doc, dict) and "version" in doc:
                 found.append((where, b.text, None))
@@ -91,10 +91,18 @@ def _leniently(node: Any) -> Any:
     return node
 
 
+def read_yaml(text: str) -> Any:
+    """``text`` read as the catalog's loader and a YAML 1.2 editor read it (ruamel): a
+    plan's ``on:`` is the key "on" there, where PyYAML (YAML 1.1) reads ``True``."""
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(text)
+
+
 def as_json(path: Path) -> Any:
     """The YAML document as JSON would hold it (dates become ISO text, as in a file
     an editor validates)."""
-    return json.loads(json.dumps(yaml.safe_load(path.read_text()), default=str))
+    return json.loads(json.dumps(read_yaml(path.read_text()), default=str))
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +141,7 @@ def test_an_indented_catalog_is_found(tmp_path: Path, monkeypatch: pytest.Monkey
 @pytest.mark.parametrize("where, text, what", docs_catalogs(), ids=[w for w, _, _ in docs_catalogs()])
 def test_every_catalog_the_docs_show_is_valid(validator: Any, where: str, text: str,
                                               what: str | None) -> None:
-    doc = json.loads(json.dumps(yaml.safe_load(text), default=str))
+    doc = json.loads(json.dumps(read_yaml(text), default=str))
     if what is None:
         load_catalog(text.encode(), where)  # the loader takes it...
         errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
