@@ -95,6 +95,7 @@ def start(rt: Runtime, spec: SweepSpec, sweep_id: str, *, kind: str = "plan",
     said = rt.events.prepare(EventKind.sweep_queued, sweep_id=sweep_id, plan=spec.plan,
                              strategy=spec.strategy, todos=len(spec.todos),
                              levels=len(spec.levels))
+    _pending(rt, spec)
     rt.checkpoints.create_sweep(sweep_id, fields, said)
     note_change(rt, spec, list(spec.todos), last=kind == "plan")
     remember_written(rt, spec, fields)  # this process follows it: no read-back of the spec
@@ -137,15 +138,23 @@ def note_change(rt: Runtime, spec: SweepSpec, todos: Sequence[str], *, last: boo
                     repos=repos.get(plan, {}), urls=urls.get(plan, {}))
 
 
+def _pending(rt: Runtime, spec: SweepSpec) -> None:
+    """A sweep a push started posts ``pending`` on the pushed commit before its run is
+    recorded: nothing of the run can start before it, so nothing can end before it (a
+    supervision pass carries a recorded run on while a slow starter is still posting:
+    its todos could end, and their final word be posted, before a late pending that
+    would then stand). A forge down is said, not waited on
+    (:mod:`coordination.sweeps.notices.commit_status`)."""
+    if spec.push:
+        commit_status.run_starts(rt, spec)
+
+
 def begin(rt: Runtime, spec: SweepSpec) -> None:
     """A run recorded as queued (listed active and its counters written with it) starts:
     its first todos sent. What a starter that died first left undone, a supervision
     pass does: the first todos sent after a grace, the first wave started, a sweep of
-    no todos ended. A sweep a push started posts ``pending`` on the pushed commit first
-    (before any todo is sent, so before any end of the run:
-    :mod:`coordination.sweeps.notices.commit_status`; a forge down is said, not waited on)."""
-    if spec.push:
-        commit_status.run_starts(rt, spec)
+    no todos ended. (A sweep a push started posted ``pending`` before its run was
+    recorded: :func:`_pending`.)"""
     if not spec.todos:
         finish_if_done(rt, spec.sweep_id, spec)
         return
@@ -314,6 +323,7 @@ def resume(rt: Runtime, spec: SweepSpec, rerun: list[str]) -> bool:
     sweep_id = spec.sweep_id
     now = time.time()
     recording.end_unsaid(rt, sweep_id)  # (the last run's, if its ender died first)
+    _pending(rt, spec)
     rt.checkpoints.persist_sweep(sweep_id)
     rt.checkpoints.update_sweep(sweep_id, **repo_fields(spec, rerun))  # (fresh from the catalog)
     rt.checkpoints.reset_todos(sweep_id, rerun, status=TodoStatus.pending, reason=None,

@@ -1,9 +1,11 @@
 """CI integration: a sweep a push started posts the commit status ``coord/<PLAN>`` on the
 pushed commit, where the pushed repo has ``forge:`` (branch protection may require it).
 
-- **pending** when a run starts (:func:`run_starts`): by its starter, after the run is
-  recorded and before its first todo is sent, so no todo's end (nor the run's) comes
-  before it: a pending never lands after the run's final word.
+- **pending** when a run starts (:func:`run_starts`): by its starter, before the run is
+  recorded, so nothing of the run (nor a supervision pass carrying on a slow starter's
+  run) starts, let alone ends, before it: a pending never lands after the run's final
+  word. A starter that dies between the post and the record leaves a pending with no
+  run (the trigger run again replaces it).
 - **success** or **failure** when the run ends (:func:`run_ended`): from the one place a
   run's end is kept and said, :func:`coordination.sweeps.recording.ended`, before the
   sweep is taken off the active ones. Whoever ends the run posts it (the worker that

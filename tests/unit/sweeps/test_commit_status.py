@@ -187,3 +187,21 @@ def test_a_forge_that_never_answers_is_said_within_its_timeout(
     said = [e.to_dict() for e in rt.events.read(sweep_id="S-1")]
     assert [(e["kind"], e["state"], e["sha"]) for e in said] == [
         ("commit_status.failed", "pending", SHA)]
+
+
+def test_pending_is_posted_before_the_run_is_recorded(
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing of the run can start before its pending: a supervision pass carrying on a
+    recorded run while a slow starter still posts could run and end it, and the late
+    pending would then stand over the final word (seen under load, a forge down)."""
+    seen: list[tuple[str, object]] = []
+
+    def post(rt_: Runtime, sweep_id: str, p: PushSpec, state: str, description: str) -> bool:
+        rec = rt_.checkpoints.get_sweep_fields(sweep_id, ("status", "run"))
+        seen.append((state, rec))
+        return True
+
+    monkeypatch.setattr(commit_status, "post", post)
+    run_push(rt, catalog(tmp_path), push())
+    assert [s for s, _ in seen] == ["pending", "success"]
+    assert seen[0][1] is None, seen  # no record yet when pending was posted
