@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _document(text: str | None) -> dict[str, Any]:
-    """A stored JSON object ({}: none, unreadable, or not an object)."""
+def json_object(text: str | None) -> dict[str, Any]:
+    """A stored JSON object ({}: none, unreadable, or not an object: a hand edit of
+    Redis); every change record, and the change store's own fields, read through it."""
     if not text:
         return {}
     try:
@@ -79,7 +80,7 @@ class VerifyRecord:
 
     @classmethod
     def from_json(cls, text: str | None) -> VerifyRecord:
-        return cls.of(_document(text))
+        return cls.of(json_object(text))
 
     def to_json(self) -> str:
         return json.dumps(self.document)
@@ -118,7 +119,7 @@ class SweepPointer:
         if not raw:
             return None
         if raw.lstrip().startswith("{"):
-            d = _document(raw)
+            d = json_object(raw)
             return cls.of(d if d else {"sweep": None, "unreadable": raw[:80]})
         return cls.of({"sweep": raw})
 
@@ -188,7 +189,7 @@ class PrepareRecord:
 
     @classmethod
     def from_json(cls, text: str | None) -> PrepareRecord:
-        return cls.of(_document(text))
+        return cls.of(json_object(text))
 
     def to_json(self) -> str:
         return json.dumps(self.document)
@@ -249,7 +250,7 @@ class StepRecord:
 
     @classmethod
     def from_json(cls, text: str | None) -> StepRecord:
-        return cls.of(_document(text))
+        return cls.of(json_object(text))
 
     def to_json(self) -> str:
         return json.dumps(self.document)
@@ -297,7 +298,7 @@ class LanderRecord:
     @classmethod
     def from_json(cls, text: str | None) -> LanderRecord | None:
         """None: no lander (or the field is no JSON object, or an empty one)."""
-        doc = _document(text)
+        doc = json_object(text)
         return cls.of(doc) if doc else None
 
     def to_json(self) -> str:
@@ -360,7 +361,7 @@ class PullRecord:
     @classmethod
     def from_json(cls, text: str | None) -> PullRecord | None:
         """None: no record (or one that names no pull request)."""
-        rec = cls.of(_document(text))
+        rec = cls.of(json_object(text))
         return rec if rec.number > 0 else None
 
     def to_json(self) -> str:
@@ -393,7 +394,7 @@ class ForgeView:
 
     @classmethod
     def from_json(cls, text: str | None) -> ForgeView | None:
-        doc = _document(text)
+        doc = json_object(text)
         view = doc.get("view")
         if not isinstance(view, dict):
             return None

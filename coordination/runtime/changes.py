@@ -84,6 +84,7 @@ from coordination.runtime.change_records import (
     SweepPointer,
     TrainDrop,
     VerifyRecord,
+    json_object,
 )
 from coordination.runtime.checkpoints import TransitionRefused
 from coordination.runtime.leases import Lease, new_token
@@ -234,15 +235,6 @@ def pointer_about(plan: str) -> dict[str, Any]:
     return {"plan": plan}
 
 
-def _loads(v: str) -> dict[str, Any]:
-    """The JSON object ``v`` holds; ``{}`` for anything else (a hand edit of Redis)."""
-    try:
-        doc = json.loads(v)
-    except ValueError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
 def _float(v: object) -> float:
     try:
         return float(str(v))
@@ -253,7 +245,7 @@ def _float(v: object) -> float:
 def _repo_record(v: str) -> RepoRecord:
     """A repo's record as the store wrote it; a field that is not text reads as none (as
     a record that is not JSON does): the landing then finds nothing to land there."""
-    d = _loads(v)
+    d = json_object(v)
 
     def text(name: str) -> str:
         got = d.get(name)

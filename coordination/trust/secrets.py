@@ -34,6 +34,8 @@ import os
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote
 
+from coordination.redis_url import url_password
+
 #: coord's own secrets, each by its variable.
 COORD_SECRETS = (
     "COORD_SIGNING_KEY", "COORD_SIGNING_KEY_PREVIOUS", "COORD_AUDIT_KEY", "COORD_MCP_TOKEN",
@@ -167,21 +169,12 @@ def held_secret_values(environ: Mapping[str, str] | None = None,
             found.add(v)
             found.update(line for line in v.splitlines() if len(line) >= 8)
         elif k.startswith("COORD_") and k.endswith("_URL"):
-            pw = _password(v)
+            pw = url_password(v)
             if pw:
                 found.add(pw)
                 found.add(unquote(pw))
     found.update(x for x in extra if x)
     return tuple(sorted((v for v in found if len(v) >= 8), key=lambda v: (-len(v), v)))
-
-
-def _password(url: str) -> str | None:
-    """The password of ``url``'s user info (as written), or None."""
-    head, sep, rest = url.partition("://")
-    userinfo, at, _ = rest.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
-        return None
-    return userinfo.partition(":")[2] or None
 
 
 _SUFFIXES_B = tuple(s.encode() for s in SECRET_SUFFIXES)
