@@ -168,20 +168,24 @@ def _solution(repo: _Repo, rel: str, text: str) -> list[str]:
     return out
 
 
+def _entries(directory: Path) -> list[os.DirEntry[str]]:
+    """What ``directory`` holds that a search for projects and solutions looks at, by
+    name: neither a hidden entry nor one of :data:`_SKIP` (none: it cannot be read)."""
+    try:
+        with os.scandir(directory) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return []
+    return [e for e in entries if not e.name.startswith(".") and e.name not in _SKIP]
+
+
 def _walk(root: Path) -> list[str]:
     """Project files up to :data:`DEPTH` below the top (no solution names them)."""
     found: list[str] = []
     stack = [(root, 0)]
     while stack:
         directory, level = stack.pop()
-        try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            continue
-        for e in entries:
-            if e.name.startswith(".") or e.name in _SKIP:
-                continue
+        for e in _entries(directory):
             if e.is_dir(follow_symlinks=False):
                 if level < DEPTH:
                     stack.append((Path(e.path), level + 1))
@@ -198,14 +202,7 @@ def _solutions_below(root: Path) -> list[str]:
         found: list[str] = []
         below: list[Path] = []
         for directory in current:
-            try:
-                with os.scandir(directory) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError:
-                continue
-            for e in entries:
-                if e.name.startswith(".") or e.name in _SKIP:
-                    continue
+            for e in _entries(directory):
                 if e.name.endswith(SOLUTIONS) and e.is_file(follow_symlinks=False):
                     found.append(os.path.relpath(e.path, root))
                 elif level < DEPTH and e.is_dir(follow_symlinks=False):

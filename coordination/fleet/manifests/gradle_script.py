@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from coordination.fleet.manifests.scan import Token, interpolate
+from coordination.fleet.manifests.scan import Token, interpolate, last_call_opens
 
 #: Blocks that do not change what their statements are: a ``dependencies`` block's
 #: ``if`` or ``forEach`` still declares dependencies.
@@ -57,15 +57,7 @@ def block_name(head: list[Token]) -> str:
         if t.kind == "name" and toks[i + 1].is_name("by"):
             return t.text
     if toks[-1].is_op(")"):
-        depth, i = 0, len(toks) - 1
-        while i >= 0:
-            if toks[i].is_op(")"):
-                depth += 1
-            elif toks[i].is_op("("):
-                depth -= 1
-                if depth == 0:
-                    break
-            i -= 1
+        i = last_call_opens(toks)
         first_arg = toks[i + 1] if i + 1 < len(toks) else None
         j = i - 1
         if j >= 0 and toks[j].is_op(">"):  # register<Copy>("x")

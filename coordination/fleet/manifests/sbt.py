@@ -37,7 +37,8 @@ from coordination.fleet.manifests.base import (INCIDENTAL, PATH_ECOSYSTEM, Manif
                                                local_path, note, outside, read_text,
                                                unknown_versions, unreadable)
 from coordination.fleet.manifests.java import jvm_package
-from coordination.fleet.manifests.scan import Token, balanced, interpolate, tokens
+from coordination.fleet.manifests.scan import (Token, balanced, interpolate, last_call_opens,
+                                               tokens)
 
 _SETTING_OPS = frozenset({":=", "+=", "++=", "~=", "-="})
 _MODULE_OPS = frozenset({"%", "%%", "%%%"})
@@ -183,15 +184,7 @@ def _dangling(t: tuple[Token, ...]) -> bool:
         return True
     if not t[-1].is_op(")"):
         return False
-    depth, i = 0, len(t) - 1
-    while i >= 0:
-        if t[i].is_op(")"):
-            depth += 1
-        elif t[i].is_op("("):
-            depth -= 1
-            if depth == 0:
-                break
-        i -= 1
+    i = last_call_opens(t)
     return i > 0 and t[i - 1].is_name("if")
 
 

@@ -14,7 +14,7 @@ closed) is :class:`~coordination.fleet.manifests.base.Unreadable` at its line.""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from coordination.fleet.manifests.base import Unreadable
@@ -229,6 +229,22 @@ def interpolate(template: str, values: dict[str, str]) -> str | None:
 
 
 _CLOSES = {"(": ")", "[": "]", "{": "}"}
+
+
+def last_call_opens(toks: Sequence[Token]) -> int:
+    """Where the ``(`` stands that the ``)`` ending ``toks`` closes (its index; -1 when
+    none does): the argument list of the call, or the condition of the ``if``, that a
+    statement ends with."""
+    depth, i = 0, len(toks) - 1
+    while i >= 0:
+        if toks[i].is_op(")"):
+            depth += 1
+        elif toks[i].is_op("("):
+            depth -= 1
+            if depth == 0:
+                break
+        i -= 1
+    return i
 
 
 def balanced(toks: list[Token]) -> list[Token]:
