@@ -61,6 +61,17 @@ MASK = "***"
 _DIGITS = re.compile(r"[0-9]+")
 
 
+def split_userinfo(url: str) -> tuple[str, str, str] | None:
+    """``url`` as (scheme, user info, the rest): everything between ``://`` and the last
+    ``@`` counts as user info (a malformed URL too: the port is never parsed); None
+    when there is no ``://`` or no ``@``."""
+    head, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not sep or not at:
+        return None
+    return head, userinfo, hostpart
+
+
 def redact_url(url: str) -> str:
     """``url`` with the password (if any) replaced by ``***``; the rest unchanged.
 
@@ -68,12 +79,10 @@ def redact_url(url: str) -> str:
     hiding: everything between ``://`` and the last ``@`` counts as user info,
     and everything after its first ``:`` is masked.
     """
-    head, sep, rest = url.partition("://")
-    if not sep:
+    parts = split_userinfo(url)
+    if parts is None:
         return url
-    userinfo, at, hostpart = rest.rpartition("@")
-    if not at:
-        return url
+    head, userinfo, hostpart = parts
     user, colon, _password = userinfo.partition(":")
     if not colon:
         return url  # a user name alone is not a secret
@@ -82,11 +91,10 @@ def redact_url(url: str) -> str:
 
 def url_password(url: str) -> str | None:
     """The password in ``url`` as written (percent-encoded), or None."""
-    _head, sep, rest = url.partition("://")
-    userinfo, at, _ = rest.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
+    parts = split_userinfo(url)
+    if parts is None or ":" not in parts[1]:
         return None
-    return userinfo.partition(":")[2] or None
+    return parts[1].partition(":")[2] or None
 
 
 def scrub(text: str, url: str | None) -> str:

@@ -34,7 +34,7 @@ import os
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote
 
-from coordination.redis_url import url_password
+from coordination.redis_url import split_userinfo, url_password
 
 #: coord's own secrets, each by its variable.
 COORD_SECRETS = (
@@ -108,13 +108,8 @@ def is_secret(name: str, names: frozenset[str] | None = None) -> bool:
 
 def _without_password(url: str) -> str:
     """``url`` with its user info (the password, and the user it goes with) taken out."""
-    head, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    userinfo, at, hostpart = rest.rpartition("@")
-    if not at:
-        return url
-    return f"{head}://{hostpart}"
+    parts = split_userinfo(url)
+    return url if parts is None else f"{parts[0]}://{parts[2]}"
 
 
 def without_secrets(env: Mapping[str, str], token_envs: Iterable[str] = (), *,
