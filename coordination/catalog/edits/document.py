@@ -269,6 +269,25 @@ def put_mapping_entries(item: CommentedMap, key: str, changes: Mapping[str, obje
         put_field(item, key, {k: v for k, v in changes.items() if v is not None}, order)
 
 
+def put_changes(item: CommentedMap, order: tuple[str, ...], plain: Mapping[str, object],
+                fields: Mapping[str, object], lists: Mapping[str, list[str]],
+                entries: Iterable[str] = ()) -> None:
+    """An update's values written on its item: ``plain`` ones with :func:`put`,
+    structured ``fields`` with :func:`put_field` (those named in ``entries`` that are
+    not None entry by entry, :func:`put_mapping_entries`: the entries not named are
+    kept), then ``lists`` with :func:`put_list`."""
+    by_entry = frozenset(entries)
+    for key, value in plain.items():
+        put(item, key, value, order)
+    for key, value in fields.items():
+        if key in by_entry and value is not None:
+            put_mapping_entries(item, key, value, order)  # type: ignore[arg-type]
+        else:
+            put_field(item, key, value, order)
+    for key, values in lists.items():
+        put_list(item, key, values, order)
+
+
 def put_list(item: CommentedMap, key: str, values: list[str], order: tuple[str, ...]) -> None:
     """Replace the list ``item[key]`` with ``values``, editing it in place when it is
     one: kept elements keep their lines and comments, and a block list stays a block

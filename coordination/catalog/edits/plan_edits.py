@@ -26,8 +26,7 @@ from coordination.catalog.edits.document import (
     new_item,
     put,
     put_field,
-    put_list,
-    put_mapping_entries,
+    put_changes,
     remove_index,
     remove_item,
     remove_key,
@@ -178,22 +177,9 @@ class Plans:
         def edit(doc: CommentedMap) -> None:
             item = find_item(doc, "plans", id_, "plan")
             require_repos(doc, lists.get("repos", ()))
-            for key, value in changes.items():
-                put(item, key, value, PLAN_KEYS)
-            for key, value in fields.items():
-                put_field(item, key, value, PLAN_KEYS)
-            if has_change:
-                if change is None:
-                    put(item, "change", None, PLAN_KEYS)
-                else:
-                    put_mapping_entries(item, "change", change, PLAN_KEYS)
-            for key, entries in mappings.items():
-                if entries is None:
-                    put(item, key, None, PLAN_KEYS)
-                else:
-                    put_mapping_entries(item, key, entries, PLAN_KEYS)
-            for key, values in lists.items():
-                put_list(item, key, values, PLAN_KEYS)
+            structured = {**fields, **({"change": change} if has_change else {}), **mappings}
+            put_changes(item, PLAN_KEYS, changes, structured, lists,
+                        entries=("change", *PLAN_MAPPINGS))
 
         self.store.update(edit)
         return self._plan(id_)
@@ -281,10 +267,7 @@ class Milestones:
             ms = _find_milestone(doc, id_)["item"]
             for t in lists.get("todos", ()):
                 find_item(doc, "todos", t, "todo")
-            for key, value in changes.items():
-                put(ms, key, value, MILESTONE_KEYS)
-            for key, values in lists.items():
-                put_list(ms, key, values, MILESTONE_KEYS)
+            put_changes(ms, MILESTONE_KEYS, changes, {}, lists)
 
         self.store.update(edit)
         return self._milestone(id_)[1]

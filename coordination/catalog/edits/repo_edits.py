@@ -20,10 +20,8 @@ from coordination.catalog.edits.document import (
     find_item,
     find_repo,
     new_item,
-    put,
+    put_changes,
     put_field,
-    put_list,
-    put_mapping_entries,
     remove_at,
     remove_from,
     remove_repo_item,
@@ -144,15 +142,7 @@ class Repos:
 
         def edit(doc: CommentedMap) -> None:
             item = find_repo(doc, name)[1]
-            for key, value in changes.items():
-                put(item, key, value, REPO_KEYS)
-            for key, value in fields.items():
-                if key == "forge" and value is not None:  # its entries, the others kept
-                    put_mapping_entries(item, key, value, REPO_KEYS)
-                else:
-                    put_field(item, key, value, REPO_KEYS)
-            for key, values in lists.items():
-                put_list(item, key, values, REPO_KEYS)
+            put_changes(item, REPO_KEYS, changes, fields, lists, entries=("forge",))
 
         self.store.update(edit)
         return self._repo_named(name)
