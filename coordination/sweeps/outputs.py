@@ -34,6 +34,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from coordination.catalog.selection.ordering import reachable
 from coordination.trust.evidence import (
     KID,
     OUTCOME_FIELD,
@@ -227,15 +228,7 @@ def inputs_env(inputs: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
 
 def ancestors(preds: Mapping[str, Iterable[str]], todo_id: str) -> list[str]:
     """Every todo before ``todo_id`` in a graph given as todo -> its predecessors."""
-    seen: set[str] = set()
-    stack = list(preds.get(todo_id, ()))
-    while stack:
-        t = stack.pop()
-        if t in seen:
-            continue
-        seen.add(t)
-        stack.extend(preds.get(t, ()))
-    return sorted(seen)
+    return sorted(reachable(preds, todo_id))
 
 
 def external_inputs(preds: Mapping[str, Iterable[str]], outputs: Mapping[str, Mapping[str, str]],

@@ -32,7 +32,7 @@ the command's duration) rather than through every signature in between.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -259,23 +259,26 @@ def _induced(providers: Mapping[str, Sequence[str]], selected: Sequence[str]
              ) -> dict[str, set[str]]:
     """Selected repo -> the selected repos it depends on, directly or through unselected ones."""
     keep = set(selected)
-    out: dict[str, set[str]] = {}
-    for s in selected:
-        found: set[str] = set()
-        seen: set[str] = set()
-        stack = list(providers.get(s, ()))
-        while stack:
-            p = stack.pop()
-            if p in seen:
-                continue
-            seen.add(p)
-            if p in keep:
-                if p != s:
-                    found.add(p)
-            else:
-                stack.extend(providers.get(p, ()))
-        out[s] = found
-    return out
+    return {s: {p for p in reachable(providers, s, through=lambda p: p not in keep)
+                if p in keep and p != s}
+            for s in selected}
+
+
+def reachable(edges: Mapping[str, Iterable[str]], start: str,
+              through: Callable[[str], bool] = lambda _: True) -> set[str]:
+    """Every node an edge path from ``start`` reaches (``start`` itself only by a cycle),
+    in a graph given as node -> the nodes its edges go to; a path goes on past a node
+    only where ``through`` says so."""
+    seen: set[str] = set()
+    stack = list(edges.get(start, ()))
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if through(n):
+            stack.extend(edges.get(n, ()))
+    return seen
 
 
 def _components(nodes: Sequence[str], after: Mapping[str, set[str]]) -> list[list[str]]:
