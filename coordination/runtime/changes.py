@@ -67,7 +67,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from enum import Enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -427,29 +427,42 @@ class ChangeStore:
         a pointer put back in Redis is never carried forward. Returns the pointer
         written."""
         key = self.keys.change(plan)
+        for p, raw in self._tries(key, "sweep",
+                                  f"the sweep pointer of {plan} kept changing: not written"):
+            old = base if base is not None else self._trusted_pointer(
+                plan, SweepPointer.from_json(raw))
+            body: dict[str, Any] = {"sweep": old.sweep, "run": old.run,
+                                    "verify": dict(old.verify)}
+            if last:
+                body["sweep"], body["run"] = sweep_id, int(run)
+            for todo in verify:
+                body["verify"][todo] = [sweep_id, int(run)]
+            body["at"] = time.time()
+            doc = SweepPointer.of(evidence.seal(EvidenceKind.sweep, pointer_about(plan), body,
+                                                self.signing_keys))
+            p.multi()
+            p.hset(key, "sweep", doc.to_json())
+        return doc
+
+    def _tries(self, key: str, name: str,
+               gave_up: str) -> Iterator[tuple[redis.client.Pipeline, str | None]]:
+        """The tries of a compare-and-set of field ``name`` of ``key``: each gives the
+        pipeline, WATCHing ``key``, and the value stored now; the loop's body queues
+        its writes (after ``multi``) and this executes them. A write to ``key`` in
+        between (WatchError) has the body read and make them again; after 16 tries,
+        :class:`redis.WatchError` saying ``gave_up``. What the body raises goes through
+        (the pipeline let go, nothing written)."""
         for _ in range(16):
             with self.r.pipeline(transaction=True) as p:
                 try:
                     p.watch(key)  # type: ignore[no-untyped-call]
-                    raw = p.hget(key, "sweep")
-                    old = base if base is not None else self._trusted_pointer(
-                        plan, SweepPointer.from_json(str(raw) if raw is not None else None))
-                    body: dict[str, Any] = {"sweep": old.sweep, "run": old.run,
-                                            "verify": dict(old.verify)}
-                    if last:
-                        body["sweep"], body["run"] = sweep_id, int(run)
-                    for todo in verify:
-                        body["verify"][todo] = [sweep_id, int(run)]
-                    body["at"] = time.time()
-                    doc = SweepPointer.of(evidence.seal(EvidenceKind.sweep, pointer_about(plan), body,
-                                                        self.signing_keys))
-                    p.multi()
-                    p.hset(key, "sweep", doc.to_json())
+                    raw = p.hget(key, name)
+                    yield p, (str(raw) if raw is not None else None)
                     p.execute()
-                    return doc
+                    return
                 except redis.WatchError:
                     continue
-        raise redis.WatchError(f"the sweep pointer of {plan} kept changing: not written")
+        raise redis.WatchError(gave_up)
 
     def _trusted_pointer(self, plan: str, old: SweepPointer | None) -> SweepPointer:
         """``old`` if its seal holds under this process's keys, else an empty pointer."""
@@ -468,22 +481,14 @@ class ChangeStore:
         between has it read and checked again, and the move checked is the move made.
         (:meth:`restore` copies a whole newer record of the change: not a move.)"""
         key = self.keys.change(plan)
-        for _ in range(16):
-            with self.r.pipeline(transaction=True) as p:
-                try:
-                    p.watch(key)  # type: ignore[no-untyped-call]
-                    raw = p.hget(key, "state")
-                    why = refused_move(str(raw) if raw is not None else None, new)
-                    if why:
-                        raise TransitionRefused(f"change {plan}: {why}")
-                    p.multi()
-                    p.hset(key, "state", str(CS(new)))
-                    along(p)
-                    p.execute()
-                    return
-                except redis.WatchError:
-                    continue
-        raise redis.WatchError(f"change {plan} kept changing: its state {new} not written")
+        for p, raw in self._tries(key, "state",
+                                  f"change {plan} kept changing: its state {new} not written"):
+            why = refused_move(raw, new)
+            if why:
+                raise TransitionRefused(f"change {plan}: {why}")
+            p.multi()
+            p.hset(key, "state", str(CS(new)))
+            along(p)
 
     def drop(self, plan: str, reason: str, shas: dict[str, str]) -> None:
         """The merge train dropped the change: ``failed_verification`` with why, on the
