@@ -45,12 +45,22 @@ def _float(v: object) -> float:
         return 0.0
 
 
+class _Stored:
+    """What a record of the change's hash holds: its document as stored, written back
+    as it was read."""
+
+    document: dict[str, Any]
+
+    def to_json(self) -> str:
+        return json.dumps(self.document)
+
+
 def _shas(v: object) -> dict[str, str] | None:
     return dict(v) if isinstance(v, dict) else None
 
 
 @dataclass(frozen=True)
-class VerifyRecord:
+class VerifyRecord(_Stored):
     """How a verify todo last ended (``verify:<TODO>``), sealed (kind ``verify``) about
     :func:`coordination.runtime.changes.verify_about`."""
 
@@ -81,9 +91,6 @@ class VerifyRecord:
     @classmethod
     def from_json(cls, text: str | None) -> VerifyRecord:
         return cls.of(json_object(text))
-
-    def to_json(self) -> str:
-        return json.dumps(self.document)
 
     @property
     def ran_in(self) -> tuple[Any, Any]:
@@ -138,7 +145,7 @@ class SweepPointer:
 
 
 @dataclass(frozen=True)
-class TrainDrop:
+class TrainDrop(_Stored):
     """Where the merge train dropped the change (``dropped``)."""
 
     document: dict[str, Any]
@@ -164,12 +171,9 @@ class TrainDrop:
             at = None
         return cls(doc, doc.get("shas"), at)
 
-    def to_json(self) -> str:
-        return json.dumps(self.document)
-
 
 @dataclass(frozen=True)
-class PrepareRecord:
+class PrepareRecord(_Stored):
     """How a repo's ``prepare:`` command last ran in a new worktree of the change
     (``prepare:<R>``)."""
 
@@ -191,9 +195,6 @@ class PrepareRecord:
     def from_json(cls, text: str | None) -> PrepareRecord:
         return cls.of(json_object(text))
 
-    def to_json(self) -> str:
-        return json.dumps(self.document)
-
 
 #: Who a step written by ``coord change revert`` says it is by (``by``): the landing's
 #: own undo's steps say none, and only this command's are landed again when it fails.
@@ -203,7 +204,7 @@ REVERT_PR = "change revert (pull request)"
 
 
 @dataclass(frozen=True)
-class StepRecord:
+class StepRecord(_Stored):
     """A repo's step in the change's last landing or revert (``step:<R>``), written
     under the repo's lease (:meth:`coordination.runtime.changes.ChangeStore.step`).
     A field that is no JSON object reads as an empty step (one that says nothing), as
@@ -252,9 +253,6 @@ class StepRecord:
     def from_json(cls, text: str | None) -> StepRecord:
         return cls.of(json_object(text))
 
-    def to_json(self) -> str:
-        return json.dumps(self.document)
-
     @property
     def empty(self) -> bool:
         """It says nothing (none recorded, or a field no JSON object)."""
@@ -275,7 +273,7 @@ _STEP_FIELDS = ("state", "landed", "pre", "over", "revert", "by", "ident", "why"
 
 
 @dataclass(frozen=True)
-class LanderRecord:
+class LanderRecord(_Stored):
     """The process landing or reverting the change now (``lander``): written when it
     starts or carries one on, gone once it ends. One that is no JSON object, or an
     empty one, reads as none."""
@@ -301,12 +299,9 @@ class LanderRecord:
         doc = json_object(text)
         return cls.of(doc) if doc else None
 
-    def to_json(self) -> str:
-        return json.dumps(self.document)
-
 
 @dataclass(frozen=True)
-class PullRecord:
+class PullRecord(_Stored):
     """A repo's pull (merge) request on its forge, as coord opened or adopted it
     (``pr:<R>``; a revert's: ``revert_pr:<R>``). What the forge says of it *now*
     (state, reviews, checks) is never kept here: it is read from the forge, or from the
@@ -363,9 +358,6 @@ class PullRecord:
         """None: no record (or one that names no pull request)."""
         rec = cls.of(json_object(text))
         return rec if rec.number > 0 else None
-
-    def to_json(self) -> str:
-        return json.dumps(self.document)
 
     def but(self, **changes: object) -> PullRecord:
         """This record with ``changes`` (None: the field dropped)."""
