@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -293,6 +293,25 @@ def _preflight(settings: Settings, plan: Plan) -> None:
     get_runtime().claim(plan.file)
 
 
+def once(handler: Callable[..., None]) -> Callable[..., None]:
+    """``handler`` run by its first call only. Celery calls its shutdown handlers from
+    the signal handler of SIGTERM and SIGINT: a second signal landing while the first
+    call is inside ``Event.set`` (which holds the event's lock) ran the handler again
+    in the same thread, which waited on that lock forever; the worker said "Warm
+    shutdown" and never exited. A later call returns at once; the first one stops
+    everything."""
+    called = False
+
+    def first(*args: Any, **kwargs: Any) -> None:
+        nonlocal called
+        if called:
+            return
+        called = True
+        handler(*args, **kwargs)
+
+    return first
+
+
 def _with_companions(base: type, rt: Runtime, settings: Settings, hostname: str,
                      repos: list[str], notify: Sequence[Any] | None, *, supervise: bool = True,
                      group: str = "", ready: int | None = None) -> type:
@@ -325,6 +344,7 @@ def _with_companions(base: type, rt: Runtime, settings: Settings, hostname: str,
             os.write(ready, b"%d\n" % os.getpid())  # after its first beat: listed now
 
     @signals.worker_shutting_down.connect(weak=False)
+    @once
     def _stop_supervisor(**_: object) -> None:
         # In Celery's signal handler: the beat only says "stopping" (no Redis call
         # here); the record is removed when the worker is done (``start`` below).
