@@ -50,6 +50,25 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _coord_commands_forked() -> Iterator[None]:
+    """`coord` commands a test runs (``subprocess.run([sys.executable, "-m",
+    "coordination.cli.main", ...])``) are forked from a warm interpreter
+    (tests/clifork.py); ``TEST_CLI_FORK=0``: started afresh, as before."""
+    import os
+
+    if os.environ.get("TEST_CLI_FORK", "1") == "0":
+        yield
+        return
+    from tests.clifork import patch
+
+    undo = patch()
+    try:
+        yield
+    finally:
+        undo()
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _no_terminal_width() -> None:
     """No test, nor a process it starts, sees a terminal width (COLUMNS, LINES): with it
     coord lays tables out for a screen where the tests read a pipe's plain text, and

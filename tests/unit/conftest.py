@@ -228,10 +228,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _process_helpers() -> set[int]:
     """Children a process keeps for its life, started on first use: the todo warden
-    (workers/execute.py: it kills a todo's process group should this process die)."""
+    (workers/execute.py: it kills a todo's process group should this process die), and
+    the fork server of `coord` commands (tests/clifork.py)."""
     execute = sys.modules.get("workers.execute")
     proc = getattr(getattr(execute, "_warden", None), "_proc", None)
-    return {proc.pid} if proc is not None else set()
+    clifork = sys.modules.get("tests.clifork")  # the fork server of `coord` commands
+    return ({proc.pid} if proc is not None else set()) | (clifork.pids() if clifork else set())
 
 
 def _left(threads: set[threading.Thread], children: dict[int, str]) -> list[str]:

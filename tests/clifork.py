@@ -1,0 +1,413 @@
+"""`coord` commands a test runs, started from a warm interpreter: a fork server.
+
+Most of a test's CPU went into starting `python -m coordination.cli.main`: 0.5-1.1 CPU
+seconds a command, of which importing redis, pydantic, click and coord's models is
+60-70%, and a run starts thousands (a sample of six test files: 56% of all CPU the run
+used). Here one server per pytest process imports those once; each command is a
+``fork`` of it that takes the command's argv, environment, working directory and standard
+streams (sent over a Unix socket as file descriptors), runs ``coordination.cli.main`` as
+``__main__`` as ``python -m`` does, runs its exit handlers and exits with its code. The
+command is a process of its own: its own pid, environment, streams, exit code and
+signals; its code is the code a user runs. What differs from a fresh interpreter is only
+which modules are already imported.
+
+:func:`patch` routes ``subprocess.run([sys.executable, "-m", "coordination.cli.main",
+...])`` here (the form every test helper uses); everything else, and any call that
+asks for what a fork cannot give (its own session, another ``PYTHON*`` setting, a
+``preexec_fn``), runs as before. The tests of start-up itself (lazy imports, the plain
+install, signals, `coord worker`) start their processes another way and are not routed.
+``TEST_CLI_FORK=0`` turns it off for a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MAIN = "coordination.cli.main"
+#: what the server imports before it forks: what nearly every command imports anyway
+PRELOAD = ("redis", "click", "yaml", "pydantic", "coordination.settings",
+           "coordination.catalog.models", "coordination.catalog.file.store",
+           "coordination.runtime.context", MAIN)
+#: ``subprocess.run`` arguments a routed call may carry (anything else: a real process)
+HANDLED = {"input", "capture_output", "stdin", "stdout", "stderr", "cwd", "env", "timeout",
+           "text", "encoding", "errors", "check", "universal_newlines", "close_fds"}
+MAX_MESSAGE = 1 << 20
+
+
+# -- the server (a process of its own, started by :class:`Server`) -------------------------
+
+def serve(path: str) -> None:
+    """Import :data:`PRELOAD`, listen on ``path``, fork a child per request; exits when
+    the pytest process that started it is gone."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    parent = os.getppid()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(64)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ)
+    sel.register(wake_r, selectors.EVENT_READ)
+    children: dict[int, socket.socket] = {}
+    print("ready", flush=True)
+    while os.getppid() == parent:
+        for key, _ in sel.select(timeout=1.0):
+            if key.fileobj is listener:
+                conn, _ = listener.accept()
+                pid = _start(conn, [listener, wake_r, wake_w], children)
+                if pid:
+                    children[pid] = conn
+            else:
+                try:
+                    while os.read(wake_r, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+        while children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            conn = children.pop(pid, None)
+            if conn is not None:
+                code = os.waitstatus_to_exitcode(status)
+                try:
+                    conn.send(json.dumps({"exit": code}).encode())
+                except OSError:
+                    pass
+                conn.close()
+
+
+def _start(conn: socket.socket, listening: list[Any], children: dict[int, socket.socket]) -> int:
+    """Fork the command ``conn`` asks for: its pid (sent to ``conn``), or 0."""
+    try:
+        msg, fds, _flags, _addr = socket.recv_fds(conn, MAX_MESSAGE, 3)
+        req = json.loads(msg)
+    except (OSError, ValueError):
+        conn.close()
+        return 0
+    pid = os.fork()
+    if pid == 0:  # the command
+        code = 1
+        try:
+            for item in listening:
+                item.close() if isinstance(item, socket.socket) else os.close(item)
+            for other in children.values():
+                other.close()
+            conn.close()
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            code = _child(req, fds)
+        finally:
+            os._exit(code)
+    for fd in fds:
+        os.close(fd)
+    conn.send(json.dumps({"pid": pid}).encode())
+    return pid
+
+
+def _child(req: dict[str, Any], fds: list[int]) -> int:
+    """Run the command in this forked process: its streams, directory and environment,
+    ``python -m coordination.cli.main ARGS`` as ``__main__``, then what an interpreter
+    does on its way out (non-daemon threads joined, exit handlers run, streams flushed)."""
+    import atexit
+    import runpy
+    import traceback
+
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(req["cwd"])
+    os.environ.clear()
+    os.environ.update(req["env"])
+    sys.path[0] = req["cwd"]  # as `python -m` puts its working directory first
+    sys.argv = [MAIN, *req["args"]]
+    if req["env"].get("PYTHONUNBUFFERED"):
+        for stream in (sys.stdout, sys.stderr):
+            stream.reconfigure(line_buffering=True, write_through=True)  # type: ignore[attr-defined]
+    sys.modules.pop(MAIN, None)  # as under `python -m`: the module runs as __main__ only
+    code: int = 0
+    try:
+        runpy.run_module(MAIN, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        if exc.code is None:
+            code = 0
+        elif isinstance(exc.code, int):
+            code = exc.code
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    except BaseException:  # noqa: BLE001 - as the interpreter: the traceback, exit 1
+        traceback.print_exc()
+        code = 1
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+    return code & 0xFF
+
+
+# -- the client (in the pytest process) ----------------------------------------------------
+
+class Server:
+    """The fork server of this pytest process, started on first use."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="coord-clifork-")
+        self.path = os.path.join(self.dir, "s")
+        self.python_env = _python_env(os.environ)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", f"from tests.clifork import serve; serve({self.path!r})"],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+            env=dict(os.environ))
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if line.strip() != "ready":
+            self.close()
+            raise RuntimeError(f"the coord fork server did not start (said {line!r})")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        try:
+            os.unlink(self.path)
+            os.rmdir(self.dir)
+        except OSError:
+            pass
+
+    def run(self, argv: list[str], *, input: Any = None, capture_output: bool = False,
+            stdin: Any = None, stdout: Any = None, stderr: Any = None, cwd: Any = None,
+            env: Any = None, timeout: float | None = None, text: bool | None = None,
+            encoding: str | None = None, errors: str | None = None, check: bool = False,
+            universal_newlines: bool | None = None, close_fds: bool = True,
+            ) -> subprocess.CompletedProcess[Any]:
+        """``subprocess.run(argv, ...)`` for ``argv`` = python -m coordination.cli.main ARGS."""
+        if capture_output:
+            stdout = stderr = subprocess.PIPE
+        textual = bool(text or encoding or errors or universal_newlines)
+        opened: list[int] = []   # ours, closed at the end
+        theirs: list[int] = []   # the child's ends, closed once sent
+        reads: dict[int, bytearray] = {}
+
+        def pipe_for(spec: Any, default: int, reading: bool) -> int:
+            if spec is None:
+                return default
+            if spec == subprocess.DEVNULL:
+                fd = os.open(os.devnull, os.O_RDWR)
+                theirs.append(fd)
+                return fd
+            if spec == subprocess.PIPE:
+                r, w = os.pipe()
+                if reading:  # the child writes
+                    opened.append(r)
+                    theirs.append(w)
+                    reads[r] = bytearray()
+                    return w
+                opened.append(w)
+                theirs.append(r)
+                return r
+            return spec if isinstance(spec, int) else spec.fileno()
+
+        feed: bytes | None = None
+        if input is not None:
+            feed = input.encode(encoding or "utf-8") if isinstance(input, str) else bytes(input)
+            in_fd = pipe_for(subprocess.PIPE, 0, reading=False)
+            feed_fd = opened[-1]
+        elif stdin == subprocess.PIPE:  # nothing to send: closed at once (as communicate())
+            feed = b""
+            in_fd = pipe_for(subprocess.PIPE, 0, reading=False)
+            feed_fd = opened[-1]
+        else:
+            in_fd = pipe_for(stdin, 0, reading=False)
+            feed_fd = -1
+        out_fd = pipe_for(stdout, 1, reading=True)
+        out_key = opened[-1] if stdout == subprocess.PIPE else None
+        err_fd = out_fd if stderr == subprocess.STDOUT else pipe_for(stderr, 2, reading=True)
+        err_key = opened[-1] if stderr == subprocess.PIPE else None
+        req = {"args": argv[3:], "cwd": str(cwd) if cwd is not None else os.getcwd(),
+               "env": dict(os.environ if env is None else env)}
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = 0
+        try:
+            conn.connect(self.path)
+            socket.send_fds(conn, [json.dumps(req).encode()], [in_fd, out_fd, err_fd])
+            for fd in theirs:
+                os.close(fd)
+            theirs.clear()
+            pid = int(json.loads(conn.recv(MAX_MESSAGE))["pid"])
+            if feed_fd >= 0:
+                _feed(feed_fd, feed or b"")
+                opened.remove(feed_fd)
+            code = _wait(conn, reads, timeout)
+            if code is None:  # timed out
+                os.kill(pid, signal.SIGKILL)
+                _wait(conn, reads, 10)
+                out, err = self._decoded(reads, out_key, err_key, textual, encoding, errors)
+                raise subprocess.TimeoutExpired(argv, timeout or 0, output=out, stderr=err)
+        finally:
+            conn.close()
+            for fd in theirs + opened:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        out, err = self._decoded(reads, out_key, err_key, textual, encoding, errors)
+        done = subprocess.CompletedProcess(argv, code, out, err)
+        if check:
+            done.check_returncode()
+        return done
+
+    @staticmethod
+    def _decoded(reads: dict[int, bytearray], out_key: int | None, err_key: int | None,
+                 textual: bool, encoding: str | None, errors: str | None) -> tuple[Any, Any]:
+        def one(key: int | None) -> Any:
+            if key is None:
+                return None
+            data = bytes(reads[key])
+            if not textual:
+                return data
+            got = data.decode(encoding or "utf-8", errors or "strict")
+            return got.replace("\r\n", "\n").replace("\r", "\n")
+        return one(out_key), one(err_key)
+
+
+def _feed(fd: int, data: bytes) -> None:
+    """``data`` written to the child's stdin from a thread (a child that reads nothing
+    must not block us), then closed."""
+    def write() -> None:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    threading.Thread(target=write, name="clifork-stdin", daemon=True).start()
+
+
+def _wait(conn: socket.socket, reads: dict[int, bytearray], timeout: float | None) -> int | None:
+    """Read the child's pipes until they close and its exit code arrives: the code, or
+    None when ``timeout`` passed first."""
+    import time
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    sel = selectors.DefaultSelector()
+    for fd in reads:
+        sel.register(fd, selectors.EVENT_READ)
+    sel.register(conn, selectors.EVENT_READ)
+    code: int | None = None
+    open_fds = set(reads)
+    try:
+        while code is None or open_fds:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            for key, _ in sel.select(timeout=left):
+                if key.fileobj is conn:
+                    msg = conn.recv(MAX_MESSAGE)
+                    sel.unregister(conn)
+                    code = int(json.loads(msg)["exit"]) if msg else -signal.SIGKILL
+                else:
+                    fd = int(key.fd)
+                    chunk = os.read(fd, 65536)
+                    if chunk:
+                        reads[fd] += chunk
+                    else:
+                        sel.unregister(fd)
+                        open_fds.discard(fd)
+        return code
+    finally:
+        sel.close()
+
+
+#: ``PYTHON*`` settings a forked command honours as a fresh one would (the path, when its
+#: entries are the server's; buffering is set again in the child; bytecode is not written)
+FOLLOWED = ("PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
+
+
+def _python_env(env: Any) -> dict[str, str]:
+    """The ``PYTHON*`` settings of ``env`` a fork cannot take on: a command asking for
+    others than the server's runs as a fresh process."""
+    return {k: v for k, v in env.items() if k.startswith("PYTHON") and k not in FOLLOWED}
+
+
+def _same_path(env: Any) -> bool:
+    """Are ``env``'s ``PYTHONPATH`` entries this checkout or the server's?"""
+    mine = {str(ROOT), *os.environ.get("PYTHONPATH", "").split(os.pathsep)} - {""}
+    theirs = set(str(env.get("PYTHONPATH", "")).split(os.pathsep)) - {""}
+    return {str(Path(p).resolve()) for p in theirs} <= {str(Path(p).resolve()) for p in mine}
+
+
+_server: Server | None = None
+_lock = threading.Lock()
+
+
+def routed(argv: Any, kwargs: dict[str, Any]) -> bool:
+    """Is ``subprocess.run(argv, **kwargs)`` a coord command a fork can run as it is?"""
+    if not (isinstance(argv, (list, tuple)) and len(argv) >= 3
+            and list(argv[:3]) == [sys.executable, "-m", MAIN]
+            and all(isinstance(a, str) for a in argv)):
+        return False
+    return not (set(kwargs) - HANDLED or kwargs.get("close_fds") is False)
+
+
+def pids() -> set[int]:
+    """The fork server's pid, while one runs (a child of this process for its life)."""
+    server = _server
+    return {server.proc.pid} if server is not None and server.proc.poll() is None else set()
+
+
+def patch() -> Callable[[], None]:
+    """Route coord commands given to ``subprocess.run`` to the fork server: the undo."""
+    real = subprocess.run
+
+    def run(*popenargs: Any, **kwargs: Any) -> Any:
+        argv = popenargs[0] if popenargs else kwargs.get("args")
+        if len(popenargs) == 1 and routed(argv, kwargs):
+            global _server
+            with _lock:
+                if _server is None or _server.proc.poll() is not None:
+                    _server = Server()
+                server = _server
+            env = os.environ if kwargs.get("env") is None else kwargs["env"]
+            if _python_env(env) == server.python_env and _same_path(env):
+                return server.run(list(argv), **kwargs)
+        return real(*popenargs, **kwargs)
+
+    subprocess.run = run  # type: ignore[assignment]
+
+    def undo() -> None:
+        global _server
+        subprocess.run = real  # type: ignore[assignment]
+        with _lock:
+            if _server is not None:
+                _server.close()
+                _server = None
+
+    return undo
