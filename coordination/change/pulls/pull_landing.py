@@ -109,7 +109,8 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
         try:
             queue = forge.merge_queue(e["base"])
         except ForgeError as exc:
-            return f"{ref}: whether {e['base']} requires a merge queue could not be read: {exc.message}"
+            return (f"{ref}: whether {e['base']} requires a merge queue could not be "
+                    f"read: {exc.message}")
         why = _refusal(ref, pr, cand) or _unmergeable(ref, forge, number)
         if why:
             ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))

@@ -15,7 +15,8 @@ version is :data:`GITHUB_PACKAGE`'s, written into the output's ``x-coord-source`
 makes ``github.graphql``: the GraphQL mutations coord sends (a pull request's draft
 state, which REST cannot change, and ``enqueuePullRequest`` for a merge queue), their
 input and payload types and the fields of ``PullRequest`` and ``MergeQueueEntry`` coord
-reads (:data:`GRAPHQL_TYPE_FIELDS`), with the enums and scalars those name, printed from ``@octokit/graphql-schema``'s introspection
+reads (:data:`GRAPHQL_TYPE_FIELDS`), with the enums and scalars those name, printed
+from ``@octokit/graphql-schema``'s introspection
 (:data:`GRAPHQL_PACKAGE`; without a file, by ``npm pack``). The whole schema does not
 pass graphql-core's own schema validation (fields deprecated where their interface's
 are not), so a trimmed, valid one is what the fake checks and runs queries against.
