@@ -264,6 +264,9 @@ class Lander:
             manifest["merge_method"] = cp.merge_method
             for e in manifest["repos"]:
                 e["pr"] = st.pulls[e["repo"]].number  # (the rule said each has one)
+                view = (pulls or {}).get(e["repo"])
+                if view is not None and view.merge_queue is not None:
+                    e["merge_queue"] = True  # (said by --dry-run; merge_one asks again)
         if cp.waves:
             manifest["waves"] = [ManifestWave(name=w.name, soak=w.soak,
                                               repos=[r for r in w.repos if r not in unchanged])

@@ -20,6 +20,9 @@ class ManifestRepo(TypedDict):
     land_command: str | None
     #: ``land: pr``: its pull request's number (what is merged)
     pr: NotRequired[int]
+    #: ``land: pr``: its base requires a merge queue (as its forge said it at prepare):
+    #: the pull request is enqueued, not merged (the landing asks the forge again)
+    merge_queue: NotRequired[bool]
 
 
 class ManifestWave(TypedDict):

@@ -201,6 +201,7 @@ def _say_pulls(d: Any) -> None:
                 + (f" ({esc(', '.join(approved))})" if approved else ""),
                 f"checks {ck.get('state') or 'none'}",
                 "mergeable" if pr.get("mergeable") else "not mergeable"]
+        said += [_queue_words(pr["merge_queue"])] if pr.get("merge_queue") is not None else []
         say(f"{head}: " + ", ".join(said)
             + (f" [{pr['source']}{', cached' if pr.get('cached') else ''}]"
                if pr.get("source") else ""))
@@ -208,6 +209,15 @@ def _say_pulls(d: Any) -> None:
             say(f"  {b['kind']}: {esc(b['detail'])}")
     if len(pulls) > SHOWN:
         say(f"... and {len(pulls) - SHOWN} more pull requests (--json gives all)")
+
+
+def _queue_words(q: dict[str, Any]) -> str:
+    """A pull request whose base requires a merge queue: ``land`` enqueues it (its
+    entry's state and position once it is queued)."""
+    if q.get("state"):
+        return (f"through the merge queue ({str(q['state']).lower()}"
+                + (f", position {q['position']}" if q.get("position") else "") + ")")
+    return "through the merge queue (not queued yet)"
 
 
 def _say_unchecked(repos: list[str]) -> None:
@@ -304,7 +314,8 @@ def _say_ready(plan_id: str, d: dict[str, Any]) -> None:
     repos, waves = d["manifest"]["repos"], d["manifest"].get("waves", [])
     if len(repos) <= VERDICTS_SHOWN:
         say(f"{esc(plan_id)} is ready: would land " + esc(" -> ".join(
-            f"{r['repo']} ({r['candidate'][:10]} on {r['base']} {r['base_sha'][:10]})"
+            f"{r['repo']} ({r['candidate'][:10]} on {r['base']} {r['base_sha'][:10]}"
+            + (", through the merge queue" if r.get("merge_queue") else "") + ")"
             for r in repos)))
     elif waves:  # a template's fleet: the names, by wave (--json: every SHA)
         say(f"{esc(plan_id)} is ready: would land {len(repos)} repos in {len(waves)} "
@@ -313,6 +324,9 @@ def _say_ready(plan_id: str, d: dict[str, Any]) -> None:
         say(f"{esc(plan_id)} is ready: would land {len(repos)} repos, providers first "
             "(--json: each candidate and base): "
             + esc(", ".join(r["repo"] for r in repos)))
+    queued = [r["repo"] for r in repos if r.get("merge_queue")]
+    if queued and len(repos) > VERDICTS_SHOWN:
+        say("through the merge queue (enqueued, not merged): " + esc(", ".join(queued)))
     for i, w in enumerate(waves):
         say(f"  wave {i + 1} {esc(w['name'])}: {esc(', '.join(w['repos']))}"
             + (f", then soak {w['soak']:g}s" if w["soak"] else ""))

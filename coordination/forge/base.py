@@ -369,6 +369,25 @@ class MergeResult:
 
 
 @dataclass(frozen=True)
+class QueueEntry:
+    """A pull request as a merge queue sees it (GitHub's ``mergeQueueEntry``): merged,
+    or its entry's ``state`` (``QUEUED``, ``AWAITING_CHECKS``, ``MERGEABLE``,
+    ``UNMERGEABLE``, ``LOCKED``) and ``position`` (1: next); ``state`` None and not
+    merged: it is not in the queue (never enqueued, or removed from it unmerged)."""
+
+    number: int
+    merged: bool
+    state: str | None = None
+    position: int | None = None
+    #: the pull request's own state word (``OPEN``, ``CLOSED``, ``MERGED``)
+    pr_state: str = ""
+
+    @property
+    def queued(self) -> bool:
+        return self.state is not None and not self.merged
+
+
+@dataclass(frozen=True)
 class CommitStatus:
     """A commit status to post: ``context`` names it (branch protection requires it by
     that name), ``target_url`` links the evidence."""
@@ -486,6 +505,22 @@ class Forge(Protocol):
         ``method`` (a method they do not allow, a merge commit under required linear
         history), read before anything merges; None: they would take it (or do not
         say)."""
+        ...
+
+    def merge_queue(self, branch: str) -> bool:
+        """Whether a merge into ``branch`` must go through the forge's merge queue
+        (GitHub: a ruleset's ``merge_queue`` rule): :meth:`enqueue` then, never
+        :meth:`merge`."""
+        ...
+
+    def enqueue(self, number: int, *, sha: str) -> QueueEntry:
+        """Add pull request ``number`` to its base's merge queue, pinned to ``sha``
+        (the verified head: a head that moved is refused, ``HeadMoved``); the queue
+        merges it later (or removes it): :meth:`queue_entry` says which."""
+        ...
+
+    def queue_entry(self, number: int) -> QueueEntry:
+        """Pull request ``number`` as its merge queue sees it now."""
         ...
 
     def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",

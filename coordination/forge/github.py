@@ -1,6 +1,7 @@
 """GitHub and GitHub Enterprise Server (``api: https://ghe.example.com/api/v3``) through
-the REST API (version 2022-11-28), with one GraphQL mutation where REST has none (a
-pull request's draft state).
+the REST API (version 2022-11-28), with GraphQL where REST has nothing (a pull
+request's draft state; a merge queue: ``enqueuePullRequest`` pinned to the verified
+head, and the pull request's ``mergeQueueEntry``).
 
 Pull requests are ``/repos/{o}/{r}/pulls``; labels and comments go through the pull
 request's issue; a merge is ``PUT .../pulls/{n}/merge`` with ``sha`` (GitHub refuses
@@ -8,7 +9,9 @@ with 409 when the head moved) and ``merge_method``. Whether it would merge is Gi
 ``mergeable_state`` (``clean``, ``unstable``, ``has_hooks``: yes); the reasons beside
 it come from the reviews, the combined status and check runs of the head, and the
 base's protection (read by admins; others see the branch's summary, without the
-review count) and the branch's rulesets (read by anyone who may read the repository)."""
+review count) and the branch's rulesets (read by anyone who may read the repository).
+A base whose rulesets hold a ``merge_queue`` rule refuses a direct merge (405): its pull
+requests are enqueued instead (:meth:`GitHub.enqueue`) and the queue merges them."""
 
 from __future__ import annotations
 
@@ -27,10 +30,12 @@ from coordination.forge.base import (
     NewPullRequest,
     Protection,
     PullRequest,
+    QueueEntry,
     ReviewState,
 )
 from coordination.forge.events import check_state
 from coordination.forge.rest import RestForge, pull_request
+from coordination.forge.verdict import head_moved
 
 if TYPE_CHECKING:
     import httpx
@@ -146,7 +151,7 @@ class GitHub(RestForge):
         """What the branch's active rulesets ask (repository's and organization's alike;
         rules only evaluated are not returned): any reader may ask, unlike the classic
         protection."""
-        protects, approvals, strict, linear = False, 0, False, False
+        protects, approvals, strict, linear, queue = False, 0, False, False, False
         checks: tuple[str, ...] = ()
         methods: tuple[str, ...] | None = None
         try:
@@ -165,12 +170,18 @@ class GitHub(RestForge):
                         m for m in methods if m in given)
             elif rule.get("type") == "required_linear_history":
                 linear = True
+            elif rule.get("type") == "merge_queue":
+                queue = True
             elif rule.get("type") == "required_status_checks":
                 checks = _union(checks, tuple(str(c["context"]) for c in
                                               params.get("required_status_checks") or ()
                                               if c.get("context")))
                 strict = strict or bool(params.get("strict_required_status_checks_policy"))
-        return _Rules(protects, approvals, checks, strict, linear, methods)
+        return _Rules(protects, approvals, checks, strict, linear, methods, queue)
+
+    def merge_queue(self, branch: str) -> bool:
+        """A ``merge_queue`` rule of the branch's active rulesets."""
+        return self._rules(branch).queue
 
     def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
         """The branch's rulesets (``allowed_merge_methods``, required linear history),
@@ -178,6 +189,8 @@ class GitHub(RestForge):
         and the repository's own settings (``allow_merge_commit``, ``allow_squash_merge``,
         ``allow_rebase_merge``)."""
         rules = self._rules(branch)
+        if rules.queue:  # the queue merges by its own rule's merge_method, not the plan's
+            return None
         classic = self._classic(branch) or {}
         linear = rules.linear or bool((classic.get("required_linear_history") or {}).get(
             "enabled"))
@@ -251,11 +264,50 @@ class GitHub(RestForge):
         mutation = ("convertPullRequestToDraft" if draft else "markPullRequestReadyForReview")
         query = (f"mutation($id: ID!) {{ {mutation}(input: {{pullRequestId: $id}}) "
                  "{ pullRequest { isDraft } } }")
+        self._graphql(mutation, query, {"id": node_id})
+
+    def _graphql(self, what: str, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """One GraphQL request beside the REST root (same token); its ``data``. GitHub
+        answers a refused operation 200 with ``errors``: a ``ForgeError`` naming them."""
         data = self.http.write("POST", graphql_url(self.spec.api),
-                               {"query": query, "variables": {"id": node_id}})
+                               {"query": query, "variables": dict(variables)})
         if not isinstance(data, dict) or data.get("errors"):
             words = "; ".join(str(e.get("message")) for e in (data or {}).get("errors") or ())
-            raise self.http.error(ForgeError, f"GitHub refused {mutation}: {words}")
+            raise self.http.error(ForgeError, f"GitHub refused {what}: {words}")
+        return dict(data.get("data") or {})
+
+    def enqueue(self, number: int, *, sha: str) -> QueueEntry:
+        """``enqueuePullRequest`` with ``expectedHeadOid`` = ``sha``: checked here first
+        (open, head ``sha``: ``MergeRefused``, ``HeadMoved``), and by GitHub again (a
+        head that moved in between is refused there, never queued)."""
+        where = self._merge_preconditions(number, sha)
+        node_id = str(self._raw_pr(number)["node_id"])
+        query = ("mutation($id: ID!, $sha: GitObjectID!) { enqueuePullRequest(input: "
+                 "{pullRequestId: $id, expectedHeadOid: $sha}) { mergeQueueEntry "
+                 "{ state position } } }")
+        try:
+            data = self._graphql("enqueuePullRequest", query, {"id": node_id, "sha": sha})
+        except ForgeError as exc:
+            now = self.get_pr(number).head_sha
+            if now != sha:
+                raise head_moved(where, number, sha, now, self.kind, self.project) from exc
+            raise MergeRefused(f"{where}: GitHub did not enqueue it: {exc.message}",
+                               number=number, reason=exc.message, forge=self.kind,
+                               project=self.project) from exc
+        entry = (data.get("enqueuePullRequest") or {}).get("mergeQueueEntry") or {}
+        return QueueEntry(number, False, _word(entry.get("state")), _int(entry.get("position")),
+                          "OPEN")
+
+    def queue_entry(self, number: int) -> QueueEntry:
+        """The pull request's ``merged``, ``state`` and ``mergeQueueEntry`` (GraphQL: REST
+        does not say whether it is queued)."""
+        node_id = str(self._raw_pr(number)["node_id"])
+        query = ("query($id: ID!) { node(id: $id) { ... on PullRequest { merged state "
+                 "mergeQueueEntry { state position } } } }")
+        node = self._graphql("mergeQueueEntry", query, {"id": node_id}).get("node") or {}
+        entry = node.get("mergeQueueEntry") or {}
+        return QueueEntry(number, bool(node.get("merged")), _word(entry.get("state")),
+                          _int(entry.get("position")), str(node.get("state") or ""))
 
     def _merge_result(self, where: str, number: int, sha: str, method: MergeMethod,
                       response: httpx.Response) -> MergeResult:
@@ -271,6 +323,14 @@ def _check_names(checks: Mapping[str, Any]) -> tuple[str, ...]:
     names = [str(c) for c in checks.get("contexts") or ()]
     names += [str(c["context"]) for c in checks.get("checks") or () if c.get("context")]
     return tuple(dict.fromkeys(names))
+
+
+def _word(value: object) -> str | None:
+    return str(value) if value else None
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, int) else None
 
 
 def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
@@ -290,6 +350,8 @@ class _Rules:
     linear: bool = False
     #: the merge methods every ``pull_request`` rule allows (None: they do not say)
     methods: tuple[str, ...] | None = None
+    #: a ``merge_queue`` rule applies (a direct merge is refused: enqueue)
+    queue: bool = False
 
 
 __all__ = ["GitHub"]

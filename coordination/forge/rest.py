@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote
 
-from coordination.errors import MergeRefused
+from coordination.errors import ForgeError, MergeRefused
 from coordination.forge.base import (
     Blocker,
     Check,
@@ -42,6 +42,7 @@ from coordination.forge.base import (
     Protection,
     PRState,
     PullRequest,
+    QueueEntry,
     Review,
     Reviews,
     ReviewState,
@@ -354,6 +355,18 @@ class RestForge(ProjectClient):
     def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
         """(A kind whose settings coord reads says why they refuse ``method``.)"""
         return None
+
+    def merge_queue(self, branch: str) -> bool:
+        """(A kind with merge queues says whether ``branch`` requires one.)"""
+        return False
+
+    def enqueue(self, number: int, *, sha: str) -> QueueEntry:
+        raise self.http.error(ForgeError, f"{self.spec.project}: {self.http.name} has no "
+                              "merge queue coord can use")
+
+    def queue_entry(self, number: int) -> QueueEntry:
+        pr = self.get_pr(number)
+        return QueueEntry(number, pr.merged, pr_state=pr.state.value.upper())
 
     def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
               title: str | None = None, message: str | None = None) -> MergeResult:

@@ -41,6 +41,7 @@ from coordination.forge.base import (
     ProjectClient,
     Protection,
     PullRequest,
+    QueueEntry,
     RepoLike,
     Review,
     Reviews,
@@ -269,6 +270,17 @@ class StubForge(ProjectClient):
     def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
         self._enter("merge_refusal", (branch, method))
         return self.method_refusals.get(method)
+
+    def merge_queue(self, branch: str) -> bool:
+        return False  # (merge queues are tried over the HTTP fake GitHub: tests/forges/)
+
+    def enqueue(self, number: int, *, sha: str) -> QueueEntry:
+        raise ForgeError(f"{self.project}: the stub forge has no merge queue",
+                         forge=self.kind, project=self.project)
+
+    def queue_entry(self, number: int) -> QueueEntry:
+        pr = self._pr(number)
+        return QueueEntry(number, pr.state is PRState.merged, pr_state=pr.state.value.upper())
 
     def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
               title: str | None = None, message: str | None = None) -> MergeResult:

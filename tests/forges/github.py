@@ -2,9 +2,14 @@
 ``@octokit/openapi``), answered from the shared state with GitHub's shapes and
 refusals (422 for a second pull request of one head, 405 for a merge the protection
 refuses, 409 for a merge whose ``sha`` is not the head), and GitHub's webhooks signed
-with ``X-Hub-Signature-256``. Its GraphQL endpoint runs the two draft mutations with
+with ``X-Hub-Signature-256``. Its GraphQL endpoint runs the two draft mutations,
+``enqueuePullRequest`` and a pull request's ``mergeQueueEntry`` (``node``) with
 graphql-core against ``openapi/github.graphql`` (trimmed from
 ``@octokit/graphql-schema``): a query or variables that schema refuses is an error.
+A ruleset's ``merge_queue`` rule refuses a direct merge (405, GitHub's words); an
+enqueued pull request waits in the project's ``queue`` until the test releases it
+(:meth:`FakeGitHub.release`: merged on the bare repository) or removes it
+(:meth:`FakeGitHub.dequeue`).
 
 A GitHub App (:meth:`FakeGitHub.add_app`): the installation and its tokens are asked for
 with the App's JWT, which the fake verifies with the App's public key (RS256, ``iss`` the
@@ -25,11 +30,15 @@ import graphql
 
 from tests.forges.gitrepo import HeadMovedError, MergeConflict
 from tests.forges.repos import REPO, RepoForge, combined_state
-from tests.forges.server import PR, Answer, Issue, Project, Seen, Status
+from tests.forges.server import PR, Answer, Issue, Project, QueueEntry, Seen, Status
 from tests.forges.validation import skeleton
 
 DOCS = "https://docs.github.com/rest"
 GRAPHQL_PATH = "/api/graphql"  # beside Enterprise's /api/v3
+
+
+class Refused(Exception):
+    """A GraphQL operation GitHub refuses (answered 200 with ``errors``, as GitHub does)."""
 
 
 @cache
@@ -125,7 +134,12 @@ class FakeGitHub(RepoForge):
                                           root_value=self._mutations(),
                                           variable_values=doc.get("variables"))
             if result.errors:
-                error = f"POST {path}: graphql: " + "; ".join(e.message for e in result.errors)
+                words = "; ".join(e.message for e in result.errors)
+                if all(e.original_error is not None and isinstance(e.original_error, Refused)
+                       for e in result.errors):  # the operation's own refusal, as GitHub's
+                    return 200, {"data": result.data, "errors": [
+                        {"message": e.message} for e in result.errors]}, {}
+                error = f"POST {path}: graphql: " + words
                 self.errors.append(error)
                 return 500, {"message": error}, {}
             return 200, {"data": result.data}, {}
@@ -141,8 +155,78 @@ class FakeGitHub(RepoForge):
                 return {"pullRequest": {"id": input["pullRequestId"], "isDraft": pr.draft,
                                         "number": pr.number}}
             return resolve
+        def pull_of(node_id: object) -> tuple[Project, PR]:
+            _, pid, number = str(node_id).split("_")
+            p = next(x for x in self.projects.values() if x.id == int(pid))
+            return p, p.prs[int(number)]
+
+        def entry_json(p: Project, e: QueueEntry) -> dict[str, Any]:
+            return {"id": f"MQE_{p.id}_{e.number}", "state": e.state,
+                    "position": p.queue.index(e) + 1}
+
+        def enqueue(_info: Any, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+            p, pr = pull_of(input["pullRequestId"])
+            head = p.head_of(pr)
+            if p.ruleset is None or not p.ruleset.queue or pr.base != p.default_branch:
+                raise Refused("Pull request is not in a merge queue enabled branch")
+            if input.get("expectedHeadOid") and input["expectedHeadOid"] != head:
+                raise Refused("Head sha didn't match expected head sha")
+            if pr.state != "open" or self.blockers(p, pr):
+                raise Refused("Pull request is not mergeable")
+            if any(e.number == pr.number for e in p.queue):
+                raise Refused("Pull request is already in the merge queue")
+            e = QueueEntry(pr.number, head)
+            p.queue.append(e)
+            return {"mergeQueueEntry": entry_json(p, e)}
+
+        def node(_info: Any, id: str) -> dict[str, Any]:  # noqa: A002
+            p, pr = pull_of(id)
+            entry = next((e for e in p.queue if e.number == pr.number), None)
+            if entry is not None:
+                entry.reads += 1
+            return {"__typename": "PullRequest", "id": id, "number": pr.number,
+                    "isDraft": pr.draft, "merged": pr.state == "merged",
+                    "state": pr.state.upper(),
+                    "mergeQueueEntry": None if entry is None else entry_json(p, entry)}
+
         return {"convertPullRequestToDraft": draft(True),
-                "markPullRequestReadyForReview": draft(False)}
+                "markPullRequestReadyForReview": draft(False),
+                "enqueuePullRequest": enqueue, "node": node}
+
+    # the merge queue, as the test drives it ------------------------------------------------
+
+    def queued(self, name: str) -> list[int]:
+        """The pull requests in ``name``'s merge queue, first first."""
+        with self.lock:
+            return [e.number for e in self.projects[name].queue]
+
+    def release(self, name: str, number: int) -> str:
+        """The queue merges ``number`` (its queued head, by the rule's merge method)."""
+        with self.lock:
+            p = self.projects[name]
+            [e] = [x for x in p.queue if x.number == number]
+            p.queue.remove(e)
+            method = (p.ruleset.queue if p.ruleset and p.ruleset.queue else "MERGE").lower()
+            return self.do_merge(p, p.prs[number], e.sha, method,
+                                 f"Merge pull request #{number}")
+
+    def set_queue_state(self, name: str, number: int, state: str) -> int:
+        """The entry's state now (``UNMERGEABLE``: a check failed in the queue); how
+        often coord had read it."""
+        with self.lock:
+            [e] = [x for x in self.projects[name].queue if x.number == number]
+            e.state = state
+            return e.reads
+
+    def queue_reads(self, name: str, number: int) -> int:
+        with self.lock:
+            return next((e.reads for e in self.projects[name].queue if e.number == number), -1)
+
+    def dequeue(self, name: str, number: int) -> None:
+        """The queue removes ``number`` unmerged (it stays open)."""
+        with self.lock:
+            p = self.projects[name]
+            p.queue = [e for e in p.queue if e.number != number]
 
     def sign(self, body: bytes, secret: str) -> dict[str, str]:
         return {"X-Hub-Signature-256": "sha256=" + self.hmac_hex(body, secret)}
@@ -274,6 +358,10 @@ class FakeGitHub(RepoForge):
             return 405, {"message": why}, {}
         method = body.get("merge_method", "merge")
         r = p.ruleset
+        if r is not None and r.queue and pr.base == p.default_branch:
+            return 405, {"message": "Repository rule violations found\n\nChanges must be "
+                         "made through the merge queue\n\n",
+                         "documentation_url": f"{DOCS}/pulls/pulls#merge-a-pull-request"}, {}
         if (r is not None and pr.base == p.default_branch and (
                 (r.linear and method == "merge") or (r.methods and method not in r.methods))
                 or p.allowed_methods is not None and method not in p.allowed_methods):
@@ -428,6 +516,12 @@ class FakeGitHub(RepoForge):
                       **info}]
             if r.linear:
                 rules.append({"type": "required_linear_history", **info})
+            if r.queue:
+                rules.append({"type": "merge_queue", "parameters": {
+                    "check_response_timeout_minutes": 60, "grouping_strategy": "ALLGREEN",
+                    "max_entries_to_build": 5, "max_entries_to_merge": 5,
+                    "merge_method": r.queue, "min_entries_to_merge": 1,
+                    "min_entries_to_merge_wait_minutes": 5}, **info})
             if r.checks:
                 rules.append({"type": "required_status_checks", "parameters": {
                     "required_status_checks": [{"context": c} for c in r.checks],

@@ -101,6 +101,19 @@ class Ruleset:
     linear: bool = False
     #: the pull_request rule's allowed_merge_methods (None: not said)
     methods: list[str] | None = None
+    #: a merge_queue rule (its merge_method): a direct merge is refused, pull requests
+    #: are enqueued (GraphQL) and merged when the test releases them
+    queue: str | None = None
+
+
+@dataclass
+class QueueEntry:
+    """A pull request in a merge queue (GitHub's ``MergeQueueEntry``)."""
+
+    number: int
+    sha: str
+    state: str = "QUEUED"
+    reads: int = 0  # how often coord read it (a test waits for a read)
 
 
 @dataclass
@@ -119,6 +132,8 @@ class Project:
     approvals: int = 0
     checks: list[str] = field(default_factory=list)
     protected: bool = True
+    #: the merge queue of the default branch (a ruleset's merge_queue rule), in order
+    queue: list[QueueEntry] = field(default_factory=list)
     #: GitHub's rulesets on the default branch: required approvals, checks, and whether the
     #: head must be up to date (a second source of requirements beside ``protected``'s)
     ruleset: Ruleset | None = None
@@ -243,11 +258,12 @@ class FakeForge:
 
     def add_ruleset(self, name: str, *, approvals: int = 0, checks: list[str] | None = None,
                     strict: bool = False, linear: bool = False,
-                    methods: list[str] | None = None) -> None:
+                    methods: list[str] | None = None, queue: str | None = None) -> None:
         """A ruleset on the default branch (GitHub's): beside the classic protection, or
-        alone (``protected`` False)."""
+        alone (``protected`` False). ``queue``: a merge_queue rule merging by that
+        method (``MERGE``, ``SQUASH``, ``REBASE``)."""
         self.projects[name].ruleset = Ruleset(approvals, list(checks or []), strict, linear,
-                                              methods)
+                                              methods, queue)
 
     def review(self, name: str, number: int, user: str, state: str = "approved") -> None:
         """``state``: approved | changes_requested | commented (coord's words)."""

@@ -284,3 +284,110 @@ def test_a_repo_whose_settings_refuse_the_merge_method_merges_nothing(fc: ForgeC
     assert fc.merges() == []
     assert fc.pr("libz").state == "open" and fc.pr("api").state == "open"
     assert fc.coord_json("change", "status", PLAN)["state"] != "partially_landed"
+
+
+# -- GitHub's merge queue (a ruleset's merge_queue rule) -----------------------------------
+
+
+def _queued_world(fc: ForgeChange) -> dict[str, str]:
+    """Both repos' bases require a merge queue; the change drafted, verified, published."""
+    for r in NAMES:
+        fc.fake.add_ruleset(f"acme/{r}", queue="MERGE")
+    cands = fc.draft()
+    fc.verify()
+    assert fc.coord("change", "publish", PLAN).returncode == 0
+    return cands
+
+
+def _land_in_background(fc: ForgeChange) -> subprocess.Popen[str]:
+    import os
+
+    return subprocess.Popen([sys.executable, "-m", "coordination.cli.main", "--file",
+                             str(fc.catalog), "change", "land", PLAN, "--json"],
+                            env={**os.environ, **fc.env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+
+def _ended(proc: subprocess.Popen[str], failed: bool) -> tuple[int, str, str]:
+    """The landing's exit and outputs (ended at once when the test failed meanwhile)."""
+    try:
+        if failed:
+            term_then_kill(proc.pid, group=False, grace=5, poll=0.05)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            term_then_kill(proc.pid, group=False, grace=5, poll=0.05)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("fake_forge", ["github"], indirect=True)
+def test_a_merge_queue_merges_the_pull_requests_in_dependency_order(fc: ForgeChange) -> None:
+    """Each base requires a merge queue (a direct merge is refused there): --dry-run and
+    status say so; land enqueues libz pinned to its verified head, waits for the queue
+    to merge it, then enqueues api (never before); no direct merge is asked."""
+    fake = fc.fake
+    cands = _queued_world(fc)
+    libz, api = fc.pr("libz").number, fc.pr("api").number
+    dry = fc.coord_json("change", "land", PLAN, "--dry-run")
+    assert [e.get("merge_queue") for e in dry["manifest"]["repos"]] == [True, True], dry
+    said = fc.coord("change", "land", PLAN, "--dry-run")
+    assert said.stdout.count("through the merge queue") == 2, said.stdout
+    st = fc.coord_json("change", "status", PLAN)
+    assert st["repos"]["api"]["pr"]["merge_queue"] == {"state": None, "position": None}
+    proc, ok = _land_in_background(fc), False
+    try:
+        wait_for(lambda: fake.queued("acme/libz") == [libz], timeout=60, what="libz enqueued")
+        wait_for(lambda: fake.queue_reads("acme/libz", libz) >= 1, timeout=60,
+                 what="the landing to read libz's queue entry")
+        assert fake.queued("acme/api") == []  # its provider is not merged yet
+        fake.release("acme/libz", libz)
+        wait_for(lambda: fake.queued("acme/api") == [api], timeout=60, what="api enqueued")
+        fake.release("acme/api", api)
+        ok = True
+    finally:
+        rc, out, err = _ended(proc, not ok)
+    assert rc == 0, (out, err)
+    assert json.loads(out)["state"] == "landed"
+    assert fc.merges() == []  # through the queue only: no direct merge asked
+    for r in NAMES:
+        assert fc.pr(r).state == "merged"
+        assert git(fc.bare(r), "merge-base", "--is-ancestor", cands[r], str(fc.head(r))) == ""
+    enqueued = [b for m, p, _q, _h, b in fake.seen if p.endswith("/graphql")
+                and b"enqueuePullRequest" in b]
+    assert [json.loads(b)["variables"]["sha"] for b in enqueued] == [cands["libz"],
+                                                                     cands["api"]]
+
+
+@pytest.mark.parametrize("fake_forge", ["github"], indirect=True)
+def test_a_merge_queue_that_removes_the_consumer_stops_the_landing(fc: ForgeChange) -> None:
+    """The queue merges libz, then removes api unmerged (a check failed in the queue):
+    the landing stops partially_landed naming api, the entry's last state and libz's
+    merge (which stands); api is not merged, nothing is merged directly."""
+    fake = fc.fake
+    _queued_world(fc)
+    libz, api = fc.pr("libz").number, fc.pr("api").number
+    base_api = fc.head("api")
+    proc, ok = _land_in_background(fc), False
+    try:
+        wait_for(lambda: fake.queued("acme/libz") == [libz], timeout=60, what="libz enqueued")
+        fake.release("acme/libz", libz)
+        wait_for(lambda: fake.queue_reads("acme/api", api) >= 1, timeout=60,
+                 what="the landing to read api's queue entry")
+        reads = fake.set_queue_state("acme/api", api, "UNMERGEABLE")
+        wait_for(lambda: fake.queue_reads("acme/api", api) > reads, timeout=60,
+                 what="the landing to read api's entry unmergeable")
+        fake.dequeue("acme/api", api)
+        ok = True
+    finally:
+        rc, out, err = _ended(proc, not ok)
+    assert rc != 0, (out, err)
+    doc = json.loads(out)
+    assert doc["state"] == "partially_landed", doc
+    assert "api: pull request" in doc["reason"] and "left the merge queue unmerged" in doc[
+        "reason"] and "unmergeable" in doc["reason"].lower(), doc["reason"]
+    assert "merged: libz" in doc["reason"], doc["reason"]
+    assert fc.pr("libz").state == "merged" and fc.pr("api").state == "open"
+    assert fc.head("api") == base_api
+    assert fc.merges() == []
+    st = fc.coord_json("change", "status", PLAN)
+    assert st["state"] == "partially_landed"

@@ -34,7 +34,7 @@ from coordination.status import StepState
 
 if TYPE_CHECKING:
     from coordination.change.pulls.forges import ChangeForges
-    from coordination.forge.base import Mergeability
+    from coordination.forge.base import Mergeability, QueueEntry
     from coordination.runtime.context import Runtime
 
 log = logging.getLogger("coord.forge.views")
@@ -80,6 +80,10 @@ class PullView:
     cached: bool = False
     #: (the reviews as the forge gave them, for a gate that counts them)
     reviews: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    #: its base requires a merge queue (GitHub ruleset ``merge_queue``): ``land``
+    #: enqueues it; {"state", "position"} of its entry (None each: not queued yet);
+    #: None: no queue
+    merge_queue: dict[str, Any] | None = None
 
     @property
     def ref(self) -> str:
@@ -101,7 +105,8 @@ class PullView:
                 "mergeable": self.mergeable, "conflict": self.conflict,
                 "blockers": [dict(b) for b in self.blockers], "forge_state": self.forge_state,
                 "error": self.error, "read_at": self.read_at, "source": self.source,
-                "cached": self.cached}
+                "cached": self.cached,
+                "merge_queue": None if self.merge_queue is None else dict(self.merge_queue)}
 
     @classmethod
     def of_document(cls, repo: str, d: Mapping[str, Any], *, source: str,
@@ -124,11 +129,15 @@ class PullView:
                    conflict=d.get("conflict"),
                    blockers=tuple(b for b in d.get("blockers") or () if isinstance(b, dict)),
                    forge_state=str(d.get("forge_state") or ""), error=d.get("error"),
-                   read_at=float(d.get("read_at") or 0.0), source=source, cached=cached)
+                   read_at=float(d.get("read_at") or 0.0), source=source, cached=cached,
+                   merge_queue=(dict(d["merge_queue"]) if isinstance(d.get("merge_queue"), dict)
+                                else None))
 
 
-def view_of(repo: str, pull: PullRecord, m: Mergeability, source: str) -> PullView:
-    """The view of ``m``, the forge's answer about ``repo``'s pull request ``pull``."""
+def view_of(repo: str, pull: PullRecord, m: Mergeability, source: str,
+            queue: QueueEntry | None = None) -> PullView:
+    """The view of ``m``, the forge's answer about ``repo``'s pull request ``pull``
+    (``queue``: its entry, where its base requires a merge queue)."""
     pr, rv, ck = m.pr, m.reviews, m.checks
     return PullView(
         repo=repo, kind=pull.kind, project=pull.project, number=pr.number, url=pr.url,
@@ -145,7 +154,9 @@ def view_of(repo: str, pull: PullRecord, m: Mergeability, source: str) -> PullVi
         conflict=m.conflict,
         blockers=tuple({"kind": b.kind, "detail": b.detail, "name": b.name}
                        for b in m.blockers),
-        forge_state=m.forge_state, read_at=time.time(), source=source)
+        forge_state=m.forge_state, read_at=time.time(), source=source,
+        merge_queue=None if queue is None else {"state": queue.state,
+                                                "position": queue.position})
 
 
 def error_view(repo: str, pull: PullRecord, exc: ForgeError) -> PullView:
@@ -215,8 +226,12 @@ def _of_pull(doc: Mapping[str, Any], pull: PullRecord) -> bool:
 def ask_forge(rt: Runtime, cp: ChangePlan, forges: ChangeForges, repo: str, pull: PullRecord,
               source: str) -> PullView:
     """Ask ``repo``'s forge about ``pull`` now, and keep the answer beside the change."""
+    forge = forges.of(repo)
     try:
-        view = view_of(repo, pull, forges.of(repo).mergeability(pull.number), source)
+        m = forge.mergeability(pull.number)
+        queue = (forge.queue_entry(pull.number) if m.pr.is_open
+                 and forge.merge_queue(m.pr.base_branch) else None)
+        view = view_of(repo, pull, m, source, queue)
     except ForgeError as exc:
         return error_view(repo, pull, exc)
     rt.changes.set_forge_view(cp.plan, repo, ForgeView(view.document(), view.read_at, source))

@@ -4,10 +4,15 @@
 Per repo with a commit to land, its forge is asked whether its settings would take a
 merge into the base by the plan's ``merge_method`` (:meth:`coordination.forge.base.
 Forge.merge_refusal`: GitHub's rulesets' ``allowed_merge_methods`` and required linear
-history, the classic protection's, and the repository's ``allow_*`` settings; GitLab's project ``merge_method`` and squash
-option). Each refusal is a blocker of the landing rule's kind ``forge``, said by
-``land`` and ``land --dry-run`` alike; a forge that cannot be read is one too (fail
-closed)."""
+history, the classic protection's, and the repository's ``allow_*`` settings; GitLab's
+project ``merge_method`` and squash option). A GitHub base whose rulesets require a
+merge queue (a ``merge_queue`` rule) refuses no method here: its queue merges by the
+rule's own method, and ``land`` enqueues the pull request instead of merging it
+(:mod:`coordination.change.pulls.pull_landing`; ``land --dry-run`` and ``change status``
+say ``through the merge queue``, from the pull request's forge view:
+:mod:`coordination.change.pulls.forge_status`). Each refusal is a blocker of the landing
+rule's kind ``forge``, said by ``land`` and ``land --dry-run`` alike; a forge that cannot
+be read is one too (fail closed)."""
 
 from __future__ import annotations
 

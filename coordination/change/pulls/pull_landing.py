@@ -18,6 +18,15 @@ order, under its repo lease (:func:`merge_one`):
   commit the merge left on the base after; a landing killed in between is carried on:
   a pull request merged at the candidate is its own merge (nothing is merged twice).
 
+A base that requires a merge queue (GitHub: a ruleset's ``merge_queue`` rule) takes no
+direct merge: the pull request is enqueued instead, pinned to the candidate (GraphQL
+``enqueuePullRequest`` with ``expectedHeadOid``), and the landing waits, its repo lease
+held, polling the queue's entry (:func:`_through_queue`) until the queue merged it (the
+next repo is landed then: a consumer is enqueued only once its providers merged) or
+removed it unmerged (the landing stops, naming the entry's last state). A queue still
+busy after :data:`QUEUE_WAIT` seconds leaves the landing under way: ``land`` again
+carries on (a pull request still queued is not enqueued twice).
+
 There is no undo a forge would take without review: a merge refused mid-way stops the
 landing (:func:`stop`): ``partially_landed`` naming the pull request and the forge's
 reason and what merged (``reverted``, nothing merged, when it was the first);
@@ -28,6 +37,7 @@ reason and what merged (``reverted``, nothing merged, when it was the first);
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
@@ -36,8 +46,8 @@ from coordination.change import git as g
 from coordination.change.blockers import short
 from coordination.change.pulls.forges import ChangeForges
 from coordination.change.manifest import Manifest, ManifestRepo
-from coordination.errors import ForgeError, HeadMoved, MergeRefused
-from coordination.forge.base import Forge, PullRequest
+from coordination.errors import ForgeError, HeadMoved, MergeRefused, OperationFailed
+from coordination.forge.base import Forge, PullRequest, QueueEntry
 from coordination.runtime.change_records import StepRecord
 from coordination.runtime.changes import ChangeStore
 from coordination.runtime.context import Runtime
@@ -48,6 +58,11 @@ from coordination.status import StepState as Step
 from coordination.status import EventKind
 
 log = logging.getLogger(__name__)
+
+#: How long a landing waits for a merge queue to merge or remove one pull request, and
+#: how often it asks (the first ask after QUEUE_POLL[0] s, doubling to QUEUE_POLL[1]).
+QUEUE_WAIT = 4 * 3600.0
+QUEUE_POLL = (1.0, 15.0)
 
 
 class Steps(Protocol):
@@ -91,6 +106,11 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
                 return None
             return (f"{ref} was merged at {short(pr.head_sha)}, not the verified "
                     f"{short(cand)}: not by this landing")
+        try:
+            queue = forge.merge_queue(e["base"])
+        except ForgeError as exc:
+            return (f"{ref}: whether {e['base']} requires a merge queue could not be "
+                    f"read: {exc.message}")
         why = _refusal(ref, pr, cand) or _unmergeable(ref, forge, number)
         if why:
             ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
@@ -98,6 +118,8 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
         pre = _base_now(ld, e)
         ld._step(m, lease, repo, StepRecord.new(state=Step.landing, pre=pre))
         ld.fault("before-land", repo)
+        if queue:
+            return _through_queue(ld, m, lease, e, pr, pre)
         try:
             res = forge.merge(number, sha=cand, method=_method(m))  # type: ignore[arg-type]
         except HeadMoved as exc:
@@ -113,6 +135,64 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
             return None
         ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
         return why
+
+
+def _through_queue(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, pr: PullRequest,
+                   pre: str | None) -> str | None:
+    """Enqueue ``pr`` pinned to the candidate (unless a landing before this one did)
+    and wait until the queue merged it (None) or removed it (why the landing stops)."""
+    repo, number, cand = e["repo"], pr.number, e["candidate"]
+    ref, forge = f"{repo}: pull request #{number} ({pr.url})", ld.forges.of(repo)
+    try:
+        entry = forge.queue_entry(number)
+        if not entry.queued and not entry.merged:
+            entry = forge.enqueue(number, sha=cand)
+            log.info("%s: enqueued at %s (position %s)", ref, short(cand), entry.position)
+    except HeadMoved as exc:
+        why = (f"{ref}: its head moved to {short(exc.actual)} since coord verified "
+               f"{short(cand)}: not enqueued")
+    except MergeRefused as exc:
+        why = f"{ref}: the forge refused to enqueue it: {exc.reason}"
+    except ForgeError as exc:
+        why = f"{ref}: enqueueing it failed: {exc.message}"
+    else:
+        return _queue_wait(ld, m, lease, e, ref, entry, pre)
+    ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
+    return why
+
+
+def _queue_wait(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, ref: str,
+                entry: QueueEntry, pre: str | None) -> str | None:
+    repo, number, forge = e["repo"], entry.number, ld.forges.of(e["repo"])
+    deadline, delay, seen = time.monotonic() + QUEUE_WAIT, QUEUE_POLL[0], entry
+    while not entry.merged and entry.queued:
+        if time.monotonic() > deadline:
+            raise OperationFailed(
+                f"{ref}: still in the merge queue ({entry.state}, position "
+                f"{entry.position}) after {QUEUE_WAIT:g}s",
+                hint=f"coord change land {m['plan']} again carries on (it is not enqueued twice)")
+        time.sleep(delay)
+        delay = min(delay * 2, QUEUE_POLL[1])
+        seen = entry
+        try:
+            entry = forge.queue_entry(number)
+        except ForgeError as exc:
+            log.warning("%s: its merge queue entry could not be read: %s", ref, exc.message)
+    if not entry.merged:
+        why = (f"{ref} left the merge queue unmerged (its entry was last "
+               f"{seen.state or 'unknown'}; the pull request is "
+               f"{(entry.pr_state or 'open').lower()}): the queue removed it (a failed check "
+               "or a conflict in the queue) or someone did; not merged")
+        ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
+        return why
+    merged = forge.get_pr(number)
+    if merged.head_sha != e["candidate"]:
+        why = (f"{ref} was merged at {short(merged.head_sha)}, not the verified "
+               f"{short(e['candidate'])}")
+        ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
+        return why
+    _landed(ld, m, lease, e, merged.merge_sha or "", pre)
+    return None
 
 
 def _not_ours(ld: Steps, m: Manifest, e: ManifestRepo, pr: PullRequest, ref: str) -> str | None:

@@ -12,9 +12,11 @@ version is :data:`GITHUB_PACKAGE`'s, written into the output's ``x-coord-source`
 
     python tests/forges/openapi/trim.py github-graphql [schema.json]
 
-makes ``github.graphql``: the two GraphQL mutations coord sends (a pull request's draft
-state, which REST cannot change), their input and payload types and the fields of
-``PullRequest`` they return, printed from ``@octokit/graphql-schema``'s introspection
+makes ``github.graphql``: the GraphQL mutations coord sends (a pull request's draft
+state, which REST cannot change, and ``enqueuePullRequest`` for a merge queue), their
+input and payload types and the fields of ``PullRequest`` and ``MergeQueueEntry`` coord
+reads (:data:`GRAPHQL_TYPE_FIELDS`), with the enums and scalars those name, printed
+from ``@octokit/graphql-schema``'s introspection
 (:data:`GRAPHQL_PACKAGE`; without a file, by ``npm pack``). The whole schema does not
 pass graphql-core's own schema validation (fields deprecated where their interface's
 are not), so a trimmed, valid one is what the fake checks and runs queries against.
@@ -36,8 +38,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 GITHUB_PACKAGE = "@octokit/openapi@23.0.2"
 GRAPHQL_PACKAGE = "@octokit/graphql-schema@15.26.1"
-GRAPHQL_MUTATIONS = ("convertPullRequestToDraft", "markPullRequestReadyForReview")
-GRAPHQL_PULL_REQUEST_FIELDS = ("id", "isDraft", "number")
+GRAPHQL_MUTATIONS = ("convertPullRequestToDraft", "markPullRequestReadyForReview",
+                     "enqueuePullRequest")
+#: The fields kept of each object type the mutations return or coord reads (a pull
+#: request's merge queue entry: ``node(id:) { ... on PullRequest { ... } }``).
+GRAPHQL_TYPE_FIELDS = {"PullRequest": ("id", "isDraft", "number", "merged", "state",
+                                       "mergeQueueEntry"),
+                       "MergeQueueEntry": ("id", "position", "state")}
 
 #: (path, method) of every GitHub REST operation coord's client calls.
 GITHUB_OPERATIONS: list[tuple[str, str]] = [
@@ -157,11 +164,11 @@ def github_graphql(path: Path | None) -> str:
     mutation = full.mutation_type
     assert mutation is not None
     lines = [f'"""Trimmed from {GRAPHQL_PACKAGE} (schema.json) by tests/forges/openapi/trim.py:',
-             'the mutations coord sends, their types, and the PullRequest fields they return."""',
+             'the mutations coord sends, their types, and the fields coord reads."""',
              "schema { query: Query mutation: Mutation }", "",
              "interface Node {\n  id: ID!\n}", "",
              "type Query {\n  node(id: ID!): Node\n}", "", "type Mutation {"]
-    types = []
+    types: list[Any] = []
     for name in GRAPHQL_MUTATIONS:
         field = mutation.fields[name]
         arg = field.args["input"]
@@ -170,11 +177,23 @@ def github_graphql(path: Path | None) -> str:
     lines += ["}", ""]
     for t in types:
         lines += [graphql.print_type(t), ""]
-    pr = full.get_type("PullRequest")
-    assert isinstance(pr, graphql.GraphQLObjectType)
-    lines.append("type PullRequest implements Node {")
-    lines += [f"  {f}: {pr.fields[f].type}" for f in GRAPHQL_PULL_REQUEST_FIELDS]
-    lines += ["}", ""]
+    named: list[Any] = []  # the enums and custom scalars the kept fields and inputs name
+    for t in types:
+        named += [graphql.get_named_type(f.type) for f in t.fields.values()]
+    for type_name, fields in GRAPHQL_TYPE_FIELDS.items():
+        obj = full.get_type(type_name)
+        assert isinstance(obj, graphql.GraphQLObjectType)
+        node = " implements Node" if type_name == "PullRequest" else ""
+        lines.append(f"type {type_name}{node} {{")
+        lines += [f"  {f}: {obj.fields[f].type}" for f in fields]
+        lines += ["}", ""]
+        named += [graphql.get_named_type(obj.fields[f].type) for f in fields]
+    seen: set[str] = set()
+    for t in named:
+        if (isinstance(t, (graphql.GraphQLEnumType, graphql.GraphQLScalarType))
+                and not graphql.is_specified_scalar_type(t) and t.name not in seen):
+            seen.add(t.name)
+            lines += [graphql.print_type(t), ""]
     text = "\n".join(lines)
     graphql.build_schema(text)  # the trimmed schema is a valid one
     return text

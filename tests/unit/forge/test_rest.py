@@ -68,3 +68,66 @@ def test_a_title_prefix_draft_is_added_and_stripped() -> None:
     assert DRAFT.titled("[draft] x", False) == "x" and DRAFT.marks("(Draft) x")
     assert WIP.titled("x", True) == "WIP: x" and WIP.bare("[WIP] x") == "x"
     assert not WIP.marks("Draft: x")
+
+
+# -- GitHub's merge queue: the GraphQL requests beside the REST root ----------------------
+
+HEAD = "c" * 40
+PULL = {"number": 7, "node_id": "PR_kw7", "state": "open", "merged": False, "draft": False,
+        "html_url": "https://github.example/acme/lib/pull/7", "title": "t", "body": "",
+        "head": {"ref": "chg", "sha": HEAD}, "base": {"ref": "main", "sha": "b" * 40},
+        "labels": []}
+
+
+def _github(seen: list[httpx.Request], graphql: dict[str, Any]) -> Any:
+    from coordination.forge.github import GitHub
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        path = request.url.path
+        if path == "/api/graphql":
+            return httpx.Response(200, json=graphql)
+        if path.endswith("/pulls/7"):
+            return httpx.Response(200, json=PULL)
+        if path.endswith("/rules/branches/main"):
+            return httpx.Response(200, json=[{"type": "merge_queue", "parameters": {
+                "merge_method": "SQUASH"}}])
+        return httpx.Response(404, json={"message": "Not Found"})
+
+    spec = ForgeSpec("github", "acme/lib", "https://github.example/api/v3", "GITHUB_TOKEN")
+    return GitHub(spec, {"GITHUB_TOKEN": "ghp_unit_token_0123456789"},
+                  Options(transport=httpx.MockTransport(answer)))
+
+
+def test_github_enqueues_a_pull_request_pinned_to_the_verified_head() -> None:
+    import json
+
+    seen: list[httpx.Request] = []
+    gh = _github(seen, {"data": {"enqueuePullRequest": {"mergeQueueEntry": {
+        "state": "QUEUED", "position": 2}}}})
+    assert gh.merge_queue("main") is True
+    entry = gh.enqueue(7, sha=HEAD)
+    assert (entry.queued, entry.state, entry.position) == (True, "QUEUED", 2)
+    [post] = [r for r in seen if r.method == "POST"]
+    assert str(post.url) == "https://github.example/api/graphql"
+    assert post.headers["Authorization"] == "Bearer ghp_unit_token_0123456789"
+    body = json.loads(post.content)
+    assert "enqueuePullRequest(input: {pullRequestId: $id, expectedHeadOid: $sha})" in body[
+        "query"]
+    assert body["variables"] == {"id": "PR_kw7", "sha": HEAD}
+
+
+def test_github_says_why_it_did_not_enqueue_and_reads_the_entry() -> None:
+    from coordination.errors import HeadMoved, MergeRefused
+
+    seen: list[httpx.Request] = []
+    gh = _github(seen, {"data": {"enqueuePullRequest": None},
+                        "errors": [{"message": "Pull request is not mergeable"}]})
+    with pytest.raises(MergeRefused, match="not mergeable"):
+        gh.enqueue(7, sha=HEAD)
+    with pytest.raises(HeadMoved):  # checked before anything is sent
+        gh.enqueue(7, sha="d" * 40)
+    gh = _github(seen, {"data": {"node": {"merged": False, "state": "OPEN",
+                                          "mergeQueueEntry": None}}})
+    entry = gh.queue_entry(7)
+    assert (entry.merged, entry.queued, entry.pr_state) == (False, False, "OPEN")
