@@ -8,7 +8,9 @@ from __future__ import annotations
 import ast
 import os
 import re
+import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -377,17 +379,40 @@ def test_every_git_process_coord_starts_goes_through_gitsafe() -> None:
 
 
 def test_a_clone_ended_early_takes_its_ssh_with_it(tmp_path: Path) -> None:
-    """``kill_tree``: a clone past its timeout (as one stopped by Ctrl-C or SIGTERM) is
-    killed with the ssh git started, which git itself leaves running."""
+    """``kill_tree``: a clone ended early (Ctrl-C, SIGTERM, its timeout) is killed with
+    the ssh git started, which git itself leaves running. The clone is interrupted once
+    its ssh runs (a timeout raced git's start on a busy machine: killed before it forked
+    its ssh, git left one starting that nobody could find)."""
     pidfile = tmp_path / "ssh.pid"
     ssh = tmp_path / "slow-ssh"
-    ssh.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 60\n")
+    ssh.write_text(f"#!/bin/sh\necho $$ > {pidfile}.tmp && mv {pidfile}.tmp {pidfile}\n"
+                   "exec sleep 60\n")
     ssh.chmod(0o755)
-    with pytest.raises(subprocess.TimeoutExpired):
-        gs.run(["clone", "--quiet", "--", "ssh://git.invalid/org/slow.git", str(tmp_path / "c")],
-               cwd=tmp_path, env={"GIT_SSH_COMMAND": str(ssh)}, capture_output=True,
-               timeout=10, kill_tree=True)
-    assert pidfile.exists(), "git had not started its ssh within 10 s"
+
+    class Interrupted(BaseException):
+        """What the interrupt raises in the clone's call, as Ctrl-C's KeyboardInterrupt."""
+
+    def interrupt(*_: object) -> None:
+        raise Interrupted
+
+    def once_ssh_runs() -> None:
+        deadline = time.monotonic() + 40
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    before = signal.signal(signal.SIGUSR1, interrupt)
+    watcher = threading.Thread(target=once_ssh_runs, daemon=True)
+    try:
+        watcher.start()
+        with pytest.raises(Interrupted):
+            gs.run(["clone", "--quiet", "--", "ssh://git.invalid/org/slow.git",
+                    str(tmp_path / "c")], cwd=tmp_path, env={"GIT_SSH_COMMAND": str(ssh)},
+                   capture_output=True, timeout=90, kill_tree=True)
+    finally:
+        watcher.join(timeout=45)
+        signal.signal(signal.SIGUSR1, before)
+    assert pidfile.exists(), "git had not started its ssh within 40 s"
     pid = int(pidfile.read_text())
 
     def state() -> str:
