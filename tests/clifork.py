@@ -15,8 +15,16 @@ which modules are already imported.
 ...])`` here (the form every test helper uses); everything else, and any call that
 asks for what a fork cannot give (its own session, another ``PYTHON*`` setting, a
 ``preexec_fn``), runs as before. The tests of start-up itself (lazy imports, the plain
-install, signals, `coord worker`) start their processes another way and are not routed.
-``TEST_CLI_FORK=0`` turns it off for a run.
+install, signals) start their processes another way and are not routed.
+
+`coord worker`s the integration tests start (``Cluster.start_worker``) go through
+:func:`popen`: forked, in a session of their own, from a second server that has imported
+Celery and the worker's modules too (a worker's start was 1.4 CPU seconds), held through
+a :class:`ForkedProcess` (pid, ``poll``, ``wait``, signals; the exit code is the server's
+to send, as their parent). What a fork lacks is its own command line
+(``/proc/PID/cmdline`` is the server's): the chaos tier and tests marked
+``fresh_workers`` (a SIGHUP re-executes the command line) start theirs afresh.
+``TEST_CLI_FORK=0`` turns both off for a run.
 """
 
 from __future__ import annotations
@@ -40,6 +48,11 @@ MAIN = "coordination.cli.main"
 PRELOAD = ("redis", "click", "yaml", "pydantic", "coordination.settings",
            "coordination.catalog.models", "coordination.catalog.file.store",
            "coordination.runtime.context", MAIN)
+#: what the workers' server imports besides: what every `coord worker` imports (Celery,
+#: kombu, the worker's modules). A server of its own, so the commands' forks do not
+#: start with Celery imported (`coord todo list` never imports it).
+WORKER_PRELOAD = (*PRELOAD, "celery", "celery.worker", "celery.apps.worker", "kombu",
+                  "workers.worker")
 #: ``subprocess.run`` arguments a routed call may carry (anything else: a real process)
 HANDLED = {"input", "capture_output", "stdin", "stdout", "stderr", "cwd", "env", "timeout",
            "text", "encoding", "errors", "check", "universal_newlines", "close_fds"}
@@ -48,12 +61,12 @@ MAX_MESSAGE = 1 << 20
 
 # -- the server (a process of its own, started by :class:`Server`) -------------------------
 
-def serve(path: str) -> None:
-    """Import :data:`PRELOAD`, listen on ``path``, fork a child per request; exits when
+def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
+    """Import ``preload``, listen on ``path``, fork a child per request; exits when
     the pytest process that started it is gone."""
     import importlib
 
-    for name in PRELOAD:
+    for name in preload:
         importlib.import_module(name)
     parent = os.getppid()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -132,6 +145,8 @@ def _child(req: dict[str, Any], fds: list[int]) -> int:
     import runpy
     import traceback
 
+    if req.get("session"):
+        os.setsid()  # Popen's start_new_session: a session and process group of its own
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -173,14 +188,16 @@ def _child(req: dict[str, Any], fds: list[int]) -> int:
 # -- the client (in the pytest process) ----------------------------------------------------
 
 class Server:
-    """The fork server of this pytest process, started on first use."""
+    """A fork server of this pytest process, started on first use: the commands' (which
+    imports :data:`PRELOAD`) or the workers' (:data:`WORKER_PRELOAD`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: str = "PRELOAD") -> None:
         self.dir = tempfile.mkdtemp(prefix="coord-clifork-")
         self.path = os.path.join(self.dir, "s")
         self.python_env = _python_env(os.environ)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", f"from tests.clifork import serve; serve({self.path!r})"],
+            [sys.executable, "-c",
+             f"from tests.clifork import serve, {preload}; serve({self.path!r}, {preload})"],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
             env=dict(os.environ))
         line = self.proc.stdout.readline() if self.proc.stdout else ""
@@ -282,6 +299,40 @@ class Server:
             done.check_returncode()
         return done
 
+    def spawn(self, argv: list[str], *, cwd: Any, env: Any, stdin: Any, stdout: Any,
+              stderr: Any, session: bool) -> ForkedProcess:
+        """``subprocess.Popen(argv, ...)`` for a `coord` process that runs on (a worker):
+        forked, its streams the files asked for (no pipes), a handle to it returned."""
+        fds: list[int] = []
+        opened: list[int] = []
+
+        def fd_for(spec: Any, default: int) -> int:
+            if spec is None:
+                return default
+            if spec == subprocess.DEVNULL:
+                fd = os.open(os.devnull, os.O_RDWR)
+                opened.append(fd)
+                return fd
+            return spec if isinstance(spec, int) else int(spec.fileno())
+
+        fds.append(fd_for(stdin, 0))
+        fds.append(fd_for(stdout, 1))
+        fds.append(fds[1] if stderr == subprocess.STDOUT else fd_for(stderr, 2))
+        req = {"args": argv[3:], "cwd": str(cwd) if cwd is not None else os.getcwd(),
+               "env": dict(os.environ if env is None else env), "session": session}
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            conn.connect(self.path)
+            socket.send_fds(conn, [json.dumps(req).encode()], fds)
+            pid = int(json.loads(conn.recv(MAX_MESSAGE))["pid"])
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            for fd in opened:
+                os.close(fd)
+        return ForkedProcess(argv, pid, conn)
+
     @staticmethod
     def _decoded(reads: dict[int, bytearray], out_key: int | None, err_key: int | None,
                  textual: bool, encoding: str | None, errors: str | None) -> tuple[Any, Any]:
@@ -294,6 +345,69 @@ class Server:
             got = data.decode(encoding or "utf-8", errors or "strict")
             return got.replace("\r\n", "\n").replace("\r", "\n")
         return one(out_key), one(err_key)
+
+
+class ForkedProcess:
+    """A `coord` process a server forked, held as a test holds a ``Popen`` (its pid,
+    ``poll``, ``wait``, signals): the server is its parent, reaps it and sends its exit
+    code (Popen's convention: ``-N`` when signal N ended it) over the connection."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, args: list[str], pid: int, conn: socket.socket) -> None:
+        self.args, self.pid, self.returncode = args, pid, None
+        self._conn: socket.socket | None = conn
+
+    def _ended(self, timeout: float | None) -> bool:
+        conn = self._conn
+        if conn is None:
+            return True
+        with selectors.DefaultSelector() as sel:
+            sel.register(conn, selectors.EVENT_READ)
+            if not sel.select(timeout):
+                return False
+        try:
+            msg = conn.recv(MAX_MESSAGE)
+        except OSError:
+            msg = b""
+        conn.close()
+        self._conn = None
+        # (no word: the server itself was killed; the process went with the test run)
+        self.returncode = int(json.loads(msg)["exit"]) if msg else -signal.SIGKILL
+        return True
+
+    def poll(self) -> int | None:
+        self._ended(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._ended(timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[None, None]:
+        self.wait(timeout)
+        return None, None
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:  # (not once reaped: its pid may be another's)
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def __enter__(self) -> ForkedProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wait()
 
 
 def _feed(fd: int, data: bytes) -> None:
@@ -365,7 +479,9 @@ def _same_path(env: Any) -> bool:
 
 
 _server: Server | None = None
+_workers: Server | None = None
 _lock = threading.Lock()
+_on = False  # patch() is in force
 
 
 def routed(argv: Any, kwargs: dict[str, Any]) -> bool:
@@ -378,9 +494,31 @@ def routed(argv: Any, kwargs: dict[str, Any]) -> bool:
 
 
 def pids() -> set[int]:
-    """The fork server's pid, while one runs (a child of this process for its life)."""
-    server = _server
-    return {server.proc.pid} if server is not None and server.proc.poll() is None else set()
+    """The fork servers' pids, while they run (children of this process for its life;
+    not what they fork)."""
+    return {s.proc.pid for s in (_server, _workers) if s is not None and s.proc.poll() is None}
+
+
+def popen(argv: list[str], *, cwd: Any = None, env: Any = None, stdin: Any = None,
+          stdout: Any = None, stderr: Any = None, start_new_session: bool = False) -> Any:
+    """``subprocess.Popen(argv, ...)`` for a `coord` process that runs on (`coord worker`):
+    forked from the workers' server (:data:`WORKER_PRELOAD` imported once, not by each
+    worker: a worker's start was 1.4 CPU seconds, most of it imports) when it can be, else
+    a real ``Popen``. Not for a test of what a fork cannot be: a worker whose command
+    line (``/proc/PID/cmdline``) matters, as the one SIGHUP re-executes."""
+    global _workers
+    env_ = os.environ if env is None else env
+    if (_on and isinstance(argv, list) and list(argv[:3]) == [sys.executable, "-m", MAIN]
+            and subprocess.PIPE not in (stdin, stdout, stderr)
+            and _python_env(env_) == _python_env(os.environ) and _same_path(env_)):
+        with _lock:
+            if _workers is None or _workers.proc.poll() is not None:
+                _workers = Server("WORKER_PRELOAD")
+            server = _workers
+        return server.spawn(argv, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+                            session=start_new_session)
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+                            start_new_session=start_new_session)
 
 
 def patch() -> Callable[[], None]:
@@ -401,13 +539,17 @@ def patch() -> Callable[[], None]:
         return real(*popenargs, **kwargs)
 
     subprocess.run = run  # type: ignore[assignment]
+    global _on
+    _on = True
 
     def undo() -> None:
-        global _server
+        global _server, _workers, _on
         subprocess.run = real  # type: ignore[assignment]
         with _lock:
-            if _server is not None:
-                _server.close()
-                _server = None
+            _on = False
+            for server in (_server, _workers):
+                if server is not None:
+                    server.close()
+            _server = _workers = None
 
     return undo

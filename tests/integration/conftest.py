@@ -55,6 +55,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     setattr(item, f"rep_{rep.when}", rep)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_workers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`coord worker`s started afresh (not forked from a warm interpreter) in the chaos
+    tier and where a test is marked ``fresh_workers``."""
+    from tests.integration import helpers
+
+    node = request.node
+    if node.get_closest_marker("chaos") or node.get_closest_marker("fresh_workers"):
+        monkeypatch.setattr(helpers, "FRESH_WORKERS", True)
+
+
 @pytest.fixture
 def cluster(redis_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """Catalog, `coord worker` subprocesses and CLI processes of one test; all killed after it.

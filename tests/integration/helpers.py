@@ -26,6 +26,7 @@ from typing import Any
 import psutil
 
 from coordination.status import SWEEP_END_EVENTS, SWEEP_ENDED
+from tests import clifork
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,10 +148,15 @@ def _kill_group(pid: int, sig: int) -> None:
         pass
 
 
+#: Workers started afresh, not forked from a warm interpreter: set for the tests marked
+#: ``chaos`` or ``fresh_workers`` (tests/integration/conftest.py).
+FRESH_WORKERS = False
+
+
 @dataclass
 class Worker:
     repo: str
-    proc: subprocess.Popen[bytes]
+    proc: Any  # a Popen, or a tests.clifork.ForkedProcess (the same calls)
     log: Path
 
     @property
@@ -340,9 +346,12 @@ class Cluster:
         # INFO: Celery's "<host> ready." line is how we know it consumes.
         argv = self.argv("worker", "--repo", repo, "--loglevel", "INFO", *extra)
         env = dict(self.env, COORD_REDIS_URL=redis_url) if redis_url else self.env
+        # Forked from a warm interpreter (tests/clifork.py), but where the test is of
+        # what a fork cannot be (FRESH_WORKERS: the chaos tier, a command line re-executed)
+        start = subprocess.Popen if FRESH_WORKERS else clifork.popen
         with open(log, "wb") as fh:
-            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = start(argv, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
         w = Worker(repo, proc, log)
         self.workers.append(w)
         if wait:

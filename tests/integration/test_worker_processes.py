@@ -15,7 +15,8 @@ import pytest
 
 from tests.integration.helpers import Cluster, T, Worker, read_lines, todo_processes, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+# (a worker's SIGHUP re-executes its command line, which a forked one does not have)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120), pytest.mark.fresh_workers]
 
 # Long enough that a signal lands while it runs; the markers show it ran once, to the end.
 RUN = "echo start >> $COORD_TODO_ID.log; sleep 2; echo end >> $COORD_TODO_ID.log"

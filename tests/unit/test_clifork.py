@@ -4,14 +4,20 @@ a timeout that kills; and calls it cannot serve as a fresh process would run afr
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 from tests import clifork
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -84,3 +90,69 @@ def test_calls_a_fork_cannot_serve_are_not_routed() -> None:
     assert clifork._python_env({"PYTHONHASHSEED": "1"}) != clifork._python_env({})
     assert not clifork._same_path({"PYTHONPATH": "/somewhere/else"})
     assert clifork._same_path({"PYTHONPATH": str(clifork.ROOT)})
+
+
+# -- a `coord worker` forked from the workers' server (clifork.popen) ----------------------
+
+def _worker(start: Callable[..., Any], tmp: Path, url: str, name: str) -> tuple[Any, Path]:
+    """`coord worker --repo a` started by ``start`` (a Popen, or a server's spawn), once
+    it says it is ready: the process and its log."""
+    (tmp / "a").mkdir(exist_ok=True)
+    catalog = tmp / "ecosystem.yaml"
+    catalog.write_text("version: 1\nrepos:\n  - name: a\n    path: a\n")
+    log = tmp / f"{name}.log"
+    env = {**os.environ, "COORD_REDIS_URL": url, "COORD_NAMESPACE": f"clifork_{name}_{uuid.uuid4().hex[:8]}"}
+    with open(log, "wb") as fh:
+        proc = start(COORD + ["--file", str(catalog), "worker", "--repo", "a", "--loglevel",
+                              "INFO"], cwd=clifork.ROOT, env=env, stdin=subprocess.DEVNULL,
+                     stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: " ready." in log.read_text(errors="replace")
+                 or proc.poll() is not None, timeout=60, what=f"the {name} worker")
+        assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+    except BaseException:
+        proc.kill()
+        proc.wait(timeout=30)
+        raise
+    return proc, log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_forked_worker_is_a_process_of_its_own_and_ends_as_a_fresh_one_does(
+        sig: int, tmp_path: Path, redis_server: Any) -> None:
+    workers = clifork.Server("WORKER_PRELOAD")
+    try:
+        def spawn(argv: list[str], *, start_new_session: bool, **kw: Any) -> Any:
+            return workers.spawn(argv, session=start_new_session, **kw)
+
+        codes = {}
+        for name, start in (("fresh", subprocess.Popen), ("forked", spawn)):
+            proc, log = _worker(start, tmp_path, redis_server.url, name)
+            try:
+                # its own session and group (killpg reaches it and what it forks), alive
+                assert os.getsid(proc.pid) == proc.pid == os.getpgid(proc.pid)
+                assert proc.poll() is None
+                with pytest.raises(subprocess.TimeoutExpired):
+                    proc.wait(timeout=0.05)
+                proc.send_signal(sig)
+                codes[name] = proc.wait(timeout=60)
+            finally:
+                proc.kill()
+                proc.wait(timeout=30)
+            if name == "forked":  # the server's child, not this process's
+                assert psutil.Process(workers.proc.pid).is_running()
+        assert codes["forked"] == codes["fresh"], codes
+        assert codes["fresh"] == (0 if sig == signal.SIGTERM else -signal.SIGKILL), codes
+    finally:
+        workers.close()
+
+
+def test_a_worker_a_fork_cannot_serve_is_a_real_process(tmp_path: Path) -> None:
+    # (pipes: a fork's handle reads none; another interpreter: not the server's)
+    for argv, kw in ((COORD + ["--version"], {"stdout": subprocess.PIPE}),
+                     ([sys.executable, "-c", "print(1)"], {"stdout": subprocess.PIPE})):
+        proc = clifork.popen(argv, **kw)
+        try:
+            assert isinstance(proc, subprocess.Popen)
+        finally:
+            proc.communicate(timeout=60)
