@@ -60,9 +60,9 @@ class PushTurn:
             return None
         src = own_source(catalog, todo.repo)
         if isinstance(src, str):
-            return cls(checkout, None, f"the pushed commit of {todo.repo} is not fetched: "
-                       f"{src} (where a repo is fetched from is taken from it, never from "
-                       "the sweep's spec)")
+            return cls.refused(checkout, f"the pushed commit of {todo.repo} is not fetched: "
+                               f"{src} (where a repo is fetched from is taken from it, never "
+                               "from the sweep's spec)")
         # (the forge's token and App key, by the names this worker's catalog gives: never
         # in the todo's environment)
         forge = src.forge or {}
@@ -70,11 +70,11 @@ class PushTurn:
         hold_names(secret, secret[:1])
         differ = differences(push, src, FETCH_FIELDS)
         if differ:
-            return cls(checkout, None, f"the pushed commit of {todo.repo} is not fetched: "
-                       "the sweep's spec says another remote than this worker's catalog "
-                       f"{catalog} (" + "; ".join(differ) + "): a repo is fetched only from "
-                       "where the catalog says it is, never from a spec that may have been "
-                       "changed in Redis")
+            return cls.refused(checkout, f"the pushed commit of {todo.repo} is not fetched: "
+                               "the sweep's spec says another remote than this worker's "
+                               f"catalog {catalog} (" + "; ".join(differ) + "): a repo is "
+                               "fetched only from where the catalog says it is, never from a "
+                               "spec that may have been changed in Redis")
         sha = str(push.get("sha") or "")
         if not SHA.match(sha):
             return cls(checkout, None, f"the push's commit {sha!r} is not a commit's SHA")
@@ -84,6 +84,12 @@ class PushTurn:
         except (CoordError, OSError) as exc:
             return cls(checkout, None, f"the pushed commit {sha} of {todo.repo}: {exc}")
         return cls(checkout, wt, None)
+
+    @classmethod
+    def refused(cls, checkout: str, why: str) -> PushTurn:
+        """Nothing fetched, the todo to fail with ``why`` (said in the worker's log too)."""
+        log.warning("%s", why)
+        return cls(checkout, None, why)
 
     def leave(self) -> None:
         """The worktree removed (a removal that failed is logged: the worktree is in a
