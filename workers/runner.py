@@ -343,7 +343,7 @@ def _prepare(turn: Turn, worker: WorkerInfo) -> _Run:
 def _push(turn: Turn, t: TodoSpec, checkout: str, hb: Heartbeat) -> PushTurn | None:
     """A push's todo of the pushed repo: its worktree at the pushed commit (a fetch,
     maybe: the lease renewed once after it, as a change's first worktree is)."""
-    push = PushTurn.of(turn.spec, t, checkout)
+    push = PushTurn.of(turn.spec, t, checkout, turn.rt.own_catalog)
     if push is not None and push.wt is not None:
         hb.renew_now()
     return push

@@ -207,6 +207,8 @@ def _make(plan: Plan, repos: list[str], loglevel: str, *, notify: Sequence[Any] 
     app = create_app(settings, longest_todo=plan.longest_todo, longest_sweep=plan.longest_sweep)
     rt = get_runtime()
     rt.dispatcher = dispatcher_for(rt, app=app)
+    # (its own catalog, never one named in Redis: a push's forge and remote come from it)
+    rt.worker_catalog = plan.file.absolute()
     app.coord_runtime = rt
     hostname = worker_hostname(repos[0] if len(repos) == 1 else repos)
     if len(repos) == 1:

@@ -109,6 +109,17 @@ class Runtime:
     #: The catalog this runtime was opened for (None: none given, not embedded): its
     #: freeze is kept beside it too (:meth:`freeze`).
     catalog: Path | None = None
+    #: The catalog file a `coord worker` was started with (its runtime is opened for
+    #: none: :attr:`catalog` stays None, its freeze Redis's alone).
+    worker_catalog: Path | None = None
+
+    @property
+    def own_catalog(self) -> Path | None:
+        """The catalog file this process was given itself (a worker's, else the one this
+        runtime was opened for); never a path read from Redis. What a push's forge and
+        remote are read from (:mod:`coordination.sweeps.starts.push_source`). None: this
+        process has none, and posts or fetches nothing a spec asks for."""
+        return self.worker_catalog if self.worker_catalog is not None else self.catalog
 
     @classmethod
     def create(cls, settings: Settings | None = None, *, catalog: Path | None = None,

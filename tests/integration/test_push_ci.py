@@ -5,7 +5,13 @@ checkout lacks it), the other repos' todos on their checkouts as always, and pos
 ``coord/<PLAN>`` on the commit (pending, then success or failure) on a fake forge that
 validates every request against the forge's description. Real git (a bare repository
 as the remote), a real redis-server and real `coord worker` processes; embedded too. A
-forge that is down: the sweep still ends, and says it."""
+forge that is down: the sweep still ends, and says it.
+
+Without a signing key, a Redis writer rewrites a push sweep's stored spec before the
+workers read it: its forge pointed at a listener of its own with another variable the
+worker holds as the token, or its remote at another repository holding another commit.
+The worker takes the forge and the remote from its own catalog: the listener hears
+nothing, nothing is fetched from the other repository, and each refusal is said."""
 
 from __future__ import annotations
 
@@ -14,16 +20,19 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from tests.forges import TOKEN_ENV
 from tests.forges.server import FakeForge
-from tests.integration.change_repos import Repos, git, make_repos
+from tests.integration.change_repos import Repos, git, make_repos, remote_with
 from tests.integration.helpers import ROOT, Cluster
 from tests.waiting import wait_for
+from tests.webhooks import QuietHandler, serve, stop_serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -270,3 +279,101 @@ def test_a_forges_push_webhook_runs_on_the_commit_and_posts_its_status(
     assert statuses_of(posted, sha, 2) == [
         ("coord/PLAN-001", "pending", f"{UI}/sweeps/{sid}"),
         ("coord/PLAN-001", "success", f"{UI}/sweeps/{sid}")]
+
+
+def rewrite_push(c: Cluster, sweep_id: str, edit: Callable[[dict[str, Any]], None]) -> None:
+    """A Redis writer with no key (a raw client, never coord) edits the ``push`` of the
+    sweep's stored spec (unsigned: the deployment has no key)."""
+    raw = redis.Redis.from_url(c.redis_url)
+    try:
+        where = c.rt.keys.sweep(sweep_id)
+        text = json.loads(raw.hget(where, "spec") or b"null")  # (a record's fields: JSON)
+        doc = json.loads(text) if isinstance(text, str) else text
+        edit(doc["push"])
+        forged = json.dumps(doc)
+        raw.hset(where, "spec", json.dumps(forged) if isinstance(text, str) else forged)
+    finally:
+        raw.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP listener of the writer's (its address, and every request it hears: its
+    line, headers and body), answering as a forge would."""
+    heard: list[str] = []
+
+    class Handler(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            heard.append(f"{self.command} {self.path}\n{self.headers}{self.body()!r}")
+            self.answer(201)
+
+        do_GET = do_PUT = do_PATCH = do_POST  # noqa: N815
+
+    server = serve(Handler)
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/v3", heard
+    finally:
+        stop_serving(server)
+
+
+@pytest.mark.parametrize("fake_forge", ["github"], indirect=True)
+def test_a_keyless_writer_cannot_send_a_workers_secret_to_its_own_forge(
+        cluster: Cluster, fake_forge: FakeForge, listener: tuple[str, list[str]]) -> None:
+    c, fake = cluster, fake_forge
+    elsewhere, heard = listener
+    repos = make_repos(c.root, ["core"])
+    fake.add_project("acme/core")
+    posted = recording(fake)
+    catalog(c.root, fake.api)
+    secret = "cloud-secret-the-worker-holds"
+    c.env.update({TOKEN_ENV: fake.token, "CLOUD_SECRET_KEY": secret})
+    sha = commit(repos, "core", "pushed.txt")
+    sid = c.cli_json("trigger", "push", "--repo", "core", "--ref", sha)["started"][0]["sweep_id"]
+    assert statuses_of(posted, sha, 1)[0][1] == "pending"  # (the starter's, honest)
+
+    def elsewhere_with_another_token(push: dict[str, Any]) -> None:
+        push["forge"].update(api=elsewhere, token_env="CLOUD_SECRET_KEY")
+
+    rewrite_push(c, sid, elsewhere_with_another_token)
+    c.start_workers(["core", "api"])  # (they read the spec as the writer left it)
+    assert c.wait_ended(sid)["status"] == "succeeded"
+
+    def refused() -> list[dict[str, Any]] | None:
+        return [e for e in c.events(sid) if e["kind"] == "commit_status.failed"
+                and e["state"] == "success"] or None
+
+    said = wait_for(lambda: heard or refused(), 30, "the end's post, or its refusal")
+    assert heard == [], heard  # not a request, let alone the secret
+    # refused and said, naming what the spec changed; the forge keeps the honest pending
+    # (a spec that names another forge than the catalog's is no sweep to vouch for)
+    reason = said[0]["reason"]
+    assert "forge.api" in reason and "forge.token_env" in reason, reason
+    assert secret not in reason
+    assert now_on(fake, sha) == "pending"
+    assert [s for _, _, s, _ in posted] == ["pending"]
+
+
+def test_a_keyless_writer_cannot_make_a_worker_fetch_from_its_own_repository(
+        cluster: Cluster) -> None:
+    c = cluster
+    repos = make_repos(c.root, ["core"])
+    checkout = repos.checkout("core")
+    catalog(c.root, f"http://127.0.0.1:{_closed_port()}")
+    c.env[TOKEN_ENV] = "some-token"
+    theirs = remote_with(c.root / "theirs", "core", {"planted.txt": "theirs\n"})
+    planted = git(theirs, "rev-parse", "main")
+    sha = commit(repos, "core", "pushed.txt")
+    sid = c.cli_json("trigger", "push", "--repo", "core", "--ref", sha)["started"][0]["sweep_id"]
+
+    def from_theirs(push: dict[str, Any]) -> None:
+        push.update(url=str(theirs), remote=str(theirs), sha=planted)
+
+    rewrite_push(c, sid, from_theirs)
+    c.start_workers(["core", "api"])  # (they read the spec as the writer left it)
+    assert c.wait_ended(sid)["status"] == "failed"
+    # core's todo never ran (on their commit or any), and nothing was fetched from there
+    assert "core" not in seen(c.root)
+    assert git(checkout, "cat-file", "-t", planted, check=False) != "commit"
+    reason = c.checkpoint(sid, "TODO-001").get("reason") or ""
+    assert "url" in reason and "remote" in reason and "catalog" in reason, reason
+    assert worktrees_of(checkout) == [f"worktree {checkout.resolve()}"]

@@ -28,6 +28,20 @@ A forge that is down, refuses or takes too long (:data:`TIMEOUT` a try, two trie
 never fails nor holds the sweep: it is said (its log and a ``commit_status.failed``
 event in the sweep's stream) and the sweep goes on. The token is read from the posting process's
 environment (the forge's ``token_env``): the workers' and the starter's.
+
+**The forge is the poster's catalog's, never the spec's** (:func:`post`). Without a
+signing key anyone who can write to Redis can rewrite a stored spec, and a spec's
+forge says where the token goes and which variable is the token. So each poster reads
+the pushed repo's ``forge:`` from its own catalog file (``Runtime.own_catalog``: the
+one it was started with; a worker's, ``coord worker FILE``) and posts only when the
+spec's forge is that one, field for field; the status's name must be coord's own
+(``coord/...``). Otherwise nothing is posted, to either forge, and the refusal is said
+as a forge that failed is, naming the fields that differ: refused rather than posted
+to the catalog's forge, since a spec that was changed vouches for nothing (its
+commit, its result), and an honest change of the catalog since the start costs one
+status, said, that a new push or ``coord trigger push`` posts again. A poster with no
+catalog of its own, or whose catalog no longer has the repo or its ``forge:``, posts
+nothing (said). See :mod:`coordination.sweeps.starts.push_source`.
 """
 
 from __future__ import annotations
@@ -113,14 +127,18 @@ def _posts(push: PushSpec | None) -> bool:
 
 
 def post(rt: Runtime, sweep_id: str, push: PushSpec, state: str, description: str) -> bool:
-    """Post ``state`` on the pushed commit; a forge that fails is said, never raised."""
+    """Post ``state`` on the pushed commit, to the forge this process's own catalog names
+    for the repo (and only when the spec names that very forge: see the module); a
+    refusal or a forge that fails is said, never raised."""
+    context = str(push.get("context") or "coord")
+    forge_fields = _own_forge(rt, push, context)
+    if isinstance(forge_fields, str):
+        return _not_posted(rt, sweep_id, push, context, state, forge_fields)
     # lazy: the forge's client (httpx) loads for a push's sweep only
     from coordination.forge import open_forge
 
-    context = str(push.get("context") or "coord")
-    fields = push.get("forge") or {}
     try:
-        given = {k: v for k, v in fields.items() if v is not None}
+        given = {k: v for k, v in forge_fields.items() if v is not None}
         spec = ForgeSpec(**given)  # type: ignore[arg-type]
         forge = open_forge(spec, options=Options(timeout=TIMEOUT, deadline=TIMEOUT, retries=1))
         forge.post_status(push["sha"], CommitStatus(
@@ -128,15 +146,44 @@ def post(rt: Runtime, sweep_id: str, push: PushSpec, state: str, description: st
             target_url=target_url(push, sweep_id)))
     except Exception as exc:  # noqa: BLE001 - a forge never fails nor holds the sweep
         why = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        log.warning("sweep %s: %s %s on %s of %s was not posted: %s", sweep_id, context,
-                    state, push["sha"], push["repo"], why)
-        try:
-            rt.events.emit(EventKind.commit_status_failed, sweep_id=sweep_id,
-                           repo=push["repo"], sha=push["sha"], context=context, state=state,
-                           reason=str(why)[:500])
-        except Exception as said:  # noqa: BLE001 - the log line above said it
-            log.warning("the commit_status.failed event was not written: %s", said)
-        return False
+        return _not_posted(rt, sweep_id, push, context, state, str(why))
     log.info("sweep %s: %s %s posted on %s of %s", sweep_id, context, state, push["sha"],
              push["repo"])
     return True
+
+
+def _own_forge(rt: Runtime, push: PushSpec, context: str) -> dict[str, str | None] | str:
+    """The forge to post to: the pushed repo's in this process's own catalog, when the
+    spec names the same; else why nothing is posted."""
+    # lazy: a push's post only (the catalog's store with it)
+    from coordination.sweeps.starts.push_source import differences, own_source
+
+    if not context.startswith(CONTEXT.format(plan="")):
+        return (f"its status {context!r} is not one of coord's ({context_of('PLAN')}): "
+                "the spec was changed")
+    src = own_source(rt.own_catalog, str(push.get("repo") or ""))
+    if isinstance(src, str):
+        return f"{src}: a forge is taken from it, never from the spec"
+    if src.forge is None:
+        return (f"repo {push.get('repo')!r} has no forge: in its catalog {rt.own_catalog} "
+                "(a forge is taken from it, never from the spec)")
+    differ = differences(push, src, ("forge",))
+    if differ:
+        return ("the spec's forge is not the catalog's (" + "; ".join(differ) + f"; catalog "
+                f"{rt.own_catalog}): a forge is taken from the catalog, never from a spec "
+                "that may have been changed in Redis")
+    return src.forge
+
+
+def _not_posted(rt: Runtime, sweep_id: str, push: PushSpec, context: str, state: str,
+                why: str) -> bool:
+    """Said: the log and a ``commit_status.failed`` event of the sweep; False."""
+    log.warning("sweep %s: %s %s on %s of %s was not posted: %s", sweep_id, context,
+                state, push.get("sha"), push.get("repo"), why)
+    try:
+        rt.events.emit(EventKind.commit_status_failed, sweep_id=sweep_id,
+                       repo=push.get("repo"), sha=push.get("sha"), context=context,
+                       state=state, reason=why[:500])
+    except Exception as said:  # noqa: BLE001 - the log line above said it
+        log.warning("the commit_status.failed event was not written: %s", said)
+    return False

@@ -2,15 +2,18 @@
 they went: the :class:`~coordination.sweeps.spec.PushSpec` frozen in its spec
 (:func:`push_spec`), read by the workers (``workers/pushes.py``: a worktree at the
 pushed commit) and by the commit status's posts
-(:mod:`coordination.sweeps.notices.commit_status`)."""
+(:mod:`coordination.sweeps.notices.commit_status`). Its remote and forge are checked
+against the reader's own catalog, never obeyed
+(:mod:`coordination.sweeps.starts.push_source`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from coordination.sweeps.notices.commit_status import context_of
 from coordination.sweeps.spec import PushSpec
+from coordination.sweeps.starts.push_source import source_of
 from coordination.sweeps.starts.triggers import Trigger
 
 if TYPE_CHECKING:
@@ -23,19 +26,16 @@ def push_spec(catalog: Catalog, trigger: Trigger, plan: str,
     commit, the repo's remote (``remote:``, else origin) and ``url:``, and, where the
     repo has ``forge:``, the forge (its spec's fields: variable names, never a token)
     and the status's name ``coord/<PLAN>``; ``ui_url``: the web view's address, for the
-    status's link."""
+    status's link. (Its remote and forge are checked, never obeyed: see the module.)"""
     if trigger.get("kind") != "push":
         return None
-    from coordination.forge import spec_of  # lazy: a push's start only
-
     name = str(trigger.get("repo") or "")
-    repo = next((r for r in catalog.repos if r.name == name), None)
+    src = source_of(catalog, name)
     out: PushSpec = {"repo": name, "branch": str(trigger.get("branch") or ""),
                      "sha": str(trigger.get("sha") or ""),
-                     "remote": (repo.remote if repo is not None else None) or "origin",
-                     "url": repo.url if repo is not None else None,
+                     "remote": src.remote if src is not None else "origin",
+                     "url": src.url if src is not None else None,
                      "context": context_of(plan), "ui_url": ui_url or None}
-    if repo is not None and repo.forge is not None:
-        out["forge"] = {k: (str(v) if v is not None else None)
-                        for k, v in asdict(spec_of(repo.forge, repo=name)).items()}
+    if src is not None and src.forge is not None:
+        out["forge"] = dict(src.forge)
     return out

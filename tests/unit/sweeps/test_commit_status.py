@@ -19,6 +19,7 @@ from coordination.sweeps.notices import commit_status
 from coordination.sweeps.planning import new_sweep_id
 from coordination.sweeps.recording import ended
 from coordination.sweeps.spec import PushSpec, SweepSpec
+from coordination.sweeps.starts.push_source import FETCH_FIELDS, differences, source_of
 from coordination.sweeps.starts.triggers import push_trigger
 from tests.unit.support.sweeps import PLAN, repos_of, write_catalog
 from tests.waiting import wait_for
@@ -167,7 +168,7 @@ def test_a_resume_posts_pending_again_then_its_own_end(
 
 
 def test_a_forge_that_never_answers_is_said_within_its_timeout(
-        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+        rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A forge that takes the connection and says nothing: the post gives up after its
     tries (never waits longer), says why in the sweep's events, and raises nothing."""
     import socket
@@ -178,15 +179,14 @@ def test_a_forge_that_never_answers_is_said_within_its_timeout(
     with socket.socket() as mute:
         mute.bind(("127.0.0.1", 0))
         mute.listen(8)
-        p = push()
-        p["forge"] = {**(p.get("forge") or {}),
-                      "api": f"http://127.0.0.1:{mute.getsockname()[1]}/api/v3"}
+        p = own_push(rt, tmp_path, f"http://127.0.0.1:{mute.getsockname()[1]}/api/v3")
         began = time.monotonic()
         assert commit_status.post(rt, "S-1", p, "pending", "running") is False
         assert time.monotonic() - began < 10
     said = [e.to_dict() for e in rt.events.read(sweep_id="S-1")]
     assert [(e["kind"], e["state"], e["sha"]) for e in said] == [
         ("commit_status.failed", "pending", SHA)]
+    assert "did not answer" in said[0]["reason"] or "Timeout" in said[0]["reason"], said
 
 
 def test_pending_is_posted_before_the_run_is_recorded(
@@ -205,3 +205,140 @@ def test_pending_is_posted_before_the_run_is_recorded(
     run_push(rt, catalog(tmp_path), push())
     assert [s for s, _ in seen] == ["pending", "success"]
     assert seen[0][1] is None, seen  # no record yet when pending was posted
+
+
+# -- The forge is the poster's own catalog's: a spec a keyless Redis writer changed sends
+# -- no token anywhere --------------------------------------------------------------------
+
+API = "https://forge.example/api/v3"
+
+
+def forge_catalog(root: Path, api: str = API, forge: bool = True) -> Path:
+    """A catalog of api (with ``forge:`` at ``api``, unless not ``forge``) and web."""
+    root.mkdir(parents=True, exist_ok=True)
+    eco = root / "ecosystem.yaml"
+    line = (f', forge: {{kind: github, project: acme/api, api: "{api}", '
+            "token_env: GITHUB_TOKEN}" if forge else "")
+    eco.write_text("version: 1\nrepos:\n"
+                   f"  - {{name: api, path: repos/api, url: 'https://git.example/api.git'{line}}}\n"
+                   "  - {name: web, path: repos/web}\n"
+                   "coordination: {todos: []}\n")
+    return eco
+
+
+def own_push(rt: Runtime, root: Path, api: str = API) -> PushSpec:
+    """A push of api as a starter of this catalog writes it, the catalog this runtime's
+    process was given."""
+    from coordination.catalog.file.store import CatalogStore
+
+    eco = forge_catalog(root / "own", api)
+    rt.worker_catalog = eco
+    src = source_of(CatalogStore(eco).load(), "api")
+    assert src is not None and src.forge is not None
+    return {**push(), "forge": dict(src.forge), "url": src.url, "remote": src.remote}
+
+
+@pytest.fixture
+def forged(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """Every forge a post opens and what it posts: (api, token_env, state), never sent."""
+    import coordination.forge as forges
+
+    out: list[tuple[str, str, str]] = []
+
+    class Client:
+        def __init__(self, spec: Any) -> None:
+            self.spec = spec
+
+        def post_status(self, sha: str, status: Any) -> None:
+            out.append((self.spec.api, self.spec.token_env, status.state.value))
+
+    monkeypatch.setattr(forges, "open_forge", lambda spec, **_k: Client(spec))
+    return out
+
+
+def refusals(rt: Runtime, sweep_id: str) -> list[str]:
+    return [e.to_dict()["reason"] for e in rt.events.read(sweep_id=sweep_id)
+            if e.to_dict()["kind"] == "commit_status.failed"]
+
+
+def test_the_catalogs_forge_is_posted_to_when_the_spec_names_it(
+        rt: Runtime, tmp_path: Path, forged: list[tuple[str, str, str]]) -> None:
+    assert commit_status.post(rt, "S-1", own_push(rt, tmp_path), "pending", "running")
+    assert forged == [(API, "GITHUB_TOKEN", "pending")]
+    assert refusals(rt, "S-1") == []
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("api", "https://attacker.example/api/v3"), ("token_env", "AWS_SECRET_ACCESS_KEY"),
+    ("kind", "gitea"), ("project", "other/api"), ("auth", "app"),
+    ("app_key_env", "SSH_PRIVATE_KEY"), ("ca_file", "/tmp/theirs.pem")])
+def test_a_spec_whose_forge_is_not_the_catalogs_posts_nothing_and_says_which_field(
+        rt: Runtime, tmp_path: Path, forged: list[tuple[str, str, str]], field: str,
+        value: str) -> None:
+    p = own_push(rt, tmp_path)
+    p["forge"] = {**(p.get("forge") or {}), field: value}
+    assert commit_status.post(rt, "S-1", p, "success", "done") is False
+    assert forged == []  # no forge opened: neither the spec's nor the catalog's
+    [why] = refusals(rt, "S-1")
+    assert f"forge.{field} (spec {value!r}" in why and "catalog" in why, why
+
+
+def test_no_catalog_at_hand_posts_nothing(rt: Runtime, forged: list[tuple[str, str, str]]
+                                          ) -> None:
+    assert rt.own_catalog is None
+    assert commit_status.post(rt, "S-1", push(), "pending", "running") is False
+    assert forged == []
+    [why] = refusals(rt, "S-1")
+    assert "no catalog of its own" in why, why
+
+
+def test_a_repo_gone_from_the_catalog_or_its_forge_posts_nothing(
+        rt: Runtime, tmp_path: Path, forged: list[tuple[str, str, str]]) -> None:
+    p = own_push(rt, tmp_path)
+    assert commit_status.post(rt, "S-1", {**p, "repo": "gone"}, "pending", "running") is False
+    forge_catalog(tmp_path / "own", forge=False)  # (the catalog edited since: no forge:)
+    assert commit_status.post(rt, "S-1", p, "pending", "running") is False
+    assert forged == []
+    gone, no_forge = refusals(rt, "S-1")
+    assert "repo 'gone' is not in its catalog" in gone, gone
+    assert "repo 'api' has no forge:" in no_forge, no_forge
+
+
+def test_a_status_not_named_coords_posts_nothing(
+        rt: Runtime, tmp_path: Path, forged: list[tuple[str, str, str]]) -> None:
+    """(A writer would post success as another CI's required check.)"""
+    p = own_push(rt, tmp_path)
+    assert commit_status.post(rt, "S-1", {**p, "context": "ci/build"}, "success", "ok") is False
+    assert forged == []
+    assert "'ci/build' is not one of coord's" in refusals(rt, "S-1")[0]
+
+
+def test_a_push_sweeps_start_and_end_post_to_the_catalogs_forge(
+        rt: Runtime, tmp_path: Path, forged: list[tuple[str, str, str]]) -> None:
+    """The whole path, start to end, with no post stubbed: the starter's and the
+    ender's posts both go to the catalog's forge."""
+    p = own_push(rt, tmp_path)
+    sid, st = run_push(rt, catalog(tmp_path), p)
+    assert st["status"] == "succeeded"
+    assert forged == [(API, "GITHUB_TOKEN", "pending"), (API, "GITHUB_TOKEN", "success")]
+    assert refusals(rt, sid) == []
+
+
+def test_differences_name_each_field_with_both_values(rt: Runtime, tmp_path: Path) -> None:
+    from coordination.sweeps.starts.push_source import Source
+
+    src = Source("origin", "https://git.example/api.git", {"api": API, "token_env": "T"})
+    same: PushSpec = {**push(), "remote": "origin", "url": "https://git.example/api.git",
+                      "forge": {"api": API, "token_env": "T"}}
+    assert differences(same, src, ("forge", *FETCH_FIELDS)) == []
+    theirs: PushSpec = {**same, "remote": "/srv/theirs.git", "url": None,
+                        "forge": {"api": API, "token_env": "CLOUD_KEY", "ca_file": "x"}}
+    assert differences(theirs, src, ("forge", *FETCH_FIELDS)) == [
+        "forge.ca_file (spec 'x', catalog None)",
+        "forge.token_env (spec 'CLOUD_KEY', catalog 'T')",
+        "remote (spec '/srv/theirs.git', catalog 'origin')",
+        "url (spec None, catalog 'https://git.example/api.git')"]
+    # (a forge that is not even a mapping)
+    odd: PushSpec = {**same, "forge": "http://x"}  # type: ignore[typeddict-item]
+    assert differences(odd, src, ("forge",)) == [
+        f"forge (spec 'http://x', catalog {src.forge!r})"]
