@@ -266,7 +266,8 @@ class Lander:
                 e["pr"] = st.pulls[e["repo"]].number  # (the rule said each has one)
                 view = (pulls or {}).get(e["repo"])
                 if view is not None and view.merge_queue is not None:
-                    e["merge_queue"] = True  # (said by --dry-run; merge_one asks again)
+                    # (said by --dry-run; merge_one asks again)
+                    e["merge_queue"] = str(view.merge_queue.get("kind") or "merge_queue")
         if cp.waves:
             manifest["waves"] = [ManifestWave(name=w.name, soak=w.soak,
                                               repos=[r for r in w.repos if r not in unchanged])

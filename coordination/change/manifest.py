@@ -20,9 +20,10 @@ class ManifestRepo(TypedDict):
     land_command: str | None
     #: ``land: pr``: its pull request's number (what is merged)
     pr: NotRequired[int]
-    #: ``land: pr``: its base requires a merge queue (as its forge said it at prepare):
-    #: the pull request is enqueued, not merged (the landing asks the forge again)
-    merge_queue: NotRequired[bool]
+    #: ``land: pr``: its base requires a merge queue (as its forge said it at prepare),
+    #: of this kind: ``merge_queue`` (GitHub), ``merge_train`` (GitLab): the pull
+    #: request is enqueued, not merged (the landing asks the forge again)
+    merge_queue: NotRequired[str]
 
 
 class ManifestWave(TypedDict):

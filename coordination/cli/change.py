@@ -92,8 +92,12 @@ def status(obj: Context, plan_id: str, show_all: bool, ask_remotes: bool,
     counts by verdict); and whether the change may land, with every reason it may
     not, the same as land --dry-run's: landed or reverted already, a base that moved
     on its remote. A remote on this machine is read from its files; a network one
-    only with --ask-remotes (else the status says it was not asked). --all lists
-    every repo and verdict; --json gives everything.
+    only with --ask-remotes (else the status says it was not asked). A pull
+    request whose base takes no direct merge says "through the merge queue" (GitHub:
+    a ruleset's merge_queue rule) or "through the merge train" (GitLab: the project
+    runs merge trains), with its entry's state once queued (--json: pr.merge_queue,
+    its kind, state and position). --all lists every repo and verdict; --json gives
+    everything.
 
     \b
     Example:
@@ -212,12 +216,19 @@ def _say_pulls(d: Any) -> None:
 
 
 def _queue_words(q: dict[str, Any]) -> str:
-    """A pull request whose base requires a merge queue: ``land`` enqueues it (its
-    entry's state and position once it is queued)."""
+    """A pull request whose base requires a merge queue (GitLab: a merge train):
+    ``land`` adds it there (its entry's state and position once it is queued)."""
+    name = _through(q.get("kind"))
     if q.get("state"):
-        return (f"through the merge queue ({str(q['state']).lower()}"
+        return (f"{name} ({str(q['state']).lower()}"
                 + (f", position {q['position']}" if q.get("position") else "") + ")")
-    return "through the merge queue (not queued yet)"
+    return f"{name} (not queued yet)"
+
+
+def _through(kind: object) -> str:
+    """How a landing through the forge's queue of ``kind`` is said (a manifest of
+    before the kind was kept says True: GitHub's queue)."""
+    return "through the merge train" if kind == "merge_train" else "through the merge queue"
 
 
 def _say_unchecked(repos: list[str]) -> None:
@@ -258,6 +269,14 @@ def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -
     verified (a head that moved is refused, never merged). A merge refused mid-way
     stops the landing partially_landed, naming the pull request and the forge's
     reason; coord change revert opens revert pull requests for what merged.
+
+    A base that takes no direct merge lands through its forge's queue: a GitHub merge
+    queue (a ruleset's merge_queue rule: the pull request enqueued, pinned to the
+    verified head) or a GitLab merge train (the merge request added with auto-merge,
+    pinned by sha), a consumer only once its providers merged; land waits for each
+    (run it again to carry on), and one the queue removes unmerged stops the landing
+    partially_landed. --dry-run says "through the merge queue" or "through the merge
+    train" per repo (--json: manifest.repos[].merge_queue, the kind).
 
     A landing killed half-way is carried on by running this again: each step is
     recognised on the remote by its SHA, nothing is pushed twice. Exit 1 when the
@@ -315,7 +334,7 @@ def _say_ready(plan_id: str, d: dict[str, Any]) -> None:
     if len(repos) <= VERDICTS_SHOWN:
         say(f"{esc(plan_id)} is ready: would land " + esc(" -> ".join(
             f"{r['repo']} ({r['candidate'][:10]} on {r['base']} {r['base_sha'][:10]}"
-            + (", through the merge queue" if r.get("merge_queue") else "") + ")"
+            + (f", {_through(r['merge_queue'])}" if r.get("merge_queue") else "") + ")"
             for r in repos)))
     elif waves:  # a template's fleet: the names, by wave (--json: every SHA)
         say(f"{esc(plan_id)} is ready: would land {len(repos)} repos in {len(waves)} "
@@ -324,9 +343,11 @@ def _say_ready(plan_id: str, d: dict[str, Any]) -> None:
         say(f"{esc(plan_id)} is ready: would land {len(repos)} repos, providers first "
             "(--json: each candidate and base): "
             + esc(", ".join(r["repo"] for r in repos)))
-    queued = [r["repo"] for r in repos if r.get("merge_queue")]
-    if queued and len(repos) > VERDICTS_SHOWN:
-        say("through the merge queue (enqueued, not merged): " + esc(", ".join(queued)))
+    for kind in ("merge_queue", "merge_train"):
+        queued = [r["repo"] for r in repos if r.get("merge_queue")
+                  and (r["merge_queue"] == "merge_train") == (kind == "merge_train")]
+        if queued and len(repos) > VERDICTS_SHOWN:
+            say(f"{_through(kind)} (enqueued, not merged): " + esc(", ".join(queued)))
     for i, w in enumerate(waves):
         say(f"  wave {i + 1} {esc(w['name'])}: {esc(', '.join(w['repos']))}"
             + (f", then soak {w['soak']:g}s" if w["soak"] else ""))

@@ -26,6 +26,9 @@ Kind = Literal["github", "gitlab", "gitea", "stub"]
 KINDS: tuple[str, ...] = ("github", "gitlab", "gitea")
 MergeMethod = Literal["merge", "squash", "rebase"]
 MERGE_METHODS: tuple[str, ...] = ("merge", "squash", "rebase")
+#: A base that takes no direct merge: GitHub's merge queue (a ruleset's ``merge_queue``
+#: rule), GitLab's merge train (the project's ``merge_trains_enabled``).
+QueueKind = Literal["merge_queue", "merge_train"]
 
 #: The commit status coord posts on each verified head (branch protection may require it).
 VERIFY_CONTEXT = "coord/verify"
@@ -345,7 +348,10 @@ class Mergeability:
     ``mergeable`` and its protection), never coord's guess. ``blockers`` names each
     reason coord can see, whether or not the forge agrees (empty when mergeable);
     ``forge_state`` is the forge's raw word for it (for the record and ``--json``).
-    ``conflict`` is None while the forge still computes it."""
+    ``conflict`` is None while the forge still computes it. ``merge_queue``: the base
+    takes no direct merge, only through the forge's queue of this kind (read with the
+    reviews' and checks' requirements: GitHub's rulesets, GitLab's project), None: a
+    direct merge."""
 
     pr: PullRequest
     mergeable: bool
@@ -354,6 +360,7 @@ class Mergeability:
     checks: Checks | None = None
     conflict: bool | None = None
     forge_state: str = ""
+    merge_queue: QueueKind | None = None
 
 
 @dataclass(frozen=True)
@@ -370,9 +377,11 @@ class MergeResult:
 
 @dataclass(frozen=True)
 class QueueEntry:
-    """A pull request as a merge queue sees it (GitHub's ``mergeQueueEntry``): merged,
-    or its entry's ``state`` (``QUEUED``, ``AWAITING_CHECKS``, ``MERGEABLE``,
-    ``UNMERGEABLE``, ``LOCKED``) and ``position`` (1: next); ``state`` None and not
+    """A pull request as a merge queue sees it, read at once with the pull request:
+    merged, or its entry's ``state`` (GitHub's ``mergeQueueEntry``: ``QUEUED``,
+    ``AWAITING_CHECKS``, ``MERGEABLE``, ``UNMERGEABLE``, ``LOCKED``; GitLab's merge
+    train: the merge request's ``detailed_merge_status`` while its auto-merge is set)
+    and ``position`` (1: next; None: the forge does not say); ``state`` None and not
     merged: it is not in the queue (never enqueued, or removed from it unmerged)."""
 
     number: int
@@ -381,6 +390,12 @@ class QueueEntry:
     position: int | None = None
     #: the pull request's own state word (``OPEN``, ``CLOSED``, ``MERGED``)
     pr_state: str = ""
+    #: its head, and once merged the commit the merge left on the base (None: unsaid)
+    head_sha: str | None = None
+    merge_sha: str | None = None
+    #: the forge's words on why it left the queue unmerged, when it says (GitLab's
+    #: ``merge_error``)
+    reason: str | None = None
 
     @property
     def queued(self) -> bool:
@@ -411,6 +426,9 @@ class Protection:
     required_approvals: int | None = None
     required_checks: tuple[str, ...] | None = None
     up_to_date: bool = False  # head must contain the base (GitHub's strict checks)
+    #: a merge into it goes through the forge's queue of this kind only (GitHub: a
+    #: ruleset's ``merge_queue`` rule)
+    merge_queue: QueueKind | None = None
 
 
 @runtime_checkable
@@ -507,20 +525,16 @@ class Forge(Protocol):
         say)."""
         ...
 
-    def merge_queue(self, branch: str) -> bool:
-        """Whether a merge into ``branch`` must go through the forge's merge queue
-        (GitHub: a ruleset's ``merge_queue`` rule): :meth:`enqueue` then, never
-        :meth:`merge`."""
-        ...
-
     def enqueue(self, number: int, *, sha: str) -> QueueEntry:
-        """Add pull request ``number`` to its base's merge queue, pinned to ``sha``
-        (the verified head: a head that moved is refused, ``HeadMoved``); the queue
-        merges it later (or removes it): :meth:`queue_entry` says which."""
+        """Add pull request ``number`` to its base's merge queue (a GitLab merge
+        train), pinned to ``sha`` (the verified head: a head that moved is refused,
+        ``HeadMoved``); the queue merges it later (or removes it): :meth:`queue_entry`
+        says which. Only where :meth:`mergeability` says the base has one
+        (``merge_queue``): never :meth:`merge` then."""
         ...
 
     def queue_entry(self, number: int) -> QueueEntry:
-        """Pull request ``number`` as its merge queue sees it now."""
+        """Pull request ``number`` as its merge queue sees it now (one read)."""
         ...
 
     def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",

@@ -31,6 +31,7 @@ from coordination.forge.base import (
     Protection,
     PullRequest,
     QueueEntry,
+    QueueKind,
     ReviewState,
 )
 from coordination.forge.events import check_state
@@ -126,7 +127,7 @@ class GitHub(RestForge):
                 max(int(reviews.get("required_approving_review_count") or 0) if reviews else 0,
                     rules.approvals),
                 _union(_check_names(checks) if checks else (), rules.checks),
-                bool(checks and checks.get("strict")) or rules.strict)
+                bool(checks and checks.get("strict")) or rules.strict, rules.queue_kind)
         # No classic protection (404), or the token may not read it (403, or 404 to a
         # non-admin): the branch's own summary, which any reader gets, says whether the
         # classic protection is on, and its checks.
@@ -134,11 +135,12 @@ class GitHub(RestForge):
         classic = summary.get("protection") or {}
         if not classic.get("enabled", bool(summary.get("protected"))):  # the rulesets alone
             return Protection(branch, bool(summary.get("protected")) or rules.protects, True,
-                              rules.approvals, rules.checks, rules.strict)
+                              rules.approvals, rules.checks, rules.strict, rules.queue_kind)
         # On, but unreadable here: its review count unknown, the forge's verdict holds.
         checks = classic.get("required_status_checks") or {}
         return Protection(branch, True, False, None,
-                          _union(_check_names(checks), rules.checks) or None)
+                          _union(_check_names(checks), rules.checks) or None,
+                          merge_queue=rules.queue_kind)
 
     def _classic(self, branch: str) -> dict[str, Any] | None:
         """The branch's classic protection; None when it has none (404) or the token may
@@ -178,10 +180,6 @@ class GitHub(RestForge):
                                               if c.get("context")))
                 strict = strict or bool(params.get("strict_required_status_checks_policy"))
         return _Rules(protects, approvals, checks, strict, linear, methods, queue)
-
-    def merge_queue(self, branch: str) -> bool:
-        """A ``merge_queue`` rule of the branch's active rulesets."""
-        return self._rules(branch).queue
 
     def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
         """The branch's rulesets (``allowed_merge_methods``, required linear history),
@@ -280,8 +278,8 @@ class GitHub(RestForge):
         """``enqueuePullRequest`` with ``expectedHeadOid`` = ``sha``: checked here first
         (open, head ``sha``: ``MergeRefused``, ``HeadMoved``), and by GitHub again (a
         head that moved in between is refused there, never queued)."""
-        where = self._merge_preconditions(number, sha)
-        node_id = str(self._raw_pr(number)["node_id"])
+        where, data = self._merge_preconditions(number, sha)
+        node_id = str(data["node_id"])
         query = ("mutation($id: ID!, $sha: GitObjectID!) { enqueuePullRequest(input: "
                  "{pullRequestId: $id, expectedHeadOid: $sha}) { mergeQueueEntry "
                  "{ state position } } }")
@@ -296,18 +294,28 @@ class GitHub(RestForge):
                                project=self.project) from exc
         entry = (data.get("enqueuePullRequest") or {}).get("mergeQueueEntry") or {}
         return QueueEntry(number, False, _word(entry.get("state")), _int(entry.get("position")),
-                          "OPEN")
+                          "OPEN", head_sha=sha)
 
     def queue_entry(self, number: int) -> QueueEntry:
-        """The pull request's ``merged``, ``state`` and ``mergeQueueEntry`` (GraphQL: REST
-        does not say whether it is queued)."""
-        node_id = str(self._raw_pr(number)["node_id"])
-        query = ("query($id: ID!) { node(id: $id) { ... on PullRequest { merged state "
-                 "mergeQueueEntry { state position } } } }")
-        node = self._graphql("mergeQueueEntry", query, {"id": node_id}).get("node") or {}
-        entry = node.get("mergeQueueEntry") or {}
-        return QueueEntry(number, bool(node.get("merged")), _word(entry.get("state")),
-                          _int(entry.get("position")), str(node.get("state") or ""))
+        """The pull request's ``merged``, ``state``, head, merge commit and
+        ``mergeQueueEntry``, in one GraphQL query (REST does not say whether it is
+        queued)."""
+        owner, name = self.spec.project.split("/", 1)
+        query = ("query($owner: String!, $name: String!, $number: Int!) { repository("
+                 "owner: $owner, name: $name) { pullRequest(number: $number) { merged state "
+                 "headRefOid mergeCommit { oid } mergeQueueEntry { state position } } } }")
+        found = self._graphql("mergeQueueEntry", query,
+                              {"owner": owner, "name": name, "number": number})
+        pr = (found.get("repository") or {}).get("pullRequest")
+        if not isinstance(pr, dict):
+            raise self.http.error(ForgeNotFound, f"{self.spec.project}#{number}: GitHub "
+                                  "has no such pull request")
+        entry = pr.get("mergeQueueEntry") or {}
+        merge = (pr.get("mergeCommit") or {}).get("oid")
+        return QueueEntry(number, bool(pr.get("merged")), _word(entry.get("state")),
+                          _int(entry.get("position")), str(pr.get("state") or ""),
+                          head_sha=_word(pr.get("headRefOid")),
+                          merge_sha=_word(merge) if pr.get("merged") else None)
 
     def _merge_result(self, where: str, number: int, sha: str, method: MergeMethod,
                       response: httpx.Response) -> MergeResult:
@@ -352,6 +360,10 @@ class _Rules:
     methods: tuple[str, ...] | None = None
     #: a ``merge_queue`` rule applies (a direct merge is refused: enqueue)
     queue: bool = False
+
+    @property
+    def queue_kind(self) -> QueueKind | None:
+        return "merge_queue" if self.queue else None
 
 
 __all__ = ["GitHub"]

@@ -8,7 +8,14 @@ A draft is GitLab's ``Draft:`` title prefix. Whether it would merge is GitLab's
 and with "Pipelines must succeed" the head's latest pipeline is required, named
 ``pipeline``. A merge is ``PUT .../merge_requests/:iid/merge`` with ``sha`` (409 when the
 head moved) and ``squash``; ``rebase`` needs a project whose merge method is
-fast-forward or semi-linear (GitLab merges by the project's method)."""
+fast-forward or semi-linear (GitLab merges by the project's method).
+
+A project that runs merge trains (``merge_trains_enabled``) takes a merge request onto
+its train through the same request with ``auto_merge`` set (and the deprecated
+``merge_when_pipeline_succeeds``, which GitLab before ``auto_merge`` reads), pinned by
+``sha`` (:meth:`GitLab.enqueue`); the merge request says it is on the train while its
+auto-merge is set (``merge_when_pipeline_succeeds``) and it is open, merged once the
+train merged it, and why the train dropped it in ``merge_error``, when GitLab says."""
 
 from __future__ import annotations
 
@@ -26,6 +33,8 @@ from coordination.forge.base import (
     PRState,
     Protection,
     PullRequest,
+    QueueEntry,
+    QueueKind,
     Review,
     Reviews,
     ReviewState,
@@ -181,10 +190,16 @@ class GitLab(TitleDraftForge):
     def _merge_word(self, data: Mapping[str, Any]) -> str:
         return str(data.get("detailed_merge_status") or data.get("merge_status") or "unknown")
 
-    def _reviews_and_checks(self, pr: PullRequest) -> tuple[Reviews, Checks]:
-        # the approvals are the merge request's, the pipeline rule the project's: no
-        # protected branch read
-        return self.reviews(pr.number), self.checks(pr.head_sha, branch=pr.base_branch)
+    def _reviews_and_checks(self, pr: PullRequest
+                            ) -> tuple[Reviews, Checks, QueueKind | None]:
+        # the approvals are the merge request's, the pipeline rule and the merge train
+        # the project's (read once): no protected branch read
+        info = self.http.get(self.base)
+        required = (PIPELINE,) if info.get("only_allow_merge_if_pipeline_succeeds") else ()
+        rule = Protection(pr.base_branch, True, True, None, required)
+        return (self.reviews(pr.number),
+                self.checks(pr.head_sha, branch=pr.base_branch, protection=rule),
+                "merge_train" if info.get("merge_trains_enabled") else None)
 
     def _conflict(self, data: Mapping[str, Any], pr: PullRequest, word: str) -> bool | None:
         return bool(data.get("has_conflicts")) if word not in CHECKING else None
@@ -208,8 +223,12 @@ class GitLab(TitleDraftForge):
 
     def merge_refusal(self, branch: str, method: MergeMethod) -> str | None:
         """The project's ``merge_method`` (a rebase needs fast-forward or semi-linear)
-        and squash option (``never``: no squash)."""
+        and squash option (``never``: no squash); none for a project that runs merge
+        trains (its train merges by the project's own method, as a GitHub merge queue
+        by its rule's)."""
         info = self.http.get(self.base)
+        if info.get("merge_trains_enabled"):
+            return None
         reason = _rebase_refusal(info) if method == "rebase" else None
         if reason:
             return f"{self.spec.project}: {reason}"
@@ -228,6 +247,40 @@ class GitLab(TitleDraftForge):
         if text:
             body["squash_commit_message" if method == "squash" else "merge_commit_message"] = text
         return body
+
+    def enqueue(self, number: int, *, sha: str) -> QueueEntry:
+        """The merge request onto the project's merge train: ``PUT .../merge`` with
+        ``auto_merge`` (and the deprecated ``merge_when_pipeline_succeeds``, the name an
+        older GitLab reads) and ``sha`` = the verified head (checked here first, and by GitLab
+        again: 409, never queued); refused (``MergeRefused``) when GitLab answers
+        without setting it to merge."""
+        where, _ = self._merge_preconditions(number, sha)
+        body = {"sha": sha, "auto_merge": True, "merge_when_pipeline_succeeds": True}
+        response = self._merge_request(where, number, sha, body,
+                                       "to add it to the merge train")
+        entry = self._train_entry(response.json())
+        if not entry.merged and not entry.queued:
+            reason = entry.reason or f"its auto-merge is not set (it is {entry.pr_state.lower()})"
+            raise MergeRefused(f"{where}: GitLab did not add it to the merge train: {reason}",
+                               number=number, reason=reason, forge=self.kind,
+                               project=self.project)
+        return entry
+
+    def queue_entry(self, number: int) -> QueueEntry:
+        """The merge request read once: on the train while open with its auto-merge
+        set (its ``detailed_merge_status`` the entry's state; GitLab's merge request
+        gives no position), merged, or neither (with ``merge_error``, when set)."""
+        return self._train_entry(self._raw_pr(number))
+
+    def _train_entry(self, data: Mapping[str, Any]) -> QueueEntry:
+        pr = self._pr(data)
+        on = pr.is_open and bool(data.get("merge_when_pipeline_succeeds"))
+        error = data.get("merge_error")
+        return QueueEntry(pr.number, pr.merged,
+                          str(data.get("detailed_merge_status") or "auto_merge") if on else None,
+                          None, pr.state.value.upper(), head_sha=pr.head_sha,
+                          merge_sha=pr.merge_sha,
+                          reason=str(error) if error and not on and not pr.merged else None)
 
     def _after_merge(self, number: int, response: httpx.Response) -> PullRequest:
         return self._pr(response.json())  # GitLab answers with the merge request

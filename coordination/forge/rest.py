@@ -43,6 +43,7 @@ from coordination.forge.base import (
     PRState,
     PullRequest,
     QueueEntry,
+    QueueKind,
     Review,
     Reviews,
     ReviewState,
@@ -308,7 +309,7 @@ class RestForge(ProjectClient):
             data = self._raw_pr(number)
         pr = self._pr(data)
         word = self._merge_word(data)
-        reviews, checks = self._reviews_and_checks(pr)
+        reviews, checks, queue = self._reviews_and_checks(pr)
         conflict = self._conflict(data, pr, word)
         found = blockers(pr, reviews, checks, conflict, behind=word in self.BEHIND)
         found += self._word_blockers(word)
@@ -317,7 +318,7 @@ class RestForge(ProjectClient):
             said = f"{self.VERDICT_FIELD} {word}" if self.VERDICT_FIELD else word
             found = forge_says_no(pr, found, said, self.http.name)
         return Mergeability(pr, mergeable, () if mergeable else found, reviews, checks,
-                            conflict, word)
+                            conflict, word, queue)
 
     #: The longest a kind's :meth:`_computing` is waited out (None: the options'
     #: ``merge_wait``): for a kind whose "still computing" reads like a settled no.
@@ -331,12 +332,14 @@ class RestForge(ProjectClient):
         """The forge's word on whether the pull request merges."""
         raise NotImplementedError
 
-    def _reviews_and_checks(self, pr: PullRequest) -> tuple[Reviews, Checks]:
-        """The reviews and head checks a mergeability reads (the base's protection
-        read once, for both)."""
+    def _reviews_and_checks(self, pr: PullRequest
+                            ) -> tuple[Reviews, Checks, QueueKind | None]:
+        """The reviews and head checks a mergeability reads, and the merge queue its
+        base requires (the base's protection read once, for all three)."""
         protection = self.protection(pr.base_branch)
         return (self.reviews(pr.number, base=pr.base_branch, protection=protection),
-                self.checks(pr.head_sha, branch=pr.base_branch, protection=protection))
+                self.checks(pr.head_sha, branch=pr.base_branch, protection=protection),
+                protection.merge_queue)
 
     def _conflict(self, data: Mapping[str, Any], pr: PullRequest, word: str) -> bool | None:
         """Whether it conflicts with its base; None while the forge does not know."""
@@ -356,24 +359,30 @@ class RestForge(ProjectClient):
         """(A kind whose settings coord reads says why they refuse ``method``.)"""
         return None
 
-    def merge_queue(self, branch: str) -> bool:
-        """(A kind with merge queues says whether ``branch`` requires one.)"""
-        return False
-
     def enqueue(self, number: int, *, sha: str) -> QueueEntry:
         raise self.http.error(ForgeError, f"{self.spec.project}: {self.http.name} has no "
                               "merge queue coord can use")
 
     def queue_entry(self, number: int) -> QueueEntry:
         pr = self.get_pr(number)
-        return QueueEntry(number, pr.merged, pr_state=pr.state.value.upper())
+        return QueueEntry(number, pr.merged, pr_state=pr.state.value.upper(),
+                          head_sha=pr.head_sha, merge_sha=pr.merge_sha)
 
     def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
               title: str | None = None, message: str | None = None) -> MergeResult:
-        where = self._merge_preconditions(number, sha)
+        where, _ = self._merge_preconditions(number, sha)
         body = self._merge_body(where, number, sha, method, title, message)
+        response = self._merge_request(where, number, sha, body, "the merge")
+        return self._merge_result(where, number, sha, method, response)
+
+    def _merge_request(self, where: str, number: int, sha: str, body: Mapping[str, Any],
+                       what: str) -> httpx.Response:
+        """The merge request (``MERGE_VERB`` on ``.../{n}/merge``, pinned to ``sha``
+        by ``body``), accepted: a 409 on a moved head is ``HeadMoved``, any other
+        refusal ``MergeRefused`` in the forge's words (``what``: what was refused).
+        GitLab's merge train is added to by the same request (auto-merge set)."""
         response = self.http.send(self.MERGE_VERB, f"{self._pull(number)}/merge",
-                                  json_body=body, allow=self.MERGE_REFUSALS)
+                                  json_body=dict(body), allow=self.MERGE_REFUSALS)
         status = response.status_code
         if status == 409:
             now = self.get_pr(number).head_sha
@@ -381,23 +390,25 @@ class RestForge(ProjectClient):
                 raise head_moved(where, number, sha, now, self.kind, self.project, status=409)
         if status not in self.MERGE_ACCEPTED:
             reason = self.http.forge_words(response) or "not mergeable"
-            raise MergeRefused(f"{where}: {self.http.name} refused the merge: {reason}",
+            raise MergeRefused(f"{where}: {self.http.name} refused {what}: {reason}",
                                number=number, reason=reason, forge=self.kind,
                                project=self.project, status=status)
-        return self._merge_result(where, number, sha, method, response)
+        return response
 
-    def _merge_preconditions(self, number: int, sha: str) -> str:
-        """What every kind checks before it asks the forge to merge: the pull request is
-        open (``MergeRefused`` otherwise: merged or closed by hand is reported, never
-        merged over) and its head is ``sha``, the verified commit (``HeadMoved``).
-        Returns how messages name the pull request."""
-        pr = self.get_pr(number)
+    def _merge_preconditions(self, number: int, sha: str) -> tuple[str, dict[str, Any]]:
+        """What every kind checks before it asks the forge to merge (or enqueue): the
+        pull request is open (``MergeRefused`` otherwise: merged or closed by hand is
+        reported, never merged over) and its head is ``sha``, the verified commit
+        (``HeadMoved``). Returns how messages name the pull request, and the pull
+        request as the forge gave it (read once: GitHub's enqueue takes its node id)."""
+        data = self._raw_pr(number)
+        pr = self._pr(data)
         where = f"{self.spec.project}{self.NUMBER_SIGN}{number}"
         if not pr.is_open:
             raise not_open(where, pr, self.kind, self.project)
         if pr.head_sha != sha:
             raise head_moved(where, number, sha, pr.head_sha, self.kind, self.project)
-        return where
+        return where, data
 
     def _merge_body(self, where: str, number: int, sha: str, method: MergeMethod,
                     title: str | None, message: str | None) -> dict[str, Any]:

@@ -271,16 +271,17 @@ class StubForge(ProjectClient):
         self._enter("merge_refusal", (branch, method))
         return self.method_refusals.get(method)
 
-    def merge_queue(self, branch: str) -> bool:
-        return False  # (merge queues are tried over the HTTP fake GitHub: tests/forges/)
-
+    # (no merge queue: its mergeability says none; queues and trains are tried over the
+    # HTTP fakes, tests/forges/)
     def enqueue(self, number: int, *, sha: str) -> QueueEntry:
         raise ForgeError(f"{self.project}: the stub forge has no merge queue",
                          forge=self.kind, project=self.project)
 
     def queue_entry(self, number: int) -> QueueEntry:
         pr = self._pr(number)
-        return QueueEntry(number, pr.state is PRState.merged, pr_state=pr.state.value.upper())
+        rec = self._record(pr)
+        return QueueEntry(number, rec.merged, pr_state=pr.state.value.upper(),
+                          head_sha=rec.head_sha, merge_sha=rec.merge_sha)
 
     def merge(self, number: int, *, sha: str, method: MergeMethod = "merge",
               title: str | None = None, message: str | None = None) -> MergeResult:

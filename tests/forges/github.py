@@ -3,13 +3,13 @@
 refusals (422 for a second pull request of one head, 405 for a merge the protection
 refuses, 409 for a merge whose ``sha`` is not the head), and GitHub's webhooks signed
 with ``X-Hub-Signature-256``. Its GraphQL endpoint runs the two draft mutations,
-``enqueuePullRequest`` and a pull request's ``mergeQueueEntry`` (``node``) with
-graphql-core against ``openapi/github.graphql`` (trimmed from
+``enqueuePullRequest`` and the query of a pull request's ``mergeQueueEntry``
+(``repository { pullRequest(number:) }``) with graphql-core against ``openapi/github.graphql`` (trimmed from
 ``@octokit/graphql-schema``): a query or variables that schema refuses is an error.
 A ruleset's ``merge_queue`` rule refuses a direct merge (405, GitHub's words); an
 enqueued pull request waits in the project's ``queue`` until the test releases it
-(:meth:`FakeGitHub.release`: merged on the bare repository) or removes it
-(:meth:`FakeGitHub.dequeue`).
+(:meth:`FakeForge.release`: merged on the bare repository) or removes it
+(:meth:`FakeForge.dequeue`).
 
 A GitHub App (:meth:`FakeGitHub.add_app`): the installation and its tokens are asked for
 with the App's JWT, which the fake verifies with the App's public key (RS256, ``iss`` the
@@ -179,36 +179,36 @@ class FakeGitHub(RepoForge):
             p.queue.append(e)
             return {"mergeQueueEntry": entry_json(p, e)}
 
-        def node(_info: Any, id: str) -> dict[str, Any]:  # noqa: A002
-            p, pr = pull_of(id)
-            entry = next((e for e in p.queue if e.number == pr.number), None)
-            if entry is not None:
-                entry.reads += 1
-            return {"__typename": "PullRequest", "id": id, "number": pr.number,
-                    "isDraft": pr.draft, "merged": pr.state == "merged",
-                    "state": pr.state.upper(),
-                    "mergeQueueEntry": None if entry is None else entry_json(p, entry)}
+        def repository(_info: Any, owner: str, name: str, **_: Any) -> dict[str, Any] | None:
+            p = self.projects.get(f"{owner}/{name}")
+            if p is None:
+                return None
+
+            def pull_request(_info: Any, number: int) -> dict[str, Any] | None:
+                pr = p.prs.get(number)
+                if pr is None:
+                    return None
+                entry = next((e for e in p.queue if e.number == pr.number), None)
+                if entry is not None:
+                    entry.reads += 1
+                merged = pr.state == "merged"
+                return {"id": f"PR_{p.id}_{pr.number}", "number": pr.number,
+                        "isDraft": pr.draft, "merged": merged, "state": pr.state.upper(),
+                        "headRefOid": p.head_of(pr),
+                        "mergeCommit": {"id": f"C_{pr.merge_sha}", "oid": pr.merge_sha}
+                        if merged and pr.merge_sha else None,
+                        "mergeQueueEntry": None if entry is None else entry_json(p, entry)}
+
+            return {"id": f"R_{p.id}", "pullRequest": pull_request}
 
         return {"convertPullRequestToDraft": draft(True),
                 "markPullRequestReadyForReview": draft(False),
-                "enqueuePullRequest": enqueue, "node": node}
+                "enqueuePullRequest": enqueue, "repository": repository}
 
     # the merge queue, as the test drives it ------------------------------------------------
 
-    def queued(self, name: str) -> list[int]:
-        """The pull requests in ``name``'s merge queue, first first."""
-        with self.lock:
-            return [e.number for e in self.projects[name].queue]
-
-    def release(self, name: str, number: int) -> str:
-        """The queue merges ``number`` (its queued head, by the rule's merge method)."""
-        with self.lock:
-            p = self.projects[name]
-            [e] = [x for x in p.queue if x.number == number]
-            p.queue.remove(e)
-            method = (p.ruleset.queue if p.ruleset and p.ruleset.queue else "MERGE").lower()
-            return self.do_merge(p, p.prs[number], e.sha, method,
-                                 f"Merge pull request #{number}")
+    def queue_method(self, p: Project) -> str:
+        return (p.ruleset.queue if p.ruleset and p.ruleset.queue else "MERGE").lower()
 
     def set_queue_state(self, name: str, number: int, state: str) -> int:
         """The entry's state now (``UNMERGEABLE``: a check failed in the queue); how
@@ -217,16 +217,6 @@ class FakeGitHub(RepoForge):
             [e] = [x for x in self.projects[name].queue if x.number == number]
             e.state = state
             return e.reads
-
-    def queue_reads(self, name: str, number: int) -> int:
-        with self.lock:
-            return next((e.reads for e in self.projects[name].queue if e.number == number), -1)
-
-    def dequeue(self, name: str, number: int) -> None:
-        """The queue removes ``number`` unmerged (it stays open)."""
-        with self.lock:
-            p = self.projects[name]
-            p.queue = [e for e in p.queue if e.number != number]
 
     def sign(self, body: bytes, secret: str) -> dict[str, str]:
         return {"X-Hub-Signature-256": "sha256=" + self.hmac_hex(body, secret)}

@@ -2,7 +2,16 @@
 branches and notes of the API v4 (``openapi/gitlab.json``: written from GitLab's API
 docs, see its ``x-coord-source``), with GitLab's refusals (409 for a second open merge
 request of one source branch or a ``sha`` that is not the head, 405 for a merge the
-rules refuse, 406 for a conflict) and its webhooks with ``X-Gitlab-Token``."""
+rules refuse, 406 for a conflict) and its webhooks with ``X-Gitlab-Token``.
+
+A project that runs merge trains (:meth:`FakeGitLab.merge_trains`: its
+``merge_trains_enabled``) takes a merge with ``auto_merge`` (or the deprecated
+``merge_when_pipeline_succeeds``) onto its train: the merge request stays open with
+``merge_when_pipeline_succeeds`` true until the test merges it
+(:meth:`FakeForge.release`) or drops it (:meth:`FakeForge.dequeue`: auto-merge
+cancelled, the reason in ``merge_error``). Nothing here is beyond the description: the
+train is seen only through the project and the merge request (the description has no
+merge trains endpoint)."""
 
 from __future__ import annotations
 
@@ -11,7 +20,16 @@ from typing import Any
 from urllib.parse import unquote
 
 from tests.forges.gitrepo import HeadMovedError, MergeConflict
-from tests.forges.server import PR, Answer, FakeForge, Issue, Missing, Project, Status
+from tests.forges.server import (
+    PR,
+    Answer,
+    FakeForge,
+    Issue,
+    Missing,
+    Project,
+    QueueEntry,
+    Status,
+)
 from tests.forges.validation import skeleton
 
 PROJECT = r"/projects/(?P<pid>[^/]+)"
@@ -62,6 +80,13 @@ class FakeGitLab(FakeForge):
         r("GET", PROJECT + "/pipelines", self.pipelines)
         r("GET", PROJECT + r"/protected_branches/(?P<branch>[^/]+)", self.protected_branch)
 
+    def merge_trains(self, name: str, on: bool = True) -> None:
+        """The project runs merge trains (``merge_trains_enabled``)."""
+        self.projects[name].merge_trains = on
+
+    def queue_method(self, p: Project) -> str:
+        return "rebase" if p.merge_method in ("ff", "rebase_merge") else "merge"
+
     def protect(self, name: str, *, approvals: int = 0, checks: list[str] | None = None) -> None:
         """GitLab requires no check by name: "Pipelines must succeed" requires the head's
         pipeline (the check ``pipeline``), which any ``checks`` here turns on."""
@@ -97,7 +122,13 @@ class FakeGitLab(FakeForge):
             merge_commit_sha=pr.merge_sha, squash_commit_sha=None,
             has_conflicts=pr.state == "open" and p.repo.conflicts(pr.base, pr.head),
             detailed_merge_status=self.detailed(p, pr), author=self.user_json(pr.author),
+            merge_when_pipeline_succeeds=self.on_train(p, pr) is not None,
+            merge_error=pr.merge_error,
             web_url=f"{self.origin}/{p.name}/-/merge_requests/{pr.number}")
+
+    def on_train(self, p: Project, pr: PR) -> QueueEntry | None:
+        """Its entry on the project's merge train (auto-merge set), if it is on it."""
+        return next((e for e in p.queue if e.number == pr.number), None)
 
     # handlers ---------------------------------------------------------------------------
 
@@ -128,7 +159,9 @@ class FakeGitLab(FakeForge):
         return 200, skeleton("gitlab", "Project", id=p.id, path_with_namespace=p.name,
                              default_branch=p.default_branch, web_url=f"{self.origin}/{p.name}",
                              merge_method=p.merge_method,
-                             only_allow_merge_if_pipeline_succeeds=self.pipelines_must_succeed), {}
+                             only_allow_merge_if_pipeline_succeeds=self.pipelines_must_succeed,
+                             merge_trains_enabled=p.merge_trains,
+                             merge_trains_skip_train_allowed=False), {}
 
     def list_mrs(self, pid: str, query: dict[str, str], **_: Any) -> Answer:
         p = self._known(pid)
@@ -160,7 +193,11 @@ class FakeGitLab(FakeForge):
         return 201, self.mr_json(p, pr), {}
 
     def get_mr(self, pid: str, iid: str, **_: Any) -> Answer:
-        return 200, self.mr_json(*self._mr(pid, iid)), {}
+        p, pr = self._mr(pid, iid)
+        entry = self.on_train(p, pr)
+        if entry is not None:
+            entry.reads += 1
+        return 200, self.mr_json(p, pr), {}
 
     def update_mr(self, pid: str, iid: str, body: dict[str, Any], **_: Any) -> Answer:
         p, pr = self._mr(pid, iid)
@@ -192,6 +229,11 @@ class FakeGitLab(FakeForge):
             return 406, {"message": "Branch cannot be merged"}, {}
         if pr.number in p.refusals or found_blockers:
             return 405, {"message": p.refusals.get(pr.number) or "405 Method Not Allowed"}, {}
+        if p.merge_trains and (body.get("auto_merge") or body.get("merge_when_pipeline_succeeds")):
+            if self.on_train(p, pr) is None:  # (already on it: as it is)
+                p.queue.append(QueueEntry(pr.number, head))
+                pr.merge_error = None
+            return 200, self.mr_json(p, pr), {}
         method = "squash" if body.get("squash") else (
             "rebase" if p.merge_method in ("ff", "rebase_merge") else "merge")
         try:

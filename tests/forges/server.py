@@ -72,6 +72,8 @@ class PR:
     merge_sha: str | None = None
     head_sha: str | None = None  # frozen when closed or merged
     author: str = "coord-bot"
+    #: why GitLab's merge train dropped it (its ``merge_error``), until added again
+    merge_error: str | None = None
 
 
 @dataclass
@@ -108,7 +110,8 @@ class Ruleset:
 
 @dataclass
 class QueueEntry:
-    """A pull request in a merge queue (GitHub's ``MergeQueueEntry``)."""
+    """A pull request in a merge queue (GitHub's ``MergeQueueEntry``; GitLab's merge
+    train)."""
 
     number: int
     sha: str
@@ -132,7 +135,8 @@ class Project:
     approvals: int = 0
     checks: list[str] = field(default_factory=list)
     protected: bool = True
-    #: the merge queue of the default branch (a ruleset's merge_queue rule), in order
+    #: the merge queue of the default branch (a ruleset's merge_queue rule; GitLab's
+    #: merge train), in order
     queue: list[QueueEntry] = field(default_factory=list)
     #: GitHub's rulesets on the default branch: required approvals, checks, and whether the
     #: head must be up to date (a second source of requirements beside ``protected``'s)
@@ -141,6 +145,8 @@ class Project:
     admin: bool = True
     refusals: dict[int, str] = field(default_factory=dict)
     merge_method: str = "merge"  # GitLab's project merge method
+    #: GitLab's merge_trains_enabled: an auto-merge puts the merge request on the train
+    merge_trains: bool = False
     #: Gitea's repository settings: the merge styles it allows (None: every one)
     allowed_methods: list[str] | None = None
 
@@ -324,6 +330,39 @@ class FakeForge:
 
     def add_webhook(self, url: str, secret: str) -> None:
         self.hooks.append((url, secret))
+
+    # the merge queue (GitHub) or train (GitLab), as the test drives it --------------------
+
+    def queued(self, name: str) -> list[int]:
+        """The pull requests in ``name``'s merge queue, first first."""
+        with self.lock:
+            return [e.number for e in self.projects[name].queue]
+
+    def queue_reads(self, name: str, number: int) -> int:
+        """How often coord read ``number``'s entry (-1: not queued)."""
+        with self.lock:
+            return next((e.reads for e in self.projects[name].queue if e.number == number), -1)
+
+    def release(self, name: str, number: int) -> str:
+        """The queue merges ``number`` (its queued head, by the queue's merge method)."""
+        with self.lock:
+            p = self.projects[name]
+            [e] = [x for x in p.queue if x.number == number]
+            p.queue.remove(e)
+            return self.do_merge(p, p.prs[number], e.sha, self.queue_method(p),
+                                 f"Merge pull request #{number}")
+
+    def dequeue(self, name: str, number: int, reason: str | None = None) -> None:
+        """The queue removes ``number`` unmerged (it stays open); ``reason``: what the
+        forge says of it, where it says (GitLab's ``merge_error``)."""
+        with self.lock:
+            p = self.projects[name]
+            p.queue = [e for e in p.queue if e.number != number]
+            p.prs[number].merge_error = reason
+
+    def queue_method(self, p: Project) -> str:
+        """The merge method the queue merges by (the kind's)."""
+        return "merge"
 
     # the forge's own semantics (what a merge does) --------------------------------------
 

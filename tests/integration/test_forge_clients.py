@@ -155,11 +155,11 @@ def test_the_forge_refusing_a_moved_head_is_head_moved_too(project: FakeForge,
     forge = client(project, PROJECT)
     pr = forge.open_pr(NewPullRequest("bump", "main", "Bump"))
     project.protect(PROJECT)
-    stale = forge.get_pr(pr.number)
+    stale = forge._raw_pr(pr.number)  # (the one read the merge's own checks make)
     moved = push_branch(project, tmp_path, "bump", "later.txt")
     reads = iter([stale])
-    real_get = forge.get_pr
-    forge.get_pr = lambda n: next(reads, None) or real_get(n)  # type: ignore[method-assign]
+    real_read = forge._raw_pr
+    forge._raw_pr = lambda n: next(reads, None) or real_read(n)  # type: ignore[method-assign]
     with pytest.raises(HeadMoved) as caught:
         forge.merge(pr.number, sha=verified)
     assert caught.value.actual == moved and caught.value.status == 409

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -286,13 +287,17 @@ def test_a_repo_whose_settings_refuse_the_merge_method_merges_nothing(fc: ForgeC
     assert fc.coord_json("change", "status", PLAN)["state"] != "partially_landed"
 
 
-# -- GitHub's merge queue (a ruleset's merge_queue rule) -----------------------------------
+# -- merge queues: GitHub's (a ruleset's merge_queue rule), GitLab's merge trains ------------
 
 
 def _queued_world(fc: ForgeChange) -> dict[str, str]:
-    """Both repos' bases require a merge queue; the change drafted, verified, published."""
+    """Both repos' bases require a merge queue (GitHub) or run merge trains (GitLab);
+    the change drafted, verified, published."""
     for r in NAMES:
-        fc.fake.add_ruleset(f"acme/{r}", queue="MERGE")
+        if fc.fake.kind == "gitlab":
+            fc.fake.merge_trains(f"acme/{r}")  # type: ignore[attr-defined]
+        else:
+            fc.fake.add_ruleset(f"acme/{r}", queue="MERGE")
     cands = fc.draft()
     fc.verify()
     assert fc.coord("change", "publish", PLAN).returncode == 0
@@ -320,20 +325,52 @@ def _ended(proc: subprocess.Popen[str], failed: bool) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-@pytest.mark.parametrize("fake_forge", ["github"], indirect=True)
+def _queue_name(fc: ForgeChange) -> str:
+    return "merge train" if fc.fake.kind == "gitlab" else "merge queue"
+
+
+def _queued_requests(fc: ForgeChange) -> list[dict[str, Any]]:
+    """What coord sent to add a pull request to its queue: GitHub's enqueuePullRequest
+    variables, GitLab's merge bodies (each one: a direct merge would be one too)."""
+    out = []
+    for method, path, _q, _h, body in fc.fake.seen:
+        if fc.fake.kind == "gitlab" and method == "PUT" and path.endswith("/merge"):
+            out.append(json.loads(body))
+        elif path.endswith("/graphql") and b"enqueuePullRequest" in body:
+            out.append(json.loads(body)["variables"])
+    return out
+
+
+def _rule_reads(fc: ForgeChange) -> int:
+    """The reads of what says a base takes no direct merge (GitHub: the branch's
+    rulesets; GitLab: the project)."""
+    if fc.fake.kind == "gitlab":
+        return sum(1 for m, p, *_ in fc.fake.seen if m == "GET"
+                   and p.rstrip("/").rsplit("/projects/", 1)[-1].count("/") == 0)
+    return sum(1 for m, p, *_ in fc.fake.seen if m == "GET" and "/rules/branches/" in p)
+
+
+@pytest.mark.parametrize("fake_forge", ["github", "gitlab"], indirect=True)
 def test_a_merge_queue_merges_the_pull_requests_in_dependency_order(fc: ForgeChange) -> None:
-    """Each base requires a merge queue (a direct merge is refused there): --dry-run and
-    status say so; land enqueues libz pinned to its verified head, waits for the queue
-    to merge it, then enqueues api (never before); no direct merge is asked."""
-    fake = fc.fake
+    """Each base requires a merge queue (GitHub) or runs merge trains (GitLab): --dry-run
+    and status say so, reading what says it once per repo; land adds libz to its queue
+    pinned to its verified head, waits for the queue to merge it, then api (never
+    before); no direct merge is asked."""
+    fake, name = fc.fake, _queue_name(fc)
+    kind = name.replace(" ", "_")
     cands = _queued_world(fc)
     libz, api = fc.pr("libz").number, fc.pr("api").number
+    before = _rule_reads(fc)
     dry = fc.coord_json("change", "land", PLAN, "--dry-run")
-    assert [e.get("merge_queue") for e in dry["manifest"]["repos"]] == [True, True], dry
+    assert [e.get("merge_queue") for e in dry["manifest"]["repos"]] == [kind, kind], dry
+    # per repo: once with its mergeability (which says whether it has a queue), once for
+    # its merge settings; never a third time for the queue alone
+    assert _rule_reads(fc) - before == 2 * len(NAMES)
     said = fc.coord("change", "land", PLAN, "--dry-run")
-    assert said.stdout.count("through the merge queue") == 2, said.stdout
+    assert said.stdout.count(f"through the {name}") == 2, said.stdout
     st = fc.coord_json("change", "status", PLAN)
-    assert st["repos"]["api"]["pr"]["merge_queue"] == {"state": None, "position": None}
+    assert st["repos"]["api"]["pr"]["merge_queue"] == {"kind": kind, "state": None,
+                                                       "position": None}
     proc, ok = _land_in_background(fc), False
     try:
         wait_for(lambda: fake.queued("acme/libz") == [libz], timeout=60, what="libz enqueued")
@@ -348,46 +385,54 @@ def test_a_merge_queue_merges_the_pull_requests_in_dependency_order(fc: ForgeCha
         rc, out, err = _ended(proc, not ok)
     assert rc == 0, (out, err)
     assert json.loads(out)["state"] == "landed"
-    assert fc.merges() == []  # through the queue only: no direct merge asked
     for r in NAMES:
         assert fc.pr(r).state == "merged"
         assert git(fc.bare(r), "merge-base", "--is-ancestor", cands[r], str(fc.head(r))) == ""
-    enqueued = [b for m, p, _q, _h, b in fake.seen if p.endswith("/graphql")
-                and b"enqueuePullRequest" in b]
-    assert [json.loads(b)["variables"]["sha"] for b in enqueued] == [cands["libz"],
-                                                                     cands["api"]]
+    sent = _queued_requests(fc)
+    assert [b["sha"] for b in sent] == [cands["libz"], cands["api"]]  # and nothing else
+    if fake.kind == "gitlab":  # the merge train: auto-merge, never a direct merge
+        assert all(b["auto_merge"] is True for b in sent), sent
+    else:
+        assert fc.merges() == []  # through the queue only: no direct merge asked
 
 
-@pytest.mark.parametrize("fake_forge", ["github"], indirect=True)
+@pytest.mark.parametrize("fake_forge", ["github", "gitlab"], indirect=True)
 def test_a_merge_queue_that_removes_the_consumer_stops_the_landing(fc: ForgeChange) -> None:
-    """The queue merges libz, then removes api unmerged (a check failed in the queue):
-    the landing stops partially_landed naming api, the entry's last state and libz's
-    merge (which stands); api is not merged, nothing is merged directly."""
-    fake = fc.fake
+    """The queue merges libz, then removes api unmerged (GitHub: a check failed in the
+    queue; GitLab: the train's pipeline failed, auto-merge cancelled): the landing
+    stops partially_landed naming api, the entry's last state (GitLab: its reason) and
+    libz's merge (which stands); api is not merged, nothing is merged directly."""
+    fake, name = fc.fake, _queue_name(fc)
     _queued_world(fc)
     libz, api = fc.pr("libz").number, fc.pr("api").number
     base_api = fc.head("api")
+    reason = "The pipeline for this merge train failed."
     proc, ok = _land_in_background(fc), False
     try:
         wait_for(lambda: fake.queued("acme/libz") == [libz], timeout=60, what="libz enqueued")
         fake.release("acme/libz", libz)
         wait_for(lambda: fake.queue_reads("acme/api", api) >= 1, timeout=60,
                  what="the landing to read api's queue entry")
-        reads = fake.set_queue_state("acme/api", api, "UNMERGEABLE")
-        wait_for(lambda: fake.queue_reads("acme/api", api) > reads, timeout=60,
-                 what="the landing to read api's entry unmergeable")
-        fake.dequeue("acme/api", api)
+        if fake.kind == "github":
+            reads = fake.set_queue_state("acme/api", api, "UNMERGEABLE")  # type: ignore[attr-defined]
+            wait_for(lambda: fake.queue_reads("acme/api", api) > reads, timeout=60,
+                     what="the landing to read api's entry unmergeable")
+        fake.dequeue("acme/api", api, reason if fake.kind == "gitlab" else None)
         ok = True
     finally:
         rc, out, err = _ended(proc, not ok)
     assert rc != 0, (out, err)
     doc = json.loads(out)
     assert doc["state"] == "partially_landed", doc
-    assert "api: pull request" in doc["reason"] and "left the merge queue unmerged" in doc[
-        "reason"] and "unmergeable" in doc["reason"].lower(), doc["reason"]
+    assert "api: pull request" in doc["reason"] and f"left the {name} unmerged" in doc[
+        "reason"], doc["reason"]
+    assert ("unmergeable" if fake.kind == "github" else reason.lower()) in doc[
+        "reason"].lower(), doc["reason"]
     assert "merged: libz" in doc["reason"], doc["reason"]
     assert fc.pr("libz").state == "merged" and fc.pr("api").state == "open"
     assert fc.head("api") == base_api
-    assert fc.merges() == []
+    assert len(_queued_requests(fc)) == 2  # libz's and api's: no direct merge of api
+    if fake.kind == "github":
+        assert fc.merges() == []
     st = fc.coord_json("change", "status", PLAN)
     assert st["state"] == "partially_landed"

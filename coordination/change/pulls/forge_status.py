@@ -80,9 +80,10 @@ class PullView:
     cached: bool = False
     #: (the reviews as the forge gave them, for a gate that counts them)
     reviews: tuple[dict[str, Any], ...] = field(default=(), compare=False)
-    #: its base requires a merge queue (GitHub ruleset ``merge_queue``): ``land``
-    #: enqueues it; {"state", "position"} of its entry (None each: not queued yet);
-    #: None: no queue
+    #: its base requires a merge queue (GitHub: a ruleset's ``merge_queue``) or a
+    #: merge train (GitLab: the project's ``merge_trains_enabled``): ``land`` adds it
+    #: there; {"kind": "merge_queue" | "merge_train", "state", "position"} of its
+    #: entry (state and position None: not queued yet); None: merged directly
     merge_queue: dict[str, Any] | None = None
 
     @property
@@ -137,7 +138,7 @@ class PullView:
 def view_of(repo: str, pull: PullRecord, m: Mergeability, source: str,
             queue: QueueEntry | None = None) -> PullView:
     """The view of ``m``, the forge's answer about ``repo``'s pull request ``pull``
-    (``queue``: its entry, where its base requires a merge queue)."""
+    (``queue``: its entry, where its base requires a merge queue, ``m.merge_queue``)."""
     pr, rv, ck = m.pr, m.reviews, m.checks
     return PullView(
         repo=repo, kind=pull.kind, project=pull.project, number=pr.number, url=pr.url,
@@ -155,8 +156,9 @@ def view_of(repo: str, pull: PullRecord, m: Mergeability, source: str,
         blockers=tuple({"kind": b.kind, "detail": b.detail, "name": b.name}
                        for b in m.blockers),
         forge_state=m.forge_state, read_at=time.time(), source=source,
-        merge_queue=None if queue is None else {"state": queue.state,
-                                                "position": queue.position})
+        merge_queue=None if m.merge_queue is None else {
+            "kind": m.merge_queue, "state": queue.state if queue else None,
+            "position": queue.position if queue else None})
 
 
 def error_view(repo: str, pull: PullRecord, exc: ForgeError) -> PullView:
@@ -228,9 +230,8 @@ def ask_forge(rt: Runtime, cp: ChangePlan, forges: ChangeForges, repo: str, pull
     """Ask ``repo``'s forge about ``pull`` now, and keep the answer beside the change."""
     forge = forges.of(repo)
     try:
-        m = forge.mergeability(pull.number)
-        queue = (forge.queue_entry(pull.number) if m.pr.is_open
-                 and forge.merge_queue(m.pr.base_branch) else None)
+        m = forge.mergeability(pull.number)  # (says whether its base has a merge queue)
+        queue = forge.queue_entry(pull.number) if m.pr.is_open and m.merge_queue else None
         view = view_of(repo, pull, m, source, queue)
     except ForgeError as exc:
         return error_view(repo, pull, exc)

@@ -18,14 +18,17 @@ order, under its repo lease (:func:`merge_one`):
   commit the merge left on the base after; a landing killed in between is carried on:
   a pull request merged at the candidate is its own merge (nothing is merged twice).
 
-A base that requires a merge queue (GitHub: a ruleset's ``merge_queue`` rule) takes no
-direct merge: the pull request is enqueued instead, pinned to the candidate (GraphQL
-``enqueuePullRequest`` with ``expectedHeadOid``), and the landing waits, its repo lease
-held, polling the queue's entry (:func:`_through_queue`) until the queue merged it (the
-next repo is landed then: a consumer is enqueued only once its providers merged) or
-removed it unmerged (the landing stops, naming the entry's last state). A queue still
-busy after :data:`QUEUE_WAIT` seconds leaves the landing under way: ``land`` again
-carries on (a pull request still queued is not enqueued twice).
+A base that requires a merge queue (GitHub: a ruleset's ``merge_queue`` rule; GitLab: a
+project that runs merge trains), as the forge's mergeability says, takes no direct
+merge: the pull request is enqueued instead, pinned to the candidate (GitHub: GraphQL
+``enqueuePullRequest`` with ``expectedHeadOid``; GitLab: the merge request with
+``auto_merge`` and ``sha``), and the landing waits, its repo lease held, polling the
+queue's entry (:func:`_through_queue`; one read each: the entry, the pull request's
+state, head and merge) until the queue merged it (the next repo is landed then: a
+consumer is enqueued only once its providers merged) or removed it unmerged (the
+landing stops, naming the entry's last state and the forge's reason when it gives one).
+A queue still busy after :data:`QUEUE_WAIT` seconds leaves the landing under way:
+``land`` again carries on (a pull request still queued is not enqueued twice).
 
 There is no undo a forge would take without review: a merge refused mid-way stops the
 landing (:func:`stop`): ``partially_landed`` naming the pull request and the forge's
@@ -40,6 +43,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Protocol
 
 from coordination.change import git as g
@@ -47,7 +51,7 @@ from coordination.change.blockers import short
 from coordination.change.pulls.forges import ChangeForges
 from coordination.change.manifest import Manifest, ManifestRepo
 from coordination.errors import ForgeError, HeadMoved, MergeRefused, OperationFailed
-from coordination.forge.base import Forge, PullRequest, QueueEntry
+from coordination.forge.base import Forge, PullRequest, QueueEntry, QueueKind
 from coordination.runtime.change_records import StepRecord
 from coordination.runtime.changes import ChangeStore
 from coordination.runtime.context import Runtime
@@ -106,12 +110,10 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
                 return None
             return (f"{ref} was merged at {short(pr.head_sha)}, not the verified "
                     f"{short(cand)}: not by this landing")
-        try:
-            queue = forge.merge_queue(e["base"])
-        except ForgeError as exc:
-            return (f"{ref}: whether {e['base']} requires a merge queue could not be "
-                    f"read: {exc.message}")
-        why = _refusal(ref, pr, cand) or _unmergeable(ref, forge, number)
+        why = _refusal(ref, pr, cand)
+        queue: QueueKind | None = None
+        if not why:
+            why, queue = _unmergeable(ref, forge, number)
         if why:
             ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
             return why
@@ -119,16 +121,12 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
         ld._step(m, lease, repo, StepRecord.new(state=Step.landing, pre=pre))
         ld.fault("before-land", repo)
         if queue:
-            return _through_queue(ld, m, lease, e, pr, pre)
+            return _through_queue(ld, m, lease, e, pr, pre, queue)
         try:
             res = forge.merge(number, sha=cand, method=_method(m))  # type: ignore[arg-type]
-        except HeadMoved as exc:
-            why = (f"{ref}: its head moved to {short(exc.actual)} since coord verified "
-                   f"{short(cand)}: not merged")
-        except MergeRefused as exc:
-            why = f"{ref} ({pr.url}): the forge refused to merge it: {exc.reason}"
         except ForgeError as exc:
-            why = f"{ref} ({pr.url}): merging it failed: {exc.message}"
+            why = _forge_refused(f"{ref} ({pr.url})", cand, exc, "merged", "merge it",
+                                 "merging it")
         else:
             ld.fault("after-land", repo)
             _landed(ld, m, lease, e, res.sha, pre)
@@ -137,39 +135,54 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
         return why
 
 
+def _forge_refused(ref: str, cand: str, exc: ForgeError, done: str, verb: str,
+                   doing: str) -> str:
+    """Why the landing stops when the forge would not merge (or enqueue) the pull
+    request ``ref`` pinned to the candidate ``cand``: its head moved (``HeadMoved``),
+    the forge refused (``MergeRefused``, in its words), or the request failed."""
+    if isinstance(exc, HeadMoved):
+        return (f"{ref}: its head moved to {short(exc.actual)} since coord verified "
+                f"{short(cand)}: not {done}")
+    if isinstance(exc, MergeRefused):
+        return f"{ref}: the forge refused to {verb}: {exc.reason}"
+    return f"{ref}: {doing} failed: {exc.message}"
+
+
+#: How each kind of merge queue is named in what a landing says.
+QUEUE_NAMES = {"merge_queue": "merge queue", "merge_train": "merge train"}
+
+
 def _through_queue(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, pr: PullRequest,
-                   pre: str | None) -> str | None:
+                   pre: str | None, kind: QueueKind) -> str | None:
     """Enqueue ``pr`` pinned to the candidate (unless a landing before this one did)
     and wait until the queue merged it (None) or removed it (why the landing stops)."""
     repo, number, cand = e["repo"], pr.number, e["candidate"]
     ref, forge = f"{repo}: pull request #{number} ({pr.url})", ld.forges.of(repo)
+    name = QUEUE_NAMES[kind]
     try:
         entry = forge.queue_entry(number)
         if not entry.queued and not entry.merged:
             entry = forge.enqueue(number, sha=cand)
-            log.info("%s: enqueued at %s (position %s)", ref, short(cand), entry.position)
-    except HeadMoved as exc:
-        why = (f"{ref}: its head moved to {short(exc.actual)} since coord verified "
-               f"{short(cand)}: not enqueued")
-    except MergeRefused as exc:
-        why = f"{ref}: the forge refused to enqueue it: {exc.reason}"
+            log.info("%s: added to the %s at %s (position %s)", ref, name, short(cand),
+                     entry.position)
     except ForgeError as exc:
-        why = f"{ref}: enqueueing it failed: {exc.message}"
+        why = _forge_refused(ref, cand, exc, "enqueued", f"add it to the {name}",
+                             f"adding it to the {name}")
     else:
-        return _queue_wait(ld, m, lease, e, ref, entry, pre)
+        return _queue_wait(ld, m, lease, e, ref, entry, pre, name)
     ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
     return why
 
 
 def _queue_wait(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, ref: str,
-                entry: QueueEntry, pre: str | None) -> str | None:
+                entry: QueueEntry, pre: str | None, name: str) -> str | None:
     repo, number, forge = e["repo"], entry.number, ld.forges.of(e["repo"])
     deadline, delay, seen = time.monotonic() + QUEUE_WAIT, QUEUE_POLL[0], entry
     while not entry.merged and entry.queued:
         if time.monotonic() > deadline:
             raise OperationFailed(
-                f"{ref}: still in the merge queue ({entry.state}, position "
-                f"{entry.position}) after {QUEUE_WAIT:g}s",
+                f"{ref}: still in the {name} ({entry.state}, position "
+                f"{entry.position or 'unsaid'}) after {QUEUE_WAIT:g}s",
                 hint=f"coord change land {m['plan']} again carries on (it is not enqueued twice)")
         time.sleep(delay)
         delay = min(delay * 2, QUEUE_POLL[1])
@@ -177,21 +190,24 @@ def _queue_wait(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, ref: str,
         try:
             entry = forge.queue_entry(number)
         except ForgeError as exc:
-            log.warning("%s: its merge queue entry could not be read: %s", ref, exc.message)
+            log.warning("%s: its %s entry could not be read: %s", ref, name, exc.message)
     if not entry.merged:
-        why = (f"{ref} left the merge queue unmerged (its entry was last "
+        said = f" ({entry.reason})" if entry.reason else ""
+        why = (f"{ref} left the {name} unmerged (its entry was last "
                f"{seen.state or 'unknown'}; the pull request is "
-               f"{(entry.pr_state or 'open').lower()}): the queue removed it (a failed check "
-               "or a conflict in the queue) or someone did; not merged")
+               f"{(entry.pr_state or 'open').lower()}){said}: the {name} removed it (a "
+               "failed check or a conflict in it) or someone did; not merged")
         ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
         return why
-    merged = forge.get_pr(number)
-    if merged.head_sha != e["candidate"]:
-        why = (f"{ref} was merged at {short(merged.head_sha)}, not the verified "
+    if entry.head_sha is None:  # (a forge whose entry does not say: read it)
+        merged = forge.get_pr(number)
+        entry = replace(entry, head_sha=merged.head_sha, merge_sha=merged.merge_sha)
+    if entry.head_sha != e["candidate"]:
+        why = (f"{ref} was merged at {short(entry.head_sha)}, not the verified "
                f"{short(e['candidate'])}")
         ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
         return why
-    _landed(ld, m, lease, e, merged.merge_sha or "", pre)
+    _landed(ld, m, lease, e, entry.merge_sha or "", pre)
     return None
 
 
@@ -231,16 +247,19 @@ def _refusal(ref: str, pr: PullRequest, cand: str) -> str | None:
     return None
 
 
-def _unmergeable(ref: str, forge: Forge, number: int) -> str | None:
-    """Why the forge would not merge it now (each reason), None: it would."""
+def _unmergeable(ref: str, forge: Forge, number: int) -> tuple[str | None, QueueKind | None]:
+    """Why the forge would not merge it now (each reason), None: it would; and the
+    merge queue its base requires (read with the rest: GitHub's rulesets, GitLab's
+    project), None: a direct merge."""
     try:
         mg = forge.mergeability(number)
     except ForgeError as exc:
-        return f"{ref}: the forge could not say whether it merges: {exc.message}"
+        return f"{ref}: the forge could not say whether it merges: {exc.message}", None
     if mg.mergeable:
-        return None
+        return None, mg.merge_queue
     said = "; ".join(f"{b.kind}: {b.detail}" for b in mg.blockers) or mg.forge_state
-    return f"{ref} ({mg.pr.url}): the forge would not merge it now: {said or 'not mergeable'}"
+    return (f"{ref} ({mg.pr.url}): the forge would not merge it now: "
+            f"{said or 'not mergeable'}"), mg.merge_queue
 
 
 def _base_now(ld: Steps, e: ManifestRepo) -> str | None:

@@ -14,7 +14,8 @@ version is :data:`GITHUB_PACKAGE`'s, written into the output's ``x-coord-source`
 
 makes ``github.graphql``: the GraphQL mutations coord sends (a pull request's draft
 state, which REST cannot change, and ``enqueuePullRequest`` for a merge queue), their
-input and payload types and the fields of ``PullRequest`` and ``MergeQueueEntry`` coord
+input and payload types, the query coord reads a pull request's merge queue entry and
+merge with (``repository { pullRequest(number:) }``) and the fields of the types it
 reads (:data:`GRAPHQL_TYPE_FIELDS`), with the enums and scalars those name, printed
 from ``@octokit/graphql-schema``'s introspection
 (:data:`GRAPHQL_PACKAGE`; without a file, by ``npm pack``). The whole schema does not
@@ -41,10 +42,16 @@ GRAPHQL_PACKAGE = "@octokit/graphql-schema@15.26.1"
 GRAPHQL_MUTATIONS = ("convertPullRequestToDraft", "markPullRequestReadyForReview",
                      "enqueuePullRequest")
 #: The fields kept of each object type the mutations return or coord reads (a pull
-#: request's merge queue entry: ``node(id:) { ... on PullRequest { ... } }``).
-GRAPHQL_TYPE_FIELDS = {"PullRequest": ("id", "isDraft", "number", "merged", "state",
-                                       "mergeQueueEntry"),
+#: request, its merge queue entry and merge in one read: ``repository(owner:, name:)
+#: { pullRequest(number:) { ... } }``), each with its arguments.
+GRAPHQL_TYPE_FIELDS = {"Query": ("repository",),
+                       "Repository": ("id", "pullRequest"),
+                       "PullRequest": ("id", "isDraft", "number", "merged", "state",
+                                       "headRefOid", "mergeCommit", "mergeQueueEntry"),
+                       "Commit": ("id", "oid"),
                        "MergeQueueEntry": ("id", "position", "state")}
+#: The kept types that implement Node (each has its ``id``).
+GRAPHQL_NODES = ("Repository", "PullRequest", "Commit")
 
 #: (path, method) of every GitHub REST operation coord's client calls.
 GITHUB_OPERATIONS: list[tuple[str, str]] = [
@@ -156,6 +163,13 @@ def from_package(package: str, member_name: str, path: Path | None) -> dict[str,
     return dict(json.loads(path.read_text()))
 
 
+def _args(field: Any) -> str:
+    """A kept field's arguments as the schema declares them (their defaults left out)."""
+    if not field.args:
+        return ""
+    return "(" + ", ".join(f"{n}: {a.type}" for n, a in field.args.items()) + ")"
+
+
 def github_graphql(path: Path | None) -> str:
     import graphql
 
@@ -166,8 +180,7 @@ def github_graphql(path: Path | None) -> str:
     lines = [f'"""Trimmed from {GRAPHQL_PACKAGE} (schema.json) by tests/forges/openapi/trim.py:',
              'the mutations coord sends, their types, and the fields coord reads."""',
              "schema { query: Query mutation: Mutation }", "",
-             "interface Node {\n  id: ID!\n}", "",
-             "type Query {\n  node(id: ID!): Node\n}", "", "type Mutation {"]
+             "interface Node {\n  id: ID!\n}", "", "type Mutation {"]
     types: list[Any] = []
     for name in GRAPHQL_MUTATIONS:
         field = mutation.fields[name]
@@ -183,11 +196,13 @@ def github_graphql(path: Path | None) -> str:
     for type_name, fields in GRAPHQL_TYPE_FIELDS.items():
         obj = full.get_type(type_name)
         assert isinstance(obj, graphql.GraphQLObjectType)
-        node = " implements Node" if type_name == "PullRequest" else ""
+        node = " implements Node" if type_name in GRAPHQL_NODES else ""
         lines.append(f"type {type_name}{node} {{")
-        lines += [f"  {f}: {obj.fields[f].type}" for f in fields]
+        lines += [f"  {f}{_args(obj.fields[f])}: {obj.fields[f].type}" for f in fields]
         lines += ["}", ""]
         named += [graphql.get_named_type(obj.fields[f].type) for f in fields]
+        named += [graphql.get_named_type(a.type) for f in fields
+                  for a in obj.fields[f].args.values()]
     seen: set[str] = set()
     for t in named:
         if (isinstance(t, (graphql.GraphQLEnumType, graphql.GraphQLScalarType))
