@@ -71,6 +71,7 @@ BENCHES := \
 	edit \
 	sweep \
 	peers \
+	todo_path \
 	fixed_cost \
 	fleet_run \
 	fleet_sweep \
