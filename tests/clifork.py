@@ -232,23 +232,17 @@ class Server:
         reads: dict[int, bytearray] = {}
 
         def pipe_for(spec: Any, default: int, reading: bool) -> int:
-            if spec is None:
-                return default
-            if spec == subprocess.DEVNULL:
-                fd = os.open(os.devnull, os.O_RDWR)
-                theirs.append(fd)
-                return fd
-            if spec == subprocess.PIPE:
-                r, w = os.pipe()
-                if reading:  # the child writes
-                    opened.append(r)
-                    theirs.append(w)
-                    reads[r] = bytearray()
-                    return w
-                opened.append(w)
-                theirs.append(r)
-                return r
-            return spec if isinstance(spec, int) else spec.fileno()
+            if spec != subprocess.PIPE:
+                return _given_fd(spec, default, theirs)
+            r, w = os.pipe()
+            if reading:  # the child writes
+                opened.append(r)
+                theirs.append(w)
+                reads[r] = bytearray()
+                return w
+            opened.append(w)
+            theirs.append(r)
+            return r
 
         feed: bytes | None = None
         if input is not None:
@@ -303,21 +297,9 @@ class Server:
               stderr: Any, session: bool) -> ForkedProcess:
         """``subprocess.Popen(argv, ...)`` for a `coord` process that runs on (a worker):
         forked, its streams the files asked for (no pipes), a handle to it returned."""
-        fds: list[int] = []
         opened: list[int] = []
-
-        def fd_for(spec: Any, default: int) -> int:
-            if spec is None:
-                return default
-            if spec == subprocess.DEVNULL:
-                fd = os.open(os.devnull, os.O_RDWR)
-                opened.append(fd)
-                return fd
-            return spec if isinstance(spec, int) else int(spec.fileno())
-
-        fds.append(fd_for(stdin, 0))
-        fds.append(fd_for(stdout, 1))
-        fds.append(fds[1] if stderr == subprocess.STDOUT else fd_for(stderr, 2))
+        fds = [_given_fd(stdin, 0, opened), _given_fd(stdout, 1, opened)]
+        fds.append(fds[1] if stderr == subprocess.STDOUT else _given_fd(stderr, 2, opened))
         req = {"args": argv[3:], "cwd": str(cwd) if cwd is not None else os.getcwd(),
                "env": dict(os.environ if env is None else env), "session": session}
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -345,6 +327,18 @@ class Server:
             got = data.decode(encoding or "utf-8", errors or "strict")
             return got.replace("\r\n", "\n").replace("\r", "\n")
         return one(out_key), one(err_key)
+
+
+def _given_fd(spec: Any, default: int, opened: list[int]) -> int:
+    """The descriptor a child's stream ``spec`` asks for (None: ``default``, this
+    process's own; DEVNULL: one opened here, added to ``opened``; a number or a file)."""
+    if spec is None:
+        return default
+    if spec == subprocess.DEVNULL:
+        fd = os.open(os.devnull, os.O_RDWR)
+        opened.append(fd)
+        return fd
+    return spec if isinstance(spec, int) else int(spec.fileno())
 
 
 class ForkedProcess:
