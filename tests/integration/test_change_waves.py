@@ -350,7 +350,16 @@ def test_change_status_of_300_repos_reads_their_heads_without_a_git_process_each
     monkeypatch.setattr(subprocess, "run", real)
     assert spawned == []  # no git process per repo (nor any)
     heads = {r: doc["repos"][r]["candidate"] for r in names}
-    assert heads == {r: g.head(tmp_path / "wt" / r) for r in names}  # what git says
+    # what git says: every worktree's HEAD, from one `git worktree list` (not 300 processes)
+    listed: dict[str, str] = {}
+    path = ""
+    for line in git(repo, "worktree", "list", "--porcelain").splitlines():
+        if line.startswith("worktree "):
+            path = line.removeprefix("worktree ")
+        elif line.startswith("HEAD "):
+            listed[Path(path).name] = line.removeprefix("HEAD ")
+    assert heads == {r: listed[r] for r in names}
+    assert heads[names[0]] == g.head(tmp_path / "wt" / names[0])  # (and as coord's git reads it)
     assert heads[drafted] != base
     sm = summary(doc)
     assert sm["repos"] == n and sm["states"] == {"drafted": n}
