@@ -65,7 +65,8 @@ class RepoDocument(TypedDict):
     #: its pull request as its forge says it ({"number", "url", "state", "reviews",
     #: "checks", "mergeable", "blockers", "read_at", "source"...}; None: none published)
     pr: dict[str, Any] | None
-    #: the pull request reverting it (``coord change revert`` of ``land: pr``), as recorded
+    #: the pull request reverting it (``coord change revert`` of ``land: pr``), as
+    #: recorded, with ``merge_queue`` ({"kind"}: through the base's queue; None: directly)
     revert_pr: dict[str, Any] | None
 
 
@@ -240,7 +241,7 @@ def document(cp: ChangePlan, st: ChangeState, train: list[str], j: Judgement,
             why=step.why or st.conflicts.get(name) or (
                 UNCHANGED if step.empty and rec and rec.candidate == rec.base_sha else None),
             pr=_pull_document(st, name, pulls),
-            revert_pr=(st.revert_pulls[name].document if name in st.revert_pulls else None))
+            revert_pr=_revert_pull_document(st, name, pulls))
     stopped = interruption(cp.plan, st)
     rejected = rejection(j)
     state = headline(st.state, HeadlineFacts(
@@ -271,6 +272,23 @@ def _pull_document(st: ChangeState, repo: str,
         return {"number": rec.number, "url": rec.url, "state": None, "kind": rec.kind,
                 "project": rec.project, "error": "not read", "head": rec.head}
     return view.document()
+
+
+def _revert_pull_document(st: ChangeState, repo: str,
+                          pulls: dict[str, PullView] | None) -> dict[str, Any] | None:
+    """``repo``'s revert pull request as recorded, and ``merge_queue`` (``{"kind"}``):
+    its base requires the forge's queue of that kind, as ``coord change revert`` read
+    it last (opening or merging it), else as the forge said it of the change's pull
+    request into the same base; None: a direct merge."""
+    rec = st.revert_pulls.get(repo)
+    if rec is None:
+        return None
+    if "merge_queue" in rec.document:
+        kind = rec.document["merge_queue"]
+    else:  # (a record of before it was kept)
+        view = (pulls or {}).get(repo)
+        kind = (view.merge_queue or {}).get("kind") if view is not None else None
+    return {**rec.document, "merge_queue": {"kind": str(kind)} if kind else None}
 
 
 def status_of(rt: Runtime, cp: ChangePlan, *, ask_remotes: bool = False,

@@ -77,10 +77,14 @@ class RepoPlan:
     head: str | None = None  # the remote's head it reverts over
     others: bool = False  # others pushed on top of the landing since
     why: str | None = None
+    #: its revert pull request goes through the base's queue of this kind (``land:
+    #: pr``: ``merge_queue``, ``merge_train``); None: merged directly
+    queue: str | None = None
 
     def document(self) -> dict[str, Any]:
         return {"repo": self.repo, "action": self.action, "landed": self.landed,
-                "head": self.head, "others_pushed": self.others, "why": self.why}
+                "head": self.head, "others_pushed": self.others, "why": self.why,
+                "merge_queue": self.queue}
 
 
 @dataclass

@@ -96,7 +96,8 @@ def status(obj: Context, plan_id: str, show_all: bool, ask_remotes: bool,
     request whose base takes no direct merge says "through the merge queue" (GitHub:
     a ruleset's merge_queue rule) or "through the merge train" (GitLab: the project
     runs merge trains), with its entry's state once queued (--json: pr.merge_queue,
-    its kind, state and position). --all lists every repo and verdict; --json gives
+    its kind, state and position); an open revert pull request says so too (--json:
+    revert_pr.merge_queue). --all lists every repo and verdict; --json gives
     everything.
 
     \b
@@ -213,6 +214,12 @@ def _say_pulls(d: Any) -> None:
             say(f"  {b['kind']}: {esc(b['detail'])}")
     if len(pulls) > SHOWN:
         say(f"... and {len(pulls) - SHOWN} more pull requests (--json gives all)")
+    reverts = [(r["repo"], r["revert_pr"]) for r in d["repos"].values()
+               if r.get("revert_pr") and r["state"] == "reverting"]
+    for repo, pr in reverts[:SHOWN]:  # (open: coord change revert merges each)
+        queue = (pr.get("merge_queue") or {}).get("kind")
+        say(f"revert pull request {esc(repo)}: #{pr['number']} {esc(pr['url'])}"
+            + (f": {_through(queue)}" if queue else ""))
 
 
 def _queue_words(q: dict[str, Any]) -> str:

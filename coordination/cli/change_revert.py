@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from coordination.change.model import change_of
+from coordination.change.pulls.merge_queue import QUEUE_NAMES
 from coordination.change.pulls.pull_revert import reverter_for
 from coordination.change.revert import Reverted
 from coordination.catalog.selection.templates import planned_for
@@ -37,8 +38,10 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
     commit, the other repos' base) run the change's verify todos together (coord todo
     run: a live worker serves each) and coord/verify is posted on each revert pull
     request's head from them; then each merged, consumers first, once verified and its
-    forge allows it (reviews, checks); run it again to carry on. Until every one merged
-    the change stays landed and this says which are open (exit 0).
+    forge allows it (reviews, checks); where the base requires a merge queue (GitHub)
+    or runs merge trains (GitLab), through it, pinned to the revert commit, each waited
+    for as land's are (--dry-run says so); run it again to carry on. Until every one
+    merged the change stays landed and this says which are open (exit 0).
 
     When others pushed after the landing, only the change's commits are taken
     back out on top of theirs; a revert that conflicts is refused, naming the
@@ -70,9 +73,13 @@ def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
         def human(d: dict[str, Any]) -> None:
             for r in d["repos"]:
                 if r["action"] == "revert":
-                    say(f"{esc(r['repo'])}: would revert {r['landed'][:10]}" + (
-                        f" over {r['head'][:10]} (others pushed since: only the change's "
-                        "commits come out)" if r["others_pushed"] else " (still the head)"))
+                    said = (f" over {r['head'][:10]} (others pushed since: only the "
+                            "change's commits come out)" if r["others_pushed"]
+                            else " (still the head)")
+                    queue = r.get("merge_queue")
+                    say(f"{esc(r['repo'])}: would revert {r['landed'][:10]}{said}" + (
+                        f", its revert pull request through the "
+                        f"{QUEUE_NAMES.get(queue, 'merge queue')}" if queue else ""))
                 else:
                     say(f"{esc(r['repo'])}: {r['action']} - {esc(r['why'] or '')}")
 

@@ -427,7 +427,7 @@ class Protection:
     required_checks: tuple[str, ...] | None = None
     up_to_date: bool = False  # head must contain the base (GitHub's strict checks)
     #: a merge into it goes through the forge's queue of this kind only (GitHub: a
-    #: ruleset's ``merge_queue`` rule)
+    #: ruleset's ``merge_queue`` rule; GitLab: the project runs merge trains)
     merge_queue: QueueKind | None = None
 
 

@@ -141,12 +141,17 @@ class GitLab(TitleDraftForge):
         return bool(self.http.get(self.base).get("only_allow_merge_if_pipeline_succeeds"))
 
     def protection(self, branch: str) -> Protection:
+        """Protected or not, the pipeline the project requires, and its merge train
+        (the project's, read once: every branch's merge goes by it)."""
         response = self.http.send(
             "GET", f"{self.base}/protected_branches/{quote(branch, safe='')}", allow=(404,))
-        required = (PIPELINE,) if self._pipelines_required() else ()
+        info = self.http.get(self.base)
+        required = (PIPELINE,) if info.get("only_allow_merge_if_pipeline_succeeds") else ()
         # Approvals are a merge request's rule on GitLab (its approval state), not the
         # branch's: unknown here, counted by reviews().
-        return Protection(branch, response.status_code == 200, True, None, required)
+        return Protection(branch, response.status_code == 200, True, None, required,
+                          merge_queue="merge_train" if info.get("merge_trains_enabled")
+                          else None)
 
     def reviews(self, number: int, *, base: str | None = None,
                 protection: Protection | None = None) -> Reviews:

@@ -257,6 +257,8 @@ class FakeGitHub(RepoForge):
             conflict = pr.state == "open" and "conflict" in blockers
             state = ("dirty" if conflict else "draft" if pr.draft else
                      "blocked" if blockers else "clean")
+            if p.queued_word and any(e.number == pr.number for e in p.queue):
+                state = p.queued_word
             extra = {"merged": pr.state == "merged", "mergeable": not conflict,
                      "mergeable_state": state if pr.state == "open" else "unknown",
                      "merged_by": None, "comments": 0, "review_comments": 0, "commits": 1,

@@ -102,6 +102,8 @@ class FakeGitLab(FakeForge):
     def detailed(self, p: Project, pr: PR) -> str:
         if pr.state != "open":
             return "not_open"
+        if p.queued_word and self.on_train(p, pr) is not None:
+            return p.queued_word
         found = self.blockers(p, pr)
         for reason, word in (("draft", "draft_status"), ("conflict", "conflict"),
                              ("changes requested", "requested_changes"),

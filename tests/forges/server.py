@@ -149,6 +149,11 @@ class Project:
     merge_trains: bool = False
     #: Gitea's repository settings: the merge styles it allows (None: every one)
     allowed_methods: list[str] | None = None
+    #: what the forge's mergeability word says of a pull request in the queue (GitHub's
+    #: ``mergeable_state``, a free word in its description; GitLab's
+    #: ``detailed_merge_status``, one of its enum: ``ci_still_running`` while the train's
+    #: pipeline runs); None: as of any other pull request
+    queued_word: str | None = None
 
     @property
     def default_branch(self) -> str:

@@ -129,3 +129,51 @@ class ForgeChange:
                 out.append(next(n for n in NAMES if f"acme/{n}" in path.replace("%2F", "/")
                                 or f"/{n}/" in path))
         return out
+
+
+# -- merge queues (GitHub's ruleset rule, GitLab's merge trains) -------------------------
+
+
+def require_queues(fc: ForgeChange) -> str:
+    """Both repos' bases require a merge queue (GitHub) or run merge trains (GitLab);
+    the queue's kind."""
+    for r in NAMES:
+        if fc.fake.kind == "gitlab":
+            fc.fake.merge_trains(f"acme/{r}")  # type: ignore[attr-defined]
+        else:
+            fc.fake.add_ruleset(f"acme/{r}", queue="MERGE")
+    return "merge_train" if fc.fake.kind == "gitlab" else "merge_queue"
+
+
+def in_background(fc: ForgeChange, *args: str) -> subprocess.Popen[str]:
+    """``coord ARGS --json`` started, its outputs piped (:func:`ended` ends it)."""
+    return subprocess.Popen([sys.executable, "-m", "coordination.cli.main", "--file",
+                             str(fc.catalog), *args, "--json"],
+                            env={**os.environ, **fc.env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+
+def ended(proc: subprocess.Popen[str], failed: bool) -> tuple[int, str, str]:
+    """The command's exit and outputs (ended at once when the test failed meanwhile)."""
+    from tests.servers import term_then_kill
+
+    try:
+        if failed:
+            term_then_kill(proc.pid, group=False, grace=5, poll=0.05)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            term_then_kill(proc.pid, group=False, grace=5, poll=0.05)
+    return proc.returncode, out, err
+
+
+def queue_requests(fc: ForgeChange) -> list[dict[str, Any]]:
+    """What coord sent to add a pull request to its queue: GitHub's enqueuePullRequest
+    variables, GitLab's merge bodies (each one: a direct merge would be one too)."""
+    out = []
+    for method, path, _q, _h, body in fc.fake.seen:
+        if fc.fake.kind == "gitlab" and method == "PUT" and path.endswith("/merge"):
+            out.append(json.loads(body))
+        elif path.endswith("/graphql") and b"enqueuePullRequest" in body:
+            out.append(json.loads(body)["variables"])
+    return out

@@ -23,12 +23,17 @@ project that runs merge trains), as the forge's mergeability says, takes no dire
 merge: the pull request is enqueued instead, pinned to the candidate (GitHub: GraphQL
 ``enqueuePullRequest`` with ``expectedHeadOid``; GitLab: the merge request with
 ``auto_merge`` and ``sha``), and the landing waits, its repo lease held, polling the
-queue's entry (:func:`_through_queue`; one read each: the entry, the pull request's
-state, head and merge) until the queue merged it (the next repo is landed then: a
-consumer is enqueued only once its providers merged) or removed it unmerged (the
-landing stops, naming the entry's last state and the forge's reason when it gives one).
-A queue still busy after :data:`QUEUE_WAIT` seconds leaves the landing under way:
-``land`` again carries on (a pull request still queued is not enqueued twice).
+queue's entry (:mod:`coordination.change.pulls.merge_queue`, which a revert shares;
+one read each: the entry, the pull request's state, head and merge) until the queue
+merged it (the next repo is landed then: a consumer is enqueued only once its providers
+merged) or removed it unmerged (the landing stops, naming the entry's last state and the
+forge's reason when it gives one). A queue still busy after
+:data:`~coordination.change.pulls.merge_queue.QUEUE_WAIT` seconds leaves the landing
+under way: ``land`` again carries on (a pull request still queued is not enqueued
+twice). Where the base names a queue and the forge calls the pull request not mergeable
+now, its queue entry is read first: one still queued (its checks running in the queue,
+which a forge may report as not mergeable) is waited for as the first landing would,
+never recorded ``not_landed`` while the queue may still merge it.
 
 There is no undo a forge would take without review: a merge refused mid-way stops the
 landing (:func:`stop`): ``partially_landed`` naming the pull request and the forge's
@@ -39,18 +44,16 @@ reason and what merged (``reverted``, nothing merged, when it was the first);
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from typing import Protocol
 
 from coordination.change import git as g
 from coordination.change.blockers import short
 from coordination.change.pulls.forges import ChangeForges
+from coordination.change.pulls.merge_queue import forge_refused, in_queue, through_queue
 from coordination.change.manifest import Manifest, ManifestRepo
-from coordination.errors import ForgeError, HeadMoved, MergeRefused, OperationFailed
+from coordination.errors import ForgeError
 from coordination.forge.base import Forge, PullRequest, QueueEntry, QueueKind
 from coordination.runtime.change_records import StepRecord
 from coordination.runtime.changes import ChangeStore
@@ -60,13 +63,6 @@ from coordination.runtime.leases import Lease
 from coordination.status import ChangeState as CS
 from coordination.status import StepState as Step
 from coordination.status import EventKind
-
-log = logging.getLogger(__name__)
-
-#: How long a landing waits for a merge queue to merge or remove one pull request, and
-#: how often it asks (the first ask after QUEUE_POLL[0] s, doubling to QUEUE_POLL[1]).
-QUEUE_WAIT = 4 * 3600.0
-QUEUE_POLL = (1.0, 15.0)
 
 
 class Steps(Protocol):
@@ -112,21 +108,27 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
                     f"{short(cand)}: not by this landing")
         why = _refusal(ref, pr, cand)
         queue: QueueKind | None = None
+        entry: QueueEntry | None = None
         if not why:
             why, queue = _unmergeable(ref, forge, number)
+        if why and queue:  # in the queue already (a landing cut off): the queue's to merge
+            entry = in_queue(forge, number)
+            why = None if entry is not None else why
         if why:
             ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
             return why
-        pre = _base_now(ld, e)
+        # (queued by the landing cut off: the base it recorded before it enqueued)
+        pre = step.pre if entry is not None and step.state == Step.landing and step.pre \
+            else _base_now(ld, e)
         ld._step(m, lease, repo, StepRecord.new(state=Step.landing, pre=pre))
         ld.fault("before-land", repo)
         if queue:
-            return _through_queue(ld, m, lease, e, pr, pre, queue)
+            return _through_queue(ld, m, lease, e, pr, pre, queue, entry)
         try:
             res = forge.merge(number, sha=cand, method=_method(m))  # type: ignore[arg-type]
         except ForgeError as exc:
-            why = _forge_refused(f"{ref} ({pr.url})", cand, exc, "merged", "merge it",
-                                 "merging it")
+            why = forge_refused(f"{ref} ({pr.url})", cand, exc, "merged", "merge it",
+                                "merging it")
         else:
             ld.fault("after-land", repo)
             _landed(ld, m, lease, e, res.sha, pre)
@@ -135,79 +137,20 @@ def merge_one(ld: Steps, m: Manifest, e: ManifestRepo, step: StepRecord) -> str 
         return why
 
 
-def _forge_refused(ref: str, cand: str, exc: ForgeError, done: str, verb: str,
-                   doing: str) -> str:
-    """Why the landing stops when the forge would not merge (or enqueue) the pull
-    request ``ref`` pinned to the candidate ``cand``: its head moved (``HeadMoved``),
-    the forge refused (``MergeRefused``, in its words), or the request failed."""
-    if isinstance(exc, HeadMoved):
-        return (f"{ref}: its head moved to {short(exc.actual)} since coord verified "
-                f"{short(cand)}: not {done}")
-    if isinstance(exc, MergeRefused):
-        return f"{ref}: the forge refused to {verb}: {exc.reason}"
-    return f"{ref}: {doing} failed: {exc.message}"
-
-
-#: How each kind of merge queue is named in what a landing says.
-QUEUE_NAMES = {"merge_queue": "merge queue", "merge_train": "merge train"}
-
-
 def _through_queue(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, pr: PullRequest,
-                   pre: str | None, kind: QueueKind) -> str | None:
-    """Enqueue ``pr`` pinned to the candidate (unless a landing before this one did)
-    and wait until the queue merged it (None) or removed it (why the landing stops)."""
-    repo, number, cand = e["repo"], pr.number, e["candidate"]
-    ref, forge = f"{repo}: pull request #{number} ({pr.url})", ld.forges.of(repo)
-    name = QUEUE_NAMES[kind]
-    try:
-        entry = forge.queue_entry(number)
-        if not entry.queued and not entry.merged:
-            entry = forge.enqueue(number, sha=cand)
-            log.info("%s: added to the %s at %s (position %s)", ref, name, short(cand),
-                     entry.position)
-    except ForgeError as exc:
-        why = _forge_refused(ref, cand, exc, "enqueued", f"add it to the {name}",
-                             f"adding it to the {name}")
-    else:
-        return _queue_wait(ld, m, lease, e, ref, entry, pre, name)
-    ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
-    return why
-
-
-def _queue_wait(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, ref: str,
-                entry: QueueEntry, pre: str | None, name: str) -> str | None:
-    repo, number, forge = e["repo"], entry.number, ld.forges.of(e["repo"])
-    deadline, delay, seen = time.monotonic() + QUEUE_WAIT, QUEUE_POLL[0], entry
-    while not entry.merged and entry.queued:
-        if time.monotonic() > deadline:
-            raise OperationFailed(
-                f"{ref}: still in the {name} ({entry.state}, position "
-                f"{entry.position or 'unsaid'}) after {QUEUE_WAIT:g}s",
-                hint=f"coord change land {m['plan']} again carries on (it is not enqueued twice)")
-        time.sleep(delay)
-        delay = min(delay * 2, QUEUE_POLL[1])
-        seen = entry
-        try:
-            entry = forge.queue_entry(number)
-        except ForgeError as exc:
-            log.warning("%s: its %s entry could not be read: %s", ref, name, exc.message)
-    if not entry.merged:
-        said = f" ({entry.reason})" if entry.reason else ""
-        why = (f"{ref} left the {name} unmerged (its entry was last "
-               f"{seen.state or 'unknown'}; the pull request is "
-               f"{(entry.pr_state or 'open').lower()}){said}: the {name} removed it (a "
-               "failed check or a conflict in it) or someone did; not merged")
+                   pre: str | None, kind: QueueKind,
+                   entry: QueueEntry | None = None) -> str | None:
+    """Enqueue ``pr`` pinned to the candidate (unless a landing before this one did:
+    ``entry``) and wait until the queue merged it (None) or removed it (why the landing
+    stops): :func:`coordination.change.pulls.merge_queue.through_queue`."""
+    repo = e["repo"]
+    merged, why = through_queue(ld.forges.of(repo), pr.number, e["candidate"],
+                                f"{repo}: pull request #{pr.number} ({pr.url})", kind,
+                                again=f"coord change land {m['plan']}", entry=entry)
+    if merged is None:
         ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
         return why
-    if entry.head_sha is None:  # (a forge whose entry does not say: read it)
-        merged = forge.get_pr(number)
-        entry = replace(entry, head_sha=merged.head_sha, merge_sha=merged.merge_sha)
-    if entry.head_sha != e["candidate"]:
-        why = (f"{ref} was merged at {short(entry.head_sha)}, not the verified "
-               f"{short(e['candidate'])}")
-        ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
-        return why
-    _landed(ld, m, lease, e, entry.merge_sha or "", pre)
+    _landed(ld, m, lease, e, merged.merge_sha or "", pre)
     return None
 
 

@@ -15,9 +15,14 @@ merged repo, consumers first.
    (:mod:`coordination.change.revert_verify`); none merges before they passed;
 3. then merges them, consumers first, each only when its forge says it may (its
    protection's reviews and checks, ``coord/verify`` among them: a revert is reviewed
-   like any change) and pinned to the revert commit; it stops at the first that may
-   not, saying why: running it again carries on. A revert pull request merged by hand
-   counts as merged.
+   like any change) and pinned to the revert commit; where the base requires a merge
+   queue (GitHub: a ruleset's ``merge_queue`` rule; GitLab: merge trains) it is added
+   to the queue instead, pinned to the revert commit, and waited for as a landing's
+   (:mod:`coordination.change.pulls.merge_queue`: one still queued, a revert cut off,
+   is not enqueued twice), the next only once the queue merged it; it stops at the
+   first that may not merge, or that the queue removed unmerged, saying why: running it
+   again carries on (a revert the queue removed is enqueued again once its forge
+   allows). A revert pull request merged by hand counts as merged.
 
 The change ends ``reverted`` once every revert pull request merged; until then it
 stays ``landed`` (or ``partially_landed``) and ``change status`` shows each repo
@@ -31,13 +36,14 @@ import time
 from coordination.change import git as g
 from coordination.change.pulls import pull_body
 from coordination.change.pulls.forges import ChangeForges, label
+from coordination.change.pulls.merge_queue import QUEUE_NAMES, in_queue, through_queue
 from coordination.change.landing import beating, lander
 from coordination.change.manifest import Manifest, ManifestRepo
 from coordination.change.model import ChangePlan
 from coordination.change.revert import Conflict, RepoPlan, Reverted, Reverter, undo_commit
 from coordination.change.revert_verify import Verify, post_verdict, verify_reverts
 from coordination.errors import ForgeError, HeadMoved, MergeRefused
-from coordination.forge.base import ForgeFactory, NewPullRequest, StatusState
+from coordination.forge.base import ForgeFactory, NewPullRequest, QueueKind, StatusState
 from coordination.runtime.change_records import REVERT_PR, PullRecord, StepRecord
 from coordination.runtime.changes import ChangeState
 from coordination.runtime.context import Runtime
@@ -199,9 +205,12 @@ def _open(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
                 labels=(label(cp.plan),)))
         except ForgeError as exc:
             return f"{repo}: opening its revert pull request: {exc.message}"
-        rv.store.set_pull(m["plan"], repo, PullRecord.new(
-            kind=forge.kind, project=forge.project, number=pr.number, url=pr.url, branch=branch,
-            base=base, head=commit, by="revert", at=time.time()), revert=True)
+        rec = PullRecord.new(kind=forge.kind, project=forge.project, number=pr.number,
+                             url=pr.url, branch=branch, base=base, head=commit, by="revert",
+                             at=time.time())
+        # (through which queue it will merge, as its base says now: status says it)
+        rv.store.set_pull(m["plan"], repo, rec.but(merge_queue=_base_queue(rv, e)),
+                          revert=True)
         rv._step(m, lease, repo, StepRecord.new(state=Step.reverting, landed=landed, pre=pre,
                                                 over=now, revert=commit, by=REVERT_PR))
     return None
@@ -209,7 +218,10 @@ def _open(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
 
 def _merge(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
     """Merge ``e``'s revert pull request when its forge allows it (merged by hand:
-    taken as merged); None when it is merged, else why not yet."""
+    taken as merged), through its base's merge queue where the base requires one
+    (:func:`coordination.change.pulls.merge_queue.through_queue`, as a landing's: one
+    queued already is waited for, never enqueued twice); None when it is merged, else
+    why not yet."""
     repo = e["repo"]
     with rv._lease(repo) as lease:
         st = rv.store.read(m["plan"])
@@ -228,11 +240,24 @@ def _merge(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
                 return f"{ref} was closed by hand: reopen it, or revert {repo} by hand"
             else:
                 mg = forge.mergeability(pull.number)
-                if not mg.mergeable:
+                if pull.document.get("merge_queue") != mg.merge_queue:  # (status says it)
+                    rv.store.set_pull(m["plan"], repo, pull.but(merge_queue=mg.merge_queue),
+                                      revert=True)
+                # (in its queue already, a revert cut off: the queue's to merge)
+                entry = (in_queue(forge, pull.number) if mg.merge_queue and not mg.mergeable
+                         else None)
+                if not mg.mergeable and entry is None:
                     said = "; ".join(f"{b.kind}: {b.detail}" for b in mg.blockers)
                     return f"{ref} is not mergeable yet: {said or mg.forge_state}"
-                sha = forge.merge(pull.number, sha=pull.head,
-                                  method="merge").sha
+                if mg.merge_queue:
+                    merged, why = through_queue(forge, pull.number, pull.head, ref,
+                                                mg.merge_queue, entry=entry,
+                                                again=f"coord change revert {m['plan']}")
+                    if merged is None:
+                        return why
+                    sha = merged.merge_sha or pull.head
+                else:
+                    sha = forge.merge(pull.number, sha=pull.head, method="merge").sha
         except HeadMoved as exc:
             return f"{ref}: its head moved to {(exc.actual or '')[:12]}: not merged"
         except MergeRefused as exc:
@@ -246,7 +271,8 @@ def _merge(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
 
 
 def check(rv: Reverter, st: ChangeState, m: Manifest) -> list[RepoPlan]:
-    """``--dry-run``: per repo (consumers first) what reverting by pull request would do."""
+    """``--dry-run``: per repo (consumers first) what reverting by pull request would do
+    (a base that requires a merge queue, as its forge says now: through it)."""
     out: list[RepoPlan] = []
     for e in reversed(m["repos"]):
         repo, step = e["repo"], st.step(e["repo"])
@@ -254,17 +280,40 @@ def check(rv: Reverter, st: ChangeState, m: Manifest) -> list[RepoPlan]:
         if step.state == Step.reverted:
             out.append(RepoPlan(repo, "skip", step.landed, why="already reverted"))
         elif step.state == Step.reverting and pull is not None:
-            out.append(RepoPlan(repo, "revert", step.landed, why=(
-                f"would merge its revert pull request #{pull.number} ({pull.url}) once the "
-                "change's verify todos passed on the revert candidates and its forge allows")))
+            queue = _base_queue(rv, e)
+            how = (f"add its revert pull request #{pull.number} ({pull.url}) to the "
+                   f"{QUEUE_NAMES[queue]}, pinned to its revert commit, and wait for the "
+                   f"{QUEUE_NAMES[queue]} to merge it," if queue else
+                   f"merge its revert pull request #{pull.number} ({pull.url})")
+            out.append(RepoPlan(repo, "revert", step.landed, queue=queue, why=(
+                f"would {how} once the change's verify todos passed on the revert "
+                "candidates and its forge allows")))
         elif step.state == Step.landed and step.landed:
             plan = rv._check_one(m, e, step)
             if plan.action == "revert":
+                plan.queue = _base_queue(rv, e)
+                how = (f"add it to the {QUEUE_NAMES[plan.queue]} (pinned to the revert "
+                       f"commit) once its forge allows, and wait for the "
+                       f"{QUEUE_NAMES[plan.queue]} to merge it" if plan.queue else
+                       "merge it once its forge allows")
                 plan.why = (f"would open a revert pull request from "
                             f"{revert_branch(rv.cp.branch)}, verify the revert candidates "
-                            "with the change's verify todos, then merge it once its forge "
-                            "allows")
+                            f"with the change's verify todos, then {how}")
             out.append(plan)
         else:
             out.append(RepoPlan(repo, "skip", why="it never merged"))
     return out
+
+
+def _base_queue(rv: Reverter, e: ManifestRepo) -> QueueKind | None:
+    """The merge queue ``e``'s base requires, as its forge says now (its protection:
+    GitHub's rulesets, GitLab's project); None: a direct merge, or the forge could not
+    say (noted)."""
+    try:
+        return rv.forges.of(e["repo"]).protection(e["base"]).merge_queue
+    except ForgeError as exc:
+        note = (f"{e['repo']}: whether {e['base']} requires a merge queue could not be read "
+                f"({exc.message}): its revert is merged as its forge then says")
+        if note not in rv.notes:
+            rv.notes.append(note)
+        return None
