@@ -206,7 +206,8 @@ def _say_pulls(d: Any) -> None:
                 + (f" ({esc(', '.join(approved))})" if approved else ""),
                 f"checks {ck.get('state') or 'none'}",
                 "mergeable" if pr.get("mergeable") else "not mergeable"]
-        said += [_queue_words(pr["merge_queue"])] if pr.get("merge_queue") is not None else []
+        if pr.get("merge_queue") is not None and pr.get("state") == "open":
+            said.append(_queue_words(pr["merge_queue"]))  # (merged or closed: past its queue)
         say(f"{head}: " + ", ".join(said)
             + (f" [{pr['source']}{', cached' if pr.get('cached') else ''}]"
                if pr.get("source") else ""))
