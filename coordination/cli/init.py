@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
 from coordination.catalog.file.beside import Beside
 from coordination.fleet import clones
@@ -40,6 +39,15 @@ if TYPE_CHECKING:
 
 CATALOG_NAME = "ecosystem.yaml"
 CLONE_TIMEOUT = clones.CLONE_TIMEOUT
+
+
+def escape(text: str) -> str:
+    """``text`` with rich's markup escaped, for a line of the report printed as text."""
+    # lazy: `init --json` and `init --check --json` (CI, scripts) print no markup, and
+    # rich is a tenth of their start-up
+    from rich.markup import escape as markup_escape
+
+    return markup_escape(text)
 
 
 def say(text: str) -> None:
