@@ -203,7 +203,8 @@ def _init_fleet(obj: Context, file: Path, dirs: tuple[Path, ...], from_file: Pat
         present: list[str] = []
         if catalog is not None:  # the catalog's repos are read wherever they are
             for r in catalog.repos:
-                if is_checkout(p := r.checkout(base_dir)):  # a linked worktree too
+                # base_dir is resolved (the catalog file's, resolved): not again a repo
+                if is_checkout(p := r.checkout(base_dir, resolved=True)):  # a linked worktree too
                     extra.append(p)
                     present.append(r.name)  # never "gone" while its checkout is there
         checkouts = found.checkouts(extra)
