@@ -42,11 +42,13 @@ def parse_rate(text: str) -> tuple[int, float]:
     return count, period
 
 
-def checkout_path(path: str | Path, base_dir: Path) -> Path:
-    """``path`` with ``~`` expanded, made absolute against ``base_dir``, normalised."""
+def checkout_path(path: str | Path, base_dir: Path, *, resolved: bool = False) -> Path:
+    """``path`` with ``~`` expanded, made absolute against ``base_dir`` (resolved here,
+    unless the caller says it did: `coord init` asks for a fleet's every repo against
+    one directory, resolved once), normalised."""
     p = Path(path).expanduser()
     if not p.is_absolute():
-        p = Path(base_dir).resolve() / p
+        p = (Path(base_dir) if resolved else Path(base_dir).resolve()) / p
     return Path(os.path.normpath(p))
 
 
@@ -102,11 +104,12 @@ class RepoMethods:
         name: str
         path: str | None
 
-    def checkout(self, base_dir: Path) -> Path:
+    def checkout(self, base_dir: Path, *, resolved: bool = False) -> Path:
         """Where this repo's checkout is: ``path`` (``~`` expanded) relative to the
-        catalog's directory ``base_dir``, default the repo's name. Every reader of
-        a checkout (sweeps, workers, dep check, repo list, the demo) asks here."""
-        return checkout_path(self.path or self.name, base_dir)
+        catalog's directory ``base_dir`` (``resolved``: already, see
+        :func:`checkout_path`), default the repo's name. Every reader of a checkout
+        (sweeps, workers, dep check, repo list, the demo) asks here."""
+        return checkout_path(self.path or self.name, base_dir, resolved=resolved)
 
 
 class TodoMethods:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
 from coordination.catalog.file.beside import Beside
 from coordination.fleet import clones
@@ -40,6 +39,15 @@ if TYPE_CHECKING:
 
 CATALOG_NAME = "ecosystem.yaml"
 CLONE_TIMEOUT = clones.CLONE_TIMEOUT
+
+
+def escape(text: str) -> str:
+    """``text`` with rich's markup escaped, for a line of the report printed as text."""
+    # lazy: `init --json` and `init --check --json` (CI, scripts) print no markup, and
+    # rich is a tenth of their start-up
+    from rich.markup import escape as markup_escape
+
+    return markup_escape(text)
 
 
 def say(text: str) -> None:
@@ -112,6 +120,19 @@ def _ready_to_write() -> None:
     # lazy: a `--check` with nothing to write never loads them
     from coordination.catalog.edits import fleet_edits  # noqa: F401
     from coordination.catalog.file import fresh, store  # noqa: F401  # lazy: as the import above
+
+
+def _likely_to_write(catalog: Catalog | None, found: list[Path], held: list[Path]) -> bool:
+    """Will this `coord init` (no --check) write? Surely to a new catalog, and most
+    likely when a checkout found (by the walk, or named by --from) is none of the
+    catalog's repos (``held``: where their checkouts are). A run over a fleet the
+    catalog already holds most often finds nothing new: it imports the writer (some
+    0.3 s of CPU) only if it has something to write after all (a dependency a manifest
+    added), once the checkouts are read."""
+    if catalog is None:
+        return True
+    known = {os.path.normpath(p) for p in held}
+    return any(os.path.normpath(p) not in known for p in found)
 
 
 @click.command()
@@ -190,14 +211,18 @@ def _init_fleet(obj: Context, file: Path, dirs: tuple[Path, ...], from_file: Pat
         if check and catalog is None:  # gone since it was looked for
             raise UsageError(f"{file}: no catalog to check",
                              hint="write one with `coord init DIR`")
-        if not check and not dry_run:
-            _ready_to_write()
         present: list[str] = []
+        named = list(extra)  # --from's checkouts
+        held: list[Path] = []
         if catalog is not None:  # the catalog's repos are read wherever they are
             for r in catalog.repos:
-                if is_checkout(p := r.checkout(base_dir)):  # a linked worktree too
+                # base_dir is resolved (the catalog file's, resolved): not again a repo
+                if is_checkout(p := r.checkout(base_dir, resolved=True)):  # a linked worktree too
                     extra.append(p)
+                    held.append(p)
                     present.append(r.name)  # never "gone" while its checkout is there
+        if not check and not dry_run and _likely_to_write(catalog, [*found.tops, *named], held):
+            _ready_to_write()
         checkouts = found.checkouts(extra)
     finally:
         found.close()

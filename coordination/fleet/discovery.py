@@ -417,14 +417,18 @@ class Discovery:
     :meth:`checkouts` waits for them."""
 
     def __init__(self, running: forked.Forked[tuple[Path, int], list[Checkout]]
-                 | forked.Mapped[tuple[Path, int], list[Checkout]]) -> None:
+                 | forked.Mapped[tuple[Path, int], list[Checkout]],
+                 tops: Sequence[Path] = ()) -> None:
         self.running = running
+        #: The checkouts the walk found (not those nested in them), before any is read.
+        self.tops = list(tops)
 
     @classmethod
     def start(cls, roots: Sequence[Path], depth: int = DEFAULT_DEPTH) -> Discovery:
         tops = sorted((Path(p), level) for p, level in
                       _walk(_starts(roots), depth, below=False).items())
-        return cls(forked.start(functools.partial(_read_below, depth=depth), tops))
+        return cls(forked.start(functools.partial(_read_below, depth=depth), tops),
+                   [p for p, _ in tops])
 
     def checkouts(self, extra: Iterable[Path] = ()) -> list[Checkout]:
         """Every checkout found, and the checkouts ``extra`` (named explicitly: the

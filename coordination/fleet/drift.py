@@ -360,8 +360,9 @@ def _name_checkouts(fleet: Fleet, repos: Sequence[Repo], base_dir: Path,
     the new ones' repos in order; a checkout with an unwritable remote is skipped with a
     note (one bad remote never stops the whole fleet), and what cannot be read is noted."""
     known: dict[str, str] = {}  # checkout path -> catalog repo name
+    base = Path(_realpath(str(base_dir)))  # once, not once a repo
     for r in repos:
-        known[os.path.realpath(checkout_path(r.path or r.name, base_dir))] = r.name
+        known[os.path.realpath(checkout_path(r.path or r.name, base, resolved=True))] = r.name
     real = {co.path: _realpath(str(co.path)) for co in checkouts}  # symlinked roots too
     fresh = [co for co in checkouts if real[co.path] not in known]
     made = {co.path: _writable(co, base_dir, fleet.notes) for co in fresh}

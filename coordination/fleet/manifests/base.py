@@ -10,7 +10,6 @@ import json
 import os
 import re
 import stat
-import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,8 @@ def toml_loads(text: str) -> dict[str, Any]:
     compiled, where it is installed: 2.5x faster on a fleet's pyproject.toml and
     Cargo.toml files."""
     if _tomli is None:
+        import tomllib  # lazy: only where tomli's wheel is missing (tomli is a dependency)
+
         return tomllib.loads(text)
     try:
         return _tomli.loads(text)

@@ -43,6 +43,8 @@ from coordination.fleet.manifests.scan import (Token, balanced, interpolate, las
 _SETTING_OPS = frozenset({":=", "+=", "++=", "~=", "-="})
 _MODULE_OPS = frozenset({"%", "%%", "%%%"})
 _PLUGIN_CALLS = frozenset({"addSbtPlugin", "compilerPlugin", "addCompilerPlugin"})
+_OPENS = frozenset({"(", "[", "{"})
+_CLOSE_SIGNS = frozenset({")", "]", "}"})
 _PROJECT_STARTS = frozenset({"project", "crossProject", "Project", "projectMatrix"})
 #: Plugins that set the organization of the builds using them (their documented default).
 PLUGIN_ORGANIZATIONS = {"org.typelevel:sbt-typelevel": "org.typelevel"}
@@ -296,36 +298,46 @@ def _walk(sbt: _Sbt, rel: str, t: list[Token], start: int, defined: str | None,
     innermost), else the definition it is in (``owner``: the setting whose block the
     statement is in, ``libraryDependencies ++= { ... }``)."""
     frames = [_Frame(owner)]
-    i = start
-    while i < len(t):
+    # The innermost owner, found again only where a bracket or a setting changed the
+    # frames (a build's statements run to thousands of tokens: not once a token).
+    owner = owner or None
+    i, n = start, len(t)
+    while i < n:
         tok = t[i]
-        if tok.kind == "op" and tok.text in _SETTING_OPS and i > 0 and t[i - 1].kind == "name":
-            scope = t[i - 3].text if i >= 3 and t[i - 2].is_op("/") else ""
-            frames[-1].owner = (t[i - 1].text, scope)
-            _setting_value(sbt, project, t, i, frames[-1].owner)
-        elif tok.is_op("(", "[", "{"):
-            call = t[i - 1].text if i > 0 and t[i - 1].kind == "name" else ""
-            frames.append(_Frame(("plugin", "") if call in _PLUGIN_CALLS else None))
-        elif tok.is_op(")", "]", "}"):
-            if len(frames) > 1:
-                frames.pop()
-        elif tok.is_op(",") or tok.is_op(";"):
-            frames[-1].owner = None
-        owner = next((f.owner for f in reversed(frames) if f.owner), None)
-        if tok.kind == "name":
-            _name_use(sbt, tok.text, owner, defined)
-            if tok.text in ("RootProject", "ProjectRef"):
+        kind, text = tok.kind, tok.text
+        if kind == "op":
+            if text in _SETTING_OPS and i > 0 and t[i - 1].kind == "name":
+                scope = t[i - 3].text if i >= 3 and t[i - 2].is_op("/") else ""
+                frames[-1].owner = (t[i - 1].text, scope)
+                _setting_value(sbt, project, t, i, frames[-1].owner)
+            elif text in _OPENS:
+                call = t[i - 1].text if i > 0 and t[i - 1].kind == "name" else ""
+                frames.append(_Frame(("plugin", "") if call in _PLUGIN_CALLS else None))
+            elif text in _CLOSE_SIGNS:
+                if len(frames) > 1:
+                    frames.pop()
+            elif text == "," or text == ";":
+                frames[-1].owner = None
+            else:
+                if text in ("%%", "%%%") and owner is not None \
+                        and owner[0] == "libraryDependencies":
+                    # a group or artifact from a setting, not written
+                    # (scalaOrganization.value %% ...): a dependency coord cannot know
+                    note(sbt.out, rel, tok.line, "a dependency whose group or artifact is "
+                         "computed by the build: not read")
+                i += 1
+                continue
+            owner = next((f.owner for f in reversed(frames) if f.owner), None)
+            i += 1
+            continue
+        if kind == "name":
+            _name_use(sbt, text, owner, defined)
+            if text in ("RootProject", "ProjectRef"):
                 _project_ref(sbt, rel, t, i)
-        if tok.kind == "str" and i + 2 < len(t) and t[i + 1].kind == "op" \
+        elif kind == "str" and i + 2 < n and t[i + 1].kind == "op" \
                 and t[i + 1].text in _MODULE_OPS and t[i + 2].kind == "str":
             i = _module(sbt, rel, t, i, owner, defined, project)
             continue
-        if tok.kind == "op" and tok.text in ("%%", "%%%") and owner is not None \
-                and owner[0] == "libraryDependencies":
-            # a group or artifact from a setting, not written
-            # (scalaOrganization.value %% ...): a dependency coord cannot know
-            note(sbt.out, rel, tok.line, "a dependency whose group or artifact is computed "
-                 "by the build: not read")
         i += 1
 
 

@@ -20,20 +20,31 @@ from typing import NamedTuple
 from coordination.fleet.manifests.base import Unreadable
 
 #: The kinds: ``name`` (identifiers, backquoted ones unquoted), ``str`` (a string's
-#: value: escapes undone), ``num``, ``nl`` and ``op`` (punctuation and operators).
+#: value: escapes undone), ``num``, ``nl`` and ``op`` (punctuation and operators). A
+#: ``//`` comment is matched whole; a ``/*`` one is walked in :func:`tokens` (Kotlin's
+#: and Scala's nest). An operator never takes the ``/`` that opens a comment
+#: (``a=//x``: ``=``, then the comment).
 _TOKEN = re.compile(r"""
     [ \t\r\f\ufeff]*                 # blanks before a token: no token of their own
     (?:
       (?P<triple>[sfr]?\"\"\"(?:[^"]|"(?!""))*\"\"\"+|'\'\'(?:[^']|'(?!''))*'\'\')
     | (?P<str>[sfr]?"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
-    | (?P<name>[A-Za-z_$][\w$]*|`[^`\n]+`)
-    | (?P<op>[-+*/%=<>!&|^~?:]+|[.,;()\[\]{}@\#])
+    | (?P<name>[A-Za-z_$][\w$]*)
+    | (?P<quoted>`[^`\n]+`)
+    | (?P<line>//[^\n]*)
+    | (?P<block>/\*)
+    | (?P<op>(?:[-+*%=<>!&|^~?:]|/(?![/*]))+|[.,;()\[\]{}@\#])
     | (?P<nl>\n)
     | (?P<num>\d[\w.]*)
     | (?P<cont>\\\r?\n)
     | (?P<end>\Z)
+    | (?P<other>[\s\S])              # a sign no token starts with: see _unmatched
     )
 """, re.X)
+#: The groups' numbers (``Match.lastindex``): one test a token, not a name looked up.
+(_TRIPLE, _STR, _NAME, _QUOTED, _LINE, _BLOCK, _OP, _NL, _NUM, _CONT, _END, _OTHER) = (
+    _TOKEN.groupindex[k] for k in ("triple", "str", "name", "quoted", "line", "block", "op",
+                                   "nl", "num", "cont", "end", "other"))
 
 _BLANKS = " \t\r\f\ufeff"
 _INTERPOLATED = re.compile(r"\$(?:\{|[A-Za-z_])")
@@ -125,67 +136,67 @@ def tokens(text: str, *, dollar: bool = True, nested_comments: bool = True,
     """The tokens of a build script. ``dollar``: a plain double-quoted string
     interpolates ``$x`` (Groovy, Kotlin; not Scala, whose plain strings do not).
     ``apostrophes``: a ``'`` opening no string is an operator (Scala's ``'symbol``),
-    not a string never closed (Groovy)."""
-    pos, line, end = 0, 1, len(text)
-    match = _TOKEN.match
-    while pos < end:
-        m = match(text, pos)
-        kind = m.lastgroup if m is not None else None
-        if kind == "name":
-            raw = m.group(kind)  # type: ignore[union-attr]
-            yield Token("name", raw[1:-1] if raw[0] == "`" else raw, line)
-            pos = m.end()  # type: ignore[union-attr]
-        elif kind == "op":
-            raw = m.group(kind)  # type: ignore[union-attr]
-            cut = raw.find("/", 0, len(raw) - 1)
-            while cut >= 0 and raw[cut + 1] not in "/*":
-                cut = raw.find("/", cut + 1, len(raw) - 1)
-            start = m.start(kind)  # type: ignore[union-attr]
-            if cut < 0:
-                yield Token("op", raw, line)
-                pos = m.end()  # type: ignore[union-attr]
-                continue
-            if cut > 0:  # an operator before a comment (a=//...): the operator
-                yield Token("op", raw[:cut], line)
-            at = start + cut
-            if raw[cut + 1] == "/":  # a // comment: to the end of the line
-                close = text.find("\n", at)
-                pos = end if close < 0 else close
-            else:
+    not a string never closed (Groovy).
+
+    A fleet's scripts are tens of thousands of tokens, read by every `coord init`: the
+    pattern is searched along the text (``finditer``: no call a token to match at a
+    position), and only what it cannot say is walked here, the search then starting
+    again after it: a ``/* */`` comment, a template string holding a quote, and a
+    sign no token starts with."""
+    pos, line = 0, 1
+    new = tuple.__new__  # a Token without NamedTuple's __new__ (its defaults) in Python
+    search = _TOKEN.finditer
+    while True:
+        # Every position matches (``other`` takes any sign): no text is skipped unseen.
+        for m in search(text, pos):
+            kind = m.lastindex
+            if kind == _NAME:
+                yield new(Token, ("name", m.group(kind), line, False))
+            elif kind == _OP:
+                yield new(Token, ("op", m.group(kind), line, False))
+            elif kind == _NL:
+                yield new(Token, ("nl", "\n", line, False))
+                line += 1
+            elif kind == _STR or kind == _TRIPLE:
+                start = m.start(kind)
+                raw = m.group(kind)
+                if kind == _STR and '"' in raw[:2] and "${" in raw:
+                    # a template whose expression holds a quote: the regex stopped inside it
+                    close = _quoted_end(text, start + raw.index('"'))
+                    if close < 0:
+                        raise Unreadable("cannot read the script from here: a string never "
+                                         "closed", line)
+                    raw = text[start:close]
+                value, interpolated = _string(raw, kind == _TRIPLE, dollar)
+                yield new(Token, ("str", value, line, interpolated))
+                line += raw.count("\n")
+                if start + len(raw) != m.end():
+                    pos = start + len(raw)
+                    break  # searched again after the whole template
+            elif kind == _LINE:
+                pass  # a // comment, to the end of its line (its newline a token)
+            elif kind == _BLOCK:
+                at = m.start(kind)
                 close = _block_end(text, at, nested_comments)
                 if close < 0:
                     raise Unreadable("a /* comment never closed", line)
                 line += text.count("\n", at, close)
                 pos = close
-        elif kind == "nl":
-            yield Token("nl", "\n", line)
-            line += 1
-            pos = m.end()  # type: ignore[union-attr]
-        elif kind in ("str", "triple"):
-            start = m.start(kind)  # type: ignore[union-attr]
-            raw = m.group(kind)  # type: ignore[union-attr]
-            if kind == "str" and '"' in raw[:2] and "${" in raw:
-                # a template whose expression holds a quote: the regex stopped inside it
-                close = _quoted_end(text, start + raw.index('"'))
-                if close < 0:
-                    raise Unreadable("cannot read the script from here: a string never "
-                                     "closed", line)
-                raw = text[start:close]
-            value, interpolated = _string(raw, kind == "triple", dollar)
-            yield Token("str", value, line, interpolated)
-            line += raw.count("\n")
-            pos = start + len(raw)
-        elif kind == "num":
-            yield Token("num", m.group(kind), line)  # type: ignore[union-attr]
-            pos = m.end()  # type: ignore[union-attr]
-        elif kind == "cont":
-            line += 1
-            pos = m.end()  # type: ignore[union-attr]
-        elif kind == "end":
+                break  # searched again after the comment
+            elif kind == _QUOTED:
+                yield new(Token, ("name", m.group(kind)[1:-1], line, False))
+            elif kind == _NUM:
+                yield new(Token, ("num", m.group(kind), line, False))
+            elif kind == _CONT:
+                line += 1
+            elif kind == _OTHER:  # no token starts here (after its blanks)
+                token, pos, line = _unmatched(text, m.start(), line, dollar, apostrophes)
+                yield token
+                break
+            else:  # the end of the text
+                return
+        else:
             return
-        else:  # no token starts here (after its blanks)
-            token, pos, line = _unmatched(text, pos, line, dollar, apostrophes)
-            yield token
 
 
 def _unmatched(text: str, pos: int, line: int, dollar: bool, apostrophes: bool

@@ -7,6 +7,8 @@ pin the located, human wording (file:line: field: message).
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ import yaml
 
 from coordination.catalog.file import loader
 from coordination.catalog.rules.checks import check_catalog, loc_to_field
-from coordination.catalog.models import Catalog, kind_of, next_id
+from coordination.catalog.models import Catalog, checkout_path, kind_of, next_id
 from coordination.errors import CatalogSchemaError
 
 pytestmark = pytest.mark.timeout(60)
@@ -229,3 +231,18 @@ def test_check_catalog_returns_locs_for_the_loader() -> None:
     cat = Catalog.model_validate(catalog(coordination__todos__0__repo="nope"))
     [problem] = check_catalog(cat)
     assert problem.loc == ("coordination", "todos", 0, "repo")
+
+
+def test_a_checkout_path_resolves_its_base_unless_told_it_is_resolved(tmp_path: Path) -> None:
+    """`coord init` resolves the catalog's directory once for a fleet's every repo
+    (``resolved=True``); anyone else has it resolved for them, a symlinked one too."""
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    resolved = Path(os.path.realpath(real))
+    assert checkout_path("api", link) == resolved / "api"
+    assert checkout_path("../x/./api", link) == resolved.parent / "x" / "api"
+    assert checkout_path("api", link, resolved=True) == link / "api"  # taken as given
+    assert checkout_path("api", resolved, resolved=True) == checkout_path("api", link)
+    assert checkout_path("/srv/api", link, resolved=True) == Path("/srv/api")

@@ -489,3 +489,38 @@ def test_init_check_without_drift_loads_no_editor(coord: Coord) -> None:
     assert "coordination.fleet.drift" in mods  # it did check
     assert not {m for m in mods if m.split(".")[0] in ("ruamel", "pydantic_settings")
                 or m == "coordination.catalog.manager"}
+
+
+def test_init_as_json_loads_no_markup_library(coord: Coord) -> None:
+    """`init --json` and `init --check --json` print no rich markup: rich (a tenth of
+    their start-up over 200 checkouts, bench/fleet_init.py) is imported only for the
+    report printed as text; nor is tomllib, where tomli reads TOML."""
+    from tests.unit.support.cli import loaded
+
+    checkout(coord.fleet, "lib", PROVIDERS["pylib"])
+    catalog = coord.fleet / "ecosystem.yaml"
+    for args in (("init", str(coord.fleet), "--json"), ("init", "--check", "--json")):
+        mods = loaded(catalog, *args, every=True)
+        assert "coordination.fleet.drift" in mods  # it did read the fleet
+        assert not {m for m in mods if m.split(".")[0] in ("rich", "tomllib")}, args
+    assert "rich" in loaded(catalog, "init", "--check")  # the text report escapes with it
+
+
+def test_init_again_with_nothing_new_loads_no_editor(coord: Coord) -> None:
+    """`coord init` over a fleet its catalog holds already writes nothing: it loads
+    neither the editor nor the models (a third of a second of CPU, bench/fleet_init.py
+    "init again"); one that finds a new checkout does, and adds it."""
+    from tests.unit.support.cli import loaded
+
+    checkout(coord.fleet, "lib", PROVIDERS["pylib"])
+    coord("init", str(coord.fleet))
+    catalog = coord.fleet / "ecosystem.yaml"
+    loaded(catalog, "init", "--check")  # the cache warm (in the probe's environment)
+    mods = loaded(catalog, "init", every=True)
+    assert "coordination.fleet.drift" in mods  # it did read the fleet
+    assert not {m for m in mods if m.split(".")[0] in ("ruamel", "pydantic")
+                or m.startswith(("coordination.catalog.edits", "coordination.catalog.models"))}
+    checkout(coord.fleet, "app", {"pyproject.toml": '[project]\nname = "app"\n'
+                                                    'dependencies = ["acme-lib"]\n'})
+    coord("init")
+    assert "name: app" in catalog.read_text()

@@ -186,6 +186,33 @@ def test_brackets_in_strings_and_comments_are_no_brackets() -> None:
     assert balanced(list(tokens(text)))
 
 
+@pytest.mark.parametrize(("text", "want"), [
+    ("a=//x\nb", [("name", "a", 1), ("op", "=", 1), ("nl", "\n", 1), ("name", "b", 2)]),
+    ("a *//x\nb", [("name", "a", 1), ("op", "*", 1), ("nl", "\n", 1), ("name", "b", 2)]),
+    ("a+/*c*/-b", [("name", "a", 1), ("op", "+", 1), ("op", "-", 1), ("name", "b", 1)]),
+    ("x /= 2 // two\n", [("name", "x", 1), ("op", "/=", 1), ("num", "2", 1), ("nl", "\n", 1)]),
+    ("a /* x /* y */ z */ b", [("name", "a", 1), ("name", "b", 1)]),
+    ("'sym \u00e9 \\ q", [("op", "'", 1), ("name", "sym", 1), ("op", "\u00e9", 1),
+                         ("op", "\\", 1), ("name", "q", 1)]),
+    ('s"${m("v")}/" + 1.2', [("str", '${m("v")}/', 1), ("op", "+", 1), ("num", "1.2", 1)]),
+    ("a\\\nb `c d`", [("name", "a", 1), ("name", "b", 2), ("name", "c d", 2)]),
+])
+def test_the_tokenizer_cuts_comments_operators_and_signs_as_the_languages_do(
+        text: str, want: list[tuple[str, str, int]]) -> None:
+    """What the tokenizer searches for in one pattern and what it walks by hand (a
+    comment opened right after an operator, nested block comments, a template holding a
+    quote, a sign no token starts with) give the same tokens, each on its line."""
+    assert [(t.kind, t.text, t.line) for t in tokens(text, apostrophes=True)] == want
+
+
+def test_block_comments_nest_only_where_the_language_nests_them() -> None:
+    flat = [(t.kind, t.text) for t in tokens("a /* x /* y */ z */ b", nested_comments=False)]
+    assert flat == [("name", "a"), ("name", "z"), ("op", "*/"), ("name", "b")]
+    with pytest.raises(Unreadable) as exc:
+        list(tokens("a\n/* x"))
+    assert exc.value.line == 2 and "never closed" in exc.value.message
+
+
 @pytest.mark.parametrize("script", ["build.sbt", "build.gradle.kts", "build.gradle"])
 def test_a_stray_bracket_makes_the_script_unreadable_whole_at_its_line(
         tmp_path: Path, script: str) -> None:
