@@ -63,10 +63,11 @@ from coordination.status import EventKind
 
 log = logging.getLogger(__name__)
 
-#: How long a landing waits for a merge queue to merge or remove one pull request, and
-#: how often it asks (the first ask after QUEUE_POLL[0] s, doubling to QUEUE_POLL[1]).
+#: How long a landing waits for a merge queue to merge or remove one pull request; it
+#: asks first after COORD_MERGE_QUEUE_POLL s, each wait after doubled up to QUEUE_POLL_MAX
+#: times that.
 QUEUE_WAIT = 4 * 3600.0
-QUEUE_POLL = (1.0, 15.0)
+QUEUE_POLL_MAX = 15
 
 
 class Steps(Protocol):
@@ -177,7 +178,8 @@ def _through_queue(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, pr: Pu
 def _queue_wait(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, ref: str,
                 entry: QueueEntry, pre: str | None, name: str) -> str | None:
     repo, number, forge = e["repo"], entry.number, ld.forges.of(e["repo"])
-    deadline, delay, seen = time.monotonic() + QUEUE_WAIT, QUEUE_POLL[0], entry
+    first = ld.rt.settings.merge_queue_poll
+    deadline, delay, seen = time.monotonic() + QUEUE_WAIT, first, entry
     while not entry.merged and entry.queued:
         if time.monotonic() > deadline:
             raise OperationFailed(
@@ -185,7 +187,7 @@ def _queue_wait(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, ref: str,
                 f"{entry.position or 'unsaid'}) after {QUEUE_WAIT:g}s",
                 hint=f"coord change land {m['plan']} again carries on (it is not enqueued twice)")
         time.sleep(delay)
-        delay = min(delay * 2, QUEUE_POLL[1])
+        delay = min(delay * 2, first * QUEUE_POLL_MAX)
         seen = entry
         try:
             entry = forge.queue_entry(number)
