@@ -555,16 +555,16 @@ def route(client: Client) -> Callable[[], None]:
     real = subprocess.run
 
     def run(*popenargs: Any, **kwargs: Any) -> Any:
-        argv = popenargs[0] if popenargs else kwargs.get("args")
+        argv: Any = popenargs[0] if popenargs else kwargs.get("args")
         if len(popenargs) == 1 and routed(argv, kwargs):
             if client.serves(os.environ if kwargs.get("env") is None else kwargs["env"]):
                 return client.run(list(argv), **kwargs)
         return real(*popenargs, **kwargs)
 
-    subprocess.run = run  # type: ignore[assignment]
+    subprocess.run = run
 
     def undo() -> None:
-        subprocess.run = real  # type: ignore[assignment]
+        subprocess.run = real
 
     return undo
 
