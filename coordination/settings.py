@@ -133,6 +133,13 @@ class Settings(BaseModel, Derived):
         description="Seconds between a worker's liveness beats; a running todo's worker "
         "silent for two beats is shown as gone, and after three it leaves `coord workers`.",
     )
+    merge_queue_poll: float = Field(
+        DEFAULTS.merge_queue_poll, gt=0,
+        description="Seconds a landing waits before it first asks a forge's merge queue "
+        "(or merge train) about a pull request it added; each wait after is twice the one "
+        "before, up to 15 times this. Shorter answers sooner and asks the forge more often "
+        "(the test suite sets 0.1).",
+    )
     retention_days: float = Field(
         DEFAULTS.retention_days, gt=0,
         description="Days a finished sweep's record, checkpoints and events are kept in Redis.",

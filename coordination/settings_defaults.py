@@ -76,6 +76,7 @@ class PlainSettings(Derived):
     max_lost_runs: int = 3
     unattended_after: float = 30.0
     worker_heartbeat: float = 2.0
+    merge_queue_poll: float = 1.0
     retention_days: float = 30.0
     history_days: float = 90.0
     visibility_timeout: float | None = None

@@ -15,7 +15,9 @@ which modules are already imported.
 ...])`` here (the form every test helper uses); everything else, and any call that
 asks for what a fork cannot give (its own session, another ``PYTHON*`` setting, a
 ``preexec_fn``), runs as before. The tests of start-up itself (lazy imports, the plain
-install, signals) start their processes another way and are not routed.
+install, signals) start their processes another way and are not routed. A forked
+command's own coord commands (the merge train's verify runs `coord todo run` per verify
+todo) are routed the same way, to the server that forked it (:func:`route`).
 
 `coord worker`s the integration tests start (``Cluster.start_worker``) go through
 :func:`popen`: forked, in a session of their own, from a second server that has imported
@@ -81,12 +83,13 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
     sel.register(listener, selectors.EVENT_READ)
     sel.register(wake_r, selectors.EVENT_READ)
     children: dict[int, socket.socket] = {}
+    nested = Client(path, _python_env(os.environ), _paths(os.environ))
     print("ready", flush=True)
     while os.getppid() == parent:
         for key, _ in sel.select(timeout=1.0):
             if key.fileobj is listener:
                 conn, _ = listener.accept()
-                pid = _start(conn, [listener, wake_r, wake_w], children)
+                pid = _start(conn, [listener, wake_r, wake_w], children, nested)
                 if pid:
                     children[pid] = conn
             else:
@@ -109,8 +112,11 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
                 conn.close()
 
 
-def _start(conn: socket.socket, listening: list[Any], children: dict[int, socket.socket]) -> int:
-    """Fork the command ``conn`` asks for: its pid (sent to ``conn``), or 0."""
+def _start(conn: socket.socket, listening: list[Any], children: dict[int, socket.socket],
+           nested: Client) -> int:
+    """Fork the command ``conn`` asks for: its pid (sent to ``conn``), or 0. The command's
+    own coord commands (``subprocess.run`` of ``python -m coordination.cli.main``, as the
+    train's verify runs `coord todo run`) are forked from this server too (``nested``)."""
     try:
         msg, fds, _flags, _addr = socket.recv_fds(conn, MAX_MESSAGE, 3)
         req = json.loads(msg)
@@ -128,6 +134,7 @@ def _start(conn: socket.socket, listening: list[Any], children: dict[int, socket
             conn.close()
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            route(nested)
             code = _child(req, fds)
         finally:
             os._exit(code)
@@ -187,35 +194,16 @@ def _child(req: dict[str, Any], fds: list[int]) -> int:
 
 # -- the client (in the pytest process) ----------------------------------------------------
 
-class Server:
-    """A fork server of this pytest process, started on first use: the commands' (which
-    imports :data:`PRELOAD`) or the workers' (:data:`WORKER_PRELOAD`)."""
+class Client:
+    """Commands sent to the fork server listening on ``path``, whose ``PYTHON*`` settings
+    are ``python_env`` and whose import path holds ``paths``."""
 
-    def __init__(self, preload: str = "PRELOAD") -> None:
-        self.dir = tempfile.mkdtemp(prefix="coord-clifork-")
-        self.path = os.path.join(self.dir, "s")
-        self.python_env = _python_env(os.environ)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c",
-             f"from tests.clifork import serve, {preload}; serve({self.path!r}, {preload})"],
-            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
-            env=dict(os.environ))
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        if line.strip() != "ready":
-            self.close()
-            raise RuntimeError(f"the coord fork server did not start (said {line!r})")
+    def __init__(self, path: str, python_env: dict[str, str], paths: set[str]) -> None:
+        self.path, self.python_env, self.paths = path, python_env, paths
 
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        try:
-            os.unlink(self.path)
-            os.rmdir(self.dir)
-        except OSError:
-            pass
+    def serves(self, env: Any) -> bool:
+        """Can a fork of this server run a command with environment ``env`` as it is?"""
+        return _python_env(env) == self.python_env and _same_path(env, self.paths)
 
     def run(self, argv: list[str], *, input: Any = None, capture_output: bool = False,
             stdin: Any = None, stdout: Any = None, stderr: Any = None, cwd: Any = None,
@@ -339,6 +327,37 @@ def _given_fd(spec: Any, default: int, opened: list[int]) -> int:
         opened.append(fd)
         return fd
     return spec if isinstance(spec, int) else int(spec.fileno())
+
+
+class Server(Client):
+    """A fork server of this pytest process, started on first use: the commands' (which
+    imports :data:`PRELOAD`) or the workers' (:data:`WORKER_PRELOAD`)."""
+
+    def __init__(self, preload: str = "PRELOAD") -> None:
+        self.dir = tempfile.mkdtemp(prefix="coord-clifork-")
+        super().__init__(os.path.join(self.dir, "s"), _python_env(os.environ),
+                         _paths(os.environ))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c",
+             f"from tests.clifork import serve, {preload}; serve({self.path!r}, {preload})"],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+            env=dict(os.environ))
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if line.strip() != "ready":
+            self.close()
+            raise RuntimeError(f"the coord fork server did not start (said {line!r})")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        try:
+            os.unlink(self.path)
+            os.rmdir(self.dir)
+        except OSError:
+            pass
 
 
 class ForkedProcess:
@@ -465,11 +484,19 @@ def _python_env(env: Any) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith("PYTHON") and k not in FOLLOWED}
 
 
-def _same_path(env: Any) -> bool:
-    """Are ``env``'s ``PYTHONPATH`` entries this checkout or the server's?"""
-    mine = {str(ROOT), *os.environ.get("PYTHONPATH", "").split(os.pathsep)} - {""}
+def _paths(env: Any) -> set[str]:
+    """This checkout and ``env``'s ``PYTHONPATH`` entries, resolved: what a server
+    started with ``env`` imports from."""
+    return {str(Path(p).resolve()) for p in
+            {str(ROOT), *str(env.get("PYTHONPATH", "")).split(os.pathsep)} - {""}}
+
+
+def _same_path(env: Any, mine: set[str] | None = None) -> bool:
+    """Are ``env``'s ``PYTHONPATH`` entries this checkout or the server's (``mine``: the
+    server's, by default this process's)?"""
+    mine = _paths(os.environ) if mine is None else mine
     theirs = set(str(env.get("PYTHONPATH", "")).split(os.pathsep)) - {""}
-    return {str(Path(p).resolve()) for p in theirs} <= {str(Path(p).resolve()) for p in mine}
+    return {str(Path(p).resolve()) for p in theirs} <= mine
 
 
 _server: Server | None = None
@@ -515,6 +542,27 @@ def popen(argv: list[str], *, cwd: Any = None, env: Any = None, stdin: Any = Non
                             start_new_session=start_new_session)
 
 
+def route(client: Client) -> Callable[[], None]:
+    """Route coord commands given to ``subprocess.run`` to ``client``'s server: the undo.
+    What a forked command does to its own coord commands (the train's verify runs `coord
+    todo run`: a fresh interpreter each, 1 CPU second, where a fork is a tenth of it)."""
+    real = subprocess.run
+
+    def run(*popenargs: Any, **kwargs: Any) -> Any:
+        argv: Any = popenargs[0] if popenargs else kwargs.get("args")
+        if len(popenargs) == 1 and routed(argv, kwargs):
+            if client.serves(os.environ if kwargs.get("env") is None else kwargs["env"]):
+                return client.run(list(argv), **kwargs)
+        return real(*popenargs, **kwargs)
+
+    subprocess.run = run
+
+    def undo() -> None:
+        subprocess.run = real
+
+    return undo
+
+
 def patch() -> Callable[[], None]:
     """Route coord commands given to ``subprocess.run`` to the fork server: the undo."""
     real = subprocess.run
@@ -527,8 +575,7 @@ def patch() -> Callable[[], None]:
                 if _server is None or _server.proc.poll() is not None:
                     _server = Server()
                 server = _server
-            env = os.environ if kwargs.get("env") is None else kwargs["env"]
-            if _python_env(env) == server.python_env and _same_path(env):
+            if server.serves(os.environ if kwargs.get("env") is None else kwargs["env"]):
                 return server.run(list(argv), **kwargs)
         return real(*popenargs, **kwargs)
 

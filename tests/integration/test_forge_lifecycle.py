@@ -34,6 +34,9 @@ def fc(fake_forge: FakeForge, tmp_path: Path, redis_url: str,
     from coordination.settings import get_settings
 
     monkeypatch.setenv("COORD_LEASE_TTL", "2")
+    # a landing asks a merge queue after 0.1 s, not 1 s (doubling to 1.5 s, not 15 s):
+    # the queue tests wait on what the landing read, not on its clock
+    monkeypatch.setenv("COORD_MERGE_QUEUE_POLL", "0.1")
     get_settings.cache_clear()
     return ForgeChange(fake_forge, tmp_path / "w")
 

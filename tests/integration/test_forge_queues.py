@@ -42,6 +42,9 @@ def fq(fake_forge: FakeForge, tmp_path: Path, redis_url: str,
     from coordination.settings import get_settings
 
     monkeypatch.setenv("COORD_LEASE_TTL", "2")
+    # a landing or revert asks a merge queue after 0.1 s (COORD_MERGE_QUEUE_POLL): the
+    # tests wait on what it read, not on its clock
+    monkeypatch.setenv("COORD_MERGE_QUEUE_POLL", "0.1")
     get_settings.cache_clear()
     return ForgeChange(fake_forge, tmp_path / "w")
 

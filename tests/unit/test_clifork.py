@@ -93,6 +93,36 @@ def test_calls_a_fork_cannot_serve_are_not_routed() -> None:
     assert clifork._same_path({"PYTHONPATH": str(clifork.ROOT)})
 
 
+def test_a_forked_commands_own_coord_commands_go_to_its_server(
+        server: clifork.Server, example_catalog: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a forked command has routed (:func:`clifork.route`, as the server does in each
+    child): its coord commands to the server's socket, reading as a fresh one; others not."""
+    sent: list[tuple[str, list[str]]] = []
+    real_run = clifork.Client.run
+
+    def spy(self: clifork.Client, argv: list[str], **kw: Any) -> Any:
+        sent.append((self.path, argv))
+        return real_run(self, argv, **kw)
+
+    monkeypatch.setattr(clifork.Client, "run", spy)
+    args = ["--file", str(example_catalog), "todo", "list", "--json"]
+    fresh = subprocess.Popen(COORD + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    out, err = fresh.communicate(timeout=60)
+    undo = clifork.route(clifork.Client(server.path, server.python_env, server.paths))
+    try:
+        got = subprocess.run(COORD + args, capture_output=True, text=True, timeout=60)
+        other = subprocess.run([sys.executable, "-c", "print(1)"], capture_output=True,
+                               text=True, timeout=60)
+        elsewhere = subprocess.run(COORD + args, capture_output=True, text=True, timeout=60,
+                                   env={**os.environ, "PYTHONHASHSEED": "7"})
+    finally:
+        undo()
+    assert sent == [(server.path, COORD + args)]  # only the one a fork can serve as it is
+    assert (got.returncode, got.stdout, got.stderr) == (fresh.returncode, out, err)
+    assert other.stdout == "1\n" and elsewhere.stdout == out
+
+
 # -- a `coord worker` forked from the workers' server (clifork.popen) ----------------------
 
 def _worker(start: Callable[..., Any], tmp: Path, url: str, name: str) -> tuple[Any, Path]:

@@ -30,10 +30,10 @@ from coordination.forge.base import Forge, QueueEntry, QueueKind
 log = logging.getLogger(__name__)
 
 #: How long a landing or revert waits for a merge queue to merge or remove one pull
-#: request, and how often it asks (the first ask after QUEUE_POLL[0] s, doubling to
-#: QUEUE_POLL[1]).
+#: request; it asks first after ``poll`` s (``COORD_MERGE_QUEUE_POLL``), each wait after
+#: doubled, up to QUEUE_POLL_MAX times ``poll``.
 QUEUE_WAIT = 4 * 3600.0
-QUEUE_POLL = (1.0, 15.0)
+QUEUE_POLL_MAX = 15
 
 #: How each kind of merge queue is named in what a landing or revert says.
 QUEUE_NAMES = {"merge_queue": "merge queue", "merge_train": "merge train"}
@@ -65,13 +65,13 @@ def in_queue(forge: Forge, number: int) -> QueueEntry | None:
 
 
 def through_queue(forge: Forge, number: int, sha: str, ref: str, kind: QueueKind, *,
-                  again: str, entry: QueueEntry | None = None
+                  again: str, poll: float, entry: QueueEntry | None = None
                   ) -> tuple[QueueEntry | None, str | None]:
     """Enqueue pull request ``number`` pinned to ``sha`` (unless it is queued already:
     ``entry``, or as its entry reads now) and wait until the queue merged it: (its
     entry, merged at ``sha``, its ``merge_sha`` the commit left on the base, None), or
     removed it: (None, why it is not merged). ``again``: the command that carries on
-    once the wait ran out."""
+    once the wait ran out; ``poll``: seconds before it first asks the queue again."""
     name = QUEUE_NAMES[kind]
     if entry is None:
         try:
@@ -83,7 +83,7 @@ def through_queue(forge: Forge, number: int, sha: str, ref: str, kind: QueueKind
         except ForgeError as exc:
             return None, forge_refused(ref, sha, exc, "enqueued", f"add it to the {name}",
                                        f"adding it to the {name}")
-    entry, seen = _wait(forge, entry, ref, name, again)
+    entry, seen = _wait(forge, entry, ref, name, again, poll)
     if not entry.merged:
         said = f" ({entry.reason})" if entry.reason else ""
         return None, (f"{ref} left the {name} unmerged (its entry was last "
@@ -100,10 +100,10 @@ def through_queue(forge: Forge, number: int, sha: str, ref: str, kind: QueueKind
 
 
 def _wait(forge: Forge, entry: QueueEntry, ref: str, name: str,
-          again: str) -> tuple[QueueEntry, QueueEntry]:
+          again: str, poll: float) -> tuple[QueueEntry, QueueEntry]:
     """Poll the entry until it is merged or out of the queue: (it now, as it was read
     the time before)."""
-    deadline, delay, seen = time.monotonic() + QUEUE_WAIT, QUEUE_POLL[0], entry
+    deadline, delay, seen = time.monotonic() + QUEUE_WAIT, poll, entry
     while not entry.merged and entry.queued:
         if time.monotonic() > deadline:
             raise OperationFailed(
@@ -111,7 +111,7 @@ def _wait(forge: Forge, entry: QueueEntry, ref: str, name: str,
                 f"{entry.position or 'unsaid'}) after {QUEUE_WAIT:g}s",
                 hint=f"{again} again carries on (it is not enqueued twice)")
         time.sleep(delay)
-        delay = min(delay * 2, QUEUE_POLL[1])
+        delay = min(delay * 2, poll * QUEUE_POLL_MAX)
         seen = entry
         try:
             entry = forge.queue_entry(entry.number)

@@ -146,7 +146,8 @@ def _through_queue(ld: Steps, m: Manifest, lease: Lease, e: ManifestRepo, pr: Pu
     repo = e["repo"]
     merged, why = through_queue(ld.forges.of(repo), pr.number, e["candidate"],
                                 f"{repo}: pull request #{pr.number} ({pr.url})", kind,
-                                again=f"coord change land {m['plan']}", entry=entry)
+                                again=f"coord change land {m['plan']}", entry=entry,
+                                poll=ld.rt.settings.merge_queue_poll)
     if merged is None:
         ld._step(m, lease, repo, StepRecord.new(state=Step.not_landed, why=why))
         return why

@@ -252,7 +252,8 @@ def _merge(rv: Reverter, m: Manifest, e: ManifestRepo) -> str | None:
                 if mg.merge_queue:
                     merged, why = through_queue(forge, pull.number, pull.head, ref,
                                                 mg.merge_queue, entry=entry,
-                                                again=f"coord change revert {m['plan']}")
+                                                again=f"coord change revert {m['plan']}",
+                                                poll=rv.rt.settings.merge_queue_poll)
                     if merged is None:
                         return why
                     sha = merged.merge_sha or pull.head
