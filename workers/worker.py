@@ -11,6 +11,7 @@ several repos forks one such process per usable core, at most one per repo
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import sys
@@ -198,8 +199,6 @@ def preload_for_forks() -> list[str]:
     """:data:`FORKED_IMPORTS` imported in this process (the parent, before it forks its
     worker processes); the names that could not be (a Celery without one of them: each
     process imports what it needs itself, as before)."""
-    import importlib
-
     missing = []
     for name in FORKED_IMPORTS:
         try:
