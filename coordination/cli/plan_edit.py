@@ -158,18 +158,30 @@ CHECK_HELP = ("The command that checks the criterion given at the same position 
               "(exit 0: it holds; '' for none); one per criterion.")
 
 
+def _plan_options(repos_help: str,
+                  criterion_help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """What create and update both take, after their own --title, --description and
+    --status: --repos (``repos_help`` then the selector's), --criterion and --check,
+    the 0.3 and 0.6 fields, --json, and the CLI's context."""
+
+    def declare(f: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed((
+            click.option("--repos", multiple=True, metavar="SELECTOR", help=repos_help + SELECTS),
+            criteria_options("criterion", criterion_help, CHECK_HELP),
+            change_options, start_options, json_option, click.pass_obj,
+        )):
+            f = option(f)
+        return f
+
+    return declare
+
+
 @click.command("create")
 @click.option("--title", required=True, help="One-line summary.")
 @click.option("--description", default="", help="Longer text.")
 @click.option("--status", type=click.Choice(PLAN_STATUSES), default="draft", show_default=True,
               help="The new plan's status (active: ready to sweep).")
-@click.option("--repos", multiple=True, metavar="SELECTOR",
-              help="Repos it touches, " + SELECTS)
-@criteria_options("criterion", "A completion criterion; repeat for more.", CHECK_HELP)
-@change_options
-@start_options
-@json_option
-@click.pass_obj
+@_plan_options("Repos it touches, ", "A completion criterion; repeat for more.")
 def create_cmd(obj: Context, title: str, description: str, status: str,
                repos: tuple[str, ...], criteria: tuple[str, ...], checks: tuple[str, ...],
                change_branch: str | None,
@@ -209,13 +221,8 @@ def create_cmd(obj: Context, title: str, description: str, status: str,
 @click.option("--title", help="New title.")
 @click.option("--description", help="New description ('' to clear).")
 @click.option("--status", type=click.Choice(PLAN_STATUSES), help="New status.")
-@click.option("--repos", multiple=True, metavar="SELECTOR",
-              help="Replace the repos ('' for none), " + SELECTS)
-@criteria_options("criterion", "Replace the completion criteria; repeat for more.", CHECK_HELP)
-@change_options
-@start_options
-@json_option
-@click.pass_obj
+@_plan_options("Replace the repos ('' for none), ",
+               "Replace the completion criteria; repeat for more.")
 def update_cmd(obj: Context, plan_id: str, title: str | None, description: str | None,
                status: str | None, repos: tuple[str, ...], criteria: tuple[str, ...],
                checks: tuple[str, ...], change_branch: str | None, change_base: str | None, change_remote: str | None,
