@@ -57,8 +57,14 @@ def located(store: CatalogStore, problems: list[Problem]) -> list[Problem]:
 
 
 def delete_item(store: CatalogStore, kind: str, id_: str, force: bool) -> list[Reference]:
-    """Take the issue or todo out in one edit; returns every reference dropped with it
-    (refused, located, while something other than a mirror names it, unless ``force``)."""
+    """Take the issue or todo out in one edit. While something other than a mirror names
+    it, refused with :class:`StillReferenced` listing every referrer, located; with
+    ``force`` those references are dropped in the same edit. The mirrors (``blocking``
+    entries mirroring its own ``dependencies`` or ``blocked_by``) always go with it.
+
+    Returns every reference dropped, every list the id was taken out of: the
+    ``dropped`` of ``coord issue|todo delete --json`` (``[{"id", "kind", "field",
+    "plan"?, "mirror"}]``)."""
     name = {"issue": "issues", "todo": "todos"}[kind]
 
     def edit(doc: CommentedMap) -> list[Reference]:

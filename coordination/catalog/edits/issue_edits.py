@@ -183,14 +183,9 @@ class Issues:
 
     @audited("delete_issue")
     def delete(self, id_: str, *, force: bool = False) -> IssueDeleted:
-        """Remove an issue. While other issues (``dependencies``, ``blocking``) or todos
-        (``blocked_by``) name it, refused with :class:`StillReferenced` listing every
-        referrer; with ``force`` those references are dropped in the same edit. The
-        ``blocking`` entries mirroring its own ``dependencies`` always go with it.
-
-        Returns ``{"deleted": ID, "issue": {...}, "dropped": [{"id", "kind", "field",
-        "mirror"}]}``: every list the id was taken out of.
-        """
+        """Remove an issue that other issues (``dependencies``, ``blocking``) or todos
+        (``blocked_by``) may name, as :func:`~coordination.catalog.edits.edit_base.delete_item`
+        says."""
         before = self.reads.get_issue(id_)  # unknown id: "did you mean"
         return {"deleted": id_, "issue": before.model_dump(mode="json"),
                 "dropped": [r.to_dict() for r in delete_item(self.store, "issue", id_, force)]}

@@ -297,14 +297,9 @@ class Todos:
 
     @audited("delete_todo")
     def delete(self, id_: str, *, force: bool = False) -> TodoDeleted:
-        """Remove a todo. While other todos (``blocked_by``, ``blocking``) or milestones
-        (``todos``) name it, refused with :class:`StillReferenced` listing every
-        referrer; with ``force`` those references are dropped in the same edit. The
-        ``blocking`` entries mirroring its own ``blocked_by`` always go with it.
-
-        Returns ``{"deleted": ID, "todo": {...}, "dropped": [{"id", "kind", "field",
-        "plan"?, "mirror"}]}``: every list the id was taken out of.
-        """
+        """Remove a todo that other todos (``blocked_by``, ``blocking``) or milestones
+        (``todos``) may name, as :func:`~coordination.catalog.edits.edit_base.delete_item`
+        says; a template's instance is refused (it goes by no longer being selected)."""
         tid, repo = split_instance(id_)
         if repo is not None:
             self.reads.template_of(self.reads.catalog(), id_)  # not one: says why
