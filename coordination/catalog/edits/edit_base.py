@@ -1,6 +1,7 @@
-"""What the manager's edit parts share, over the store alone: an edit whose refusal
-comes back located by file and line, the delete of an issue or todo that drops or
-refuses the references to it, and the read of what an edit made.
+"""What the manager's edit parts share: what each is given (:class:`StoreEdits`,
+:class:`CatalogEdits`), an edit whose refusal comes back located by file and line, the
+delete of an issue or todo that drops or refuses the references to it, and the read of
+what an edit made.
 
 The rules every edit keeps (issues and todos as plans, milestones, dependencies and
 repos): each is one :meth:`CatalogStore.update`, so one audit entry, decided on the
@@ -32,9 +33,27 @@ from coordination.errors import Problem, UsageError
 
 if TYPE_CHECKING:
     from coordination.catalog.file.store import CatalogStore
+    from coordination.catalog.reads.queries import CatalogReads
 
 T = TypeVar("T")
 M = TypeVar("M")
+
+
+class StoreEdits:
+    """An edit part of the manager given the store alone (``milestones``, ``repos``,
+    ``fleet``)."""
+
+    def __init__(self, store: CatalogStore) -> None:
+        self.store = store
+
+
+class CatalogEdits(StoreEdits):
+    """An edit part given the store and the reads it looks things up with (``issues``,
+    ``todos``, ``plans``, ``dependencies``, ``notify``)."""
+
+    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
+        super().__init__(store)
+        self.reads = reads
 
 
 def refusable(store: CatalogStore, edit: Callable[[CommentedMap], T]) -> T:

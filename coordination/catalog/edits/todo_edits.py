@@ -9,12 +9,12 @@ import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TypedDict, Unpack
 
 from ruamel.yaml.comments import CommentedMap
 
 from coordination.catalog.audit.log import audited
-from coordination.catalog.edits.edit_base import delete_item
+from coordination.catalog.edits.edit_base import CatalogEdits, delete_item
 from coordination.catalog.edits.document import (
     TODO_KEYS,
     MilestoneChange,
@@ -41,10 +41,6 @@ from coordination.catalog.models import MAX_RETRIES, MAX_TODO_TIMEOUT, Catalog, 
 from coordination.catalog.selection.templates import selected_repos, split_instance
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject
-
-if TYPE_CHECKING:
-    from coordination.catalog.file.store import CatalogStore
-    from coordination.catalog.reads.queries import CatalogReads
 
 # Fields `update_todo` may change; id, repo, plan and the blocking mirrors are not among them.
 TODO_EDITABLE = {
@@ -109,12 +105,9 @@ class TodoEdited:
     reopened: list[MilestoneChange] = field(default_factory=list)
 
 
-class Todos:
+class Todos(CatalogEdits):
     """Todos and a template's instances created, completed, changed and deleted
     (``manager.todos``)."""
-
-    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
-        self.store, self.reads = store, reads
 
     @audited("create_todo")
     def create(
