@@ -9,8 +9,8 @@ give a better message than the schema (unknown repo, unknown id, bad enum
 value) are made inside the edit function, against the document being edited,
 so they cannot race with a concurrent writer.
 
-The manager holds one part per concept, each a plain class given the store (and the
-reads, where it looks things up), none built on another: ``reads``
+The manager holds one part per concept, each given the store (and the reads, where it
+looks things up: :mod:`.edits.edit_base`), none built on another: ``reads``
 (:mod:`.reads.queries`), ``reports`` (:mod:`.reads.repo_status`), ``issues``,
 ``todos``, ``plans``, ``milestones``, ``dependencies``, ``repos``, ``fleet`` and
 ``notify`` (:mod:`.edits`). Each edit returns what it made; each names its audit entry

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TypedDict, Unpack
 
 from ruamel.yaml.comments import CommentedMap
 
 from coordination.catalog.audit.log import audited
-from coordination.catalog.edits.edit_base import found, refusable
+from coordination.catalog.edits.edit_base import CatalogEdits, found, refusable
 from coordination.catalog.edits.document import (
     DEP_KEYS,
     append_item,
@@ -30,10 +30,6 @@ from coordination.catalog.runs.dependency_checks import check_dependencies
 from coordination.catalog.models import Dependency, DependencyStatus, DependencyType
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject
-
-if TYPE_CHECKING:
-    from coordination.catalog.file.store import CatalogStore
-    from coordination.catalog.reads.queries import CatalogReads
 
 VALIDATION_KEYS = ("command", "expected_pattern", "timeout")
 DEP_EDITABLE = {"consumer", "provider", "type", "version_constraint", "status", "notes",
@@ -63,11 +59,8 @@ class DependencyDeleted(TypedDict):
     dependency: JSONObject
 
 
-class Dependencies:
+class Dependencies(CatalogEdits):
     """Dependencies added, changed, removed and checked (``manager.dependencies``)."""
-
-    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
-        self.store, self.reads = store, reads
 
     @audited("add_dependency")
     def add(

@@ -1,6 +1,7 @@
-"""What the manager's edit parts share, over the store alone: an edit whose refusal
-comes back located by file and line, the delete of an issue or todo that drops or
-refuses the references to it, and the read of what an edit made.
+"""What the manager's edit parts share: what each is given (:class:`StoreEdits`,
+:class:`CatalogEdits`), an edit whose refusal comes back located by file and line, the
+delete of an issue or todo that drops or refuses the references to it, and the read of
+what an edit made.
 
 The rules every edit keeps (issues and todos as plans, milestones, dependencies and
 repos): each is one :meth:`CatalogStore.update`, so one audit entry, decided on the
@@ -32,9 +33,27 @@ from coordination.errors import Problem, UsageError
 
 if TYPE_CHECKING:
     from coordination.catalog.file.store import CatalogStore
+    from coordination.catalog.reads.queries import CatalogReads
 
 T = TypeVar("T")
 M = TypeVar("M")
+
+
+class StoreEdits:
+    """An edit part of the manager given the store alone (``milestones``, ``repos``,
+    ``fleet``)."""
+
+    def __init__(self, store: CatalogStore) -> None:
+        self.store = store
+
+
+class CatalogEdits(StoreEdits):
+    """An edit part given the store and the reads it looks things up with (``issues``,
+    ``todos``, ``plans``, ``dependencies``, ``notify``)."""
+
+    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
+        super().__init__(store)
+        self.reads = reads
 
 
 def refusable(store: CatalogStore, edit: Callable[[CommentedMap], T]) -> T:
@@ -57,8 +76,14 @@ def located(store: CatalogStore, problems: list[Problem]) -> list[Problem]:
 
 
 def delete_item(store: CatalogStore, kind: str, id_: str, force: bool) -> list[Reference]:
-    """Take the issue or todo out in one edit; returns every reference dropped with it
-    (refused, located, while something other than a mirror names it, unless ``force``)."""
+    """Take the issue or todo out in one edit. While something other than a mirror names
+    it, refused with :class:`StillReferenced` listing every referrer, located; with
+    ``force`` those references are dropped in the same edit. The mirrors (``blocking``
+    entries mirroring its own ``dependencies`` or ``blocked_by``) always go with it.
+
+    Returns every reference dropped, every list the id was taken out of: the
+    ``dropped`` of ``coord issue|todo delete --json`` (``[{"id", "kind", "field",
+    "plan"?, "mirror"}]``)."""
     name = {"issue": "issues", "todo": "todos"}[kind]
 
     def edit(doc: CommentedMap) -> list[Reference]:

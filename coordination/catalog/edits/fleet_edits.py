@@ -9,12 +9,13 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypedDict
+from typing import TypedDict
 
 from ruamel.yaml.comments import CommentedMap
 
 from coordination.catalog.file import fresh as fresh_catalog
 from coordination.catalog.audit.log import audited
+from coordination.catalog.edits.edit_base import StoreEdits
 from coordination.catalog.edits.document import (
     DEP_KEYS,
     ReferenceDict,
@@ -35,9 +36,6 @@ from coordination.catalog.edits.inputs import choice
 from coordination.catalog.models import REPO_NAME_RE, DependencyType, git_remote, next_id
 from coordination.catalog.edits.repo_edits import REPO_KEYS, repo_users
 from coordination.errors import UsageError
-
-if TYPE_CHECKING:
-    from coordination.catalog.file.store import CatalogStore
 
 #: What `coord init --check --apply` may update on an inferred dependency.
 _FLEET_UPDATABLE = frozenset({"type", "indirect", "version_constraint", "source"})
@@ -86,11 +84,8 @@ class FleetApplied(TypedDict):
     kept: list[KeptReference]
 
 
-class FleetEdits:
+class FleetEdits(StoreEdits):
     """A fleet's repos and dependencies at once, `coord init`'s edit (``manager.fleet``)."""
-
-    def __init__(self, store: CatalogStore) -> None:
-        self.store = store
 
     @audited("apply_fleet")
     def apply(self, changes: FleetEdit) -> FleetApplied:

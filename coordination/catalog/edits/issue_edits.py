@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TypedDict, Unpack
 
 from ruamel.yaml.comments import CommentedMap
 
 from coordination.catalog.audit.log import audited
-from coordination.catalog.edits.edit_base import delete_item
+from coordination.catalog.edits.edit_base import CatalogEdits, delete_item
 from coordination.catalog.edits.document import (
     ISSUE_KEYS,
     ReferenceDict,
@@ -28,10 +28,6 @@ from coordination.catalog.edits.inputs import choice, require_repos as _require_
 from coordination.catalog.models import Issue, IssueStatus, Priority
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject
-
-if TYPE_CHECKING:
-    from coordination.catalog.file.store import CatalogStore
-    from coordination.catalog.reads.queries import CatalogReads
 
 # Fields `update_issue` may change; ids and the blocking mirrors are not among them.
 ISSUE_EDITABLE = {
@@ -62,11 +58,8 @@ class IssueDeleted(TypedDict):
     dropped: list[ReferenceDict]
 
 
-class Issues:
+class Issues(CatalogEdits):
     """Issues created, changed, closed and deleted (``manager.issues``)."""
-
-    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
-        self.store, self.reads = store, reads
 
     @audited("create_issue")
     def create(
@@ -183,14 +176,9 @@ class Issues:
 
     @audited("delete_issue")
     def delete(self, id_: str, *, force: bool = False) -> IssueDeleted:
-        """Remove an issue. While other issues (``dependencies``, ``blocking``) or todos
-        (``blocked_by``) name it, refused with :class:`StillReferenced` listing every
-        referrer; with ``force`` those references are dropped in the same edit. The
-        ``blocking`` entries mirroring its own ``dependencies`` always go with it.
-
-        Returns ``{"deleted": ID, "issue": {...}, "dropped": [{"id", "kind", "field",
-        "mirror"}]}``: every list the id was taken out of.
-        """
+        """Remove an issue that other issues (``dependencies``, ``blocking``) or todos
+        (``blocked_by``) may name, as :func:`~coordination.catalog.edits.edit_base.delete_item`
+        says."""
         before = self.reads.get_issue(id_)  # unknown id: "did you mean"
         return {"deleted": id_, "issue": before.model_dump(mode="json"),
                 "dropped": [r.to_dict() for r in delete_item(self.store, "issue", id_, force)]}

@@ -4,21 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, TypedDict
+from typing import TypedDict
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from coordination.catalog.audit.log import audited
+from coordination.catalog.edits.edit_base import CatalogEdits
 from coordination.catalog.edits.document import NOTIFY_KEYS, append_item, new_item, put, remove_index, \
     remove_key
 from coordination.catalog.edits.inputs import uniq as _uniq
 from coordination.catalog.models import NotifyTarget
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject
-
-if TYPE_CHECKING:
-    from coordination.catalog.file.store import CatalogStore
-    from coordination.catalog.reads.queries import CatalogReads
 
 #: Canonical order of the catalog's top-level keys (a new ``notify:`` goes after
 #: ``coordination:``, as DESIGN.md writes it).
@@ -32,11 +29,8 @@ class NotifyRemoved(TypedDict):
     index: int
 
 
-class Notify:
+class Notify(CatalogEdits):
     """Webhooks listed, added and removed (``manager.notify``)."""
-
-    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
-        self.store, self.reads = store, reads
 
     def targets(self) -> list[NotifyTarget]:
         """The catalog's webhooks, in file order (`coord notify list` numbers them from 1)."""

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TypedDict, Unpack
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from coordination.catalog.audit.log import audited
 from coordination.catalog.rules.checks import unknown
-from coordination.catalog.edits.edit_base import found, refusable
+from coordination.catalog.edits.edit_base import CatalogEdits, StoreEdits, found, refusable
 from coordination.catalog.edits.document import (
     PLAN_KEYS,
     TODO_KEYS,
@@ -46,10 +46,6 @@ from coordination.catalog.edits.inputs import (
 from coordination.catalog.edits.plan_reset import PlanReset, reset_plan
 from coordination.catalog.models import Milestone, Plan, PlanStatus
 from coordination.jsonable import JSONObject
-
-if TYPE_CHECKING:
-    from coordination.catalog.file.store import CatalogStore
-    from coordination.catalog.reads.queries import CatalogReads
 
 MILESTONE_KEYS = ("id", "title", "due", "todos", "deliverables")
 PLAN_EDITABLE = {"title", "description", "status", "repos", "completion_criteria", "change",
@@ -119,11 +115,8 @@ class _Found(TypedDict):
     at: int
 
 
-class Plans:
+class Plans(CatalogEdits):
     """Plans created, changed, deleted and reset (``manager.plans``)."""
-
-    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
-        self.store, self.reads = store, reads
 
     @audited("create_plan")
     def create(self, title: str, *, description: str = "", status: str = "draft",
@@ -224,11 +217,8 @@ class Plans:
         return found(cat.plan(id_), id_, lambda: (p.id for p in cat.coordination.plans), "plan")
 
 
-class Milestones:
+class Milestones(StoreEdits):
     """A plan's milestones added, changed and deleted (``manager.milestones``)."""
-
-    def __init__(self, store: CatalogStore) -> None:
-        self.store = store
 
     @audited("add_milestone")
     def add(self, plan: str, title: str = "", *, due: dt.date | None = None,

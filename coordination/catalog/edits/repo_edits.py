@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TypedDict, Unpack
 
 from ruamel.yaml.comments import CommentedMap
 
 from coordination.catalog.audit.log import audited
-from coordination.catalog.edits.edit_base import found, refusable
+from coordination.catalog.edits.edit_base import StoreEdits, found, refusable
 from coordination.catalog.edits.document import (
     Reference,
     ReferenceDict,
@@ -33,9 +33,6 @@ from coordination.catalog.edits.inputs import Spec, check_editable, require_chan
 from coordination.catalog.models import MAX_CONCURRENCY, REPO_NAME_RE, Repo
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject
-
-if TYPE_CHECKING:
-    from coordination.catalog.file.store import CatalogStore
 
 REPO_KEYS = ("name", "path", "description", "role", "tags", "concurrency", "breaker",
              "default_branch", "remote", "url", "forge", "land_command", "revert_command",
@@ -88,11 +85,8 @@ class RepoDeleted(TypedDict):
     dropped: list[ReferenceDict]
 
 
-class Repos:
+class Repos(StoreEdits):
     """Repos added, changed and removed (``manager.repos``)."""
-
-    def __init__(self, store: CatalogStore) -> None:
-        self.store = store
 
     @audited("add_repo")
     def add(self, name: str, *, path: str | None = None, description: str = "",

@@ -9,12 +9,12 @@ import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TypedDict, Unpack
 
 from ruamel.yaml.comments import CommentedMap
 
 from coordination.catalog.audit.log import audited
-from coordination.catalog.edits.edit_base import delete_item
+from coordination.catalog.edits.edit_base import CatalogEdits, delete_item
 from coordination.catalog.edits.document import (
     TODO_KEYS,
     MilestoneChange,
@@ -41,10 +41,6 @@ from coordination.catalog.models import MAX_RETRIES, MAX_TODO_TIMEOUT, Catalog, 
 from coordination.catalog.selection.templates import selected_repos, split_instance
 from coordination.errors import UsageError
 from coordination.jsonable import JSONObject
-
-if TYPE_CHECKING:
-    from coordination.catalog.file.store import CatalogStore
-    from coordination.catalog.reads.queries import CatalogReads
 
 # Fields `update_todo` may change; id, repo, plan and the blocking mirrors are not among them.
 TODO_EDITABLE = {
@@ -109,12 +105,9 @@ class TodoEdited:
     reopened: list[MilestoneChange] = field(default_factory=list)
 
 
-class Todos:
+class Todos(CatalogEdits):
     """Todos and a template's instances created, completed, changed and deleted
     (``manager.todos``)."""
-
-    def __init__(self, store: CatalogStore, reads: CatalogReads) -> None:
-        self.store, self.reads = store, reads
 
     @audited("create_todo")
     def create(
@@ -297,14 +290,9 @@ class Todos:
 
     @audited("delete_todo")
     def delete(self, id_: str, *, force: bool = False) -> TodoDeleted:
-        """Remove a todo. While other todos (``blocked_by``, ``blocking``) or milestones
-        (``todos``) name it, refused with :class:`StillReferenced` listing every
-        referrer; with ``force`` those references are dropped in the same edit. The
-        ``blocking`` entries mirroring its own ``blocked_by`` always go with it.
-
-        Returns ``{"deleted": ID, "todo": {...}, "dropped": [{"id", "kind", "field",
-        "plan"?, "mirror"}]}``: every list the id was taken out of.
-        """
+        """Remove a todo that other todos (``blocked_by``, ``blocking``) or milestones
+        (``todos``) may name, as :func:`~coordination.catalog.edits.edit_base.delete_item`
+        says; a template's instance is refused (it goes by no longer being selected)."""
         tid, repo = split_instance(id_)
         if repo is not None:
             self.reads.template_of(self.reads.catalog(), id_)  # not one: says why

@@ -36,9 +36,10 @@ import json
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from coordination.errors import UsageError
 
@@ -232,32 +233,39 @@ class BesideDir:
         self.record(name).write(data)
 
 
+H = TypeVar("H")
+
+
+class _Named(Generic[H]):
+    """A file (or directory) beside the catalog, declared on the class that knows where
+    it goes (:class:`BesideDirectory`, :class:`Beside`): read on an instance, the handle
+    ``kind(path, **options)`` on the path the instance's ``named(name)`` gives."""
+
+    def __init__(self, name: str, kind: Callable[..., H], **options: int) -> None:
+        self.name, self.kind, self.options = name, kind, options
+
+    def __get__(self, where: BesideDirectory | Beside, owner: object = None) -> H:
+        return self.kind(where.named(self.name), **self.options)
+
+
 @dataclass(frozen=True)
 class BesideDirectory:
     """The files one per directory, shared by the catalogs in it."""
 
     directory: Path
 
-    @property
-    def anchors(self) -> BesideDir:
-        """Changes' anchors by namespace (:mod:`coordination.change.anchor`), 0600 each."""
-        return BesideDir(self.directory / ANCHORS, record_mode=0o600)
+    def named(self, name: str) -> Path:
+        return self.directory / name
 
-    @property
-    def schema(self) -> BesideFile:
-        """`coord schema`'s JSON Schema, which a new catalog's first line names."""
-        return BesideFile(self.directory / SCHEMA)
-
-    @property
-    def fleet_roots(self) -> BesideFile:
-        """The directories `coord init` scanned (:mod:`coordination.fleet.roots`)."""
-        return BesideFile(self.directory / FLEET_ROOTS)
-
-    @property
-    def freeze(self) -> BesideFile:
-        """The fleet's freeze as `coord freeze` left it here (:mod:`coordination.runtime.freeze`),
-        kept beside the one in Redis: a freeze removed from Redis alone is put back."""
-        return BesideFile(self.directory / FREEZE, 0o644)
+    #: Changes' anchors by namespace (:mod:`coordination.change.anchor`), 0600 each.
+    anchors = _Named(ANCHORS, BesideDir, record_mode=0o600)
+    #: `coord schema`'s JSON Schema, which a new catalog's first line names.
+    schema = _Named(SCHEMA, BesideFile)
+    #: The directories `coord init` scanned (:mod:`coordination.fleet.roots`).
+    fleet_roots = _Named(FLEET_ROOTS, BesideFile)
+    #: The fleet's freeze as `coord freeze` left it here (:mod:`coordination.runtime.freeze`),
+    #: kept beside the one in Redis: a freeze removed from Redis alone is put back.
+    freeze = _Named(FREEZE, BesideFile, mode=0o644)
 
 
 @dataclass(frozen=True)
@@ -274,53 +282,30 @@ class Beside:
     def directory(self) -> Path:
         return self.catalog.parent
 
-    def _own(self, what: str) -> Path:
+    def named(self, what: str) -> Path:
+        """``.<catalog name>.coord.<what>``, the name of each file of this catalog's own."""
         return self.directory / f".{self.catalog.name}{MARK}{what}"
 
-    @property
-    def lock(self) -> Path:
-        """The lock every edit holds (:class:`~coordination.catalog.file.store.CatalogStore`):
-        a path, see the module."""
-        return self._own("lock")
-
-    @property
-    def audit_log(self) -> BesideFile:
-        """One hash-chained line per audited edit (:mod:`coordination.catalog.audit.log`)."""
-        return BesideFile(self._own("audit.jsonl"), 0o644)
-
-    @property
-    def audit_snapshot(self) -> BesideFile:
-        """The catalog as the last audited write left it."""
-        return BesideFile(self._own("audit.last"))
-
-    @property
-    def sweep_markers(self) -> BesideDir:
-        """One marker per sweep started from the catalog, in a 0700 directory
-        (:mod:`coordination.catalog.reads.live`)."""
-        return BesideDir(self._own("sweeps"), 0o700)
-
-    @property
-    def criteria_results(self) -> BesideFile:
-        """Plans' checked criteria's last results, 0600
-        (:mod:`coordination.catalog.runs.criteria`)."""
-        return BesideFile(self._own("criteria.json"), 0o600)
-
-    @property
-    def change_mirrors(self) -> BesideDir:
-        """Each plan's change state (:mod:`coordination.change.mirror`)."""
-        return BesideDir(self._own("changes"))
-
-    @property
-    def redis(self) -> Path:
-        """The embedded server's directory (:mod:`coordination.connection.embedded_server`):
-        a path, see the module."""
-        return self._own("redis")
-
-    @property
-    def history_0_2(self) -> Path:
-        """0.2's history file, carried over once (:mod:`coordination.runtime.migrations`):
-        a path, which SQLite opens read-only and the migration sets aside once."""
-        return self._own("history.sqlite")
+    #: The lock every edit holds (:class:`~coordination.catalog.file.store.CatalogStore`):
+    #: a path, see the module.
+    lock = _Named("lock", Path)
+    #: One hash-chained line per audited edit (:mod:`coordination.catalog.audit.log`).
+    audit_log = _Named("audit.jsonl", BesideFile, mode=0o644)
+    #: The catalog as the last audited write left it.
+    audit_snapshot = _Named("audit.last", BesideFile)
+    #: One marker per sweep started from the catalog, in a 0700 directory
+    #: (:mod:`coordination.catalog.reads.live`).
+    sweep_markers = _Named("sweeps", BesideDir, mode=0o700)
+    #: Plans' checked criteria's last results, 0600 (:mod:`coordination.catalog.runs.criteria`).
+    criteria_results = _Named("criteria.json", BesideFile, mode=0o600)
+    #: Each plan's change state (:mod:`coordination.change.mirror`).
+    change_mirrors = _Named("changes", BesideDir)
+    #: The embedded server's directory (:mod:`coordination.connection.embedded_server`):
+    #: a path, see the module.
+    redis = _Named("redis", Path)
+    #: 0.2's history file, carried over once (:mod:`coordination.runtime.migrations`): a
+    #: path, which SQLite opens read-only and the migration sets aside once.
+    history_0_2 = _Named("history.sqlite", Path)
 
     @property
     def shared(self) -> BesideDirectory:
