@@ -29,6 +29,7 @@ import redis
 from coordination.connection.client import NotReplicated, replica_wait_ms, run_replicated
 from coordination.keys import Keys
 from coordination.runtime.scripts import lua
+from coordination.runtime.store import Store
 
 if TYPE_CHECKING:
     from redis.typing import EncodableT
@@ -66,14 +67,13 @@ def new_token() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
 
 
-class Replicated:
+class Replicated(Store):
     """What runs the scripts a lease holder counts on (a start, a finish, a renewal):
     leases of ``lease_ttl`` seconds, and with ``replicas`` to wait for, each script's
     write WAITs for them (:func:`~coordination.connection.client.run_replicated`)."""
 
     def __init__(self, r: redis.Redis, keys: Keys, lease_ttl: float, replicas: int) -> None:
-        self.r = r
-        self.keys = keys
+        super().__init__(r, keys)
         self.ttl_ms = max(1, int(lease_ttl * 1000))
         #: Non-zero: every replica the master has online lately must have a start, a
         #: finish or a renewal before the caller acts on it (0: no WAIT; a sentinel://
