@@ -23,18 +23,6 @@ class RepoLoadDict(TypedDict):
     hours: float
 
 
-class AnalysisDict(TypedDict):
-    """:meth:`Analysis.to_dict`: the figures the plan documents print."""
-
-    levels: list[list[str]]
-    critical_path: list[str]
-    critical_hours: float
-    total_hours: float
-    widths: list[int]
-    load_per_repo: dict[str, RepoLoadDict]
-    unestimated: list[str]
-
-
 @dataclass
 class RepoLoad:
     todos: int = 0
@@ -60,16 +48,9 @@ class Analysis:
         """A topological order: the levels one after another."""
         return [t for level in self.levels for t in level]
 
-    def to_dict(self) -> AnalysisDict:
-        return {
-            "levels": self.levels,
-            "critical_path": self.critical_path,
-            "critical_hours": self.critical_hours,
-            "total_hours": self.total_hours,
-            "widths": self.widths,
-            "load_per_repo": {r: load.to_dict() for r, load in self.load_per_repo.items()},
-            "unestimated": self.unestimated,
-        }
+    def load_dicts(self) -> dict[str, RepoLoadDict]:
+        """``load_per_repo`` as the plan documents print it."""
+        return {r: load.to_dict() for r, load in self.load_per_repo.items()}
 
 
 def cycle_error(pg: PlanGraph) -> PlanError:

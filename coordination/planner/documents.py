@@ -134,7 +134,7 @@ def show_document(catalog: Catalog, plan_id: str, *,
          "blocked_by": sorted(pg.graph.predecessors(t.id)) if t.id in pg.graph else []}
         for t in catalog.plan_todos(plan_id)
     ]
-    figures = (analysis or Analysis([], [], 0.0, 0.0, [], {})).to_dict()
+    figures = analysis or Analysis([], [], 0.0, 0.0, [], {})
     return {
         "plan": plan.model_dump(mode="json", exclude={"milestones"}),
         "milestones": [m.model_dump(mode="json") for m in plan.milestones],
@@ -142,13 +142,13 @@ def show_document(catalog: Catalog, plan_id: str, *,
         "skipped": pg.skipped_completed,
         "blockers": [b.to_dict() for b in pg.blockers],
         "problem": problem,
-        "levels": figures["levels"] if analysis is not None else None,
-        "critical_path": figures["critical_path"] if analysis is not None else None,
-        "critical_hours": figures["critical_hours"],
-        "total_hours": figures["total_hours"],
-        "widths": figures["widths"],
-        "load_per_repo": figures["load_per_repo"],
-        "unestimated": figures["unestimated"],
+        "levels": figures.levels if analysis is not None else None,
+        "critical_path": figures.critical_path if analysis is not None else None,
+        "critical_hours": figures.critical_hours,
+        "total_hours": figures.total_hours,
+        "widths": figures.widths,
+        "load_per_repo": figures.load_dicts(),
+        "unestimated": figures.unestimated,
     }
 
 
@@ -186,7 +186,7 @@ def dry_run_document(catalog: Catalog, plan_id: str, *, strategy: str = "levels"
         "critical_hours": analysis.critical_hours,
         "total_hours": analysis.total_hours,
         "widths": analysis.widths,
-        "load_per_repo": {r: v.to_dict() for r, v in analysis.load_per_repo.items()},
+        "load_per_repo": analysis.load_dicts(),
         "blockers": [b.to_dict() for b in pg.blockers],
         "skipped": pg.skipped_completed,
         # Contended slots: each repo's todos in the order they start when all wait.

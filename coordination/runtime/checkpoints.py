@@ -23,9 +23,9 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from coordination.jsonable import JSONValue
-from coordination.keys import Keys
 from coordination.runtime.queues import queued_task_ids
 from coordination.runtime.scripts import lua
+from coordination.runtime.store import Store
 from coordination.runtime.sweep_fields import (
     LAYOUT,
     RECORD_FIELDS,
@@ -122,12 +122,8 @@ class GateFacts(NamedTuple):
     sweep: SweepRecord | None
 
 
-class CheckpointStore:
+class CheckpointStore(Store):
     """Reads and writes sweep records and todo checkpoints."""
-
-    def __init__(self, r: redis.Redis, keys: Keys) -> None:
-        self.r = r
-        self.keys = keys
 
     # -- sweeps -----------------------------------------------------------------
     def create_sweep(self, sweep_id: str, record: Mapping[str, object],

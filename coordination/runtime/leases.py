@@ -20,14 +20,19 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from coordination.connection.client import NotReplicated, replica_wait_ms, run_replicated
 from coordination.keys import Keys
 from coordination.runtime.scripts import lua
+from coordination.runtime.store import Store
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +67,50 @@ def new_token() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
 
 
-class LeaseManager:
+class Replicated(Store):
+    """What runs the scripts a lease holder counts on (a start, a finish, a renewal):
+    leases of ``lease_ttl`` seconds, and with ``replicas`` to wait for, each script's
+    write WAITs for them (:func:`~coordination.connection.client.run_replicated`)."""
+
+    def __init__(self, r: redis.Redis, keys: Keys, lease_ttl: float, replicas: int) -> None:
+        super().__init__(r, keys)
+        self.ttl_ms = max(1, int(lease_ttl * 1000))
+        #: Non-zero: every replica the master has online lately must have a start, a
+        #: finish or a renewal before the caller acts on it (0: no WAIT; a sentinel://
+        #: Redis: 1; a master with no replica online takes it unconfirmed, see
+        #: run_replicated).
+        self.replicas = replicas
+        self.wait_ms = replica_wait_ms(lease_ttl)
+
+    def _run(self, name: str, keys: Sequence[str], args: Sequence[EncodableT],
+             before: Callable[[Any], None] | None = None) -> tuple[Any, bool]:
+        """Script ``name``'s reply, and whether enough replicas have it (always True
+        without replicas to wait for). ``before``: commands it puts on a pipeline go
+        first, in the same round trip (:meth:`LuaScript.after`); with replicas to wait
+        for, in a round trip of their own before it (a WAIT counts its connection's
+        writes: the script's own call keeps one connection)."""
+        if not self.replicas:
+            if before is not None:
+                return lua(name).after(self.r, before, keys, args), True
+            return lua(name)(self.r, keys, args), True
+        if before is not None:
+            pipe = self.r.pipeline(transaction=False)
+            before(pipe)
+            pipe.execute(raise_on_error=False)
+        return run_replicated(lua(name), self.r, keys, args, self.wait_ms)
+
+    def _not_replicated(self, what: str) -> NotReplicated:
+        """The error of a write no replica confirmed in time (``what``: its name)."""
+        return NotReplicated(f"no replica confirmed {what} within {self.wait_ms} ms")
+
+
+class LeaseManager(Replicated):
     """Renews and releases the lease slots of repos (a slot is granted only with
     its todo's start: :meth:`coordination.runtime.transitions.Transitions.start`)."""
 
     def __init__(self, r: redis.Redis, keys: Keys, ttl: float, replicas: int = 0) -> None:
-        self.r = r
-        self.keys = keys
+        super().__init__(r, keys, ttl, replicas)
         self.ttl = ttl
-        self.ttl_ms = max(1, int(ttl * 1000))
-        #: Replicas a renewal must reach to count (0: no WAIT; see Transitions.replicas).
-        self.replicas = replicas
-        self.wait_ms = replica_wait_ms(ttl)
 
     def extend(self, lease: Lease) -> bool:
         """Renew for another TTL; False if the lease is no longer this token's.
@@ -82,13 +119,9 @@ class LeaseManager:
         :class:`NotReplicated` (a failover could lose it, and the new master expire the
         lease while this holder still counted on it): the heartbeat tries again sooner,
         and gives the run up once its last confirmed renewal is a TTL old."""
-        if not self.replicas:
-            return bool(lua("lease_extend")(self.r, lease.keys, [lease.token, lease.ttl_ms]))
-        res, acked = run_replicated(lua("lease_extend"), self.r, lease.keys,
-                                    [lease.token, lease.ttl_ms], self.wait_ms)
+        res, acked = self._run("lease_extend", lease.keys, [lease.token, lease.ttl_ms])
         if res and not acked:
-            raise NotReplicated(f"no replica confirmed the renewal of {lease.key} within "
-                                f"{self.wait_ms} ms")
+            raise self._not_replicated(f"the renewal of {lease.key}")
         return bool(res)
 
     def release(self, lease: Lease) -> bool:

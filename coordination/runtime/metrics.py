@@ -47,6 +47,7 @@ import redis
 from coordination.keys import Keys
 from coordination.runtime.queues import BROKER_PRIORITIES
 from coordination.runtime.scripts import lua
+from coordination.runtime.store import Store
 from coordination.runtime.sweep_fields import todo_field
 from coordination.runtime.workers import WorkerRecord, WorkerRegistry
 from coordination.status import BreakerState
@@ -164,12 +165,8 @@ class Counters:
                 | {r for r, _ in self.ended})
 
 
-class MetricCounters:
+class MetricCounters(Store):
     """Moves the durable counters; never raises (a count is not worth a failed todo)."""
-
-    def __init__(self, r: redis.Redis, keys: Keys) -> None:
-        self.r = r
-        self.keys = keys
 
     def _incr(self, deltas: Mapping[str, int]) -> None:
         if not deltas:

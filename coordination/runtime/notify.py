@@ -27,11 +27,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict, cast
 
-import redis
-
-from coordination.keys import Keys
 from coordination.runtime.events import Event, _entries
 from coordination.runtime.scripts import lua
+from coordination.runtime.store import Store
 from coordination.status import SWEEP_LIVE
 
 #: How many deliveries ``coord notify log`` keeps (a delivery still due is kept anyway).
@@ -94,12 +92,8 @@ class Read:
     events: list[Event]
 
 
-class Outbox:
+class Outbox(Store):
     """The outbox's Redis state (see the module docstring)."""
-
-    def __init__(self, r: redis.Redis, keys: Keys) -> None:
-        self.r = r
-        self.keys = keys
 
     # -- webhooks -----------------------------------------------------------------
     def publish_targets(self, targets: Sequence[Mapping[str, object]]) -> None:

@@ -11,10 +11,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import redis
-
-from coordination.keys import Keys
 from coordination.runtime.scripts import lua
+from coordination.runtime.store import Store
 
 if TYPE_CHECKING:
     from coordination.runtime.events import Prepared
@@ -28,25 +26,21 @@ def overdue_field(name: str) -> str:
     return f"d:{name}"
 
 
-class OverdueMarks:
+class OverdueMarks(Store):
     """The ``d:`` fields of sweeps' hashes."""
-
-    def __init__(self, r: redis.Redis, keys: Keys) -> None:
-        self.redis = r
-        self.keys = keys
 
     def marked(self, sweep_id: str, names: Sequence[str]) -> set[str]:
         """Those of ``names`` already said overdue in the sweep."""
-        if not names:
-            return set()
-        got = self.redis.hmget(self.keys.sweep(sweep_id), [overdue_field(n) for n in names])
-        return {n for n, v in zip(names, got) if v is not None}
+        return self._marked(self.keys.sweep(sweep_id), names)
 
     def unswept_marked(self, names: Sequence[str]) -> set[str]:
         """Those of ``names`` (``TODO@due`` keys) already said overdue while no sweep ran."""
+        return self._marked(self.keys.overdue_unswept, names)
+
+    def _marked(self, hash_key: str, names: Sequence[str]) -> set[str]:
         if not names:
             return set()
-        got = self.redis.hmget(self.keys.overdue_unswept, [overdue_field(n) for n in names])
+        got = self.r.hmget(hash_key, [overdue_field(n) for n in names])
         return {n for n, v in zip(names, got) if v is not None}
 
     def mark_unswept(self, said: Mapping[str, Prepared], at: float) -> list[str]:
@@ -72,7 +66,7 @@ class OverdueMarks:
                for ev in said.values()):
             raise ValueError("overdue events marked together must go to the same streams")
         got = lua("overdue_mark")(
-            self.redis, [hash_key, *first.keys()],
+            self.r, [hash_key, *first.keys()],
             [repr(at), json.dumps([overdue_field(n) for n in names]),
              "\n".join(said[n].text for n in names), first.channel, *first.maxlens])
         return [names[i - 1] for i in json.loads(got)]

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, cast
 import redis
 
 from coordination.jsonable import JSONObject
-from coordination.keys import Keys
 from coordination.runtime.scripts import lua
+from coordination.runtime.store import Store
 
 if TYPE_CHECKING:
     from coordination.runtime.events import Prepared
@@ -40,18 +40,14 @@ def skipped_field(plan: str) -> str:
     return f"skipped:{plan}"
 
 
-class ScheduleStore:
+class ScheduleStore(Store):
     """The schedules hash (see the module) and redbeat's key prefix."""
-
-    def __init__(self, r: redis.Redis, keys: Keys) -> None:
-        self.redis = r
-        self.keys = keys
 
     @property
     def client(self) -> redis.Redis:
         """The client celery-redbeat is given (``app.redbeat_redis``): coord's own, so its
         Sentinel, TLS and credentials are coord's."""
-        return self.redis
+        return self.r
 
     @property
     def beat_prefix(self) -> str:
@@ -62,14 +58,14 @@ class ScheduleStore:
         """Claim the firing of ``plan`` at ``at`` (epoch seconds) with ``record``; False
         when it, or a later firing, was claimed already (by this or another beat)."""
         rec = {**record, "at": at}
-        return bool(lua("schedule_claim")(self.redis, [self.keys.schedules],
+        return bool(lua("schedule_claim")(self.r, [self.keys.schedules],
                                           [fired_field(plan), repr(float(at)), json.dumps(rec)]))
 
     def fired(self, plan: str, at: float, **fields: object) -> None:
         """Add ``fields`` (the sweep it started, or the error that stopped it) to the
         claim of ``plan``'s firing at ``at``, if that is still the last one claimed."""
         field = fired_field(plan)
-        with self.redis.pipeline() as pipe:  # WATCH: a later claim is never overwritten
+        with self.r.pipeline() as pipe:  # WATCH: a later claim is never overwritten
             try:
                 pipe.watch(self.keys.schedules)  # type: ignore[no-untyped-call]
                 held = _decode(pipe.hget(self.keys.schedules, field))
@@ -89,18 +85,18 @@ class ScheduleStore:
         def note(pipe: redis.client.Pipeline) -> None:
             pipe.hset(self.keys.schedules, skipped_field(plan), json.dumps(dict(record)))
 
-        said.written_with(self.redis, note)
+        said.written_with(self.r, note)
 
     def entries(self, limit: int = 1000) -> dict[str, str | None]:
         """celery-redbeat's schedule entries (the keys in its sorted set, at most
         ``limit``) and each one's definition text (None: none): what a `coord beat`
         would look at, whoever wrote it (`coord schedule list` reports those the catalog
         does not name)."""
-        got = cast("list[str | bytes]", self.redis.zrange(self.keys.beat_schedule, 0, limit - 1))
+        got = cast("list[str | bytes]", self.r.zrange(self.keys.beat_schedule, 0, limit - 1))
         keys = [k if isinstance(k, str) else k.decode("utf-8", "replace") for k in got]
         if not keys:
             return {}
-        with self.redis.pipeline(transaction=False) as pipe:
+        with self.r.pipeline(transaction=False) as pipe:
             for k in keys:
                 pipe.hget(k, "definition")
             got = pipe.execute(raise_on_error=False)
@@ -114,7 +110,7 @@ class ScheduleStore:
         if not names:
             return {}
         fields = [f for p in names for f in (fired_field(p), skipped_field(p))]
-        raw = self.redis.hmget(self.keys.schedules, fields)
+        raw = self.r.hmget(self.keys.schedules, fields)
         return {p: {"fired": _decode(raw[2 * i]), "skipped": _decode(raw[2 * i + 1])}
                 for i, p in enumerate(names)}
 

@@ -47,24 +47,17 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from coordination.connection.client import (
-    NotReplicated,
-    replica_wait_ms,
-    riding_out,
-    run_replicated,
-)
+from coordination.connection.client import NotReplicated, riding_out
 from coordination.keys import Keys
 from coordination.planner.ranking import DEFAULT_RANK
 from coordination.runtime.checkpoints import check_record_fields, legal_sources
-from coordination.runtime.leases import Lease, new_token
+from coordination.runtime.leases import Lease, Replicated, new_token
 from coordination.runtime.scripts import lua
 from coordination.runtime.sweep_fields import encode
 from coordination.status import SUCCESSFUL, TERMINAL, SweepStatus, TodoStatus
 from coordination.trust.evidence import OUTCOME_FIELD, outcome_stamp
 
 if TYPE_CHECKING:
-    from redis.typing import EncodableT
-
     from coordination.runtime.events import Prepared
 
 
@@ -165,23 +158,16 @@ class SweepMove:
                           separators=(",", ":"))
 
 
-class Transitions:
+class Transitions(Replicated):
     """The todo transitions of :mod:`coordination.runtime.transitions`."""
 
     def __init__(self, r: redis.Redis, keys: Keys, *, lease_ttl: float,
                  sweep_events_maxlen: int = 20_000, replicas: int = 0,
                  seal_keys: Callable[[], Sequence[str]] = tuple) -> None:
-        self.r = r
-        self.keys = keys
+        super().__init__(r, keys, lease_ttl, replicas)
         #: The keys an ending is sealed with, the current one first (empty: unsealed),
         #: read at each seal: the runtime's settings (read again when they change).
         self.seal_keys = seal_keys
-        self.ttl_ms = max(1, int(lease_ttl * 1000))
-        #: Non-zero: every replica the master has online lately must have a start or
-        #: a finish before the caller acts on it (0: no WAIT; a sentinel:// Redis: 1;
-        #: a master with no replica online takes it unconfirmed, see run_replicated).
-        self.replicas = replicas
-        self.wait_ms = replica_wait_ms(lease_ttl)
         #: Answers of finishes no replica confirmed yet, by lease token (see finish).
         self._unconfirmed: dict[str, Finished] = {}
         # Todo events go to their sweep's stream only (see emit in lua/_common.lua).
@@ -298,8 +284,7 @@ class Transitions:
             # to a second run. Not run: the caller asks again with the same token, and
             # the answer (this start again, renewed, or a fresh one on a new master)
             # comes with a new WAIT.
-            raise NotReplicated(f"no replica confirmed the start of {todo_id} within "
-                                f"{self.wait_ms} ms")
+            raise self._not_replicated(f"the start of {todo_id}")
         if verdict == StartVerdict.started:
             extra = tuple(json.loads(res[5] or "[]")) if len(res) > 5 else ()
             lease = Lease(repo, int(res[1]), token, int(res[2]), self.ttl_ms, self.keys.namespace,
@@ -317,23 +302,6 @@ class Transitions:
         if verdict == StartVerdict.held:
             return Started(verdict, detail="new" if int(res[1]) else "")
         return Started(verdict, detail=str(res[1]) if len(res) > 1 else "")
-
-    def _run(self, name: str, keys: Sequence[str], args: Sequence[EncodableT],
-             before: Callable[[Any], None] | None = None) -> tuple[Any, bool]:
-        """Script ``name``'s reply, and whether enough replicas have it (always True
-        without replicas to wait for). ``before``: commands it puts on a pipeline go
-        first, in the same round trip (:meth:`LuaScript.after`); with replicas to wait
-        for, in a round trip of their own before it (a WAIT counts its connection's
-        writes: the script's own call keeps one connection)."""
-        if not self.replicas:
-            if before is not None:
-                return lua(name).after(self.r, before, keys, args), True
-            return lua(name)(self.r, keys, args), True
-        if before is not None:
-            pipe = self.r.pipeline(transaction=False)
-            before(pipe)
-            pipe.execute(raise_on_error=False)
-        return run_replicated(lua(name), self.r, keys, args, self.wait_ms)
 
     def wait_turn(self, rank: str, timeout: float) -> bool:
         """Block up to ``timeout`` s until a finishing holder wakes this waiter;
@@ -424,8 +392,7 @@ class Transitions:
             # again by the caller: answered 'again' (with a write a WAIT covers) by this
             # master, or recorded afresh by a new master that lost it.
             self._unconfirmed[lease.token] = fin
-            raise NotReplicated(f"no replica confirmed the outcome of {todo_id} within "
-                                f"{self.wait_ms} ms")
+            raise self._not_replicated(f"the outcome of {todo_id}")
         return fin
 
     def lost(self, sweep_id: str, todo_id: str, *, repo: str, token: str, max_lost: int,

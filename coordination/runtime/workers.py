@@ -30,7 +30,7 @@ from typing import TypedDict
 
 import redis
 
-from coordination.keys import Keys
+from coordination.runtime.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +136,8 @@ class WorkerClock:
     skew: float | None
 
 
-class WorkerRegistry:
+class WorkerRegistry(Store):
     """Reads and writes worker records, and the messages workers set aside."""
-
-    def __init__(self, r: redis.Redis, keys: Keys) -> None:
-        self.r = r
-        self.keys = keys
 
     def beat(self, record: WorkerRecord) -> None:
         """Publish ``record`` as alive now (one round trip, two commands: a MULTI/EXEC
