@@ -39,7 +39,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from coordination.errors import UsageError
 
@@ -248,6 +248,17 @@ class _Named(Generic[H]):
         return self.kind(where.named(self.name), **self.options)
 
 
+class _Shared(Generic[H]):
+    """One of :class:`BesideDirectory`'s files, read through a catalog's :class:`Beside`
+    (the file of the same name of its directory's)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, where: Beside, owner: object = None) -> H:
+        return cast(H, getattr(where.shared, self.name))
+
+
 @dataclass(frozen=True)
 class BesideDirectory:
     """The files one per directory, shared by the catalogs in it."""
@@ -312,18 +323,7 @@ class Beside:
         """The files one per directory (anchors, schema, fleet roots)."""
         return BesideDirectory(self.directory)
 
-    @property
-    def anchors(self) -> BesideDir:
-        return self.shared.anchors
-
-    @property
-    def schema(self) -> BesideFile:
-        return self.shared.schema
-
-    @property
-    def fleet_roots(self) -> BesideFile:
-        return self.shared.fleet_roots
-
-    @property
-    def freeze(self) -> BesideFile:
-        return self.shared.freeze
+    anchors = _Shared[BesideDir]()
+    schema = _Shared[BesideFile]()
+    fleet_roots = _Shared[BesideFile]()
+    freeze = _Shared[BesideFile]()
