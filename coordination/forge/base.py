@@ -547,60 +547,60 @@ class Forge(Protocol):
 
 
 @dataclass(frozen=True)
-class PullRequestEvent:
-    """A ``pull_request`` (GitHub, Gitea) / ``Merge Request Hook`` (GitLab) event:
-    opened, edited, synchronized (new head), closed, merged, labelled..."""
+class WebhookEvent:
+    """What every event read from a webhook delivery says (these below, and
+    :class:`coordination.forge.issues.IssueEvent`): the forge and project it is of, and
+    the delivery's id (None: the forge sent none), given by name after the event's own
+    fields."""
 
     forge: Kind
     project: str
+    delivery: str | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
+class PullRequestEvent(WebhookEvent):
+    """A ``pull_request`` (GitHub, Gitea) / ``Merge Request Hook`` (GitLab) event:
+    opened, edited, synchronized (new head), closed, merged, labelled..."""
+
     number: int
     action: str
     head_sha: str
     head_branch: str
     base_branch: str
     state: PRState
-    delivery: str | None = None
 
 
 @dataclass(frozen=True)
-class ReviewEvent:
+class ReviewEvent(WebhookEvent):
     """A review submitted or dismissed, or GitLab's approval given or taken back."""
 
-    forge: Kind
-    project: str
     number: int
     state: ReviewState
     author: str
     head_sha: str | None = None
-    delivery: str | None = None
 
 
 @dataclass(frozen=True)
-class CheckEvent:
+class CheckEvent(WebhookEvent):
     """A commit status or check run (GitLab: a pipeline) that changed on ``sha``;
     ``numbers`` the pull requests the forge says it concerns (often none: look them up
     by head)."""
 
-    forge: Kind
-    project: str
     sha: str
     name: str
     state: CheckState
     numbers: tuple[int, ...] = ()
-    delivery: str | None = None
 
 
 @dataclass(frozen=True)
-class PushEvent:
+class PushEvent(WebhookEvent):
     """Commits pushed to ``branch`` (a tag push is not one): ``sha`` the new tip,
     ``before`` the old one (all zeros for a new branch)."""
 
-    forge: Kind
-    project: str
     branch: str
     sha: str
     before: str = ""
-    delivery: str | None = None
 
 
 #: What a webhook delivery is, once parsed; None (from the parser) for an event coord

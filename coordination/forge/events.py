@@ -57,7 +57,7 @@ def _push(forge: Kind, project: str, data: Payload, delivery: str | None) -> Pus
     if not COMMIT_SHA.fullmatch(after):  # never handed to git or a trigger as it came
         raise ValueError(f"its after {after[:80]!r} is not a commit SHA (40 or 64 hex digits)")
     return PushEvent(forge, project, ref[len(BRANCH_PREFIX):], after,
-                     str(data.get("before") or ""), delivery)
+                     str(data.get("before") or ""), delivery=delivery)
 
 
 def _pr_state(state: str, merged: bool) -> PRState:
@@ -72,7 +72,8 @@ def _pull_request(forge: Kind, project: str, data: Payload,
     pr = data["pull_request"]
     return PullRequestEvent(forge, project, int(pr["number"]), str(data["action"]),
                             str(pr["head"]["sha"]), str(pr["head"]["ref"]), str(pr["base"]["ref"]),
-                            _pr_state(str(pr["state"]), bool(pr.get("merged"))), delivery)
+                            _pr_state(str(pr["state"]), bool(pr.get("merged"))),
+                            delivery=delivery)
 
 
 def _status_or_push(forge: Kind, name: str, project: str, data: Payload,
@@ -81,7 +82,7 @@ def _status_or_push(forge: Kind, name: str, project: str, data: Payload,
     for any other event."""
     if name == "status":
         return CheckEvent(forge, project, str(data["sha"]), str(data["context"]),
-                          check_state(data["state"]), (), delivery)
+                          check_state(data["state"]), delivery=delivery)
     if name == "push":
         return _push(forge, project, data, delivery)
     return None
@@ -103,14 +104,14 @@ def github_event(name: str, data: Payload, delivery: str | None) -> ForgeEvent |
             str(review["state"]).lower(), ReviewState.commented)
         return ReviewEvent("github", project, int(pr["number"]), state,
                            str((review.get("user") or {}).get("login", "")),
-                           review.get("commit_id") or pr["head"]["sha"], delivery)
+                           review.get("commit_id") or pr["head"]["sha"], delivery=delivery)
     if name in ("check_run", "check_suite"):
         run = data[name]
         word = run.get("conclusion") or run.get("status")
         label = run.get("name") or (run.get("app") or {}).get("name") or name
         numbers = tuple(int(p["number"]) for p in run.get("pull_requests") or ())
         return CheckEvent("github", project, str(run["head_sha"]), str(label),
-                          check_state(word), numbers, delivery)
+                          check_state(word), numbers, delivery=delivery)
     return _status_or_push("github", name, project, data, delivery)
 
 
@@ -127,17 +128,17 @@ def gitlab_event(name: str, data: Payload, delivery: str | None) -> ForgeEvent |
                 else ReviewState.dismissed
             return ReviewEvent("gitlab", project, int(mr["iid"]), state,
                                str((data.get("user") or {}).get("username", "")),
-                               head or None, delivery)
+                               head or None, delivery=delivery)
         return PullRequestEvent("gitlab", project, int(mr["iid"]), action, head,
                                 str(mr["source_branch"]), str(mr["target_branch"]),
-                                _pr_state(str(mr["state"]), False), delivery)
+                                _pr_state(str(mr["state"]), False), delivery=delivery)
     if name == "Pipeline Hook":
         pipe = data["object_attributes"]
         mr = data.get("merge_request") or {}
         numbers = (int(mr["iid"]),) if mr.get("iid") else ()
         return CheckEvent("gitlab", project, str(pipe["sha"]),
                           str(pipe.get("name") or "pipeline"), check_state(pipe["status"]),
-                          numbers, delivery)
+                          numbers, delivery=delivery)
     if name == "Push Hook":
         return _push("gitlab", project, data, delivery)
     return None
@@ -161,7 +162,7 @@ def gitea_event(name: str, data: Payload, delivery: str | None) -> ForgeEvent | 
         pr = data["pull_request"]
         return ReviewEvent("gitea", project, int(pr["number"]), _GITEA_REVIEW[name],
                            str((data.get("sender") or {}).get("login", "")),
-                           str(pr["head"]["sha"]), delivery)
+                           str(pr["head"]["sha"]), delivery=delivery)
     if name.startswith("pull_request"):
         return _pull_request("gitea", project, data, delivery)
     return _status_or_push("gitea", name, project, data, delivery)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
@@ -34,7 +35,6 @@ from coordination.forge.base import (
     Protection,
     PullRequest,
     QueueEntry,
-    QueueKind,
     Review,
     Reviews,
     ReviewState,
@@ -137,19 +137,20 @@ class GitLab(TitleDraftForge):
         prs = [self._pr(i) for i in self._pages(f"{self.base}/merge_requests", params)]
         return [p for p in prs if state != "closed" or not p.is_open]
 
-    def _pipelines_required(self) -> bool:
-        return bool(self.http.get(self.base).get("only_allow_merge_if_pipeline_succeeds"))
-
     def protection(self, branch: str) -> Protection:
-        """Protected or not, the pipeline the project requires, and its merge train
-        (the project's, read once: every branch's merge goes by it)."""
+        """Protected or not, and the project's rules (:meth:`_merge_rules`)."""
         response = self.http.send(
             "GET", f"{self.base}/protected_branches/{quote(branch, safe='')}", allow=(404,))
+        return replace(self._merge_rules(branch), protected=response.status_code == 200)
+
+    def _merge_rules(self, branch: str) -> Protection:
+        """The pipeline the project requires and its merge train (the project's, read
+        once: every branch's merge goes by them; no protected branch read). Approvals
+        are a merge request's rule on GitLab (its approval state), not the branch's:
+        unknown here, counted by reviews()."""
         info = self.http.get(self.base)
         required = (PIPELINE,) if info.get("only_allow_merge_if_pipeline_succeeds") else ()
-        # Approvals are a merge request's rule on GitLab (its approval state), not the
-        # branch's: unknown here, counted by reviews().
-        return Protection(branch, response.status_code == 200, True, None, required,
+        return Protection(branch, True, True, None, required,
                           merge_queue="merge_train" if info.get("merge_trains_enabled")
                           else None)
 
@@ -183,8 +184,7 @@ class GitLab(TitleDraftForge):
                                     url=pipes[0].get("web_url"))
         required: tuple[str, ...] | None = None
         if branch is not None:
-            required = (protection.required_checks or () if protection is not None else
-                        (PIPELINE,) if self._pipelines_required() else ())
+            required = (protection or self._merge_rules(branch)).required_checks or ()
         return Checks.marked(sha, found.values(), required)
 
     # mergeability: GitLab's detailed_merge_status ---------------------------------------
@@ -194,17 +194,6 @@ class GitLab(TitleDraftForge):
 
     def _merge_word(self, data: Mapping[str, Any]) -> str:
         return str(data.get("detailed_merge_status") or data.get("merge_status") or "unknown")
-
-    def _reviews_and_checks(self, pr: PullRequest
-                            ) -> tuple[Reviews, Checks, QueueKind | None]:
-        # the approvals are the merge request's, the pipeline rule and the merge train
-        # the project's (read once): no protected branch read
-        info = self.http.get(self.base)
-        required = (PIPELINE,) if info.get("only_allow_merge_if_pipeline_succeeds") else ()
-        rule = Protection(pr.base_branch, True, True, None, required)
-        return (self.reviews(pr.number),
-                self.checks(pr.head_sha, branch=pr.base_branch, protection=rule),
-                "merge_train" if info.get("merge_trains_enabled") else None)
 
     def _conflict(self, data: Mapping[str, Any], pr: PullRequest, word: str) -> bool | None:
         return bool(data.get("has_conflicts")) if word not in CHECKING else None

@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from coordination.errors import ForgeNotFound
-from coordination.forge.base import API_PATH, Forge, ForgeSpec, Kind
+from coordination.forge.base import API_PATH, Forge, ForgeSpec, Kind, WebhookEvent
 
 IssueState = Literal["open", "closed"]
 #: The event names of an issue's webhook delivery, per kind.
@@ -43,18 +43,15 @@ class ForgeIssue:
 
 
 @dataclass(frozen=True)
-class IssueEvent:
+class IssueEvent(WebhookEvent):
     """A forge issue opened, edited, closed or reopened (GitHub and Gitea ``issues``,
     GitLab ``Issue Hook``), read from a verified delivery."""
 
-    forge: Kind
-    project: str
     number: int
     action: str
     title: str
     state: IssueState
     url: str = ""
-    delivery: str | None = None
 
 
 class IssueTracker(Protocol):
@@ -239,14 +236,15 @@ def issue_event(kind: Kind, name: str, data: Mapping[str, Any],
         state: IssueState = "open" if attrs["state"] == "opened" else "closed"
         return IssueEvent("gitlab", str(data["project"]["path_with_namespace"]),
                           int(attrs["iid"]), str(attrs.get("action") or ""),
-                          str(attrs["title"]), state, str(attrs.get("url") or ""), delivery)
+                          str(attrs["title"]), state, str(attrs.get("url") or ""),
+                          delivery=delivery)
     issue = data["issue"]
     if issue.get("pull_request"):
         return None
     state = "open" if issue["state"] == "open" else "closed"
     return IssueEvent(kind, str(data["repository"]["full_name"]), int(issue["number"]),
                       str(data.get("action") or ""), str(issue["title"]), state,
-                      str(issue.get("html_url") or ""), delivery)
+                      str(issue.get("html_url") or ""), delivery=delivery)
 
 
 __all__ = ["ForgeIssue", "IssueEvent", "IssueState", "IssueTracker", "RestIssues",

@@ -335,11 +335,16 @@ class RestForge(ProjectClient):
     def _reviews_and_checks(self, pr: PullRequest
                             ) -> tuple[Reviews, Checks, QueueKind | None]:
         """The reviews and head checks a mergeability reads, and the merge queue its
-        base requires (the base's protection read once, for all three)."""
-        protection = self.protection(pr.base_branch)
+        base requires (the base's rules read once, for all three)."""
+        protection = self._merge_rules(pr.base_branch)
         return (self.reviews(pr.number, base=pr.base_branch, protection=protection),
                 self.checks(pr.head_sha, branch=pr.base_branch, protection=protection),
                 protection.merge_queue)
+
+    def _merge_rules(self, branch: str) -> Protection:
+        """What a merge into ``branch`` must meet: its protection (a kind whose rules
+        are the project's reads them there)."""
+        return self.protection(branch)
 
     def _conflict(self, data: Mapping[str, Any], pr: PullRequest, word: str) -> bool | None:
         """Whether it conflicts with its base; None while the forge does not know."""

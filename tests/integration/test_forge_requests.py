@@ -2,7 +2,8 @@
 ``post_status``, ``close_pr``, ``merge`` and the merge's refusals before it asks the
 forge): method, path, query, headers in their order and the body's bytes, as the fake
 forge received them. What the clients share lives in one base; this pins that sharing it
-changed no byte a forge sees."""
+changed no byte a forge sees. And what GitLab reads for a mergeability: its project's
+rules once, never the protected branch (its protection reads both)."""
 
 from __future__ import annotations
 
@@ -112,3 +113,25 @@ def test_each_write_sends_the_same_bytes(fake_forge: FakeForge, tmp_path: Path) 
     for s in fake_forge.seen:
         body = [("content-length", str(len(s.body))), ("content-type", "application/json")]
         assert list(s.headers.items()) == host + kind_headers + (body if s.body else []), s
+
+
+@pytest.mark.parametrize("fake_forge", ["gitlab"], indirect=True)
+def test_gitlab_reads_its_project_rules_once_and_no_protected_branch_for_a_mergeability(
+        fake_forge: FakeForge, tmp_path: Path) -> None:
+    fake_forge.add_project(PROJECT)
+    _push(fake_forge, tmp_path, "one")
+    forge = client(fake_forge, PROJECT)
+    pr = forge.open_pr(NewPullRequest("one", "main", "One"))
+    project, branch = REPO["gitlab"], f"{REPO['gitlab']}/protected_branches/main"
+    fake_forge.seen.clear()
+
+    said = forge.mergeability(pr.number)
+    paths = [s.path for s in fake_forge.seen]
+    assert (paths.count(project), branch in paths) == (1, False)
+    assert said.checks is not None and said.checks.required == ()
+    assert said.merge_queue is None
+
+    fake_forge.seen.clear()
+    protection = forge.protection("main")
+    assert [s.path for s in fake_forge.seen] == [branch, project]
+    assert (protection.required_checks, protection.merge_queue) == ((), None)

@@ -78,20 +78,23 @@ def test_github_events() -> None:
     repo = {"repository": {"full_name": "acme/lib"}}
     assert _parse("github", "pull_request", {"action": "closed", "pull_request": GH_PR,
                                              **repo}) == PullRequestEvent(
-        "github", "acme/lib", 7, "closed", SHA, "bump", "main", PRState.merged, "d-1")
+        "github", "acme/lib", 7, "closed", SHA, "bump", "main", PRState.merged,
+        delivery="d-1")
     review = _parse("github", "pull_request_review", {
         "action": "submitted", "review": {"state": "approved", "user": {"login": "ana"},
                                           "commit_id": SHA}, "pull_request": GH_PR, **repo})
-    assert review == ReviewEvent("github", "acme/lib", 7, ReviewState.approved, "ana", SHA, "d-1")
+    assert review == ReviewEvent("github", "acme/lib", 7, ReviewState.approved, "ana", SHA,
+                                 delivery="d-1")
     run = _parse("github", "check_run", {"check_run": {
         "head_sha": SHA, "name": "ci", "status": "completed", "conclusion": "timed_out",
         "pull_requests": [{"number": 7}]}, **repo})
-    assert run == CheckEvent("github", "acme/lib", SHA, "ci", CheckState.failure, (7,), "d-1")
+    assert run == CheckEvent("github", "acme/lib", SHA, "ci", CheckState.failure, (7,),
+                             delivery="d-1")
     assert _parse("github", "status", {"sha": SHA, "context": "ci", "state": "pending",
                                        **repo}).state is CheckState.pending  # type: ignore[attr-defined]
     assert _parse("github", "push", {"ref": "refs/heads/main", "after": SHA, "before": "b" * 40,
                                      **repo}) == PushEvent("github", "acme/lib", "main", SHA,
-                                                           "b" * 40, "d-1")
+                                                           "b" * 40, delivery="d-1")
     assert _parse("github", "push", {"ref": "refs/tags/v1", "after": SHA, **repo}) is None
     assert _parse("github", "push", {"ref": "refs/heads/x", "after": "0" * 40, **repo}) is None
     assert _parse("github", "ping", {"zen": "x"}) is None
