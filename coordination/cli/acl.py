@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import emit, err_console, esc, json_option, say
+from coordination.cli.render import emit, err_console, esc, json_and_context, say
 from coordination.errors import UsageError
 from coordination.keys import Keys
 
@@ -46,8 +46,7 @@ PERSON_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
               help="Send the ACL SETUSER commands to the server of COORD_REDIS_URL (a new "
               "user gets a random password, printed once; an existing one keeps its own). "
               "Needs Redis 7 or newer: an older one is refused before anything is applied.")
-@json_option
-@click.pass_obj
+@json_and_context
 def acl(obj: Context, selector: str | None, person: str | None, role: str | None,
         rotate: str | None, disconnect: bool, do_apply: bool, as_json: bool) -> None:
     """Redis ACL users so that a worker for repo A touches only A's queue and keys,

@@ -14,7 +14,7 @@ import click
 
 from coordination.catalog.audit import log as audit
 from coordination.cli.context import Context
-from coordination.cli.render import emit, esc, json_option, say
+from coordination.cli.render import emit, esc, json_and_context, say
 from coordination.errors import UsageError
 
 #: The key types git's allowed-signers format takes (as ssh-keygen writes them).
@@ -82,8 +82,7 @@ def approvers() -> None:
 
 
 @approvers.command("show")
-@json_option
-@click.pass_obj
+@json_and_context
 def show(obj: Context, as_json: bool) -> None:
     """The catalog's allowed-signers file (none: approvers declare themselves).
 
@@ -98,8 +97,7 @@ def show(obj: Context, as_json: bool) -> None:
 
 @approvers.command("set")
 @click.argument("file")
-@json_option
-@click.pass_obj
+@json_and_context
 def set_(obj: Context, file: str, as_json: bool) -> None:
     """Make FILE (git's allowed-signers format, relative to the catalog's directory or
     absolute) the catalog's approvers: a gate's vote then counts only with a signature
@@ -123,8 +121,7 @@ def set_(obj: Context, file: str, as_json: bool) -> None:
 
 
 @approvers.command("unset")
-@json_option
-@click.pass_obj
+@json_and_context
 def unset(obj: Context, as_json: bool) -> None:
     """Remove the catalog's approvers: (approvers then declare themselves); audited.
 

@@ -12,7 +12,7 @@ import click
 
 from coordination.catalog.audit import log
 from coordination.cli.context import Context
-from coordination.cli.render import esc, json_option, print_json, say, table
+from coordination.cli.render import esc, json_and_context, print_json, say, table
 from coordination.errors import CoordError, UsageError
 from coordination.jsonable import JSONObject, as_list, as_object
 
@@ -54,8 +54,7 @@ def _table(entries: list[JSONObject]) -> None:
 @click.option("--verify", is_flag=True,
               help="Check the hash chain: exit 1 naming the first bad entry, else 0 "
               "(keyed entries need COORD_AUDIT_KEY: without it, exit 2).")
-@json_option
-@click.pass_obj
+@json_and_context
 def audit(obj: Context, limit: int | None, verify: bool, as_json: bool) -> None:
     """List the catalog edits made through coord (CLI or library), newest last.
 

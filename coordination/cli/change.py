@@ -17,7 +17,7 @@ from coordination.cli.change_state import carried, kept
 from coordination.cli.change_verify import verify_with_sweep
 from coordination.catalog.selection.templates import planned_for
 from coordination.cli.context import Context
-from coordination.cli.render import emit, err_console, esc, json_option, print_json, say, table
+from coordination.cli.render import emit, err_console, esc, json_and_context, print_json, say, table
 from coordination.errors import ChangeNotReady, LandingFailed
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.status import CHANGE_ENDED
@@ -80,8 +80,7 @@ def _counts(states: dict[str, int]) -> str:
               help="Ask each network remote for its base now (git ls-remote, as land "
               "--dry-run does); a remote on this machine is always read. The change's "
               "freshness anchors on the remotes are read too.")
-@json_option
-@click.pass_obj
+@json_and_context
 def status(obj: Context, plan_id: str, show_all: bool, ask_remotes: bool,
            as_json: bool) -> None:
     """How many repos are in each state (per wave too, for land: per-wave), then the
@@ -258,8 +257,7 @@ def _say_blockers(blockers: list[dict[str, str]], most: int | None = None) -> No
 @click.option("--dry-run", is_flag=True, help="Say what prepare finds and the order; change nothing.")
 @click.option("--wait", is_flag=True,
               help="Return when the landing ended (it always runs in this process).")
-@json_option
-@click.pass_obj
+@json_and_context
 def land(obj: Context, plan_id: str, dry_run: bool, wait: bool, as_json: bool) -> None:
     """Land a verified change: prepare (the landing rule: every verify todo passed on
     the current candidates, every gate approved, nothing of the plan's last sweep
@@ -413,8 +411,7 @@ def _say_unchanged(repos: list[str]) -> None:
 @click.argument("plan_ids", metavar="[PLAN...]", nargs=-1)
 @click.option("--land", "run", is_flag=True,
               help="Run the train: verify each change on those ahead, land it, go on.")
-@json_option
-@click.pass_obj
+@json_and_context
 def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> None:
     """The merge train: queue changes (in the order given), list it, run it.
 
@@ -458,8 +455,7 @@ def queue(obj: Context, plan_ids: tuple[str, ...], run: bool, as_json: bool) -> 
               help="Also remove a branch with commits on no remote, a worktree with "
                    "uncommitted changes, and a change whose state no sealed landing "
                    "record backs (one landed before 0.7).")
-@json_option
-@click.pass_obj
+@json_and_context
 def prune(obj: Context, plan_id: str | None, dry_run: bool, force: bool,
           as_json: bool) -> None:
     """Remove the worktrees and local branches of finished changes (landed or reverted,

@@ -14,7 +14,7 @@ from coordination.change.pulls.forges import ChangeForges
 from coordination.change.model import change_of
 from coordination.cli.change_state import carried, kept
 from coordination.cli.context import Context
-from coordination.cli.render import emit, err_console, esc, json_option, say
+from coordination.cli.render import emit, err_console, esc, json_and_context, say
 from coordination.errors import OperationFailed, UsageError
 from coordination.runtime.context import get_runtime
 
@@ -33,8 +33,7 @@ REASON_MAX = 2000
               help="Leave the change branches on the remotes (default: coord's are deleted).")
 @click.option("--dry-run", is_flag=True,
               help="Say per repo what would be closed and deleted; change nothing.")
-@json_option
-@click.pass_obj
+@json_and_context
 def abandon(obj: Context, plan_id: str, reason: str | None, keep_branches: bool,
             dry_run: bool, as_json: bool) -> None:
     """Give a change up: each open pull request of it is closed with a comment naming

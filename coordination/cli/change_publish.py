@@ -14,7 +14,7 @@ from coordination.change.model import change_of
 from coordination.change.pulls.publish import Published, Publisher
 from coordination.cli.change_state import carried
 from coordination.cli.context import Context
-from coordination.cli.render import emit, err_console, esc, json_option, say
+from coordination.cli.render import emit, err_console, esc, json_and_context, say
 from coordination.errors import OperationFailed, UsageError
 from coordination.runtime.context import get_runtime
 
@@ -40,8 +40,7 @@ def _adopt(given: tuple[str, ...]) -> dict[str, int]:
 @click.option("--pr", "adopt", multiple=True, metavar="REPO=N",
               help="Take REPO's pull request N (opened by hand) as the change's: it must be "
               "from the change branch into the repo's base, open. Repeatable.")
-@json_option
-@click.pass_obj
+@json_and_context
 def publish(obj: Context, plan_id: str, dry_run: bool, draft: bool | None,
             adopt: tuple[str, ...], as_json: bool) -> None:
     """Push each repo's change branch (never its base) and open its pull request on the

@@ -15,7 +15,7 @@ from coordination.catalog.selection.templates import planned_for
 from coordination.cli.change_state import carried, kept
 from coordination.cli.change_verify import verify_with_sweep
 from coordination.cli.context import Context
-from coordination.cli.render import emit, err_console, esc, json_option, print_json, say
+from coordination.cli.render import emit, err_console, esc, json_and_context, print_json, say
 from coordination.errors import LandingFailed, OperationFailed
 from coordination.runtime.context import get_runtime
 from coordination.status import ChangeState as CS
@@ -26,8 +26,7 @@ from coordination.status import StepState
 @click.argument("plan_id", metavar="PLAN")
 @click.option("--dry-run", is_flag=True,
               help="Say per repo what would be reverted (or why it cannot be); push nothing.")
-@json_option
-@click.pass_obj
+@json_and_context
 def revert(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
     """Revert a landed change in every repo, consumers first (reverse dependency
     order), by a revert commit per repo pushed only over the head read just before

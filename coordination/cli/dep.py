@@ -15,7 +15,7 @@ from coordination.catalog.models import Dependency
 from coordination.cli.context import Context
 from coordination.cli.options import one_item
 from coordination.cli.editing import given, updated
-from coordination.cli.render import emit, esc, json_option, say, styled, table
+from coordination.cli.render import emit, esc, json_and_context, say, styled, table
 from coordination.errors import DependencyCheckFailed, UsageError
 
 if TYPE_CHECKING:
@@ -41,8 +41,7 @@ def dep() -> None:
 @click.option("--consumer", help="Only dependencies of this repo.")
 @click.option("--provider", help="Only dependencies on this repo.")
 @click.option("--type", "type_", type=click.Choice(DEP_TYPES), help="Only this type.")
-@json_option
-@click.pass_obj
+@json_and_context
 def list_deps(
     obj: Context, consumer: str | None, provider: str | None, type_: str | None, as_json: bool
 ) -> None:
@@ -76,8 +75,7 @@ def list_deps(
               help="Make a todo in the consumer's repo for each unsatisfied dependency "
               "(labelled dep:<DEP id>; while one is open, a later run finds it and makes "
               "no other), in one audited edit; --json lists them under todos.")
-@json_option
-@click.pass_obj
+@json_and_context
 def check_deps(obj: Context, consumer: str | None, create_todos: bool, as_json: bool) -> None:
     """Run the validation commands and record satisfied/unsatisfied in the catalog.
 
@@ -171,8 +169,7 @@ def _check_options(update: bool) -> Callable[[F], F]:
 @click.option("--consumer", required=True, help="The repo that depends.")
 @click.option("--provider", required=True, help="The repo it depends on.")
 @_check_options(update=False)
-@json_option
-@click.pass_obj
+@json_and_context
 def add_dep(obj: Context, consumer: str, provider: str, type_: str,
             version_constraint: str | None, status: str, notes: str, command: str | None,
             expected_pattern: str | None, timeout: float | None, as_json: bool) -> None:
@@ -194,8 +191,7 @@ def add_dep(obj: Context, consumer: str, provider: str, type_: str,
 @click.option("--consumer", help="New consumer repo.")
 @click.option("--provider", help="New provider repo.")
 @_check_options(update=True)
-@json_option
-@click.pass_obj
+@json_and_context
 def update_dep(obj: Context, dep_id: str, consumer: str | None, provider: str | None,
                type_: str | None, version_constraint: str | None, status: str | None,
                notes: str | None, command: str | None, expected_pattern: str | None,

@@ -7,7 +7,7 @@ import sys
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import emit, esc, json_option, say, table
+from coordination.cli.render import emit, esc, json_and_context, say, table
 from coordination.ops.doctor import Doctor, Report, report, run
 from coordination.settings import get_settings
 
@@ -19,8 +19,7 @@ MARKS = {"ok": "[green]ok[/green]", "warning": "[yellow]warning[/yellow]",
 @click.option("--repo", "repos", multiple=True, metavar="NAME",
               help="A repo this machine serves (repeatable): its checkout is checked. "
                    "Default: the repos of this host's live workers (embedded: every repo).")
-@json_option
-@click.pass_obj
+@json_and_context
 def doctor(obj: Context, repos: tuple[str, ...], as_json: bool) -> None:
     """Check what coord runs on: the Redis in use (version, maxmemory-policy
     noeviction, persistence, memory headroom, latency, role), the catalog, the

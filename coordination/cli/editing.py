@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import click
 
-from coordination.cli.render import emit, esc, json_option, say
+from coordination.cli.render import emit, esc, json_and_context, say
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:  # the manager's documents: off `coord todo list`
@@ -84,7 +84,7 @@ def deleting(command: Callable[[Callable[..., None]], click.Command], argument: 
             emit(as_json, delete(obj, **given_), say_deleted)
 
         run.__doc__ = delete.__doc__  # the command's help
-        declared = json_option(click.pass_obj(run))
+        declared = json_and_context(run)
         declared = click.option("--force", is_flag=True, help=force_help)(declared)
         return command(click.argument(argument, metavar=metavar)(declared))
 

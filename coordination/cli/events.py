@@ -20,7 +20,7 @@ import sys
 import click
 
 from coordination.cli.context import Context, nothing_recorded, refuse_unrecorded
-from coordination.cli.render import console, esc, json_option, print_json, table
+from coordination.cli.render import console, esc, json_and_context, print_json, table
 from coordination.jsonable import dumps
 from coordination.runtime.context import get_runtime
 from coordination.runtime.events import Event
@@ -70,8 +70,7 @@ FOLLOW_BACKLOG = 0
               help="At most this many past events, the newest. With --follow, printed before "
                    "new ones: default none without --sweep (only what happens from now on), "
                    "a sweep's all with it.")
-@json_option
-@click.pass_obj
+@json_and_context
 def events(obj: Context, sweep_id: str | None, todo: str | None, follow: bool,
            limit: int | None, as_json: bool) -> None:
     """Show the event ledger (sweep, level and todo state changes).

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import emit, esc, json_option, say
+from coordination.cli.render import emit, esc, json_and_context, say
 from coordination.runtime.context import get_runtime
 
 
@@ -25,8 +25,7 @@ def _audited(a: bool | str) -> str:
 @click.command()
 @click.option("--reason", default="", help="Why: shown by every refusal, `coord doctor`, "
               "`change status` and the web view, and kept in the audit log.")
-@json_option
-@click.pass_obj
+@json_and_context
 def freeze(obj: Context, reason: str, as_json: bool) -> None:
     """Freeze the fleet: refuse new sweeps and landings until `coord unfreeze`
     (plan sweep, todo run, coord run, sweep resume and unpause, schedules' firings,
@@ -62,8 +61,7 @@ def freeze(obj: Context, reason: str, as_json: bool) -> None:
 
 
 @click.command()
-@json_option
-@click.pass_obj
+@json_and_context
 def unfreeze(obj: Context, as_json: bool) -> None:
     """End the freeze: new sweeps and landings may start again (paused sweeps stay paused:
     `coord sweep unpause ID`). Clears it in Redis and beside the catalog; a freeze

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import emit, err_console, esc, json_option
+from coordination.cli.render import emit, err_console, esc, json_and_context
 from coordination.errors import NotFoundError
 from coordination.names import some
 from coordination.runtime.context import get_runtime
@@ -83,7 +83,7 @@ def _decide_all(svc: SweepService, template_id: str, sweep_id: str, decision: st
 def _vote(f: Callable[..., None]) -> click.Command:
     """`coord approve|reject TODO --sweep ID [--comment TEXT] [--json]`: a vote on a gate
     (the options applied bottom up, as a decorator stack is)."""
-    f = json_option(click.pass_obj(f))
+    f = json_and_context(f)
     f = click.option("--comment", default="",
                      help="Why (kept in the events and the audit log).")(f)
     f = click.option("--sweep", "sweep_id", required=True,

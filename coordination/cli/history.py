@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import console, emit, esc, json_option, styled, table
+from coordination.cli.render import console, emit, esc, json_and_context, styled, table
 from coordination.history.search import search_document
 from coordination.history.trends import Trends, trends_document
 from coordination.jsonable import JSONValue
@@ -75,8 +75,7 @@ def _what(rec: Record) -> tuple[str, str, str, str]:
               help="Only since: 2026-11-01, 2026-11-01T09:30 (UTC), or 7d / 12h ago.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="At most this many records, most relevant first.")
-@json_option
-@click.pass_obj
+@json_and_context
 def search(obj: Context, text: str, repo: str | None, kind: str | None, since: str | None,
            limit: int, as_json: bool) -> None:
     """Find TEXT in todo titles and ids, reasons, output tails, sweep reasons and
@@ -119,8 +118,7 @@ def _bar(fraction: float | None, width: int = 10) -> str:
 @click.option("--repo", default=None, help="Only this repo's todos.")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=30.0,
               show_default=True, help="Over the last N days.")
-@json_option
-@click.pass_obj
+@json_and_context
 def trends(obj: Context, repo: str | None, days: float, as_json: bool) -> None:
     """Success rate and p50/p95 duration per repo and per todo; the flakiest and the
     slowest todos; velocity (todos completed per ISO week, per repo and per plan); and

@@ -27,7 +27,7 @@ from coordination.fleet.drift import compare
 from coordination.fleet.roots import remember, remembered, roots_file, trusted
 from coordination.catalog.rules.git_rules import git_remote
 from coordination.cli.context import Context
-from coordination.cli.render import json_option, plural, print_json
+from coordination.cli.render import json_and_context, plural, print_json
 from coordination.cli.render import say as _say_line
 from coordination.errors import OperationFailed, UsageError
 
@@ -151,8 +151,7 @@ def _likely_to_write(catalog: Catalog | None, found: list[Path], held: list[Path
 @click.option("--prune", is_flag=True,
               help="With --check --apply: also remove repos whose checkout is gone.")
 @click.option("--dry-run", is_flag=True, help="Say what would be written; write nothing.")
-@json_option
-@click.pass_obj
+@json_and_context
 def init(obj: Context, dirs: tuple[Path, ...], from_file: Path | None, into: Path | None,
          depth: int, check: bool, apply_: bool, prune: bool, dry_run: bool,
          as_json: bool) -> None:

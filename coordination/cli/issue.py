@@ -17,7 +17,7 @@ from coordination.cli.render import (
     err_console,
     esc,
     fields,
-    json_option,
+    json_and_context,
     say,
     shown,
     split_list,
@@ -83,8 +83,7 @@ def _issue_fields(i: Issue) -> None:
 @click.option("--priority", type=click.Choice(PRIORITIES), help="Only this priority.")
 @click.option("--repo", help="Only issues naming this repo.")
 @click.option("--assignee", help="Only issues assigned to this person.")
-@json_option
-@click.pass_obj
+@json_and_context
 def list_issues(
     obj: Context, status: str | None, priority: str | None, repo: str | None,
     assignee: str | None, as_json: bool,
@@ -125,8 +124,7 @@ def show_issue(obj: Context, issue_id: str, as_json: bool) -> None:
 @click.option("--target", type=date_type, help="Target date, YYYY-MM-DD.")
 @click.option("--depends-on", "depends_on", multiple=True,
               help="Issues this one waits on, comma-separated.")
-@json_option
-@click.pass_obj
+@json_and_context
 def create_issue(
     obj: Context, title: str, description: str, repos: tuple[str, ...], priority: str,
     severity: str, assignee: str | None, labels: tuple[str, ...], target: dt.datetime | None,
@@ -159,8 +157,7 @@ def create_issue(
 
 @issue.command("suggest")
 @click.argument("issue_id", metavar="ID")
-@json_option
-@click.pass_obj
+@json_and_context
 def suggest_issue(obj: Context, issue_id: str, as_json: bool) -> None:
     """Who should take an issue: the people of the catalog (assignees, and who completed
     or closed work) ranked, best first, with the reasons: what they completed in the
@@ -201,8 +198,7 @@ def suggest_issue(obj: Context, issue_id: str, as_json: bool) -> None:
               help="Replace the repos, " + SELECTS)
 @click.option("--label", "labels", multiple=True, help="Replace the labels; repeat for more.")
 @click.option("--target", type=date_type, help="New target date, YYYY-MM-DD.")
-@json_option
-@click.pass_obj
+@json_and_context
 def update_issue(obj: Context, /, issue_id: str, title: str | None, description: str | None,
                  status: str | None, priority: str | None, severity: str | None,
                  assignee: str | None, repos: tuple[str, ...], labels: tuple[str, ...],
@@ -248,8 +244,7 @@ def _push(obj: Context, issue_id: str) -> None:
 @click.option("--create", is_flag=True,
               help="Open a new forge issue in the project of the issue's one repo with a "
                    "forge:.")
-@json_option
-@click.pass_obj
+@json_and_context
 def link_issue(obj: Context, issue_id: str, url: str | None, create: bool,
                as_json: bool) -> None:
     """Mirror an issue to a forge issue (GitHub, GitLab, Gitea/Forgejo): its title and

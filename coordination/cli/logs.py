@@ -15,7 +15,8 @@ from typing import IO
 import click
 
 from coordination.cli.context import Context, refuse_unrecorded
-from coordination.cli.render import clean, err_console, esc, is_terminal, json_option, print_json
+from coordination.cli.render import (clean, err_console, esc, is_terminal, json_and_context,
+                                     print_json)
 from coordination.jsonable import dumps
 from coordination.runtime.context import Runtime, get_runtime
 from coordination.runtime.logs import AttemptRecord, Chunk
@@ -32,8 +33,7 @@ from coordination.sweeps.runlogs.logs import Follow, LogDocument, attempt_line, 
 @click.option("--follow", "-f", is_flag=True,
               help="Print the output as it is written, until the attempt ends (a todo not "
                    "running yet: its next attempt, waited for).")
-@json_option
-@click.pass_obj
+@json_and_context
 def logs(obj: Context, todo_id: str, sweep_id: str | None, attempt: int | None,
          follow: bool, as_json: bool) -> None:
     """A todo's whole output (stdout and stderr), attempt by attempt: each attempt's

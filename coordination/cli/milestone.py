@@ -11,7 +11,7 @@ import click
 from coordination.cli.context import Context
 from coordination.cli.editing import deleting, given, updated
 from coordination.cli.issue import date_type
-from coordination.cli.render import emit, esc, json_option, say, split_list
+from coordination.cli.render import emit, esc, json_and_context, say, split_list
 from coordination.errors import UsageError
 
 if TYPE_CHECKING:
@@ -40,8 +40,7 @@ def milestone() -> None:
 @click.option("--todos", multiple=True, help="Its todos, comma-separated (TODO-1,TODO-2).")
 @click.option("--deliverable", "deliverables", multiple=True,
               help="A deliverable; repeat for more.")
-@json_option
-@click.pass_obj
+@json_and_context
 def add_cmd(obj: Context, plan_id: str, title: str, due: dt.datetime | None,
             todos: tuple[str, ...], deliverables: tuple[str, ...], as_json: bool) -> None:
     """Add a milestone to a plan; prints its new id (unique across the catalog).
@@ -64,8 +63,7 @@ def add_cmd(obj: Context, plan_id: str, title: str, due: dt.datetime | None,
 @click.option("--todos", multiple=True, help="Replace its todos, comma-separated ('' for none).")
 @click.option("--deliverable", "deliverables", multiple=True,
               help="Replace the deliverables; repeat for more.")
-@json_option
-@click.pass_obj
+@json_and_context
 def update_cmd(obj: Context, milestone_id: str, title: str | None, due: dt.datetime | None,
                no_due: bool, todos: tuple[str, ...], deliverables: tuple[str, ...],
                as_json: bool) -> None:

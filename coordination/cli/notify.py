@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import emit, esc, json_option, say, split_list, table
+from coordination.cli.render import emit, esc, json_and_context, say, split_list, table
 from coordination.errors import OperationFailed, UsageError
 from coordination.jsonable import JSONObject, JSONValue
 
@@ -65,8 +65,7 @@ def _targets_table(rows: list[JSONObject]) -> None:
 
 
 @notify.command("list")
-@json_option
-@click.pass_obj
+@json_and_context
 def list_(obj: Context, as_json: bool) -> None:
     """The catalog's webhooks, numbered from 1 (`notify remove` takes the number);
     credentials and token-like parts of a url are masked, as `notify log` masks them.
@@ -87,8 +86,7 @@ def list_(obj: Context, as_json: bool) -> None:
               help="The environment variable holding the signing secret (not the secret).")
 @click.option("--format", "format_", metavar="json|slack",
               help="The body's format (default json).")
-@json_option
-@click.pass_obj
+@json_and_context
 def add(obj: Context, url: str, events: tuple[str, ...], secret_env: str | None,
         format_: str | None, as_json: bool) -> None:
     """Add a webhook to the catalog's notify: (one audited edit). The url, events,
@@ -107,8 +105,7 @@ def add(obj: Context, url: str, events: tuple[str, ...], secret_env: str | None,
 
 @notify.command("remove")
 @click.argument("which", metavar="URL|INDEX")
-@json_option
-@click.pass_obj
+@json_and_context
 def remove(obj: Context, which: str, as_json: bool) -> None:
     """Remove a webhook, named by its url or its number in `coord notify list`
     (one audited edit).
@@ -124,8 +121,7 @@ def remove(obj: Context, which: str, as_json: bool) -> None:
 
 
 @notify.command("test")
-@json_option
-@click.pass_obj
+@json_and_context
 def test(obj: Context, as_json: bool) -> None:
     """POST a `notify.test` event to every webhook of the catalog now, signed as the
     workers sign, and say what each answered (exit 1 if any failed). Also tells the
@@ -165,8 +161,7 @@ def test(obj: Context, as_json: bool) -> None:
 @notify.command("log")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True,
               help="Newest first, at most this many.")
-@json_option
-@click.pass_obj
+@json_and_context
 def log_(obj: Context, limit: int, as_json: bool) -> None:
     """Deliveries of the outbox, newest first: event, webhook (credentials masked),
     status (pending, delivered, failed: given up), attempts, last error, next try.

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from coordination.cli.render import json_option
+from coordination.cli.render import json_and_context
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,6 +61,6 @@ def one_item(command: Callable[[Callable[..., None]], click.Command], argument: 
     (shown as ``metavar``), ``--json``, and the CLI's context passed in."""
 
     def declare(f: Callable[..., None]) -> click.Command:
-        return command(click.argument(argument, metavar=metavar)(json_option(click.pass_obj(f))))
+        return command(click.argument(argument, metavar=metavar)(json_and_context(f)))
 
     return declare

@@ -33,7 +33,7 @@ from coordination.cli.render import (
     err_console,
     esc,
     fields,
-    json_option,
+    json_and_context,
     raw,
     say,
     spans,
@@ -100,8 +100,7 @@ def plan() -> None:
 @plan.command("list")
 @click.option("--status", type=click.Choice(PLAN_STATUSES), help="Only plans with this status.")
 @click.option("--repo", help="Only plans touching this repo.")
-@json_option
-@click.pass_obj
+@json_and_context
 def list_cmd(obj: Context, status: str | None, repo: str | None, as_json: bool) -> None:
     """List plans with their progress (todos completed of all the plan's todos).
 
@@ -212,8 +211,7 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
 @click.option("--check", "run_checks", is_flag=True,
               help="Run the plan's criteria checks (commands from the catalog, in its "
                    "directory) and record their results; exit 1 if one fails.")
-@json_option
-@click.pass_obj
+@json_and_context
 def status_cmd(obj: Context, plan_id: str, as_of: dt.date | None, run_checks: bool,
                as_json: bool) -> None:
     """How far a plan has got: todos by status, milestones done, open or overdue,
@@ -292,8 +290,7 @@ def _show_human(doc: ShowDocument) -> None:
 @plan.command("show")
 @click.argument("plan_id", metavar="PLAN")
 @include_all
-@json_option
-@click.pass_obj
+@json_and_context
 def show_cmd(obj: Context, plan_id: str, include_completed: bool, as_json: bool) -> None:
     """Show a plan: milestones, todos, levels and the critical path.
 
@@ -346,8 +343,7 @@ def _validate_human(d: ValidateDocument, *, every: bool) -> None:
               help="As `plan sweep --cycles`: group reports each cycle of a deps: follow "
               "template as a dependency-cycle warning, error as an error (exit 1). Default: "
               "the catalog's order.cycles (group).")
-@json_option
-@click.pass_obj
+@json_and_context
 def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blockers: bool,
                  every: bool, order_by: str | None, cycles: str | None, as_json: bool) -> None:
     """Check a plan: cycles, unknown ids and repos, missing commands, blockers.
@@ -387,8 +383,7 @@ def validate_cmd(obj: Context, plan_id: str, include_completed: bool, ignore_blo
               default="text", show_default=True,
               help="Mermaid or Graphviz dot source, or the levels as text.")
 @include_all
-@json_option
-@click.pass_obj
+@json_and_context
 def graph_cmd(obj: Context, plan_id: str, fmt: str, include_completed: bool, as_json: bool) -> None:
     """Draw a plan: todos grouped by repo, styled by status, critical path marked.
 
@@ -566,8 +561,7 @@ class _AtomicCommand(click.Command):
               "before it ends failed, naming what it waited for (seconds, or 10m, 1h); a "
               "todo's own wait_timeout: wins. Default: until the sweep's deadline.")
 @click.option("--trigger", hidden=True)  # JSON: coordination.firing's embedded firings
-@json_option
-@click.pass_obj
+@json_and_context
 def sweep_cmd(obj: Context, plan_id: str, strategy: str, dry_run: bool, wait: bool,
               ignore_blockers: bool, require_workers: bool, atomic: str | None, ui: bool,
               ui_port: int | None, no_sync: bool, again: bool, no_cache: bool,
@@ -758,8 +752,7 @@ def _reset_human(doc: PlanReset) -> None:
               help="Only these todos of the plan (commas or repeats); by default every "
               "todo of it. An id not in the plan: exit 2, nothing changed.")
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
-@json_option
-@click.pass_obj
+@json_and_context
 def reset_cmd(obj: Context, plan_id: str, todos: tuple[str, ...], dry_run: bool,
               as_json: bool) -> None:
     """Set a plan's todos back to pending and the plan to active, in one audited edit,

@@ -11,7 +11,7 @@ import click
 from coordination.cli.context import Context
 from coordination.cli.editing import deleting, due_value, given, updated
 from coordination.cli.options import criteria_options
-from coordination.cli.render import SELECTS, emit, esc, json_option, say
+from coordination.cli.render import SELECTS, emit, esc, json_and_context, say
 from coordination.cli.criteria_flags import paired_criteria
 from coordination.errors import UsageError
 
@@ -168,7 +168,7 @@ def _plan_options(repos_help: str,
         for option in reversed((
             click.option("--repos", multiple=True, metavar="SELECTOR", help=repos_help + SELECTS),
             criteria_options("criterion", criterion_help, CHECK_HELP),
-            change_options, start_options, json_option, click.pass_obj,
+            change_options, start_options, json_and_context,
         )):
             f = option(f)
         return f

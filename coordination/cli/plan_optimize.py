@@ -9,7 +9,7 @@ import click
 
 from coordination.catalog.audit.log import operation
 from coordination.cli.context import Context
-from coordination.cli.render import emit, esc, json_option, say
+from coordination.cli.render import emit, esc, json_and_context, say
 
 if TYPE_CHECKING:
     from coordination.planner.optimize import Optimized
@@ -32,8 +32,7 @@ def _human(doc: Optimized) -> None:
 @click.command("optimize")
 @click.argument("plan_id", metavar="PLAN")
 @click.option("--dry-run", is_flag=True, help="List the edges that would go; change nothing.")
-@json_option
-@click.pass_obj
+@json_and_context
 def optimize_cmd(obj: Context, plan_id: str, dry_run: bool, as_json: bool) -> None:
     """Remove the plan's redundant edges (transitive reduction): a todo's blocked_by
     entry that a longer path already implies goes, with its blocker's mirrored

@@ -42,6 +42,12 @@ json_option = click.option(
 )
 
 
+def json_and_context(f: Callable[..., None]) -> Callable[..., None]:
+    """``--json`` and the CLI's context passed in as the first argument: what a command
+    printing through :func:`emit` takes (``@json_option`` over ``@click.pass_obj``)."""
+    return json_option(click.pass_obj(f))
+
+
 def is_terminal(stream: IO[str]) -> bool:
     """Whether ``stream`` is a terminal someone reads (the seam tests patch)."""
     try:

@@ -23,7 +23,7 @@ from coordination.cli.render import (
     err_console,
     esc,
     fields,
-    json_option,
+    json_and_context,
     print_json,
     say,
     split_list,
@@ -208,8 +208,7 @@ def _live_workers() -> dict[str, int] | None:
 @order_options("With --order: the dependency types that order (default the catalog's "
                "order.by, runtime,build,peer).",
                "With --order: a cycle is a group (warned) or refused (exit 2).")
-@json_option
-@click.pass_obj
+@json_and_context
 def list_repos(obj: Context, selector: str | None, ordered: bool, order_by: str | None,
                cycles: str | None, as_json: bool) -> None:
     """List the repos and where their checkouts are; with --repos, what a selector selects.
@@ -406,8 +405,7 @@ def repo_blocking(obj: Context, name: str, as_json: bool) -> None:
               help="How many of its todos may run at once (default 1).")
 @click.option("--url", metavar="URL", help="Where it is cloned from (no password).")
 @land_options
-@json_option
-@click.pass_obj
+@json_and_context
 def repo_add(obj: Context, name: str, path: str | None, description: str, role: str,
              tags: tuple[str, ...], concurrency: int | None, url: str | None,
              default_branch: str | None,
@@ -446,8 +444,7 @@ def repo_add(obj: Context, name: str, path: str | None, description: str, role: 
 @click.option("--concurrency", type=click.IntRange(1, 1024), help="New concurrency.")
 @click.option("--url", metavar="URL", help="Where it is cloned from ('' removes it).")
 @land_options
-@json_option
-@click.pass_obj
+@json_and_context
 def repo_update(obj: Context, name: str, path: str | None, description: str | None,
                 role: str | None, tags: tuple[str, ...], concurrency: int | None,
                 url: str | None,
@@ -487,8 +484,7 @@ def repo_update(obj: Context, name: str, path: str | None, description: str | No
 @click.option("--force", is_flag=True,
               help="Remove it even while named: its todos and dependencies are deleted too, "
               "and it leaves the issues' and plans' repos.")
-@json_option
-@click.pass_obj
+@json_and_context
 def repo_remove(obj: Context, name: str, force: bool, as_json: bool) -> None:
     """Remove a repo. Refused (exit 2, naming each by file and line) while todos run in
     it, dependencies name it or issues and plans list it, unless --force.

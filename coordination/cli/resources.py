@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import emit, esc, json_option, say, table
+from coordination.cli.render import emit, esc, json_and_context, say, table
 from coordination.runtime.context import get_runtime
 from coordination.sweeps.governance.holding import ResourcesDocument
 from coordination.sweeps.governance.holding import resources as read
@@ -15,8 +15,7 @@ from coordination.sweeps.governance.holding import resources as read
 @click.option("--graph", is_flag=True, help="Who waits on whom: each todo waiting for a "
               "repo or resource slot -> the todos holding it (a gone holder marked), and "
               "any cycle among the waits.")
-@json_option
-@click.pass_obj
+@json_and_context
 def resources(obj: Context, graph: bool, as_json: bool) -> None:
     """Each repo's lease slots and each shared resource's slots: who holds them
     (sweep, todo, worker, since), capacity used, and the waiting line in the order

@@ -27,7 +27,8 @@ from coordination.catalog.selection.selectors import select
 from coordination.catalog.file.store import CatalogStore
 from coordination.cli.context import Context
 from coordination.cli.options import order_options
-from coordination.cli.render import arg, err_console, esc, json_option, plural, print_json, table
+from coordination.cli.render import (arg, err_console, esc, json_and_context, plural, print_json,
+                                     table)
 from coordination.cli.sweep_render import follow_sweep
 from coordination.cli.unattended import warn_unattended
 from coordination.errors import UsageError
@@ -72,8 +73,7 @@ OK = ("succeeded", "cached")
               "run that plan.")
 @click.option("--require-workers", is_flag=True,
               help="Refuse (exit 2) when a selected repo has no live worker (distributed).")
-@json_option
-@click.pass_obj
+@json_and_context
 def run(obj: Context, command: tuple[str, ...], selector: str, order: str,
         order_by: str | None, cycles: str | None, strategy: str,
         wait: bool, cache: bool, timeout: float, save_as: str | None,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from coordination.cli.context import Context, nothing_recorded
-from coordination.cli.render import emit, esc, json_option, say, table
+from coordination.cli.render import emit, esc, json_and_context, say, table
 from coordination.processes import not_dumpable
 from coordination.runtime.context import get_runtime
 
@@ -46,8 +46,7 @@ def _when(rec: object) -> str:
 @schedule.command("list")
 @click.option("--count", type=click.IntRange(1, 100), default=3, show_default=True,
               help="Next firings shown per plan.")
-@json_option
-@click.pass_obj
+@json_and_context
 def list_(obj: Context, count: int, as_json: bool) -> None:
     """Each scheduled plan: its cron and time zone, its next firings, the last one `coord
     beat` started (and its sweep) and the last one it skipped (missed with catchup: false);

@@ -17,7 +17,7 @@ import click
 
 from coordination.cli.context import Context
 from coordination.cli.context_client import ProxiedContext, from_environment
-from coordination.cli.render import emit, err_console, esc, json_option, print_json, say, table
+from coordination.cli.render import emit, err_console, esc, json_and_context, print_json, say, table
 from coordination.errors import OperationFailed, UsageError
 from coordination.runtime.context import get_runtime
 from coordination.runtime.shared_context import (
@@ -150,8 +150,7 @@ def context() -> None:
 @click.argument("key")
 @scope_options
 @click.option("--raw", is_flag=True, help="A string value as its text, without quotes.")
-@json_option
-@click.pass_obj
+@json_and_context
 def get_cmd(obj: Context, key: str, sweep_id: str | None, plan_id: str | None, raw: bool,
             as_json: bool) -> None:
     """Print a value (JSON). Exit 1 when the scope has none under KEY.
@@ -185,8 +184,7 @@ def get_cmd(obj: Context, key: str, sweep_id: str | None, plan_id: str | None, r
 @click.option("--ttl", type=click.FloatRange(0, MAX_TTL, min_open=True), callback=_finite_ttl,
               metavar="SECONDS", help="Forget it after this long (default: never).")
 @scope_options
-@json_option
-@click.pass_obj
+@json_and_context
 def set_cmd(obj: Context, key: str, value: str, ttl: float | None, sweep_id: str | None,
             plan_id: str | None, as_json: bool) -> None:
     """Store a JSON value under KEY (replacing any); the least recently used keys go
@@ -211,8 +209,7 @@ def set_cmd(obj: Context, key: str, value: str, ttl: float | None, sweep_id: str
 
 @context.command("list")
 @scope_options
-@json_option
-@click.pass_obj
+@json_and_context
 def list_cmd(obj: Context, sweep_id: str | None, plan_id: str | None, as_json: bool) -> None:
     """The scope's values, least recently used first (reading them counts as no use).
 
@@ -244,8 +241,7 @@ def list_cmd(obj: Context, sweep_id: str | None, plan_id: str | None, as_json: b
 @context.command("delete")
 @click.argument("key")
 @scope_options
-@json_option
-@click.pass_obj
+@json_and_context
 def delete_cmd(obj: Context, key: str, sweep_id: str | None, plan_id: str | None,
                as_json: bool) -> None:
     """Remove KEY (nothing to do when it is not there).
@@ -293,8 +289,7 @@ def export_cmd(obj: Context, sweep_id: str | None, plan_id: str | None,
 @context.command("import")
 @click.argument("source", metavar="FILE")
 @scope_options
-@json_option
-@click.pass_obj
+@json_and_context
 def import_cmd(obj: Context, source: str, sweep_id: str | None, plan_id: str | None,
                as_json: bool) -> None:
     """Set every value of an export (FILE, or - for stdin) in the scope, each with the

@@ -18,8 +18,8 @@ import click
 
 from coordination.catalog.reads import live
 from coordination.cli.context import Context, nothing_recorded, refuse_unrecorded
-from coordination.cli.render import (arg, emit, err_console, esc, json_option, print_json, say,
-                                     split_list, styled, table)
+from coordination.cli.render import (arg, emit, err_console, esc, json_and_context, print_json,
+                                     say, split_list, styled, table)
 from coordination.cli.sweep_render import (follow_sweep, lines_option, render_status,
                                            render_summary)
 from coordination.cli.unattended import warn_unattended
@@ -189,8 +189,7 @@ def sweep() -> None:
 @click.option("--quiet", "-q", is_flag=True,
               help="Print only the sweeps' ids, one a line, newest first (for scripts: "
               "ID=$(coord sweep list --limit 1 -q) is the newest sweep's).")
-@json_option
-@click.pass_obj
+@json_and_context
 def list_(obj: Context, limit: int, quiet: bool, as_json: bool) -> None:
     """Recent sweeps, newest first.
 
@@ -230,8 +229,7 @@ def _listed_status(row: SweepRow) -> str:
               help=f"A row per todo however many (a sweep of more than {MOST_ROWS} shows "
               "its counts by status and the todos to look at: failed, held, waiting for "
               "approval, running...). --json always has every todo.")
-@json_option
-@click.pass_obj
+@json_and_context
 def status(obj: Context, sweep_id: str, lines: int, every: bool, as_json: bool) -> None:
     """One sweep and the state of each of its todos; each failed todo's last lines of
     output (--lines).
@@ -259,8 +257,7 @@ def status(obj: Context, sweep_id: str, lines: int, every: bool, as_json: bool) 
 @click.argument("sweep_id")
 @no_sync_option
 @lines_option
-@json_option
-@click.pass_obj
+@json_and_context
 def watch(obj: Context, sweep_id: str, no_sync: bool, lines: int, as_json: bool) -> None:
     """Follow a sweep live until it ends, then write its outcome into the catalog
     (unless --no-sync) and show each failed todo's last lines of output (--lines);
@@ -363,8 +360,7 @@ def _say_kept_asked(out: Mapping[str, object]) -> None:
               "undid their change: this applies it again); refused (exit 2) without it.")
 @click.option("--no-cache", "no_cache", is_flag=True, help="Run every todo again even when "
               "an earlier success has its cache key (successes are still stored).")
-@json_option
-@click.pass_obj
+@json_and_context
 def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool,
            only: str | None, reapply: bool, no_cache: bool, as_json: bool) -> None:
     """Re-run only the failed, skipped, cancelled or never-run todos of a sweep.
@@ -420,8 +416,7 @@ def resume(obj: Context, sweep_id: str, wait: bool, no_sync: bool, dry_run: bool
 @click.option("--wait", is_flag=True, help="Follow the rollback to its end and sync the "
               "catalog (undone todos pending again).")
 @no_sync_option
-@json_option
-@click.pass_obj
+@json_and_context
 def rollback(obj: Context, sweep_id: str, dry_run: bool, wait: bool, no_sync: bool,
              as_json: bool) -> None:
     """Undo a sweep: run the `undo:` command of every todo that succeeded, in reverse
@@ -512,8 +507,7 @@ def _steers(said: Callable[[str, Any], str]) -> click.Command:
     for people (its name the verb and the service's method, its docstring the help)."""
 
     @click.argument("sweep_id")
-    @json_option
-    @click.pass_obj
+    @json_and_context
     def command(obj: Context, sweep_id: str, as_json: bool) -> None:
         out = getattr(_service(obj), said.__name__)(sweep_id)
         emit(as_json, out, lambda o: err_console().print(said(sweep_id, o)))
@@ -528,8 +522,7 @@ def _steers_all(said: Callable[[str, Any], str]) -> click.Command:
     @click.argument("sweep_id", required=False)
     @click.option("--all", "every", is_flag=True,
                   help="Every live sweep of the namespace (each one reported).")
-    @json_option
-    @click.pass_obj
+    @json_and_context
     def command(obj: Context, sweep_id: str | None, every: bool, as_json: bool) -> None:
         if every == (sweep_id is not None):
             raise UsageError(f"give a sweep id or --all (not {'both' if every else 'neither'})",

@@ -13,7 +13,8 @@ from coordination.catalog.reads.cached import list_todos as read_todos
 from coordination.cli.context import Context
 from coordination.cli.editing import deleting, due_value, given, updated
 from coordination.cli.issue import PRIORITIES
-from coordination.cli.render import emit, esc, fields, json_option, say, shown, split_list, styled, table
+from coordination.cli.render import (emit, esc, fields, json_and_context, say, shown, split_list,
+                                     styled, table)
 from coordination.cli.criteria_flags import paired_criteria
 from coordination.cli.render import output_lines
 from coordination.cli.todo_run import run
@@ -164,8 +165,7 @@ def _todo_fields(t: Todo) -> None:
 @click.option("--repo", help="Only todos of this repo.")
 @click.option("--assignee", help="Only todos assigned to this person.")
 @click.option("--plan", help="Only the todos of this plan (its own and its milestones').")
-@json_option
-@click.pass_obj
+@json_and_context
 def list_todos(
     obj: Context, status: str | None, repo: str | None, assignee: str | None, plan: str | None,
     as_json: bool,
@@ -191,8 +191,7 @@ def list_todos(
 @click.option("--lines", "lines", type=click.IntRange(0, 10_000), default=None, metavar="N",
               help="A failed todo: show its last failure's last N lines of output "
               "(default 5; 0: none).")
-@json_option
-@click.pass_obj
+@json_and_context
 def show_todo(obj: Context, todo_id: str, lines: int | None, as_json: bool) -> None:
     """Show one todo; a failed one (as a sync recorded it) with its last failure from
     the history: sweep, reason and last lines of output (stderr first).
@@ -315,8 +314,7 @@ def _last_failure(obj: Context, t: Todo, lines: int | None) -> None:
               metavar="[SPEC]", help=_CACHE_HELP)
 @click.option("--due", metavar="WHEN", help=_DUE_HELP)
 @click.option("--mask-env", "mask_env", multiple=True, metavar="NAME", help=_MASK_HELP)
-@json_option
-@click.pass_obj
+@json_and_context
 def create_todo(obj: Context, /, task: str, repo: str | None, for_each: str | None,
                 deps: str | None, run: str | None, undo: str | None,
                 plan: str | None, blocked_by: tuple[str, ...], estimate: float | None,
@@ -359,8 +357,7 @@ def create_todo(obj: Context, /, task: str, repo: str | None, for_each: str | No
 @todo.command("complete")
 @click.argument("todo_id", metavar="ID")
 @click.option("--hours", type=Number(min=0), help="Hours it actually took.")
-@json_option
-@click.pass_obj
+@json_and_context
 def complete_todo(obj: Context, todo_id: str, hours: float | None, as_json: bool) -> None:
     """Mark a todo completed, optionally with the hours it took.
 
@@ -435,8 +432,7 @@ todo.add_command(run)
 @click.option("--due", metavar="WHEN", help=_DUE_HELP + " '' removes it.")
 @click.option("--mask-env", "mask_env", multiple=True, metavar="NAME",
               help="Replace the variables masked in its output; repeat for more ('' for none).")
-@json_option
-@click.pass_obj
+@json_and_context
 def update_todo(obj: Context, /, todo_id: str, task: str | None, description: str | None,
                 run: str | None, undo: str | None, status: str | None, priority: str | None,
                 assignee: str | None, blocked_by: tuple[str, ...], timeout: float | None,

@@ -7,7 +7,7 @@ import sys
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import json_option
+from coordination.cli.render import json_and_context
 
 
 @click.command("run")
@@ -20,8 +20,7 @@ from coordination.cli.render import json_option
               "success has its cache key (its success is still stored).")
 @click.option("--require-workers", is_flag=True, help="Refuse (exit 2) when no live worker "
               "serves its repo, instead of queueing it (embedded: its own workers serve it).")
-@json_option
-@click.pass_obj
+@json_and_context
 def run(obj: Context, todo_id: str, wait: bool, ignore_blockers: bool, no_sync: bool,
         no_cache: bool, require_workers: bool, as_json: bool) -> None:
     """Run one todo as a one-todo sweep (lease, checkpoint, events, sync); prints its sweep id.

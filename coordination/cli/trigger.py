@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import emit, err_console, esc, json_option, say
+from coordination.cli.render import emit, err_console, esc, json_and_context, say
 from coordination.errors import UsageError
 
 #: A commit's name as git writes it (abbreviated or whole, SHA-1 or SHA-256).
@@ -36,8 +36,7 @@ def trigger() -> None:
               "unless each succeeded.")
 @click.option("--dry-run", is_flag=True, help="Start nothing: print each plan the push would "
               "start, the todos of its scope by level, or why its start would be refused.")
-@json_option
-@click.pass_obj
+@json_and_context
 def push(obj: Context, repo: str, sha: str, branch: str | None, wait: bool, dry_run: bool,
          as_json: bool) -> None:
     """A push of SHA to REPO's branch: start every plan whose `on: {push: {repos, branch}}`

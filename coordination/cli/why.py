@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from coordination.cli.context import Context
-from coordination.cli.render import emit, esc, json_option, say
+from coordination.cli.render import emit, esc, json_and_context, say
 from coordination.names import some
 from coordination.runtime.context import get_runtime
 from coordination.sweeps.why import is_template
@@ -24,8 +24,7 @@ SHOWN = 12
 @click.argument("todo_id", metavar="TODO")
 @click.option("--sweep", "sweep_id", default=None, metavar="ID",
               help="Its run in this sweep (default: its last run in any sweep).")
-@json_option
-@click.pass_obj
+@json_and_context
 def why(obj: Context, todo_id: str, sweep_id: str | None, as_json: bool) -> None:
     """Why a cache: todo's last run was reused, or ran: what changed since the nearest
     earlier success (files, env names, the command, probe outputs, upstream todos).
