@@ -154,6 +154,10 @@ def _child(req: dict[str, Any], fds: list[int]) -> int:
 
     if req.get("session"):
         os.setsid()  # Popen's start_new_session: a session and process group of its own
+    if req.get("limit_as"):  # (what a preexec_fn capping RLIMIT_AS does)
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (req["limit_as"], req["limit_as"]))
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -210,8 +214,9 @@ class Client:
             env: Any = None, timeout: float | None = None, text: bool | None = None,
             encoding: str | None = None, errors: str | None = None, check: bool = False,
             universal_newlines: bool | None = None, close_fds: bool = True,
-            ) -> subprocess.CompletedProcess[Any]:
-        """``subprocess.run(argv, ...)`` for ``argv`` = python -m coordination.cli.main ARGS."""
+            limit_as: int = 0) -> subprocess.CompletedProcess[Any]:
+        """``subprocess.run(argv, ...)`` for ``argv`` = python -m coordination.cli.main ARGS
+        (``limit_as``: the command's address space capped at that many bytes)."""
         if capture_output:
             stdout = stderr = subprocess.PIPE
         textual = bool(text or encoding or errors or universal_newlines)
@@ -249,7 +254,7 @@ class Client:
         err_fd = out_fd if stderr == subprocess.STDOUT else pipe_for(stderr, 2, reading=True)
         err_key = opened[-1] if stderr == subprocess.PIPE else None
         req = {"args": argv[3:], "cwd": str(cwd) if cwd is not None else os.getcwd(),
-               "env": dict(os.environ if env is None else env)}
+               "env": dict(os.environ if env is None else env), "limit_as": limit_as}
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = 0
         try:
@@ -540,6 +545,29 @@ def popen(argv: list[str], *, cwd: Any = None, env: Any = None, stdin: Any = Non
                             session=start_new_session)
     return subprocess.Popen(argv, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
                             start_new_session=start_new_session)
+
+
+def run_capped(argv: list[str], limit_as: int, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+    """``subprocess.run(argv, **kwargs)`` with the command's address space capped at
+    ``limit_as`` bytes (a regression must fail fast, not eat the machine's memory): forked
+    from the server, as :func:`patch` routes a command, when it can be; else a real process
+    capped by a ``preexec_fn``."""
+    global _server
+    env = os.environ if kwargs.get("env") is None else kwargs["env"]
+    if _on and routed(argv, kwargs):
+        with _lock:
+            if _server is None or _server.proc.poll() is not None:
+                _server = Server()
+            server = _server
+        if server.serves(env):
+            return server.run(list(argv), limit_as=limit_as, **kwargs)
+
+    def capped() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit_as, limit_as))
+
+    return subprocess.run(argv, preexec_fn=capped, **kwargs)  # noqa: PLW1509 - the cap
 
 
 def route(client: Client) -> Callable[[], None]:

@@ -83,6 +83,19 @@ def test_a_timeout_kills_it_and_says_so(server: clifork.Server, example_catalog:
     assert not left, f"the timed-out command still runs: {left}"
 
 
+def test_a_capped_command_gets_no_more_memory_than_its_cap(server: clifork.Server,
+                                                          example_catalog: Path) -> None:
+    args = COORD + ["--file", str(example_catalog), "todo", "list", "--json"]
+    roomy = server.run(args, capture_output=True, text=True, timeout=60, limit_as=1 << 30)
+    assert roomy.returncode == 0, roomy.stderr
+    # a cap below what the server's imports already take: the command's first large
+    # allocation (a thread's stack, a buffer) fails, as a capped fresh process's does
+    tight = server.run(args, capture_output=True, text=True, timeout=60, limit_as=16 << 20)
+    assert tight.returncode != 0, tight.stdout
+    assert "MemoryError" in tight.stderr or "can't start new thread" in tight.stderr, (
+        tight.stderr[-2000:])
+
+
 def test_calls_a_fork_cannot_serve_are_not_routed() -> None:
     assert clifork.routed(COORD + ["todo", "list"], {"capture_output": True, "text": True})
     assert not clifork.routed(COORD + ["todo", "list"], {"start_new_session": True})

@@ -5,7 +5,6 @@ traceback, nothing on stdout)."""
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -21,30 +20,25 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _capped() -> None:  # a regression must fail fast, not eat the machine's memory
-    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+#: a regression must fail fast, not eat the machine's memory
+CAP = 1 << 30
 
 
 def run(eco: Path, *commands: tuple[str, ...], env: dict[str, str] | None = None,
         timeout: float = 45) -> list[subprocess.CompletedProcess[str]]:
     """Each command over ``eco`` in its own ``coord`` process, all at once."""
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "coordination.cli.main", "--file", str(eco), *cmd],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=eco.parent
-                         if eco.parent.is_dir() else ROOT, env=_env(env), preexec_fn=_capped)
-        for cmd in commands
-    ]
-    out = []
-    try:
-        for cmd, p in zip(commands, procs):
-            stdout, stderr = p.communicate(timeout=timeout)
-            out.append(subprocess.CompletedProcess(cmd, p.returncode, stdout, stderr))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    return out
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.clifork import run_capped
+
+    def one(cmd: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+        r = run_capped([sys.executable, "-m", "coordination.cli.main", "--file", str(eco), *cmd],
+                       CAP, capture_output=True, text=True, timeout=timeout, env=_env(env),
+                       cwd=eco.parent if eco.parent.is_dir() else ROOT)
+        return subprocess.CompletedProcess(cmd, r.returncode, r.stdout, r.stderr)
+
+    with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+        return list(pool.map(one, commands))
 
 
 def refused(r: subprocess.CompletedProcess[str], says: list[str]) -> None:
