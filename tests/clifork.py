@@ -287,12 +287,26 @@ class Client:
         return done
 
     def spawn(self, argv: list[str], *, cwd: Any, env: Any, stdin: Any, stdout: Any,
-              stderr: Any, session: bool) -> ForkedProcess:
-        """``subprocess.Popen(argv, ...)`` for a `coord` process that runs on (a worker):
-        forked, its streams the files asked for (no pipes), a handle to it returned."""
-        opened: list[int] = []
-        fds = [_given_fd(stdin, 0, opened), _given_fd(stdout, 1, opened)]
-        fds.append(fds[1] if stderr == subprocess.STDOUT else _given_fd(stderr, 2, opened))
+              stderr: Any, session: bool, text: bool = False) -> ForkedProcess:
+        """``subprocess.Popen(argv, ...)`` for a `coord` process that runs on (a worker, a
+        landing in the background): forked, its streams the files asked for or pipes
+        (stdout and stderr; read as ``Popen``'s are: ``proc.stdout``, ``communicate``),
+        a handle to it returned."""
+        opened: list[int] = []  # closed once sent: the child's ends, /dev/null
+        ours: list[int] = []  # the pipes' ends we read, closed if the start fails
+
+        def out_fd(spec: Any, default: int) -> int:
+            if spec != subprocess.PIPE:
+                return _given_fd(spec, default, opened)
+            r, w = os.pipe()
+            ours.append(r)
+            opened.append(w)
+            return w
+
+        fds = [_given_fd(stdin, 0, opened), out_fd(stdout, 1)]
+        out_r = ours[-1] if stdout == subprocess.PIPE else None
+        fds.append(fds[1] if stderr == subprocess.STDOUT else out_fd(stderr, 2))
+        err_r = ours[-1] if stderr == subprocess.PIPE else None
         req = {"args": argv[3:], "cwd": str(cwd) if cwd is not None else os.getcwd(),
                "env": dict(os.environ if env is None else env), "session": session}
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -302,11 +316,13 @@ class Client:
             pid = int(json.loads(conn.recv(MAX_MESSAGE))["pid"])
         except BaseException:
             conn.close()
+            for fd in ours:
+                os.close(fd)
             raise
         finally:
             for fd in opened:
                 os.close(fd)
-        return ForkedProcess(argv, pid, conn)
+        return ForkedProcess(argv, pid, conn, out_r, err_r, text)
 
     @staticmethod
     def _decoded(reads: dict[int, bytearray], out_key: int | None, err_key: int | None,
@@ -370,11 +386,17 @@ class ForkedProcess:
     ``poll``, ``wait``, signals): the server is its parent, reaps it and sends its exit
     code (Popen's convention: ``-N`` when signal N ended it) over the connection."""
 
-    stdin = stdout = stderr = None
+    stdin = None
 
-    def __init__(self, args: list[str], pid: int, conn: socket.socket) -> None:
+    def __init__(self, args: list[str], pid: int, conn: socket.socket,
+                 out: int | None = None, err: int | None = None, text: bool = False) -> None:
         self.args, self.pid, self.returncode = args, pid, None
         self._conn: socket.socket | None = conn
+        self._text = text
+        #: the pipes of its stdout and stderr, as ``Popen``'s (None: not a pipe)
+        self.stdout: Any = _reader(out, text)
+        self.stderr: Any = _reader(err, text)
+        self._read: dict[int, bytearray] = {}
 
     def _ended(self, timeout: float | None) -> bool:
         conn = self._conn
@@ -404,9 +426,41 @@ class ForkedProcess:
         assert self.returncode is not None
         return self.returncode
 
-    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[None, None]:
-        self.wait(timeout)
-        return None, None
+    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]:
+        """Its pipes read to their end, then its exit waited for: (stdout, stderr), None
+        for a stream that is not a pipe (``TimeoutExpired`` past ``timeout``; a second
+        call carries on, as ``Popen``'s does)."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        streams = [f for f in (self.stdout, self.stderr) if f is not None and not f.closed]
+        for f in streams:
+            self._read.setdefault(f.fileno(), bytearray())
+        with selectors.DefaultSelector() as sel:
+            for f in streams:
+                sel.register(f.fileno(), selectors.EVENT_READ, f)
+            while sel.get_map():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise subprocess.TimeoutExpired(self.args, timeout or 0)
+                for key, _ in sel.select(left):
+                    chunk = os.read(key.fd, 65536)
+                    if chunk:
+                        self._read[key.fd] += chunk
+                    else:
+                        sel.unregister(key.fd)
+                        key.data.close()
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self.wait(left)
+
+        def got(f: Any) -> Any:
+            if f is None:
+                return None
+            data = bytes(self._read.get(getattr(f, "_fd", -1), b""))
+            if not self._text:
+                return data
+            return data.decode().replace("\r\n", "\n").replace("\r", "\n")
+        return got(self.stdout), got(self.stderr)
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:  # (not once reaped: its pid may be another's)
@@ -425,7 +479,19 @@ class ForkedProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for f in (self.stdout, self.stderr):
+            if f is not None:
+                f.close()
         self.wait()
+
+
+def _reader(fd: int | None, text: bool) -> Any:
+    """Our end of a child's output pipe as ``Popen`` gives it (None: no pipe)."""
+    if fd is None:
+        return None
+    f: Any = os.fdopen(fd, "r" if text else "rb")
+    f._fd = fd  # (its number, still known once closed)
+    return f
 
 
 def _feed(fd: int, data: bytes) -> None:
@@ -526,48 +592,28 @@ def pids() -> set[int]:
 
 
 def popen(argv: list[str], *, cwd: Any = None, env: Any = None, stdin: Any = None,
-          stdout: Any = None, stderr: Any = None, start_new_session: bool = False) -> Any:
-    """``subprocess.Popen(argv, ...)`` for a `coord` process that runs on (`coord worker`):
-    forked from the workers' server (:data:`WORKER_PRELOAD` imported once, not by each
-    worker: a worker's start was 1.4 CPU seconds, most of it imports) when it can be, else
-    a real ``Popen``. Not for a test of what a fork cannot be: a worker whose command
-    line (``/proc/PID/cmdline``) matters, as the one SIGHUP re-executes."""
+          stdout: Any = None, stderr: Any = None, start_new_session: bool = False,
+          text: bool = False) -> Any:
+    """``subprocess.Popen(argv, ...)`` for a `coord` process that runs on (`coord worker`,
+    `coord forge webhook`, a landing in the background): forked from the workers' server
+    (:data:`WORKER_PRELOAD` imported once, not by each process: a worker's start was 1.4
+    CPU seconds, most of it imports) when it can be, else a real ``Popen``. Its stdout
+    and stderr may be pipes (``proc.stdout``, ``communicate``), not its stdin. Not for a
+    test of what a fork cannot be: a worker whose command line (``/proc/PID/cmdline``)
+    matters, as the one SIGHUP re-executes."""
     global _workers
     env_ = os.environ if env is None else env
     if (_on and isinstance(argv, list) and list(argv[:3]) == [sys.executable, "-m", MAIN]
-            and subprocess.PIPE not in (stdin, stdout, stderr)
+            and stdin != subprocess.PIPE
             and _python_env(env_) == _python_env(os.environ) and _same_path(env_)):
         with _lock:
             if _workers is None or _workers.proc.poll() is not None:
                 _workers = Server("WORKER_PRELOAD")
             server = _workers
         return server.spawn(argv, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
-                            session=start_new_session)
+                            session=start_new_session, text=text)
     return subprocess.Popen(argv, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
-                            start_new_session=start_new_session)
-
-
-def run_capped(argv: list[str], limit_as: int, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
-    """``subprocess.run(argv, **kwargs)`` with the command's address space capped at
-    ``limit_as`` bytes (a regression must fail fast, not eat the machine's memory): forked
-    from the server, as :func:`patch` routes a command, when it can be; else a real process
-    capped by a ``preexec_fn``."""
-    global _server
-    env = os.environ if kwargs.get("env") is None else kwargs["env"]
-    if _on and routed(argv, kwargs):
-        with _lock:
-            if _server is None or _server.proc.poll() is not None:
-                _server = Server()
-            server = _server
-        if server.serves(env):
-            return server.run(list(argv), limit_as=limit_as, **kwargs)
-
-    def capped() -> None:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (limit_as, limit_as))
-
-    return subprocess.run(argv, preexec_fn=capped, **kwargs)  # noqa: PLW1509 - the cap
+                            start_new_session=start_new_session, text=text)
 
 
 def route(client: Client) -> Callable[[], None]:

@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: Five repos, each a consumer of the one before (libz <- core <- api <- web <- app).
 CHAIN = ["libz", "core", "api", "web", "app"]
@@ -229,3 +230,17 @@ def commit(checkout: Path, rel: str, text: str) -> None:
     (checkout / rel).write_text(text)
     git(checkout, "add", "-A")
     git(checkout, "commit", "-q", "-m", f"edit {rel}")
+
+
+def coord(w: World, *args: str) -> Any:
+    """``coord --file <w's catalog> ARGS`` in the background, its outputs piped (a
+    ``Popen``, or the same calls on a process forked from a warm interpreter:
+    tests/clifork.py)."""
+    import sys
+
+    from tests import clifork
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    return clifork.popen([sys.executable, "-m", "coordination.cli.main", "--file",
+                          str(w.catalog), *args], env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -147,10 +147,12 @@ def require_queues(fc: ForgeChange) -> str:
 
 def in_background(fc: ForgeChange, *args: str) -> subprocess.Popen[str]:
     """``coord ARGS --json`` started, its outputs piped (:func:`ended` ends it)."""
-    return subprocess.Popen([sys.executable, "-m", "coordination.cli.main", "--file",
-                             str(fc.catalog), *args, "--json"],
-                            env={**os.environ, **fc.env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    from tests import clifork
+
+    return clifork.popen([sys.executable, "-m", "coordination.cli.main", "--file",  # type: ignore[no-any-return]
+                          str(fc.catalog), *args, "--json"],
+                         env={**os.environ, **fc.env}, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
 
 def ended(proc: subprocess.Popen[str], failed: bool) -> tuple[int, str, str]:

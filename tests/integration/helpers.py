@@ -324,8 +324,11 @@ class Cluster:
         """``coord ARGS`` in the background; ``env``: variables added to the cluster's;
         ``log``: a file of the cluster's logs/ that takes its stdout and stderr (a
         server's, read when a test fails), instead of pipes."""
+        # Forked from a warm interpreter as a worker is (tests/clifork.py), but afresh
+        # where workers are (FRESH_WORKERS)
+        start = subprocess.Popen if FRESH_WORKERS else clifork.popen
         with open(self.logs / log, "ab") if log else contextlib.nullcontext() as out:
-            proc = subprocess.Popen(self.argv(*args), cwd=ROOT,
+            proc = start(self.argv(*args), cwd=ROOT,
                                     env={**self.env, **(env or {})},
                                     stdout=out or stdout, stderr=out or subprocess.PIPE,
                                     text=True, start_new_session=True)

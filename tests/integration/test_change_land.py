@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.change_repos import CHAIN, World, git
+from tests.integration.change_repos import CHAIN, World, coord, git
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -152,13 +152,6 @@ def test_a_failing_land_command_stops_the_landing_and_reverts(
         assert_reverted(w, r, base[r], cands[r])
     assert all(w.repos.remote_head(r) == base[r] for r in ("web", "app"))
     assert [p[0] for p in w.repos.pushes()] == ["libz", "core", "api", "api", "core", "libz"]
-
-
-def coord(w: World, *args: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    return subprocess.Popen([sys.executable, "-m", "coordination.cli.main", "--file",
-                             str(w.catalog), *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_a_landing_killed_between_two_pushes_finishes_once_when_run_again(

@@ -5,15 +5,12 @@ landing (#38 items 6, 9 and the git surfaces)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.change_repos import CHAIN, World, git
+from tests.integration.change_repos import CHAIN, World, coord, git
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,13 +33,6 @@ def tree(w: World, repo: str, rev: str) -> str:
 
 def files(w: World, repo: str) -> list[str]:
     return sorted(git(w.repos.remote(repo), "ls-tree", "--name-only", "main").split())
-
-
-def coord(w: World, *args: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    return subprocess.Popen([sys.executable, "-m", "coordination.cli.main", "--file",
-                             str(w.catalog), *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def run(w: World, *args: str) -> tuple[int, str, str]:

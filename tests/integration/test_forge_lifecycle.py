@@ -21,7 +21,9 @@ import pytest
 
 from tests.forges import FakeForge
 from tests.integration.change_repos import git
-from tests.integration.forge_change import NAMES, PLAN, SECRET, ForgeChange
+from tests import clifork
+from tests.integration.forge_change import (NAMES, PLAN, SECRET, ForgeChange, ended,
+                                           in_background)
 from tests.servers import term_then_kill
 from tests.waiting import wait_for
 
@@ -52,10 +54,10 @@ def _webhook(fc: ForgeChange) -> tuple[subprocess.Popen[str], str]:
     import os
 
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "coordination.cli.main", "--file",
-                             str(fc.catalog), "forge", "webhook", "--port", str(port)],
-                            env={**os.environ, **fc.env, "COORD_FORGE_WEBHOOK_SECRET": SECRET},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = clifork.popen([sys.executable, "-m", "coordination.cli.main", "--file",
+                          str(fc.catalog), "forge", "webhook", "--port", str(port)],
+                         env={**os.environ, **fc.env, "COORD_FORGE_WEBHOOK_SECRET": SECRET},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def up() -> bool:
         with socket.socket() as s:
@@ -307,27 +309,6 @@ def _queued_world(fc: ForgeChange) -> dict[str, str]:
     return cands
 
 
-def _land_in_background(fc: ForgeChange) -> subprocess.Popen[str]:
-    import os
-
-    return subprocess.Popen([sys.executable, "-m", "coordination.cli.main", "--file",
-                             str(fc.catalog), "change", "land", PLAN, "--json"],
-                            env={**os.environ, **fc.env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-
-
-def _ended(proc: subprocess.Popen[str], failed: bool) -> tuple[int, str, str]:
-    """The landing's exit and outputs (ended at once when the test failed meanwhile)."""
-    try:
-        if failed:
-            term_then_kill(proc.pid, group=False, grace=5, poll=0.05)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            term_then_kill(proc.pid, group=False, grace=5, poll=0.05)
-    return proc.returncode, out, err
-
-
 def _queue_name(fc: ForgeChange) -> str:
     return "merge train" if fc.fake.kind == "gitlab" else "merge queue"
 
@@ -374,7 +355,7 @@ def test_a_merge_queue_merges_the_pull_requests_in_dependency_order(fc: ForgeCha
     st = fc.coord_json("change", "status", PLAN)
     assert st["repos"]["api"]["pr"]["merge_queue"] == {"kind": kind, "state": None,
                                                        "position": None}
-    proc, ok = _land_in_background(fc), False
+    proc, ok = in_background(fc, "change", "land", PLAN), False
     try:
         wait_for(lambda: fake.queued("acme/libz") == [libz], timeout=60, what="libz enqueued")
         wait_for(lambda: fake.queue_reads("acme/libz", libz) >= 1, timeout=60,
@@ -385,7 +366,7 @@ def test_a_merge_queue_merges_the_pull_requests_in_dependency_order(fc: ForgeCha
         fake.release("acme/api", api)
         ok = True
     finally:
-        rc, out, err = _ended(proc, not ok)
+        rc, out, err = ended(proc, not ok)
     assert rc == 0, (out, err)
     assert json.loads(out)["state"] == "landed"
     for r in NAMES:
@@ -410,7 +391,7 @@ def test_a_merge_queue_that_removes_the_consumer_stops_the_landing(fc: ForgeChan
     libz, api = fc.pr("libz").number, fc.pr("api").number
     base_api = fc.head("api")
     reason = "The pipeline for this merge train failed."
-    proc, ok = _land_in_background(fc), False
+    proc, ok = in_background(fc, "change", "land", PLAN), False
     try:
         wait_for(lambda: fake.queued("acme/libz") == [libz], timeout=60, what="libz enqueued")
         fake.release("acme/libz", libz)
@@ -423,7 +404,7 @@ def test_a_merge_queue_that_removes_the_consumer_stops_the_landing(fc: ForgeChan
         fake.dequeue("acme/api", api, reason if fake.kind == "gitlab" else None)
         ok = True
     finally:
-        rc, out, err = _ended(proc, not ok)
+        rc, out, err = ended(proc, not ok)
     assert rc != 0, (out, err)
     doc = json.loads(out)
     assert doc["state"] == "partially_landed", doc

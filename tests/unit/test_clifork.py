@@ -192,11 +192,33 @@ def test_a_forked_worker_is_a_process_of_its_own_and_ends_as_a_fresh_one_does(
 
 
 def test_a_worker_a_fork_cannot_serve_is_a_real_process(tmp_path: Path) -> None:
-    # (pipes: a fork's handle reads none; another interpreter: not the server's)
-    for argv, kw in ((COORD + ["--version"], {"stdout": subprocess.PIPE}),
+    # (a pipe to its stdin: a fork's handle writes none; another interpreter: not the server's)
+    for argv, kw in ((COORD + ["--version"], {"stdin": subprocess.PIPE}),
                      ([sys.executable, "-c", "print(1)"], {"stdout": subprocess.PIPE})):
         proc = clifork.popen(argv, **kw)
         try:
             assert isinstance(proc, subprocess.Popen)
         finally:
             proc.communicate(timeout=60)
+
+
+def test_a_forked_process_s_pipes_read_as_a_fresh_one_s(example_catalog: Path) -> None:
+    undo = clifork.patch()
+    try:
+        args = ["--file", str(example_catalog), "todo", "show", "TODO-404"]  # exit 2, stderr
+        got = {}
+        for name, start in (("fresh", subprocess.Popen), ("forked", clifork.popen)):
+            proc = start(COORD + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, stdin=subprocess.DEVNULL)
+            assert (name == "forked") == isinstance(proc, clifork.ForkedProcess)
+            out, err = proc.communicate(timeout=60)
+            got[name] = (proc.returncode, out, err)
+            proc = start(COORD + ["--file", str(example_catalog), "todo", "list", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            first = proc.stdout.readline()  # read line by line, as a follower is
+            proc.communicate(timeout=60)
+            got[name + " line"] = (proc.returncode, first, None)
+        assert got["forked"] == got["fresh"] and got["fresh"][0] == 2, got
+        assert got["forked line"] == got["fresh line"] and got["fresh line"][1], got
+    finally:
+        undo()
