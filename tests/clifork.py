@@ -616,6 +616,29 @@ def popen(argv: list[str], *, cwd: Any = None, env: Any = None, stdin: Any = Non
                             start_new_session=start_new_session, text=text)
 
 
+def run_capped(argv: list[str], limit_as: int, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+    """``subprocess.run(argv, **kwargs)`` with the command's address space capped at
+    ``limit_as`` bytes (a regression must fail fast, not eat the machine's memory): forked
+    from the server, as :func:`patch` routes a command, when it can be; else a real process
+    capped by a ``preexec_fn``."""
+    global _server
+    env = os.environ if kwargs.get("env") is None else kwargs["env"]
+    if _on and routed(argv, kwargs):
+        with _lock:
+            if _server is None or _server.proc.poll() is not None:
+                _server = Server()
+            server = _server
+        if server.serves(env):
+            return server.run(list(argv), limit_as=limit_as, **kwargs)
+
+    def capped() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit_as, limit_as))
+
+    return subprocess.run(argv, preexec_fn=capped, **kwargs)  # noqa: PLW1509 - the cap
+
+
 def route(client: Client) -> Callable[[], None]:
     """Route coord commands given to ``subprocess.run`` to ``client``'s server: the undo.
     What a forked command does to its own coord commands (the train's verify runs `coord
