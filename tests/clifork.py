@@ -394,9 +394,12 @@ class ForkedProcess:
         self._conn: socket.socket | None = conn
         self._text = text
         #: the pipes of its stdout and stderr, as ``Popen``'s (None: not a pipe)
-        self.stdout: Any = _reader(out, text)
-        self.stderr: Any = _reader(err, text)
-        self._read: dict[int, bytearray] = {}
+        self.stdout: Any = None if out is None else os.fdopen(out, "r" if text else "rb")
+        self.stderr: Any = None if err is None else os.fdopen(err, "r" if text else "rb")
+        #: what was read from each pipe, by its descriptor (``out``, ``err``)
+        self._read: dict[int, bytearray] = {fd: bytearray() for fd in (out, err)
+                                            if fd is not None}
+        self._out, self._err = out, err
 
     def _ended(self, timeout: float | None) -> bool:
         conn = self._conn
@@ -434,8 +437,6 @@ class ForkedProcess:
 
         deadline = None if timeout is None else time.monotonic() + timeout
         streams = [f for f in (self.stdout, self.stderr) if f is not None and not f.closed]
-        for f in streams:
-            self._read.setdefault(f.fileno(), bytearray())
         with selectors.DefaultSelector() as sel:
             for f in streams:
                 sel.register(f.fileno(), selectors.EVENT_READ, f)
@@ -453,14 +454,14 @@ class ForkedProcess:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         self.wait(left)
 
-        def got(f: Any) -> Any:
-            if f is None:
+        def got(fd: int | None) -> Any:
+            if fd is None:
                 return None
-            data = bytes(self._read.get(getattr(f, "_fd", -1), b""))
+            data = bytes(self._read[fd])
             if not self._text:
                 return data
             return data.decode().replace("\r\n", "\n").replace("\r", "\n")
-        return got(self.stdout), got(self.stderr)
+        return got(self._out), got(self._err)
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:  # (not once reaped: its pid may be another's)
@@ -483,15 +484,6 @@ class ForkedProcess:
             if f is not None:
                 f.close()
         self.wait()
-
-
-def _reader(fd: int | None, text: bool) -> Any:
-    """Our end of a child's output pipe as ``Popen`` gives it (None: no pipe)."""
-    if fd is None:
-        return None
-    f: Any = os.fdopen(fd, "r" if text else "rb")
-    f._fd = fd  # (its number, still known once closed)
-    return f
 
 
 def _feed(fd: int, data: bytes) -> None:
@@ -616,18 +608,23 @@ def popen(argv: list[str], *, cwd: Any = None, env: Any = None, stdin: Any = Non
                             start_new_session=start_new_session, text=text)
 
 
+def _commands() -> Server:
+    """The commands' fork server, started on first use (again, should it have died)."""
+    global _server
+    with _lock:
+        if _server is None or _server.proc.poll() is not None:
+            _server = Server()
+        return _server
+
+
 def run_capped(argv: list[str], limit_as: int, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
     """``subprocess.run(argv, **kwargs)`` with the command's address space capped at
     ``limit_as`` bytes (a regression must fail fast, not eat the machine's memory): forked
     from the server, as :func:`patch` routes a command, when it can be; else a real process
     capped by a ``preexec_fn``."""
-    global _server
     env = os.environ if kwargs.get("env") is None else kwargs["env"]
     if _on and routed(argv, kwargs):
-        with _lock:
-            if _server is None or _server.proc.poll() is not None:
-                _server = Server()
-            server = _server
+        server = _commands()
         if server.serves(env):
             return server.run(list(argv), limit_as=limit_as, **kwargs)
 
@@ -667,11 +664,7 @@ def patch() -> Callable[[], None]:
     def run(*popenargs: Any, **kwargs: Any) -> Any:
         argv = popenargs[0] if popenargs else kwargs.get("args")
         if len(popenargs) == 1 and routed(argv, kwargs):
-            global _server
-            with _lock:
-                if _server is None or _server.proc.poll() is not None:
-                    _server = Server()
-                server = _server
+            server = _commands()
             if server.serves(os.environ if kwargs.get("env") is None else kwargs["env"]):
                 return server.run(list(argv), **kwargs)
         return real(*popenargs, **kwargs)

@@ -145,17 +145,17 @@ def require_queues(fc: ForgeChange) -> str:
     return "merge_train" if fc.fake.kind == "gitlab" else "merge_queue"
 
 
-def in_background(fc: ForgeChange, *args: str) -> subprocess.Popen[str]:
+def in_background(fc: ForgeChange, *args: str) -> Any:
     """``coord ARGS --json`` started, its outputs piped (:func:`ended` ends it)."""
     from tests import clifork
 
-    return clifork.popen([sys.executable, "-m", "coordination.cli.main", "--file",  # type: ignore[no-any-return]
+    return clifork.popen([sys.executable, "-m", "coordination.cli.main", "--file",
                           str(fc.catalog), *args, "--json"],
                          env={**os.environ, **fc.env}, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
 
-def ended(proc: subprocess.Popen[str], failed: bool) -> tuple[int, str, str]:
+def ended(proc: Any, failed: bool) -> tuple[int, str, str]:
     """The command's exit and outputs (ended at once when the test failed meanwhile)."""
     from tests.servers import term_then_kill
 

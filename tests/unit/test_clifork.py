@@ -202,23 +202,22 @@ def test_a_worker_a_fork_cannot_serve_is_a_real_process(tmp_path: Path) -> None:
             proc.communicate(timeout=60)
 
 
-def test_a_forked_process_s_pipes_read_as_a_fresh_one_s(example_catalog: Path) -> None:
-    undo = clifork.patch()
-    try:
-        args = ["--file", str(example_catalog), "todo", "show", "TODO-404"]  # exit 2, stderr
-        got = {}
-        for name, start in (("fresh", subprocess.Popen), ("forked", clifork.popen)):
-            proc = start(COORD + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, stdin=subprocess.DEVNULL)
-            assert (name == "forked") == isinstance(proc, clifork.ForkedProcess)
-            out, err = proc.communicate(timeout=60)
-            got[name] = (proc.returncode, out, err)
-            proc = start(COORD + ["--file", str(example_catalog), "todo", "list", "--json"],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            first = proc.stdout.readline()  # read line by line, as a follower is
-            proc.communicate(timeout=60)
-            got[name + " line"] = (proc.returncode, first, None)
-        assert got["forked"] == got["fresh"] and got["fresh"][0] == 2, got
-        assert got["forked line"] == got["fresh line"] and got["fresh line"][1], got
-    finally:
-        undo()
+def test_a_forked_process_s_pipes_read_as_a_fresh_one_s(server: clifork.Server,
+                                                        example_catalog: Path) -> None:
+    def fork(argv: list[str], **kw: Any) -> clifork.ForkedProcess:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        return server.spawn(argv, cwd=None, env=None, session=False, **kw)
+
+    args = ["--file", str(example_catalog), "todo", "show", "TODO-404"]  # exit 2, stderr
+    listing = ["--file", str(example_catalog), "todo", "list", "--json"]
+    got = {}
+    for name, start in (("fresh", subprocess.Popen), ("forked", fork)):
+        proc = start(COORD + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = proc.communicate(timeout=60)
+        got[name] = (proc.returncode, out, err)
+        proc = start(COORD + listing, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        first = proc.stdout.readline()  # read line by line, as a follower is
+        proc.communicate(timeout=60)
+        got[name + " line"] = (proc.returncode, first, None)
+    assert got["forked"] == got["fresh"] and got["fresh"][0] == 2, got
+    assert got["forked line"] == got["fresh line"] and got["fresh line"][1], got
