@@ -23,19 +23,63 @@ def pytest_configure(config: pytest.Config) -> None:
                             "and keyed_rt")
     if not hasattr(config, "workerinput"):
         compile_package()
+        if getattr(config.option, "numprocesses", None):
+            rewrite_tests(config)
 
 
 def compile_package() -> None:
-    """Every module of coordination/ and workers/ compiled to its ``__pycache__`` (those
-    whose bytecode is older than their source). Under ``PYTHONDONTWRITEBYTECODE=1`` (set on
-    the CI machine) no process writes bytecode, so every `coord` process a test starts
-    compiled each module it imports that no earlier process had written: 0.3 of the 1.1
-    CPU seconds of a `coord change status`, thousands of processes a run. Python still
-    reads bytecode that is there."""
+    """Every module of coordination/, workers/ and tests/ (not its fixtures: copies of
+    real repositories) compiled to its ``__pycache__`` (those whose bytecode is older
+    than their source). Under ``PYTHONDONTWRITEBYTECODE=1`` (set on the CI machine) no
+    process writes bytecode, so every `coord` process a test starts compiled each module
+    it imports that no earlier process had written: 0.3 of the 1.1 CPU seconds of a
+    `coord change status`, thousands of processes a run. Python still reads bytecode
+    that is there."""
     import compileall
+    import re
 
-    for package in ("coordination", "workers"):
-        compileall.compile_dir(str(ROOT / package), quiet=1, workers=0)
+    for package in ("coordination", "workers", "tests"):
+        compileall.compile_dir(str(ROOT / package), quiet=1, workers=0,
+                               rx=re.compile(r"[/\\]fixtures[/\\]"))
+
+
+def rewrite_tests(config: pytest.Config) -> None:
+    """The test modules a pytest-xdist run collects, rewritten for pytest's assertions
+    once, here, into the cache pytest reads (``__pycache__/*-pytest-*.pyc``): every
+    worker collects every module, and under ``PYTHONDONTWRITEBYTECODE=1`` each worker
+    rewrote and compiled all of them afresh (20 of the 30 CPU seconds a worker took to
+    collect the suite). pytest's own functions do the rewriting; should they change,
+    nothing is written here and the workers rewrite as before."""
+    try:
+        from _pytest.assertion.rewrite import (PYC_TAIL, _read_pyc, _rewrite_test,
+                                               _write_pyc, assertstate_key, get_cache_dir)
+    except ImportError:
+        return
+    state = config.stash.get(assertstate_key, None)
+    if state is None:  # (--assert=plain: nothing is rewritten)
+        return
+    ignored = [Path(p).resolve() for p in config.getoption("ignore") or ()]
+    for fn in sorted(_test_modules(config)):
+        if any(fn.is_relative_to(p) for p in ignored):
+            continue
+        pyc = get_cache_dir(fn) / (fn.name[:-3] + PYC_TAIL)
+        if _read_pyc(fn, pyc) is None:
+            pyc.parent.mkdir(exist_ok=True)
+            source_hash, co = _rewrite_test(fn, config)
+            _write_pyc(state, co, source_hash, pyc)
+
+
+def _test_modules(config: pytest.Config) -> set[Path]:
+    """The test modules and conftests under the run's paths (all of tests/ by default)."""
+    found: set[Path] = set()
+    for arg in config.args or [str(ROOT / "tests")]:
+        path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+        if path.is_file():
+            found.add(path)
+        elif path.is_dir():
+            found.update(p for pattern in ("test_*.py", "conftest.py")
+                         for p in path.rglob(pattern))
+    return {p for p in found if p.is_relative_to(ROOT / "tests")}
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -78,6 +122,22 @@ def _no_terminal_width() -> None:
 
     os.environ.pop("COLUMNS", None)
     os.environ.pop("LINES", None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _collector_not_paused() -> Iterator[None]:
+    """A command run inside the pytest process (click's runner, ``main([...])``) leaves
+    the cyclic collector alone: a `coord` process pauses it for its first seconds
+    (coordination.cli.main.pause_gc), whose timer thread would outlive the test that ran
+    the command, and a process running a thousand tests needs its collector. The pause
+    is tested in processes of its own (tests/unit/cli/test_gc_pause.py)."""
+    from coordination.cli import main
+
+    paused, main._gc_paused = main._gc_paused, True
+    try:
+        yield
+    finally:
+        main._gc_paused = paused
 
 
 @pytest.fixture(autouse=True)
