@@ -556,13 +556,19 @@ def _accept(t: TodoSpec, cwd: str, env: dict[str, str], should_stop: Callable[[]
 
 
 def _read_outputs(path: str, keep: bool) -> tuple[dict[str, str], str | None]:
-    """The results a successful run wrote to ``$COORD_OUTPUT`` (removing the file), or
-    why they are refused; nothing read unless ``keep``."""
+    """The results a successful run wrote to ``$COORD_OUTPUT`` (the file then removed,
+    or kept for the thread's next run when it is empty: :meth:`ResultFiles.done`), or why
+    they are refused; nothing read unless ``keep``."""
+    empty = False
     try:
+        try:
+            empty = os.stat(path, follow_symlinks=False).st_size == 0
+        except OSError:
+            pass
         if not keep:
             return {}, None
         try:
-            if os.stat(path).st_size == 0:
+            if empty:
                 return {}, None  # what most todos write: no open, no read
             with open(path, "rb") as fh:
                 data = fh.read(OUTPUT_CAP + 1)
@@ -575,10 +581,7 @@ def _read_outputs(path: str, keep: bool) -> tuple[dict[str, str], str | None]:
         except OutputsRefused as exc:
             return {}, str(exc)
     finally:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        RESULTS.done(path, empty=empty)
 
 
 def _tail(result: ExecResult | None, check_tail: str, limit: int) -> str:
