@@ -466,7 +466,7 @@ def _cannot_run(run: _Run) -> str | None:
         return run.change.error
     if run.push is not None and run.push.error:
         return run.push.error
-    if not Path(run.cwd).is_dir():
+    if not os.path.isdir(run.cwd):
         # Said of every run (`coord run`, a sweep, embedded or not): only a worker has
         # --path, so the hint names the command it belongs to.
         repo = run.turn.todo.repo
