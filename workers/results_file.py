@@ -9,10 +9,10 @@ A directory removed under a running worker (a cleaner of /tmp) is made again.
 
 A run that left its file empty (what most todos do) hands it to the next run of the same
 thread (:meth:`ResultFiles.done`): renamed to the new run's name, checked still a regular,
-empty file of this user's with one link, its mode 0600. Making a file is an inode's
-creation, which on an ext4 /tmp costs the worker 0.2-0.4 ms of CPU per run where a rename
-costs 0.015 ms (bench/todo_path.py, issue #82); a file something wrote to is removed and
-the next run gets a new one, as every run did before.
+empty file of this user's with one link, its mode 0600. Making a file and removing it
+cost the worker 0.04-0.25 ms of CPU per run on the development machine's ext4 /tmp,
+depending on the hour, the rename and its check 0.02-0.09 ms (issue #82); a file something
+wrote to is removed and the next run gets a new one, as every run did before.
 
 A worker that runs its todos as another user (``coord worker --todo-user``) gives each
 run's file to that user, and lets that user's group through the directory (mode 0710,
@@ -116,8 +116,8 @@ class ResultFiles:
             return self._dir
 
     def remove_all(self) -> None:
-        """This process's directory and what is left in it (its runs' files are removed
-        as each run is read)."""
+        """This process's directory and what is left in it (a run's file is removed once
+        read, or kept, empty, for its thread's next run)."""
         with self._lock:
             if self._dir is not None and self._pid == os.getpid():
                 shutil.rmtree(self._dir, ignore_errors=True)

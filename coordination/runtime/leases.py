@@ -267,7 +267,8 @@ class Heartbeat:
         self.margin = max(0.2, 0.15 * lease.ttl_ms / 1000.0)
         self._stop = threading.Event()
         # Made by start(): a worker starts it only for a command that runs long
-        # (workers/runner.py), and a thread's making is most of a short todo's heartbeat.
+        # (workers/runner.py); a thread's making was about half of what a short todo's
+        # heartbeat cost (issue #82).
         self._thread: threading.Thread | None = None
 
     def start(self) -> Heartbeat:
