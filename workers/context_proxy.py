@@ -22,6 +22,7 @@ after its run ended) is answered "no such run".
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import os
@@ -58,7 +59,12 @@ OPS = ("get", "set", "list", "delete")
 class _Served:
     rt: Runtime
     run: RunId
-    store: ContextStore
+
+    @functools.cached_property
+    def store(self) -> ContextStore:
+        """Made at its run's first request, off its todo's path: most todos make none
+        (issue #82)."""
+        return self.rt.shared_context(runs=run_check(self.rt))
 
 
 class ContextProxy:
@@ -77,10 +83,9 @@ class ContextProxy:
         environment gets (the socket, the token)."""
         keys = rt.settings.signing_keys
         token = run_key(keys[0], run) if keys else secrets.token_hex(32)
-        store = rt.shared_context(runs=run_check(rt))
         with self._lock:
             self._listen()
-            self._runs[token] = _Served(rt, run, store)
+            self._runs[token] = _Served(rt, run)
         return token, {CONTEXT_SOCKET_ENV: self.path, RUN_TOKEN_ENV: token}
 
     def forget(self, token: str) -> None:

@@ -466,7 +466,7 @@ def _cannot_run(run: _Run) -> str | None:
         return run.change.error
     if run.push is not None and run.push.error:
         return run.push.error
-    if not Path(run.cwd).is_dir():
+    if not os.path.isdir(run.cwd):
         # Said of every run (`coord run`, a sweep, embedded or not): only a worker has
         # --path, so the hint names the command it belongs to.
         repo = run.turn.todo.repo
@@ -556,13 +556,19 @@ def _accept(t: TodoSpec, cwd: str, env: dict[str, str], should_stop: Callable[[]
 
 
 def _read_outputs(path: str, keep: bool) -> tuple[dict[str, str], str | None]:
-    """The results a successful run wrote to ``$COORD_OUTPUT`` (removing the file), or
-    why they are refused; nothing read unless ``keep``."""
+    """The results a successful run wrote to ``$COORD_OUTPUT`` (the file then removed,
+    or kept for the thread's next run when it is empty: :meth:`ResultFiles.done`), or why
+    they are refused; nothing read unless ``keep``."""
+    empty = False
     try:
+        try:
+            empty = os.stat(path, follow_symlinks=False).st_size == 0
+        except OSError:
+            pass
         if not keep:
             return {}, None
         try:
-            if os.stat(path).st_size == 0:
+            if empty:
                 return {}, None  # what most todos write: no open, no read
             with open(path, "rb") as fh:
                 data = fh.read(OUTPUT_CAP + 1)
@@ -575,10 +581,7 @@ def _read_outputs(path: str, keep: bool) -> tuple[dict[str, str], str | None]:
         except OutputsRefused as exc:
             return {}, str(exc)
     finally:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        RESULTS.done(path, empty=empty)
 
 
 def _tail(result: ExecResult | None, check_tail: str, limit: int) -> str:

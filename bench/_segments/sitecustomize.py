@@ -2,8 +2,9 @@
 #82): loaded at start (as ``sitecustomize``) by a process whose PYTHONPATH begins with
 this folder, when ``COORD_BENCH_SEGMENTS`` names a file. It wraps the functions a turn
 goes through (the start script's call, the spawn, the supervisor, the finish script's
-call...) so that each appends ``<thread> <mark> <time.time()>`` to that file as it is
-entered (``>``) and left (``<``); the bench reads them back per turn. The wrapping costs
+call...) so that each appends ``<thread> <mark> <time.time()> <time.thread_time()>`` to
+that file as it is entered (``>``) and left (``<``); the bench reads them back per turn
+(the thread's CPU beside the wall: what the turn itself spent, whatever the load). The wrapping costs
 a few microseconds a mark, in the worker only. Never imported by coord itself."""
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _install(path: str) -> None:
     lock = threading.Lock()
 
     def mark(what: str) -> None:
-        line = f"{threading.get_ident()} {what} {time.time():.6f}\n"
+        line = f"{threading.get_ident()} {what} {time.time():.6f} {time.thread_time():.6f}\n"
         with lock:
             out.write(line)
 

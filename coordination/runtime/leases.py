@@ -266,19 +266,27 @@ class Heartbeat:
         # one round trip before it was seen: stop this much before the TTL runs out.
         self.margin = max(0.2, 0.15 * lease.ttl_ms / 1000.0)
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"heartbeat:{lease.repo}:{lease.slot}", daemon=True
-        )
+        # Made by start(): a worker starts it only for a command that runs long
+        # (workers/runner.py); a thread's making was about half of what a short todo's
+        # heartbeat cost (issue #82).
+        self._thread: threading.Thread | None = None
 
     def start(self) -> Heartbeat:
+        if self._thread is not None:
+            raise RuntimeError("a heartbeat is started once")
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat:{self.lease.repo}:{self.lease.slot}",
+            daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         """Stop renewing (does not release the lease); returns once the thread ended."""
         self._stop.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join()
+        thread = self._thread
+        if (thread is not None and thread.is_alive()
+                and threading.current_thread() is not thread):
+            thread.join()
 
     def doomed(self) -> bool:
         """True once the lease may expire before we could renew it: no renewal has

@@ -49,3 +49,75 @@ def test_a_directory_removed_under_the_worker_is_made_again(tmp_path: Path) -> N
     again = Path(files.new("TODO-001"))
     assert again.exists() and again.parent != first
     files.remove_all()
+
+
+def test_an_empty_file_goes_to_the_threads_next_run_renamed_and_checked(tmp_path: Path) -> None:
+    files = ResultFiles()
+    a = files.new("TODO-001")
+    ino = os.stat(a).st_ino
+    os.chmod(a, 0o644)  # the todo loosened it: made 0600 again
+    files.done(a, empty=True)
+    b = files.new("TODO-002")
+    assert b != a and not os.path.exists(a) and "TODO-002" in Path(b).name
+    assert os.stat(b).st_ino == ino and os.path.getsize(b) == 0
+    assert stat.S_IMODE(os.stat(b).st_mode) == 0o600
+    # a file something wrote to is removed, never handed on
+    Path(b).write_text("KEY=1\n")
+    held = os.open(b, os.O_RDONLY)  # (its inode number is not reused while held)
+    try:
+        files.done(b, empty=False)
+        assert not os.path.exists(b)
+        c = files.new("TODO-003")
+        assert os.stat(c).st_ino != ino and os.path.getsize(c) == 0
+    finally:
+        os.close(held)
+    files.remove_all()
+
+
+def test_a_kept_file_that_changed_since_is_not_handed_on(tmp_path: Path) -> None:
+    files = ResultFiles()
+    target = tmp_path / "worker-file"
+    target.write_text("keep me")
+    for change in ("written", "symlink", "hardlink", "fifo"):
+        a = files.new("TODO-001")
+        files.done(a, empty=True)
+        if change == "written":  # by a process left behind, after the run was read
+            Path(a).write_text("LATE=1\n")
+        elif change == "symlink":
+            os.unlink(a)
+            os.symlink(target, a)
+        elif change == "hardlink":
+            os.link(a, tmp_path / f"extra-{change}")
+        else:
+            os.unlink(a)
+            os.mkfifo(a)
+        b = files.new("TODO-002")
+        assert os.path.isfile(b) and not os.path.islink(b) and os.path.getsize(b) == 0, change
+        assert os.stat(b).st_nlink == 1, change
+        assert not os.path.lexists(a), change
+        files.done(b, empty=False)
+    assert target.read_text() == "keep me"
+    files.remove_all()
+
+
+def test_a_kept_file_goes_to_no_other_thread_nor_to_a_todo_user(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import workers.results_file as results_file
+
+    files = ResultFiles()
+    a = files.new("TODO-001")
+    files.done(a, empty=True)
+    got: list[str] = []
+    t = threading.Thread(target=lambda: got.append(files.new("TODO-002")))
+    t.start()
+    t.join()
+    assert os.path.exists(a) and got[0] != a and os.path.exists(got[0])
+    from workers.execute import TodoUser
+
+    user = TodoUser("todo", os.geteuid(), os.getegid(), (), "/")
+    monkeypatch.setattr(results_file, "todo_user", lambda: user)
+    b = files.new("TODO-003")  # the todo user's: its own file
+    assert b != a and os.path.exists(a)
+    files.remove_all()
