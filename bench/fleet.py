@@ -8,7 +8,8 @@ resident memory of the worker process and its children (psutil; RSS counts the
 pages a forked process shares with its parent once per process, PSS divides them),
 and the clients it holds open on redis-server (CLIENT LIST, minus the bench's own).
 The worker of 10 repos is measured as it starts by default (since #64 a worker
-process per usable core, at most one per repo) and with `--processes 1`.
+process per usable core, at most one per repo) and with `--processes 1`, and its
+memory shown process by process (:func:`by_process`).
 Ratios are against the one-repo worker measured in the same run.
 
     python bench/fleet.py [--repos 10] [--todos 40] [--json]
@@ -66,6 +67,25 @@ def pss(pid: int) -> int:
 
     p = psutil.Process(pid)
     return sum(q.memory_full_info().pss for q in [p, *p.children(recursive=True)])
+
+
+def by_process(pid: int) -> dict[str, list[dict[str, float]]]:
+    """The worker's memory process by process (psutil, /proc/PID/smaps_rollup): the one
+    started (``started``), the worker processes it forked (``forked``: its command line)
+    and the others under it (``other``: the todos' wardens, one per worker process).
+    ``private_mb`` is what no other process maps: for a forked process, the pages it wrote
+    since the fork (its parent's pages it copied by writing to them included) and those
+    it made; for the parent, the pages all its forks copied away from it."""
+    import psutil
+
+    p = psutil.Process(pid)
+    argv = p.cmdline()
+    out: dict[str, list[dict[str, float]]] = {"started": [], "forked": [], "other": []}
+    for q in [p, *p.children(recursive=True)]:
+        m = q.memory_full_info()
+        role = "started" if q.pid == pid else "forked" if q.cmdline() == argv else "other"
+        out[role].append({"pid": q.pid, "pss_mb": m.pss / 2**20, "private_mb": m.uss / 2**20})
+    return out
 
 
 def clients(url: str) -> int:
@@ -136,10 +156,11 @@ def measure(tmp: Path, url: str, repos: list[str], groups: list[list[str]],
         time.sleep(1.0)  # let the pools settle after the sweep (memory, not correctness)
         mem = [rss(p.pid) for p in ws]
         prop = [pss(p.pid) for p in ws]
+        procs_mem = [by_process(p.pid) for p in ws]
         conns = clients(url) - base
         return {"workers": len(ws), "repos": len(repos), "rss_total_mb": sum(mem) / 2**20,
                 "rss_per_worker_mb": [m / 2**20 for m in mem], "redis_clients": conns,
-                "pss_total_mb": sum(prop) / 2**20}
+                "pss_total_mb": sum(prop) / 2**20, "by_process": procs_mem}
     finally:
         procs.stop()
 
@@ -166,6 +187,10 @@ def main() -> None:
            "one_worker_per_repo": split,
            "rss_ratio_multi_vs_one": multi["rss_total_mb"] / one["rss_total_mb"],
            "rss_ratio_split_vs_one": split["rss_total_mb"] / one["rss_total_mb"]}
+    parts = multi["by_process"][0]
+    forked = parts["forked"] or parts["started"]  # (one process where none is forked)
+    mean_private = sum(r["private_mb"] for r in forked) / len(forked)
+    one_private = one["by_process"][0]["started"][0]["private_mb"]
     _report.record("fleet", [
         _report.figure(f"RSS of one worker serving {args.repos} repos, idle after a "
                        f"{args.todos}-todo sweep", multi["rss_total_mb"], "MB",
@@ -174,6 +199,16 @@ def main() -> None:
         _report.figure("The same, PSS (its processes' shared pages counted once)",
                        multi["pss_total_mb"], "MB", baseline=one["pss_total_mb"],
                        baseline_name="a one-repo worker"),
+        _report.figure("Of that PSS, the process started (it runs no todo; its forks' parent)",
+                       sum(r["pss_mb"] for r in parts["started"]), "MB"),
+        _report.figure("Private memory of each process it forked, mean (its pages written "
+                       "since the fork, its parent's it copied by writing to them included)",
+                       mean_private, "MB", baseline=one_private,
+                       baseline_name="a one-repo worker's process"),
+        _report.figure("PSS of the todos' wardens (one per worker process)",
+                       sum(r["pss_mb"] for r in parts["other"]), "MB",
+                       baseline=sum(r["pss_mb"] for r in one["by_process"][0]["other"]),
+                       baseline_name="a one-repo worker's"),
         _report.figure(f"RSS of one worker serving {args.repos} repos, --processes 1",
                        single["rss_total_mb"], "MB", baseline=one["rss_total_mb"],
                        baseline_name="a one-repo worker", target=("<=", 1.5, "x"), on="ratio"),
@@ -194,6 +229,10 @@ def main() -> None:
         print(f"{label:<34}{r['workers']:>8}{r['rss_total_mb']:>10.1f}"
               f"{r['rss_total_mb'] / one['rss_total_mb']:>8.2f}{r['redis_clients']:>15}")
     print(f"target: 1 worker of {args.repos} repos within 1.5x of a 1-repo worker's RSS")
+    print(f"1 worker, {args.repos} repos, by process (PSS / private MB):")
+    for role, rows in parts.items():
+        for r in rows:
+            print(f"  {role:<8} pid {int(r['pid']):>7}  {r['pss_mb']:6.1f} / {r['private_mb']:6.1f}")
 
 
 if __name__ == "__main__":
