@@ -181,10 +181,12 @@ def _starts(roots: Sequence[Path]) -> list[_Entry]:
     return [(os.path.normpath(os.path.abspath(r)), 0, None) for r in roots]
 
 
-def _walk(stack: list[_Entry], depth: int, below: bool) -> dict[str, int]:
+def _walk(stack: list[_Entry], depth: int, below: bool,
+          names: set[str] | None = None) -> dict[str, int]:
     """The checkouts found from ``stack``'s directories, at most ``depth`` levels down,
     with their levels; ``below``: looked for below a checkout too (else that is left
-    to whoever reads the checkout: :class:`Discovery`'s children).
+    to whoever reads the checkout: :class:`Discovery`'s children); ``names``, when
+    given, gets the names at the top of every checkout found.
 
     Whether the checkout a directory is in ignores it is asked only when it matters:
     the directory holds a ``.git`` (a checkout of its own), or the walk would go below
@@ -213,6 +215,8 @@ def _walk(stack: list[_Entry], depth: int, below: bool) -> dict[str, int]:
             if not git.is_dir(follow_symlinks=False):
                 continue  # a linked worktree or a submodule: a copy of another checkout
             found[directory] = level
+            if names is not None:
+                names.update(e.name for e in entries)
             if not below:
                 continue
             ignore = gitignore_dirs(directory, has_gitignore)
@@ -425,8 +429,11 @@ class Discovery:
 
     @classmethod
     def start(cls, roots: Sequence[Path], depth: int = DEFAULT_DEPTH) -> Discovery:
+        names: set[str] = set()
         tops = sorted((Path(p), level) for p, level in
-                      _walk(_starts(roots), depth, below=False).items())
+                      _walk(_starts(roots), depth, below=False, names=names).items())
+        # Once here, not in every reader: the readers of the builds found at the tops.
+        manifests.prepare(names)
         return cls(forked.start(functools.partial(_read_below, depth=depth), tops),
                    [p for p, _ in tops])
 

@@ -4,13 +4,19 @@ the catalog with).
 
 Reading a checkout is Python work (parsing TOML, JSON, XML, go.mod), which threads
 would run one at a time; ``os.fork`` children start in a millisecond with everything
-the parent imported, and each maps the function over its share of the items
-(``items[k::n]``: neighbours alike in size land apart) and sends the results back
-pickled through a pipe. Where fork is not to be had (not POSIX, or a parent with
-threads running, where a forked child could inherit a lock held by one of them; an
-idle timer is no such thread) or the items are few, the parent maps them itself when asked for the results. A child
-that dies or sends nothing readable has its share mapped again by the parent: the
-answer is the same either way, only slower.
+the parent imported. The parent is one of the readers: it forks one child fewer than
+the cores it may use, and maps items itself once it has done its own work and asks for
+the results; a child costs CPU the parent's share does not (its pages copied on write,
+its results pickled and unpickled). Who maps which item is settled as they go: each
+item's number is a ticket in a pipe, which every reader takes from (a read of a few
+bytes from a pipe is one, whoever else reads it), so a parent busy with its own work
+leaves the items to the children, and none waits on another with items left. Each
+child sends its items' results back pickled through a pipe. Where fork is not to be
+had (not POSIX, or a parent with threads running, where a forked child could inherit a
+lock held by one of them; an idle timer is no such thread) or the items are few, the
+parent maps them itself when asked for the results. An item a child took and sent
+nothing back for (it died) is mapped again by the parent: the answer is the same either
+way, only slower.
 """
 
 from __future__ import annotations
@@ -26,11 +32,17 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Items a child is given at least: fewer are not worth a process.
+#: Items a reader is given at least: fewer are not worth a process.
 MIN_SHARE = 8
-#: Children at most, however many cores: past this the parent's own share of the work
-#: (forking, unpickling, the catalog) is all that is left to gain on.
+#: Readers at most (the parent and its children), however many cores: past this the
+#: parent's own part of the work (forking, unpickling, the catalog) is all that is left
+#: to gain on.
 MAX_CHILDREN = 32
+#: Tickets at most (items are grouped above this, ``items[t::tickets]`` a ticket): all
+#: are written into the pipe before any reader starts, and 2 bytes each stay well under
+#: a pipe's buffer (64 KiB on Linux, 16 KiB at first on macOS).
+MAX_TICKETS = 4096
+_TICKET = 2  # bytes
 
 
 def cores() -> int:
@@ -58,10 +70,10 @@ def _forkable() -> bool:
                for t in threading.enumerate() if t is not threading.main_thread())
 
 
-def children_for(n: int, limit: int | None = None) -> int:
-    """How many children ``n`` items are mapped in: one per core (at most
-    :data:`MAX_CHILDREN`), each with :data:`MIN_SHARE` items at least; 0 (the parent maps
-    them) where fork is not to be had or one child would do."""
+def readers_for(n: int, limit: int | None = None) -> int:
+    """How many processes ``n`` items are mapped in, the parent and its children: one
+    per core (at most :data:`MAX_CHILDREN`), each with :data:`MIN_SHARE` items at least;
+    0 (the parent maps them alone) where fork is not to be had or one would do."""
     if not _forkable():
         return 0
     k = min(limit or cores(), n // MIN_SHARE, MAX_CHILDREN)
@@ -69,24 +81,49 @@ def children_for(n: int, limit: int | None = None) -> int:
 
 
 class Forked(Generic[T, R]):
-    """``fn`` mapped over ``items``, started in children at once; :meth:`results` (in
-    the items' order) waits for them."""
+    """``fn`` mapped over ``items`` by ``readers`` processes: ``readers - 1`` children
+    started at once, and the parent in :meth:`results` (in the items' order), which
+    then waits for the children."""
 
-    def __init__(self, fn: Callable[[T], R], items: Sequence[T], children: int) -> None:
+    def __init__(self, fn: Callable[[T], R], items: Sequence[T], readers: int) -> None:
         self.fn, self.items = fn, list(items)
-        self.shares = [list(range(k, len(self.items), children)) for k in range(children)]
-        self.procs: list[tuple[int, int, list[int]]] = []  # (pid, read end, indexes)
-        for share in self.shares:
-            self._start(share)
+        self.tickets = min(len(self.items), MAX_TICKETS)
+        self.procs: list[tuple[int, int]] = []  # (pid, read end of its results)
+        # Every ticket is in the pipe, and its write end closed, before any child
+        # starts: a reader that finds it empty knows that nothing is left to take.
+        self.queue, write = os.pipe()
+        try:
+            with os.fdopen(write, "wb") as f:
+                f.write(b"".join(t.to_bytes(_TICKET, "little") for t in range(self.tickets)))
+            for _ in range(readers - 1):
+                self._start()
+        except BaseException:
+            self.close()
+            raise
 
-    def _start(self, share: list[int]) -> None:
+    def _take(self) -> int | None:
+        """The next ticket, None when none is left (or the queue is closed)."""
+        try:
+            got = os.read(self.queue, _TICKET)
+        except OSError:
+            return None
+        return int.from_bytes(got, "little") if len(got) == _TICKET else None
+
+    def _map(self) -> list[tuple[int, list[R]]]:
+        """Tickets taken and mapped until none is left: ``(ticket, its items' results)``."""
+        done = []
+        while (t := self._take()) is not None:
+            done.append((t, [self.fn(self.items[i])
+                             for i in range(t, len(self.items), self.tickets)]))
+        return done
+
+    def _start(self) -> None:
         read, write = os.pipe()
         try:
             pid = os.fork()
-        except OSError:  # no process to be had: the parent maps this share
+        except OSError:  # no process to be had: the others take its tickets
             os.close(read)
             os.close(write)
-            self.procs.append((-1, -1, share))
             return
         if pid == 0:  # the child: map, send, and leave without the parent's exit work
             code = 1
@@ -95,60 +132,68 @@ class Forked(Generic[T, R]):
                 # would walk (and so copy) every page of the parent it shares.
                 gc.disable()
                 os.close(read)
+                for _, other in self.procs:  # the other children's: not this one's to hold
+                    os.close(other)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                data = pickle.dumps([self.fn(self.items[i]) for i in share],
-                                    protocol=pickle.HIGHEST_PROTOCOL)
+                data = pickle.dumps(self._map(), protocol=pickle.HIGHEST_PROTOCOL)
                 with os.fdopen(write, "wb") as out:
                     out.write(data)
                 code = 0
             finally:
                 os._exit(code)
         os.close(write)
-        self.procs.append((pid, read, share))
+        self.procs.append((pid, read))
 
     def results(self) -> list[R]:
-        out: dict[int, R] = {}
+        out: dict[int, list[R]] = {}
         try:
+            out.update(self._map())  # the parent's part, while the children do theirs
             while self.procs:
-                pid, read, share = self.procs.pop(0)
-                got = self._collect(pid, read)
-                if got is None or len(got) != len(share):
-                    got = [self.fn(self.items[i]) for i in share]  # mapped here instead
-                out.update(zip(share, got))
+                pid, read = self.procs.pop(0)
+                for entry in self._collect(pid, read):
+                    t, got = entry if isinstance(entry, tuple) and len(entry) == 2 else (-1, 0)
+                    if isinstance(t, int) and 0 <= t < self.tickets and t not in out \
+                            and isinstance(got, list) \
+                            and len(got) == len(range(t, len(self.items), self.tickets)):
+                        out[t] = got
+            for t in range(self.tickets):  # taken by a child that died: mapped here
+                if t not in out:
+                    out[t] = [self.fn(self.items[i])
+                              for i in range(t, len(self.items), self.tickets)]
         finally:
             self.close()
-        return [out[i] for i in range(len(self.items))]
+        return [out[i % self.tickets][i // self.tickets] for i in range(len(self.items))]
 
     @staticmethod
-    def _collect(pid: int, read: int) -> list[R] | None:
-        if pid < 0:
-            return None
+    def _collect(pid: int, read: int) -> list[object]:
         try:
             with os.fdopen(read, "rb") as f:
                 data = f.read()
         finally:
             _, status = os.waitpid(pid, 0)
         if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-            return None
+            return []
         try:
             got = pickle.loads(data)
-        except Exception:  # noqa: BLE001 - a child cut short: its share is mapped again
-            return None
-        return got if isinstance(got, list) else None
+        except Exception:  # noqa: BLE001 - a child cut short: its tickets are mapped again
+            return []
+        return got if isinstance(got, list) else []
 
     def close(self) -> None:
         """No child left: each not yet collected killed and reaped, its pipe closed (a
-        caller that failed before asking for the results, an interrupt meanwhile)."""
+        caller that failed before asking for the results, an interrupt meanwhile); the
+        tickets' pipe closed."""
         while self.procs:
-            pid, read, _ = self.procs.pop()
-            if pid <= 0:
-                continue
+            pid, read = self.procs.pop()
             os.close(read)
             try:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+        if self.queue >= 0:
+            os.close(self.queue)
+            self.queue = -1
 
 
 class Mapped(Generic[T, R]):
@@ -167,6 +212,6 @@ class Mapped(Generic[T, R]):
 def start(fn: Callable[[T], R], items: Sequence[T], limit: int | None = None
           ) -> Forked[T, R] | Mapped[T, R]:
     """``fn`` over ``items``: started in children now when worth it (see
-    :func:`children_for`), else mapped by the parent when its results are asked."""
-    k = children_for(len(items), limit)
+    :func:`readers_for`), else mapped by the parent when its results are asked."""
+    k = readers_for(len(items), limit)
     return Forked(fn, items, k) if k else Mapped(fn, items)

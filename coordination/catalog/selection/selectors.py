@@ -45,7 +45,6 @@ import fnmatch
 import os
 import subprocess
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -308,6 +307,10 @@ class Selector:
                 return self.probe(paths[i], ref)
             own = default_ref(paths[i], repos[i].default_branch)
             return self.probe(paths[i], own[1]) if own[0] else own[1]
+
+        # lazy: a `changed:` selector only; the models import this module, and `coord init`
+        # writing a catalog (which loads them) never starts a thread pool
+        from concurrent.futures import ThreadPoolExecutor
 
         ctxs = [contextvars.copy_context() for _ in paths]  # (gitsafe.forbidden reaches git)
         with ThreadPoolExecutor(max_workers=min(GIT_POOL, max(1, len(paths)))) as pool:

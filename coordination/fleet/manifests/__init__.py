@@ -242,6 +242,26 @@ def _other_ecosystems(out: Manifests, root: Path, names: set[str]) -> None:
         _guarded(out, root, "composer.json", php.composer_json)
 
 
+def prepare(names: Iterable[str]) -> None:
+    """Import the readers that checkouts whose tops hold ``names`` will need, before
+    the processes that read them are forked: each would import them otherwise (the
+    imports :func:`_other_ecosystems` makes, once)."""
+    names = set(names)
+    tags = tags_of(names)
+    if names.intersection(("settings.gradle.kts", "settings.gradle", "build.gradle.kts",
+                           "build.gradle")):
+        # lazy: coord init, as in _other_ecosystems: only a fleet with such a build
+        from coordination.fleet.manifests import gradle  # noqa: F401
+    if "build.sbt" in names:
+        from coordination.fleet.manifests import sbt  # noqa: F401  # lazy: as above
+    if "dotnet" in tags:
+        from coordination.fleet.manifests import dotnet  # noqa: F401  # lazy: as above
+    if "ruby" in tags:
+        from coordination.fleet.manifests import ruby  # noqa: F401  # lazy: as above
+    if "composer.json" in names:
+        from coordination.fleet.manifests import php  # noqa: F401  # lazy: as above
+
+
 def _whole(out: Manifests, root: Path, rel: str, reader: _Reader) -> None:
     """Run a reader that reads its own files (a whole build); an error it did not
     expect is a problem of ``rel``, never a failure of the run."""

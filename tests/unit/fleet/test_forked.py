@@ -1,12 +1,14 @@
-"""Reading a fleet in forked children (coordination.fleet.forked, issue #61): the same
-checkouts, in the same order, as one process reads them; a child that dies has its
-share read by the parent; none outlives the read; no fork beside running threads."""
+"""Reading a fleet in forked children (coordination.fleet.forked, issues #61, #79): the
+same checkouts, in the same order, as one process reads them; the parent reads beside
+one child fewer than the cores; what a child that dies took is read by the parent; none
+outlives the read; no fork beside running threads."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -48,30 +50,48 @@ def square(x: int) -> int:
 def test_results_come_back_in_the_items_order(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forked, "cores", lambda: 3)
     run = forked.start(square, range(50))
-    assert isinstance(run, forked.Forked) and len(run.shares) == 3
+    assert isinstance(run, forked.Forked) and len(run.procs) == 2  # and the parent
     assert run.results() == [x * x for x in range(50)]
+    assert run.procs == []
+    # more items than tickets: each ticket a group of them, still in the items' order
+    monkeypatch.setattr(forked, "MAX_TICKETS", 7)
+    assert forked.start(square, range(50)).results() == [x * x for x in range(50)]
     # few items: the parent maps them itself
     assert isinstance(forked.start(square, range(10)), forked.Mapped)
 
 
-def dies_on_13(x: int) -> int:
-    if x == 13 and os.environ.get("FORKED_TEST_PARENT") != str(os.getpid()):
-        os.kill(os.getpid(), signal.SIGKILL)  # a child killed under it (the OOM killer)
+def dies_in_a_child(x: int) -> int:
+    """x + 1; in a child, the child is killed under it on its third item (the OOM
+    killer), having said which items it took in FORKED_TEST_TAKEN."""
+    if os.environ.get("FORKED_TEST_PARENT") != str(os.getpid()):
+        taken = Path(os.environ["FORKED_TEST_TAKEN"])
+        with taken.open("a") as f:
+            f.write(f"{x}\n")
+        if len(taken.read_text().split()) == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
     return x + 1
 
 
-def test_a_child_that_dies_has_its_share_read_by_the_parent(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_what_a_child_that_dies_took_is_read_by_the_parent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forked, "cores", lambda: 2)
     monkeypatch.setenv("FORKED_TEST_PARENT", str(os.getpid()))
-    assert forked.start(dies_on_13, range(40)).results() == list(range(1, 41))
+    taken = tmp_path / "taken"
+    monkeypatch.setenv("FORKED_TEST_TAKEN", str(taken))
+    run = forked.start(dies_in_a_child, range(40))
+    # the child has died (before the parent takes any item): what it took is lost with it
+    pid = run.procs[0][0]
+    wait_for(lambda: os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None,
+             timeout=30, what="the child to be killed")
+    assert len(taken.read_text().split()) == 3
+    assert run.results() == list(range(1, 41))
 
 
 def test_close_leaves_no_child(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forked, "cores", lambda: 2)
     run = forked.start(square, range(32))
     assert isinstance(run, forked.Forked)
-    pids = [pid for pid, _, _ in run.procs]
+    pids = [pid for pid, _ in run.procs]
     run.close()
     for pid in pids:
         with pytest.raises(ChildProcessError):
@@ -85,20 +105,20 @@ def test_no_fork_while_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
     t = threading.Thread(target=stop.wait)
     t.start()
     try:
-        assert forked.children_for(100) == 0
+        assert forked.readers_for(100) == 0
     finally:
         stop.set()
         t.join()
-    assert forked.children_for(100) == 4
+    assert forked.readers_for(100) == 4
     # a thread marked fork-safe (the embedded server's reaper, blocked in its child's
     # wait) does not keep the children from being forked; unmarked, the same thread does
     child = subprocess.Popen(["sleep", "30"])
     reaper = threading.Thread(target=child.wait, daemon=True)
     reaper.start()
     try:
-        assert forked.children_for(100) == 0
+        assert forked.readers_for(100) == 0
         setattr(reaper, forked.FORK_SAFE, True)
-        assert forked.children_for(100) == 4
+        assert forked.readers_for(100) == 4
     finally:
         child.kill()
         reaper.join()
@@ -108,7 +128,7 @@ def test_no_fork_while_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
     timer.daemon = True
     timer.start()
     try:
-        assert forked.children_for(100) == 4
+        assert forked.readers_for(100) == 4
     finally:
         timer.cancel()
         timer.join()
@@ -140,3 +160,22 @@ def test_a_fleet_read_in_children_is_the_fleet_read_in_one_process(
     assert a / "vendor" not in [c.path for c in in_children]
     assert [(c.path, c.manifests.provides, c.manifests.requires) for c in in_children] == \
         [(c.path, c.manifests.provides, c.manifests.requires) for c in alone]
+
+
+def test_the_readers_of_the_builds_at_the_tops_are_imported_before_the_fork(
+        tmp_path: Path) -> None:
+    """Once in the parent, not in every reader: the reader of a build the walk saw at a
+    checkout's top (sbt here) is imported by Discovery.start, before any child forks;
+    one the fleet holds no build of (Gradle) is not imported at all."""
+    root = tmp_path / "src"
+    for i in range(3):
+        (repo(root / f"scala-{i}") / "build.sbt").write_text('name := "x"\n')
+    probe = ("import sys; from pathlib import Path; "
+             "from coordination.fleet import discovery as d, forked; "
+             "forked.cores = lambda: 1; "  # no child: what is imported is the parent's
+             f"found = d.Discovery.start([Path({str(root)!r})], 3); "
+             "print('coordination.fleet.manifests.sbt' in sys.modules, "
+             "'coordination.fleet.manifests.gradle' in sys.modules); found.close()")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, timeout=60, cwd=Path(__file__).resolve().parents[3])
+    assert done.stdout.split() == ["True", "False"]
