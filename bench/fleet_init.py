@@ -291,6 +291,11 @@ KINDS = {
 }
 
 
+def paired(these: list[Took], those: list[Took]) -> float:
+    """The median of the rounds' CPU ratios, ``these[i] / those[i]``."""
+    return round(statistics.median(a.cpu / b.cpu for a, b in zip(these, those)), 3)
+
+
 def with_for_each(coord: list[str], env: dict[str, str], root: Path, catalog: Path) -> bytes:
     """The catalog's bytes with a plan of two ``for_each`` templates over every repo
     (``deps: follow``, the second waiting on the first's instance in the same repo), as
@@ -378,7 +383,12 @@ def one_size(tmp: Path, n: int, runs: int, cores: list[int | None], sources: lis
             "cpu_s": {kd: round(v, 3) for kd, v in cpu.items()},
             "ratio": {kd: round(wall[kd] / wall["loop"], 2) for kd in kinds[1:]},
             "cpu_ratio": {kd: round(cpu[kd] / cpu["loop"], 2) for kd in kinds[1:]},
-            "for_each_cpu": round(cpu["check_fe"] / cpu["check"], 2),
+            # A for_each plan's cost: the median of each round's ratio (the two steps run
+            # one after the other), not a ratio of medians: the same command's CPU moved
+            # by 15-30% from round to round on a quiet 2-core machine, more than the 10%
+            # this ratio is held to.
+            "for_each_cpu": paired(took["check_fe"], took["check"]),
+            "again_fe_cpu": paired(took["again_fe"], took["again"]),
             "target": TARGET,
         }
         result["met"] = all(result["ratio"][kd] <= TARGET for kd in ("init", "check"))
@@ -429,7 +439,8 @@ def figures_of(results: list[dict[str, Any]], runs: int, big: float) -> list[Any
         figures.append(_report.figure(
             f"CPU of `coord init --check` over {r['repos']:,} checkouts, a `for_each` plan "
             "in the catalog", c["check_fe"], "s", baseline=c["check"],
-            baseline_name="the same without the plan", target=("<=", 1.1, "x"), on="ratio"))
+            baseline_name="the same without the plan (median of the rounds' ratios)",
+            ratio=r.get("for_each_cpu"), target=("<=", 1.1, "x"), on="ratio"))
         figures.append(_report.figure(
             f"`coord init` again over {r['repos']:,} checkouts (nothing new), a `for_each` "
             "plan in the catalog", w["again_fe"], "s", baseline=w["loop"],
@@ -437,7 +448,8 @@ def figures_of(results: list[dict[str, Any]], runs: int, big: float) -> list[Any
         figures.append(_report.figure(
             f"CPU of `coord init` again over {r['repos']:,} checkouts, a `for_each` plan in "
             "the catalog", c["again_fe"], "s", baseline=c["again"],
-            baseline_name="the same without the plan", target=("<=", 1.1, "x"), on="ratio"))
+            baseline_name="the same without the plan (median of the rounds' ratios)",
+            ratio=r.get("again_fe_cpu"), target=("<=", 1.1, "x"), on="ratio"))
     figures.append(_report.figure("a package.json naming 80,000 dependencies read (best of 3)",
                                   big, "s", target=("<", 2.0, "s")))
     return figures
