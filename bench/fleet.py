@@ -198,7 +198,8 @@ def main() -> None:
                        target=("<=", 1.5, "x"), on="ratio"),
         _report.figure("The same, PSS (its processes' shared pages counted once)",
                        multi["pss_total_mb"], "MB", baseline=one["pss_total_mb"],
-                       baseline_name="a one-repo worker"),
+                       baseline_name="a one-repo worker", target=("<=", 1.5, "x"),
+                       on="ratio"),  # (issue #82 holds PSS, not RSS, to 1.5x)
         _report.figure("Of that PSS, the process started (it runs no todo; its forks' parent)",
                        sum(r["pss_mb"] for r in parts["started"]), "MB"),
         _report.figure("Private memory of each process it forked, mean (its pages written "
