@@ -113,9 +113,12 @@ class Forked(Generic[T, R]):
         """Tickets taken and mapped until none is left: ``(ticket, its items' results)``."""
         done = []
         while (t := self._take()) is not None:
-            done.append((t, [self.fn(self.items[i])
-                             for i in range(t, len(self.items), self.tickets)]))
+            done.append((t, [self.fn(self.items[i]) for i in self._share(t)]))
         return done
+
+    def _share(self, ticket: int) -> range:
+        """The indexes of the items ``ticket`` stands for."""
+        return range(ticket, len(self.items), self.tickets)
 
     def _start(self) -> None:
         read, write = os.pipe()
@@ -151,15 +154,14 @@ class Forked(Generic[T, R]):
             while self.procs:
                 pid, read = self.procs.pop(0)
                 for entry in self._collect(pid, read):
-                    t, got = entry if isinstance(entry, tuple) and len(entry) == 2 else (-1, 0)
-                    if isinstance(t, int) and 0 <= t < self.tickets and t not in out \
-                            and isinstance(got, list) \
-                            and len(got) == len(range(t, len(self.items), self.tickets)):
-                        out[t] = got
+                    match entry:
+                        case tuple((int(t), list(got))) if (
+                                0 <= t < self.tickets and t not in out
+                                and len(got) == len(self._share(t))):
+                            out[t] = got
             for t in range(self.tickets):  # taken by a child that died: mapped here
                 if t not in out:
-                    out[t] = [self.fn(self.items[i])
-                              for i in range(t, len(self.items), self.tickets)]
+                    out[t] = [self.fn(self.items[i]) for i in self._share(t)]
         finally:
             self.close()
         return [out[i % self.tickets][i // self.tickets] for i in range(len(self.items))]

@@ -205,11 +205,14 @@ def link(fleet: Sequence[Manifests]) -> None:
         m.links.clear()
 
 
+#: the files that make a checkout a Gradle build, the first found named in its notes
+GRADLE_BUILDS = ("settings.gradle.kts", "settings.gradle", "build.gradle.kts", "build.gradle")
+
+
 def _other_ecosystems(out: Manifests, root: Path, names: set[str]) -> None:
     """The ecosystems whose readers are imported only when their manifests are here."""
-    if names.intersection(gradle_names := ("settings.gradle.kts", "settings.gradle",
-                                           "build.gradle.kts", "build.gradle")):
-        first = next(n for n in gradle_names if n in names)
+    if names.intersection(GRADLE_BUILDS):
+        first = next(n for n in GRADLE_BUILDS if n in names)
 
         def gradle_build(out: Manifests, root: Path, rel: str, text: str) -> None:
             # lazy: coord init, only a checkout with a Gradle build pays for its reader
@@ -248,8 +251,7 @@ def prepare(names: Iterable[str]) -> None:
     imports :func:`_other_ecosystems` makes, once)."""
     names = set(names)
     tags = tags_of(names)
-    if names.intersection(("settings.gradle.kts", "settings.gradle", "build.gradle.kts",
-                           "build.gradle")):
+    if names.intersection(GRADLE_BUILDS):
         # lazy: coord init, as in _other_ecosystems: only a fleet with such a build
         from coordination.fleet.manifests import gradle  # noqa: F401
     if "build.sbt" in names:
