@@ -132,9 +132,24 @@ def test_embedded_running_todo_is_in_progress_in_another_process(tmp_path: Path)
     sweep = subprocess.Popen([*argv, "plan", "sweep", PLAN, "--wait", "--json"], cwd=ROOT,
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, start_new_session=True)
+    seen: list[str] = []
+
+    def running() -> bool:
+        # A sweep that ended (or failed to start) is reported with what it said, not
+        # waited on to the deadline.
+        assert sweep.poll() is None, f"the sweep ended ({sweep.returncode}): {sweep.communicate()}"
+        seen.append(_status(run("todo", "list", "--json"), "TODO-001"))
+        return seen[-1] == "in_progress"
+
     try:
-        wait_until(lambda: _status(run("todo", "list", "--json"), "TODO-001") == "in_progress",
-                   90, "the embedded sweep's running todo to read in_progress")
+        try:
+            wait_until(running, 90, "the embedded sweep's running todo to read in_progress")
+        except AssertionError as exc:
+            if sweep.poll() is None:
+                os.killpg(sweep.pid, 9)
+            out, err = sweep.communicate(timeout=10)
+            raise AssertionError(f"{exc}; TODO-001 read {seen[-3:]}; the sweep's output: "
+                                 f"{out[-2000:]!r} {err[-4000:]!r}") from None
         _reads_show_running(run, "api")
         assert _file_status(eco, "TODO-001") == "pending"
         (tmp_path / "repos" / "api" / "go").touch()
