@@ -50,7 +50,7 @@ sys.path.insert(0, str(BENCH))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
 from _catalogs import (  # noqa: E402  (bench/_catalogs.py)
-    REPOS, Coord, cli_sweep, flat_todos, start_coord_workers, write_catalog)
+    REPOS, Coord, cli_sweep, flat_todos, restored, start_coord_workers, write_catalog)
 from _celery_raw import (  # noqa: E402  (bench/_celery_raw.py)
     raw_app, raw_env, start_raw_workers, write_raw_module)
 from _procs import (  # noqa: E402  (bench/_procs.py)
@@ -139,13 +139,10 @@ class Sides:
 
 
 def probe_sweep(procs: Procs, catalog: Path, env: dict[str, str]) -> tuple[Ran, dict[str, Any]]:
-    backup = catalog.read_bytes()
     cmd = [sys.executable, str(BENCH / "_phases.py"), "--file", str(catalog), "plan", "sweep",
            "PLAN-1", "--wait", "--json"]
-    try:
+    with restored(catalog):
         ran = run_process(procs, cmd, env, ROOT)
-    finally:
-        catalog.write_bytes(backup)
     return ran, json.loads(ran.out)
 
 

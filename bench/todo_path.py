@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 import _report  # noqa: E402  (bench/_report.py: the results JSON)
+from _catalogs import restored  # noqa: E402  (bench/_catalogs.py)
 from _procs import (  # noqa: E402  (bench/_procs.py)
     Procs, child_env, coord_argv, start_redis, start_workers, stop_on_signals,
     use_compiled_modules)
@@ -64,14 +65,16 @@ def say(*args: Any) -> None:
         print(*args, flush=True)
 
 
-def write_catalog(path: Path, n: int) -> Path:
-    (path.parent / "repos" / "repo0").mkdir(parents=True, exist_ok=True)
-    lines = ["version: 1", "repos:", "  - name: repo0", "    path: repos/repo0",
-             "    concurrency: 2", "coordination:", "  plans:", "    - id: PLAN-1",
-             "      title: flat", "      status: active", "  todos:"]
+def write_catalog(path: Path, n: int, repos: int = 1) -> Path:
+    lines = ["version: 1", "repos:"]
+    for k in range(repos):
+        (path.parent / "repos" / f"repo{k}").mkdir(parents=True, exist_ok=True)
+        lines += [f"  - name: repo{k}", f"    path: repos/repo{k}", "    concurrency: 2"]
+    lines += ["coordination:", "  plans:", "    - id: PLAN-1", "      title: flat",
+              "      status: active", "  todos:"]
     for i in range(n):
-        lines += [f"    - id: TODO-{100000 + i}", f"      task: t{i}", "      repo: repo0",
-                  "      plan: PLAN-1", '      run: "true"']
+        lines += [f"    - id: TODO-{100000 + i}", f"      task: t{i}",
+                  f"      repo: repo{i % repos}", "      plan: PLAN-1", '      run: "true"']
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -144,7 +147,9 @@ class Alone:
 
 def main() -> int:
     global QUIET
-    ap = _report.arguments(__doc__, todos=400, rounds=2)
+    ap = _report.arguments(__doc__, todos=400, rounds=2, workers=(
+        1, "one-repo workers, 2 slots each, the todos round-robin over their repos (1); "
+           "4 is bench/peers.py's `one`: the machine as loaded as there"))
     args = ap.parse_args()
     QUIET = args.json
     stop_on_signals()
@@ -161,23 +166,25 @@ def main() -> int:
         try:
             url, _ = start_redis(procs, tmp)
             r = redis.Redis.from_url(url, decode_responses=True)
-            catalog = write_catalog(tmp / "c" / "ecosystem.yaml", args.todos)
+            catalog = write_catalog(tmp / "c" / "ecosystem.yaml", args.todos, args.workers)
             env = child_env(COORD_REDIS_URL=url, COORD_NAMESPACE=NAMESPACE,
                             COORD_SHARE_NAMESPACE="1")
-            trace = tmp / "segments.txt"
-            wenv = dict(env, COORD_BENCH_SEGMENTS=str(trace),
-                        PYTHONPATH=os.pathsep.join([str(SEGMENTS), env["PYTHONPATH"]]))
-            w = start_workers(procs, [[*coord_argv(), "--file", str(catalog), "worker",
-                                       "--repo", "repo0", "--loglevel", "WARNING"]],
-                              [wenv], [tmp / "worker.log"], ROOT)
+            names = [f"repo{k}" for k in range(args.workers)]
+            traces = [tmp / f"segments-{name}.txt" for name in names]  # (thread ids: per process)
+            w = start_workers(
+                procs, [[*coord_argv(), "--file", str(catalog), "worker", "--repo", name,
+                         "--loglevel", "WARNING"] for name in names],
+                [dict(env, COORD_BENCH_SEGMENTS=str(trace),
+                      PYTHONPATH=os.pathsep.join([str(SEGMENTS), env["PYTHONPATH"]]))
+                 for trace in traces], [tmp / f"worker-{name}.log" for name in names], ROOT)
             from coordination.runtime.workers import WorkerRegistry
 
             reg = WorkerRegistry(r, Keys(NAMESPACE))
             end = time.monotonic() + 120
-            while not any("repo0" in x.repos for x in reg.live()):
-                if time.monotonic() > end or w[0].poll() is not None:
-                    raise RuntimeError("the worker did not start:\n"
-                                       + (tmp / "worker.log").read_text()[-3000:])
+            while not all(any(name in x.repos for x in reg.live()) for name in names):
+                if time.monotonic() > end or any(p.poll() is not None for p in w):
+                    raise RuntimeError("a worker did not start:\n" + "\n".join(
+                        (tmp / f"worker-{name}.log").read_text()[-3000:] for name in names))
                 time.sleep(0.2)
             s2e: list[float] = []
             alone: dict[str, list[float]] = collections.defaultdict(list)
@@ -187,12 +194,11 @@ def main() -> int:
             r.config_set("slowlog-max-len", 4 * args.todos + 1000)
             for rnd in range(args.rounds):
                 r.slowlog_reset()
-                back = catalog.read_bytes()
                 bare = Alone()
-                out = subprocess.run([*coord_argv(), "--file", str(catalog), "plan", "sweep",
-                                      "PLAN-1", "--wait", "--json"], env=env, cwd=ROOT,
-                                     capture_output=True, text=True, timeout=600)
-                catalog.write_bytes(back)
+                with restored(catalog):
+                    out = subprocess.run([*coord_argv(), "--file", str(catalog), "plan",
+                                          "sweep", "PLAN-1", "--wait", "--json"], env=env,
+                                         cwd=ROOT, capture_output=True, text=True, timeout=600)
                 for k, v in bare.done().items():
                     alone[k].append(v)
                 st = json.loads(out.stdout)
@@ -206,16 +212,16 @@ def main() -> int:
                         s2e.append((ev.ts - began[ev.todo_id]) * 1000)
                 for e in r.slowlog_get(4 * args.todos + 1000):
                     cmd = e["command"]
-                    parts = (cmd.decode(errors="replace") if isinstance(cmd, bytes)
+                    words = (cmd.decode(errors="replace") if isinstance(cmd, bytes)
                              else str(cmd)).split()
-                    if parts and parts[0].upper() == "EVALSHA" and len(parts) > 1:
-                        which = shas.get(parts[1])
+                    if words and words[0].upper() == "EVALSHA" and len(words) > 1:
+                        which = shas.get(words[1])
                         if which:
                             slow[which].append(int(e["duration"]))
                 say(f"round {rnd + 1}: {len(s2e)} todos so far, load "
                     f"{os.getloadavg()[0]:.1f}")
             r.config_set("slowlog-log-slower-than", 10000)
-            traced = turns(trace)[5:]  # (the first turns load what is lazy)
+            traced = [t for trace in traces for t in turns(trace)[5:]]  # (the first turns load what is lazy)
             parts = medians(traced)
             cpu = window_cpu(traced)
             base = {k: statistics.median(v) for k, v in alone.items()}
@@ -229,7 +235,9 @@ def main() -> int:
             procs.stop()
     p50 = statistics.median(s2e)
     figs = [
-        _report.figure("started -> ended p50, a `true` todo, one-repo worker (2 slots)",
+        _report.figure("started -> ended p50, a `true` todo, "
+                       + ("one-repo worker (2 slots)" if args.workers == 1 else
+                          f"{args.workers} one-repo workers (2 slots each)"),
                        p50, "ms", baseline=base["spawn_wait"],
                        baseline_name="/bin/sh's spawn and wait, alone, meanwhile"),
         _report.figure("the same, less /bin/sh's spawn and wait (coord's own)",
