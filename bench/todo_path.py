@@ -17,7 +17,10 @@ other thread of the process busy); a Redis round trip (PING); and the start and 
 scripts' time inside redis-server (SLOWLOG). The overhead figure is started -> ended less the bare spawn and wait: DESIGN
 asks for <= 2 ms.
 
-    python bench/todo_path.py [--todos 400] [--rounds 2] [--json]
+``--workers N``: N one-repo workers (2 slots each, the todos round-robin over their repos);
+4 is bench/peers.py's ``one``, the machine as loaded as there.
+
+    python bench/todo_path.py [--todos 400] [--rounds 2] [--workers 1] [--json]
 """
 
 from __future__ import annotations
