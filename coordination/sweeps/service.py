@@ -575,7 +575,7 @@ class SweepService:
         _ride(lambda: self.rt.checkpoints.update_sweep(sweep_id, synced_at=synced_at))
         live.unmark(self.catalog_path, sweep_id)
         _ride(lambda: self._milestone_events(sweep_id, changed))  # announced once each
-        if changed.get("plan_completed") and spec.plan:
+        if changed.get("plan_completed") and spec.plan and _links_forge_issues(catalog_path):
             # Decided once by the edit above: each linked forge issue of the plan is told
             # once (coordination.forge.issue_link; a forge that fails is listed, not raised).
             from coordination.forge.issue_link import comment_plan_completed  # lazy: forge
@@ -621,5 +621,16 @@ def unattended(rt: Runtime, repos: Sequence[str]) -> list[str]:
     return sorted(r for r in set(repos) if not counts.get(r))
 
 
+def _links_forge_issues(catalog: Path) -> bool:
+    """Whether any issue of the catalog (as the sync's edit just left it: read from the
+    memo, no load) is linked to a forge issue. A completed plan's comment needs one; the
+    forge's modules (its records are 30 ms of dataclasses to import) load only then,
+    after the sweep, where the user waits for every millisecond."""
+    from coordination.catalog.file.store import CatalogStore  # lazy: the catalog's writer
+
+    return any(i.forge_issue for i in CatalogStore(catalog).load().coordination.issues)
+
+
 __all__ = ["SweepService", "SWEEP_MARGIN", "TERMINAL", "about_todo", "iso", "sweep_deadline", "sweep_row",
            "todo_entry", "ended_by", "unattended"]
+

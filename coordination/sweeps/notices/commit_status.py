@@ -49,7 +49,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, cast
 
-from coordination.forge.base import CommitStatus, ForgeSpec, Options, StatusState
 from coordination.status import SWEEP_LIVE, EventKind, SweepStatus
 from coordination.sweeps.spec import PushSpec, SweepSpec
 
@@ -136,6 +135,9 @@ def post(rt: Runtime, sweep_id: str, push: PushSpec, state: str, description: st
         return _not_posted(rt, sweep_id, push, context, state, forge_fields)
     # lazy: the forge's client (httpx) loads for a push's sweep only
     from coordination.forge import open_forge
+    # lazy: its records too (30 ms of dataclasses made at import), which every sweep's
+    # command (`plan sweep`, through sweeps.progress) would pay for otherwise
+    from coordination.forge.base import CommitStatus, ForgeSpec, Options, StatusState
 
     try:
         given = {k: v for k, v in forge_fields.items() if v is not None}

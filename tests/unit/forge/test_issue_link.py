@@ -294,6 +294,30 @@ def test_a_sync_that_completes_the_plan_comments_once(rt: Any, tmp_path: Path) -
     assert len(issues.comments[1]) == 1
 
 
+def test_a_sync_that_completes_a_plan_with_no_linked_issue_asks_no_forge(
+        rt: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No issue of the catalog is linked to a forge issue: the forge's modules are not
+    asked (nor loaded) after the sweep; the plan completes as before."""
+    import coordination.forge.issue_link as issue_link
+    from coordination.sweeps import SweepService
+    from tests.unit.support.sweeps import PLAN, write_catalog
+    from workers.embedded import embedded_workers
+
+    def asked(*_a: object, **_k: object) -> list[dict[str, object]]:
+        raise AssertionError("the forge was asked for a plan with no linked issue")
+
+    monkeypatch.setattr(issue_link, "comment_plan_completed", asked)
+    path = write_catalog(tmp_path / "eco", [
+        {"id": "TODO-001", "repo": "api", "run": "true", "blocked_by": ["ISSUE-001"]},
+    ], issues=[{"id": "ISSUE-001", "title": "Drop 3.11", "status": "resolved",
+                "repos": ["api"]}])
+    svc = SweepService(rt, path)
+    with embedded_workers(rt, {"api": 1}):
+        sid = svc.start(PLAN)
+        synced = svc.sync(sid, status=svc.wait(sid, timeout=60))
+    assert synced["plan_completed"] is True and "forge_issues" not in synced
+
+
 def test_a_forge_that_fails_the_comment_is_listed_not_raised(tmp_path: Path) -> None:
     from coordination.errors import ForgeUnavailable
 
