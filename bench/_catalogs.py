@@ -124,8 +124,8 @@ def restored(catalog: Path) -> Iterator[None]:
     the audit log and copy beside it too: each round starts from the state a user's
     catalog is in before a sweep. Putting back the catalog alone left it differing from
     the log's last entry, which the next sweep's sync then recorded as an edit made by
-    hand (a diff of two loads of the catalog: ~0.15 CPU s at 400 todos, a cost only the
-    bench made)."""
+    hand (two loads of the catalog and a diff: 0.14 s of a 1.7 s command at 400 todos,
+    under cProfile; a cost only the bench made)."""
     from coordination.catalog.file.beside import Beside  # lazy: coord's, not the bench's
 
     beside = Beside.of(catalog)

@@ -224,7 +224,8 @@ def main() -> int:
                 say(f"round {rnd + 1}: {len(s2e)} todos so far, load "
                     f"{os.getloadavg()[0]:.1f}")
             r.config_set("slowlog-log-slower-than", 10000)
-            traced = [t for trace in traces for t in turns(trace)[5:]]  # (the first turns load what is lazy)
+            # (each worker's first turns load what is lazy)
+            traced = [t for trace in traces for t in turns(trace)[5:]]
             parts = medians(traced)
             cpu = window_cpu(traced)
             base = {k: statistics.median(v) for k, v in alone.items()}

@@ -622,8 +622,8 @@ def unattended(rt: Runtime, repos: Sequence[str]) -> list[str]:
 
 
 def _links_forge_issues(catalog: Path) -> bool:
-    """Whether any issue of the catalog (as the sync's edit just left it: read from the
-    memo, no load) is linked to a forge issue. A completed plan's comment needs one; the
+    """Whether any issue of the catalog (as the sync's edit just left it: its validated
+    catalog is in the store's memo) is linked to a forge issue. A completed plan's comment needs one; the
     forge's modules (its records are 30 ms of dataclasses to import) load only then,
     after the sweep, where the user waits for every millisecond."""
     from coordination.catalog.file.store import CatalogStore  # lazy: the catalog's writer
@@ -633,4 +633,3 @@ def _links_forge_issues(catalog: Path) -> bool:
 
 __all__ = ["SweepService", "SWEEP_MARGIN", "TERMINAL", "about_todo", "iso", "sweep_deadline", "sweep_row",
            "todo_entry", "ended_by", "unattended"]
-

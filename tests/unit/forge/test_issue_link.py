@@ -296,8 +296,8 @@ def test_a_sync_that_completes_the_plan_comments_once(rt: Any, tmp_path: Path) -
 
 def test_a_sync_that_completes_a_plan_with_no_linked_issue_asks_no_forge(
         rt: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No issue of the catalog is linked to a forge issue: the forge's modules are not
-    asked (nor loaded) after the sweep; the plan completes as before."""
+    """No issue of the catalog is linked to a forge issue: the forge is not asked to
+    comment after the sweep; the plan completes as before."""
     import coordination.forge.issue_link as issue_link
     from coordination.sweeps import SweepService
     from tests.unit.support.sweeps import PLAN, write_catalog
