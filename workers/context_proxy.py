@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import socketserver
 import stat
 import tempfile
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coordination.processes import alive
 from coordination.runtime.context import Runtime
 from coordination.runtime.shared_context import (
     KINDS,
@@ -107,11 +109,17 @@ class ContextProxy:
         if user is not None:  # --todo-user: its todos (that user's group) connect
             _share(where, user.gid)
         server.proxy = self
-        thread = threading.Thread(target=server.serve_forever, name="context-proxy",
+        thread = threading.Thread(target=_serve, args=(server, where), name="context-proxy",
                                   daemon=True)
         thread.start()
         self._server, self._thread, self._pid, self.path = server, thread, os.getpid(), str(where)
         atexit.register(_remove, where)
+
+    def leave(self) -> None:
+        """This process's socket removed, as it ends by ``os._exit`` (a forked worker
+        process: no exit handler runs there); nothing else is stopped."""
+        if self._server is not None and self._pid == os.getpid():
+            _remove(Path(self.path))
 
     def close(self) -> None:
         """Stop serving (this process's socket removed, its thread ended); the next
@@ -202,6 +210,56 @@ class _Handler(socketserver.StreamRequestHandler):
         reply = self.server.proxy.answer(raw)
         self.wfile.write(json.dumps(reply, separators=(",", ":"), default=str).encode()
                          + b"\n")
+
+
+def _serve(server: _Server, own: Path) -> None:
+    """The service's thread: the sockets that processes gone left behind removed (see
+    :func:`remove_stale`), then requests answered until shutdown."""
+    try:
+        remove_stale(own.parent, own.name)
+    except OSError:  # (the directory went: nothing to tidy)
+        pass
+    server.serve_forever()
+
+
+#: Sockets removed at most by one process as it starts serving.
+STALE_LIMIT = 256
+
+
+def remove_stale(directory: Path, own: str, limit: int = STALE_LIMIT) -> int:
+    """Remove (``limit`` at most) the sockets in ``directory`` (``<pid>.sock``, other
+    than ``own``) of processes that ended without removing theirs (SIGKILL, the OOM
+    killer): no process of that id runs, and no one listens on it. Returns how many
+    went. A worker process lists the directory once, as it starts serving."""
+    gone = 0
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if gone >= limit:
+                break
+            pid, dot, ext = entry.name.partition(".")
+            if entry.name == own or ext != "sock" or not dot or not pid.isdigit():
+                continue
+            if alive(int(pid)) or _listened(entry.path):
+                continue  # (a process of another pid namespace sharing this directory)
+            try:
+                os.unlink(entry.path)
+                gone += 1
+            except OSError:
+                pass
+    return gone
+
+
+def _listened(path: str) -> bool:
+    """Does a process accept connections on the socket at ``path``?"""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False
+        except OSError:
+            return True  # (cannot tell: left alone)
+        return True
 
 
 def _remove(path: Path) -> None:

@@ -276,9 +276,12 @@ def serve(rt: Runtime, repos: dict[str, int], control: int) -> int:
         if notifier is not None:
             notifier.stop()
         beat.stop()  # gone from `coord workers` at once
+        from workers.context_proxy import PROXY  # lazy: as RESULTS below
         from workers.runner import RESULTS  # lazy: Celery, after the fork (see _worker)
 
-        RESULTS.remove_all()  # (it ends with os._exit: no exit handlers)
+        # (it ends with os._exit: no exit handlers)
+        RESULTS.remove_all()
+        PROXY.leave()
 
 
 def _nothing() -> None:

@@ -14,6 +14,12 @@ cost the worker 0.04-0.25 ms of CPU per run on the development machine's ext4 /t
 depending on the hour, the rename and its check 0.02-0.09 ms (issue #82); a file something
 wrote to is removed and the next run gets a new one, as every run did before.
 
+Each directory's name holds its process's id (``coord-results-<pid>-<random>``): a process
+killed before it could remove its own (SIGKILL, the OOM killer) leaves it behind, and the
+next worker process to make one removes those of processes no longer running
+(:func:`remove_stale`: a few at a time, so that a machine's backlog never holds up a
+todo for long).
+
 A worker that runs its todos as another user (``coord worker --todo-user``) gives each
 run's file to that user, and lets that user's group through the directory (mode 0710,
 the group the todo user's): the todo writes its own file, and no one else can create,
@@ -28,8 +34,22 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 
+from coordination.processes import alive
 from workers.execute import todo_user
+
+#: The directories' names: this, the process's id, a dash and mkdtemp's random part.
+PREFIX = "coord-results-"
+#: A directory of a process no longer running is removed once untouched this long
+#: (seconds): a process of another pid namespace sharing the temporary directory keeps
+#: its own, and a busy one touches it with every run.
+STALE_AFTER = 600.0
+#: A directory of before 0.7 (no process id in its name) is removed only empty, and
+#: untouched this long.
+OLD_STALE_AFTER = 86400.0
+#: Directories removed at most by one process as it makes its own.
+STALE_LIMIT = 32
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
@@ -108,7 +128,9 @@ class ResultFiles:
     def _directory(self) -> str:
         with self._lock:
             if self._dir is None or self._pid != os.getpid():  # (a forked worker: its own)
-                self._dir, self._pid = tempfile.mkdtemp(prefix="coord-results-"), os.getpid()
+                self._dir = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
+                self._pid = os.getpid()
+                remove_stale(os.path.dirname(self._dir))
                 user = todo_user()
                 if user is not None:  # its todos reach their own files, nothing more
                     os.chown(self._dir, -1, user.gid)
@@ -122,6 +144,41 @@ class ResultFiles:
             if self._dir is not None and self._pid == os.getpid():
                 shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+
+
+def remove_stale(directory: str, now: float | None = None, limit: int = STALE_LIMIT) -> int:
+    """Remove (``limit`` at most) the results directories in ``directory`` (the
+    temporary directory) that processes of this user left behind: those whose process
+    no longer runs, untouched for :data:`STALE_AFTER`, and, of before 0.7, empty ones
+    untouched for :data:`OLD_STALE_AFTER`. Returns how many went; never raises."""
+    now = time.time() if now is None else now
+    gone = 0
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    for entry in entries:
+        if gone >= limit:
+            break
+        if not entry.name.startswith(PREFIX):
+            continue
+        pid, dash, _rest = entry.name[len(PREFIX):].partition("-")
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                continue
+            if dash and pid.isdigit():
+                if alive(int(pid)) or now - st.st_mtime < STALE_AFTER:
+                    continue
+                shutil.rmtree(entry.path)
+            elif now - st.st_mtime >= OLD_STALE_AFTER:
+                os.rmdir(entry.path)  # (not empty: left alone)
+            else:
+                continue
+            gone += 1
+        except OSError:
+            continue
+    return gone
 
 
 def _unlink(path: str) -> None:

@@ -90,3 +90,63 @@ def test_a_token_no_run_holds_is_answered_no_more(signing_rt: Runtime, service: 
         ProxiedContext(service.path, token).get("sweep:SW-1", "x")
     with pytest.raises(OperationFailed, match="no run"):
         ProxiedContext(service.path, "0" * 64).get("sweep:SW-1", "x")
+
+
+def _dead_pid() -> int:
+    """The id of a process that ran and ended (reaped): none runs under it now."""
+    import subprocess
+
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_sockets_left_by_processes_gone_are_removed_and_no_other(tmp_path: Path) -> None:
+    """What a SIGKILLed worker process (or, before 0.7, every forked one: they end by
+    os._exit) left in the socket directory goes when the next process starts serving:
+    only a `<pid>.sock` of no running process that no one listens on."""
+    import os
+    import socket
+
+    from workers.context_proxy import remove_stale
+
+    def left_behind(name: str) -> Path:
+        path = tmp_path / name
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.bind(str(path))  # bound, then closed without unlinking: what a kill leaves
+        return path
+
+    stale = [left_behind(f"{_dead_pid()}.sock") for _ in range(2)]
+    own = left_behind("7.sock")  # this process's own name: never touched
+    alive_pid = left_behind(f"{os.getpid()}.sock")  # a running process's id: kept
+    other = tmp_path / "notes.txt"
+    other.write_text("not a socket of ours")
+    odd = left_behind("12ab.sock")
+    listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:  # a process of another pid namespace sharing the directory: it still listens
+        shared = tmp_path / f"{_dead_pid()}.sock"
+        listening.bind(str(shared))
+        listening.listen(1)
+        assert remove_stale(tmp_path, own.name) == 2
+        assert not any(p.exists() for p in stale)
+        assert own.exists() and alive_pid.exists() and other.exists() and odd.exists()
+        assert shared.exists()
+    finally:
+        listening.close()
+    shared.unlink()
+    # at most so many a start: a backlog of thousands never holds one up for long
+    more = [left_behind(f"{_dead_pid()}.sock") for _ in range(3)]
+    assert remove_stale(tmp_path, own.name, limit=2) == 2
+    assert sum(p.exists() for p in more) == 1
+
+
+def test_a_forked_worker_process_leaving_removes_its_socket(
+        signing_rt: Runtime, service: ContextProxy) -> None:
+    """A worker process forked by a worker of several repos or an embedded sweep ends by
+    os._exit (no exit handler): leave() is what removes its socket."""
+    service.serve(signing_rt, RUN)
+    sock = Path(service.path)
+    assert sock.exists()
+    service.leave()
+    assert not sock.exists()
+    service.leave()  # twice: nothing more to do

@@ -121,3 +121,80 @@ def test_a_kept_file_goes_to_no_other_thread_nor_to_a_todo_user(
     b = files.new("TODO-003")  # the todo user's: its own file
     assert b != a and os.path.exists(a)
     files.remove_all()
+
+
+def _dead_pid() -> int:
+    """The id of a process that ran and ended (reaped): none runs under it now."""
+    import subprocess
+
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_directories_left_by_processes_gone_are_removed_and_no_other(tmp_path: Path) -> None:
+    """A worker process killed (SIGKILL, the OOM killer) leaves its directory in the
+    temporary directory; the next process to make one removes it once untouched for a
+    while. Kept: a running process's, one touched lately, another user's name or kind,
+    a link (never followed), and one of before 0.7 that is not empty."""
+    import time
+
+    from workers import results_file
+    from workers.results_file import PREFIX, remove_stale
+
+    old = time.time() - results_file.OLD_STALE_AFTER - 10
+
+    def made(name: str, *, files: int = 0, at: float = old) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        for i in range(files):
+            (d / f"TODO-{i}-1.out").write_text("")
+        os.utime(d, (at, at))
+        return d
+
+    stale = made(f"{PREFIX}{_dead_pid()}-abcd1234", files=2)
+    running = made(f"{PREFIX}{os.getpid()}-abcd1234")
+    lately = made(f"{PREFIX}{_dead_pid()}-abcd1234", at=time.time() - 5)
+    before_07_empty = made(f"{PREFIX}k3y_ab12")
+    before_07_full = made(f"{PREFIX}x9y_ab12", files=1)
+    elsewhere = tmp_path / "outside"
+    elsewhere.mkdir()
+    (elsewhere / "keep").write_text("x")
+    link = tmp_path / f"{PREFIX}{_dead_pid()}-link0000"
+    link.symlink_to(elsewhere)
+    plain = tmp_path / f"{PREFIX}{_dead_pid()}-file0000"
+    plain.write_text("")
+    unrelated = made("coord-ctx-0")
+
+    assert remove_stale(str(tmp_path)) == 2
+    assert not stale.exists() and not before_07_empty.exists()
+    for kept in (running, lately, before_07_full, link, plain, unrelated):
+        assert kept.exists() or kept.is_symlink(), kept
+    assert (elsewhere / "keep").exists()
+    # at most so many a call
+    more = [made(f"{PREFIX}{_dead_pid()}-more{i:04d}") for i in range(3)]
+    assert remove_stale(str(tmp_path), limit=2) == 2
+    assert sum(p.exists() for p in more) == 1
+
+
+def test_a_worker_process_making_its_directory_names_it_by_its_id_and_tidies(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its own directory's name holds its process id, so the next one can tell it is
+    gone; making it removes what processes gone left there."""
+    import tempfile
+    import time
+
+    from workers.results_file import PREFIX, STALE_AFTER
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    left = tmp_path / f"{PREFIX}{_dead_pid()}-zzzz0000"
+    left.mkdir()
+    (left / "TODO-1-0.out").write_text("")
+    at = time.time() - STALE_AFTER - 1
+    os.utime(left, (at, at))
+    files = ResultFiles()
+    path = Path(files.new("TODO-001"))
+    assert path.parent.name.startswith(f"{PREFIX}{os.getpid()}-")
+    assert not left.exists()
+    files.remove_all()
