@@ -7,8 +7,11 @@ with psutil (the parent's children), the todos' runs by the files they write.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import tempfile
+from pathlib import Path
 
 import psutil
 import pytest
@@ -71,6 +74,14 @@ def test_sigterm_stops_every_process_warm_and_the_worker_exits_0(cluster: Cluste
     for todo in ("TODO-001", "TODO-002"):
         cluster.wait_todo(sid, todo, {"running"})
     kids = processes_of(w)
+    # each serves its todos' `coord context` on a socket of its own (workers/context_proxy.py)
+    # from before their commands start
+    wait_until(lambda: all((cluster.repo_dir(r) / f"{t}.log").exists()
+                           for t, r in (("TODO-001", "a"), ("TODO-002", "b"))) or None, 20,
+               "both commands started")
+    ctx = Path(tempfile.gettempdir()) / f"coord-ctx-{os.getuid()}"
+    socks = [ctx / f"{p.pid}.sock" for p in kids]
+    assert all(s.exists() for s in socks), socks
     w.signal(signal.SIGTERM)  # to the parent only: it forwards the signal, once
     wait_until(lambda: all(d["stopping"] for d in cluster.cli_json("workers")) or None, 20,
                "the worker listed as stopping")
@@ -80,6 +91,8 @@ def test_sigterm_stops_every_process_warm_and_the_worker_exits_0(cluster: Cluste
         pytest.fail(f"worker did not exit within 30 s of SIGTERM:\n{w.log_text()[-3000:]}")
     assert code == 0, w.log_text()[-3000:]
     assert not [p for p in kids if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    # a forked process ends by os._exit (no exit handler): it removed its socket itself
+    assert not [s for s in socks if s.exists()]
     for todo, repo in (("TODO-001", "a"), ("TODO-002", "b")):  # both finished, once
         assert read_lines(cluster.repo_dir(repo) / f"{todo}.log") == ["start", "end"]
     st = cluster.wait_sweep(sid, timeout=20)
