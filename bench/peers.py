@@ -142,6 +142,13 @@ class Side:
             # `python -m` would put its working directory (this checkout) first on the
             # path, ahead of the earlier tree: every @vs process ran this coord.
             self.env["PYTHONSAFEPATH"] = "1"
+            # A temporary directory of its own: the context service's socket directory
+            # (coord-ctx-<uid>) that this coord leaves group-traversable after a
+            # --todo-user worker is one 0.6 refuses, and every todo of the earlier
+            # coord then failed ("not a directory of this user's only").
+            tmpdir = self.dir / "tmp"
+            tmpdir.mkdir(parents=True, exist_ok=True)
+            self.env["TMPDIR"] = str(tmpdir)
         self.rtt = tmp / f"rtt-{name.replace('@', '-')}"
         self.client_rtt = tmp / f"rtt-{name.replace('@', '-')}-client"
         self.client_env = counting_rtt(self.env, self.client_rtt)
@@ -366,6 +373,15 @@ def report(m: dict[str, Any]) -> list[_report.Figure]:
             figs.append(f)
             say(f"   {f.name}: {v:.2f} ms (raw Celery's task {raw:.2f} ms); target {f.target}: "
                 f"{'met' if f.met else 'NOT met'}")
+            if m.get("vs") and f"{who}@vs" in s:  # the earlier coord's, the same rounds
+                got = [p50(x["s2e_ms"]) for x in s[f"{who}@vs"]]
+                old = [x for x in got if x is not None]
+                if old and len(old) == len(got):
+                    f = _report.figure(f"flat {n}: started -> ended p50, coord {NAMES[who]} "
+                                       f"({m['vs']})", med(old), "ms", baseline=raw,
+                                       baseline_name="raw Celery's task")
+                    figs.append(f)
+                    say(f"   {f.name}: {f.value:.2f} ms (this coord's {v:.2f} ms)")
     say("\nRedis round trips per todo of the workers (redis-py's sends counted, bench/_rtt; "
         "median over rounds): a figure the machine's load does not move; the client's "
         "(coord's waiting CLI, raw Celery's result polling) beside it")
