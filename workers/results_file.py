@@ -45,9 +45,6 @@ PREFIX = "coord-results-"
 #: (seconds): a process of another pid namespace sharing the temporary directory keeps
 #: its own, and a busy one touches it with every run.
 STALE_AFTER = 600.0
-#: A directory of before 0.7 (no process id in its name) is removed only empty, and
-#: untouched this long.
-OLD_STALE_AFTER = 86400.0
 #: Directories removed at most by one process as it makes its own.
 STALE_LIMIT = 32
 
@@ -149,35 +146,33 @@ class ResultFiles:
 def remove_stale(directory: str, now: float | None = None, limit: int = STALE_LIMIT) -> int:
     """Remove (``limit`` at most) the results directories in ``directory`` (the
     temporary directory) that processes of this user left behind: those whose process
-    no longer runs, untouched for :data:`STALE_AFTER`, and, of before 0.7, empty ones
-    untouched for :data:`OLD_STALE_AFTER`. Returns how many went; never raises."""
+    no longer runs, untouched for :data:`STALE_AFTER`. Returns how many went; never
+    raises. Only the names are read of the rest (a directory of before 0.7, with no
+    process id in its name, is left alone)."""
     now = time.time() if now is None else now
     gone = 0
     try:
-        entries = list(os.scandir(directory))
+        entries = os.scandir(directory)
     except OSError:
         return 0
-    for entry in entries:
-        if gone >= limit:
-            break
-        if not entry.name.startswith(PREFIX):
-            continue
-        pid, dash, _rest = entry.name[len(PREFIX):].partition("-")
-        try:
-            st = entry.stat(follow_symlinks=False)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+    with entries:
+        for entry in entries:
+            if gone >= limit:
+                break
+            if not entry.name.startswith(PREFIX):
                 continue
-            if dash and pid.isdigit():
-                if alive(int(pid)) or now - st.st_mtime < STALE_AFTER:
+            pid, dash, _rest = entry.name[len(PREFIX):].partition("-")
+            if not dash or not pid.isdigit() or alive(int(pid)):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if (not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid()
+                        or now - st.st_mtime < STALE_AFTER):
                     continue
                 shutil.rmtree(entry.path)
-            elif now - st.st_mtime >= OLD_STALE_AFTER:
-                os.rmdir(entry.path)  # (not empty: left alone)
-            else:
+            except OSError:
                 continue
             gone += 1
-        except OSError:
-            continue
     return gone
 
 

@@ -135,14 +135,14 @@ def _dead_pid() -> int:
 def test_directories_left_by_processes_gone_are_removed_and_no_other(tmp_path: Path) -> None:
     """A worker process killed (SIGKILL, the OOM killer) leaves its directory in the
     temporary directory; the next process to make one removes it once untouched for a
-    while. Kept: a running process's, one touched lately, another user's name or kind,
-    a link (never followed), and one of before 0.7 that is not empty."""
+    while. Kept: a running process's, one touched lately, another name or kind, a link
+    (never followed), and those of before 0.7 (no process id in their name)."""
     import time
 
     from workers import results_file
     from workers.results_file import PREFIX, remove_stale
 
-    old = time.time() - results_file.OLD_STALE_AFTER - 10
+    old = time.time() - results_file.STALE_AFTER - 10
 
     def made(name: str, *, files: int = 0, at: float = old) -> Path:
         d = tmp_path / name
@@ -166,9 +166,9 @@ def test_directories_left_by_processes_gone_are_removed_and_no_other(tmp_path: P
     plain.write_text("")
     unrelated = made("coord-ctx-0")
 
-    assert remove_stale(str(tmp_path)) == 2
-    assert not stale.exists() and not before_07_empty.exists()
-    for kept in (running, lately, before_07_full, link, plain, unrelated):
+    assert remove_stale(str(tmp_path)) == 1
+    assert not stale.exists()
+    for kept in (running, lately, before_07_empty, before_07_full, link, plain, unrelated):
         assert kept.exists() or kept.is_symlink(), kept
     assert (elsewhere / "keep").exists()
     # at most so many a call
