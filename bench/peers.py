@@ -142,13 +142,14 @@ class Side:
             # `python -m` would put its working directory (this checkout) first on the
             # path, ahead of the earlier tree: every @vs process ran this coord.
             self.env["PYTHONSAFEPATH"] = "1"
-            # A temporary directory of its own: the context service's socket directory
-            # (coord-ctx-<uid>) that this coord leaves group-traversable after a
-            # --todo-user worker is one 0.6 refuses, and every todo of the earlier
-            # coord then failed ("not a directory of this user's only").
-            tmpdir = self.dir / "tmp"
-            tmpdir.mkdir(parents=True, exist_ok=True)
-            self.env["TMPDIR"] = str(tmpdir)
+        # A temporary directory of its own, each contender: what one leaves there (this
+        # coord's coord-ctx-<uid> is group-traversable after a --todo-user worker, which
+        # 0.6 refuses: every @vs todo failed) and how full the machine's is (a results
+        # directory a worker process makes, the sockets its context service lists) are
+        # then no contender's but its own.
+        tmpdir = self.dir / "tmp"
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        self.env["TMPDIR"] = str(tmpdir)
         self.rtt = tmp / f"rtt-{name.replace('@', '-')}"
         self.client_rtt = tmp / f"rtt-{name.replace('@', '-')}-client"
         self.client_env = counting_rtt(self.env, self.client_rtt)
