@@ -7,9 +7,12 @@ machine after a few days of tests)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,10 +49,19 @@ def _coords(tmp: Path) -> list[str]:
     return sorted(out)
 
 
-def test_an_embedded_sweep_leaves_no_socket_and_no_results_directory(tmp_path: Path) -> None:
+@pytest.fixture
+def tmp() -> Iterator[Path]:
+    """A temporary directory for the sweep's processes, short-named: the socket
+    directory goes to /tmp itself under a longer one (a socket's path is at most 107
+    bytes), where pytest's own, under xdist, would send it."""
+    d = Path(tempfile.mkdtemp(prefix="coord-left-", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_an_embedded_sweep_leaves_no_socket_and_no_results_directory(
+        tmp_path: Path, tmp: Path) -> None:
     eco = write_api_catalog(tmp_path / "eco", (), COORDINATION)
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
     env.update(COORD_USER="tester", PYTHONPATH=str(ROOT), TMPDIR=str(tmp))
     res = subprocess.run([sys.executable, "-m", "coordination.cli.main", "--file", str(eco),
