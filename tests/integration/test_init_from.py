@@ -181,7 +181,14 @@ def test_an_interrupted_from_leaves_no_clone(tmp_path: Path, utils_pair: tuple[s
             _, err = proc.communicate(timeout=30)
             pytest.fail(f"coord init --from still ran 60 s after {signum.name}; its "
                         f"threads when aborted:\n{err[-6000:]}")
-        ssh_left = running(int(pidfile.read_text()))  # (coord kills git's ssh with it)
+        # coord kills git's ssh with it: SIGKILL sent, which a busy machine may take a
+        # moment to carry out (a full CI run saw it still running right after coord)
+        pid = int(pidfile.read_text())
+        try:
+            wait_for(lambda: not running(pid), timeout=10, what="the clone's ssh to end")
+        except AssertionError:
+            pass
+        ssh_left = running(pid)
     finally:
         if proc.poll() is None:
             proc.kill()
