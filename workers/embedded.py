@@ -276,12 +276,9 @@ def serve(rt: Runtime, repos: dict[str, int], control: int) -> int:
         if notifier is not None:
             notifier.stop()
         beat.stop()  # gone from `coord workers` at once
-        from workers.context_proxy import PROXY  # lazy: as RESULTS below
-        from workers.runner import RESULTS  # lazy: Celery, after the fork (see _worker)
+        from workers.runner import leave_files  # lazy: Celery, after the fork (see _worker)
 
-        # (it ends with os._exit: no exit handlers)
-        RESULTS.remove_all()
-        PROXY.leave()
+        leave_files()  # (it ends with os._exit: no exit handlers)
 
 
 def _nothing() -> None:

@@ -80,6 +80,14 @@ WATCH_AFTER = 0.2
 RESULTS = ResultFiles()
 atexit.register(RESULTS.remove_all)
 
+
+def leave_files() -> None:
+    """What this process keeps in the temporary directory removed (its results directory,
+    its context service's socket), for a worker process that ends by ``os._exit``: a
+    forked one, where no exit handler runs."""
+    RESULTS.remove_all()
+    PROXY.leave()
+
 _running: set[str] = set()
 _running_lock = threading.Lock()
 

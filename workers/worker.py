@@ -34,12 +34,11 @@ from coordination.sweeps.notices.notify import NotifierThread, publish
 from coordination.sweeps.supervision import SupervisorThread
 from coordination.trust.secrets import catalog_secret_names, hold_names
 from workers.app import create_app, limits_from_catalog
-from workers.context_proxy import PROXY
 from workers.embedded import default_processes, process_groups
 from workers.execute import TodoUser, set_todo_user
 from workers.liveness import WorkerBeat, start_beat
 from workers.process_group import Group, ProcessGroup
-from workers.runner import RESULTS, WorkerInfo
+from workers.runner import WorkerInfo, leave_files
 from workers.tasks import register_worker
 
 
@@ -399,9 +398,7 @@ def _with_companions(base: type, rt: Runtime, settings: Settings, hostname: str,
                 notifier.stop()
                 for b in beat:
                     b.stop(leave=True)
-                # (a forked process ends without exit handlers)
-                RESULTS.remove_all()
-                PROXY.leave()
+                leave_files()  # (a forked process ends without exit handlers)
 
         def on_consumer_ready(self, consumer: Any) -> None:
             if ready is None:

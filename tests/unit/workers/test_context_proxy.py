@@ -16,6 +16,7 @@ from coordination.errors import OperationFailed, UsageError
 from coordination.runtime.context import Runtime
 from coordination.runtime.shared_context import ContextRefused
 from coordination.trust.runkeys import CONTEXT_SOCKET_ENV, RUN_TOKEN_ENV, RunId, run_key
+from tests.unit.support.processes import dead_pid
 from tests.unit.support.sweeps import fresh_runtime
 from workers.context_proxy import ContextProxy
 
@@ -92,15 +93,6 @@ def test_a_token_no_run_holds_is_answered_no_more(signing_rt: Runtime, service: 
         ProxiedContext(service.path, "0" * 64).get("sweep:SW-1", "x")
 
 
-def _dead_pid() -> int:
-    """The id of a process that ran and ended (reaped): none runs under it now."""
-    import subprocess
-
-    p = subprocess.Popen(["true"])
-    p.wait()
-    return p.pid
-
-
 def test_sockets_left_by_processes_gone_are_removed_and_no_other(tmp_path: Path) -> None:
     """What a SIGKILLed worker process (or, before 0.7, every forked one: they end by
     os._exit) left in the socket directory goes when the next process starts serving:
@@ -116,7 +108,7 @@ def test_sockets_left_by_processes_gone_are_removed_and_no_other(tmp_path: Path)
             s.bind(str(path))  # bound, then closed without unlinking: what a kill leaves
         return path
 
-    stale = [left_behind(f"{_dead_pid()}.sock") for _ in range(2)]
+    stale = [left_behind(f"{dead_pid()}.sock") for _ in range(2)]
     own = left_behind("7.sock")  # this process's own name: never touched
     alive_pid = left_behind(f"{os.getpid()}.sock")  # a running process's id: kept
     other = tmp_path / "notes.txt"
@@ -124,7 +116,7 @@ def test_sockets_left_by_processes_gone_are_removed_and_no_other(tmp_path: Path)
     odd = left_behind("12ab.sock")
     listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:  # a process of another pid namespace sharing the directory: it still listens
-        shared = tmp_path / f"{_dead_pid()}.sock"
+        shared = tmp_path / f"{dead_pid()}.sock"
         listening.bind(str(shared))
         listening.listen(1)
         assert remove_stale(tmp_path, own.name) == 2
@@ -135,7 +127,7 @@ def test_sockets_left_by_processes_gone_are_removed_and_no_other(tmp_path: Path)
         listening.close()
     shared.unlink()
     # at most so many a start: a backlog of thousands never holds one up for long
-    more = [left_behind(f"{_dead_pid()}.sock") for _ in range(3)]
+    more = [left_behind(f"{dead_pid()}.sock") for _ in range(3)]
     assert remove_stale(tmp_path, own.name, limit=2) == 2
     assert sum(p.exists() for p in more) == 1
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.support.processes import dead_pid
 from workers.results_file import ResultFiles, empty
 
 pytestmark = pytest.mark.timeout(30)
@@ -123,15 +124,6 @@ def test_a_kept_file_goes_to_no_other_thread_nor_to_a_todo_user(
     files.remove_all()
 
 
-def _dead_pid() -> int:
-    """The id of a process that ran and ended (reaped): none runs under it now."""
-    import subprocess
-
-    p = subprocess.Popen(["true"])
-    p.wait()
-    return p.pid
-
-
 def test_directories_left_by_processes_gone_are_removed_and_no_other(tmp_path: Path) -> None:
     """A worker process killed (SIGKILL, the OOM killer) leaves its directory in the
     temporary directory; the next process to make one removes it once untouched for a
@@ -152,27 +144,34 @@ def test_directories_left_by_processes_gone_are_removed_and_no_other(tmp_path: P
         os.utime(d, (at, at))
         return d
 
-    stale = made(f"{PREFIX}{_dead_pid()}-abcd1234", files=2)
+    stale = made(f"{PREFIX}{dead_pid()}-abcd1234", files=2)
     running = made(f"{PREFIX}{os.getpid()}-abcd1234")
-    lately = made(f"{PREFIX}{_dead_pid()}-abcd1234", at=time.time() - 5)
+    lately = made(f"{PREFIX}{dead_pid()}-abcd1234", at=time.time() - 5)
     before_07_empty = made(f"{PREFIX}k3y_ab12")
     before_07_full = made(f"{PREFIX}x9y_ab12", files=1)
     elsewhere = tmp_path / "outside"
     elsewhere.mkdir()
     (elsewhere / "keep").write_text("x")
-    link = tmp_path / f"{PREFIX}{_dead_pid()}-link0000"
+    link = tmp_path / f"{PREFIX}{dead_pid()}-link0000"
     link.symlink_to(elsewhere)
-    plain = tmp_path / f"{PREFIX}{_dead_pid()}-file0000"
+    plain = tmp_path / f"{PREFIX}{dead_pid()}-file0000"
     plain.write_text("")
     unrelated = made("coord-ctx-0")
+    kept_too = []
+    if os.geteuid() == 0:  # another user's, named as ours: never this user's to remove
+        strangers = made(f"{PREFIX}{dead_pid()}-nobody00", files=1)
+        os.chown(strangers, 65534, 65534)
+        os.utime(strangers, (old, old))
+        kept_too.append(strangers)
 
     assert remove_stale(str(tmp_path)) == 1
     assert not stale.exists()
-    for kept in (running, lately, before_07_empty, before_07_full, link, plain, unrelated):
+    for kept in (running, lately, before_07_empty, before_07_full, link, plain, unrelated,
+                 *kept_too):
         assert kept.exists() or kept.is_symlink(), kept
     assert (elsewhere / "keep").exists()
     # at most so many a call
-    more = [made(f"{PREFIX}{_dead_pid()}-more{i:04d}") for i in range(3)]
+    more = [made(f"{PREFIX}{dead_pid()}-more{i:04d}") for i in range(3)]
     assert remove_stale(str(tmp_path), limit=2) == 2
     assert sum(p.exists() for p in more) == 1
 
@@ -188,7 +187,7 @@ def test_a_worker_process_making_its_directory_names_it_by_its_id_and_tidies(
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
-    left = tmp_path / f"{PREFIX}{_dead_pid()}-zzzz0000"
+    left = tmp_path / f"{PREFIX}{dead_pid()}-zzzz0000"
     left.mkdir()
     (left / "TODO-1-0.out").write_text("")
     at = time.time() - STALE_AFTER - 1
