@@ -72,7 +72,7 @@ def pss(pid: int) -> int:
 def by_process(pid: int) -> dict[str, list[dict[str, float]]]:
     """The worker's memory process by process (psutil, /proc/PID/smaps_rollup): the one
     started (``started``), the worker processes it forked (``forked``: its command line)
-    and the others under it (``other``: the todos' wardens, one per worker process).
+    and the others under it (``other``: the todos' warden, one for the worker's processes).
     ``private_mb`` is what no other process maps: for a forked process, the pages it wrote
     since the fork (its parent's pages it copied by writing to them included) and those
     it made; for the parent, the pages all its forks copied away from it."""
@@ -206,7 +206,7 @@ def main() -> None:
                        "since the fork, its parent's it copied by writing to them included)",
                        mean_private, "MB", baseline=one_private,
                        baseline_name="a one-repo worker's process"),
-        _report.figure("PSS of the todos' wardens (one per worker process)",
+        _report.figure("PSS of the todos' warden (one for the worker's processes)",
                        sum(r["pss_mb"] for r in parts["other"]), "MB",
                        baseline=sum(r["pss_mb"] for r in one["by_process"][0]["other"]),
                        baseline_name="a one-repo worker's"),

@@ -13,8 +13,9 @@ tests') Celery's in-memory transport, one worker per repo queue, in this process
 The tasks and the events are those of the distributed mode either way.
 
 A forked worker lives no longer than this process: it stops warm (running todos
-finish) when told to, and at once, its todos' process groups killed by its
-warden, when this process is gone (its control pipe reads end of file; on Linux
+finish) when told to, and at once, its todos' process groups killed by the
+warden they share (started here: :func:`workers.execute.shared_warden`), when this
+process is gone (its control pipe reads end of file; on Linux
 the kernel also sends it SIGKILL). One that dies while this process still runs
 its sweep ends that sweep ``failed`` (``on_fail``), never leaves it waiting for a
 worker that will not come.
@@ -304,13 +305,18 @@ class _Forked:
         self.parent = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
-        for group in groups:
-            self.children.append(self._fork(group))
+        from workers.execute import shared_warden  # lazy: Celery's neighbours
+
+        channels = shared_warden(len(groups))  # one warden for their todos, not one each
+        for i, group in enumerate(groups):
+            self.children.append(self._fork(group, channels[i:]))
         for child in self.children:
             threading.Thread(target=self._watch, args=(child,), daemon=True,
                              name=f"coord-embedded-child-{child.pid}").start()
 
-    def _fork(self, repos: dict[str, int]) -> _Child:
+    def _fork(self, repos: dict[str, int], channels: list[int]) -> _Child:
+        """``channels``: its channel to the shared warden first, then those of the
+        processes forked after it (theirs alone); [] when each starts a warden of its own."""
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the worker
@@ -319,13 +325,21 @@ class _Forked:
                 os.close(w)
                 for sibling in self.children:  # its own pipe only: EOF must mean "parent gone"
                     os.close(sibling.control)
+                for fd in channels[1:]:
+                    os.close(fd)
                 if child_setup(self.parent):
+                    if channels:
+                        from workers.execute import adopt_warden
+
+                        adopt_warden(channels[0])
                     code = serve(self.rt, repos, r)
             except BaseException:  # noqa: BLE001 - a child never returns into the CLI's code
                 log.exception("embedded worker %d stopped with an error", os.getpid())
             finally:
                 os._exit(code)  # never the parent's exit handlers or buffered output
         os.close(r)
+        if channels:  # the process's now: its death ends the channel
+            os.close(channels[0])
         return _Child(pid, w, repos, threading.Event())
 
     def _watch(self, child: _Child) -> None:
@@ -359,6 +373,9 @@ class _Forked:
             child.exited.wait()
         for child in self.children:
             os.close(child.control)
+        from workers.execute import end_shared_wardens
+
+        end_shared_wardens()  # (their todos' warden: it ends with the last of them)
 
 
 @contextmanager

@@ -35,6 +35,12 @@ the token in the todo's environment (``COORD_TODO_GUARD``); at EOF the warden
 kills the group of any process whose environment still carries a token it was
 told of and never saw resolved.
 
+A worker of several processes (``coord worker`` of several repos, an embedded sweep's
+workers) starts one warden for all of them before it forks them, instead of one each
+(an interpreter each: 4-5 MB of the machine's memory): a pipe per process, the
+process's death ending its pipe alone (:func:`shared_warden`). A process started
+again after a death starts its own, as does any process whose warden died.
+
 Leftovers of a todo that ended normally are killed by the worker itself: the
 exited shell is left unreaped (a zombie) while its group is SIGKILLed, so the
 group id cannot have been reused by an unrelated process. Processes that
@@ -79,65 +85,99 @@ SHELL = "/bin/sh"
 GUARD_ENV = "COORD_TODO_GUARD"
 _GUARD_ENV_B = GUARD_ENV.encode()
 
-# The warden, run with ``python -I -S -c SCRIPT NAME PREFIX``: stdlib only, no site, no
-# user paths. Lines: ``+PGID N`` (todo N's group; no N from a replacement warden),
+# The warden, run with ``python -I -S -c SCRIPT NAME PREFIX [FD...]``: stdlib only, no
+# site, no user paths. It reads channels, one per worker process it covers: its stdin
+# (the tokens' prefix PREFIX; "-": no stdin channel) and each FD, a pipe inherited from
+# the process that started it (a worker of several processes: :func:`shared_warden`),
+# whose prefix its worker process says first. Lines: ``@PREFIX`` (the channel's
+# tokens' prefix), ``+PGID N`` (todo N's group; no N from a replacement warden),
 # ``-PGID`` (that group is gone), ``!N`` (todo N never started), ``=N`` (all below N
-# seen). At EOF: SIGKILL every registered group, and the group of any process whose
-# environment carries ``NAME=PREFIXN`` for an N never registered (a spawn the worker
-# died before registering). Ns come about in order, so the set of those seen stays
-# small: everything below ``low`` was seen.
+# seen). At a channel's EOF: SIGKILL every group registered on it, and the group of any
+# process whose environment carries ``NAME=PREFIXN`` for an N it never registered (a
+# spawn the worker process died before registering). Ns come about in order, so the set
+# of those seen stays small: everything below ``low`` was seen. It exits once every
+# channel has ended.
 _WARDEN_SCRIPT = r"""
-import os, signal, sys
+import os, select, signal, sys
 for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
     signal.signal(s, signal.SIG_IGN)
-name, prefix = sys.argv[1], sys.argv[2]
-groups, seen, low = set(), set(), 0
-def saw(n):
-    global low
-    seen.add(n)
-    while low in seen:
-        seen.discard(low)
-        low += 1
-for line in sys.stdin.buffer:
-    op, args = line[:1], line[1:].split()
-    if op == b"+":
-        groups.add(int(args[0]))
-        if len(args) > 1:
-            saw(int(args[1]))
-    elif op == b"-":
-        groups.discard(int(args[0]))
-    elif op == b"!":
-        saw(int(args[0]))
-    elif op == b"=":  # a replacement warden: everything below N was seen
-        low = max(low, int(args[0]))
-        seen = {n for n in seen if n >= low}
-mark = ("%s=%s" % (name, prefix)).encode()
-for pid in os.listdir("/proc"):
-    if not pid.isdigit():
-        continue
-    try:
-        with open("/proc/%s/environ" % pid, "rb") as f:
-            env = f.read()
-    except OSError:
-        continue
-    at = env.find(mark)
-    if at < 0 or (at and env[at - 1] != 0):
-        continue
-    end = env.find(b"\0", at)
-    try:
-        n = int(env[at + len(mark):end if end >= 0 else None])
-    except ValueError:
-        continue
-    if n >= low and n not in seen:
+name = sys.argv[1]
+class Channel:
+    def __init__(self, prefix):
+        self.prefix, self.groups, self.seen, self.low, self.buf = prefix, set(), set(), 0, b""
+    def saw(self, n):
+        self.seen.add(n)
+        while self.low in self.seen:
+            self.seen.discard(self.low)
+            self.low += 1
+    def line(self, line):
+        op, args = line[:1], line[1:].split()
+        if op == b"+":
+            self.groups.add(int(args[0]))
+            if len(args) > 1:
+                self.saw(int(args[1]))
+        elif op == b"-":
+            self.groups.discard(int(args[0]))
+        elif op == b"!":
+            self.saw(int(args[0]))
+        elif op == b"=":  # a replacement warden: everything below N was seen
+            self.low = max(self.low, int(args[0]))
+            self.seen = {n for n in self.seen if n >= self.low}
+        elif op == b"@":
+            self.prefix = args[0].decode()
+    def end(self):
+        groups = self.groups
+        mark = ("%s=%s" % (name, self.prefix)).encode()
+        for pid in os.listdir("/proc") if self.prefix else ():
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/environ" % pid, "rb") as f:
+                    env = f.read()
+            except OSError:
+                continue
+            at = env.find(mark)
+            if at < 0 or (at and env[at - 1] != 0):
+                continue
+            end = env.find(b"\0", at)
+            try:
+                n = int(env[at + len(mark):end if end >= 0 else None])
+            except ValueError:
+                continue
+            if n >= self.low and n not in self.seen:
+                try:
+                    groups.add(os.getpgid(int(pid)))
+                except OSError:
+                    pass
+        for g in groups:
+            try:
+                os.killpg(g, signal.SIGKILL)
+            except OSError:
+                pass
+channels = {} if sys.argv[2] == "-" else {0: Channel(sys.argv[2])}
+channels.update((int(fd), Channel("")) for fd in sys.argv[3:])
+poller = select.poll()
+for fd in channels:
+    poller.register(fd, select.POLLIN)
+while channels:
+    for fd, _ in poller.poll():
+        ch = channels.get(fd)
+        if ch is None:
+            continue
         try:
-            groups.add(os.getpgid(int(pid)))
+            data = os.read(fd, 65536)
         except OSError:
-            pass
-for g in groups:
-    try:
-        os.killpg(g, signal.SIGKILL)
-    except OSError:
-        pass
+            data = b""
+        *lines, ch.buf = (ch.buf + data if data else ch.buf + b"\n").split(b"\n")
+        for line in lines:
+            try:
+                ch.line(line)
+            except (ValueError, IndexError):
+                pass
+        if not data:
+            poller.unregister(fd)
+            del channels[fd]
+            ch.end()
 """
 
 
@@ -263,6 +303,15 @@ class _Warden:
             self._inflight.discard(int(n))
         self._say(b"!%s\n" % n)
 
+    def adopt(self, fd: int) -> None:
+        """In a forked worker process: say its todos to the warden its parent started for
+        its worker processes (``fd``: this one's channel; :func:`shared_warden`) instead
+        of starting one of its own. Its tokens' prefix is said first. Should that warden
+        be gone, the first line starts one of its own, as after any warden's death."""
+        with self._lock:
+            self._fd, self._pid, self._proc = fd, os.getpid(), None
+        self._say(b"@%d.\n" % os.getpid())
+
     def after_fork(self) -> None:
         """In a forked child: the parent's warden is the parent's; start a new one."""
         self._lock = threading.Lock()
@@ -275,6 +324,59 @@ class _Warden:
 _warden = _Warden()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_warden.after_fork)
+
+
+def shared_warden(processes: int) -> list[int]:
+    """One warden for ``processes`` worker processes about to be forked from this one,
+    instead of one each (a warden is an interpreter: 4-5 MB of a machine's memory): the
+    write end of each one's channel, in order. The forked process ``i`` keeps the
+    ``i``-th (:func:`adopt_warden`) and closes the others; this process closes each once
+    its process is forked, so that a channel ends with its process's death, whatever
+    kills it. [] if it cannot start: each process then starts its own on its first
+    todo. The warden lives until every channel has ended (it is this process's child:
+    whoever reaps this process's children reaps it)."""
+    pipes: list[tuple[int, int]] = []
+    try:
+        for _ in range(processes):
+            pipes.append(os.pipe())
+        reads = [r for r, _ in pipes]
+        _shared.append(subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _WARDEN_SCRIPT, GUARD_ENV, "-",
+             *map(str, reads)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=without_secrets_b(getattr(os.environ, "_data", None) or os.environb),
+            start_new_session=True, close_fds=True, pass_fds=reads))
+    except OSError:
+        for r, w in pipes:
+            _close(r)
+            _close(w)
+        return []
+    for r, _ in pipes:
+        _close(r)
+    return [w for _, w in pipes]
+
+
+#: The shared wardens this process started (kept: a Popen collected while its process
+#: runs warns).
+_shared: list[subprocess.Popen[bytes]] = []
+
+
+def end_shared_wardens(timeout: float = 5.0) -> None:
+    """Once the processes a shared warden covered are gone: wait for it to end (it
+    kills what their todos left first), ``timeout`` s at most, and reap it."""
+    end = time.monotonic() + timeout
+    for proc in list(_shared):
+        try:
+            proc.wait(max(0.0, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            continue
+        _shared.remove(proc)
+
+
+def adopt_warden(fd: int) -> None:
+    """In a forked worker process: ``fd`` is its channel to the warden its parent
+    started (:func:`shared_warden`); its todos are said there."""
+    _warden.adopt(fd)
 
 
 _READ_SIZE = 1 << 20

@@ -18,15 +18,16 @@ parent) runs no todo and, once it has forked them, talks to no Redis: it
   beat: `coord workers` lists all of them by then);
 * starts a process that died again (the OOM killer, a crash) after a second, doubling
   up to :data:`RESTART_MAX` while it keeps dying young (one that dies before the worker
-  was ready stops the worker: it cannot start); its running todos are lost
-  with it (their process groups killed by its warden) and run again once their leases
-  expire, as when a worker of one process dies. A process that exits 0 by itself was
+  was ready stops the worker: it cannot start); its running todos are lost with it
+  (their process groups killed by the warden the processes share) and run again once
+  their leases expire, as when a worker of one process dies. A process that exits 0 by itself was
   stopped on purpose (Celery's remote control): the others are stopped too;
 * exits once all of them have, with the first non-zero exit code among them.
 
 Killed (SIGKILL), the parent takes its processes with it: each gets SIGKILL from the
-kernel when the parent ends (``PR_SET_PDEATHSIG``), and its warden kills the process
-groups of its todos. Only Linux has that, which is why other platforms run a worker of
+kernel when the parent ends (``PR_SET_PDEATHSIG``), and the todos' warden (one for
+the worker's processes, started by the parent: :func:`workers.execute.shared_warden`)
+kills the process groups of their todos. Only Linux has that, which is why other platforms run a worker of
 several repos in one process (:func:`workers.embedded.default_processes`).
 """
 
@@ -89,6 +90,9 @@ class ProcessGroup:
         self.wake_r, self.wake_w = os.pipe()
         self.ready_r, self.ready_w = os.pipe()
         self._buf = b""
+        # Each process's channel to the todos' warden they share, until it is forked
+        # (a process started again starts a warden of its own: this one's is gone)
+        self.channels: dict[int, int] = {}
 
     # -- the parent's loop ----------------------------------------------------------
     def run(self) -> int:
@@ -102,6 +106,9 @@ class ProcessGroup:
         try:
             log.info("%s: %d worker processes for %d repos", self.name, len(self.groups),
                      sum(len(g.repos) for g in self.groups))
+            from workers.execute import shared_warden  # lazy: the parent's only use
+
+            self.channels = dict(enumerate(shared_warden(len(self.groups))))
             for g in self.groups:
                 self._fork(g)
             while any(g.pid for g in self.groups) or (
@@ -111,6 +118,9 @@ class ProcessGroup:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in old.items():
                 signal.signal(sig, handler)
+        from workers.execute import end_shared_wardens
+
+        end_shared_wardens()  # (their todos' warden: it ends with the last of them)
         code = next((c for g in self.groups for c in g.codes if c), 0)
         if self.restart:
             log.info("%s: restarting (SIGHUP)", self.name)
@@ -213,11 +223,12 @@ class ProcessGroup:
         sys.stdout.flush()
         sys.stderr.flush()
         g.due, g.ready = None, False
+        channel = self.channels.pop(g.index, None)
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                if self._child_setup():
+                if self._child_setup(channel):
                     code = self.serve(g, self.ready_w)
             except BaseException:  # noqa: BLE001 - a child never returns into the CLI
                 log.exception("worker process %d stopped with an error", os.getpid())
@@ -225,10 +236,13 @@ class ProcessGroup:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)  # never the parent's exit handlers or buffered output
+        if channel is not None:  # the process's now: its death ends the channel
+            os.close(channel)
         g.pid, g.started = pid, time.monotonic()
 
-    def _child_setup(self) -> bool:
-        """What a forked process does first; False when its parent is already gone."""
+    def _child_setup(self, channel: int | None) -> bool:
+        """What a forked process does first; False when its parent is already gone.
+        ``channel``: its own to the warden its todos share with the other processes'."""
         if sys.platform.startswith("linux"):
             # The kernel kills this process when the thread that forked it (the parent's
             # main thread, which is the parent's only one) ends, whatever way it ends.
@@ -240,8 +254,13 @@ class ProcessGroup:
         signal.set_wakeup_fd(-1)
         for sig in _HANDLED:
             signal.signal(sig, signal.SIG_DFL)
-        for fd in (self.wake_r, self.wake_w, self.ready_r):
-            os.close(fd)
+        for fd in (self.wake_r, self.wake_w, self.ready_r, *self.channels.values()):
+            os.close(fd)  # (the channels of processes forked after it: theirs alone)
+        self.channels = {}
+        if channel is not None:
+            from workers.execute import adopt_warden  # lazy: imported by serve's worker
+
+            adopt_warden(channel)
         return True
 
 

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from tests.integration.helpers import Cluster, T, Worker, read_lines, todo_processes, wait_until
+from workers.execute import GUARD_ENV
 
 # (a worker's SIGHUP re-executes its command line, which a forked one does not have)
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120), pytest.mark.fresh_workers]
@@ -57,6 +58,10 @@ def test_one_worker_to_coord_workers_its_repos_served_by_its_processes(cluster: 
     for todo, cp in st["todos"].items():  # each ran in the process serving its repo
         owner = next(r for r in records if cp["worker"] == r.name)
         assert cp["repo"] in owner.repos and owner.pid in by_pid, (todo, cp)
+    # Their todos' warden: one, the parent's, for both processes (not one each).
+    wardens = [p for p in psutil.Process(w.pid).children(recursive=True)
+               if GUARD_ENV in p.cmdline()]
+    assert [p.ppid() for p in wardens] == [w.pid], [(p.pid, p.ppid()) for p in wardens]
     # Several repos over one process, as before, when asked for.
     w.kill()
     w1 = start(cluster, processes=1)

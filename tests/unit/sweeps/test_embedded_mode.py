@@ -22,6 +22,7 @@ from coordination.connection.embedded_server import server_pid
 from tests.unit.support.cli import coord
 from tests.unit.support.sweeps import PLAN, write_catalog
 from tests.waiting import wait_for
+from workers.execute import GUARD_ENV
 
 pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parents[3]
@@ -203,6 +204,10 @@ def test_a_worker_process_that_dies_ends_the_sweep_failed_not_waiting(tmp_path: 
                  what="the todo to start")
         worker, parent = who_ran(tmp_path, "TODO-001")
         assert parent == proc.pid and worker != proc.pid
+        # the todos' warden: one for the sweep's worker processes, the sweeping process's
+        wardens = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                   if GUARD_ENV in p.cmdline()]
+        assert [p.ppid() for p in wardens] == [proc.pid], [(p.pid, p.ppid()) for p in wardens]
         os.kill(worker, signal.SIGKILL)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -214,7 +219,7 @@ def test_a_worker_process_that_dies_ends_the_sweep_failed_not_waiting(tmp_path: 
     assert doc["status"] == "failed", doc
     assert f"embedded worker process for api was killed by signal {signal.SIGKILL}" in \
         doc["reason"], doc
-    # ... and the todo's command went with its worker (its warden killed its group)
+    # ... and the todo's command went with its worker (the warden killed its group)
     assert wait_for(lambda: not running(str(gate)), timeout=10,
                     what="the todo's command to be gone")
 

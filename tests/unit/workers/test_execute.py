@@ -478,3 +478,85 @@ def test_a_todo_s_command_never_waits_for_the_warden(tmp_path: Path) -> None:
     r = run("wait; echo done", tmp_path, timeout=10)
     assert r.ok and r.stdout_tail == "done\n"
     assert r.duration < 5
+
+
+# -- one warden for the processes a worker forks ------------------------------------------
+
+SHARED_SCRIPT = """
+import os, subprocess, sys, threading
+from workers.execute import GUARD_ENV, _warden, adopt_warden, run_command, shared_warden
+
+channels = shared_warden(2)
+assert len(channels) == 2, channels
+warden = __import__("workers.execute", fromlist=["_shared"])._shared[0].pid
+pids = []
+for i, fd in enumerate(channels):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a worker process: its channel only
+        for later in channels[i + 1:]:  # (the earlier ones are closed already)
+            os.close(later)
+        os.close(r)
+        adopt_warden(fd)
+        started = threading.Event()
+        threading.Thread(target=run_command, args=("sleep 300",), daemon=True,
+                         kwargs=dict(cwd=sys.argv[1], timeout=120, on_start=lambda pgid: (
+                             os.write(w, b"%d " % pgid), started.set()))).start()
+        started.wait()
+        if i == 1:  # and a spawn it dies before registering: found by its token
+            token = _warden.token()
+            p = subprocess.Popen(["/bin/sh", "-c", "sleep 300 & sleep 300; wait"],
+                                 env=dict(os.environ, **{GUARD_ENV: token.decode()}),
+                                 start_new_session=True, cwd=sys.argv[1])
+            os.write(w, b"%d" % p.pid)
+        os.close(w)
+        threading.Event().wait()
+    os.close(fd)  # the process's now
+    os.close(w)
+    pids.append(pid)
+    with os.fdopen(r, "rb") as f:
+        print(pid, f.read().decode(), flush=True)
+print(warden, flush=True)
+for pid in pids:
+    os.waitpid(pid, 0)
+"""
+
+
+def test_one_warden_covers_every_forked_process_each_todo_killed_with_its_process(
+        tmp_path: Path) -> None:
+    """A worker of several processes starts one warden for all of them (not one each):
+    a process's death kills its todos only, a registered one's group and a spawn it
+    died before registering (found by its token: the prefix the process said first);
+    the warden ends with the last of them."""
+    parent = subprocess.Popen([sys.executable, "-c", SHARED_SCRIPT, str(tmp_path)],
+                              stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    try:
+        assert parent.stdout is not None
+        (first, first_group), (second, second_group, unregistered) = (
+            map(int, parent.stdout.readline().split()) for _ in range(2))
+        warden = int(parent.stdout.readline())
+        for pgid in (first_group, second_group, unregistered):
+            wait_until(lambda pgid=pgid: any("sleep" in p.name() for p in group_members(pgid)),
+                       what=lambda pgid=pgid: f"sleeps in {_describe(group_members(pgid))}")
+        # one warden, the parent's child: no process started its own
+        assert {c.pid for c in psutil.Process(parent.pid).children()} == {first, second,
+                                                                          warden}
+        os.kill(first, signal.SIGKILL)
+        assert_group_gone(first_group)
+        assert group_members(second_group) and group_members(unregistered), \
+            "the other process's todos went with the first"
+        assert psutil.Process(warden).status() != psutil.STATUS_ZOMBIE
+        os.kill(second, signal.SIGKILL)
+        assert_group_gone(second_group)
+        assert_group_gone(unregistered)
+        wait_until(lambda: not psutil.pid_exists(warden)
+                   or psutil.Process(warden).status() == psutil.STATUS_ZOMBIE,
+                   what=lambda: "the warden still runs with no channel left")
+        parent.wait(10)
+    finally:
+        for child in psutil.Process(parent.pid).children(recursive=True) if parent.poll(
+                ) is None else []:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        parent.kill()
+        parent.wait()
