@@ -200,10 +200,10 @@ def main() -> None:
                        multi["pss_total_mb"], "MB", baseline=one["pss_total_mb"],
                        baseline_name="a one-repo worker", target=("<=", 1.5, "x"),
                        on="ratio"),  # (issue #82 holds PSS, not RSS, to 1.5x)
-        _report.figure("Of that PSS, the process started (it runs no todo; its forks' parent)",
+        _report.figure("Of that PSS, the process started (it runs no todo; their parent)",
                        sum(r["pss_mb"] for r in parts["started"]), "MB"),
-        _report.figure("Private memory of each process it forked, mean (its pages written "
-                       "since the fork, its parent's it copied by writing to them included)",
+        _report.figure("Private memory of each worker process, mean (its pages written "
+                       "since the fork, the image's it copied by writing to them included)",
                        mean_private, "MB", baseline=one_private,
                        baseline_name="a one-repo worker's process"),
         _report.figure("PSS of the todos' warden (one for the worker's processes)",

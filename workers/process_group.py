@@ -77,26 +77,50 @@ class ProcessGroup:
     ``serve(group, ready_fd)`` is a process's life, in the forked child: its exit code."""
 
     def __init__(self, name: str, shares: list[list[str]],
-                 serve: Callable[[Group, int], int], loglevel: str = "INFO") -> None:
+                 serve: Callable[[Group, int], int], loglevel: str = "INFO", *,
+                 ready: tuple[int, int] | None = None, parent: int | None = None,
+                 not_theirs: tuple[int, ...] = ()) -> None:
+        """``ready``: the pipe the processes say they are ready on (the parent's, made
+        before a starter forked them: coordination/cli/early.py); ``parent``: the process
+        that supervises them, when not this one (a starter's :meth:`fork_for`);
+        ``not_theirs``: descriptors the processes close first (a starter's report)."""
         self.name = name
         self.loglevel = loglevel
         self.groups = [Group(i, list(repos)) for i, repos in enumerate(shares)]
         self.serve = serve
-        self.parent = os.getpid()
+        self.forker = os.getpid()
+        self.parent = self.forker if parent is None else parent
         self.signals: list[int] = []
         self.stopping: int | None = None  # the signal it is stopping with
         self.restart = False  # SIGHUP detached: run the same command line again after
         self.said_ready = False
         self.wake_r, self.wake_w = os.pipe()
-        self.ready_r, self.ready_w = os.pipe()
+        self.ready_r, self.ready_w = os.pipe() if ready is None else ready
         self._buf = b""
+        self.not_theirs = not_theirs
         # Each process's channel to the todos' warden they share, until it is forked
         # (a process started again starts a warden of its own: this one's is gone)
         self.channels: dict[int, int] = {}
 
     # -- the parent's loop ----------------------------------------------------------
-    def run(self) -> int:
-        """Fork the processes, supervise them until all have stopped; the exit code."""
+    def fork_for(self) -> list[int]:
+        """In a starter (coordination/cli/early.py): fork the processes for the parent
+        that will supervise them (``parent``), their one warden first; their pids. Each
+        process waits to be the parent's (the starter gone) before it goes on."""
+        _say_to_console(self.loglevel)
+        log.info("%s: %d worker processes for %d repos", self.name, len(self.groups),
+                 sum(len(g.repos) for g in self.groups))
+        from workers.execute import shared_warden  # lazy: the parent's only use
+
+        self.channels = dict(enumerate(shared_warden(len(self.groups))))
+        gc.freeze()  # what the starter made is shared by its processes, not copied
+        for g in self.groups:
+            self._fork(g)
+        return [g.pid for g in self.groups]
+
+    def run(self, adopted: list[int] | None = None) -> int:
+        """Fork the processes (``adopted``: a starter forked them, these pids in order),
+        supervise them until all have stopped; the exit code."""
         _say_to_console(self.loglevel)
         gc.freeze()  # what the parent has made so far is shared, not copied by collections
         for fd in (self.wake_r, self.wake_w, self.ready_r):
@@ -104,13 +128,17 @@ class ProcessGroup:
         old = {sig: signal.signal(sig, self._on_signal) for sig in _HANDLED}
         old_wakeup = signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
         try:
-            log.info("%s: %d worker processes for %d repos", self.name, len(self.groups),
-                     sum(len(g.repos) for g in self.groups))
-            from workers.execute import shared_warden  # lazy: the parent's only use
+            if adopted is not None:
+                for g, pid in zip(self.groups, adopted, strict=True):
+                    g.pid, g.started = pid, time.monotonic()
+            else:
+                log.info("%s: %d worker processes for %d repos", self.name, len(self.groups),
+                         sum(len(g.repos) for g in self.groups))
+                from workers.execute import shared_warden  # lazy: the parent's only use
 
-            self.channels = dict(enumerate(shared_warden(len(self.groups))))
-            for g in self.groups:
-                self._fork(g)
+                self.channels = dict(enumerate(shared_warden(len(self.groups))))
+                for g in self.groups:
+                    self._fork(g)
             while any(g.pid for g in self.groups) or (
                     self.stopping is None and any(g.due is not None for g in self.groups)):
                 self._turn()
@@ -243,9 +271,13 @@ class ProcessGroup:
     def _child_setup(self, channel: int | None) -> bool:
         """What a forked process does first; False when its parent is already gone.
         ``channel``: its own to the warden its todos share with the other processes'."""
+        if self.parent != self.forker:  # a starter's: the parent's once the starter is gone
+            deadline = time.monotonic() + 60
+            while os.getppid() == self.forker and time.monotonic() < deadline:
+                time.sleep(0.001)
         if sys.platform.startswith("linux"):
-            # The kernel kills this process when the thread that forked it (the parent's
-            # main thread, which is the parent's only one) ends, whatever way it ends.
+            # The kernel kills this process when the thread that is its parent (the
+            # parent's main thread, which is the parent's only one) ends, whatever way.
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != self.parent:
@@ -254,8 +286,10 @@ class ProcessGroup:
         signal.set_wakeup_fd(-1)
         for sig in _HANDLED:
             signal.signal(sig, signal.SIG_DFL)
-        for fd in (self.wake_r, self.wake_w, self.ready_r, *self.channels.values()):
-            os.close(fd)  # (the channels of processes forked after it: theirs alone)
+        for fd in (self.wake_r, self.wake_w, self.ready_r, *self.not_theirs,
+                   *self.channels.values()):
+            if fd >= 0:  # (the channels of processes forked after it: theirs alone)
+                os.close(fd)
         self.channels = {}
         if channel is not None:
             from workers.execute import adopt_warden  # lazy: imported by serve's worker

@@ -38,6 +38,7 @@ from workers.embedded import default_processes, process_groups
 from workers.execute import TodoUser, set_todo_user
 from workers.liveness import WorkerBeat, start_beat
 from workers.process_group import Group, ProcessGroup
+from workers import starter
 from workers.runner import WorkerInfo, leave_files
 from workers.tasks import register_worker
 
@@ -48,13 +49,14 @@ from workers.tasks import register_worker
 NAMED_REPOS = 3
 
 
-def worker_hostname(repo: str | list[str]) -> str:
-    """Unique per process, so two workers of one repo on one host differ in Flower."""
+def worker_hostname(repo: str | list[str], pid: int | None = None) -> str:
+    """Unique per process (``pid``: this one's), so two workers of one repo on one host
+    differ in Flower."""
     repos = [repo] if isinstance(repo, str) else list(repo)
     name = "+".join(repos[:NAMED_REPOS])
     if len(repos) > NAMED_REPOS:
         name += f"+{len(repos) - NAMED_REPOS}more"
-    return f"{name}-{os.getpid()}@{socket.gethostname()}"
+    return f"{name}-{os.getpid() if pid is None else pid}@{socket.gethostname()}"
 
 
 def checkout_overrides(repos: list[str], path: str | list[str] | None) -> dict[str, str]:
@@ -158,26 +160,47 @@ def run_worker(file: Path, repos: list[str], *, path: str | list[str] | None = N
                          "processes with it: PR_SET_PDEATHSIG)",
                          hint="run one `coord worker` per share of the repos instead")
     plan = plan_worker(file, repos, path=path, concurrency=concurrency)
+    if starter.member is not None:  # started again by the parent, after a death
+        return serve_share(plan, starter.member.index, starter.member.repos, loglevel,
+                           starter.member.group, starter.member.ready)
     wanted = default_processes() if processes is None else processes
     groups = process_groups(plan.concurrency, wanted)
     if len(groups) <= 1:
+        if starter.handover is not None:  # the process started runs it (workers/starter.py)
+            starter.report({"single": True})
         w = build_worker(file, repos, path=path, concurrency=concurrency, loglevel=loglevel)
         w.start()
         return int(w.exitcode or 0)
     _preflight(get_settings(), plan)
-    name = worker_hostname(plan.repos)
+    handover = starter.handover
+    # (a starter's: named for the process started, whose worker it is)
+    name = worker_hostname(plan.repos, None if handover is None else handover.parent)
 
     def serve(group: Group, ready: int) -> int:
         # (in the forked process: its own app, runtime wiring and liveness beat)
-        w = _make(plan, group.repos, loglevel, notify=plan.notify if group.index == 0 else None,
-                  supervise=group.index == 0, group=name, ready=ready)
-        w.start()
-        return int(w.exitcode or 0)
+        return serve_share(plan, group.index, group.repos, loglevel, name, ready)
 
     # Its connections are the forked processes' to make: this one talks to no Redis now.
     get_runtime().redis.connection_pool.disconnect()
     preload_for_forks()
-    return ProcessGroup(name, [sorted(g) for g in groups], serve, loglevel=loglevel).run()
+    shares = [sorted(g) for g in groups]
+    if handover is None:
+        return ProcessGroup(name, shares, serve, loglevel=loglevel).run()
+    # A starter: the processes are forked for the parent, told who they are; it ends.
+    pids = ProcessGroup(name, shares, serve, loglevel=loglevel, ready=(-1, handover.ready),
+                        parent=handover.parent, not_theirs=(handover.report,)).fork_for()
+    starter.report({"name": name, "shares": shares, "pids": pids, "loglevel": loglevel})
+    raise AssertionError("unreachable")  # (report ends the starter)
+
+
+def serve_share(plan: Plan, index: int, repos: list[str], loglevel: str, group: str,
+                ready: int) -> int:
+    """A worker process of a worker of several repos: serve ``repos`` (share ``index``;
+    the first supervises sweeps and sends webhooks) until stopped; its exit code."""
+    w = _make(plan, repos, loglevel, notify=plan.notify if index == 0 else None,
+              supervise=index == 0, group=group, ready=ready)
+    w.start()
+    return int(w.exitcode or 0)
 
 
 #: What a worker process imports as its Celery worker starts (its consumer, pool, broker

@@ -6,12 +6,23 @@ Each noun lives in its own module and is imported only when invoked, so
 
 from __future__ import annotations
 
-import atexit
+import sys
+
+if __name__ == "__main__":  # `python -m coordination.cli.main`: before the CLI's imports
+    from workers.starter import start
+
+    def _rerun(argv: list[str]) -> None:
+        from coordination.cli.main import main  # this module, under its own name
+
+        main(argv)
+
+    start(sys.argv[1:], _rerun)  # (a worker of several repos: see workers/starter.py)
+
+import atexit  # noqa: E402
 import gc
 import importlib
 import logging
 import os
-import sys
 import threading
 import time
 from pathlib import Path

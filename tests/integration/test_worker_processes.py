@@ -173,3 +173,64 @@ def test_processes_apply_to_a_worker_of_several_repos(cluster: Cluster) -> None:
     assert r.returncode == 2 and "--processes applies to a worker of several repos" in r.stderr
     r = cluster.cli("worker", "--repo", "a", "--repo", "b", "--processes", "0")
     assert r.returncode == 2 and "--processes" in r.stderr
+
+
+def _maps(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_the_started_process_never_loads_what_its_processes_run(cluster: Cluster) -> None:
+    """The process a person starts forks a starter before the CLI loads (workers/starter.py):
+    the starter forks the worker processes and ends, so that no process keeps the image
+    they were forked from (the pages both write would be held three times). The started
+    one supervises them with a bare interpreter's image: none of the catalog's, Celery's
+    or Redis's extension modules is mapped in it, while each of its processes maps them."""
+    cluster.write_catalog(REPOS, [T("TODO-001", "b", RUN)])
+    w = start(cluster)
+    kids = processes_of(w)
+    assert len(kids) == 2 and all(p.ppid() == w.pid for p in kids)
+    for lib in ("_pydantic_core", "hiredis"):
+        assert all(lib in _maps(p.pid) for p in kids), lib  # (what the check looks for)
+        assert lib not in _maps(w.pid), f"the started process loaded {lib}"
+    # No starter left: its processes and their warden are the started process's children.
+    assert {p.pid for p in psutil.Process(w.pid).children()} == (
+        {p.pid for p in kids} | {p.pid for p in psutil.Process(w.pid).children()
+                                 if GUARD_ENV in p.cmdline()})
+    # A process started again after a death is forked from the started one, and loads
+    # what it runs itself: then it maps them, the started one still does not.
+    sid = cluster.start_sweep()
+    cp = cluster.wait_todo(sid, "TODO-001", {"running"})
+    [holder] = [r for r in cluster.rt.workers.live() if r.name == cp["worker"]]
+    psutil.Process(holder.pid).kill()
+    again = wait_until(lambda: [r for r in cluster.rt.workers.live()
+                                if "b" in r.repos and r.pid != holder.pid], 30,
+                       "a new process serving b")
+    assert psutil.Process(again[0].pid).ppid() == w.pid
+    assert "_pydantic_core" in _maps(again[0].pid) and "_pydantic_core" not in _maps(w.pid)
+    st = cluster.wait_sweep(sid, timeout=60)
+    assert st["status"] == "succeeded", st
+
+
+def test_a_worker_that_cannot_start_exits_as_the_cli_does(cluster: Cluster) -> None:
+    """Its starter's refusal is the worker's: the message once, the exit code, nothing
+    left running."""
+    cluster.write_catalog(REPOS, [T("TODO-001", "a", "true")])
+    r = cluster.cli("worker", "--repo", "a", "--repo", "nope", timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("unknown repo 'nope'") == 1, r.stderr
+    r = cluster.cli("worker", "--repo", "a", "--repo", "b", "--path", "b=/no/such/dir",
+                    timeout=60)
+    assert r.returncode == 2 and "does not exist" in r.stderr, r.stderr
+
+
+def test_a_selector_of_one_repo_is_served_by_the_started_process(cluster: Cluster) -> None:
+    """`--repos SELECTOR` may select one repo: the starter says so and the process the
+    person started runs that worker itself, as any worker of one repo."""
+    cluster.write_catalog(REPOS, [T("TODO-001", "a", "true")])
+    w = cluster.start_worker("a", extra=("--repos", "a"))  # the same repo twice: one
+    [doc] = cluster.cli_json("workers")
+    assert doc["pid"] == w.pid and doc.get("processes", 1) == 1, doc
+    assert not processes_of(w)
+    assert "_pydantic_core" in _maps(w.pid)  # it runs the worker itself
+    st = cluster.wait_sweep(cluster.start_sweep())
+    assert st["status"] == "succeeded", st

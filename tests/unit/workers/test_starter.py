@@ -1,0 +1,95 @@
+"""workers/starter.py: a worker of several repos forks a starter before the CLI loads,
+and the process a person started supervises what the starter forks, or runs the command
+itself when the starter says it is not a worker of several processes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workers.starter import several_repos
+
+pytestmark = pytest.mark.timeout(60)
+
+ROOT = Path(__file__).resolve().parents[3]
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
+
+
+@linux
+@pytest.mark.parametrize(("argv", "several"), [
+    (["worker", "--repo", "a", "--repo", "b"], True),
+    (["--file", "eco.yaml", "worker", "--repo=a", "--repo=b", "--path", "a=x"], True),
+    (["worker", "--repos", "tag:python"], True),
+    (["worker", "--repos=svc-*", "--processes", "2"], True),
+    (["worker", "--repo", "a"], False),
+    (["worker", "--repo", "a", "--repo", "b", "--processes", "1"], False),
+    (["worker", "--repo", "a", "--repo", "b", "--processes=1"], False),
+    (["worker", "--repo", "a", "--repo", "b", "--help"], False),
+    (["workers", "--repo", "a", "--repo", "b"], False),
+    (["todo", "list"], False),
+    ([], False),
+])
+def test_which_command_lines_get_a_starter(argv: list[str], several: bool) -> None:
+    assert several_repos(argv) is several
+
+
+# What `coord` does: start(), then the command (``rerun`` is not called here).
+SCRIPT = """
+import os, sys, time
+from workers import starter
+
+started = os.getpid()
+starter.start(["worker", "--repo", "a", "--repo", "b"], rerun=lambda argv: None)
+who = "starter" if starter.handover is not None else "started"
+print(who, os.getpid(), os.getppid(), flush=True)
+if who == "starter":
+    mode = sys.argv[1]
+    if mode == "single":
+        starter.report({"single": True})
+    if mode == "sleep":
+        time.sleep(30)
+    sys.exit(3)  # a usage error, say: its code is the worker's
+sys.exit(0)
+"""
+
+
+def run(mode: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", SCRIPT, mode], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30)
+
+
+@linux
+def test_a_command_the_starter_ends_is_the_started_process_s_exit_code() -> None:
+    r = run("exit")
+    lines = r.stdout.splitlines()
+    assert r.returncode == 3, r
+    [(who, pid, ppid)] = [line.split() for line in lines]  # once: the starter's
+    assert who == "starter" and pid != ppid
+
+
+@linux
+def test_a_worker_of_one_process_is_run_by_the_started_process() -> None:
+    r = run("single")
+    assert r.returncode == 0, r
+    assert [line.split()[0] for line in r.stdout.splitlines()] == ["starter", "started"]
+
+
+@linux
+def test_a_signal_while_the_starter_starts_is_passed_to_it() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, "sleep"], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("starter")
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 128 + signal.SIGTERM  # the starter's end, passed on
+        assert time.monotonic() - start < 10
+    finally:
+        proc.kill()
+        proc.wait()
