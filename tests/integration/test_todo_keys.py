@@ -216,10 +216,13 @@ def test_a_todo_of_another_user_reads_nothing_of_its_root_worker(
     assert f"-{root_runs.pid}@" in warned[0]["message"] and "--todo-user" in warned[0]["fix"]
 
 
+@pytest.mark.parametrize("repos", [("a",), ("a", "b")], ids=["one repo", "several repos"])
 def test_a_todo_of_its_workers_own_user_cannot_read_the_worker(
-        keyed_world: Cluster, os_user: pwd.struct_passwd) -> None:
+        keyed_world: Cluster, os_user: pwd.struct_passwd, repos: tuple[str, ...]) -> None:
+    """Several repos: the worker processes a starter forked (workers/starter.py), their
+    parent (the process started) and their shared warden are all searched too."""
     c = keyed_world
-    w = start_as(c, os_user, "a")
+    w = start_as(c, os_user, *repos)
     sid = c.start_sweep()
     st = c.wait_sweep(sid, timeout=120)
     todo = st["todos"]["TODO-001"]
@@ -228,19 +231,24 @@ def test_a_todo_of_its_workers_own_user_cannot_read_the_worker(
     assert f"uid {os_user.pw_uid}" in lines, lines  # the worker's own user
     assert "self readable" in lines, lines  # the todo is dumpable again (an exec)
     assert_nothing_leaked(c, sid, lines, w.pid)
+    if len(repos) > 1:  # the process that ran it, the process started's fork, too
+        [ran] = [r for r in c.rt.workers.live() if r.name == todo["worker"]]
+        assert ran.pid != w.pid and f"ancestor {ran.pid} denied" in lines, lines
     doc = json.loads(c.cli("doctor", "--json").stdout)
     assert not [f for f in doc["findings"] if f["check"] == "workers.todo_user"
                 and f["level"] == "warning"], doc["findings"]
 
 
-def start_as(c: Cluster, user: pwd.struct_passwd, repo: str) -> Worker:
-    """`coord worker` as ``user`` (see the module docstring for the capability)."""
+def start_as(c: Cluster, user: pwd.struct_passwd, repo: str, *more: str) -> Worker:
+    """`coord worker` as ``user`` (see the module docstring for the capability), of
+    ``repo`` and ``more`` repos."""
     if shutil.which("setpriv") is None:
         pytest.skip("needs setpriv (util-linux) to start a worker as another user")
     log = c.logs / f"worker-{len(c.workers)}-{repo}.log"
     argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
             "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search",
-            *c.argv("worker", "--repo", repo, "--loglevel", "INFO")]
+            *c.argv("worker", *(w for r in (repo, *more) for w in ("--repo", r)),
+                    "--loglevel", "INFO")]
     with open(log, "wb") as fh:
         proc = subprocess.Popen(argv, cwd=ROOT, env={**c.env, "HOME": str(c.root / "home")},
                                 stdout=fh, stderr=subprocess.STDOUT,
