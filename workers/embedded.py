@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from coordination.dispatch import dispatcher_for
 from coordination.errors import RuntimeFault
 from coordination.runtime.context import Runtime
+from workers.execute import adopt_warden, end_shared_wardens, shared_warden
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -305,8 +306,6 @@ class _Forked:
         self.parent = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
-        from workers.execute import shared_warden  # lazy: Celery's neighbours
-
         channels = shared_warden(len(groups))  # one warden for their todos, not one each
         for i, group in enumerate(groups):
             self.children.append(self._fork(group, channels[i:]))
@@ -329,8 +328,6 @@ class _Forked:
                     os.close(fd)
                 if child_setup(self.parent):
                     if channels:
-                        from workers.execute import adopt_warden
-
                         adopt_warden(channels[0])
                     code = serve(self.rt, repos, r)
             except BaseException:  # noqa: BLE001 - a child never returns into the CLI's code
@@ -373,8 +370,6 @@ class _Forked:
             child.exited.wait()
         for child in self.children:
             os.close(child.control)
-        from workers.execute import end_shared_wardens
-
         end_shared_wardens()  # (their todos' warden: it ends with the last of them)
 
 

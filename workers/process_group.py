@@ -146,7 +146,7 @@ class ProcessGroup:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in old.items():
                 signal.signal(sig, handler)
-        from workers.execute import end_shared_wardens
+        from workers.execute import end_shared_wardens  # lazy: see run's import above
 
         end_shared_wardens()  # (their todos' warden: it ends with the last of them)
         code = next((c for g in self.groups for c in g.codes if c), 0)

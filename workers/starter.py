@@ -1,7 +1,5 @@
 """`coord worker` of several repos: a parent that never loads what its processes run.
 
-(Called by coordination/cli/early.py, the `coord` console script, first.)
-
 A worker of several repos forks one worker process per share of its repos
 (:mod:`workers.process_group`). The parent that supervises them runs no todo, but as
 the forks' parent it kept every page of its image: each page both of its processes
@@ -25,6 +23,9 @@ When the command turns out not to be a worker of several processes (one repo, on
 process, a usage error, another command that merely named ``worker``), the starter
 says so or finishes it, and the parent goes on as any `coord` command (or exits with
 the starter's code, its output already written).
+
+:func:`start` is the first thing `coord` does (coordination/cli/early.py, the console
+script, and the top of ``python -m coordination.cli.main``).
 """
 
 from __future__ import annotations
@@ -75,9 +76,14 @@ def several_repos(argv: list[str]) -> bool:
     several processes on Linux. A guess from the words alone, before any import: a wrong
     "yes" costs a fork (the starter then runs the command itself), a wrong "no" the
     memory this module saves."""
-    if not sys.platform.startswith("linux") or "worker" not in argv:
+    if not sys.platform.startswith("linux"):
         return False
-    rest = argv[argv.index("worker") + 1:]
+    at = 0  # past the root group's options (--file/-f FILE): the command's name
+    while at < len(argv) and argv[at].startswith(("--file", "-f")):
+        at += 2 if argv[at] in ("--file", "-f") else 1  # (--file=FILE, -fFILE: one word)
+    if argv[at:at + 1] != ["worker"]:
+        return False
+    rest = argv[at + 1:]
     if "--help" in rest or "-h" in rest:
         return False
     for i, word in enumerate(rest):
@@ -158,7 +164,9 @@ def _supervise(report: dict[str, Any], argv: list[str], ready_r: int, ready_w: i
                rerun: Callable[[list[str]], None], pending: list[int]) -> int:
     """The parent's life once the starter has forked the processes: theirs to supervise
     (``pending``: signals it got meanwhile, passed on to them first)."""
-    from workers.process_group import Group, ProcessGroup  # stdlib only: stays small
+    # lazy: loaded once a starter has forked processes (a command that merely names
+    # `worker` never needs it)
+    from workers.process_group import Group, ProcessGroup
 
     name = str(report["name"])
     shares = [[str(r) for r in share] for share in report["shares"]]

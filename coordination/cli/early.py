@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import sys
 
+from workers.starter import start
+
 
 def _rerun(argv: list[str]) -> None:
+    # lazy: in a process started again after a death, by a parent that never loaded it
     from coordination.cli.main import main
 
     main(argv)
 
 
 def main() -> None:
-    from workers.starter import start  # stdlib only
-
     start(sys.argv[1:], _rerun)
+    # lazy: after the starter's fork (workers/starter.py): its parent never loads the CLI
     from coordination.cli.main import main as cli_main
 
     cli_main()

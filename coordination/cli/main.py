@@ -12,7 +12,9 @@ if __name__ == "__main__":  # `python -m coordination.cli.main`: before the CLI'
     from workers.starter import start
 
     def _rerun(argv: list[str]) -> None:
-        from coordination.cli.main import main  # this module, under its own name
+        # lazy: this module under its own name, in a process started again after a death
+        # by a parent that never loaded it (workers/starter.py)
+        from coordination.cli.main import main
 
         main(argv)
 

@@ -31,6 +31,12 @@ linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux o
     (["worker", "--repo", "a", "--repo", "b", "--processes=1"], False),
     (["worker", "--repo", "a", "--repo", "b", "--help"], False),
     (["workers", "--repo", "a", "--repo", "b"], False),
+    (["-f", "eco.yaml", "worker", "--repo", "a", "--repo", "b"], True),
+    (["--file=eco.yaml", "worker", "--repos", "a*"], True),
+    (["-feco.yaml", "worker", "--repos", "a*"], True),
+    (["--file=x.yaml", "-f", "eco.yaml", "worker", "--repos", "a*"], True),
+    (["todo", "create", "--task", "worker", "--repo", "a", "--repo", "b"], False),
+    (["--file", "worker", "todo", "list", "--repo", "a", "--repo", "b"], False),
     (["todo", "list"], False),
     ([], False),
 ])
