@@ -250,14 +250,7 @@ class _Warden:
     def _start(self) -> int:
         r, w = os.pipe()
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _WARDEN_SCRIPT, GUARD_ENV,
-                 f"{os.getpid()}."],
-                stdin=r, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                # without coord's secrets: it is dumpable (an exec), and a todo of the
-                # same user could read its /proc/<pid>/environ
-                env=without_secrets_b(getattr(os.environ, "_data", None) or os.environb),
-                start_new_session=True, close_fds=True)
+            self._proc = _warden_process(f"{os.getpid()}.", stdin=r)
         except BaseException:
             os.close(w)
             raise
@@ -321,6 +314,21 @@ class _Warden:
         self._inflight = set()
 
 
+def _warden_process(prefix: str, stdin: int | None = None, channels: list[int] | None = None
+                    ) -> subprocess.Popen[bytes]:
+    """A warden running :data:`_WARDEN_SCRIPT`: its stdin a channel of tokens ``prefix``
+    ("-": none, stdin then /dev/null), each of ``channels`` (inherited) another."""
+    fds = channels or []
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", _WARDEN_SCRIPT, GUARD_ENV, prefix, *map(str, fds)],
+        stdin=subprocess.DEVNULL if stdin is None else stdin, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        # without coord's secrets: it is dumpable (an exec), and a todo of the same user
+        # could read its /proc/<pid>/environ
+        env=without_secrets_b(getattr(os.environ, "_data", None) or os.environb),
+        start_new_session=True, close_fds=True, pass_fds=fds)
+
+
 _warden = _Warden()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_warden.after_fork)
@@ -339,13 +347,7 @@ def shared_warden(processes: int) -> list[int]:
     try:
         for _ in range(processes):
             pipes.append(os.pipe())
-        reads = [r for r, _ in pipes]
-        _shared.append(subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _WARDEN_SCRIPT, GUARD_ENV, "-",
-             *map(str, reads)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env=without_secrets_b(getattr(os.environ, "_data", None) or os.environb),
-            start_new_session=True, close_fds=True, pass_fds=reads))
+        _shared.append(_warden_process("-", channels=[r for r, _ in pipes]))
     except OSError:
         for r, w in pipes:
             _close(r)

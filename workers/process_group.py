@@ -20,15 +20,17 @@ parent) runs no todo and, once it has forked them, talks to no Redis: it
   up to :data:`RESTART_MAX` while it keeps dying young (one that dies before the worker
   was ready stops the worker: it cannot start); its running todos are lost with it
   (their process groups killed by the warden the processes share) and run again once
-  their leases expire, as when a worker of one process dies. A process that exits 0 by itself was
-  stopped on purpose (Celery's remote control): the others are stopped too;
+  their leases expire, as when a worker of one process dies. A process that exits 0 by
+  itself was stopped on purpose (Celery's remote control): the others are stopped too;
 * exits once all of them have, with the first non-zero exit code among them.
 
 Killed (SIGKILL), the parent takes its processes with it: each gets SIGKILL from the
 kernel when the parent ends (``PR_SET_PDEATHSIG``), and the todos' warden (one for
 the worker's processes, started by the parent: :func:`workers.execute.shared_warden`)
-kills the process groups of their todos. Only Linux has that, which is why other platforms run a worker of
-several repos in one process (:func:`workers.embedded.default_processes`).
+kills the process groups of their todos. Only Linux has that, which is why other
+platforms run a worker of several repos in one process
+(:func:`workers.embedded.default_processes`). On Linux a starter forks them for the
+process the person started (:mod:`workers.starter`), which then supervises them here.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class ProcessGroup:
                  ready: tuple[int, int] | None = None, parent: int | None = None,
                  not_theirs: tuple[int, ...] = ()) -> None:
         """``ready``: the pipe the processes say they are ready on (the parent's, made
-        before a starter forked them: coordination/cli/early.py); ``parent``: the process
+        before a starter forked them: workers/starter.py); ``parent``: the process
         that supervises them, when not this one (a starter's :meth:`fork_for`);
         ``not_theirs``: descriptors the processes close first (a starter's report)."""
         self.name = name
@@ -104,19 +106,23 @@ class ProcessGroup:
 
     # -- the parent's loop ----------------------------------------------------------
     def fork_for(self) -> list[int]:
-        """In a starter (coordination/cli/early.py): fork the processes for the parent
+        """In a starter (workers/starter.py): fork the processes for the parent
         that will supervise them (``parent``), their one warden first; their pids. Each
         process waits to be the parent's (the starter gone) before it goes on."""
         _say_to_console(self.loglevel)
+        gc.freeze()  # what the starter made is shared by its processes, not copied
+        self._fork_all()
+        return [g.pid for g in self.groups]
+
+    def _fork_all(self) -> None:
+        """Each process forked, their one warden started first."""
         log.info("%s: %d worker processes for %d repos", self.name, len(self.groups),
                  sum(len(g.repos) for g in self.groups))
-        from workers.execute import shared_warden  # lazy: the parent's only use
+        from workers.execute import shared_warden  # lazy: a starter's parent stays small
 
         self.channels = dict(enumerate(shared_warden(len(self.groups))))
-        gc.freeze()  # what the starter made is shared by its processes, not copied
         for g in self.groups:
             self._fork(g)
-        return [g.pid for g in self.groups]
 
     def run(self, adopted: list[int] | None = None) -> int:
         """Fork the processes (``adopted``: a starter forked them, these pids in order),
@@ -132,13 +138,7 @@ class ProcessGroup:
                 for g, pid in zip(self.groups, adopted, strict=True):
                     g.pid, g.started = pid, time.monotonic()
             else:
-                log.info("%s: %d worker processes for %d repos", self.name, len(self.groups),
-                         sum(len(g.repos) for g in self.groups))
-                from workers.execute import shared_warden  # lazy: the parent's only use
-
-                self.channels = dict(enumerate(shared_warden(len(self.groups))))
-                for g in self.groups:
-                    self._fork(g)
+                self._fork_all()
             while any(g.pid for g in self.groups) or (
                     self.stopping is None and any(g.due is not None for g in self.groups)):
                 self._turn()
@@ -146,7 +146,7 @@ class ProcessGroup:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in old.items():
                 signal.signal(sig, handler)
-        from workers.execute import end_shared_wardens  # lazy: see run's import above
+        from workers.execute import end_shared_wardens  # lazy: as in _fork_all
 
         end_shared_wardens()  # (their todos' warden: it ends with the last of them)
         code = next((c for g in self.groups for c in g.codes if c), 0)

@@ -39,8 +39,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from coordination.processes import not_dumpable  # (stdlib only)
+
 PR_SET_PDEATHSIG = 1
-PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 #: Signals the parent passes to the starter while it starts (then to the processes).
 _PASSED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
@@ -102,9 +103,9 @@ def start(argv: list[str], rerun: Callable[[list[str]], None]) -> None:
     CLI run on ``argv`` (in a process started again after a death; it exits)."""
     if not several_repos(argv):
         return
-    libc = ctypes.CDLL(None, use_errno=True)
     # First: it holds coord's secrets, and every process of the worker is its fork.
-    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    not_dumpable()
+    libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     report_r, report_w = os.pipe()
     ready_r, ready_w = os.pipe()
