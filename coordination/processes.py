@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -83,8 +84,36 @@ def ended(runner: object) -> str | None:
 
 
 #: prctl(2)'s options (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_GET_DUMPABLE = 3
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _prctl(option: int, value: int) -> bool:
+    """``prctl(option, value)``; whether it succeeded (False where there is no prctl:
+    not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def die_with_parent() -> bool:
+    """Have the kernel SIGKILL this process when the thread that forked it ends, however
+    its parent ends (``PR_SET_PDEATHSIG``): for a process forked from a parent's only
+    thread (a worker's processes, an embedded sweep's, the starter). The caller checks
+    ``os.getppid()`` afterwards: a parent gone before the call is not signalled. Whether
+    it is set (False: not Linux)."""
+    return _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def subreaper(on: bool) -> bool:
+    """Make this process (or no longer) the one its orphaned descendants are handed to
+    (``PR_SET_CHILD_SUBREAPER``), so that it can reap them. Whether it succeeded."""
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0)
 
 
 def not_dumpable() -> bool:
@@ -96,13 +125,7 @@ def not_dumpable() -> bool:
     again, as it was). Root (CAP_SYS_PTRACE) still reads it: run todos as another user
     there (`coord worker --todo-user`). Whether it is now; False where there is no
     prctl (not Linux)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
+    return _prctl(PR_SET_DUMPABLE, 0)
 
 
 def dumpable() -> bool | None:

@@ -23,7 +23,6 @@ worker that will not come.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from coordination.dispatch import dispatcher_for
 from coordination.errors import RuntimeFault
+from coordination.processes import die_with_parent
 from coordination.runtime.context import Runtime
 from workers.execute import adopt_warden, end_shared_wardens, shared_warden
 
@@ -53,7 +53,6 @@ log = logging.getLogger("coord.embedded")
 READY_TIMEOUT = 30.0
 #: What the control pipe says to a forked worker: stop warm (running todos finish).
 WARM = b"w"
-PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def worker_name() -> str:
@@ -204,11 +203,9 @@ def cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> int | None:
 
 def child_setup(parent: int) -> bool:
     """What a forked worker does first; False when its parent is already gone."""
-    if sys.platform.startswith("linux"):
-        # The kernel kills this process when the thread that forked it (the parent's
-        # main thread) ends, whatever way the parent ends.
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # The kernel kills this process when the thread that forked it (the parent's main
+    # thread) ends, whatever way the parent ends.
+    die_with_parent()
     if os.getppid() != parent:
         return False
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle

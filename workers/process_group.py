@@ -36,7 +36,6 @@ process the person started (:mod:`workers.starter`), which then supervises them 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import logging
 import os
@@ -47,6 +46,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from coordination.processes import die_with_parent
+
 log = logging.getLogger("coord.worker")
 
 #: Seconds before a process that died is started again: 1, 2, 4... up to this.
@@ -54,7 +55,6 @@ RESTART_MAX = 30.0
 #: A process that ran this long before dying counts as having lived: its next restart
 #: waits a second again.
 LIVED = 60.0
-PR_SET_PDEATHSIG = 1  # prctl(2)
 #: The signals the parent handles; its processes get the default ones back (Celery
 #: installs its own).
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGCHLD)
@@ -275,11 +275,9 @@ class ProcessGroup:
             deadline = time.monotonic() + 60
             while os.getppid() == self.forker and time.monotonic() < deadline:
                 time.sleep(0.001)
-        if sys.platform.startswith("linux"):
-            # The kernel kills this process when the thread that is its parent (the
-            # parent's main thread, which is the parent's only one) ends, whatever way.
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        # The kernel kills this process when the thread that is its parent (the parent's
+        # main thread, which is the parent's only one) ends, whatever way.
+        die_with_parent()
         if os.getppid() != self.parent:
             return False
         os.setpgid(0, 0)  # a terminal's signals are the parent's to forward

@@ -30,7 +30,6 @@ script, and the top of ``python -m coordination.cli.main``).
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -39,10 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from coordination.processes import not_dumpable  # (stdlib only)
+from coordination.processes import die_with_parent, not_dumpable, subreaper  # (stdlib only)
 
-PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
 #: Signals the parent passes to the starter while it starts (then to the processes).
 _PASSED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
 
@@ -105,8 +102,7 @@ def start(argv: list[str], rerun: Callable[[list[str]], None]) -> None:
         return
     # First: it holds coord's secrets, and every process of the worker is its fork.
     not_dumpable()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    subreaper(True)
     report_r, report_w = os.pipe()
     ready_r, ready_w = os.pipe()
     parent = os.getpid()
@@ -114,7 +110,7 @@ def start(argv: list[str], rerun: Callable[[list[str]], None]) -> None:
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # the starter: on to the CLI
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        die_with_parent()
         if os.getppid() != parent:
             os._exit(1)
         os.close(report_r)
@@ -147,7 +143,7 @@ def start(argv: list[str], rerun: Callable[[list[str]], None]) -> None:
             signal.signal(sig, handler)
         if pending:  # told to stop before it started
             sys.exit(128 + pending[0])
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        subreaper(False)
         os.close(ready_r)
         os.close(ready_w)
         return
