@@ -9,7 +9,11 @@ A redis-server on loopback, one `coord worker --repo repo0` (concurrency 2) and 
 bench/_segments/ on its PYTHONPATH, which times each turn's parts (the start script's
 call, the turn's preparation, the spawn of the todo's shell, its run until its exit is
 seen, the finish script's call) and the medians are printed with the started -> ended
-p50 of the sweep's events (what bench/peers.py compares with raw Celery's). Baselines,
+p50 of the sweep's events (what bench/peers.py compares with raw Celery's), and what a
+slot does between two todos (its thread's turns in a row: from the finish script's call,
+where ``todo.succeeded``'s time is read, to the next start script's call, where the next
+``todo.started``'s is; the task's return to Celery until the next turn begins; the next
+turn's own steps before its start script's call). Baselines,
 measured in the same run: the shell's spawn (``subprocess.Popen`` of ``/bin/sh -c true``
 returning) and its spawn and wait (raw Celery's task measures that), by a thread of this
 process while the sweep runs (the machine as loaded as for the worker's turns, but no
@@ -96,6 +100,53 @@ def turns(trace: Path) -> list[dict[str, float]]:
             current[tid].setdefault(what, float(ts))
             current[tid].setdefault("cpu:" + what, float(cpu))
     return out
+
+
+#: (name, from mark of a turn, to mark of the same thread's next turn): between two turns
+#: of one slot (a thread of the worker), when the next follows at once
+BETWEEN = (
+    ("a slot's ended -> its next started (todo.succeeded's time -> the next todo.started's)",
+     "Transitions._finish>", "Transitions._start>"),
+    ("the task's return -> the slot's next turn (Celery: the ack, the next message, the "
+     "thread)", "_run_one<", "_run_one>"),
+    ("the next turn begun -> its start script's call (its delivery read)", "_run_one>",
+     "Transitions._start>"),
+)
+#: A slot's next turn later than this is not one that followed at once (the queue was
+#: empty: the sweep's end, the next round's command starting), ms.
+FOLLOWED = 100.0
+
+
+def by_thread(trace: Path) -> dict[str, list[dict[str, float]]]:
+    """Each thread's turns in order (the same marks as :func:`turns`)."""
+    out: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
+    for line in trace.read_text().splitlines():
+        tid, what, ts, _cpu = line.split()
+        if what == "_run_one>":
+            out[tid].append({})
+        if out[tid]:
+            out[tid][-1].setdefault(what, float(ts))
+    return out
+
+
+def between(threads: list[dict[str, list[dict[str, float]]]]) -> dict[str, float]:
+    """The medians of :data:`BETWEEN`, ms, over every pair of one thread's turns in a row
+    whose whole gap is under :data:`FOLLOWED` (first turns left out, as for the parts)."""
+    got: dict[str, list[float]] = collections.defaultdict(list)
+    whole_a, whole_b = BETWEEN[0][1], BETWEEN[0][2]
+    for per in threads:
+        for seq in per.values():
+            for t, u in zip(seq[5:], seq[6:]):
+                if whole_a not in t or whole_b not in u:
+                    continue
+                if (u[whole_b] - t[whole_a]) * 1000 >= FOLLOWED:
+                    continue
+                for name, a, b in BETWEEN:
+                    # (a mark of the next turn's own, when both are: its own beginning)
+                    first = u if a == "_run_one>" else t
+                    if a in first and b in u:
+                        got[name].append((u[b] - first[a]) * 1000)
+    return {name: statistics.median(v) for name, v in got.items() if v}
 
 
 def window_cpu(all_turns: list[dict[str, float]]) -> float:
@@ -227,6 +278,7 @@ def main() -> int:
             # (each worker's first turns load what is lazy)
             traced = [t for trace in traces for t in turns(trace)[5:]]
             parts = medians(traced)
+            gaps = between([by_thread(trace) for trace in traces])
             cpu = window_cpu(traced)
             base = {k: statistics.median(v) for k, v in alone.items()}
             rtt = []
@@ -263,6 +315,9 @@ def main() -> int:
                                        baseline_name="its time inside redis-server"))
         else:
             figs.append(_report.figure(name, parts[name], "ms"))
+    for name, _a, _b in BETWEEN:
+        if name in gaps:
+            figs.append(_report.figure(name, gaps[name], "ms"))
     figs.append(_report.figure("a Redis round trip (PING), from the bench", ping, "ms"))
     _report.record("todo_path", figs, notes=f"{args.rounds} sweeps of {args.todos}; medians")
     for f in figs:
