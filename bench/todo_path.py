@@ -86,20 +86,21 @@ def write_catalog(path: Path, n: int, repos: int = 1) -> Path:
     return path
 
 
-def turns(trace: Path) -> list[dict[str, float]]:
-    """Each turn's marks (first time each was reached; ``cpu:`` + the mark: its thread's
-    CPU time then), from the worker's trace."""
-    out: list[dict[str, float]] = []
-    current: dict[str, dict[str, float]] = {}
+def parse_trace(trace: Path) -> tuple[list[dict[str, float]], dict[str, list[dict[str, float]]]]:
+    """The worker's trace read once: each turn's marks (first time each was reached;
+    ``cpu:`` + the mark: its thread's CPU time then) in the order the turns began, and
+    the same turns by thread, each thread's in order."""
+    order: list[dict[str, float]] = []
+    per: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
     for line in trace.read_text().splitlines():
         tid, what, ts, cpu = line.split()
         if what == "_run_one>":
-            current[tid] = {}
-            out.append(current[tid])
-        if tid in current:
-            current[tid].setdefault(what, float(ts))
-            current[tid].setdefault("cpu:" + what, float(cpu))
-    return out
+            per[tid].append({})
+            order.append(per[tid][-1])
+        if per[tid]:
+            per[tid][-1].setdefault(what, float(ts))
+            per[tid][-1].setdefault("cpu:" + what, float(cpu))
+    return order, per
 
 
 #: (name, from mark of a turn, to mark of the same thread's next turn): between two turns
@@ -117,21 +118,10 @@ BETWEEN = (
 FOLLOWED = 100.0
 
 
-def by_thread(trace: Path) -> dict[str, list[dict[str, float]]]:
-    """Each thread's turns in order (the same marks as :func:`turns`)."""
-    out: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
-    for line in trace.read_text().splitlines():
-        tid, what, ts, _cpu = line.split()
-        if what == "_run_one>":
-            out[tid].append({})
-        if out[tid]:
-            out[tid][-1].setdefault(what, float(ts))
-    return out
-
-
 def between(threads: list[dict[str, list[dict[str, float]]]]) -> dict[str, float]:
     """The medians of :data:`BETWEEN`, ms, over every pair of one thread's turns in a row
-    whose whole gap is under :data:`FOLLOWED` (first turns left out, as for the parts)."""
+    (``threads``: :func:`parse_trace`'s second part of each trace) whose whole gap is
+    under :data:`FOLLOWED` (each thread's first five turns left out, as lazy loads)."""
     got: dict[str, list[float]] = collections.defaultdict(list)
     whole_a, whole_b = BETWEEN[0][1], BETWEEN[0][2]
     for per in threads:
@@ -276,9 +266,10 @@ def main() -> int:
                     f"{os.getloadavg()[0]:.1f}")
             r.config_set("slowlog-log-slower-than", 10000)
             # (each worker's first turns load what is lazy)
-            traced = [t for trace in traces for t in turns(trace)[5:]]
+            parsed = [parse_trace(trace) for trace in traces]
+            traced = [t for order, _per in parsed for t in order[5:]]
             parts = medians(traced)
-            gaps = between([by_thread(trace) for trace in traces])
+            gaps = between([per for _order, per in parsed])
             cpu = window_cpu(traced)
             base = {k: statistics.median(v) for k, v in alone.items()}
             rtt = []
