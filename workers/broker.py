@@ -271,9 +271,9 @@ class MemoryQoS(virtual.QoS):
     def restore_unacked(self) -> list[tuple[BaseException, object]]:
         errors = super().restore_unacked()
         if errors:
-            log.warning("broker connection lost: %d message(s) held and not started could "
-                        "not be put back; the supervisor sends their todos again",
-                        len(errors))
+            log.warning("broker connection lost: %d unacknowledged message(s) could not be "
+                        "put back (a todo running goes on under its lease; the supervisor "
+                        "sends the others again)", len(errors))
         return []
 
 

@@ -52,6 +52,14 @@ GUARDED_TRANSPORT = "workers.broker:Transport"
 #: The same over the master a sentinel:// URL's sentinels name (kombu's sentinel channel).
 SENTINEL_TRANSPORT = "workers.broker:SentinelTransport"
 SOCKET_TRANSPORT = "coord"
+#: The scheme each sentinel's URL is given to kombu under: an alias of
+#: :data:`SENTINEL_TRANSPORT`. At a failover kombu's connection moves to the next
+#: sentinel by parsing its URL again, and takes the transport from the URL's scheme
+#: (``Connection.switch``), not from ``broker_transport``: under ``sentinel://`` a
+#: worker went on, after its first failover, over kombu's own channel, without coord's
+#: guards (what it held dumped into files in /tmp when it could not be put back,
+#: garbage on a queue fatal again, a demoted master's READONLY unrecoverable).
+SENTINEL_SCHEME = "coord-sentinel"
 
 
 #: Celery's settings that never vary (see the module's docstring): JSON only, acks late,
@@ -169,6 +177,9 @@ def _redis_endpoints(url: str, settings: Settings, keys: Keys,
         transport_options["master_name"] = sentinel_target(url).master
         transport_options["sentinel_kwargs"] = sentinel_kwargs(
             url, socket_timeout=10, socket_connect_timeout=5)
+        # (the result backend keeps sentinel://: Celery's sentinel backend by its scheme)
+        broker = ";".join(SENTINEL_SCHEME + one.removeprefix("sentinel")
+                          for one in broker.split(";"))
     return broker, backend
 
 
@@ -179,6 +190,7 @@ def _guard_transport(app: Celery, url: str) -> None:
     from kombu.transport import TRANSPORT_ALIASES  # lazy: kombu, only with celery
 
     TRANSPORT_ALIASES.setdefault(SOCKET_TRANSPORT, GUARDED_TRANSPORT)
+    TRANSPORT_ALIASES.setdefault(SENTINEL_SCHEME, SENTINEL_TRANSPORT)
     # rediss://: one URL configures all three clients; CERT_REQUIRED unless it says otherwise.
     tls = tls_options(url)
     if tls:

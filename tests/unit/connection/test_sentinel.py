@@ -329,6 +329,29 @@ def test_the_celery_app_takes_the_sentinel_transport_and_the_master_name(
     assert app.conf.broker_url.count("sentinel://") == 3
 
 
+def test_a_failover_keeps_the_broker_on_coords_sentinel_transport() -> None:
+    """At a failover kombu moves the connection to the next sentinel by parsing its URL
+    again, and takes the transport from the URL's scheme (``Connection.switch``), not
+    from ``broker_transport``: under ``sentinel://`` a worker went on over kombu's own
+    channel after its first failover, without coord's guards (its held messages dumped
+    into /tmp files, garbage on a queue fatal, READONLY unrecoverable)."""
+    from coordination.dispatch.app import celery_app
+    from coordination.settings import Settings
+    from workers import broker
+
+    app = celery_app(Settings(redis_url=URL))
+    assert app.conf.broker_url.count("coord-sentinel://") == 3
+    assert app.conf.result_backend.count("sentinel://") == 3  # Celery's, by its scheme
+    with app.connection_for_read() as conn:
+        assert len(conn.alt) == 3
+        for host in ("s1", "::1", "s3", "s1"):  # every sentinel in turn, and round again
+            assert conn.hostname == host
+            assert type(conn.transport) is broker.SentinelTransport
+            assert conn.transport.Channel is broker.SentinelChannel
+            assert conn.transport_options["master_name"] == "main"
+            conn.maybe_switch_next()  # what kombu's ensure_connection does on an error
+
+
 @pytest.mark.parametrize(("url", "extra"), [(URL, {"wait", "info"}), ("redis://h:1/0", set())])
 def test_a_worker_on_sentinel_is_checked_for_wait_and_info_too(
         monkeypatch: pytest.MonkeyPatch, url: str, extra: set[str]) -> None:
