@@ -8,6 +8,7 @@ run must not silently mean "nothing ran".
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,13 @@ def cluster(redis_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
 def browser(request: pytest.FixtureRequest) -> Any:
     """A headless Chromium driven by chromedriver (skipped without them; a failure under
     COORD_REQUIRE_REDIS=1), quit after the test; when the test failed, what its page
-    showed and its console said are printed first (pytest shows them)."""
+    showed and its console said are printed first (pytest shows them). Its temporary
+    files go into a directory of its own, removed after it: Chromium leaves a directory
+    of its singleton socket in $TMPDIR as it quits, one each test. (A short path: the
+    socket's must fit a unix socket's 108 bytes, which a test's tmp_path does not.)"""
+    import shutil
+    import tempfile
+
     from tests.integration.browser import chromium, page_state
 
     browser_bin, driver_bin = chromium()
@@ -98,7 +105,13 @@ def browser(request: pytest.FixtureRequest) -> Any:
                 "--window-size=1400,900"):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the page's console
-    driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
+    tmp = tempfile.mkdtemp(prefix="coord-chromium-")
+    try:
+        driver = webdriver.Chrome(service=Service(driver_bin, env={**os.environ, "TMPDIR": tmp}),
+                                  options=opts)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     driver.set_page_load_timeout(30)
     try:
         yield driver
@@ -107,6 +120,7 @@ def browser(request: pytest.FixtureRequest) -> Any:
         if rep is not None and rep.failed:
             print(page_state(driver))
         driver.quit()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture
