@@ -51,6 +51,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -604,16 +605,15 @@ def _run_tree(cmd: list[str], *, timeout: float, capture_output: bool = False,
     """``subprocess.run``, but a call ended early (its timeout, Ctrl-C, SIGTERM) kills
     git's children with it: ``git clone`` over ssh leaves its ssh running when only git
     is killed (git does not stop it), a process nobody waits for. They are found before
-    git dies (then they are init's), through ``/proc`` (elsewhere git alone is killed)."""
+    git dies (then they are init's), through ``/proc`` (elsewhere git alone is killed):
+    :func:`_kill_tree`."""
     if capture_output:
         kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
     with subprocess.Popen(cmd, **kwargs) as proc:
         try:
             out, err = proc.communicate(input, timeout=timeout)
         except BaseException:
-            for pid in [*_descendants(proc.pid), proc.pid]:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
+            _kill_tree(proc.pid)
             proc.wait()
             raise
     done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
@@ -622,17 +622,48 @@ def _run_tree(cmd: list[str], *, timeout: float, capture_output: bool = False,
     return done
 
 
-def _descendants(pid: int) -> list[int]:
-    """The processes under ``pid``, children first (Linux's ``/proc``; none elsewhere)."""
-    out: list[int] = []
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every process under it (Linux's ``/proc``; elsewhere ``pid``
+    alone). Each is stopped as it is found, a parent before its children, and none is
+    killed before all are: git starts its ssh again when the first one dies (the first
+    is its probe of the ssh's kind), and killed children first, on a busy machine, git
+    had started the second before its own SIGKILL came, an ssh left running, nobody's."""
+    found: list[int] = []
     todo = [pid]
     while todo:
         p = todo.pop()
-        kids: list[int] = []
-        with contextlib.suppress(OSError, ValueError):
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as fh:
-                    kids += [int(k) for k in fh.read().split()]
-        out += kids
-        todo += kids
-    return out
+        _stop(p)
+        found.append(p)
+        todo += _children(p)
+    for p in found:
+        with contextlib.suppress(OSError):
+            os.kill(p, signal.SIGKILL)
+
+
+def _stop(pid: int, wait: float = 0.1) -> None:
+    """SIGSTOP ``pid``, and wait until it has stopped (``wait`` s at most): a process
+    still on its way to stopping could start one more child after its children are read."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except OSError:
+        return
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                state = fh.read().rpartition(b")")[2].split()[0]
+        except (OSError, IndexError):
+            return  # gone, or no /proc
+        if state in (b"T", b"t", b"Z", b"X"):
+            return
+        time.sleep(0.001)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started and not yet reaped, from ``/proc`` ([] elsewhere)."""
+    kids: list[int] = []
+    with contextlib.suppress(OSError, ValueError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                kids += [int(k) for k in fh.read().split()]
+    return kids

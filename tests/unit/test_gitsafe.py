@@ -431,3 +431,54 @@ def test_a_clone_ended_early_takes_its_ssh_with_it(tmp_path: Path) -> None:
     if last not in ("gone", "Z"):
         os.kill(pid, 9)
     assert last in ("gone", "Z"), f"the clone's ssh (pid {pid}) still runs ({last})"
+
+
+def test_a_tree_whose_root_starts_its_child_again_is_killed_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git starts its ssh again when the first one dies (the first is its probe of the
+    ssh's kind): killed child first, then git, with coord put off the CPU between the
+    two kills (a busy machine: the CI run that saw it), git had started a second ssh,
+    left running, nobody's. Here a shell that starts its `sleep` again whenever it dies,
+    and each SIGKILL followed by 0.3 s off the CPU: every process of the tree is stopped
+    before any is killed, so nothing is started again."""
+    pids = tmp_path / "pids"
+    root = subprocess.Popen(
+        ["/bin/sh", "-c", f"while :; do sleep 60 & echo $! >> {pids}; wait; done"])
+    started: list[int] = []
+    try:
+        deadline = time.monotonic() + 20
+        while not pids.exists() or not pids.read_text().strip():
+            assert time.monotonic() < deadline, "the shell started no sleep in 20 s"
+            time.sleep(0.01)
+        kill = os.kill
+
+        def put_off(pid: int, sig: int) -> None:
+            kill(pid, sig)
+            if sig == signal.SIGKILL:
+                time.sleep(0.3)
+
+        monkeypatch.setattr(os, "kill", put_off)
+        gs._kill_tree(root.pid)
+        monkeypatch.undo()
+        assert root.wait(timeout=10) == -signal.SIGKILL
+        started = [int(p) for p in pids.read_text().split()]
+
+        def running(pid: int) -> bool:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+            except FileNotFoundError:
+                return False
+
+        deadline = time.monotonic() + 5  # (SIGKILLed, a moment on its way out at most)
+        while any(map(running, started)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(started) == 1 and not running(started[0]), (
+            f"sleeps started {started}, still running: {[p for p in started if running(p)]}")
+    finally:
+        for pid in [root.pid, *started]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        root.wait(timeout=10)
