@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import subprocess
 import tempfile
 import threading
@@ -74,7 +75,7 @@ from coordination.runtime.changes import ChangeState, ChangeStore, RepoRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.freeze import refuse_if_frozen
 from coordination.runtime.leases import Heartbeat, Lease
-from coordination.processes import this_process
+from coordination.processes import alive, this_process
 from coordination.status import ChangeState as CS
 from coordination.status import StepState as Step
 from coordination.status import EventKind
@@ -142,13 +143,19 @@ def _no_fault(point: str, repo: str) -> None:
     return None
 
 
+#: The manifest file a land or revert command is given: ``$TMPDIR/<this><pid>-*.json``.
+MANIFEST_PREFIX = "coord-manifest-"
+
+
 def run_change_command(what: str, command: str, m: Manifest, e: ManifestRepo,
                        **env_more: str) -> str | None:
     """Run a repo's land or revert command (``what``) in its worktree, with the manifest
     in a file and the change in its environment (``env_more``: what else it is told);
-    None when it exited 0, else why not."""
-    with tempfile.NamedTemporaryFile("w", prefix="coord-manifest-", suffix=".json",
-                                     delete=False) as f:
+    None when it exited 0, else why not. The file is removed once the command ends; one
+    a killed lander left is removed by a later command (:func:`remove_stale_manifests`)."""
+    remove_stale_manifests(tempfile.gettempdir())
+    with tempfile.NamedTemporaryFile("w", prefix=f"{MANIFEST_PREFIX}{os.getpid()}-",
+                                     suffix=".json", delete=False) as f:
         json.dump(m, f)
     # (none of coord's own secrets: the command runs in a worktree its todos wrote)
     env = dict(without_secrets(os.environ, forge_tokens=False),
@@ -169,6 +176,39 @@ def run_change_command(what: str, command: str, m: Manifest, e: ManifestRepo,
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
         return f"{what} exited {proc.returncode}" + (f": {tail[0]}" if tail else "")
     return None
+
+
+def remove_stale_manifests(directory: str, now: float | None = None, limit: int = 32) -> int:
+    """Remove (``limit`` at most) the manifest files in ``directory`` that landers of this
+    user left when they were killed (SIGKILL, the OOM killer: their ``finally`` never
+    ran): those whose process no longer runs, older than a land command may run (a
+    lander of another pid namespace sharing the directory may have that pid and still
+    be running it). Returns how many went; never raises."""
+    now = time.time() if now is None else now
+    gone = 0
+    try:
+        entries = os.scandir(directory)
+    except OSError:
+        return 0
+    with entries:
+        for entry in entries:
+            if gone >= limit:
+                break
+            if not entry.name.startswith(MANIFEST_PREFIX) or not entry.name.endswith(".json"):
+                continue
+            pid, dash, _rest = entry.name[len(MANIFEST_PREFIX):].partition("-")
+            if not dash or not pid.isdigit() or alive(int(pid)):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid()
+                        or now - st.st_mtime < LAND_COMMAND_TIMEOUT + 60):
+                    continue
+                os.unlink(entry.path)
+            except OSError:
+                continue
+            gone += 1
+    return gone
 
 
 class Lander:
