@@ -56,9 +56,9 @@ SOCKET_TRANSPORT = "coord"
 #: :data:`SENTINEL_TRANSPORT`. At a failover kombu's connection moves to the next
 #: sentinel by parsing its URL again, and takes the transport from the URL's scheme
 #: (``Connection.switch``), not from ``broker_transport``: under ``sentinel://`` a
-#: worker went on, after its first failover, over kombu's own channel, without coord's
-#: guards (what it held dumped into files in /tmp when it could not be put back,
-#: garbage on a queue fatal again, a demoted master's READONLY unrecoverable).
+#: worker went on, after its first failover, over kombu's own channel, without the
+#: guards of workers/broker.py (seen: what it held and could not put back dumped by
+#: kombu into files of the temporary directory, at each failover).
 SENTINEL_SCHEME = "coord-sentinel"
 
 

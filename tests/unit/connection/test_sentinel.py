@@ -333,8 +333,8 @@ def test_a_failover_keeps_the_broker_on_coords_sentinel_transport() -> None:
     """At a failover kombu moves the connection to the next sentinel by parsing its URL
     again, and takes the transport from the URL's scheme (``Connection.switch``), not
     from ``broker_transport``: under ``sentinel://`` a worker went on over kombu's own
-    channel after its first failover, without coord's guards (its held messages dumped
-    into /tmp files, garbage on a queue fatal, READONLY unrecoverable)."""
+    channel after its first failover, without the guards of workers/broker.py (seen:
+    the messages it held and could not put back dumped into /tmp files)."""
     from coordination.dispatch.app import celery_app
     from coordination.settings import Settings
     from workers import broker
