@@ -16,7 +16,9 @@ import ctypes
 import os
 import signal
 import socket
+import stat
 import sys
+import time
 from pathlib import Path
 from typing import TypedDict
 
@@ -57,6 +59,48 @@ def alive(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
+def remove_left_behind(directory: str, prefix: str, *, older_than: float, limit: int,
+                       directories: bool = False, suffix: str = "",
+                       now: float | None = None) -> int:
+    """Remove (``limit`` at most) what processes of this user that were killed (SIGKILL,
+    the OOM killer: no clean-up of theirs ran) left in ``directory``: entries named
+    ``<prefix><pid>-...<suffix>`` (``directories``: directories, else regular files) of a
+    pid that no longer runs, untouched for ``older_than`` s (a process of another pid
+    namespace sharing the directory may have that pid and still use its entry). Returns
+    how many went; never raises. Only the names are read of the rest."""
+    now = time.time() if now is None else now
+    gone = 0
+    try:
+        entries = os.scandir(directory)
+    except OSError:
+        return 0
+    with entries:
+        for entry in entries:
+            if gone >= limit:
+                break
+            if not entry.name.startswith(prefix) or not entry.name.endswith(suffix):
+                continue
+            pid, dash, _rest = entry.name[len(prefix):].partition("-")
+            if not dash or not pid.isdigit() or alive(int(pid)):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+                kind = stat.S_ISDIR if directories else stat.S_ISREG
+                if (not kind(st.st_mode) or st.st_uid != os.geteuid()
+                        or now - st.st_mtime < older_than):
+                    continue
+                if directories:
+                    import shutil  # lazy: `coord --help` imports this module (workers/starter.py)
+
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
+            gone += 1
+    return gone
 
 
 def worker_identity() -> str:

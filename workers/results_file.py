@@ -34,9 +34,8 @@ import shutil
 import stat
 import tempfile
 import threading
-import time
 
-from coordination.processes import alive
+from coordination.processes import remove_left_behind
 from workers.execute import todo_user
 
 #: The directories' names: this, the process's id, a dash and mkdtemp's random part.
@@ -149,31 +148,8 @@ def remove_stale(directory: str, now: float | None = None, limit: int = STALE_LI
     no longer runs, untouched for :data:`STALE_AFTER`. Returns how many went; never
     raises. Only the names are read of the rest (a directory of before 0.7, with no
     process id in its name, is left alone)."""
-    now = time.time() if now is None else now
-    gone = 0
-    try:
-        entries = os.scandir(directory)
-    except OSError:
-        return 0
-    with entries:
-        for entry in entries:
-            if gone >= limit:
-                break
-            if not entry.name.startswith(PREFIX):
-                continue
-            pid, dash, _rest = entry.name[len(PREFIX):].partition("-")
-            if not dash or not pid.isdigit() or alive(int(pid)):
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-                if (not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid()
-                        or now - st.st_mtime < STALE_AFTER):
-                    continue
-                shutil.rmtree(entry.path)
-            except OSError:
-                continue
-            gone += 1
-    return gone
+    return remove_left_behind(directory, PREFIX, older_than=STALE_AFTER, limit=limit,
+                              directories=True, now=now)
 
 
 def _unlink(path: str) -> None:

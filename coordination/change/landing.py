@@ -40,7 +40,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
 import subprocess
 import tempfile
 import threading
@@ -75,7 +74,7 @@ from coordination.runtime.changes import ChangeState, ChangeStore, RepoRecord
 from coordination.runtime.context import Runtime
 from coordination.runtime.freeze import refuse_if_frozen
 from coordination.runtime.leases import Heartbeat, Lease
-from coordination.processes import alive, this_process
+from coordination.processes import remove_left_behind, this_process
 from coordination.status import ChangeState as CS
 from coordination.status import StepState as Step
 from coordination.status import EventKind
@@ -180,35 +179,10 @@ def run_change_command(what: str, command: str, m: Manifest, e: ManifestRepo,
 
 def remove_stale_manifests(directory: str, now: float | None = None, limit: int = 32) -> int:
     """Remove (``limit`` at most) the manifest files in ``directory`` that landers of this
-    user left when they were killed (SIGKILL, the OOM killer: their ``finally`` never
-    ran): those whose process no longer runs, older than a land command may run (a
-    lander of another pid namespace sharing the directory may have that pid and still
-    be running it). Returns how many went; never raises."""
-    now = time.time() if now is None else now
-    gone = 0
-    try:
-        entries = os.scandir(directory)
-    except OSError:
-        return 0
-    with entries:
-        for entry in entries:
-            if gone >= limit:
-                break
-            if not entry.name.startswith(MANIFEST_PREFIX) or not entry.name.endswith(".json"):
-                continue
-            pid, dash, _rest = entry.name[len(MANIFEST_PREFIX):].partition("-")
-            if not dash or not pid.isdigit() or alive(int(pid)):
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-                if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid()
-                        or now - st.st_mtime < LAND_COMMAND_TIMEOUT + 60):
-                    continue
-                os.unlink(entry.path)
-            except OSError:
-                continue
-            gone += 1
-    return gone
+    user left when they were killed (their ``finally`` never ran): those whose process
+    no longer runs, older than a land command may run. Returns how many went."""
+    return remove_left_behind(directory, MANIFEST_PREFIX, suffix=".json", limit=limit,
+                              older_than=LAND_COMMAND_TIMEOUT + 60, now=now)
 
 
 class Lander:
