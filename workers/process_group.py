@@ -252,11 +252,20 @@ class ProcessGroup:
         sys.stderr.flush()
         g.due, g.ready = None, False
         channel = self.channels.pop(g.index, None)
-        pid = os.fork()
+        # Held from before the fork until the child has its own handlers: one passed to it
+        # meanwhile would run the parent's handler in the child and be lost there.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
+        if pid != 0:  # (the parent's handlers are its own: it holds nothing)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if pid == 0:
             code = 1
             try:
-                if self._child_setup(channel):
+                if self._child_setup(channel, mask):
                     code = self.serve(g, self.ready_w)
             except BaseException:  # noqa: BLE001 - a child never returns into the CLI
                 log.exception("worker process %d stopped with an error", os.getpid())
@@ -268,9 +277,10 @@ class ProcessGroup:
             os.close(channel)
         g.pid, g.started = pid, time.monotonic()
 
-    def _child_setup(self, channel: int | None) -> bool:
+    def _child_setup(self, channel: int | None, mask: set[int | signal.Signals]) -> bool:
         """What a forked process does first; False when its parent is already gone.
-        ``channel``: its own to the warden its todos share with the other processes'."""
+        ``channel``: its own to the warden its todos share with the other processes';
+        ``mask``: the signal mask to set once its handlers are the defaults."""
         if self.parent != self.forker:  # a starter's: the parent's once the starter is gone
             deadline = time.monotonic() + 60
             while os.getppid() == self.forker and time.monotonic() < deadline:
@@ -284,6 +294,7 @@ class ProcessGroup:
         signal.set_wakeup_fd(-1)
         for sig in _HANDLED:
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # (one held meanwhile: now)
         for fd in (self.wake_r, self.wake_w, self.ready_r, *self.not_theirs,
                    *self.channels.values()):
             if fd >= 0:  # (the channels of processes forked after it: theirs alone)

@@ -108,8 +108,18 @@ def start(argv: list[str], rerun: Callable[[list[str]], None]) -> None:
     parent = os.getpid()
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    # A signal between the fork and this process's handlers would take its default, this
+    # process's end: not the starter's code, and the starter ended by its parent's death,
+    # not told. So they are held from before the fork until the handlers are in (in the
+    # starter until the fork is done) and delivered then.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _PASSED)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
     if pid == 0:  # the starter: on to the CLI
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         die_with_parent()
         if os.getppid() != parent:
             os._exit(1)
@@ -128,6 +138,7 @@ def start(argv: list[str], rerun: Callable[[list[str]], None]) -> None:
             _pass(starter, signum)
 
     old = {sig: signal.signal(sig, passed) for sig in _PASSED}
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # (one held meanwhile: passed now)
     chunks = []
     while chunk := os.read(report_r, 65536):
         chunks.append(chunk)

@@ -66,3 +66,29 @@ def _until_term(ready: int) -> int:
     os.write(ready, b"%d\n" % os.getpid())
     stop.wait(30)
     return 0 if stop.is_set() else 1
+
+
+def test_a_signal_to_a_process_before_its_handlers_are_its_own_is_not_lost(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGTERM the instant a process is forked (the parent's handlers still in it) is
+    held until its handlers are the defaults and then ends it: not run by the parent's
+    handler in the child and lost there, the process serving on as if never told."""
+    log = tmp_path / "lives"
+    real_fork, forks = os.fork, []
+
+    def fork() -> int:
+        forks.append(1)
+        pid = real_fork()
+        if pid == 0 and len(forks) == 1:  # the first process, at once
+            os.kill(os.getpid(), signal.SIGTERM)
+        return pid
+
+    def serve(group: Group, ready: int) -> int:
+        with open(log, "a") as fh:
+            fh.write(f"{group.index} ")
+        return 0
+
+    monkeypatch.setattr(os, "fork", fork)
+    code = ProcessGroup("w", [["a"], ["b"]], serve, loglevel="ERROR").run()
+    assert "0" not in lives(log), lives(log)  # it never served: the signal ended it
+    assert code != 0

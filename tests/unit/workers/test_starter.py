@@ -64,6 +64,22 @@ sys.exit(0)
 """
 
 
+# The same, with a SIGTERM to the started process the instant its fork returns: before
+# its handlers are in (the worst moment; a person's Ctrl-C can land there).
+EARLY = """
+import os, signal
+real_fork = os.fork
+
+def fork():
+    pid = real_fork()
+    if pid:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return pid
+
+os.fork = fork
+""" + SCRIPT
+
+
 def run(mode: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", SCRIPT, mode], cwd=ROOT, capture_output=True,
                           text=True, timeout=30)
@@ -99,3 +115,12 @@ def test_a_signal_while_the_starter_starts_is_passed_to_it() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+@linux
+def test_a_signal_the_instant_the_starter_is_forked_is_held_and_passed_to_it() -> None:
+    r = subprocess.run([sys.executable, "-c", EARLY, "sleep"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=30)
+    # Not -SIGTERM (the started process ended by it, the starter left to its
+    # parent-death signal): the signal held until its handlers were in, then passed on.
+    assert r.returncode == 128 + signal.SIGTERM, r
