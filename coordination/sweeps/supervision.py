@@ -29,6 +29,7 @@ import random
 import threading
 import time
 
+from coordination.connection.client import UNREACHABLE
 from coordination.runtime.breakers import release_count
 from coordination.runtime.context import Runtime
 from coordination.runtime.events import Prepared
@@ -329,13 +330,18 @@ def supervise_all(rt: Runtime) -> int:
     for sweep_id in active:
         try:
             turns += supervise_once(rt, sweep_id, throttle=True)
+        except UNREACHABLE as exc:  # an outage, a failover (READONLY): not the sweep's
+            turns += 1
+            log.warning("supervising sweep %s paused, Redis unreachable: %s", sweep_id, exc)
         except Exception:  # a supervisor must outlive a bad sweep
             turns += 1  # (it had the turn)
             log.exception("supervising sweep %s failed", sweep_id)
     if active:
         try:  # waits across sweeps: holders that are gone, cycles (sweeps.waits)
             supervise_waits(rt)
-        except Exception:  # as above: the next pass tries again
+        except UNREACHABLE as exc:  # as above: the next pass tries again
+            log.warning("supervising the waits paused, Redis unreachable: %s", exc)
+        except Exception:
             log.exception("supervising the waits failed")
     return turns
 

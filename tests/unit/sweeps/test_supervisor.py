@@ -465,3 +465,39 @@ def test_a_sweep_move_refused_ends_none_of_its_todos(rt: Runtime, tmp_path: Path
     assert got.moved and got.todos == ["TODO-002", "TODO-003"]
     rec = rt.checkpoints.get_sweep_fields(sid, ("status", "reason")) or {}
     assert (rec.get("status"), rec.get("reason")) == ("cancelled", "now")
+
+
+def test_redis_unreachable_in_a_pass_is_a_warning_and_any_other_error_a_traceback(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A failover's READONLY (or a refused connection) in a pass is an outage the next
+    pass rides out: one warning line, not an ERROR with a traceback per sweep per pass
+    (what a Sentinel failover wrote to every worker's log). A sweep's own error still is."""
+    import logging
+
+    import redis
+
+    from coordination.sweeps import supervision
+
+    monkeypatch.setattr(rt.checkpoints, "active_sweeps", lambda: ["S-1", "S-2"])
+    readonly = "You can't write against a read only replica."
+    failures = {"S-1": redis.exceptions.ReadOnlyError(readonly), "S-2": KeyError("todos")}
+
+    def once(_rt: Runtime, sweep_id: str, throttle: bool = False) -> int:
+        raise failures[sweep_id]
+
+    def waits(_rt: Runtime) -> None:
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(supervision, "supervise_once", once)
+    monkeypatch.setattr(supervision, "supervise_waits", waits)
+    with caplog.at_level(logging.WARNING, logger=supervision.log.name):
+        assert supervision.supervise_all(rt) == 2
+    said = [(r.levelno, r.getMessage(), r.exc_info is not None) for r in caplog.records]
+    assert said == [
+        (logging.WARNING, f"supervising sweep S-1 paused, Redis unreachable: {readonly}",
+         False),
+        (logging.ERROR, "supervising sweep S-2 failed", True),
+        (logging.WARNING, "supervising the waits paused, Redis unreachable: "
+                          "Error 111 connecting to 127.0.0.1:6379. Connection refused.", False),
+    ], said
