@@ -201,14 +201,16 @@ def cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> int | None:
     return -(-quota // period)
 
 
-def child_setup(parent: int) -> bool:
-    """What a forked worker does first; False when its parent is already gone."""
+def child_setup(parent: int, mask: set[int | signal.Signals]) -> bool:
+    """What a forked worker does first; False when its parent is already gone. ``mask``:
+    the signal mask to set once it ignores Ctrl-C (the parent's, held across the fork)."""
     # The kernel kills this process when the thread that forked it (the parent's main
     # thread) ends, whatever way the parent ends.
     die_with_parent()
     if os.getppid() != parent:
         return False
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     # Never a byte on the command's standard output (a --json document goes there).
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
@@ -314,7 +316,15 @@ class _Forked:
         """``channels``: its channel to the shared warden first, then those of the
         processes forked after it (theirs alone); [] when each starts a warden of its own."""
         r, w = os.pipe()
-        pid = os.fork()
+        # Ctrl-C held from before the fork until the child ignores it (then dropped there:
+        # the parent's to handle): in between it would raise the parent's
+        # KeyboardInterrupt in the child, a worker dead at its start and the sweep failed.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
         if pid == 0:  # the worker
             code = 1
             try:
@@ -323,7 +333,7 @@ class _Forked:
                     os.close(sibling.control)
                 for fd in channels[1:]:
                     os.close(fd)
-                if child_setup(self.parent):
+                if child_setup(self.parent, mask):
                     if channels:
                         adopt_warden(channels[0])
                     code = serve(self.rt, repos, r)
@@ -331,6 +341,7 @@ class _Forked:
                 log.exception("embedded worker %d stopped with an error", os.getpid())
             finally:
                 os._exit(code)  # never the parent's exit handlers or buffered output
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # (one held meanwhile: now)
         os.close(r)
         if channels:  # the process's now: its death ends the channel
             os.close(channels[0])

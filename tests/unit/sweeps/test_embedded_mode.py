@@ -412,3 +412,46 @@ def test_coord_ui_from_another_terminal_shows_the_running_sweep_live(
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+#: `coord` with a Ctrl-C to each worker process the sweep forks, the instant it is forked
+#: (before it ignores Ctrl-C, which is its parent's to handle).
+CTRL_C_AT_FORK = """
+import os, signal, sys
+
+real_fork = os.fork
+
+def fork():
+    pid = real_fork()
+    caller = sys._getframe(1).f_code
+    if pid == 0 and caller.co_name == "_fork" and caller.co_filename.endswith("embedded.py"):
+        os.kill(os.getpid(), signal.SIGINT)
+    return pid
+
+os.fork = fork
+from coordination.cli.main import main
+main()
+"""
+
+
+def test_a_ctrl_c_the_instant_a_worker_process_is_forked_is_its_parents(
+        tmp_path: Path) -> None:
+    """The worker process leaves Ctrl-C to its parent; one that reaches it before it says
+    so is held and then dropped, not raised there as the parent's KeyboardInterrupt (a
+    worker dead at its start: the sweep failed)."""
+    eco = write_catalog(tmp_path / "eco", [
+        {"id": f"TODO-00{i}", "repo": repo, "run": WHO.format(out=tmp_path / f"who-TODO-00{i}")}
+        for i, repo in enumerate(("api", "web"), start=1)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
+    env["COORD_EMBEDDED_PROCESSES"] = "2"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_AT_FORK, "--file", str(eco), "plan", "sweep", PLAN,
+         "--json"], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["status"] == "succeeded"
+    assert "stopped with an error" not in err, err
+    ran = {tid: who_ran(tmp_path, tid) for tid in ("TODO-001", "TODO-002")}
+    # run by the processes it forked (and so signalled), not by the sweeping one
+    assert all(w != proc.pid and parent == proc.pid for w, parent in ran.values()), ran
