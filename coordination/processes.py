@@ -160,6 +160,20 @@ def subreaper(on: bool) -> bool:
     return _prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0)
 
 
+def fork_holding(signals: tuple[signal.Signals, ...]) -> tuple[int, set[int | signal.Signals]]:
+    """``os.fork()`` with ``signals`` blocked from before it (in both processes after):
+    ``(pid, mask)``, ``mask`` the one to set back once each has its handlers. One sent
+    meanwhile is held, not taken by the default or by the parent's handler still in the
+    child (set back to ignored, a held one is dropped). The mask is set back here if
+    the fork fails."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        return os.fork(), mask
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
+
+
 def not_dumpable() -> bool:
     """Make this process not dumpable (``prctl(PR_SET_DUMPABLE, 0)``), so that no other
     process of its user (a todo it runs: code from a repo) can read its

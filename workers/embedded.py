@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from coordination.dispatch import dispatcher_for
 from coordination.errors import RuntimeFault
-from coordination.processes import die_with_parent
+from coordination.processes import die_with_parent, fork_holding
 from coordination.runtime.context import Runtime
 from workers.execute import adopt_warden, end_shared_wardens, shared_warden
 
@@ -319,12 +319,7 @@ class _Forked:
         # Ctrl-C held from before the fork until the child ignores it (then dropped there:
         # the parent's to handle): in between it would raise the parent's
         # KeyboardInterrupt in the child, a worker dead at its start and the sweep failed.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            pid = os.fork()
-        except BaseException:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            raise
+        pid, mask = fork_holding((signal.SIGINT,))
         if pid == 0:  # the worker
             code = 1
             try:

@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coordination.processes import die_with_parent
+from coordination.processes import die_with_parent, fork_holding
 
 log = logging.getLogger("coord.worker")
 
@@ -254,12 +254,7 @@ class ProcessGroup:
         channel = self.channels.pop(g.index, None)
         # Held from before the fork until the child has its own handlers: one passed to it
         # meanwhile would run the parent's handler in the child and be lost there.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
-        try:
-            pid = os.fork()
-        except BaseException:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            raise
+        pid, mask = fork_holding(_HANDLED)
         if pid != 0:  # (the parent's handlers are its own: it holds nothing)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if pid == 0:

@@ -38,7 +38,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from coordination.processes import die_with_parent, not_dumpable, subreaper  # (stdlib only)
+from coordination.processes import (  # (stdlib only)
+    die_with_parent,
+    fork_holding,
+    not_dumpable,
+    subreaper,
+)
 
 #: Signals the parent passes to the starter while it starts (then to the processes).
 _PASSED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
@@ -112,12 +117,7 @@ def start(argv: list[str], rerun: Callable[[list[str]], None]) -> None:
     # process's end: not the starter's code, and the starter ended by its parent's death,
     # not told. So they are held from before the fork until the handlers are in (in the
     # starter until the fork is done) and delivered then.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _PASSED)
-    try:
-        pid = os.fork()
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        raise
+    pid, mask = fork_holding(_PASSED)
     if pid == 0:  # the starter: on to the CLI
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         die_with_parent()
