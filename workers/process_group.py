@@ -162,6 +162,8 @@ class ProcessGroup:
         now = time.monotonic()
         due = [g.due for g in self.groups if g.due is not None and self.stopping is None]
         timeout = None if not due else max(0.0, min(due) - now)
+        if self.signals:  # (got before its handlers were in: no wake-up byte for them)
+            timeout = 0.0
         with contextlib.suppress(InterruptedError):
             select.select([self.wake_r, self.ready_r], [], [], timeout)
         _drain(self.wake_r)

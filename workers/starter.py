@@ -185,7 +185,9 @@ def _supervise(report: dict[str, Any], argv: list[str], ready_r: int, ready_w: i
 
     group = ProcessGroup(name, shares, serve, loglevel=str(report["loglevel"]),
                          ready=(ready_r, ready_w))
-    group.signals.extend(pending)  # (its handlers take over from here: none is lost)
+    # The list the starter's handler appends to, still in until the group's are: one
+    # got before (or meanwhile) is the group's to pass on first, none lost in between.
+    group.signals = pending
     return group.run(adopted=pids)
 
 

@@ -124,3 +124,42 @@ def test_a_signal_the_instant_the_starter_is_forked_is_held_and_passed_to_it() -
     # Not -SIGTERM (the started process ended by it, the starter left to its
     # parent-death signal): the signal held until its handlers were in, then passed on.
     assert r.returncode == 128 + signal.SIGTERM, r
+
+
+# The starter forks two stand-in processes (each exits 0 at SIGTERM, neither says it is
+# ready) and reports them; the parent is sent SIGTERM as it begins to supervise them,
+# before the group's handlers are in (while the starter's forwarding handler still is).
+ADOPTED = """
+import os, signal, sys, time
+from workers import process_group, starter
+
+real_run = process_group.ProcessGroup.run
+
+def run(self, adopted=None):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return real_run(self, adopted)
+
+process_group.ProcessGroup.run = run
+starter.start(["worker", "--repo", "a", "--repo", "b"], rerun=lambda argv: None)
+assert starter.handover is not None
+forker, pids = os.getpid(), []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+        os.close(starter.handover.report)  # (the starter's: its end is the report's)
+        deadline = time.monotonic() + 30
+        while os.getppid() == forker and time.monotonic() < deadline:
+            time.sleep(0.001)  # (adopted by the parent once the starter is gone)
+        time.sleep(30)  # (never says it is ready: the signal is passed on at once)
+        os._exit(1)
+    pids.append(pid)
+starter.report({"name": "w", "shares": [["a"], ["b"]], "pids": pids, "loglevel": "ERROR"})
+"""
+
+
+@linux
+def test_a_signal_as_the_parent_takes_the_processes_over_is_passed_to_them() -> None:
+    r = subprocess.run([sys.executable, "-c", ADOPTED], cwd=ROOT, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r  # both stopped at the SIGTERM passed on: 0
