@@ -137,6 +137,7 @@ class ProcessGroup:
             if adopted is not None:
                 for g, pid in zip(self.groups, adopted, strict=True):
                     g.pid, g.started = pid, time.monotonic()
+                self._reap()  # (one that ended before the handlers were in woke nothing)
             else:
                 self._fork_all()
             while any(g.pid for g in self.groups) or (

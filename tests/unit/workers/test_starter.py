@@ -126,17 +126,22 @@ def test_a_signal_the_instant_the_starter_is_forked_is_held_and_passed_to_it() -
     assert r.returncode == 128 + signal.SIGTERM, r
 
 
-# The starter forks two stand-in processes (each exits 0 at SIGTERM, neither says it is
-# ready) and reports them; the parent is sent SIGTERM as it begins to supervise them,
-# before the group's handlers are in (while the starter's forwarding handler still is).
+# The starter forks two stand-in processes and reports them; ``{at_run}`` is what
+# happens as the parent begins to supervise them, before the group's handlers are in
+# (while the starter's forwarding handler still is); ``{life}`` each stand-in's life
+# once the parent has adopted it.
 ADOPTED = """
 import os, signal, sys, time
 from workers import process_group, starter
 
 real_run = process_group.ProcessGroup.run
 
+def zombie(pid):
+    with open(f"/proc/{{pid}}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+
 def run(self, adopted=None):
-    os.kill(os.getpid(), signal.SIGTERM)
+    {at_run}
     return real_run(self, adopted)
 
 process_group.ProcessGroup.run = run
@@ -151,15 +156,28 @@ for _ in range(2):
         deadline = time.monotonic() + 30
         while os.getppid() == forker and time.monotonic() < deadline:
             time.sleep(0.001)  # (adopted by the parent once the starter is gone)
-        time.sleep(30)  # (never says it is ready: the signal is passed on at once)
+        {life}
         os._exit(1)
     pids.append(pid)
-starter.report({"name": "w", "shares": [["a"], ["b"]], "pids": pids, "loglevel": "ERROR"})
+starter.report({{"name": "w", "shares": [["a"], ["b"]], "pids": pids, "loglevel": "ERROR"}})
 """
+
+
+def adopted(at_run: str, life: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", ADOPTED.format(at_run=at_run, life=life)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
 
 
 @linux
 def test_a_signal_as_the_parent_takes_the_processes_over_is_passed_to_them() -> None:
-    r = subprocess.run([sys.executable, "-c", ADOPTED], cwd=ROOT, capture_output=True,
-                       text=True, timeout=30)
+    # (the stand-ins never say they are ready: the signal is passed on at once)
+    r = adopted("os.kill(os.getpid(), signal.SIGTERM)", "time.sleep(30)")
     assert r.returncode == 0, r  # both stopped at the SIGTERM passed on: 0
+
+
+@linux
+def test_processes_that_ended_before_the_parent_took_them_over_are_seen() -> None:
+    """Dead before the supervisor's SIGCHLD handler was in (so no wake-up came of it):
+    reaped at its start, the worker stopped with their code, not waiting for ever."""
+    r = adopted("while not all(zombie(p) for p in adopted): time.sleep(0.01)", "os._exit(3)")
+    assert r.returncode == 3, r
