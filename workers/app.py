@@ -3,9 +3,11 @@ with coord's one task registered, and nothing else."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Unpack
 
 from celery import Celery
+from celery.worker.consumer.consumer import TERMINATING_TASK_ON_RESTART_AFTER_A_CONNECTION_LOSS
 from kombu.connection import Connection as KombuConnection
 
 from coordination.dispatch.app import DEFAULT_LONGEST_TODO as DEFAULT_LONGEST_TODO
@@ -34,6 +36,29 @@ class Connection(KombuConnection):
         return str(super().as_uri(include_password, mask, *args, **kw))
 
 
+class _RunsOn(logging.Filter):
+    """Celery's words at a broker connection loss for each todo still running (it is set
+    to cancel them: ``worker_cancel_long_running_tasks_on_connection_loss``): "Terminating
+    it instead", then, as the threads pool cannot stop a thread, "Failed to cancel active
+    request" with a NotImplementedError's traceback, a traceback per todo at every
+    failover. Neither is what happens: the todo runs on, and its lease keeps any other
+    delivery of it from running it meanwhile. One line says that instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == TERMINATING_TASK_ON_RESTART_AFTER_A_CONNECTION_LOSS:
+            return False
+        exc = record.exc_info[1] if record.exc_info else None
+        if (isinstance(record.msg, str) and record.msg.startswith("Failed to cancel active")
+                and isinstance(exc, NotImplementedError)):
+            record.msg = ("%r runs on after the broker connection was lost (a thread is "
+                          "not stopped; its lease keeps another delivery from running it)")
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_RUNS_ON = _RunsOn()
+
+
 def create_app(settings: Settings | None = None, **options: Unpack[AppOptions]) -> Celery:
     """A configured Celery app with coord's task registered (see celery_app)."""
     return serving(celery_app(settings, **options))
@@ -47,6 +72,9 @@ def serving(app: Celery) -> Celery:
         return app
     tasks.register(app)
     app.amqp.Connection = Connection  # how its banner and logs show the broker's URL
+    consumer_log = logging.getLogger("celery.worker.consumer.consumer")
+    if _RUNS_ON not in consumer_log.filters:
+        consumer_log.addFilter(_RUNS_ON)
     # Only coord's task: no Celery built-in (celery.map runs any task) is served.
     tasks.drop_foreign_tasks(app)
     return app
