@@ -50,8 +50,15 @@ class _RunsOn(logging.Filter):
         exc = record.exc_info[1] if record.exc_info else None
         if (isinstance(record.msg, str) and record.msg.startswith("Failed to cancel active")
                 and isinstance(exc, NotImplementedError)):
-            record.msg = ("%r runs on after the broker connection was lost (a thread is "
-                          "not stopped; its lease keeps another delivery from running it)")
+            request = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            kwargs = getattr(request, "kwargs", None) or {}
+            if "todo_id" in kwargs:  # (coord's task: say which todo, not its whole request)
+                record.args = (kwargs.get("sweep_id"), kwargs["todo_id"])
+                record.msg = "%s/%s"
+            else:
+                record.msg = "%r"
+            record.msg += (" runs on after the broker connection was lost (a thread is not "
+                           "stopped; its lease keeps another delivery from running it)")
             record.exc_info = record.exc_text = None
         return True
 

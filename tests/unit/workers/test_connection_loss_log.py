@@ -25,6 +25,8 @@ class Running:
     """A request of a todo still running, unacknowledged (acks late)."""
 
     task = SimpleNamespace(acks_late=True)
+    kwargs = {"sweep_id": "PLAN-001-20261129-ab12", "plan_id": "PLAN-001",
+              "todo_id": "TODO-001", "repo": "api", "run": 0}
     acknowledged = False
     time_start = 1.0
     worker_pid = None
@@ -52,7 +54,7 @@ def test_a_running_todo_at_a_connection_loss_is_said_to_run_on_in_one_line(
         consumer.pool.on_stop()
     said = [(r.levelno, r.getMessage(), r.exc_info) for r in caplog.records
             if "TODO-001" in r.getMessage()]
-    assert said == [(logging.WARNING, "<Request: coord.todo[TODO-001]> runs on after the "
+    assert said == [(logging.WARNING, "PLAN-001-20261129-ab12/TODO-001 runs on after the "
                      "broker connection was lost (a thread is not stopped; its lease keeps "
                      "another delivery from running it)", None)], said
     assert not any("Terminating" in r.getMessage() or r.exc_info for r in caplog.records)
