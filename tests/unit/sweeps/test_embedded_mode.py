@@ -421,10 +421,20 @@ import os, signal, sys
 
 real_fork = os.fork
 
+def forking_a_worker():
+    frame = sys._getframe(2)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_fork" and code.co_filename.endswith("embedded.py"):
+            return True
+        frame = frame.f_back
+    return False
+
 def fork():
     pid = real_fork()
-    caller = sys._getframe(1).f_code
-    if pid == 0 and caller.co_name == "_fork" and caller.co_filename.endswith("embedded.py"):
+    if pid == 0 and forking_a_worker():
+        with open(os.environ["SIGNALLED"], "a") as f:
+            print(os.getpid(), file=f)
         os.kill(os.getpid(), signal.SIGINT)
     return pid
 
@@ -444,6 +454,8 @@ def test_a_ctrl_c_the_instant_a_worker_process_is_forked_is_its_parents(
         for i, repo in enumerate(("api", "web"), start=1)])
     env = {k: v for k, v in os.environ.items() if not k.startswith("COORD_")}
     env["COORD_EMBEDDED_PROCESSES"] = "2"
+    signalled = tmp_path / "signalled"
+    env["SIGNALLED"] = str(signalled)
     proc = subprocess.Popen(
         [sys.executable, "-c", CTRL_C_AT_FORK, "--file", str(eco), "plan", "sweep", PLAN,
          "--json"], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
@@ -453,5 +465,6 @@ def test_a_ctrl_c_the_instant_a_worker_process_is_forked_is_its_parents(
     assert json.loads(out)["status"] == "succeeded"
     assert "stopped with an error" not in err, err
     ran = {tid: who_ran(tmp_path, tid) for tid in ("TODO-001", "TODO-002")}
-    # run by the processes it forked (and so signalled), not by the sweeping one
+    # run by the processes it forked, each signalled at its fork, not by the sweeping one
     assert all(w != proc.pid and parent == proc.pid for w, parent in ran.values()), ran
+    assert {w for w, _ in ran.values()} <= {int(p) for p in signalled.read_text().split()}
