@@ -7,7 +7,6 @@ import logging
 from typing import TYPE_CHECKING, Any, Unpack
 
 from celery import Celery
-from celery.worker.consumer.consumer import TERMINATING_TASK_ON_RESTART_AFTER_A_CONNECTION_LOSS
 from kombu.connection import Connection as KombuConnection
 
 from coordination.dispatch.app import DEFAULT_LONGEST_TODO as DEFAULT_LONGEST_TODO
@@ -45,7 +44,13 @@ class _RunsOn(logging.Filter):
     delivery of it from running it meanwhile. One line says that instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == TERMINATING_TASK_ON_RESTART_AFTER_A_CONNECTION_LOSS:
+        # lazy: a record of that logger means its module is loaded; Flower's start and a
+        # sending app's need none of Celery's worker
+        from celery.worker.consumer.consumer import (
+            TERMINATING_TASK_ON_RESTART_AFTER_A_CONNECTION_LOSS as TERMINATING,
+        )
+
+        if record.msg == TERMINATING:
             return False
         exc = record.exc_info[1] if record.exc_info else None
         if (isinstance(record.msg, str) and record.msg.startswith("Failed to cancel active")
