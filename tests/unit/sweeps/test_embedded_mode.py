@@ -460,7 +460,12 @@ def test_a_ctrl_c_the_instant_a_worker_process_is_forked_is_its_parents(
         [sys.executable, "-c", CTRL_C_AT_FORK, "--file", str(eco), "plan", "sweep", PLAN,
          "--json"], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE)
-    out, err = proc.communicate(timeout=90)
+    try:
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:  # (its workers die with it: PR_SET_PDEATHSIG)
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 0, err
     assert json.loads(out)["status"] == "succeeded"
     assert "stopped with an error" not in err, err
