@@ -29,18 +29,19 @@ Each figure is the median over rounds of the ratio taken round by round (a noisy
 neighbour slows a round's contenders alike); the round by round ratios are printed.
 The machine's core count is in the results (`machine.cpus`): the targets are for 16
 cores. `--vs REV` runs an earlier coord beside this one (exported from git, its own
-workers and namespaces, every shape of the same rounds: `multi@vs`, `one@vs`,
-`embedded@vs`) and prints this coord's wall against it: how a change moved the figures
-on this machine.
+workers and namespaces, every shape of the same rounds: `multi@REV`, `one@REV`,
+`embedded@REV`) and prints this coord's figures against it: how a change moved them
+on this machine. `--vs REV1,REV2` runs each of them so (0.6 and 0.5 in one run).
 
     python bench/peers.py [--sizes 400,2000] [--rounds 3] [--only multi,one,embedded]
-                          [--vs REV] [--json]
+                          [--vs REV[,REV...]] [--json]
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -133,8 +134,10 @@ class Side:
                  tree: Path | None = None) -> None:
         self.name, self.procs, self.url, self.tree = name, procs, url, tree
         self.kind = name.split("@")[0]
-        self.dir = tmp / name.replace("@", "-")
-        self.namespace = f"peers_{name.replace('@', '_')}"
+        # (a revision's name, "HEAD~2", as a directory's and a namespace's: [a-z0-9._-])
+        slug = re.sub(r"[^a-z0-9._-]", "-", name.replace("@", "_").lower())
+        self.dir = tmp / slug
+        self.namespace = f"peers_{slug}"
         self.env = (child_env(COORD_REDIS_URL=url, COORD_NAMESPACE=self.namespace,
                               COORD_SHARE_NAMESPACE="1") if url else child_env())
         if tree is not None:
@@ -150,8 +153,8 @@ class Side:
         tmpdir = self.dir / "tmp"
         tmpdir.mkdir(parents=True, exist_ok=True)
         self.env["TMPDIR"] = str(tmpdir)
-        self.rtt = tmp / f"rtt-{name.replace('@', '-')}"
-        self.client_rtt = tmp / f"rtt-{name.replace('@', '-')}-client"
+        self.rtt = tmp / f"rtt-{slug}"
+        self.client_rtt = tmp / f"rtt-{slug}-client"
         self.client_env = counting_rtt(self.env, self.client_rtt)
         self.env = counting_rtt(self.env, self.rtt)
         self.catalogs = {f"flat{n}": write_catalog(self.dir / f"flat{n}" / "ecosystem.yaml",
@@ -278,11 +281,11 @@ class Raw:
 
 
 def measure(procs: Procs, tmp: Path, sizes: list[int], rounds: int, only: set[str],
-            vs: Path | None) -> dict[str, Any]:
+            vs: dict[str, Path]) -> dict[str, Any]:
     """Every contender's runs of every shape, rounds interleaved: samples[shape][who]."""
     url, server = start_redis(procs, tmp)
     sides: dict[str, Any] = {"raw": Raw(procs, tmp, f"{url}/1")}
-    for tree, suffix in ((None, ""), (vs, "@vs")) if vs is not None else ((None, ""),):
+    for tree, suffix in ((None, ""), *((t, f"@{rev}") for rev, t in vs.items())):
         for kind in ("multi", "one"):
             if kind in only:
                 sides[kind + suffix] = Side(kind + suffix, procs, tmp, f"{url}/0", sizes, tree)
@@ -347,17 +350,17 @@ def report(m: dict[str, Any]) -> list[_report.Figure]:
     wall("levels", "one", T_LEVELS, "raw Celery group of 100 chains of 4")
     if "flat400" in m["samples"]:
         wall("flat400", "embedded", T_EMBEDDED)
-    if m.get("vs"):
-        say(f"\nagainst {m['vs']} (the same rounds; wall, this coord / that one)")
+    for rev in m.get("vs") or ():
+        say(f"\nagainst {rev} (the same rounds; wall, this coord / that one)")
         for shape, s in m["samples"].items():
             for who in ("multi", "one", "embedded"):
-                if who in s and f"{who}@vs" in s:
-                    rs = ratios(s, who, base=f"{who}@vs")
+                if who in s and f"{who}@{rev}" in s:
+                    rs = ratios(s, who, base=f"{who}@{rev}")
                     what = "flat " + shape[4:] if shape.startswith("flat") else "400 in 4 levels"
-                    f = _report.figure(f"{what}: wall, coord {NAMES[who]} / {m['vs']}'s",
+                    f = _report.figure(f"{what}: wall, coord {NAMES[who]} / {rev}'s",
                                        med([x["wall"] for x in s[who]]), "s",
-                                       baseline=med([x["wall"] for x in s[f"{who}@vs"]]),
-                                       baseline_name=f"{m['vs']}", ratio=med(rs))
+                                       baseline=med([x["wall"] for x in s[f"{who}@{rev}"]]),
+                                       baseline_name=rev, ratio=med(rs))
                     figs.append(f)
                     say(f"   {f.name}: {f.ratio:.2f}x (rounds {', '.join(f'{x:.2f}' for x in rs)})")
     say("\nstarted -> ended per todo (p50, ms; median over rounds), flat")
@@ -374,12 +377,13 @@ def report(m: dict[str, Any]) -> list[_report.Figure]:
             figs.append(f)
             say(f"   {f.name}: {v:.2f} ms (raw Celery's task {raw:.2f} ms); target {f.target}: "
                 f"{'met' if f.met else 'NOT met'}")
-            if m.get("vs") and f"{who}@vs" in s:  # the earlier coord's, the same rounds
-                got = [p50(x["s2e_ms"]) for x in s[f"{who}@vs"]]
+            for rev in [r for r in m.get("vs") or () if f"{who}@{r}" in s]:
+                # the earlier coord's, the same rounds
+                got = [p50(x["s2e_ms"]) for x in s[f"{who}@{rev}"]]
                 old = [x for x in got if x is not None]
                 if old and len(old) == len(got):
                     f = _report.figure(f"flat {n}: started -> ended p50, coord {NAMES[who]} "
-                                       f"({m['vs']})", med(old), "ms", baseline=raw,
+                                       f"({rev})", med(old), "ms", baseline=raw,
                                        baseline_name="raw Celery's task")
                     figs.append(f)
                     say(f"   {f.name}: {f.value:.2f} ms (this coord's {v:.2f} ms)")
@@ -393,9 +397,9 @@ def report(m: dict[str, Any]) -> list[_report.Figure]:
         raw = med([x["rtt"] for x in s["raw"]]) / n
         for who in [w for w in s if w != "raw"]:
             v = med([x["rtt"] for x in s[who]]) / n
-            name, _, vs = who.partition("@")
+            name, _, rev = who.partition("@")
             f = _report.figure(f"{what}: Redis round trips per todo, coord {NAMES[name]}"
-                               + (f" ({m['vs']})" if vs else ""), v, "",
+                               + (f" ({rev})" if rev else ""), v, "",
                                baseline=raw, baseline_name="raw Celery's workers",
                                target=("<=", 1.0, "x"), on="ratio")
             figs.append(f)
@@ -424,8 +428,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="400,2000", help="flat sizes (400,2000)")
     ap.add_argument("--only", default=",".join(CONTENDERS),
                     help="coord's contenders (multi,one,embedded); raw Celery always runs")
-    ap.add_argument("--vs", default=None, metavar="REV",
-                    help="also run an earlier coord (a git revision) beside this one")
+    ap.add_argument("--vs", default="", metavar="REV[,REV]",
+                    help="also run earlier coords (git revisions) beside this one")
     args = ap.parse_args()
     QUIET = args.json
     sizes = sorted({int(x) for x in args.sizes.split(",") if x})
@@ -439,9 +443,10 @@ def main() -> int:
         f"{', '.join(sorted(only))} against raw Celery; {args.rounds} rounds interleaved")
     with tempfile.TemporaryDirectory(prefix="coord-peers-") as d:
         try:
-            vs = export(args.vs, Path(d) / "vs") if args.vs else None
+            revs = list(dict.fromkeys(x for x in args.vs.split(",") if x))
+            vs = {rev: export(rev, Path(d) / f"vs-{i}") for i, rev in enumerate(revs)}
             m = measure(procs, Path(d), sizes, args.rounds, only, vs)
-            m["vs"] = args.vs
+            m["vs"] = revs
         finally:
             procs.stop()
     figs = report(m)
