@@ -56,6 +56,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from coordination import processes
 from coordination.errors import OperationFailed
 
 #: Seconds one git command may take unless the caller says otherwise.
@@ -649,12 +650,8 @@ def _stop(pid: int, wait: float = 0.1) -> None:
         return
     end = time.monotonic() + wait
     while time.monotonic() < end:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                state = fh.read().rpartition(b")")[2].split()[0]
-        except (OSError, IndexError):
-            return  # gone, or no /proc
-        if state in (b"T", b"t", b"Z", b"X"):
+        now = processes.state(pid)
+        if now is None or now in ("T", "t", "Z", "X"):  # stopped, or gone (or no /proc)
             return
         time.sleep(0.001)
 

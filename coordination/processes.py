@@ -44,6 +44,20 @@ def start_time(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else ""
 
 
+def state(pid: int) -> str | None:
+    """Process ``pid``'s state letter from ``/proc/<pid>/stat`` (field 3: ``R``, ``S``,
+    ``T`` stopped, ``t`` traced, ``Z`` zombie, ...); None when it cannot be read (no
+    such process, or no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    # comm (field 2) may hold spaces and parentheses: the state follows its last ')'.
+    fields = stat.rpartition(b")")[2].split()
+    return fields[0].decode("ascii", "replace") if fields else None
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs on this host (a zombie does not)."""
     if pid <= 0:
@@ -54,11 +68,7 @@ def alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+    return state(pid) != "Z"  # (unreadable: it answered the signal, so it runs)
 
 
 def remove_left_behind(directory: str, prefix: str, *, older_than: float, limit: int,
