@@ -132,13 +132,10 @@ def test_a_signal_the_instant_the_starter_is_forked_is_held_and_passed_to_it() -
 # once the parent has adopted it.
 ADOPTED = """
 import os, signal, sys, time
+from coordination.processes import state
 from workers import process_group, starter
 
 real_run = process_group.ProcessGroup.run
-
-def zombie(pid):
-    with open(f"/proc/{{pid}}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "Z"
 
 def run(self, adopted=None):
     {at_run}
@@ -179,5 +176,6 @@ def test_a_signal_as_the_parent_takes_the_processes_over_is_passed_to_them() -> 
 def test_processes_that_ended_before_the_parent_took_them_over_are_seen() -> None:
     """Dead before the supervisor's SIGCHLD handler was in (so no wake-up came of it):
     reaped at its start, the worker stopped with their code, not waiting for ever."""
-    r = adopted("while not all(zombie(p) for p in adopted): time.sleep(0.01)", "os._exit(3)")
+    r = adopted('while not all(state(p) == "Z" for p in adopted): time.sleep(0.01)',
+                "os._exit(3)")
     assert r.returncode == 3, r
